@@ -1,0 +1,71 @@
+// Package offers owns the trading arithmetic of the bot: it reads the market state that the workers write
+// to Redis, computes TARGET and HISTORY offers with the fee rules of SPEC §6.1 and filters and sorts them
+// for one user's settings.
+package offers
+
+import "time"
+
+// Kind is how an offer's item would be resold.
+type Kind string
+
+// Offer kinds.
+const (
+	// KindTarget sells into the best buy order.
+	KindTarget Kind = "TARGET"
+	// KindHistory sells at a price the item's sell history says is reachable.
+	KindHistory Kind = "HISTORY"
+)
+
+// Status is whether a listing can be traded now.
+type Status string
+
+// Listing statuses.
+const (
+	// StatusAvailable is a listing tradable now.
+	StatusAvailable Status = "available"
+	// StatusLocked is a trade-locked listing.
+	StatusLocked Status = "locked"
+)
+
+// Offer is one chance to buy a title's cheapest listing of one status and resell it. Money is integer
+// US cents.
+type Offer struct {
+	// Title is the item's sanitised title.
+	Title string
+	// GameID is the DMarket game id.
+	GameID string
+	// Image is the item's image URL, possibly empty.
+	Image string
+	// Kind is how the item would be resold.
+	Kind Kind
+	// Status is the listing's status.
+	Status Status
+	// LockDays is the lowest lock in whole days (locked listings only); LockSeconds when known is finer.
+	LockDays int
+	// Buy is the listing price in cents.
+	Buy int64
+	// Sell is the resale price in cents.
+	Sell int64
+	// Fee is the fee on the resale in cents.
+	Fee int64
+	// Net is Sell minus Fee in cents.
+	Net int64
+	// ProfitBasisPoints is the profit percent times 100, rounded half away from zero (1234 = +12.34 %).
+	ProfitBasisPoints int64
+	// OrderCount is the number of buy orders at Sell (TARGET offers).
+	OrderCount int
+	// SoldPerWeek is the units sold in the last week (HISTORY offers).
+	SoldPerWeek int
+	// UpdatedAt is when the listing price was last written.
+	UpdatedAt time.Time
+}
+
+// Settings are one user's filters.
+type Settings struct {
+	// MinPriceCents hides offers whose buy price is below it.
+	MinPriceCents int64
+	// LimitBasisPoints hides offers whose profit percent times 100 is below it.
+	LimitBasisPoints int64
+	// Games restricts offers to these game ids; empty means every game.
+	Games []string
+}
