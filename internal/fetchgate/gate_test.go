@@ -18,9 +18,9 @@ func newGate(t *testing.T) (*Gate, *redis.Client, string) {
 	require.NoError(t, rdb.Ping(context.Background()).Err(), "redis must run on 127.0.0.1:6379")
 	prefix := "test:" + t.Name() + ":" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
 	t.Cleanup(func() {
-		keys, _ := rdb.Keys(context.Background(), prefix+"*").Result() // test cleanup only
-		if len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
+		it := rdb.Scan(context.Background(), 0, prefix+"*", 100).Iterator()
+		for it.Next(context.Background()) {
+			rdb.Del(context.Background(), it.Val())
 		}
 		_ = rdb.Close()
 	})
