@@ -1,0 +1,326 @@
+package validate
+
+// Listing is one valid market listing. Money is integer US cents.
+type Listing struct {
+	// ItemID is DMarket's asset id.
+	ItemID string
+	// Title is the sanitised title.
+	Title string
+	// GameID is the canonical game id.
+	GameID string
+	// Image is the image URL, possibly empty.
+	Image string
+	// PriceCents is what a buyer pays.
+	PriceCents int64
+	// SuggestedCents is DMarket's reference price, 0 when absent or unusable.
+	SuggestedCents int64
+	// Locked is true when the item cannot be traded now: extra.tradable is false or
+	// extra.tradeLockDuration is positive. An absent tradable counts as tradable.
+	Locked bool
+	// LockDays is extra.tradeLock, whole days of lock left (absent = 0).
+	LockDays int
+}
+
+// ListingsPage is a decoded GET /exchange/v1/market/items body.
+type ListingsPage struct {
+	// Items are the valid listings in page order.
+	Items []Listing
+	// Cursor is the next-page token ("" on the last page).
+	Cursor string
+	// Invalid counts the dropped items by reason.
+	Invalid Invalid
+}
+
+// DecodeListings decodes and validates one listings page of game (the envelope's game id). Items that
+// break a rule are dropped and counted; an error (always message.Permanent, wrapping ErrInvalidPayload)
+// means the body is not a listings page at all.
+func DecodeListings(body []byte, game string) (ListingsPage, error) {
+	var page ListingsPage
+	if err := CheckGame(game); err != nil {
+		return page, err
+	}
+	s := scanner{b: body}
+	if err := s.beginObject(); err != nil {
+		return page, payloadErr("listings page", err)
+	}
+	sawObjects := false
+	first := true
+	for {
+		key, more, err := s.nextKey(&first)
+		if err != nil {
+			return ListingsPage{}, payloadErr("listings page", err)
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "objects":
+			if s.kind() != kindArray {
+				return ListingsPage{}, payloadErr("listings page: objects is not an array", nil)
+			}
+			sawObjects = true
+			if err := s.listings(&page, game); err != nil {
+				return ListingsPage{}, payloadErr("listings page", err)
+			}
+		case "cursor":
+			raw, esc, _, ok, err := s.text()
+			if err != nil {
+				return ListingsPage{}, payloadErr("listings page", err)
+			}
+			if ok && !esc {
+				page.Cursor = string(raw)
+			}
+		default:
+			if err := s.skip(); err != nil {
+				return ListingsPage{}, payloadErr("listings page", err)
+			}
+		}
+	}
+	if err := s.end(); err != nil {
+		return ListingsPage{}, payloadErr("listings page", err)
+	}
+	if !sawObjects {
+		return ListingsPage{}, payloadErr("listings page: no objects array", nil)
+	}
+	return page, nil
+}
+
+func (s *scanner) listings(page *ListingsPage, game string) error {
+	if err := s.beginArray(); err != nil {
+		return err
+	}
+	if page.Items == nil {
+		page.Items = make([]Listing, 0, 100)
+	}
+	first := true
+	for {
+		more, err := s.nextElem(&first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+		l, reason, err := s.listing(game)
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			page.Invalid.add(reason)
+			continue
+		}
+		page.Items = append(page.Items, l)
+	}
+}
+
+// rawListing holds the raw tokens of one item before validation.
+type rawListing struct {
+	title, itemID, image, price, suggested []byte
+	game                                   []byte
+	titleEsc, imageEsc                     bool
+	hasTitle, hasGame, hasItemID           bool
+	hasPrice                               bool
+	tradable                               int8 // -1 absent, 0 false, 1 true
+	lockDays, lockSeconds                  int64
+	typeErr                                Reason
+}
+
+func (r *rawListing) fail(reason Reason) {
+	if r.typeErr == "" {
+		r.typeErr = reason
+	}
+}
+
+// listing reads one element of objects[]. A non-nil error is a syntax error of the whole payload; a
+// reason drops only this item.
+func (s *scanner) listing(game string) (Listing, Reason, error) {
+	if s.kind() != kindObject {
+		return Listing{}, ReasonWrongType, s.skip()
+	}
+	r := rawListing{tradable: -1}
+	if err := s.beginObject(); err != nil {
+		return Listing{}, "", err
+	}
+	first := true
+	for {
+		key, more, err := s.nextKey(&first)
+		if err != nil {
+			return Listing{}, "", err
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "title":
+			raw, esc, present, ok, err := s.text()
+			if err != nil {
+				return Listing{}, "", err
+			}
+			if !ok {
+				r.fail(ReasonWrongType)
+			}
+			r.title, r.titleEsc, r.hasTitle = raw, esc, present && ok
+		case "itemId":
+			raw, _, present, ok, err := s.text()
+			if err != nil {
+				return Listing{}, "", err
+			}
+			if !ok {
+				r.fail(ReasonWrongType)
+			}
+			r.itemID, r.hasItemID = raw, present && ok && len(raw) > 0
+		case "gameId":
+			raw, _, present, ok, err := s.text()
+			if err != nil {
+				return Listing{}, "", err
+			}
+			if !ok {
+				r.fail(ReasonWrongType)
+			}
+			r.game, r.hasGame = raw, present && ok
+		case "image":
+			raw, esc, _, ok, err := s.text()
+			if err != nil {
+				return Listing{}, "", err
+			}
+			if ok {
+				r.image, r.imageEsc = raw, esc
+			}
+		case "price":
+			amount, present, reason, err := s.usdAmount()
+			if err != nil {
+				return Listing{}, "", err
+			}
+			if reason != "" {
+				r.fail(reason)
+			}
+			r.price, r.hasPrice = amount, present && reason == ""
+		case "suggestedPrice":
+			amount, _, _, err := s.usdAmount()
+			if err != nil {
+				return Listing{}, "", err
+			}
+			r.suggested = amount
+		case "extra":
+			if err := s.extra(&r); err != nil {
+				return Listing{}, "", err
+			}
+		default:
+			if err := s.skip(); err != nil {
+				return Listing{}, "", err
+			}
+		}
+	}
+	l, reason := r.validate(game)
+	return l, reason, nil
+}
+
+func (s *scanner) extra(r *rawListing) error {
+	switch s.kind() {
+	case kindNull:
+		return s.literal("null")
+	case kindObject:
+	default:
+		r.fail(ReasonWrongType)
+		return s.skip()
+	}
+	if err := s.beginObject(); err != nil {
+		return err
+	}
+	first := true
+	for {
+		key, more, err := s.nextKey(&first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+		switch string(key) {
+		case "tradable":
+			switch s.kind() {
+			case kindBool:
+				b, err := s.boolean()
+				if err != nil {
+					return err
+				}
+				r.tradable = 0
+				if b {
+					r.tradable = 1
+				}
+			case kindNull:
+				if err := s.literal("null"); err != nil {
+					return err
+				}
+			default:
+				r.fail(ReasonWrongType)
+				if err := s.skip(); err != nil {
+					return err
+				}
+			}
+		case "tradeLock", "tradeLockDuration":
+			v, reason, err := s.count()
+			if err != nil {
+				return err
+			}
+			if reason != "" {
+				r.fail(ReasonBadLock)
+			}
+			if key[len(key)-1] == 'k' {
+				r.lockDays = v
+			} else {
+				r.lockSeconds = v
+			}
+		default:
+			if err := s.skip(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// maxLockDays bounds extra.tradeLock; Steam locks last at most a few weeks.
+const maxLockDays = 365
+
+func (r *rawListing) validate(game string) (Listing, Reason) {
+	if r.typeErr != "" {
+		return Listing{}, r.typeErr
+	}
+	if !r.hasTitle || !r.hasGame || !r.hasItemID {
+		return Listing{}, ReasonMissingField
+	}
+	if !r.hasPrice {
+		return Listing{}, ReasonMissingField
+	}
+	g := KnownGame(r.game)
+	if g == "" {
+		return Listing{}, ReasonUnknownGame
+	}
+	if g != game {
+		return Listing{}, ReasonGameMismatch
+	}
+	price, reason := parseCents(r.price)
+	if reason != "" {
+		return Listing{}, reason
+	}
+	if r.lockDays > maxLockDays {
+		return Listing{}, ReasonBadLock
+	}
+	title, reason := cleanText(r.title, r.titleEsc, MaxTitleRunes)
+	if reason != "" {
+		return Listing{}, reason
+	}
+	l := Listing{
+		ItemID:     string(r.itemID),
+		Title:      title,
+		GameID:     g,
+		Image:      cleanImage(r.image, r.imageEsc),
+		PriceCents: price,
+		Locked:     r.tradable == 0 || r.lockSeconds > 0,
+		LockDays:   int(r.lockDays),
+	}
+	if sp, reason := parseCents(r.suggested); reason == "" {
+		l.SuggestedCents = sp
+	}
+	return l, ""
+}

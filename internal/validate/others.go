@@ -1,0 +1,525 @@
+package validate
+
+import (
+	"time"
+)
+
+// Order is the best buy order of one title from POST /marketplace-api/v1/aggregated-prices.
+type Order struct {
+	// Title is the sanitised title.
+	Title string
+	// HasOrder is false when the title has no buy order (no orderBestPrice, or an amount of 0).
+	HasOrder bool
+	// PriceCents is the best buy order's price.
+	PriceCents int64
+	// Count is the number of buy orders (orderCount).
+	Count int
+}
+
+// Orders is a decoded aggregated-prices answer.
+type Orders struct {
+	// Items are the valid entries in answer order.
+	Items []Order
+	// Invalid counts the dropped entries by reason.
+	Invalid Invalid
+}
+
+// maxCount bounds a count; a larger value is a bad count.
+const maxCount = 1 << 30
+
+// DecodeOrders decodes and validates an aggregated-prices answer. An error (message.Permanent,
+// wrapping ErrInvalidPayload) means the body is not such an answer.
+func DecodeOrders(body []byte) (Orders, error) {
+	var out Orders
+	s := scanner{b: body}
+	found, err := s.topArray("aggregatedPrices", func() error {
+		o, reason, err := s.order()
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			out.Invalid.add(reason)
+			return nil
+		}
+		out.Items = append(out.Items, o)
+		return nil
+	})
+	if err != nil {
+		return Orders{}, payloadErr("aggregated prices", err)
+	}
+	if !found {
+		return Orders{}, payloadErr("aggregated prices: no aggregatedPrices array", nil)
+	}
+	return out, nil
+}
+
+// topArray walks a top-level object, calling elem for each element of the array under key and skipping
+// everything else. found reports whether the key held an array.
+func (s *scanner) topArray(key string, elem func() error) (found bool, err error) {
+	if err := s.beginObject(); err != nil {
+		return false, err
+	}
+	first := true
+	for {
+		k, more, err := s.nextKey(&first)
+		if err != nil {
+			return false, err
+		}
+		if !more {
+			break
+		}
+		if string(k) != key || s.kind() != kindArray {
+			if err := s.skip(); err != nil {
+				return false, err
+			}
+			continue
+		}
+		found = true
+		if err := s.beginArray(); err != nil {
+			return false, err
+		}
+		efirst := true
+		for {
+			more, err := s.nextElem(&efirst)
+			if err != nil {
+				return false, err
+			}
+			if !more {
+				break
+			}
+			if err := elem(); err != nil {
+				return false, err
+			}
+		}
+	}
+	return found, s.end()
+}
+
+// fields walks the members of an object value, calling member for each key. A value that is not an
+// object is skipped and reported with ok=false.
+func (s *scanner) fields(member func(key []byte) error) (ok bool, err error) {
+	if s.kind() != kindObject {
+		return false, s.skip()
+	}
+	if err := s.beginObject(); err != nil {
+		return false, err
+	}
+	first := true
+	for {
+		key, more, err := s.nextKey(&first)
+		if err != nil {
+			return false, err
+		}
+		if !more {
+			return true, nil
+		}
+		if err := member(key); err != nil {
+			return false, err
+		}
+	}
+}
+
+// firstReason keeps the first non-empty reason.
+func firstReason(cur *Reason, r Reason) {
+	if *cur == "" {
+		*cur = r
+	}
+}
+
+// titleField reads a required title member.
+func (s *scanner) titleField(title *string, reason *Reason) error {
+	raw, esc, present, ok, err := s.text()
+	if err != nil {
+		return err
+	}
+	switch {
+	case !ok:
+		firstReason(reason, ReasonWrongType)
+	case !present:
+		firstReason(reason, ReasonMissingField)
+	default:
+		t, r := cleanText(raw, esc, MaxTitleRunes)
+		firstReason(reason, r)
+		*title = t
+	}
+	return nil
+}
+
+func (s *scanner) order() (Order, Reason, error) {
+	var o Order
+	var reason Reason
+	var amount []byte
+	ok, err := s.fields(func(key []byte) error {
+		switch string(key) {
+		case "title":
+			return s.titleField(&o.Title, &reason)
+		case "orderBestPrice":
+			a, _, r, err := s.usdAmount()
+			firstReason(&reason, r)
+			amount = a
+			return err
+		case "orderCount":
+			n, r, err := s.count()
+			if r == ReasonWrongType {
+				r = ReasonBadCount
+			}
+			firstReason(&reason, r)
+			if n > maxCount {
+				firstReason(&reason, ReasonBadCount)
+			}
+			o.Count = int(n)
+			return err
+		default:
+			return s.skip()
+		}
+	})
+	if err != nil {
+		return Order{}, "", err
+	}
+	if !ok {
+		return Order{}, ReasonWrongType, nil
+	}
+	if reason == "" && o.Title == "" {
+		reason = ReasonMissingField
+	}
+	if reason != "" {
+		return Order{}, reason, nil
+	}
+	if amount != nil {
+		p, r := parseCents(amount)
+		if r != "" {
+			return Order{}, r, nil
+		}
+		o.PriceCents = p
+		o.HasOrder = p > 0
+	}
+	if !o.HasOrder {
+		o.PriceCents, o.Count = 0, 0
+	}
+	return o, "", nil
+}
+
+// Sale is one sale from GET /trade-aggregator/v1/last-sales.
+type Sale struct {
+	// PriceCents is the sale price (the API sends decimal dollars).
+	PriceCents int64
+	// At is when the sale happened (UTC).
+	At time.Time
+}
+
+// Sales is a decoded last-sales body.
+type Sales struct {
+	// Items are the valid sales in answer order (newest first).
+	Items []Sale
+	// Invalid counts the dropped sales by reason.
+	Invalid Invalid
+}
+
+// DecodeSales decodes and validates a last-sales shaped body {"sales":[...]} whose prices are
+// decimal-dollar strings. An error (message.Permanent, wrapping ErrInvalidPayload) means the body is not
+// such an answer.
+func DecodeSales(body []byte) (Sales, error) {
+	var out Sales
+	s := scanner{b: body}
+	found, err := s.topArray("sales", func() error {
+		sale, reason, err := s.sale()
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			out.Invalid.add(reason)
+			return nil
+		}
+		out.Items = append(out.Items, sale)
+		return nil
+	})
+	if err != nil {
+		return Sales{}, payloadErr("last sales", err)
+	}
+	if !found {
+		return Sales{}, payloadErr("last sales: no sales array", nil)
+	}
+	return out, nil
+}
+
+func (s *scanner) sale() (Sale, Reason, error) {
+	var sale Sale
+	var reason Reason
+	var price []byte
+	havePrice, haveDate := false, false
+	ok, err := s.fields(func(key []byte) error {
+		switch string(key) {
+		case "price":
+			t, present, ok, err := s.intText()
+			if !ok {
+				firstReason(&reason, ReasonWrongType)
+			}
+			price, havePrice = t, present && ok && len(t) > 0
+			return err
+		case "date":
+			t, present, ok, err := s.intText()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				firstReason(&reason, ReasonWrongType)
+				return nil
+			}
+			if !present || len(t) == 0 {
+				return nil
+			}
+			haveDate = true
+			v, good := parseInt(t)
+			if !good || v <= 0 {
+				firstReason(&reason, ReasonBadTime)
+				return nil
+			}
+			sale.At = time.Unix(v, 0).UTC()
+			return nil
+		default:
+			return s.skip()
+		}
+	})
+	if err != nil {
+		return Sale{}, "", err
+	}
+	if !ok {
+		return Sale{}, ReasonWrongType, nil
+	}
+	if reason != "" {
+		return Sale{}, reason, nil
+	}
+	if !havePrice || !haveDate {
+		return Sale{}, ReasonMissingField, nil
+	}
+	p, r := parseDollars(price)
+	if r != "" {
+		return Sale{}, r, nil
+	}
+	sale.PriceCents = p
+	return sale, "", nil
+}
+
+// ReducedFee is a per-title fee of the customized-fees answer. Money is integer cents.
+type ReducedFee struct {
+	// Title is the sanitised title.
+	Title string
+	// Fraction is the fee share as the exact decimal string the API sent (e.g. "0.03").
+	Fraction string
+	// MinPriceCents is the lowest listing price the fee applies to; nil = open.
+	MinPriceCents *int64
+	// MaxPriceCents is the highest listing price the fee applies to; nil = open.
+	MaxPriceCents *int64
+	// ExpiresAt is when the reduced fee ends; zero = not given.
+	ExpiresAt time.Time
+}
+
+// Fees is a decoded GET /exchange/v1/customized-fees answer.
+type Fees struct {
+	// Fraction is the game's default fee share as an exact decimal string.
+	Fraction string
+	// MinCents is the default minimum fee (minAmount).
+	MinCents int64
+	// Reduced are the valid per-title reduced fees.
+	Reduced []ReducedFee
+	// Invalid counts the dropped reduced fees by reason.
+	Invalid Invalid
+}
+
+// DecodeFees decodes and validates a customized-fees answer. A missing or invalid defaultFee makes the
+// whole payload invalid (message.Permanent, wrapping ErrInvalidPayload); bad reduced fees are dropped
+// and counted.
+func DecodeFees(body []byte) (Fees, error) {
+	var out Fees
+	s := scanner{b: body}
+	if err := s.beginObject(); err != nil {
+		return Fees{}, payloadErr("customized fees", err)
+	}
+	haveDefault := false
+	first := true
+	for {
+		key, more, err := s.nextKey(&first)
+		if err != nil {
+			return Fees{}, payloadErr("customized fees", err)
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "defaultFee":
+			var reason Reason
+			var fraction []byte
+			haveFraction := false
+			ok, err := s.fields(func(k []byte) error {
+				switch string(k) {
+				case "fraction":
+					t, present, ok, err := s.intText()
+					if !ok {
+						firstReason(&reason, ReasonWrongType)
+					}
+					fraction, haveFraction = t, present && ok
+					return err
+				case "minAmount":
+					v, r, err := s.count()
+					firstReason(&reason, r)
+					if v > MaxPriceCents {
+						firstReason(&reason, ReasonPriceOutOfRange)
+					}
+					out.MinCents = v
+					return err
+				default:
+					return s.skip()
+				}
+			})
+			if err != nil {
+				return Fees{}, payloadErr("customized fees", err)
+			}
+			if !ok || !haveFraction || reason != "" || !validFraction(fraction) {
+				return Fees{}, payloadErr("customized fees: invalid defaultFee", nil)
+			}
+			out.Fraction = string(fraction)
+			haveDefault = true
+		case "reducedFees":
+			if s.kind() != kindArray {
+				if err := s.skip(); err != nil {
+					return Fees{}, payloadErr("customized fees", err)
+				}
+				continue
+			}
+			if err := s.reducedFees(&out); err != nil {
+				return Fees{}, payloadErr("customized fees", err)
+			}
+		default:
+			if err := s.skip(); err != nil {
+				return Fees{}, payloadErr("customized fees", err)
+			}
+		}
+	}
+	if err := s.end(); err != nil {
+		return Fees{}, payloadErr("customized fees", err)
+	}
+	if !haveDefault {
+		return Fees{}, payloadErr("customized fees: no defaultFee", nil)
+	}
+	return out, nil
+}
+
+func (s *scanner) reducedFees(out *Fees) error {
+	if err := s.beginArray(); err != nil {
+		return err
+	}
+	first := true
+	for {
+		more, err := s.nextElem(&first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+		f, reason, err := s.reducedFee()
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			out.Invalid.add(reason)
+			continue
+		}
+		out.Reduced = append(out.Reduced, f)
+	}
+}
+
+func (s *scanner) reducedFee() (ReducedFee, Reason, error) {
+	var f ReducedFee
+	var reason Reason
+	var fraction []byte
+	bound := func(dst **int64) error {
+		t, present, ok, err := s.intText()
+		if err != nil || !present {
+			return err
+		}
+		if !ok {
+			firstReason(&reason, ReasonWrongType)
+			return nil
+		}
+		v, r := parseCents(t)
+		if r == ReasonMissingField {
+			return nil
+		}
+		firstReason(&reason, r)
+		*dst = &v
+		return nil
+	}
+	ok, err := s.fields(func(key []byte) error {
+		switch string(key) {
+		case "title":
+			return s.titleField(&f.Title, &reason)
+		case "fraction":
+			t, _, ok, err := s.intText()
+			if !ok {
+				firstReason(&reason, ReasonWrongType)
+			}
+			fraction = t
+			return err
+		case "minPrice":
+			return bound(&f.MinPriceCents)
+		case "maxPrice":
+			return bound(&f.MaxPriceCents)
+		case "expiresAt":
+			t, present, ok, err := s.intText()
+			if err != nil || !present || len(t) == 0 {
+				return err
+			}
+			v, good := parseInt(t)
+			if !ok || !good || v < 0 {
+				firstReason(&reason, ReasonBadTime)
+				return nil
+			}
+			if v > 0 {
+				f.ExpiresAt = time.Unix(v, 0).UTC()
+			}
+			return nil
+		default:
+			return s.skip()
+		}
+	})
+	if err != nil {
+		return ReducedFee{}, "", err
+	}
+	if !ok {
+		return ReducedFee{}, ReasonWrongType, nil
+	}
+	if reason == "" && (f.Title == "" || fraction == nil) {
+		reason = ReasonMissingField
+	}
+	if reason == "" && !validFraction(fraction) {
+		reason = ReasonBadFraction
+	}
+	if reason != "" {
+		return ReducedFee{}, reason, nil
+	}
+	f.Fraction = string(fraction)
+	return f, "", nil
+}
+
+// validFraction accepts a plain decimal ("0.05", "0", ".05" is rejected) in [0, 1).
+func validFraction(b []byte) bool {
+	if len(b) == 0 || len(b) > 20 {
+		return false
+	}
+	if b[0] != '0' {
+		return false
+	}
+	if len(b) == 1 {
+		return true
+	}
+	if b[1] != '.' || len(b) == 2 {
+		return false
+	}
+	for _, c := range b[2:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

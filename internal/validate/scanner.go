@@ -1,0 +1,285 @@
+package validate
+
+import (
+	"errors"
+	"fmt"
+)
+
+// maxDepth bounds the nesting of skipped values so a hostile payload cannot exhaust the stack.
+const maxDepth = 64
+
+// errSyntax is wrapped by every structural JSON error of the scanner.
+var errSyntax = errors.New("malformed json")
+
+// scanner is a minimal one-pass JSON tokenizer. It reads only the values a decoder asks for and skips
+// the rest without building them, which keeps decoding of large pages cheap. It rejects anything that is
+// not well-formed JSON in the parts it reads and skips.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) errf(what string) error {
+	return fmt.Errorf("%w: %s at offset %d", errSyntax, what, s.i)
+}
+
+func (s *scanner) skipWS() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte without consuming it, or 0 at the end of input.
+func (s *scanner) peek() byte {
+	s.skipWS()
+	if s.i >= len(s.b) {
+		return 0
+	}
+	return s.b[s.i]
+}
+
+func (s *scanner) consume(c byte) bool {
+	if s.peek() == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// end reports an error unless only white space is left.
+func (s *scanner) end() error {
+	if s.peek() != 0 || s.i < len(s.b) {
+		return s.errf("trailing data")
+	}
+	return nil
+}
+
+// str reads a string token and returns its raw content between the quotes and whether it holds escapes.
+func (s *scanner) str() ([]byte, bool, error) {
+	if s.peek() != '"' {
+		return nil, false, s.errf("expected string")
+	}
+	s.i++
+	start := s.i
+	esc := false
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			raw := s.b[start:s.i]
+			s.i++
+			return raw, esc, nil
+		case c == '\\':
+			esc = true
+			s.i += 2
+		case c < 0x20:
+			return nil, false, s.errf("control character in string")
+		default:
+			s.i++
+		}
+	}
+	return nil, false, s.errf("unterminated string")
+}
+
+// number reads a number token and returns its text.
+func (s *scanner) number() ([]byte, error) {
+	s.skipWS()
+	start := s.i
+	if s.i < len(s.b) && s.b[s.i] == '-' {
+		s.i++
+	}
+	digits := 0
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		if c >= '0' && c <= '9' {
+			digits++
+		} else if c != '.' && c != 'e' && c != 'E' && c != '+' && c != '-' {
+			break
+		}
+		s.i++
+	}
+	if digits == 0 {
+		return nil, s.errf("expected value")
+	}
+	return s.b[start:s.i], nil
+}
+
+func (s *scanner) literal(word string) error {
+	s.skipWS()
+	if len(s.b)-s.i < len(word) || string(s.b[s.i:s.i+len(word)]) != word {
+		return s.errf("expected " + word)
+	}
+	s.i += len(word)
+	return nil
+}
+
+// boolean reads true or false.
+func (s *scanner) boolean() (bool, error) {
+	if s.peek() == 't' {
+		return true, s.literal("true")
+	}
+	return false, s.literal("false")
+}
+
+// beginObject consumes '{'.
+func (s *scanner) beginObject() error {
+	if !s.consume('{') {
+		return s.errf("expected object")
+	}
+	return nil
+}
+
+// nextKey advances to the next member of the current object and returns its key (raw, unescaped bytes
+// are compared as is) or more=false at the closing brace. first must start true for each object.
+func (s *scanner) nextKey(first *bool) (key []byte, more bool, err error) {
+	if s.consume('}') {
+		return nil, false, nil
+	}
+	if !*first && !s.consume(',') {
+		return nil, false, s.errf("expected ',' or '}'")
+	}
+	*first = false
+	key, _, err = s.str()
+	if err != nil {
+		return nil, false, err
+	}
+	if !s.consume(':') {
+		return nil, false, s.errf("expected ':'")
+	}
+	return key, true, nil
+}
+
+// beginArray consumes '['.
+func (s *scanner) beginArray() error {
+	if !s.consume('[') {
+		return s.errf("expected array")
+	}
+	return nil
+}
+
+// nextElem advances to the next element of the current array or returns more=false at the closing
+// bracket. first must start true for each array.
+func (s *scanner) nextElem(first *bool) (more bool, err error) {
+	if s.consume(']') {
+		return false, nil
+	}
+	if !*first && !s.consume(',') {
+		return false, s.errf("expected ',' or ']'")
+	}
+	if *first {
+		*first = false
+		return true, nil
+	}
+	if s.peek() == ']' {
+		return false, s.errf("trailing comma")
+	}
+	return true, nil
+}
+
+// skip skips one value of any type.
+func (s *scanner) skip() error { return s.skipDepth(0) }
+
+func (s *scanner) skipDepth(depth int) error {
+	if depth > maxDepth {
+		return s.errf("nesting too deep")
+	}
+	switch c := s.peek(); c {
+	case '"':
+		_, _, err := s.str()
+		return err
+	case '{':
+		s.i++
+		first := true
+		for {
+			_, more, err := s.nextKey(&first)
+			if err != nil {
+				return err
+			}
+			if !more {
+				return nil
+			}
+			if err := s.skipDepth(depth + 1); err != nil {
+				return err
+			}
+		}
+	case '[':
+		s.i++
+		first := true
+		for {
+			more, err := s.nextElem(&first)
+			if err != nil {
+				return err
+			}
+			if !more {
+				return nil
+			}
+			if err := s.skipDepth(depth + 1); err != nil {
+				return err
+			}
+		}
+	case 't':
+		return s.literal("true")
+	case 'f':
+		return s.literal("false")
+	case 'n':
+		return s.literal("null")
+	default:
+		_, err := s.number()
+		return err
+	}
+}
+
+// valueKind classifies the next value for typed reads.
+type valueKind int
+
+const (
+	kindOther valueKind = iota
+	kindString
+	kindNumber
+	kindBool
+	kindNull
+	kindObject
+	kindArray
+)
+
+func (s *scanner) kind() valueKind {
+	switch c := s.peek(); {
+	case c == '"':
+		return kindString
+	case c == '{':
+		return kindObject
+	case c == '[':
+		return kindArray
+	case c == 't' || c == 'f':
+		return kindBool
+	case c == 'n':
+		return kindNull
+	case c == '-' || (c >= '0' && c <= '9'):
+		return kindNumber
+	default:
+		return kindOther
+	}
+}
+
+// intText reads an integer given either as a JSON number or as a string holding one (int64 values of
+// gRPC-gateway APIs arrive as strings). present is false for null; ok is false for any other type or a
+// value that is not an integer. The value is always consumed.
+func (s *scanner) intText() (text []byte, present, ok bool, err error) {
+	switch s.kind() {
+	case kindNull:
+		return nil, false, true, s.literal("null")
+	case kindNumber:
+		t, err := s.number()
+		return t, true, true, err
+	case kindString:
+		t, esc, err := s.str()
+		return t, true, !esc, err
+	default:
+		return nil, true, false, s.skip()
+	}
+}

@@ -1,0 +1,294 @@
+// Package validate owns the decoding, validation and sanitisation of the raw DMarket API payloads a
+// worker consumes (SPEC §5.1): listings pages, aggregated prices, last sales and customized fees. It
+// turns them into typed values in integer cents, drops invalid items with a reason from a fixed set and
+// reports a payload that is not the expected JSON at all as a permanent error.
+package validate
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/skinflip/dmarket-monitor/internal/message"
+)
+
+// MaxPriceCents is the sane ceiling of a price: $100,000. A price above it is rejected as out of range;
+// no skin trades that high on DMarket, so such a value is a unit or parsing error upstream.
+const MaxPriceCents int64 = 10_000_000
+
+// Reason names why an item was dropped. The set is fixed (see Reasons) so it can label a metric.
+type Reason string
+
+// The reasons an item is dropped.
+const (
+	// ReasonMissingField: a required field is absent or null.
+	ReasonMissingField Reason = "missing_field"
+	// ReasonWrongType: a field has the wrong JSON type.
+	ReasonWrongType Reason = "wrong_type"
+	// ReasonBadPrice: a price is not a number in the expected unit format.
+	ReasonBadPrice Reason = "bad_price"
+	// ReasonPriceOutOfRange: a price is negative or above MaxPriceCents.
+	ReasonPriceOutOfRange Reason = "price_out_of_range"
+	// ReasonEmptyTitle: the title is empty after sanitisation.
+	ReasonEmptyTitle Reason = "empty_title"
+	// ReasonTitleTooLong: the title has more than MaxTitleRunes code points.
+	ReasonTitleTooLong Reason = "title_too_long"
+	// ReasonInvalidUTF8: the title is not valid UTF-8 (or has a malformed escape).
+	ReasonInvalidUTF8 Reason = "invalid_utf8"
+	// ReasonUnknownGame: the item's game id is not one of the known games.
+	ReasonUnknownGame Reason = "unknown_game"
+	// ReasonGameMismatch: the item's game id differs from the message's.
+	ReasonGameMismatch Reason = "game_mismatch"
+	// ReasonBadLock: a trade-lock value is negative or not an integer.
+	ReasonBadLock Reason = "bad_lock"
+	// ReasonBadCount: a count is negative or not an integer.
+	ReasonBadCount Reason = "bad_count"
+	// ReasonBadTime: a timestamp is not a positive integer of unix seconds.
+	ReasonBadTime Reason = "bad_time"
+	// ReasonBadFraction: a fee fraction is not a decimal string in [0, 1).
+	ReasonBadFraction Reason = "bad_fraction"
+)
+
+// Reasons lists every Reason in a stable order.
+var Reasons = []Reason{
+	ReasonMissingField, ReasonWrongType, ReasonBadPrice, ReasonPriceOutOfRange, ReasonEmptyTitle,
+	ReasonTitleTooLong, ReasonInvalidUTF8, ReasonUnknownGame, ReasonGameMismatch, ReasonBadLock,
+	ReasonBadCount, ReasonBadTime, ReasonBadFraction,
+}
+
+// Invalid counts dropped items per reason.
+type Invalid map[Reason]int
+
+// Total returns the number of dropped items.
+func (v Invalid) Total() int {
+	n := 0
+	for _, c := range v {
+		n += c
+	}
+	return n
+}
+
+func (v *Invalid) add(r Reason) {
+	if *v == nil {
+		*v = make(Invalid, 2)
+	}
+	(*v)[r]++
+}
+
+// Sentinel errors. Every error the decoders return wraps ErrInvalidPayload and is marked
+// message.Permanent: the same bytes can never decode later.
+var (
+	// ErrInvalidPayload means the payload is not the expected JSON at all.
+	ErrInvalidPayload = errors.New("invalid payload")
+	// ErrUnknownGame means the message's game id is not a known game.
+	ErrUnknownGame = errors.New("unknown game id")
+)
+
+// The known DMarket game ids.
+const (
+	GameCS2  = "a8db"
+	GameDota = "9a92"
+	GameTF2  = "tf2"
+	GameRust = "rust"
+)
+
+// KnownGame returns the canonical game id for b, or "" when b is not a known game. It does not allocate.
+func KnownGame(b []byte) string {
+	switch string(b) {
+	case GameCS2:
+		return GameCS2
+	case GameDota:
+		return GameDota
+	case GameTF2:
+		return GameTF2
+	case GameRust:
+		return GameRust
+	}
+	return ""
+}
+
+// CheckGame returns a permanent error unless game is a known game id.
+func CheckGame(game string) error {
+	if KnownGame([]byte(game)) == "" {
+		return message.Permanent(fmt.Errorf("%w: %w: %q", ErrInvalidPayload, ErrUnknownGame, game))
+	}
+	return nil
+}
+
+func payloadErr(what string, err error) error {
+	if err == nil {
+		return message.Permanent(fmt.Errorf("%w: %s", ErrInvalidPayload, what))
+	}
+	return message.Permanent(fmt.Errorf("%w: %s: %w", ErrInvalidPayload, what, err))
+}
+
+// parseCents parses an integer count of cents written as decimal digits.
+func parseCents(b []byte) (int64, Reason) {
+	if len(b) == 0 {
+		return 0, ReasonMissingField
+	}
+	neg := false
+	if b[0] == '-' {
+		neg = true
+		b = b[1:]
+		if len(b) == 0 {
+			return 0, ReasonBadPrice
+		}
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, ReasonBadPrice
+		}
+		v = v*10 + int64(c-'0')
+		if v > MaxPriceCents {
+			return 0, ReasonPriceOutOfRange
+		}
+	}
+	if neg && v != 0 {
+		return 0, ReasonPriceOutOfRange
+	}
+	return v, ""
+}
+
+// parseDollars parses a decimal-dollar amount ("12.57", "12.5", "12") into cents without floating
+// point. More than two decimals is a bad price.
+func parseDollars(b []byte) (int64, Reason) {
+	if len(b) == 0 {
+		return 0, ReasonMissingField
+	}
+	whole, frac := b, []byte(nil)
+	for i, c := range b {
+		if c == '.' {
+			whole, frac = b[:i], b[i+1:]
+			break
+		}
+	}
+	if len(whole) == 0 || len(frac) > 2 || (frac != nil && len(frac) == 0) {
+		return 0, ReasonBadPrice
+	}
+	dollars, r := parseCents(whole)
+	if r != "" {
+		return 0, r
+	}
+	var cents int64
+	for i := 0; i < 2; i++ {
+		cents *= 10
+		if i < len(frac) {
+			c := frac[i]
+			if c < '0' || c > '9' {
+				return 0, ReasonBadPrice
+			}
+			cents += int64(c - '0')
+		}
+	}
+	v := dollars*100 + cents
+	if v > MaxPriceCents {
+		return 0, ReasonPriceOutOfRange
+	}
+	return v, ""
+}
+
+// parseInt parses a plain decimal integer (optional leading '-') that fits comfortably in int64.
+func parseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	neg := b[0] == '-'
+	if neg {
+		b = b[1:]
+		if len(b) == 0 {
+			return 0, false
+		}
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// readCount reads a non-negative integer given as a number or a string; absent or null is 0.
+func (s *scanner) count() (int64, Reason, error) {
+	t, present, ok, err := s.intText()
+	if err != nil || !present {
+		return 0, "", err
+	}
+	if !ok {
+		return 0, ReasonWrongType, nil
+	}
+	if len(t) == 0 {
+		return 0, "", nil
+	}
+	v, ok := parseInt(t)
+	if !ok || v < 0 {
+		return 0, ReasonBadCount, nil
+	}
+	return v, "", nil
+}
+
+// readText reads an optional string value: null gives present=false; a non-string is consumed and
+// reported with ok=false.
+func (s *scanner) text() (raw []byte, esc, present, ok bool, err error) {
+	switch s.kind() {
+	case kindString:
+		raw, esc, err = s.str()
+		return raw, esc, true, true, err
+	case kindNull:
+		return nil, false, false, true, s.literal("null")
+	default:
+		return nil, false, true, false, s.skip()
+	}
+}
+
+// usdCents reads a money object {"DMC": "...", "USD": "<cents>"} (or {"Currency","Amount"} with
+// capitalised keys) and returns the raw USD amount text. present is false for null or an absent or
+// empty amount.
+func (s *scanner) usdAmount() (amount []byte, present bool, reason Reason, err error) {
+	switch s.kind() {
+	case kindNull:
+		return nil, false, "", s.literal("null")
+	case kindObject:
+	default:
+		return nil, true, ReasonWrongType, s.skip()
+	}
+	if err := s.beginObject(); err != nil {
+		return nil, false, "", err
+	}
+	first := true
+	for {
+		key, more, err := s.nextKey(&first)
+		if err != nil {
+			return nil, false, "", err
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "USD", "Amount":
+			t, present, ok, err := s.intText()
+			if err != nil {
+				return nil, false, "", err
+			}
+			switch {
+			case !ok:
+				reason = ReasonWrongType
+			case present && len(t) > 0:
+				amount = t
+			}
+		default:
+			if err := s.skip(); err != nil {
+				return nil, false, "", err
+			}
+		}
+	}
+	if reason != "" {
+		return nil, true, reason, nil
+	}
+	return amount, amount != nil, "", nil
+}
