@@ -1,0 +1,183 @@
+// Package redisdbtest owns the Redis databases tests use: each test gets a database of its own on the
+// local Redis (numbers 1..15; 0 holds the allocation locks), emptied before use and after the test, so
+// that tests of several packages run concurrently without seeing each other's keys.
+//
+// A database is held through a lock key "redisdbtest:lock:<n>" in DB 0 set with SET NX and an expiry that
+// is refreshed while the test runs, so a crashed test process frees its database within LockTTL. When
+// every database is taken, New waits (up to WaitTimeout) for one to be freed.
+//
+// The server is REDIS_TEST_URL when set (a redis:// URL whose database part is ignored), else
+// redis://127.0.0.1:6379.
+package redisdbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Allocation parameters.
+const (
+	// FirstDB and LastDB bound the database numbers handed out.
+	FirstDB, LastDB = 1, 15
+	// LockTTL is how long a lock outlives a test process that died without releasing it.
+	LockTTL = 60 * time.Second
+	// WaitTimeout is how long New waits for a free database before failing the test.
+	WaitTimeout = 3 * time.Minute
+	// EnvURL names the variable that overrides the test server.
+	EnvURL = "REDIS_TEST_URL"
+	// DefaultURL is the test server when EnvURL is unset.
+	DefaultURL = "redis://127.0.0.1:6379"
+)
+
+// LockKey returns the DB 0 key that holds database db.
+func LockKey(db int) string { return "redisdbtest:lock:" + strconv.Itoa(db) }
+
+// release deletes the lock only when it still holds our token.
+var release = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// refresh extends the lock only when it still holds our token.
+var refresh = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
+
+// New returns a client of a database reserved for t, empty at the start. The database is flushed and
+// released, and the client closed, when t ends.
+func New(t testing.TB) *redis.Client {
+	t.Helper()
+	db, opts := reserve(t)
+	o := *opts
+	o.DB = db
+	c := redis.NewClient(&o)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// URL reserves a database for t like New and returns its redis:// URL, for code under test that dials
+// from REDIS_URL itself.
+func URL(t testing.TB) string {
+	t.Helper()
+	db, _ := reserve(t)
+	u, err := url.Parse(serverURL())
+	if err != nil {
+		t.Fatalf("redisdbtest: %s: %v", EnvURL, err)
+	}
+	u.Path = "/" + strconv.Itoa(db)
+	return u.String()
+}
+
+// DB returns the database number a client of New uses.
+func DB(c *redis.Client) int { return c.Options().DB }
+
+func serverURL() string {
+	if s := os.Getenv(EnvURL); s != "" {
+		return s
+	}
+	return DefaultURL
+}
+
+// reserve takes a free database for t and registers its release. It returns the database number and the
+// server's options.
+func reserve(t testing.TB) (int, *redis.Options) {
+	t.Helper()
+	opts, err := redis.ParseURL(serverURL())
+	if err != nil {
+		t.Fatalf("redisdbtest: parse %s: %v", EnvURL, err)
+	}
+	opts.DB = 0
+	ctl := redis.NewClient(opts)
+	ctx := context.Background()
+	if err := ctl.Ping(ctx).Err(); err != nil {
+		_ = ctl.Close()
+		t.Fatalf("redisdbtest: Redis at %s is not reachable (start it or set %s): %v", opts.Addr, EnvURL, err)
+	}
+
+	token := newToken()
+	db, err := acquire(ctx, ctl, token, WaitTimeout)
+	if err != nil {
+		_ = ctl.Close()
+		t.Fatalf("redisdbtest: %v", err)
+	}
+
+	dbOpts := *opts
+	dbOpts.DB = db
+	dbClient := redis.NewClient(&dbOpts)
+	if err := dbClient.FlushDB(ctx).Err(); err != nil {
+		_ = dbClient.Close()
+		_ = release.Run(ctx, ctl, []string{LockKey(db)}, token).Err()
+		_ = ctl.Close()
+		t.Fatalf("redisdbtest: flush db %d: %v", db, err)
+	}
+
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		keepAlive(ctl, db, token, stop)
+	}()
+
+	t.Cleanup(func() {
+		close(stop)
+		<-done
+		if err := dbClient.FlushDB(ctx).Err(); err != nil {
+			t.Errorf("redisdbtest: flush db %d after the test: %v", db, err)
+		}
+		_ = dbClient.Close()
+		if err := release.Run(ctx, ctl, []string{LockKey(db)}, token).Err(); err != nil {
+			t.Errorf("redisdbtest: release db %d: %v", db, err)
+		}
+		_ = ctl.Close()
+	})
+	return db, opts
+}
+
+// acquire takes the first free database, waiting for one up to wait.
+func acquire(ctx context.Context, ctl *redis.Client, token string, wait time.Duration) (int, error) {
+	deadline := time.Now().Add(wait)
+	backoff := 20 * time.Millisecond
+	for {
+		for db := FirstDB; db <= LastDB; db++ {
+			ok, err := ctl.SetNX(ctx, LockKey(db), token, LockTTL).Result()
+			if err != nil {
+				return 0, fmt.Errorf("lock db %d: %w", db, err)
+			}
+			if ok {
+				return db, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("no free database among %d..%d after %s", FirstDB, LastDB, wait)
+		}
+		// Another process holds every database; there is no event to wait on across processes, so poll
+		// with a growing interval.
+		time.Sleep(backoff)
+		backoff = min(backoff*2, 500*time.Millisecond)
+	}
+}
+
+// keepAlive refreshes the lock every third of LockTTL until stop is closed.
+func keepAlive(ctl *redis.Client, db int, token string, stop <-chan struct{}) {
+	tick := time.NewTicker(LockTTL / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			_ = refresh.Run(context.Background(), ctl, []string{LockKey(db)}, token, LockTTL.Milliseconds()).Err()
+		}
+	}
+}
+
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
