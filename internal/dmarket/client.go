@@ -1,0 +1,685 @@
+// Package dmarket owns the parser's conversation with DMarket's trading API: request building and
+// Ed25519 signing, rate limiting through an Egress and an AccountLimiter, retries with backoff, a
+// circuit breaker per endpoint family, error classification, tracing and metrics, and the decoding of
+// the four answers the system uses into integer cents at the API boundary.
+package dmarket
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openzipkin/zipkin-go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/message"
+)
+
+// DefaultBaseURL is DMarket's production API.
+const DefaultBaseURL = "https://api.dmarket.com"
+
+// Paths of the endpoints the client calls.
+const (
+	PathMarketItems      = "/exchange/v1/market/items"
+	PathAggregatedPrices = "/marketplace-api/v1/aggregated-prices"
+	PathLastSales        = "/trade-aggregator/v1/last-sales"
+	PathCustomizedFees   = "/exchange/v1/customized-fees"
+)
+
+// Limits DMarket enforces on request sizes.
+const (
+	// MaxMarketItemsLimit is the largest market-items page.
+	MaxMarketItemsLimit = 100
+	// MaxAggregatedTitles is the most titles the client asks aggregated prices for in one call.
+	MaxAggregatedTitles = 100
+	// MaxLastSalesLimit is the most sales one last-sales call returns.
+	MaxLastSalesLimit = 20
+)
+
+// Endpoint names one endpoint (and its circuit-breaker family). The values are metric labels.
+type Endpoint string
+
+// The endpoints.
+const (
+	EndpointMarketItems      Endpoint = "market_items"
+	EndpointAggregatedPrices Endpoint = "aggregated_prices"
+	EndpointLastSales        Endpoint = "last_sales"
+	EndpointCustomizedFees   Endpoint = "customized_fees"
+)
+
+// Endpoints lists every endpoint in a stable order.
+var Endpoints = []Endpoint{EndpointMarketItems, EndpointAggregatedPrices, EndpointLastSales, EndpointCustomizedFees}
+
+// Family returns the account rate-limit family of signed calls to e.
+func (e Endpoint) Family() Family {
+	switch e {
+	case EndpointMarketItems:
+		return FamilyListings
+	case EndpointLastSales:
+		return FamilySales
+	default:
+		return FamilyOther
+	}
+}
+
+// Config tunes a Client. Zero values take the documented defaults.
+type Config struct {
+	// BaseURL is the API root, default DefaultBaseURL. http:// is allowed (simulators).
+	BaseURL string
+	// RequestTimeout bounds one attempt, default 20s.
+	RequestTimeout time.Duration
+	// MaxAttempts bounds the attempts of one call, default 4.
+	MaxAttempts int
+	// BaseDelay is the first backoff ceiling, default 500ms; it doubles per attempt (full jitter).
+	BaseDelay time.Duration
+	// MaxDelay caps the backoff, default 30s.
+	MaxDelay time.Duration
+	// MaxRetryAfter is the longest Retry-After the client waits for inside a call, default 2m; a longer
+	// wait returns the 429 to the caller.
+	MaxRetryAfter time.Duration
+	// BreakerFailures is the number of consecutive infrastructure failures that open an endpoint's
+	// breaker, default 5.
+	BreakerFailures uint32
+	// BreakerOpenFor is how long an open breaker rejects calls before letting a probe through,
+	// default 30s.
+	BreakerOpenFor time.Duration
+	// BreakerProbes is how many probes a half-open breaker lets through, default 1.
+	BreakerProbes uint32
+	// StopFor is how long an endpoint stays stopped after an auth failure or a 410, default 15m.
+	StopFor time.Duration
+	// MaxBodyBytes bounds an answer's body, default 16 MiB; a longer body is a bad body.
+	MaxBodyBytes int64
+	// UserAgent is sent on every request, default "dmarket-monitor".
+	UserAgent string
+}
+
+func (c *Config) setDefaults() {
+	if c.BaseURL == "" {
+		c.BaseURL = DefaultBaseURL
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 20 * time.Second
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 4
+	}
+	if c.BaseDelay <= 0 {
+		c.BaseDelay = 500 * time.Millisecond
+	}
+	if c.MaxDelay <= 0 {
+		c.MaxDelay = 30 * time.Second
+	}
+	if c.MaxRetryAfter <= 0 {
+		c.MaxRetryAfter = 2 * time.Minute
+	}
+	if c.BreakerFailures == 0 {
+		c.BreakerFailures = 5
+	}
+	if c.BreakerOpenFor <= 0 {
+		c.BreakerOpenFor = 30 * time.Second
+	}
+	if c.BreakerProbes == 0 {
+		c.BreakerProbes = 1
+	}
+	if c.StopFor <= 0 {
+		c.StopFor = 15 * time.Minute
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 16 << 20
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = "dmarket-monitor"
+	}
+}
+
+// Sleeper waits for d or until ctx ends.
+type Sleeper func(ctx context.Context, d time.Duration) error
+
+// SleepContext is the real Sleeper.
+func SleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Option sets an optional dependency of a Client.
+type Option func(*Client)
+
+// WithSigner gives the client the account keys; without them signed calls fail with ErrNoCredentials.
+func WithSigner(s *Signer) Option { return func(c *Client) { c.signer = s } }
+
+// WithAccountLimiter paces signed calls per account family; without it they are not paced.
+func WithAccountLimiter(l AccountLimiter) Option { return func(c *Client) { c.account = l } }
+
+// WithTracer records a client span per attempt; nil (the default) records none.
+func WithTracer(t *zipkin.Tracer) Option { return func(c *Client) { c.tracer = t } }
+
+// WithSleeper replaces the backoff sleep (tests).
+func WithSleeper(s Sleeper) Option { return func(c *Client) { c.sleep = s } }
+
+// WithJitter replaces the full-jitter draw: given a ceiling it returns a duration in [0, ceiling].
+func WithJitter(j func(ceiling time.Duration) time.Duration) Option {
+	return func(c *Client) { c.jitter = j }
+}
+
+// Client calls DMarket. It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	egress  Egress
+	log     *slog.Logger
+	clock   clock.Clock
+	signer  *Signer
+	account AccountLimiter
+	tracer  *zipkin.Tracer
+	sleep   Sleeper
+	jitter  func(time.Duration) time.Duration
+	metrics *metrics
+
+	breakers map[Endpoint]*gobreaker.CircuitBreaker[struct{}]
+	mu       sync.Mutex
+	stopped  map[Endpoint]stopState
+	recent   map[Endpoint]*window
+}
+
+type stopState struct {
+	until  time.Time
+	reason string
+	err    error
+}
+
+// New returns a Client sending through egress. logger, reg and clk are required; reg receives the
+// client's metrics.
+func New(cfg Config, egress Egress, logger *slog.Logger, reg prometheus.Registerer, clk clock.Clock, opts ...Option) (*Client, error) {
+	if egress == nil || logger == nil || reg == nil || clk == nil {
+		return nil, errors.New("new dmarket client: egress, logger, registerer and clock are required")
+	}
+	cfg.setDefaults()
+	if !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
+		return nil, errors.New("new dmarket client: base url must be http:// or https://")
+	}
+	c := &Client{
+		cfg:      cfg,
+		egress:   egress,
+		log:      logger,
+		clock:    clk,
+		sleep:    SleepContext,
+		jitter:   func(ceiling time.Duration) time.Duration { return rand.N(ceiling + 1) },
+		breakers: make(map[Endpoint]*gobreaker.CircuitBreaker[struct{}], len(Endpoints)),
+		stopped:  make(map[Endpoint]stopState),
+		recent:   make(map[Endpoint]*window, len(Endpoints)),
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("new dmarket client: %w", err)
+	}
+	c.metrics = m
+	for _, ep := range Endpoints {
+		c.breakers[ep] = c.newBreaker(ep)
+		c.recent[ep] = &window{}
+		m.breakerState.WithLabelValues(string(ep)).Set(0)
+	}
+	return c, nil
+}
+
+func (c *Client) newBreaker(ep Endpoint) *gobreaker.CircuitBreaker[struct{}] {
+	failures := c.cfg.BreakerFailures
+	return gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        string(ep),
+		MaxRequests: c.cfg.BreakerProbes,
+		Timeout:     c.cfg.BreakerOpenFor,
+		ReadyToTrip: func(counts gobreaker.Counts) bool { return counts.ConsecutiveFailures >= failures },
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			c.metrics.breakerState.WithLabelValues(string(ep)).Set(breakerGauge(to))
+			c.log.Warn("dmarket circuit breaker changed state", "endpoint", ep, "from", from.String(), "to", to.String())
+		},
+		IsSuccessful: func(err error) bool {
+			if err == nil {
+				return true
+			}
+			if cl, ok := ClassOf(err); ok {
+				return !cl.infrastructure()
+			}
+			return false
+		},
+		IsExcluded: func(err error) bool {
+			return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrTimeout)
+		},
+	})
+}
+
+// BreakerState is an endpoint breaker's state.
+type BreakerState string
+
+// Breaker states.
+const (
+	BreakerClosed   BreakerState = "closed"
+	BreakerHalfOpen BreakerState = "half-open"
+	BreakerOpen     BreakerState = "open"
+)
+
+func toBreakerState(s gobreaker.State) BreakerState {
+	switch s {
+	case gobreaker.StateOpen:
+		return BreakerOpen
+	case gobreaker.StateHalfOpen:
+		return BreakerHalfOpen
+	default:
+		return BreakerClosed
+	}
+}
+
+func breakerGauge(s gobreaker.State) float64 {
+	switch s {
+	case gobreaker.StateOpen:
+		return 2
+	case gobreaker.StateHalfOpen:
+		return 1
+	default:
+		return 0
+	}
+}
+
+// BreakerState returns the state of ep's circuit breaker.
+func (c *Client) BreakerState(ep Endpoint) BreakerState {
+	b, ok := c.breakers[ep]
+	if !ok {
+		return BreakerClosed
+	}
+	return toBreakerState(b.State())
+}
+
+// EndpointHealth is the health of one endpoint.
+type EndpointHealth struct {
+	// Endpoint is the endpoint.
+	Endpoint Endpoint
+	// Breaker is its circuit breaker's state.
+	Breaker BreakerState
+	// Stopped is true while the endpoint is stopped after an auth failure or a 410.
+	Stopped bool
+	// StoppedUntil is when a stop ends.
+	StoppedUntil time.Time
+	// StopReason describes the failure that stopped the endpoint (no credentials).
+	StopReason string
+	// Attempts is the number of recent attempts considered (at most 100).
+	Attempts int
+	// Successes is how many of them succeeded.
+	Successes int
+}
+
+// SuccessRate returns Successes/Attempts, or 1 when there were no attempts.
+func (h EndpointHealth) SuccessRate() float64 {
+	if h.Attempts == 0 {
+		return 1
+	}
+	return float64(h.Successes) / float64(h.Attempts)
+}
+
+// Health reports every endpoint's breaker, stop and recent success rate, for the ops server.
+func (c *Client) Health() []EndpointHealth {
+	now := c.clock.Now()
+	out := make([]EndpointHealth, 0, len(Endpoints))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ep := range Endpoints {
+		h := EndpointHealth{Endpoint: ep, Breaker: toBreakerState(c.breakers[ep].State())}
+		if st, ok := c.stopped[ep]; ok && now.Before(st.until) {
+			h.Stopped, h.StoppedUntil, h.StopReason = true, st.until, st.reason
+		}
+		h.Attempts, h.Successes = c.recent[ep].counts()
+		out = append(out, h)
+	}
+	return out
+}
+
+// Resume lifts a stop of ep before it expires (e.g. after new keys were configured).
+func (c *Client) Resume(ep Endpoint) {
+	c.mu.Lock()
+	delete(c.stopped, ep)
+	c.mu.Unlock()
+}
+
+func (c *Client) checkStopped(ep Endpoint) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.stopped[ep]
+	if !ok {
+		return nil
+	}
+	if !c.clock.Now().Before(st.until) {
+		delete(c.stopped, ep)
+		return nil
+	}
+	return fmt.Errorf("%s: %w until %s: %w", ep, ErrEndpointStopped, st.until.UTC().Format(time.RFC3339), st.err)
+}
+
+func (c *Client) stop(ep Endpoint, err error) {
+	until := c.clock.Now().Add(c.cfg.StopFor)
+	c.mu.Lock()
+	c.stopped[ep] = stopState{until: until, reason: err.Error(), err: err}
+	c.mu.Unlock()
+	c.log.Error("dmarket endpoint stopped", "endpoint", ep, "until", until, "err", err)
+}
+
+// window remembers the outcomes of the last 100 attempts.
+type window struct {
+	mu    sync.Mutex
+	ring  [100]bool
+	n, at int
+}
+
+func (w *window) add(ok bool) {
+	w.mu.Lock()
+	w.ring[w.at] = ok
+	w.at = (w.at + 1) % len(w.ring)
+	if w.n < len(w.ring) {
+		w.n++
+	}
+	w.mu.Unlock()
+}
+
+func (w *window) counts() (attempts, successes int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := 0; i < w.n; i++ {
+		if w.ring[i] {
+			successes++
+		}
+	}
+	return w.n, successes
+}
+
+// call is one logical request.
+type call struct {
+	endpoint Endpoint
+	method   string
+	path     string
+	rawQuery string
+	body     []byte
+	signed   bool
+	validate func([]byte) error
+}
+
+func (cl call) request() message.Request {
+	return message.Request{Method: cl.method, Path: cl.path, Query: cl.rawQuery}
+}
+
+// do runs cl with retries and returns the body of the first successful attempt.
+func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
+	if err := c.checkStopped(cl.endpoint); err != nil {
+		return nil, err
+	}
+	if cl.signed && c.signer == nil {
+		return nil, fmt.Errorf("%s: %w", cl.endpoint, ErrNoCredentials)
+	}
+	for attempt := 1; ; attempt++ {
+		body, err := c.attempt(ctx, cl, attempt)
+		if err == nil {
+			return body, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if cls, ok := ClassOf(err); ok && (cls == ClassAuth || cls == ClassGone) {
+			c.stop(cl.endpoint, err)
+			return nil, err
+		}
+		if !IsRetryable(err) || errors.Is(err, ErrBreakerOpen) || attempt >= c.cfg.MaxAttempts {
+			return nil, err
+		}
+		delay, ok := c.backoff(attempt, RetryAfter(err))
+		if !ok {
+			return nil, err
+		}
+		if dl, has := ctx.Deadline(); has && time.Until(dl) < delay {
+			return nil, err
+		}
+		cls, _ := ClassOf(err)
+		c.metrics.retries.WithLabelValues(string(cl.endpoint), cls.String()).Inc()
+		c.log.Warn("dmarket request failed, retrying", "endpoint", cl.endpoint, "attempt", attempt,
+			"delay", delay, "err", err)
+		if serr := c.sleep(ctx, delay); serr != nil {
+			return nil, fmt.Errorf("%s: wait before retry: %w (last error: %w)", cl.endpoint, serr, err)
+		}
+	}
+}
+
+// backoff returns the wait before attempt+1: full jitter over an exponential ceiling, at least the
+// server's Retry-After. ok is false when the server asked for more than MaxRetryAfter.
+func (c *Client) backoff(attempt int, retryAfter time.Duration) (time.Duration, bool) {
+	if retryAfter > c.cfg.MaxRetryAfter {
+		return 0, false
+	}
+	ceiling := c.cfg.BaseDelay
+	for i := 1; i < attempt && ceiling < c.cfg.MaxDelay; i++ {
+		ceiling *= 2
+	}
+	ceiling = min(ceiling, c.cfg.MaxDelay)
+	d := c.jitter(ceiling)
+	if d < 0 {
+		d = 0
+	}
+	if retryAfter > 0 {
+		d = max(d, retryAfter)
+	}
+	return d, true
+}
+
+// attempt is one try: rate limit → circuit breaker → span → log → metrics → HTTP.
+func (c *Client) attempt(ctx context.Context, cl call, attempt int) ([]byte, error) {
+	if cl.signed && c.account != nil {
+		if err := c.account.Wait(ctx, cl.endpoint.Family()); err != nil {
+			return nil, fmt.Errorf("%s: %w", cl.endpoint, err)
+		}
+	}
+	br := c.breakers[cl.endpoint]
+	if br.State() == gobreaker.StateOpen {
+		c.metrics.requests.WithLabelValues(string(cl.endpoint), "breaker_open", "none").Inc()
+		return nil, fmt.Errorf("%s: %w", cl.endpoint, ErrBreakerOpen)
+	}
+	lease, err := c.egress.Acquire(ctx, !cl.signed)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: acquire egress: %w", cl.endpoint, err)
+		}
+		return nil, &Error{Class: ClassNetwork, Endpoint: cl.endpoint, Err: fmt.Errorf("acquire egress: %w", err)}
+	}
+	outcome := Aborted
+	var body []byte
+	_, err = br.Execute(func() (struct{}, error) {
+		var e error
+		body, outcome, e = c.send(ctx, cl, lease, attempt)
+		return struct{}{}, e
+	})
+	lease.Release(outcome)
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		c.metrics.requests.WithLabelValues(string(cl.endpoint), "breaker_open", lease.Name()).Inc()
+		return nil, fmt.Errorf("%s: %w: %w", cl.endpoint, ErrBreakerOpen, err)
+	}
+	return body, err
+}
+
+// send is span → log → metrics around one HTTP exchange.
+func (c *Client) send(ctx context.Context, cl call, lease Lease, attempt int) (body []byte, outcome Outcome, err error) {
+	var span zipkin.Span
+	if c.tracer != nil {
+		span, _ = c.tracer.StartSpanFromContext(ctx, "dmarket "+string(cl.endpoint), zipkin.Kind("CLIENT"))
+		zipkin.TagHTTPMethod.Set(span, cl.method)
+		zipkin.TagHTTPPath.Set(span, cl.path)
+		span.Tag("dmarket.egress", lease.Name())
+		span.Tag("dmarket.attempt", strconv.Itoa(attempt))
+		defer span.Finish()
+	}
+	start := time.Now()
+	status, body, outcome, err := c.exchange(ctx, cl, lease)
+	elapsed := time.Since(start)
+
+	label := "success"
+	if err != nil {
+		label = "canceled"
+		if cls, ok := ClassOf(err); ok {
+			label = cls.String()
+		}
+	}
+	if span != nil {
+		if status != 0 {
+			zipkin.TagHTTPStatusCode.Set(span, strconv.Itoa(status))
+		}
+		if err != nil {
+			zipkin.TagError.Set(span, label)
+		}
+	}
+	lvl := slog.LevelDebug
+	if err != nil {
+		lvl = slog.LevelInfo
+	}
+	c.log.Log(ctx, lvl, "dmarket request", "endpoint", cl.endpoint, "method", cl.method, "path", cl.path,
+		"status", status, "outcome", label, "egress", lease.Name(), "attempt", attempt,
+		"duration", elapsed, "err", err)
+	c.metrics.requests.WithLabelValues(string(cl.endpoint), label, lease.Name()).Inc()
+	c.metrics.duration.WithLabelValues(string(cl.endpoint)).Observe(elapsed.Seconds())
+	if label != "canceled" {
+		c.recent[cl.endpoint].add(err == nil)
+	}
+	return body, outcome, err
+}
+
+// exchange sends one HTTP request through lease and classifies the answer.
+func (c *Client) exchange(ctx context.Context, cl call, lease Lease) (int, []byte, Outcome, error) {
+	actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	target := c.cfg.BaseURL + cl.path
+	if cl.rawQuery != "" {
+		target += "?" + cl.rawQuery
+	}
+	var rd io.Reader
+	if cl.body != nil {
+		rd = bytes.NewReader(cl.body)
+	}
+	req, err := http.NewRequestWithContext(actx, cl.method, target, rd)
+	if err != nil {
+		return 0, nil, Aborted, &Error{Class: ClassBadRequest, Endpoint: cl.endpoint, Err: err}
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	if cl.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if cl.signed {
+		c.signer.Sign(req, cl.body, c.clock.Now())
+	}
+	resp, err := lease.Do(req)
+	if err != nil {
+		return 0, nil, c.transportOutcome(ctx), c.transportError(ctx, actx, cl.endpoint, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
+	if err != nil {
+		return resp.StatusCode, nil, c.transportOutcome(ctx), c.transportError(ctx, actx, cl.endpoint, fmt.Errorf("read body: %w", err))
+	}
+	if int64(len(body)) > c.cfg.MaxBodyBytes {
+		return resp.StatusCode, nil, APIError, &Error{Class: ClassBadBody, Endpoint: cl.endpoint, Status: resp.StatusCode,
+			Err: fmt.Errorf("body larger than %d bytes", c.cfg.MaxBodyBytes)}
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if err := cl.validate(body); err != nil {
+			return resp.StatusCode, nil, APIError, &Error{Class: ClassBadBody, Endpoint: cl.endpoint, Status: resp.StatusCode, Err: err}
+		}
+		return resp.StatusCode, body, Success, nil
+	}
+	e, outcome := classifyStatus(cl.endpoint, resp, body, c.clock.Now())
+	return resp.StatusCode, nil, outcome, e
+}
+
+func (c *Client) transportOutcome(ctx context.Context) Outcome {
+	if ctx.Err() != nil {
+		return Aborted
+	}
+	return EgressFailure
+}
+
+func (c *Client) transportError(ctx, actx context.Context, ep Endpoint, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", ep, ctx.Err())
+	}
+	var ne net.Error
+	if errors.Is(actx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return &Error{Class: ClassTimeout, Endpoint: ep, Err: err}
+	}
+	return &Error{Class: ClassNetwork, Endpoint: ep, Err: err}
+}
+
+// classifyStatus turns a non-2xx answer into an *Error and the egress outcome.
+func classifyStatus(ep Endpoint, resp *http.Response, body []byte, now time.Time) (*Error, Outcome) {
+	code, msg, isDMarket := DecodeError(body)
+	e := &Error{Endpoint: ep, Status: resp.StatusCode, Code: code, Message: msg}
+	s := resp.StatusCode
+	switch {
+	case s == http.StatusTooManyRequests:
+		e.Class, e.RetryAfter = ClassRateLimited, parseRetryAfter(resp.Header, now)
+		return e, Throttled
+	case s == http.StatusUnauthorized:
+		e.Class = ClassAuth
+		return e, APIError
+	case s == http.StatusForbidden && isDMarket:
+		e.Class = ClassAuth
+		return e, APIError
+	case s == http.StatusForbidden || s == http.StatusProxyAuthRequired:
+		e.Class, e.Err = ClassNetwork, errors.New("refused by egress")
+		return e, EgressFailure
+	case s == http.StatusNotFound:
+		e.Class = ClassNotFound
+	case s == http.StatusGone:
+		e.Class = ClassGone
+	case s == http.StatusRequestTimeout:
+		e.Class = ClassTimeout
+	case s >= 500:
+		e.Class = ClassServer
+	case s >= 400:
+		e.Class = ClassBadRequest
+	default:
+		e.Class, e.Err = ClassBadBody, fmt.Errorf("unexpected status %d", s)
+	}
+	return e, APIError
+}
+
+// parseRetryAfter reads Retry-After (seconds or an HTTP date), else RateLimit-Reset (seconds).
+func parseRetryAfter(h http.Header, now time.Time) time.Duration {
+	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 && n < 1e6 {
+			return time.Duration(n * float64(time.Second))
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			if d := t.Sub(now); d > 0 {
+				return d
+			}
+			return 0
+		}
+	}
+	if v := strings.TrimSpace(h.Get("RateLimit-Reset")); v != "" {
+		if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 && n < 1e6 {
+			return time.Duration(n * float64(time.Second))
+		}
+	}
+	return 0
+}

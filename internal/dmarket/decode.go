@@ -1,0 +1,548 @@
+package dmarket
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// errDecode is wrapped by every decoder error; the client turns it into ClassBadBody.
+var errDecode = errors.New("decode body")
+
+// MarketItem is the part of one market listing the crawler needs. Money is integer cents.
+type MarketItem struct {
+	// ItemID is DMarket's asset id.
+	ItemID string
+	// OfferID is the listing's offer id (extra.offerId).
+	OfferID string
+	// Title is the full market hash name.
+	Title string
+	// PriceCents is the listing price the buyer pays.
+	PriceCents int64
+	// SuggestedCents is DMarket's suggested price, 0 if absent.
+	SuggestedCents int64
+	// Tradable is false while a Steam trade lock is active.
+	Tradable bool
+	// LockDays is extra.tradeLock (whole days, 0 when absent).
+	LockDays int
+	// LockSeconds is extra.tradeLockDuration.
+	LockSeconds int64
+	// CreatedAt is the listing time.
+	CreatedAt time.Time
+}
+
+// Locked reports whether the listing is trade-locked.
+func (m MarketItem) Locked() bool { return !m.Tradable || m.LockSeconds > 0 || m.LockDays > 0 }
+
+// MarketItemsBody is a decoded market-items page.
+type MarketItemsBody struct {
+	// Cursor is the next page's cursor, "" on the last page.
+	Cursor string
+	// TotalItems is total.items (capped at 10 000 by DMarket).
+	TotalItems int
+	// Items are the page's valid listings, in the page's order.
+	Items []MarketItem
+	// Invalid counts listings left out of Items because a required field was missing or malformed.
+	Invalid int
+	// Titles are the distinct titles of Items, in order of first appearance.
+	Titles []string
+	// MinPriceCents and MaxPriceCents bound the prices of Items (0 when Items is empty).
+	MinPriceCents, MaxPriceCents int64
+}
+
+type moneyJSON struct {
+	USD string `json:"USD"`
+}
+
+type marketItemJSON struct {
+	ItemID         string     `json:"itemId"`
+	Title          string     `json:"title"`
+	Price          *moneyJSON `json:"price"`
+	SuggestedPrice *moneyJSON `json:"suggestedPrice"`
+	CreatedAt      flexInt    `json:"createdAt"`
+	Extra          struct {
+		OfferID           string  `json:"offerId"`
+		Tradable          *bool   `json:"tradable"`
+		TradeLock         flexInt `json:"tradeLock"`
+		TradeLockDuration flexInt `json:"tradeLockDuration"`
+	} `json:"extra"`
+}
+
+type marketItemsJSON struct {
+	Objects json.RawMessage `json:"objects"`
+	Total   *struct {
+		Items flexInt `json:"items"`
+	} `json:"total"`
+	Cursor *string `json:"cursor"`
+}
+
+// DecodeMarketItems decodes a GET /exchange/v1/market/items body. The envelope must be a JSON object
+// with an "objects" array (null counts as empty) and a "cursor" string; listings without a title or a
+// valid integer-cents price are counted in Invalid and left out.
+func DecodeMarketItems(body []byte) (*MarketItemsBody, error) {
+	var env marketItemsJSON
+	if err := unmarshalObject(body, &env); err != nil {
+		return nil, err
+	}
+	if env.Cursor == nil {
+		return nil, fmt.Errorf("%w: market items: missing cursor", errDecode)
+	}
+	if len(env.Objects) == 0 {
+		return nil, fmt.Errorf("%w: market items: missing objects", errDecode)
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(env.Objects, &raw); err != nil {
+		return nil, fmt.Errorf("%w: market items: objects is not an array", errDecode)
+	}
+	out := &MarketItemsBody{Cursor: *env.Cursor, Items: make([]MarketItem, 0, len(raw))}
+	if env.Total != nil {
+		out.TotalItems = int(env.Total.Items)
+	}
+	seen := make(map[string]struct{}, len(raw))
+	for _, r := range raw {
+		var it marketItemJSON
+		if err := json.Unmarshal(r, &it); err != nil || it.Title == "" || it.Price == nil {
+			out.Invalid++
+			continue
+		}
+		price, err := parseCents(it.Price.USD)
+		if err != nil {
+			out.Invalid++
+			continue
+		}
+		var suggested int64
+		if it.SuggestedPrice != nil && it.SuggestedPrice.USD != "" {
+			if suggested, err = parseCents(it.SuggestedPrice.USD); err != nil {
+				suggested = 0
+			}
+		}
+		item := MarketItem{
+			ItemID:         it.ItemID,
+			OfferID:        it.Extra.OfferID,
+			Title:          it.Title,
+			PriceCents:     price,
+			SuggestedCents: suggested,
+			Tradable:       it.Extra.Tradable == nil || *it.Extra.Tradable,
+			LockDays:       int(it.Extra.TradeLock),
+			LockSeconds:    int64(it.Extra.TradeLockDuration),
+		}
+		if it.CreatedAt > 0 {
+			item.CreatedAt = time.Unix(int64(it.CreatedAt), 0).UTC()
+		}
+		if len(out.Items) == 0 || price < out.MinPriceCents {
+			out.MinPriceCents = price
+		}
+		if price > out.MaxPriceCents {
+			out.MaxPriceCents = price
+		}
+		out.Items = append(out.Items, item)
+		if _, ok := seen[it.Title]; !ok {
+			seen[it.Title] = struct{}{}
+			out.Titles = append(out.Titles, it.Title)
+		}
+	}
+	return out, nil
+}
+
+// AggregatedPrice is the top of the book of one title. Money is integer cents.
+type AggregatedPrice struct {
+	// Title is the market hash name.
+	Title string
+	// BidCents is the best buy order; 0 (with HasBid false) when there is none.
+	BidCents int64
+	// BidCount is the number of buy orders.
+	BidCount int
+	// HasBid reports whether a buy order exists (orderBestPrice present with a positive amount).
+	HasBid bool
+	// AskCents is the best listing; 0 (with HasAsk false) when there is none.
+	AskCents int64
+	// AskCount is the number of listings.
+	AskCount int
+	// HasAsk reports whether a listing exists.
+	HasAsk bool
+}
+
+// AggregatedPricesBody is a decoded aggregated-prices answer.
+type AggregatedPricesBody struct {
+	// Orders are the valid rows, in the answer's order.
+	Orders []AggregatedPrice
+	// Invalid counts rows left out because the title was missing or a number was malformed.
+	Invalid int
+	// NextCursor is nextCursor, "" when there is no further page.
+	NextCursor string
+}
+
+type amountJSON struct {
+	Currency string `json:"Currency"`
+	Amount   string `json:"Amount"`
+}
+
+type aggregatedJSON struct {
+	AggregatedPrices *[]json.RawMessage `json:"aggregatedPrices"`
+	NextCursor       string             `json:"nextCursor"`
+}
+
+type aggregatedRowJSON struct {
+	Title          string      `json:"title"`
+	OrderBestPrice *amountJSON `json:"orderBestPrice"`
+	OrderCount     flexInt     `json:"orderCount"`
+	OfferBestPrice *amountJSON `json:"offerBestPrice"`
+	OfferCount     flexInt     `json:"offerCount"`
+}
+
+// DecodeAggregatedPrices decodes a POST /marketplace-api/v1/aggregated-prices body. Amounts are integer
+// cents in strings; a missing price or an amount of 0 means no order (or no listing).
+func DecodeAggregatedPrices(body []byte) (*AggregatedPricesBody, error) {
+	var env aggregatedJSON
+	if err := unmarshalObject(body, &env); err != nil {
+		return nil, err
+	}
+	if env.AggregatedPrices == nil {
+		return nil, fmt.Errorf("%w: aggregated prices: missing aggregatedPrices", errDecode)
+	}
+	out := &AggregatedPricesBody{NextCursor: env.NextCursor, Orders: make([]AggregatedPrice, 0, len(*env.AggregatedPrices))}
+	for _, r := range *env.AggregatedPrices {
+		var row aggregatedRowJSON
+		if err := json.Unmarshal(r, &row); err != nil || row.Title == "" {
+			out.Invalid++
+			continue
+		}
+		p := AggregatedPrice{Title: row.Title, BidCount: int(row.OrderCount), AskCount: int(row.OfferCount)}
+		var err error
+		if p.BidCents, err = optionalAmount(row.OrderBestPrice); err != nil {
+			out.Invalid++
+			continue
+		}
+		if p.AskCents, err = optionalAmount(row.OfferBestPrice); err != nil {
+			out.Invalid++
+			continue
+		}
+		p.HasBid, p.HasAsk = p.BidCents > 0, p.AskCents > 0
+		if !p.HasBid {
+			p.BidCount = 0
+		}
+		out.Orders = append(out.Orders, p)
+	}
+	return out, nil
+}
+
+func optionalAmount(a *amountJSON) (int64, error) {
+	if a == nil || a.Amount == "" {
+		return 0, nil
+	}
+	if a.Currency != "" && a.Currency != "USD" {
+		return 0, fmt.Errorf("%w: currency %q", errDecode, a.Currency)
+	}
+	return parseCents(a.Amount)
+}
+
+// Sale is one sale of a title. Money is integer cents.
+type Sale struct {
+	// PriceCents is the sale price, converted from decimal dollars.
+	PriceCents int64
+	// Date is when the sale happened.
+	Date time.Time
+	// TxOperationType is Offer (a listing was bought), Target or Order (a buy order was filled).
+	TxOperationType string
+}
+
+// LastSalesBody is a decoded last-sales answer.
+type LastSalesBody struct {
+	// Sales are the valid sales, newest first as DMarket sends them.
+	Sales []Sale
+	// Invalid counts sales left out because the price or date was malformed.
+	Invalid int
+}
+
+type lastSalesJSON struct {
+	Sales *[]json.RawMessage `json:"sales"`
+}
+
+type saleJSON struct {
+	Price           string  `json:"price"`
+	Date            flexInt `json:"date"`
+	TxOperationType string  `json:"txOperationType"`
+}
+
+// DecodeLastSales decodes a GET /trade-aggregator/v1/last-sales body. Prices are decimal-dollar strings
+// ("12.57"); dates are unix seconds sent as strings.
+func DecodeLastSales(body []byte) (*LastSalesBody, error) {
+	var env lastSalesJSON
+	if err := unmarshalObject(body, &env); err != nil {
+		return nil, err
+	}
+	if env.Sales == nil {
+		return nil, fmt.Errorf("%w: last sales: missing sales", errDecode)
+	}
+	out := &LastSalesBody{Sales: make([]Sale, 0, len(*env.Sales))}
+	for _, r := range *env.Sales {
+		var s saleJSON
+		if err := json.Unmarshal(r, &s); err != nil || s.Date <= 0 {
+			out.Invalid++
+			continue
+		}
+		cents, err := ParseDollars(s.Price)
+		if err != nil {
+			out.Invalid++
+			continue
+		}
+		out.Sales = append(out.Sales, Sale{PriceCents: cents, Date: time.Unix(int64(s.Date), 0).UTC(), TxOperationType: s.TxOperationType})
+	}
+	return out, nil
+}
+
+// Fee is a fee rate: a fraction of the price with a minimum amount.
+type Fee struct {
+	// Fraction is the share of the price, as DMarket sends it (e.g. "0.05").
+	Fraction string
+	// FractionValue is Fraction parsed.
+	FractionValue float64
+	// MinAmountCents is the minimum fee in cents.
+	MinAmountCents int64
+}
+
+// ReducedFee is a title with a lower fee while its price is within [MinPriceCents, MaxPriceCents] and
+// until ExpiresAt.
+type ReducedFee struct {
+	// Title is the market hash name.
+	Title string
+	// Fraction is the share of the price, as sent.
+	Fraction string
+	// FractionValue is Fraction parsed.
+	FractionValue float64
+	// MinPriceCents and MaxPriceCents bound the listing prices the reduced fee applies to.
+	MinPriceCents, MaxPriceCents int64
+	// ExpiresAt is when the reduced fee ends; zero when not given.
+	ExpiresAt time.Time
+}
+
+// CustomizedFeesBody is a decoded customized-fees answer.
+type CustomizedFeesBody struct {
+	// Default is the default fee.
+	Default Fee
+	// Reduced are the valid reduced-fee titles.
+	Reduced []ReducedFee
+	// Invalid counts reduced fees left out because a field was malformed.
+	Invalid int
+}
+
+type feesJSON struct {
+	DefaultFee *struct {
+		Fraction  string  `json:"fraction"`
+		MinAmount flexInt `json:"minAmount"`
+	} `json:"defaultFee"`
+	ReducedFees []json.RawMessage `json:"reducedFees"`
+}
+
+type reducedFeeJSON struct {
+	Title     string  `json:"title"`
+	Fraction  string  `json:"fraction"`
+	MinPrice  flexInt `json:"minPrice"`
+	MaxPrice  flexInt `json:"maxPrice"`
+	ExpiresAt flexInt `json:"expiresAt"`
+}
+
+// DecodeCustomizedFees decodes a GET /exchange/v1/customized-fees body. Fractions are decimal strings
+// in [0, 1]; minAmount, minPrice and maxPrice are integer cents; expiresAt is unix seconds.
+func DecodeCustomizedFees(body []byte) (*CustomizedFeesBody, error) {
+	var env feesJSON
+	if err := unmarshalObject(body, &env); err != nil {
+		return nil, err
+	}
+	if env.DefaultFee == nil {
+		return nil, fmt.Errorf("%w: customized fees: missing defaultFee", errDecode)
+	}
+	frac, err := parseFraction(env.DefaultFee.Fraction)
+	if err != nil {
+		return nil, fmt.Errorf("%w: customized fees: default fraction: %w", errDecode, err)
+	}
+	if env.DefaultFee.MinAmount < 0 {
+		return nil, fmt.Errorf("%w: customized fees: negative minAmount", errDecode)
+	}
+	out := &CustomizedFeesBody{
+		Default: Fee{Fraction: env.DefaultFee.Fraction, FractionValue: frac, MinAmountCents: int64(env.DefaultFee.MinAmount)},
+		Reduced: make([]ReducedFee, 0, len(env.ReducedFees)),
+	}
+	for _, r := range env.ReducedFees {
+		var rf reducedFeeJSON
+		if err := json.Unmarshal(r, &rf); err != nil || rf.Title == "" || rf.MinPrice < 0 || rf.MaxPrice < 0 {
+			out.Invalid++
+			continue
+		}
+		f, err := parseFraction(rf.Fraction)
+		if err != nil {
+			out.Invalid++
+			continue
+		}
+		red := ReducedFee{Title: rf.Title, Fraction: rf.Fraction, FractionValue: f,
+			MinPriceCents: int64(rf.MinPrice), MaxPriceCents: int64(rf.MaxPrice)}
+		if rf.ExpiresAt > 0 {
+			red.ExpiresAt = time.Unix(int64(rf.ExpiresAt), 0).UTC()
+		}
+		out.Reduced = append(out.Reduced, red)
+	}
+	return out, nil
+}
+
+// errorBody covers both DMarket error shapes (code/message and Code/Message); code may be a string or
+// a number (gRPC-gateway).
+type errorBody struct {
+	Code     json.RawMessage `json:"code"`
+	Message  string          `json:"message"`
+	CodeP    json.RawMessage `json:"Code"`
+	MessageP string          `json:"Message"`
+	Error    string          `json:"error"`
+}
+
+// DecodeError extracts DMarket's error code and message from an error body of either shape. ok is
+// false when the body is not a JSON object carrying a code or a message.
+func DecodeError(body []byte) (code, message string, ok bool) {
+	var e errorBody
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&e); err != nil {
+		return "", "", false
+	}
+	code = rawCode(e.Code)
+	if code == "" {
+		code = rawCode(e.CodeP)
+	}
+	message = e.Message
+	if message == "" {
+		message = e.MessageP
+	}
+	if message == "" {
+		message = e.Error
+	}
+	const maxLen = 200
+	if len(message) > maxLen {
+		message = message[:maxLen]
+	}
+	if len(code) > maxLen {
+		code = code[:maxLen]
+	}
+	return code, message, code != "" || message != ""
+}
+
+func rawCode(r json.RawMessage) string {
+	if len(r) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(r, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(r, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+// unmarshalObject decodes body, which must be exactly one JSON object, into v.
+func unmarshalObject(body []byte, v any) error {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return fmt.Errorf("%w: not a JSON object", errDecode)
+	}
+	if err := json.Unmarshal(trimmed, v); err != nil {
+		return fmt.Errorf("%w: %w", errDecode, err)
+	}
+	return nil
+}
+
+// flexInt accepts an integer JSON number or a string holding one (int64 values through a gRPC gateway
+// arrive as strings). Empty strings and null decode as 0.
+type flexInt int64
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" {
+		return nil
+	}
+	if len(s) >= 2 && s[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if s == "" {
+			*f = 0
+			return nil
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("not an integer: %q", truncate(s, 32))
+	}
+	*f = flexInt(n)
+	return nil
+}
+
+// parseCents parses a non-negative integer-cents string.
+func parseCents(s string) (int64, error) {
+	if s == "" {
+		return 0, fmt.Errorf("%w: empty price", errDecode)
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%w: price %q is not integer cents", errDecode, truncate(s, 32))
+	}
+	return n, nil
+}
+
+// maxDollars keeps converted prices far from int64 overflow.
+const maxDollars = 1_000_000_000
+
+// ParseDollars converts a non-negative decimal-dollar string ("12.57", "12.5", "12") to integer cents
+// without floating point. More than two decimals are rounded half up.
+func ParseDollars(s string) (int64, error) {
+	if s == "" {
+		return 0, fmt.Errorf("%w: empty price", errDecode)
+	}
+	whole, frac, hasDot := strings.Cut(s, ".")
+	if whole == "" || (hasDot && frac == "") || !allDigits(whole) || !allDigits(frac) || len(whole) > 10 || len(frac) > 18 {
+		return 0, fmt.Errorf("%w: price %q is not decimal dollars", errDecode, truncate(s, 32))
+	}
+	dollars, _ := strconv.ParseInt(whole, 10, 64)
+	if dollars > maxDollars {
+		return 0, fmt.Errorf("%w: price %q out of range", errDecode, truncate(s, 32))
+	}
+	cents := dollars * 100
+	if len(frac) >= 1 {
+		cents += int64(frac[0]-'0') * 10
+	}
+	if len(frac) >= 2 {
+		cents += int64(frac[1] - '0')
+	}
+	if len(frac) > 2 && frac[2] >= '5' {
+		cents++
+	}
+	return cents, nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseFraction parses a fee fraction in [0, 1].
+func parseFraction(s string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || f < 0 || f > 1 || f != f {
+		return 0, fmt.Errorf("fraction %q is not in [0, 1]", truncate(s, 32))
+	}
+	return f, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
