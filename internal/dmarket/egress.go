@@ -101,8 +101,8 @@ func (d *directEgress) Acquire(ctx context.Context, limited bool) (Lease, error)
 type directLease struct{ client *http.Client }
 
 func (l directLease) Do(req *http.Request) (*http.Response, error) { return l.client.Do(req) }
-func (directLease) Release(Outcome)                                 {}
-func (directLease) Name() string                                    { return DirectEgressName }
+func (directLease) Release(Outcome)                                {}
+func (directLease) Name() string                                   { return DirectEgressName }
 
 // Family is a DMarket account rate-limit family for signed calls.
 type Family int
