@@ -1,0 +1,376 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/skinflip/dmarket-monitor/internal/message"
+)
+
+// Sentinel errors of the connection manager.
+var (
+	// ErrClosed means the Conn (or a publisher or consumer built on it) was closed.
+	ErrClosed = errors.New("rabbitmq: closed")
+	// ErrNotConnected means there is currently no usable connection to the broker.
+	ErrNotConnected = errors.New("rabbitmq: not connected")
+	// ErrInvalidURL means the AMQP URL given to NewConn cannot be parsed.
+	ErrInvalidURL = errors.New("rabbitmq: invalid url")
+)
+
+// ConnOptions tunes a Conn. Zero values take the documented defaults.
+type ConnOptions struct {
+	// Queues are declared on every (re)connect: each durable queue Q with its durable dead-letter queue
+	// Q+".dlq", Q's rejected messages routed there.
+	Queues []string
+	// MinBackoff is the first delay between reconnect attempts (default 100ms).
+	MinBackoff time.Duration
+	// MaxBackoff caps the delay between reconnect attempts (default 10s).
+	MaxBackoff time.Duration
+	// DialTimeout bounds the TCP connect and AMQP handshake (default 5s).
+	DialTimeout time.Duration
+	// Heartbeat is the AMQP heartbeat interval that detects a dead peer (default 10s).
+	Heartbeat time.Duration
+}
+
+func (o ConnOptions) withDefaults() ConnOptions {
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 10 * time.Second
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = o.MinBackoff
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 5 * time.Second
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 10 * time.Second
+	}
+	return o
+}
+
+// generation is one established connection.
+type generation struct {
+	conn *amqp.Connection
+	// lost is closed once Run has noticed that conn went away.
+	lost chan struct{}
+}
+
+// Conn keeps one AMQP connection to the broker alive and hands out channels on it. Construct it with
+// NewConn, start Run in a goroutine and stop it by cancelling Run's context or calling Close. It is safe
+// for concurrent use.
+type Conn struct {
+	url     string
+	safeURL string
+	opts    ConnOptions
+	log     *slog.Logger
+	metrics *metrics
+	jitter  func() float64
+
+	mu      sync.Mutex
+	gen     *generation   // nil while disconnected
+	ready   chan struct{} // closed when a connection is established; replaced when it is lost
+	closed  bool
+	closing chan struct{}
+	lastErr error
+	running bool
+}
+
+// NewConn returns a connection manager for the AMQP URL rawURL. It does not connect (the broker may be
+// down): Run does. It fails only when rawURL is not a valid AMQP URL; the error never contains the
+// password. reg may be nil (metrics are then not registered).
+func NewConn(rawURL string, logger *slog.Logger, reg prometheus.Registerer, opts ConnOptions) (*Conn, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	safe := RedactURL(rawURL)
+	if _, err := amqp.ParseURI(rawURL); err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the raw URL, password included
+		}
+		return nil, fmt.Errorf("%w %s: %v", ErrInvalidURL, safe, err)
+	}
+	for _, q := range opts.Queues {
+		if q == "" {
+			return nil, fmt.Errorf("rabbitmq: empty queue name in topology")
+		}
+	}
+	c := &Conn{
+		url:     rawURL,
+		safeURL: safe,
+		opts:    opts.withDefaults(),
+		log:     logger.With("component", "rabbitmq", "url", safe),
+		metrics: newMetrics(reg),
+		jitter:  randJitter,
+		ready:   make(chan struct{}),
+		closing: make(chan struct{}),
+	}
+	c.metrics.connected.Set(0)
+	return c, nil
+}
+
+// RedactURL returns rawURL with its password replaced by "****" (amqp://user:****@host/vhost). A URL
+// that cannot be parsed is replaced entirely, since it might hold a password in an unexpected place.
+func RedactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "<unparseable url>"
+	}
+	if u.User == nil {
+		return u.String()
+	}
+	if _, has := u.User.Password(); !has {
+		return u.String()
+	}
+	user := u.User.Username()
+	u.User = nil
+	s := u.String()
+	prefix := u.Scheme + "://"
+	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
+		return prefix + url.PathEscape(user) + ":****@" + s[len(prefix):]
+	}
+	return s
+}
+
+// URL returns the broker URL with its password redacted, fit for logs.
+func (c *Conn) URL() string { return c.safeURL }
+
+// Run connects, declares the topology and reconnects with capped exponential backoff and jitter
+// whenever the connection is lost, until ctx is cancelled or Close is called. It returns nil then, or
+// ErrClosed when the Conn was closed before Run started.
+func (c *Conn) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if c.running {
+		c.mu.Unlock()
+		return errors.New("rabbitmq: run called twice")
+	}
+	c.running = true
+	c.mu.Unlock()
+
+	failures := 0
+	connectedBefore := false
+	for {
+		if ctx.Err() != nil || c.isClosing() {
+			return nil
+		}
+		conn, err := c.connect()
+		if err != nil {
+			failures++
+			c.metrics.connectFails.Inc()
+			c.setLastErr(err)
+			delay := backoff(failures, c.opts.MinBackoff, c.opts.MaxBackoff, c.jitter)
+			c.log.Warn("rabbitmq connect failed", "err", err, "attempt", failures, "retry_in", delay)
+			if !sleep(ctx, c.closing, delay) {
+				return nil
+			}
+			continue
+		}
+		failures = 0
+		notify := conn.NotifyClose(make(chan *amqp.Error, 1))
+		gen := &generation{conn: conn, lost: make(chan struct{})}
+		c.mu.Lock()
+		c.gen = gen
+		c.lastErr = nil
+		close(c.ready)
+		c.mu.Unlock()
+		c.metrics.connected.Set(1)
+		if connectedBefore {
+			c.metrics.reconnects.Inc()
+			c.log.Info("rabbitmq reconnected")
+		} else {
+			c.log.Info("rabbitmq connected")
+		}
+		connectedBefore = true
+
+		var lostErr error
+		stopping := false
+		select {
+		case amqpErr := <-notify:
+			if amqpErr != nil {
+				lostErr = amqpErr
+			} else {
+				lostErr = errors.New("connection closed")
+			}
+		case <-ctx.Done():
+			stopping = true
+		case <-c.closing:
+			stopping = true
+		}
+		c.mu.Lock()
+		c.gen = nil
+		c.ready = make(chan struct{})
+		if lostErr != nil {
+			c.lastErr = lostErr
+		}
+		c.mu.Unlock()
+		close(gen.lost)
+		c.metrics.connected.Set(0)
+		if stopping {
+			_ = conn.Close()
+			return nil
+		}
+		_ = conn.Close()
+		c.log.Warn("rabbitmq connection lost", "err", lostErr)
+	}
+}
+
+// connect dials the broker and declares the topology.
+func (c *Conn) connect() (*amqp.Connection, error) {
+	props := amqp.NewConnectionProperties()
+	props.SetClientConnectionName("dmarket-monitor")
+	conn, err := amqp.DialConfig(c.url, amqp.Config{
+		Heartbeat:  c.opts.Heartbeat,
+		Dial:       amqp.DefaultDial(c.opts.DialTimeout),
+		Properties: props,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	if err := c.declare(conn); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// declare declares every queue of the topology and its dead-letter queue.
+func (c *Conn) declare(conn *amqp.Connection) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("declare topology: open channel: %w", err)
+	}
+	defer func() { _ = ch.Close() }()
+	for _, q := range c.opts.Queues {
+		dlq := q + message.DeadLetterSuffix
+		if _, err := ch.QueueDeclare(dlq, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare queue %s: %w", dlq, err)
+		}
+		args := amqp.Table{
+			"x-dead-letter-exchange":    "",
+			"x-dead-letter-routing-key": dlq,
+		}
+		if _, err := ch.QueueDeclare(q, true, false, false, false, args); err != nil {
+			return fmt.Errorf("declare queue %s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+func (c *Conn) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *Conn) setLastErr(err error) {
+	c.mu.Lock()
+	c.lastErr = err
+	c.mu.Unlock()
+}
+
+// Close closes the connection and stops Run. Channels handed out are closed with it; waiting callers
+// of Channel get ErrClosed. Close is idempotent.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	close(c.closing)
+	gen := c.gen
+	c.mu.Unlock()
+	if gen != nil {
+		if err := gen.conn.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
+			return fmt.Errorf("rabbitmq: close: %w", err)
+		}
+	}
+	return nil
+}
+
+// Check reports whether the broker is usable: nil while connected with the topology declared, else an
+// error wrapping ErrNotConnected (or ErrClosed) with the last connection error.
+func (c *Conn) Check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if c.gen == nil || c.gen.conn.IsClosed() {
+		if c.lastErr != nil {
+			return fmt.Errorf("%w: %v", ErrNotConnected, c.lastErr)
+		}
+		return ErrNotConnected
+	}
+	return nil
+}
+
+// Channel opens a new channel on the current connection. While disconnected it waits for Run to
+// reconnect, bounded by ctx. The caller owns the channel and closes it; a channel dies with its
+// connection, so callers watch it (NotifyClose) and ask for a new one.
+func (c *Conn) Channel(ctx context.Context) (*amqp.Channel, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, ErrClosed
+		}
+		gen, ready := c.gen, c.ready
+		c.mu.Unlock()
+
+		wait := ready
+		if gen != nil {
+			ch, err := gen.conn.Channel()
+			if err == nil {
+				return ch, nil
+			}
+			if !gen.conn.IsClosed() {
+				return nil, fmt.Errorf("rabbitmq: open channel: %w", err)
+			}
+			wait = gen.lost
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("rabbitmq: wait for connection: %w", ctx.Err())
+		case <-c.closing:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// QueueDepth returns the number of messages ready for delivery in queue q (unacknowledged ones are not
+// counted), read with a passive declare. It waits for a connection, bounded by ctx.
+func (c *Conn) QueueDepth(ctx context.Context, q string) (int, error) {
+	ch, err := c.Channel(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("queue depth %s: %w", q, err)
+	}
+	defer func() { _ = ch.Close() }()
+	info, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
+	if err != nil {
+		return 0, fmt.Errorf("queue depth %s: %w", q, err)
+	}
+	return info.Messages, nil
+}

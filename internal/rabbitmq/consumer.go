@@ -1,0 +1,332 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/skinflip/dmarket-monitor/internal/message"
+)
+
+// HeaderAttempt is the AMQP header that carries a message's attempt number (1 on the first delivery).
+// The consumer sets it when it republishes a message for a retry and on dead-lettered messages.
+const HeaderAttempt = "x-attempt"
+
+// ErrShutdownTimeout means in-flight handlers did not finish within ConsumerOptions.ShutdownTimeout;
+// their messages were left unacknowledged and go back to the queue.
+var ErrShutdownTimeout = errors.New("rabbitmq: consumer shutdown timed out")
+
+// ConsumerOptions tunes a Consumer. Zero values take the documented defaults.
+type ConsumerOptions struct {
+	// Prefetch is the most deliveries the broker sends before they are acknowledged (default 16).
+	Prefetch int
+	// Concurrency is the number of handler goroutines (default 1).
+	Concurrency int
+	// MaxAttempts bounds how many times a message is handled before a transient failure dead-letters
+	// it (default 5).
+	MaxAttempts int
+	// RetryMinBackoff and RetryMaxBackoff bound the pause before a failed message is put back on the
+	// queue for its next attempt (defaults 500ms and 30s; doubled per attempt, with jitter).
+	RetryMinBackoff time.Duration
+	RetryMaxBackoff time.Duration
+	// ShutdownTimeout bounds how long Run waits for in-flight handlers after its context is cancelled
+	// (default 30s). Handlers' contexts are cancelled when it passes.
+	ShutdownTimeout time.Duration
+	// PublishTimeout bounds a retry or dead-letter publish (default 30s).
+	PublishTimeout time.Duration
+}
+
+func (o ConsumerOptions) withDefaults() ConsumerOptions {
+	if o.Prefetch <= 0 {
+		o.Prefetch = 16
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 1
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 5
+	}
+	if o.RetryMinBackoff <= 0 {
+		o.RetryMinBackoff = 500 * time.Millisecond
+	}
+	if o.RetryMaxBackoff < o.RetryMinBackoff {
+		o.RetryMaxBackoff = max(30*time.Second, o.RetryMinBackoff)
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	if o.PublishTimeout <= 0 {
+		o.PublishTimeout = 30 * time.Second
+	}
+	return o
+}
+
+// Consumer consumes one queue with manual acknowledgements and hands each delivery to a
+// message.Handler:
+//   - nil error: the delivery is acked;
+//   - an error marked message.Permanent: the message (body and headers) is published to the queue's
+//     dead-letter queue with its reason in the x-error header, then acked;
+//   - any other error: after a backoff the message is republished to the queue with x-attempt raised
+//     by one, then acked; once MaxAttempts is reached it is dead-lettered instead.
+//
+// Every republish is confirmed before the original is acked, so nothing is lost; when it cannot be
+// confirmed the original is requeued. Consuming resumes after reconnects.
+type Consumer struct {
+	conn    *Conn
+	queue   string
+	handler message.Handler
+	opts    ConsumerOptions
+	pub     *Publisher
+	log     *slog.Logger
+	tagSeq  atomic.Uint64
+}
+
+// NewConsumer returns a consumer of queue on conn. Start it with Run.
+func NewConsumer(conn *Conn, queue string, h message.Handler, opts ConsumerOptions) *Consumer {
+	return &Consumer{
+		conn:    conn,
+		queue:   queue,
+		handler: h,
+		opts:    opts.withDefaults(),
+		pub:     NewPublisher(conn, PublisherOptions{Channels: 1}),
+		log:     conn.log.With("queue", queue),
+	}
+}
+
+// Run consumes until ctx is cancelled, re-subscribing after every reconnect. On cancellation it stops
+// taking deliveries, waits up to ShutdownTimeout for in-flight handlers, and returns nil, or
+// ErrShutdownTimeout when handlers were still running. It returns ErrClosed when the Conn is closed.
+func (c *Consumer) Run(ctx context.Context) error {
+	defer func() { _ = c.pub.Close() }()
+	// Handlers and the publishes that settle their messages outlive ctx until the shutdown bound.
+	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer hcancel()
+	failures := 0
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		subscribed, err := c.consume(ctx, hctx, hcancel)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrClosed), errors.Is(err, ErrShutdownTimeout):
+			return err
+		case ctx.Err() != nil:
+			return nil
+		}
+		if subscribed {
+			failures = 0
+		}
+		failures++
+		delay := backoff(failures, c.conn.opts.MinBackoff, c.conn.opts.MaxBackoff, c.conn.jitter)
+		c.log.Warn("rabbitmq consumer interrupted", "err", err, "retry_in", delay)
+		if !sleep(ctx, c.conn.closing, delay) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return ErrClosed
+		}
+	}
+}
+
+// consume runs one subscription on one channel. It returns nil after a graceful shutdown and an error
+// when the subscription ended for another reason; subscribed tells whether deliveries were flowing.
+func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc) (subscribed bool, err error) {
+	ch, err := c.conn.Channel(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		return false, err
+	}
+	defer func() { _ = ch.Close() }()
+	if err := ch.Qos(c.opts.Prefetch, 0, false); err != nil {
+		return false, fmt.Errorf("set prefetch: %w", err)
+	}
+	tag := fmt.Sprintf("%s-%d", c.queue, c.tagSeq.Add(1))
+	deliveries, err := ch.Consume(c.queue, tag, false, false, false, false, nil)
+	if err != nil {
+		return false, fmt.Errorf("consume %s: %w", c.queue, err)
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range c.opts.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.work(hctx, deliveries, stop)
+		}()
+	}
+	workersDone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(workersDone)
+	}()
+
+	select {
+	case <-workersDone:
+		// The delivery stream ended: channel or connection lost, or the broker cancelled the consumer.
+		return true, errors.New("delivery stream closed")
+	case <-ctx.Done():
+	}
+	close(stop)
+	_ = ch.Cancel(tag, false)
+	t := time.NewTimer(c.opts.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-workersDone:
+		return true, nil
+	case <-t.C:
+		hcancel()
+		c.log.Warn("rabbitmq consumer shutdown timed out; unfinished messages go back to the queue",
+			"timeout", c.opts.ShutdownTimeout)
+		return true, ErrShutdownTimeout
+	}
+}
+
+func (c *Consumer) work(hctx context.Context, deliveries <-chan amqp.Delivery, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		select {
+		case <-stop:
+			return
+		case d, ok := <-deliveries:
+			if !ok {
+				return
+			}
+			select {
+			case <-stop:
+				return // not started: left unacked, it returns to the queue with the channel
+			default:
+			}
+			c.handle(hctx, d, stop)
+		}
+	}
+}
+
+// handle runs the handler on one delivery and settles it.
+func (c *Consumer) handle(hctx context.Context, d amqp.Delivery, stop <-chan struct{}) {
+	attempt := attemptOf(d.Headers)
+	headers := make(map[string]any, len(d.Headers))
+	for k, v := range d.Headers {
+		headers[k] = v
+	}
+	start := time.Now()
+	err := c.call(hctx, message.Delivery{MessageID: d.MessageId, Body: d.Body, Headers: headers, Attempt: attempt})
+	c.conn.metrics.handleSeconds.WithLabelValues(c.queue).Observe(time.Since(start).Seconds())
+
+	switch {
+	case err == nil:
+		c.settle(d, consumeAck, nil)
+	case message.IsPermanent(err):
+		c.log.Warn("message dead-lettered", "message_id", d.MessageId, "attempt", attempt, "err", err)
+		c.settle(d, consumeDeadLetter, c.republish(hctx, d, c.queue+message.DeadLetterSuffix, attempt, err))
+	case attempt >= c.opts.MaxAttempts:
+		err = fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+		c.log.Warn("message dead-lettered", "message_id", d.MessageId, "attempt", attempt, "err", err)
+		c.settle(d, consumeDeadLetter, c.republish(hctx, d, c.queue+message.DeadLetterSuffix, attempt, err))
+	default:
+		delay := backoff(attempt, c.opts.RetryMinBackoff, c.opts.RetryMaxBackoff, c.conn.jitter)
+		c.log.Debug("message will be retried", "message_id", d.MessageId, "attempt", attempt, "retry_in", delay, "err", err)
+		sleep(hctx, stop, delay) // on shutdown the retry is queued at once
+		c.settle(d, consumeRetry, c.republish(hctx, d, c.queue, attempt+1, nil))
+	}
+}
+
+// call runs the handler; a nil handler acks everything and a panic is a transient error.
+func (c *Consumer) call(ctx context.Context, d message.Delivery) (err error) {
+	if c.handler == nil {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panic: %v", r)
+		}
+	}()
+	return c.handler.Handle(ctx, d)
+}
+
+// republish publishes a copy of d to queue with x-attempt set (and x-error when cause is not nil) and
+// waits for the confirm.
+func (c *Consumer) republish(hctx context.Context, d amqp.Delivery, queue string, attempt int, cause error) error {
+	headers := make(map[string]any, len(d.Headers)+2)
+	for k, v := range d.Headers {
+		headers[k] = v
+	}
+	headers[HeaderAttempt] = int64(attempt)
+	if cause != nil {
+		headers[message.HeaderError] = cause.Error()
+	}
+	ctx, cancel := context.WithTimeout(hctx, c.opts.PublishTimeout)
+	defer cancel()
+	return c.pub.Publish(ctx, queue, message.Outgoing{MessageID: d.MessageId, Body: d.Body, Headers: headers})
+}
+
+// settle acks d when its republish (if any) was confirmed, else requeues it.
+func (c *Consumer) settle(d amqp.Delivery, outcome string, publishErr error) {
+	if publishErr != nil {
+		c.log.Error("message requeued: republish failed", "message_id", d.MessageId, "wanted", outcome, "err", publishErr)
+		if err := d.Nack(false, true); err != nil {
+			c.log.Warn("nack failed; the broker requeues the message with the channel", "message_id", d.MessageId, "err", err)
+		}
+		c.conn.metrics.consumed.WithLabelValues(c.queue, consumeRequeue).Inc()
+		return
+	}
+	if err := d.Ack(false); err != nil {
+		// The channel is gone: the broker redelivers the message, which may then be handled twice.
+		c.log.Warn("ack failed; the message will be redelivered", "message_id", d.MessageId, "err", err)
+		c.conn.metrics.consumed.WithLabelValues(c.queue, consumeRequeue).Inc()
+		return
+	}
+	c.conn.metrics.consumed.WithLabelValues(c.queue, outcome).Inc()
+}
+
+// attemptOf reads the x-attempt header; a missing or invalid one means the first attempt.
+func attemptOf(h amqp.Table) int {
+	var n int64
+	switch v := h[HeaderAttempt].(type) {
+	case int:
+		n = int64(v)
+	case int8:
+		n = int64(v)
+	case int16:
+		n = int64(v)
+	case int32:
+		n = int64(v)
+	case int64:
+		n = v
+	case uint8:
+		n = int64(v)
+	case uint16:
+		n = int64(v)
+	case uint32:
+		n = int64(v)
+	case float32:
+		n = int64(v)
+	case float64:
+		n = int64(v)
+	case string:
+		n, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if n < 1 {
+		return 1
+	}
+	if n > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int(n)
+}

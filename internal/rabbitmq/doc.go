@@ -1,0 +1,6 @@
+// Package rabbitmq owns the RabbitMQ rails of the monitor: a connection manager that stays connected
+// across broker restarts and declares the durable queues with their dead-letter queues, a publisher
+// that returns only once the broker confirmed a message, and a consumer with bounded prefetch, manual
+// acknowledgements, bounded retries and dead-lettering. Everything is instrumented with Prometheus
+// metrics prefixed dmarket_amqp_.
+package rabbitmq

@@ -1,0 +1,125 @@
+package rabbitmq
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/message"
+)
+
+const waitFor = 20 * time.Second
+
+func testMsg(id string) message.Outgoing {
+	return message.Outgoing{MessageID: id, Body: []byte(`{"id":"` + id + `"}`)}
+}
+
+func testLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// fastConn are reconnect settings that keep tests quick.
+var fastConn = ConnOptions{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, DialTimeout: 5 * time.Second, Heartbeat: 2 * time.Second}
+
+// startConn builds a Conn on rawURL, runs it until the test ends and returns it with its registry.
+func startConn(t *testing.T, rawURL string, queues ...string) (*Conn, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	opts := fastConn
+	opts.Queues = queues
+	c, err := NewConn(rawURL, testLogger(), reg, opts)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(waitFor):
+			t.Error("conn Run did not return")
+		}
+		require.NoError(t, c.Close())
+	})
+	return c, reg
+}
+
+func waitConnected(t *testing.T, c *Conn) {
+	t.Helper()
+	require.Eventually(t, func() bool { return c.Check(context.Background()) == nil }, waitFor, 10*time.Millisecond)
+}
+
+// runConsumer runs cons until the test ends (or stop is called) and returns stop, which cancels and
+// waits for Run's result.
+func runConsumer(t *testing.T, cons *Consumer) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(ctx) }()
+	var result error
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return result
+		}
+		stopped = true
+		cancel()
+		select {
+		case result = <-done:
+		case <-time.After(waitFor):
+			t.Error("consumer Run did not return")
+		}
+		return result
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+// rawChannel opens a channel with a plain client, independent of the code under test.
+func rawChannel(t *testing.T, rawURL string) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.DialConfig(rawURL, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	return ch
+}
+
+// drain gets every ready message of q with a plain client and acks them.
+func drain(t *testing.T, ch *amqp.Channel, q string) []amqp.Delivery {
+	t.Helper()
+	var out []amqp.Delivery
+	for {
+		d, ok, err := ch.Get(q, false)
+		require.NoError(t, err)
+		if !ok {
+			return out
+		}
+		require.NoError(t, d.Ack(false))
+		out = append(out, d)
+	}
+}
+
+// viaProxy returns rawURL with its host replaced by addr.
+func viaProxy(t *testing.T, rawURL, addr string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	require.NoError(t, err)
+	u.Host = addr
+	return u.String()
+}
+
+func counter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }

@@ -1,0 +1,357 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/skinflip/dmarket-monitor/internal/message"
+)
+
+// Sentinel errors of publishing.
+var (
+	// ErrNacked means the broker refused to take responsibility for the message (basic.nack).
+	ErrNacked = errors.New("rabbitmq: publish nacked by broker")
+	// ErrUnroutable means no queue took the message (it was returned as mandatory-unroutable).
+	ErrUnroutable = errors.New("rabbitmq: message unroutable")
+	// ErrInvalidHeaders means an Outgoing header holds a value AMQP cannot carry.
+	ErrInvalidHeaders = errors.New("rabbitmq: invalid headers")
+	// ErrTooManyChannelFailures means a publish lost its channel too many times in a row.
+	ErrTooManyChannelFailures = errors.New("rabbitmq: too many channel failures")
+)
+
+// errChannelLost means the channel died before the publish was confirmed; the publish is retried.
+var errChannelLost = errors.New("channel lost before confirm")
+
+// PublisherOptions tunes a Publisher. Zero values take the documented defaults.
+type PublisherOptions struct {
+	// Channels is the number of confirm-mode channels publishes are spread over (default 4).
+	Channels int
+	// MaxChannelFailures bounds how many times one publish is retried because its channel died before
+	// the confirm (default 20). Waiting for a reconnect does not count.
+	MaxChannelFailures int
+	// RetryMinBackoff and RetryMaxBackoff bound the pause before such a retry (defaults 50ms and 2s).
+	RetryMinBackoff time.Duration
+	RetryMaxBackoff time.Duration
+}
+
+func (o PublisherOptions) withDefaults() PublisherOptions {
+	if o.Channels <= 0 {
+		o.Channels = 4
+	}
+	if o.MaxChannelFailures <= 0 {
+		o.MaxChannelFailures = 20
+	}
+	if o.RetryMinBackoff <= 0 {
+		o.RetryMinBackoff = 50 * time.Millisecond
+	}
+	if o.RetryMaxBackoff < o.RetryMinBackoff {
+		o.RetryMaxBackoff = max(2*time.Second, o.RetryMinBackoff)
+	}
+	return o
+}
+
+// Publisher publishes persistent, mandatory messages through the default exchange to the queue named
+// by the routing key, and returns only once the broker confirmed each one. It implements
+// message.Publisher and is safe for concurrent use: publishes are spread over a small pool of
+// confirm-mode channels and each waits only for its own confirm.
+//
+// A Publish that returns nil was confirmed by the broker. One that returns an error was not confirmed
+// (it may still have reached the queue, so consumers must tolerate duplicates). While the broker is
+// unreachable Publish waits for the reconnect, bounded by its context, and retries.
+type Publisher struct {
+	conn  *Conn
+	opts  PublisherOptions
+	slots []*slot
+	next  atomic.Uint64
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+var _ message.Publisher = (*Publisher)(nil)
+
+// slot holds one pooled channel; sem serialises (re)opening it.
+type slot struct {
+	sem chan struct{}
+	cur *pubChannel
+}
+
+// NewPublisher returns a publisher that takes its channels from conn.
+func NewPublisher(conn *Conn, opts PublisherOptions) *Publisher {
+	opts = opts.withDefaults()
+	p := &Publisher{conn: conn, opts: opts, closed: make(chan struct{})}
+	for range opts.Channels {
+		p.slots = append(p.slots, &slot{sem: make(chan struct{}, 1)})
+	}
+	return p
+}
+
+// Publish sends m to queue as a persistent message and waits for the broker's confirm. It returns
+// ErrNacked on a nack, ErrUnroutable when the queue does not exist, the context's error when ctx ends
+// first, and ErrClosed after Close.
+func (p *Publisher) Publish(ctx context.Context, queue string, m message.Outgoing) error {
+	start := time.Now()
+	outcome, err := p.publish(ctx, queue, m)
+	p.conn.metrics.published.WithLabelValues(queue, outcome).Inc()
+	p.conn.metrics.publishSeconds.WithLabelValues(queue).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return fmt.Errorf("publish to %s: %w", queue, err)
+	}
+	return nil
+}
+
+func (p *Publisher) publish(ctx context.Context, queue string, m message.Outgoing) (string, error) {
+	var headers amqp.Table
+	if len(m.Headers) > 0 {
+		headers = make(amqp.Table, len(m.Headers))
+		for k, v := range m.Headers {
+			headers[k] = v
+		}
+		if err := headers.Validate(); err != nil {
+			return publishError, fmt.Errorf("%w: %v", ErrInvalidHeaders, err)
+		}
+	}
+	msg := amqp.Publishing{
+		Headers:      headers,
+		DeliveryMode: amqp.Persistent,
+		MessageId:    m.MessageID,
+		Body:         m.Body,
+	}
+	sl := p.slots[p.next.Add(1)%uint64(len(p.slots))]
+	failures := 0
+	for {
+		pc, err := p.channel(ctx, sl)
+		if err != nil {
+			return publishError, err
+		}
+		res, err := pc.publish(ctx, queue, msg)
+		switch {
+		case errors.Is(err, errChannelLost):
+			failures++
+			if failures >= p.opts.MaxChannelFailures {
+				return publishError, fmt.Errorf("%w (%d): %w", ErrTooManyChannelFailures, failures, pc.cause())
+			}
+			p.conn.metrics.publishRetries.WithLabelValues(queue).Inc()
+			delay := backoff(failures, p.opts.RetryMinBackoff, p.opts.RetryMaxBackoff, p.conn.jitter)
+			if !sleep(ctx, p.closed, delay) {
+				if ctx.Err() != nil {
+					return publishError, ctx.Err()
+				}
+				return publishError, ErrClosed
+			}
+			continue
+		case err != nil:
+			return publishError, err
+		case res.returned:
+			return publishUnroutable, ErrUnroutable
+		case !res.ack:
+			return publishNack, ErrNacked
+		default:
+			return publishOK, nil
+		}
+	}
+}
+
+// channel returns the slot's live channel, opening a new one (and waiting for a connection) when needed.
+func (p *Publisher) channel(ctx context.Context, sl *slot) (*pubChannel, error) {
+	select {
+	case sl.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-p.closed:
+		return nil, ErrClosed
+	}
+	defer func() { <-sl.sem }()
+	select {
+	case <-p.closed:
+		return nil, ErrClosed
+	default:
+	}
+	if sl.cur != nil && !sl.cur.isDead() {
+		return sl.cur, nil
+	}
+	ch, err := p.conn.Channel(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := newPubChannel(ch)
+	if err != nil {
+		_ = ch.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	sl.cur = pc
+	return pc, nil
+}
+
+// Close closes the publisher's channels. Publishes waiting for a channel fail with ErrClosed; ones
+// waiting for a confirm fail as not confirmed.
+func (p *Publisher) Close() error {
+	p.closeOnce.Do(func() {
+		close(p.closed)
+		for _, sl := range p.slots {
+			sl.sem <- struct{}{}
+			if sl.cur != nil {
+				_ = sl.cur.ch.Close()
+			}
+			<-sl.sem
+		}
+	})
+	return nil
+}
+
+// result is the broker's verdict on one publish.
+type result struct {
+	ack, returned bool
+}
+
+// pending is one publish waiting for its confirm.
+type pending struct {
+	returned bool
+	done     chan result // buffered 1
+}
+
+// pubChannel is one confirm-mode channel with its confirm and return listener.
+type pubChannel struct {
+	ch *amqp.Channel
+
+	writeMu sync.Mutex // delivery tag assignment and the publish frame go together
+
+	mu       sync.Mutex
+	pending  map[uint64]*pending
+	dead     bool
+	closeErr error
+	deadCh   chan struct{}
+}
+
+func newPubChannel(ch *amqp.Channel) (*pubChannel, error) {
+	if err := ch.Confirm(false); err != nil {
+		return nil, fmt.Errorf("enable confirms: %w", err)
+	}
+	pc := &pubChannel{ch: ch, pending: make(map[uint64]*pending), deadCh: make(chan struct{})}
+	// Unbuffered listeners: the library hands a return to us before it hands over the confirm of the
+	// same message, and a single goroutine reads both, so a return is always recorded before its
+	// confirm is resolved.
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation))
+	returns := ch.NotifyReturn(make(chan amqp.Return))
+	closes := ch.NotifyClose(make(chan *amqp.Error, 1))
+	go pc.listen(confirms, returns, closes)
+	return pc, nil
+}
+
+func (pc *pubChannel) listen(confirms <-chan amqp.Confirmation, returns <-chan amqp.Return, closes <-chan *amqp.Error) {
+	for {
+		select {
+		case r, ok := <-returns:
+			if !ok {
+				returns = nil
+				continue
+			}
+			// CorrelationId carries the delivery tag (see publish).
+			tag, err := strconv.ParseUint(r.CorrelationId, 10, 64)
+			if err != nil {
+				continue
+			}
+			pc.mu.Lock()
+			if pe := pc.pending[tag]; pe != nil {
+				pe.returned = true
+			}
+			pc.mu.Unlock()
+		case c, ok := <-confirms:
+			if !ok {
+				pc.fail(closes)
+				return
+			}
+			pc.mu.Lock()
+			pe := pc.pending[c.DeliveryTag]
+			delete(pc.pending, c.DeliveryTag)
+			pc.mu.Unlock()
+			if pe != nil {
+				pe.done <- result{ack: c.Ack, returned: pe.returned}
+			}
+		}
+	}
+}
+
+// fail marks the channel dead and releases every publish still waiting for a confirm.
+func (pc *pubChannel) fail(closes <-chan *amqp.Error) {
+	var cause error = amqp.ErrClosed
+	select {
+	case e, ok := <-closes:
+		if ok && e != nil {
+			cause = e
+		}
+	default:
+	}
+	pc.mu.Lock()
+	pc.dead = true
+	pc.closeErr = cause
+	pc.pending = make(map[uint64]*pending) // waiters select on deadCh
+	pc.mu.Unlock()
+	close(pc.deadCh)
+}
+
+func (pc *pubChannel) isDead() bool {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.dead || pc.ch.IsClosed()
+}
+
+func (pc *pubChannel) cause() error {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.closeErr == nil {
+		return amqp.ErrClosed
+	}
+	return pc.closeErr
+}
+
+// publish sends msg on the channel and waits for its confirm.
+func (pc *pubChannel) publish(ctx context.Context, queue string, msg amqp.Publishing) (result, error) {
+	pe := &pending{done: make(chan result, 1)}
+	pc.writeMu.Lock()
+	pc.mu.Lock()
+	if pc.dead {
+		pc.mu.Unlock()
+		pc.writeMu.Unlock()
+		return result{}, errChannelLost
+	}
+	tag := pc.ch.GetNextPublishSeqNo()
+	pc.pending[tag] = pe
+	pc.mu.Unlock()
+	msg.CorrelationId = strconv.FormatUint(tag, 10)
+	err := pc.ch.Publish("", queue, true, false, msg)
+	pc.writeMu.Unlock()
+	if err != nil {
+		pc.mu.Lock()
+		delete(pc.pending, tag)
+		pc.mu.Unlock()
+		if pc.ch.IsClosed() {
+			return result{}, errChannelLost
+		}
+		return result{}, fmt.Errorf("send: %w", err)
+	}
+	select {
+	case r := <-pe.done:
+		return r, nil
+	case <-pc.deadCh:
+		// The confirm may have raced the close.
+		select {
+		case r := <-pe.done:
+			return r, nil
+		default:
+			return result{}, errChannelLost
+		}
+	case <-ctx.Done():
+		return result{}, ctx.Err()
+	}
+}

@@ -1,0 +1,147 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{name: "user and password", in: "amqp://guest:s3cret@rabbit:5672/", want: "amqp://guest:****@rabbit:5672/"},
+		{name: "vhost", in: "amqps://u:p%40ss@host/vh", want: "amqps://u:****@host/vh"},
+		{name: "no password", in: "amqp://guest@host:5672/", want: "amqp://guest@host:5672/"},
+		{name: "no userinfo", in: "amqp://host:5672/", want: "amqp://host:5672/"},
+		{name: "unparseable", in: "amqp://u:secret@host:port\x7f/", want: "<unparseable url>"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := RedactURL(tc.in)
+			require.Equal(t, tc.want, got)
+			require.NotContains(t, got, "s3cret")
+			require.NotContains(t, got, "secret")
+		})
+	}
+}
+
+func TestNewConnRejects(t *testing.T) {
+	tests := []struct {
+		name   string
+		url    string
+		queues []string
+		want   error
+	}{
+		{name: "bad scheme", url: "http://guest:topsecret@host/", want: ErrInvalidURL},
+		{name: "bad port", url: "amqp://guest:topsecret@host:99999999999/", want: ErrInvalidURL},
+		{name: "control char", url: "amqp://guest:topsecret@host\x7f/", want: ErrInvalidURL},
+		{name: "empty queue", url: "amqp://guest:topsecret@host/", queues: []string{"a", ""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewConn(tc.url, nil, nil, ConnOptions{Queues: tc.queues})
+			require.Error(t, err)
+			if tc.want != nil {
+				require.ErrorIs(t, err, tc.want)
+			}
+			require.NotContains(t, err.Error(), "topsecret")
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	tests := []struct {
+		name     string
+		attempt  int
+		min, max time.Duration
+		jitter   float64
+		want     time.Duration
+	}{
+		{name: "first, no jitter", attempt: 1, min: 100 * time.Millisecond, max: 10 * time.Second, jitter: 0, want: 50 * time.Millisecond},
+		{name: "first, full jitter", attempt: 1, min: 100 * time.Millisecond, max: 10 * time.Second, jitter: 0.999999, want: 99999950 * time.Nanosecond},
+		{name: "zero attempt is first", attempt: 0, min: 100 * time.Millisecond, max: time.Second, jitter: 0, want: 50 * time.Millisecond},
+		{name: "doubles", attempt: 4, min: 100 * time.Millisecond, max: 10 * time.Second, jitter: 0, want: 400 * time.Millisecond},
+		{name: "capped", attempt: 30, min: 100 * time.Millisecond, max: 10 * time.Second, jitter: 0, want: 5 * time.Second},
+		{name: "huge attempt does not overflow", attempt: 1 << 30, min: time.Second, max: time.Minute, jitter: 0.5, want: 45 * time.Second},
+		{name: "max below min", attempt: 3, min: time.Second, max: time.Millisecond, jitter: 0, want: 500 * time.Millisecond},
+		{name: "zero min", attempt: 1, min: 0, max: 0, jitter: 0, want: 500 * time.Microsecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := backoff(tc.attempt, tc.min, tc.max, func() float64 { return tc.jitter })
+			require.InDelta(t, float64(tc.want), float64(got), float64(time.Microsecond))
+		})
+	}
+	for range 100 {
+		d := backoff(3, time.Second, time.Minute, randJitter)
+		require.GreaterOrEqual(t, d, 2*time.Second)
+		require.Less(t, d, 4*time.Second)
+	}
+}
+
+func TestSleep(t *testing.T) {
+	require.True(t, sleep(context.Background(), nil, time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.False(t, sleep(ctx, nil, time.Hour))
+	stop := make(chan struct{})
+	close(stop)
+	require.False(t, sleep(context.Background(), stop, time.Hour))
+}
+
+func TestAttemptOf(t *testing.T) {
+	tests := []struct {
+		name string
+		v    any
+		want int
+	}{
+		{name: "missing", v: nil, want: 1},
+		{name: "int32", v: int32(3), want: 3},
+		{name: "int64", v: int64(4), want: 4},
+		{name: "int", v: 5, want: 5},
+		{name: "int8", v: int8(2), want: 2},
+		{name: "int16", v: int16(2), want: 2},
+		{name: "uint8", v: uint8(2), want: 2},
+		{name: "uint16", v: uint16(2), want: 2},
+		{name: "uint32", v: uint32(2), want: 2},
+		{name: "float32", v: float32(2), want: 2},
+		{name: "float64", v: float64(6), want: 6},
+		{name: "string", v: "7", want: 7},
+		{name: "garbage string", v: "x", want: 1},
+		{name: "zero", v: int32(0), want: 1},
+		{name: "negative", v: int64(-9), want: 1},
+		{name: "huge", v: int64(1 << 40), want: 1<<31 - 1},
+		{name: "wrong type", v: true, want: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := amqp.Table{}
+			if tc.v != nil {
+				h[HeaderAttempt] = tc.v
+			}
+			require.Equal(t, tc.want, attemptOf(h))
+		})
+	}
+}
+
+func TestConnClosedBeforeRun(t *testing.T) {
+	c, err := NewConn("amqp://guest:guest@127.0.0.1:1/", nil, nil, ConnOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "amqp://guest:****@127.0.0.1:1/", c.URL())
+	require.ErrorIs(t, c.Check(context.Background()), ErrNotConnected)
+	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(), "idempotent")
+	require.ErrorIs(t, c.Run(context.Background()), ErrClosed)
+	require.ErrorIs(t, c.Check(context.Background()), ErrClosed)
+	_, err = c.Channel(context.Background())
+	require.ErrorIs(t, err, ErrClosed)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, c.Check(ctx), context.Canceled)
+	require.True(t, errors.Is(NewPublisher(c, PublisherOptions{}).Publish(context.Background(), "q", testMsg("m")), ErrClosed))
+}
