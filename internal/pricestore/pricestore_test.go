@@ -1,0 +1,374 @@
+package pricestore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/validate"
+)
+
+var t0 = time.Now().UTC().Truncate(time.Second)
+
+func newStore(t *testing.T) (*Store, *redis.Client, *clock.Fake) {
+	t.Helper()
+	rdb := redisdbtest.New(t)
+	clk := clock.NewFake(t0)
+	s, err := New(rdb, clk, Config{PriceTTL: time.Hour, HistoryTTL: 24 * time.Hour})
+	require.NoError(t, err)
+	return s, rdb, clk
+}
+
+func fixturePage(t testing.TB) []validate.Listing {
+	t.Helper()
+	b, err := os.ReadFile("testdata/market-items-page.json")
+	require.NoError(t, err)
+	page, err := validate.DecodeListings(b, "a8db")
+	require.NoError(t, err)
+	return page.Items
+}
+
+func listing(title string, price int64, locked bool, days int) validate.Listing {
+	return validate.Listing{ItemID: fmt.Sprint(title, price), Title: title, GameID: "a8db", Image: "https://img/" + title,
+		PriceCents: price, SuggestedCents: 1000, Locked: locked, LockDays: days}
+}
+
+// dump returns every key of the database with its content, for whole-state comparisons.
+func dump(t *testing.T, rdb *redis.Client) map[string]any {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]any{}
+	iter := rdb.Scan(ctx, 0, "*", 100).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		switch rdb.Type(ctx, k).Val() {
+		case "hash":
+			out[k] = rdb.HGetAll(ctx, k).Val()
+		case "string":
+			out[k] = rdb.Get(ctx, k).Val()
+		default:
+			out[k] = rdb.Type(ctx, k).Val()
+		}
+	}
+	require.NoError(t, iter.Err())
+	return out
+}
+
+func TestNewConfig(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	_, err := New(rdb, clock.Real{}, Config{PriceTTL: -1})
+	require.ErrorIs(t, err, ErrConfig)
+	_, err = New(nil, clock.Real{}, Config{})
+	require.ErrorIs(t, err, ErrConfig)
+	s, err := New(rdb, clock.Real{}, Config{})
+	require.NoError(t, err)
+	require.Equal(t, DefaultPriceTTL, s.cfg.PriceTTL)
+	require.Equal(t, DefaultHistoryTTL, s.cfg.HistoryTTL)
+}
+
+func TestWriteListingsLayout(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, _ := newStore(t)
+	fetched := t0.Add(-time.Minute).Add(123 * time.Millisecond)
+	n, err := s.WriteListings(ctx, "a8db", fetched, fixturePage(t))
+	require.NoError(t, err)
+	require.Equal(t, 5, n)
+
+	raw := rdb.HGetAll(ctx, "prices:dmarket:AK-47 | Redline (Field-Tested)").Val()
+	exp := fetched.Add(time.Hour).Unix()
+	tms := fetched.UnixMilli()
+	require.Len(t, raw, 2)
+	require.JSONEq(t, fmt.Sprintf(`{"n":1,"exp":%d,"t":%d}`, exp, tms), raw["a:1289"])
+	var meta map[string]any
+	require.NoError(t, json.Unmarshal([]byte(raw["meta"]), &meta))
+	require.Equal(t, "AK-47 | Redline (Field-Tested)", meta["title"])
+	require.Equal(t, "a8db", meta["game_id"])
+	require.Contains(t, meta["image"], "https://")
+	require.EqualValues(t, 1342, meta["suggested_price"])
+	require.EqualValues(t, fetched.Unix(), meta["updated_at"])
+
+	awp := rdb.HGetAll(ctx, "prices:dmarket:AWP | Asiimov (Field-Tested)").Val()
+	require.JSONEq(t, fmt.Sprintf(`{"n":1,"exp":%d,"days":5,"t":%d}`, exp, tms), awp["l:10250"])
+
+	ttl := rdb.TTL(ctx, "prices:dmarket:AK-47 | Redline (Field-Tested)").Val()
+	require.InDelta(t, (59 * time.Minute).Seconds(), ttl.Seconds(), 5)
+
+	p, ok, err := s.Title(ctx, "★ Sport Gloves | Vice (Battle-Scarred)")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, []Level{{PriceCents: 62917, Count: 1, ExpiresAt: time.Unix(exp, 0).UTC()}}, p.Available)
+	require.Empty(t, p.Locked)
+	require.Equal(t, int64(70430), p.SuggestedCents)
+	require.Equal(t, fetched.Unix(), p.UpdatedAt.Unix())
+
+	_, ok, err = s.Title(ctx, "nothing")
+	require.NoError(t, err)
+	require.False(t, ok)
+}
+
+func TestWriteListingsCountsAndOrder(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, _ := newStore(t)
+	const title = `Weird "title" \ ★`
+	page1 := []validate.Listing{
+		listing(title, 100, false, 0), listing(title, 100, false, 0), listing(title, 100, false, 0),
+		listing(title, 150, true, 4), listing(title, 150, true, 2), listing(title, 150, false, 0),
+	}
+	_, err := s.WriteListings(ctx, "a8db", t0.Add(-2*time.Minute), page1)
+	require.NoError(t, err)
+	p, ok, err := s.Title(ctx, title)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, title, p.Title)
+	require.Len(t, p.Available, 2)
+	require.Equal(t, 3, p.Available[0].Count)
+	require.Equal(t, 1, p.Available[1].Count)
+	require.Len(t, p.Locked, 1)
+	require.Equal(t, Level{PriceCents: 150, Count: 2, LockDays: 2, ExpiresAt: p.Locked[0].ExpiresAt}, p.Locked[0])
+
+	// A newer page replaces the count of the fields it shows.
+	_, err = s.WriteListings(ctx, "a8db", t0.Add(-time.Minute), []validate.Listing{listing(title, 100, false, 0)})
+	require.NoError(t, err)
+	p, _, _ = s.Title(ctx, title)
+	require.Equal(t, 1, p.Available[0].Count)
+
+	// A redelivered older page changes nothing.
+	before := dump(t, rdb)
+	_, err = s.WriteListings(ctx, "a8db", t0.Add(-2*time.Minute), page1)
+	require.NoError(t, err)
+	require.Equal(t, before, dump(t, rdb))
+
+	// Meta keeps the newest page's values.
+	var meta metaJSON
+	require.NoError(t, json.Unmarshal([]byte(rdb.HGet(ctx, PricesKey(title), "meta").Val()), &meta))
+	require.Equal(t, t0.Add(-time.Minute).Unix(), meta.UpdatedAt)
+	require.Equal(t, title, meta.Title)
+}
+
+func TestWriteListingsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, clk := newStore(t)
+	items := fixturePage(t)
+	fetched := t0.Add(-time.Second)
+	_, err := s.WriteListings(ctx, "a8db", fetched, items)
+	require.NoError(t, err)
+	before := dump(t, rdb)
+	clk.Advance(10 * time.Minute)
+	_, err = s.WriteListings(ctx, "a8db", fetched, items)
+	require.NoError(t, err)
+	require.Equal(t, before, dump(t, rdb))
+	// The key's expiry stays tied to the fetch time, not the redelivery time.
+	ttl := rdb.TTL(ctx, PricesKey(items[0].Title)).Val()
+	require.InDelta(t, (time.Hour - 10*time.Minute).Seconds(), ttl.Seconds(), 5)
+}
+
+func TestWriteListingsExpiredPageIgnored(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, _ := newStore(t)
+	n, err := s.WriteListings(ctx, "a8db", t0.Add(-2*time.Hour), fixturePage(t))
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Empty(t, dump(t, rdb))
+	n, err = s.WriteListings(ctx, "a8db", t0, nil)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
+
+func TestSoldCheapListingStopsBeingMinimum(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, clk := newStore(t)
+	const title = "AK-47 | Redline (Field-Tested)"
+	_, err := s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 100, false, 0), listing(title, 200, false, 0)})
+	require.NoError(t, err)
+
+	// Thirty minutes later the cheap listing was sold: the next crawl sees only the dearer one.
+	clk.Advance(30 * time.Minute)
+	_, err = s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 200, false, 0)})
+	require.NoError(t, err)
+	p, _, err := s.Title(ctx, title)
+	require.NoError(t, err)
+	cheapest, ok := p.Cheapest(false)
+	require.True(t, ok)
+	require.Equal(t, int64(100), cheapest.PriceCents, "not yet expired")
+
+	// After PRICE_TTL since it was last seen, readers ignore it.
+	clk.Advance(31 * time.Minute)
+	p, _, err = s.Title(ctx, title)
+	require.NoError(t, err)
+	cheapest, ok = p.Cheapest(false)
+	require.True(t, ok)
+	require.Equal(t, int64(200), cheapest.PriceCents)
+	_, ok = p.Cheapest(true)
+	require.False(t, ok)
+	require.True(t, rdb.HExists(ctx, PricesKey(title), "a:100").Val(), "still stored until a writer prunes it")
+
+	// The next write prunes it.
+	_, err = s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 200, false, 0)})
+	require.NoError(t, err)
+	require.False(t, rdb.HExists(ctx, PricesKey(title), "a:100").Val())
+
+	// When every field expired, a write of another title's page removes nothing else, and a write that
+	// leaves no live field deletes the key.
+	clk.Advance(2 * time.Hour)
+	p, ok, err = s.Title(ctx, title)
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.Empty(t, p.Available)
+}
+
+func TestWriteListingsPrunesToEmpty(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, clk := newStore(t)
+	_, err := s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing("A", 1, false, 0)})
+	require.NoError(t, err)
+	// Make the stored field stale by hand (the key outlives it only in this artificial state), then write
+	// an already-expired field through the script directly.
+	clk.Advance(61 * time.Minute)
+	n, err := listingsScript.Run(ctx, rdb, []string{PricesKey("A")}, clk.Now().Unix(), clk.Now().UnixMilli(),
+		clk.Now().Add(-time.Second).Unix(), `{"t":1}`, 0).Int()
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Zero(t, rdb.Exists(ctx, PricesKey("A")).Val())
+}
+
+// randomPages builds pages over a small set of titles so that they overlap heavily.
+func randomPages(n int) ([][]validate.Listing, []time.Time) {
+	r := rand.New(rand.NewPCG(1, 2))
+	titles := []string{"A", "B", "C", "D", "E", "F", "G", "H"}
+	pages := make([][]validate.Listing, n)
+	times := make([]time.Time, n)
+	for i := range pages {
+		times[i] = t0.Add(-time.Duration(n-i) * time.Second)
+		for j := 0; j < 20; j++ {
+			pages[i] = append(pages[i], listing(titles[r.IntN(len(titles))], int64(100+r.IntN(6)), r.IntN(3) == 0, r.IntN(8)))
+		}
+	}
+	return pages, times
+}
+
+func TestConcurrentWritersMatchSingleWriter(t *testing.T) {
+	ctx := context.Background()
+	pages, times := randomPages(80)
+
+	single, singleDB, _ := newStore(t)
+	for i := range pages {
+		_, err := single.WriteListings(ctx, "a8db", times[i], pages[i])
+		require.NoError(t, err)
+	}
+
+	shared := redisdbtest.New(t)
+	clk := clock.NewFake(t0)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := 0; w < 4; w++ {
+		opts := *shared.Options()
+		c := redis.NewClient(&opts)
+		t.Cleanup(func() { _ = c.Close() })
+		st, err := New(c, clk, Config{PriceTTL: time.Hour})
+		require.NoError(t, err)
+		wg.Go(func() {
+			for i := range work {
+				if _, err := st.WriteListings(ctx, "a8db", times[i], pages[i]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	// Deliver in a shuffled order, every page twice (redelivery).
+	order := rand.New(rand.NewPCG(3, 4)).Perm(2 * len(pages))
+	for _, i := range order {
+		work <- i % len(pages)
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, dump(t, singleDB), dump(t, shared))
+}
+
+func TestScan(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, clk := newStore(t)
+	var items []validate.Listing
+	for i := 0; i < 1203; i++ {
+		items = append(items, listing(fmt.Sprintf("title %04d", i), int64(i+1), i%2 == 0, 1))
+	}
+	for i := 0; i < len(items); i += 100 {
+		_, err := s.WriteListings(ctx, "a8db", clk.Now(), items[i:min(i+100, len(items))])
+		require.NoError(t, err)
+	}
+	require.NoError(t, rdb.Set(ctx, "orders:dmarket:x", "{}", 0).Err())
+	var got []string
+	require.NoError(t, s.Scan(ctx, func(p Prices) error {
+		got = append(got, p.Title)
+		require.Len(t, append(p.Available, p.Locked...), 1)
+		return nil
+	}))
+	sort.Strings(got)
+	got = compact(got)
+	require.Len(t, got, 1203)
+	require.Equal(t, "title 0000", got[0])
+
+	seen := 0
+	require.NoError(t, s.Scan(ctx, func(Prices) error { seen++; return ErrStop }))
+	require.Equal(t, 1, seen)
+
+	boom := errors.New("boom")
+	require.ErrorIs(t, s.Scan(ctx, func(Prices) error { return boom }), boom)
+
+	// A corrupt key is reported after the others were visited; an expired title is skipped.
+	require.NoError(t, rdb.HSet(ctx, PricesKey("bad"), "a:1", "not json").Err())
+	require.NoError(t, rdb.HSet(ctx, PricesKey("bad2"), "a:x", "{}").Err())
+	require.NoError(t, rdb.HSet(ctx, PricesKey("bad3"), "meta", "[").Err())
+	require.NoError(t, rdb.HSet(ctx, PricesKey("old"), "a:1", `{"n":1,"exp":1}`, "x:y", "ignored").Err())
+	seen = 0
+	err := s.Scan(ctx, func(Prices) error { seen++; return nil })
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.Equal(t, 1203, seen)
+	_, _, err = s.Title(ctx, "bad")
+	require.ErrorIs(t, err, ErrCorrupt)
+}
+
+func compact(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func TestRedisErrorsAreReturned(t *testing.T) {
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer rdb.Close()
+	s, err := New(rdb, clock.NewFake(t0), Config{})
+	require.NoError(t, err)
+	_, err = s.WriteListings(ctx, "a8db", t0, fixturePage(t))
+	require.Error(t, err)
+	_, err = s.WriteOrders(ctx, t0, []validate.Order{{Title: "A"}})
+	require.Error(t, err)
+	_, _, err = s.Title(ctx, "A")
+	require.Error(t, err)
+	_, _, err = s.Order(ctx, "A")
+	require.Error(t, err)
+	require.Error(t, s.Scan(ctx, func(Prices) error { return nil }))
+}
