@@ -1,0 +1,52 @@
+package proxy
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	requests   *prometheus.CounterVec
+	cooldowns  *prometheus.CounterVec
+	fileErrors prometheus.Counter
+	reloads    *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, p *Pool) *metrics {
+	f := promauto.With(reg)
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dmarket_proxy_usable",
+		Help: "Configured proxies that are not cooling down (0 when the direct connection is used).",
+	}, func() float64 { u, _ := p.proxyCounts(); return float64(u) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dmarket_proxy_total",
+		Help: "Configured valid proxies (0 when the direct connection is used).",
+	}, func() float64 { _, t := p.proxyCounts(); return float64(t) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dmarket_proxy_direct",
+		Help: "1 when DMarket requests use the direct connection because no valid proxy is configured.",
+	}, func() float64 {
+		if p.Direct() {
+			return 1
+		}
+		return 0
+	})
+	return &metrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dmarket_proxy_requests_total",
+			Help: "Requests made through an egress, by outcome (success, throttled, egress_failure, api_error).",
+		}, []string{"proxy", "outcome"}),
+		cooldowns: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dmarket_proxy_cooldowns_total",
+			Help: "Times a proxy was taken out of rotation after failures or repeated 429 answers.",
+		}, []string{"proxy"}),
+		fileErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "dmarket_proxy_file_errors_total",
+			Help: "Bad lines of the proxy file, skipped.",
+		}),
+		reloads: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dmarket_proxy_file_loads_total",
+			Help: "Reads of the proxy file, by result (ok, error).",
+		}, []string{"result"}),
+	}
+}
