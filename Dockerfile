@@ -20,7 +20,7 @@ WORKDIR /src
 # Dependencies first, so that source edits do not invalidate the module download layer.
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod \
-    go mod download -x
+    go mod download
 
 COPY . .
 
