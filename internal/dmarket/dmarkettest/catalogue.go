@@ -1,0 +1,291 @@
+package dmarkettest
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Catalogue is the simulator's ground truth: every title, listing, buy order, sale and fee it serves.
+// It is generated once from Config.Seed and never changes; callers must not modify it.
+type Catalogue struct {
+	// Now is the reference time: sales lie in the SalesDays before it, reduced fees expire after it.
+	Now time.Time
+	// Games are the game ids, in Config order.
+	Games []string
+	// Titles holds each game's titles sorted by name.
+	Titles map[string][]*Title
+	// Fees holds each game's customized fees.
+	Fees map[string]*Fees
+
+	byName  map[string]map[string]*Title
+	byPrice map[string][]*Listing
+}
+
+// Title is one market hash name of one game.
+type Title struct {
+	// GameID is the game.
+	GameID string
+	// Name is the market hash name.
+	Name string
+	// SuggestedCents is DMarket's suggested price.
+	SuggestedCents int64
+	// Listings are the title's listings sorted by price ascending (ties by OfferID).
+	Listings []*Listing
+	// BuyOrder is the best buy order, nil when the title has none.
+	BuyOrder *BuyOrder
+	// Sales are the title's sales, newest first.
+	Sales []Sale
+	// Stable is true for titles generated with frequent, tightly clustered sales.
+	Stable bool
+}
+
+// Listing is one offer on the market.
+type Listing struct {
+	// GameID and Title identify what is listed.
+	GameID, Title string
+	// ItemID is the asset id and OfferID the offer id (both UUIDs).
+	ItemID, OfferID string
+	// PriceCents is the price the buyer pays.
+	PriceCents int64
+	// SuggestedCents is the title's suggested price.
+	SuggestedCents int64
+	// LockSeconds is the remaining trade lock; 0 means tradable.
+	LockSeconds int64
+	// CreatedAt is when it was listed.
+	CreatedAt time.Time
+	// FloatValue and PaintSeed are cosmetic attributes.
+	FloatValue float64
+	PaintSeed  int
+}
+
+// Tradable reports whether the listing has no trade lock.
+func (l *Listing) Tradable() bool { return l.LockSeconds == 0 }
+
+// LockDays is the lock in whole days, floor(LockSeconds / 86400), as extra.tradeLock.
+func (l *Listing) LockDays() int { return int(l.LockSeconds / 86400) }
+
+// BuyOrder is the top of a title's buy-order book.
+type BuyOrder struct {
+	// PriceCents is the best bid.
+	PriceCents int64
+	// Count is the number of buy orders.
+	Count int
+}
+
+// Sale is one completed sale.
+type Sale struct {
+	// PriceCents is the sale price (served as decimal dollars).
+	PriceCents int64
+	// Date is when it sold (served as unix seconds).
+	Date time.Time
+	// TxOperationType is Offer (a listing was bought) or Target (a buy order was filled).
+	TxOperationType string
+}
+
+// Fees is one game's customized fees.
+type Fees struct {
+	// DefaultFraction is the default fee share, e.g. "0.05".
+	DefaultFraction string
+	// MinAmountCents is the minimum fee.
+	MinAmountCents int64
+	// Reduced are the reduced-fee titles.
+	Reduced []ReducedFee
+}
+
+// ReducedFee is a title with a lower fee within a price range until ExpiresAt.
+type ReducedFee struct {
+	// Title is the market hash name.
+	Title string
+	// Fraction is the fee share.
+	Fraction string
+	// MinPriceCents and MaxPriceCents bound the prices it applies to.
+	MinPriceCents, MaxPriceCents int64
+	// ExpiresAt is when it ends.
+	ExpiresAt time.Time
+}
+
+// Title returns a title by game and exact name, or nil.
+func (c *Catalogue) Title(gameID, name string) *Title { return c.byName[gameID][name] }
+
+// Listings returns a game's listings sorted by price ascending (ties by OfferID). Do not modify.
+func (c *Catalogue) Listings(gameID string) []*Listing { return c.byPrice[gameID] }
+
+// ListingCount returns the number of listings of every game together.
+func (c *Catalogue) ListingCount() int {
+	n := 0
+	for _, l := range c.byPrice {
+		n += len(l)
+	}
+	return n
+}
+
+func listingLess(a, b *Listing) int {
+	if a.PriceCents != b.PriceCents {
+		if a.PriceCents < b.PriceCents {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a.OfferID, b.OfferID)
+}
+
+var (
+	weapons = []string{"AK-47", "M4A4", "M4A1-S", "AWP", "Desert Eagle", "Glock-18", "USP-S", "P250", "MP9",
+		"MAC-10", "FAMAS", "Galil AR", "SSG 08", "UMP-45", "P90", "Five-SeveN", "Tec-9", "CZ75-Auto",
+		"Nova", "XM1014", "MP7", "SG 553", "AUG", "Negev"}
+	skins = []string{"Redline", "Asiimov", "Hydra", "Vulcan", "Fire Serpent", "Hyper Beast", "Neo-Noir",
+		"Bloodsport", "Printstream", "Fade", "Slate", "Safari Mesh", "Boreal Forest", "Night Riot",
+		"Ice Coaled", "Phantom Disruptor", "Nightwish", "Head Shot", "Duality", "Cyber Security",
+		"Mount Fuji", "Emerald Poison Dart", "Kill Confirmed", "Temukau", "Case Hardened", "Blue Steel",
+		"Urban DDPAT", "Sand Dune", "Forest DDPAT", "Scorched"}
+	wears = []string{"Factory New", "Minimal Wear", "Field-Tested", "Well-Worn", "Battle-Scarred"}
+)
+
+func newRand(seed int64, salt string) *rand.Rand {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(salt))
+	return rand.New(rand.NewPCG(uint64(seed), h.Sum64()))
+}
+
+func titleNames(cfg *Config, game string, r *rand.Rand) []string {
+	var all []string
+	if game == "a8db" {
+		for _, st := range []string{"", "StatTrak™ "} {
+			for _, w := range weapons {
+				for _, s := range skins {
+					for _, wear := range wears {
+						all = append(all, fmt.Sprintf("%s%s | %s (%s)", st, w, s, wear))
+					}
+				}
+			}
+		}
+		r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	}
+	if len(all) >= cfg.Titles {
+		return all[:cfg.Titles]
+	}
+	for i := len(all); i < cfg.Titles; i++ {
+		all = append(all, fmt.Sprintf("Sim %s Item %06d", game, i))
+	}
+	return all
+}
+
+func uuid(r *rand.Rand) string {
+	a, b := r.Uint64(), r.Uint64()
+	return fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", a>>32, (a>>16)&0xffff, a&0xfff, (b>>48)&0x3fff|0x8000, b&0xffffffffffff)
+}
+
+// generate builds the catalogue. It is deterministic for a given Config (Seed, sizes, shares, Now).
+func generate(cfg *Config) *Catalogue {
+	c := &Catalogue{
+		Now:     cfg.Now,
+		Games:   slices.Clone(cfg.Games),
+		Titles:  make(map[string][]*Title),
+		Fees:    make(map[string]*Fees),
+		byName:  make(map[string]map[string]*Title),
+		byPrice: make(map[string][]*Listing),
+	}
+	for _, game := range cfg.Games {
+		r := newRand(cfg.Seed, game)
+		names := titleNames(cfg, game, r)
+		titles := make([]*Title, 0, len(names))
+		byName := make(map[string]*Title, len(names))
+		var all []*Listing
+		for _, name := range names {
+			t := generateTitle(cfg, game, name, r)
+			titles = append(titles, t)
+			byName[name] = t
+			all = append(all, t.Listings...)
+		}
+		slices.SortFunc(titles, func(a, b *Title) int { return strings.Compare(a.Name, b.Name) })
+		slices.SortFunc(all, listingLess)
+		c.Titles[game] = titles
+		c.byName[game] = byName
+		c.byPrice[game] = all
+		c.Fees[game] = generateFees(cfg, titles, r)
+	}
+	return c
+}
+
+func generateTitle(cfg *Config, game, name string, r *rand.Rand) *Title {
+	lo, hi := math.Log(float64(cfg.MinPriceCents)), math.Log(float64(cfg.MaxPriceCents))
+	suggested := int64(math.Round(math.Exp(lo + r.Float64()*(hi-lo))))
+	t := &Title{GameID: game, Name: name, SuggestedCents: suggested}
+	n := 1
+	if cfg.ListingsPerTitle > 1 {
+		n = 1 + r.IntN(2*cfg.ListingsPerTitle-1)
+	}
+	deal := r.Float64() < cfg.DealShare
+	for i := 0; i < n; i++ {
+		factor := 0.92 + 0.35*r.Float64()
+		if deal && i == 0 {
+			factor = 0.55 + 0.2*r.Float64()
+		}
+		l := &Listing{
+			GameID: game, Title: name, ItemID: uuid(r), OfferID: uuid(r),
+			PriceCents:     max(1, int64(math.Round(float64(suggested)*factor))),
+			SuggestedCents: suggested,
+			CreatedAt:      cfg.Now.Add(-time.Duration(r.IntN(30*24*3600)) * time.Second),
+			FloatValue:     math.Round(r.Float64()*1e9) / 1e9,
+			PaintSeed:      r.IntN(1000),
+		}
+		if r.Float64() < cfg.LockedShare {
+			l.LockSeconds = 1 + r.Int64N(8*24*3600)
+		}
+		t.Listings = append(t.Listings, l)
+	}
+	slices.SortFunc(t.Listings, listingLess)
+	if r.Float64() < cfg.BuyOrderShare {
+		bid := int64(math.Round(float64(suggested) * (0.8 + 0.15*r.Float64())))
+		bid = max(1, min(bid, t.Listings[0].PriceCents-1))
+		if bid >= 1 && bid < t.Listings[0].PriceCents {
+			t.BuyOrder = &BuyOrder{PriceCents: bid, Count: 1 + r.IntN(150)}
+		}
+	}
+	t.Stable = r.Float64() < cfg.StableShare
+	hours := cfg.SalesDays * 24
+	if t.Stable {
+		for h := 0; h < hours; h++ {
+			at := cfg.Now.Add(-time.Duration(h)*time.Hour - time.Duration(r.IntN(3600))*time.Second)
+			tx, f := "Offer", 0.98+0.04*r.Float64()
+			if r.IntN(3) == 0 {
+				tx, f = "Target", 0.95+0.02*r.Float64()
+			}
+			t.Sales = append(t.Sales, Sale{PriceCents: max(1, int64(math.Round(float64(suggested)*f))), Date: at, TxOperationType: tx})
+		}
+	} else {
+		for i, k := 0, r.IntN(16); i < k; i++ {
+			at := cfg.Now.Add(-time.Duration(r.IntN(hours*3600)) * time.Second)
+			tx := "Offer"
+			if r.IntN(2) == 0 {
+				tx = "Target"
+			}
+			f := 0.6 + 0.8*r.Float64()
+			t.Sales = append(t.Sales, Sale{PriceCents: max(1, int64(math.Round(float64(suggested)*f))), Date: at, TxOperationType: tx})
+		}
+	}
+	slices.SortStableFunc(t.Sales, func(a, b Sale) int { return b.Date.Compare(a.Date) })
+	return t
+}
+
+func generateFees(cfg *Config, titles []*Title, r *rand.Rand) *Fees {
+	f := &Fees{DefaultFraction: cfg.DefaultFeeFraction, MinAmountCents: cfg.MinFeeCents}
+	n := min(cfg.ReducedFeeTitles, len(titles))
+	for _, i := range r.Perm(len(titles))[:n] {
+		t := titles[i]
+		f.Reduced = append(f.Reduced, ReducedFee{
+			Title:         t.Name,
+			Fraction:      fmt.Sprintf("0.0%d", 2+r.IntN(2)),
+			MinPriceCents: 1,
+			MaxPriceCents: t.SuggestedCents * 3,
+			ExpiresAt:     cfg.Now.Add(24 * time.Hour),
+		})
+	}
+	slices.SortFunc(f.Reduced, func(a, b ReducedFee) int { return strings.Compare(a.Title, b.Title) })
+	return f
+}

@@ -1,0 +1,494 @@
+package dmarkettest
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"code":"InternalServerError","message":"encode"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func badRequest(w http.ResponseWriter, code, msg string) {
+	writeJSON(w, http.StatusBadRequest, errExchange(code, msg))
+}
+
+type money struct {
+	DMC string `json:"DMC"`
+	USD string `json:"USD"`
+}
+
+func cents(c int64) money { return money{USD: strconv.FormatInt(c, 10)} }
+
+type feeLeaf struct {
+	Default struct {
+		Percentage string `json:"percentage"`
+		MinFee     money  `json:"minFee"`
+	} `json:"default"`
+}
+
+type feeGroup struct {
+	Sell        feeLeaf `json:"sell"`
+	InstantSell feeLeaf `json:"instantSell"`
+	Exchange    feeLeaf `json:"exchange"`
+}
+
+type itemExtra struct {
+	NameColor         string   `json:"nameColor"`
+	BackgroundColor   string   `json:"backgroundColor"`
+	Tradable          bool     `json:"tradable"`
+	OfferID           string   `json:"offerId"`
+	IsNew             bool     `json:"isNew"`
+	GameID            string   `json:"gameId"`
+	Name              string   `json:"name"`
+	CategoryPath      string   `json:"categoryPath,omitempty"`
+	Withdrawable      bool     `json:"withdrawable,omitempty"`
+	Exterior          string   `json:"exterior,omitempty"`
+	Quality           string   `json:"quality"`
+	Category          string   `json:"category"`
+	TradeLock         int      `json:"tradeLock,omitempty"`
+	TradeLockDuration int64    `json:"tradeLockDuration"`
+	FloatValue        float64  `json:"floatValue,omitempty"`
+	PaintSeed         int      `json:"paintSeed,omitempty"`
+	Collection        []string `json:"collection"`
+	SaleRestricted    bool     `json:"saleRestricted"`
+}
+
+type itemJSON struct {
+	ItemID           string `json:"itemId"`
+	Type             string `json:"type"`
+	Amount           int    `json:"amount"`
+	ClassID          string `json:"classId"`
+	GameID           string `json:"gameId"`
+	GameType         string `json:"gameType"`
+	InMarket         bool   `json:"inMarket"`
+	LockStatus       bool   `json:"lockStatus"`
+	Title            string `json:"title"`
+	Description      string `json:"description"`
+	Image            string `json:"image"`
+	Slug             string `json:"slug"`
+	Owner            string `json:"owner"`
+	Status           string `json:"status"`
+	Discount         int64  `json:"discount"`
+	Price            money  `json:"price"`
+	InstantPrice     money  `json:"instantPrice"`
+	ExchangePrice    money  `json:"exchangePrice"`
+	InstantTargetID  string `json:"instantTargetId"`
+	SuggestedPrice   money  `json:"suggestedPrice"`
+	RecommendedPrice struct {
+		OfferPrice money `json:"offerPrice"`
+		D3         money `json:"d3"`
+		D7         money `json:"d7"`
+		D7Plus     money `json:"d7Plus"`
+	} `json:"recommendedPrice"`
+	Extra         itemExtra `json:"extra"`
+	CreatedAt     int64     `json:"createdAt"`
+	DeliveryStats struct {
+		Rate string `json:"rate"`
+		Time string `json:"time"`
+	} `json:"deliveryStats"`
+	Fees struct {
+		F2F     feeGroup `json:"f2f"`
+		DMarket feeGroup `json:"dmarket"`
+	} `json:"fees"`
+	DiscountPrice money  `json:"discountPrice"`
+	ProductID     string `json:"productId"`
+}
+
+type totalJSON struct {
+	Offers          int `json:"offers"`
+	Targets         int `json:"targets"`
+	Items           int `json:"items"`
+	CompletedOffers int `json:"completedOffers"`
+	ClosedTargets   int `json:"closedTargets"`
+}
+
+type marketItemsJSON struct {
+	Objects []itemJSON `json:"objects"`
+	Total   totalJSON  `json:"total"`
+	Cursor  string     `json:"cursor"`
+}
+
+func slug(title string) string {
+	name, _, _ := strings.Cut(title, " (")
+	name = strings.ToLower(strings.NewReplacer(" | ", "-", " ", "-", "™", "").Replace(name))
+	return name
+}
+
+func renderItem(l *Listing) itemJSON {
+	name, wear, _ := strings.Cut(l.Title, " (")
+	it := itemJSON{
+		ItemID: l.ItemID, Type: "offer", Amount: 1, ClassID: fmt.Sprintf("%d:%d", l.PaintSeed+100000000, len(l.Title)),
+		GameID: l.GameID, GameType: "steam", InMarket: true, Title: l.Title,
+		Image: "https://steamcommunity-a.akamaihd.net/economy/image/sim-" + l.ItemID[:8],
+		Slug:  slug(l.Title), Owner: l.OfferID, Status: "active",
+		Price: cents(l.PriceCents), SuggestedPrice: cents(l.SuggestedCents),
+		CreatedAt: l.CreatedAt.Unix(), ProductID: l.GameID + ":" + strings.ReplaceAll(l.ItemID, "-", ""),
+	}
+	if l.PriceCents < l.SuggestedCents {
+		it.Discount = (l.SuggestedCents - l.PriceCents) * 100 / l.SuggestedCents
+	}
+	category := "normal"
+	if strings.HasPrefix(l.Title, "StatTrak™ ") {
+		category = "stattrak™"
+	}
+	it.Extra = itemExtra{
+		NameColor: "d2d2d2", BackgroundColor: "4b69ff", Tradable: l.Tradable(), OfferID: l.OfferID,
+		GameID: l.GameID, Name: name, Quality: "restricted", Category: category,
+		TradeLock: l.LockDays(), TradeLockDuration: l.LockSeconds, Withdrawable: l.Tradable(),
+		FloatValue: l.FloatValue, PaintSeed: l.PaintSeed, Collection: []string{""},
+	}
+	if wear != "" {
+		it.Extra.Exterior = strings.ToLower(strings.TrimSuffix(wear, ")"))
+	}
+	return it
+}
+
+// cursorKey is the position a cursor stands for: after the listing with this price and offer id.
+type cursorKey struct {
+	price   int64
+	offerID string
+}
+
+func encodeCursor(l *Listing) string {
+	b, _ := json.Marshal([]any{l.PriceCents, l.CreatedAt.UnixMilli(), l.OfferID})
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (cursorKey, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return cursorKey{}, err
+	}
+	var parts []json.RawMessage
+	if err := json.Unmarshal(b, &parts); err != nil || len(parts) != 3 {
+		return cursorKey{}, fmt.Errorf("cursor shape")
+	}
+	var k cursorKey
+	if err := json.Unmarshal(parts[0], &k.price); err != nil {
+		return cursorKey{}, err
+	}
+	if err := json.Unmarshal(parts[2], &k.offerID); err != nil {
+		return cursorKey{}, err
+	}
+	return k, nil
+}
+
+func keyCompare(l *Listing, k cursorKey) int {
+	switch {
+	case l.PriceCents < k.price:
+		return -1
+	case l.PriceCents > k.price:
+		return 1
+	}
+	return strings.Compare(l.OfferID, k.offerID)
+}
+
+func intParam(q url.Values, name string, def int64) (int64, bool) {
+	v := q.Get(name)
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
+}
+
+// marketItems serves GET /exchange/v1/market/items: price order with binary search on the game's
+// sorted listings, priceFrom/priceTo in cents (0 = no bound), opaque cursors.
+func (h *Handler) marketItems(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	game := q.Get("gameId")
+	if game == "" {
+		badRequest(w, "GameIDRequired", "gameId: cannot be blank.")
+		return
+	}
+	all, known := h.cat.byPrice[game]
+	if !known {
+		badRequest(w, "BadRequest", "gameId: must be a valid value.")
+		return
+	}
+	limit, ok := intParam(q, "limit", 50)
+	switch {
+	case !ok:
+		badRequest(w, "BadRequest", "limit: must be an integer.")
+		return
+	case limit > 100:
+		badRequest(w, "BadRequest", "limit: must be no greater than 100.")
+		return
+	case limit < 1:
+		badRequest(w, "BadRequest", "limit: must be no less than 1.")
+		return
+	}
+	from, ok1 := intParam(q, "priceFrom", 0)
+	to, ok2 := intParam(q, "priceTo", 0)
+	if !ok1 || !ok2 || from < 0 || to < 0 {
+		badRequest(w, "BadRequest", "priceFrom, priceTo: must be non-negative integers.")
+		return
+	}
+	desc := strings.EqualFold(q.Get("orderDir"), "desc")
+	if title := q.Get("title"); title != "" {
+		all = h.titleListings(game, title)
+	}
+	lo := 0
+	if from > 0 {
+		lo = sort.Search(len(all), func(i int) bool { return all[i].PriceCents >= from })
+	}
+	hi := len(all)
+	if to > 0 {
+		hi = sort.Search(len(all), func(i int) bool { return all[i].PriceCents > to })
+	}
+	hi = max(hi, lo)
+	var page []*Listing
+	more := false
+	if c := q.Get("cursor"); c != "" {
+		k, err := decodeCursor(c)
+		if err != nil {
+			badRequest(w, "BadRequest", "cursor: invalid value.")
+			return
+		}
+		if desc {
+			hi = min(hi, sort.Search(len(all), func(i int) bool { return keyCompare(all[i], k) >= 0 }))
+		} else {
+			lo = max(lo, sort.Search(len(all), func(i int) bool { return keyCompare(all[i], k) > 0 }))
+		}
+	}
+	n := int(limit)
+	if desc {
+		start := max(lo, hi-n)
+		for i := hi - 1; i >= start; i-- {
+			page = append(page, all[i])
+		}
+		more = start > lo
+	} else if lo < hi {
+		end := min(hi, lo+n)
+		page = all[lo:end]
+		more = end < hi
+	}
+	total := 0
+	if from > 0 || to > 0 || q.Get("title") != "" {
+		flo := sort.Search(len(all), func(i int) bool { return all[i].PriceCents >= from })
+		fhi := len(all)
+		if to > 0 {
+			fhi = sort.Search(len(all), func(i int) bool { return all[i].PriceCents > to })
+		}
+		total = max(0, fhi-flo)
+	} else {
+		total = len(all)
+	}
+	out := marketItemsJSON{Objects: make([]itemJSON, 0, len(page)), Total: totalJSON{Items: min(total, 10000)}}
+	for _, l := range page {
+		out.Objects = append(out.Objects, renderItem(l))
+	}
+	if more {
+		out.Cursor = encodeCursor(page[len(page)-1])
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// titleListings returns the listings of the titles starting with prefix (case-insensitive), sorted.
+func (h *Handler) titleListings(game, prefix string) []*Listing {
+	prefix = strings.ToLower(prefix)
+	var out []*Listing
+	for _, t := range h.cat.Titles[game] {
+		if strings.HasPrefix(strings.ToLower(t.Name), prefix) {
+			out = append(out, t.Listings...)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return listingLess(out[i], out[j]) < 0 })
+	return out
+}
+
+type aggregatedRequestJSON struct {
+	Filter struct {
+		Game   string   `json:"game"`
+		Titles []string `json:"titles"`
+	} `json:"filter"`
+	Limit  string `json:"limit"`
+	Cursor string `json:"cursor"`
+}
+
+type amountJSON struct {
+	Currency string `json:"Currency"`
+	Amount   string `json:"Amount"`
+}
+
+type aggregatedRowJSON struct {
+	Title          string      `json:"title"`
+	OrderBestPrice *amountJSON `json:"orderBestPrice,omitempty"`
+	OrderCount     string      `json:"orderCount"`
+	OfferBestPrice *amountJSON `json:"offerBestPrice,omitempty"`
+	OfferCount     string      `json:"offerCount"`
+}
+
+type aggregatedJSON struct {
+	AggregatedPrices []aggregatedRowJSON `json:"aggregatedPrices"`
+	NextCursor       string              `json:"nextCursor"`
+}
+
+func aggregatedRow(t *Title) aggregatedRowJSON {
+	row := aggregatedRowJSON{Title: t.Name, OrderCount: "0", OfferCount: strconv.Itoa(len(t.Listings))}
+	if t.BuyOrder != nil {
+		row.OrderBestPrice = &amountJSON{Currency: "USD", Amount: strconv.FormatInt(t.BuyOrder.PriceCents, 10)}
+		row.OrderCount = strconv.Itoa(t.BuyOrder.Count)
+	}
+	if len(t.Listings) > 0 {
+		row.OfferBestPrice = &amountJSON{Currency: "USD", Amount: strconv.FormatInt(t.Listings[0].PriceCents, 10)}
+	}
+	return row
+}
+
+// aggregatedPrices serves POST /marketplace-api/v1/aggregated-prices: one row per known requested
+// title; without titles it pages through the game's titles.
+func (h *Handler) aggregatedPrices(w http.ResponseWriter, body []byte) {
+	var req aggregatedRequestJSON
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 3, "message": "invalid request body"})
+		return
+	}
+	titles, ok := h.cat.Titles[req.Filter.Game]
+	if !ok {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 3, "message": "filter.game: unknown game"})
+		return
+	}
+	out := aggregatedJSON{AggregatedPrices: []aggregatedRowJSON{}}
+	if len(req.Filter.Titles) > 0 {
+		for _, name := range req.Filter.Titles {
+			if t := h.cat.byName[req.Filter.Game][name]; t != nil {
+				out.AggregatedPrices = append(out.AggregatedPrices, aggregatedRow(t))
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	limit, err := strconv.Atoi(req.Limit)
+	if req.Limit == "" {
+		limit, err = 100, nil
+	}
+	start := 0
+	if req.Cursor != "" {
+		b, derr := base64.StdEncoding.DecodeString(req.Cursor)
+		start, err = strconv.Atoi(string(b))
+		if derr != nil {
+			err = derr
+		}
+	}
+	if err != nil || limit < 1 || start < 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 3, "message": "invalid limit or cursor"})
+		return
+	}
+	end := min(len(titles), start+limit)
+	for i := start; i < end; i++ {
+		out.AggregatedPrices = append(out.AggregatedPrices, aggregatedRow(titles[i]))
+	}
+	if end < len(titles) {
+		out.NextCursor = base64.StdEncoding.EncodeToString([]byte(strconv.Itoa(end)))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type saleJSON struct {
+	Price           string         `json:"price"`
+	Date            string         `json:"date"`
+	TxOperationType string         `json:"txOperationType"`
+	OfferAttributes map[string]any `json:"offerAttributes"`
+	OrderAttributes map[string]any `json:"orderAttributes"`
+}
+
+// Dollars formats cents as the decimal-dollar string last-sales sends ("12.57").
+func Dollars(c int64) string { return fmt.Sprintf("%d.%02d", c/100, c%100) }
+
+// lastSales serves GET /trade-aggregator/v1/last-sales: newest first, limit 1..20 (larger is clamped),
+// offset skips newer sales.
+func (h *Handler) lastSales(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	game, title := q.Get("gameId"), q.Get("title")
+	if game == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 3, "message": "GameIDRequired"})
+		return
+	}
+	if title == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 3, "message": "TitleRequired"})
+		return
+	}
+	limit, ok1 := intParam(q, "limit", 20)
+	offset, ok2 := intParam(q, "offset", 0)
+	if !ok1 || !ok2 || limit < 1 || offset < 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 3, "message": "invalid limit or offset"})
+		return
+	}
+	limit = min(limit, 20)
+	out := struct {
+		Sales []saleJSON `json:"sales"`
+	}{Sales: []saleJSON{}}
+	if t := h.cat.byName[game][title]; t != nil && offset < int64(len(t.Sales)) {
+		end := min(int64(len(t.Sales)), offset+limit)
+		for _, s := range t.Sales[offset:end] {
+			out.Sales = append(out.Sales, saleJSON{
+				Price: Dollars(s.PriceCents), Date: strconv.FormatInt(s.Date.Unix(), 10), TxOperationType: s.TxOperationType,
+				OfferAttributes: map[string]any{"floatValue": 0.25, "paintSeed": 1}, OrderAttributes: map[string]any{},
+			})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type reducedFeeJSON struct {
+	Title     string `json:"title"`
+	Fraction  string `json:"fraction"`
+	MinPrice  int64  `json:"minPrice"`
+	MaxPrice  int64  `json:"maxPrice"`
+	ExpiresAt int64  `json:"expiresAt"`
+}
+
+// customizedFees serves GET /exchange/v1/customized-fees (limit default 10, offset).
+func (h *Handler) customizedFees(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	game := q.Get("gameId")
+	if game == "" {
+		badRequest(w, "GameIDRequired", "gameId: cannot be blank.")
+		return
+	}
+	fees, ok := h.cat.Fees[game]
+	if !ok {
+		badRequest(w, "BadRequest", "gameId: must be a valid value.")
+		return
+	}
+	if ot := q.Get("offerType"); ot != "" && ot != "dmarket" && ot != "p2p" {
+		badRequest(w, "BadRequest", "offerType: must be a valid value.")
+		return
+	}
+	limit, ok1 := intParam(q, "limit", 10)
+	offset, ok2 := intParam(q, "offset", 0)
+	if !ok1 || !ok2 || limit < 1 || offset < 0 {
+		badRequest(w, "BadRequest", "limit, offset: must be non-negative integers.")
+		return
+	}
+	type defaultFee struct {
+		Fraction  string `json:"fraction"`
+		MinAmount int64  `json:"minAmount"`
+	}
+	out := struct {
+		DefaultFee  defaultFee       `json:"defaultFee"`
+		ReducedFees []reducedFeeJSON `json:"reducedFees"`
+	}{DefaultFee: defaultFee{Fraction: fees.DefaultFraction, MinAmount: fees.MinAmountCents}, ReducedFees: []reducedFeeJSON{}}
+	if offset < int64(len(fees.Reduced)) {
+		end := min(int64(len(fees.Reduced)), offset+limit)
+		for _, rf := range fees.Reduced[offset:end] {
+			out.ReducedFees = append(out.ReducedFees, reducedFeeJSON{Title: rf.Title, Fraction: rf.Fraction,
+				MinPrice: rf.MinPriceCents, MaxPrice: rf.MaxPriceCents, ExpiresAt: rf.ExpiresAt.Unix()})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

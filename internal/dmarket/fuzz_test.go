@@ -1,0 +1,110 @@
+package dmarket
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+var fuzzSeeds = []string{
+	"market-items-page.json", "market-items-last-page.json", "aggregated-prices.json", "last-sales.json",
+	"customized-fees.json", "error-400-bad-request.json", "error-429-rate-limit.json",
+}
+
+func addSeeds(f *testing.F) {
+	for _, name := range fuzzSeeds {
+		f.Add(fixture(f, name))
+	}
+	f.Add([]byte(`{"objects":null,"cursor":""}`))
+	f.Add([]byte(`{"objects":[{"title":"A","price":{"USD":"1"},"createdAt":"9"}],"cursor":"x","total":{"items":"3"}}`))
+	f.Add([]byte(``))
+}
+
+func FuzzDecodeMarketItems(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := DecodeMarketItems(body)
+		if err != nil {
+			require.ErrorIs(t, err, errDecode)
+			return
+		}
+		for _, it := range p.Items {
+			require.GreaterOrEqual(t, it.PriceCents, int64(0))
+			require.NotEmpty(t, it.Title)
+			require.GreaterOrEqual(t, it.PriceCents, p.MinPriceCents)
+			require.LessOrEqual(t, it.PriceCents, p.MaxPriceCents)
+		}
+		require.LessOrEqual(t, len(p.Titles), len(p.Items))
+	})
+}
+
+func FuzzDecodeAggregatedPrices(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := DecodeAggregatedPrices(body)
+		if err != nil {
+			require.ErrorIs(t, err, errDecode)
+			return
+		}
+		for _, o := range p.Orders {
+			require.NotEmpty(t, o.Title)
+			require.GreaterOrEqual(t, o.BidCents, int64(0))
+			require.GreaterOrEqual(t, o.AskCents, int64(0))
+			require.Equal(t, o.BidCents > 0, o.HasBid)
+		}
+	})
+}
+
+func FuzzDecodeLastSales(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := DecodeLastSales(body)
+		if err != nil {
+			require.ErrorIs(t, err, errDecode)
+			return
+		}
+		for _, s := range p.Sales {
+			require.GreaterOrEqual(t, s.PriceCents, int64(0))
+			require.Positive(t, s.Date.Unix())
+		}
+	})
+}
+
+func FuzzDecodeCustomizedFees(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := DecodeCustomizedFees(body)
+		if err != nil {
+			require.ErrorIs(t, err, errDecode)
+			return
+		}
+		require.GreaterOrEqual(t, p.Default.FractionValue, 0.0)
+		require.LessOrEqual(t, p.Default.FractionValue, 1.0)
+		for _, r := range p.Reduced {
+			require.NotEmpty(t, r.Title)
+			require.GreaterOrEqual(t, r.FractionValue, 0.0)
+			require.LessOrEqual(t, r.FractionValue, 1.0)
+		}
+	})
+}
+
+func FuzzDecodeError(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		code, msg, ok := DecodeError(body)
+		require.Equal(t, code != "" || msg != "", ok)
+		require.LessOrEqual(t, len(msg), 200)
+	})
+}
+
+func FuzzParseDollars(f *testing.F) {
+	for _, s := range []string{"12.57", "0.03", "12", "", "1.999", "-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseDollars(s)
+		if err == nil {
+			require.GreaterOrEqual(t, c, int64(0))
+		}
+	})
+}
