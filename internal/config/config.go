@@ -1,0 +1,727 @@
+// Package config owns the environment configuration of the three binaries (SPEC §2): one struct per
+// binary sharing Common, loaded from the environment and an optional -env-file, validated as a whole so
+// that a bad start-up names every bad variable at once, and summarised for the start-up log with secrets
+// masked.
+//
+// Precedence: a variable set in the real environment wins over the same variable in the -env-file (the
+// file supplies what the environment leaves unset, as docker compose does); a variable set to the empty
+// string counts as unset and takes its default.
+//
+// Variables (defaults in brackets; money in US dollars with at most two decimals, kept as integer cents;
+// percentages with at most two decimals, kept as hundredths of a percent; durations in Go syntax: 500ms,
+// 30s, 5m, 1h):
+//
+// All binaries:
+//   - REDIS_URL [redis://localhost:6379/0]: redis://, rediss:// or unix:// URL.
+//   - HTTP_ADDR [:8081 parser, :8082 worker, :8083 bot]: host:port of the ops server.
+//   - ZIPKIN_URL [empty = tracing off]: http(s) URL of the Zipkin v2 span endpoint.
+//   - ZIPKIN_SAMPLE_RATE [1.0]: share of traces sampled, 0..1.
+//   - LOG_LEVEL [info]: debug, info, warn or error. LOG_FORMAT [text]: text or json.
+//   - SHUTDOWN_TIMEOUT [10s]: bound of the graceful shutdown, > 0.
+//
+// Parser and worker:
+//   - RABBITMQ_URL [amqp://guest:guest@localhost:5672/]: amqp:// or amqps:// URL.
+//
+// Parser:
+//   - DMARKET_API_URL [https://api.dmarket.com]: http(s) base URL (http for simulators).
+//   - DMARKET_GAME_IDS [a8db]: comma list of a8db, 9a92, tf2, rust (also read by the bot).
+//   - DMARKET_PUBLIC_KEY, DMARKET_SECRET_KEY [empty]: hex API keys, both or neither; the public key has
+//     64 hex digits, the secret key 128 (seed and public key) or 64 (seed only).
+//   - DMARKET_PROXIES_FILE [utils_mount/dmarket_proxies.txt]: proxy list (a missing file means direct).
+//   - PARSER_RATE_PER_IP [2]: requests per second per egress IP for unsigned calls, > 0 and ≤ 1000.
+//   - PARSER_CYCLE_INTERVAL [60s]: minimum time between the starts of full crawls, > 0.
+//   - PARSER_CYCLE_TIMEOUT [15m]: deadline of one crawl cycle (ranges unfinished by then go first in
+//     the next cycle), > 0.
+//   - PARSER_MAX_RETRIES [5]: retries of one failed request before its task backs off, 0..100.
+//   - PARSER_REQUEST_TIMEOUT [15s]: timeout of one HTTP request, > 0.
+//   - PARSER_PRICE_BOUNDS [0.10,0.25,0.50,1,2,5,10,25,50,100,250,1000]: dollar bounds, strictly
+//     increasing, that split each game's listings into the initial price ranges [0, b1), [b1, b2), …,
+//     [bn, ∞) crawled in parallel.
+//   - PARSER_SPLIT_PAGES [20]: a range whose cursor chain reaches this many pages is split in two, ≥ 1.
+//   - PARSER_SALES_INTERVAL [6h]: how long a title's sales are postponed after a successful fetch, > 0.
+//   - PARSER_FEES_INTERVAL [24h]: how often the fees of each game are fetched, > 0.
+//
+// Worker:
+//   - PRICE_TTL [1h], HISTORY_TTL [24h]: lifetimes of price and history data, > 0.
+//   - WORKER_PREFETCH [64]: RabbitMQ prefetch per consumer, 1..65535.
+//   - WORKER_CONCURRENCY [8]: messages handled at once, 1..1024.
+//   - WORKER_MAX_ATTEMPTS [5]: deliveries of a transiently failing message before it is dead-lettered,
+//     1..100.
+//
+// Bot:
+//   - TELEGRAM_API_TOKEN [required]: the bot token (<id>:<secret>).
+//   - TELEGRAM_WHITELIST [empty]: comma list of Telegram user ids.
+//   - TELEGRAM_API_ENDPOINT [https://api.telegram.org/bot%s/%s]: http(s) URL pattern with two %s (token,
+//     method).
+//   - BOT_POLL_INTERVAL [3s]: how often new offers are looked for, > 0.
+//   - BOT_DEFAULT_MIN_PRICE [10]: default min price in dollars, 0..1000000.
+//   - BOT_DEFAULT_LIMIT [0]: default profit limit in percent, -100..10000.
+//   - DMARKET_FEE_PERCENT [5]: fallback fee in percent, 0..99.99 (minimum fee 1 cent).
+package config
+
+import (
+	"cmp"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/joho/godotenv"
+
+	"github.com/skinflip/dmarket-monitor/internal/logging"
+	"github.com/skinflip/dmarket-monitor/internal/redact"
+)
+
+// Default ops addresses of the binaries.
+const (
+	DefaultParserAddr = ":8081"
+	DefaultWorkerAddr = ":8082"
+	DefaultBotAddr    = ":8083"
+)
+
+// Common is the configuration every binary shares.
+type Common struct {
+	// RedisURL is REDIS_URL.
+	RedisURL string `env:"REDIS_URL" envDefault:"redis://localhost:6379/0"`
+	// HTTPAddr is HTTP_ADDR, the ops server's address; its default depends on the binary.
+	HTTPAddr string `env:"HTTP_ADDR"`
+	// ZipkinURL is ZIPKIN_URL; empty turns tracing off.
+	ZipkinURL string `env:"ZIPKIN_URL"`
+	// ZipkinSampleRate is ZIPKIN_SAMPLE_RATE, 0..1.
+	ZipkinSampleRate float64 `env:"ZIPKIN_SAMPLE_RATE" envDefault:"1.0"`
+	// LogLevel is LOG_LEVEL: debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+	// LogFormat is LOG_FORMAT: text or json.
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
+	// ShutdownTimeout is SHUTDOWN_TIMEOUT, the bound of the graceful shutdown.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+}
+
+// Parser is the configuration of cmd/parser.
+type Parser struct {
+	Common
+	// RabbitMQURL is RABBITMQ_URL.
+	RabbitMQURL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@localhost:5672/"`
+	// DMarketAPIURL is DMARKET_API_URL, the API's base URL.
+	DMarketAPIURL string `env:"DMARKET_API_URL" envDefault:"https://api.dmarket.com"`
+	// GameIDs is DMARKET_GAME_IDS.
+	GameIDs GameIDs `env:"DMARKET_GAME_IDS" envDefault:"a8db"`
+	// PublicKey is DMARKET_PUBLIC_KEY (lower-case hex), empty without keys.
+	PublicKey string `env:"DMARKET_PUBLIC_KEY"`
+	// SecretKey is DMARKET_SECRET_KEY (lower-case hex), empty without keys.
+	SecretKey string `env:"DMARKET_SECRET_KEY"`
+	// ProxiesFile is DMARKET_PROXIES_FILE.
+	ProxiesFile string `env:"DMARKET_PROXIES_FILE" envDefault:"utils_mount/dmarket_proxies.txt"`
+	// RatePerIP is PARSER_RATE_PER_IP in requests per second.
+	RatePerIP float64 `env:"PARSER_RATE_PER_IP" envDefault:"2"`
+	// CycleInterval is PARSER_CYCLE_INTERVAL.
+	CycleInterval time.Duration `env:"PARSER_CYCLE_INTERVAL" envDefault:"60s"`
+	// CycleTimeout is PARSER_CYCLE_TIMEOUT.
+	CycleTimeout time.Duration `env:"PARSER_CYCLE_TIMEOUT" envDefault:"15m"`
+	// MaxRetries is PARSER_MAX_RETRIES.
+	MaxRetries int `env:"PARSER_MAX_RETRIES" envDefault:"5"`
+	// RequestTimeout is PARSER_REQUEST_TIMEOUT.
+	RequestTimeout time.Duration `env:"PARSER_REQUEST_TIMEOUT" envDefault:"15s"`
+	// PriceBounds is PARSER_PRICE_BOUNDS in cents.
+	PriceBounds CentsList `env:"PARSER_PRICE_BOUNDS" envDefault:"0.10,0.25,0.50,1,2,5,10,25,50,100,250,1000"`
+	// SplitPages is PARSER_SPLIT_PAGES.
+	SplitPages int `env:"PARSER_SPLIT_PAGES" envDefault:"20"`
+	// SalesInterval is PARSER_SALES_INTERVAL.
+	SalesInterval time.Duration `env:"PARSER_SALES_INTERVAL" envDefault:"6h"`
+	// FeesInterval is PARSER_FEES_INTERVAL.
+	FeesInterval time.Duration `env:"PARSER_FEES_INTERVAL" envDefault:"24h"`
+}
+
+// HasKeys reports whether DMarket API keys are configured (signed endpoints on).
+func (p Parser) HasKeys() bool { return p.PublicKey != "" && p.SecretKey != "" }
+
+// Worker is the configuration of cmd/worker.
+type Worker struct {
+	Common
+	// RabbitMQURL is RABBITMQ_URL.
+	RabbitMQURL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@localhost:5672/"`
+	// PriceTTL is PRICE_TTL.
+	PriceTTL time.Duration `env:"PRICE_TTL" envDefault:"1h"`
+	// HistoryTTL is HISTORY_TTL.
+	HistoryTTL time.Duration `env:"HISTORY_TTL" envDefault:"24h"`
+	// Prefetch is WORKER_PREFETCH.
+	Prefetch int `env:"WORKER_PREFETCH" envDefault:"64"`
+	// Concurrency is WORKER_CONCURRENCY.
+	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"8"`
+	// MaxAttempts is WORKER_MAX_ATTEMPTS.
+	MaxAttempts int `env:"WORKER_MAX_ATTEMPTS" envDefault:"5"`
+}
+
+// Bot is the configuration of cmd/bot.
+type Bot struct {
+	Common
+	// GameIDs is DMARKET_GAME_IDS.
+	GameIDs GameIDs `env:"DMARKET_GAME_IDS" envDefault:"a8db"`
+	// TelegramToken is TELEGRAM_API_TOKEN.
+	TelegramToken string `env:"TELEGRAM_API_TOKEN"`
+	// Whitelist is TELEGRAM_WHITELIST.
+	Whitelist Whitelist `env:"TELEGRAM_WHITELIST"`
+	// TelegramEndpoint is TELEGRAM_API_ENDPOINT, a pattern with two %s: token and method.
+	TelegramEndpoint string `env:"TELEGRAM_API_ENDPOINT" envDefault:"https://api.telegram.org/bot%s/%s"`
+	// PollInterval is BOT_POLL_INTERVAL.
+	PollInterval time.Duration `env:"BOT_POLL_INTERVAL" envDefault:"3s"`
+	// DefaultMinPrice is BOT_DEFAULT_MIN_PRICE in cents.
+	DefaultMinPrice Cents `env:"BOT_DEFAULT_MIN_PRICE" envDefault:"10"`
+	// DefaultLimit is BOT_DEFAULT_LIMIT in hundredths of a percent.
+	DefaultLimit Percent `env:"BOT_DEFAULT_LIMIT" envDefault:"0"`
+	// FeePercent is DMARKET_FEE_PERCENT in hundredths of a percent.
+	FeePercent Percent `env:"DMARKET_FEE_PERCENT" envDefault:"5"`
+}
+
+// Problem is one bad variable.
+type Problem struct {
+	// Var is the variable's name.
+	Var string
+	// Reason says what is wrong, without the value of a secret.
+	Reason string
+}
+
+// Error lists every bad variable of a configuration.
+type Error struct {
+	// Problems are the bad variables in declaration order.
+	Problems []Problem
+}
+
+// Error returns one message naming every bad variable and why.
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid configuration (%d problem", len(e.Problems))
+	if len(e.Problems) != 1 {
+		b.WriteString("s")
+	}
+	b.WriteString("):")
+	for _, p := range e.Problems {
+		fmt.Fprintf(&b, "\n  %s: %s", p.Var, p.Reason)
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrInvalid) true for every *Error.
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+// Sentinel errors.
+var (
+	// ErrInvalid matches every configuration error listing bad variables.
+	ErrInvalid = errors.New("invalid configuration")
+	// ErrUsage means the command line itself is wrong (unknown flag, stray argument, unreadable
+	// -env-file). A -h or -help request wraps flag.ErrHelp.
+	ErrUsage = errors.New("bad command line")
+)
+
+// LoadParser loads the parser's configuration from args (the command line without the program name) and
+// environ (as os.Environ returns it).
+func LoadParser(args, environ []string) (Parser, error) {
+	var c Parser
+	err := load(args, environ, &c, DefaultParserAddr, func(p *problems) { c.validate(p) })
+	return c, err
+}
+
+// LoadWorker loads the worker's configuration; see LoadParser.
+func LoadWorker(args, environ []string) (Worker, error) {
+	var c Worker
+	err := load(args, environ, &c, DefaultWorkerAddr, func(p *problems) { c.validate(p) })
+	return c, err
+}
+
+// LoadBot loads the bot's configuration; see LoadParser.
+func LoadBot(args, environ []string) (Bot, error) {
+	var c Bot
+	err := load(args, environ, &c, DefaultBotAddr, func(p *problems) { c.validate(p) })
+	return c, err
+}
+
+// Usage returns the command-line help shared by the binaries.
+func Usage(program string) string {
+	return fmt.Sprintf("usage: %s [-env-file PATH]\n\nConfiguration comes from the environment; PATH is a dotenv file "+
+		"whose variables apply where the environment leaves them unset.\n", program)
+}
+
+func load(args, environ []string, cfg any, defaultAddr string, validate func(*problems)) error {
+	fs := flag.NewFlagSet("config", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	envFile := fs.String("env-file", "", "dotenv file with default values for the environment")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	vars := env.ToMap(environ)
+	if *envFile != "" {
+		fileVars, err := godotenv.Read(*envFile)
+		if err != nil {
+			return fmt.Errorf("%w: read -env-file: %s", ErrUsage, redact.String(err.Error()))
+		}
+		for k, v := range fileVars {
+			if _, set := vars[k]; !set {
+				vars[k] = v
+			}
+		}
+	}
+
+	p := &problems{}
+	if err := env.ParseWithOptions(cfg, env.Options{Environment: vars}); err != nil {
+		p.fromEnv(cfg, err)
+	}
+	common := reflect.ValueOf(cfg).Elem().FieldByName("Common").Addr().Interface().(*Common)
+	if common.HTTPAddr == "" {
+		common.HTTPAddr = defaultAddr
+	}
+	validate(p)
+	if len(p.list) > 0 {
+		order := envOrder(reflect.TypeOf(cfg).Elem())
+		slices.SortStableFunc(p.list, func(a, b Problem) int {
+			return cmp.Compare(orderOf(order, a.Var), orderOf(order, b.Var))
+		})
+		return &Error{Problems: p.list}
+	}
+	return nil
+}
+
+// problems collects bad variables; a variable is reported once, by the first rule it breaks.
+type problems struct {
+	list []Problem
+	seen map[string]bool
+}
+
+func (p *problems) add(name, format string, args ...any) {
+	if p.seen[name] {
+		return
+	}
+	if p.seen == nil {
+		p.seen = map[string]bool{}
+	}
+	p.seen[name] = true
+	p.list = append(p.list, Problem{Var: name, Reason: fmt.Sprintf(format, args...)})
+}
+
+// ok reports whether name has no problem so far (so that range checks skip unparsable values).
+func (p *problems) ok(name string) bool { return !p.seen[name] }
+
+// fromEnv converts the env library's errors into problems named by variable.
+func (p *problems) fromEnv(cfg any, err error) {
+	fields := envFields(reflect.TypeOf(cfg).Elem())
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		p.add("environment", "%s", redact.String(err.Error()))
+		return
+	}
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := fields[pe.Name]; ok {
+				p.add(f.name, "%s", reason(f, pe.Err))
+				continue
+			}
+		}
+		p.add("environment", "%s", redact.String(e.Error()))
+	}
+}
+
+// envOrder lists the variables of a configuration struct in declaration order.
+func envOrder(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			out = append(out, envOrder(f.Type)...)
+			continue
+		}
+		if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func orderOf(order []string, name string) int {
+	if i := slices.Index(order, name); i >= 0 {
+		return i
+	}
+	return len(order)
+}
+
+type fieldInfo struct {
+	name string
+	kind reflect.Kind
+	typ  reflect.Type
+}
+
+// envFields maps Go field names (including those of embedded structs) to their variables.
+func envFields(t reflect.Type) map[string]fieldInfo {
+	out := map[string]fieldInfo{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			for k, v := range envFields(f.Type) {
+				out[k] = v
+			}
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if name != "" {
+			out[f.Name] = fieldInfo{name: name, kind: f.Type.Kind(), typ: f.Type}
+		}
+	}
+	return out
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// reason turns a parse failure into a sentence. The values of the fields parsed here are not secret.
+func reason(f fieldInfo, err error) string {
+	var num *strconv.NumError
+	switch {
+	case f.typ == durationType:
+		return fmt.Sprintf("%s is not a duration (use e.g. 500ms, 30s, 5m, 1h)", quoteFromError(err))
+	case errors.As(err, &num):
+		what := "an integer"
+		if f.kind == reflect.Float64 || f.kind == reflect.Float32 {
+			what = "a number"
+		}
+		if errors.Is(num.Err, strconv.ErrRange) {
+			return fmt.Sprintf("%q is out of range", num.Num)
+		}
+		return fmt.Sprintf("%q is not %s", num.Num, what)
+	}
+	return err.Error()
+}
+
+// quoteFromError extracts the quoted value from time.ParseDuration's message.
+func quoteFromError(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, `"`); i >= 0 {
+		return msg[i:]
+	}
+	return "the value"
+}
+
+func (c *Common) validate(p *problems) {
+	if _, err := checkURL(c.RedisURL, "redis", "rediss", "unix"); err != nil {
+		p.add("REDIS_URL", "%s", err)
+	}
+	if host, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		p.add("HTTP_ADDR", "%q is not host:port", c.HTTPAddr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.add("HTTP_ADDR", "port %q of %q is not 0..65535", port, net.JoinHostPort(host, port))
+	}
+	if c.ZipkinURL != "" {
+		if _, err := checkURL(c.ZipkinURL, "http", "https"); err != nil {
+			p.add("ZIPKIN_URL", "%s", err)
+		}
+	}
+	if p.ok("ZIPKIN_SAMPLE_RATE") && !(c.ZipkinSampleRate >= 0 && c.ZipkinSampleRate <= 1) {
+		p.add("ZIPKIN_SAMPLE_RATE", "%v is outside 0..1", c.ZipkinSampleRate)
+	}
+	if lvl, err := logging.ParseLevel(c.LogLevel); err != nil {
+		p.add("LOG_LEVEL", "%q is not debug, info, warn or error", c.LogLevel)
+	} else {
+		c.LogLevel = strings.ToLower(lvl.String())
+	}
+	if f, err := logging.ParseFormat(c.LogFormat); err != nil {
+		p.add("LOG_FORMAT", "%q is not text or json", c.LogFormat)
+	} else {
+		c.LogFormat = f
+	}
+	positive(p, "SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
+}
+
+func (c *Parser) validate(p *problems) {
+	c.Common.validate(p)
+	if _, err := checkURL(c.RabbitMQURL, "amqp", "amqps"); err != nil {
+		p.add("RABBITMQ_URL", "%s", err)
+	}
+	if u, err := checkURL(c.DMarketAPIURL, "http", "https"); err != nil {
+		p.add("DMARKET_API_URL", "%s", err)
+	} else if u.User != nil {
+		p.add("DMARKET_API_URL", "must not carry credentials")
+	} else {
+		c.DMarketAPIURL = strings.TrimRight(c.DMarketAPIURL, "/")
+	}
+	c.PublicKey = strings.ToLower(strings.TrimSpace(c.PublicKey))
+	c.SecretKey = strings.ToLower(strings.TrimSpace(c.SecretKey))
+	if err := checkHex(c.PublicKey, 64); err != nil {
+		p.add("DMARKET_PUBLIC_KEY", "%s", err)
+	}
+	if err := checkHex(c.SecretKey, 128, 64); err != nil {
+		p.add("DMARKET_SECRET_KEY", "%s", err)
+	}
+	switch {
+	case c.PublicKey != "" && c.SecretKey == "":
+		p.add("DMARKET_SECRET_KEY", "missing while DMARKET_PUBLIC_KEY is set (set both or neither)")
+	case c.PublicKey == "" && c.SecretKey != "":
+		p.add("DMARKET_PUBLIC_KEY", "missing while DMARKET_SECRET_KEY is set (set both or neither)")
+	}
+	if c.ProxiesFile == "" {
+		p.add("DMARKET_PROXIES_FILE", "must not be empty")
+	}
+	if p.ok("PARSER_RATE_PER_IP") && !(c.RatePerIP > 0 && c.RatePerIP <= 1000) {
+		p.add("PARSER_RATE_PER_IP", "%v is outside (0, 1000] requests per second", c.RatePerIP)
+	}
+	positive(p, "PARSER_CYCLE_INTERVAL", c.CycleInterval)
+	positive(p, "PARSER_CYCLE_TIMEOUT", c.CycleTimeout)
+	between(p, "PARSER_MAX_RETRIES", c.MaxRetries, 0, 100)
+	positive(p, "PARSER_REQUEST_TIMEOUT", c.RequestTimeout)
+	between(p, "PARSER_SPLIT_PAGES", c.SplitPages, 1, 100000)
+	positive(p, "PARSER_SALES_INTERVAL", c.SalesInterval)
+	positive(p, "PARSER_FEES_INTERVAL", c.FeesInterval)
+}
+
+func (c *Worker) validate(p *problems) {
+	c.Common.validate(p)
+	if _, err := checkURL(c.RabbitMQURL, "amqp", "amqps"); err != nil {
+		p.add("RABBITMQ_URL", "%s", err)
+	}
+	positive(p, "PRICE_TTL", c.PriceTTL)
+	positive(p, "HISTORY_TTL", c.HistoryTTL)
+	between(p, "WORKER_PREFETCH", c.Prefetch, 1, 65535)
+	between(p, "WORKER_CONCURRENCY", c.Concurrency, 1, 1024)
+	between(p, "WORKER_MAX_ATTEMPTS", c.MaxAttempts, 1, 100)
+}
+
+func (c *Bot) validate(p *problems) {
+	c.Common.validate(p)
+	c.TelegramToken = strings.TrimSpace(c.TelegramToken)
+	switch {
+	case c.TelegramToken == "":
+		p.add("TELEGRAM_API_TOKEN", "required (the bot token from @BotFather)")
+	case !validBotToken(c.TelegramToken):
+		p.add("TELEGRAM_API_TOKEN", "not a bot token (want <digits>:<letters, digits, _ or ->)")
+	}
+	if strings.Count(c.TelegramEndpoint, "%s") != 2 || strings.Count(c.TelegramEndpoint, "%") != 2 {
+		p.add("TELEGRAM_API_ENDPOINT", "%q must contain %%s exactly twice (token, method) and no other %%", redact.String(c.TelegramEndpoint))
+	} else if _, err := checkURL(fmt.Sprintf(c.TelegramEndpoint, "TOKEN", "getMe"), "http", "https"); err != nil {
+		p.add("TELEGRAM_API_ENDPOINT", "%s", err)
+	}
+	positive(p, "BOT_POLL_INTERVAL", c.PollInterval)
+	if p.ok("BOT_DEFAULT_MIN_PRICE") && c.DefaultMinPrice > 1_000_000_00 {
+		p.add("BOT_DEFAULT_MIN_PRICE", "%s is outside 0..1000000 dollars", c.DefaultMinPrice)
+	}
+	if p.ok("BOT_DEFAULT_LIMIT") && (c.DefaultLimit < -100_00 || c.DefaultLimit > 10000_00) {
+		p.add("BOT_DEFAULT_LIMIT", "%s is outside -100..10000 percent", c.DefaultLimit)
+	}
+	if p.ok("DMARKET_FEE_PERCENT") && (c.FeePercent < 0 || c.FeePercent >= 100_00) {
+		p.add("DMARKET_FEE_PERCENT", "%s is outside 0..99.99 percent", c.FeePercent)
+	}
+}
+
+func validBotToken(s string) bool {
+	id, secret, ok := strings.Cut(s, ":")
+	if !ok || id == "" || secret == "" || !digits(id) {
+		return false
+	}
+	for _, r := range secret {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func positive(p *problems, name string, d time.Duration) {
+	if p.ok(name) && d <= 0 {
+		p.add(name, "%s must be above 0", d)
+	}
+}
+
+func between(p *problems, name string, v, lo, hi int) {
+	if p.ok(name) && (v < lo || v > hi) {
+		p.add(name, "%d is outside %d..%d", v, lo, hi)
+	}
+}
+
+// checkURL parses raw and checks its scheme and host. Messages never contain a password.
+func checkURL(raw string, schemes ...string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%q is not a URL: %s", maskURL(raw), redact.String(err.Error()))
+	}
+	ok := false
+	for _, s := range schemes {
+		ok = ok || u.Scheme == s
+	}
+	if !ok {
+		return nil, fmt.Errorf("%q has scheme %q, want %s", maskURL(raw), u.Scheme, strings.Join(schemes, " or "))
+	}
+	if u.Scheme != "unix" && u.Host == "" {
+		return nil, fmt.Errorf("%q has no host", maskURL(raw))
+	}
+	return u, nil
+}
+
+// maskURL masks the password of raw, also when raw does not parse.
+func maskURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		r := redact.New()
+		if u.User != nil {
+			if pw, ok := u.User.Password(); ok {
+				r.Add(pw)
+			}
+		}
+		return r.String(redact.URL(u))
+	}
+	return redact.String(raw)
+}
+
+func checkHex(s string, lengths ...int) error {
+	if s == "" {
+		return nil
+	}
+	if _, err := hex.DecodeString(s); err != nil || strings.ContainsAny(s, " ") {
+		return errors.New("is not hex")
+	}
+	for _, n := range lengths {
+		if len(s) == n {
+			return nil
+		}
+	}
+	want := make([]string, len(lengths))
+	for i, n := range lengths {
+		want[i] = strconv.Itoa(n)
+	}
+	return fmt.Errorf("has %d hex digits, want %s", len(s), strings.Join(want, " or "))
+}
+
+// urlSecrets returns the password (or lone user part) of a URL.
+func urlSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return nil
+	}
+	if pw, ok := u.User.Password(); ok {
+		return []string{pw}
+	}
+	return []string{u.User.Username()}
+}
+
+// Secrets returns the secret values of the configuration (URL passwords), for logging.WithSecrets.
+func (c Common) Secrets() []string {
+	return append(urlSecrets(c.RedisURL), urlSecrets(c.ZipkinURL)...)
+}
+
+// Secrets returns the secret values of the configuration (keys, URL passwords), for logging.WithSecrets.
+func (p Parser) Secrets() []string {
+	s := append(p.Common.Secrets(), urlSecrets(p.RabbitMQURL)...)
+	return nonEmpty(append(s, p.SecretKey, p.PublicKey))
+}
+
+// Secrets returns the secret values of the configuration (URL passwords), for logging.WithSecrets.
+func (w Worker) Secrets() []string {
+	return nonEmpty(append(w.Common.Secrets(), urlSecrets(w.RabbitMQURL)...))
+}
+
+// Secrets returns the secret values of the configuration (the token, URL passwords), for
+// logging.WithSecrets.
+func (b Bot) Secrets() []string {
+	return nonEmpty(append(b.Common.Secrets(), b.TelegramToken))
+}
+
+func nonEmpty(in []string) []string {
+	out := in[:0]
+	for _, s := range in {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func isSet(s string) string {
+	if s == "" {
+		return "unset"
+	}
+	return redact.Mask
+}
+
+func (c Common) attrs() []slog.Attr {
+	return []slog.Attr{
+		slog.String("REDIS_URL", maskURL(c.RedisURL)),
+		slog.String("HTTP_ADDR", c.HTTPAddr),
+		slog.String("ZIPKIN_URL", maskURL(c.ZipkinURL)),
+		slog.Float64("ZIPKIN_SAMPLE_RATE", c.ZipkinSampleRate),
+		slog.String("LOG_LEVEL", c.LogLevel),
+		slog.String("LOG_FORMAT", c.LogFormat),
+		slog.Duration("SHUTDOWN_TIMEOUT", c.ShutdownTimeout),
+	}
+}
+
+// LogValue summarises the configuration for the start-up log with every secret masked.
+func (p Parser) LogValue() slog.Value {
+	return slog.GroupValue(append(p.Common.attrs(),
+		slog.String("RABBITMQ_URL", maskURL(p.RabbitMQURL)),
+		slog.String("DMARKET_API_URL", maskURL(p.DMarketAPIURL)),
+		slog.String("DMARKET_GAME_IDS", strings.Join(p.GameIDs, ",")),
+		slog.String("DMARKET_PUBLIC_KEY", isSet(p.PublicKey)),
+		slog.String("DMARKET_SECRET_KEY", isSet(p.SecretKey)),
+		slog.String("DMARKET_PROXIES_FILE", p.ProxiesFile),
+		slog.Float64("PARSER_RATE_PER_IP", p.RatePerIP),
+		slog.Duration("PARSER_CYCLE_INTERVAL", p.CycleInterval),
+		slog.Duration("PARSER_CYCLE_TIMEOUT", p.CycleTimeout),
+		slog.Int("PARSER_MAX_RETRIES", p.MaxRetries),
+		slog.Duration("PARSER_REQUEST_TIMEOUT", p.RequestTimeout),
+		slog.String("PARSER_PRICE_BOUNDS", joinCents(p.PriceBounds)),
+		slog.Int("PARSER_SPLIT_PAGES", p.SplitPages),
+		slog.Duration("PARSER_SALES_INTERVAL", p.SalesInterval),
+		slog.Duration("PARSER_FEES_INTERVAL", p.FeesInterval),
+	)...)
+}
+
+// LogValue summarises the configuration for the start-up log with every secret masked.
+func (w Worker) LogValue() slog.Value {
+	return slog.GroupValue(append(w.Common.attrs(),
+		slog.String("RABBITMQ_URL", maskURL(w.RabbitMQURL)),
+		slog.Duration("PRICE_TTL", w.PriceTTL),
+		slog.Duration("HISTORY_TTL", w.HistoryTTL),
+		slog.Int("WORKER_PREFETCH", w.Prefetch),
+		slog.Int("WORKER_CONCURRENCY", w.Concurrency),
+		slog.Int("WORKER_MAX_ATTEMPTS", w.MaxAttempts),
+	)...)
+}
+
+// LogValue summarises the configuration for the start-up log with every secret masked.
+func (b Bot) LogValue() slog.Value {
+	ids := make([]string, len(b.Whitelist))
+	for i, id := range b.Whitelist {
+		ids[i] = strconv.FormatInt(id, 10)
+	}
+	return slog.GroupValue(append(b.Common.attrs(),
+		slog.String("DMARKET_GAME_IDS", strings.Join(b.GameIDs, ",")),
+		slog.String("TELEGRAM_API_TOKEN", isSet(b.TelegramToken)),
+		slog.String("TELEGRAM_WHITELIST", strings.Join(ids, ",")),
+		slog.String("TELEGRAM_API_ENDPOINT", redact.String(b.TelegramEndpoint)),
+		slog.Duration("BOT_POLL_INTERVAL", b.PollInterval),
+		slog.String("BOT_DEFAULT_MIN_PRICE", b.DefaultMinPrice.Dollars()),
+		slog.String("BOT_DEFAULT_LIMIT", b.DefaultLimit.String()+"%"),
+		slog.String("DMARKET_FEE_PERCENT", b.FeePercent.String()+"%"),
+	)...)
+}
+
+func joinCents(l CentsList) string {
+	s := make([]string, len(l))
+	for i, c := range l {
+		s[i] = c.String()
+	}
+	return strings.Join(s, ",")
+}
