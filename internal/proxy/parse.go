@@ -93,12 +93,14 @@ func (e *LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e
 func (e *LineError) Unwrap() error { return ErrInvalidLine }
 
 // ParseFile reads a proxy file: one proxy URL per line, blank lines and lines starting with # skipped.
-// It returns the valid proxies in file order (duplicates removed) and one *LineError per bad line.
+// It returns the valid proxies in file order and one *LineError per bad line. A proxy whose Name
+// (scheme://host:port) repeats an earlier line's is a duplicate, whatever its credentials: one address
+// is one egress with one rate limit.
 // A non-nil read error is returned as the last element of errs.
 func ParseFile(r io.Reader) (proxies []Proxy, errs []error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 1024), maxLineLength)
-	seen := make(map[string]bool)
+	seen := make(map[string]int)
 	n := 0
 	for sc.Scan() {
 		n++
@@ -114,11 +116,11 @@ func ParseFile(r io.Reader) (proxies []Proxy, errs []error) {
 			errs = append(errs, &LineError{Line: n, Reason: reason})
 			continue
 		}
-		if seen[p.key()] {
-			errs = append(errs, &LineError{Line: n, Reason: "duplicate of an earlier line"})
+		if first, dup := seen[p.Name()]; dup {
+			errs = append(errs, &LineError{Line: n, Reason: fmt.Sprintf("duplicate of line %d", first)})
 			continue
 		}
-		seen[p.key()] = true
+		seen[p.Name()] = n
 		proxies = append(proxies, p)
 	}
 	if err := sc.Err(); err != nil {
@@ -167,6 +169,9 @@ func parseLine(line string) (Proxy, string) {
 		return Proxy{}, "unexpected path, query or fragment after host:port"
 	}
 	host, port := u.Hostname(), u.Port()
+	if _, _, err := net.SplitHostPort(u.Host); err != nil && port != "" {
+		return Proxy{}, "malformed host:port (IPv6 addresses need brackets)"
+	}
 	if host == "" {
 		return Proxy{}, "missing host"
 	}

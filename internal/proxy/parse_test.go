@@ -38,6 +38,7 @@ func TestParseLine(t *testing.T) {
 		{name: "port zero", line: "http://10.0.0.1:0", wantErr: "port must be a number from 1 to 65535"},
 		{name: "port too big", line: "http://10.0.0.1:65536", wantErr: "port must be"},
 		{name: "port not numeric", line: "http://10.0.0.1:http", wantErr: "malformed URL"},
+		{name: "ipv6 without brackets", line: "socks5://::1", wantErr: "IPv6 addresses need brackets"},
 		{name: "missing host", line: "http://:8080", wantErr: "missing host"},
 		{name: "path", line: "http://10.0.0.1:8080/x", wantErr: "unexpected path"},
 		{name: "query", line: "http://10.0.0.1:8080?a=b", wantErr: "unexpected path"},
@@ -81,8 +82,8 @@ func TestParseFile(t *testing.T) {
 	for _, p := range proxies {
 		names = append(names, p.Name())
 	}
-	require.Equal(t, []string{"http://10.0.0.1:8080", "socks5://10.0.0.2:1080", "http://10.0.0.1:8080",
-		"socks4://10.0.0.6:1080", "https://10.0.0.7:3128"}, names, "same address with other credentials is another proxy")
+	require.Equal(t, []string{"http://10.0.0.1:8080", "socks5://10.0.0.2:1080", "socks4://10.0.0.6:1080",
+		"https://10.0.0.7:3128"}, names)
 
 	var lines []int
 	for _, err := range errs {
@@ -95,9 +96,10 @@ func TestParseFile(t *testing.T) {
 		}
 		lines = append(lines, le.Line)
 	}
-	require.Equal(t, []int{6, 7, 8, 9}, lines)
+	require.Equal(t, []int{6, 7, 8, 9, 10}, lines)
 	require.EqualError(t, errs[0], "line 6: socks4 does not support authentication")
-	require.EqualError(t, errs[3], "line 9: duplicate of an earlier line")
+	require.EqualError(t, errs[3], "line 9: duplicate of line 3")
+	require.EqualError(t, errs[4], "line 10: duplicate of line 3", "same address with other credentials is the same egress")
 }
 
 func TestParseFileTooLongLine(t *testing.T) {

@@ -377,6 +377,10 @@ func (p *Pool) Acquire(ctx context.Context, limited bool) (*Lease, error) {
 				}
 				continue
 			}
+			if !e.coolUntil.IsZero() {
+				e.coolUntil = time.Time{}
+				p.log.Info("proxy back in rotation", "proxy", e.name)
+			}
 			var d time.Duration
 			if limited {
 				d = e.limiter.Delay(now)

@@ -230,6 +230,7 @@ func TestPoolCooldownGrowsAndRecovers(t *testing.T) {
 	l.Release(EgressFailure)
 	require.Equal(t, clk.Now().Add(5*time.Second), p.Status()[0].CoolingUntil)
 	require.Contains(t, logs.String(), "proxy cooling down")
+	require.Contains(t, logs.String(), "proxy back in rotation")
 	require.Contains(t, logs.String(), "proxy=http://10.0.0.1:8080")
 	require.NotContains(t, logs.String(), "pw1")
 	require.Equal(t, 9.0, testutil.ToFloat64(p.m.cooldowns.WithLabelValues(failing)))
