@@ -1,0 +1,322 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+
+	"github.com/skinflip/dmarket-monitor/internal/offers"
+	"github.com/skinflip/dmarket-monitor/internal/telegram"
+)
+
+// Accepted ranges of the settings commands (SPEC §6.2), in cents and basis points.
+const (
+	minPriceMaxCents = 1_000_000 * 100
+	limitMinBP       = -100 * 100
+	limitMaxBP       = 10_000 * 100
+)
+
+const (
+	refusalText     = "Sorry, this bot is private. Ask its owner to add your Telegram id %d to the whitelist."
+	privateOnlyText = "Please talk to me in a private chat."
+	staleButtonText = "This button is no longer valid. Send /offers or /settings again."
+	errorText       = "Something went wrong on our side. Please try again in a minute."
+)
+
+// knownCommands bounds the command label of the metrics.
+var knownCommands = map[string]bool{
+	"start": true, "help": true, "offers": true, "set_min_price": true, "set_limit": true, "settings": true,
+}
+
+// HandleUpdate handles one update: whitelist check, then the command or button.
+func (b *Bot) HandleUpdate(ctx context.Context, u tgbotapi.Update) {
+	switch {
+	case u.Message != nil:
+		b.handleMessage(ctx, u.Message)
+	case u.CallbackQuery != nil:
+		b.handleCallback(ctx, u.CallbackQuery)
+	}
+}
+
+func (b *Bot) reply(ctx context.Context, chat int64, text string, markup *tgbotapi.InlineKeyboardMarkup) error {
+	_, err := b.tg.SendText(ctx, telegram.PriorityCommand, chat, text, markup)
+	if err != nil {
+		b.log.Warn("reply failed", "chat", chat, "err", err)
+	}
+	return err
+}
+
+func (b *Bot) handleMessage(ctx context.Context, m *tgbotapi.Message) {
+	if m.From == nil || m.Chat == nil {
+		return
+	}
+	name := "text"
+	if m.IsCommand() {
+		name = strings.ToLower(m.Command())
+		if !knownCommands[name] {
+			name = "unknown"
+		}
+	}
+	ctx, end := b.span(ctx, "command "+name)
+	defer end()
+	if !b.allowed(m.From.ID) {
+		b.m.refused.Inc()
+		b.m.commands.WithLabelValues(name, "refused").Inc()
+		_ = b.reply(ctx, m.Chat.ID, fmt.Sprintf(refusalText, m.From.ID), nil)
+		return
+	}
+	if !m.Chat.IsPrivate() {
+		b.m.commands.WithLabelValues(name, "refused").Inc()
+		_ = b.reply(ctx, m.Chat.ID, privateOnlyText, nil)
+		return
+	}
+	if err := b.st.markStarted(ctx, m.From.ID, m.Chat.ID); err != nil {
+		b.log.Warn("started chat not stored", "user", m.From.ID, "err", err)
+	}
+	outcome := b.command(ctx, m.From.ID, m.Chat.ID, name, m.CommandArguments())
+	b.m.commands.WithLabelValues(name, outcome).Inc()
+}
+
+// command runs a whitelisted user's command and returns its outcome label.
+func (b *Bot) command(ctx context.Context, user, chat int64, name, args string) string {
+	s, err := b.st.settings(ctx, user)
+	if err != nil {
+		b.log.Error("read settings", "user", user, "err", err)
+		_ = b.reply(ctx, chat, errorText, nil)
+		return "error"
+	}
+	switch name {
+	case "start", "help":
+		err = b.reply(ctx, chat, helpText(s, b.cfg.GameIDs), menuMarkup())
+	case "offers":
+		err = b.sendOffersPage(ctx, user, chat, s)
+	case "settings":
+		err = b.reply(ctx, chat, settingsText(s, b.cfg.GameIDs), settingsMarkup(s, b.cfg.GameIDs))
+	case "set_min_price":
+		return b.setMinPrice(ctx, user, chat, s, args)
+	case "set_limit":
+		return b.setLimit(ctx, user, chat, s, args)
+	default:
+		err = b.reply(ctx, chat, "I don't know that. Send /help for the list of commands.", nil)
+	}
+	if err != nil {
+		return "error"
+	}
+	return "ok"
+}
+
+func helpText(s UserSettings, games []string) string {
+	return "<b>DMarket price monitor</b>\n" +
+		"I watch DMarket listings and tell you which items can be bought and resold at a profit.\n\n" +
+		"/offers — current offers\n" +
+		"/settings — your filters and notifications\n" +
+		"/set_min_price &lt;usd&gt; — hide offers cheaper than this (0 to 1000000)\n" +
+		"/set_limit &lt;percent&gt; — hide offers with less profit (-100 to 10000)\n" +
+		"/help — this message\n\n" +
+		"<b>Your settings</b>\n" + renderSettings(s, games)
+}
+
+func menuMarkup() *tgbotapi.InlineKeyboardMarkup {
+	m := tgbotapi.NewInlineKeyboardMarkup(tgbotapi.NewInlineKeyboardRow(
+		tgbotapi.NewInlineKeyboardButtonData("📊 Offers", "o"),
+		tgbotapi.NewInlineKeyboardButtonData("⚙️ Settings", "s"),
+	))
+	return &m
+}
+
+func settingsText(s UserSettings, games []string) string {
+	return "<b>Settings</b>\n" + renderSettings(s, games)
+}
+
+func settingsMarkup(s UserSettings, games []string) *tgbotapi.InlineKeyboardMarkup {
+	var row []tgbotapi.InlineKeyboardButton
+	var rows [][]tgbotapi.InlineKeyboardButton
+	for _, id := range games {
+		mark := "❌ "
+		for _, g := range s.Games {
+			if g == id {
+				mark = "✅ "
+			}
+		}
+		row = append(row, tgbotapi.NewInlineKeyboardButtonData(mark+gameOf(id).Name, "g:"+id))
+		if len(row) == 2 {
+			rows = append(rows, row)
+			row = nil
+		}
+	}
+	if len(row) > 0 {
+		rows = append(rows, row)
+	}
+	notif := "🔕 Notifications: off"
+	if s.Notifications {
+		notif = "🔔 Notifications: on"
+	}
+	rows = append(rows, tgbotapi.NewInlineKeyboardRow(tgbotapi.NewInlineKeyboardButtonData(notif, "t")))
+	if n := len(s.Muted); n > 0 {
+		rows = append(rows, tgbotapi.NewInlineKeyboardRow(tgbotapi.NewInlineKeyboardButtonData(fmt.Sprintf("Unmute %d items", n), "u")))
+	}
+	m := tgbotapi.NewInlineKeyboardMarkup(rows...)
+	return &m
+}
+
+// amountRe is a plain decimal: optional minus, digits, optionally a dot and one or two digits.
+var amountRe = regexp.MustCompile(`^(-?)([0-9]{1,12})(?:\.([0-9]{1,2}))?$`)
+
+// errBadAmount is an argument that is not a plain decimal number.
+var errBadAmount = errors.New("not a number")
+
+// parseHundredths parses a plain decimal with at most two decimals into hundredths (cents or basis
+// points). Exponents, signs other than a leading minus, percent signs, NaN and infinities are refused.
+func parseHundredths(arg string) (int64, error) {
+	m := amountRe.FindStringSubmatch(arg)
+	if m == nil {
+		return 0, errBadAmount
+	}
+	whole, err := strconv.ParseInt(m[2], 10, 64)
+	if err != nil {
+		return 0, errBadAmount
+	}
+	frac := int64(0)
+	if m[3] != "" {
+		frac, _ = strconv.ParseInt(m[3], 10, 64)
+		if len(m[3]) == 1 {
+			frac *= 10
+		}
+	}
+	v := whole*100 + frac
+	if m[1] == "-" {
+		v = -v
+	}
+	return v, nil
+}
+
+// argument returns the single argument of a command, or a description of what is wrong.
+func argument(args string) (string, string) {
+	fields := strings.Fields(args)
+	switch len(fields) {
+	case 0:
+		return "", "The value is missing."
+	case 1:
+		return fields[0], ""
+	}
+	return "", "Send exactly one value."
+}
+
+func quoteArg(arg string) string {
+	if utf8.RuneCountInString(arg) > 32 {
+		arg = string([]rune(arg)[:32]) + "…"
+	}
+	return html.EscapeString(strconv.Quote(arg))
+}
+
+func (b *Bot) setMinPrice(ctx context.Context, user, chat int64, s UserSettings, args string) string {
+	const accepted = "Send a price in US dollars as a number from 0 to 1000000 (dot for decimals, at most 2), e.g. <code>/set_min_price 12.50</code>."
+	arg, problem := argument(args)
+	var cents int64
+	if problem == "" {
+		v, err := parseHundredths(arg)
+		switch {
+		case err != nil:
+			problem = quoteArg(arg) + " is not a valid price."
+		case v < 0 || v > minPriceMaxCents:
+			problem = quoteArg(arg) + " is out of range."
+		default:
+			cents = v
+		}
+	}
+	if problem != "" {
+		_ = b.reply(ctx, chat, fmt.Sprintf("❌ %s %s Min price stays %s.", problem, accepted, FormatMoney(s.MinPriceCents)), nil)
+		return "bad_args"
+	}
+	ns, err := b.st.update(ctx, user, func(st *storedSettings, _ UserSettings) { st.MinPrice = &cents })
+	if err != nil {
+		b.log.Error("write settings", "user", user, "err", err)
+		_ = b.reply(ctx, chat, errorText, nil)
+		return "error"
+	}
+	if b.reply(ctx, chat, "✅ Min price is now "+FormatMoney(ns.MinPriceCents)+".", nil) != nil {
+		return "error"
+	}
+	return "ok"
+}
+
+func (b *Bot) setLimit(ctx context.Context, user, chat int64, s UserSettings, args string) string {
+	const accepted = "Send a profit limit in percent as a number from -100 to 10000 (dot for decimals, at most 2, no % sign), e.g. <code>/set_limit 5.5</code>."
+	arg, problem := argument(args)
+	var bp int64
+	if problem == "" {
+		v, err := parseHundredths(arg)
+		switch {
+		case err != nil:
+			problem = quoteArg(arg) + " is not a valid percentage."
+		case v < limitMinBP || v > limitMaxBP:
+			problem = quoteArg(arg) + " is out of range."
+		default:
+			bp = v
+		}
+	}
+	if problem != "" {
+		_ = b.reply(ctx, chat, fmt.Sprintf("❌ %s %s Limit stays %s.", problem, accepted, formatPercent(s.LimitBasisPoints)), nil)
+		return "bad_args"
+	}
+	ns, err := b.st.update(ctx, user, func(st *storedSettings, _ UserSettings) { st.Limit = &bp })
+	if err != nil {
+		b.log.Error("write settings", "user", user, "err", err)
+		_ = b.reply(ctx, chat, errorText, nil)
+		return "error"
+	}
+	if b.reply(ctx, chat, "✅ Limit is now "+formatPercent(ns.LimitBasisPoints)+".", nil) != nil {
+		return "error"
+	}
+	return "ok"
+}
+
+// offersPage renders page (clamped) of list and its buttons.
+func (b *Bot) offersPage(list []offers.Offer, page int, now time.Time) (string, *tgbotapi.InlineKeyboardMarkup, int) {
+	if len(list) == 0 {
+		m := tgbotapi.NewInlineKeyboardMarkup(tgbotapi.NewInlineKeyboardRow(tgbotapi.NewInlineKeyboardButtonData("🔄", "r:0")))
+		return "No offers match your settings right now. See /settings.", &m, 0
+	}
+	const headerRoom = 80
+	pages := Paginate(list, b.cfg.PageSize, now, headerRoom)
+	page = min(max(page, 0), len(pages)-1)
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "<b>Offers</b> · %d found · page %d/%d", len(list), page+1, len(pages))
+	for _, o := range pages[page] {
+		sb.WriteString("\n\n")
+		sb.WriteString(RenderCaption(o, now, maxTextLen-headerRoom))
+	}
+	var row []tgbotapi.InlineKeyboardButton
+	if page > 0 {
+		row = append(row, tgbotapi.NewInlineKeyboardButtonData("◀", "p:"+strconv.Itoa(page-1)))
+	}
+	row = append(row, tgbotapi.NewInlineKeyboardButtonData(fmt.Sprintf("%d/%d", page+1, len(pages)), "n"))
+	if page < len(pages)-1 {
+		row = append(row, tgbotapi.NewInlineKeyboardButtonData("▶", "p:"+strconv.Itoa(page+1)))
+	}
+	row = append(row, tgbotapi.NewInlineKeyboardButtonData("🔄", "r:"+strconv.Itoa(page)))
+	m := tgbotapi.NewInlineKeyboardMarkup(row)
+	return sb.String(), &m, len(pages[page])
+}
+
+func (b *Bot) sendOffersPage(ctx context.Context, user, chat int64, s UserSettings) error {
+	list, err := b.currentOffers(ctx, s)
+	if err != nil {
+		b.log.Error("offers for command", "user", user, "err", err)
+		return b.reply(ctx, chat, "Offers are not available right now. Please try again in a minute.", nil)
+	}
+	text, markup, shown := b.offersPage(list, 0, b.clk.Now())
+	if err := b.reply(ctx, chat, text, markup); err != nil {
+		return err
+	}
+	b.m.offersShown.Add(float64(shown))
+	return nil
+}

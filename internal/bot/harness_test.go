@@ -1,0 +1,285 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/offers"
+	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/telegram"
+	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
+)
+
+// Whitelisted test users (private chat id = user id).
+const (
+	alice   int64 = 100
+	bob     int64 = 200
+	mallory int64 = 999
+)
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// fakeOffers filters a fixed list like the engine does: min price, limit, games.
+type fakeOffers struct {
+	mu    sync.Mutex
+	list  []offers.Offer
+	calls []offers.Settings
+	err   error
+}
+
+func (f *fakeOffers) Offers(_ context.Context, s offers.Settings) ([]offers.Offer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, s)
+	if f.err != nil {
+		return nil, f.err
+	}
+	var out []offers.Offer
+	for _, o := range f.list {
+		if o.Buy >= s.MinPriceCents && o.ProfitBasisPoints >= s.LimitBasisPoints && (len(s.Games) == 0 || slices.Contains(s.Games, o.GameID)) {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeOffers) set(list []offers.Offer) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.list = list
+}
+
+func (f *fakeOffers) settingsCalls() []offers.Settings {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+type fakeCharts struct {
+	mu     sync.Mutex
+	titles []string
+	err    error
+}
+
+func (f *fakeCharts) Chart(_ context.Context, title string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.titles = append(f.titles, title)
+	if f.err != nil {
+		return nil, f.err
+	}
+	return []byte("\x89PNG chart of " + title), nil
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type harness struct {
+	t      *testing.T
+	srv    *telegramtest.Server
+	sender *telegram.Sender
+	bot    *Bot
+	rdb    *redis.Client
+	clk    *clock.Fake
+	src    *fakeOffers
+	charts *fakeCharts
+	logs   *syncBuffer
+	reg    *prometheus.Registry
+	stop   func()
+}
+
+type harnessOpts struct {
+	whitelist []int64
+	rdb       *redis.Client
+	server    telegramtest.Options
+	noRun     bool
+	token     string
+}
+
+func newHarness(t *testing.T, o harnessOpts) *harness {
+	t.Helper()
+	if o.whitelist == nil {
+		o.whitelist = []int64{alice, bob}
+	}
+	if o.rdb == nil {
+		o.rdb = redisdbtest.New(t)
+	}
+	if o.server.PerChatInterval == 0 {
+		o.server.PerChatInterval = 10 * time.Millisecond
+	}
+	if o.server.GlobalLimit == 0 {
+		o.server.GlobalLimit = -1
+	}
+	if o.token != "" {
+		o.server.Token = o.token
+	}
+	srv := telegramtest.New(t, o.server)
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	reg := prometheus.NewRegistry()
+	sender, err := telegram.New(telegram.Config{
+		Token: srv.Token(), Endpoint: srv.Endpoint(), PerChatInterval: 15 * time.Millisecond,
+		GlobalPerSecond: 1000, RetryBackoff: 10 * time.Millisecond,
+	}, nil, log, reg)
+	require.NoError(t, err)
+	h := &harness{t: t, srv: srv, sender: sender, rdb: o.rdb, clk: clock.NewFake(t0), src: &fakeOffers{},
+		charts: &fakeCharts{}, logs: logs, reg: reg, stop: func() {}}
+	h.bot, err = New(Config{
+		Whitelist:               o.whitelist,
+		GameIDs:                 []string{"a8db", "9a92"},
+		DefaultMinPriceCents:    1000,
+		DefaultLimitBasisPoints: 0,
+		PollInterval:            time.Hour, // cycles are driven by NotifyOnce
+		LongPollTimeout:         time.Second,
+		ShutdownTimeout:         5 * time.Second,
+	}, sender, h.src, h.charts, o.rdb, log, reg, nil, h.clk)
+	require.NoError(t, err)
+	if !o.noRun {
+		h.run()
+	}
+	return h
+}
+
+// run starts the bot until the test ends.
+func (h *harness) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.bot.Run(ctx) }()
+	h.stop = func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(h.t, err)
+		case <-time.After(15 * time.Second):
+			h.t.Error("bot did not stop")
+		}
+	}
+	h.t.Cleanup(h.stop)
+}
+
+// sent waits until chat received at least n messages and returns them.
+func (h *harness) sent(chat int64, n int) []telegramtest.Call {
+	h.t.Helper()
+	require.Eventually(h.t, func() bool { return len(h.srv.Sent(chat)) >= n }, 10*time.Second, 5*time.Millisecond,
+		"chat %d: want %d messages, have %d", chat, n, len(h.srv.Sent(chat)))
+	return h.srv.Sent(chat)
+}
+
+// say sends text as user and returns the reply (the next message to the user's chat).
+func (h *harness) say(user int64, text string) telegramtest.Call {
+	h.t.Helper()
+	before := len(h.srv.Sent(user))
+	h.srv.SendText(user, text)
+	return h.sent(user, before+1)[before]
+}
+
+// press presses a button and waits for its callback answer, which it returns.
+func (h *harness) press(user int64, msgID int, data string) telegramtest.Call {
+	h.t.Helper()
+	id := h.srv.PressButton(user, msgID, data)
+	var ans telegramtest.Call
+	require.Eventually(h.t, func() bool {
+		for _, c := range h.srv.CallsOf("answerCallbackQuery", true) {
+			if c.CallbackID == id {
+				ans = c
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond, "callback %q not answered", data)
+	return ans
+}
+
+func (h *harness) settings(user int64) UserSettings {
+	h.t.Helper()
+	s, err := h.bot.st.settings(context.Background(), user)
+	require.NoError(h.t, err)
+	return s
+}
+
+func (h *harness) started() map[int64]int64 {
+	h.t.Helper()
+	m, err := h.bot.st.started(context.Background())
+	require.NoError(h.t, err)
+	return m
+}
+
+// buttons flattens a keyboard into "text=data" (callback) or "text->url" strings.
+func buttons(c telegramtest.Call) []string {
+	if c.Markup == nil {
+		return nil
+	}
+	var out []string
+	for _, row := range c.Markup.InlineKeyboard {
+		for _, b := range row {
+			switch {
+			case b.CallbackData != nil:
+				out = append(out, b.Text+"="+*b.CallbackData)
+			case b.URL != nil:
+				out = append(out, b.Text+"->"+*b.URL)
+			}
+		}
+	}
+	return out
+}
+
+// offer builds a test offer; i orders them by profit (higher i, lower profit).
+func offer(i int) offers.Offer {
+	return offers.Offer{
+		Title: fmt.Sprintf("Item %02d", i), GameID: "a8db", Image: fmt.Sprintf("https://img.test/%d.png", i),
+		Kind: offers.KindTarget, Status: offers.StatusAvailable, Buy: 2000, Sell: 2500, Fee: 125, Net: 2375,
+		ProfitBasisPoints: int64(3000 - 10*i), OrderCount: 3, UpdatedAt: t0.Add(-2 * time.Minute),
+	}
+}
+
+func offersN(n int) []offers.Offer {
+	out := make([]offers.Offer, n)
+	for i := range out {
+		out[i] = offer(i)
+	}
+	return out
+}
+
+var errBoom = errors.New("boom")
+
+func titlesOf(calls []telegramtest.Call) []string {
+	var out []string
+	for _, c := range calls {
+		text := c.Caption
+		if c.Method == "sendMessage" {
+			text = c.Text
+		}
+		i := strings.Index(text, "Item ")
+		if i >= 0 {
+			out = append(out, text[i:i+7])
+		}
+	}
+	return out
+}

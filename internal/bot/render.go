@@ -1,0 +1,225 @@
+package bot
+
+import (
+	"fmt"
+	"html"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf16"
+
+	"github.com/skinflip/dmarket-monitor/internal/offers"
+)
+
+// Telegram's limits in UTF-16 code units of visible text.
+const (
+	maxTextLen    = 4096
+	maxCaptionLen = 1024
+)
+
+// Game describes one DMarket game id for users.
+type Game struct {
+	// ID is DMarket's game id.
+	ID string
+	// Name is what users read.
+	Name string
+	// Slug is the game's path segment in dmarket.com item-list links.
+	Slug string
+}
+
+// knownGames are the games of DMARKET_GAME_IDS.
+var knownGames = map[string]Game{
+	"a8db": {ID: "a8db", Name: "CS2", Slug: "csgo-skins"},
+	"9a92": {ID: "9a92", Name: "Dota 2", Slug: "dota2-skins"},
+	"tf2":  {ID: "tf2", Name: "TF2", Slug: "team-fortress-2-skins"},
+	"rust": {ID: "rust", Name: "Rust", Slug: "rust-skins"},
+}
+
+// gameOf returns the description of a game id; an unknown id is shown as is.
+func gameOf(id string) Game {
+	if g, ok := knownGames[id]; ok {
+		return g
+	}
+	return Game{ID: id, Name: id, Slug: ""}
+}
+
+// ItemURL is the DMarket page listing title in game gameID.
+func ItemURL(gameID, title string) string {
+	base := "https://dmarket.com/ingame-items/item-list"
+	if slug := gameOf(gameID).Slug; slug != "" {
+		base += "/" + slug
+	}
+	return base + "?title=" + url.QueryEscape(title)
+}
+
+// FormatMoney formats cents as US dollars: $12.34, -$0.05.
+func FormatMoney(cents int64) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	return fmt.Sprintf("%s$%d.%02d", sign, cents/100, cents%100)
+}
+
+// FormatProfit formats basis points as a signed percentage: +12.34%, +0.00%, -5.00%.
+func FormatProfit(bp int64) string {
+	sign := "+"
+	if bp < 0 {
+		sign, bp = "-", -bp
+	}
+	return fmt.Sprintf("%s%d.%02d%%", sign, bp/100, bp%100)
+}
+
+// formatPercent formats basis points as a percentage with a sign only when negative: 0.00%, -30.00%.
+func formatPercent(bp int64) string {
+	return strings.TrimPrefix(FormatProfit(bp), "+")
+}
+
+// FormatAgo says how long ago t was: 45s ago, 2m ago, 3h ago, 2d ago.
+func FormatAgo(now, t time.Time) string {
+	if t.IsZero() {
+		return "at an unknown time"
+	}
+	d := max(now.Sub(t), 0)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
+}
+
+// RenderOffer renders one offer as the four HTML lines of SPEC §6.3.
+func RenderOffer(o offers.Offer, now time.Time) string {
+	return renderOffer(o, o.Title, now)
+}
+
+func renderOffer(o offers.Offer, shownTitle string, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "<b>%s</b>  %s → %s (net %s)\n", FormatProfit(o.ProfitBasisPoints), FormatMoney(o.Buy),
+		FormatMoney(o.Sell), FormatMoney(o.Net))
+	switch o.Kind {
+	case offers.KindTarget:
+		unit := "buy orders"
+		if o.OrderCount == 1 {
+			unit = "buy order"
+		}
+		fmt.Fprintf(&b, "TARGET · %d %s\n", o.OrderCount, unit)
+	default:
+		fmt.Fprintf(&b, "%s · AVG %s | %d SOLD IN WEEK\n", html.EscapeString(string(o.Kind)), FormatMoney(o.Sell), o.SoldPerWeek)
+	}
+	fmt.Fprintf(&b, "<a href=\"%s\">%s</a>\n", html.EscapeString(ItemURL(o.GameID, o.Title)), html.EscapeString(shownTitle))
+	if o.Status == offers.StatusLocked {
+		if o.LockDays < 1 {
+			b.WriteString("LOCKED &lt;1d · ")
+		} else {
+			fmt.Fprintf(&b, "LOCKED %dd · ", o.LockDays)
+		}
+	}
+	fmt.Fprintf(&b, "updated %s", FormatAgo(now, o.UpdatedAt))
+	return b.String()
+}
+
+// RenderCaption renders an offer within limit visible UTF-16 units, shortening the title with "…" when
+// the whole offer does not fit.
+func RenderCaption(o offers.Offer, now time.Time, limit int) string {
+	s := renderOffer(o, o.Title, now)
+	over := VisibleLen(s) - limit
+	if over <= 0 {
+		return s
+	}
+	runes := []rune(o.Title)
+	keep := len(runes)
+	for keep > 0 {
+		keep -= max(1, over)
+		if keep < 0 {
+			keep = 0
+		}
+		s = renderOffer(o, string(runes[:keep])+"…", now)
+		over = VisibleLen(s) - limit
+		if over <= 0 {
+			return s
+		}
+	}
+	return s
+}
+
+// VisibleLen is the length in UTF-16 units of the text Telegram shows for well-formed HTML built by this
+// package (tags removed, entities decoded).
+func VisibleLen(h string) int {
+	var b strings.Builder
+	in := false
+	for _, r := range h {
+		switch {
+		case r == '<':
+			in = true
+		case r == '>' && in:
+			in = false
+		case !in:
+			b.WriteRune(r)
+		}
+	}
+	return utf16Len(html.UnescapeString(b.String()))
+}
+
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		if utf16.IsSurrogate(r) || r > 0xFFFF {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// Paginate splits offers into pages of at most perPage offers whose rendered text, with header room,
+// stays within Telegram's message limit.
+func Paginate(list []offers.Offer, perPage int, now time.Time, headerRoom int) [][]offers.Offer {
+	var pages [][]offers.Offer
+	var cur []offers.Offer
+	size := headerRoom
+	for _, o := range list {
+		n := VisibleLen(RenderCaption(o, now, maxTextLen-headerRoom)) + 2 // blank line separator
+		if len(cur) > 0 && (len(cur) >= perPage || size+n > maxTextLen) {
+			pages = append(pages, cur)
+			cur, size = nil, headerRoom
+		}
+		cur = append(cur, o)
+		size += n
+	}
+	if len(cur) > 0 {
+		pages = append(pages, cur)
+	}
+	return pages
+}
+
+// renderSettings renders the four settings lines of SPEC §6.2.
+func renderSettings(s UserSettings, games []string) string {
+	names := make([]string, 0, len(s.Games))
+	for _, id := range games {
+		if slices.Contains(s.Games, id) {
+			names = append(names, gameOf(id).Name)
+		}
+	}
+	for _, id := range s.Games { // ids no longer configured still show
+		if !slices.Contains(games, id) {
+			names = append(names, gameOf(id).Name)
+		}
+	}
+	gameLine := "none"
+	if len(names) > 0 {
+		gameLine = strings.Join(names, ", ")
+	}
+	notif := "off"
+	if s.Notifications {
+		notif = "on"
+	}
+	return fmt.Sprintf("Min price: %s\nLimit: %s\nGames: %s\nNotifications: %s",
+		FormatMoney(s.MinPriceCents), formatPercent(s.LimitBasisPoints), html.EscapeString(gameLine), notif)
+}
