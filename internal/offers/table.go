@@ -1,0 +1,68 @@
+package offers
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Dollars formats cents as "$12.34" ("-$0.05" below zero).
+func Dollars(cents int64) string {
+	sign := ""
+	u := uint64(cents)
+	if cents < 0 {
+		sign, u = "-", uint64(-cents)
+	}
+	return fmt.Sprintf("%s$%d.%02d", sign, u/100, u%100)
+}
+
+// Percent formats basis points as a signed percent with two decimals: "+12.34%", "+0.00%", "-5.00%".
+func Percent(bp int64) string {
+	sign := "+"
+	u := uint64(bp)
+	if bp < 0 {
+		sign, u = "-", uint64(-bp)
+	}
+	return fmt.Sprintf("%s%d.%02d%%", sign, u/100, u%100)
+}
+
+// LockText formats whole lock days as "5d", or "<1d" below one day.
+func LockText(days int) string {
+	if days < 1 {
+		return "<1d"
+	}
+	return strconv.Itoa(days) + "d"
+}
+
+// WriteTable writes offers as an aligned text table with the columns profit, buy, sell, net (right
+// aligned), kind, status and title (left aligned), followed by a line counting them at now.
+func WriteTable(w io.Writer, offers []Offer, now time.Time) error {
+	rows := make([][7]string, 0, len(offers)+1)
+	rows = append(rows, [7]string{"PROFIT", "BUY", "SELL", "NET", "KIND", "STATUS", "TITLE"})
+	for _, o := range offers {
+		status := string(o.Status)
+		if o.Status == StatusLocked {
+			status += " " + LockText(o.LockDays)
+		}
+		rows = append(rows, [7]string{Percent(o.ProfitBasisPoints), Dollars(o.Buy), Dollars(o.Sell), Dollars(o.Net),
+			string(o.Kind), status, o.Title})
+	}
+	var width [6]int
+	for _, r := range rows {
+		for i := range width {
+			width[i] = max(width[i], len(r[i]))
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%*s  %*s  %*s  %*s  %-*s  %-*s  %s\n", width[0], r[0], width[1], r[1], width[2], r[2],
+			width[3], r[3], width[4], r[4], width[5], r[5], r[6])
+	}
+	fmt.Fprintf(&b, "%d offers at %s\n", len(offers), now.UTC().Format("2006-01-02 15:04:05 UTC"))
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("write offers table: %w", err)
+	}
+	return nil
+}

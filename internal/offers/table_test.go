@@ -1,0 +1,66 @@
+package offers
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDollarsPercentLock(t *testing.T) {
+	cases := []struct{ name, got, want string }{
+		{"dollars", Dollars(1234), "$12.34"},
+		{"dollars zero", Dollars(0), "$0.00"},
+		{"dollars cents", Dollars(5), "$0.05"},
+		{"dollars negative", Dollars(-5), "-$0.05"},
+		{"dollars big", Dollars(100000000), "$1000000.00"},
+		{"percent", Percent(1234), "+12.34%"},
+		{"percent zero", Percent(0), "+0.00%"},
+		{"percent negative", Percent(-500), "-5.00%"},
+		{"percent small negative", Percent(-3), "-0.03%"},
+		{"lock", LockText(5), "5d"},
+		{"lock below a day", LockText(0), "<1d"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { require.Equal(t, tc.want, tc.got) })
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	offers := []Offer{
+		{Title: "AK-47 | Redline (Field-Tested)", Kind: KindTarget, Status: StatusAvailable, Buy: 1000, Sell: 1150,
+			Net: 1127, ProfitBasisPoints: 1270},
+		{Title: "★ Karambit", Kind: KindHistory, Status: StatusLocked, LockDays: 5, Buy: 123456, Sell: 130000,
+			Net: 123500, ProfitBasisPoints: 4},
+		{Title: "Sticker", Kind: KindTarget, Status: StatusLocked, Buy: 3, Sell: 2, Net: 1, ProfitBasisPoints: -6667},
+	}
+	var buf bytes.Buffer
+	require.NoError(t, WriteTable(&buf, offers, now0))
+	want := "" +
+		" PROFIT       BUY      SELL       NET  KIND     STATUS      TITLE\n" +
+		"+12.70%    $10.00    $11.50    $11.27  TARGET   available   AK-47 | Redline (Field-Tested)\n" +
+		" +0.04%  $1234.56  $1300.00  $1235.00  HISTORY  locked 5d   ★ Karambit\n" +
+		"-66.67%     $0.03     $0.02     $0.01  TARGET   locked <1d  Sticker\n" +
+		"3 offers at 2026-11-25 12:00:00 UTC\n"
+	require.Equal(t, want, buf.String())
+
+	buf.Reset()
+	require.NoError(t, WriteTable(&buf, nil, now0))
+	require.Contains(t, buf.String(), "0 offers at")
+}
+
+type failWriter struct{ after int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.after <= 0 {
+		return 0, errors.New("disk full")
+	}
+	f.after--
+	return len(p), nil
+}
+
+func TestWriteTableErrors(t *testing.T) {
+	err := WriteTable(&failWriter{}, []Offer{{Title: "X"}}, now0)
+	require.ErrorContains(t, err, "disk full")
+}
