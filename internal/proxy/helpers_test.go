@@ -50,8 +50,12 @@ func newLogger() (*slog.Logger, *logBuffer) {
 func writeFile(t *testing.T, lines ...string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "proxies.txt")
-	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	require.NoError(t, writeLines(path, lines))
 	return path
+}
+
+func writeLines(path string, lines []string) error {
+	return os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 }
 
 // fakeSleep advances a fake clock instead of sleeping.

@@ -30,7 +30,9 @@ type Outcome int
 const (
 	// Success: the API answered (2xx/3xx). The egress's rate recovers and its failure streak resets.
 	Success Outcome = iota + 1
-	// Throttled: the API answered 429. The egress's rate halves; repeated 429s cool it down.
+	// Throttled: the API answered 429. For a limited lease (per-IP limit) the egress's rate halves and
+	// repeated 429s cool it down; for an unlimited lease (signed call, per-account limit) the egress is
+	// not blamed: report those 429s to the account limiter instead.
 	Throttled
 	// EgressFailure: the egress failed (connect error, timeout, proxy refusal). It cools down.
 	EgressFailure
@@ -335,9 +337,10 @@ func (p *Pool) apply(proxies []Proxy, initial bool) {
 
 // Lease is one acquired egress for one request. Release it exactly once with the request's outcome.
 type Lease struct {
-	pool *Pool
-	e    *egress
-	once sync.Once
+	pool    *Pool
+	e       *egress
+	limited bool
+	once    sync.Once
 }
 
 // Name returns the egress's name: scheme://host:port of a proxy, or "direct".
@@ -351,7 +354,7 @@ func (l *Lease) Client() *http.Client { return l.e.client }
 
 // Release reports the outcome of the request made with the lease. Later calls do nothing.
 func (l *Lease) Release(o Outcome) {
-	l.once.Do(func() { l.pool.release(l.e, o) })
+	l.once.Do(func() { l.pool.release(l.e, o, l.limited) })
 }
 
 // errNoEgress cannot happen in practice: a pool always has a proxy or the direct connection.
@@ -426,7 +429,7 @@ func (p *Pool) Acquire(ctx context.Context, limited bool) (*Lease, error) {
 				continue
 			}
 		}
-		return &Lease{pool: p, e: best}, nil
+		return &Lease{pool: p, e: best, limited: limited}, nil
 	}
 }
 
@@ -445,7 +448,7 @@ func (p *Pool) waitOrChange(ctx context.Context, d time.Duration, changed <-chan
 	return ctx.Err()
 }
 
-func (p *Pool) release(e *egress, o Outcome) {
+func (p *Pool) release(e *egress, o Outcome, limited bool) {
 	p.m.requests.WithLabelValues(e.name, o.String()).Inc()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -458,6 +461,9 @@ func (p *Pool) release(e *egress, o Outcome) {
 		e.cooldowns = 0
 		e.throttleStreak = 0
 	case Throttled:
+		if !limited {
+			break
+		}
 		e.limiter.OnThrottle()
 		e.throttleStreak++
 		if e.throttleStreak >= p.cfg.ThrottleStreak && !cooling {

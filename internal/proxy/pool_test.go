@@ -265,7 +265,7 @@ func TestPoolRepeatedThrottlesCoolDown(t *testing.T) {
 	p, clk, _, _ := fakePool(t, Config{ThrottleStreak: 3}, threeProxies[:1]...)
 	throttle := func() {
 		clk.Advance(time.Second)
-		acquire(t, p, false).Release(Throttled)
+		acquire(t, p, true).Release(Throttled)
 	}
 	throttle()
 	throttle()
@@ -279,6 +279,18 @@ func TestPoolRepeatedThrottlesCoolDown(t *testing.T) {
 	u, _ = p.Usable()
 	require.Zero(t, u, "three 429s in a row cool the proxy down")
 	require.Equal(t, 5.0, testutil.ToFloat64(p.m.requests.WithLabelValues("http://10.0.0.1:8080", "throttled")))
+
+	// 429s to signed calls (unlimited leases) are the account's, not the egress's.
+	clk.Advance(time.Hour)
+	acquire(t, p, true).Release(Success)
+	rate := p.Status()[0].Rate
+	for i := 0; i < 5; i++ {
+		clk.Advance(time.Second)
+		acquire(t, p, false).Release(Throttled)
+	}
+	u, _ = p.Usable()
+	require.Equal(t, 1, u)
+	require.Equal(t, rate, p.Status()[0].Rate)
 	require.Equal(t, 1.0, testutil.ToFloat64(p.m.cooldowns.WithLabelValues("http://10.0.0.1:8080")))
 }
 
