@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html"
 	"regexp"
 	"strconv"
 	"strings"
@@ -198,6 +197,9 @@ func parseHundredths(arg string) (int64, error) {
 	return v, nil
 }
 
+// htmlText escapes text for HTML element content.
+var htmlText = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
 // argument returns the single argument of a command, or a description of what is wrong.
 func argument(args string) (string, string) {
 	fields := strings.Fields(args)
@@ -214,7 +216,8 @@ func quoteArg(arg string) string {
 	if utf8.RuneCountInString(arg) > 32 {
 		arg = string([]rune(arg)[:32]) + "…"
 	}
-	return html.EscapeString(strconv.Quote(arg))
+	q := strconv.Quote(arg) // shows control characters as escapes
+	return "“" + htmlText.Replace(q[1:len(q)-1]) + "”"
 }
 
 func (b *Bot) setMinPrice(ctx context.Context, user, chat int64, s UserSettings, args string) string {

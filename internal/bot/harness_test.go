@@ -172,7 +172,13 @@ func (h *harness) run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.bot.Run(ctx) }()
-	h.stop = func() {
+	var once sync.Once
+	h.stop = func() { once.Do(func() { h.shutdown(cancel, done) }) }
+	h.t.Cleanup(h.stop)
+}
+
+func (h *harness) shutdown(cancel func(), done chan error) {
+	{
 		cancel()
 		select {
 		case err := <-done:
@@ -181,7 +187,6 @@ func (h *harness) run() {
 			h.t.Error("bot did not stop")
 		}
 	}
-	h.t.Cleanup(h.stop)
 }
 
 // sent waits until chat received at least n messages and returns them.

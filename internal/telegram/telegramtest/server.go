@@ -70,6 +70,8 @@ type Call struct {
 	Album []AlbumItem
 	// CallbackID is the callback_query_id of answerCallbackQuery.
 	CallbackID string
+	// SentID is the id of the message a successful send created (the first one of an album).
+	SentID int
 	// Status is the HTTP status answered.
 	Status int
 	// Description is the error description answered, empty on success.
@@ -362,6 +364,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		call.Status, call.Description = aerr.status, aerr.desc
 	} else {
 		call.Status = http.StatusOK
+		call.SentID = sentID(method, result)
 	}
 	s.calls = append(s.calls, call)
 	s.mu.Unlock()
@@ -374,6 +377,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": result})
+}
+
+func sentID(method string, result any) int {
+	if !isSendMethod(method) {
+		return 0
+	}
+	switch r := result.(type) {
+	case map[string]any:
+		id, _ := r["message_id"].(int)
+		return id
+	case []any:
+		if len(r) > 0 {
+			return sentID(method, r[0])
+		}
+	}
+	return 0
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -1,0 +1,205 @@
+package bot
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+)
+
+func TestStartAndHelp(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	for _, cmd := range []string{"/start", "/help", "/help@monitor_bot"} {
+		r := h.say(alice, cmd)
+		require.Equal(t, "HTML", r.ParseMode)
+		for _, want := range []string{"/offers", "/settings", "/set_min_price &lt;usd&gt;", "/set_limit &lt;percent&gt;", "0 to 1000000", "-100 to 10000",
+			"Min price: $10.00\nLimit: 0.00%\nGames: CS2, Dota 2\nNotifications: on"} {
+			require.Contains(t, r.Text, want)
+		}
+		require.Equal(t, []string{"📊 Offers=o", "⚙️ Settings=s"}, buttons(r))
+	}
+	require.Equal(t, map[int64]int64{alice: alice}, h.started())
+	r := h.say(alice, "hello")
+	require.Contains(t, r.Text, "/help")
+	r = h.say(alice, "/frobnicate")
+	require.Contains(t, r.Text, "/help")
+	require.Equal(t, 2.0, testutil.ToFloat64(h.bot.m.commands.WithLabelValues("help", "ok")))
+	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.commands.WithLabelValues("unknown", "ok")))
+	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.commands.WithLabelValues("text", "ok")))
+}
+
+func TestWhitelistRefusesWithoutData(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.src.set(offersN(3))
+	for _, cmd := range []string{"/start", "/offers", "/settings", "/set_min_price 1", "/set_limit 5", "hi"} {
+		r := h.say(mallory, cmd)
+		require.Equal(t, "Sorry, this bot is private. Ask its owner to add your Telegram id 999 to the whitelist.", r.Text)
+		require.Nil(t, r.Markup)
+	}
+	// Buttons of a forwarded or old message do not help either.
+	for _, data := range []string{"o", "s", "p:0", "t", "g:a8db", "h:" + titleHash("Item 00")} {
+		ans := h.press(mallory, 1, data)
+		require.Equal(t, "Sorry, this bot is private.", ans.Text)
+	}
+	for _, c := range h.srv.Calls() {
+		require.NotContains(t, c.Text+c.Caption, "Item")
+		require.NotContains(t, c.Text+c.Caption, "$")
+	}
+	require.Empty(t, h.src.settingsCalls(), "no offers were computed for a stranger")
+	require.Empty(t, h.started())
+	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.commands.WithLabelValues("offers", "refused")))
+	require.Equal(t, 12.0, testutil.ToFloat64(h.bot.m.refused))
+}
+
+func TestWhitelistRemovalRevokes(t *testing.T) {
+	first := newHarness(t, harnessOpts{whitelist: []int64{alice, bob}})
+	first.say(bob, "/start")
+	require.Contains(t, first.started(), bob)
+	first.stop()
+
+	// The bot restarts with bob removed from TELEGRAM_WHITELIST: same Redis, bob's chat still remembered.
+	h := newHarness(t, harnessOpts{whitelist: []int64{alice}, rdb: first.rdb})
+	h.src.set(offersN(3))
+	r := h.say(bob, "/offers")
+	require.Contains(t, r.Text, "Sorry, this bot is private")
+	h.say(alice, "/start")
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
+	require.Len(t, h.sent(alice, 4), 4)
+	require.Len(t, h.srv.Sent(bob), 1, "only the refusal; no notifications")
+	members, err := h.rdb.SMembers(context.Background(), "telegram:whitelist").Result()
+	require.NoError(t, err)
+	require.Equal(t, []string{"100"}, members)
+}
+
+func TestSetMinPrice(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	bad := []struct{ name, args, problem string }{
+		{"empty", "", "The value is missing."},
+		{"spaces only", "   ", "The value is missing."},
+		{"too many", "1 2", "Send exactly one value."},
+		{"word", "abc", `“abc” is not a valid price.`},
+		{"nan", "nan", `“nan” is not a valid price.`},
+		{"inf", "inf", `“inf” is not a valid price.`},
+		{"huge exponent", "1e999", `“1e999” is not a valid price.`},
+		{"double minus", "--5", `“--5” is not a valid price.`},
+		{"percent", "5%", `“5%” is not a valid price.`},
+		{"comma", "1,5", `“1,5” is not a valid price.`},
+		{"three decimals", "1.005", `“1.005” is not a valid price.`},
+		{"negative", "-1", `“-1” is out of range.`},
+		{"above max", "1000000.01", `“1000000.01” is out of range.`},
+		{"html", "<b>", `“&lt;b&gt;” is not a valid price.`},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.say(alice, strings.TrimSpace("/set_min_price "+tc.args))
+			require.Contains(t, r.Text, tc.problem)
+			require.Contains(t, r.Text, "a number from 0 to 1000000")
+			require.Contains(t, r.Text, "Min price stays $10.00.")
+			require.Equal(t, int64(1000), h.settings(alice).MinPriceCents)
+		})
+	}
+	good := []struct {
+		args  string
+		cents int64
+		reply string
+	}{{"0", 0, "$0.00"}, {"12.5", 1250, "$12.50"}, {"1000000", 100000000, "$1000000.00"}, {"0.01", 1, "$0.01"}}
+	for _, tc := range good {
+		t.Run("ok "+tc.args, func(t *testing.T) {
+			r := h.say(alice, "/set_min_price "+tc.args)
+			require.Equal(t, "✅ Min price is now "+tc.reply+".", r.Text)
+			require.Equal(t, tc.cents, h.settings(alice).MinPriceCents)
+		})
+	}
+	// An explicit 0 is a value, not "unset".
+	h.say(alice, "/set_min_price 0")
+	r := h.say(alice, "/settings")
+	require.Contains(t, r.Text, "Min price: $0.00")
+	h.say(alice, "/offers")
+	calls := h.src.settingsCalls()
+	require.Equal(t, int64(0), calls[len(calls)-1].MinPriceCents)
+	require.Equal(t, float64(len(bad)), testutil.ToFloat64(h.bot.m.commands.WithLabelValues("set_min_price", "bad_args")))
+	require.Equal(t, int64(1000), h.settings(bob).MinPriceCents, "other users keep the default")
+}
+
+func TestSetLimit(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.say(alice, "/set_limit 3")
+	bad := []struct{ name, args, problem string }{
+		{"empty", "", "The value is missing."},
+		{"too many", "5 6", "Send exactly one value."},
+		{"word", "abc", `“abc” is not a valid percentage.`},
+		{"nan", "nan", `“nan” is not a valid percentage.`},
+		{"inf", "inf", `“inf” is not a valid percentage.`},
+		{"huge exponent", "1e999", `“1e999” is not a valid percentage.`},
+		{"double minus", "--5", `“--5” is not a valid percentage.`},
+		{"percent sign", "5%", `“5%” is not a valid percentage.`},
+		{"below min", "-100.01", `“-100.01” is out of range.`},
+		{"above max", "10000.01", `“10000.01” is out of range.`},
+		{"long", strings.Repeat("9", 40), "…"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.say(alice, strings.TrimSpace("/set_limit "+tc.args))
+			require.Contains(t, r.Text, tc.problem)
+			require.Contains(t, r.Text, "a number from -100 to 10000")
+			require.Contains(t, r.Text, "Limit stays 3.00%.")
+			require.Equal(t, int64(300), h.settings(alice).LimitBasisPoints)
+		})
+	}
+	good := []struct {
+		args string
+		bp   int64
+	}{{"-100", -10000}, {"-30", -3000}, {"0", 0}, {"5.5", 550}, {"10000", 1000000}}
+	for _, tc := range good {
+		t.Run("ok "+tc.args, func(t *testing.T) {
+			r := h.say(alice, "/set_limit "+tc.args)
+			require.Contains(t, r.Text, "✅ Limit is now ")
+			require.Equal(t, tc.bp, h.settings(alice).LimitBasisPoints)
+		})
+	}
+	r := h.say(alice, "/settings")
+	require.Contains(t, r.Text, "Limit: 10000.00%")
+}
+
+func TestSettingsToggles(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.src.set(offersN(2))
+	r := h.say(alice, "/settings")
+	require.Equal(t, "<b>Settings</b>\nMin price: $10.00\nLimit: 0.00%\nGames: CS2, Dota 2\nNotifications: on", r.Text)
+	require.Equal(t, []string{"✅ CS2=g:a8db", "✅ Dota 2=g:9a92", "🔔 Notifications: on=t"}, buttons(r))
+	msgID := r.SentID
+	require.NotZero(t, msgID)
+
+	steps := []struct {
+		data, games, notif string
+	}{
+		{"g:9a92", "CS2", "on"},
+		{"t", "CS2", "off"},
+		{"g:a8db", "none", "off"},
+		{"g:9a92", "Dota 2", "off"},
+		{"t", "Dota 2", "on"},
+	}
+	for _, st := range steps {
+		ans := h.press(alice, msgID, st.data)
+		require.Equal(t, "Saved", ans.Text)
+		m, ok := h.srv.Message(alice, msgID)
+		require.True(t, ok)
+		require.Contains(t, m.Text, "Games: "+st.games+"\nNotifications: "+st.notif, st.data)
+	}
+	require.Len(t, h.srv.Sent(alice), 1, "toggles edit the message in place")
+	s := h.settings(alice)
+	require.Equal(t, []string{"9a92"}, s.Games)
+	require.True(t, s.Notifications)
+
+	// With no game selected there are no offers (an empty list must not mean "every game").
+	h.press(alice, msgID, "g:9a92")
+	r = h.say(alice, "/offers")
+	require.Contains(t, r.Text, "No offers match your settings")
+
+	// A game that is not configured is refused.
+	ans := h.press(alice, msgID, "g:tf2")
+	require.Equal(t, staleButtonText, ans.Text)
+}
