@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -268,4 +269,83 @@ func TestConnectDialerRejectsUDP(t *testing.T) {
 	require.NoError(t, err)
 	_, err = pr.Dialer(&net.Dialer{}, nil).DialContext(context.Background(), "udp", "127.0.0.1:53")
 	require.ErrorContains(t, err, `cannot dial network "udp"`)
+}
+
+func TestConnectKeepsBytesSentWithTheResponse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 512)
+		_, _ = c.Read(buf) // the CONNECT request
+		_, _ = c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\nearly bytes"))
+	}()
+	pr, err := ParseLine("http://" + ln.Addr().String())
+	require.NoError(t, err)
+	c, err := pr.Dialer(&net.Dialer{}, nil).DialContext(context.Background(), "tcp", "example.test:443")
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	got, err := io.ReadAll(c)
+	require.NoError(t, err)
+	require.Equal(t, "early bytes", string(got))
+}
+
+func TestConnectUnexpectedStatus(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 512)
+		_, _ = c.Read(buf)
+		_, _ = c.Write([]byte("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"))
+	}()
+	pr, err := ParseLine("http://" + ln.Addr().String())
+	require.NoError(t, err)
+	_, err = pr.Dialer(&net.Dialer{}, nil).DialContext(context.Background(), "tcp", "example.test:443")
+	require.ErrorIs(t, err, ErrEgress)
+	require.ErrorContains(t, err, "CONNECT answered 502")
+}
+
+func TestFailingProxyIsCooledDownAndComesBack(t *testing.T) {
+	plain, _, _ := upstreams(t)
+	bad := proxytest.New(t, proxytest.Options{Kind: proxytest.HTTP, SourceIP: "127.0.0.2"})
+	good := proxytest.New(t, proxytest.Options{Kind: proxytest.SOCKS5, SourceIP: "127.0.0.3"})
+	bad.SetFail(proxytest.FailForbidden)
+	clk := clock.NewFake(t0)
+	p, _, _ := newPool(t, Config{File: writeFile(t, bad.URL(), good.URL()), Sleep: fakeSleep(clk),
+		Rand: func() float64 { return 0 }}, clk)
+	do := func() (string, string) {
+		l, err := p.Acquire(context.Background(), false)
+		require.NoError(t, err)
+		body, err := get(t, l, plain.URL)
+		o := Success
+		if err != nil {
+			o = Classify(nil, err)
+		}
+		l.Release(o)
+		return l.Name(), body
+	}
+	name, _ := do()
+	require.Equal(t, bad.Name(), name, "403 from the proxy")
+	for i := 0; i < 3; i++ {
+		name, body := do()
+		require.Equal(t, good.Name(), name)
+		require.Equal(t, "hello from 127.0.0.3", body)
+	}
+	bad.SetFail(proxytest.FailNone)
+	clk.Advance(5 * time.Second)
+	name, body := do()
+	require.Equal(t, bad.Name(), name, "back after its cooldown")
+	require.Equal(t, "hello from 127.0.0.2", body)
 }

@@ -58,13 +58,16 @@ func (o Outcome) String() string {
 
 // Classify maps the result of Lease.Do to an Outcome: 429 is Throttled, other answers below 400 are
 // Success, other answers APIError; an error is EgressFailure (connect errors, proxy refusals, timeouts,
-// TLS failures), except a cancellation by the caller, which is APIError so that it changes nothing.
+// TLS failures), except a cancellation by the caller, which is APIError so that it changes nothing
+// (as does a nil response without error).
 func Classify(resp *http.Response, err error) Outcome {
 	switch {
 	case err != nil && errors.Is(err, context.Canceled):
 		return APIError
 	case err != nil:
 		return EgressFailure
+	case resp == nil:
+		return APIError
 	case resp.StatusCode == http.StatusTooManyRequests:
 		return Throttled
 	case resp.StatusCode < 400:

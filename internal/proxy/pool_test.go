@@ -360,10 +360,11 @@ func TestClassify(t *testing.T) {
 		{"network error", 0, netErr, EgressFailure},
 		{"timeout", 0, context.DeadlineExceeded, EgressFailure},
 		{"cancelled by caller", 0, context.Canceled, APIError},
+		{"no response", -1, nil, APIError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var resp *http.Response
-			if tc.err == nil {
+			if tc.err == nil && tc.code >= 0 {
 				resp = &http.Response{StatusCode: tc.code}
 			}
 			require.Equal(t, tc.want, Classify(resp, tc.err))
