@@ -3,9 +3,9 @@
 // that a bad start-up names every bad variable at once, and summarised for the start-up log with secrets
 // masked.
 //
-// Precedence: a variable set in the real environment wins over the same variable in the -env-file (the
-// file supplies what the environment leaves unset, as docker compose does); a variable set to the empty
-// string counts as unset and takes its default.
+// Precedence: a variable set to a non-empty value in the real environment wins over the same variable in
+// the -env-file; the file supplies what the environment leaves unset or empty. A variable that is empty
+// in both counts as unset and takes its default.
 //
 // Variables (defaults in brackets; money in US dollars with at most two decimals, kept as integer cents;
 // percentages with at most two decimals, kept as hundredths of a percent; durations in Go syntax: 500ms,
@@ -248,7 +248,7 @@ func LoadBot(args, environ []string) (Bot, error) {
 // Usage returns the command-line help shared by the binaries.
 func Usage(program string) string {
 	return fmt.Sprintf("usage: %s [-env-file PATH]\n\nConfiguration comes from the environment; PATH is a dotenv file "+
-		"whose variables apply where the environment leaves them unset.\n", program)
+		"whose variables apply where the environment leaves them unset or empty.\n", program)
 }
 
 func load(args, environ []string, cfg any, defaultAddr string, validate func(*problems)) error {
@@ -271,7 +271,7 @@ func load(args, environ []string, cfg any, defaultAddr string, validate func(*pr
 			return fmt.Errorf("%w: read -env-file: %s", ErrUsage, redact.String(err.Error()))
 		}
 		for k, v := range fileVars {
-			if _, set := vars[k]; !set {
+			if vars[k] == "" {
 				vars[k] = v
 			}
 		}

@@ -291,8 +291,15 @@ func TestEnvFile(t *testing.T) {
 	require.Equal(t, botToken, c.TelegramToken)
 	require.Equal(t, 5*time.Second, c.PollInterval)
 
-	// An empty value in the environment still counts as set: it means "use the default".
+	// An empty value in the environment lets the file fill it in.
 	c, err = LoadBot([]string{"-env-file=" + path}, environ(map[string]string{"LOG_LEVEL": ""}))
+	require.NoError(t, err)
+	require.Equal(t, "debug", c.LogLevel)
+
+	// Empty in both: the default.
+	empty := filepath.Join(dir, "empty.env")
+	require.NoError(t, os.WriteFile(empty, []byte("LOG_LEVEL=\nTELEGRAM_API_TOKEN="+botToken+"\n"), 0o600))
+	c, err = LoadBot([]string{"-env-file", empty}, environ(map[string]string{"LOG_LEVEL": ""}))
 	require.NoError(t, err)
 	require.Equal(t, "info", c.LogLevel)
 }
