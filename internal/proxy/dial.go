@@ -56,12 +56,17 @@ func (p Proxy) Dialer(forward *net.Dialer, resolver Resolver) ContextDialer {
 		if p.hasAuth {
 			auth = &xproxy.Auth{User: p.user, Password: p.password}
 		}
-		// SOCKS5 never fails to build for a tcp network; the error path is kept for safety.
+		// SOCKS5 never fails to build for a tcp network and its dialer supports contexts; the error
+		// path is kept for safety.
 		sd, err := xproxy.SOCKS5("tcp", p.Addr(), auth, forward)
 		if err != nil {
 			return failingDialer{err: fmt.Errorf("socks5 dialer: %w", err)}
 		}
-		d = sd.(ContextDialer)
+		cd, ok := sd.(ContextDialer)
+		if !ok {
+			return failingDialer{err: errors.New("socks5 dialer without context support")}
+		}
+		d = cd
 	default:
 		d = &connectDialer{proxy: p, forward: forward}
 	}
@@ -222,7 +227,7 @@ func (d *socks4Dialer) DialContext(ctx context.Context, network, addr string) (n
 	err = handshake(ctx, c, func() error {
 		req := make([]byte, 0, 9)
 		req = append(req, 4, 1)
-		req = binary.BigEndian.AppendUint16(req, uint16(port))
+		req = binary.BigEndian.AppendUint16(req, uint16(port)) //nolint:gosec // ParseUint bounded it to 16 bits
 		req = append(req, ip...)
 		req = append(req, 0) // empty user id
 		if _, err := c.Write(req); err != nil {
