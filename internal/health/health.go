@@ -6,6 +6,9 @@
 // component can only degrade the overall status: its own entry shows what its check said, but an
 // unhealthy non-critical component makes the whole binary degraded, not unhealthy. The overall status is
 // the worst of the components' (capped) statuses; no components means healthy.
+//
+// A Registry is also a prometheus.Collector exporting dmarket_health_component_status{component,status},
+// dmarket_health_check_duration_seconds{component} and dmarket_health_ready.
 package health
 
 import (
@@ -17,6 +20,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/redact"
@@ -330,4 +335,48 @@ func run(ctx context.Context, c *component) (Status, error) {
 		o.err = redact.Error(o.err)
 	}
 	return o.status, o.err
+}
+
+var (
+	statusDesc = prometheus.NewDesc("dmarket_health_component_status",
+		"Status of a component at the last check: 1 for the status it is in, 0 for the others.",
+		[]string{"component", "status"}, nil)
+	latencyDesc = prometheus.NewDesc("dmarket_health_check_duration_seconds",
+		"Duration of the last health check of a component.", []string{"component"}, nil)
+	readyDesc = prometheus.NewDesc("dmarket_health_ready",
+		"1 when no critical component is unhealthy (the binary is ready), else 0.", nil, nil)
+)
+
+// CollectTimeout bounds the checks a Prometheus scrape triggers.
+const CollectTimeout = 5 * time.Second
+
+// Describe implements prometheus.Collector.
+func (r *Registry) Describe(ch chan<- *prometheus.Desc) {
+	ch <- statusDesc
+	ch <- latencyDesc
+	ch <- readyDesc
+}
+
+// Collect implements prometheus.Collector: a scrape runs the stale checks (as /health does) and exports
+// each component's status as a state set, its check duration and the readiness. Register the registry
+// on the binary's Prometheus registry to get them.
+func (r *Registry) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), CollectTimeout)
+	defer cancel()
+	rep := r.Check(ctx)
+	for _, c := range rep.Components {
+		for _, s := range []Status{StatusHealthy, StatusDegraded, StatusUnhealthy} {
+			v := 0.0
+			if c.Status == s {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(statusDesc, prometheus.GaugeValue, v, c.Name, string(s))
+		}
+		ch <- prometheus.MustNewConstMetric(latencyDesc, prometheus.GaugeValue, c.Latency.Seconds(), c.Name)
+	}
+	ready := 0.0
+	if rep.Ready() {
+		ready = 1
+	}
+	ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, ready)
 }

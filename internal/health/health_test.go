@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/clock"
@@ -79,17 +82,14 @@ func TestComponentResultKeepsOwnStatus(t *testing.T) {
 	r := NewRegistry(clock.NewFake(t0))
 	r.Register("proxies", fixed(StatusUnhealthy, errors.New("0 of 3 usable")))
 	rep := r.Check(context.Background())
-	require.Equal(t, StatusDegraded, rep.Status)
-	require.Equal(t, StatusUnhealthy, rep.Components[0].Status)
-	require.EqualError(t, rep.Components[0].Err, "0 of 3 usable")
-	require.ErrorIs(t, rep.Components[0].Err, rep.Components[0].Err)
-	require.Equal(t, StatusUnhealthy, rep.Components[0].Status)
-	require.ErrorContains(t, errors.Join(rep.Components[0].Err), "usable")
-	require.NotNil(t, rep.Components[0].Err)
-	p := r.Check(context.Background()).Components[0]
+	require.Equal(t, StatusDegraded, rep.Status, "a non-critical component only degrades the whole")
+	p := rep.Components[0]
 	require.Equal(t, "proxies", p.Name)
+	require.Equal(t, StatusUnhealthy, p.Status, "the component shows what its check said")
+	require.EqualError(t, p.Err, "0 of 3 usable")
 	require.False(t, p.Critical)
 	require.Equal(t, t0, p.CheckedAt)
+
 	r2 := NewRegistry(clock.NewFake(t0))
 	r2.Register("x", fixed("sideways", nil))
 	require.ErrorContains(t, r2.Check(context.Background()).Components[0].Err, `unknown status "sideways"`)
@@ -233,4 +233,65 @@ func TestConcurrentChecksShareOneRun(t *testing.T) {
 		<-done
 	}
 	require.Equal(t, int32(1), calls.Load())
+}
+
+func TestPrometheusCollector(t *testing.T) {
+	clk := clock.NewFake(t0)
+	r := NewRegistry(clk, WithCacheTTL(0))
+	r.Register("redis", fixed(StatusHealthy, nil), Critical())
+	r.Register("proxies", func(context.Context) (Status, error) { return StatusDegraded, errors.New("2 of 3 usable") })
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(r)
+	err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP dmarket_health_check_duration_seconds Duration of the last health check of a component.
+# TYPE dmarket_health_check_duration_seconds gauge
+dmarket_health_check_duration_seconds{component="proxies"} 0
+dmarket_health_check_duration_seconds{component="redis"} 0
+# HELP dmarket_health_component_status Status of a component at the last check: 1 for the status it is in, 0 for the others.
+# TYPE dmarket_health_component_status gauge
+dmarket_health_component_status{component="proxies",status="degraded"} 1
+dmarket_health_component_status{component="proxies",status="healthy"} 0
+dmarket_health_component_status{component="proxies",status="unhealthy"} 0
+dmarket_health_component_status{component="redis",status="degraded"} 0
+dmarket_health_component_status{component="redis",status="healthy"} 1
+dmarket_health_component_status{component="redis",status="unhealthy"} 0
+# HELP dmarket_health_ready 1 when no critical component is unhealthy (the binary is ready), else 0.
+# TYPE dmarket_health_ready gauge
+dmarket_health_ready 1
+`))
+	require.NoError(t, err)
+
+	r2 := NewRegistry(clk)
+	r2.Register("redis", fixed(StatusUnhealthy, errors.New("down")), Critical())
+	require.Equal(t, 0.0, testutil.ToFloat64(readyOnly{r2}))
+
+	// The duration is the check's latency in seconds.
+	r3 := NewRegistry(clk)
+	r3.Register("redis", func(context.Context) (Status, error) {
+		clk.Advance(250 * time.Millisecond)
+		return StatusHealthy, nil
+	})
+	reg3 := prometheus.NewRegistry()
+	reg3.MustRegister(r3)
+	require.NoError(t, testutil.GatherAndCompare(reg3, strings.NewReader(`
+# HELP dmarket_health_check_duration_seconds Duration of the last health check of a component.
+# TYPE dmarket_health_check_duration_seconds gauge
+dmarket_health_check_duration_seconds{component="redis"} 0.25
+`), "dmarket_health_check_duration_seconds"))
+}
+
+// readyOnly exposes just the readiness gauge of a registry.
+type readyOnly struct{ r *Registry }
+
+func (o readyOnly) Describe(ch chan<- *prometheus.Desc) { ch <- readyDesc }
+
+func (o readyOnly) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric, 16)
+	o.r.Collect(all)
+	close(all)
+	for m := range all {
+		if m.Desc() == readyDesc {
+			ch <- m
+		}
+	}
 }
