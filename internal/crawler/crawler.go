@@ -17,6 +17,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/tracing"
 )
 
 // Config tunes the crawl.
@@ -307,34 +308,46 @@ func (c *Crawler) crawlRange(ctx context.Context, t task, signed bool, titles *t
 	q := ListingsQuery{GameID: t.game, PriceFrom: t.r.From, PriceTo: t.r.To, Signed: signed}
 	lastCut := t.r.From
 	for ctx.Err() == nil {
-		var page ListingsPage
-		err := c.retry(ctx, "listings", func(ctx context.Context) error {
-			var err error
-			page, err = c.api.MarketItems(ctx, q)
-			return err
-		})
-		if err != nil {
-			c.log.Warn("price range left unfinished", "game", t.game, "range", t.r.String(), "err", err)
+		pctx, finish := c.span(ctx, "listings page")
+		more, err := c.crawlPage(pctx, t, &q, &res, &lastCut, titles)
+		finish()
+		if err != nil || !more {
 			return res
 		}
-		if err := c.publish(ctx, message.KindListings, t.game, page.Result); err != nil {
-			return res
-		}
-		res.pages++
-		res.listings += page.Items
-		c.m.listings.WithLabelValues(t.game).Add(float64(page.Items))
-		titles.add(t.game, page.Titles)
-		if res.pages%c.cfg.MaxChainPages == 0 && page.LastPrice > lastCut {
-			res.cuts = append(res.cuts, page.LastPrice)
-			lastCut = page.LastPrice
-		}
-		if page.Cursor == "" || page.Items == 0 {
-			res.done = true
-			return res
-		}
-		q.Cursor = page.Cursor
 	}
 	return res
+}
+
+// crawlPage fetches and publishes the page q points at and advances q's cursor. more is false when the
+// chain ended (res.done tells whether it ended complete).
+func (c *Crawler) crawlPage(ctx context.Context, t task, q *ListingsQuery, res *rangeResult, lastCut *int64, titles *titleSet) (bool, error) {
+	var page ListingsPage
+	err := c.retry(ctx, "listings", func(ctx context.Context) error {
+		var err error
+		page, err = c.api.MarketItems(ctx, *q)
+		return err
+	})
+	if err != nil {
+		c.log.Warn("price range left unfinished", "game", t.game, "range", t.r.String(), "err", err)
+		return false, err
+	}
+	if err := c.publish(ctx, message.KindListings, t.game, page.Result); err != nil {
+		return false, err
+	}
+	res.pages++
+	res.listings += page.Items
+	c.m.listings.WithLabelValues(t.game).Add(float64(page.Items))
+	titles.add(t.game, page.Titles)
+	if res.pages%c.cfg.MaxChainPages == 0 && page.LastPrice > *lastCut {
+		res.cuts = append(res.cuts, page.LastPrice)
+		*lastCut = page.LastPrice
+	}
+	if page.Cursor == "" || page.Items == 0 {
+		res.done = true
+		return false, nil
+	}
+	q.Cursor = page.Cursor
+	return true, nil
 }
 
 // retry calls fn until it succeeds, fails permanently or ctx ends, with capped jittered backoff.
@@ -359,8 +372,13 @@ func (c *Crawler) retry(ctx context.Context, kind string, fn func(context.Contex
 }
 
 func (c *Crawler) publish(ctx context.Context, kind message.Kind, game string, r Result) error {
-	ctx, finish := c.span(ctx, "publish "+string(kind))
-	defer finish()
+	headers := map[string]any{}
+	if c.tracer != nil {
+		span, sctx := tracing.StartProducerSpan(ctx, c.tracer, "publish "+string(kind), headers)
+		span.Tag("game", game)
+		defer span.Finish()
+		ctx = sctx
+	}
 	body, err := message.Encode(message.Envelope{
 		Schema: message.SchemaVersion, Kind: kind, GameID: game, FetchedAt: c.clock.Now().UTC(),
 		Request: r.Request, Payload: json.RawMessage(r.Raw),
@@ -372,7 +390,8 @@ func (c *Crawler) publish(ctx context.Context, kind message.Kind, game string, r
 	out := message.Outgoing{
 		MessageID: string(kind) + "-" + game + "-" + strconv.FormatInt(c.clock.Now().UnixNano(), 36) + "-" +
 			strconv.FormatUint(c.seq.Add(1), 36),
-		Body: body,
+		Body:    body,
+		Headers: headers,
 	}
 	err = c.retry(ctx, "publish", func(ctx context.Context) error { return c.pub.Publish(ctx, message.Queue(kind), out) })
 	if err != nil {
