@@ -76,7 +76,9 @@ func (s *scanner) str() ([]byte, bool, error) {
 			return raw, esc, nil
 		case c == '\\':
 			esc = true
-			s.i += 2
+			if !s.escape() {
+				return nil, false, s.errf("bad escape")
+			}
 		case c < 0x20:
 			return nil, false, s.errf("control character in string")
 		default:
@@ -86,27 +88,64 @@ func (s *scanner) str() ([]byte, bool, error) {
 	return nil, false, s.errf("unterminated string")
 }
 
-// number reads a number token and returns its text.
+// escape checks the escape sequence at s.i (a backslash) and moves past it.
+func (s *scanner) escape() bool {
+	if s.i+1 >= len(s.b) {
+		return false
+	}
+	switch s.b[s.i+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		s.i += 2
+		return true
+	case 'u':
+		if _, ok := hex4(s.b, s.i+2); !ok {
+			return false
+		}
+		s.i += 6
+		return true
+	}
+	return false
+}
+
+// number reads a number token (strict JSON grammar) and returns its text.
 func (s *scanner) number() ([]byte, error) {
 	s.skipWS()
 	start := s.i
 	if s.i < len(s.b) && s.b[s.i] == '-' {
 		s.i++
 	}
-	digits := 0
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		if c >= '0' && c <= '9' {
-			digits++
-		} else if c != '.' && c != 'e' && c != 'E' && c != '+' && c != '-' {
-			break
-		}
+	switch {
+	case s.i < len(s.b) && s.b[s.i] == '0':
 		s.i++
-	}
-	if digits == 0 {
+	case s.digits() == 0:
 		return nil, s.errf("expected value")
 	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if s.digits() == 0 {
+			return nil, s.errf("bad number")
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if s.digits() == 0 {
+			return nil, s.errf("bad number")
+		}
+	}
 	return s.b[start:s.i], nil
+}
+
+// digits consumes decimal digits and returns how many.
+func (s *scanner) digits() int {
+	n := 0
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+		n++
+	}
+	return n
 }
 
 func (s *scanner) literal(word string) error {

@@ -1,0 +1,81 @@
+package validate
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/message"
+)
+
+func encodedEnvelope(t testing.TB) []byte {
+	t.Helper()
+	b, err := message.Encode(message.Envelope{
+		Schema: message.SchemaVersion, Kind: message.KindSales, GameID: "a8db",
+		FetchedAt: time.Date(2026, 1, 2, 3, 4, 5, 678900000, time.FixedZone("x", 3600)),
+		Request:   message.Request{Method: "GET", Path: "/trade-aggregator/v1/last-sales", Query: "a=b&c=d", Title: "R&D <★> \"x\"", Pages: 2},
+		Payload:   json.RawMessage(`{"sales": [ {"price":"1.00","date":"1"} ] }`),
+	})
+	require.NoError(t, err)
+	return b
+}
+
+func envelopeCorpus(t testing.TB) []string {
+	return []string{
+		string(encodedEnvelope(t)),
+		`{"schema":1,"kind":"listings","game_id":"a8db","fetched_at":"2026-01-02T03:04:05Z","request":{"method":"GET","path":"/x"},"payload":{"objects":[]}}`,
+		` { "schema" : 1 , "kind" : "fees" , "game_id" : "tf2" , "fetched_at" : "2026-01-02T03:04:05Z" , "request" : {} , "payload" : [1, 2] } `,
+		`{"Schema":1,"kind":"fees","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","payload":{}}`,
+		`{"schema":1,"kind":"fe\u0065s","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","payload":{}}`,
+		`{"schema":1,"kind":"fees","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","payload":null}`,
+		`{"schema":2,"kind":"fees","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","payload":{}}`,
+		`{"schema":1.5,"kind":"fees","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","payload":{}}`,
+		`{"schema":1,"kind":"nope","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","payload":{}}`,
+		`{"schema":1,"kind":"fees","game_id":"","fetched_at":"2026-01-02T03:04:05Z","payload":{}}`,
+		`{"schema":1,"kind":"fees","game_id":"tf2","fetched_at":"yesterday","payload":{}}`,
+		`{"schema":1,"kind":"fees","game_id":"tf2","payload":{}}`,
+		`{"schema":1,"kind":"fees","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","request":[],"payload":{}}`,
+		`{"schema":1,"kind":"fees","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","request":{"pages":"x"},"payload":{}}`,
+		`{"schema":1,"kind":"fees","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","payload":{}} x`,
+		`{"schema":1,"kind":"fees","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","payload":{`,
+		`{"schema":"1","kind":"fees","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","payload":{}}`,
+		`{"schema":1,"kind":5,"game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","payload":{}}`,
+		`{"schema":1,"kind":"fees","game_id":"tf2","fetched_at":5,"payload":{}}`,
+		`{"schema":1,"kind":"fees","kind":"sales","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","payload":{}}`,
+		`[]`, ``, `null`, `{}`,
+	}
+}
+
+// sameAsDecode checks that DecodeEnvelope agrees with message.Decode on body.
+func sameAsDecode(t *testing.T, body []byte) {
+	want, wantErr := message.Decode(body)
+	got, err := DecodeEnvelope(body)
+	if wantErr != nil {
+		require.Error(t, err)
+		require.True(t, message.IsPermanent(err))
+		require.Equal(t, wantErr.Error(), err.Error())
+		return
+	}
+	require.NoError(t, err)
+	require.True(t, want.FetchedAt.Equal(got.FetchedAt))
+	want.FetchedAt, got.FetchedAt = time.Time{}, time.Time{}
+	require.Equal(t, want, got)
+}
+
+func TestDecodeEnvelopeMatchesMessageDecode(t *testing.T) {
+	for _, body := range envelopeCorpus(t) {
+		t.Run(body, func(t *testing.T) { sameAsDecode(t, []byte(body)) })
+	}
+	// The fast path is taken for the canonical form.
+	_, ok := fastEnvelope(encodedEnvelope(t))
+	require.True(t, ok)
+}
+
+func FuzzDecodeEnvelope(f *testing.F) {
+	for _, body := range envelopeCorpus(f) {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { sameAsDecode(t, body) })
+}

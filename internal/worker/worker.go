@@ -1,0 +1,371 @@
+// Package worker owns what a worker does with one consumed message: it decodes the envelope, validates
+// and sanitises the DMarket payload it carries, and writes the result to Redis — listings to the prices
+// keys (adding the titles seen to the sales schedule), buy orders to the orders keys, sales through the
+// sell-history analysis to the history keys and fees to the fees keys. Redis errors are transient (the
+// consumer retries the message); a message that can never be handled is marked message.Permanent.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/pricestore"
+	"github.com/skinflip/dmarket-monitor/internal/sellhistory"
+	"github.com/skinflip/dmarket-monitor/internal/validate"
+)
+
+// Store is the Redis writer the handler uses (implemented by *pricestore.Store).
+type Store interface {
+	WriteListings(ctx context.Context, game string, fetchedAt time.Time, items []validate.Listing) (int, error)
+	WriteOrders(ctx context.Context, fetchedAt time.Time, orders []validate.Order) (int, error)
+	WriteHistory(ctx context.Context, title string, fetchedAt time.Time, h *pricestore.History) (int, error)
+	WriteFees(ctx context.Context, game string, fetchedAt time.Time, f validate.Fees) (int, error)
+}
+
+// Enqueuer adds titles to the sales schedule (implemented by *salesschedule.Schedule).
+type Enqueuer interface {
+	Enqueue(ctx context.Context, game string, titles []string) (int, error)
+}
+
+// Analyser computes the sell-history analysis of SPEC §5.3 from a title's sales as of now.
+type Analyser func(sales []validate.Sale, now time.Time) pricestore.History
+
+// SellHistory is the Analyser backed by package sellhistory.
+func SellHistory(sales []validate.Sale, now time.Time) pricestore.History {
+	in := make([]sellhistory.Sale, len(sales))
+	for i, s := range sales {
+		in[i] = sellhistory.Sale{Price: s.PriceCents, At: s.At}
+	}
+	r := sellhistory.Analyse(in, now)
+	return pricestore.History{Stable: r.Stable, SoldPerWeek: r.SoldPerWeek, Probability: r.Probability}
+}
+
+// StartSpan starts a span named name. With non-nil headers the span continues the trace they carry (B3
+// headers of a delivery); with nil headers it is a child of the span in ctx. It returns the context that
+// holds the span and a function that ends it, recording err when not nil.
+type StartSpan func(ctx context.Context, name string, headers map[string]any) (context.Context, func(err error))
+
+// Sentinel errors (always wrapped in message.Permanent by Handle).
+var (
+	// ErrNoTitle means a sales message does not name a usable title.
+	ErrNoTitle = errors.New("sales message without a valid title")
+	// ErrAllInvalid means every item of a non-empty payload was invalid.
+	ErrAllInvalid = errors.New("every item is invalid")
+	// ErrConfig means the handler's dependencies are incomplete.
+	ErrConfig = errors.New("invalid worker config")
+)
+
+// DefaultEnqueueCacheSize bounds the in-process set of titles known to be on the sales schedule.
+const DefaultEnqueueCacheSize = 100_000
+
+// Config tunes the handler.
+type Config struct {
+	// EnqueueCacheSize bounds the set of titles already added to the sales schedule, so that titles seen
+	// again do not cost a Redis call on every page (0 = DefaultEnqueueCacheSize).
+	EnqueueCacheSize int
+}
+
+// Deps are the handler's collaborators.
+type Deps struct {
+	// Store writes Redis (required).
+	Store Store
+	// Schedule receives the titles seen in listings; nil disables sales scheduling.
+	Schedule Enqueuer
+	// Analyse analyses sales (required for sales messages; SellHistory in production).
+	Analyse Analyser
+	// Logger logs; nil discards.
+	Logger *slog.Logger
+	// Registerer registers the metrics; nil registers nowhere.
+	Registerer prometheus.Registerer
+	// StartSpan traces; nil disables tracing.
+	StartSpan StartSpan
+}
+
+// Handler is the message.Handler of the worker.
+type Handler struct {
+	store    Store
+	schedule Enqueuer
+	analyse  Analyser
+	log      *slog.Logger
+	span     StartSpan
+	seen     *titleSet
+	m        metrics
+}
+
+var _ message.Handler = (*Handler)(nil)
+
+// Outcomes of the pages metric.
+const (
+	outcomeOK        = "ok"
+	outcomeInvalid   = "invalid"
+	outcomeTransient = "error"
+	kindUnknown      = "unknown"
+)
+
+type metrics struct {
+	items    *prometheus.CounterVec
+	invalid  *prometheus.CounterVec
+	titles   *prometheus.CounterVec
+	pages    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	enqueued prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) metrics {
+	f := promauto.With(reg)
+	m := metrics{
+		items: f.NewCounterVec(prometheus.CounterOpts{Name: "dmarket_worker_items_processed_total",
+			Help: "Valid items (listings, orders, sales, reduced fees) handed to Redis, by message kind."}, []string{"kind"}),
+		invalid: f.NewCounterVec(prometheus.CounterOpts{Name: "dmarket_worker_items_invalid_total",
+			Help: "Items dropped by validation, by reason."}, []string{"reason"}),
+		titles: f.NewCounterVec(prometheus.CounterOpts{Name: "dmarket_worker_titles_written_total",
+			Help: "Redis keys (titles, or games for fees) changed by the worker, by message kind."}, []string{"kind"}),
+		pages: f.NewCounterVec(prometheus.CounterOpts{Name: "dmarket_worker_pages_total",
+			Help: "Messages handled, by kind and outcome (ok, invalid = dead-lettered, error = retried)."}, []string{"kind", "outcome"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{Name: "dmarket_worker_write_duration_seconds",
+			Help:    "Duration of the Redis writes of one message, by kind.",
+			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}}, []string{"kind"}),
+		enqueued: f.NewCounter(prometheus.CounterOpts{Name: "dmarket_worker_sales_titles_enqueued_total",
+			Help: "Titles newly added to the sales schedule."}),
+	}
+	for _, k := range message.Kinds {
+		m.items.WithLabelValues(string(k))
+		m.titles.WithLabelValues(string(k))
+		m.duration.WithLabelValues(string(k))
+		for _, o := range []string{outcomeOK, outcomeInvalid, outcomeTransient} {
+			m.pages.WithLabelValues(string(k), o)
+		}
+	}
+	m.pages.WithLabelValues(kindUnknown, outcomeInvalid)
+	for _, r := range validate.Reasons {
+		m.invalid.WithLabelValues(string(r))
+	}
+	return m
+}
+
+// New returns a Handler.
+func New(cfg Config, d Deps) (*Handler, error) {
+	if d.Store == nil || d.Analyse == nil {
+		return nil, fmt.Errorf("%w: store and analyser are required", ErrConfig)
+	}
+	if cfg.EnqueueCacheSize < 0 {
+		return nil, fmt.Errorf("%w: negative enqueue cache size", ErrConfig)
+	}
+	if cfg.EnqueueCacheSize == 0 {
+		cfg.EnqueueCacheSize = DefaultEnqueueCacheSize
+	}
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := d.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	return &Handler{
+		store: d.Store, schedule: d.Schedule, analyse: d.Analyse, log: log, span: d.StartSpan,
+		seen: newTitleSet(cfg.EnqueueCacheSize), m: newMetrics(reg),
+	}, nil
+}
+
+// Handle processes one delivery; see message.Handler for the meaning of its result.
+func (h *Handler) Handle(ctx context.Context, d message.Delivery) (err error) {
+	if h.span != nil {
+		var end func(error)
+		ctx, end = h.span(ctx, "worker.handle", d.Headers)
+		defer func() { end(err) }()
+	}
+	env, err := validate.DecodeEnvelope(d.Body)
+	if err != nil {
+		h.m.pages.WithLabelValues(kindUnknown, outcomeInvalid).Inc()
+		h.log.Warn("dead-lettering undecodable message", "message_id", d.MessageID, "err", err)
+		return err
+	}
+	kind := string(env.Kind)
+	err = h.route(ctx, env)
+	switch {
+	case err == nil:
+		h.m.pages.WithLabelValues(kind, outcomeOK).Inc()
+	case message.IsPermanent(err):
+		h.m.pages.WithLabelValues(kind, outcomeInvalid).Inc()
+		h.log.Warn("dead-lettering invalid message", "message_id", d.MessageID, "kind", kind, "game", env.GameID, "err", err)
+	default:
+		h.m.pages.WithLabelValues(kind, outcomeTransient).Inc()
+		h.log.Debug("message failed, will be retried", "message_id", d.MessageID, "kind", kind, "attempt", d.Attempt, "err", err)
+	}
+	return err
+}
+
+func (h *Handler) route(ctx context.Context, env message.Envelope) error {
+	if err := validate.CheckGame(env.GameID); err != nil {
+		return err
+	}
+	switch env.Kind {
+	case message.KindListings:
+		return h.listings(ctx, env)
+	case message.KindOrders:
+		return h.orders(ctx, env)
+	case message.KindSales:
+		return h.sales(ctx, env)
+	default: // message.KindFees; Decode rejects unknown kinds.
+		return h.fees(ctx, env)
+	}
+}
+
+func (h *Handler) countInvalid(inv validate.Invalid) {
+	for r, n := range inv {
+		h.m.invalid.WithLabelValues(string(r)).Add(float64(n))
+	}
+}
+
+// write runs one Redis write with its span, duration and titles metrics.
+func (h *Handler) write(ctx context.Context, kind message.Kind, fn func(ctx context.Context) (int, error)) (err error) {
+	if h.span != nil {
+		var end func(error)
+		ctx, end = h.span(ctx, "redis.write "+string(kind), nil)
+		defer func() { end(err) }()
+	}
+	start := time.Now()
+	n, err := fn(ctx)
+	h.m.duration.WithLabelValues(string(kind)).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return err
+	}
+	h.m.titles.WithLabelValues(string(kind)).Add(float64(n))
+	return nil
+}
+
+func allInvalid(valid int, inv validate.Invalid) error {
+	if valid == 0 && inv.Total() > 0 {
+		return message.Permanent(fmt.Errorf("%w: %d items", ErrAllInvalid, inv.Total()))
+	}
+	return nil
+}
+
+func (h *Handler) listings(ctx context.Context, env message.Envelope) error {
+	page, err := validate.DecodeListings(env.Payload, env.GameID)
+	if err != nil {
+		return fmt.Errorf("listings: %w", err)
+	}
+	h.countInvalid(page.Invalid)
+	if err := allInvalid(len(page.Items), page.Invalid); err != nil {
+		return fmt.Errorf("listings: %w", err)
+	}
+	err = h.write(ctx, message.KindListings, func(ctx context.Context) (int, error) {
+		return h.store.WriteListings(ctx, env.GameID, env.FetchedAt, page.Items)
+	})
+	if err != nil {
+		return fmt.Errorf("listings: %w", err)
+	}
+	if err := h.enqueue(ctx, env.GameID, page.Items); err != nil {
+		return fmt.Errorf("listings: %w", err)
+	}
+	h.m.items.WithLabelValues(string(message.KindListings)).Add(float64(len(page.Items)))
+	return nil
+}
+
+// enqueue adds the page's titles that are not known to be scheduled to the sales schedule.
+func (h *Handler) enqueue(ctx context.Context, game string, items []validate.Listing) error {
+	if h.schedule == nil {
+		return nil
+	}
+	var fresh []string
+	for i := range items {
+		t := items[i].Title
+		if h.seen.has(game, t) || contains(fresh, t) {
+			continue
+		}
+		fresh = append(fresh, t)
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	n, err := h.schedule.Enqueue(ctx, game, fresh)
+	if err != nil {
+		return err
+	}
+	h.m.enqueued.Add(float64(n))
+	for _, t := range fresh {
+		h.seen.add(game, t)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Handler) orders(ctx context.Context, env message.Envelope) error {
+	orders, err := validate.DecodeOrders(env.Payload)
+	if err != nil {
+		return fmt.Errorf("orders: %w", err)
+	}
+	h.countInvalid(orders.Invalid)
+	if err := allInvalid(len(orders.Items), orders.Invalid); err != nil {
+		return fmt.Errorf("orders: %w", err)
+	}
+	err = h.write(ctx, message.KindOrders, func(ctx context.Context) (int, error) {
+		return h.store.WriteOrders(ctx, env.FetchedAt, orders.Items)
+	})
+	if err != nil {
+		return fmt.Errorf("orders: %w", err)
+	}
+	h.m.items.WithLabelValues(string(message.KindOrders)).Add(float64(len(orders.Items)))
+	return nil
+}
+
+func (h *Handler) sales(ctx context.Context, env message.Envelope) error {
+	title, reason := validate.SanitizeTitle(env.Request.Title)
+	if reason != "" {
+		return message.Permanent(fmt.Errorf("sales: %w: %s", ErrNoTitle, reason))
+	}
+	sales, err := validate.DecodeSales(env.Payload)
+	if err != nil {
+		return fmt.Errorf("sales: %w", err)
+	}
+	h.countInvalid(sales.Invalid)
+	if err := allInvalid(len(sales.Items), sales.Invalid); err != nil {
+		return fmt.Errorf("sales: %w", err)
+	}
+	var hist *pricestore.History
+	if len(sales.Items) > 0 {
+		r := h.analyse(sales.Items, env.FetchedAt)
+		hist = &r
+	}
+	err = h.write(ctx, message.KindSales, func(ctx context.Context) (int, error) {
+		return h.store.WriteHistory(ctx, title, env.FetchedAt, hist)
+	})
+	if err != nil {
+		return fmt.Errorf("sales: %w", err)
+	}
+	h.m.items.WithLabelValues(string(message.KindSales)).Add(float64(len(sales.Items)))
+	return nil
+}
+
+func (h *Handler) fees(ctx context.Context, env message.Envelope) error {
+	fees, err := validate.DecodeFees(env.Payload)
+	if err != nil {
+		return fmt.Errorf("fees: %w", err)
+	}
+	h.countInvalid(fees.Invalid)
+	err = h.write(ctx, message.KindFees, func(ctx context.Context) (int, error) {
+		return h.store.WriteFees(ctx, env.GameID, env.FetchedAt, fees)
+	})
+	if err != nil {
+		return fmt.Errorf("fees: %w", err)
+	}
+	h.m.items.WithLabelValues(string(message.KindFees)).Add(float64(len(fees.Reduced)))
+	return nil
+}
