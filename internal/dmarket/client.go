@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/openzipkin/zipkin-go"
+	"github.com/openzipkin/zipkin-go/model"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 
@@ -512,6 +513,9 @@ func (c *Client) attempt(ctx context.Context, cl call, attempt int) ([]byte, err
 		return struct{}{}, e
 	})
 	lease.Release(outcome)
+	if obs, ok := c.account.(AccountObserver); ok && cl.signed && outcome != Aborted {
+		obs.Observe(cl.endpoint.Family(), outcome)
+	}
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		c.metrics.requests.WithLabelValues(string(cl.endpoint), "breaker_open", lease.Name()).Inc()
 		return nil, fmt.Errorf("%s: %w: %w", cl.endpoint, ErrBreakerOpen, err)
@@ -523,7 +527,7 @@ func (c *Client) attempt(ctx context.Context, cl call, attempt int) ([]byte, err
 func (c *Client) send(ctx context.Context, cl call, lease Lease, attempt int) (body []byte, outcome Outcome, err error) {
 	var span zipkin.Span
 	if c.tracer != nil {
-		span, _ = c.tracer.StartSpanFromContext(ctx, "dmarket "+string(cl.endpoint), zipkin.Kind("CLIENT"))
+		span, _ = c.tracer.StartSpanFromContext(ctx, "dmarket "+string(cl.endpoint), zipkin.Kind(model.Client))
 		zipkin.TagHTTPMethod.Set(span, cl.method)
 		zipkin.TagHTTPPath.Set(span, cl.path)
 		span.Tag("dmarket.egress", lease.Name())
@@ -549,11 +553,7 @@ func (c *Client) send(ctx context.Context, cl call, lease Lease, attempt int) (b
 			zipkin.TagError.Set(span, label)
 		}
 	}
-	lvl := slog.LevelDebug
-	if err != nil {
-		lvl = slog.LevelInfo
-	}
-	c.log.Log(ctx, lvl, "dmarket request", "endpoint", cl.endpoint, "method", cl.method, "path", cl.path,
+	c.log.DebugContext(ctx, "dmarket request", "endpoint", cl.endpoint, "method", cl.method, "path", cl.path,
 		"status", status, "outcome", label, "egress", lease.Name(), "attempt", attempt,
 		"duration", elapsed, "err", err)
 	c.metrics.requests.WithLabelValues(string(cl.endpoint), label, lease.Name()).Inc()

@@ -716,3 +716,26 @@ func TestStringers(t *testing.T) {
 	require.Zero(t, RetryAfter(errors.New("plain")))
 	require.Equal(t, BreakerClosed, (&Client{}).BreakerState("nope"))
 }
+
+type observingAccount struct {
+	recAccount
+	observed []Outcome
+}
+
+func (o *observingAccount) Observe(f Family, out Outcome) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.families = append(o.families, f)
+	o.observed = append(o.observed, out)
+}
+
+func TestAccountObserverSeesOutcomes(t *testing.T) {
+	_, signer := testKeys(t)
+	_, srv := serve(t, answer{status: 429, headers: map[string]string{"Retry-After": "1"}}, answer{status: 200, body: `{"sales":[]}`})
+	acct := &observingAccount{}
+	c := newTestClient(t, srv.URL, Config{}, nil, WithSigner(signer), WithAccountLimiter(acct))
+	_, err := c.LastSales(context.Background(), "a8db", "t", 0, 0)
+	require.NoError(t, err)
+	require.Equal(t, []Outcome{Throttled, Success}, acct.observed)
+	require.Equal(t, []Family{FamilySales, FamilySales, FamilySales, FamilySales}, acct.families, "wait, observe, wait, observe")
+}

@@ -139,6 +139,12 @@ type AccountLimiter interface {
 	Wait(ctx context.Context, f Family) error
 }
 
+// AccountObserver is optionally implemented by an AccountLimiter that adapts its rates: after every
+// signed attempt that reached DMarket the client reports the attempt's outcome (Throttled on a 429).
+type AccountObserver interface {
+	Observe(f Family, o Outcome)
+}
+
 // RateAccountLimiter is a fixed token-bucket AccountLimiter, one bucket per family.
 type RateAccountLimiter struct {
 	mu       sync.Mutex
