@@ -143,7 +143,7 @@ type Parser struct {
 }
 
 // HasKeys reports whether DMarket API keys are configured (signed endpoints on).
-func (p Parser) HasKeys() bool { return p.PublicKey != "" && p.SecretKey != "" }
+func (c Parser) HasKeys() bool { return c.PublicKey != "" && c.SecretKey != "" }
 
 // Worker is the configuration of cmd/worker.
 type Worker struct {
@@ -227,21 +227,21 @@ var (
 // environ (as os.Environ returns it).
 func LoadParser(args, environ []string) (Parser, error) {
 	var c Parser
-	err := load(args, environ, &c, DefaultParserAddr, func(p *problems) { c.validate(p) })
+	err := load(args, environ, &c, &c.Common, DefaultParserAddr, func(p *problems) { c.validate(p) })
 	return c, err
 }
 
 // LoadWorker loads the worker's configuration; see LoadParser.
 func LoadWorker(args, environ []string) (Worker, error) {
 	var c Worker
-	err := load(args, environ, &c, DefaultWorkerAddr, func(p *problems) { c.validate(p) })
+	err := load(args, environ, &c, &c.Common, DefaultWorkerAddr, func(p *problems) { c.validate(p) })
 	return c, err
 }
 
 // LoadBot loads the bot's configuration; see LoadParser.
 func LoadBot(args, environ []string) (Bot, error) {
 	var c Bot
-	err := load(args, environ, &c, DefaultBotAddr, func(p *problems) { c.validate(p) })
+	err := load(args, environ, &c, &c.Common, DefaultBotAddr, func(p *problems) { c.validate(p) })
 	return c, err
 }
 
@@ -251,7 +251,7 @@ func Usage(program string) string {
 		"whose variables apply where the environment leaves them unset or empty.\n", program)
 }
 
-func load(args, environ []string, cfg any, defaultAddr string, validate func(*problems)) error {
+func load(args, environ []string, cfg any, common *Common, defaultAddr string, validate func(*problems)) error {
 	fs := flag.NewFlagSet("config", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	envFile := fs.String("env-file", "", "dotenv file with default values for the environment")
@@ -281,7 +281,6 @@ func load(args, environ []string, cfg any, defaultAddr string, validate func(*pr
 	if err := env.ParseWithOptions(cfg, env.Options{Environment: vars}); err != nil {
 		p.fromEnv(cfg, err)
 	}
-	common := reflect.ValueOf(cfg).Elem().FieldByName("Common").Addr().Interface().(*Common)
 	if common.HTTPAddr == "" {
 		common.HTTPAddr = defaultAddr
 	}
@@ -622,20 +621,20 @@ func (c Common) Secrets() []string {
 }
 
 // Secrets returns the secret values of the configuration (keys, URL passwords), for logging.WithSecrets.
-func (p Parser) Secrets() []string {
-	s := append(p.Common.Secrets(), urlSecrets(p.RabbitMQURL)...)
-	return nonEmpty(append(s, p.SecretKey, p.PublicKey))
+func (c Parser) Secrets() []string {
+	s := append(c.Common.Secrets(), urlSecrets(c.RabbitMQURL)...)
+	return nonEmpty(append(s, c.SecretKey, c.PublicKey))
 }
 
 // Secrets returns the secret values of the configuration (URL passwords), for logging.WithSecrets.
-func (w Worker) Secrets() []string {
-	return nonEmpty(append(w.Common.Secrets(), urlSecrets(w.RabbitMQURL)...))
+func (c Worker) Secrets() []string {
+	return nonEmpty(append(c.Common.Secrets(), urlSecrets(c.RabbitMQURL)...))
 }
 
 // Secrets returns the secret values of the configuration (the token, URL passwords), for
 // logging.WithSecrets.
-func (b Bot) Secrets() []string {
-	return nonEmpty(append(b.Common.Secrets(), b.TelegramToken))
+func (c Bot) Secrets() []string {
+	return nonEmpty(append(c.Common.Secrets(), c.TelegramToken))
 }
 
 func nonEmpty(in []string) []string {
@@ -668,53 +667,53 @@ func (c Common) attrs() []slog.Attr {
 }
 
 // LogValue summarises the configuration for the start-up log with every secret masked.
-func (p Parser) LogValue() slog.Value {
-	return slog.GroupValue(append(p.Common.attrs(),
-		slog.String("RABBITMQ_URL", maskURL(p.RabbitMQURL)),
-		slog.String("DMARKET_API_URL", maskURL(p.DMarketAPIURL)),
-		slog.String("DMARKET_GAME_IDS", strings.Join(p.GameIDs, ",")),
-		slog.String("DMARKET_PUBLIC_KEY", isSet(p.PublicKey)),
-		slog.String("DMARKET_SECRET_KEY", isSet(p.SecretKey)),
-		slog.String("DMARKET_PROXIES_FILE", p.ProxiesFile),
-		slog.Float64("PARSER_RATE_PER_IP", p.RatePerIP),
-		slog.Duration("PARSER_CYCLE_INTERVAL", p.CycleInterval),
-		slog.Duration("PARSER_CYCLE_TIMEOUT", p.CycleTimeout),
-		slog.Int("PARSER_MAX_RETRIES", p.MaxRetries),
-		slog.Duration("PARSER_REQUEST_TIMEOUT", p.RequestTimeout),
-		slog.String("PARSER_PRICE_BOUNDS", joinCents(p.PriceBounds)),
-		slog.Int("PARSER_SPLIT_PAGES", p.SplitPages),
-		slog.Duration("PARSER_SALES_INTERVAL", p.SalesInterval),
-		slog.Duration("PARSER_FEES_INTERVAL", p.FeesInterval),
+func (c Parser) LogValue() slog.Value {
+	return slog.GroupValue(append(c.Common.attrs(),
+		slog.String("RABBITMQ_URL", maskURL(c.RabbitMQURL)),
+		slog.String("DMARKET_API_URL", maskURL(c.DMarketAPIURL)),
+		slog.String("DMARKET_GAME_IDS", strings.Join(c.GameIDs, ",")),
+		slog.String("DMARKET_PUBLIC_KEY", isSet(c.PublicKey)),
+		slog.String("DMARKET_SECRET_KEY", isSet(c.SecretKey)),
+		slog.String("DMARKET_PROXIES_FILE", c.ProxiesFile),
+		slog.Float64("PARSER_RATE_PER_IP", c.RatePerIP),
+		slog.Duration("PARSER_CYCLE_INTERVAL", c.CycleInterval),
+		slog.Duration("PARSER_CYCLE_TIMEOUT", c.CycleTimeout),
+		slog.Int("PARSER_MAX_RETRIES", c.MaxRetries),
+		slog.Duration("PARSER_REQUEST_TIMEOUT", c.RequestTimeout),
+		slog.String("PARSER_PRICE_BOUNDS", joinCents(c.PriceBounds)),
+		slog.Int("PARSER_SPLIT_PAGES", c.SplitPages),
+		slog.Duration("PARSER_SALES_INTERVAL", c.SalesInterval),
+		slog.Duration("PARSER_FEES_INTERVAL", c.FeesInterval),
 	)...)
 }
 
 // LogValue summarises the configuration for the start-up log with every secret masked.
-func (w Worker) LogValue() slog.Value {
-	return slog.GroupValue(append(w.Common.attrs(),
-		slog.String("RABBITMQ_URL", maskURL(w.RabbitMQURL)),
-		slog.Duration("PRICE_TTL", w.PriceTTL),
-		slog.Duration("HISTORY_TTL", w.HistoryTTL),
-		slog.Int("WORKER_PREFETCH", w.Prefetch),
-		slog.Int("WORKER_CONCURRENCY", w.Concurrency),
-		slog.Int("WORKER_MAX_ATTEMPTS", w.MaxAttempts),
+func (c Worker) LogValue() slog.Value {
+	return slog.GroupValue(append(c.Common.attrs(),
+		slog.String("RABBITMQ_URL", maskURL(c.RabbitMQURL)),
+		slog.Duration("PRICE_TTL", c.PriceTTL),
+		slog.Duration("HISTORY_TTL", c.HistoryTTL),
+		slog.Int("WORKER_PREFETCH", c.Prefetch),
+		slog.Int("WORKER_CONCURRENCY", c.Concurrency),
+		slog.Int("WORKER_MAX_ATTEMPTS", c.MaxAttempts),
 	)...)
 }
 
 // LogValue summarises the configuration for the start-up log with every secret masked.
-func (b Bot) LogValue() slog.Value {
-	ids := make([]string, len(b.Whitelist))
-	for i, id := range b.Whitelist {
+func (c Bot) LogValue() slog.Value {
+	ids := make([]string, len(c.Whitelist))
+	for i, id := range c.Whitelist {
 		ids[i] = strconv.FormatInt(id, 10)
 	}
-	return slog.GroupValue(append(b.Common.attrs(),
-		slog.String("DMARKET_GAME_IDS", strings.Join(b.GameIDs, ",")),
-		slog.String("TELEGRAM_API_TOKEN", isSet(b.TelegramToken)),
+	return slog.GroupValue(append(c.Common.attrs(),
+		slog.String("DMARKET_GAME_IDS", strings.Join(c.GameIDs, ",")),
+		slog.String("TELEGRAM_API_TOKEN", isSet(c.TelegramToken)),
 		slog.String("TELEGRAM_WHITELIST", strings.Join(ids, ",")),
-		slog.String("TELEGRAM_API_ENDPOINT", redact.String(b.TelegramEndpoint)),
-		slog.Duration("BOT_POLL_INTERVAL", b.PollInterval),
-		slog.String("BOT_DEFAULT_MIN_PRICE", b.DefaultMinPrice.Dollars()),
-		slog.String("BOT_DEFAULT_LIMIT", b.DefaultLimit.String()+"%"),
-		slog.String("DMARKET_FEE_PERCENT", b.FeePercent.String()+"%"),
+		slog.String("TELEGRAM_API_ENDPOINT", redact.String(c.TelegramEndpoint)),
+		slog.Duration("BOT_POLL_INTERVAL", c.PollInterval),
+		slog.String("BOT_DEFAULT_MIN_PRICE", c.DefaultMinPrice.Dollars()),
+		slog.String("BOT_DEFAULT_LIMIT", c.DefaultLimit.String()+"%"),
+		slog.String("DMARKET_FEE_PERCENT", c.FeePercent.String()+"%"),
 	)...)
 }
 

@@ -262,12 +262,12 @@ func (r *Registry) Check(ctx context.Context) Report {
 	return rep
 }
 
-// capped returns s, but no worse than c.
-func (c Status) capped(s Status) Status {
-	if s.rank() > c.rank() {
-		return c
+// capped returns o, but no worse than s.
+func (s Status) capped(o Status) Status {
+	if o.rank() > s.rank() {
+		return s
 	}
-	return s
+	return o
 }
 
 // Ready reports whether no critical component is unhealthy, running stale checks as Check does.

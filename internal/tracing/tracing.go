@@ -11,12 +11,11 @@ package tracing
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -90,9 +89,7 @@ func New(serviceName, zipkinURL string, sampleRate float64, log *slog.Logger, op
 	if sampleRate > 0 && sampleRate < minRate {
 		sampleRate = minRate
 	}
-	var salt [8]byte
-	_, _ = rand.Read(salt[:])
-	sampler, err := zipkin.NewBoundarySampler(sampleRate, int64(binary.LittleEndian.Uint64(salt[:])))
+	sampler, err := zipkin.NewBoundarySampler(sampleRate, rand.Int64())
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidSampleRate, err)
 	}

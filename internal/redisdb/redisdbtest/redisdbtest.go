@@ -26,8 +26,10 @@ import (
 
 // Allocation parameters.
 const (
-	// FirstDB and LastDB bound the database numbers handed out.
-	FirstDB, LastDB = 1, 15
+	// FirstDB is the lowest database number handed out.
+	FirstDB = 1
+	// LastDB is the highest database number handed out.
+	LastDB = 15
 	// LockTTL is how long a lock outlives a test process that died without releasing it.
 	LockTTL = 60 * time.Second
 	// WaitTimeout is how long New waits for a free database before failing the test.
