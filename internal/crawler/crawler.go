@@ -526,6 +526,10 @@ func (c *Crawler) fetchSales(ctx context.Context, game, title string) {
 		}
 	}
 	bg := context.WithoutCancel(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Shutting down: the title's lease runs out and it becomes due again by itself.
+		return
+	}
 	if err != nil {
 		c.mu.Lock()
 		c.attempts[key]++

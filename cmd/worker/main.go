@@ -1,0 +1,149 @@
+// Command worker consumes the raw DMarket pages the parser publishes, validates them, analyses sell
+// history and writes the results to Redis. Any number of workers run side by side.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/openzipkin/zipkin-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/config"
+	"github.com/skinflip/dmarket-monitor/internal/health"
+	"github.com/skinflip/dmarket-monitor/internal/logging"
+	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/ops"
+	"github.com/skinflip/dmarket-monitor/internal/pricestore"
+	"github.com/skinflip/dmarket-monitor/internal/rabbitmq"
+	"github.com/skinflip/dmarket-monitor/internal/redisdb"
+	"github.com/skinflip/dmarket-monitor/internal/salesschedule"
+	"github.com/skinflip/dmarket-monitor/internal/tracing"
+	"github.com/skinflip/dmarket-monitor/internal/worker"
+)
+
+func main() {
+	cfg, err := config.LoadWorker(os.Args[1:], os.Environ())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat, logging.WithSecrets(cfg.Secrets()...))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("worker stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run wires the worker in dependency order and consumes every queue until ctx ends.
+func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
+	log.Info("worker starting", "config", cfg)
+	reg := ops.NewRegistry()
+	clk := clock.Real{}
+
+	tracer, stopTracing, err := tracing.New("worker", cfg.ZipkinURL, cfg.ZipkinSampleRate, log)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer shutdown(log, "tracing", cfg.ShutdownTimeout, stopTracing)
+
+	rdb, err := redisdb.New(cfg.RedisURL, redisdb.WithClientName("worker"), redisdb.WithPoolSize(4*cfg.Concurrency))
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	defer rdb.Close()
+
+	store, err := pricestore.New(rdb, clk, pricestore.Config{PriceTTL: cfg.PriceTTL, HistoryTTL: cfg.HistoryTTL})
+	if err != nil {
+		return fmt.Errorf("price store: %w", err)
+	}
+	sched, err := salesschedule.New(rdb, clk, salesschedule.Config{})
+	if err != nil {
+		return fmt.Errorf("sales schedule: %w", err)
+	}
+	handler, err := worker.New(worker.Config{}, worker.Deps{
+		Store: store, Schedule: sched, Analyse: worker.SellHistory, Logger: log, Registerer: reg,
+		StartSpan: consumerSpans(tracer),
+	})
+	if err != nil {
+		return fmt.Errorf("handler: %w", err)
+	}
+
+	queues := make([]string, 0, len(message.Kinds))
+	for _, k := range message.Kinds {
+		queues = append(queues, message.Queue(k))
+	}
+	amqpConn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, reg, rabbitmq.ConnOptions{Queues: queues})
+	if err != nil {
+		return fmt.Errorf("rabbitmq: %w", err)
+	}
+	defer amqpConn.Close()
+
+	checks := health.NewRegistry(clk)
+	checks.Register("redis", redisdb.HealthCheck(rdb), health.Critical())
+	checks.Register("rabbitmq", func(ctx context.Context) (health.Status, error) {
+		if err := amqpConn.Check(ctx); err != nil {
+			return health.StatusUnhealthy, err
+		}
+		return health.StatusHealthy, nil
+	}, health.Critical())
+	srv := ops.New(cfg.HTTPAddr, reg, checks, log, ops.WithShutdownTimeout(cfg.ShutdownTimeout))
+	if err := srv.Listen(); err != nil {
+		return fmt.Errorf("ops server: %w", err)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error { return ignoreCanceled(amqpConn.Run(gctx)) })
+	for _, q := range queues {
+		c := rabbitmq.NewConsumer(amqpConn, q, handler, rabbitmq.ConsumerOptions{
+			Prefetch: cfg.Prefetch, Concurrency: cfg.Concurrency, MaxAttempts: cfg.MaxAttempts,
+			ShutdownTimeout: cfg.ShutdownTimeout,
+		})
+		g.Go(func() error { return ignoreCanceled(c.Run(gctx)) })
+	}
+	err = g.Wait()
+	log.Info("worker stopped")
+	return err
+}
+
+// consumerSpans continues the trace carried in a message's B3 headers.
+func consumerSpans(tr *zipkin.Tracer) worker.StartSpan {
+	return func(ctx context.Context, name string, headers map[string]any) (context.Context, func(error)) {
+		span, ctx := tracing.StartConsumerSpan(ctx, tr, name, headers)
+		return ctx, func(err error) {
+			if err != nil {
+				zipkin.TagError.Set(span, err.Error())
+			}
+			span.Finish()
+		}
+	}
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func shutdown(log *slog.Logger, what string, timeout time.Duration, fn func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := fn(ctx); err != nil {
+		log.Warn("shutdown incomplete", "component", what, "err", err)
+	}
+}
