@@ -184,13 +184,14 @@ func (h *Handler) anyValue(v any) slog.Value {
 	case nil:
 		return slog.AnyValue(nil)
 	case error:
-		return slog.StringValue(h.r.String(x.Error()))
+		// fmt recovers from a panicking Error method (a nil pointer receiver, say).
+		return slog.StringValue(h.r.String(fmt.Sprint(x)))
 	case *url.URL:
 		return slog.StringValue(h.r.String(redact.URL(x)))
 	case url.URL:
 		return slog.StringValue(h.r.String(redact.URL(&x)))
 	case fmt.Stringer:
-		return slog.StringValue(h.r.String(x.String()))
+		return slog.StringValue(h.r.String(fmt.Sprint(x)))
 	case []byte:
 		return slog.StringValue(h.r.String(string(x)))
 	}

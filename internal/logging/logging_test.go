@@ -128,6 +128,21 @@ func TestOrdinaryValuesUntouched(t *testing.T) {
 	require.Equal(t, "12:30:45", m["time"])
 }
 
+type ptrErr struct{ msg string }
+
+func (e *ptrErr) Error() string { return e.msg }
+
+func TestNilReceiversDoNotPanic(t *testing.T) {
+	var buf bytes.Buffer
+	l, err := New(&buf, "info", "text")
+	require.NoError(t, err)
+	var e *ptrErr
+	var u *url.URL
+	l.Info("x", "err", e, "url", u)
+	require.Contains(t, buf.String(), "err=<nil>")
+	require.Contains(t, buf.String(), `url=""`)
+}
+
 func TestWithRedactorSeesLaterSecrets(t *testing.T) {
 	var buf bytes.Buffer
 	r := redact.New()
