@@ -351,6 +351,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if method == "getUpdates" {
+		if f := s.takeFailure(method); f != nil {
+			s.mu.Lock()
+			s.calls = append(s.calls, Call{Method: method, Status: f.status, Description: f.desc, At: s.opts.Clock.Now()})
+			s.mu.Unlock()
+			writeJSON(w, f.status, map[string]any{"ok": false, "error_code": f.status, "description": f.desc})
+			return
+		}
 		s.getUpdates(w, r, form)
 		return
 	}

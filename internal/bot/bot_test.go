@@ -1,0 +1,127 @@
+package bot
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/openzipkin/zipkin-go"
+	"github.com/openzipkin/zipkin-go/reporter/recorder"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/telegram"
+	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
+)
+
+func TestNewValidates(t *testing.T) {
+	rdb := redisdbtest.New(t)
+	sender, err := telegram.New(telegram.Config{Token: "1:x"}, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	require.NoError(t, err)
+	log := slog.New(slog.DiscardHandler)
+	_, err = New(Config{GameIDs: []string{"a8db"}}, nil, &fakeOffers{}, &fakeCharts{}, rdb, log, prometheus.NewRegistry(), nil, clock.Real{})
+	require.Error(t, err)
+	_, err = New(Config{}, sender, &fakeOffers{}, &fakeCharts{}, rdb, log, prometheus.NewRegistry(), nil, clock.Real{})
+	require.ErrorContains(t, err, "no game ids")
+	b, err := New(Config{GameIDs: []string{"a8db"}}, sender, &fakeOffers{}, &fakeCharts{}, rdb, log, prometheus.NewRegistry(), nil, clock.Real{})
+	require.NoError(t, err)
+	require.Equal(t, 3*time.Second, b.cfg.PollInterval)
+	require.Equal(t, 30*time.Minute, b.cfg.DedupWindow)
+	require.Equal(t, "telegram:", b.cfg.KeyPrefix)
+}
+
+func TestTokenAbsentFromLogs(t *testing.T) {
+	token := "555777:AAH-very-secret_token"
+	h := newHarness(t, harnessOpts{token: token, noRun: true})
+	// Telegram goes away: every poll and send fails with the token in the library's request URL.
+	h.srv.Close()
+	h.run()
+	require.Eventually(t, func() bool { return testutil.ToFloat64(h.bot.m.pollErrors) >= 1 }, 10*time.Second, 10*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, h.rdb.HSet(ctx, "telegram:started", "100", "100").Err())
+	h.src.set(offersN(1))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
+	h.stop()
+	logs := h.logs.String()
+	require.Contains(t, logs, "get updates failed")
+	require.Contains(t, logs, "notification failed")
+	require.Contains(t, logs, "<token>")
+	require.NotContains(t, logs, token)
+	require.NotContains(t, logs, "very-secret")
+}
+
+func TestRunRecoversFromPollErrors(t *testing.T) {
+	h := newHarness(t, harnessOpts{noRun: true})
+	h.srv.Fail("getUpdates", 1, 502, "Bad Gateway", 0)
+	h.run()
+	r := h.say(alice, "/start")
+	require.Contains(t, r.Text, "DMarket price monitor")
+	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.pollErrors))
+}
+
+func TestSpans(t *testing.T) {
+	rec := recorder.NewReporter()
+	defer rec.Close()
+	tracer, err := zipkin.NewTracer(rec)
+	require.NoError(t, err)
+	h := newHarness(t, harnessOpts{noRun: true})
+	h.bot.tracer = tracer
+	h.run()
+	h.say(alice, "/offers")
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
+	require.Eventually(t, func() bool {
+		names := map[string]bool{}
+		for _, s := range rec.Flush() {
+			names[s.Name] = true
+		}
+		return names["command offers"] && names["notification cycle"]
+	}, 10*time.Second, 10*time.Millisecond)
+}
+
+func TestSerialRunsInOrderAndBounds(t *testing.T) {
+	s := newSerial(2)
+	release := make(chan struct{})
+	var got []int
+	require.True(t, s.do(1, func() { <-release; got = append(got, 1) }))
+	require.True(t, s.do(1, func() { got = append(got, 2) }))
+	require.False(t, s.do(1, func() {}), "queue of key 1 is full")
+	other := make(chan struct{})
+	require.True(t, s.do(2, func() { close(other) }))
+	<-other // key 2 is not blocked by key 1
+	close(release)
+	s.wait()
+	require.Equal(t, []int{1, 2}, got)
+}
+
+func TestCorruptSettingsFallBackToDefaults(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	require.NoError(t, h.rdb.Set(context.Background(), "telegram:settings:100", "{not json", 0).Err())
+	require.Equal(t, int64(1000), h.settings(alice).MinPriceCents)
+	r := h.say(alice, "/set_limit -30")
+	require.Contains(t, r.Text, "-30.00%")
+	require.True(t, h.settings(alice).Notifications)
+}
+
+func TestPollIntervalDrivesNotifications(t *testing.T) {
+	rdb := redisdbtest.New(t)
+	srv := telegramtest.New(t, telegramtest.Options{PerChatInterval: -1, GlobalLimit: -1})
+	log := slog.New(slog.DiscardHandler)
+	sender, err := telegram.New(telegram.Config{Token: srv.Token(), Endpoint: srv.Endpoint(), PerChatInterval: time.Millisecond}, nil, log, prometheus.NewRegistry())
+	require.NoError(t, err)
+	src := &fakeOffers{list: offersN(2)}
+	b, err := New(Config{Whitelist: []int64{alice}, GameIDs: []string{"a8db"}, PollInterval: 20 * time.Millisecond, LongPollTimeout: time.Second},
+		sender, src, &fakeCharts{}, rdb, log, prometheus.NewRegistry(), nil, clock.NewFake(t0))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	srv.SendText(alice, "/start")
+	require.Eventually(t, func() bool { return len(srv.Sent(alice)) == 3 }, 10*time.Second, 5*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+}
