@@ -219,6 +219,8 @@ func (h *Handler) route(ctx context.Context, env message.Envelope) error {
 	}
 }
 
+// countInvalid counts dropped items once a message is settled (acked or dead-lettered), so that retries
+// of a transient failure do not count them again.
 func (h *Handler) countInvalid(inv validate.Invalid) {
 	for r, n := range inv {
 		h.m.invalid.WithLabelValues(string(r)).Add(float64(n))
@@ -242,8 +244,11 @@ func (h *Handler) write(ctx context.Context, kind message.Kind, fn func(ctx cont
 	return nil
 }
 
-func allInvalid(valid int, inv validate.Invalid) error {
+// allInvalid returns a permanent error (counting the dropped items) when no item of a non-empty payload
+// is valid.
+func (h *Handler) allInvalid(valid int, inv validate.Invalid) error {
 	if valid == 0 && inv.Total() > 0 {
+		h.countInvalid(inv)
 		return message.Permanent(fmt.Errorf("%w: %d items", ErrAllInvalid, inv.Total()))
 	}
 	return nil
@@ -254,8 +259,7 @@ func (h *Handler) listings(ctx context.Context, env message.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("listings: %w", err)
 	}
-	h.countInvalid(page.Invalid)
-	if err := allInvalid(len(page.Items), page.Invalid); err != nil {
+	if err := h.allInvalid(len(page.Items), page.Invalid); err != nil {
 		return fmt.Errorf("listings: %w", err)
 	}
 	err = h.write(ctx, message.KindListings, func(ctx context.Context) (int, error) {
@@ -267,6 +271,7 @@ func (h *Handler) listings(ctx context.Context, env message.Envelope) error {
 	if err := h.enqueue(ctx, env.GameID, page.Items); err != nil {
 		return fmt.Errorf("listings: %w", err)
 	}
+	h.countInvalid(page.Invalid)
 	h.m.items.WithLabelValues(string(message.KindListings)).Add(float64(len(page.Items)))
 	return nil
 }
@@ -312,8 +317,7 @@ func (h *Handler) orders(ctx context.Context, env message.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
-	h.countInvalid(orders.Invalid)
-	if err := allInvalid(len(orders.Items), orders.Invalid); err != nil {
+	if err := h.allInvalid(len(orders.Items), orders.Invalid); err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
 	err = h.write(ctx, message.KindOrders, func(ctx context.Context) (int, error) {
@@ -322,6 +326,7 @@ func (h *Handler) orders(ctx context.Context, env message.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
+	h.countInvalid(orders.Invalid)
 	h.m.items.WithLabelValues(string(message.KindOrders)).Add(float64(len(orders.Items)))
 	return nil
 }
@@ -335,8 +340,7 @@ func (h *Handler) sales(ctx context.Context, env message.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("sales: %w", err)
 	}
-	h.countInvalid(sales.Invalid)
-	if err := allInvalid(len(sales.Items), sales.Invalid); err != nil {
+	if err := h.allInvalid(len(sales.Items), sales.Invalid); err != nil {
 		return fmt.Errorf("sales: %w", err)
 	}
 	var hist *pricestore.History
@@ -350,6 +354,7 @@ func (h *Handler) sales(ctx context.Context, env message.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("sales: %w", err)
 	}
+	h.countInvalid(sales.Invalid)
 	h.m.items.WithLabelValues(string(message.KindSales)).Add(float64(len(sales.Items)))
 	return nil
 }
@@ -359,13 +364,13 @@ func (h *Handler) fees(ctx context.Context, env message.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("fees: %w", err)
 	}
-	h.countInvalid(fees.Invalid)
 	err = h.write(ctx, message.KindFees, func(ctx context.Context) (int, error) {
 		return h.store.WriteFees(ctx, env.GameID, env.FetchedAt, fees)
 	})
 	if err != nil {
 		return fmt.Errorf("fees: %w", err)
 	}
+	h.countInvalid(fees.Invalid)
 	h.m.items.WithLabelValues(string(message.KindFees)).Add(float64(len(fees.Reduced)))
 	return nil
 }

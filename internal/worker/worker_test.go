@@ -273,6 +273,13 @@ func TestHandlePermanentErrors(t *testing.T) {
 				require.ErrorIs(t, err, tc.wantErr)
 			}
 			require.Equal(t, 1.0, e.pages(tc.kind, "invalid"))
+			if errors.Is(err, ErrAllInvalid) {
+				var total float64
+				for _, r := range validate.Reasons {
+					total += testutil.ToFloat64(e.h.m.invalid.WithLabelValues(string(r)))
+				}
+				require.Equal(t, 1.0, total, "the dropped item is counted")
+			}
 			require.Empty(t, snapshot(t, e.rdb), "nothing written")
 			require.Error(t, e.tracer.errs[len(e.tracer.errs)-1], "the span records the error")
 		})
@@ -321,6 +328,10 @@ func TestHandleTransientErrors(t *testing.T) {
 	for _, k := range message.Kinds {
 		require.Equal(t, 1.0, testutil.ToFloat64(h.m.pages.WithLabelValues(string(k), "error")))
 	}
+	// Dropped items are counted once the message is settled, not on every retry.
+	bad := strings.Replace(string(fixture(t, "market-items-page.json")), `"USD": "1289"`, `"USD": "x"`, 1)
+	require.ErrorIs(t, h.Handle(ctx, delivery(t, message.KindListings, "a8db", now, "", []byte(bad))), errDown)
+	require.Zero(t, testutil.ToFloat64(h.m.invalid.WithLabelValues("bad_price")))
 
 	// A failing schedule is transient too, and the titles are not remembered as enqueued.
 	e := newEnv(t, time.Now().UTC())
