@@ -1,10 +1,16 @@
 # Build, test and run the DMarket price monitor. `make help` lists the targets.
-GO        ?= go
-BIN       ?= bin
-PKGS      ?= ./...
-TEST_FLAGS ?= -count=1 -timeout 12m
+GO            ?= go
+BIN           ?= bin
+PKGS          ?= ./...
+TEST_FLAGS    ?= -count=1 -timeout 14m
+STATICCHECK   ?= $(or $(shell command -v staticcheck 2>/dev/null),$(HOME)/go/bin/staticcheck)
+GOLANGCI_LINT ?= $(or $(shell command -v golangci-lint 2>/dev/null),$(HOME)/go/bin/golangci-lint)
+BENCH         ?= .
+IMAGE         ?= dmarket-monitor:local
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMPOSE       ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: help build test lint cover bench run demo docker compose-check
+.PHONY: help build test lint cover bench run demo docker compose-check tools
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -14,3 +20,39 @@ build: ## build every binary into bin/
 
 test: ## run every test, including integration tests against local Redis and RabbitMQ
 	$(GO) test $(TEST_FLAGS) $(PKGS)
+
+tools: ## install staticcheck and golangci-lint when missing
+	@command -v staticcheck >/dev/null || [ -x $(HOME)/go/bin/staticcheck ] || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+	@command -v golangci-lint >/dev/null || [ -x $(HOME)/go/bin/golangci-lint ] || GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@latest
+
+lint: ## gofmt, go vet, staticcheck and golangci-lint (.golangci.yml)
+	@out="$$(gofmt -l cmd internal)"; if [ -n "$$out" ]; then echo "gofmt -w needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
+	$(GOLANGCI_LINT) config verify
+	$(GOLANGCI_LINT) run $(PKGS)
+
+cover: ## run every test with coverage: coverage.out, coverage.html and the total
+	$(GO) test $(TEST_FLAGS) -covermode=atomic -coverprofile=coverage.out $(PKGS)
+	$(GO) tool cover -html=coverage.out -o coverage.html
+	@$(GO) tool cover -func=coverage.out | tail -n 1
+
+bench: ## run the benchmarks (BENCH=regexp selects them)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=1 $(PKGS)
+
+run: SHELL := /bin/bash
+run: build ## run parser, worker and bot against local Redis and RabbitMQ with the *.dev.env files (Ctrl-C stops them)
+	@pids=(); trap 'kill "$${pids[@]}" 2>/dev/null; wait' INT TERM EXIT; \
+	for b in parser worker bot; do $(BIN)/$$b -env-file $$b.dev.env & pids+=($$!); done; \
+	wait
+
+demo: build ## run the pipeline against the built-in DMarket simulator and print the offers it finds
+	bash scripts/demo.sh
+
+docker: ## build the Docker image (IMAGE=name:tag)
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+compose-check: ## validate docker-compose.yml with prod.env, and the Prometheus configuration
+	$(COMPOSE) --env-file prod.env -f docker-compose.yml config -q
+	@if command -v promtool >/dev/null 2>&1; then promtool check config deploy/prometheus/prometheus.yml; \
+	else echo "promtool not installed: Prometheus configuration not checked"; fi
