@@ -164,9 +164,9 @@ func TestBackoffCapsAndJitter(t *testing.T) {
 	_, ok = c.backoff(1, 3*time.Hour)
 	require.False(t, ok, "a Retry-After beyond MaxRetryAfter is not waited for")
 
-	real := newTestClient(t, "http://127.0.0.1:1", Config{}, nil, WithJitter(nil))
-	real.jitter = func(c time.Duration) time.Duration { return -c }
-	d, _ = real.backoff(1, 0)
+	neg := newTestClient(t, "http://127.0.0.1:1", Config{}, nil, WithJitter(nil))
+	neg.jitter = func(c time.Duration) time.Duration { return -c }
+	d, _ = neg.backoff(1, 0)
 	require.Zero(t, d, "a negative draw is clamped")
 }
 
@@ -738,4 +738,11 @@ func TestAccountObserverSeesOutcomes(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []Outcome{Throttled, Success}, acct.observed)
 	require.Equal(t, []Family{FamilySales, FamilySales, FamilySales, FamilySales}, acct.families, "wait, observe, wait, observe")
+}
+
+func TestSleepContext(t *testing.T) {
+	require.NoError(t, SleepContext(context.Background(), time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, SleepContext(ctx, time.Hour), context.Canceled)
 }

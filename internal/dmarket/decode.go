@@ -84,6 +84,26 @@ type marketItemsJSON struct {
 // with an "objects" array (null counts as empty) and a "cursor" string; listings without a title or a
 // valid integer-cents price are counted in Invalid and left out.
 func DecodeMarketItems(body []byte) (*MarketItemsBody, error) {
+	// Fast path: one pass when every listing has the expected types.
+	var fast struct {
+		Objects *[]marketItemJSON `json:"objects"`
+		Total   *struct {
+			Items flexInt `json:"items"`
+		} `json:"total"`
+		Cursor *string `json:"cursor"`
+	}
+	if err := unmarshalObject(body, &fast); err == nil && fast.Objects != nil && fast.Cursor != nil {
+		out := &MarketItemsBody{Cursor: *fast.Cursor, Items: make([]MarketItem, 0, len(*fast.Objects))}
+		if fast.Total != nil {
+			out.TotalItems = int(fast.Total.Items)
+		}
+		seen := make(map[string]struct{}, len(*fast.Objects))
+		for i := range *fast.Objects {
+			out.add(&(*fast.Objects)[i], seen)
+		}
+		return out, nil
+	}
+	// Slow path: tell a broken envelope from broken listings.
 	var env marketItemsJSON
 	if err := unmarshalObject(body, &env); err != nil {
 		return nil, err
@@ -105,47 +125,56 @@ func DecodeMarketItems(body []byte) (*MarketItemsBody, error) {
 	seen := make(map[string]struct{}, len(raw))
 	for _, r := range raw {
 		var it marketItemJSON
-		if err := json.Unmarshal(r, &it); err != nil || it.Title == "" || it.Price == nil {
+		if err := json.Unmarshal(r, &it); err != nil {
 			out.Invalid++
 			continue
 		}
-		price, err := parseCents(it.Price.USD)
-		if err != nil {
-			out.Invalid++
-			continue
-		}
-		var suggested int64
-		if it.SuggestedPrice != nil && it.SuggestedPrice.USD != "" {
-			if suggested, err = parseCents(it.SuggestedPrice.USD); err != nil {
-				suggested = 0
-			}
-		}
-		item := MarketItem{
-			ItemID:         it.ItemID,
-			OfferID:        it.Extra.OfferID,
-			Title:          it.Title,
-			PriceCents:     price,
-			SuggestedCents: suggested,
-			Tradable:       it.Extra.Tradable == nil || *it.Extra.Tradable,
-			LockDays:       int(it.Extra.TradeLock),
-			LockSeconds:    int64(it.Extra.TradeLockDuration),
-		}
-		if it.CreatedAt > 0 {
-			item.CreatedAt = time.Unix(int64(it.CreatedAt), 0).UTC()
-		}
-		if len(out.Items) == 0 || price < out.MinPriceCents {
-			out.MinPriceCents = price
-		}
-		if price > out.MaxPriceCents {
-			out.MaxPriceCents = price
-		}
-		out.Items = append(out.Items, item)
-		if _, ok := seen[it.Title]; !ok {
-			seen[it.Title] = struct{}{}
-			out.Titles = append(out.Titles, it.Title)
-		}
+		out.add(&it, seen)
 	}
 	return out, nil
+}
+
+// add appends one decoded listing, or counts it as invalid.
+func (out *MarketItemsBody) add(it *marketItemJSON, seen map[string]struct{}) {
+	if it.Title == "" || it.Price == nil {
+		out.Invalid++
+		return
+	}
+	price, err := parseCents(it.Price.USD)
+	if err != nil {
+		out.Invalid++
+		return
+	}
+	var suggested int64
+	if it.SuggestedPrice != nil && it.SuggestedPrice.USD != "" {
+		if suggested, err = parseCents(it.SuggestedPrice.USD); err != nil {
+			suggested = 0
+		}
+	}
+	item := MarketItem{
+		ItemID:         it.ItemID,
+		OfferID:        it.Extra.OfferID,
+		Title:          it.Title,
+		PriceCents:     price,
+		SuggestedCents: suggested,
+		Tradable:       it.Extra.Tradable == nil || *it.Extra.Tradable,
+		LockDays:       int(it.Extra.TradeLock),
+		LockSeconds:    int64(it.Extra.TradeLockDuration),
+	}
+	if it.CreatedAt > 0 {
+		item.CreatedAt = time.Unix(int64(it.CreatedAt), 0).UTC()
+	}
+	if len(out.Items) == 0 || price < out.MinPriceCents {
+		out.MinPriceCents = price
+	}
+	if price > out.MaxPriceCents {
+		out.MaxPriceCents = price
+	}
+	out.Items = append(out.Items, item)
+	if _, ok := seen[it.Title]; !ok {
+		seen[it.Title] = struct{}{}
+		out.Titles = append(out.Titles, it.Title)
+	}
 }
 
 // AggregatedPrice is the top of the book of one title. Money is integer cents.

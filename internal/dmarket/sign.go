@@ -13,7 +13,7 @@ import (
 
 // Header names of DMarket request signing.
 const (
-	HeaderAPIKey      = "X-Api-Key"
+	HeaderAPIKey      = "X-Api-Key" //nolint:gosec // a header name, not a credential
 	HeaderSignDate    = "X-Sign-Date"
 	HeaderRequestSign = "X-Request-Sign"
 	// SignaturePrefix precedes the hex signature in HeaderRequestSign.
@@ -54,7 +54,7 @@ func NewSigner(publicHex, secretHex string) (*Signer, error) {
 		return nil, fmt.Errorf("%w: secret key must be %d or %d hex characters", ErrInvalidKey,
 			2*ed25519.SeedSize, 2*ed25519.PrivateKeySize)
 	}
-	if subtle.ConstantTimeCompare(priv.Public().(ed25519.PublicKey), pub) != 1 {
+	if subtle.ConstantTimeCompare(priv[ed25519.SeedSize:], pub) != 1 {
 		return nil, fmt.Errorf("%w: public key does not belong to the secret key", ErrInvalidKey)
 	}
 	return &Signer{publicHex: publicHex, private: priv}, nil

@@ -534,5 +534,5 @@ var demoSeed = [ed25519.SeedSize]byte{'d', 'm', 'a', 'r', 'k', 'e', 't', '-', 's
 // DemoKeys returns a fixed key pair (hex public key, hex 64-byte secret key) for demos and tests.
 func DemoKeys() (publicHex, secretHex string) {
 	priv := ed25519.NewKeyFromSeed(demoSeed[:])
-	return hex.EncodeToString(priv.Public().(ed25519.PublicKey)), hex.EncodeToString(priv)
+	return hex.EncodeToString(priv[ed25519.SeedSize:]), hex.EncodeToString(priv)
 }
