@@ -196,8 +196,15 @@ type Client struct {
 
 	breakers map[Endpoint]*gobreaker.CircuitBreaker[struct{}]
 	mu       sync.Mutex
-	stopped  map[Endpoint]stopState
+	stopped  map[stopKey]stopState
 	recent   map[Endpoint]*window
+}
+
+// stopKey names what a stop covers: an auth failure stops only the signed (or only the unsigned)
+// calls of an endpoint, so bad keys never stop the unsigned listings crawl; a 410 stops both.
+type stopKey struct {
+	endpoint Endpoint
+	signed   bool
 }
 
 type stopState struct {
@@ -224,7 +231,7 @@ func New(cfg Config, egress Egress, logger *slog.Logger, reg prometheus.Register
 		sleep:    SleepContext,
 		jitter:   func(ceiling time.Duration) time.Duration { return rand.N(ceiling + 1) },
 		breakers: make(map[Endpoint]*gobreaker.CircuitBreaker[struct{}], len(Endpoints)),
-		stopped:  make(map[Endpoint]stopState),
+		stopped:  make(map[stopKey]stopState),
 		recent:   make(map[Endpoint]*window, len(Endpoints)),
 	}
 	for _, o := range opts {
@@ -320,6 +327,9 @@ type EndpointHealth struct {
 	Stopped bool
 	// StoppedUntil is when a stop ends.
 	StoppedUntil time.Time
+	// SignedOnly is true when only the endpoint's signed calls are stopped (an auth failure of signed
+	// market items leaves the unsigned crawl running).
+	SignedOnly bool
 	// StopReason describes the failure that stopped the endpoint (no credentials).
 	StopReason string
 	// Attempts is the number of recent attempts considered (at most 100).
@@ -344,8 +354,16 @@ func (c *Client) Health() []EndpointHealth {
 	defer c.mu.Unlock()
 	for _, ep := range Endpoints {
 		h := EndpointHealth{Endpoint: ep, Breaker: toBreakerState(c.breakers[ep].State())}
-		if st, ok := c.stopped[ep]; ok && now.Before(st.until) {
-			h.Stopped, h.StoppedUntil, h.StopReason = true, st.until, st.reason
+		signedStop, sOK := c.stopped[stopKey{ep, true}]
+		unsignedStop, uOK := c.stopped[stopKey{ep, false}]
+		sOK, uOK = sOK && now.Before(signedStop.until), uOK && now.Before(unsignedStop.until)
+		switch {
+		case uOK:
+			h.Stopped, h.StoppedUntil, h.StopReason = true, unsignedStop.until, unsignedStop.reason
+			h.SignedOnly = ep == EndpointMarketItems && !sOK
+		case sOK:
+			h.Stopped, h.StoppedUntil, h.StopReason = true, signedStop.until, signedStop.reason
+			h.SignedOnly = ep == EndpointMarketItems
 		}
 		h.Attempts, h.Successes = c.recent[ep].counts()
 		out = append(out, h)
@@ -356,30 +374,40 @@ func (c *Client) Health() []EndpointHealth {
 // Resume lifts a stop of ep before it expires (e.g. after new keys were configured).
 func (c *Client) Resume(ep Endpoint) {
 	c.mu.Lock()
-	delete(c.stopped, ep)
+	delete(c.stopped, stopKey{ep, true})
+	delete(c.stopped, stopKey{ep, false})
 	c.mu.Unlock()
 }
 
-func (c *Client) checkStopped(ep Endpoint) error {
+func (c *Client) checkStopped(ep Endpoint, signed bool) error {
+	key := stopKey{ep, signed}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st, ok := c.stopped[ep]
+	st, ok := c.stopped[key]
 	if !ok {
 		return nil
 	}
 	if !c.clock.Now().Before(st.until) {
-		delete(c.stopped, ep)
+		delete(c.stopped, key)
 		return nil
 	}
 	return fmt.Errorf("%s: %w until %s: %w", ep, ErrEndpointStopped, st.until.UTC().Format(time.RFC3339), st.err)
 }
 
-func (c *Client) stop(ep Endpoint, err error) {
+// stop stops the calls of ep after err: an auth failure stops calls signed like the failed one, a
+// 410 stops every call of ep.
+func (c *Client) stop(ep Endpoint, signed bool, err error) {
 	until := c.clock.Now().Add(c.cfg.StopFor)
+	st := stopState{until: until, reason: err.Error(), err: err}
 	c.mu.Lock()
-	c.stopped[ep] = stopState{until: until, reason: err.Error(), err: err}
+	if cls, _ := ClassOf(err); cls == ClassGone {
+		c.stopped[stopKey{ep, true}] = st
+		c.stopped[stopKey{ep, false}] = st
+	} else {
+		c.stopped[stopKey{ep, signed}] = st
+	}
 	c.mu.Unlock()
-	c.log.Error("dmarket endpoint stopped", "endpoint", ep, "until", until, "err", err)
+	c.log.Error("dmarket endpoint stopped", "endpoint", ep, "signed", signed, "until", until, "err", err)
 }
 
 // window remembers the outcomes of the last 100 attempts.
@@ -427,7 +455,7 @@ func (cl call) request() message.Request {
 
 // do runs cl with retries and returns the body of the first successful attempt.
 func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
-	if err := c.checkStopped(cl.endpoint); err != nil {
+	if err := c.checkStopped(cl.endpoint, cl.signed); err != nil {
 		return nil, err
 	}
 	if cl.signed && c.signer == nil {
@@ -442,7 +470,7 @@ func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
 			return nil, err
 		}
 		if cls, ok := ClassOf(err); ok && (cls == ClassAuth || cls == ClassGone) {
-			c.stop(cl.endpoint, err)
+			c.stop(cl.endpoint, cl.signed, err)
 			return nil, err
 		}
 		if !IsRetryable(err) || errors.Is(err, ErrBreakerOpen) || attempt >= c.cfg.MaxAttempts {

@@ -746,3 +746,44 @@ func TestSleepContext(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, SleepContext(ctx, time.Hour), context.Canceled)
 }
+
+func TestAuthFailureOfSignedListingsKeepsUnsignedCrawl(t *testing.T) {
+	_, signer := testKeys(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(HeaderRequestSign) != "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"code":"InvalidSignature","message":"bad"}`))
+			return
+		}
+		_, _ = w.Write([]byte(emptyPage))
+	}))
+	defer srv.Close()
+	c := newTestClient(t, srv.URL, Config{}, nil, WithSigner(signer))
+	ctx := context.Background()
+	_, err := c.MarketItems(ctx, MarketItemsQuery{GameID: "a8db"}, true)
+	require.ErrorIs(t, err, ErrAuth)
+	_, err = c.MarketItems(ctx, MarketItemsQuery{GameID: "a8db"}, true)
+	require.ErrorIs(t, err, ErrEndpointStopped)
+	require.ErrorIs(t, err, ErrAuth, "callers can still tell why")
+	_, err = c.MarketItems(ctx, MarketItemsQuery{GameID: "a8db"}, false)
+	require.NoError(t, err, "unsigned listings keep working")
+	h := c.Health()[0]
+	require.True(t, h.Stopped)
+	require.True(t, h.SignedOnly)
+	require.Contains(t, h.StopReason, "InvalidSignature")
+
+	c.Resume(EndpointMarketItems)
+	require.False(t, c.Health()[0].Stopped)
+}
+
+func TestGoneStopsSignedAndUnsigned(t *testing.T) {
+	_, signer := testKeys(t)
+	s, srv := serve(t, answer{status: 410})
+	c := newTestClient(t, srv.URL, Config{}, nil, WithSigner(signer))
+	_, err := c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
+	require.ErrorIs(t, err, ErrGone)
+	_, err = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, true)
+	require.ErrorIs(t, err, ErrEndpointStopped)
+	require.Equal(t, 1, s.count())
+	require.False(t, c.Health()[0].SignedOnly)
+}
