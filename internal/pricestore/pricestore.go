@@ -116,8 +116,8 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 }
 
 // listingsScript applies one listings page. KEYS are the prices keys of the page's titles. ARGV: now
-// (unix s), t (fetch ms), exp (unix s), then per key: meta JSON, field count, and that many field/value
-// pairs. Per key it prunes expired fields, writes each field unless the stored one is newer, writes meta
+// (unix s), t (fetch ms), exp (unix s), then per key: meta JSON and the fields to write as lines
+// "<field>=<value>\n". Per key it prunes expired fields, writes each field unless the stored one is newer, writes meta
 // unless the stored one is newer, and sets the key to expire with its newest field (or deletes it when no
 // live field is left). It returns the number of keys left holding prices.
 var listingsScript = redis.NewScript(`
@@ -129,7 +129,7 @@ local kept = 0
 for k = 1, #KEYS do
   local key = KEYS[k]
   local meta = ARGV[idx]
-  local nf = tonumber(ARGV[idx + 1])
+  local fields = ARGV[idx + 1]
   idx = idx + 2
   local cur = redis.call('HGETALL', key)
   local seen = {}
@@ -156,9 +156,7 @@ for k = 1, #KEYS do
     redis.call('HDEL', key, unpack(dead))
   end
   local set = {}
-  for j = 1, nf do
-    local f, v = ARGV[idx], ARGV[idx + 1]
-    idx = idx + 2
+  for f, v in string.gmatch(fields, '([^=\n]+)=([^\n]+)\n') do
     local ft = seen[f]
     if ft == nil or ft <= t then
       set[#set + 1] = f
@@ -213,13 +211,14 @@ type fieldAgg struct {
 	price  int64
 	n      int
 	days   int
+	next   int // index of the title's next field, -1 at the end
 }
 
 type titleAgg struct {
-	title     string
-	image     string
-	suggested int64
-	fields    []fieldAgg
+	title      string
+	image      string
+	suggested  int64
+	head, tail int // first and last field in the page's field list
 }
 
 // WriteListings stores the valid listings of one page of game fetched at fetchedAt. Listings are counted
@@ -235,6 +234,7 @@ func (s *Store) WriteListings(ctx context.Context, game string, fetchedAt time.T
 		return 0, nil
 	}
 	titles := make([]titleAgg, 0, len(items))
+	fields := make([]fieldAgg, 0, len(items))
 	index := make(map[string]int, len(items))
 	for i := range items {
 		it := &items[i]
@@ -242,7 +242,7 @@ func (s *Store) WriteListings(ctx context.Context, game string, fetchedAt time.T
 		if !ok {
 			ti = len(titles)
 			index[it.Title] = ti
-			titles = append(titles, titleAgg{title: it.Title})
+			titles = append(titles, titleAgg{title: it.Title, head: -1, tail: -1})
 		}
 		ta := &titles[ti]
 		if ta.image == "" {
@@ -252,8 +252,8 @@ func (s *Store) WriteListings(ctx context.Context, game string, fetchedAt time.T
 			ta.suggested = it.SuggestedCents
 		}
 		found := false
-		for f := range ta.fields {
-			fa := &ta.fields[f]
+		for f := ta.head; f >= 0; f = fields[f].next {
+			fa := &fields[f]
 			if fa.locked == it.Locked && fa.price == it.PriceCents {
 				fa.n++
 				fa.days = min(fa.days, it.LockDays)
@@ -261,26 +261,36 @@ func (s *Store) WriteListings(ctx context.Context, game string, fetchedAt time.T
 				break
 			}
 		}
-		if !found {
-			ta.fields = append(ta.fields, fieldAgg{locked: it.Locked, price: it.PriceCents, n: 1, days: it.LockDays})
+		if found {
+			continue
 		}
+		fields = append(fields, fieldAgg{locked: it.Locked, price: it.PriceCents, n: 1, days: it.LockDays, next: -1})
+		f := len(fields) - 1
+		if ta.tail >= 0 {
+			fields[ta.tail].next = f
+		} else {
+			ta.head = f
+		}
+		ta.tail = f
 	}
 	t := fetchedAt.UnixMilli()
 	keys := make([]string, len(titles))
-	args := make([]any, 0, 3+2*len(titles)+2*len(items))
+	args := make([]any, 0, 3+2*len(titles))
 	args = append(args, now.Unix(), t, exp)
 	buf := make([]byte, 0, 256)
 	for i := range titles {
 		ta := &titles[i]
 		keys[i] = PricesKey(ta.title)
 		buf = appendMeta(buf[:0], t, ta.title, game, ta.image, ta.suggested, fetchedAt.Unix())
-		args = append(args, string(buf), len(ta.fields))
-		for _, fa := range ta.fields {
-			buf = appendFieldName(buf[:0], fa.locked, fa.price)
-			name := string(buf)
-			buf = appendFieldValue(buf[:0], fa, exp, t)
-			args = append(args, name, string(buf))
+		args = append(args, string(buf))
+		buf = buf[:0]
+		for f := ta.head; f >= 0; f = fields[f].next {
+			buf = appendFieldName(buf, fields[f].locked, fields[f].price)
+			buf = append(buf, '=')
+			buf = appendFieldValue(buf, fields[f], exp, t)
+			buf = append(buf, '\n')
 		}
+		args = append(args, string(buf))
 	}
 	n, err := listingsScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {

@@ -238,7 +238,7 @@ func TestWriteListingsPrunesToEmpty(t *testing.T) {
 	// an already-expired field through the script directly.
 	clk.Advance(61 * time.Minute)
 	n, err := listingsScript.Run(ctx, rdb, []string{PricesKey("A")}, clk.Now().Unix(), clk.Now().UnixMilli(),
-		clk.Now().Add(-time.Second).Unix(), `{"t":1}`, 0).Int()
+		clk.Now().Add(-time.Second).Unix(), `{"t":1}`, "").Int()
 	require.NoError(t, err)
 	require.Zero(t, n)
 	require.Zero(t, rdb.Exists(ctx, PricesKey("A")).Val())
