@@ -121,7 +121,7 @@ func reserve(t testing.TB) (int, *redis.Options) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		keepAlive(ctl, db, token, stop)
+		keepAlive(ctl, db, token, LockTTL/3, stop)
 	}()
 
 	t.Cleanup(func() {
@@ -163,9 +163,9 @@ func acquire(ctx context.Context, ctl *redis.Client, token string, wait time.Dur
 	}
 }
 
-// keepAlive refreshes the lock every third of LockTTL until stop is closed.
-func keepAlive(ctl *redis.Client, db int, token string, stop <-chan struct{}) {
-	tick := time.NewTicker(LockTTL / 3)
+// keepAlive extends the lock to LockTTL every interval until stop is closed.
+func keepAlive(ctl *redis.Client, db int, token string, every time.Duration, stop <-chan struct{}) {
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
