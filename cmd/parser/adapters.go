@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 
-	"github.com/skinflip/dmarket-monitor/internal/crawler"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/health"
 	"github.com/skinflip/dmarket-monitor/internal/proxy"
@@ -59,61 +57,6 @@ func family(f dmarket.Family) ratelimit.Family {
 	default:
 		return ratelimit.FamilyOther
 	}
-}
-
-// clientAPI adapts the DMarket client to the crawler.
-type clientAPI struct{ c *dmarket.Client }
-
-func (a clientAPI) MarketItems(ctx context.Context, q crawler.ListingsQuery) (crawler.ListingsPage, error) {
-	p, err := a.c.MarketItems(ctx, dmarket.MarketItemsQuery{
-		GameID: q.GameID, PriceFrom: q.PriceFrom, PriceTo: q.PriceTo, Cursor: q.Cursor,
-	}, q.Signed)
-	if err != nil {
-		return crawler.ListingsPage{}, err
-	}
-	return crawler.ListingsPage{
-		Result: crawler.Result{Raw: p.Raw, Request: p.Request},
-		Cursor: p.Cursor, Items: len(p.Items) + p.Invalid, Titles: p.Titles, LastPrice: p.MaxPriceCents,
-	}, nil
-}
-
-func (a clientAPI) AggregatedPrices(ctx context.Context, game string, titles []string) (crawler.Result, error) {
-	r, err := a.c.AggregatedPrices(ctx, game, titles)
-	if err != nil {
-		return crawler.Result{}, err
-	}
-	return crawler.Result{Raw: r.Raw, Request: r.Request}, nil
-}
-
-func (a clientAPI) LastSales(ctx context.Context, game, title string, offset, limit int) (crawler.SalesPage, error) {
-	r, err := a.c.LastSales(ctx, game, title, offset, limit)
-	if err != nil {
-		return crawler.SalesPage{}, err
-	}
-	var raw struct {
-		Sales []json.RawMessage `json:"sales"`
-	}
-	if err := json.Unmarshal(r.Raw, &raw); err != nil {
-		return crawler.SalesPage{}, fmt.Errorf("last sales: %w", err)
-	}
-	p := crawler.SalesPage{Result: crawler.Result{Raw: r.Raw, Request: r.Request}}
-	for _, s := range raw.Sales {
-		p.Sales = append(p.Sales, s)
-	}
-	for _, s := range r.Sales {
-		if p.Oldest.IsZero() || s.Date.Before(p.Oldest) {
-			p.Oldest = s.Date
-		}
-	}
-	return p, nil
-}
-
-func (a clientAPI) CustomizedFees(ctx context.Context, game string) (crawler.Result, error) {
-	r, err := a.c.CustomizedFees(ctx, game)
-	if err != nil {
-		return crawler.Result{}, err
-	}
-	return crawler.Result{Raw: r.Raw, Request: r.Request}, nil
 }
 
 // dmarketHealth degrades while a breaker is not closed, an endpoint is stopped or fewer than 90 % of

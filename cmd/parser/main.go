@@ -137,7 +137,7 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger, reload <-chan
 		return fmt.Errorf("sales schedule: %w", err)
 	}
 	crawl, err := crawler.New(ccfg, crawler.Deps{
-		API: clientAPI{client}, Publisher: publisher, Schedule: sched, Gate: fetchgate.New(rdb, ""),
+		API: crawler.NewDMarketAPI(client), Publisher: publisher, Schedule: sched, Gate: fetchgate.New(rdb, ""),
 		Clock: clk, Log: log, Tracer: tracer, Registry: reg,
 	})
 	if err != nil {
@@ -194,4 +194,3 @@ func shutdown(log *slog.Logger, what string, timeout time.Duration, fn func(cont
 		log.Warn("shutdown incomplete", "component", what, "err", err)
 	}
 }
-

@@ -1,0 +1,71 @@
+package crawler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/skinflip/dmarket-monitor/internal/dmarket"
+)
+
+// DMarketAPI adapts the DMarket client to the crawler's API.
+type DMarketAPI struct{ c *dmarket.Client }
+
+// NewDMarketAPI returns the crawler's view of c.
+func NewDMarketAPI(c *dmarket.Client) DMarketAPI { return DMarketAPI{c: c} }
+
+// MarketItems fetches through the client.
+func (a DMarketAPI) MarketItems(ctx context.Context, q ListingsQuery) (ListingsPage, error) {
+	p, err := a.c.MarketItems(ctx, dmarket.MarketItemsQuery{
+		GameID: q.GameID, PriceFrom: q.PriceFrom, PriceTo: q.PriceTo, Cursor: q.Cursor,
+	}, q.Signed)
+	if err != nil {
+		return ListingsPage{}, err
+	}
+	return ListingsPage{
+		Result: Result{Raw: p.Raw, Request: p.Request},
+		Cursor: p.Cursor, Items: len(p.Items) + p.Invalid, Titles: p.Titles, LastPrice: p.MaxPriceCents,
+	}, nil
+}
+
+// AggregatedPrices fetches through the client.
+func (a DMarketAPI) AggregatedPrices(ctx context.Context, game string, titles []string) (Result, error) {
+	r, err := a.c.AggregatedPrices(ctx, game, titles)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Raw: r.Raw, Request: r.Request}, nil
+}
+
+// LastSales fetches through the client.
+func (a DMarketAPI) LastSales(ctx context.Context, game, title string, offset, limit int) (SalesPage, error) {
+	r, err := a.c.LastSales(ctx, game, title, offset, limit)
+	if err != nil {
+		return SalesPage{}, err
+	}
+	var raw struct {
+		Sales []json.RawMessage `json:"sales"`
+	}
+	if err := json.Unmarshal(r.Raw, &raw); err != nil {
+		return SalesPage{}, fmt.Errorf("last sales: %w", err)
+	}
+	p := SalesPage{Result: Result{Raw: r.Raw, Request: r.Request}}
+	for _, s := range raw.Sales {
+		p.Sales = append(p.Sales, s)
+	}
+	for _, s := range r.Sales {
+		if p.Oldest.IsZero() || s.Date.Before(p.Oldest) {
+			p.Oldest = s.Date
+		}
+	}
+	return p, nil
+}
+
+// CustomizedFees fetches through the client.
+func (a DMarketAPI) CustomizedFees(ctx context.Context, game string) (Result, error) {
+	r, err := a.c.CustomizedFees(ctx, game)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Raw: r.Raw, Request: r.Request}, nil
+}
