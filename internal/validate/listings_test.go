@@ -312,6 +312,7 @@ func BenchmarkDecodeListings(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "items/s")
+	b.ReportMetric(testing.AllocsPerRun(10, func() { _, _ = DecodeListings(body, "a8db") })/100, "allocs/item")
 }
 
 func FuzzDecodeListings(f *testing.F) {
