@@ -48,8 +48,31 @@ type Title struct {
 	Locked *Listing
 	// Order is the best buy order, nil when there is none.
 	Order *Order
-	// History is the sell-history analysis, nil when the title has no sales.
-	History *sellhistory.Result
+	// History is what the HISTORY offers need of the sell-history analysis, nil when the title has no
+	// sales.
+	History *History
+}
+
+// History is the part of a sell-history analysis (SPEC §5.3) that HISTORY offers use: the verdict, the
+// weekly volume and the two resale prices of SPEC §6.1, read from the sell-probability table once instead
+// of once per offer.
+type History struct {
+	// Stable says whether last week's price was stable.
+	Stable bool
+	// SoldPerWeek is the number of units sold in the last week.
+	SoldPerWeek int
+	// PriceAtLow is price_at(HistoryLevelLow) in cents, 0 when no price reaches that level.
+	PriceAtLow int64
+	// PriceAtHigh is price_at(HistoryLevelHigh) in cents, 0 when no price reaches that level.
+	PriceAtHigh int64
+}
+
+// NewHistory summarises a sell-history analysis for the offers engine.
+func NewHistory(r sellhistory.Result) *History {
+	h := &History{Stable: r.Stable, SoldPerWeek: r.SoldPerWeek}
+	h.PriceAtLow, _ = sellhistory.PriceAt(r.Probability, HistoryLevelLow)
+	h.PriceAtHigh, _ = sellhistory.PriceAt(r.Probability, HistoryLevelHigh)
+	return h
 }
 
 // Listing is the cheapest listing of one status.
@@ -116,20 +139,43 @@ func (r ReducedFee) applies(sell int64, now time.Time) bool {
 // applicable reduced fee of the title, else the game's default fee, else the fallback rate with a 1-cent
 // minimum; in each case max(⌊sell × fraction + ½⌋, minimum).
 func (m *Market) Fee(game, title string, sell int64, now time.Time) int64 {
+	return m.schedule(game, title).fee(sell, now)
+}
+
+// feeSchedule is the fee rules that apply to one title, looked up once per title.
+type feeSchedule struct {
+	game     GameFee
+	reduced  []ReducedFee
+	fallback Fraction
+	hasGame  bool
+}
+
+func (m *Market) schedule(game, title string) feeSchedule {
 	gf, ok := m.Fees[game]
 	if !ok {
-		return max(m.FallbackFee.Fee(sell), FallbackFeeMinCents)
+		return feeSchedule{fallback: m.FallbackFee}
 	}
-	for _, r := range gf.Reduced[title] {
+	fs := feeSchedule{game: gf, hasGame: true}
+	if len(gf.Reduced) > 0 {
+		fs.reduced = gf.Reduced[title]
+	}
+	return fs
+}
+
+func (fs feeSchedule) fee(sell int64, now time.Time) int64 {
+	if !fs.hasGame {
+		return max(fs.fallback.Fee(sell), FallbackFeeMinCents)
+	}
+	for _, r := range fs.reduced {
 		if r.applies(sell, now) {
-			minimum := gf.MinCents
+			minimum := fs.game.MinCents
 			if r.MinCents != nil {
 				minimum = *r.MinCents
 			}
 			return max(r.Fraction.Fee(sell), minimum)
 		}
 	}
-	return max(gf.Fraction.Fee(sell), gf.MinCents)
+	return max(fs.game.Fraction.Fee(sell), fs.game.MinCents)
 }
 
 // ProfitBasisPoints returns (net − buy) / buy × 100 rounded half away from zero to 2 decimals, times 100;
@@ -151,7 +197,9 @@ func ProfitBasisPoints(net, buy int64) int64 {
 }
 
 // Compute returns the offers of the market that pass the settings, sorted by profit descending, then
-// title, then TARGET before HISTORY, then available before locked. It does not modify m.
+// title, then TARGET before HISTORY, then available before locked. It does not modify m, so one Market
+// can serve many users concurrently; it is fastest when m.Titles is sorted by title, as RedisSource
+// returns it.
 func Compute(m Market, s Settings, now time.Time) []Offer {
 	var games map[string]bool
 	if len(s.Games) > 0 {
@@ -160,96 +208,161 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 			games[g] = true
 		}
 	}
-	var out []Offer
+	rank := titleRanks(m.Titles)
+	// Candidates are kept small and sorted by integer keys; full offers are built once, in order.
+	type candidate struct {
+		bp    int64
+		order int64 // title rank, then kind, then status
+		sell  int64
+		fee   int64
+		title int32
+	}
+	cands := make([]candidate, 0, len(m.Titles))
 	for i := range m.Titles {
 		t := &m.Titles[i]
 		if games != nil && !games[t.GameID] {
 			continue
 		}
-		for _, l := range [...]struct {
-			status  Status
-			listing *Listing
-		}{{StatusAvailable, t.Available}, {StatusLocked, t.Locked}} {
-			if l.listing == nil || l.listing.Price <= 0 || l.listing.Price < s.MinPriceCents {
+		var sched feeSchedule
+		scheduled := false
+		for st, l := range [2]*Listing{t.Available, t.Locked} {
+			if l == nil || l.Price <= 0 || l.Price < s.MinPriceCents {
 				continue
 			}
-			if t.Order != nil && t.Order.Price > 0 {
-				o := m.offer(t, l.status, l.listing, KindTarget, t.Order.Price, now)
-				o.OrderCount = t.Order.Count
-				if o.ProfitBasisPoints >= s.LimitBasisPoints {
-					out = append(out, o)
+			add := func(kind int64, sell int64) {
+				if !scheduled {
+					sched, scheduled = m.schedule(t.GameID, t.Title), true
+				}
+				fee := sched.fee(sell, now)
+				bp := ProfitBasisPoints(sell-fee, l.Price)
+				if bp >= s.LimitBasisPoints {
+					cands = append(cands, candidate{bp: bp, order: rank(i)<<2 | kind<<1 | int64(st), sell: sell, fee: fee, title: int32(i)})
 				}
 			}
-			if sell, ok := historySell(t.History, l.listing.Price); ok {
-				o := m.offer(t, l.status, l.listing, KindHistory, sell, now)
-				o.SoldPerWeek = t.History.SoldPerWeek
-				if o.ProfitBasisPoints >= s.LimitBasisPoints {
-					out = append(out, o)
-				}
+			if t.Order != nil && t.Order.Price > 0 {
+				add(0, t.Order.Price)
+			}
+			if sell, ok := historySell(t.History, l.Price); ok {
+				add(1, sell)
 			}
 		}
 	}
-	Sort(out)
+	slices.SortFunc(cands, func(a, b candidate) int {
+		if a.bp != b.bp {
+			if a.bp > b.bp {
+				return -1
+			}
+			return 1
+		}
+		if a.order < b.order {
+			return -1
+		}
+		if a.order > b.order {
+			return 1
+		}
+		return 0
+	})
+	if len(cands) == 0 {
+		return nil
+	}
+	out := make([]Offer, len(cands))
+	for k, c := range cands {
+		t := &m.Titles[c.title]
+		status, l := StatusAvailable, t.Available
+		if c.order&1 == 1 {
+			status, l = StatusLocked, t.Locked
+		}
+		o := &out[k]
+		*o = Offer{
+			Title:             t.Title,
+			GameID:            t.GameID,
+			Image:             t.Image,
+			Kind:              KindTarget,
+			Status:            status,
+			Buy:               l.Price,
+			Sell:              c.sell,
+			Fee:               c.fee,
+			Net:               c.sell - c.fee,
+			ProfitBasisPoints: c.bp,
+			UpdatedAt:         l.UpdatedAt,
+		}
+		if status == StatusLocked {
+			o.LockDays = int(max(l.LockDays, 0))
+		}
+		if c.order&2 == 0 {
+			o.OrderCount = t.Order.Count
+		} else {
+			o.Kind = KindHistory
+			o.SoldPerWeek = t.History.SoldPerWeek
+		}
+	}
 	return out
+}
+
+// titleRanks returns each title's rank in title order (equal titles share a rank): the index itself when
+// titles are already sorted, as RedisSource returns them.
+func titleRanks(titles []Title) func(i int) int64 {
+	if slices.IsSortedFunc(titles, func(a, b Title) int { return strings.Compare(a.Title, b.Title) }) {
+		return func(i int) int64 { return int64(i) }
+	}
+	idx := make([]int, len(titles))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(titles[a].Title, titles[b].Title) })
+	ranks := make([]int64, len(titles))
+	for k, i := range idx {
+		if k > 0 && titles[i].Title == titles[idx[k-1]].Title {
+			ranks[i] = ranks[idx[k-1]]
+		} else {
+			ranks[i] = int64(k)
+		}
+	}
+	return func(i int) int64 { return ranks[i] }
 }
 
 // historySell returns the HISTORY sell price for a buy price, and false when the history does not allow
 // a HISTORY offer.
-func historySell(h *sellhistory.Result, buy int64) (int64, bool) {
+func historySell(h *History, buy int64) (int64, bool) {
 	if h == nil || !h.Stable || h.SoldPerWeek < HistoryMinSoldPerWeek {
 		return 0, false
 	}
-	level := HistoryLevelLow
+	sell := h.PriceAtLow
 	if buy >= HistoryHighBuyCents {
-		level = HistoryLevelHigh
+		sell = h.PriceAtHigh
 	}
-	sell, ok := sellhistory.PriceAt(h.Probability, level)
-	if !ok || sell <= 0 {
-		return 0, false
-	}
-	return sell, true
-}
-
-func (m *Market) offer(t *Title, status Status, l *Listing, kind Kind, sell int64, now time.Time) Offer {
-	fee := m.Fee(t.GameID, t.Title, sell, now)
-	net := sell - fee
-	o := Offer{
-		Title:             t.Title,
-		GameID:            t.GameID,
-		Image:             t.Image,
-		Kind:              kind,
-		Status:            status,
-		Buy:               l.Price,
-		Sell:              sell,
-		Fee:               fee,
-		Net:               net,
-		ProfitBasisPoints: ProfitBasisPoints(net, l.Price),
-		UpdatedAt:         l.UpdatedAt,
-	}
-	if status == StatusLocked {
-		o.LockDays = int(max(l.LockDays, 0))
-	}
-	return o
+	return sell, sell > 0
 }
 
 // Sort orders offers by profit descending, then title, then TARGET before HISTORY, then available before
-// locked.
+// locked. Offers are large, so it sorts their indices and moves each offer once.
 func Sort(offers []Offer) {
-	slices.SortFunc(offers, func(a, b Offer) int {
-		switch {
-		case a.ProfitBasisPoints != b.ProfitBasisPoints:
-			if a.ProfitBasisPoints > b.ProfitBasisPoints {
-				return -1
-			}
-			return 1
-		case a.Title != b.Title:
-			return strings.Compare(a.Title, b.Title)
-		case a.Kind != b.Kind:
-			return kindRank(a.Kind) - kindRank(b.Kind)
-		default:
-			return statusRank(a.Status) - statusRank(b.Status)
+	idx := make([]int32, len(offers))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(i, j int32) int { return compareOffers(&offers[i], &offers[j]) })
+	sorted := make([]Offer, len(offers))
+	for i, k := range idx {
+		sorted[i] = offers[k]
+	}
+	copy(offers, sorted)
+}
+
+func compareOffers(a, b *Offer) int {
+	switch {
+	case a.ProfitBasisPoints != b.ProfitBasisPoints:
+		if a.ProfitBasisPoints > b.ProfitBasisPoints {
+			return -1
 		}
-	})
+		return 1
+	case a.Title != b.Title:
+		return strings.Compare(a.Title, b.Title)
+	case a.Kind != b.Kind:
+		return kindRank(a.Kind) - kindRank(b.Kind)
+	default:
+		return statusRank(a.Status) - statusRank(b.Status)
+	}
 }
 
 func kindRank(k Kind) int {

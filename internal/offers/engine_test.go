@@ -138,8 +138,8 @@ func TestProfitBasisPoints(t *testing.T) {
 	}
 }
 
-func stableHistory(sold int, prob map[int64]int) *sellhistory.Result {
-	return &sellhistory.Result{Stable: true, SoldPerWeek: sold, Probability: prob}
+func stableHistory(sold int, prob map[int64]int) *History {
+	return NewHistory(sellhistory.Result{Stable: true, SoldPerWeek: sold, Probability: prob})
 }
 
 func TestCompute(t *testing.T) {
@@ -230,7 +230,7 @@ func TestCompute(t *testing.T) {
 		{
 			name: "history requires stable and five sold",
 			m: baseMarket(
-				Title{Title: "U", GameID: gameZero, Available: avail(100), History: &sellhistory.Result{Stable: false, SoldPerWeek: 50, Probability: map[int64]int{200: 100}}},
+				Title{Title: "U", GameID: gameZero, Available: avail(100), History: NewHistory(sellhistory.Result{Stable: false, SoldPerWeek: 50, Probability: map[int64]int{200: 100}})},
 				Title{Title: "V", GameID: gameZero, Available: avail(100), History: stableHistory(4, map[int64]int{200: 100})},
 				Title{Title: "W", GameID: gameZero, Available: avail(100), History: stableHistory(5, map[int64]int{200: 100})},
 				Title{Title: "E", GameID: gameZero, Available: avail(100), History: stableHistory(5, map[int64]int{200: 10})},

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +19,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skinflip/dmarket-monitor/internal/clock"
-	"github.com/skinflip/dmarket-monitor/internal/sellhistory"
 )
 
 // Key prefixes of SPEC §5.2.
@@ -118,7 +118,7 @@ func NewRedisSource(rdb *redis.Client, cfg RedisSourceConfig, clk clock.Clock, l
 	return s
 }
 
-// Market reads every title and every game's fees. A malformed key skips its title (or game) and is
+// Market reads every title with a live listing, sorted by title, and every game's fees. A malformed key skips its title (or game) and is
 // counted in Market.Malformed; only Redis errors fail the read.
 func (s *RedisSource) Market(ctx context.Context) (Market, error) {
 	start := time.Now()
@@ -195,6 +195,8 @@ func (s *RedisSource) read(ctx context.Context) (Market, error) {
 			s.malformed.WithLabelValues(kind).Add(float64(n))
 		}
 	}
+	// Sorted titles let Compute order offers by title with integer comparisons.
+	slices.SortFunc(m.Titles, func(a, b Title) int { return strings.Compare(a.Title, b.Title) })
 	return m, nil
 }
 
@@ -259,31 +261,6 @@ func (s *RedisSource) readBatch(ctx context.Context, keys []string, now time.Tim
 
 func isWrongType(err error) bool { return strings.HasPrefix(err.Error(), "WRONGTYPE") }
 
-type metaJSON struct {
-	GameID    string  `json:"game_id"`
-	Image     string  `json:"image"`
-	UpdatedAt float64 `json:"updated_at"`
-}
-
-type levelJSON struct {
-	N    int      `json:"n"`
-	Exp  *float64 `json:"exp"`
-	Days float64  `json:"days"`
-	T    int64    `json:"t"`
-}
-
-type orderJSON struct {
-	Price     int64   `json:"price"`
-	Count     int     `json:"count"`
-	UpdatedAt float64 `json:"updated_at"`
-}
-
-type historyJSON struct {
-	Stable      bool          `json:"stable"`
-	SoldPerWeek int           `json:"sold_per_week"`
-	Probability map[int64]int `json:"probability"`
-}
-
 func unixSeconds(x float64) time.Time {
 	sec, frac := math.Modf(x)
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
@@ -299,12 +276,22 @@ func decodeTitle(title string, hash map[string]string, order, history any, now t
 	if !ok {
 		return t, malformedPrices, fmt.Errorf("%w: no meta field", errMalformed)
 	}
-	var meta metaJSON
-	if err := json.Unmarshal([]byte(rawMeta), &meta); err != nil {
+	var metaUpdated float64
+	err := eachMember(rawMeta, func(key, raw string) error {
+		var err error
+		switch key {
+		case "game_id":
+			t.GameID, err = stringValue(raw)
+		case "image":
+			t.Image, err = stringValue(raw)
+		case "updated_at":
+			metaUpdated, err = floatValue(raw)
+		}
+		return err
+	})
+	if err != nil {
 		return t, malformedPrices, fmt.Errorf("%w: meta: %w", errMalformed, err)
 	}
-	t.GameID, t.Image = meta.GameID, meta.Image
-	metaUpdated := unixSeconds(meta.UpdatedAt)
 	nowUnix := float64(now.Unix())
 	for field, raw := range hash {
 		var locked bool
@@ -319,14 +306,11 @@ func decodeTitle(title string, hash map[string]string, order, history any, now t
 		if err != nil || price <= 0 {
 			return t, malformedPrices, fmt.Errorf("%w: field %q: bad price", errMalformed, field)
 		}
-		var lv levelJSON
-		if err := json.Unmarshal([]byte(raw), &lv); err != nil {
+		lv, err := decodeLevel(raw)
+		if err != nil {
 			return t, malformedPrices, fmt.Errorf("%w: field %q: %w", errMalformed, field, err)
 		}
-		if lv.Exp == nil {
-			return t, malformedPrices, fmt.Errorf("%w: field %q: no exp", errMalformed, field)
-		}
-		if *lv.Exp < nowUnix || lv.N <= 0 {
+		if lv.exp < nowUnix || lv.n <= 0 {
 			continue
 		}
 		dst := &t.Available
@@ -336,33 +320,169 @@ func decodeTitle(title string, hash map[string]string, order, history any, now t
 		if *dst != nil && (*dst).Price <= price {
 			continue
 		}
-		updated := metaUpdated
-		if lv.T > 0 {
-			updated = time.UnixMilli(lv.T).UTC()
+		updated := unixSeconds(metaUpdated)
+		if lv.t > 0 {
+			updated = time.UnixMilli(lv.t).UTC()
 		}
-		*dst = &Listing{Price: price, Count: lv.N, LockDays: lv.Days, UpdatedAt: updated}
+		*dst = &Listing{Price: price, Count: int(lv.n), LockDays: lv.days, UpdatedAt: updated}
 	}
 	if t.Available == nil && t.Locked == nil {
 		return t, "", nil
 	}
 	if s, ok := order.(string); ok {
-		var o orderJSON
-		if err := json.Unmarshal([]byte(s), &o); err != nil {
+		o, err := decodeOrder(s)
+		if err != nil {
 			return t, malformedOrders, fmt.Errorf("%w: order: %w", errMalformed, err)
 		}
-		t.Order = &Order{Price: o.Price, Count: o.Count, UpdatedAt: unixSeconds(o.UpdatedAt)}
+		t.Order = o
 	}
 	if s, ok := history.(string); ok {
-		var h historyJSON
-		if err := json.Unmarshal([]byte(s), &h); err != nil {
+		h, err := decodeHistory(s)
+		if err != nil {
 			return t, malformedHistory, fmt.Errorf("%w: history: %w", errMalformed, err)
 		}
-		if h.Probability == nil {
-			h.Probability = map[int64]int{}
-		}
-		t.History = &sellhistory.Result{Stable: h.Stable, SoldPerWeek: h.SoldPerWeek, Probability: h.Probability}
+		t.History = h
 	}
 	return t, "", nil
+}
+
+// level is one decoded `a:`/`l:` field.
+type level struct {
+	n, t      int64
+	exp, days float64
+}
+
+func decodeLevel(raw string) (level, error) {
+	var lv level
+	hasExp := false
+	err := eachMember(raw, func(key, v string) error {
+		var err error
+		switch key {
+		case "n":
+			lv.n, err = intValue(v)
+		case "exp":
+			lv.exp, err = floatValue(v)
+			hasExp = v != "null"
+		case "days":
+			lv.days, err = floatValue(v)
+		case "t":
+			lv.t, err = intValue(v)
+		}
+		return err
+	})
+	if err == nil && !hasExp {
+		err = errors.New("no exp")
+	}
+	return lv, err
+}
+
+func decodeOrder(raw string) (*Order, error) {
+	var o Order
+	var count int64
+	var updated float64
+	err := eachMember(raw, func(key, v string) error {
+		var err error
+		switch key {
+		case "price":
+			o.Price, err = intValue(v)
+		case "count":
+			count, err = intValue(v)
+		case "updated_at":
+			updated, err = floatValue(v)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	o.Count, o.UpdatedAt = int(count), unixSeconds(updated)
+	return &o, nil
+}
+
+// scanProbability walks the sell-probability object v ({"<price cents>": percent, …}) keeping the
+// highest price of each resale level. The object's grammar was checked by the caller's walk; prices must
+// be decimal integers and percents integers.
+func scanProbability(v string, h *History) error {
+	if v[0] != '{' {
+		return fmt.Errorf("%w: probability is not an object", errJSON)
+	}
+	i := skipWS(v, 1)
+	if i < len(v) && v[i] == '}' {
+		return nil
+	}
+	for i < len(v) {
+		// Member names: the caller's walk guarantees a string here.
+		end := strings.IndexByte(v[i+1:], '"') + i + 1
+		cents, ok := parseDigits(v[i+1 : end])
+		if !ok {
+			return fmt.Errorf("%w: probability price %q", errJSON, v[i+1:end])
+		}
+		i = skipWS(v, skipWS(v, end+1)+1) // past ':'
+		vEnd, err := walkNumber(v, i)
+		if err != nil {
+			return err
+		}
+		p, ok := parseDigits(v[i:vEnd])
+		if !ok {
+			if p, err = intValue(v[i:vEnd]); err != nil {
+				return err
+			}
+		}
+		if p >= HistoryLevelLow && cents > h.PriceAtLow {
+			h.PriceAtLow = cents
+		}
+		if p >= HistoryLevelHigh && cents > h.PriceAtHigh {
+			h.PriceAtHigh = cents
+		}
+		i = skipWS(v, vEnd)
+		if v[i] == '}' {
+			return nil
+		}
+		i = skipWS(v, i+1) // past ','
+	}
+	return fmt.Errorf("%w: unterminated probability", errJSON)
+}
+
+// parseDigits parses a non-empty run of at most 18 decimal digits.
+func parseDigits(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// decodeHistory reads a `history:` value, keeping of the probability table only the two resale prices.
+func decodeHistory(raw string) (*History, error) {
+	var h History
+	err := eachMember(raw, func(key, v string) error {
+		var err error
+		switch key {
+		case "stable":
+			h.Stable, err = boolValue(v)
+		case "sold_per_week":
+			var n int64
+			n, err = intValue(v)
+			h.SoldPerWeek = int(n)
+		case "probability":
+			if v == "null" {
+				return nil
+			}
+			err = scanProbability(v, &h)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &h, nil
 }
 
 type feesJSON struct {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
-	"github.com/skinflip/dmarket-monitor/internal/sellhistory"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -32,7 +31,7 @@ func meta(game string, updated int64) string {
 	return fmt.Sprintf(`{"title":"x","game_id":%q,"image":"https://img/%s","suggested_price":100,"updated_at":%d}`, game, game, updated)
 }
 
-func level(n int, exp int64) string { return fmt.Sprintf(`{"n":%d,"exp":%d}`, n, exp) }
+func lvl(n int, exp int64) string { return fmt.Sprintf(`{"n":%d,"exp":%d}`, n, exp) }
 
 func sortTitles(m Market) {
 	sort.Slice(m.Titles, func(i, j int) bool { return m.Titles[i].Title < m.Titles[j].Title })
@@ -54,10 +53,10 @@ func TestRedisSourceMarket(t *testing.T) {
 	// A complete title: the cheapest live tradable level is a:950 (a:900 expired a second ago, a:950
 	// expires exactly now and still counts); the cheapest locked one l:800.
 	hset(PricesPrefix+"AK <&> ★", "meta", meta("a8db", nowS-60),
-		"a:1000", level(2, nowS+100),
-		"a:900", level(1, nowS-1),
-		"a:950", level(3, nowS),
-		"a:0900", level(0, nowS+100), // no listings left at that price
+		"a:1000", lvl(2, nowS+100),
+		"a:900", lvl(1, nowS-1),
+		"a:950", lvl(3, nowS),
+		"a:0900", lvl(0, nowS+100), // no listings left at that price
 		"l:800", fmt.Sprintf(`{"n":1,"exp":%d,"days":3,"t":%d}`, nowS+100, now0.Add(-2*time.Minute).UnixMilli()),
 		"l:850", fmt.Sprintf(`{"n":1,"exp":%d,"days":1}`, nowS+100),
 		"x:other", "ignored")
@@ -65,22 +64,22 @@ func TestRedisSourceMarket(t *testing.T) {
 	set(HistoryPrefix+"AK <&> ★", fmt.Sprintf(`{"t":1,"stable":true,"sold_per_week":42,"probability":{"1100":100,"1300":50},"updated_at":%d}`, nowS))
 
 	// Only expired levels: no title.
-	hset(PricesPrefix+"Gone", "meta", meta("a8db", nowS), "a:100", level(1, nowS-10))
+	hset(PricesPrefix+"Gone", "meta", meta("a8db", nowS), "a:100", lvl(1, nowS-10))
 	// A title without order or history.
 	hset(PricesPrefix+"Plain", "meta", meta("9a92", nowS), "l:500", fmt.Sprintf(`{"n":1,"exp":%d,"days":0.5}`, nowS+5))
 	// An orders key of the wrong type is no order.
 	require.NoError(t, rdb.HSet(ctx, OrdersPrefix+"Plain", "x", "y").Err())
 
 	// Malformed data, one title each.
-	hset(PricesPrefix+"BadMeta", "meta", `{"game_id":`, "a:100", level(1, nowS+10))
-	hset(PricesPrefix+"NoMeta", "a:100", level(1, nowS+10))
-	hset(PricesPrefix+"BadPrice", "meta", meta("a8db", nowS), "a:abc", level(1, nowS+10))
-	hset(PricesPrefix+"NegPrice", "meta", meta("a8db", nowS), "a:-5", level(1, nowS+10))
+	hset(PricesPrefix+"BadMeta", "meta", `{"game_id":`, "a:100", lvl(1, nowS+10))
+	hset(PricesPrefix+"NoMeta", "a:100", lvl(1, nowS+10))
+	hset(PricesPrefix+"BadPrice", "meta", meta("a8db", nowS), "a:abc", lvl(1, nowS+10))
+	hset(PricesPrefix+"NegPrice", "meta", meta("a8db", nowS), "a:-5", lvl(1, nowS+10))
 	hset(PricesPrefix+"BadLevel", "meta", meta("a8db", nowS), "a:100", `{"n":"x"}`)
 	hset(PricesPrefix+"NoExp", "meta", meta("a8db", nowS), "a:100", `{"n":1}`)
-	hset(PricesPrefix+"BadOrder", "meta", meta("a8db", nowS), "a:100", level(1, nowS+10))
+	hset(PricesPrefix+"BadOrder", "meta", meta("a8db", nowS), "a:100", lvl(1, nowS+10))
 	set(OrdersPrefix+"BadOrder", `{"price":`)
-	hset(PricesPrefix+"BadHistory", "meta", meta("a8db", nowS), "a:100", level(1, nowS+10))
+	hset(PricesPrefix+"BadHistory", "meta", meta("a8db", nowS), "a:100", lvl(1, nowS+10))
 	set(HistoryPrefix+"BadHistory", `{"probability":{"x":1}}`)
 	set(PricesPrefix+"WrongType", "a string")
 
@@ -106,7 +105,7 @@ func TestRedisSourceMarket(t *testing.T) {
 			Available: &Listing{Price: 950, Count: 3, UpdatedAt: updated},
 			Locked:    &Listing{Price: 800, Count: 1, LockDays: 3, UpdatedAt: now0.Add(-2 * time.Minute)},
 			Order:     &Order{Price: 1200, Count: 4, UpdatedAt: time.Unix(nowS-30, 0).UTC()},
-			History:   &sellhistory.Result{Stable: true, SoldPerWeek: 42, Probability: map[int64]int{1100: 100, 1300: 50}},
+			History:   &History{Stable: true, SoldPerWeek: 42, PriceAtLow: 1300, PriceAtHigh: 1300},
 		},
 		{
 			Title: "Plain", GameID: "9a92", Image: "https://img/9a92",

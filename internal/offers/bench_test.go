@@ -1,0 +1,92 @@
+package offers
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+)
+
+// BenchmarkRedisOffers measures one user's offers (whole-market read plus compute) over 50,000 titles, each
+// with two live and one expired listing level, a buy order and a 40-price sell history.
+func BenchmarkRedisOffers(b *testing.B) {
+	ctx := context.Background()
+	rdb := redisdbtest.New(b)
+	const titles = 50000
+	nowS := now0.Unix()
+	var prob strings.Builder
+	prob.WriteString(`{`)
+	for i := range 40 {
+		if i > 0 {
+			prob.WriteString(",")
+		}
+		fmt.Fprintf(&prob, `"%d":%d`, 1000+i*7, 100-i*2)
+	}
+	prob.WriteString(`}`)
+	history := fmt.Sprintf(`{"t":1,"stable":true,"sold_per_week":50,"probability":%s,"updated_at":%d}`, prob.String(), nowS)
+	pipe := rdb.Pipeline()
+	for i := range titles {
+		title := fmt.Sprintf("Weapon %d | Skin (Field-Tested)", i)
+		price := 1000 + i%500
+		pipe.HSet(ctx, PricesPrefix+title,
+			"meta", fmt.Sprintf(`{"t":1,"title":%q,"game_id":"a8db","image":"https://img.example/%d.png","suggested_price":%d,"updated_at":%d}`, title, i, price, nowS),
+			"a:"+strconv.Itoa(price), fmt.Sprintf(`{"n":2,"exp":%d,"t":%d}`, nowS+600, now0.UnixMilli()),
+			"a:"+strconv.Itoa(price-10), fmt.Sprintf(`{"n":1,"exp":%d,"t":%d}`, nowS-600, now0.UnixMilli()),
+			"l:"+strconv.Itoa(price-50), fmt.Sprintf(`{"n":1,"exp":%d,"days":4,"t":%d}`, nowS+600, now0.UnixMilli()))
+		pipe.Set(ctx, OrdersPrefix+title, fmt.Sprintf(`{"t":1,"price":%d,"count":3,"updated_at":%d}`, price+20, nowS), 0)
+		pipe.Set(ctx, HistoryPrefix+title, history, 0)
+		if pipe.Len() >= 3000 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := rdb.Set(ctx, FeesPrefix+"a8db", `{"fraction":"0.05","min":1,"reduced":[]}`, 0).Err(); err != nil {
+		b.Fatal(err)
+	}
+	src, _ := newSource(b, rdb, RedisSourceConfig{FallbackFee: MustFraction("0.05")})
+	every := Settings{LimitBasisPoints: -10000}
+	m, err := src.Market(ctx)
+	if err != nil || len(m.Titles) != titles {
+		b.Fatalf("read %d titles: %v", len(m.Titles), err)
+	}
+
+	// The whole cost of one user's offers without a cached market, all 200,000 offers shown.
+	b.Run("read+compute", func(b *testing.B) {
+		var offers int
+		for b.Loop() {
+			m, err := src.Market(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			offers = len(Compute(m, every, now0))
+		}
+		b.ReportMetric(float64(offers), "offers")
+	})
+	b.Run("read", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := src.Market(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// One more user in the same poll cycle (cached market), every offer shown or only profitable ones.
+	for _, s := range []struct {
+		name     string
+		settings Settings
+	}{{"compute all", every}, {"compute profitable", Settings{}}} {
+		b.Run(s.name, func(b *testing.B) {
+			var offers int
+			for b.Loop() {
+				offers = len(Compute(m, s.settings, now0))
+			}
+			b.ReportMetric(float64(offers), "offers")
+		})
+	}
+}
