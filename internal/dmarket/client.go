@@ -276,6 +276,10 @@ func (c *Client) newBreaker(ep Endpoint) *gobreaker.CircuitBreaker[struct{}] {
 	})
 }
 
+// HasCredentials reports whether the client has keys for signed calls. Without them only unsigned
+// market items can be fetched.
+func (c *Client) HasCredentials() bool { return c.signer != nil }
+
 // BreakerState is an endpoint breaker's state.
 type BreakerState string
 

@@ -787,3 +787,9 @@ func TestGoneStopsSignedAndUnsigned(t *testing.T) {
 	require.Equal(t, 1, s.count())
 	require.False(t, c.Health()[0].SignedOnly)
 }
+
+func TestHasCredentials(t *testing.T) {
+	_, signer := testKeys(t)
+	require.False(t, newTestClient(t, "http://127.0.0.1:1", Config{}, nil).HasCredentials())
+	require.True(t, newTestClient(t, "http://127.0.0.1:1", Config{}, nil, WithSigner(signer)).HasCredentials())
+}

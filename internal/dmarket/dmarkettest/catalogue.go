@@ -69,6 +69,17 @@ func (l *Listing) Tradable() bool { return l.LockSeconds == 0 }
 // LockDays is the lock in whole days, floor(LockSeconds / 86400), as extra.tradeLock.
 func (l *Listing) LockDays() int { return int(l.LockSeconds / 86400) }
 
+// Cheapest returns the title's cheapest listing that is tradable (locked false) or trade-locked
+// (locked true), or nil when there is none.
+func (t *Title) Cheapest(locked bool) *Listing {
+	for _, l := range t.Listings {
+		if l.Tradable() != locked {
+			return l
+		}
+	}
+	return nil
+}
+
 // BuyOrder is the top of a title's buy-order book.
 type BuyOrder struct {
 	// PriceCents is the best bid.

@@ -647,3 +647,25 @@ func BenchmarkMarketItemsPage(b *testing.B) {
 		}
 	}
 }
+
+func TestTitleCheapest(t *testing.T) {
+	h, err := dmarkettest.NewHandler(small(func(c *dmarkettest.Config) { c.LockedShare = 0.5 }))
+	require.NoError(t, err)
+	var both bool
+	for _, ti := range h.Catalogue().Titles["a8db"] {
+		free, locked := ti.Cheapest(false), ti.Cheapest(true)
+		for _, l := range ti.Listings {
+			if l.Tradable() {
+				require.LessOrEqual(t, free.PriceCents, l.PriceCents)
+			} else {
+				require.LessOrEqual(t, locked.PriceCents, l.PriceCents)
+			}
+		}
+		if free != nil && locked != nil {
+			both = true
+			require.True(t, free.Tradable())
+			require.False(t, locked.Tradable())
+		}
+	}
+	require.True(t, both)
+}
