@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
@@ -11,35 +10,6 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/proxy"
 	"github.com/skinflip/dmarket-monitor/internal/ratelimit"
 )
-
-// poolEgress lets the DMarket client send through the proxy pool.
-type poolEgress struct{ pool *proxy.Pool }
-
-func (p poolEgress) Acquire(ctx context.Context, limited bool) (dmarket.Lease, error) {
-	l, err := p.pool.Acquire(ctx, limited)
-	if err != nil {
-		return nil, err
-	}
-	return poolLease{l}, nil
-}
-
-type poolLease struct{ l *proxy.Lease }
-
-func (p poolLease) Do(req *http.Request) (*http.Response, error) { return p.l.Do(req) }
-func (p poolLease) Name() string                                 { return p.l.Name() }
-
-func (p poolLease) Release(o dmarket.Outcome) {
-	switch o {
-	case dmarket.Success:
-		p.l.Release(proxy.Success)
-	case dmarket.Throttled:
-		p.l.Release(proxy.Throttled)
-	case dmarket.EgressFailure:
-		p.l.Release(proxy.EgressFailure)
-	default:
-		p.l.Release(proxy.APIError)
-	}
-}
 
 // accountLimiter maps the client's endpoint families onto the account limiter's.
 type accountLimiter struct{ a *ratelimit.Account }

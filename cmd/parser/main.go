@@ -109,7 +109,7 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger, reload <-chan
 	}
 	client, err := dmarket.New(dmarket.Config{
 		BaseURL: cfg.DMarketAPIURL, RequestTimeout: cfg.RequestTimeout, MaxAttempts: cfg.MaxRetries + 1,
-	}, poolEgress{pool: pool}, log, reg, clk, opts...)
+	}, crawler.NewPoolEgress(pool), log, reg, clk, opts...)
 	if err != nil {
 		return fmt.Errorf("dmarket client: %w", err)
 	}
@@ -155,6 +155,7 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger, reload <-chan
 	checks.Register("dmarket", dmarketHealth(client))
 	checks.Register("proxies", proxiesHealth(pool))
 
+	reg.MustRegister(checks)
 	srv := ops.New(cfg.HTTPAddr, reg, checks, log, ops.WithShutdownTimeout(cfg.ShutdownTimeout))
 	if err := srv.Listen(); err != nil {
 		return fmt.Errorf("ops server: %w", err)

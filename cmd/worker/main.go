@@ -100,6 +100,7 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 		}
 		return health.StatusHealthy, nil
 	}, health.Critical())
+	reg.MustRegister(checks)
 	srv := ops.New(cfg.HTTPAddr, reg, checks, log, ops.WithShutdownTimeout(cfg.ShutdownTimeout))
 	if err := srv.Listen(); err != nil {
 		return fmt.Errorf("ops server: %w", err)
