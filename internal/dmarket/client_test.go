@@ -708,7 +708,7 @@ func TestStringers(t *testing.T) {
 	require.Equal(t, FamilySales, EndpointLastSales.Family())
 	require.Equal(t, FamilyOther, EndpointCustomizedFees.Family())
 	e := &Error{Class: ClassRateLimited, Endpoint: EndpointLastSales, Status: 429, Message: "API rate limit exceeded", RetryAfter: time.Second}
-	require.Equal(t, "last_sales: dmarket rate limit exceeded (http 429):  API rate limit exceeded (retry after 1s)", e.Error())
+	require.Equal(t, "last_sales: dmarket rate limit exceeded (http 429): API rate limit exceeded (retry after 1s)", e.Error())
 	_, ok := ClassOf(errors.New("plain"))
 	require.False(t, ok)
 	require.False(t, IsRetryable(nil))

@@ -157,8 +157,9 @@ func (e *Error) Error() string {
 	if e.Status != 0 {
 		fmt.Fprintf(&b, " (http %d)", e.Status)
 	}
-	if e.Code != "" || e.Message != "" {
-		fmt.Fprintf(&b, ": %s %s", e.Code, e.Message)
+	if detail := strings.TrimSpace(e.Code + " " + e.Message); detail != "" {
+		b.WriteString(": ")
+		b.WriteString(detail)
 	}
 	if e.RetryAfter > 0 {
 		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)

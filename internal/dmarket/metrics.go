@@ -23,7 +23,8 @@ func newMetrics(reg prometheus.Registerer) (m *metrics, err error) {
 	return &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "dmarket_api_requests_total",
-			Help: "DMarket API request attempts by endpoint, outcome (success or failure class) and egress.",
+			Help: "DMarket API request attempts by endpoint, outcome (success, network, timeout, rate_limited, " +
+				"server_error, auth, not_found, gone, bad_request, bad_body, canceled, breaker_open) and egress.",
 		}, []string{"endpoint", "outcome", "egress"}),
 		duration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "dmarket_api_request_duration_seconds",
