@@ -74,8 +74,8 @@ func TestSpans(t *testing.T) {
 	h.run()
 	h.say(alice, "/offers")
 	require.NoError(t, h.bot.NotifyOnce(context.Background()))
+	names := map[string]bool{}
 	require.Eventually(t, func() bool {
-		names := map[string]bool{}
 		for _, s := range rec.Flush() {
 			names[s.Name] = true
 		}

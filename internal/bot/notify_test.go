@@ -181,17 +181,26 @@ func TestFloodWaitOfOneUserDoesNotDelayOthers(t *testing.T) {
 	h.say(alice, "/start")
 	h.say(bob, "/start")
 	h.src.set(offersN(2))
-	// Alice's chat is in a long flood wait; her run stays in flight while bob's cycles complete.
-	h.srv.Fail("sendPhoto", 1, 429, "Too Many Requests: retry after 20", 20)
-	h.bot.notifyMu.Lock()
-	h.bot.busy[alice] = true // a run for alice is still in flight
-	h.bot.notifyMu.Unlock()
-	require.NoError(t, h.bot.NotifyOnce(context.Background()))
-	require.Len(t, h.sent(bob, 3), 3, "bob is served")
-	require.Len(t, h.srv.Sent(alice), 1, "no second run for alice while one is in flight")
-	h.bot.notifyMu.Lock()
-	delete(h.bot.busy, alice)
-	h.bot.notifyMu.Unlock()
+	// Alice's chat is in a long flood wait; bob is served meanwhile, in this cycle and the next.
+	h.srv.FailChat(alice, "sendPhoto", 1, 429, "Too Many Requests: retry after 30", 30)
+	ctx, cancel := context.WithCancel(context.Background())
+	first, err := h.bot.startCycle(ctx)
+	require.NoError(t, err)
+	require.Len(t, h.sent(bob, 3), 3, "bob is served while alice waits")
+	require.Eventually(t, func() bool {
+		h.bot.notifyMu.Lock()
+		defer h.bot.notifyMu.Unlock()
+		return len(h.srv.CallsOf("sendPhoto", false)) == 3 && !h.bot.busy[bob] && h.bot.busy[alice]
+	}, 10*time.Second, 5*time.Millisecond, "bob's run is over, alice's waits")
+
+	h.src.set(offersN(3))
+	require.NoError(t, h.bot.NotifyOnce(context.Background()), "the next cycle does not wait for alice")
+	require.Equal(t, []string{"Item 02"}, titlesOf(h.sent(bob, 4)[3:]))
+	require.Len(t, h.srv.Sent(alice), 1, "alice got only the /start reply so far")
+	require.Len(t, h.srv.CallsOf("sendPhoto", false), 4, "no second run for alice while one is in flight")
+
+	cancel()
+	first.Wait()
 }
 
 func TestCommandReplyBeforeQueuedNotifications(t *testing.T) {

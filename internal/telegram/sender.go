@@ -17,6 +17,8 @@ import (
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/skinflip/dmarket-monitor/internal/health"
 )
 
 // DefaultEndpoint is Telegram's Bot API endpoint format (token, method).
@@ -129,7 +131,18 @@ type Sender struct {
 
 	mu    sync.Mutex
 	chats map[int64]*chatQueue
+
+	floodMu sync.Mutex
+	floods  []time.Time // 429 answers of the last FloodWindow
 }
+
+// Flood-storm detection of HealthCheck.
+const (
+	// FloodWindow is how far back 429 answers count.
+	FloodWindow = time.Minute
+	// FloodStorm is how many 429 answers within FloodWindow make the component degraded.
+	FloodStorm = 5
+)
 
 // New returns a Sender. client may be nil (a default client). Nothing is sent until the first call, so
 // an unreachable Telegram does not fail construction.
@@ -249,7 +262,42 @@ func (s *Sender) request(ctx context.Context, c tgbotapi.Chattable, timeout time
 		out = te
 	}
 	s.m.requests.WithLabelValues(method, outcome(out)).Inc()
+	if errors.Is(out, ErrRateLimited) {
+		s.noteFlood()
+	}
 	return nil, out
+}
+
+func (s *Sender) noteFlood() {
+	s.floodMu.Lock()
+	defer s.floodMu.Unlock()
+	s.floods = append(s.pruneFloods(time.Now()), time.Now())
+}
+
+// pruneFloods needs floodMu held.
+func (s *Sender) pruneFloods(now time.Time) []time.Time {
+	i := 0
+	for i < len(s.floods) && now.Sub(s.floods[i]) > FloodWindow {
+		i++
+	}
+	s.floods = s.floods[i:]
+	return s.floods
+}
+
+// HealthCheck is the "telegram" component of /health (SPEC §7): degraded when getMe fails or at least
+// FloodStorm requests met flood control within FloodWindow, else healthy. Telegram alone never makes
+// the bot unhealthy or not ready.
+func (s *Sender) HealthCheck(ctx context.Context) (health.Status, error) {
+	if err := s.Check(ctx); err != nil {
+		return health.StatusDegraded, err
+	}
+	s.floodMu.Lock()
+	n := len(s.pruneFloods(time.Now()))
+	s.floodMu.Unlock()
+	if n >= FloodStorm {
+		return health.StatusDegraded, fmt.Errorf("%d flood-control answers in the last %s", n, FloodWindow)
+	}
+	return health.StatusHealthy, nil
 }
 
 func outcome(err error) string {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/health"
 	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
 )
 
@@ -431,4 +432,27 @@ func TestClassify(t *testing.T) {
 	require.Equal(t, "canceled", outcome(context.Canceled))
 	require.Equal(t, "ok", outcome(nil))
 	require.Equal(t, http.StatusTooManyRequests, classify("m", 429, 0, "x", 0, newScrubber("")).Code)
+}
+
+func TestHealthCheck(t *testing.T) {
+	f := newFixture(t, fastServer(), Config{MaxRetries: -1})
+	f.srv.AddChat(1)
+	ctx := context.Background()
+	st, err := f.s.HealthCheck(ctx)
+	require.NoError(t, err)
+	require.Equal(t, health.StatusHealthy, st)
+
+	f.srv.Fail("sendMessage", FloodStorm, 429, "Too Many Requests: retry after 1", 1)
+	for range FloodStorm {
+		_, err := f.s.SendText(ctx, PriorityCommand, 1, "x", nil)
+		require.ErrorIs(t, err, ErrRateLimited)
+	}
+	st, err = f.s.HealthCheck(ctx)
+	require.Equal(t, health.StatusDegraded, st)
+	require.ErrorContains(t, err, "flood-control answers")
+
+	f.srv.Fail("getMe", 1, 502, "Bad Gateway", 0)
+	st, err = f.s.HealthCheck(ctx)
+	require.Equal(t, health.StatusDegraded, st)
+	require.ErrorIs(t, err, ErrServer)
 }

@@ -219,6 +219,15 @@ func (s *Server) Fail(method string, n, status int, description string, retryAft
 	s.failures[method] = &failure{status: status, desc: description, retryAfter: retryAfter, remaining: n}
 }
 
+// FailChat is Fail for calls of method to one chat only.
+func (s *Server) FailChat(chatID int64, method string, n, status int, description string, retryAfter int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures[chatKey(method, chatID)] = &failure{status: status, desc: description, retryAfter: retryAfter, remaining: n}
+}
+
+func chatKey(method string, chatID int64) string { return method + "/" + strconv.FormatInt(chatID, 10) }
+
 // Recover removes an injected failure of method.
 func (s *Server) Recover(method string) {
 	s.mu.Lock()
@@ -507,6 +516,9 @@ func (s *Server) handle(method string, form map[string]string, files map[string]
 			}
 		}
 		call.Markup = &m
+	}
+	if f := s.takeFailure(chatKey(method, call.ChatID)); f != nil {
+		return nil, f
 	}
 	if f := s.takeFailure(method); f != nil {
 		return nil, f

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/clock"
@@ -202,4 +203,64 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
+}
+
+func TestServerUploadsAndAlbums(t *testing.T) {
+	s := New(t, Options{PerChatInterval: -1, GlobalLimit: -1})
+	s.AddChat(1)
+	api := &tgbotapi.BotAPI{Token: s.Token(), Client: http.DefaultClient}
+	api.SetAPIEndpoint(s.Endpoint())
+
+	ph := tgbotapi.NewPhoto(1, tgbotapi.FileBytes{Name: "a.png", Bytes: []byte("PNG")})
+	ph.Caption, ph.ParseMode = "<b>c</b>", "HTML"
+	_, err := api.Send(ph)
+	require.NoError(t, err)
+	_, err = api.Send(tgbotapi.NewVideo(1, tgbotapi.FileURL("https://img.test/v.mp4")))
+	require.NoError(t, err)
+	_, err = api.Send(tgbotapi.NewAnimation(1, tgbotapi.FileBytes{Name: "a.gif", Bytes: []byte("GIF")}))
+	require.NoError(t, err)
+	msgs, err := api.SendMediaGroup(tgbotapi.NewMediaGroup(1, []any{
+		tgbotapi.NewInputMediaPhoto(tgbotapi.FileBytes{Name: "1.png", Bytes: []byte("1")}),
+		tgbotapi.NewInputMediaPhoto(tgbotapi.FileURL("https://img.test/2.png")),
+	}))
+	require.NoError(t, err)
+	require.Len(t, msgs, 2)
+
+	sent := s.Sent(1)
+	require.Len(t, sent, 4)
+	require.Equal(t, "upload:a.png", sent[0].Media)
+	require.Equal(t, []byte("PNG"), sent[0].Upload)
+	require.Equal(t, "<b>c</b>", sent[0].Caption)
+	require.Equal(t, "https://img.test/v.mp4", sent[1].Media)
+	require.Equal(t, []byte("GIF"), sent[2].Upload)
+	require.Equal(t, []AlbumItem{{Type: "photo", Media: "upload:1.png"}, {Type: "photo", Media: "https://img.test/2.png"}}, sent[3].Album)
+	require.Equal(t, msgs[0].MessageID, sent[3].SentID)
+
+	// Album problems: a refused URL, a caption with bad HTML, a missing attachment.
+	s.RefusePhotoURL("")
+	_, err = api.SendMediaGroup(tgbotapi.NewMediaGroup(1, []any{
+		tgbotapi.NewInputMediaPhoto(tgbotapi.FileURL("https://img.test/1.png")),
+		tgbotapi.NewInputMediaPhoto(tgbotapi.FileURL("https://img.test/2.png")),
+	}))
+	require.ErrorContains(t, err, "wrong file identifier")
+	status, body := post(t, s, s.Token(), "sendMediaGroup", url.Values{"chat_id": {"1"}, "media": {`[{"type":"photo","media":"attach://nope"},{"type":"photo","media":"attach://nope2"}]`}})
+	require.Equal(t, 400, status, body)
+	status, _ = post(t, s, s.Token(), "sendMediaGroup", url.Values{"chat_id": {"1"}, "media": {`not json`}})
+	require.Equal(t, 400, status)
+
+	// Per-chat failures and failing long polls.
+	s.AddChat(2)
+	s.FailChat(2, "sendMessage", 1, 429, "Too Many Requests: retry after 3", 3)
+	status, body = post(t, s, s.Token(), "sendMessage", url.Values{"chat_id": {"2"}, "text": {"x"}})
+	require.Equal(t, 429, status)
+	require.Equal(t, map[string]any{"retry_after": float64(3)}, body["parameters"])
+	status, _ = post(t, s, s.Token(), "sendMessage", url.Values{"chat_id": {"1"}, "text": {"x"}})
+	require.Equal(t, 200, status, "other chats are not affected")
+	s.Fail("getUpdates", 1, 502, "Bad Gateway", 0)
+	status, _ = post(t, s, s.Token(), "getUpdates", nil)
+	require.Equal(t, 502, status)
+	require.Len(t, s.CallsOf("getUpdates", false), 1)
+	status, _ = post(t, s, s.Token(), "sendMessage", url.Values{"chat_id": {"1"}, "text": {"x"}, "parse_mode": {"Markdown"}})
+	require.Equal(t, 400, status)
+	require.NotEmpty(t, s.URL())
 }
