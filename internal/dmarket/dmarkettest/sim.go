@@ -146,7 +146,7 @@ func (c *Config) setDefaults() {
 
 // Fault is a runtime misbehaviour of one endpoint.
 type Fault struct {
-	// ServerErrorRate is the share of requests answered 500 (0..1).
+	// ServerErrorRate is the share of requests answered 500, 502 or 503 (0..1).
 	ServerErrorRate float64
 	// MalformedRate is the share of requests answered 200 with a truncated, invalid JSON body (0..1).
 	MalformedRate float64
@@ -512,7 +512,16 @@ func (h *Handler) fault(w http.ResponseWriter, r *http.Request, ep Endpoint) boo
 	case f.Status != 0:
 		writeJSON(w, f.Status, errExchange(http.StatusText(f.Status), http.StatusText(f.Status)))
 	case draw1 < f.ServerErrorRate:
-		writeJSON(w, http.StatusInternalServerError, errExchange("InternalServerError", "Internal Server Error"))
+		// Alternate between the 5xx answers seen in the wild: 500 with a JSON body, 502/503 from the gateway.
+		switch int(draw2*1000) % 3 {
+		case 0:
+			writeJSON(w, http.StatusInternalServerError, errExchange("InternalServerError", "Internal Server Error"))
+		case 1:
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = w.Write([]byte("<html><body><h1>502 Bad Gateway</h1></body></html>"))
+		default:
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "name resolution failed"})
+		}
 	case draw2 < f.MalformedRate:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
