@@ -91,6 +91,7 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 		return fmt.Errorf("rabbitmq: %w", err)
 	}
 	defer amqpConn.Close()
+	reg.MustRegister(newQueueDepth(amqpConn, queues))
 
 	checks := health.NewRegistry(clk)
 	checks.Register("redis", redisdb.HealthCheck(rdb), health.Critical())
