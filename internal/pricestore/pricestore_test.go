@@ -220,8 +220,7 @@ func TestSoldCheapListingStopsBeingMinimum(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, rdb.HExists(ctx, PricesKey(title), "a:100").Val())
 
-	// When every field expired, a write of another title's page removes nothing else, and a write that
-	// leaves no live field deletes the key.
+	// Once every field expired, readers see no prices at all.
 	clk.Advance(2 * time.Hour)
 	p, ok, err = s.Title(ctx, title)
 	require.NoError(t, err)
