@@ -14,8 +14,20 @@ import (
 // accountLimiter maps the client's endpoint families onto the account limiter's.
 type accountLimiter struct{ a *ratelimit.Account }
 
+var _ dmarket.AccountObserver = accountLimiter{}
+
 func (a accountLimiter) Wait(ctx context.Context, f dmarket.Family) error {
 	return a.a.Wait(ctx, family(f))
+}
+
+// Observe adapts the account's rate to the outcome of a signed call: halve on 429, recover on success.
+func (a accountLimiter) Observe(f dmarket.Family, o dmarket.Outcome) {
+	switch o {
+	case dmarket.Throttled:
+		a.a.OnThrottle(family(f))
+	case dmarket.Success:
+		a.a.OnSuccess(family(f))
+	}
 }
 
 func family(f dmarket.Family) ratelimit.Family {

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/config"
+	"github.com/skinflip/dmarket-monitor/internal/dmarket"
+	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
+	"github.com/skinflip/dmarket-monitor/internal/health"
+	"github.com/skinflip/dmarket-monitor/internal/proxy"
+	"github.com/skinflip/dmarket-monitor/internal/ratelimit"
+)
+
+func TestAccountLimiterAdaptsToSignedOutcomes(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	acc, err := ratelimit.NewAccount(ratelimit.AccountConfig{}, clk, prometheus.NewRegistry())
+	require.NoError(t, err)
+	a := accountLimiter{acc}
+	tests := []struct {
+		name string
+		fam  dmarket.Family
+		want ratelimit.Family
+		full float64
+	}{
+		{name: "listings", fam: dmarket.FamilyListings, want: ratelimit.FamilyListings, full: 10},
+		{name: "sales", fam: dmarket.FamilySales, want: ratelimit.FamilySales, full: 6},
+		{name: "other", fam: dmarket.FamilyOther, want: ratelimit.FamilyOther, full: 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, family(tc.fam))
+			require.Equal(t, tc.full, acc.Rate(tc.want))
+			a.Observe(tc.fam, dmarket.Throttled)
+			require.Equal(t, tc.full/2, acc.Rate(tc.want), "a 429 halves the family's rate")
+			a.Observe(tc.fam, dmarket.APIError)
+			require.Equal(t, tc.full/2, acc.Rate(tc.want), "other outcomes change nothing")
+			require.NoError(t, a.Wait(context.Background(), tc.fam))
+		})
+	}
+}
+
+func TestHealthOfDMarketAndProxies(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sim := dmarkettest.New(dmarkettest.Config{Titles: 5, PublicMarketRate: -1})
+	defer sim.Close()
+	client, err := dmarket.New(dmarket.Config{BaseURL: sim.URL(), MaxAttempts: 1, BreakerFailures: 2},
+		dmarket.NewDirectEgress(&http.Client{}, nil), log, prometheus.NewRegistry(), clock.Real{})
+	require.NoError(t, err)
+	check := dmarketHealth(client)
+	st, err := check(context.Background())
+	require.Equal(t, health.StatusHealthy, st)
+	require.NoError(t, err)
+
+	sim.Handler.SetFault(dmarkettest.EndpointMarketItems, dmarkettest.Fault{ServerErrorRate: 1})
+	for range 3 {
+		_, _ = client.MarketItems(context.Background(), dmarket.MarketItemsQuery{GameID: "a8db"}, false)
+	}
+	st, err = check(context.Background())
+	require.Equal(t, health.StatusDegraded, st, "an open breaker only degrades")
+	require.ErrorContains(t, err, "market_items breaker open")
+
+	pool, err := proxy.NewPool(proxy.Config{}, clock.Real{}, log, prometheus.NewRegistry())
+	require.NoError(t, err)
+	st, err = proxiesHealth(pool)(context.Background())
+	require.Equal(t, health.StatusHealthy, st, "the direct connection is always usable")
+	require.NoError(t, err)
+}
+
+func TestPriceBounds(t *testing.T) {
+	require.Equal(t, []int64{0, 10, 25, 100}, priceBounds(config.CentsList{10, 25, 25, 100}))
+	require.Equal(t, []int64{0}, priceBounds(nil))
+}
