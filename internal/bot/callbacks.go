@@ -147,7 +147,7 @@ func (b *Bot) callback(ctx context.Context, q *tgbotapi.CallbackQuery, action, a
 			b.answer(ctx, q.ID, errorText)
 			return "error"
 		}
-		b.answer(ctx, q.ID, truncate("Muted: "+title, 190))
+		b.answer(ctx, q.ID, truncateUTF16("Muted: "+title, 200))
 		return "ok"
 	}
 	b.answer(ctx, q.ID, staleButtonText)
@@ -220,6 +220,18 @@ func (b *Bot) history(ctx context.Context, q *tgbotapi.CallbackQuery, hash strin
 		return "error"
 	}
 	return "ok"
+}
+
+// truncateUTF16 shortens s to at most n UTF-16 units, ending with "…" when cut.
+func truncateUTF16(s string, n int) string {
+	if utf16Len(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	for len(r) > 0 && utf16Len(string(r))+1 > n {
+		r = r[:len(r)-1]
+	}
+	return string(r) + "…"
 }
 
 func truncate(s string, n int) string {

@@ -161,6 +161,11 @@ func (b *Bot) notifyUser(ctx context.Context, user, chat int64, cache *offerCach
 			return
 		case ctx.Err() != nil, errors.Is(err, telegram.ErrRateLimited):
 			return
+		case !telegram.Retryable(err):
+			// Telegram will refuse this notification every time; do not retry it every cycle.
+			if err := b.st.markSent(ctx, user, o, b.clk.Now(), b.cfg.DedupWindow); err != nil {
+				b.log.Warn("notification not recorded", "user", user, "err", err)
+			}
 		}
 		b.log.Warn("notification failed", "user", user, "err", err)
 	}

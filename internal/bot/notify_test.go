@@ -222,3 +222,32 @@ func TestCommandReplyBeforeQueuedNotifications(t *testing.T) {
 	require.Positive(t, pos)
 	require.Less(t, pos, 11, "the reply did not wait for every queued notification")
 }
+
+func TestRejectedNotificationIsNotRetriedEveryCycle(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.say(alice, "/start")
+	h.src.set(offersN(1))
+	h.srv.Fail("sendPhoto", 1, 400, "Bad Request: wrong file identifier/HTTP URL specified", 0)
+	h.srv.Fail("sendMessage", 1, 400, "Bad Request: can't parse entities: something", 0)
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
+	require.Len(t, h.srv.Sent(alice), 1)
+	require.Len(t, h.srv.CallsOf("sendMessage", false), 2, "the /start reply and one rejected attempt")
+	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.notifications.WithLabelValues("failed")))
+
+	// A server error is retried in the next cycle.
+	h.clk.Advance(31 * time.Minute)
+	h.srv.Fail("sendPhoto", -1, 500, "Internal Server Error", 0)
+	h.srv.Fail("sendMessage", 4, 500, "Internal Server Error", 0)
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
+	require.Len(t, h.srv.Sent(alice), 1)
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
+	require.Len(t, h.sent(alice, 2), 2)
+}
+
+func TestUnconfiguredGamesAreDropped(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	require.NoError(t, h.rdb.Set(context.Background(), "telegram:settings:100", `{"games":["rust","9a92"]}`, 0).Err())
+	require.Equal(t, []string{"9a92"}, h.settings(alice).Games)
+	require.Contains(t, h.say(alice, "/settings").Text, "Games: Dota 2\n")
+}

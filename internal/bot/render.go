@@ -207,11 +207,6 @@ func renderSettings(s UserSettings, games []string) string {
 			names = append(names, gameOf(id).Name)
 		}
 	}
-	for _, id := range s.Games { // ids no longer configured still show
-		if !slices.Contains(games, id) {
-			names = append(names, gameOf(id).Name)
-		}
-	}
 	gameLine := "none"
 	if len(names) > 0 {
 		gameLine = strings.Join(names, ", ")

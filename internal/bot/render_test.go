@@ -133,7 +133,7 @@ func TestSettingsLines(t *testing.T) {
 	s := UserSettings{MinPriceCents: 1000, LimitBasisPoints: 0, Games: []string{"9a92", "a8db"}, Notifications: true}
 	require.Equal(t, "Min price: $10.00\nLimit: 0.00%\nGames: CS2, Dota 2\nNotifications: on", renderSettings(s, []string{"a8db", "9a92"}))
 	s = UserSettings{MinPriceCents: 0, LimitBasisPoints: -3000, Games: []string{"rust"}, Notifications: false}
-	require.Equal(t, "Min price: $0.00\nLimit: -30.00%\nGames: Rust\nNotifications: off", renderSettings(s, []string{"a8db"}))
+	require.Equal(t, "Min price: $0.00\nLimit: -30.00%\nGames: Rust\nNotifications: off", renderSettings(s, []string{"a8db", "rust"}))
 	s.Games = nil
 	require.Contains(t, renderSettings(s, []string{"a8db"}), "Games: none")
 }
@@ -184,4 +184,14 @@ func TestParseHundredths(t *testing.T) {
 			require.Equal(t, tc.want, got)
 		})
 	}
+}
+
+func TestTruncate(t *testing.T) {
+	require.Equal(t, "abc", truncateUTF16("abc", 3))
+	require.Equal(t, "ab…", truncateUTF16("abcd", 3))
+	got := truncateUTF16(strings.Repeat("𝔸", 150), 200)
+	require.LessOrEqual(t, utf16Len(got), 200)
+	require.True(t, strings.HasSuffix(got, "…"))
+	require.Equal(t, "ab…", truncate("abcd", 3))
+	require.Equal(t, "abcd", truncate("abcd", 4))
 }

@@ -144,7 +144,8 @@ func (s *store) settings(ctx context.Context, user int64) (UserSettings, error) 
 		out.LimitBasisPoints = *st.Limit
 	}
 	if st.Games != nil {
-		out.Games = slices.Clone(*st.Games)
+		// Games no longer in DMARKET_GAME_IDS are dropped.
+		out.Games = slices.DeleteFunc(slices.Clone(*st.Games), func(g string) bool { return !slices.Contains(s.defaults.Games, g) })
 	}
 	if st.Notifications != nil {
 		out.Notifications = *st.Notifications

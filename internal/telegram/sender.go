@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -150,6 +151,9 @@ func New(cfg Config, client *http.Client, log *slog.Logger, reg prometheus.Regis
 	cfg.defaults()
 	if cfg.Token == "" {
 		return nil, errors.New("telegram token is empty")
+	}
+	if strings.Count(cfg.Endpoint, "%s") != 2 || strings.Count(cfg.Endpoint, "%") != 2 {
+		return nil, errors.New("telegram endpoint must be a format with exactly two %s (token, method)")
 	}
 	if client == nil {
 		client = &http.Client{}

@@ -79,9 +79,19 @@ func markup(data string) *tgbotapi.InlineKeyboardMarkup {
 	return &m
 }
 
-func TestNewRequiresToken(t *testing.T) {
-	_, err := New(Config{}, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	require.Error(t, err)
+func TestNewValidatesConfig(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	_, err := New(Config{}, nil, log, prometheus.NewRegistry())
+	require.ErrorContains(t, err, "token is empty")
+	for _, ep := range []string{"https://api.telegram.org/bot", "https://x/bot%s", "https://x/bot%s/%s/%d", "https://x/%20bot%s/%s"} {
+		_, err = New(Config{Token: "1:x", Endpoint: ep}, nil, log, prometheus.NewRegistry())
+		require.ErrorContains(t, err, "endpoint", ep)
+	}
+	s, err := New(Config{Token: "1:x"}, nil, log, prometheus.NewRegistry())
+	require.NoError(t, err)
+	require.Equal(t, DefaultEndpoint, s.cfg.Endpoint)
+	require.Equal(t, time.Second, s.cfg.PerChatInterval)
+	require.InDelta(t, 30.0, s.cfg.GlobalPerSecond, 0)
 }
 
 func TestSendKinds(t *testing.T) {
