@@ -195,3 +195,18 @@ func TestTruncate(t *testing.T) {
 	require.Equal(t, "ab…", truncate("abcd", 3))
 	require.Equal(t, "abcd", truncate("abcd", 4))
 }
+
+func BenchmarkPaginateAndRender(b *testing.B) {
+	list := offersN(200)
+	for i := range list {
+		list[i].Title = strings.Repeat("★ StatTrak™ AK-47 | Redline <Field-Tested> & ", 5)
+	}
+	bot := &Bot{cfg: Config{PageSize: 10}}
+	b.ReportAllocs()
+	for b.Loop() {
+		text, _, _ := bot.offersPage(list, 3, t0)
+		if len(text) == 0 {
+			b.Fatal("empty page")
+		}
+	}
+}

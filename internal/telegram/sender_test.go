@@ -466,3 +466,19 @@ func TestHealthCheck(t *testing.T) {
 	require.Equal(t, health.StatusDegraded, st)
 	require.ErrorIs(t, err, ErrServer)
 }
+
+func BenchmarkSendText(b *testing.B) {
+	srv := telegramtest.NewServer(telegramtest.Options{PerChatInterval: -1, GlobalLimit: -1})
+	defer srv.Close()
+	srv.AddChat(1)
+	s, err := New(Config{Token: srv.Token(), Endpoint: srv.Endpoint(), PerChatInterval: time.Nanosecond, GlobalPerSecond: 1e9},
+		nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	require.NoError(b, err)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.SendText(ctx, PriorityCommand, 1, "<b>x</b>", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
