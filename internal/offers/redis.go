@@ -31,7 +31,7 @@ const (
 
 // Read defaults of RedisSourceConfig.
 const (
-	DefaultScanCount = 5000
+	DefaultScanCount = 20000
 	DefaultBatchSize = 1000
 )
 
