@@ -59,6 +59,12 @@ func (o ConnOptions) withDefaults() ConnOptions {
 	return o
 }
 
+// How often and how long Channel retries opening a channel on a connection that looks alive.
+const (
+	channelOpenRetries = 5
+	channelOpenPause   = 100 * time.Millisecond
+)
+
 // generation is one established connection.
 type generation struct {
 	conn *amqp.Connection
@@ -330,6 +336,10 @@ func (c *Conn) Check(ctx context.Context) error {
 // reconnect, bounded by ctx. The caller owns the channel and closes it; a channel dies with its
 // connection, so callers watch it (NotifyClose) and ask for a new one.
 func (c *Conn) Channel(ctx context.Context) (*amqp.Channel, error) {
+	var (
+		lastGen  *generation
+		failures int
+	)
 	for {
 		c.mu.Lock()
 		if c.closed {
@@ -340,18 +350,27 @@ func (c *Conn) Channel(ctx context.Context) (*amqp.Channel, error) {
 		c.mu.Unlock()
 
 		wait := ready
+		var retry <-chan time.Time
 		if gen != nil {
 			ch, err := gen.conn.Channel()
 			if err == nil {
 				return ch, nil
 			}
-			if !gen.conn.IsClosed() {
+			if gen != lastGen {
+				lastGen, failures = gen, 0
+			}
+			failures++
+			// A write error can reach us before the library has marked the connection closed, so a
+			// failure on a connection that looks alive is retried briefly before it is reported.
+			if !gen.conn.IsClosed() && failures > channelOpenRetries {
 				return nil, fmt.Errorf("rabbitmq: open channel: %w", err)
 			}
 			wait = gen.lost
+			retry = time.After(channelOpenPause)
 		}
 		select {
 		case <-wait:
+		case <-retry:
 		case <-ctx.Done():
 			return nil, fmt.Errorf("rabbitmq: wait for connection: %w", ctx.Err())
 		case <-c.closing:

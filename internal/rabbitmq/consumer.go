@@ -231,19 +231,19 @@ func (c *Consumer) handle(hctx context.Context, d amqp.Delivery, stop <-chan str
 
 	switch {
 	case err == nil:
-		c.settle(d, consumeAck, nil)
+		c.settle(d, stop, consumeAck, nil)
 	case message.IsPermanent(err):
 		c.log.Warn("message dead-lettered", "message_id", d.MessageId, "attempt", attempt, "err", err)
-		c.settle(d, consumeDeadLetter, c.republish(hctx, d, c.queue+message.DeadLetterSuffix, attempt, err))
+		c.settle(d, stop, consumeDeadLetter, c.republish(hctx, d, c.queue+message.DeadLetterSuffix, attempt, err))
 	case attempt >= c.opts.MaxAttempts:
 		err = fmt.Errorf("gave up after %d attempts: %w", attempt, err)
 		c.log.Warn("message dead-lettered", "message_id", d.MessageId, "attempt", attempt, "err", err)
-		c.settle(d, consumeDeadLetter, c.republish(hctx, d, c.queue+message.DeadLetterSuffix, attempt, err))
+		c.settle(d, stop, consumeDeadLetter, c.republish(hctx, d, c.queue+message.DeadLetterSuffix, attempt, err))
 	default:
 		delay := backoff(attempt, c.opts.RetryMinBackoff, c.opts.RetryMaxBackoff, c.conn.jitter)
 		c.log.Debug("message will be retried", "message_id", d.MessageId, "attempt", attempt, "retry_in", delay, "err", err)
 		sleep(hctx, stop, delay) // on shutdown the retry is queued at once
-		c.settle(d, consumeRetry, c.republish(hctx, d, c.queue, attempt+1, nil))
+		c.settle(d, stop, consumeRetry, c.republish(hctx, d, c.queue, attempt+1, nil))
 	}
 }
 
@@ -273,13 +273,39 @@ func (c *Consumer) republish(hctx context.Context, d amqp.Delivery, queue string
 	}
 	ctx, cancel := context.WithTimeout(hctx, c.opts.PublishTimeout)
 	defer cancel()
-	return c.pub.Publish(ctx, queue, message.Outgoing{MessageID: d.MessageId, Body: d.Body, Headers: headers})
+	out := message.Outgoing{MessageID: d.MessageId, Body: d.Body, Headers: headers}
+	err := c.pub.Publish(ctx, queue, out)
+	if errors.Is(err, ErrUnroutable) && cause != nil {
+		// The dead-letter queue was deleted behind our back: recreate it rather than bounce the
+		// message between the queue and the handler.
+		if derr := c.declareDeadLetter(ctx, queue); derr != nil {
+			return errors.Join(err, derr)
+		}
+		err = c.pub.Publish(ctx, queue, out)
+	}
+	return err
+}
+
+// declareDeadLetter declares the durable dead-letter queue dlq.
+func (c *Consumer) declareDeadLetter(ctx context.Context, dlq string) error {
+	ch, err := c.conn.Channel(ctx)
+	if err != nil {
+		return fmt.Errorf("declare %s: %w", dlq, err)
+	}
+	defer func() { _ = ch.Close() }()
+	if _, err := ch.QueueDeclare(dlq, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare %s: %w", dlq, err)
+	}
+	c.log.Warn("dead-letter queue was missing and has been declared again", "dlq", dlq)
+	return nil
 }
 
 // settle acks d when its republish (if any) was confirmed, else requeues it.
-func (c *Consumer) settle(d amqp.Delivery, outcome string, publishErr error) {
+func (c *Consumer) settle(d amqp.Delivery, stop <-chan struct{}, outcome string, publishErr error) {
 	if publishErr != nil {
 		c.log.Error("message requeued: republish failed", "message_id", d.MessageId, "wanted", outcome, "err", publishErr)
+		// Pause so that a persistent failure cannot spin the message between broker and handler.
+		sleep(context.Background(), stop, c.opts.RetryMinBackoff)
 		if err := d.Nack(false, true); err != nil {
 			c.log.Warn("nack failed; the broker requeues the message with the channel", "message_id", d.MessageId, "err", err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/netfault"
 	"github.com/skinflip/dmarket-monitor/internal/rabbitmq/rabbitmqtest"
 )
 
@@ -259,11 +260,15 @@ func TestConsumerShutdownTimeout(t *testing.T) {
 	<-started
 	require.ErrorIs(t, stop(), ErrShutdownTimeout)
 	<-cancelled
-	// The unfinished message is not lost: it is back in the queue.
+	// The unfinished message is not lost: it is back in the queue (exactly once: the cancelled handler's
+	// retry publish must not go out).
 	require.Eventually(t, func() bool {
 		d, err := c.QueueDepth(ctx, "q")
-		return err == nil && d == 1
+		return err == nil && d >= 1
 	}, waitFor, 10*time.Millisecond)
+	got := drain(t, rawChannel(t, u), "q")
+	require.Len(t, got, 1)
+	require.Equal(t, "stuck", got[0].MessageId)
 }
 
 func TestConsumerMissingQueueRetries(t *testing.T) {
@@ -298,4 +303,75 @@ func TestConsumerConnClosed(t *testing.T) {
 	cons := NewConsumer(c, "q", nil, ConsumerOptions{})
 	require.NoError(t, c.Close())
 	require.ErrorIs(t, cons.Run(context.Background()), ErrClosed)
+}
+
+func TestConsumerRecreatesMissingDeadLetterQueue(t *testing.T) {
+	t.Parallel()
+	u := rabbitmqtest.NewVhost(t)
+	c, _ := startConn(t, u, "q")
+	waitConnected(t, c)
+	raw := rawChannel(t, u)
+	_, err := raw.QueueDelete("q.dlq", false, false, false)
+	require.NoError(t, err)
+
+	h := message.HandlerFunc(func(context.Context, message.Delivery) error {
+		return message.Permanent(errors.New("invalid"))
+	})
+	stop := runConsumer(t, NewConsumer(c, "q", h, fastRetry))
+	p := NewPublisher(c, PublisherOptions{})
+	t.Cleanup(func() { _ = p.Close() })
+	require.NoError(t, p.Publish(context.Background(), "q", testMsg("m")))
+	require.Eventually(t, func() bool {
+		return counter(c.metrics.consumed.WithLabelValues("q", consumeDeadLetter)) == 1
+	}, waitFor, 10*time.Millisecond)
+	require.NoError(t, stop())
+	got := drain(t, raw, "q.dlq")
+	require.Len(t, got, 1)
+	require.Equal(t, "invalid", got[0].Headers[message.HeaderError])
+	require.Zero(t, counter(c.metrics.consumed.WithLabelValues("q", consumeRequeue)))
+}
+
+func TestConsumerRequeuesWhenDeadLetterPublishFails(t *testing.T) {
+	t.Parallel()
+	u := rabbitmqtest.NewVhost(t)
+	proxy, err := netfault.New("127.0.0.1:5672")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = proxy.Close() })
+	c, _ := startConn(t, viaProxy(t, u, proxy.Addr()), "q")
+	waitConnected(t, c)
+
+	var calls atomic.Int32
+	cut := make(chan struct{})
+	h := message.HandlerFunc(func(context.Context, message.Delivery) error {
+		if calls.Add(1) == 1 {
+			// The broker becomes unreachable while the message is being handled: the dead-letter
+			// publish cannot be confirmed, so the message must stay in the queue.
+			<-cut
+		}
+		return message.Permanent(errors.New("invalid"))
+	})
+	opts := fastRetry
+	opts.PublishTimeout = 300 * time.Millisecond
+	stop := runConsumer(t, NewConsumer(c, "q", h, opts))
+
+	p := NewPublisher(c, PublisherOptions{})
+	t.Cleanup(func() { _ = p.Close() })
+	require.NoError(t, p.Publish(context.Background(), "q", testMsg("m")))
+	proxy.SetRefuse(true)
+	proxy.CutAll()
+	close(cut)
+	require.Eventually(t, func() bool {
+		return counter(c.metrics.consumed.WithLabelValues("q", consumeRequeue)) == 1
+	}, waitFor, 10*time.Millisecond)
+	require.Zero(t, counter(c.metrics.consumed.WithLabelValues("q", consumeDeadLetter)))
+
+	proxy.SetRefuse(false)
+	require.Eventually(t, func() bool {
+		return counter(c.metrics.consumed.WithLabelValues("q", consumeDeadLetter)) == 1
+	}, waitFor, 10*time.Millisecond)
+	require.EqualValues(t, 2, calls.Load(), "redelivered once after the failure")
+	require.NoError(t, stop())
+	got := drain(t, rawChannel(t, u), "q.dlq")
+	require.Len(t, got, 1)
+	require.Equal(t, "m", got[0].MessageId)
 }

@@ -127,16 +127,30 @@ func (p *Publisher) publish(ctx context.Context, queue string, m message.Outgoin
 	sl := p.slots[p.next.Add(1)%uint64(len(p.slots))]
 	failures := 0
 	for {
-		pc, err := p.channel(ctx, sl)
-		if err != nil {
+		if err := ctx.Err(); err != nil {
 			return publishError, err
 		}
-		res, err := pc.publish(ctx, queue, msg)
+		pc, err := p.channel(ctx, sl)
+		var res result
+		switch {
+		case ctx.Err() != nil:
+			return publishError, ctx.Err()
+		case errors.Is(err, ErrClosed):
+			return publishError, err
+		case err != nil:
+			// Opening a channel or enabling confirms failed on a connection that is going away.
+			err = fmt.Errorf("%w: %w", errChannelLost, err)
+		default:
+			res, err = pc.publish(ctx, queue, msg)
+			if errors.Is(err, errChannelLost) {
+				err = fmt.Errorf("%w: %w", err, pc.cause())
+			}
+		}
 		switch {
 		case errors.Is(err, errChannelLost):
 			failures++
 			if failures >= p.opts.MaxChannelFailures {
-				return publishError, fmt.Errorf("%w (%d): %w", ErrTooManyChannelFailures, failures, pc.cause())
+				return publishError, fmt.Errorf("%w (%d): %w", ErrTooManyChannelFailures, failures, err)
 			}
 			p.conn.metrics.publishRetries.WithLabelValues(queue).Inc()
 			delay := backoff(failures, p.opts.RetryMinBackoff, p.opts.RetryMaxBackoff, p.conn.jitter)
@@ -174,8 +188,12 @@ func (p *Publisher) channel(ctx context.Context, sl *slot) (*pubChannel, error) 
 		return nil, ErrClosed
 	default:
 	}
-	if sl.cur != nil && !sl.cur.isDead() {
-		return sl.cur, nil
+	if sl.cur != nil {
+		if !sl.cur.isDead() {
+			return sl.cur, nil
+		}
+		_ = sl.cur.ch.Close() // a broken channel may still be open on a live connection
+		sl.cur = nil
 	}
 	ch, err := p.conn.Channel(ctx)
 	if err != nil {
@@ -228,7 +246,8 @@ type pubChannel struct {
 
 	mu       sync.Mutex
 	pending  map[uint64]*pending
-	dead     bool
+	dead     bool // the library closed the channel
+	broken   bool // a send failed: never publish on it again
 	closeErr error
 	deadCh   chan struct{}
 }
@@ -303,7 +322,7 @@ func (pc *pubChannel) fail(closes <-chan *amqp.Error) {
 func (pc *pubChannel) isDead() bool {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	return pc.dead || pc.ch.IsClosed()
+	return pc.dead || pc.broken || pc.ch.IsClosed()
 }
 
 func (pc *pubChannel) cause() error {
@@ -320,7 +339,7 @@ func (pc *pubChannel) publish(ctx context.Context, queue string, msg amqp.Publis
 	pe := &pending{done: make(chan result, 1)}
 	pc.writeMu.Lock()
 	pc.mu.Lock()
-	if pc.dead {
+	if pc.dead || pc.broken {
 		pc.mu.Unlock()
 		pc.writeMu.Unlock()
 		return result{}, errChannelLost
@@ -332,13 +351,17 @@ func (pc *pubChannel) publish(ctx context.Context, queue string, msg amqp.Publis
 	err := pc.ch.Publish("", queue, true, false, msg)
 	pc.writeMu.Unlock()
 	if err != nil {
+		// Headers were validated up front, so a failed send means the channel or its connection is
+		// broken (closed, or a write error the library has not turned into a close yet). Retire the
+		// channel; the publish is retried on a fresh one.
 		pc.mu.Lock()
 		delete(pc.pending, tag)
-		pc.mu.Unlock()
-		if pc.ch.IsClosed() {
-			return result{}, errChannelLost
+		pc.broken = true
+		if pc.closeErr == nil {
+			pc.closeErr = err
 		}
-		return result{}, fmt.Errorf("send: %w", err)
+		pc.mu.Unlock()
+		return result{}, errChannelLost
 	}
 	select {
 	case r := <-pe.done:
