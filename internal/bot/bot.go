@@ -101,6 +101,7 @@ type metrics struct {
 	pollErrors    prometheus.Counter
 	cycle         prometheus.Histogram
 	dropped       prometheus.Counter
+	panics        prometheus.Counter
 }
 
 // Bot is the Telegram bot.
@@ -177,6 +178,10 @@ func New(cfg Config, tg Messenger, src OfferSource, charts ChartSource, rdb redi
 				Name:    "dmarket_bot_notification_cycle_duration_seconds",
 				Help:    "Time to compute offers and queue notifications in one cycle.",
 				Buckets: prometheus.DefBuckets,
+			}),
+			panics: f.NewCounter(prometheus.CounterOpts{
+				Name: "dmarket_bot_panics_total",
+				Help: "Panics recovered while handling an update or sending notifications.",
 			}),
 			dropped: f.NewCounter(prometheus.CounterOpts{
 				Name: "dmarket_bot_dropped_updates_total",
@@ -266,8 +271,19 @@ func (b *Bot) dispatch(ctx context.Context, u tgbotapi.Update) {
 	if user == nil {
 		return
 	}
-	if !b.users.do(user.ID, func() { b.HandleUpdate(ctx, u) }) {
+	if !b.users.do(user.ID, func() {
+		defer b.recoverPanic("update")
+		b.HandleUpdate(ctx, u)
+	}) {
 		b.m.dropped.Inc()
+	}
+}
+
+// recoverPanic keeps one bad update or notification run from taking the bot down.
+func (b *Bot) recoverPanic(what string) {
+	if r := recover(); r != nil {
+		b.m.panics.Inc()
+		b.log.Error("recovered from a panic", "in", what, "panic", fmt.Sprint(r))
 	}
 }
 

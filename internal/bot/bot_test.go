@@ -125,3 +125,18 @@ func TestPollIntervalDrivesNotifications(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+func TestPanicsAreContained(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.say(alice, "/start")
+	h.src.mu.Lock()
+	h.src.panic = true
+	h.src.mu.Unlock()
+	h.srv.SendText(alice, "/offers")
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
+	require.Eventually(t, func() bool { return testutil.ToFloat64(h.bot.m.panics) == 2 }, 10*time.Second, 5*time.Millisecond)
+	h.src.mu.Lock()
+	h.src.panic = false
+	h.src.mu.Unlock()
+	require.Contains(t, h.say(alice, "/offers").Text, "No offers")
+}

@@ -38,12 +38,16 @@ type fakeOffers struct {
 	list  []offers.Offer
 	calls []offers.Settings
 	err   error
+	panic bool
 }
 
 func (f *fakeOffers) Offers(_ context.Context, s offers.Settings) ([]offers.Offer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, s)
+	if f.panic {
+		panic("offers engine bug")
+	}
 	if f.err != nil {
 		return nil, f.err
 	}

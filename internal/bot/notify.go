@@ -97,6 +97,7 @@ func (b *Bot) startCycle(ctx context.Context) (*sync.WaitGroup, error) {
 				wg.Done()
 				b.notifyWG.Done()
 			}()
+			defer b.recoverPanic("notifications")
 			b.notifyUser(ctx, user, chat, cache)
 		}()
 	}
