@@ -152,8 +152,8 @@ for k = 1, #KEYS do
       end
     end
   end
-  if #dead > 0 then
-    redis.call('HDEL', key, unpack(dead))
+  for i = 1, #dead, 1000 do
+    redis.call('HDEL', key, unpack(dead, i, math.min(i + 999, #dead)))
   end
   local set = {}
   for f, v in string.gmatch(fields, '([^=\n]+)=([^\n]+)\n') do

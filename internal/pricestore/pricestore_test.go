@@ -371,3 +371,22 @@ func TestRedisErrorsAreReturned(t *testing.T) {
 	require.Error(t, err)
 	require.Error(t, s.Scan(ctx, func(Prices) error { return nil }))
 }
+
+func TestPruneManyExpiredFields(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, clk := newStore(t)
+	const title = "Case"
+	var items []validate.Listing
+	for p := int64(1); p <= 2500; p++ {
+		items = append(items, listing(title, p, p%2 == 0, 0))
+	}
+	for i := 0; i < len(items); i += 100 {
+		_, err := s.WriteListings(ctx, "a8db", clk.Now(), items[i:i+100])
+		require.NoError(t, err)
+	}
+	require.Equal(t, int64(2501), rdb.HLen(ctx, PricesKey(title)).Val())
+	clk.Advance(61 * time.Minute)
+	_, err := s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 9999, false, 0)})
+	require.NoError(t, err)
+	require.Equal(t, int64(2), rdb.HLen(ctx, PricesKey(title)).Val(), "meta and the new field")
+}
