@@ -11,7 +11,8 @@ import (
 // message.Encode writes is read in one pass of the scanner (its payload is skipped, not re-validated and
 // copied by encoding/json), then checked with Envelope.Validate. Anything else — an unknown or
 // differently cased key, an escaped kind or game id, a syntax error — is handed to message.Decode, so the
-// result and its errors are always those of message.Decode.
+// result and its errors are always those of message.Decode. On the fast path the envelope's Payload
+// aliases body, which must not change while the envelope is in use.
 func DecodeEnvelope(body []byte) (message.Envelope, error) {
 	env, ok := fastEnvelope(body)
 	if !ok {
