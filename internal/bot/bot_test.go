@@ -10,6 +10,7 @@ import (
 	"github.com/openzipkin/zipkin-go/reporter/recorder"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/clock"
@@ -139,4 +140,20 @@ func TestPanicsAreContained(t *testing.T) {
 	h.src.panic = false
 	h.src.mu.Unlock()
 	require.Contains(t, h.say(alice, "/offers").Text, "No offers")
+}
+
+func TestRedisDownRepliesPolitely(t *testing.T) {
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { _ = down.Close() })
+	h := newHarness(t, harnessOpts{rdb: down})
+	for _, cmd := range []string{"/start", "/set_min_price 5", "/offers"} {
+		require.Equal(t, errorText, h.say(alice, cmd).Text, cmd)
+	}
+	require.Equal(t, errorText, h.press(alice, 1, "s").Text)
+	require.Error(t, h.bot.NotifyOnce(context.Background()))
+	require.Contains(t, h.say(mallory, "/start").Text, "private", "refusals need no Redis")
+	require.Equal(t, 3.0, testutil.ToFloat64(h.bot.m.commands.WithLabelValues("start", "error"))+
+		testutil.ToFloat64(h.bot.m.commands.WithLabelValues("set_min_price", "error"))+
+		testutil.ToFloat64(h.bot.m.commands.WithLabelValues("offers", "error")))
+	require.NotContains(t, h.logs.String(), h.srv.Token())
 }
