@@ -155,6 +155,10 @@ func TestDecodeListingsItemRules(t *testing.T) {
 		{name: "huge lock", edit: func(m map[string]any) { m["extra"].(map[string]any)["tradeLock"] = 9999 }, reason: ReasonBadLock},
 		{name: "image optional", edit: func(m map[string]any) { delete(m, "image") },
 			check: func(t *testing.T, l Listing) { require.Empty(t, l.Image) }},
+		{name: "image not http dropped", edit: func(m map[string]any) { m["image"] = "javascript:alert(1)" },
+			check: func(t *testing.T, l Listing) { require.Empty(t, l.Image) }},
+		{name: "image too long dropped", edit: func(m map[string]any) { m["image"] = "https://x/" + strings.Repeat("a", 3000) },
+			check: func(t *testing.T, l Listing) { require.Empty(t, l.Image) }},
 		{name: "image wrong type dropped", edit: func(m map[string]any) { m["image"] = 1 },
 			check: func(t *testing.T, l Listing) { require.Empty(t, l.Image) }},
 	}

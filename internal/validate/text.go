@@ -169,13 +169,14 @@ func SanitizeTitle(s string) (string, Reason) {
 	return cleanText([]byte(s), false, MaxTitleRunes)
 }
 
-// cleanImage sanitises an image URL; an unusable one becomes empty (the image is optional).
+// cleanImage sanitises an image URL; an unusable one (not http(s), too long, invalid text) becomes empty
+// (the image is optional).
 func cleanImage(raw []byte, esc bool) string {
 	if len(raw) == 0 || len(raw) > maxImageBytes {
 		return ""
 	}
 	s, reason := cleanText(raw, esc, 0)
-	if reason != "" {
+	if reason != "" || !(strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")) {
 		return ""
 	}
 	return s
