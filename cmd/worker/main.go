@@ -122,10 +122,16 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	return err
 }
 
-// consumerSpans continues the trace carried in a message's B3 headers.
+// consumerSpans continues the trace carried in a message's B3 headers; without headers (the handler's
+// inner steps, such as Redis writes) the span is a child of the span in ctx.
 func consumerSpans(tr *zipkin.Tracer) worker.StartSpan {
 	return func(ctx context.Context, name string, headers map[string]any) (context.Context, func(error)) {
-		span, ctx := tracing.StartConsumerSpan(ctx, tr, name, headers)
+		var span zipkin.Span
+		if headers == nil {
+			span, ctx = tr.StartSpanFromContext(ctx, name)
+		} else {
+			span, ctx = tracing.StartConsumerSpan(ctx, tr, name, headers)
+		}
 		return ctx, func(err error) {
 			if err != nil {
 				zipkin.TagError.Set(span, err.Error())
