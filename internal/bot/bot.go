@@ -1,6 +1,16 @@
 // Package bot owns the Telegram bot of SPEC §6: the update loop with whitelist checks, the commands and
 // inline buttons, per-user settings and started chats in Redis, rendering of offers, and the periodic
 // notifications of new offers.
+//
+// Redis keys (prefix "telegram:" by default):
+//
+//	telegram:whitelist           SET of user ids, replaced from TELEGRAM_WHITELIST at start (informational;
+//	                             access is checked against the configuration on every update)
+//	telegram:started             HASH user id -> chat id of whitelisted users who wrote to the bot
+//	telegram:settings:<user id>  STRING JSON {"min_price" cents, "limit" basis points, "games" [ids],
+//	                             "notifications" bool, "muted" [titles]}; a missing field takes the default
+//	telegram:sent:<user id>      ZSET offer fingerprint -> unix ms sent (30-minute notification dedup)
+//	telegram:titles              HASH short title id -> title, for the 📈 and mute buttons
 package bot
 
 import (
