@@ -52,6 +52,9 @@ type Messenger interface {
 	AnswerCallback(ctx context.Context, callbackID, text string, alert bool) error
 }
 
+// The Telegram sender is the production Messenger.
+var _ Messenger = (*telegram.Sender)(nil)
+
 // Config configures the bot.
 type Config struct {
 	// Whitelist are the Telegram user ids allowed to use the bot (TELEGRAM_WHITELIST).
