@@ -22,6 +22,8 @@ type OrderValue struct {
 	Count int `json:"count"`
 	// UpdatedAt is the fetch time in unix seconds.
 	UpdatedAt int64 `json:"updated_at"`
+	// Points are last week's hourly sale points, oldest first (an addition to SPEC §5.2, for charts).
+	Points []HourPoint `json:"points,omitempty"`
 }
 
 // History is the result of a sell-history analysis (SPEC §5.3).
@@ -32,7 +34,12 @@ type History struct {
 	SoldPerWeek int
 	// Probability maps a price in cents to the percent of last week's units sold at that price or higher.
 	Probability map[int64]int
+	// Points are last week's hourly sale points, oldest first, for charts.
+	Points []HourPoint
 }
+
+// HourPoint is one hour of sales: JSON [hour start unix seconds, mean price cents, units sold].
+type HourPoint [3]int64
 
 // HistoryValue is the JSON body of a `history:dmarket:<title>` key; probability keys are prices in cents
 // written as decimal strings.
@@ -47,6 +54,8 @@ type HistoryValue struct {
 	Probability map[int64]int `json:"probability"`
 	// UpdatedAt is the fetch time in unix seconds.
 	UpdatedAt int64 `json:"updated_at"`
+	// Points are last week's hourly sale points, oldest first (an addition to SPEC §5.2, for charts).
+	Points []HourPoint `json:"points,omitempty"`
 }
 
 // FeesValue is the JSON body of a `fees:dmarket:<game>` key.
@@ -130,7 +139,7 @@ func (s *Store) WriteHistory(ctx context.Context, title string, fetchedAt time.T
 		}
 		var err error
 		value, err = json.Marshal(HistoryValue{T: t, Stable: h.Stable, SoldPerWeek: h.SoldPerWeek, Probability: prob,
-			UpdatedAt: fetchedAt.Unix()})
+			UpdatedAt: fetchedAt.Unix(), Points: h.Points})
 		if err != nil {
 			return 0, fmt.Errorf("encode history: %w", err)
 		}

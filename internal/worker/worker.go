@@ -44,7 +44,13 @@ func SellHistory(sales []validate.Sale, now time.Time) pricestore.History {
 		in[i] = sellhistory.Sale{Price: s.PriceCents, At: s.At}
 	}
 	r := sellhistory.Analyse(in, now)
-	return pricestore.History{Stable: r.Stable, SoldPerWeek: r.SoldPerWeek, Probability: r.Probability}
+	recent := sellhistory.Recent(sellhistory.Points(in, now), now)
+	points := make([]pricestore.HourPoint, 0, len(recent))
+	for i := len(recent) - 1; i >= 0; i-- { // Recent is newest first; charts read oldest first.
+		p := recent[i]
+		points = append(points, pricestore.HourPoint{p.Hour.Unix(), sellhistory.Cents(p.Mean), int64(p.Count)})
+	}
+	return pricestore.History{Stable: r.Stable, SoldPerWeek: r.SoldPerWeek, Probability: r.Probability, Points: points}
 }
 
 // StartSpan starts a span named name. With non-nil headers the span continues the trace they carry (B3
