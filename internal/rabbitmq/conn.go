@@ -21,6 +21,8 @@ var (
 	ErrClosed = errors.New("rabbitmq: closed")
 	// ErrNotConnected means there is currently no usable connection to the broker.
 	ErrNotConnected = errors.New("rabbitmq: not connected")
+	// ErrBlocked means the broker blocks publishers (a memory or disk alarm); publishes wait.
+	ErrBlocked = errors.New("rabbitmq: broker blocked publishing")
 	// ErrInvalidURL means the AMQP URL given to NewConn cannot be parsed.
 	ErrInvalidURL = errors.New("rabbitmq: invalid url")
 )
@@ -89,6 +91,7 @@ type Conn struct {
 	closed  bool
 	closing chan struct{}
 	lastErr error
+	blocked string // non-empty while the broker blocks publishing (resource alarm)
 	running bool
 }
 
@@ -188,6 +191,7 @@ func (c *Conn) Run(ctx context.Context) error {
 		}
 		failures = 0
 		notify := conn.NotifyClose(make(chan *amqp.Error, 1))
+		blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
 		gen := &generation{conn: conn, lost: make(chan struct{})}
 		c.mu.Lock()
 		c.gen = gen
@@ -203,22 +207,10 @@ func (c *Conn) Run(ctx context.Context) error {
 		}
 		connectedBefore = true
 
-		var lostErr error
-		stopping := false
-		select {
-		case amqpErr := <-notify:
-			if amqpErr != nil {
-				lostErr = amqpErr
-			} else {
-				lostErr = errors.New("connection closed")
-			}
-		case <-ctx.Done():
-			stopping = true
-		case <-c.closing:
-			stopping = true
-		}
+		stopping, lostErr := c.watch(ctx, notify, blocked)
 		c.mu.Lock()
 		c.gen = nil
+		c.blocked = ""
 		c.ready = make(chan struct{})
 		if lostErr != nil {
 			c.lastErr = lostErr
@@ -232,6 +224,43 @@ func (c *Conn) Run(ctx context.Context) error {
 		}
 		_ = conn.Close()
 		c.log.Warn("rabbitmq connection lost", "err", lostErr)
+	}
+}
+
+// watch waits until the connection is lost (returning why) or Run must stop, tracking the broker's
+// flow-control blocks meanwhile.
+func (c *Conn) watch(ctx context.Context, notify <-chan *amqp.Error, blocked <-chan amqp.Blocking) (stopping bool, lost error) {
+	for {
+		select {
+		case amqpErr := <-notify:
+			if amqpErr != nil {
+				return false, amqpErr
+			}
+			return false, errors.New("connection closed")
+		case b, ok := <-blocked:
+			if !ok {
+				blocked = nil
+				continue
+			}
+			c.mu.Lock()
+			c.blocked = ""
+			if b.Active {
+				c.blocked = b.Reason
+				if c.blocked == "" {
+					c.blocked = "no reason given"
+				}
+			}
+			c.mu.Unlock()
+			if b.Active {
+				c.log.Warn("rabbitmq broker blocks publishing", "reason", b.Reason)
+			} else {
+				c.log.Info("rabbitmq broker unblocked publishing")
+			}
+		case <-ctx.Done():
+			return true, nil
+		case <-c.closing:
+			return true, nil
+		}
 	}
 }
 
@@ -313,7 +342,8 @@ func (c *Conn) Close() error {
 }
 
 // Check reports whether the broker is usable: nil while connected with the topology declared, else an
-// error wrapping ErrNotConnected (or ErrClosed) with the last connection error.
+// error wrapping ErrNotConnected (or ErrClosed) with the last connection error, or ErrBlocked while the
+// broker's resource alarm blocks publishing.
 func (c *Conn) Check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -328,6 +358,9 @@ func (c *Conn) Check(ctx context.Context) error {
 			return fmt.Errorf("%w: %v", ErrNotConnected, c.lastErr)
 		}
 		return ErrNotConnected
+	}
+	if c.blocked != "" {
+		return fmt.Errorf("%w: %s", ErrBlocked, c.blocked)
 	}
 	return nil
 }

@@ -84,7 +84,6 @@ type Consumer struct {
 	queue   string
 	handler message.Handler
 	opts    ConsumerOptions
-	pub     *Publisher
 	log     *slog.Logger
 	tagSeq  atomic.Uint64
 }
@@ -96,7 +95,6 @@ func NewConsumer(conn *Conn, queue string, h message.Handler, opts ConsumerOptio
 		queue:   queue,
 		handler: h,
 		opts:    opts.withDefaults(),
-		pub:     NewPublisher(conn, PublisherOptions{Channels: 1}),
 		log:     conn.log.With("queue", queue),
 	}
 }
@@ -105,7 +103,9 @@ func NewConsumer(conn *Conn, queue string, h message.Handler, opts ConsumerOptio
 // taking deliveries, waits up to ShutdownTimeout for in-flight handlers, and returns nil, or
 // ErrShutdownTimeout when handlers were still running. It returns ErrClosed when the Conn is closed.
 func (c *Consumer) Run(ctx context.Context) error {
-	defer func() { _ = c.pub.Close() }()
+	// Retries and dead letters go out on the consumer's own publisher.
+	pub := NewPublisher(c.conn, PublisherOptions{Channels: 1})
+	defer func() { _ = pub.Close() }()
 	// Handlers and the publishes that settle their messages outlive ctx until the shutdown bound.
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hcancel()
@@ -114,7 +114,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		subscribed, err := c.consume(ctx, hctx, hcancel)
+		subscribed, err := c.consume(ctx, hctx, hcancel, pub)
 		switch {
 		case err == nil:
 			return nil
@@ -140,7 +140,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 // consume runs one subscription on one channel. It returns nil after a graceful shutdown and an error
 // when the subscription ended for another reason; subscribed tells whether deliveries were flowing.
-func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc) (subscribed bool, err error) {
+func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc, pub *Publisher) (subscribed bool, err error) {
 	ch, err := c.conn.Channel(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -164,7 +164,7 @@ func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.work(hctx, deliveries, stop)
+			c.work(hctx, pub, deliveries, stop)
 		}()
 	}
 	workersDone := make(chan struct{})
@@ -194,7 +194,7 @@ func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc
 	}
 }
 
-func (c *Consumer) work(hctx context.Context, deliveries <-chan amqp.Delivery, stop <-chan struct{}) {
+func (c *Consumer) work(hctx context.Context, pub *Publisher, deliveries <-chan amqp.Delivery, stop <-chan struct{}) {
 	for {
 		select {
 		case <-stop:
@@ -213,13 +213,13 @@ func (c *Consumer) work(hctx context.Context, deliveries <-chan amqp.Delivery, s
 				return // not started: left unacked, it returns to the queue with the channel
 			default:
 			}
-			c.handle(hctx, d, stop)
+			c.handle(hctx, pub, d, stop)
 		}
 	}
 }
 
 // handle runs the handler on one delivery and settles it.
-func (c *Consumer) handle(hctx context.Context, d amqp.Delivery, stop <-chan struct{}) {
+func (c *Consumer) handle(hctx context.Context, pub *Publisher, d amqp.Delivery, stop <-chan struct{}) {
 	attempt := attemptOf(d.Headers)
 	headers := make(map[string]any, len(d.Headers))
 	for k, v := range d.Headers {
@@ -234,16 +234,16 @@ func (c *Consumer) handle(hctx context.Context, d amqp.Delivery, stop <-chan str
 		c.settle(d, stop, consumeAck, nil)
 	case message.IsPermanent(err):
 		c.log.Warn("message dead-lettered", "message_id", d.MessageId, "attempt", attempt, "err", err)
-		c.settle(d, stop, consumeDeadLetter, c.republish(hctx, d, c.queue+message.DeadLetterSuffix, attempt, err))
+		c.settle(d, stop, consumeDeadLetter, c.republish(hctx, pub, d, c.queue+message.DeadLetterSuffix, attempt, err))
 	case attempt >= c.opts.MaxAttempts:
 		err = fmt.Errorf("gave up after %d attempts: %w", attempt, err)
 		c.log.Warn("message dead-lettered", "message_id", d.MessageId, "attempt", attempt, "err", err)
-		c.settle(d, stop, consumeDeadLetter, c.republish(hctx, d, c.queue+message.DeadLetterSuffix, attempt, err))
+		c.settle(d, stop, consumeDeadLetter, c.republish(hctx, pub, d, c.queue+message.DeadLetterSuffix, attempt, err))
 	default:
 		delay := backoff(attempt, c.opts.RetryMinBackoff, c.opts.RetryMaxBackoff, c.conn.jitter)
 		c.log.Debug("message will be retried", "message_id", d.MessageId, "attempt", attempt, "retry_in", delay, "err", err)
 		sleep(hctx, stop, delay) // on shutdown the retry is queued at once
-		c.settle(d, stop, consumeRetry, c.republish(hctx, d, c.queue, attempt+1, nil))
+		c.settle(d, stop, consumeRetry, c.republish(hctx, pub, d, c.queue, attempt+1, nil))
 	}
 }
 
@@ -262,7 +262,7 @@ func (c *Consumer) call(ctx context.Context, d message.Delivery) (err error) {
 
 // republish publishes a copy of d to queue with x-attempt set (and x-error when cause is not nil) and
 // waits for the confirm.
-func (c *Consumer) republish(hctx context.Context, d amqp.Delivery, queue string, attempt int, cause error) error {
+func (c *Consumer) republish(hctx context.Context, pub *Publisher, d amqp.Delivery, queue string, attempt int, cause error) error {
 	headers := make(map[string]any, len(d.Headers)+2)
 	for k, v := range d.Headers {
 		headers[k] = v
@@ -274,14 +274,14 @@ func (c *Consumer) republish(hctx context.Context, d amqp.Delivery, queue string
 	ctx, cancel := context.WithTimeout(hctx, c.opts.PublishTimeout)
 	defer cancel()
 	out := message.Outgoing{MessageID: d.MessageId, Body: d.Body, Headers: headers}
-	err := c.pub.Publish(ctx, queue, out)
+	err := pub.Publish(ctx, queue, out)
 	if errors.Is(err, ErrUnroutable) && cause != nil {
 		// The dead-letter queue was deleted behind our back: recreate it rather than bounce the
 		// message between the queue and the handler.
 		if derr := c.declareDeadLetter(ctx, queue); derr != nil {
 			return errors.Join(err, derr)
 		}
-		err = c.pub.Publish(ctx, queue, out)
+		err = pub.Publish(ctx, queue, out)
 	}
 	return err
 }

@@ -195,8 +195,21 @@ func (p *Publisher) channel(ctx context.Context, sl *slot) (*pubChannel, error) 
 		_ = sl.cur.ch.Close() // a broken channel may still be open on a live connection
 		sl.cur = nil
 	}
-	ch, err := p.conn.Channel(ctx)
+	// Close must not wait behind a publish that waits for the broker.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.closed:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	ch, err := p.conn.Channel(wctx)
 	if err != nil {
+		if ctx.Err() == nil && wctx.Err() != nil {
+			return nil, ErrClosed
+		}
 		return nil, err
 	}
 	pc, err := newPubChannel(ch)

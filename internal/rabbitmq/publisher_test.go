@@ -167,3 +167,24 @@ func TestPublishWaitsForBroker(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, depth)
 }
+
+func TestTopologyConflictKeepsNotReady(t *testing.T) {
+	t.Parallel()
+	u := rabbitmqtest.NewVhost(t)
+	// Someone declared the queue without the dead-letter arguments: the declaration is refused, the
+	// manager reports why and keeps retrying instead of running with the wrong topology.
+	raw := rawChannel(t, u)
+	_, err := raw.QueueDeclare("q", true, false, false, false, nil)
+	require.NoError(t, err)
+
+	c, _ := startConn(t, u, "q")
+	require.Eventually(t, func() bool { return counter(c.metrics.connectFails) >= 2 }, waitFor, 10*time.Millisecond)
+	err = c.Check(context.Background())
+	require.ErrorIs(t, err, ErrNotConnected)
+	require.ErrorContains(t, err, "declare queue q")
+	require.Equal(t, 0.0, counter(c.metrics.connected))
+
+	_, err = raw.QueueDelete("q", false, false, false)
+	require.NoError(t, err)
+	waitConnected(t, c)
+}

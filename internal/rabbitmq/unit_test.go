@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 )
@@ -144,4 +145,84 @@ func TestConnClosedBeforeRun(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, c.Check(ctx), context.Canceled)
 	require.True(t, errors.Is(NewPublisher(c, PublisherOptions{}).Publish(context.Background(), "q", testMsg("m")), ErrClosed))
+}
+
+func TestWatchTracksBlocking(t *testing.T) {
+	c, err := NewConn("amqp://guest:guest@127.0.0.1:1/", nil, nil, ConnOptions{})
+	require.NoError(t, err)
+	notify := make(chan *amqp.Error)
+	blocked := make(chan amqp.Blocking)
+	type res struct {
+		err      error
+		stopping bool
+	}
+	done := make(chan res, 1)
+	go func() {
+		stopping, err := c.watch(context.Background(), notify, blocked)
+		done <- res{err, stopping}
+	}()
+	blockedReason := func() string {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.blocked
+	}
+	blocked <- amqp.Blocking{Active: true, Reason: "low on memory"}
+	require.Eventually(t, func() bool { return blockedReason() == "low on memory" }, waitFor, time.Millisecond)
+	blocked <- amqp.Blocking{Active: false}
+	require.Eventually(t, func() bool { return blockedReason() == "" }, waitFor, time.Millisecond)
+	blocked <- amqp.Blocking{Active: true}
+	require.Eventually(t, func() bool { return blockedReason() == "no reason given" }, waitFor, time.Millisecond)
+	close(blocked)
+	notify <- &amqp.Error{Code: 320, Reason: "CONNECTION_FORCED"}
+	r := <-done
+	require.False(t, r.stopping)
+	require.ErrorContains(t, r.err, "CONNECTION_FORCED")
+
+	// A closed notification channel without an error is a loss too; cancellation means stopping.
+	closedNotify := make(chan *amqp.Error)
+	close(closedNotify)
+	stopping, err := c.watch(context.Background(), closedNotify, nil)
+	require.False(t, stopping)
+	require.ErrorContains(t, err, "connection closed")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	stopping, err = c.watch(ctx, make(chan *amqp.Error), nil)
+	require.True(t, stopping)
+	require.NoError(t, err)
+}
+
+func TestPublisherCloseWhileWaitingForBroker(t *testing.T) {
+	c, err := NewConn("amqp://guest:guest@127.0.0.1:1/", nil, nil, ConnOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	// Run is never started: the publish waits for a connection until the publisher is closed.
+	p := NewPublisher(c, PublisherOptions{Channels: 1})
+	done := make(chan error, 2)
+	go func() { done <- p.Publish(context.Background(), "q", testMsg("a")) }()
+	go func() { done <- p.Publish(context.Background(), "q", testMsg("b")) }()
+	require.Eventually(t, func() bool { return len(p.slots[0].sem) == 1 }, waitFor, time.Millisecond)
+	require.NoError(t, p.Close())
+	for range 2 {
+		select {
+		case err := <-done:
+			require.ErrorIs(t, err, ErrClosed)
+		case <-time.After(waitFor):
+			t.Fatal("publish did not return after Close")
+		}
+	}
+	require.Equal(t, 2.0, counter(c.metrics.published.WithLabelValues("q", publishError)))
+}
+
+func TestRegisterSharesCollectors(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := newMetrics(reg)
+	b := newMetrics(reg)
+	require.Same(t, a.reconnects, b.reconnects, "a second Conn on the same registry shares the metrics")
+	a.published.WithLabelValues("q", publishOK).Inc()
+	require.Equal(t, 1.0, counter(b.published.WithLabelValues("q", publishOK)))
+	require.NotNil(t, newMetrics(nil).connected)
+
+	clash := prometheus.NewRegistry()
+	clash.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "dmarket_amqp_reconnects_total", Help: "other"}))
+	require.Panics(t, func() { newMetrics(clash) })
 }
