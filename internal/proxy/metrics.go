@@ -19,7 +19,7 @@ func newMetrics(reg prometheus.Registerer, p *Pool) *metrics {
 		Help: "Configured proxies that are not cooling down (0 when the direct connection is used).",
 	}, func() float64 { u, _ := p.proxyCounts(); return float64(u) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "dmarket_proxy_total",
+		Name: "dmarket_proxy_configured",
 		Help: "Configured valid proxies (0 when the direct connection is used).",
 	}, func() float64 { _, t := p.proxyCounts(); return float64(t) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{

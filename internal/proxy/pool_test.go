@@ -105,13 +105,13 @@ func TestPoolDirect(t *testing.T) {
 # HELP dmarket_proxy_direct 1 when DMarket requests use the direct connection because no valid proxy is configured.
 # TYPE dmarket_proxy_direct gauge
 dmarket_proxy_direct 1
-# HELP dmarket_proxy_total Configured valid proxies (0 when the direct connection is used).
-# TYPE dmarket_proxy_total gauge
-dmarket_proxy_total 0
+# HELP dmarket_proxy_configured Configured valid proxies (0 when the direct connection is used).
+# TYPE dmarket_proxy_configured gauge
+dmarket_proxy_configured 0
 # HELP dmarket_proxy_usable Configured proxies that are not cooling down (0 when the direct connection is used).
 # TYPE dmarket_proxy_usable gauge
 dmarket_proxy_usable 0
-`), "dmarket_proxy_direct", "dmarket_proxy_total", "dmarket_proxy_usable"))
+`), "dmarket_proxy_direct", "dmarket_proxy_configured", "dmarket_proxy_usable"))
 		})
 	}
 }
