@@ -245,6 +245,15 @@ func LoadBot(args, environ []string) (Bot, error) {
 	return c, err
 }
 
+// LoadBotOffline loads the bot's configuration for read-only use without Telegram (the `bot offers`
+// command): TELEGRAM_API_TOKEN and TELEGRAM_API_ENDPOINT are not required; everything else is checked as
+// LoadBot does.
+func LoadBotOffline(args, environ []string) (Bot, error) {
+	var c Bot
+	err := load(args, environ, &c, &c.Common, DefaultBotAddr, func(p *problems) { c.validateSettings(p) })
+	return c, err
+}
+
 // Usage returns the command-line help shared by the binaries.
 func Usage(program string) string {
 	return fmt.Sprintf("usage: %s [-env-file PATH]\n\nConfiguration comes from the environment; PATH is a dotenv file "+
@@ -497,7 +506,11 @@ func (c *Worker) validate(p *problems) {
 }
 
 func (c *Bot) validate(p *problems) {
-	c.Common.validate(p)
+	c.validateTelegram(p)
+	c.validateSettings(p)
+}
+
+func (c *Bot) validateTelegram(p *problems) {
 	c.TelegramToken = strings.TrimSpace(c.TelegramToken)
 	switch {
 	case c.TelegramToken == "":
@@ -510,6 +523,10 @@ func (c *Bot) validate(p *problems) {
 	} else if _, err := checkURL(fmt.Sprintf(c.TelegramEndpoint, "TOKEN", "getMe"), "http", "https"); err != nil {
 		p.add("TELEGRAM_API_ENDPOINT", "%s", err)
 	}
+}
+
+func (c *Bot) validateSettings(p *problems) {
+	c.Common.validate(p)
 	positive(p, "BOT_POLL_INTERVAL", c.PollInterval)
 	if p.ok("BOT_DEFAULT_MIN_PRICE") && c.DefaultMinPrice > 1_000_000_00 {
 		p.add("BOT_DEFAULT_MIN_PRICE", "%s is outside 0..1000000 dollars", c.DefaultMinPrice)

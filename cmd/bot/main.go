@@ -1,0 +1,137 @@
+// Command bot is the Telegram bot: it reads the market state the workers write to Redis, computes
+// profitable offers and answers traders' commands and sends them notifications. `bot offers` prints the
+// current offers as a table on the terminal without Telegram.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/skinflip/dmarket-monitor/internal/bot"
+	"github.com/skinflip/dmarket-monitor/internal/chart"
+	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/config"
+	"github.com/skinflip/dmarket-monitor/internal/health"
+	"github.com/skinflip/dmarket-monitor/internal/logging"
+	"github.com/skinflip/dmarket-monitor/internal/offers"
+	"github.com/skinflip/dmarket-monitor/internal/ops"
+	"github.com/skinflip/dmarket-monitor/internal/pricestore"
+	"github.com/skinflip/dmarket-monitor/internal/redisdb"
+	"github.com/skinflip/dmarket-monitor/internal/telegram"
+	"github.com/skinflip/dmarket-monitor/internal/tracing"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "offers" {
+		os.Exit(offersCommand(os.Args[2:], os.Environ(), os.Stdout, os.Stderr))
+	}
+	cfg, err := config.LoadBot(os.Args[1:], os.Environ())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat, logging.WithSecrets(cfg.Secrets()...))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("bot stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run wires the bot in dependency order and runs it until ctx ends.
+func run(ctx context.Context, cfg config.Bot, log *slog.Logger) error {
+	log.Info("bot starting", "config", cfg)
+	reg := ops.NewRegistry()
+	clk := clock.Real{}
+
+	tracer, stopTracing, err := tracing.New("bot", cfg.ZipkinURL, cfg.ZipkinSampleRate, log)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer shutdown(log, "tracing", cfg.ShutdownTimeout, stopTracing)
+
+	rdb, err := redisdb.New(cfg.RedisURL, redisdb.WithClientName("bot"))
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	defer rdb.Close()
+
+	market, err := marketService(cfg, rdb, clk, log, reg)
+	if err != nil {
+		return err
+	}
+	store, err := pricestore.New(rdb, clk, pricestore.Config{})
+	if err != nil {
+		return fmt.Errorf("price store: %w", err)
+	}
+	sender, err := telegram.New(telegram.Config{Token: cfg.TelegramToken, Endpoint: cfg.TelegramEndpoint},
+		&http.Client{Transport: tracing.NewExternalTransport(tracer, nil, "telegram")}, log, reg)
+	if err != nil {
+		return fmt.Errorf("telegram: %w", err)
+	}
+	b, err := bot.New(bot.Config{
+		Whitelist: cfg.Whitelist, GameIDs: cfg.GameIDs, DefaultMinPriceCents: int64(cfg.DefaultMinPrice),
+		DefaultLimitBasisPoints: cfg.DefaultLimit.BasisPoints(), PollInterval: cfg.PollInterval,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	}, sender, market, chart.NewSource(store), rdb, log, reg, tracer, clk)
+	if err != nil {
+		return fmt.Errorf("bot: %w", err)
+	}
+
+	checks := health.NewRegistry(clk)
+	checks.Register("redis", redisdb.HealthCheck(rdb), health.Critical())
+	checks.Register("telegram", sender.HealthCheck)
+	reg.MustRegister(checks)
+	srv := ops.New(cfg.HTTPAddr, reg, checks, log, ops.WithShutdownTimeout(cfg.ShutdownTimeout))
+	if err := srv.Listen(); err != nil {
+		return fmt.Errorf("ops server: %w", err)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error { return ignoreCanceled(b.Run(gctx)) })
+	err = g.Wait()
+	log.Info("bot stopped")
+	return err
+}
+
+// marketService reads the market from Redis for every user; one read serves a whole poll cycle.
+func marketService(cfg config.Bot, rdb *redis.Client, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) (*offers.Service, error) {
+	fee, err := offers.ParsePercent(cfg.FeePercent.String())
+	if err != nil {
+		return nil, fmt.Errorf("DMARKET_FEE_PERCENT: %w", err)
+	}
+	src := offers.NewRedisSource(rdb, offers.RedisSourceConfig{FallbackFee: fee}, clk, log, reg)
+	return offers.NewService(src, clk, min(cfg.PollInterval, 2*time.Second)), nil
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func shutdown(log *slog.Logger, what string, timeout time.Duration, fn func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := fn(ctx); err != nil {
+		log.Warn("shutdown incomplete", "component", what, "err", err)
+	}
+}

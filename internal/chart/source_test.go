@@ -1,0 +1,65 @@
+package chart
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image/png"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/pricestore"
+	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+)
+
+func TestSourceRendersStoredHistory(t *testing.T) {
+	rdb := redisdbtest.New(t)
+	now := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
+	store, err := pricestore.New(rdb, clock.NewFake(now), pricestore.Config{})
+	require.NoError(t, err)
+	var points []pricestore.HourPoint
+	for i := range 48 {
+		points = append(points, pricestore.HourPoint{now.Add(time.Duration(i-48) * time.Hour).Unix(), int64(1200 + i%7*10), int64(1 + i%3)})
+	}
+	_, err = store.WriteHistory(context.Background(), "AK-47 | Redline (Field-Tested)", now, &pricestore.History{
+		Stable: true, SoldPerWeek: 96, Probability: map[int64]int{1200: 100, 1250: 60, 1260: 20}, Points: points,
+	})
+	require.NoError(t, err)
+
+	src := NewSource(store)
+	tests := []struct {
+		name    string
+		title   string
+		wantErr error
+	}{
+		{name: "stored title", title: "AK-47 | Redline (Field-Tested)"},
+		{name: "unknown title", title: "Nope", wantErr: ErrNoHistory},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := src.Chart(context.Background(), tc.title)
+			if tc.wantErr != nil {
+				require.ErrorIs(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			img, err := png.Decode(bytes.NewReader(b))
+			require.NoError(t, err)
+			require.Greater(t, img.Bounds().Dx(), 300)
+		})
+	}
+}
+
+type failingReader struct{}
+
+func (failingReader) History(context.Context, string) (pricestore.HistoryValue, bool, error) {
+	return pricestore.HistoryValue{}, false, errors.New("redis down")
+}
+
+func TestSourcePassesReadErrors(t *testing.T) {
+	_, err := NewSource(failingReader{}).Chart(context.Background(), "x")
+	require.ErrorContains(t, err, "redis down")
+}
