@@ -3,6 +3,7 @@ package offers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -98,6 +99,54 @@ func BenchmarkRedisOffers(b *testing.B) {
 				offers = len(Compute(m, s.settings, now0))
 			}
 			b.ReportMetric(float64(offers), "offers")
+		})
+	}
+}
+
+// BenchmarkRedisRawRead measures the bare Redis commands of one market read over the same data, issued
+// one phase after the other without decoding: the floor the read path is compared with.
+func BenchmarkRedisRawRead(b *testing.B) {
+	ctx := context.Background()
+	rdb := populateBench(b)
+	var keys []string
+	b.Run("scan", func(b *testing.B) {
+		for b.Loop() {
+			keys = keys[:0]
+			it := rdb.Scan(ctx, 0, PricesPrefix+"*", DefaultScanCount).Iterator()
+			for it.Next(ctx) {
+				keys = append(keys, it.Val())
+			}
+			if it.Err() != nil {
+				b.Fatal(it.Err())
+			}
+		}
+	})
+	b.Run("hgetall", func(b *testing.B) {
+		for b.Loop() {
+			for batch := range slices.Chunk(keys, DefaultBatchSize) {
+				p := rdb.Pipeline()
+				for _, k := range batch {
+					p.HGetAll(ctx, k)
+				}
+				if _, err := p.Exec(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	for _, prefix := range []string{OrdersPrefix, HistoryPrefix} {
+		b.Run("mget "+prefix, func(b *testing.B) {
+			for b.Loop() {
+				for batch := range slices.Chunk(keys, DefaultBatchSize) {
+					ks := make([]string, len(batch))
+					for i, k := range batch {
+						ks[i] = prefix + strings.TrimPrefix(k, PricesPrefix)
+					}
+					if err := rdb.MGet(ctx, ks...).Err(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
 		})
 	}
 }

@@ -33,8 +33,31 @@ func eachMember(s string, fn func(key, raw string) error) error {
 	return nil
 }
 
+// eachMemberAt is eachMember for callers that parse some values in place: fn gets each member's value
+// start index in s and returns the index after the value (walkValue does that for values it skips).
+func eachMemberAt(s string, fn func(key string, i int) (int, error)) error {
+	i := skipWS(s, 0)
+	if i >= len(s) || s[i] != '{' {
+		return fmt.Errorf("%w: not an object", errJSON)
+	}
+	end, err := walkMembers(s, i, fn, nil)
+	if err != nil {
+		return err
+	}
+	if skipWS(s, end) != len(s) {
+		return fmt.Errorf("%w: data after the object", errJSON)
+	}
+	return nil
+}
+
 // walkObject walks the object starting at s[i] == '{' and returns the index after it.
 func walkObject(s string, i int, fn func(key, raw string) error) (int, error) {
+	return walkMembers(s, i, func(_ string, start int) (int, error) { return walkValue(s, start) }, fn)
+}
+
+// walkMembers walks the object starting at s[i] == '{' and returns the index after it. value finds each
+// value's end; raw, when set, then gets the member.
+func walkMembers(s string, i int, value func(key string, i int) (int, error), raw func(key, raw string) error) (int, error) {
 	i = skipWS(s, i+1)
 	if i < len(s) && s[i] == '}' {
 		return i + 1, nil
@@ -58,12 +81,12 @@ func walkObject(s string, i int, fn func(key, raw string) error) (int, error) {
 			return 0, fmt.Errorf("%w: expected ':'", errJSON)
 		}
 		i = skipWS(s, i+1)
-		vEnd, err := walkValue(s, i)
+		vEnd, err := value(key, i)
 		if err != nil {
 			return 0, err
 		}
-		if fn != nil {
-			if err := fn(key, s[i:vEnd]); err != nil {
+		if raw != nil {
+			if err := raw(key, s[i:vEnd]); err != nil {
 				return 0, err
 			}
 		}

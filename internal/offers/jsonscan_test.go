@@ -132,6 +132,16 @@ func TestDecodeHistory(t *testing.T) {
 		{"string percent", `{"probability":{"100":"10"}}`, History{}, true},
 		{"probability array", `{"probability":[1]}`, History{}, true},
 		{"bad stable", `{"stable":"yes"}`, History{}, true},
+		{"unterminated price", `{"probability":{"1`, History{}, true},
+		{"unquoted price", `{"probability":{1:2}}`, History{}, true},
+		{"missing colon", `{"probability":{"1" 2}}`, History{}, true},
+		{"missing percent", `{"probability":{"1":`, History{}, true},
+		{"bad percent", `{"probability":{"1":-}}`, History{}, true},
+		{"bad separator", `{"probability":{"1":2;"3":4}}`, History{}, true},
+		{"unterminated probability", `{"probability":{"1":2`, History{}, true},
+		{"bad value elsewhere", `{"x":[1,}`, History{}, true},
+		{"trailing data", `{"stable":true} x`, History{}, true},
+		{"not an object", `[]`, History{}, true},
 		{"bad sold", `{"sold_per_week":"x"}`, History{}, true},
 	}
 	for _, tc := range cases {

@@ -180,23 +180,17 @@ func (s *RedisSource) read(ctx context.Context) (Market, error) {
 		total += len(r.titles)
 	}
 	m.Titles = make([]Title, 0, total)
-	seen := make(map[string]struct{}, total)
 	for _, r := range results {
-		for _, t := range r.titles {
-			// SCAN may return a key twice.
-			if _, dup := seen[t.Title]; dup {
-				continue
-			}
-			seen[t.Title] = struct{}{}
-			m.Titles = append(m.Titles, t)
-		}
+		m.Titles = append(m.Titles, r.titles...)
 		for kind, n := range r.malformed {
 			m.Malformed += n
 			s.malformed.WithLabelValues(kind).Add(float64(n))
 		}
 	}
-	// Sorted titles let Compute order offers by title with integer comparisons.
+	// Sorted titles let Compute order offers by title with integer comparisons; SCAN may return a key
+	// twice, and sorting puts the copies side by side.
 	slices.SortFunc(m.Titles, func(a, b Title) int { return strings.Compare(a.Title, b.Title) })
+	m.Titles = slices.CompactFunc(m.Titles, func(a, b Title) bool { return a.Title == b.Title })
 	return m, nil
 }
 
@@ -399,33 +393,46 @@ func decodeOrder(raw string) (*Order, error) {
 	return &o, nil
 }
 
-// scanProbability walks the sell-probability object v ({"<price cents>": percent, …}) keeping the
-// highest price of each resale level. The object's grammar was checked by the caller's walk; prices must
-// be decimal integers and percents integers.
-func scanProbability(v string, h *History) error {
-	if v[0] != '{' {
-		return fmt.Errorf("%w: probability is not an object", errJSON)
+// scanProbability parses the sell-probability object starting at v[i] ({"<price cents>": percent, …}),
+// keeping the highest price of each resale level, and returns the index after it. Prices must be plain
+// decimal integers and percents integers.
+func scanProbability(v string, i int, h *History) (int, error) {
+	if i >= len(v) || v[i] != '{' {
+		return 0, fmt.Errorf("%w: probability is not an object", errJSON)
 	}
-	i := skipWS(v, 1)
+	i = skipWS(v, i+1)
 	if i < len(v) && v[i] == '}' {
-		return nil
+		return i + 1, nil
 	}
-	for i < len(v) {
-		// Member names: the caller's walk guarantees a string here.
-		end := strings.IndexByte(v[i+1:], '"') + i + 1
+	for {
+		if i >= len(v) || v[i] != '"' {
+			return 0, fmt.Errorf("%w: expected a probability price", errJSON)
+		}
+		end := strings.IndexByte(v[i+1:], '"')
+		if end < 0 {
+			return 0, fmt.Errorf("%w: unterminated probability price", errJSON)
+		}
+		end += i + 1
 		cents, ok := parseDigits(v[i+1 : end])
 		if !ok {
-			return fmt.Errorf("%w: probability price %q", errJSON, v[i+1:end])
+			return 0, fmt.Errorf("%w: probability price %q", errJSON, v[i+1:end])
 		}
-		i = skipWS(v, skipWS(v, end+1)+1) // past ':'
+		i = skipWS(v, end+1)
+		if i >= len(v) || v[i] != ':' {
+			return 0, fmt.Errorf("%w: expected ':'", errJSON)
+		}
+		i = skipWS(v, i+1)
+		if i >= len(v) {
+			return 0, fmt.Errorf("%w: missing percent", errJSON)
+		}
 		vEnd, err := walkNumber(v, i)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		p, ok := parseDigits(v[i:vEnd])
 		if !ok {
 			if p, err = intValue(v[i:vEnd]); err != nil {
-				return err
+				return 0, err
 			}
 		}
 		if p >= HistoryLevelLow && cents > h.PriceAtLow {
@@ -435,12 +442,18 @@ func scanProbability(v string, h *History) error {
 			h.PriceAtHigh = cents
 		}
 		i = skipWS(v, vEnd)
-		if v[i] == '}' {
-			return nil
+		if i >= len(v) {
+			return 0, fmt.Errorf("%w: unterminated probability", errJSON)
 		}
-		i = skipWS(v, i+1) // past ','
+		switch v[i] {
+		case '}':
+			return i + 1, nil
+		case ',':
+			i = skipWS(v, i+1)
+		default:
+			return 0, fmt.Errorf("%w: expected ',' or '}'", errJSON)
+		}
 	}
-	return fmt.Errorf("%w: unterminated probability", errJSON)
 }
 
 // parseDigits parses a non-empty run of at most 18 decimal digits.
@@ -462,8 +475,15 @@ func parseDigits(s string) (int64, bool) {
 // decodeHistory reads a `history:` value, keeping of the probability table only the two resale prices.
 func decodeHistory(raw string) (*History, error) {
 	var h History
-	err := eachMember(raw, func(key, v string) error {
-		var err error
+	err := eachMemberAt(raw, func(key string, i int) (int, error) {
+		if key == "probability" && !strings.HasPrefix(raw[i:], "null") {
+			return scanProbability(raw, i, &h)
+		}
+		end, err := walkValue(raw, i)
+		if err != nil {
+			return 0, err
+		}
+		v := raw[i:end]
 		switch key {
 		case "stable":
 			h.Stable, err = boolValue(v)
@@ -471,13 +491,8 @@ func decodeHistory(raw string) (*History, error) {
 			var n int64
 			n, err = intValue(v)
 			h.SoldPerWeek = int(n)
-		case "probability":
-			if v == "null" {
-				return nil
-			}
-			err = scanProbability(v, &h)
 		}
-		return err
+		return end, err
 	})
 	if err != nil {
 		return nil, err
