@@ -35,6 +35,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	games := fs.String("games", "a8db", "comma-separated game ids")
 	titles := fs.Int("titles", 200, "titles per game")
 	listings := fs.Int("listings", 10, "mean listings per title")
+	deals := fs.Float64("deal-share", 0.1, "share of titles whose cheapest listing is far below the suggested price (0..1)")
+	stable := fs.Float64("stable-share", 0.3, "share of titles with frequent, steady sales (0..1)")
 	publicRate := fs.Float64("public-rate", 2, "unsigned market-items requests/s per client IP (negative: unlimited)")
 	otherRate := fs.Float64("public-other-rate", 6, "unsigned other requests/s per client IP (negative: unlimited)")
 	keys := fs.String("public-keys", "", "comma-separated hex public keys accepted for signed calls")
@@ -43,7 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := dmarkettest.Config{
-		Seed: *seed, Titles: *titles, ListingsPerTitle: *listings,
+		Seed: *seed, Titles: *titles, ListingsPerTitle: *listings, DealShare: *deals, StableShare: *stable,
 		PublicMarketRate: *publicRate, PublicOtherRate: *otherRate,
 	}
 	for _, g := range strings.Split(*games, ",") {

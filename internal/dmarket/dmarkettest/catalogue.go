@@ -245,16 +245,20 @@ func generateTitle(cfg *Config, game, name string, r *rand.Rand) *Title {
 			FloatValue:     math.Round(r.Float64()*1e9) / 1e9,
 			PaintSeed:      r.IntN(1000),
 		}
-		if r.Float64() < cfg.LockedShare {
+		// Trade-locked items sell at a discount, so most deals are locked listings.
+		if r.Float64() < cfg.LockedShare || (deal && i == 0 && r.Float64() < 0.7) {
 			l.LockSeconds = 1 + r.Int64N(8*24*3600)
 		}
 		t.Listings = append(t.Listings, l)
 	}
 	slices.SortFunc(t.Listings, listingLess)
 	if r.Float64() < cfg.BuyOrderShare {
+		// A buy order stays below the cheapest tradable listing (they would match otherwise); locked
+		// listings may be cheaper than the bid.
+		ask := cheapestTradable(t.Listings)
 		bid := int64(math.Round(float64(suggested) * (0.8 + 0.15*r.Float64())))
-		bid = max(1, min(bid, t.Listings[0].PriceCents-1))
-		if bid >= 1 && bid < t.Listings[0].PriceCents {
+		bid = max(1, min(bid, ask-1))
+		if bid >= 1 && bid < ask {
 			t.BuyOrder = &BuyOrder{PriceCents: bid, Count: 1 + r.IntN(150)}
 		}
 	}
@@ -282,6 +286,17 @@ func generateTitle(cfg *Config, game, name string, r *rand.Rand) *Title {
 	}
 	slices.SortStableFunc(t.Sales, func(a, b Sale) int { return b.Date.Compare(a.Date) })
 	return t
+}
+
+// cheapestTradable returns the lowest price of the tradable listings (sorted by price), or of all
+// listings when every one is locked.
+func cheapestTradable(ls []*Listing) int64 {
+	for _, l := range ls {
+		if l.Tradable() {
+			return l.PriceCents
+		}
+	}
+	return ls[0].PriceCents
 }
 
 func generateFees(cfg *Config, titles []*Title, r *rand.Rand) *Fees {

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# make demo: runs the whole pipeline against the built-in DMarket simulator (dmarket-sim → parser →
+# RabbitMQ → worker → Redis) on this machine, waits until offers are found, prints them and stops
+# everything. Needs only the binaries in bin/ (make build), Redis and RabbitMQ; no token, keys or internet.
+#
+# DEMO_REDIS_URL (default redis://127.0.0.1:6379/15: this database is emptied first) and DEMO_RABBITMQ_URL
+# (default amqp://guest:guest@127.0.0.1:5672/) choose the services; DEMO_TITLES the catalogue size;
+# DEMO_TIMEOUT how long to wait for offers (seconds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${BIN:-bin}
+REDIS_URL=${DEMO_REDIS_URL:-redis://127.0.0.1:6379/15}
+RABBITMQ_URL=${DEMO_RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/}
+TITLES=${DEMO_TITLES:-80}
+TIMEOUT=${DEMO_TIMEOUT:-120}
+SIM_ADDR=${DEMO_SIM_ADDR:-127.0.0.1:18090}
+LOGS=$(mktemp -d)
+export REDIS_URL RABBITMQ_URL
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+
+for b in dmarket-sim parser worker bot; do
+  [ -x "$BIN/$b" ] || { echo "demo: $BIN/$b missing: run make build" >&2; exit 1; }
+done
+if ! "$BIN/bot" offers -n 1 >/dev/null 2>"$LOGS/check.err"; then
+  echo "demo: Redis is not reachable at $REDIS_URL:" >&2; cat "$LOGS/check.err" >&2; exit 1
+fi
+if command -v redis-cli >/dev/null; then redis-cli -u "$REDIS_URL" flushdb >/dev/null; fi
+
+echo "demo: starting the DMarket simulator ($TITLES titles) on $SIM_ADDR"
+"$BIN/dmarket-sim" -addr "$SIM_ADDR" -titles "$TITLES" -public-rate 50 -deal-share 0.3 -stable-share 0.5 >"$LOGS/sim.out" 2>"$LOGS/sim.log" &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q '^DMARKET_SECRET_KEY=' "$LOGS/sim.out" 2>/dev/null && break; sleep 0.1; done
+# The simulator prints DMARKET_API_URL and a demo key pair as environment assignments.
+set -a; . "$LOGS/sim.out"; set +a
+
+common=(LOG_LEVEL=warn DMARKET_PROXIES_FILE=/nonexistent PARSER_RATE_PER_IP=50 PARSER_CYCLE_INTERVAL=15s)
+echo "demo: starting a worker and the parser (logs in $LOGS)"
+env "${common[@]}" HTTP_ADDR=127.0.0.1:18182 "$BIN/worker" >"$LOGS/worker.log" 2>&1 &
+pids+=($!)
+env "${common[@]}" HTTP_ADDR=127.0.0.1:18181 "$BIN/parser" >"$LOGS/parser.log" 2>&1 &
+pids+=($!)
+
+echo "demo: waiting for offers (buy orders arrive after the first crawl, sell history as sales are fetched)"
+deadline=$((SECONDS + TIMEOUT))
+target=0; history=0
+while [ $SECONDS -lt $deadline ]; do
+  out=$("$BIN/bot" offers -min-price 0 -limit -100 -n 0 2>/dev/null || true)
+  target=$(grep -c ' TARGET ' <<<"$out" || true)
+  history=$(grep -c ' HISTORY ' <<<"$out" || true)
+  printf '\r  %3ds: %d TARGET and %d HISTORY offers' $((TIMEOUT - deadline + SECONDS)) "$target" "$history"
+  if [ "$target" -gt 0 ] && [ "$history" -ge 5 ]; then break; fi
+  for p in "${pids[@]}"; do
+    kill -0 "$p" 2>/dev/null || { echo; echo "demo: a process exited; logs in $LOGS" >&2; exit 1; }
+  done
+  sleep 2
+done
+echo
+if [ "$target" -eq 0 ]; then
+  echo "demo: no offers within ${TIMEOUT}s; logs in $LOGS" >&2
+  exit 1
+fi
+echo
+echo "Profitable offers (bot offers -min-price 0 -limit 0):"
+"$BIN/bot" offers -min-price 0 -limit 0 -n 20
+echo
+echo "Every offer, best first (bot offers -min-price 0 -limit -100 -n 10):"
+"$BIN/bot" offers -min-price 0 -limit -100 -n 10
