@@ -1,0 +1,344 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
+	"github.com/skinflip/dmarket-monitor/internal/proxy/proxytest"
+	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
+)
+
+// obsPipeline is one run of the DMarket simulator, the parser and the worker against the test's own
+// Redis database and RabbitMQ vhost.
+type obsPipeline struct {
+	sim                  *dmarkettest.Handler
+	simURL               string
+	deps                 *deps
+	parser, worker       *proc
+	parserURL, workerURL string
+}
+
+// obsOptions tune startObsPipeline.
+type obsOptions struct {
+	// wrap, when set, wraps the simulator's handler (to record or alter requests).
+	wrap func(http.Handler) http.Handler
+	// env is added to both binaries' environment.
+	env map[string]string
+	// noWorker starts only the parser.
+	noWorker bool
+	// proxies are the lines of the parser's proxy file; none means the direct connection.
+	proxies []string
+	// sim changes the simulator's configuration.
+	sim func(*dmarkettest.Config)
+}
+
+// startObsPipeline starts the simulator (20 titles, signed calls accepted, no rate limits), the parser
+// and the worker, and waits until both binaries are ready.
+func startObsPipeline(t *testing.T, o obsOptions) *obsPipeline {
+	t.Helper()
+	pub, sec := dmarkettest.DemoKeys()
+	cfg := dmarkettest.Config{
+		Titles: 20, ListingsPerTitle: 4, PublicKeys: []string{pub},
+		PublicMarketRate: -1, PublicOtherRate: -1,
+	}
+	if o.sim != nil {
+		o.sim(&cfg)
+	}
+	h, err := dmarkettest.NewHandler(cfg)
+	require.NoError(t, err)
+	proxies := "/nonexistent"
+	if len(o.proxies) > 0 {
+		proxies = filepath.Join(t.TempDir(), "proxies.txt")
+		require.NoError(t, os.WriteFile(proxies, []byte(strings.Join(o.proxies, "\n")+"\n"), 0o600))
+	}
+	var handler http.Handler = h
+	if o.wrap != nil {
+		handler = o.wrap(h)
+	}
+	srv := httptest.NewServer(handler)
+	t.Cleanup(srv.Close)
+
+	p := &obsPipeline{sim: h, simURL: srv.URL, deps: newDeps(t)}
+	env := func(addr string) map[string]string {
+		m := map[string]string{
+			"REDIS_URL": p.deps.redisURL, "RABBITMQ_URL": p.deps.amqpURL, "HTTP_ADDR": addr,
+			"DMARKET_API_URL": srv.URL, "DMARKET_PUBLIC_KEY": pub, "DMARKET_SECRET_KEY": sec,
+			"DMARKET_PROXIES_FILE": proxies, "PARSER_CYCLE_INTERVAL": "1s", "PARSER_RATE_PER_IP": "100",
+			"SHUTDOWN_TIMEOUT": "5s",
+		}
+		for k, v := range o.env {
+			m[k] = v
+		}
+		return m
+	}
+	paddr := freeAddr(t)
+	p.parserURL = "http://" + paddr
+	p.parser = start(t, "parser", env(paddr))
+	if !o.noWorker {
+		waddr := freeAddr(t)
+		p.workerURL = "http://" + waddr
+		p.worker = start(t, "worker", env(waddr))
+		awaitStatus(t, p.worker, p.workerURL+"/readyz", 200, 30*time.Second)
+	}
+	awaitStatus(t, p.parser, p.parserURL+"/readyz", 200, 30*time.Second)
+	return p
+}
+
+// scrape is one /metrics answer: the raw text and its parsed families.
+type scrape struct {
+	raw      []byte
+	families map[string]*dto.MetricFamily
+}
+
+// scrapeMetrics GETs base+"/metrics" in the text format and parses it.
+func scrapeMetrics(t *testing.T, base string) scrape {
+	t.Helper()
+	s, err := tryScrape(base)
+	require.NoError(t, err)
+	return s
+}
+
+func tryScrape(base string) (scrape, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return scrape{}, err
+	}
+	// Ask for the plain text format, the one promtool and promlint read.
+	req.Header.Set("Accept", "text/plain; version=0.0.4")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return scrape{}, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return scrape{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return scrape{}, fmt.Errorf("GET %s/metrics: %d", base, resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return scrape{}, fmt.Errorf("parse metrics of %s: %w", base, err)
+	}
+	return scrape{raw: raw, families: fams}, nil
+}
+
+// sum adds up every sample of a counter or gauge family (0 when absent).
+func (s scrape) sum(name string) float64 {
+	f, ok := s.families[name]
+	if !ok {
+		return 0
+	}
+	var total float64
+	for _, m := range f.GetMetric() {
+		switch {
+		case m.GetCounter() != nil:
+			total += m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			total += m.GetGauge().GetValue()
+		case m.GetHistogram() != nil:
+			total += float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return total
+}
+
+// sumWhere is sum restricted to the samples whose label has value.
+func (s scrape) sumWhere(name, label, value string) float64 {
+	f, ok := s.families[name]
+	if !ok {
+		return 0
+	}
+	sub := scrape{families: map[string]*dto.MetricFamily{name: {Type: f.Type}}}
+	for _, m := range f.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == label && l.GetValue() == value {
+				sub.families[name].Metric = append(sub.families[name].Metric, m)
+			}
+		}
+	}
+	return sub.sum(name)
+}
+
+// awaitMetric scrapes base until cond holds on a scrape and returns that scrape.
+func awaitMetric(t *testing.T, p *proc, base string, within time.Duration, what string, cond func(scrape) bool) scrape {
+	t.Helper()
+	var last scrape
+	require.Eventually(t, func() bool {
+		if p != nil && p.exited() {
+			t.Fatalf("%s exited: %v\n%s", p.name, p.err, tail(p.out.String(), 3000))
+		}
+		s, err := tryScrape(base)
+		if err != nil {
+			return false
+		}
+		last = s
+		return cond(s)
+	}, within, 50*time.Millisecond, "%s: %s never happened", base, what)
+	return last
+}
+
+// proxyPassword is the password of the pipeline's working proxy; it must never reach a metric.
+const proxyPassword = "Pr0xyS3cretPw"
+
+// boundedLabels are the label names a dmarket_ metric may have: each has a value set fixed by the code
+// or by the configuration (games, queues, proxies), never by market data or users.
+var boundedLabels = map[string]bool{
+	"game": true, "kind": true, "outcome": true, "queue": true, "endpoint": true, "egress": true,
+	"proxy": true, "reason": true, "family": true, "component": true, "status": true, "result": true,
+	"method": true, "command": true, "action": true,
+}
+
+// maxSeries bounds the series of one metric family in a small run.
+const maxSeries = 64
+
+// workedMetrics are the scrapes of binaries that did real work, keyed by binary name.
+type workedMetrics map[string]scrape
+
+var (
+	workedOnce sync.Once
+	worked     workedMetrics
+	workedErr  string
+)
+
+// scrapeWorkingBinaries runs the pipeline once per test binary (shared by the metrics and dashboard
+// tests): the parser finishes a crawl cycle, the worker writes pages into Redis, the bot (when built)
+// handles a command; each /metrics is then scraped.
+func scrapeWorkingBinaries(t *testing.T) workedMetrics {
+	t.Helper()
+	workedOnce.Do(func() {
+		ok := t.Run("pipeline", func(t *testing.T) {
+			worked = workedMetrics{}
+			// A working proxy and a refusing one: the parser crawls through the first and cools the
+			// second down, so the proxy metrics have series.
+			good := proxytest.New(t, proxytest.Options{Kind: proxytest.SOCKS5, User: "crawler", Password: proxyPassword})
+			bad := proxytest.New(t, proxytest.Options{Kind: proxytest.HTTP})
+			bad.SetFail(proxytest.FailRefuse)
+			p := startObsPipeline(t, obsOptions{proxies: []string{good.URL(), bad.URL()}})
+			// The first cycle publishes listings, the worker schedules their titles' sales, a later
+			// cycle fetches them.
+			worked["parser"] = awaitMetric(t, p.parser, p.parserURL, 60*time.Second,
+				"a crawl cycle, sales fetched and a proxy cooled down", func(s scrape) bool {
+					return s.sum("dmarket_crawler_cycles_total") > 0 && s.sum("dmarket_crawler_sales_titles_total") > 0 &&
+						s.sum("dmarket_proxy_cooldowns_total") > 0
+				})
+			worked["worker"] = awaitMetric(t, p.worker, p.workerURL, 60*time.Second, "items and sales written",
+				func(s scrape) bool {
+					return s.sum("dmarket_worker_items_processed_total") > 0 &&
+						s.sum("dmarket_worker_titles_written_total") > 0 && s.sumWhere("dmarket_worker_write_duration_seconds", "kind", "sales") > 0
+				})
+			if botBuilt() {
+				worked["bot"] = runBotForMetrics(t, p)
+			}
+		})
+		if !ok {
+			workedErr = "the shared pipeline run failed (see its subtest)"
+		}
+	})
+	if workedErr != "" {
+		t.Fatal(workedErr)
+	}
+	return worked
+}
+
+// botBuilt reports whether the bot binary exists (cmd/bot is being written alongside these tests).
+func botBuilt() bool {
+	_, err := os.Stat(binDir + string(os.PathSeparator) + "bot")
+	return err == nil
+}
+
+func TestMetricsOfWorkingBinariesPassPromlint(t *testing.T) {
+	got := scrapeWorkingBinaries(t)
+	names := make([]string, 0, len(got))
+	for name := range got {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			s := got[name]
+			problems, err := promlint.New(bytes.NewReader(s.raw)).Lint()
+			require.NoError(t, err)
+			var lines []string
+			for _, p := range problems {
+				lines = append(lines, p.Metric+": "+p.Text)
+			}
+			require.Empty(t, lines, "promlint problems in %s's /metrics", name)
+			for fname, f := range s.families {
+				require.NotEmpty(t, strings.TrimSpace(f.GetHelp()), "%s has no help", fname)
+				if strings.HasPrefix(fname, "go_") || strings.HasPrefix(fname, "process_") ||
+					strings.HasPrefix(fname, "promhttp_") {
+					continue
+				}
+				require.True(t, strings.HasPrefix(fname, "dmarket_"), "%s lacks the dmarket_ namespace", fname)
+				require.LessOrEqual(t, len(f.GetMetric()), maxSeries, "%s has too many series", fname)
+				for _, m := range f.GetMetric() {
+					for _, l := range m.GetLabel() {
+						require.True(t, boundedLabels[l.GetName()], "%s has label %q, not a known bounded dimension",
+							fname, l.GetName())
+					}
+				}
+			}
+			require.NotContains(t, string(s.raw), proxyPassword, "a proxy password reached %s's metrics", name)
+		})
+	}
+}
+
+// botUser is the whitelisted Telegram user of the bot runs.
+const botUser = 4242
+
+// startObsBot starts the bot on Redis redisURL against the Telegram endpoint endpoint (a telegramtest
+// server's Endpoint, or a proxy in front of it) with token, whitelisting botUser, and waits until it is
+// ready. It returns the process and its ops base URL.
+func startObsBot(t *testing.T, redisURL, endpoint, token string, env map[string]string) (*proc, string) {
+	t.Helper()
+	addr := freeAddr(t)
+	m := map[string]string{
+		"REDIS_URL": redisURL, "HTTP_ADDR": addr, "TELEGRAM_API_ENDPOINT": endpoint,
+		"TELEGRAM_API_TOKEN": token, "TELEGRAM_WHITELIST": fmt.Sprint(botUser), "BOT_POLL_INTERVAL": "200ms",
+		"BOT_DEFAULT_MIN_PRICE": "0", "BOT_DEFAULT_LIMIT": "-100", "SHUTDOWN_TIMEOUT": "5s",
+	}
+	for k, v := range env {
+		m[k] = v
+	}
+	b := start(t, "bot", m)
+	base := "http://" + addr
+	awaitStatus(t, b, base+"/readyz", 200, 30*time.Second)
+	return b, base
+}
+
+// runBotForMetrics runs the bot on the pipeline's Redis (which the worker has filled) against the fake
+// Bot API, has the user ask for /offers and waits until the command is answered and notifications go
+// out.
+func runBotForMetrics(t *testing.T, p *obsPipeline) scrape {
+	t.Helper()
+	tg := telegramtest.New(t, telegramtest.Options{PerChatInterval: -1, GlobalLimit: -1})
+	b, base := startObsBot(t, p.deps.redisURL, tg.Endpoint(), tg.Token(), nil)
+	tg.SendText(botUser, "/offers")
+	return awaitMetric(t, b, base, 60*time.Second, "/offers answered and notifications sent", func(s scrape) bool {
+		return s.sumWhere("dmarket_bot_commands_total", "outcome", "ok") > 0 &&
+			s.sum("dmarket_bot_notifications_total") > 0 && s.sum("dmarket_offers_market_titles") > 0
+	})
+}
