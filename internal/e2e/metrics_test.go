@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
@@ -102,51 +102,44 @@ func startObsPipeline(t *testing.T, o obsOptions) *obsPipeline {
 	return p
 }
 
-// scrape is one /metrics answer: the raw text and its parsed families.
-type scrape struct {
+// obsScrape is one /metrics answer: the raw text and its parsed families.
+type obsScrape struct {
 	raw      []byte
 	families map[string]*dto.MetricFamily
 }
 
-// scrapeMetrics GETs base+"/metrics" in the text format and parses it.
-func scrapeMetrics(t *testing.T, base string) scrape {
-	t.Helper()
-	s, err := tryScrape(base)
-	require.NoError(t, err)
-	return s
-}
-
-func tryScrape(base string) (scrape, error) {
+// obsTryScrape GETs base+"/metrics" in the text format and parses it.
+func obsTryScrape(base string) (obsScrape, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return scrape{}, err
+		return obsScrape{}, err
 	}
 	// Ask for the plain text format, the one promtool and promlint read.
 	req.Header.Set("Accept", "text/plain; version=0.0.4")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return scrape{}, err
+		return obsScrape{}, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return scrape{}, err
+		return obsScrape{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return scrape{}, fmt.Errorf("GET %s/metrics: %d", base, resp.StatusCode)
+		return obsScrape{}, fmt.Errorf("GET %s/metrics: %d", base, resp.StatusCode)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
 	if err != nil {
-		return scrape{}, fmt.Errorf("parse metrics of %s: %w", base, err)
+		return obsScrape{}, fmt.Errorf("parse metrics of %s: %w", base, err)
 	}
-	return scrape{raw: raw, families: fams}, nil
+	return obsScrape{raw: raw, families: fams}, nil
 }
 
 // sum adds up every sample of a counter or gauge family (0 when absent).
-func (s scrape) sum(name string) float64 {
+func (s obsScrape) sum(name string) float64 {
 	f, ok := s.families[name]
 	if !ok {
 		return 0
@@ -166,12 +159,12 @@ func (s scrape) sum(name string) float64 {
 }
 
 // sumWhere is sum restricted to the samples whose label has value.
-func (s scrape) sumWhere(name, label, value string) float64 {
+func (s obsScrape) sumWhere(name, label, value string) float64 {
 	f, ok := s.families[name]
 	if !ok {
 		return 0
 	}
-	sub := scrape{families: map[string]*dto.MetricFamily{name: {Type: f.Type}}}
+	sub := obsScrape{families: map[string]*dto.MetricFamily{name: {Type: f.Type}}}
 	for _, m := range f.GetMetric() {
 		for _, l := range m.GetLabel() {
 			if l.GetName() == label && l.GetValue() == value {
@@ -182,15 +175,15 @@ func (s scrape) sumWhere(name, label, value string) float64 {
 	return sub.sum(name)
 }
 
-// awaitMetric scrapes base until cond holds on a scrape and returns that scrape.
-func awaitMetric(t *testing.T, p *proc, base string, within time.Duration, what string, cond func(scrape) bool) scrape {
+// obsAwaitMetric scrapes base until cond holds on a scrape and returns that scrape.
+func obsAwaitMetric(t *testing.T, p *proc, base string, within time.Duration, what string, cond func(obsScrape) bool) obsScrape {
 	t.Helper()
-	var last scrape
+	var last obsScrape
 	require.Eventually(t, func() bool {
 		if p != nil && p.exited() {
 			t.Fatalf("%s exited: %v\n%s", p.name, p.err, tail(p.out.String(), 3000))
 		}
-		s, err := tryScrape(base)
+		s, err := obsTryScrape(base)
 		if err != nil {
 			return false
 		}
@@ -200,22 +193,22 @@ func awaitMetric(t *testing.T, p *proc, base string, within time.Duration, what 
 	return last
 }
 
-// proxyPassword is the password of the pipeline's working proxy; it must never reach a metric.
-const proxyPassword = "Pr0xyS3cretPw"
+// obsProxyPassword is the password of the pipeline's working proxy; it must never reach a metric.
+const obsProxyPassword = "Pr0xyS3cretPw"
 
-// boundedLabels are the label names a dmarket_ metric may have: each has a value set fixed by the code
+// obsBoundedLabels are the label names a dmarket_ metric may have: each has a value set fixed by the code
 // or by the configuration (games, queues, proxies), never by market data or users.
-var boundedLabels = map[string]bool{
+var obsBoundedLabels = map[string]bool{
 	"game": true, "kind": true, "outcome": true, "queue": true, "endpoint": true, "egress": true,
 	"proxy": true, "reason": true, "family": true, "component": true, "status": true, "result": true,
 	"method": true, "command": true, "action": true,
 }
 
-// maxSeries bounds the series of one metric family in a small run.
-const maxSeries = 64
+// obsMaxSeries bounds the series of one metric family in a small run.
+const obsMaxSeries = 64
 
 // workedMetrics are the scrapes of binaries that did real work, keyed by binary name.
-type workedMetrics map[string]scrape
+type workedMetrics map[string]obsScrape
 
 var (
 	workedOnce sync.Once
@@ -233,23 +226,23 @@ func scrapeWorkingBinaries(t *testing.T) workedMetrics {
 			worked = workedMetrics{}
 			// A working proxy and a refusing one: the parser crawls through the first and cools the
 			// second down, so the proxy metrics have series.
-			good := proxytest.New(t, proxytest.Options{Kind: proxytest.SOCKS5, User: "crawler", Password: proxyPassword})
+			good := proxytest.New(t, proxytest.Options{Kind: proxytest.SOCKS5, User: "crawler", Password: obsProxyPassword})
 			bad := proxytest.New(t, proxytest.Options{Kind: proxytest.HTTP})
 			bad.SetFail(proxytest.FailRefuse)
 			p := startObsPipeline(t, obsOptions{proxies: []string{good.URL(), bad.URL()}})
 			// The first cycle publishes listings, the worker schedules their titles' sales, a later
 			// cycle fetches them.
-			worked["parser"] = awaitMetric(t, p.parser, p.parserURL, 60*time.Second,
-				"a crawl cycle, sales fetched and a proxy cooled down", func(s scrape) bool {
+			worked["parser"] = obsAwaitMetric(t, p.parser, p.parserURL, 60*time.Second,
+				"a crawl cycle, sales fetched and a proxy cooled down", func(s obsScrape) bool {
 					return s.sum("dmarket_crawler_cycles_total") > 0 && s.sum("dmarket_crawler_sales_titles_total") > 0 &&
 						s.sum("dmarket_proxy_cooldowns_total") > 0
 				})
-			worked["worker"] = awaitMetric(t, p.worker, p.workerURL, 60*time.Second, "items and sales written",
-				func(s scrape) bool {
+			worked["worker"] = obsAwaitMetric(t, p.worker, p.workerURL, 60*time.Second, "items and sales written",
+				func(s obsScrape) bool {
 					return s.sum("dmarket_worker_items_processed_total") > 0 &&
 						s.sum("dmarket_worker_titles_written_total") > 0 && s.sumWhere("dmarket_worker_write_duration_seconds", "kind", "sales") > 0
 				})
-			if botBuilt() {
+			if obsBotBuilt() {
 				worked["bot"] = runBotForMetrics(t, p)
 			}
 		})
@@ -263,8 +256,8 @@ func scrapeWorkingBinaries(t *testing.T) workedMetrics {
 	return worked
 }
 
-// botBuilt reports whether the bot binary exists (cmd/bot is being written alongside these tests).
-func botBuilt() bool {
+// obsBotBuilt reports whether the bot binary exists (cmd/bot is being written alongside these tests).
+func obsBotBuilt() bool {
 	_, err := os.Stat(binDir + string(os.PathSeparator) + "bot")
 	return err == nil
 }
@@ -293,31 +286,31 @@ func TestMetricsOfWorkingBinariesPassPromlint(t *testing.T) {
 					continue
 				}
 				require.True(t, strings.HasPrefix(fname, "dmarket_"), "%s lacks the dmarket_ namespace", fname)
-				require.LessOrEqual(t, len(f.GetMetric()), maxSeries, "%s has too many series", fname)
+				require.LessOrEqual(t, len(f.GetMetric()), obsMaxSeries, "%s has too many series", fname)
 				for _, m := range f.GetMetric() {
 					for _, l := range m.GetLabel() {
-						require.True(t, boundedLabels[l.GetName()], "%s has label %q, not a known bounded dimension",
+						require.True(t, obsBoundedLabels[l.GetName()], "%s has label %q, not a known bounded dimension",
 							fname, l.GetName())
 					}
 				}
 			}
-			require.NotContains(t, string(s.raw), proxyPassword, "a proxy password reached %s's metrics", name)
+			require.NotContains(t, string(s.raw), obsProxyPassword, "a proxy password reached %s's metrics", name)
 		})
 	}
 }
 
-// botUser is the whitelisted Telegram user of the bot runs.
-const botUser = 4242
+// obsBotUser is the whitelisted Telegram user of the bot runs.
+const obsBotUser = 4242
 
 // startObsBot starts the bot on Redis redisURL against the Telegram endpoint endpoint (a telegramtest
-// server's Endpoint, or a proxy in front of it) with token, whitelisting botUser, and waits until it is
+// server's Endpoint, or a proxy in front of it) with token, whitelisting obsBotUser, and waits until it is
 // ready. It returns the process and its ops base URL.
 func startObsBot(t *testing.T, redisURL, endpoint, token string, env map[string]string) (*proc, string) {
 	t.Helper()
 	addr := freeAddr(t)
 	m := map[string]string{
 		"REDIS_URL": redisURL, "HTTP_ADDR": addr, "TELEGRAM_API_ENDPOINT": endpoint,
-		"TELEGRAM_API_TOKEN": token, "TELEGRAM_WHITELIST": fmt.Sprint(botUser), "BOT_POLL_INTERVAL": "200ms",
+		"TELEGRAM_API_TOKEN": token, "TELEGRAM_WHITELIST": fmt.Sprint(obsBotUser), "BOT_POLL_INTERVAL": "200ms",
 		"BOT_DEFAULT_MIN_PRICE": "0", "BOT_DEFAULT_LIMIT": "-100", "SHUTDOWN_TIMEOUT": "5s",
 	}
 	for k, v := range env {
@@ -332,12 +325,12 @@ func startObsBot(t *testing.T, redisURL, endpoint, token string, env map[string]
 // runBotForMetrics runs the bot on the pipeline's Redis (which the worker has filled) against the fake
 // Bot API, has the user ask for /offers and waits until the command is answered and notifications go
 // out.
-func runBotForMetrics(t *testing.T, p *obsPipeline) scrape {
+func runBotForMetrics(t *testing.T, p *obsPipeline) obsScrape {
 	t.Helper()
 	tg := telegramtest.New(t, telegramtest.Options{PerChatInterval: -1, GlobalLimit: -1})
 	b, base := startObsBot(t, p.deps.redisURL, tg.Endpoint(), tg.Token(), nil)
-	tg.SendText(botUser, "/offers")
-	return awaitMetric(t, b, base, 60*time.Second, "/offers answered and notifications sent", func(s scrape) bool {
+	tg.SendText(obsBotUser, "/offers")
+	return obsAwaitMetric(t, b, base, 60*time.Second, "/offers answered and notifications sent", func(s obsScrape) bool {
 		return s.sumWhere("dmarket_bot_commands_total", "outcome", "ok") > 0 &&
 			s.sum("dmarket_bot_notifications_total") > 0 && s.sum("dmarket_offers_market_titles") > 0
 	})
