@@ -1,0 +1,822 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/openzipkin/zipkin-go"
+	"github.com/openzipkin/zipkin-go/model"
+	"github.com/prometheus/client_golang/prometheus"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/netfault"
+	"github.com/skinflip/dmarket-monitor/internal/pricestore"
+	"github.com/skinflip/dmarket-monitor/internal/rabbitmq"
+	"github.com/skinflip/dmarket-monitor/internal/rabbitmq/rabbitmqtest"
+	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/salesschedule"
+	"github.com/skinflip/dmarket-monitor/internal/tracing"
+	"github.com/skinflip/dmarket-monitor/internal/worker"
+)
+
+// waitLong bounds every awaited condition of the pipeline tests; the machine is shared and loaded.
+const waitLong = 45 * time.Second
+
+// poll is how often awaited conditions are re-checked.
+const poll = 10 * time.Millisecond
+
+// itemsPerPage is the size of a DMarket listings page.
+const itemsPerPage = 100
+
+var listingsQueue = message.Queue(message.KindListings)
+
+func testLogger() *slog.Logger {
+	if testing.Verbose() && os.Getenv("PIPELINE_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// --- realistic pages -------------------------------------------------------------------------------
+
+// item is what a generated listing carries; the rest of the object is the fixture's.
+type item struct {
+	id        string
+	title     string
+	price     int64
+	suggested int64
+	image     string
+	locked    bool
+	lockDays  int
+}
+
+// page is one generated listings page and its encoded message.
+type page struct {
+	id      string
+	fetched time.Time
+	items   []item
+	body    []byte
+}
+
+// pageGen builds listings pages shaped like the market-items fixture: every object is a full fixture
+// object (owner, fees, extra, ...) with its id, title, prices and lock replaced.
+type pageGen struct {
+	template map[string]any
+	titles   int
+	game     string
+}
+
+func newPageGen(t testing.TB, titles int) *pageGen {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/market-items-page.json")
+	require.NoError(t, err)
+	var fx struct {
+		Objects []map[string]any `json:"objects"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &fx))
+	require.NotEmpty(t, fx.Objects)
+	return &pageGen{template: fx.Objects[0], titles: titles, game: "a8db"}
+}
+
+var weapons = []string{"AK-47 | Redline", "AWP | Asiimov", "M4A4 | Howl", "Glock-18 | Fade", "USP-S | Kill Confirmed",
+	"Desert Eagle | Blaze", "P90 | Asiimov", "MAC-10 | Neon Rider"}
+
+var wears = []string{"Factory New", "Minimal Wear", "Field-Tested", "Well-Worn", "Battle-Scarred"}
+
+// title returns the k-th distinct title.
+func (g *pageGen) title(k int) string {
+	return fmt.Sprintf("%s (%s) #%d", weapons[k%len(weapons)], wears[(k/len(weapons))%len(wears)], k)
+}
+
+// page returns page number p fetched at fetched. Its items spread over many titles, repeat some
+// (title, price) pairs so that counts aggregate, and mix tradable and trade-locked listings.
+func (g *pageGen) page(t testing.TB, p int, fetched time.Time) page {
+	t.Helper()
+	pg := page{id: fmt.Sprintf("page-%05d", p), fetched: fetched}
+	objects := make([]map[string]any, 0, itemsPerPage)
+	for i := range itemsPerPage {
+		k := (p*61 + i*7) % g.titles
+		if i%10 == 9 { // a second listing of the previous title
+			k = (p*61 + (i-1)*7) % g.titles
+		}
+		it := item{
+			id:        fmt.Sprintf("%08x-0000-4000-8000-%012x", p, i),
+			title:     g.title(k),
+			price:     int64(100 + (k*13+p*i)%40*25),
+			suggested: int64(1000 + k),
+			image:     "https://steamcommunity-a.akamaihd.net/economy/image/pipeline-" + strconv.Itoa(k),
+			locked:    (p+i)%4 == 0,
+		}
+		if it.locked {
+			it.lockDays = 1 + (p+i)%7
+		}
+		pg.items = append(pg.items, it)
+		objects = append(objects, g.object(it))
+	}
+	payload, err := json.Marshal(map[string]any{"objects": objects, "total": map[string]any{"offers": 1000}, "cursor": "next-" + pg.id})
+	require.NoError(t, err)
+	pg.body, err = message.Encode(message.Envelope{
+		Schema: message.SchemaVersion, Kind: message.KindListings, GameID: g.game, FetchedAt: fetched,
+		Request: message.Request{Method: "GET", Path: "/exchange/v1/market/items", Query: "gameId=a8db&limit=100"},
+		Payload: payload,
+	})
+	require.NoError(t, err)
+	return pg
+}
+
+func (g *pageGen) object(it item) map[string]any {
+	o := make(map[string]any, len(g.template))
+	for k, v := range g.template {
+		o[k] = v
+	}
+	extra := make(map[string]any)
+	if e, ok := g.template["extra"].(map[string]any); ok {
+		for k, v := range e {
+			extra[k] = v
+		}
+	}
+	o["itemId"] = it.id
+	o["title"] = it.title
+	o["gameId"] = g.game
+	o["image"] = it.image
+	o["price"] = map[string]any{"DMC": "", "USD": strconv.FormatInt(it.price, 10)}
+	o["suggestedPrice"] = map[string]any{"DMC": "", "USD": strconv.FormatInt(it.suggested, 10)}
+	extra["tradable"] = !it.locked
+	extra["tradeLock"] = it.lockDays
+	extra["tradeLockDuration"] = 0
+	if it.locked {
+		extra["tradeLockDuration"] = it.lockDays * 86400
+	}
+	o["extra"] = extra
+	return o
+}
+
+// pages returns n pages, page p fetched at base + p ms.
+func (g *pageGen) pages(t testing.TB, n int, base time.Time) []page {
+	t.Helper()
+	out := make([]page, n)
+	for p := range n {
+		out[p] = g.page(t, p, base.Add(time.Duration(p)*time.Millisecond))
+	}
+	return out
+}
+
+// --- the expected Redis state ----------------------------------------------------------------------
+
+// level is one (status, price) field as the read side reports it.
+type level struct {
+	Locked  bool
+	Price   int64
+	Count   int
+	Days    int
+	Expires int64
+}
+
+// titleState is what pricestore.Scan reports for one title, in comparable form.
+type titleState struct {
+	Game      string
+	Image     string
+	Suggested int64
+	Updated   int64
+	Levels    []level
+}
+
+func sortLevels(ls []level) {
+	sort.Slice(ls, func(i, j int) bool {
+		if ls[i].Locked != ls[j].Locked {
+			return !ls[i].Locked
+		}
+		return ls[i].Price < ls[j].Price
+	})
+}
+
+// expectedState models SPEC §5.2 for pages applied in any order: per (title, status, price) the count and
+// lowest lock of the newest page that showed it, meta from the newest page of the title.
+func expectedState(pages []page, game string, ttl time.Duration) map[string]titleState {
+	type lk struct {
+		title  string
+		locked bool
+		price  int64
+	}
+	type agg struct {
+		t     int64
+		count int
+		days  int
+		exp   int64
+	}
+	levels := map[lk]agg{}
+	meta := map[string]titleState{}
+	metaT := map[string]int64{}
+	for _, pg := range pages {
+		t := pg.fetched.UnixMilli()
+		onPage := map[lk]agg{}
+		for _, it := range pg.items {
+			k := lk{it.title, it.locked, it.price}
+			a, ok := onPage[k]
+			if !ok {
+				a = agg{t: t, days: it.lockDays, exp: pg.fetched.Add(ttl).Unix()}
+			}
+			a.count++
+			a.days = min(a.days, it.lockDays)
+			onPage[k] = a
+			if mt, ok := metaT[it.title]; !ok || t >= mt {
+				metaT[it.title] = t
+				meta[it.title] = titleState{Game: game, Image: it.image, Suggested: it.suggested, Updated: pg.fetched.Unix()}
+			}
+		}
+		for k, a := range onPage {
+			if cur, ok := levels[k]; !ok || a.t >= cur.t {
+				levels[k] = a
+			}
+		}
+	}
+	for k, a := range levels {
+		st := meta[k.title]
+		l := level{Locked: k.locked, Price: k.price, Count: a.count, Expires: a.exp}
+		if k.locked {
+			l.Days = a.days
+		}
+		st.Levels = append(st.Levels, l)
+		meta[k.title] = st
+	}
+	for title, st := range meta {
+		sortLevels(st.Levels)
+		meta[title] = st
+	}
+	return meta
+}
+
+// scanState reads every title through the read side (pricestore.Scan).
+func scanState(t testing.TB, store *pricestore.Store) map[string]titleState {
+	t.Helper()
+	out := map[string]titleState{}
+	err := store.Scan(context.Background(), func(p pricestore.Prices) error {
+		st := titleState{Game: p.GameID, Image: p.Image, Suggested: p.SuggestedCents, Updated: p.UpdatedAt.Unix()}
+		for _, l := range p.Available {
+			st.Levels = append(st.Levels, level{Price: l.PriceCents, Count: l.Count, Days: l.LockDays, Expires: l.ExpiresAt.Unix()})
+		}
+		for _, l := range p.Locked {
+			st.Levels = append(st.Levels, level{Locked: true, Price: l.PriceCents, Count: l.Count, Days: l.LockDays, Expires: l.ExpiresAt.Unix()})
+		}
+		sortLevels(st.Levels)
+		out[p.Title] = st
+		return nil
+	})
+	require.NoError(t, err)
+	return out
+}
+
+// --- one worker stack ------------------------------------------------------------------------------
+
+// recorder wraps the worker's handler and records what happened to every delivery.
+type recorder struct {
+	next message.Handler
+
+	// down is set while the test holds Redis unreachable.
+	down atomic.Bool
+
+	mu        sync.Mutex
+	ok        map[string]int // successful handles per message id
+	okTotal   int
+	failed    int
+	okWhileDn int // successes of calls that started while Redis was down
+	preCut    int // calls in flight that started while Redis was up
+}
+
+func newRecorder(next message.Handler) *recorder {
+	return &recorder{next: next, ok: map[string]int{}}
+}
+
+func (r *recorder) Handle(ctx context.Context, d message.Delivery) error {
+	down := r.down.Load()
+	if !down {
+		r.mu.Lock()
+		r.preCut++
+		r.mu.Unlock()
+	}
+	err := r.next.Handle(ctx, d)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !down {
+		r.preCut--
+	}
+	if err != nil {
+		r.failed++
+		return err
+	}
+	r.ok[d.MessageID]++
+	r.okTotal++
+	if down {
+		r.okWhileDn++
+	}
+	return nil
+}
+
+// distinct returns how many message ids were handled successfully at least once.
+func (r *recorder) distinct() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ok)
+}
+
+func (r *recorder) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.okTotal
+}
+
+func (r *recorder) snapshot() (ok map[string]int, okWhileDown, failed, preCut int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ok = make(map[string]int, len(r.ok))
+	for k, v := range r.ok {
+		ok[k] = v
+	}
+	return ok, r.okWhileDn, r.failed, r.preCut
+}
+
+// stackConfig describes one worker process.
+type stackConfig struct {
+	amqpURL   string
+	redis     *redis.Options // the worker's own client is built from a copy
+	clock     clock.Clock
+	consumer  rabbitmq.ConsumerOptions
+	startSpan worker.StartSpan
+}
+
+// stack is one worker process: its own AMQP connection, Redis client, handler and consumer.
+type stack struct {
+	conn *rabbitmq.Conn
+	rdb  *redis.Client
+	reg  *prometheus.Registry
+	rec  *recorder
+}
+
+// productionConsumer are the consumer settings of cmd/worker's defaults (WORKER_PREFETCH=64,
+// WORKER_CONCURRENCY=8) with many attempts and a short retry backoff, so that an outage is ridden out.
+func productionConsumer() rabbitmq.ConsumerOptions {
+	return rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8, MaxAttempts: 1000,
+		RetryMinBackoff: 10 * time.Millisecond, RetryMaxBackoff: 100 * time.Millisecond, ShutdownTimeout: 20 * time.Second}
+}
+
+var fastConn = rabbitmq.ConnOptions{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+	DialTimeout: 5 * time.Second, Heartbeat: 10 * time.Second}
+
+// startStack wires a worker like cmd/worker does (pricestore + salesschedule behind worker.Handler, one
+// rabbitmq.Consumer on the listings queue) and runs it until the test ends.
+func startStack(t testing.TB, cfg stackConfig) *stack {
+	t.Helper()
+	o := *cfg.redis
+	o.PoolSize = 4 * max(cfg.consumer.Concurrency, 1)
+	o.ClientName = "worker"
+	rdb := redis.NewClient(&o)
+	t.Cleanup(func() { _ = rdb.Close() })
+
+	store, err := pricestore.New(rdb, cfg.clock, pricestore.Config{})
+	require.NoError(t, err)
+	sched, err := salesschedule.New(rdb, cfg.clock, salesschedule.Config{})
+	require.NoError(t, err)
+	reg := prometheus.NewRegistry()
+	h, err := worker.New(worker.Config{}, worker.Deps{Store: store, Schedule: sched, Analyse: worker.SellHistory,
+		Logger: testLogger(), Registerer: reg, StartSpan: cfg.startSpan})
+	require.NoError(t, err)
+	rec := newRecorder(h)
+
+	queues := make([]string, 0, len(message.Kinds))
+	for _, k := range message.Kinds {
+		queues = append(queues, message.Queue(k))
+	}
+	co := fastConn
+	co.Queues = queues
+	conn, err := rabbitmq.NewConn(cfg.amqpURL, testLogger(), reg, co)
+	require.NoError(t, err)
+	cons := rabbitmq.NewConsumer(conn, listingsQueue, rec, cfg.consumer)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var g errgroup.Group
+	g.Go(func() error { return ignoreCanceled(conn.Run(ctx)) })
+	g.Go(func() error { return cons.Run(ctx) })
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, g.Wait())
+		require.NoError(t, conn.Close())
+	})
+	require.Eventually(t, func() bool { return conn.Check(context.Background()) == nil }, waitLong, poll)
+	return &stack{conn: conn, rdb: rdb, reg: reg, rec: rec}
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// consumed reads dmarket_amqp_consumed_total of the listings queue for outcome.
+func (s *stack) consumed(outcome string) int {
+	return int(counterValue(s.reg, "dmarket_amqp_consumed_total", map[string]string{"queue": listingsQueue, "outcome": outcome}))
+}
+
+// counterValue sums the series of counter name in reg whose labels include labels (0 when none exists).
+func counterValue(reg prometheus.Gatherer, name string, labels map[string]string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return -1
+	}
+	v := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
+					continue series
+				}
+			}
+			v += m.GetCounter().GetValue()
+		}
+	}
+	return v
+}
+
+// --- producing -------------------------------------------------------------------------------------
+
+// producer is the parser's side: its own connection and a confirming publisher.
+type producer struct {
+	conn *rabbitmq.Conn
+	pub  *rabbitmq.Publisher
+}
+
+func startProducer(t testing.TB, amqpURL string) *producer {
+	t.Helper()
+	co := fastConn
+	co.Queues = []string{listingsQueue}
+	conn, err := rabbitmq.NewConn(amqpURL, testLogger(), prometheus.NewRegistry(), co)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- conn.Run(ctx) }()
+	pub := rabbitmq.NewPublisher(conn, rabbitmq.PublisherOptions{Channels: 8})
+	t.Cleanup(func() {
+		require.NoError(t, pub.Close())
+		cancel()
+		require.NoError(t, ignoreCanceled(<-done))
+		require.NoError(t, conn.Close())
+	})
+	require.Eventually(t, func() bool { return conn.Check(context.Background()) == nil }, waitLong, poll)
+	return &producer{conn: conn, pub: pub}
+}
+
+// publishAll publishes every page (in order of the slice, with up to parallel publishes in flight) and
+// returns the first error.
+func (p *producer) publishAll(ctx context.Context, pages []page, parallel int) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	for i := range pages {
+		pg := &pages[i]
+		g.Go(func() error {
+			return p.pub.Publish(ctx, listingsQueue, message.Outgoing{MessageID: pg.id, Body: pg.body})
+		})
+	}
+	return g.Wait()
+}
+
+// queueCounts returns the ready messages and the consumers of queue q, read with a passive declare on a
+// channel of its own.
+func queueCounts(t testing.TB, amqpURL, q string) (messages, consumers int) {
+	t.Helper()
+	conn, err := amqp.Dial(amqpURL)
+	require.NoError(t, err)
+	defer func() { _ = conn.Close() }()
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	info, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
+	require.NoError(t, err)
+	return info.Messages, info.Consumers
+}
+
+// testRedisOptions returns client options of the reserved test database of rdb with fast failure
+// settings (fresh options: a copied Options would share the client's initialised internals).
+func testRedisOptions(rdb *redis.Client) *redis.Options {
+	base := rdb.Options()
+	return &redis.Options{
+		Addr: base.Addr, DB: base.DB, Username: base.Username, Password: base.Password,
+		DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+		MaxRetries: 1, MinRetryBackoff: 5 * time.Millisecond, MaxRetryBackoff: 20 * time.Millisecond,
+		DialerRetries: 1,
+	}
+}
+
+// --- 1. Redis cut mid-stream -----------------------------------------------------------------------
+
+func TestPipelineRedisOutageMidStream(t *testing.T) {
+	const pages = 200
+	amqpURL := rabbitmqtest.NewVhost(t)
+	direct := redisdbtest.New(t)
+	now := time.Now().Truncate(time.Second)
+	clk := clock.NewFake(now)
+
+	proxy, err := netfault.New(direct.Options().Addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = proxy.Close() })
+	viaProxy := testRedisOptions(direct)
+	viaProxy.Addr = proxy.Addr()
+
+	gen := newPageGen(t, 3000)
+	all := gen.pages(t, pages, now.Add(-time.Minute))
+
+	w := startStack(t, stackConfig{amqpURL: amqpURL, redis: viaProxy, clock: clk, consumer: productionConsumer()})
+	prod := startProducer(t, amqpURL)
+	pubErr := make(chan error, 1)
+	go func() { pubErr <- prod.publishAll(context.Background(), all, 16) }()
+
+	// Let part of the stream through, then take Redis away.
+	require.Eventually(t, func() bool { return w.rec.distinct() >= pages/5 }, waitLong, time.Millisecond)
+	retriesAtCut := w.consumed("retry")
+	w.rec.down.Store(true)
+	proxy.SetRefuse(true)
+	proxy.CutAll()
+	require.Less(t, w.rec.distinct(), pages, "the outage must start mid-stream")
+
+	// Calls that started before the cut finish (or fail) and deliveries start failing transiently.
+	require.Eventually(t, func() bool {
+		_, _, _, pre := w.rec.snapshot()
+		return pre == 0 && w.consumed("retry") >= retriesAtCut+3*productionConsumer().Concurrency
+	}, waitLong, poll)
+	acked := w.consumed("ack")
+	doneBefore := w.rec.distinct()
+	retries := w.consumed("retry")
+	require.Eventually(t, func() bool { return w.consumed("retry") >= retries+3*productionConsumer().Concurrency },
+		waitLong, poll, "messages keep being retried while Redis is down")
+	_, okWhileDown, failed, _ := w.rec.snapshot()
+	require.Zero(t, okWhileDown, "no delivery succeeds while Redis is unreachable")
+	require.Positive(t, failed)
+	require.Equal(t, acked, w.consumed("ack"), "nothing is acked as done while Redis is down")
+	require.Equal(t, doneBefore, w.rec.distinct())
+	require.Zero(t, w.consumed("dead_letter"), "a Redis outage never dead-letters")
+	dlq, _ := queueCounts(t, amqpURL, listingsQueue+message.DeadLetterSuffix)
+	require.Zero(t, dlq)
+
+	// Redis comes back: processing resumes by itself.
+	w.rec.down.Store(false)
+	proxy.SetRefuse(false)
+	require.NoError(t, <-pubErr)
+	require.Eventually(t, func() bool { return w.rec.distinct() == pages }, waitLong, poll, "every page is eventually written")
+	require.Eventually(t, func() bool {
+		ready, _ := queueCounts(t, amqpURL, listingsQueue)
+		return ready == 0
+	}, waitLong, poll)
+	require.Zero(t, w.consumed("dead_letter"))
+	dlq, _ = queueCounts(t, amqpURL, listingsQueue+message.DeadLetterSuffix)
+	require.Zero(t, dlq, "the dead-letter queue stays empty")
+	require.Positive(t, proxy.Accepted())
+
+	readStore, err := pricestore.New(direct, clk, pricestore.Config{})
+	require.NoError(t, err)
+	want := expectedState(all, gen.game, pricestore.DefaultPriceTTL)
+	got := scanState(t, readStore)
+	require.Len(t, got, len(want), "every title of every page is in Redis")
+	for title, st := range want {
+		require.Equal(t, st, got[title], "title %q", title)
+	}
+}
+
+// --- 2. three workers on one queue -----------------------------------------------------------------
+
+func TestPipelineThreeWorkersMatchOne(t *testing.T) {
+	const pages = 150
+	amqpURL := rabbitmqtest.NewVhost(t)
+	shared := redisdbtest.New(t)
+	single := redisdbtest.New(t)
+	now := time.Now().Truncate(time.Second)
+	clk := clock.NewFake(now)
+
+	gen := newPageGen(t, 2000)
+	all := gen.pages(t, pages, now.Add(-time.Minute))
+	// Redelivered duplicates: every tenth page is published again after the newer pages, with the same
+	// message id and body, as a redelivery would bring it.
+	stream := append([]page(nil), all...)
+	dups := 0
+	for p := 0; p < pages; p += 10 {
+		stream = append(stream, all[p])
+		dups++
+	}
+
+	workers := make([]*stack, 3)
+	for i := range workers {
+		workers[i] = startStack(t, stackConfig{amqpURL: amqpURL, redis: testRedisOptions(shared), clock: clk,
+			consumer: productionConsumer()})
+	}
+	require.Eventually(t, func() bool {
+		_, consumers := queueCounts(t, amqpURL, listingsQueue)
+		return consumers == len(workers)
+	}, waitLong, poll, "every worker subscribed")
+
+	prod := startProducer(t, amqpURL)
+	require.NoError(t, prod.publishAll(context.Background(), stream[:pages], 16))
+	// Duplicates go out once the originals are confirmed, so they really arrive later.
+	require.NoError(t, prod.publishAll(context.Background(), stream[pages:], 4))
+
+	handled := func() int {
+		n := 0
+		for _, w := range workers {
+			n += w.rec.total()
+		}
+		return n
+	}
+	require.Eventually(t, func() bool { return handled() >= len(stream) }, waitLong, poll, "every message is processed")
+	require.Eventually(t, func() bool {
+		ready, _ := queueCounts(t, amqpURL, listingsQueue)
+		return ready == 0
+	}, waitLong, poll)
+
+	seen := map[string]int{}
+	for i, w := range workers {
+		ok, _, failed, _ := w.rec.snapshot()
+		require.Positive(t, len(ok), "worker %d took part", i)
+		require.Zero(t, failed, "worker %d had no failure", i)
+		require.Zero(t, w.consumed("dead_letter"))
+		for id, n := range ok {
+			seen[id] += n
+		}
+	}
+	require.Len(t, seen, pages, "no message is lost")
+	for p, pg := range all {
+		want := 1
+		if p%10 == 0 {
+			want = 2
+		}
+		require.GreaterOrEqual(t, seen[pg.id], want, "page %s", pg.id)
+	}
+	dlq, _ := queueCounts(t, amqpURL, listingsQueue+message.DeadLetterSuffix)
+	require.Zero(t, dlq)
+
+	// The state one worker produces from the same pages, handled one after the other.
+	ref := newDirectHandler(t, single, clk)
+	for _, pg := range all {
+		require.NoError(t, ref.Handle(context.Background(), message.Delivery{MessageID: pg.id, Body: pg.body, Attempt: 1}))
+	}
+	sharedStore, err := pricestore.New(shared, clk, pricestore.Config{})
+	require.NoError(t, err)
+	singleStore, err := pricestore.New(single, clk, pricestore.Config{})
+	require.NoError(t, err)
+	got := scanState(t, sharedStore)
+	one := scanState(t, singleStore)
+	require.NotEmpty(t, one)
+	require.Equal(t, one, got, "three workers leave the state one worker leaves")
+	require.Equal(t, expectedState(all, gen.game, pricestore.DefaultPriceTTL), got)
+
+	// The sales schedule holds every title once, whoever saw it.
+	n, err := shared.ZCard(context.Background(), salesschedule.Key(gen.game)).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, len(one), n)
+}
+
+// newDirectHandler is a worker handler on rdb without RabbitMQ.
+func newDirectHandler(t testing.TB, rdb *redis.Client, clk clock.Clock) *worker.Handler {
+	t.Helper()
+	store, err := pricestore.New(rdb, clk, pricestore.Config{})
+	require.NoError(t, err)
+	sched, err := salesschedule.New(rdb, clk, salesschedule.Config{})
+	require.NoError(t, err)
+	h, err := worker.New(worker.Config{}, worker.Deps{Store: store, Schedule: sched, Analyse: worker.SellHistory})
+	require.NoError(t, err)
+	return h
+}
+
+// --- 3. trace continuation -------------------------------------------------------------------------
+
+// collector is an in-memory Zipkin v2 span endpoint.
+type collector struct {
+	mu    sync.Mutex
+	spans []model.SpanModel
+}
+
+func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var spans []model.SpanModel
+	if err := json.Unmarshal(body, &spans); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	c.mu.Lock()
+	c.spans = append(c.spans, spans...)
+	c.mu.Unlock()
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (c *collector) byName(name string) []model.SpanModel {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []model.SpanModel
+	for _, s := range c.spans {
+		if s.Name == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// consumerSpans is cmd/worker's adaptation of a tracer to worker.StartSpan: with headers the span
+// continues the delivery's trace, without them it is a child of the span in ctx.
+func consumerSpans(tr *zipkin.Tracer) worker.StartSpan {
+	return func(ctx context.Context, name string, headers map[string]any) (context.Context, func(error)) {
+		var span zipkin.Span
+		if headers == nil {
+			span, ctx = tr.StartSpanFromContext(ctx, name)
+		} else {
+			span, ctx = tracing.StartConsumerSpan(ctx, tr, name, headers)
+		}
+		return ctx, func(err error) {
+			if err != nil {
+				zipkin.TagError.Set(span, err.Error())
+			}
+			span.Finish()
+		}
+	}
+}
+
+func TestPipelineContinuesProducerTrace(t *testing.T) {
+	amqpURL := rabbitmqtest.NewVhost(t)
+	rdb := redisdbtest.New(t)
+	now := time.Now().Truncate(time.Second)
+	clk := clock.NewFake(now)
+	col := &collector{}
+	srv := httptest.NewServer(col)
+	t.Cleanup(srv.Close)
+
+	parserTracer, stopParser, err := tracing.New("parser", srv.URL, 1, testLogger(), tracing.WithBatchInterval(20*time.Millisecond))
+	require.NoError(t, err)
+	workerTracer, stopWorker, err := tracing.New("worker", srv.URL, 1, testLogger(), tracing.WithBatchInterval(20*time.Millisecond))
+	require.NoError(t, err)
+
+	w := startStack(t, stackConfig{amqpURL: amqpURL, redis: testRedisOptions(rdb), clock: clk,
+		consumer: productionConsumer(), startSpan: consumerSpans(workerTracer)})
+	prod := startProducer(t, amqpURL)
+
+	gen := newPageGen(t, 50)
+	pg := gen.page(t, 1, now.Add(-time.Second))
+	headers := map[string]any{}
+	span, _ := tracing.StartProducerSpan(context.Background(), parserTracer, "publish listings", headers)
+	require.NotEmpty(t, headers, "the producer span is written into the message headers")
+	require.NoError(t, prod.pub.Publish(context.Background(), listingsQueue, message.Outgoing{MessageID: pg.id, Body: pg.body, Headers: headers}))
+	span.Finish()
+	produced := span.Context()
+
+	require.Eventually(t, func() bool { return w.rec.total() == 1 }, waitLong, poll)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	require.NoError(t, stopWorker(ctx))
+	require.NoError(t, stopParser(ctx))
+
+	require.Eventually(t, func() bool {
+		return len(col.byName("publish listings")) == 1 && len(col.byName("worker.handle")) == 1 &&
+			len(col.byName("redis.write listings")) == 1
+	}, waitLong, poll, "every span reaches the collector")
+	pub := col.byName("publish listings")[0]
+	consume := col.byName("worker.handle")[0]
+	write := col.byName("redis.write listings")[0]
+
+	require.Equal(t, produced.TraceID, pub.TraceID)
+	require.Equal(t, model.Producer, pub.Kind)
+	require.Equal(t, produced.TraceID, consume.TraceID, "the consume span continues the producer's trace")
+	require.NotNil(t, consume.ParentID)
+	require.Equal(t, produced.ID, *consume.ParentID)
+	require.Equal(t, model.Consumer, consume.Kind)
+	require.Equal(t, "worker", consume.LocalEndpoint.ServiceName)
+	require.Equal(t, produced.TraceID, write.TraceID, "the Redis write belongs to the same trace")
+	require.NotNil(t, write.ParentID)
+	require.Equal(t, consume.ID, *write.ParentID, "the Redis write is a child of the consume span")
+	require.Empty(t, write.Tags["error"])
+
+	// And the page really is in Redis.
+	store, err := pricestore.New(rdb, clk, pricestore.Config{})
+	require.NoError(t, err)
+	_, ok, err := store.Title(context.Background(), pg.items[0].title)
+	require.NoError(t, err)
+	require.True(t, ok)
+}
