@@ -65,6 +65,8 @@ func (o ConnOptions) withDefaults() ConnOptions {
 const (
 	channelOpenRetries = 5
 	channelOpenPause   = 100 * time.Millisecond
+	// closeTimeout bounds waiting for the broker's answer when closing a connection.
+	closeTimeout = 5 * time.Second
 )
 
 // generation is one established connection.
@@ -218,11 +220,10 @@ func (c *Conn) Run(ctx context.Context) error {
 		c.mu.Unlock()
 		close(gen.lost)
 		c.metrics.connected.Set(0)
+		_ = conn.CloseDeadline(time.Now().Add(closeTimeout))
 		if stopping {
-			_ = conn.Close()
 			return nil
 		}
-		_ = conn.Close()
 		c.log.Warn("rabbitmq connection lost", "err", lostErr)
 	}
 }
@@ -334,7 +335,7 @@ func (c *Conn) Close() error {
 	gen := c.gen
 	c.mu.Unlock()
 	if gen != nil {
-		if err := gen.conn.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		if err := gen.conn.CloseDeadline(time.Now().Add(closeTimeout)); err != nil && !errors.Is(err, amqp.ErrClosed) {
 			return fmt.Errorf("rabbitmq: close: %w", err)
 		}
 	}
@@ -385,9 +386,12 @@ func (c *Conn) Channel(ctx context.Context) (*amqp.Channel, error) {
 		wait := ready
 		var retry <-chan time.Time
 		if gen != nil {
-			ch, err := gen.conn.Channel()
+			ch, err := openChannel(ctx, gen.conn)
 			if err == nil {
 				return ch, nil
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("rabbitmq: open channel: %w", ctx.Err())
 			}
 			if gen != lastGen {
 				lastGen, failures = gen, 0
@@ -425,4 +429,29 @@ func (c *Conn) QueueDepth(ctx context.Context, q string) (int, error) {
 		return 0, fmt.Errorf("queue depth %s: %w", q, err)
 	}
 	return info.Messages, nil
+}
+
+// openChannel opens a channel on conn, giving up when ctx ends first: the library call waits for the
+// broker's answer without a deadline. A channel opened after the caller gave up is closed.
+func openChannel(ctx context.Context, conn *amqp.Connection) (*amqp.Channel, error) {
+	type opened struct {
+		ch  *amqp.Channel
+		err error
+	}
+	res := make(chan opened, 1)
+	go func() {
+		ch, err := conn.Channel()
+		res <- opened{ch, err}
+	}()
+	select {
+	case r := <-res:
+		return r.ch, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-res; r.ch != nil {
+				_ = r.ch.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }

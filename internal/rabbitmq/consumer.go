@@ -149,6 +149,8 @@ func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc
 		return false, err
 	}
 	defer func() { _ = ch.Close() }()
+	stopWatch := context.AfterFunc(ctx, func() { _ = ch.Close() }) // unblocks Qos and Consume
+	defer stopWatch()
 	if err := ch.Qos(c.opts.Prefetch, 0, false); err != nil {
 		return false, fmt.Errorf("set prefetch: %w", err)
 	}
@@ -156,6 +158,9 @@ func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc
 	deliveries, err := ch.Consume(c.queue, tag, false, false, false, false, nil)
 	if err != nil {
 		return false, fmt.Errorf("consume %s: %w", c.queue, err)
+	}
+	if !stopWatch() {
+		return false, nil // ctx ended while subscribing
 	}
 
 	stop := make(chan struct{})
@@ -180,7 +185,9 @@ func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc
 	case <-ctx.Done():
 	}
 	close(stop)
-	_ = ch.Cancel(tag, false)
+	// noWait: stop the stream locally at once, without waiting for a broker that may be unreachable.
+	// Deliveries not yet handled stay unacked and return to the queue with the channel.
+	_ = ch.Cancel(tag, true)
 	t := time.NewTimer(c.opts.ShutdownTimeout)
 	defer t.Stop()
 	select {

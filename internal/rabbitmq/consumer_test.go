@@ -341,11 +341,12 @@ func TestConsumerRequeuesWhenDeadLetterPublishFails(t *testing.T) {
 	waitConnected(t, c)
 
 	var calls atomic.Int32
-	cut := make(chan struct{})
+	started, cut := make(chan struct{}), make(chan struct{})
 	h := message.HandlerFunc(func(context.Context, message.Delivery) error {
 		if calls.Add(1) == 1 {
 			// The broker becomes unreachable while the message is being handled: the dead-letter
 			// publish cannot be confirmed, so the message must stay in the queue.
+			close(started)
 			<-cut
 		}
 		return message.Permanent(errors.New("invalid"))
@@ -357,6 +358,12 @@ func TestConsumerRequeuesWhenDeadLetterPublishFails(t *testing.T) {
 	p := NewPublisher(c, PublisherOptions{})
 	t.Cleanup(func() { _ = p.Close() })
 	require.NoError(t, p.Publish(context.Background(), "q", testMsg("m")))
+	select {
+	case <-started:
+	case <-time.After(waitFor):
+		close(cut)
+		t.Fatal("message not delivered")
+	}
 	proxy.SetRefuse(true)
 	proxy.CutAll()
 	close(cut)

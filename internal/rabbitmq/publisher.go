@@ -212,7 +212,7 @@ func (p *Publisher) channel(ctx context.Context, sl *slot) (*pubChannel, error) 
 		}
 		return nil, err
 	}
-	pc, err := newPubChannel(ch)
+	pc, err := newPubChannel(wctx, ch)
 	if err != nil {
 		_ = ch.Close()
 		if ctx.Err() != nil {
@@ -265,9 +265,18 @@ type pubChannel struct {
 	deadCh   chan struct{}
 }
 
-func newPubChannel(ch *amqp.Channel) (*pubChannel, error) {
-	if err := ch.Confirm(false); err != nil {
-		return nil, fmt.Errorf("enable confirms: %w", err)
+func newPubChannel(ctx context.Context, ch *amqp.Channel) (*pubChannel, error) {
+	// Confirm waits for the broker without a deadline; bound it by ctx (the caller closes ch on error,
+	// which also ends the call).
+	confirmed := make(chan error, 1)
+	go func() { confirmed <- ch.Confirm(false) }()
+	select {
+	case err := <-confirmed:
+		if err != nil {
+			return nil, fmt.Errorf("enable confirms: %w", err)
+		}
+	case <-ctx.Done():
+		return nil, fmt.Errorf("enable confirms: %w", ctx.Err())
 	}
 	pc := &pubChannel{ch: ch, pending: make(map[uint64]*pending), deadCh: make(chan struct{})}
 	// Unbuffered listeners: the library hands a return to us before it hands over the confirm of the
