@@ -95,6 +95,9 @@ type Crawler struct {
 	tracer *zipkin.Tracer
 	m      *metrics
 	seq    atomic.Uint64
+	// unsignedOnly is set once DMarket refused a signed listings request permanently (bad or disabled
+	// keys): every chain then crawls with the per-IP budget only.
+	unsignedOnly atomic.Bool
 
 	mu         sync.Mutex
 	plan       map[string][]Range // learned ranges per game
@@ -324,9 +327,17 @@ func (c *Crawler) crawlPage(ctx context.Context, t task, q *ListingsQuery, res *
 	var page ListingsPage
 	err := c.retry(ctx, "listings", func(ctx context.Context) error {
 		var err error
+		q.Signed = q.Signed && !c.unsignedOnly.Load()
 		page, err = c.api.MarketItems(ctx, *q)
 		return err
 	})
+	if err != nil && q.Signed && errors.Is(err, errPermanent) && ctx.Err() == nil {
+		if !c.unsignedOnly.Swap(true) {
+			c.log.Error("DMarket refused signed listings requests: crawling with the per-IP budget only", "err", err)
+		}
+		q.Signed = false
+		return true, nil
+	}
 	if err != nil {
 		c.log.Warn("price range left unfinished", "game", t.game, "range", t.r.String(), "err", err)
 		return false, err
@@ -362,7 +373,7 @@ func (c *Crawler) retry(ctx context.Context, kind string, fn func(context.Contex
 			return fmt.Errorf("fetch %s: %w", kind, err)
 		}
 		if c.cfg.IsRetryable != nil && !c.cfg.IsRetryable(err) {
-			return fmt.Errorf("fetch %s: permanent: %w", kind, err)
+			return fmt.Errorf("fetch %s: %w: %w", kind, errPermanent, err)
 		}
 		c.log.Debug("fetch failed, retrying", "kind", kind, "attempt", attempt+1, "err", err)
 		if serr := sleep(ctx, backoff(c.cfg.RetryBase, c.cfg.RetryMax, attempt)); serr != nil {
@@ -550,6 +561,9 @@ func (c *Crawler) fetchSales(ctx context.Context, game, title string) {
 		c.log.Warn("sales schedule update failed", "game", game, "err", derr)
 	}
 }
+
+// errPermanent marks a fetch error that retrying cannot cure.
+var errPermanent = errors.New("permanent")
 
 // backoff returns a full-jitter exponential delay for attempt (0-based), capped at max.
 func backoff(base, maxDelay time.Duration, attempt int) time.Duration {

@@ -506,3 +506,42 @@ func TestBackoffBounds(t *testing.T) {
 	}
 	require.Zero(t, backoff(0, time.Second, 3))
 }
+
+// signedRefusingMarket refuses every signed request permanently, as DMarket does with bad keys.
+type signedRefusingMarket struct {
+	*market
+	signed int
+}
+
+var errUnauthorized = errors.New("401 unauthorized")
+
+func (s *signedRefusingMarket) MarketItems(ctx context.Context, q ListingsQuery) (ListingsPage, error) {
+	if q.Signed {
+		s.mu.Lock()
+		s.signed++
+		s.mu.Unlock()
+		return ListingsPage{}, errUnauthorized
+	}
+	return s.market.MarketItems(ctx, q)
+}
+
+func TestRefusedKeysFallBackToUnsignedListings(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	m := &signedRefusingMarket{market: newMarket(800)}
+	cfg := testConfig()
+	cfg.SignedWorkers = 2
+	cfg.IsRetryable = func(err error) bool { return !errors.Is(err, errUnauthorized) }
+	s := newSink()
+	c, _ := newTestCrawler(t, cfg, m, s, &lockedWriter{w: &logs, mu: &mu})
+	for range 2 {
+		s.reset()
+		st := c.RunCycle(context.Background())
+		require.Zero(t, st.Unfinished, "bad keys never stall the unsigned crawl")
+		require.Len(t, s.listingIDs(t), 800)
+	}
+	require.LessOrEqual(t, m.signed, 2, "signing stops after the first refusal")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, 1, strings.Count(logs.String(), "refused signed listings requests"))
+}
