@@ -23,15 +23,17 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/proxy/proxytest"
+	"github.com/skinflip/dmarket-monitor/internal/rabbitmq/rabbitmqtest"
+	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
 )
 
 // obsPipeline is one run of the DMarket simulator, the parser and the worker against the test's own
-// Redis database and RabbitMQ vhost.
+// Redis database and RabbitMQ vhost, reached directly (no fault proxies: these tests do not break them).
 type obsPipeline struct {
 	sim                  *dmarkettest.Handler
 	simURL               string
-	deps                 *deps
+	redisURL, amqpURL    string
 	parser, worker       *proc
 	parserURL, workerURL string
 }
@@ -76,10 +78,10 @@ func startObsPipeline(t *testing.T, o obsOptions) *obsPipeline {
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 
-	p := &obsPipeline{sim: h, simURL: srv.URL, deps: newDeps(t)}
+	p := &obsPipeline{sim: h, simURL: srv.URL, redisURL: redisdbtest.URL(t), amqpURL: rabbitmqtest.NewVhost(t)}
 	env := func(addr string) map[string]string {
 		m := map[string]string{
-			"REDIS_URL": p.deps.redisURL, "RABBITMQ_URL": p.deps.amqpURL, "HTTP_ADDR": addr,
+			"REDIS_URL": p.redisURL, "RABBITMQ_URL": p.amqpURL, "HTTP_ADDR": addr,
 			"DMARKET_API_URL": srv.URL, "DMARKET_PUBLIC_KEY": pub, "DMARKET_SECRET_KEY": sec,
 			"DMARKET_PROXIES_FILE": proxies, "PARSER_CYCLE_INTERVAL": "1s", "PARSER_RATE_PER_IP": "100",
 			"SHUTDOWN_TIMEOUT": "5s",
@@ -328,7 +330,7 @@ func startObsBot(t *testing.T, redisURL, endpoint, token string, env map[string]
 func runBotForMetrics(t *testing.T, p *obsPipeline) obsScrape {
 	t.Helper()
 	tg := telegramtest.New(t, telegramtest.Options{PerChatInterval: -1, GlobalLimit: -1})
-	b, base := startObsBot(t, p.deps.redisURL, tg.Endpoint(), tg.Token(), nil)
+	b, base := startObsBot(t, p.redisURL, tg.Endpoint(), tg.Token(), nil)
 	tg.SendText(obsBotUser, "/offers")
 	return obsAwaitMetric(t, b, base, 60*time.Second, "/offers answered and notifications sent", func(s obsScrape) bool {
 		return s.sumWhere("dmarket_bot_commands_total", "outcome", "ok") > 0 &&

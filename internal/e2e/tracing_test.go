@@ -1,0 +1,262 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
+)
+
+// zipkinSpan is the part of a Zipkin v2 JSON span the tests look at.
+type zipkinSpan struct {
+	TraceID       string                       `json:"traceId"`
+	ID            string                       `json:"id"`
+	ParentID      string                       `json:"parentId"`
+	Name          string                       `json:"name"`
+	Kind          string                       `json:"kind"`
+	LocalEndpoint struct{ ServiceName string } `json:"localEndpoint"`
+	Tags          map[string]string            `json:"tags"`
+}
+
+// zipkinCollector is an in-process Zipkin server: it accepts POST /api/v2/spans and keeps the spans.
+type zipkinCollector struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	spans []zipkinSpan
+	bad   []string
+}
+
+func newZipkinCollector(t *testing.T) *zipkinCollector {
+	t.Helper()
+	c := &zipkinCollector{}
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/api/v2/spans" {
+			c.mu.Lock()
+			c.bad = append(c.bad, r.Method+" "+r.URL.Path)
+			c.mu.Unlock()
+			http.NotFound(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		var spans []zipkinSpan
+		if err == nil {
+			err = json.Unmarshal(body, &spans)
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.bad = append(c.bad, "undecodable spans: "+err.Error())
+			c.mu.Unlock()
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		c.mu.Lock()
+		c.spans = append(c.spans, spans...)
+		c.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+// URL is the span endpoint to use as ZIPKIN_URL.
+func (c *zipkinCollector) URL() string { return c.srv.URL + "/api/v2/spans" }
+
+// Spans returns the spans received so far and the requests that were refused.
+func (c *zipkinCollector) Spans() ([]zipkinSpan, []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]zipkinSpan(nil), c.spans...), append([]string(nil), c.bad...)
+}
+
+// b3Headers lists the B3 header names of any request whose headers include one.
+func b3Headers(h http.Header) []string {
+	var found []string
+	for name := range h {
+		l := strings.ToLower(name)
+		if l == "b3" || strings.HasPrefix(l, "x-b3-") {
+			found = append(found, name)
+		}
+	}
+	sort.Strings(found)
+	return found
+}
+
+// headerRecorder remembers the B3 headers of the requests it passes on, and counts requests.
+type headerRecorder struct {
+	mu       sync.Mutex
+	requests int
+	leaked   []string
+}
+
+func (h *headerRecorder) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		h.requests++
+		if found := b3Headers(r.Header); len(found) > 0 {
+			h.leaked = append(h.leaked, r.Method+" "+r.URL.Path+": "+strings.Join(found, ", "))
+		}
+		h.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *headerRecorder) counts() (int, []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.requests, append([]string(nil), h.leaked...)
+}
+
+// traceSpan names a span to find: the service that reported it and its name (prefix).
+type traceSpan struct{ service, namePrefix string }
+
+func TestOneTraceFollowsAPageFromFetchToRedis(t *testing.T) {
+	zc := newZipkinCollector(t)
+	p := startObsPipeline(t, obsOptions{env: map[string]string{"ZIPKIN_URL": zc.URL(), "ZIPKIN_SAMPLE_RATE": "1"}})
+	obsAwaitMetric(t, p.parser, p.parserURL, 60*time.Second, "a finished crawl cycle",
+		func(s obsScrape) bool { return s.sum("dmarket_crawler_cycles_total") > 0 })
+	obsAwaitMetric(t, p.worker, p.workerURL, 60*time.Second, "listings written", func(s obsScrape) bool {
+		return s.sumWhere("dmarket_worker_write_duration_seconds", "kind", "listings") > 0
+	})
+	// Shutdown flushes the reporters' buffers.
+	took, code := p.parser.stop(t, 15*time.Second)
+	require.Zero(t, code)
+	t.Logf("parser stopped in %s", took)
+	took, code = p.worker.stop(t, 15*time.Second)
+	require.Zero(t, code)
+	t.Logf("worker stopped in %s", took)
+
+	spans, bad := zc.Spans()
+	require.Empty(t, bad, "requests the collector refused")
+	require.NotEmpty(t, spans)
+
+	want := []traceSpan{
+		{"parser", "dmarket market_items"}, // the DMarket fetch
+		{"parser", "publish listings"},     // the RabbitMQ publish
+		{"worker", "worker.handle"},        // the consume
+		{"worker", "redis.write listings"}, // the Redis write
+	}
+	byTrace := map[string][]zipkinSpan{}
+	for _, s := range spans {
+		byTrace[s.TraceID] = append(byTrace[s.TraceID], s)
+	}
+	complete := 0
+	for _, trace := range byTrace {
+		found := 0
+		for _, w := range want {
+			for _, s := range trace {
+				if s.LocalEndpoint.ServiceName == w.service && strings.HasPrefix(s.Name, w.namePrefix) {
+					found++
+					break
+				}
+			}
+		}
+		if found == len(want) {
+			complete++
+			requireConnected(t, trace)
+		}
+	}
+	if complete == 0 {
+		var names []string
+		for _, s := range spans {
+			names = append(names, s.LocalEndpoint.ServiceName+"/"+s.Name+"/"+s.TraceID)
+		}
+		sort.Strings(names)
+		t.Fatalf("no trace holds %v; spans: %v", want, names)
+	}
+	t.Logf("%d traces, %d of them from fetch to redis write", len(byTrace), complete)
+}
+
+// requireConnected checks that every span of a trace but its root has its parent in the trace, so that
+// the trace is one tree.
+func requireConnected(t *testing.T, trace []zipkinSpan) {
+	t.Helper()
+	ids := map[string]bool{}
+	for _, s := range trace {
+		ids[s.ID] = true
+	}
+	roots := 0
+	for _, s := range trace {
+		if s.ParentID == "" {
+			roots++
+			continue
+		}
+		require.True(t, ids[s.ParentID], "span %s/%s has a parent outside its trace", s.LocalEndpoint.ServiceName, s.Name)
+	}
+	require.Equal(t, 1, roots, "one root per trace")
+}
+
+func TestTraceHeadersNeverReachDMarketOrTelegram(t *testing.T) {
+	t.Run("dmarket", func(t *testing.T) {
+		zc := newZipkinCollector(t)
+		rec := &headerRecorder{}
+		p := startObsPipeline(t, obsOptions{
+			wrap: rec.wrap, noWorker: true,
+			env: map[string]string{"ZIPKIN_URL": zc.URL(), "ZIPKIN_SAMPLE_RATE": "1"},
+		})
+		obsAwaitMetric(t, p.parser, p.parserURL, 60*time.Second, "a finished crawl cycle",
+			func(s obsScrape) bool { return s.sum("dmarket_crawler_cycles_total") > 0 })
+		_, code := p.parser.stop(t, 15*time.Second)
+		require.Zero(t, code)
+
+		n, leaked := rec.counts()
+		require.Positive(t, n)
+		require.Empty(t, leaked, "B3 headers sent to DMarket")
+		requireSpansOf(t, zc, "parser", "dmarket ")
+	})
+
+	t.Run("telegram", func(t *testing.T) {
+		zc := newZipkinCollector(t)
+		tg := telegramtest.New(t, telegramtest.Options{PerChatInterval: -1, GlobalLimit: -1})
+		rec := &headerRecorder{}
+		target, err := url.Parse(tg.URL())
+		require.NoError(t, err)
+		rp := httputil.NewSingleHostReverseProxy(target)
+		rp.ErrorLog = log.New(io.Discard, "", 0) // the bot's long poll is cut at shutdown
+		front := httptest.NewServer(rec.wrap(rp))
+		t.Cleanup(front.Close)
+
+		b, base := startObsBot(t, redisdbtest.URL(t), front.URL+"/bot%s/%s", tg.Token(),
+			map[string]string{"ZIPKIN_URL": zc.URL(), "ZIPKIN_SAMPLE_RATE": "1"})
+		tg.SendText(obsBotUser, "/settings")
+		obsAwaitMetric(t, b, base, 30*time.Second, "/settings answered", func(s obsScrape) bool {
+			return s.sumWhere("dmarket_bot_commands_total", "command", "settings") > 0
+		})
+		require.Eventually(t, func() bool { return len(tg.Sent(obsBotUser)) > 0 }, 10*time.Second, 20*time.Millisecond)
+		_, code := b.stop(t, 15*time.Second)
+		require.Zero(t, code)
+
+		n, leaked := rec.counts()
+		require.Positive(t, n)
+		require.Empty(t, leaked, "B3 headers sent to Telegram")
+		requireSpansOf(t, zc, "bot", "command settings")
+	})
+}
+
+// requireSpansOf checks that the collector got a span of service whose name starts with prefix: the
+// tracer was on, so the absence of headers means something.
+func requireSpansOf(t *testing.T, zc *zipkinCollector, service, prefix string) {
+	t.Helper()
+	spans, bad := zc.Spans()
+	require.Empty(t, bad)
+	var names []string
+	for _, s := range spans {
+		if s.LocalEndpoint.ServiceName == service && strings.HasPrefix(s.Name, prefix) {
+			return
+		}
+		names = append(names, s.LocalEndpoint.ServiceName+"/"+s.Name)
+	}
+	t.Fatalf("no %s span %q*; got %v", service, prefix, names)
+}
