@@ -61,6 +61,9 @@ func (o ConnOptions) withDefaults() ConnOptions {
 	return o
 }
 
+// errRunTwice is returned by a second call of Run.
+var errRunTwice = errors.New("rabbitmq: run called twice")
+
 // How often and how long Channel retries opening a channel on a connection that looks alive.
 const (
 	channelOpenRetries = 5
@@ -159,7 +162,7 @@ func (c *Conn) URL() string { return c.safeURL }
 
 // Run connects, declares the topology and reconnects with capped exponential backoff and jitter
 // whenever the connection is lost, until ctx is cancelled or Close is called. It returns nil then, or
-// ErrClosed when the Conn was closed before Run started.
+// ErrClosed when the Conn was closed before Run started. Run may be called once.
 func (c *Conn) Run(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -168,7 +171,7 @@ func (c *Conn) Run(ctx context.Context) error {
 	}
 	if c.running {
 		c.mu.Unlock()
-		return errors.New("rabbitmq: run called twice")
+		return errRunTwice
 	}
 	c.running = true
 	c.mu.Unlock()

@@ -1,8 +1,11 @@
 package rabbitmq
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,4 +228,40 @@ func TestRegisterSharesCollectors(t *testing.T) {
 	clash := prometheus.NewRegistry()
 	clash.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "dmarket_amqp_reconnects_total", Help: "other"}))
 	require.Panics(t, func() { newMetrics(clash) })
+}
+
+func TestLogsNeverShowThePassword(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, err := NewConn("amqp://guest:sup3rs3cret@127.0.0.1:1/vh", logger, nil, ConnOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	require.Eventually(t, func() bool { return counter(c.metrics.connectFails) >= 3 }, waitFor, time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	require.ErrorIs(t, c.Run(context.Background()), errRunTwice)
+	out := buf.String()
+	require.Contains(t, out, "rabbitmq connect failed")
+	require.Contains(t, out, "amqp://guest:****@127.0.0.1:1/vh")
+	require.NotContains(t, out, "sup3rs3cret")
+	require.NotContains(t, c.Check(context.Background()).Error(), "sup3rs3cret")
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
