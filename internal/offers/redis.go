@@ -118,8 +118,9 @@ func NewRedisSource(rdb *redis.Client, cfg RedisSourceConfig, clk clock.Clock, l
 	return s
 }
 
-// Market reads every title with a live listing, sorted by title, and every game's fees. A malformed key skips its title (or game) and is
-// counted in Market.Malformed; only Redis errors fail the read.
+// Market reads every title with a live listing, sorted by title, and every game's fees. A malformed key
+// skips its title (or game), is counted in Market.Malformed and the malformed-keys metric, and is logged
+// once per read with a sample; only Redis errors fail the read.
 func (s *RedisSource) Market(ctx context.Context) (Market, error) {
 	start := time.Now()
 	m, err := s.read(ctx)
@@ -137,6 +138,9 @@ func (s *RedisSource) Market(ctx context.Context) (Market, error) {
 type batchResult struct {
 	titles    []Title
 	malformed map[string]int
+	// sampleTitle and sampleErr describe one malformed title, for the log.
+	sampleTitle string
+	sampleErr   error
 }
 
 func (s *RedisSource) read(ctx context.Context) (Market, error) {
@@ -180,13 +184,24 @@ func (s *RedisSource) read(ctx context.Context) (Market, error) {
 		total += len(r.titles)
 	}
 	m.Titles = make([]Title, 0, total)
+	skipped := 0
+	var sampleTitle string
+	var sampleErr error
 	for _, r := range results {
 		m.Titles = append(m.Titles, r.titles...)
 		for kind, n := range r.malformed {
-			m.Malformed += n
+			skipped += n
 			s.malformed.WithLabelValues(kind).Add(float64(n))
 		}
+		if sampleErr == nil && r.sampleErr != nil {
+			sampleTitle, sampleErr = r.sampleTitle, r.sampleErr
+		}
 	}
+	if skipped > 0 {
+		s.logger.Warn("skipped titles with malformed stored data", "count", skipped, "sample_title", sampleTitle,
+			"err", sampleErr)
+	}
+	m.Malformed += skipped
 	// Sorted titles let Compute order offers by title with integer comparisons; SCAN may return a key
 	// twice, and sorting puts the copies side by side.
 	slices.SortFunc(m.Titles, func(a, b Title) int { return strings.Compare(a.Title, b.Title) })
@@ -243,7 +258,9 @@ func (s *RedisSource) readBatch(ctx context.Context, keys []string, now time.Tim
 				res.malformed = make(map[string]int)
 			}
 			res.malformed[kind]++
-			s.logger.Warn("skip title with malformed stored data", "title", title, "kind", kind, "err", err)
+			if res.sampleErr == nil {
+				res.sampleTitle, res.sampleErr = title, err
+			}
 			continue
 		}
 		if t.Available != nil || t.Locked != nil {

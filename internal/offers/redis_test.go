@@ -1,12 +1,14 @@
 package offers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,7 +95,10 @@ func TestRedisSourceMarket(t *testing.T) {
 	set(FeesPrefix+"negmin", `{"fraction":"0.1","min":-1}`)
 	set(FeesPrefix+"badreduced", `{"fraction":"0.1","min":1,"reduced":[{"fraction":"0.01"}]}`)
 
-	src, reg := newSource(t, rdb, RedisSourceConfig{FallbackFee: MustFraction("0.025"), ScanCount: 3, BatchSize: 2, Parallel: 2})
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	src := NewRedisSource(rdb, RedisSourceConfig{FallbackFee: MustFraction("0.025"), ScanCount: 3, BatchSize: 2, Parallel: 2},
+		clock.NewFake(now0), slog.New(slog.NewTextHandler(&logs, nil)), reg)
 	m, err := src.Market(ctx)
 	require.NoError(t, err)
 	sortTitles(m)
@@ -121,6 +126,9 @@ func TestRedisSourceMarket(t *testing.T) {
 		"rust": {Fraction: MustFraction("0.1")},
 	}, m.Fees)
 	require.Equal(t, MustFraction("0.025"), m.FallbackFee)
+	// One summary line for the titles, one line per bad fees key.
+	require.Equal(t, 1, strings.Count(logs.String(), `msg="skipped titles with malformed stored data" count=9`), logs.String())
+	require.Equal(t, 4, strings.Count(logs.String(), "skip game fees with malformed stored data"))
 
 	require.InDelta(t, 2, testutil.ToFloat64(src.titles), 0)
 	require.InDelta(t, 1, testutil.ToFloat64(src.reads.WithLabelValues("ok")), 0)
