@@ -76,7 +76,7 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	}
 	handler, err := worker.New(worker.Config{}, worker.Deps{
 		Store: store, Schedule: sched, Analyse: worker.SellHistory, Logger: log, Registerer: reg,
-		StartSpan: consumerSpans(tracer),
+		StartSpan: consumerSpans(tracer), Clock: clk,
 	})
 	if err != nil {
 		return fmt.Errorf("handler: %w", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 	"github.com/skinflip/dmarket-monitor/internal/sellhistory"
@@ -92,6 +93,8 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// StartSpan traces; nil disables tracing.
 	StartSpan StartSpan
+	// Clock measures the pipeline latency; nil is the wall clock.
+	Clock clock.Clock
 }
 
 // Handler is the message.Handler of the worker.
@@ -102,6 +105,7 @@ type Handler struct {
 	log      *slog.Logger
 	span     StartSpan
 	seen     *titleSet
+	clock    clock.Clock
 	m        metrics
 }
 
@@ -121,6 +125,7 @@ type metrics struct {
 	titles   *prometheus.CounterVec
 	pages    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	latency  *prometheus.HistogramVec
 	enqueued prometheus.Counter
 }
 
@@ -138,6 +143,9 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		duration: f.NewHistogramVec(prometheus.HistogramOpts{Name: "dmarket_worker_write_duration_seconds",
 			Help:    "Duration of the Redis writes of one message, by kind.",
 			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}}, []string{"kind"}),
+		latency: f.NewHistogramVec(prometheus.HistogramOpts{Name: "dmarket_worker_pipeline_latency_seconds",
+			Help:    "Time from the parser's fetch of an API answer to its data being in Redis, by message kind.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}}, []string{"kind"}),
 		enqueued: f.NewCounter(prometheus.CounterOpts{Name: "dmarket_worker_sales_titles_enqueued_total",
 			Help: "Titles newly added to the sales schedule."}),
 	}
@@ -145,6 +153,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		m.items.WithLabelValues(string(k))
 		m.titles.WithLabelValues(string(k))
 		m.duration.WithLabelValues(string(k))
+		m.latency.WithLabelValues(string(k))
 		for _, o := range []string{outcomeOK, outcomeInvalid, outcomeTransient} {
 			m.pages.WithLabelValues(string(k), o)
 		}
@@ -171,13 +180,17 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	clk := d.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
 	reg := d.Registerer
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
 	return &Handler{
 		store: d.Store, schedule: d.Schedule, analyse: d.Analyse, log: log, span: d.StartSpan,
-		seen: newTitleSet(cfg.EnqueueCacheSize), m: newMetrics(reg),
+		seen: newTitleSet(cfg.EnqueueCacheSize), clock: clk, m: newMetrics(reg),
 	}, nil
 }
 
@@ -199,6 +212,7 @@ func (h *Handler) Handle(ctx context.Context, d message.Delivery) (err error) {
 	switch {
 	case err == nil:
 		h.m.pages.WithLabelValues(kind, outcomeOK).Inc()
+		h.m.latency.WithLabelValues(kind).Observe(max(0, h.clock.Now().Sub(env.FetchedAt).Seconds()))
 	case message.IsPermanent(err):
 		h.m.pages.WithLabelValues(kind, outcomeInvalid).Inc()
 		h.log.Warn("dead-lettering invalid message", "message_id", d.MessageID, "kind", kind, "game", env.GameID, "err", err)

@@ -101,7 +101,7 @@ func newEnv(t *testing.T, now time.Time) *env {
 	counts := &countingSchedule{next: sched}
 	reg := prometheus.NewRegistry()
 	tr := &fakeTracer{}
-	h, err := New(Config{}, Deps{Store: store, Schedule: counts, Analyse: SellHistory, Registerer: reg, StartSpan: tr.start})
+	h, err := New(Config{}, Deps{Store: store, Schedule: counts, Analyse: SellHistory, Registerer: reg, StartSpan: tr.start, Clock: clk})
 	require.NoError(t, err)
 	return &env{h: h, rdb: rdb, store: store, sched: sched, counts: counts, reg: reg, tracer: tr, clk: clk}
 }
@@ -139,6 +139,9 @@ func TestHandleListings(t *testing.T) {
 
 	require.Equal(t, 5.0, testutil.ToFloat64(e.h.m.items.WithLabelValues("listings")))
 	require.Equal(t, 5.0, testutil.ToFloat64(e.h.m.titles.WithLabelValues("listings")))
+	count, sum := histogram(t, e.reg, "dmarket_worker_pipeline_latency_seconds", "listings")
+	require.Equal(t, uint64(1), count)
+	require.InDelta(t, 1.0, sum, 1e-9, "fetched one second before the (fake) now")
 	require.Equal(t, 1.0, e.pages("listings", "ok"))
 	require.Equal(t, 5.0, testutil.ToFloat64(e.h.m.enqueued))
 	require.Equal(t, 1, testutil.CollectAndCount(e.h.m.duration.WithLabelValues("listings").(prometheus.Histogram)))
@@ -449,4 +452,25 @@ func BenchmarkHandleListings(b *testing.B) {
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "items/s")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*100), "allocs/item")
+}
+
+// histogram returns the sample count and sum of the histogram name for kind.
+func histogram(t *testing.T, g prometheus.Gatherer, name, kind string) (uint64, float64) {
+	t.Helper()
+	mfs, err := g.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "kind" && l.GetValue() == kind {
+					return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{kind=%q}", name, kind)
+	return 0, 0
 }
