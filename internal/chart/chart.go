@@ -67,7 +67,7 @@ func Render(w io.Writer, title string, points []sellhistory.Point, prob map[int6
 	top := image.Rect(90, 70, Width-30, 350)
 	bottom := image.Rect(90, 410, Width-30, Height-50)
 	lo, hi := priceRange(points, prob)
-	c.pricePanel(top, points, lo, hi)
+	c.pricePanel(top, points, lo, hi, len(prob) > 0)
 	c.probabilityPanel(bottom, prob, lo, hi)
 
 	if err := png.Encode(w, img); err != nil {
@@ -154,11 +154,15 @@ func clampNote(below, above int, minV, maxV float64) string {
 	return "off scale, drawn at the edge: " + strings.Join(parts, ", ")
 }
 
-func (c *canvas) pricePanel(r image.Rectangle, points []sellhistory.Point, lo, hi float64) {
+func (c *canvas) pricePanel(r image.Rectangle, points []sellhistory.Point, lo, hi float64, haveProb bool) {
 	c.text("Sale price per hour, last week", r.Min.X, r.Min.Y-8, TextColor)
 	if len(points) == 0 {
 		c.frame(r)
-		c.text("no sales in the last week", r.Min.X+r.Dx()/2-87, r.Min.Y+r.Dy()/2, AxisColor)
+		msg := "no sales in the last week"
+		if haveProb {
+			msg = "hourly prices not available"
+		}
+		c.centered(r, msg)
 		return
 	}
 	pts := slices.Clone(points)
@@ -200,7 +204,7 @@ func (c *canvas) probabilityPanel(r image.Rectangle, prob map[int64]int, lo, hi 
 	c.text("Sell probability: share of last week's units sold at a price or higher", r.Min.X, r.Min.Y-8, TextColor)
 	if len(prob) == 0 {
 		c.frame(r)
-		c.text("no sales in the last week", r.Min.X+r.Dx()/2-87, r.Min.Y+r.Dy()/2, AxisColor)
+		c.centered(r, "no sales in the last week")
 		return
 	}
 	prices := make([]int64, 0, len(prob))
@@ -393,6 +397,11 @@ func (c *canvas) dot(p image.Point, r int, col color.RGBA) {
 			}
 		}
 	}
+}
+
+// centered writes msg in the middle of r.
+func (c *canvas) centered(r image.Rectangle, msg string) {
+	c.text(msg, r.Min.X+(r.Dx()-7*len(msg))/2, r.Min.Y+r.Dy()/2, AxisColor)
 }
 
 func (c *canvas) text(s string, x, y int, col color.RGBA) {

@@ -80,6 +80,7 @@ func TestRender(t *testing.T) {
 		{"short span", "X", []sellhistory.Point{{Hour: fixtureNow, Mean: 1, Count: 1}, {Hour: fixtureNow.Add(30 * time.Hour), Mean: 2, Count: 1}}, map[int64]int{100: 100, 200: 50}, 50, 50, true},
 		{"long span", "X", []sellhistory.Point{{Hour: fixtureNow, Mean: 1, Count: 1}, {Hour: fixtureNow.Add(30 * 24 * time.Hour), Mean: 2, Count: 1}}, map[int64]int{100: 100, 200: 10}, 50, 50, true},
 		{"empty", strings.Repeat("long title ", 30), nil, nil, 0, 0, false},
+		{"probability without points", "X", nil, map[int64]int{100: 100, 200: 50}, 0, 50, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,6 +91,8 @@ func TestRender(t *testing.T) {
 			require.GreaterOrEqual(t, curve, tc.probMin)
 			if tc.priceMin == 0 {
 				require.Zero(t, price)
+			}
+			if tc.probMin == 0 {
 				require.Zero(t, curve)
 			}
 			require.Equal(t, tc.levelsPlaced, countIn(img, bottomPanel, LevelColor) > 0)
