@@ -19,7 +19,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
-	return &metrics{
+	m := &metrics{
 		pages: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "dmarket_crawler_pages_published_total",
 			Help: "API answers published to RabbitMQ, by game and kind.",
@@ -58,4 +58,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Titles whose sales were fetched, by outcome.",
 		}, []string{"outcome"}),
 	}
+	// Every retried kind has a series from the start: dashboards and alerts see zero, not absence.
+	for _, kind := range []string{"listings", "orders", "fees", "publish"} {
+		m.failures.WithLabelValues(kind)
+	}
+	return m
 }
