@@ -329,7 +329,7 @@ func TestOrdersAndFeesWithKeys(t *testing.T) {
 	m.feesErr = errors.New("503")
 	cfg := testConfig()
 	cfg.WithKeys = true
-	cfg.IsRetryable = func(err error) bool { return err != m.feesErr }
+	cfg.IsRetryable = func(err error) bool { return !errors.Is(err, m.feesErr) }
 	s := newSink()
 	c, _ := newTestCrawler(t, cfg, m, s, nil)
 	st := c.RunCycle(context.Background())

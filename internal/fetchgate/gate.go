@@ -4,6 +4,7 @@ package fetchgate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -28,7 +29,7 @@ func New(rdb redis.Cmdable, prefix string) *Gate {
 // period: of concurrent callers exactly one sees true.
 func (g *Gate) Due(ctx context.Context, key string, period time.Duration) (bool, error) {
 	ok, err := g.rdb.SetArgs(ctx, g.prefix+key, time.Now().Unix(), redis.SetArgs{Mode: "NX", TTL: period}).Result()
-	if err == redis.Nil {
+	if errors.Is(err, redis.Nil) {
 		return false, nil
 	}
 	if err != nil {
