@@ -458,3 +458,12 @@ func openChannel(ctx context.Context, conn *amqp.Connection) (*amqp.Channel, err
 		return nil, ctx.Err()
 	}
 }
+
+// Queues returns the queue of every message kind, the topology the parser and the workers declare.
+func Queues() []string {
+	qs := make([]string, 0, len(message.Kinds))
+	for _, k := range message.Kinds {
+		qs = append(qs, message.Queue(k))
+	}
+	return qs
+}

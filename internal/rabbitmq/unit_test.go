@@ -265,3 +265,7 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func TestQueues(t *testing.T) {
+	require.Equal(t, []string{"dmarket.listings", "dmarket.orders", "dmarket.sales", "dmarket.fees"}, Queues())
+}
