@@ -4,6 +4,7 @@
 package netfault
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -143,7 +144,9 @@ func (p *Proxy) acceptLoop() {
 
 func (p *Proxy) serve(client net.Conn) {
 	defer p.wg.Done()
-	upstream, err := net.DialTimeout("tcp", p.target, dialTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	upstream, err := (&net.Dialer{}).DialContext(ctx, "tcp", p.target)
+	cancel()
 	if err != nil {
 		_ = client.Close()
 		return

@@ -113,7 +113,7 @@ func NewConn(rawURL string, logger *slog.Logger, reg prometheus.Registerer, opts
 		if errors.As(err, &ue) {
 			err = ue.Err // url.Error repeats the raw URL, password included
 		}
-		return nil, fmt.Errorf("%w %s: %v", ErrInvalidURL, safe, err)
+		return nil, fmt.Errorf("%w %s: %w", ErrInvalidURL, safe, err)
 	}
 	for _, q := range opts.Queues {
 		if q == "" {
@@ -359,7 +359,7 @@ func (c *Conn) Check(ctx context.Context) error {
 	}
 	if c.gen == nil || c.gen.conn.IsClosed() {
 		if c.lastErr != nil {
-			return fmt.Errorf("%w: %v", ErrNotConnected, c.lastErr)
+			return fmt.Errorf("%w: %w", ErrNotConnected, c.lastErr)
 		}
 		return ErrNotConnected
 	}

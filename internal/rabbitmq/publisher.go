@@ -115,7 +115,7 @@ func (p *Publisher) publish(ctx context.Context, queue string, m message.Outgoin
 			headers[k] = v
 		}
 		if err := headers.Validate(); err != nil {
-			return publishError, fmt.Errorf("%w: %v", ErrInvalidHeaders, err)
+			return publishError, fmt.Errorf("%w: %w", ErrInvalidHeaders, err)
 		}
 	}
 	msg := amqp.Publishing{
