@@ -18,8 +18,8 @@ import (
 const benchTitles = 50000
 
 // populateBench stores benchTitles titles, each with two live and one expired listing level, a buy order
-// and a 40-price sell history, plus the game's fees.
-func populateBench(b *testing.B) *redis.Client {
+// and a 40-price sell history carrying chartPoints hourly points, plus the game's fees.
+func populateBench(b *testing.B, chartPoints int) *redis.Client {
 	b.Helper()
 	ctx := context.Background()
 	rdb := redisdbtest.New(b)
@@ -33,7 +33,15 @@ func populateBench(b *testing.B) *redis.Client {
 		fmt.Fprintf(&prob, `"%d":%d`, 1000+i*7, 100-i*2)
 	}
 	prob.WriteString(`}`)
-	history := fmt.Sprintf(`{"t":1,"stable":true,"sold_per_week":50,"probability":%s,"updated_at":%d}`, prob.String(), nowS)
+	var points strings.Builder
+	for i := range chartPoints {
+		if i > 0 {
+			points.WriteString(",")
+		}
+		fmt.Fprintf(&points, "[%d,%d,%d]", nowS-int64(i)*3600, 1000+i%50, 1+i%7)
+	}
+	history := fmt.Sprintf(`{"t":1,"stable":true,"sold_per_week":50,"probability":%s,"updated_at":%d,"points":[%s]}`,
+		prob.String(), nowS, points.String())
 	pipe := rdb.Pipeline()
 	for i := range benchTitles {
 		title := fmt.Sprintf("Weapon %d | Skin (Field-Tested)", i)
@@ -65,7 +73,7 @@ func populateBench(b *testing.B) *redis.Client {
 // the same poll cycle).
 func BenchmarkRedisOffers(b *testing.B) {
 	ctx := context.Background()
-	rdb := populateBench(b)
+	rdb := populateBench(b, 0)
 	src, _ := newSource(b, rdb, RedisSourceConfig{FallbackFee: MustFraction("0.05")})
 	every := Settings{LimitBasisPoints: -10000}
 	m, err := src.Market(ctx)
@@ -122,7 +130,7 @@ func processCPU() time.Duration {
 // one phase after the other without decoding: the floor the read path is compared with.
 func BenchmarkRedisRawRead(b *testing.B) {
 	ctx := context.Background()
-	rdb := populateBench(b)
+	rdb := populateBench(b, 0)
 	var keys []string
 	b.Run("scan", func(b *testing.B) {
 		for b.Loop() {
@@ -163,5 +171,19 @@ func BenchmarkRedisRawRead(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkRedisReadWithChartPoints measures the market read when every history value also carries a
+// full week of hourly chart points (168), as the worker stores them for the price-history chart.
+func BenchmarkRedisReadWithChartPoints(b *testing.B) {
+	ctx := context.Background()
+	rdb := populateBench(b, 168)
+	src, _ := newSource(b, rdb, RedisSourceConfig{FallbackFee: MustFraction("0.05")})
+	for b.Loop() {
+		m, err := src.Market(ctx)
+		if err != nil || len(m.Titles) != benchTitles {
+			b.Fatalf("read %d titles: %v", len(m.Titles), err)
+		}
 	}
 }

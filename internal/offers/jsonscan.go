@@ -308,3 +308,38 @@ func boolValue(raw string) (bool, error) {
 	}
 	return false, fmt.Errorf("%w: not a boolean", errJSON)
 }
+
+// skipValue returns the index after the JSON value starting at s[i] without checking the grammar inside
+// arrays and objects: only strings and bracket nesting are followed. It is for members a decoder does not
+// use, such as a history's chart points, which would otherwise cost a full walk on every market read.
+func skipValue(s string, i int) (int, error) {
+	if i >= len(s) || (s[i] != '[' && s[i] != '{') {
+		return walkValue(s, i)
+	}
+	depth := 0
+	for i < len(s) {
+		j := strings.IndexAny(s[i:], "[]{}\"")
+		if j < 0 {
+			break
+		}
+		i += j
+		switch s[i] {
+		case '"':
+			end, err := walkString(s, i)
+			if err != nil {
+				return 0, err
+			}
+			i = end
+			continue
+		case '[', '{':
+			depth++
+		default:
+			depth--
+			if depth == 0 {
+				return i + 1, nil
+			}
+		}
+		i++
+	}
+	return 0, fmt.Errorf("%w: unterminated value", errJSON)
+}

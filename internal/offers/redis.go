@@ -493,8 +493,14 @@ func parseDigits(s string) (int64, bool) {
 func decodeHistory(raw string) (*History, error) {
 	var h History
 	err := eachMemberAt(raw, func(key string, i int) (int, error) {
-		if key == "probability" && !strings.HasPrefix(raw[i:], "null") {
-			return scanProbability(raw, i, &h)
+		switch key {
+		case "probability":
+			if !strings.HasPrefix(raw[i:], "null") {
+				return scanProbability(raw, i, &h)
+			}
+		case "stable", "sold_per_week":
+		default:
+			return skipValue(raw, i) // chart points and the like are not needed here
 		}
 		end, err := walkValue(raw, i)
 		if err != nil {
