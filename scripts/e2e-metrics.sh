@@ -52,16 +52,12 @@ for tool in go curl promtool redis-cli; do
   command -v "$tool" >/dev/null || { log "$tool is not installed"; exit 1; }
 done
 
-# A free loopback port (nothing listening on it now).
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
+# ops_url NAME: the base URL of NAME's ops server, read from its "ops server listening" log line (the
+# binaries listen on port 0, so the kernel picks a free port and nothing can take it in between).
+ops_url() {
+  local addr
+  addr=$(sed -n 's/.*msg="ops server listening" addr=\([^ ]*\).*/\1/p' "$WORK/$1.log" | head -n 1)
+  [ -n "$addr" ] && echo "http://$addr"
 }
 
 # wait_for DESCRIPTION COMMAND...: runs COMMAND every 100 ms until it succeeds or TIMEOUT passes, and
@@ -146,16 +142,17 @@ set -a
 . "$WORK/sim.env"
 set +a
 
-parser="http://127.0.0.1:$(free_port)"
-worker="http://127.0.0.1:$(free_port)"
-bot="http://127.0.0.1:$(free_port)"
-common=(LOG_LEVEL=info SHUTDOWN_TIMEOUT=5s)
-log "starting parser ($parser), worker ($worker) and bot ($bot); logs in $WORK"
-start parser "${common[@]}" HTTP_ADDR="${parser#http://}" DMARKET_PROXIES_FILE=/nonexistent \
-  PARSER_RATE_PER_IP=50 PARSER_CYCLE_INTERVAL=2s
-start worker "${common[@]}" HTTP_ADDR="${worker#http://}"
-start bot "${common[@]}" HTTP_ADDR="${bot#http://}" TELEGRAM_API_TOKEN=000000:e2e-dummy-token \
+common=(LOG_LEVEL=info LOG_FORMAT=text SHUTDOWN_TIMEOUT=5s HTTP_ADDR=127.0.0.1:0)
+log "starting parser, worker and bot; logs in $WORK"
+start parser "${common[@]}" DMARKET_PROXIES_FILE=/nonexistent PARSER_RATE_PER_IP=50 PARSER_CYCLE_INTERVAL=2s
+start worker "${common[@]}"
+start bot "${common[@]}" TELEGRAM_API_TOKEN=000000:e2e-dummy-token \
   TELEGRAM_API_ENDPOINT='http://127.0.0.1:9/bot%s/%s' BOT_POLL_INTERVAL=1s
+for b in parser worker bot; do
+  wait_for "$b's ops address" ops_url "$b" >/dev/null
+  printf -v "$b" '%s' "$(ops_url "$b")"
+  log "$b serves $(ops_url "$b")"
+done
 
 for b in parser worker bot; do
   wait_for "$b to be ready" ready "${!b}"
