@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -79,9 +80,9 @@ func startObsPipeline(t *testing.T, o obsOptions) *obsPipeline {
 	t.Cleanup(srv.Close)
 
 	p := &obsPipeline{sim: h, simURL: srv.URL, redisURL: redisdbtest.URL(t), amqpURL: rabbitmqtest.NewVhost(t)}
-	env := func(addr string) map[string]string {
+	env := func() map[string]string {
 		m := map[string]string{
-			"REDIS_URL": p.redisURL, "RABBITMQ_URL": p.amqpURL, "HTTP_ADDR": addr,
+			"REDIS_URL": p.redisURL, "RABBITMQ_URL": p.amqpURL,
 			"DMARKET_API_URL": srv.URL, "DMARKET_PUBLIC_KEY": pub, "DMARKET_SECRET_KEY": sec,
 			"DMARKET_PROXIES_FILE": proxies, "PARSER_CYCLE_INTERVAL": "1s", "PARSER_RATE_PER_IP": "100",
 			"SHUTDOWN_TIMEOUT": "5s",
@@ -91,13 +92,9 @@ func startObsPipeline(t *testing.T, o obsOptions) *obsPipeline {
 		}
 		return m
 	}
-	paddr := freeAddr(t)
-	p.parserURL = "http://" + paddr
-	p.parser = start(t, "parser", env(paddr))
+	p.parser, p.parserURL = obsStart(t, "parser", env())
 	if !o.noWorker {
-		waddr := freeAddr(t)
-		p.workerURL = "http://" + waddr
-		p.worker = start(t, "worker", env(waddr))
+		p.worker, p.workerURL = obsStart(t, "worker", env())
 		awaitStatus(t, p.worker, p.workerURL+"/readyz", 200, 30*time.Second)
 	}
 	awaitStatus(t, p.parser, p.parserURL+"/readyz", 200, 30*time.Second)
@@ -108,6 +105,31 @@ func startObsPipeline(t *testing.T, o obsOptions) *obsPipeline {
 type obsScrape struct {
 	raw      []byte
 	families map[string]*dto.MetricFamily
+}
+
+// opsListening matches the ops server's start log line (text format) and captures its address.
+var opsListening = regexp.MustCompile(`msg="ops server listening" addr=(\S+)`)
+
+// obsStart starts binary name with its ops server on a port the kernel picks (HTTP_ADDR
+// 127.0.0.1:0, so no other process can take the port between its choice and the bind) and returns the
+// process and the ops base URL read from its log.
+func obsStart(t *testing.T, name string, env map[string]string) (*proc, string) {
+	t.Helper()
+	env["HTTP_ADDR"], env["LOG_FORMAT"] = "127.0.0.1:0", "text"
+	p := start(t, name, env)
+	var addr string
+	require.Eventually(t, func() bool {
+		if p.exited() {
+			t.Fatalf("%s exited: %v\n%s", name, p.err, tail(p.out.String(), 3000))
+		}
+		m := opsListening.FindStringSubmatch(p.out.String())
+		if m == nil {
+			return false
+		}
+		addr = m[1]
+		return true
+	}, 30*time.Second, 10*time.Millisecond, "%s never logged its ops address", name)
+	return p, "http://" + addr
 }
 
 // obsTryScrape GETs base+"/metrics" in the text format and parses it.
@@ -309,17 +331,15 @@ const obsBotUser = 4242
 // ready. It returns the process and its ops base URL.
 func startObsBot(t *testing.T, redisURL, endpoint, token string, env map[string]string) (*proc, string) {
 	t.Helper()
-	addr := freeAddr(t)
 	m := map[string]string{
-		"REDIS_URL": redisURL, "HTTP_ADDR": addr, "TELEGRAM_API_ENDPOINT": endpoint,
+		"REDIS_URL": redisURL, "TELEGRAM_API_ENDPOINT": endpoint,
 		"TELEGRAM_API_TOKEN": token, "TELEGRAM_WHITELIST": fmt.Sprint(obsBotUser), "BOT_POLL_INTERVAL": "200ms",
 		"BOT_DEFAULT_MIN_PRICE": "0", "BOT_DEFAULT_LIMIT": "-100", "SHUTDOWN_TIMEOUT": "5s",
 	}
 	for k, v := range env {
 		m[k] = v
 	}
-	b := start(t, "bot", m)
-	base := "http://" + addr
+	b, base := obsStart(t, "bot", m)
 	awaitStatus(t, b, base+"/readyz", 200, 30*time.Second)
 	return b, base
 }
