@@ -1,6 +1,8 @@
 package offers
 
 import (
+	"cmp"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -152,6 +154,11 @@ type feeSchedule struct {
 
 func (m *Market) schedule(game, title string) feeSchedule {
 	gf, ok := m.Fees[game]
+	return m.scheduleOf(gf, ok, title)
+}
+
+// scheduleOf is schedule for a game fee already looked up (ok false: the game has none).
+func (m *Market) scheduleOf(gf GameFee, ok bool, title string) feeSchedule {
 	if !ok {
 		return feeSchedule{fallback: m.FallbackFee}
 	}
@@ -208,8 +215,10 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 			games[g] = true
 		}
 	}
-	rank := titleRanks(m.Titles)
-	// Candidates are kept small and sorted by integer keys; full offers are built once, in order.
+	rank, sorted := titleRanks(m.Titles)
+	// Candidates are kept small and sorted by integer keys; full offers are built once, in order. They
+	// are produced in (title rank, kind, status) order, so with sorted titles a candidate's index is its
+	// tie-break and the sort needs only plain integers.
 	type candidate struct {
 		bp    int64
 		order int64 // title rank, then kind, then status
@@ -218,6 +227,8 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 		title int32
 	}
 	cands := make([]candidate, 0, len(m.Titles))
+	// Titles of one game often follow each other: remember the last game's fees.
+	lastGame, lastFee, lastOK, looked := "", GameFee{}, false, false
 	for i := range m.Titles {
 		t := &m.Titles[i]
 		if games != nil && !games[t.GameID] {
@@ -225,48 +236,48 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 		}
 		var sched feeSchedule
 		scheduled := false
-		for st, l := range [2]*Listing{t.Available, t.Locked} {
-			if l == nil || l.Price <= 0 || l.Price < s.MinPriceCents {
-				continue
-			}
-			add := func(kind int64, sell int64) {
+		for kind := range int64(2) {
+			for st, l := range [2]*Listing{t.Available, t.Locked} {
+				if l == nil || l.Price <= 0 || l.Price < s.MinPriceCents {
+					continue
+				}
+				var sell int64
+				if kind == 0 {
+					if t.Order == nil || t.Order.Price <= 0 {
+						continue
+					}
+					sell = t.Order.Price
+				} else {
+					var ok bool
+					if sell, ok = historySell(t.History, l.Price); !ok {
+						continue
+					}
+				}
 				if !scheduled {
-					sched, scheduled = m.schedule(t.GameID, t.Title), true
+					if !looked || t.GameID != lastGame {
+						lastFee, lastOK = m.Fees[t.GameID]
+						lastGame, looked = t.GameID, true
+					}
+					sched, scheduled = m.scheduleOf(lastFee, lastOK, t.Title), true
 				}
 				fee := sched.fee(sell, now)
 				bp := ProfitBasisPoints(sell-fee, l.Price)
 				if bp >= s.LimitBasisPoints {
-					cands = append(cands, candidate{bp: bp, order: rank(i)<<2 | kind<<1 | int64(st), sell: sell, fee: fee, title: int32(i)})
+					cands = append(cands, candidate{bp: bp, order: rank(i)<<2 | kind<<1 | int64(st), sell: sell, fee: fee,
+						title: int32(i)})
 				}
-			}
-			if t.Order != nil && t.Order.Price > 0 {
-				add(0, t.Order.Price)
-			}
-			if sell, ok := historySell(t.History, l.Price); ok {
-				add(1, sell)
 			}
 		}
 	}
-	slices.SortFunc(cands, func(a, b candidate) int {
-		if a.bp != b.bp {
-			if a.bp > b.bp {
-				return -1
-			}
-			return 1
-		}
-		if a.order < b.order {
-			return -1
-		}
-		if a.order > b.order {
-			return 1
-		}
-		return 0
-	})
 	if len(cands) == 0 {
 		return nil
 	}
+	perm := sortCandidates(len(cands), sorted, func(k int) int64 { return cands[k].bp }, func(a, b int) int {
+		return cmp.Compare(cands[a].order, cands[b].order)
+	})
 	out := make([]Offer, len(cands))
-	for k, c := range cands {
+	for k, ci := range perm {
+		c := &cands[ci]
 		t := &m.Titles[c.title]
 		status, l := StatusAvailable, t.Available
 		if c.order&1 == 1 {
@@ -299,11 +310,15 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 	return out
 }
 
-// titleRanks returns each title's rank in title order (equal titles share a rank): the index itself when
-// titles are already sorted, as RedisSource returns them.
-func titleRanks(titles []Title) func(i int) int64 {
-	if slices.IsSortedFunc(titles, func(a, b Title) int { return strings.Compare(a.Title, b.Title) }) {
-		return func(i int) int64 { return int64(i) }
+// titleRanks returns each title's rank in title order (equal titles share a rank), and whether the
+// titles are strictly ascending, as RedisSource returns them, in which case the rank is the index.
+func titleRanks(titles []Title) (func(i int) int64, bool) {
+	strict := true
+	for i := 1; i < len(titles) && strict; i++ {
+		strict = titles[i-1].Title < titles[i].Title
+	}
+	if strict {
+		return func(i int) int64 { return int64(i) }, true
 	}
 	idx := make([]int, len(titles))
 	for i := range idx {
@@ -318,7 +333,39 @@ func titleRanks(titles []Title) func(i int) int64 {
 			ranks[i] = int64(k)
 		}
 	}
-	return func(i int) int64 { return ranks[i] }
+	return func(i int) int64 { return ranks[i] }, false
+}
+
+// sortCandidates returns the order of n candidates by profit (bp) descending, then by tie. When inOrder
+// says candidates were produced in tie order, the sort runs on packed integer keys (profit in the high
+// half, index in the low half), which is several times faster than a comparison function.
+func sortCandidates(n int, inOrder bool, bp func(k int) int64, tie func(a, b int) int) []int {
+	perm := make([]int, n)
+	packable := inOrder && n <= math.MaxUint32
+	for k := 0; k < n && packable; k++ {
+		packable = bp(k) >= math.MinInt32 && bp(k) <= math.MaxInt32
+	}
+	if packable {
+		keys := make([]uint64, n)
+		for k := range keys {
+			keys[k] = uint64(math.MaxInt32-bp(k))<<32 | uint64(k)
+		}
+		slices.Sort(keys)
+		for k, key := range keys {
+			perm[k] = int(uint32(key))
+		}
+		return perm
+	}
+	for k := range perm {
+		perm[k] = k
+	}
+	slices.SortFunc(perm, func(a, b int) int {
+		if c := cmp.Compare(bp(b), bp(a)); c != 0 {
+			return c
+		}
+		return tie(a, b)
+	})
+	return perm
 }
 
 // historySell returns the HISTORY sell price for a buy price, and false when the history does not allow

@@ -272,11 +272,11 @@ func TestComputeSortOrder(t *testing.T) {
 	// Zero fee. Every offer of "M" and "N" is +10 %; "T" is +20 %.
 	prob := map[int64]int{1100: 100}
 	locked := &Listing{Price: 1000, LockDays: 0.5}
-	m := baseMarket(
-		Title{Title: "N", GameID: gameZero, Available: avail(1000), Locked: locked, Order: order(1100), History: stableHistory(9, prob)},
-		Title{Title: "M", GameID: gameZero, Available: avail(1000), Order: order(1100)},
-		Title{Title: "T", GameID: gameZero, Locked: locked, Order: order(1200)},
-	)
+	titles := []Title{
+		{Title: "N", GameID: gameZero, Available: avail(1000), Locked: locked, Order: order(1100), History: stableHistory(9, prob)},
+		{Title: "M", GameID: gameZero, Available: avail(1000), Order: order(1100)},
+		{Title: "T", GameID: gameZero, Locked: locked, Order: order(1200)},
+	}
 	type key struct {
 		title  string
 		kind   Kind
@@ -284,18 +284,42 @@ func TestComputeSortOrder(t *testing.T) {
 		bp     int64
 		days   int
 	}
-	var got []key
-	for _, o := range Compute(m, Settings{LimitBasisPoints: -10000}, now0) {
-		got = append(got, key{o.Title, o.Kind, o.Status, o.ProfitBasisPoints, o.LockDays})
-	}
-	require.Equal(t, []key{
+	want := []key{
 		{"T", KindTarget, StatusLocked, 2000, 0},
 		{"M", KindTarget, StatusAvailable, 1000, 0},
 		{"N", KindTarget, StatusAvailable, 1000, 0},
 		{"N", KindTarget, StatusLocked, 1000, 0},
 		{"N", KindHistory, StatusAvailable, 1000, 0},
 		{"N", KindHistory, StatusLocked, 1000, 0},
-	}, got)
+	}
+	// Unsorted titles take the comparison sort, sorted ones the packed-key sort, and a duplicate title
+	// (never read from Redis, but possible in a hand-built market) the comparison sort again.
+	sorted := []Title{titles[1], titles[0], titles[2]}
+	dup := append([]Title{titles[1]}, sorted...)
+	dup[0].Available = nil
+	for name, ts := range map[string][]Title{"unsorted": titles, "sorted": sorted, "duplicate": dup} {
+		t.Run(name, func(t *testing.T) {
+			var got []key
+			for _, o := range Compute(baseMarket(ts...), Settings{LimitBasisPoints: -10000}, now0) {
+				got = append(got, key{o.Title, o.Kind, o.Status, o.ProfitBasisPoints, o.LockDays})
+			}
+			require.Equal(t, want, got)
+		})
+	}
+}
+
+func TestComputeHugeProfitSortsFirst(t *testing.T) {
+	// 1 cent bought, sold for $1,000,000 without fee: +9,999,999,900 % does not fit the packed key.
+	m := baseMarket(
+		Title{Title: "A", GameID: gameZero, Available: avail(1000), Order: order(2000)},
+		Title{Title: "B", GameID: gameZero, Available: avail(1), Order: order(100000000)},
+		Title{Title: "C", GameID: gameZero, Available: avail(1000), Order: order(500)},
+	)
+	got := Compute(m, Settings{LimitBasisPoints: -10000}, now0)
+	require.Len(t, got, 3)
+	require.Equal(t, []string{"B", "A", "C"}, []string{got[0].Title, got[1].Title, got[2].Title})
+	require.Equal(t, int64(999999990000), got[0].ProfitBasisPoints)
+	require.Equal(t, int64(-5000), got[2].ProfitBasisPoints)
 }
 
 func TestSortIsTotalOnUnknownValues(t *testing.T) {
@@ -310,4 +334,20 @@ func TestSortIsTotalOnUnknownValues(t *testing.T) {
 		{Title: "A", Kind: KindTarget, Status: StatusLocked},
 		{Title: "A", Kind: KindHistory, Status: StatusLocked},
 	}, offers)
+}
+
+func TestComputeAlternatingGames(t *testing.T) {
+	// Sell 1000: CS2 fee 50, zero-fee game 0, fallback (2.5 %) 25; the per-game fee cache must follow
+	// the game of each title.
+	m := baseMarket(
+		Title{Title: "A", GameID: gameCS, Available: avail(1000), Order: order(1000)},
+		Title{Title: "B", GameID: gameZero, Available: avail(1000), Order: order(1000)},
+		Title{Title: "C", GameID: gameCS, Available: avail(1000), Order: order(1000)},
+		Title{Title: "D", GameID: gameNone, Available: avail(1000), Order: order(1000)},
+	)
+	fees := map[string]int64{}
+	for _, o := range Compute(m, Settings{LimitBasisPoints: -10000}, now0) {
+		fees[o.Title] = o.Fee
+	}
+	require.Equal(t, map[string]int64{"A": 50, "B": 0, "C": 50, "D": 25}, fees)
 }
