@@ -137,3 +137,33 @@ func TestBotDegradesWhileTelegramIsUnreachable(t *testing.T) {
 	front.SetRefuse(false)
 	awaitComponent(t, b, base, "telegram", "healthy", 30*time.Second)
 }
+
+func TestBotIsNotReadyWithoutRedisAndRecovers(t *testing.T) {
+	tg := telegramtest.New(t, telegramtest.Options{})
+	ru, err := url.Parse(redisdbtest.URL(t))
+	require.NoError(t, err)
+	front, err := netfault.New(ru.Host)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = front.Close() })
+	ru.Host = front.Addr()
+
+	b, base := startObsBot(t, ru.String(), tg.Endpoint(), tg.Token(), nil)
+	front.SetRefuse(true)
+	front.CutAll()
+	awaitStatus(t, b, base+"/readyz", 503, 30*time.Second)
+	code, body := status(base + "/health")
+	require.Equal(t, 503, code, body)
+	var h healthReport
+	require.NoError(t, json.Unmarshal([]byte(body), &h), body)
+	require.Equal(t, "unhealthy", h.Status)
+	st, e := h.component("redis")
+	require.Equal(t, "unhealthy", st)
+	require.NotEmpty(t, e)
+	tgStatus, _ := h.component("telegram")
+	require.Equal(t, "healthy", tgStatus, "Telegram is still reachable")
+
+	front.SetRefuse(false)
+	awaitStatus(t, b, base+"/readyz", 200, 30*time.Second)
+	_, exit := b.stop(t, 15*time.Second)
+	require.Zero(t, exit)
+}

@@ -241,38 +241,37 @@ var (
 )
 
 // scrapeWorkingBinaries runs the pipeline once per test binary (shared by the metrics and dashboard
-// tests): the parser finishes a crawl cycle, the worker writes pages into Redis, the bot (when built)
-// handles a command; each /metrics is then scraped.
+// tests; the processes belong to the first caller): the parser finishes a crawl cycle, the worker writes
+// pages into Redis, the bot (when built) handles a command; each /metrics is then scraped.
 func scrapeWorkingBinaries(t *testing.T) workedMetrics {
 	t.Helper()
 	workedOnce.Do(func() {
-		ok := t.Run("pipeline", func(t *testing.T) {
-			worked = workedMetrics{}
-			// A working proxy and a refusing one: the parser crawls through the first and cools the
-			// second down, so the proxy metrics have series.
-			good := proxytest.New(t, proxytest.Options{Kind: proxytest.SOCKS5, User: "crawler", Password: obsProxyPassword})
-			bad := proxytest.New(t, proxytest.Options{Kind: proxytest.HTTP})
-			bad.SetFail(proxytest.FailRefuse)
-			p := startObsPipeline(t, obsOptions{proxies: []string{good.URL(), bad.URL()}})
-			// The first cycle publishes listings, the worker schedules their titles' sales, a later
-			// cycle fetches them.
-			worked["parser"] = obsAwaitMetric(t, p.parser, p.parserURL, 60*time.Second,
-				"a crawl cycle, sales fetched and a proxy cooled down", func(s obsScrape) bool {
-					return s.sum("dmarket_crawler_cycles_total") > 0 && s.sum("dmarket_crawler_sales_titles_total") > 0 &&
-						s.sum("dmarket_proxy_cooldowns_total") > 0
-				})
-			worked["worker"] = obsAwaitMetric(t, p.worker, p.workerURL, 60*time.Second, "items and sales written",
-				func(s obsScrape) bool {
-					return s.sum("dmarket_worker_items_processed_total") > 0 &&
-						s.sum("dmarket_worker_titles_written_total") > 0 && s.sumWhere("dmarket_worker_write_duration_seconds", "kind", "sales") > 0
-				})
-			if obsBotBuilt() {
-				worked["bot"] = runBotForMetrics(t, p)
-			}
-		})
-		if !ok {
-			workedErr = "the shared pipeline run failed (see its subtest)"
+		// Stays set when the run fails (t.Fatal ends the function early).
+		workedErr = "the shared pipeline run failed in an earlier test"
+		worked = workedMetrics{}
+		// A working proxy and a refusing one: the parser crawls through the first and cools the
+		// second down, so the proxy metrics have series.
+		good := proxytest.New(t, proxytest.Options{Kind: proxytest.SOCKS5, User: "crawler", Password: obsProxyPassword})
+		bad := proxytest.New(t, proxytest.Options{Kind: proxytest.HTTP})
+		bad.SetFail(proxytest.FailRefuse)
+		p := startObsPipeline(t, obsOptions{proxies: []string{good.URL(), bad.URL()}})
+		// The first cycle publishes listings, the worker schedules their titles' sales, a later
+		// cycle fetches them.
+		worked["parser"] = obsAwaitMetric(t, p.parser, p.parserURL, 60*time.Second,
+			"a crawl cycle, sales fetched and a proxy cooled down", func(s obsScrape) bool {
+				return s.sum("dmarket_crawler_cycles_total") > 0 && s.sum("dmarket_crawler_sales_titles_total") > 0 &&
+					s.sum("dmarket_proxy_cooldowns_total") > 0
+			})
+		worked["worker"] = obsAwaitMetric(t, p.worker, p.workerURL, 60*time.Second, "items and sales written",
+			func(s obsScrape) bool {
+				return s.sum("dmarket_worker_items_processed_total") > 0 &&
+					s.sum("dmarket_worker_titles_written_total") > 0 &&
+					s.sumWhere("dmarket_worker_write_duration_seconds", "kind", "sales") > 0
+			})
+		if obsBotBuilt() {
+			worked["bot"] = runBotForMetrics(t, p)
 		}
+		workedErr = ""
 	})
 	if workedErr != "" {
 		t.Fatal(workedErr)
