@@ -260,3 +260,23 @@ func requireSpansOf(t *testing.T, zc *zipkinCollector, service, prefix string) {
 	}
 	t.Fatalf("no %s span %q*; got %v", service, prefix, names)
 }
+
+func TestB3HeadersAreRecognised(t *testing.T) {
+	tests := []struct {
+		name   string
+		header http.Header
+		want   []string
+	}{
+		{name: "none", header: http.Header{"Accept": {"*/*"}, "X-Api-Key": {"k"}}},
+		{name: "single header", header: http.Header{"B3": {"a-b-1"}}, want: []string{"B3"}},
+		{name: "multi header", header: http.Header{"X-B3-Traceid": {"a"}, "X-B3-Spanid": {"b"}, "X-B3-Sampled": {"1"}},
+			want: []string{"X-B3-Sampled", "X-B3-Spanid", "X-B3-Traceid"}},
+		{name: "lower case keys set directly", header: http.Header{"x-b3-flags": {"1"}}, want: []string{"x-b3-flags"}},
+		{name: "look-alike names", header: http.Header{"X-B3x": {"1"}, "B30": {"1"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, b3Headers(tc.header))
+		})
+	}
+}
