@@ -33,7 +33,6 @@ import (
 // Redis database and RabbitMQ vhost, reached directly (no fault proxies: these tests do not break them).
 type obsPipeline struct {
 	sim                  *dmarkettest.Handler
-	simURL               string
 	redisURL, amqpURL    string
 	parser, worker       *proc
 	parserURL, workerURL string
@@ -49,8 +48,6 @@ type obsOptions struct {
 	noWorker bool
 	// proxies are the lines of the parser's proxy file; none means the direct connection.
 	proxies []string
-	// sim changes the simulator's configuration.
-	sim func(*dmarkettest.Config)
 }
 
 // startObsPipeline starts the simulator (20 titles, signed calls accepted, no rate limits), the parser
@@ -58,14 +55,10 @@ type obsOptions struct {
 func startObsPipeline(t *testing.T, o obsOptions) *obsPipeline {
 	t.Helper()
 	pub, sec := dmarkettest.DemoKeys()
-	cfg := dmarkettest.Config{
+	h, err := dmarkettest.NewHandler(dmarkettest.Config{
 		Titles: 20, ListingsPerTitle: 4, PublicKeys: []string{pub},
 		PublicMarketRate: -1, PublicOtherRate: -1,
-	}
-	if o.sim != nil {
-		o.sim(&cfg)
-	}
-	h, err := dmarkettest.NewHandler(cfg)
+	})
 	require.NoError(t, err)
 	proxies := "/nonexistent"
 	if len(o.proxies) > 0 {
@@ -79,7 +72,7 @@ func startObsPipeline(t *testing.T, o obsOptions) *obsPipeline {
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 
-	p := &obsPipeline{sim: h, simURL: srv.URL, redisURL: redisdbtest.URL(t), amqpURL: rabbitmqtest.NewVhost(t)}
+	p := &obsPipeline{sim: h, redisURL: redisdbtest.URL(t), amqpURL: rabbitmqtest.NewVhost(t)}
 	env := func() map[string]string {
 		m := map[string]string{
 			"REDIS_URL": p.redisURL, "RABBITMQ_URL": p.amqpURL,
