@@ -26,9 +26,6 @@ import (
 
 const listingsQueue = "dmarket.listings"
 
-// oneShot makes the parser crawl the listings once during the test.
-var oneShot = map[string]string{"PARSER_CYCLE_INTERVAL": "1h"}
-
 // requireOneCrawl checks that the parser finished at most one crawl cycle, so the data in Redis came
 // from a single publication of every page.
 func requireOneCrawl(t *testing.T, parser runningProc) {
@@ -56,12 +53,13 @@ func TestChaosWorkerKilledMidStreamLosesNothing(t *testing.T) {
 	s.awaitMetric(doomed, 30*time.Second, 1, "dmarket_amqp_connected")
 	awaitStatus(t, healthy.proc, healthy.url("/readyz"), 200, 30*time.Second)
 
-	parser := s.launch("parser", oneShot)
+	parser := s.launch("parser", map[string]string{"PARSER_CYCLE_INTERVAL": "1h", "PARSER_RATE_PER_IP": "5"})
 	s.awaitMetric(doomed, 30*time.Second, 1, "dmarket_worker_pages_total", "kind", "listings", "outcome", "error")
 	require.Zero(t, metric(doomed, "dmarket_amqp_consumed_total", "queue", listingsQueue, "outcome", "ack"))
 	s.kill(doomed)
-	t.Logf("worker killed while the parser had published %v listings pages",
-		metric(parser, "dmarket_crawler_pages_published_total", "kind", "listings"))
+	t.Logf("worker killed while the parser had published %v listings pages (%v finished crawls)",
+		metric(parser, "dmarket_crawler_pages_published_total", "kind", "listings"),
+		metric(parser, "dmarket_crawler_cycles_total"))
 	s.launch("worker", nil) // the replacement
 
 	s.awaitCatalogue(60*time.Second, nil)
@@ -92,7 +90,9 @@ func TestChaosBrokerConnectionCutMidPublishLosesNothing(t *testing.T) {
 		}
 		require.Positive(t, rabbitmqtest.CloseConnections(t, s.d.vhost), "the broker closed no connection")
 	}
-	t.Logf("faults done after %v listings pages", metric(parser, "dmarket_crawler_pages_published_total", "kind", "listings"))
+	t.Logf("faults done after %v listings pages; %v publishes retried on a new channel",
+		metric(parser, "dmarket_crawler_pages_published_total", "kind", "listings"),
+		metric(parser, "dmarket_amqp_publish_retries_total"))
 
 	s.awaitCatalogue(60*time.Second, nil)
 	s.requireOrders(30 * time.Second)
