@@ -10,7 +10,7 @@ IMAGE         ?= dmarket-monitor:local
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMPOSE       ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: help build test lint cover bench run demo docker compose-check tools load
+.PHONY: help build test lint cover bench run demo docker compose-check tools load e2e-metrics
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -59,3 +59,6 @@ compose-check: ## validate docker-compose.yml with prod.env, and the Prometheus 
 
 load: build ## load run: 1 parser and 4 workers over ~200,000 simulator listings; throughput and p99 fetch→Redis
 	$(GO) test -tags load -count=1 -run TestLoad -v -timeout 20m ./internal/e2e
+
+e2e-metrics: build ## promtool check metrics on /metrics of parser, worker and bot after a real crawl (local Redis, RabbitMQ, promtool)
+	BIN=$(BIN) bash scripts/e2e-metrics.sh

@@ -59,6 +59,10 @@ func (failingReader) History(context.Context, string) (pricestore.HistoryValue, 
 	return pricestore.HistoryValue{}, false, errors.New("redis down")
 }
 
+func (failingReader) Chart(context.Context, string) (pricestore.ChartValue, bool, error) {
+	return pricestore.ChartValue{}, false, errors.New("redis down")
+}
+
 func TestSourcePassesReadErrors(t *testing.T) {
 	_, err := NewSource(failingReader{}).Chart(context.Background(), "x")
 	require.ErrorContains(t, err, "redis down")

@@ -36,6 +36,9 @@ const (
 	OrdersPrefix  = "orders:dmarket:"
 	HistoryPrefix = "history:dmarket:"
 	FeesPrefix    = "fees:dmarket:"
+	// ChartPrefix prefixes the chart points of a title (an addition to SPEC §5.2, read only for charts so
+	// that the bulk reads of offers stay small).
+	ChartPrefix = "chart:dmarket:"
 )
 
 // Field prefixes of the prices hash, and its meta field.
@@ -61,6 +64,9 @@ func OrdersKey(title string) string { return OrdersPrefix + title }
 
 // HistoryKey returns the sell-history key of a sanitised title.
 func HistoryKey(title string) string { return HistoryPrefix + title }
+
+// ChartKey returns the chart-points key of a sanitised title.
+func ChartKey(title string) string { return ChartPrefix + title }
 
 // FeesKey returns the fees key of a game.
 func FeesKey(game string) string { return FeesPrefix + game }

@@ -22,8 +22,17 @@ type OrderValue struct {
 	Count int `json:"count"`
 	// UpdatedAt is the fetch time in unix seconds.
 	UpdatedAt int64 `json:"updated_at"`
-	// Points are last week's hourly sale points, oldest first (an addition to SPEC §5.2, for charts).
-	Points []HourPoint `json:"points,omitempty"`
+}
+
+// ChartValue is the JSON body of a `chart:dmarket:<title>` key: last week's hourly sale points, oldest
+// first, written with the title's history and living as long.
+type ChartValue struct {
+	// T is the fetch time of the message that wrote it (unix ms).
+	T int64 `json:"t"`
+	// Points are [hour start unix seconds, mean price cents, units sold].
+	Points []HourPoint `json:"points"`
+	// UpdatedAt is the fetch time in unix seconds.
+	UpdatedAt int64 `json:"updated_at"`
 }
 
 // History is the result of a sell-history analysis (SPEC §5.3).
@@ -131,7 +140,7 @@ func (s *Store) WriteHistory(ctx context.Context, title string, fetchedAt time.T
 		return 0, nil
 	}
 	t := fetchedAt.UnixMilli()
-	var value []byte
+	var value, chart []byte
 	if h != nil {
 		prob := h.Probability
 		if prob == nil {
@@ -139,12 +148,26 @@ func (s *Store) WriteHistory(ctx context.Context, title string, fetchedAt time.T
 		}
 		var err error
 		value, err = json.Marshal(HistoryValue{T: t, Stable: h.Stable, SoldPerWeek: h.SoldPerWeek, Probability: prob,
-			UpdatedAt: fetchedAt.Unix(), Points: h.Points})
+			UpdatedAt: fetchedAt.Unix()})
 		if err != nil {
 			return 0, fmt.Errorf("encode history: %w", err)
 		}
+		points := h.Points
+		if points == nil {
+			points = []HourPoint{}
+		}
+		if chart, err = json.Marshal(ChartValue{T: t, Points: points, UpdatedAt: fetchedAt.Unix()}); err != nil {
+			return 0, fmt.Errorf("encode chart: %w", err)
+		}
 	}
-	return s.cas(ctx, "history", []string{HistoryKey(title)}, casArgs(nil, t, ttl, value))
+	n, err := s.cas(ctx, "history", []string{HistoryKey(title)}, casArgs(nil, t, ttl, value))
+	if err != nil {
+		return n, err
+	}
+	if _, err := s.cas(ctx, "chart", []string{ChartKey(title)}, casArgs(nil, t, ttl, chart)); err != nil {
+		return n, err
+	}
+	return n, nil
 }
 
 // WriteFees stores the fees of game fetched at fetchedAt.
@@ -205,6 +228,13 @@ func (s *Store) Order(ctx context.Context, title string) (OrderValue, bool, erro
 func (s *Store) History(ctx context.Context, title string) (HistoryValue, bool, error) {
 	var v HistoryValue
 	ok, err := s.getJSON(ctx, HistoryKey(title), &v)
+	return v, ok, err
+}
+
+// Chart reads the chart points of title.
+func (s *Store) Chart(ctx context.Context, title string) (ChartValue, bool, error) {
+	var v ChartValue
+	ok, err := s.getJSON(ctx, ChartKey(title), &v)
 	return v, ok, err
 }
 
