@@ -187,3 +187,40 @@ func BenchmarkRedisReadWithChartPoints(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkServiceOffers measures what one user's /offers costs in the bot: the offers of one user's
+// settings over 50,000 titles from the service, whose snapshot the poll cycle keeps warm (its read is
+// measured by BenchmarkRedisOffers/read).
+func BenchmarkServiceOffers(b *testing.B) {
+	ctx := context.Background()
+	rdb := populateBench(b, 0)
+	src, _ := newSource(b, rdb, RedisSourceConfig{FallbackFee: MustFraction("0.05")})
+	svc := NewService(src, fixedClock{}, time.Hour)
+	if _, err := svc.Market(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []struct {
+		name     string
+		settings Settings
+	}{
+		{"default user", Settings{MinPriceCents: 1000}},
+		{"everything", Settings{LimitBasisPoints: -10000}},
+	} {
+		b.Run(s.name, func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				got, err := svc.Offers(ctx, s.settings)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(got)
+			}
+			b.ReportMetric(float64(n), "offers")
+		})
+	}
+}
+
+// fixedClock stands still at now0, where the benchmark data is live.
+type fixedClock struct{}
+
+func (fixedClock) Now() time.Time { return now0 }

@@ -22,9 +22,15 @@ type Source interface {
 	Market(ctx context.Context) (Market, error)
 }
 
+// StaleFactor bounds how old a snapshot a Service still serves at once, as a multiple of maxAge, while a
+// fresher one is read in the background.
+const StaleFactor = 10
+
 // Service computes users' offers from a market snapshot it reuses for maxAge, so the offers of many users
-// in one poll cycle cost one read. Concurrent callers that find the snapshot stale share one read. It is
-// safe for concurrent use; the Market it returns is shared and must not be modified.
+// in one poll cycle cost one read. A snapshot older than maxAge but younger than StaleFactor×maxAge is
+// still served at once while a fresh one is read in the background, so a user's command costs only the
+// computation of that user's offers; an older snapshot (or none) is waited for. Concurrent callers share
+// one read. It is safe for concurrent use; the Market it returns is shared and must not be modified.
 type Service struct {
 	src    Source
 	clock  clock.Clock
@@ -44,17 +50,30 @@ func NewService(src Source, clk clock.Clock, maxAge time.Duration) *Service {
 	return &Service{src: src, clock: clk, maxAge: maxAge}
 }
 
-// Market returns the cached snapshot when it is younger than maxAge, else reads a new one.
+// Market returns the cached snapshot when it is younger than maxAge; a snapshot younger than
+// StaleFactor×maxAge is returned at once while a fresh one is read in the background; otherwise it waits
+// for a new read.
 func (s *Service) Market(ctx context.Context) (*Market, error) {
 	s.mu.Lock()
-	if s.cur != nil && s.clock.Now().Sub(s.at) < s.maxAge {
-		m := s.cur
-		s.mu.Unlock()
-		return m, nil
-	}
+	cur, age := s.cur, s.clock.Now().Sub(s.at)
 	s.mu.Unlock()
+	switch {
+	case cur != nil && age < s.maxAge:
+		return cur, nil
+	case cur != nil && age < StaleFactor*s.maxAge:
+		s.refresh(ctx)
+		return cur, nil
+	}
+	r, err := s.wait(ctx, s.refresh(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
 
-	ch := s.group.DoChan("market", func() (any, error) {
+// refresh starts a market read unless one is running, and returns its result channel.
+func (s *Service) refresh(ctx context.Context) <-chan singleflight.Result {
+	return s.group.DoChan("market", func() (any, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
 		defer cancel()
 		m, err := s.src.Market(lctx)
@@ -66,6 +85,9 @@ func (s *Service) Market(ctx context.Context) (*Market, error) {
 		s.mu.Unlock()
 		return &m, nil
 	})
+}
+
+func (s *Service) wait(ctx context.Context, ch <-chan singleflight.Result) (*Market, error) {
 	select {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("read market: %w", ctx.Err())
@@ -73,7 +95,11 @@ func (s *Service) Market(ctx context.Context) (*Market, error) {
 		if r.Err != nil {
 			return nil, fmt.Errorf("read market: %w", r.Err)
 		}
-		return r.Val.(*Market), nil
+		m, ok := r.Val.(*Market)
+		if !ok {
+			return nil, fmt.Errorf("read market: unexpected result %T", r.Val)
+		}
+		return m, nil
 	}
 }
 

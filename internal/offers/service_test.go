@@ -52,7 +52,41 @@ func TestServiceCachesMarket(t *testing.T) {
 	clk.Advance(time.Second)
 	_, err = svc.Offers(ctx, Settings{})
 	require.NoError(t, err)
-	require.EqualValues(t, 2, src.calls.Load(), "stale after max age")
+	require.Eventually(t, func() bool { return src.calls.Load() == 2 }, 5*time.Second, time.Millisecond,
+		"after max age the snapshot is refreshed in the background")
+}
+
+func TestServiceServesStaleWhileRefreshing(t *testing.T) {
+	old := baseMarket(Title{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})
+	src := &fakeSource{market: old}
+	clk := clock.NewFake(now0)
+	svc := NewService(src, clk, time.Second)
+	ctx := context.Background()
+	_, err := svc.Market(ctx)
+	require.NoError(t, err)
+
+	// Stale but within StaleFactor×maxAge: served at once although the refresh hangs.
+	src.gate = make(chan struct{})
+	src.market = baseMarket()
+	clk.Advance(5 * time.Second)
+	got, err := svc.Offers(ctx, Settings{})
+	require.NoError(t, err)
+	require.Len(t, got, 1, "the stale snapshot is served")
+	require.Eventually(t, func() bool { return src.calls.Load() == 2 }, 5*time.Second, time.Millisecond, "a refresh started")
+	close(src.gate)
+	require.Eventually(t, func() bool {
+		got, err := svc.Offers(ctx, Settings{})
+		return err == nil && len(got) == 0
+	}, 5*time.Second, time.Millisecond, "the refreshed snapshot replaces it")
+
+	// Too old: the caller waits for the read.
+	src.gate = make(chan struct{})
+	clk.Advance(StaleFactor * time.Second)
+	waitCtx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = svc.Market(waitCtx)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "a snapshot older than the stale bound is not served")
+	close(src.gate)
 }
 
 func TestServiceDefaultMaxAge(t *testing.T) {
