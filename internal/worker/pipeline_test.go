@@ -360,6 +360,8 @@ type stackConfig struct {
 	clock     clock.Clock
 	consumer  rabbitmq.ConsumerOptions
 	startSpan worker.StartSpan
+	// handler replaces the worker's handler when not nil (a broker-only baseline).
+	handler message.Handler
 }
 
 // stack is one worker process: its own AMQP connection, Redis client, handler and consumer.
@@ -398,7 +400,11 @@ func startStack(t testing.TB, cfg stackConfig) *stack {
 	h, err := worker.New(worker.Config{}, worker.Deps{Store: store, Schedule: sched, Analyse: worker.SellHistory,
 		Logger: testLogger(), Registerer: reg, StartSpan: cfg.startSpan})
 	require.NoError(t, err)
-	rec := newRecorder(h)
+	var inner message.Handler = h
+	if cfg.handler != nil {
+		inner = cfg.handler
+	}
+	rec := newRecorder(inner)
 
 	queues := make([]string, 0, len(message.Kinds))
 	for _, k := range message.Kinds {
@@ -465,13 +471,15 @@ func counterValue(reg prometheus.Gatherer, name string, labels map[string]string
 type producer struct {
 	conn *rabbitmq.Conn
 	pub  *rabbitmq.Publisher
+	reg  *prometheus.Registry
 }
 
 func startProducer(t testing.TB, amqpURL string) *producer {
 	t.Helper()
 	co := fastConn
 	co.Queues = []string{listingsQueue}
-	conn, err := rabbitmq.NewConn(amqpURL, testLogger(), prometheus.NewRegistry(), co)
+	reg := prometheus.NewRegistry()
+	conn, err := rabbitmq.NewConn(amqpURL, testLogger(), reg, co)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -484,7 +492,7 @@ func startProducer(t testing.TB, amqpURL string) *producer {
 		require.NoError(t, conn.Close())
 	})
 	require.Eventually(t, func() bool { return conn.Check(context.Background()) == nil }, waitLong, poll)
-	return &producer{conn: conn, pub: pub}
+	return &producer{conn: conn, pub: pub, reg: reg}
 }
 
 // publishAll publishes every page (in order of the slice, with up to parallel publishes in flight) and

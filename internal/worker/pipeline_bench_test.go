@@ -1,0 +1,215 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/rabbitmq"
+	"github.com/skinflip/dmarket-monitor/internal/rabbitmq/rabbitmqtest"
+	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/validate"
+)
+
+// benchPageCount is how many distinct pages the benchmarks cycle through; benchTitles is how many distinct
+// titles those pages spread over.
+const (
+	benchPageCount = 200
+	benchTitles    = 5000
+	// benchStallTimeout fails a pipeline run that stops making progress instead of hanging.
+	benchStallTimeout = 5 * time.Minute
+)
+
+// BenchmarkPipeline measures the whole worker path: b.N listings pages of 100 fixture-shaped items are
+// published with confirms to the listings queue of a fresh vhost, consumed by ONE worker stack (its own
+// AMQP connection, consumer, handler, pricestore and sales schedule on a reserved Redis database) and
+// written to Redis. The clock runs from the first publish until the handler has written the last page,
+// so items/s is the end-to-end rate of one worker, publisher included (it runs in the same process).
+// allocs/item counts every allocation of the process (publisher, AMQP client, handler, go-redis).
+func BenchmarkPipeline(b *testing.B) {
+	noop := message.HandlerFunc(func(context.Context, message.Delivery) error { return nil })
+	for _, tc := range []struct {
+		name    string
+		opts    rabbitmq.ConsumerOptions
+		handler message.Handler
+	}{
+		{name: "prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}},
+		{name: "prefetch=16/concurrency=2", opts: rabbitmq.ConsumerOptions{Prefetch: 16, Concurrency: 2}},
+		{name: "prefetch=128/concurrency=16", opts: rabbitmq.ConsumerOptions{Prefetch: 128, Concurrency: 16}},
+		// The broker alone: the same publishes, deliveries and acks with a handler that does nothing.
+		{name: "broker-only/prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}, handler: noop},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchPipeline(b, tc.opts, tc.handler) })
+	}
+}
+
+func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.Handler) {
+	amqpURL := rabbitmqtest.NewVhost(b)
+	rdb := redisdbtest.New(b)
+	now := time.Now().Truncate(time.Second)
+	clk := clock.NewFake(now)
+	gen := newPageGen(b, benchTitles)
+	pages := gen.pages(b, benchPageCount, now.Add(-time.Minute))
+	opts.ShutdownTimeout = 30 * time.Second
+	w := startStack(b, stackConfig{amqpURL: amqpURL, redis: testRedisOptions(rdb), clock: clk, consumer: opts, handler: handler})
+	prod := startProducer(b, amqpURL)
+
+	stream := make([]page, b.N)
+	for i := range stream {
+		stream[i] = pages[i%len(pages)]
+		stream[i].id = "bench-" + strconv.Itoa(i)
+	}
+	ctx := context.Background()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	cpuBefore := processCPU(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	published := make(chan error, 1)
+	var publishTook time.Duration
+	go func() {
+		err := prod.publishAll(ctx, stream, 32)
+		publishTook = time.Since(start)
+		published <- err
+	}()
+	deadline := time.Now().Add(benchStallTimeout)
+	for w.rec.total() < b.N {
+		select {
+		case err := <-published:
+			require.NoError(b, err)
+			published = nil
+		default:
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("pipeline stalled: %d of %d pages handled, %v confirmed, publishing finished: %v", w.rec.total(), b.N,
+				counterValue(prod.reg, "dmarket_amqp_published_total", map[string]string{"outcome": "ok"}), published == nil)
+		}
+		time.Sleep(200 * time.Microsecond) // polling granularity of the end of the run, not a synchronisation
+	}
+	b.StopTimer()
+	cpu := processCPU(b) - cpuBefore
+	runtime.ReadMemStats(&after)
+	if published != nil {
+		require.NoError(b, <-published)
+	}
+	_, _, failed, _ := w.rec.snapshot()
+	require.Zero(b, failed, "no page failed")
+
+	items := float64(b.N * itemsPerPage)
+	b.ReportMetric(items/b.Elapsed().Seconds(), "items/s")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/items, "allocs/item")
+	b.ReportMetric(float64(len(pages[0].body)), "B/page")
+	b.ReportMetric(items/publishTook.Seconds(), "published-items/s")
+	b.ReportMetric(float64(cpu.Microseconds())/items, "cpu-µs/item")
+}
+
+// processCPU returns the user+system CPU time the test process has used so far. Unlike ns/op it does not
+// grow when other processes of the shared machine take the cores.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// bareEnvelope is the envelope with the payload fields the worker needs, for plain encoding/json.
+type bareEnvelope struct {
+	Schema    int       `json:"schema"`
+	Kind      string    `json:"kind"`
+	GameID    string    `json:"game_id"`
+	FetchedAt time.Time `json:"fetched_at"`
+	Payload   struct {
+		Objects []struct {
+			ItemID         string               `json:"itemId"`
+			Title          string               `json:"title"`
+			GameID         string               `json:"gameId"`
+			Image          string               `json:"image"`
+			Price          struct{ USD string } `json:"price"`
+			SuggestedPrice struct{ USD string } `json:"suggestedPrice"`
+			Extra          struct {
+				Tradable          *bool `json:"tradable"`
+				TradeLock         int   `json:"tradeLock"`
+				TradeLockDuration int   `json:"tradeLockDuration"`
+			} `json:"extra"`
+		} `json:"objects"`
+		Cursor string `json:"cursor"`
+	} `json:"payload"`
+}
+
+// BenchmarkBareDecode is the floor the pipeline is compared with: decoding the same message bodies as
+// BenchmarkPipeline, without RabbitMQ or Redis, with encoding/json into a struct holding only the needed
+// fields ("encoding-json"), and with the worker's own decoders, validation included
+// (validate.DecodeEnvelope + validate.DecodeListings, "validate").
+func BenchmarkBareDecode(b *testing.B) {
+	now := time.Now().Truncate(time.Second)
+	gen := newPageGen(b, benchTitles)
+	pages := gen.pages(b, benchPageCount, now.Add(-time.Minute))
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(pages[0].body)))
+		cpuBefore := processCPU(b)
+		b.ResetTimer()
+		n := 0
+		for i := 0; i < b.N; i++ {
+			var e bareEnvelope
+			if err := json.Unmarshal(pages[i%len(pages)].body, &e); err != nil {
+				b.Fatal(err)
+			}
+			n += len(e.Payload.Objects)
+		}
+		b.StopTimer()
+		reportCPU(b, processCPU(b)-cpuBefore)
+		require.Equal(b, b.N*itemsPerPage, n)
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "items/s")
+	})
+	b.Run("validate", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(pages[0].body)))
+		cpuBefore := processCPU(b)
+		b.ResetTimer()
+		n := 0
+		for i := 0; i < b.N; i++ {
+			env, err := validate.DecodeEnvelope(pages[i%len(pages)].body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lp, err := validate.DecodeListings(env.Payload, env.GameID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(lp.Items)
+		}
+		b.StopTimer()
+		reportCPU(b, processCPU(b)-cpuBefore)
+		require.Equal(b, b.N*itemsPerPage, n)
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "items/s")
+	})
+	b.Run("message.Decode", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(pages[0].body)))
+		cpuBefore := processCPU(b)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := message.Decode(pages[i%len(pages)].body); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		reportCPU(b, processCPU(b)-cpuBefore)
+		b.ReportMetric(float64(b.N*itemsPerPage)/b.Elapsed().Seconds(), "items/s")
+	})
+}
+
+// reportCPU reports the process CPU time per item of a decode benchmark.
+func reportCPU(b *testing.B, cpu time.Duration) {
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*itemsPerPage), "cpu-µs/item")
+}
