@@ -107,9 +107,15 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 		return fmt.Errorf("ops server: %w", err)
 	}
 
+	// The connection outlives the consumers: a consumer that is stopping still settles its in-flight
+	// deliveries (retries are republished, dead letters published) through it.
+	connCtx, stopConn := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopConn()
+	connDone := make(chan error, 1)
+	go func() { connDone <- ignoreCanceled(amqpConn.Run(connCtx)) }()
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error { return ignoreCanceled(amqpConn.Run(gctx)) })
 	for _, q := range queues {
 		c := rabbitmq.NewConsumer(amqpConn, q, handler, rabbitmq.ConsumerOptions{
 			Prefetch: cfg.Prefetch, Concurrency: cfg.Concurrency, MaxAttempts: cfg.MaxAttempts,
@@ -118,6 +124,10 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 		g.Go(func() error { return ignoreCanceled(c.Run(gctx)) })
 	}
 	err = g.Wait()
+	stopConn()
+	if cerr := <-connDone; err == nil {
+		err = cerr
+	}
 	log.Info("worker stopped")
 	return err
 }
