@@ -348,11 +348,11 @@ func sortCandidates(n int, inOrder bool, bp func(k int) int64, tie func(a, b int
 	if packable {
 		keys := make([]uint64, n)
 		for k := range keys {
-			keys[k] = uint64(math.MaxInt32-bp(k))<<32 | uint64(k)
+			keys[k] = uint64(math.MaxInt32-bp(k))<<32 | uint64(k) //nolint:gosec // bp is within int32 and k within uint32 (checked above)
 		}
 		slices.Sort(keys)
 		for k, key := range keys {
-			perm[k] = int(uint32(key))
+			perm[k] = int(uint32(key)) //nolint:gosec // the low half holds the index k
 		}
 		return perm
 	}

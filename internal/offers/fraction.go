@@ -95,7 +95,7 @@ func (f Fraction) Fee(sell int64) int64 {
 	lo, carry := bits.Add64(lo, f.den, 0)
 	hi += carry
 	q, _ := bits.Div64(hi, lo, 2*f.den)
-	return int64(q)
+	return int64(q) //nolint:gosec // q ≤ sell, which is an int64
 }
 
 // String returns the fraction as a plain decimal such as "0.05".

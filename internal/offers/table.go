@@ -11,9 +11,9 @@ import (
 // Dollars formats cents as "$12.34" ("-$0.05" below zero).
 func Dollars(cents int64) string {
 	sign := ""
-	u := uint64(cents)
+	u := uint64(cents) //nolint:gosec // the sign is handled below; uint64 also holds -MinInt64
 	if cents < 0 {
-		sign, u = "-", uint64(-cents)
+		sign, u = "-", -u
 	}
 	return fmt.Sprintf("%s$%d.%02d", sign, u/100, u%100)
 }
@@ -21,9 +21,9 @@ func Dollars(cents int64) string {
 // Percent formats basis points as a signed percent with two decimals: "+12.34%", "+0.00%", "-5.00%".
 func Percent(bp int64) string {
 	sign := "+"
-	u := uint64(bp)
+	u := uint64(bp) //nolint:gosec // the sign is handled below; uint64 also holds -MinInt64
 	if bp < 0 {
-		sign, u = "-", uint64(-bp)
+		sign, u = "-", -u
 	}
 	return fmt.Sprintf("%s%d.%02d%%", sign, u/100, u%100)
 }
