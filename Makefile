@@ -21,9 +21,12 @@ build: ## build every binary into bin/
 test: ## run every test, including integration tests against local Redis and RabbitMQ
 	$(GO) test $(TEST_FLAGS) $(PKGS)
 
-tools: ## install staticcheck and golangci-lint when missing
-	@command -v staticcheck >/dev/null || [ -x $(HOME)/go/bin/staticcheck ] || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
-	@command -v golangci-lint >/dev/null || [ -x $(HOME)/go/bin/golangci-lint ] || GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@latest
+STATICCHECK_VERSION   ?= 2026.2.2
+GOLANGCI_LINT_VERSION ?= v2.15.0
+
+tools: ## install staticcheck and golangci-lint (pinned versions) when missing
+	@command -v staticcheck >/dev/null || [ -x $(HOME)/go/bin/staticcheck ] || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@command -v golangci-lint >/dev/null || [ -x $(HOME)/go/bin/golangci-lint ] || GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 lint: ## gofmt, go vet, staticcheck and golangci-lint (.golangci.yml)
 	@out="$$(gofmt -l cmd internal)"; if [ -n "$$out" ]; then echo "gofmt -w needed:"; echo "$$out"; exit 1; fi
