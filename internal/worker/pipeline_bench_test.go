@@ -44,6 +44,7 @@ func BenchmarkPipeline(b *testing.B) {
 		{name: "prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}},
 		{name: "prefetch=16/concurrency=2", opts: rabbitmq.ConsumerOptions{Prefetch: 16, Concurrency: 2}},
 		{name: "prefetch=128/concurrency=16", opts: rabbitmq.ConsumerOptions{Prefetch: 128, Concurrency: 16}},
+		{name: "prefetch=256/concurrency=32", opts: rabbitmq.ConsumerOptions{Prefetch: 256, Concurrency: 32}},
 		// The broker alone: the same publishes, deliveries and acks with a handler that does nothing.
 		{name: "broker-only/prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}, handler: noop},
 	} {
@@ -100,7 +101,12 @@ func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.
 	cpu := processCPU(b) - cpuBefore
 	runtime.ReadMemStats(&after)
 	if published != nil {
-		require.NoError(b, <-published)
+		select {
+		case err := <-published:
+			require.NoError(b, err)
+		case <-time.After(benchStallTimeout):
+			b.Fatalf("every page was handled but a publish still waits for its confirm after %s", benchStallTimeout)
+		}
 	}
 	_, _, failed, _ := w.rec.snapshot()
 	require.Zero(b, failed, "no page failed")
