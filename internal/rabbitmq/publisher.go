@@ -29,6 +29,9 @@ var (
 // errChannelLost means the channel died before the publish was confirmed; the publish is retried.
 var errChannelLost = errors.New("channel lost before confirm")
 
+// errConfirmTimeout means the broker did not confirm a publish within PublisherOptions.ConfirmTimeout.
+var errConfirmTimeout = errors.New("confirm timed out")
+
 // PublisherOptions tunes a Publisher. Zero values take the documented defaults.
 type PublisherOptions struct {
 	// Channels is the number of confirm-mode channels publishes are spread over (default 4).
@@ -39,9 +42,16 @@ type PublisherOptions struct {
 	// RetryMinBackoff and RetryMaxBackoff bound the pause before such a retry (defaults 50ms and 2s).
 	RetryMinBackoff time.Duration
 	RetryMaxBackoff time.Duration
+	// ConfirmTimeout bounds the wait for one publish's confirm (default 30s). A confirm that does not
+	// come in time retires and closes the channel, and the publish is retried on a fresh one: the queue
+	// may then hold the message twice, which consumers tolerate, but a publish never hangs.
+	ConfirmTimeout time.Duration
 }
 
 func (o PublisherOptions) withDefaults() PublisherOptions {
+	if o.ConfirmTimeout <= 0 {
+		o.ConfirmTimeout = 30 * time.Second
+	}
 	if o.Channels <= 0 {
 		o.Channels = 4
 	}
@@ -141,7 +151,7 @@ func (p *Publisher) publish(ctx context.Context, queue string, m message.Outgoin
 			// Opening a channel or enabling confirms failed on a connection that is going away.
 			err = fmt.Errorf("%w: %w", errChannelLost, err)
 		default:
-			res, err = pc.publish(ctx, queue, msg)
+			res, err = pc.publish(ctx, queue, msg, p.opts.ConfirmTimeout)
 			if errors.Is(err, errChannelLost) {
 				err = fmt.Errorf("%w: %w", err, pc.cause())
 			}
@@ -356,8 +366,8 @@ func (pc *pubChannel) cause() error {
 	return pc.closeErr
 }
 
-// publish sends msg on the channel and waits for its confirm.
-func (pc *pubChannel) publish(ctx context.Context, queue string, msg amqp.Publishing) (result, error) {
+// publish sends msg on the channel and waits for its confirm, at most confirmTimeout.
+func (pc *pubChannel) publish(ctx context.Context, queue string, msg amqp.Publishing, confirmTimeout time.Duration) (result, error) {
 	pe := &pending{done: make(chan result, 1)}
 	pc.writeMu.Lock()
 	pc.mu.Lock()
@@ -385,6 +395,8 @@ func (pc *pubChannel) publish(ctx context.Context, queue string, msg amqp.Publis
 		pc.mu.Unlock()
 		return result{}, errChannelLost
 	}
+	timer := time.NewTimer(confirmTimeout)
+	defer timer.Stop()
 	select {
 	case r := <-pe.done:
 		return r, nil
@@ -398,5 +410,17 @@ func (pc *pubChannel) publish(ctx context.Context, queue string, msg amqp.Publis
 		}
 	case <-ctx.Done():
 		return result{}, ctx.Err()
+	case <-timer.C:
+		// The confirm is overdue: retire the channel so that no publish waits on it again, close it so
+		// that its other waiters fail over too, and retry this publish elsewhere.
+		pc.mu.Lock()
+		delete(pc.pending, tag)
+		pc.broken = true
+		if pc.closeErr == nil {
+			pc.closeErr = errConfirmTimeout
+		}
+		pc.mu.Unlock()
+		go func() { _ = pc.ch.Close() }()
+		return result{}, fmt.Errorf("%w: %w", errChannelLost, errConfirmTimeout)
 	}
 }

@@ -188,3 +188,26 @@ func TestTopologyConflictKeepsNotReady(t *testing.T) {
 	require.NoError(t, err)
 	waitConnected(t, c)
 }
+
+func TestOverdueConfirmRetiresTheChannelAndRetries(t *testing.T) {
+	t.Parallel()
+	u := rabbitmqtest.NewVhost(t)
+	c, _ := startConn(t, u, "dmarket.listings")
+	waitConnected(t, c)
+	ctx := context.Background()
+
+	// A confirm can never arrive within a nanosecond: every attempt times out, retires its channel and
+	// is retried on a fresh one, until the publish gives up instead of hanging.
+	impatient := NewPublisher(c, PublisherOptions{Channels: 1, ConfirmTimeout: time.Nanosecond, MaxChannelFailures: 3,
+		RetryMinBackoff: time.Millisecond, RetryMaxBackoff: 2 * time.Millisecond})
+	t.Cleanup(func() { require.NoError(t, impatient.Close()) })
+	err := impatient.Publish(ctx, "dmarket.listings", testMsg("late"))
+	require.ErrorIs(t, err, ErrTooManyChannelFailures)
+	require.ErrorContains(t, err, "confirm timed out")
+	require.Equal(t, 3.0, counter(c.metrics.publishRetries.WithLabelValues("dmarket.listings"))+1)
+
+	// The connection is unharmed: a patient publisher confirms at once.
+	patient := NewPublisher(c, PublisherOptions{})
+	t.Cleanup(func() { require.NoError(t, patient.Close()) })
+	require.NoError(t, patient.Publish(ctx, "dmarket.listings", testMsg("on time")))
+}
