@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -23,6 +22,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/config"
 	"github.com/skinflip/dmarket-monitor/internal/health"
+	"github.com/skinflip/dmarket-monitor/internal/lifecycle"
 	"github.com/skinflip/dmarket-monitor/internal/logging"
 	"github.com/skinflip/dmarket-monitor/internal/offers"
 	"github.com/skinflip/dmarket-monitor/internal/ops"
@@ -64,7 +64,7 @@ func run(ctx context.Context, cfg config.Bot, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
-	defer shutdown(log, "tracing", cfg.ShutdownTimeout, stopTracing)
+	defer lifecycle.Shutdown(log, "tracing", cfg.ShutdownTimeout, stopTracing)
 
 	rdb, err := redisdb.New(cfg.RedisURL, redisdb.WithClientName("bot"))
 	if err != nil {
@@ -105,7 +105,7 @@ func run(ctx context.Context, cfg config.Bot, log *slog.Logger) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error { return ignoreCanceled(b.Run(gctx)) })
+	g.Go(func() error { return lifecycle.IgnoreCanceled(b.Run(gctx)) })
 	err = g.Wait()
 	log.Info("bot stopped")
 	return err
@@ -119,19 +119,4 @@ func marketService(cfg config.Bot, rdb *redis.Client, clk clock.Clock, log *slog
 	}
 	src := offers.NewRedisSource(rdb, offers.RedisSourceConfig{FallbackFee: fee}, clk, log, reg)
 	return offers.NewService(src, clk, min(cfg.PollInterval, 2*time.Second)), nil
-}
-
-func ignoreCanceled(err error) error {
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
-}
-
-func shutdown(log *slog.Logger, what string, timeout time.Duration, fn func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := fn(ctx); err != nil {
-		log.Warn("shutdown incomplete", "component", what, "err", err)
-	}
 }

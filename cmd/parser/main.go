@@ -3,13 +3,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/fetchgate"
 	"github.com/skinflip/dmarket-monitor/internal/health"
+	"github.com/skinflip/dmarket-monitor/internal/lifecycle"
 	"github.com/skinflip/dmarket-monitor/internal/logging"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/ops"
@@ -70,7 +69,7 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger, reload <-chan
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
-	defer shutdown(log, "tracing", cfg.ShutdownTimeout, stopTracing)
+	defer lifecycle.Shutdown(log, "tracing", cfg.ShutdownTimeout, stopTracing)
 
 	rdb, err := redisdb.New(cfg.RedisURL, redisdb.WithClientName("parser"))
 	if err != nil {
@@ -146,12 +145,7 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger, reload <-chan
 
 	checks := health.NewRegistry(clk)
 	checks.Register("redis", redisdb.HealthCheck(rdb), health.Critical())
-	checks.Register("rabbitmq", func(ctx context.Context) (health.Status, error) {
-		if err := amqpConn.Check(ctx); err != nil {
-			return health.StatusUnhealthy, err
-		}
-		return health.StatusHealthy, nil
-	}, health.Critical())
+	checks.Register("rabbitmq", rabbitmq.HealthCheck(amqpConn), health.Critical())
 	checks.Register("dmarket", dmarketHealth(client))
 	checks.Register("proxies", proxiesHealth(pool))
 
@@ -163,8 +157,8 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger, reload <-chan
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error { return ignoreCanceled(amqpConn.Run(gctx)) })
-	g.Go(func() error { return ignoreCanceled(pool.Watch(gctx, reload)) })
+	g.Go(func() error { return lifecycle.IgnoreCanceled(amqpConn.Run(gctx)) })
+	g.Go(func() error { return lifecycle.IgnoreCanceled(pool.Watch(gctx, reload)) })
 	g.Go(func() error { return crawl.Run(gctx) })
 	err = g.Wait()
 	log.Info("parser stopped")
@@ -179,19 +173,4 @@ func priceBounds(dollars config.CentsList) []int64 {
 		}
 	}
 	return out
-}
-
-func ignoreCanceled(err error) error {
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
-}
-
-func shutdown(log *slog.Logger, what string, timeout time.Duration, fn func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := fn(ctx); err != nil {
-		log.Warn("shutdown incomplete", "component", what, "err", err)
-	}
 }

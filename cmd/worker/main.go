@@ -4,20 +4,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/openzipkin/zipkin-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/config"
 	"github.com/skinflip/dmarket-monitor/internal/health"
+	"github.com/skinflip/dmarket-monitor/internal/lifecycle"
 	"github.com/skinflip/dmarket-monitor/internal/logging"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/ops"
@@ -58,7 +56,7 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
-	defer shutdown(log, "tracing", cfg.ShutdownTimeout, stopTracing)
+	defer lifecycle.Shutdown(log, "tracing", cfg.ShutdownTimeout, stopTracing)
 
 	rdb, err := redisdb.New(cfg.RedisURL, redisdb.WithClientName("worker"), redisdb.WithPoolSize(4*cfg.Concurrency))
 	if err != nil {
@@ -76,7 +74,7 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	}
 	handler, err := worker.New(worker.Config{}, worker.Deps{
 		Store: store, Schedule: sched, Analyse: worker.SellHistory, Logger: log, Registerer: reg,
-		StartSpan: consumerSpans(tracer), Clock: clk,
+		StartSpan: tracing.MessageSpans(tracer), Clock: clk,
 	})
 	if err != nil {
 		return fmt.Errorf("handler: %w", err)
@@ -95,12 +93,7 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 
 	checks := health.NewRegistry(clk)
 	checks.Register("redis", redisdb.HealthCheck(rdb), health.Critical())
-	checks.Register("rabbitmq", func(ctx context.Context) (health.Status, error) {
-		if err := amqpConn.Check(ctx); err != nil {
-			return health.StatusUnhealthy, err
-		}
-		return health.StatusHealthy, nil
-	}, health.Critical())
+	checks.Register("rabbitmq", rabbitmq.HealthCheck(amqpConn), health.Critical())
 	reg.MustRegister(checks)
 	srv := ops.New(cfg.HTTPAddr, reg, checks, log, ops.WithShutdownTimeout(cfg.ShutdownTimeout))
 	if err := srv.Listen(); err != nil {
@@ -112,7 +105,7 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	connCtx, stopConn := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConn()
 	connDone := make(chan error, 1)
-	go func() { connDone <- ignoreCanceled(amqpConn.Run(connCtx)) }()
+	go func() { connDone <- lifecycle.IgnoreCanceled(amqpConn.Run(connCtx)) }()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
@@ -121,7 +114,7 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 			Prefetch: cfg.Prefetch, Concurrency: cfg.Concurrency, MaxAttempts: cfg.MaxAttempts,
 			ShutdownTimeout: cfg.ShutdownTimeout,
 		})
-		g.Go(func() error { return ignoreCanceled(c.Run(gctx)) })
+		g.Go(func() error { return lifecycle.IgnoreCanceled(c.Run(gctx)) })
 	}
 	err = g.Wait()
 	stopConn()
@@ -130,38 +123,4 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	}
 	log.Info("worker stopped")
 	return err
-}
-
-// consumerSpans continues the trace carried in a message's B3 headers; without headers (the handler's
-// inner steps, such as Redis writes) the span is a child of the span in ctx.
-func consumerSpans(tr *zipkin.Tracer) worker.StartSpan {
-	return func(ctx context.Context, name string, headers map[string]any) (context.Context, func(error)) {
-		var span zipkin.Span
-		if headers == nil {
-			span, ctx = tr.StartSpanFromContext(ctx, name)
-		} else {
-			span, ctx = tracing.StartConsumerSpan(ctx, tr, name, headers)
-		}
-		return ctx, func(err error) {
-			if err != nil {
-				zipkin.TagError.Set(span, err.Error())
-			}
-			span.Finish()
-		}
-	}
-}
-
-func ignoreCanceled(err error) error {
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
-}
-
-func shutdown(log *slog.Logger, what string, timeout time.Duration, fn func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := fn(ctx); err != nil {
-		log.Warn("shutdown incomplete", "component", what, "err", err)
-	}
 }

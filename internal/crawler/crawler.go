@@ -17,6 +17,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/ratelimit"
 	"github.com/skinflip/dmarket-monitor/internal/tracing"
 )
 
@@ -169,7 +170,7 @@ func (c *Crawler) Run(ctx context.Context) error {
 		if wait < 0 {
 			wait = 0
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := ratelimit.SleepReal(ctx, wait); err != nil {
 			return nil
 		}
 	}
@@ -376,7 +377,7 @@ func (c *Crawler) retry(ctx context.Context, kind string, fn func(context.Contex
 			return fmt.Errorf("fetch %s: %w: %w", kind, errPermanent, err)
 		}
 		c.log.Debug("fetch failed, retrying", "kind", kind, "attempt", attempt+1, "err", err)
-		if serr := sleep(ctx, backoff(c.cfg.RetryBase, c.cfg.RetryMax, attempt)); serr != nil {
+		if serr := ratelimit.SleepReal(ctx, backoff(c.cfg.RetryBase, c.cfg.RetryMax, attempt)); serr != nil {
 			return fmt.Errorf("fetch %s: %w", kind, err)
 		}
 	}
@@ -488,7 +489,7 @@ func (c *Crawler) runSales(ctx context.Context) {
 			wg.Wait()
 		}
 		if claimed == 0 {
-			if sleep(ctx, c.cfg.SalesIdle) != nil {
+			if ratelimit.SleepReal(ctx, c.cfg.SalesIdle) != nil {
 				return
 			}
 		}
@@ -578,16 +579,3 @@ func backoff(base, maxDelay time.Duration, attempt int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/skinflip/dmarket-monitor/internal/health"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 )
 
@@ -466,4 +467,14 @@ func Queues() []string {
 		qs = append(qs, message.Queue(k))
 	}
 	return qs
+}
+
+// HealthCheck adapts Check to a health check: healthy while connected, unhealthy otherwise.
+func HealthCheck(c *Conn) health.CheckFunc {
+	return func(ctx context.Context) (health.Status, error) {
+		if err := c.Check(ctx); err != nil {
+			return health.StatusUnhealthy, err
+		}
+		return health.StatusHealthy, nil
+	}
 }

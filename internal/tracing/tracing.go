@@ -275,3 +275,23 @@ func hasB3(h http.Header) bool {
 	}
 	return false
 }
+
+// MessageSpans returns a span starter for message consumers: with headers the span continues the trace
+// the message's B3 headers carry (a consumer span); with nil headers it is a child of the span in ctx
+// (the consumer's inner steps, such as Redis writes). The returned function ends the span, tagging err.
+func MessageSpans(tr *zipkin.Tracer) func(ctx context.Context, name string, headers map[string]any) (context.Context, func(error)) {
+	return func(ctx context.Context, name string, headers map[string]any) (context.Context, func(error)) {
+		var span zipkin.Span
+		if headers == nil {
+			span, ctx = tr.StartSpanFromContext(ctx, name)
+		} else {
+			span, ctx = StartConsumerSpan(ctx, tr, name, headers)
+		}
+		return ctx, func(err error) {
+			if err != nil {
+				zipkin.TagError.Set(span, err.Error())
+			}
+			span.Finish()
+		}
+	}
+}

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openzipkin/zipkin-go"
 	"github.com/openzipkin/zipkin-go/model"
 	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -750,25 +749,6 @@ func (c *collector) byName(name string) []model.SpanModel {
 	return out
 }
 
-// consumerSpans is cmd/worker's adaptation of a tracer to worker.StartSpan: with headers the span
-// continues the delivery's trace, without them it is a child of the span in ctx.
-func consumerSpans(tr *zipkin.Tracer) worker.StartSpan {
-	return func(ctx context.Context, name string, headers map[string]any) (context.Context, func(error)) {
-		var span zipkin.Span
-		if headers == nil {
-			span, ctx = tr.StartSpanFromContext(ctx, name)
-		} else {
-			span, ctx = tracing.StartConsumerSpan(ctx, tr, name, headers)
-		}
-		return ctx, func(err error) {
-			if err != nil {
-				zipkin.TagError.Set(span, err.Error())
-			}
-			span.Finish()
-		}
-	}
-}
-
 func TestPipelineContinuesProducerTrace(t *testing.T) {
 	amqpURL := rabbitmqtest.NewVhost(t)
 	rdb := redisdbtest.New(t)
@@ -784,7 +764,7 @@ func TestPipelineContinuesProducerTrace(t *testing.T) {
 	require.NoError(t, err)
 
 	w := startStack(t, stackConfig{amqpURL: amqpURL, redis: testRedisOptions(rdb), clock: clk,
-		consumer: productionConsumer(), startSpan: consumerSpans(workerTracer)})
+		consumer: productionConsumer(), startSpan: tracing.MessageSpans(workerTracer)})
 	prod := startProducer(t, amqpURL)
 
 	gen := newPageGen(t, 50)
