@@ -15,6 +15,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/netfault"
 	"github.com/skinflip/dmarket-monitor/internal/rabbitmq/rabbitmqtest"
 	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
 )
 
 // deps are a test's Redis and RabbitMQ, reached through fault proxies, with an AMQP user whose password
@@ -64,7 +65,8 @@ func TestBinariesAreReadyOnlyWhileTheirDependenciesAre(t *testing.T) {
 	t.Cleanup(sim.Close)
 	pub, sec := dmarkettest.DemoKeys()
 
-	for _, name := range []string{"parser", "worker"} {
+	tg := telegramtest.New(t, telegramtest.Options{})
+	for _, name := range []string{"parser", "worker", "bot"} {
 		t.Run(name, func(t *testing.T) {
 			d := newDeps(t)
 			d.redis.SetRefuse(true)
@@ -74,6 +76,7 @@ func TestBinariesAreReadyOnlyWhileTheirDependenciesAre(t *testing.T) {
 				"REDIS_URL": d.redisURL, "RABBITMQ_URL": d.amqpURL, "HTTP_ADDR": addr, "LOG_LEVEL": "debug",
 				"DMARKET_API_URL": sim.URL(), "DMARKET_PUBLIC_KEY": pub, "DMARKET_SECRET_KEY": sec,
 				"DMARKET_PROXIES_FILE": "/nonexistent", "PARSER_CYCLE_INTERVAL": "1s",
+				"TELEGRAM_API_ENDPOINT": tg.Endpoint(), "TELEGRAM_API_TOKEN": tg.Token(), "TELEGRAM_WHITELIST": "1",
 			})
 			base := "http://" + addr
 			awaitStatus(t, p, base+"/healthz", 200, 15*time.Second)
@@ -95,7 +98,9 @@ func TestBinariesAreReadyOnlyWhileTheirDependenciesAre(t *testing.T) {
 				names[c.Name] = c.Status
 			}
 			require.Equal(t, "unhealthy", names["redis"])
-			require.Equal(t, "unhealthy", names["rabbitmq"])
+			if name != "bot" { // the bot needs Redis only
+				require.Equal(t, "unhealthy", names["rabbitmq"])
+			}
 
 			d.redis.SetRefuse(false)
 			d.amqp.SetRefuse(false)
@@ -106,7 +111,7 @@ func TestBinariesAreReadyOnlyWhileTheirDependenciesAre(t *testing.T) {
 			took, exit := p.stop(t, 10*time.Second)
 			require.Zero(t, exit, "clean exit on SIGTERM")
 			t.Logf("%s stopped %s after SIGTERM", name, took.Round(time.Millisecond))
-			requireNoSecrets(t, p, d.amqpPass, sec)
+			requireNoSecrets(t, p, d.amqpPass, sec, tg.Token())
 		})
 	}
 }
