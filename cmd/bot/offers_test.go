@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/pricestore"
+	"github.com/skinflip/dmarket-monitor/internal/redisdb"
+	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/validate"
+)
+
+func TestOffersCommand(t *testing.T) {
+	url := redisdbtest.URL(t)
+	now := time.Now()
+	// Write through the price store, as the worker does, into the database the command reads.
+	client, err := redisdb.New(url)
+	require.NoError(t, err)
+	defer client.Close()
+	store, err := pricestore.New(client, clock.Real{}, pricestore.Config{})
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = store.WriteListings(ctx, "a8db", now, []validate.Listing{
+		{ItemID: "1", Title: "AK-47 | Redline (Field-Tested)", GameID: "a8db", PriceCents: 1000},
+		{ItemID: "2", Title: "AWP | Asiimov (Field-Tested)", GameID: "a8db", PriceCents: 10000, Locked: true, LockDays: 3},
+	})
+	require.NoError(t, err)
+	_, err = store.WriteOrders(ctx, now, []validate.Order{
+		{Title: "AK-47 | Redline (Field-Tested)", HasOrder: true, PriceCents: 1500, Count: 4},
+		{Title: "AWP | Asiimov (Field-Tested)", HasOrder: true, PriceCents: 9000, Count: 1},
+	})
+	require.NoError(t, err)
+	env := []string{"REDIS_URL=" + url}
+
+	tests := []struct {
+		name     string
+		args     []string
+		env      []string
+		code     int
+		contains []string
+		absent   []string
+	}{
+		{name: "defaults hide the losing offer", args: nil, env: env, code: 0,
+			contains: []string{"+42.50%", "$10.00", "$15.00", "$14.25", "TARGET", "AK-47 | Redline (Field-Tested)", "1 offers match"},
+			absent:   []string{"AWP"}},
+		{name: "a negative limit shows both", args: []string{"-limit", "-20", "-min-price", "0"}, env: env, code: 0,
+			contains: []string{"AWP | Asiimov (Field-Tested)", "-14.50%", "locked 3d", "2 offers match"}},
+		{name: "min price filters", args: []string{"-min-price", "50", "-limit", "-100"}, env: env, code: 0,
+			contains: []string{"AWP", "1 offers match"}, absent: []string{"AK-47"}},
+		{name: "row limit", args: []string{"-limit", "-100", "-n", "1"}, env: env, code: 0, contains: []string{"2 offers match", "1 shown"}},
+		{name: "bad limit", args: []string{"-limit", "5%"}, env: env, code: 2, contains: []string{"-limit"}},
+		{name: "bad game", args: []string{"-games", "chess"}, env: env, code: 2, contains: []string{"-games"}},
+		{name: "negative rows", args: []string{"-n", "-1"}, env: env, code: 2, contains: []string{"-n must be"}},
+		{name: "unknown flag", args: []string{"-nope"}, env: env, code: 2},
+		{name: "bad config", args: nil, env: []string{"REDIS_URL=ftp://x"}, code: 2, contains: []string{"REDIS_URL"}},
+		{name: "redis unreachable", args: nil, env: []string{"REDIS_URL=redis://:s3cretpw@127.0.0.1:1/0"}, code: 1,
+			absent: []string{"s3cretpw"}},
+		{name: "help", args: []string{"-h"}, env: env, code: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := offersCommand(tc.args, tc.env, &out, &errOut)
+			all := out.String() + errOut.String()
+			require.Equal(t, tc.code, code, all)
+			for _, c := range tc.contains {
+				require.Contains(t, all, c)
+			}
+			for _, a := range tc.absent {
+				require.False(t, strings.Contains(all, a), "%q should not appear in\n%s", a, all)
+			}
+		})
+	}
+}
