@@ -578,4 +578,3 @@ func backoff(base, maxDelay time.Duration, attempt int) time.Duration {
 	d = min(d, maxDelay)
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
-
