@@ -590,7 +590,9 @@ func (c *Client) send(ctx context.Context, cl call, lease Lease, attempt int) (b
 		"duration", elapsed, "err", err)
 	c.metrics.requests.WithLabelValues(string(cl.endpoint), label, lease.Name()).Inc()
 	c.metrics.duration.WithLabelValues(string(cl.endpoint)).Observe(elapsed.Seconds())
-	if label != "canceled" {
+	// The recent success rate describes DMarket: a proxy that failed to connect says nothing about it
+	// (the proxy pool reports its own health), while a failure of the direct connection does.
+	if label != "canceled" && (outcome != EgressFailure || lease.Name() == DirectEgressName) {
 		c.recent[cl.endpoint].add(err == nil)
 	}
 	return body, outcome, err

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -792,4 +793,41 @@ func TestHasCredentials(t *testing.T) {
 	_, signer := testKeys(t)
 	require.False(t, newTestClient(t, "http://127.0.0.1:1", Config{}, nil).HasCredentials())
 	require.True(t, newTestClient(t, "http://127.0.0.1:1", Config{}, nil, WithSigner(signer)).HasCredentials())
+}
+
+// brokenProxy is an egress whose every lease is a proxy that cannot connect.
+type brokenProxy struct{ released []Outcome }
+
+func (b *brokenProxy) Acquire(context.Context, bool) (Lease, error) { return brokenLease{b}, nil }
+
+type brokenLease struct{ b *brokenProxy }
+
+func (brokenLease) Do(*http.Request) (*http.Response, error) {
+	return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+}
+func (l brokenLease) Release(o Outcome) { l.b.released = append(l.b.released, o) }
+func (brokenLease) Name() string        { return "socks5://192.0.2.1:1080" }
+
+func TestHealthIgnoresProxyFailures(t *testing.T) {
+	tests := []struct {
+		name     string
+		egress   Egress
+		attempts int
+	}{
+		{name: "a failing proxy says nothing about DMarket", egress: &brokenProxy{}, attempts: 0},
+		{name: "a failing direct connection does", egress: NewDirectEgress(&http.Client{}, nil), attempts: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := New(Config{BaseURL: "http://127.0.0.1:1", MaxAttempts: 2, BaseDelay: time.Millisecond}, tc.egress,
+				discardLogger(), prometheus.NewRegistry(), clock.Real{})
+			require.NoError(t, err)
+			_, err = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
+			require.ErrorIs(t, err, ErrNetwork)
+			require.Equal(t, tc.attempts, c.Health()[0].Attempts)
+			if b, ok := tc.egress.(*brokenProxy); ok {
+				require.Equal(t, []Outcome{EgressFailure, EgressFailure}, b.released, "the pool still learns the proxy failed")
+			}
+		})
+	}
 }
