@@ -70,12 +70,15 @@ func (p *Pool) check(force bool) error {
 
 // Watch re-reads the proxy file whenever it changes (checked every PollInterval) or reload fires
 // (connect SIGHUP to it), until ctx is done; it then returns nil. Read errors are logged and the
-// current proxies kept.
+// current proxies kept; an error that persists (a missing file, say) is logged once, and again when it
+// changes or on a requested reload.
 func (p *Pool) Watch(ctx context.Context, reload <-chan struct{}) error {
 	t := time.NewTicker(p.cfg.PollInterval)
 	defer t.Stop()
+	lastErr := ""
 	for {
 		var err error
+		forced := false
 		select {
 		case <-ctx.Done():
 			return nil
@@ -88,8 +91,13 @@ func (p *Pool) Watch(ctx context.Context, reload <-chan struct{}) error {
 			}
 			p.log.Info("reloading proxy file on request", "file", p.cfg.File)
 			err = p.check(true)
+			forced = true
 		}
-		if err != nil {
+		switch {
+		case err == nil:
+			lastErr = ""
+		case forced || err.Error() != lastErr:
+			lastErr = err.Error()
 			p.log.Error("reload proxy file: keeping the current proxies", "file", p.cfg.File, "err", err)
 		}
 	}

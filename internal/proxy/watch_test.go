@@ -169,3 +169,18 @@ func TestAcquireWakesWhenProxiesAreAdded(t *testing.T) {
 		t.Fatal("Acquire was not woken by the reload")
 	}
 }
+
+func TestWatchLogsAPersistingErrorOnce(t *testing.T) {
+	p, _, logs := newPool(t, Config{File: t.TempDir() + "/missing.txt", PollInterval: 2 * time.Millisecond}, clock.Real{})
+	reload := make(chan struct{})
+	runWatch(t, p, reload)
+	errorsSeen := func() float64 {
+		return testutil.ToFloat64(p.m.reloads.WithLabelValues("error"))
+	}
+	require.Eventually(t, func() bool { return errorsSeen() >= 5 }, 10*time.Second, time.Millisecond, "the file is polled")
+	require.Equal(t, 1, strings.Count(logs.String(), "reload proxy file"), "a missing file is reported once")
+
+	reload <- struct{}{}
+	require.Eventually(t, func() bool { return strings.Count(logs.String(), "reload proxy file") == 2 },
+		10*time.Second, time.Millisecond, "a requested reload reports the error again")
+}
