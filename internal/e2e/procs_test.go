@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -126,13 +127,22 @@ func tail(s string, n int) string {
 	return s[len(s)-n:]
 }
 
-// freeAddr returns a loopback address with a port free at the time of the call.
+// freeAddr returns a loopback address with a port free at the time of the call. The port is drawn below
+// the kernel's ephemeral range (32768–60999 here), where listeners on port 0 and outgoing connections
+// never land, so it stays free until the binary binds it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
+	for range 1000 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mrand.IntN(12000))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		require.NoError(t, l.Close())
+		return addr
+	}
+	t.Fatal("no free port between 20000 and 32000")
+	return ""
 }
 
 // status GETs url and returns its status code (0 when unreachable) and body.
