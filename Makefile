@@ -3,14 +3,17 @@ GO            ?= go
 BIN           ?= bin
 PKGS          ?= ./...
 TEST_FLAGS    ?= -count=1 -timeout 14m
-STATICCHECK   ?= $(or $(shell command -v staticcheck 2>/dev/null),$(HOME)/go/bin/staticcheck)
-GOLANGCI_LINT ?= $(or $(shell command -v golangci-lint 2>/dev/null),$(HOME)/go/bin/golangci-lint)
+# Linters are installed per clone into a git-ignored directory of the repository, at pinned module versions
+# (`make tools`), so every clone exercises the install path and never depends on what ~/go/bin holds.
+TOOLS_DIR     ?= $(CURDIR)/.tools/bin
+STATICCHECK   ?= $(TOOLS_DIR)/staticcheck
+GOLANGCI_LINT ?= $(TOOLS_DIR)/golangci-lint
 BENCH         ?= .
 IMAGE         ?= dmarket-monitor:local
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMPOSE       ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: help build test lint cover bench run demo docker compose-check tools load e2e-metrics
+.PHONY: help services build test lint cover bench run demo docker compose-check tools load e2e-metrics
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -18,17 +21,30 @@ help: ## list the targets
 build: ## build every binary into bin/
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-test: ## run every test, including integration tests against local Redis and RabbitMQ
-	$(GO) test $(TEST_FLAGS) $(PKGS)
+services: ## install (apt, when missing) and start local Redis and RabbitMQ for the tests
+	bash scripts/services.sh
 
-STATICCHECK_VERSION   ?= 2026.2.2
+test: services ## run every test, including integration tests against local Redis and RabbitMQ (started if down)
+	GO=$(GO) bash scripts/test.sh $(TEST_FLAGS)
+
+# Module versions (staticcheck's release 2026.2.2 is module version v0.8.2).
+STATICCHECK_VERSION   ?= v0.8.2
 GOLANGCI_LINT_VERSION ?= v2.15.0
 
-tools: ## install staticcheck and golangci-lint (pinned versions) when missing
-	@command -v staticcheck >/dev/null || [ -x $(HOME)/go/bin/staticcheck ] || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	@command -v golangci-lint >/dev/null || [ -x $(HOME)/go/bin/golangci-lint ] || GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+# A stamp per tool and version: changing a version reinstalls that tool.
+$(TOOLS_DIR)/.staticcheck-$(STATICCHECK_VERSION):
+	@mkdir -p $(TOOLS_DIR)
+	GOFLAGS= GOBIN=$(TOOLS_DIR) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@touch $@
 
-lint: ## gofmt, go vet, staticcheck and golangci-lint (.golangci.yml)
+$(TOOLS_DIR)/.golangci-lint-$(GOLANGCI_LINT_VERSION):
+	@mkdir -p $(TOOLS_DIR)
+	GOFLAGS= GOBIN=$(TOOLS_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	@touch $@
+
+tools: $(TOOLS_DIR)/.staticcheck-$(STATICCHECK_VERSION) $(TOOLS_DIR)/.golangci-lint-$(GOLANGCI_LINT_VERSION) ## install the pinned linters into .tools/bin (per clone)
+
+lint: tools ## gofmt, go vet, staticcheck and golangci-lint (.golangci.yml), pinned linters installed first
 	@out="$$(gofmt -l cmd internal)"; if [ -n "$$out" ]; then echo "gofmt -w needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)

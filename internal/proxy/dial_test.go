@@ -92,7 +92,10 @@ func TestProxyAuthFailure(t *testing.T) {
 			require.NotContains(t, err.Error(), "wrong")
 			require.Equal(t, EgressFailure, Classify(nil, err))
 			l.Release(Classify(nil, err))
-			require.EqualValues(t, 1, srv.AuthFailures())
+			// The refusal reached the client; await the server's own count rather than assume it is
+			// already visible.
+			require.Eventually(t, func() bool { return srv.AuthFailures() == 1 }, 5*time.Second, 5*time.Millisecond,
+				"auth failures: %d", srv.AuthFailures())
 			require.Zero(t, srv.Tunnels())
 			require.NotContains(t, logs.String(), "wrong")
 		})

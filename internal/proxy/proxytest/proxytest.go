@@ -354,10 +354,11 @@ func (s *Server) socks5(c net.Conn, br *bufio.Reader) (net.Conn, error) {
 		found = found || m == want
 	}
 	if !found {
-		_, _ = c.Write([]byte{5, 0xff})
+		// Count before answering: a client that saw the refusal must find it counted.
 		if want == 0x02 {
 			s.authFails.Add(1)
 		}
+		_, _ = c.Write([]byte{5, 0xff})
 		return nil, errors.New("no acceptable method")
 	}
 	if _, err := c.Write([]byte{5, want}); err != nil {

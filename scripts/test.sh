@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test: the packages first, then the long end-to-end package (internal/e2e) with a line per test
+# as it starts and ends so a reader sees progress. The e2e package's full output goes to a log file, printed
+# when it fails. Usage: scripts/test.sh [go test flags...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+flags=("$@")
+[ ${#flags[@]} -gt 0 ] || flags=(-count=1 -timeout 14m)
+
+mapfile -t pkgs < <($GO list ./... | grep -v '/internal/e2e$')
+$GO test "${flags[@]}" "${pkgs[@]}"
+
+log=$(mktemp "${TMPDIR:-/tmp}/e2e-test.XXXXXX.log")
+echo "e2e: running internal/e2e (progress below, full log: $log)"
+start=$(date +%s)
+set +e
+$GO test "${flags[@]}" -v ./internal/e2e 2>&1 | tee "$log" |
+  grep --line-buffered -E '^(=== RUN   Test[^/]*$|--- (PASS|FAIL|SKIP): Test[^/]*$|ok |FAIL|panic:)' |
+  while IFS= read -r line; do
+    case $line in
+    "ok "* | FAIL*) echo "$line" ;;
+    *) printf '[%4ds] %s\n' $(($(date +%s) - start)) "$line" ;;
+    esac
+  done
+rc=${PIPESTATUS[0]}
+set -e
+if [ "$rc" -eq 0 ]; then
+  rm -f "$log"
+  exit 0
+fi
+echo "e2e: FAILED; the failing tests' output:" >&2
+grep -v -E '^(=== (RUN|PAUSE|CONT|NAME)|--- PASS|    --- PASS)' "$log" | tail -n 400 >&2
+exit "$rc"
