@@ -93,7 +93,21 @@ func FormatAgo(now, t time.Time) string {
 	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
 }
 
-// RenderOffer renders one offer as the four HTML lines of SPEC §6.3.
+// historyHighLevelFrom is the buy price (cents) from which a HISTORY offer sells at the 20 % level
+// instead of the 50 % one (SPEC §6.1).
+const historyHighLevelFrom = 100_00
+
+// SellLevel is the sell-probability level, in percent, of a HISTORY offer's sell price: the price that
+// 50 % of last week's units sold at or above, or 20 % for buys of $100 or more (SPEC §6.1, §9.4).
+func SellLevel(buyCents int64) int {
+	if buyCents >= historyHighLevelFrom {
+		return 20
+	}
+	return 50
+}
+
+// RenderOffer renders one offer as the four HTML lines of SPEC §6.3, with line 2 of a HISTORY offer as
+// SPEC §9.4 words it.
 func RenderOffer(o offers.Offer, now time.Time) string {
 	return renderOffer(o, o.Title, now)
 }
@@ -110,7 +124,8 @@ func renderOffer(o offers.Offer, shownTitle string, now time.Time) string {
 		}
 		fmt.Fprintf(&b, "TARGET · %d %s\n", o.OrderCount, unit)
 	default:
-		fmt.Fprintf(&b, "%s · AVG %s | %d SOLD IN WEEK\n", html.EscapeString(string(o.Kind)), FormatMoney(o.Sell), o.SoldPerWeek)
+		fmt.Fprintf(&b, "%s · SELLS AT %s (%d %%) | %d SOLD IN WEEK\n", html.EscapeString(string(o.Kind)), FormatMoney(o.Sell),
+			SellLevel(o.Buy), o.SoldPerWeek)
 	}
 	fmt.Fprintf(&b, "<a href=\"%s\">%s</a>\n", html.EscapeString(ItemURL(o.GameID, o.Title)), html.EscapeString(shownTitle))
 	if o.Status == offers.StatusLocked {

@@ -65,7 +65,13 @@ func TestRenderOffer(t *testing.T) {
 			want: "<b>+12.34%</b>  $10.00 → $11.50 (net $11.27)\nTARGET · 1 buy order\n" + link + "\nupdated 2m ago"},
 		{name: "history locked", change: func(o *offers.Offer) {
 			o.Kind, o.Status, o.LockDays, o.SoldPerWeek = offers.KindHistory, offers.StatusLocked, 5, 42
-		}, want: "<b>+12.34%</b>  $10.00 → $11.50 (net $11.27)\nHISTORY · AVG $11.50 | 42 SOLD IN WEEK\n" + link + "\nLOCKED 5d · updated 2m ago"},
+		}, want: "<b>+12.34%</b>  $10.00 → $11.50 (net $11.27)\nHISTORY · SELLS AT $11.50 (50 %) | 42 SOLD IN WEEK\n" + link + "\nLOCKED 5d · updated 2m ago"},
+		{name: "history just under $100 sells at the 50 % level", change: func(o *offers.Offer) {
+			o.Kind, o.SoldPerWeek, o.Buy, o.Sell, o.Net = offers.KindHistory, 7, 9999, 12000, 11400
+		}, want: "<b>+12.34%</b>  $99.99 → $120.00 (net $114.00)\nHISTORY · SELLS AT $120.00 (50 %) | 7 SOLD IN WEEK\n" + link + "\nupdated 2m ago"},
+		{name: "history from $100 sells at the 20 % level", change: func(o *offers.Offer) {
+			o.Kind, o.SoldPerWeek, o.Buy, o.Sell, o.Net = offers.KindHistory, 7, 10000, 12000, 11400
+		}, want: "<b>+12.34%</b>  $100.00 → $120.00 (net $114.00)\nHISTORY · SELLS AT $120.00 (20 %) | 7 SOLD IN WEEK\n" + link + "\nupdated 2m ago"},
 		{name: "locked under a day", change: func(o *offers.Offer) { o.Status, o.LockDays = offers.StatusLocked, 0 },
 			want: "<b>+12.34%</b>  $10.00 → $11.50 (net $11.27)\nTARGET · 3 buy orders\n" + link + "\nLOCKED &lt;1d · updated 2m ago"},
 		{name: "zero and negative", change: func(o *offers.Offer) { o.ProfitBasisPoints, o.Net = 0, -3 },
