@@ -36,6 +36,7 @@ func TestNewConfig(t *testing.T) {
 	}{
 		{name: "defaults", cfg: Config{}, ok: true},
 		{name: "negative", cfg: Config{BaseBackoff: -1}},
+		{name: "negative retention", cfg: Config{Retention: -time.Second}},
 		{name: "max below base", cfg: Config{BaseBackoff: time.Hour, MaxBackoff: time.Minute}},
 	}
 	for _, tc := range tests {
@@ -48,6 +49,7 @@ func TestNewConfig(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, DefaultBaseBackoff, s.cfg.BaseBackoff)
 			require.Equal(t, DefaultMaxBackoff, s.cfg.MaxBackoff)
+			require.Equal(t, DefaultRetention, s.cfg.Retention)
 		})
 	}
 	_, err := New(nil, clock.Real{}, Config{})
@@ -115,6 +117,8 @@ func TestEnqueueClaimDone(t *testing.T) {
 func TestFailedBacksOff(t *testing.T) {
 	ctx := context.Background()
 	s, _, clk := newSchedule(t)
+	_, err := s.Enqueue(ctx, "a8db", []string{"A"})
+	require.NoError(t, err)
 	tests := []struct {
 		attempt int
 		want    time.Duration
@@ -204,4 +208,152 @@ func TestRedisErrors(t *testing.T) {
 	require.Error(t, s.Done(ctx, "a8db", "A", time.Minute))
 	_, _, err = s.Due(ctx, "a8db", "A")
 	require.Error(t, err)
+}
+
+// members returns the sorted members of a sorted set.
+func members(t *testing.T, rdb *redis.Client, key string) []string {
+	t.Helper()
+	m, err := rdb.ZRange(context.Background(), key, 0, -1).Result()
+	require.NoError(t, err)
+	sort.Strings(m)
+	return m
+}
+
+func TestTitlesGoneFromTheMarketAreDropped(t *testing.T) {
+	const game = "a8db"
+	tests := []struct {
+		name string
+		// prune runs the step that should drop the stale titles.
+		prune func(t *testing.T, s *Schedule)
+	}{
+		{name: "by the next enqueue", prune: func(t *testing.T, s *Schedule) {
+			_, err := s.Enqueue(context.Background(), game, []string{"D"})
+			require.NoError(t, err)
+		}},
+		{name: "by the next claim", prune: func(t *testing.T, s *Schedule) {
+			_, err := s.Claim(context.Background(), game, 1, time.Minute)
+			require.NoError(t, err)
+		}},
+		{name: "by Prune", prune: func(t *testing.T, s *Schedule) {
+			n, err := s.Prune(context.Background(), game)
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, rdb, clk := newSchedule(t)
+			_, err := s.Enqueue(ctx, game, []string{"A", "B"})
+			require.NoError(t, err)
+			clk.Advance(DefaultRetention / 2)
+			_, err = s.Enqueue(ctx, game, []string{"B", "C"})
+			require.NoError(t, err)
+
+			// A was last seen exactly the retention ago: still kept.
+			clk.Advance(DefaultRetention / 2)
+			n, err := s.Prune(ctx, game)
+			require.NoError(t, err)
+			require.Zero(t, n)
+			require.Equal(t, []string{"A", "B", "C"}, members(t, rdb, Key(game)))
+			// B kept its due time: seeing a title again does not make it due again.
+			due, ok, err := s.Due(ctx, game, "B")
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.Equal(t, t0, due)
+
+			clk.Advance(time.Millisecond)
+			tc.prune(t, s)
+			require.NotContains(t, members(t, rdb, Key(game)), "A")
+			require.NotContains(t, members(t, rdb, SeenKey(game)), "A")
+			require.Subset(t, members(t, rdb, Key(game)), []string{"B", "C"})
+			require.Equal(t, members(t, rdb, Key(game)), members(t, rdb, SeenKey(game)), "both sets hold the same titles")
+
+		})
+	}
+}
+
+func TestDoneAndFailedDoNotRevivePrunedTitles(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, clk := newSchedule(t)
+	_, err := s.Enqueue(ctx, "a8db", []string{"A", "B"})
+	require.NoError(t, err)
+	got, err := s.Claim(ctx, "a8db", 2, time.Minute)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"A", "B"}, got)
+
+	clk.Advance(DefaultRetention + time.Second)
+	n, err := s.Prune(ctx, "a8db")
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.NoError(t, s.Done(ctx, "a8db", "A", time.Hour))
+	require.NoError(t, s.Failed(ctx, "a8db", "B", 1))
+	require.Zero(t, rdb.Exists(ctx, Key("a8db"), SeenKey("a8db")).Val(), "both keys are gone with their last title")
+}
+
+func TestTitlesWithoutLastSeenTimeAgeOut(t *testing.T) {
+	tests := []struct {
+		name string
+		// write schedules titles the way an older version or another writer did.
+		write func(ctx context.Context, s *Schedule, rdb *redis.Client)
+		// touch is the call that gives them a last-seen time.
+		touch func(ctx context.Context, s *Schedule) error
+	}{
+		{
+			name: "schedule written before the last-seen set existed",
+			write: func(ctx context.Context, _ *Schedule, rdb *redis.Client) {
+				for i := 0; i < 1200; i++ {
+					rdb.ZAdd(ctx, Key("a8db"), redis.Z{Score: float64(t0.UnixMilli()), Member: fmt.Sprint("old ", i)})
+				}
+			},
+			touch: func(ctx context.Context, s *Schedule) error {
+				_, err := s.Enqueue(ctx, "a8db", []string{"new"})
+				return err
+			},
+		},
+		{
+			name: "title scheduled beside the last-seen set",
+			write: func(ctx context.Context, s *Schedule, rdb *redis.Client) {
+				_, _ = s.Enqueue(ctx, "a8db", []string{"new"})
+				rdb.ZAdd(ctx, Key("a8db"), redis.Z{Score: float64(t0.UnixMilli()), Member: "old 0"})
+			},
+			touch: func(ctx context.Context, s *Schedule) error {
+				_, err := s.Claim(ctx, "a8db", 10, time.Minute)
+				return err
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, rdb, clk := newSchedule(t)
+			tc.write(ctx, s, rdb)
+			require.NoError(t, tc.touch(ctx, s))
+			require.Equal(t, members(t, rdb, Key("a8db")), members(t, rdb, SeenKey("a8db")))
+
+			clk.Advance(DefaultRetention + time.Millisecond)
+			_, err := s.Prune(ctx, "a8db")
+			require.NoError(t, err)
+			require.Zero(t, rdb.Exists(ctx, Key("a8db"), SeenKey("a8db")).Val())
+		})
+	}
+}
+
+func TestPruneDropsMoreThanOneBatch(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, clk := newSchedule(t)
+	titles := make([]string, 2*pruneBatch+7)
+	for i := range titles {
+		titles[i] = fmt.Sprint("title ", i)
+	}
+	n, err := s.Enqueue(ctx, "a8db", titles)
+	require.NoError(t, err)
+	require.Equal(t, len(titles), n)
+	require.Equal(t, int64(len(titles)), rdb.ZCard(ctx, SeenKey("a8db")).Val())
+
+	clk.Advance(DefaultRetention + time.Millisecond)
+	n, err = s.Prune(ctx, "a8db")
+	require.NoError(t, err)
+	require.Equal(t, len(titles), n)
+	require.Zero(t, rdb.Exists(ctx, Key("a8db"), SeenKey("a8db")).Val())
 }
