@@ -122,15 +122,18 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 }
 
 // listingsScript applies one listings page. KEYS are the prices keys of the page's titles. ARGV: now
-// (unix s), t (fetch ms), exp (unix s), then per key: meta JSON and the fields to write as lines
-// "<field>=<value>\n". Per key it prunes expired fields, writes each field unless the stored one is newer, writes meta
-// unless the stored one is newer, and sets the key to expire with its newest field (or deletes it when no
-// live field is left). It returns the number of keys left holding prices.
+// (unix s), now (unix ms), t (fetch ms), exp (unix s), exp (unix ms), then per key: meta JSON and the
+// fields to write as lines "<field>=<value>\n". Per key it prunes expired fields, writes each field unless
+// the stored one is newer, writes meta unless the stored one is newer, and sets the key to expire with its
+// newest field, never later than PRICE_TTL after the newest fetch (or deletes it when no live field is
+// left). It returns the number of keys left holding prices.
 var listingsScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
-local t = tonumber(ARGV[2])
-local exp = tonumber(ARGV[3])
-local idx = 4
+local nowms = tonumber(ARGV[2])
+local t = tonumber(ARGV[3])
+local exp = tonumber(ARGV[4])
+local expms = tonumber(ARGV[5])
+local idx = 6
 local kept = 0
 for k = 1, #KEYS do
   local key = KEYS[k]
@@ -141,6 +144,7 @@ for k = 1, #KEYS do
   local seen = {}
   local dead = {}
   local maxexp = 0
+  local maxexpms = 0
   local live = 0
   local metat = -1
   for i = 1, #cur, 2 do
@@ -168,7 +172,7 @@ for k = 1, #KEYS do
       set[#set + 1] = f
       set[#set + 1] = v
       if ft == nil then live = live + 1 end
-      if exp > maxexp then maxexp = exp end
+      if expms > maxexpms then maxexpms = expms end
     end
   end
   if live == 0 then
@@ -181,7 +185,12 @@ for k = 1, #KEYS do
     if #set > 0 then
       redis.call('HSET', key, unpack(set))
     end
-    redis.call('EXPIRE', key, maxexp - now + 1)
+    -- A stored field's exp is whole seconds (at most its true expiry); a field written now expires
+    -- exactly PRICE_TTL after its fetch.
+    if maxexp * 1000 > maxexpms then maxexpms = maxexp * 1000 end
+    local ttl = maxexpms - nowms
+    if ttl < 1 then ttl = 1 end
+    redis.call('PEXPIRE', key, ttl)
     kept = kept + 1
   end
 end
@@ -235,7 +244,8 @@ func (s *Store) WriteListings(ctx context.Context, game string, fetchedAt time.T
 		return 0, nil
 	}
 	now := s.clock.Now()
-	exp := fetchedAt.Add(s.cfg.PriceTTL).Unix()
+	expAt := fetchedAt.Add(s.cfg.PriceTTL)
+	exp := expAt.Unix()
 	if exp < now.Unix() {
 		return 0, nil
 	}
@@ -281,8 +291,8 @@ func (s *Store) WriteListings(ctx context.Context, game string, fetchedAt time.T
 	}
 	t := fetchedAt.UnixMilli()
 	keys := make([]string, len(titles))
-	args := make([]any, 0, 3+2*len(titles))
-	args = append(args, now.Unix(), t, exp)
+	args := make([]any, 0, 5+2*len(titles))
+	args = append(args, now.Unix(), now.UnixMilli(), t, exp, expAt.UnixMilli())
 	buf := make([]byte, 0, 256)
 	for i := range titles {
 		ta := &titles[i]

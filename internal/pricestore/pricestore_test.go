@@ -237,7 +237,8 @@ func TestWriteListingsPrunesToEmpty(t *testing.T) {
 	// an already-expired field through the script directly.
 	clk.Advance(61 * time.Minute)
 	n, err := listingsScript.Run(ctx, rdb, []string{PricesKey("A")}, clk.Now().Unix(), clk.Now().UnixMilli(),
-		clk.Now().Add(-time.Second).Unix(), `{"t":1}`, "").Int()
+		clk.Now().UnixMilli(), clk.Now().Add(-time.Second).Unix(), clk.Now().Add(-time.Second).UnixMilli(),
+		`{"t":1}`, "").Int()
 	require.NoError(t, err)
 	require.Zero(t, n)
 	require.Zero(t, rdb.Exists(ctx, PricesKey("A")).Val())
@@ -389,4 +390,37 @@ func TestPruneManyExpiredFields(t *testing.T) {
 	_, err := s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 9999, false, 0)})
 	require.NoError(t, err)
 	require.Equal(t, int64(2), rdb.HLen(ctx, PricesKey(title)).Val(), "meta and the new field")
+}
+
+func TestPricesKeyTTLNeverExceedsPriceTTL(t *testing.T) {
+	cases := []struct {
+		name string
+		age  time.Duration // how long before now the page was fetched
+	}{
+		{"fetched now", 0},
+		{"fetched 1ms ago", time.Millisecond},
+		{"fetched 200ms ago", 200 * time.Millisecond},
+		{"fetched 999ms ago", 999 * time.Millisecond},
+		{"fetched 30 minutes ago", 30 * time.Minute},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, rdb, clk := newStore(t)
+			clk.Set(t0.Add(400 * time.Millisecond))
+			fetched := clk.Now().Add(-tc.age)
+			_, err := s.WriteListings(ctx, "a8db", fetched, []validate.Listing{listing("A", 100, false, 0)})
+			require.NoError(t, err)
+			left := fetched.Add(time.Hour).Sub(clk.Now())
+			pttl := rdb.PTTL(ctx, PricesKey("A")).Val()
+			require.LessOrEqual(t, pttl, left, "the key outlives PRICE_TTL after the fetch")
+			require.LessOrEqual(t, pttl, time.Hour)
+			require.Greater(t, pttl, left-5*time.Second, "the key expires far too early")
+
+			// A second write of an older page keeps the bound.
+			_, err = s.WriteListings(ctx, "a8db", fetched.Add(-time.Second), []validate.Listing{listing("A", 200, false, 0)})
+			require.NoError(t, err)
+			require.LessOrEqual(t, rdb.PTTL(ctx, PricesKey("A")).Val(), left)
+		})
+	}
 }
