@@ -50,6 +50,7 @@ type Messenger interface {
 	SendPhoto(ctx context.Context, p telegram.Priority, chatID int64, m telegram.Media, caption string, markup *tgbotapi.InlineKeyboardMarkup) (int, error)
 	EditText(ctx context.Context, p telegram.Priority, chatID int64, messageID int, text string, markup *tgbotapi.InlineKeyboardMarkup) error
 	AnswerCallback(ctx context.Context, callbackID, text string, alert bool) error
+	SetCommands(ctx context.Context, cmds []telegram.Command) error
 }
 
 // The Telegram sender is the production Messenger.
@@ -226,6 +227,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer cancelWork()
 
 	var loops sync.WaitGroup
+	loops.Go(func() { b.registerCommands(ctx) })
 	loops.Go(func() { b.notifyLoop(ctx, work) })
 	b.pollLoop(ctx, work)
 	loops.Wait()

@@ -157,3 +157,32 @@ func TestRedisDownRepliesPolitely(t *testing.T) {
 		testutil.ToFloat64(h.bot.m.commands.WithLabelValues("offers", "error")))
 	require.NotContains(t, h.logs.String(), h.srv.Token())
 }
+
+func TestCommandMenuRegisteredAtStart(t *testing.T) {
+	cases := []struct {
+		name     string
+		failures int // setMyCommands answers 502 this often first
+	}{
+		{name: "first try"},
+		{name: "after Telegram errors", failures: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{noRun: true})
+			if tc.failures > 0 {
+				h.srv.Fail("setMyCommands", tc.failures, 502, "Bad Gateway", 0)
+			}
+			h.run()
+			require.Eventually(t, func() bool { return len(h.srv.Commands()) > 0 }, 10*time.Second, 5*time.Millisecond)
+			var names []string
+			for _, c := range h.srv.Commands() {
+				names = append(names, c.Command)
+				require.True(t, knownCommands[c.Command], "menu command %q is handled", c.Command)
+			}
+			require.Equal(t, []string{"offers", "settings", "set_min_price", "set_limit", "help"}, names)
+			if tc.failures > 0 {
+				require.Contains(t, h.logs.String(), "command menu not registered")
+			}
+		})
+	}
+}

@@ -35,6 +35,40 @@ var knownCommands = map[string]bool{
 	"start": true, "help": true, "offers": true, "set_min_price": true, "set_limit": true, "settings": true,
 }
 
+// menuCommands are the commands registered with Telegram's "/" menu at start, in menu order.
+var menuCommands = []telegram.Command{
+	{Name: "offers", Description: "Current offers, best first"},
+	{Name: "settings", Description: "Filters, games, notification volume, daily digest"},
+	{Name: "set_min_price", Description: "Hide offers cheaper than this, in USD (0 to 1000000)"},
+	{Name: "set_limit", Description: "Hide offers with less profit, in % (-100 to 10000)"},
+	{Name: "help", Description: "What the bot does and your settings"},
+}
+
+// registerCommands sets the "/" menu, retrying with a growing pause while Telegram does not take it;
+// the bot works without the menu meanwhile.
+func (b *Bot) registerCommands(ctx context.Context) {
+	backoff := time.Second
+	for {
+		err := b.tg.SetCommands(ctx, menuCommands)
+		if err == nil {
+			b.log.Debug("command menu registered", "commands", len(menuCommands))
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		b.log.Warn("command menu not registered", "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Minute)
+	}
+}
+
 // HandleUpdate handles one update: whitelist check, then the command or button.
 func (b *Bot) HandleUpdate(ctx context.Context, u tgbotapi.Update) {
 	switch {

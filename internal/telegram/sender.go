@@ -232,6 +232,8 @@ func methodOf(c tgbotapi.Chattable) string {
 		return "answerCallbackQuery"
 	case tgbotapi.UpdateConfig:
 		return "getUpdates"
+	case tgbotapi.SetMyCommandsConfig:
+		return "setMyCommands"
 	}
 	return "other"
 }
@@ -367,6 +369,25 @@ func (s *Sender) Updates(ctx context.Context, offset int, timeout time.Duration)
 		return nil, fmt.Errorf("decode updates: %w", err)
 	}
 	return ups, nil
+}
+
+// Command is one entry of the bot's "/" command menu.
+type Command struct {
+	// Name is the command without its slash: 1 to 32 lowercase letters, digits and underscores.
+	Name string
+	// Description is what the menu shows beside it (1 to 256 characters).
+	Description string
+}
+
+// SetCommands registers the bot's command list (setMyCommands, default scope), which Telegram shows as
+// the "/" menu of every chat with the bot.
+func (s *Sender) SetCommands(ctx context.Context, cmds []Command) error {
+	list := make([]tgbotapi.BotCommand, len(cmds))
+	for i, c := range cmds {
+		list[i] = tgbotapi.BotCommand{Command: c.Name, Description: c.Description}
+	}
+	_, err := s.request(ctx, tgbotapi.NewSetMyCommands(list...), s.cfg.RequestTimeout)
+	return err
 }
 
 // AnswerCallback answers a callback query (stops the button's spinner, shows text as a toast).

@@ -156,6 +156,37 @@ func TestSendKinds(t *testing.T) {
 	require.Positive(t, n)
 }
 
+func TestSetCommands(t *testing.T) {
+	cases := []struct {
+		name    string
+		cmds    []Command
+		wantErr error
+	}{
+		{name: "menu", cmds: []Command{{Name: "offers", Description: "Current offers"}, {Name: "set_limit", Description: "Profit limit in %"}}},
+		{name: "invalid name", cmds: []Command{{Name: "Set-Limit", Description: "x"}}, wantErr: ErrBadRequest},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, fastServer(), Config{})
+			err := f.s.SetCommands(context.Background(), tc.cmds)
+			if tc.wantErr != nil {
+				require.ErrorIs(t, err, tc.wantErr)
+				require.Empty(t, f.srv.Commands())
+				require.Equal(t, 1.0, testutil.ToFloat64(f.s.m.requests.WithLabelValues("setMyCommands", "bad_request")))
+				return
+			}
+			require.NoError(t, err)
+			got := f.srv.Commands()
+			require.Len(t, got, len(tc.cmds))
+			for i, c := range tc.cmds {
+				require.Equal(t, c.Name, got[i].Command)
+				require.Equal(t, c.Description, got[i].Description)
+			}
+			require.Equal(t, 1.0, testutil.ToFloat64(f.s.m.requests.WithLabelValues("setMyCommands", "ok")))
+		})
+	}
+}
+
 func TestErrorClasses(t *testing.T) {
 	f := newFixture(t, fastServer(), Config{MaxRetries: -1})
 	f.srv.AddChat(1)

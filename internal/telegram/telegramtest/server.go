@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,6 +131,7 @@ type Server struct {
 	nextMsgID    int
 	messages     map[int64]map[int]*Message
 	nextCBID     int
+	commands     []tgbotapi.BotCommand
 }
 
 // New starts a Server that is closed when the test ends.
@@ -175,6 +177,45 @@ func NewServer(opts Options) *Server {
 
 // Close stops the server.
 func (s *Server) Close() { s.srv.Close() }
+
+// Commands returns the bot's command list as last set with setMyCommands (the "/" menu users see).
+func (s *Server) Commands() []tgbotapi.BotCommand {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]tgbotapi.BotCommand{}, s.commands...)
+}
+
+// commandRe is what Telegram accepts as a command name: 1 to 32 lowercase letters, digits and underscores.
+var commandRe = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
+
+// setMyCommands validates and stores a command list as Telegram does: at most 100 commands, each named
+// by commandRe, described in 1 to 256 characters, no name twice. Only the default scope is supported.
+func (s *Server) setMyCommands(form map[string]string) (any, *apiError) {
+	if scope := form["scope"]; scope != "" && !strings.Contains(scope, `"default"`) {
+		return nil, &apiError{400, "Bad Request: only the default command scope is supported by this fake", 0}
+	}
+	var cmds []tgbotapi.BotCommand
+	if err := json.Unmarshal([]byte(form["commands"]), &cmds); err != nil {
+		return nil, &apiError{400, "Bad Request: can't parse commands JSON object", 0}
+	}
+	if len(cmds) > 100 {
+		return nil, &apiError{400, "Bad Request: too many commands", 0}
+	}
+	seen := map[string]bool{}
+	for _, c := range cmds {
+		if !commandRe.MatchString(c.Command) || seen[c.Command] {
+			return nil, &apiError{400, "Bad Request: BOT_COMMAND_INVALID", 0}
+		}
+		if n := UTF16Len(c.Description); n == 0 || n > 256 {
+			return nil, &apiError{400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID", 0}
+		}
+		seen[c.Command] = true
+	}
+	s.mu.Lock()
+	s.commands = cmds
+	s.mu.Unlock()
+	return true, nil
+}
 
 // Token is the accepted bot token.
 func (s *Server) Token() string { return s.opts.Token }
@@ -583,6 +624,10 @@ func (s *Server) handle(method string, form map[string]string, files map[string]
 		return s.store(call.ChatID, form["caption"], call.Markup), nil
 	case "sendMediaGroup":
 		return s.mediaGroup(form, call)
+	case "setMyCommands":
+		return s.setMyCommands(form)
+	case "getMyCommands":
+		return s.Commands(), nil
 	}
 	return nil, &apiError{404, "Not Found: method not found", 0}
 }

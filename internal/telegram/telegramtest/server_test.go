@@ -264,3 +264,47 @@ func TestServerUploadsAndAlbums(t *testing.T) {
 	require.Equal(t, 400, status)
 	require.NotEmpty(t, s.URL())
 }
+
+func TestServerCommands(t *testing.T) {
+	cases := []struct {
+		name     string
+		commands string
+		scope    string
+		wantErr  string
+	}{
+		{name: "valid", commands: `[{"command":"offers","description":"Current offers"},{"command":"set_limit","description":"Profit limit"}]`},
+		{name: "empty list clears", commands: `[]`},
+		{name: "default scope", commands: `[{"command":"help","description":"Help"}]`, scope: `{"type":"default"}`},
+		{name: "other scope", commands: `[{"command":"help","description":"Help"}]`, scope: `{"type":"all_private_chats"}`, wantErr: "scope"},
+		{name: "upper case", commands: `[{"command":"Offers","description":"x"}]`, wantErr: "BOT_COMMAND_INVALID"},
+		{name: "slash", commands: `[{"command":"/offers","description":"x"}]`, wantErr: "BOT_COMMAND_INVALID"},
+		{name: "too long", commands: `[{"command":"` + strings.Repeat("a", 33) + `","description":"x"}]`, wantErr: "BOT_COMMAND_INVALID"},
+		{name: "twice", commands: `[{"command":"a","description":"x"},{"command":"a","description":"y"}]`, wantErr: "BOT_COMMAND_INVALID"},
+		{name: "no description", commands: `[{"command":"a","description":""}]`, wantErr: "DESCRIPTION_INVALID"},
+		{name: "long description", commands: `[{"command":"a","description":"` + strings.Repeat("é", 257) + `"}]`, wantErr: "DESCRIPTION_INVALID"},
+		{name: "not json", commands: `offers`, wantErr: "parse"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(t, Options{})
+			form := url.Values{"commands": {tc.commands}}
+			if tc.scope != "" {
+				form.Set("scope", tc.scope)
+			}
+			status, body := post(t, s, s.Token(), "setMyCommands", form)
+			if tc.wantErr != "" {
+				require.Equal(t, 400, status)
+				require.Contains(t, body["description"], tc.wantErr)
+				require.Empty(t, s.Commands())
+				return
+			}
+			require.Equal(t, 200, status)
+			var want []tgbotapi.BotCommand
+			require.NoError(t, json.Unmarshal([]byte(tc.commands), &want))
+			require.Equal(t, want, s.Commands())
+			status, body = post(t, s, s.Token(), "getMyCommands", url.Values{})
+			require.Equal(t, 200, status)
+			require.Len(t, body["result"], len(want))
+		})
+	}
+}
