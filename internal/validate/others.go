@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"math"
 	"time"
 )
 
@@ -433,7 +434,7 @@ func (s *scanner) reducedFee() (ReducedFee, Reason, error) {
 	var f ReducedFee
 	var reason Reason
 	var fraction []byte
-	bound := func(dst **int64) error {
+	bound := func(dst **int64, upper bool) error {
 		t, present, ok, err := s.intText()
 		if err != nil || !present {
 			return err
@@ -442,12 +443,14 @@ func (s *scanner) reducedFee() (ReducedFee, Reason, error) {
 			firstReason(&reason, ReasonWrongType)
 			return nil
 		}
-		v, r := parseCents(t)
-		if r == ReasonMissingField {
+		v, open, r := parseBound(t, upper)
+		if r != "" {
+			firstReason(&reason, r)
 			return nil
 		}
-		firstReason(&reason, r)
-		*dst = &v
+		if !open {
+			*dst = &v
+		}
 		return nil
 	}
 	ok, err := s.fields(func(key []byte) error {
@@ -462,9 +465,9 @@ func (s *scanner) reducedFee() (ReducedFee, Reason, error) {
 			fraction = t
 			return err
 		case "minPrice":
-			return bound(&f.MinPriceCents)
+			return bound(&f.MinPriceCents, false)
 		case "maxPrice":
-			return bound(&f.MaxPriceCents)
+			return bound(&f.MaxPriceCents, true)
 		case "expiresAt":
 			t, present, ok, err := s.intText()
 			if err != nil || !present || len(t) == 0 {
@@ -500,6 +503,61 @@ func (s *scanner) reducedFee() (ReducedFee, Reason, error) {
 	}
 	f.Fraction = string(fraction)
 	return f, "", nil
+}
+
+// parseBound parses a reduced fee's price bound: a non-negative integer of cents. A bound is not a price,
+// so the price ceiling does not reject it: an empty or zero bound is open (DMarket leaves zero values out,
+// and a zero bound limits nothing), an upper bound above MaxPriceCents is open (no price the system
+// accepts lies beyond it) and a lower bound too large for int64 saturates (no price reaches it).
+func parseBound(b []byte, upper bool) (v int64, open bool, reason Reason) {
+	if len(b) == 0 {
+		return 0, true, ""
+	}
+	if b[0] == '-' {
+		if len(b) == 1 || !allDigits(b[1:]) {
+			return 0, false, ReasonBadPrice
+		}
+		if allZero(b[1:]) {
+			return 0, true, ""
+		}
+		return 0, false, ReasonPriceOutOfRange
+	}
+	if !allDigits(b) {
+		return 0, false, ReasonBadPrice
+	}
+	for _, c := range b {
+		d := int64(c - '0')
+		if v > (math.MaxInt64-d)/10 {
+			v = math.MaxInt64
+			break
+		}
+		v = v*10 + d
+	}
+	switch {
+	case v == 0:
+		return 0, true, ""
+	case upper && v > MaxPriceCents:
+		return 0, true, ""
+	}
+	return v, false, ""
+}
+
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != '0' {
+			return false
+		}
+	}
+	return true
 }
 
 // validFraction accepts a plain decimal ("0.05", "0", ".05" is rejected) in [0, 1).

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -202,4 +203,50 @@ func TestDecodeFeesReducedNotArray(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "0.07", got.Fraction)
 	require.Empty(t, got.Reduced)
+}
+
+func TestDecodeFeesReducedBounds(t *testing.T) {
+	p := func(v int64) *int64 { return &v }
+	tests := []struct {
+		name     string
+		bounds   string
+		min, max *int64
+		expires  time.Time
+		reason   Reason
+	}{
+		{name: "both bounds", bounds: `"minPrice":500,"maxPrice":"5000"`, min: p(500), max: p(5000)},
+		{name: "max at the price ceiling", bounds: `"maxPrice":10000000`, max: p(MaxPriceCents)},
+		{name: "very wide max string is open", bounds: `"minPrice":"100","maxPrice":"100000000"`, min: p(100)},
+		{name: "very wide max number is open", bounds: `"maxPrice":100000000`},
+		{name: "max beyond int64 is open", bounds: `"maxPrice":"99999999999999999999999999"`},
+		{name: "zero max is open", bounds: `"minPrice":"300","maxPrice":0`, min: p(300)},
+		{name: "zero min is open", bounds: `"minPrice":"0","maxPrice":"700"`, max: p(700)},
+		{name: "missing bounds are open", bounds: `"x":1`},
+		{name: "null and empty bounds are open", bounds: `"minPrice":null,"maxPrice":""`},
+		{name: "min above the ceiling applies to no price", bounds: `"minPrice":"100000000"`, min: p(100000000)},
+		{name: "min beyond int64 saturates", bounds: `"minPrice":"99999999999999999999999999"`, min: p(math.MaxInt64)},
+		{name: "expired entry kept with its expiry", bounds: `"maxPrice":"100000000","expiresAt":5`,
+			expires: time.Unix(5, 0).UTC()},
+		{name: "zero expiry means none", bounds: `"expiresAt":"0"`},
+		{name: "negative min", bounds: `"minPrice":"-1"`, reason: ReasonPriceOutOfRange},
+		{name: "negative max", bounds: `"maxPrice":-100000000`, reason: ReasonPriceOutOfRange},
+		{name: "decimal max", bounds: `"maxPrice":"10.5"`, reason: ReasonBadPrice},
+		{name: "exponent max", bounds: `"maxPrice":1e8`, reason: ReasonBadPrice},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"defaultFee":{"fraction":"0.05","minAmount":1},"reducedFees":[{"title":"A","fraction":"0.02",` +
+				tc.bounds + `}]}`
+			got, err := DecodeFees([]byte(body))
+			require.NoError(t, err)
+			if tc.reason != "" {
+				require.Empty(t, got.Reduced)
+				require.Equal(t, Invalid{tc.reason: 1}, got.Invalid)
+				return
+			}
+			require.Empty(t, got.Invalid)
+			require.Equal(t, []ReducedFee{{Title: "A", Fraction: "0.02", MinPriceCents: tc.min, MaxPriceCents: tc.max,
+				ExpiresAt: tc.expires}}, got.Reduced)
+		})
+	}
 }
