@@ -42,6 +42,29 @@ type ConsumerOptions struct {
 	ShutdownTimeout time.Duration
 	// PublishTimeout bounds a retry or dead-letter publish (default 30s).
 	PublishTimeout time.Duration
+	// Pauser, when not nil, tells a handler failure caused by an unreachable dependency (Redis) from
+	// a failure of the message itself, and holds the consumer while the dependency is down.
+	Pauser Pauser
+	// DeadLetters, when not nil, is told of every message once its dead-letter publish is confirmed.
+	DeadLetters DeadLetterObserver
+}
+
+// Pauser holds consumers while a dependency of their handler is unreachable, so that an outage neither
+// spends the attempts of the messages in hand nor dead-letters them.
+type Pauser interface {
+	// Unavailable reports whether err, returned by the handler, was caused by an unreachable
+	// dependency rather than by the message. Once it has returned true, Wait blocks until the
+	// dependency answers again.
+	Unavailable(ctx context.Context, err error) bool
+	// Wait returns nil as soon as consumers may take work, or ctx's error when ctx ends first.
+	Wait(ctx context.Context) error
+}
+
+// DeadLetterObserver is told of every dead-lettered message.
+type DeadLetterObserver interface {
+	// DeadLettered is called once d has been published to its dead-letter queue (confirmed), with
+	// the reason carried in its x-error header. It runs on the consumer's goroutine: keep it short.
+	DeadLettered(ctx context.Context, queue string, d message.Delivery, reason error)
 }
 
 func (o ConsumerOptions) withDefaults() ConsumerOptions {
@@ -74,6 +97,9 @@ func (o ConsumerOptions) withDefaults() ConsumerOptions {
 //   - nil error: the delivery is acked;
 //   - an error marked message.Permanent: the message (body and headers) is published to the queue's
 //     dead-letter queue with its reason in the x-error header, then acked;
+//   - an error the Pauser calls Unavailable (Redis unreachable): the delivery is held, without spending
+//     an attempt, and handled again once the Pauser lets consumers resume; meanwhile no consumer sharing
+//     the Pauser takes new deliveries (they stay with the broker, within the prefetch);
 //   - any other error: after a backoff the message is republished to the queue with x-attempt raised
 //     by one, then acked; once MaxAttempts is reached it is dead-lettered instead.
 //
@@ -90,6 +116,7 @@ type Consumer struct {
 
 // NewConsumer returns a consumer of queue on conn. Start it with Run.
 func NewConsumer(conn *Conn, queue string, h message.Handler, opts ConsumerOptions) *Consumer {
+	conn.metrics.held.WithLabelValues(queue)
 	return &Consumer{
 		conn:    conn,
 		queue:   queue,
@@ -202,11 +229,24 @@ func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc
 }
 
 func (c *Consumer) work(hctx context.Context, pub *Publisher, deliveries <-chan amqp.Delivery, stop <-chan struct{}) {
+	// wctx ends with stop: waiting for a paused dependency gives way to a shutdown.
+	wctx, cancel := context.WithCancel(hctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
 	for {
 		select {
 		case <-stop:
 			return
 		default:
+		}
+		if c.opts.Pauser != nil && c.opts.Pauser.Wait(wctx) != nil {
+			return // stopping while paused
 		}
 		select {
 		case <-stop:
@@ -220,37 +260,62 @@ func (c *Consumer) work(hctx context.Context, pub *Publisher, deliveries <-chan 
 				return // not started: left unacked, it returns to the queue with the channel
 			default:
 			}
-			c.handle(hctx, pub, d, stop)
+			c.handle(hctx, wctx, pub, d, stop)
 		}
 	}
 }
 
-// handle runs the handler on one delivery and settles it.
-func (c *Consumer) handle(hctx context.Context, pub *Publisher, d amqp.Delivery, stop <-chan struct{}) {
+// handle runs the handler on one delivery and settles it. wctx ends when the consumer stops.
+func (c *Consumer) handle(hctx, wctx context.Context, pub *Publisher, d amqp.Delivery, stop <-chan struct{}) {
 	attempt := attemptOf(d.Headers)
 	headers := make(map[string]any, len(d.Headers))
 	for k, v := range d.Headers {
 		headers[k] = v
 	}
-	start := time.Now()
-	err := c.call(hctx, message.Delivery{MessageID: d.MessageId, Body: d.Body, Headers: headers, Attempt: attempt})
-	c.conn.metrics.handleSeconds.WithLabelValues(c.queue).Observe(time.Since(start).Seconds())
+	md := message.Delivery{MessageID: d.MessageId, Body: d.Body, Headers: headers, Attempt: attempt}
+	var err error
+	for {
+		start := time.Now()
+		err = c.call(hctx, md)
+		c.conn.metrics.handleSeconds.WithLabelValues(c.queue).Observe(time.Since(start).Seconds())
+		if err == nil || message.IsPermanent(err) || c.opts.Pauser == nil || !c.opts.Pauser.Unavailable(hctx, err) {
+			break
+		}
+		// Not the message's fault: hold it, attempt unspent, until the dependency is back.
+		c.conn.metrics.held.WithLabelValues(c.queue).Inc()
+		c.log.Debug("dependency unreachable; message held until it is back", "message_id", d.MessageId, "attempt", attempt, "err", err)
+		if c.opts.Pauser.Wait(wctx) != nil {
+			// Stopping: the message goes back to the queue as it came.
+			if nerr := d.Nack(false, true); nerr != nil {
+				c.log.Warn("nack failed; the broker requeues the message with the channel", "message_id", d.MessageId, "err", nerr)
+			}
+			c.conn.metrics.consumed.WithLabelValues(c.queue, consumeRequeue).Inc()
+			return
+		}
+	}
 
 	switch {
 	case err == nil:
 		c.settle(d, stop, consumeAck, nil)
 	case message.IsPermanent(err):
-		c.log.Warn("message dead-lettered", "message_id", d.MessageId, "attempt", attempt, "err", err)
-		c.settle(d, stop, consumeDeadLetter, c.republish(hctx, pub, d, c.queue+message.DeadLetterSuffix, attempt, err))
+		c.deadLetter(hctx, pub, d, md, stop, attempt, err)
 	case attempt >= c.opts.MaxAttempts:
-		err = fmt.Errorf("gave up after %d attempts: %w", attempt, err)
-		c.log.Warn("message dead-lettered", "message_id", d.MessageId, "attempt", attempt, "err", err)
-		c.settle(d, stop, consumeDeadLetter, c.republish(hctx, pub, d, c.queue+message.DeadLetterSuffix, attempt, err))
+		c.deadLetter(hctx, pub, d, md, stop, attempt, fmt.Errorf("gave up after %d attempts: %w", attempt, err))
 	default:
 		delay := backoff(attempt, c.opts.RetryMinBackoff, c.opts.RetryMaxBackoff, c.conn.jitter)
 		c.log.Debug("message will be retried", "message_id", d.MessageId, "attempt", attempt, "retry_in", delay, "err", err)
 		sleep(hctx, stop, delay) // on shutdown the retry is queued at once
 		c.settle(d, stop, consumeRetry, c.republish(hctx, pub, d, c.queue, attempt+1, nil))
+	}
+}
+
+// deadLetter publishes d to the dead-letter queue with reason, settles it and tells the observer.
+func (c *Consumer) deadLetter(hctx context.Context, pub *Publisher, d amqp.Delivery, md message.Delivery, stop <-chan struct{}, attempt int, reason error) {
+	c.log.Warn("message dead-lettered", "message_id", d.MessageId, "attempt", attempt, "err", reason)
+	perr := c.republish(hctx, pub, d, c.queue+message.DeadLetterSuffix, attempt, reason)
+	c.settle(d, stop, consumeDeadLetter, perr)
+	if perr == nil && c.opts.DeadLetters != nil {
+		c.opts.DeadLetters.DeadLettered(hctx, c.queue, md, reason)
 	}
 }
 

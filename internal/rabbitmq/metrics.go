@@ -28,6 +28,7 @@ type metrics struct {
 	publishRetries *prometheus.CounterVec
 	publishSeconds *prometheus.HistogramVec
 	consumed       *prometheus.CounterVec
+	held           *prometheus.CounterVec
 	handleSeconds  *prometheus.HistogramVec
 	connected      prometheus.Gauge
 	reconnects     prometheus.Counter
@@ -53,6 +54,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "dmarket_amqp_consumed_total",
 			Help: "Deliveries consumed, by queue and outcome (ack, retry, dead_letter, requeue).",
 		}, []string{"queue", "outcome"})),
+		held: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dmarket_amqp_held_total",
+			Help: "Handler failures caused by an unreachable dependency, by queue: the delivery was held, its attempt unspent, until the dependency answered again.",
+		}, []string{"queue"})),
 		handleSeconds: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "dmarket_amqp_handle_duration_seconds",
 			Help:    "Time a handler spent on one delivery, by queue.",
