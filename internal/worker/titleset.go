@@ -1,27 +1,61 @@
 package worker
 
-import "sync"
+import (
+	"sync"
+	"time"
+
+	"github.com/skinflip/dmarket-monitor/internal/clock"
+)
+
+// enqueueCacheMaxAge bounds how long a title is known to be scheduled without asking Redis again. The
+// sales schedule drops titles not enqueued for its retention (6 hours), so a title still on the market
+// must be enqueued again well within it, and a title that left and came back is scheduled again.
+const enqueueCacheMaxAge = time.Hour
 
 // titleSet is a bounded set of (game, title) pairs in two generations: when the current generation
-// holds half the capacity it becomes the previous one and the oldest is dropped. A forgotten title only
-// costs one more (idempotent) ZADD NX.
+// holds half the capacity or is half the maximum age old, it becomes the previous one and the oldest is
+// dropped; a generation older than the maximum age is dropped too, so no pair is remembered longer. A
+// forgotten title only costs one more (idempotent) enqueue.
 type titleSet struct {
-	mu        sync.Mutex
-	half      int
-	cur, prev map[titleKey]struct{}
+	mu                  sync.Mutex
+	half                int
+	maxAge              time.Duration
+	clock               clock.Clock
+	cur, prev           map[titleKey]struct{}
+	curStart, prevStart time.Time
 }
 
-func newTitleSet(capacity int) *titleSet {
+func newTitleSet(capacity int, maxAge time.Duration, clk clock.Clock) *titleSet {
 	half := max(capacity/2, 1)
-	return &titleSet{half: half, cur: make(map[titleKey]struct{}), prev: map[titleKey]struct{}{}}
+	now := clk.Now()
+	return &titleSet{half: half, maxAge: maxAge, clock: clk, cur: make(map[titleKey]struct{}),
+		prev: map[titleKey]struct{}{}, curStart: now, prevStart: now}
 }
 
 type titleKey struct{ game, title string }
+
+// expire drops the generations too old to trust; s.mu is held.
+func (s *titleSet) expire() {
+	now := s.clock.Now()
+	if now.Sub(s.curStart) >= s.maxAge/2 {
+		s.rotate(now)
+	}
+	if now.Sub(s.prevStart) >= s.maxAge {
+		clear(s.prev)
+	}
+}
+
+// rotate makes the current generation the previous one; s.mu is held.
+func (s *titleSet) rotate(now time.Time) {
+	s.prev, s.prevStart = s.cur, s.curStart
+	s.cur, s.curStart = make(map[titleKey]struct{}, s.half), now
+}
 
 func (s *titleSet) has(game, title string) bool {
 	k := titleKey{game, title}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.expire()
 	if _, ok := s.cur[k]; ok {
 		return true
 	}
@@ -33,8 +67,9 @@ func (s *titleSet) add(game, title string) {
 	k := titleKey{game, title}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.expire()
 	if len(s.cur) >= s.half {
-		s.prev, s.cur = s.cur, make(map[titleKey]struct{}, s.half)
+		s.rotate(s.clock.Now())
 	}
 	s.cur[k] = struct{}{}
 }

@@ -190,7 +190,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	}
 	return &Handler{
 		store: d.Store, schedule: d.Schedule, analyse: d.Analyse, log: log, span: d.StartSpan,
-		seen: newTitleSet(cfg.EnqueueCacheSize), clock: clk, m: newMetrics(reg),
+		seen: newTitleSet(cfg.EnqueueCacheSize, enqueueCacheMaxAge, clk), clock: clk, m: newMetrics(reg),
 	}, nil
 }
 

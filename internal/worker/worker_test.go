@@ -358,7 +358,7 @@ func TestHandleTransientErrors(t *testing.T) {
 }
 
 func TestTitleSetBounded(t *testing.T) {
-	s := newTitleSet(4)
+	s := newTitleSet(4, time.Hour, clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)))
 	for i := 0; i < 10; i++ {
 		s.add("a8db", fmt.Sprint(i))
 		require.LessOrEqual(t, s.len(), 4)
@@ -367,6 +367,23 @@ func TestTitleSetBounded(t *testing.T) {
 	require.True(t, s.has("a8db", "8"))
 	require.False(t, s.has("a8db", "0"))
 	require.False(t, s.has("tf2", "9"))
+}
+
+func TestTitleSetForgetsOldTitles(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	s := newTitleSet(100, time.Hour, clk)
+	s.add("a8db", "A")
+	clk.Advance(40 * time.Minute)
+	s.add("a8db", "B")
+	require.True(t, s.has("a8db", "A"))
+	clk.Advance(20*time.Minute - time.Nanosecond)
+	require.True(t, s.has("a8db", "A"), "known for less than the maximum age")
+	clk.Advance(time.Nanosecond)
+	require.False(t, s.has("a8db", "A"), "known for the maximum age")
+	require.True(t, s.has("a8db", "B"))
+	clk.Advance(time.Hour)
+	require.False(t, s.has("a8db", "B"))
+	require.Zero(t, s.len())
 }
 
 // snapshot returns every key of the database with its content.
