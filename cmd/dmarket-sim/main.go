@@ -41,12 +41,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	otherRate := fs.Float64("public-other-rate", 6, "unsigned other requests/s per client IP (negative: unlimited)")
 	keys := fs.String("public-keys", "", "comma-separated hex public keys accepted for signed calls")
 	demoKey := fs.Bool("demo-key", true, "also accept the fixed demo key pair and print it")
+	simple := fs.Bool("simple", false, "serve only the ordinary catalogue, without the adversarial titles and fees")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg := dmarkettest.Config{
 		Seed: *seed, Titles: *titles, ListingsPerTitle: *listings, DealShare: *deals, StableShare: *stable,
-		PublicMarketRate: *publicRate, PublicOtherRate: *otherRate,
+		PublicMarketRate: *publicRate, PublicOtherRate: *otherRate, Simple: *simple,
 	}
 	for _, g := range strings.Split(*games, ",") {
 		if g = strings.TrimSpace(g); g != "" {

@@ -16,7 +16,7 @@ import (
 func newSim(t *testing.T, mod func(*dmarkettest.Config)) *dmarkettest.Server {
 	t.Helper()
 	pub, _ := dmarkettest.DemoKeys()
-	cfg := dmarkettest.Config{Seed: 3, Titles: 150, ListingsPerTitle: 6, PublicKeys: []string{pub},
+	cfg := dmarkettest.Config{Seed: 3, Simple: true, Titles: 150, ListingsPerTitle: 6, PublicKeys: []string{pub},
 		PublicMarketRate: -1, PublicOtherRate: -1, AccountListingsRate: -1, AccountSalesRate: -1, AccountOtherRate: -1}
 	if mod != nil {
 		mod(&cfg)

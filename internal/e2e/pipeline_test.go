@@ -118,7 +118,7 @@ func textsTo(tg *telegramtest.Server, chat int64) []string {
 
 func TestPipelineDeliversOffersToTelegram(t *testing.T) {
 	pub, sec := dmarkettest.DemoKeys()
-	sim := dmarkettest.New(dmarkettest.Config{Titles: 60, ListingsPerTitle: 6, DealShare: 0.4, StableShare: 0.5,
+	sim := dmarkettest.New(dmarkettest.Config{Titles: 60, ListingsPerTitle: 6, DealShare: 0.4, StableShare: 0.5, Simple: true,
 		PublicMarketRate: -1, PublicOtherRate: -1, PublicKeys: []string{pub}})
 	t.Cleanup(sim.Close)
 	cat := sim.Handler.Catalogue()

@@ -114,8 +114,11 @@ type ReducedFee struct {
 	Title string
 	// Fraction is the fee share.
 	Fraction string
-	// MinPriceCents and MaxPriceCents bound the prices it applies to.
+	// MinPriceCents and MaxPriceCents bound the prices it applies to (inclusive).
 	MinPriceCents, MaxPriceCents int64
+	// OpenMin and OpenMax say that minPrice or maxPrice is left out of the answer: that side is open and
+	// the matching *PriceCents field is meaningless.
+	OpenMin, OpenMax bool
 	// ExpiresAt is when it ends.
 	ExpiresAt time.Time
 }
@@ -208,10 +211,26 @@ func generate(cfg *Config) *Catalogue {
 		byName := make(map[string]*Title, len(names))
 		var all []*Listing
 		for _, name := range names {
-			t := generateTitle(cfg, game, name, r)
-			titles = append(titles, t)
-			byName[name] = t
+			titles = append(titles, generateTitle(cfg, game, name, r))
+		}
+		var adv *adversary
+		if !cfg.Simple {
+			adv = newAdversary(cfg, game)
+			titles = adv.titles(titles)
+		}
+		for _, t := range titles {
+			if _, dup := byName[t.Name]; dup {
+				continue
+			}
+			if adv != nil {
+				t.Sales = withoutWeekEdge(t.Sales, cfg.Now)
+			}
+			byName[t.Name] = t
 			all = append(all, t.Listings...)
+		}
+		titles = titles[:0]
+		for _, t := range byName {
+			titles = append(titles, t)
 		}
 		slices.SortFunc(titles, func(a, b *Title) int { return strings.Compare(a.Name, b.Name) })
 		slices.SortFunc(all, listingLess)
@@ -219,6 +238,9 @@ func generate(cfg *Config) *Catalogue {
 		c.byName[game] = byName
 		c.byPrice[game] = all
 		c.Fees[game] = generateFees(cfg, titles, r)
+		if adv != nil {
+			adv.fees(c.Fees[game], titles)
+		}
 	}
 	return c
 }

@@ -447,12 +447,25 @@ func (h *Handler) lastSales(w http.ResponseWriter, r *http.Request) {
 type reducedFeeJSON struct {
 	Title     string `json:"title"`
 	Fraction  string `json:"fraction"`
-	MinPrice  int64  `json:"minPrice"`
-	MaxPrice  int64  `json:"maxPrice"`
+	MinPrice  *int64 `json:"minPrice,omitempty"`
+	MaxPrice  *int64 `json:"maxPrice,omitempty"`
 	ExpiresAt int64  `json:"expiresAt"`
 }
 
-// customizedFees serves GET /exchange/v1/customized-fees (limit default 10, offset).
+func renderReducedFee(rf ReducedFee) reducedFeeJSON {
+	out := reducedFeeJSON{Title: rf.Title, Fraction: rf.Fraction, ExpiresAt: rf.ExpiresAt.Unix()}
+	if !rf.OpenMin {
+		v := rf.MinPriceCents
+		out.MinPrice = &v
+	}
+	if !rf.OpenMax {
+		v := rf.MaxPriceCents
+		out.MaxPrice = &v
+	}
+	return out
+}
+
+// customizedFees serves GET /exchange/v1/customized-fees (limit default 10, at most MaxFeesPage; offset).
 func (h *Handler) customizedFees(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	game := q.Get("gameId")
@@ -483,11 +496,11 @@ func (h *Handler) customizedFees(w http.ResponseWriter, r *http.Request) {
 		DefaultFee  defaultFee       `json:"defaultFee"`
 		ReducedFees []reducedFeeJSON `json:"reducedFees"`
 	}{DefaultFee: defaultFee{Fraction: fees.DefaultFraction, MinAmount: fees.MinAmountCents}, ReducedFees: []reducedFeeJSON{}}
+	limit = min(limit, MaxFeesPage)
 	if offset < int64(len(fees.Reduced)) {
 		end := min(int64(len(fees.Reduced)), offset+limit)
 		for _, rf := range fees.Reduced[offset:end] {
-			out.ReducedFees = append(out.ReducedFees, reducedFeeJSON{Title: rf.Title, Fraction: rf.Fraction,
-				MinPrice: rf.MinPriceCents, MaxPrice: rf.MaxPriceCents, ExpiresAt: rf.ExpiresAt.Unix()})
+			out.ReducedFees = append(out.ReducedFees, renderReducedFee(rf))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

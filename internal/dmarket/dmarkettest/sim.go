@@ -1,7 +1,9 @@
 // Package dmarkettest owns a DMarket API simulator for tests, benchmarks and the demo: a deterministic
 // catalogue generated from a seed and served through the four endpoints the monitor uses, with DMarket's
 // shapes and units, cursor paging, per-IP and per-account rate limits, Ed25519 signature checks and
-// switchable faults.
+// switchable faults. The catalogue is adversarial by default (prices shared by more than a page of
+// listings, awkward titles, reduced fees with extreme bounds, sparse sales; see adversarial.go) and is
+// exposed as the ground truth a test computes its expectations from.
 package dmarkettest
 
 import (
@@ -70,6 +72,10 @@ type Config struct {
 	ReducedFeeTitles int
 	// Now is the catalogue's reference time, default Clock.Now() truncated to the second.
 	Now time.Time
+	// Simple turns the adversarial additions off and serves only the ordinary catalogue drawn from the
+	// settings above. By default (false) every game also holds the adversarial titles and fees described
+	// in adversarial.go, and no sale lies within two hours of Now − 7 days.
+	Simple bool
 
 	// PublicKeys are the hex public keys whose signatures are accepted.
 	PublicKeys []string

@@ -25,7 +25,7 @@ import (
 var refNow = time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
 
 func small(mod func(*dmarkettest.Config)) dmarkettest.Config {
-	cfg := dmarkettest.Config{Seed: 7, Titles: 60, ListingsPerTitle: 8, Now: refNow,
+	cfg := dmarkettest.Config{Seed: 7, Titles: 60, ListingsPerTitle: 8, Now: refNow, Simple: true,
 		PublicMarketRate: -1, PublicOtherRate: -1, AccountListingsRate: -1, AccountSalesRate: -1, AccountOtherRate: -1}
 	if mod != nil {
 		mod(&cfg)
@@ -632,7 +632,7 @@ func TestDollars(t *testing.T) {
 }
 
 func TestNamesBeyondTheCS2Pool(t *testing.T) {
-	h, err := dmarkettest.NewHandler(dmarkettest.Config{Games: []string{"a8db", "9a92"}, Titles: 7300, ListingsPerTitle: 1, Now: refNow})
+	h, err := dmarkettest.NewHandler(dmarkettest.Config{Games: []string{"a8db", "9a92"}, Titles: 7300, ListingsPerTitle: 1, Now: refNow, Simple: true})
 	require.NoError(t, err)
 	require.Len(t, h.Catalogue().Titles["a8db"], 7300)
 	require.Len(t, h.Catalogue().Titles["9a92"], 7300)
