@@ -10,7 +10,9 @@
 //	telegram:settings:<user id>  STRING JSON {"min_price" cents, "limit" basis points, "games" [ids],
 //	                             "notifications" bool, "muted" [titles]}; a missing field takes the default
 //	telegram:sent:<user id>      ZSET offer fingerprint -> unix ms sent (30-minute notification dedup)
-//	telegram:titles              HASH short title id -> title, for the 📈 and mute buttons
+//	telegram:titles              HASH short title id -> title, for the 📈 and mute buttons; an id not issued
+//	                             for 7 days is forgotten, and at most the 50,000 most recent are kept
+//	telegram:titles:issued       ZSET short title id -> unix ms last issued (the age of telegram:titles)
 package bot
 
 import (

@@ -141,7 +141,7 @@ func (b *Bot) notifyUser(ctx context.Context, user, chat int64, cache *offerCach
 	for i, o := range fresh {
 		titles[i] = o.Title
 	}
-	if err := b.st.rememberTitles(ctx, titles...); err != nil {
+	if err := b.st.rememberTitles(ctx, b.clk.Now(), titles...); err != nil {
 		b.log.Warn("notification titles", "user", user, "err", err)
 		return
 	}

@@ -45,6 +45,9 @@ type store struct {
 	rdb      redis.Cmdable
 	prefix   string
 	defaults UserSettings
+	// titleRetention and maxTitles override the bounds of telegram:titles when positive.
+	titleRetention time.Duration
+	maxTitles      int
 }
 
 func (s *store) key(parts ...string) string {
@@ -181,16 +184,68 @@ func titleHash(title string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// rememberTitles stores the callback ids of titles.
-func (s *store) rememberTitles(ctx context.Context, titles ...string) error {
+// Bounds of telegram:titles: an id not put on a button for DefaultTitleRetention is forgotten (its old
+// buttons answer as stale), and at most DefaultMaxTitles ids are kept, the most recently issued.
+const (
+	DefaultTitleRetention = 7 * 24 * time.Hour
+	DefaultMaxTitles      = 50_000
+)
+
+// rememberTitlesScript stores id -> title pairs (ARGV[4...]) in the hash KEYS[1] and their issue time
+// ARGV[1] (unix ms) in the sorted set KEYS[2], then forgets ids issued before ARGV[2] and the oldest ids
+// beyond ARGV[3]. A hash written before the sorted set existed has its ids adopted as issued now.
+var rememberTitlesScript = redis.NewScript(`
+local now = ARGV[1]
+local function forget(ids)
+  for i = 1, #ids, 500 do
+    local j = math.min(i + 499, #ids)
+    redis.call('HDEL', KEYS[1], unpack(ids, i, j))
+    redis.call('ZREM', KEYS[2], unpack(ids, i, j))
+  end
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local ids = redis.call('HKEYS', KEYS[1])
+  for i = 1, #ids, 500 do
+    local args = {}
+    for j = i, math.min(i + 499, #ids) do
+      args[#args + 1] = now
+      args[#args + 1] = ids[j]
+    end
+    redis.call('ZADD', KEYS[2], unpack(args))
+  end
+end
+for i = 4, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], now, ARGV[i])
+end
+forget(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2], 'LIMIT', 0, 1000))
+local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+if extra > 0 then
+  forget(redis.call('ZRANGE', KEYS[2], 0, extra - 1))
+end
+return 0
+`)
+
+// rememberTitles stores the callback ids of titles, issued at now, and forgets ids issued too long ago
+// or beyond the most recent DefaultMaxTitles (or the store's own bounds).
+func (s *store) rememberTitles(ctx context.Context, now time.Time, titles ...string) error {
 	if len(titles) == 0 {
 		return nil
 	}
-	vals := make([]any, 0, 2*len(titles))
-	for _, t := range titles {
-		vals = append(vals, titleHash(t), t)
+	retention, most := DefaultTitleRetention, DefaultMaxTitles
+	if s.titleRetention > 0 {
+		retention = s.titleRetention
 	}
-	if err := s.rdb.HSet(ctx, s.key("titles"), vals...).Err(); err != nil {
+	if s.maxTitles > 0 {
+		most = s.maxTitles
+	}
+	args := make([]any, 0, 3+2*len(titles))
+	args = append(args, now.UnixMilli(), now.Add(-retention).UnixMilli(), most)
+	for _, t := range titles {
+		args = append(args, titleHash(t), t)
+	}
+	err := rememberTitlesScript.Run(ctx, s.rdb, []string{s.key("titles"), s.key("titles", "issued")}, args...).Err()
+	if err != nil {
 		return fmt.Errorf("remember titles: %w", err)
 	}
 	return nil
