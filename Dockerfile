@@ -27,13 +27,17 @@ COPY . .
 # Set by BuildKit for cross builds (docker buildx build --platform linux/arm64 ...); empty means native.
 ARG TARGETOS
 ARG TARGETARCH
-# VERSION is stamped into main.version when a main package declares it (the linker ignores it otherwise).
+# Build information printed by `<binary> -version` (make docker passes all three; .git is not in the
+# build context, so nothing else can supply the commit).
 ARG VERSION=dev
+ARG COMMIT=unknown
+ARG BUILD_DATE=unknown
+ARG BUILDINFO=github.com/skinflip/dmarket-monitor/internal/buildinfo
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
     go build -trimpath -buildvcs=false \
-      -ldflags "-s -w -X main.version=${VERSION}" \
+      -ldflags "-s -w -X ${BUILDINFO}.version=${VERSION} -X ${BUILDINFO}.commit=${COMMIT} -X ${BUILDINFO}.date=${BUILD_DATE}" \
       -o /out/ ./cmd/... \
  && ls -l /out
 

@@ -11,6 +11,10 @@ GOLANGCI_LINT ?= $(TOOLS_DIR)/golangci-lint
 BENCH         ?= .
 IMAGE         ?= dmarket-monitor:local
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT        ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILD_DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+BUILDINFO     := github.com/skinflip/dmarket-monitor/internal/buildinfo
+LDFLAGS       ?= -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT) -X $(BUILDINFO).date=$(BUILD_DATE)
 COMPOSE       ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 .PHONY: help services build test lint cover bench run demo docker compose-check tools load e2e-metrics
@@ -18,8 +22,8 @@ COMPOSE       ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-build: ## build every binary into bin/
-	$(GO) build -o $(BIN)/ ./cmd/...
+build: ## build every binary into bin/ (version, commit and build date stamped: bin/parser -version)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 services: ## install (apt, when missing) and start local Redis and RabbitMQ for the tests
 	bash scripts/services.sh
@@ -69,7 +73,7 @@ demo: build ## run the pipeline against the built-in DMarket simulator and print
 	bash scripts/demo.sh
 
 docker: ## build the Docker image (IMAGE=name:tag)
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg BUILD_DATE=$(BUILD_DATE) -t $(IMAGE) .
 
 compose-check: ## validate docker-compose.yml with prod.env, and the Prometheus configuration
 	$(COMPOSE) --env-file prod.env -f docker-compose.yml config -q

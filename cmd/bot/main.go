@@ -38,8 +38,7 @@ func main() {
 	}
 	cfg, err := config.LoadBot(os.Args[1:], os.Environ())
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		os.Exit(config.Exit(os.Stdout, os.Stderr, "bot", err))
 	}
 	log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat, logging.WithSecrets(cfg.Secrets()...))
 	if err != nil {

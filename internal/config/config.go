@@ -5,7 +5,12 @@
 //
 // Precedence: a variable set to a non-empty value in the real environment wins over the same variable in
 // the -env-file; the file supplies what the environment leaves unset or empty. A variable that is empty
-// in both counts as unset and takes its default.
+// in both counts as unset and takes its default. A value that still contains the prod.env placeholder
+// (Placeholder) is refused, naming the variable but never its value.
+//
+// Command line: -env-file PATH, -version (ErrVersion) and -h (flag.ErrHelp); Exit turns these into the
+// binary's output and exit code, Usage being the help with every variable, its default and meaning (the
+// `help` tag of its field).
 //
 // Variables (defaults in brackets; money in US dollars with at most two decimals, kept as integer cents;
 // percentages with at most two decimals, kept as hundredths of a percent; durations in Go syntax: 500ms,
@@ -92,54 +97,54 @@ const (
 // Common is the configuration every binary shares.
 type Common struct {
 	// RedisURL is REDIS_URL.
-	RedisURL string `env:"REDIS_URL" envDefault:"redis://localhost:6379/0"`
+	RedisURL string `env:"REDIS_URL" envDefault:"redis://localhost:6379/0" help:"redis://, rediss:// or unix:// URL of Redis (password inside the URL; never logged)"`
 	// HTTPAddr is HTTP_ADDR, the ops server's address; its default depends on the binary.
-	HTTPAddr string `env:"HTTP_ADDR"`
+	HTTPAddr string `env:"HTTP_ADDR" help:"host:port of the ops server (/metrics, /healthz, /readyz, /health)"`
 	// ZipkinURL is ZIPKIN_URL; empty turns tracing off.
-	ZipkinURL string `env:"ZIPKIN_URL"`
+	ZipkinURL string `env:"ZIPKIN_URL" help:"http(s) URL of the Zipkin v2 span endpoint; empty turns tracing off"`
 	// ZipkinSampleRate is ZIPKIN_SAMPLE_RATE, 0..1.
-	ZipkinSampleRate float64 `env:"ZIPKIN_SAMPLE_RATE" envDefault:"1.0"`
+	ZipkinSampleRate float64 `env:"ZIPKIN_SAMPLE_RATE" envDefault:"1.0" help:"share of traces recorded, 0..1"`
 	// LogLevel is LOG_LEVEL: debug, info, warn or error.
-	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	// LogFormat is LOG_FORMAT: text or json.
-	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
 	// ShutdownTimeout is SHUTDOWN_TIMEOUT, the bound of the graceful shutdown.
-	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s" help:"longest time spent finishing in-flight work after SIGTERM, > 0"`
 }
 
 // Parser is the configuration of cmd/parser.
 type Parser struct {
 	Common
 	// RabbitMQURL is RABBITMQ_URL.
-	RabbitMQURL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@localhost:5672/"`
+	RabbitMQURL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@localhost:5672/" help:"amqp:// or amqps:// URL of RabbitMQ (password inside the URL; never logged)"`
 	// DMarketAPIURL is DMARKET_API_URL, the API's base URL.
-	DMarketAPIURL string `env:"DMARKET_API_URL" envDefault:"https://api.dmarket.com"`
+	DMarketAPIURL string `env:"DMARKET_API_URL" envDefault:"https://api.dmarket.com" help:"http(s) base URL of the DMarket API (http for simulators)"`
 	// GameIDs is DMARKET_GAME_IDS.
-	GameIDs GameIDs `env:"DMARKET_GAME_IDS" envDefault:"a8db"`
+	GameIDs GameIDs `env:"DMARKET_GAME_IDS" envDefault:"a8db" help:"comma list of games: a8db (CS2), 9a92 (Dota 2), tf2, rust"`
 	// PublicKey is DMARKET_PUBLIC_KEY (lower-case hex), empty without keys.
-	PublicKey string `env:"DMARKET_PUBLIC_KEY"`
+	PublicKey string `env:"DMARKET_PUBLIC_KEY" help:"DMarket public API key, 64 hex digits; set both keys or neither (without keys only listings are crawled)"`
 	// SecretKey is DMARKET_SECRET_KEY (lower-case hex), empty without keys.
-	SecretKey string `env:"DMARKET_SECRET_KEY"`
+	SecretKey string `env:"DMARKET_SECRET_KEY" help:"DMarket secret API key, 128 or 64 hex digits; never logged"`
 	// ProxiesFile is DMARKET_PROXIES_FILE.
-	ProxiesFile string `env:"DMARKET_PROXIES_FILE" envDefault:"utils_mount/dmarket_proxies.txt"`
+	ProxiesFile string `env:"DMARKET_PROXIES_FILE" envDefault:"utils_mount/dmarket_proxies.txt" help:"proxy list, re-read on change and on SIGHUP; a missing file means direct connections"`
 	// RatePerIP is PARSER_RATE_PER_IP in requests per second.
-	RatePerIP float64 `env:"PARSER_RATE_PER_IP" envDefault:"2"`
+	RatePerIP float64 `env:"PARSER_RATE_PER_IP" envDefault:"2" help:"requests per second per egress IP for unsigned calls, > 0 and <= 1000"`
 	// CycleInterval is PARSER_CYCLE_INTERVAL.
-	CycleInterval time.Duration `env:"PARSER_CYCLE_INTERVAL" envDefault:"60s"`
+	CycleInterval time.Duration `env:"PARSER_CYCLE_INTERVAL" envDefault:"60s" help:"minimum time between the starts of two full crawls, > 0"`
 	// CycleTimeout is PARSER_CYCLE_TIMEOUT.
-	CycleTimeout time.Duration `env:"PARSER_CYCLE_TIMEOUT" envDefault:"15m"`
+	CycleTimeout time.Duration `env:"PARSER_CYCLE_TIMEOUT" envDefault:"15m" help:"deadline of one crawl cycle (unfinished ranges go first in the next cycle), > 0"`
 	// MaxRetries is PARSER_MAX_RETRIES.
-	MaxRetries int `env:"PARSER_MAX_RETRIES" envDefault:"5"`
+	MaxRetries int `env:"PARSER_MAX_RETRIES" envDefault:"5" help:"retries of one failed DMarket request before its task backs off, 0..100"`
 	// RequestTimeout is PARSER_REQUEST_TIMEOUT.
-	RequestTimeout time.Duration `env:"PARSER_REQUEST_TIMEOUT" envDefault:"15s"`
+	RequestTimeout time.Duration `env:"PARSER_REQUEST_TIMEOUT" envDefault:"15s" help:"timeout of one DMarket HTTP request, proxy connection included, > 0"`
 	// PriceBounds is PARSER_PRICE_BOUNDS in cents.
-	PriceBounds CentsList `env:"PARSER_PRICE_BOUNDS" envDefault:"0.10,0.25,0.50,1,2,5,10,25,50,100,250,1000"`
+	PriceBounds CentsList `env:"PARSER_PRICE_BOUNDS" envDefault:"0.10,0.25,0.50,1,2,5,10,25,50,100,250,1000" help:"US dollar bounds, strictly increasing, that split each game into price ranges crawled in parallel"`
 	// SplitPages is PARSER_SPLIT_PAGES.
-	SplitPages int `env:"PARSER_SPLIT_PAGES" envDefault:"20"`
+	SplitPages int `env:"PARSER_SPLIT_PAGES" envDefault:"20" help:"a price range whose cursor chain reaches this many pages is split in two, >= 1"`
 	// SalesInterval is PARSER_SALES_INTERVAL.
-	SalesInterval time.Duration `env:"PARSER_SALES_INTERVAL" envDefault:"6h"`
+	SalesInterval time.Duration `env:"PARSER_SALES_INTERVAL" envDefault:"6h" help:"how long a title's sales are postponed after a successful fetch, > 0"`
 	// FeesInterval is PARSER_FEES_INTERVAL.
-	FeesInterval time.Duration `env:"PARSER_FEES_INTERVAL" envDefault:"24h"`
+	FeesInterval time.Duration `env:"PARSER_FEES_INTERVAL" envDefault:"24h" help:"how often the fees of each game are fetched, > 0"`
 }
 
 // HasKeys reports whether DMarket API keys are configured (signed endpoints on).
@@ -149,38 +154,38 @@ func (c Parser) HasKeys() bool { return c.PublicKey != "" && c.SecretKey != "" }
 type Worker struct {
 	Common
 	// RabbitMQURL is RABBITMQ_URL.
-	RabbitMQURL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@localhost:5672/"`
+	RabbitMQURL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@localhost:5672/" help:"amqp:// or amqps:// URL of RabbitMQ (password inside the URL; never logged)"`
 	// PriceTTL is PRICE_TTL.
-	PriceTTL time.Duration `env:"PRICE_TTL" envDefault:"1h"`
+	PriceTTL time.Duration `env:"PRICE_TTL" envDefault:"1h" help:"how long a listing price or buy order stays valid after it was last seen, > 0"`
 	// HistoryTTL is HISTORY_TTL.
-	HistoryTTL time.Duration `env:"HISTORY_TTL" envDefault:"24h"`
+	HistoryTTL time.Duration `env:"HISTORY_TTL" envDefault:"24h" help:"how long a sell-history analysis is kept, > 0"`
 	// Prefetch is WORKER_PREFETCH.
-	Prefetch int `env:"WORKER_PREFETCH" envDefault:"64"`
+	Prefetch int `env:"WORKER_PREFETCH" envDefault:"64" help:"unacknowledged messages RabbitMQ hands one consumer at a time, 1..65535"`
 	// Concurrency is WORKER_CONCURRENCY.
-	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"8"`
+	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"8" help:"messages handled in parallel, 1..1024"`
 	// MaxAttempts is WORKER_MAX_ATTEMPTS.
-	MaxAttempts int `env:"WORKER_MAX_ATTEMPTS" envDefault:"5"`
+	MaxAttempts int `env:"WORKER_MAX_ATTEMPTS" envDefault:"5" help:"deliveries of a transiently failing message before it is dead-lettered, 1..100"`
 }
 
 // Bot is the configuration of cmd/bot.
 type Bot struct {
 	Common
 	// GameIDs is DMARKET_GAME_IDS.
-	GameIDs GameIDs `env:"DMARKET_GAME_IDS" envDefault:"a8db"`
+	GameIDs GameIDs `env:"DMARKET_GAME_IDS" envDefault:"a8db" help:"comma list of games: a8db (CS2), 9a92 (Dota 2), tf2, rust"`
 	// TelegramToken is TELEGRAM_API_TOKEN.
-	TelegramToken string `env:"TELEGRAM_API_TOKEN"`
+	TelegramToken string `env:"TELEGRAM_API_TOKEN" help:"bot token from @BotFather (<digits>:<secret>); required; never logged"`
 	// Whitelist is TELEGRAM_WHITELIST.
-	Whitelist Whitelist `env:"TELEGRAM_WHITELIST"`
+	Whitelist Whitelist `env:"TELEGRAM_WHITELIST" help:"comma list of Telegram user ids allowed to use the bot; empty: nobody (the bot warns at start)"`
 	// TelegramEndpoint is TELEGRAM_API_ENDPOINT, a pattern with two %s: token and method.
-	TelegramEndpoint string `env:"TELEGRAM_API_ENDPOINT" envDefault:"https://api.telegram.org/bot%s/%s"`
+	TelegramEndpoint string `env:"TELEGRAM_API_ENDPOINT" envDefault:"https://api.telegram.org/bot%s/%s" help:"Bot API URL pattern: the first %s is the token, the second the method"`
 	// PollInterval is BOT_POLL_INTERVAL.
-	PollInterval time.Duration `env:"BOT_POLL_INTERVAL" envDefault:"3s"`
+	PollInterval time.Duration `env:"BOT_POLL_INTERVAL" envDefault:"3s" help:"how often new offers are looked for, > 0"`
 	// DefaultMinPrice is BOT_DEFAULT_MIN_PRICE in cents.
-	DefaultMinPrice Cents `env:"BOT_DEFAULT_MIN_PRICE" envDefault:"10"`
+	DefaultMinPrice Cents `env:"BOT_DEFAULT_MIN_PRICE" envDefault:"10" help:"new users' minimum buy price in US dollars, 0..1000000"`
 	// DefaultLimit is BOT_DEFAULT_LIMIT in hundredths of a percent.
-	DefaultLimit Percent `env:"BOT_DEFAULT_LIMIT" envDefault:"0"`
+	DefaultLimit Percent `env:"BOT_DEFAULT_LIMIT" envDefault:"0" help:"new users' minimum profit in percent, -100..10000"`
 	// FeePercent is DMARKET_FEE_PERCENT in hundredths of a percent.
-	FeePercent Percent `env:"DMARKET_FEE_PERCENT" envDefault:"5"`
+	FeePercent Percent `env:"DMARKET_FEE_PERCENT" envDefault:"5" help:"DMarket fee in percent when no fee data was fetched, 0..99.99 (minimum fee 1 cent)"`
 }
 
 // Problem is one bad variable.
@@ -221,6 +226,8 @@ var (
 	// ErrUsage means the command line itself is wrong (unknown flag, stray argument, unreadable
 	// -env-file). A -h or -help request wraps flag.ErrHelp.
 	ErrUsage = errors.New("bad command line")
+	// ErrVersion means -version was given: the binary prints its build information and exits.
+	ErrVersion = errors.New("version requested")
 )
 
 // LoadParser loads the parser's configuration from args (the command line without the program name) and
@@ -250,25 +257,26 @@ func LoadBot(args, environ []string) (Bot, error) {
 // LoadBot does.
 func LoadBotOffline(args, environ []string) (Bot, error) {
 	var c Bot
-	err := load(args, environ, &c, &c.Common, DefaultBotAddr, func(p *problems) { c.validateSettings(p) })
+	err := load(args, environ, &c, &c.Common, DefaultBotAddr, func(p *problems) { c.validateSettings(p) },
+		"TELEGRAM_API_TOKEN", "TELEGRAM_API_ENDPOINT")
 	return c, err
 }
 
-// Usage returns the command-line help shared by the binaries.
-func Usage(program string) string {
-	return fmt.Sprintf("usage: %s [-env-file PATH]\n\nConfiguration comes from the environment; PATH is a dotenv file "+
-		"whose variables apply where the environment leaves them unset or empty.\n", program)
-}
-
-func load(args, environ []string, cfg any, common *Common, defaultAddr string, validate func(*problems)) error {
+// load parses the command line, merges the environment with the -env-file and fills cfg. Variables named
+// in unused are not checked for placeholders (a loader that does not use them).
+func load(args, environ []string, cfg any, common *Common, defaultAddr string, validate func(*problems), unused ...string) error {
 	fs := flag.NewFlagSet("config", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	envFile := fs.String("env-file", "", "dotenv file with default values for the environment")
+	showVersion := fs.Bool("version", false, "print the version, commit and build date and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	if *showVersion {
+		return ErrVersion
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
@@ -287,6 +295,8 @@ func load(args, environ []string, cfg any, common *Common, defaultAddr string, v
 	}
 
 	p := &problems{}
+	// First, so that a placeholder is reported as such rather than as a malformed value.
+	refusePlaceholders(p, vars, envOrder(reflect.TypeOf(cfg).Elem()), unused)
 	if err := env.ParseWithOptions(cfg, env.Options{Environment: vars}); err != nil {
 		p.fromEnv(cfg, err)
 	}
