@@ -238,13 +238,14 @@ type titleAgg struct {
 
 // WriteListings stores the valid listings of one page of game fetched at fetchedAt. Listings are counted
 // per (title, status, price); the counts replace those of older pages. A page whose fields would already
-// be expired writes nothing. It returns the number of titles written.
+// be expired writes nothing; a fetch time ahead of the store's clock orders writes as given but expires
+// PRICE_TTL from now. It returns the number of titles written.
 func (s *Store) WriteListings(ctx context.Context, game string, fetchedAt time.Time, items []validate.Listing) (int, error) {
 	if len(items) == 0 {
 		return 0, nil
 	}
 	now := s.clock.Now()
-	expAt := fetchedAt.Add(s.cfg.PriceTTL)
+	expAt := notAfter(fetchedAt, now).Add(s.cfg.PriceTTL)
 	exp := expAt.Unix()
 	if exp < now.Unix() {
 		return 0, nil

@@ -402,6 +402,7 @@ func TestPricesKeyTTLNeverExceedsPriceTTL(t *testing.T) {
 		{"fetched 200ms ago", 200 * time.Millisecond},
 		{"fetched 999ms ago", 999 * time.Millisecond},
 		{"fetched 30 minutes ago", 30 * time.Minute},
+		{"fetched 30s ahead of the clock (tolerated skew)", -30 * time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -411,7 +412,11 @@ func TestPricesKeyTTLNeverExceedsPriceTTL(t *testing.T) {
 			fetched := clk.Now().Add(-tc.age)
 			_, err := s.WriteListings(ctx, "a8db", fetched, []validate.Listing{listing("A", 100, false, 0)})
 			require.NoError(t, err)
-			left := fetched.Add(time.Hour).Sub(clk.Now())
+			base := fetched
+			if base.After(clk.Now()) {
+				base = clk.Now()
+			}
+			left := base.Add(time.Hour).Sub(clk.Now())
 			pttl := rdb.PTTL(ctx, PricesKey("A")).Val()
 			require.LessOrEqual(t, pttl, left, "the key outlives PRICE_TTL after the fetch")
 			require.LessOrEqual(t, pttl, time.Hour)
@@ -421,6 +426,13 @@ func TestPricesKeyTTLNeverExceedsPriceTTL(t *testing.T) {
 			_, err = s.WriteListings(ctx, "a8db", fetched.Add(-time.Second), []validate.Listing{listing("A", 200, false, 0)})
 			require.NoError(t, err)
 			require.LessOrEqual(t, rdb.PTTL(ctx, PricesKey("A")).Val(), left)
+
+			_, err = s.WriteOrders(ctx, fetched, []validate.Order{{Title: "A", HasOrder: true, PriceCents: 90, Count: 1}})
+			require.NoError(t, err)
+			require.LessOrEqual(t, rdb.PTTL(ctx, OrdersKey("A")).Val(), left)
+			_, err = s.WriteHistory(ctx, "A", fetched, &History{SoldPerWeek: 1})
+			require.NoError(t, err)
+			require.LessOrEqual(t, rdb.PTTL(ctx, HistoryKey("A")).Val(), base.Add(24*time.Hour).Sub(clk.Now()))
 		})
 	}
 }

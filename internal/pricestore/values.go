@@ -101,10 +101,20 @@ func casArgs(args []any, t int64, ttl time.Duration, value []byte) []any {
 }
 
 // lifetime returns how long a value fetched at fetchedAt with lifetime ttl has left, or false when it
-// is already over.
+// is already over. A fetch time ahead of the clock (skew within validate.MaxFetchSkew) counts as now, so
+// nothing lives longer than ttl.
 func (s *Store) lifetime(fetchedAt time.Time, ttl time.Duration) (time.Duration, bool) {
-	left := fetchedAt.Add(ttl).Sub(s.clock.Now())
+	now := s.clock.Now()
+	left := notAfter(fetchedAt, now).Add(ttl).Sub(now)
 	return left, left > 0
+}
+
+// notAfter returns t, or now when t lies ahead of now.
+func notAfter(t, now time.Time) time.Time {
+	if t.After(now) {
+		return now
+	}
+	return t
 }
 
 // WriteOrders stores the best buy order of every title of one aggregated-prices answer fetched at

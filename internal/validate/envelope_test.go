@@ -79,3 +79,30 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) { sameAsDecode(t, body) })
 }
+
+func TestCheckFetchedAt(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		name    string
+		fetched time.Time
+		bad     bool
+	}{
+		{name: "past", fetched: now.Add(-time.Hour)},
+		{name: "now", fetched: now},
+		{name: "ahead within the tolerance", fetched: now.Add(MaxFetchSkew)},
+		{name: "ahead beyond the tolerance", fetched: now.Add(MaxFetchSkew + time.Millisecond), bad: true},
+		{name: "a day ahead", fetched: now.Add(24 * time.Hour), bad: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckFetchedAt(tc.fetched, now)
+			if !tc.bad {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrFetchedInFuture)
+			require.True(t, message.IsPermanent(err))
+		})
+	}
+	require.Contains(t, Reasons, ReasonFetchedInFuture)
+}

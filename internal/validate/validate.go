@@ -7,6 +7,7 @@ package validate
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
 )
@@ -46,13 +47,16 @@ const (
 	ReasonBadTime Reason = "bad_time"
 	// ReasonBadFraction: a fee fraction is not a decimal string in [0, 1).
 	ReasonBadFraction Reason = "bad_fraction"
+	// ReasonFetchedInFuture: the message's fetch time lies more than MaxFetchSkew ahead of the worker's
+	// clock; the whole message is rejected (counted once per message).
+	ReasonFetchedInFuture Reason = "fetched_in_future"
 )
 
 // Reasons lists every Reason in a stable order.
 var Reasons = []Reason{
 	ReasonMissingField, ReasonWrongType, ReasonBadPrice, ReasonPriceOutOfRange, ReasonEmptyTitle,
 	ReasonTitleTooLong, ReasonInvalidUTF8, ReasonUnknownGame, ReasonGameMismatch, ReasonBadLock,
-	ReasonBadCount, ReasonBadTime, ReasonBadFraction,
+	ReasonBadCount, ReasonBadTime, ReasonBadFraction, ReasonFetchedInFuture,
 }
 
 // Invalid counts dropped items per reason.
@@ -81,7 +85,25 @@ var (
 	ErrInvalidPayload = errors.New("invalid payload")
 	// ErrUnknownGame means the message's game id is not a known game.
 	ErrUnknownGame = errors.New("unknown game id")
+	// ErrFetchedInFuture means the message's fetch time lies more than MaxFetchSkew ahead of the
+	// worker's clock.
+	ErrFetchedInFuture = errors.New("fetch time in the future")
 )
+
+// MaxFetchSkew is how far a message's fetch time may lie ahead of the worker's clock (clock skew between
+// parser and worker) and still be accepted. Stored values are ordered by fetch time, so a message from
+// further ahead would win every later compare-and-set until the clocks caught up.
+const MaxFetchSkew = time.Minute
+
+// CheckFetchedAt returns a permanent error (wrapping ErrFetchedInFuture) when fetchedAt lies more than
+// MaxFetchSkew after now.
+func CheckFetchedAt(fetchedAt, now time.Time) error {
+	if ahead := fetchedAt.Sub(now); ahead > MaxFetchSkew {
+		return message.Permanent(fmt.Errorf("%w: %s ahead of the worker's clock (tolerance %s)",
+			ErrFetchedInFuture, ahead.Round(time.Millisecond), MaxFetchSkew))
+	}
+	return nil
+}
 
 // The known DMarket game ids.
 const (

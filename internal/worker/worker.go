@@ -227,6 +227,10 @@ func (h *Handler) route(ctx context.Context, env message.Envelope) error {
 	if err := validate.CheckGame(env.GameID); err != nil {
 		return err
 	}
+	if err := validate.CheckFetchedAt(env.FetchedAt, h.clock.Now()); err != nil {
+		h.countInvalid(validate.Invalid{validate.ReasonFetchedInFuture: 1})
+		return err
+	}
 	switch env.Kind {
 	case message.KindListings:
 		return h.listings(ctx, env)
