@@ -45,3 +45,6 @@ func (g *Gate) Release(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// FeesKey is the key of the gate that lets the parser fetch game's fees once per period.
+func FeesKey(game string) string { return "fees:" + game }
