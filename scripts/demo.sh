@@ -32,6 +32,10 @@ if ! "$BIN/bot" offers -n 1 >/dev/null 2>"$LOGS/check.err"; then
   echo "demo: Redis is not reachable at $REDIS_URL:" >&2; cat "$LOGS/check.err" >&2; exit 1
 fi
 if command -v redis-cli >/dev/null; then redis-cli -u "$REDIS_URL" flushdb >/dev/null; fi
+# Where the demo writes, for the messages: the URL with any password masked.
+REDIS_SHOWN=$(sed -E 's#//[^@/]*@#//****@#' <<<"$REDIS_URL")
+RABBITMQ_SHOWN=$(sed -E 's#//[^@/]*@#//****@#' <<<"$RABBITMQ_URL")
+echo "demo: writing to Redis $REDIS_SHOWN (emptied first) through RabbitMQ $RABBITMQ_SHOWN"
 
 echo "demo: starting the DMarket simulator ($TITLES titles) on $SIM_ADDR"
 "$BIN/dmarket-sim" -addr "$SIM_ADDR" -titles "$TITLES" -public-rate 50 -deal-share 0.3 -stable-share 0.5 >"$LOGS/sim.out" 2>"$LOGS/sim.log" &
@@ -72,3 +76,8 @@ echo "Profitable offers (bot offers -min-price 0 -limit 0):"
 echo
 echo "Every offer, best first (bot offers -min-price 0 -limit -100 -n 10):"
 "$BIN/bot" offers -min-price 0 -limit -100 -n 10
+echo
+echo "demo: the offers stay in Redis $REDIS_SHOWN until the next demo empties it (prices expire after PRICE_TTL, 1h)."
+echo "demo: see them again with:"
+echo "  REDIS_URL='$REDIS_SHOWN' $BIN/bot offers -min-price 0 -limit -100"
+if [ "$REDIS_SHOWN" != "$REDIS_URL" ]; then echo "  (put your Redis password in place of ****)"; fi

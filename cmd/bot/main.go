@@ -56,6 +56,7 @@ func main() {
 // run wires the bot in dependency order and runs it until ctx ends.
 func run(ctx context.Context, cfg config.Bot, log *slog.Logger) error {
 	log.Info("bot starting", "config", cfg)
+	warnEmptyWhitelist(log, cfg)
 	reg := ops.NewRegistry()
 	clk := clock.Real{}
 
@@ -108,6 +109,15 @@ func run(ctx context.Context, cfg config.Bot, log *slog.Logger) error {
 	err = g.Wait()
 	log.Info("bot stopped")
 	return err
+}
+
+// warnEmptyWhitelist warns when nobody may use the bot: with an empty TELEGRAM_WHITELIST every update is
+// refused, which otherwise looks like a bot that does not answer.
+func warnEmptyWhitelist(log *slog.Logger, cfg config.Bot) {
+	if len(cfg.Whitelist) == 0 {
+		log.Warn("TELEGRAM_WHITELIST is empty: the bot answers nobody and notifies nobody; add the Telegram " +
+			"user ids allowed to use it (comma separated)")
+	}
 }
 
 // marketService reads the market from Redis for every user; one read serves a whole poll cycle.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"net/url"
 	"strings"
 	"time"
 
@@ -65,25 +67,59 @@ func offersCommand(args, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bot offers:", err)
 		return 2
 	}
+	addr := redisAddress(cfg.RedisURL)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	list, err := svc.Offers(ctx, settings)
+	market, err := svc.Market(ctx)
 	if err != nil {
-		fmt.Fprintln(stderr, "bot offers:", err)
+		fmt.Fprintf(stderr, "bot offers: read Redis %s: %v\n", addr, err)
 		return 1
 	}
+	now := clk.Now()
+	list := offers.Compute(*market, settings, now)
 	total := len(list)
 	if *rows > 0 && len(list) > *rows {
 		list = list[:*rows]
 	}
-	if err := offers.WriteTable(stdout, list, clk.Now()); err != nil {
+	if err := offers.WriteTable(stdout, list, now); err != nil {
 		fmt.Fprintln(stderr, "bot offers:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%d offers match (min price %s, limit %s, games %s); %d shown\n", total,
-		offers.Dollars(settings.MinPriceCents), offers.Percent(settings.LimitBasisPoints),
-		strings.Join(settings.Games, ","), len(list))
+	filters := fmt.Sprintf("min price %s, limit %s, games %s", offers.Dollars(settings.MinPriceCents),
+		offers.Percent(settings.LimitBasisPoints), strings.Join(settings.Games, ","))
+	fmt.Fprintf(stdout, "%d offers match (%s); %d shown; read from Redis %s\n", total, filters, len(list), addr)
+	if total == 0 {
+		fmt.Fprintln(stdout, whyEmpty(*market, settings, now, addr))
+	}
 	return 0
+}
+
+// whyEmpty explains an empty table: no market data in the Redis read, filters hiding offers, or market
+// data without anything to compare a listing with.
+func whyEmpty(m offers.Market, s offers.Settings, now time.Time, addr string) string {
+	if len(m.Titles) == 0 {
+		return fmt.Sprintf("Why empty: no market data in Redis %s (no %s* keys). Run the parser and a worker "+
+			"against this Redis (or make demo), or point REDIS_URL / -env-file at the Redis they write.", addr, offers.PricesPrefix)
+	}
+	all := s
+	all.MinPriceCents, all.LimitBasisPoints, all.Games = 0, math.MinInt64, nil
+	if hidden := len(offers.Compute(m, all, now)); hidden > 0 {
+		return fmt.Sprintf("Why empty: the filters hide all %d offers in this Redis (market data for %d titles). "+
+			"Loosen them, e.g. bot offers -min-price 0 -limit -100 -games %s", hidden, len(m.Titles), strings.Join(config.KnownGameIDs(), ","))
+	}
+	return fmt.Sprintf("Why empty: market data for %d titles but no offer even without filters: no listing has a "+
+		"buy order or sell history to compare with yet (buy orders and sales need the parser's DMarket keys; "+
+		"sales arrive over several crawls).", len(m.Titles))
+}
+
+// redisAddress is the Redis a URL points at, for messages: scheme, host and database, never the user,
+// password or query.
+func redisAddress(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable REDIS_URL)"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }
 
 // offerSettings applies the flags over the configured defaults.
