@@ -271,6 +271,10 @@ func (c *Client) newBreaker(ep Endpoint) *gobreaker.CircuitBreaker[struct{}] {
 			return false
 		},
 		IsExcluded: func(err error) bool {
+			var ef *egressFault
+			if errors.As(err, &ef) {
+				return true
+			}
 			return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrTimeout)
 		},
 	})
@@ -414,6 +418,20 @@ func (c *Client) stop(ep Endpoint, signed bool, err error) {
 	c.log.Error("dmarket endpoint stopped", "endpoint", ep, "signed", signed, "until", until, "err", err)
 }
 
+// proxyFault reports whether a failed attempt is the fault of the proxy it went through (it could not
+// connect, timed out or refused) rather than DMarket's. Such a failure cools that proxy down in the pool
+// and says nothing about DMarket: it counts neither against the circuit breaker nor in the recent success
+// rate. A failure of the direct connection does count, since there is no other path to judge by.
+func proxyFault(o Outcome, lease Lease) bool {
+	return o == EgressFailure && lease.Name() != DirectEgressName
+}
+
+// egressFault carries a proxy's failure through the circuit breaker, which excludes it.
+type egressFault struct{ err error }
+
+func (e *egressFault) Error() string { return e.err.Error() }
+func (e *egressFault) Unwrap() error { return e.err }
+
 // window remembers the outcomes of the last 100 attempts.
 type window struct {
 	mu    sync.Mutex
@@ -542,8 +560,15 @@ func (c *Client) attempt(ctx context.Context, cl call, attempt int) ([]byte, err
 	_, err = br.Execute(func() (struct{}, error) {
 		var e error
 		body, outcome, e = c.send(ctx, cl, lease, attempt)
+		if e != nil && proxyFault(outcome, lease) {
+			return struct{}{}, &egressFault{err: e}
+		}
 		return struct{}{}, e
 	})
+	var ef *egressFault
+	if errors.As(err, &ef) {
+		err = ef.err
+	}
 	lease.Release(outcome)
 	if obs, ok := c.account.(AccountObserver); ok && cl.signed && outcome != Aborted {
 		obs.Observe(cl.endpoint.Family(), outcome)
@@ -592,7 +617,7 @@ func (c *Client) send(ctx context.Context, cl call, lease Lease, attempt int) (b
 	c.metrics.duration.WithLabelValues(string(cl.endpoint)).Observe(elapsed.Seconds())
 	// The recent success rate describes DMarket: a proxy that failed to connect says nothing about it
 	// (the proxy pool reports its own health), while a failure of the direct connection does.
-	if label != "canceled" && (outcome != EgressFailure || lease.Name() == DirectEgressName) {
+	if label != "canceled" && !proxyFault(outcome, lease) {
 		c.recent[cl.endpoint].add(err == nil)
 	}
 	return body, outcome, err

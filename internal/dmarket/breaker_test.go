@@ -1,0 +1,160 @@
+package dmarket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/clock"
+)
+
+// rotatingEgress hands out its egresses in turn, like a proxy pool: a dead one fails to connect, a live
+// one reaches the server. Released outcomes are recorded per egress name.
+type rotatingEgress struct {
+	mu       sync.Mutex
+	egresses []fakeEgress
+	next     int
+	released map[string][]Outcome
+}
+
+type fakeEgress struct {
+	name string
+	dead bool
+}
+
+func (r *rotatingEgress) Acquire(context.Context, bool) (Lease, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.egresses[r.next%len(r.egresses)]
+	r.next++
+	return &fakeLease{r: r, e: e}, nil
+}
+
+func (r *rotatingEgress) outcomes(name string) []Outcome {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Outcome(nil), r.released[name]...)
+}
+
+type fakeLease struct {
+	r *rotatingEgress
+	e fakeEgress
+}
+
+func (l *fakeLease) Do(req *http.Request) (*http.Response, error) {
+	if l.e.dead {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	}
+	return http.DefaultClient.Do(req)
+}
+
+func (l *fakeLease) Release(o Outcome) {
+	l.r.mu.Lock()
+	defer l.r.mu.Unlock()
+	if l.r.released == nil {
+		l.r.released = map[string][]Outcome{}
+	}
+	l.r.released[l.e.name] = append(l.r.released[l.e.name], o)
+}
+
+func (l *fakeLease) Name() string { return l.e.name }
+
+func deadProxies(n int) []fakeEgress {
+	out := make([]fakeEgress, n)
+	for i := range out {
+		out[i] = fakeEgress{name: fmt.Sprintf("socks5://192.0.2.%d:1080", i+1), dead: true}
+	}
+	return out
+}
+
+// TestDeadProxiesDoNotOpenTheBreaker: the breaker judges DMarket; a proxy that cannot connect only cools
+// that proxy down (its lease is released with EgressFailure for the pool).
+func TestDeadProxiesDoNotOpenTheBreaker(t *testing.T) {
+	tests := []struct {
+		name     string
+		egresses []fakeEgress
+		answer   answer
+		calls    int
+		wantOpen bool
+	}{
+		{name: "a batch of dead proxies", egresses: deadProxies(10), answer: answer{status: 200, body: emptyPage},
+			calls: 10},
+		{name: "dead proxies beside a live one", egresses: append(deadProxies(6), fakeEgress{name: "http://198.51.100.1:3128"}),
+			answer: answer{status: 200, body: emptyPage}, calls: 14},
+		{name: "DMarket failing through live proxies still opens", answer: answer{status: 503}, calls: 5, wantOpen: true,
+			egresses: []fakeEgress{{name: "http://198.51.100.1:3128"}, {name: "http://198.51.100.2:3128"}}},
+		{name: "a dead direct connection still opens", egresses: []fakeEgress{{name: DirectEgressName, dead: true}},
+			answer: answer{status: 200, body: emptyPage}, calls: 5, wantOpen: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, srv := serve(t, tc.answer)
+			eg := &rotatingEgress{egresses: tc.egresses}
+			s := &recSleeper{}
+			c, err := New(Config{BaseURL: srv.URL, MaxAttempts: 1, BreakerFailures: 3, BreakerOpenFor: time.Hour}, eg,
+				discardLogger(), prometheus.NewRegistry(), clock.Real{}, WithSleeper(s.sleep))
+			require.NoError(t, err)
+			for range tc.calls {
+				_, _ = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
+			}
+			if tc.wantOpen {
+				require.Equal(t, BreakerOpen, c.BreakerState(EndpointMarketItems))
+				return
+			}
+			require.Equal(t, BreakerClosed, c.BreakerState(EndpointMarketItems))
+			for _, e := range tc.egresses {
+				if e.dead {
+					require.NotEmpty(t, eg.outcomes(e.name))
+					for _, o := range eg.outcomes(e.name) {
+						require.Equal(t, EgressFailure, o, "the pool still learns that %s failed", e.name)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestDeadProxyErrorIsReturnedAsIs: excluding a proxy failure from the breaker keeps its classification.
+func TestDeadProxyErrorIsReturnedAsIs(t *testing.T) {
+	eg := &rotatingEgress{egresses: deadProxies(1)}
+	c, err := New(Config{BaseURL: "http://127.0.0.1:1", MaxAttempts: 1}, eg, discardLogger(), prometheus.NewRegistry(),
+		clock.Real{})
+	require.NoError(t, err)
+	_, err = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
+	require.ErrorIs(t, err, ErrNetwork)
+	require.True(t, IsRetryable(err))
+	require.NotErrorIs(t, err, ErrBreakerOpen)
+}
+
+// TestHalfOpenProbeThroughDeadProxy: a probe lost to a dead proxy neither reopens the breaker nor uses
+// up the half-open probe, so the next probe through a live proxy closes it.
+func TestHalfOpenProbeThroughDeadProxy(t *testing.T) {
+	s, srv := serve(t, answer{status: 503}, answer{status: 503}, answer{status: 200, body: emptyPage})
+	live := fakeEgress{name: "http://198.51.100.1:3128"}
+	dead := deadProxies(1)[0]
+	eg := &rotatingEgress{egresses: []fakeEgress{live, live, dead, live}}
+	c, err := New(Config{BaseURL: srv.URL, MaxAttempts: 1, BreakerFailures: 2, BreakerOpenFor: 20 * time.Millisecond}, eg,
+		discardLogger(), prometheus.NewRegistry(), clock.Real{})
+	require.NoError(t, err)
+	for range 2 {
+		_, _ = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
+	}
+	require.Equal(t, BreakerOpen, c.BreakerState(EndpointMarketItems))
+	require.Eventually(t, func() bool { return c.BreakerState(EndpointMarketItems) == BreakerHalfOpen },
+		5*time.Second, 5*time.Millisecond)
+	_, err = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
+	require.ErrorIs(t, err, ErrNetwork)
+	require.Equal(t, BreakerHalfOpen, c.BreakerState(EndpointMarketItems))
+	_, err = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
+	require.NoError(t, err)
+	require.Equal(t, BreakerClosed, c.BreakerState(EndpointMarketItems))
+	require.Equal(t, 3, s.count())
+}
