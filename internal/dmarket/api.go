@@ -174,26 +174,110 @@ func (c *Client) LastSales(ctx context.Context, gameID, title string, offset, li
 	return &LastSalesResult{Request: req, Raw: raw, LastSalesBody: *decoded}, nil
 }
 
-// customizedFeesLimit asks for every reduced-fee title in one page.
+// customizedFeesLimit is the page size asked of customized-fees.
 const customizedFeesLimit = 1000
 
-// CustomizedFees fetches the default fee and today's reduced-fee titles of a game (signed).
+// maxCustomizedFeesPages bounds the pages of one game's customized fees (a million reduced fees), so that
+// a server that never ends the list cannot keep the client paging.
+const maxCustomizedFeesPages = 1000
+
+// CustomizedFees fetches the default fee and today's reduced-fee titles of a game (signed). It pages
+// through the list with limit and offset until a page brings nothing new (an empty page, or one that
+// only repeats entries already read, as an answer that ignores offset does), so that no reduced fee is
+// lost whatever page size the server grants. Several pages are merged into one answer
+// {"defaultFee": <first page's>, "reducedFees": [every distinct entry, in order]}; Request is the first
+// page's with Pages set to the number of requests made.
 func (c *Client) CustomizedFees(ctx context.Context, gameID string) (*CustomizedFeesResult, error) {
 	if err := validGame(EndpointCustomizedFees, gameID); err != nil {
 		return nil, err
 	}
+	var (
+		first   *CustomizedFeesResult
+		entries []json.RawMessage
+		seen    = map[string]struct{}{}
+		offset  int
+	)
+	for pages := 1; ; pages++ {
+		if pages > maxCustomizedFeesPages {
+			return nil, fmt.Errorf("fetch customized fees: %w", &Error{Class: ClassBadBody, Endpoint: EndpointCustomizedFees,
+				Err: fmt.Errorf("the list did not end within %d pages", maxCustomizedFeesPages)})
+		}
+		page, err := c.customizedFeesPage(ctx, gameID, offset)
+		if err != nil {
+			return nil, fmt.Errorf("fetch customized fees: %w", err)
+		}
+		var raw struct {
+			DefaultFee  json.RawMessage   `json:"defaultFee"`
+			ReducedFees []json.RawMessage `json:"reducedFees"`
+		}
+		if err := json.Unmarshal(page.Raw, &raw); err != nil {
+			return nil, fmt.Errorf("fetch customized fees: %w", &Error{Class: ClassBadBody, Endpoint: EndpointCustomizedFees, Err: err})
+		}
+		if first == nil {
+			first = page
+			if len(raw.ReducedFees) == 0 {
+				return first, nil
+			}
+			entries = make([]json.RawMessage, 0, len(raw.ReducedFees))
+		}
+		fresh := 0
+		for _, e := range raw.ReducedFees {
+			if _, dup := seen[string(e)]; dup {
+				continue
+			}
+			seen[string(e)] = struct{}{}
+			entries = append(entries, e)
+			fresh++
+		}
+		offset += len(raw.ReducedFees)
+		if fresh > 0 {
+			continue
+		}
+		first.Request.Pages = pages
+		return mergeCustomizedFees(first, entries)
+	}
+}
+
+// customizedFeesPage fetches one page of customized-fees starting at offset.
+func (c *Client) customizedFeesPage(ctx context.Context, gameID string, offset int) (*CustomizedFeesResult, error) {
 	qs := newQuery().
 		add("gameId", gameID).
 		add("offerType", "dmarket").
 		add("limit", strconv.Itoa(customizedFeesLimit))
+	if offset > 0 {
+		qs.add("offset", strconv.Itoa(offset))
+	}
 	var decoded *CustomizedFeesBody
 	cl := call{endpoint: EndpointCustomizedFees, method: http.MethodGet, path: PathCustomizedFees, rawQuery: qs.String(),
 		signed: true, validate: func(b []byte) (err error) { decoded, err = DecodeCustomizedFees(b); return err }}
 	raw, err := c.do(ctx, cl)
 	if err != nil {
-		return nil, fmt.Errorf("fetch customized fees: %w", err)
+		return nil, err
 	}
 	return &CustomizedFeesResult{Request: cl.request(), Raw: raw, CustomizedFeesBody: *decoded}, nil
+}
+
+// mergeCustomizedFees replaces first's body with one holding its default fee and entries.
+func mergeCustomizedFees(first *CustomizedFeesResult, entries []json.RawMessage) (*CustomizedFeesResult, error) {
+	var head struct {
+		DefaultFee json.RawMessage `json:"defaultFee"`
+	}
+	if err := json.Unmarshal(first.Raw, &head); err != nil {
+		return nil, fmt.Errorf("merge customized fees: %w", err)
+	}
+	raw, err := json.Marshal(struct {
+		DefaultFee  json.RawMessage   `json:"defaultFee"`
+		ReducedFees []json.RawMessage `json:"reducedFees"`
+	}{head.DefaultFee, entries})
+	if err != nil {
+		return nil, fmt.Errorf("merge customized fees: %w", err)
+	}
+	decoded, err := DecodeCustomizedFees(raw)
+	if err != nil {
+		return nil, fmt.Errorf("merge customized fees: %w", err)
+	}
+	first.Raw, first.CustomizedFeesBody = raw, *decoded
+	return first, nil
 }
 
 func validGame(ep Endpoint, gameID string) error {
