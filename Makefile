@@ -17,7 +17,7 @@ BUILDINFO     := github.com/skinflip/dmarket-monitor/internal/buildinfo
 LDFLAGS       ?= -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT) -X $(BUILDINFO).date=$(BUILD_DATE)
 COMPOSE       ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: help services build test lint cover bench run demo docker compose-check tools load e2e-metrics
+.PHONY: help services build test lint cover bench run demo docker compose-check rules-test tools load e2e-metrics
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -79,6 +79,11 @@ compose-check: ## validate docker-compose.yml with prod.env, and the Prometheus 
 	$(COMPOSE) --env-file prod.env -f docker-compose.yml config -q
 	@if command -v promtool >/dev/null 2>&1; then promtool check config deploy/prometheus/prometheus.yml; \
 	else echo "promtool not installed: Prometheus configuration not checked"; fi
+
+rules-test: ## check the Prometheus alert rules (promtool check rules) and run their unit tests (promtool test rules)
+	@command -v promtool >/dev/null 2>&1 || { echo "rules-test: promtool missing (Debian: apt-get install -y prometheus)" >&2; exit 1; }
+	promtool check rules deploy/prometheus/*rules*.yml
+	promtool test rules deploy/prometheus/*test*.yml
 
 load: build ## load run: 1 parser and 4 workers over ~200,000 simulator listings; throughput and p99 fetch→Redis
 	$(GO) test -tags load -count=1 -run TestLoad -v -timeout 20m ./internal/e2e
