@@ -213,7 +213,7 @@ func (b *Bot) history(ctx context.Context, q *tgbotapi.CallbackQuery, hash strin
 		return "error"
 	}
 	b.answer(ctx, q.ID, "")
-	caption := "📈 " + html.EscapeString(truncate(title, 300)) + "\nLast week's sales and sell probability"
+	caption := "📈 " + html.EscapeString(truncate(title, 300)) + "\nSales of the last 7 and 30 days, units sold, cheapest listing, best buy order and sell probability"
 	_, err = b.tg.SendPhoto(ctx, telegram.PriorityCommand, q.Message.Chat.ID, telegram.Media{Name: "history.png", Bytes: png}, caption, nil)
 	if err != nil {
 		b.log.Warn("send chart", "err", err)

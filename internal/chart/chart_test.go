@@ -18,9 +18,13 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/sellhistory"
 )
 
-// example, when set, makes TestExample write the fixture's chart there, e.g.
-// go test ./internal/chart -run TestExample -example "$PWD/docs/images/price-history-example.png"
-var example = flag.String("example", "", "write the example chart to this PNG path")
+var (
+	// update rewrites the golden PNGs: go test ./internal/chart -run TestGolden -update
+	update = flag.Bool("update", false, "rewrite the golden PNGs in testdata/golden")
+	// example writes the README's chart, e.g.
+	// go test ./internal/chart -run TestExample -example "$PWD/docs/images"
+	example = flag.String("example", "", "write the example charts into this directory")
+)
 
 var fixtureNow = time.Date(2022, 4, 22, 18, 0, 0, 0, time.UTC)
 
@@ -47,77 +51,235 @@ func countIn(img image.Image, r image.Rectangle, col color.RGBA) int {
 	return n
 }
 
-var (
-	topPanel    = image.Rect(90, 70, Width-30, 351)
-	bottomPanel = image.Rect(90, 410, Width-30, Height-49)
-)
+// inner is r without its frame.
+func inner(r image.Rectangle) image.Rectangle { return r.Inset(1) }
 
-func render(t *testing.T, title string, points []sellhistory.Point, prob map[int64]int) image.Image {
+func drawn(t *testing.T, d Data) (*image.RGBA, []label) {
 	t.Helper()
-	var buf bytes.Buffer
-	require.NoError(t, Render(&buf, title, points, prob))
-	img, err := png.Decode(&buf)
+	img, labels, err := render(d)
 	require.NoError(t, err)
 	require.Equal(t, image.Rect(0, 0, Width, Height), img.Bounds())
-	return img
+	return img, labels
 }
 
-func TestRender(t *testing.T) {
-	points, prob := fixture(t)
-	one := []sellhistory.Point{{Hour: fixtureNow, Mean: 12.5, Count: 3}}
-	cases := []struct {
-		name         string
-		title        string
-		points       []sellhistory.Point
-		prob         map[int64]int
-		priceMin     int // plotted price pixels in the top panel
-		probMin      int // plotted curve pixels in the bottom panel
-		levelsPlaced bool
-	}{
-		{"fixture", "★ StatTrak™ AK-47 | Redline (Field-Tested)", points, prob, 500, 500, true},
-		{"one point", "Sticker", one, map[int64]int{1250: 100}, 10, 10, true},
-		{"two points same price", "X", []sellhistory.Point{{Hour: fixtureNow, Mean: 1, Count: 1}, {Hour: fixtureNow.Add(time.Hour), Mean: 1, Count: 1}}, map[int64]int{100: 100}, 50, 10, true},
-		{"short span", "X", []sellhistory.Point{{Hour: fixtureNow, Mean: 1, Count: 1}, {Hour: fixtureNow.Add(30 * time.Hour), Mean: 2, Count: 1}}, map[int64]int{100: 100, 200: 50}, 50, 50, true},
-		{"long span", "X", []sellhistory.Point{{Hour: fixtureNow, Mean: 1, Count: 1}, {Hour: fixtureNow.Add(30 * 24 * time.Hour), Mean: 2, Count: 1}}, map[int64]int{100: 100, 200: 10}, 50, 50, true},
-		{"empty", strings.Repeat("long title ", 30), nil, nil, 0, 0, false},
-		{"probability without points", "X", nil, map[int64]int{100: 100, 200: 50}, 0, 50, true},
+// sparse is a thin market: a few sales with hours and days between them.
+func sparse() []sellhistory.Point {
+	at := func(h int) time.Time { return fixtureNow.Add(time.Duration(-h) * time.Hour).Truncate(time.Hour) }
+	return []sellhistory.Point{
+		{Hour: at(150), Mean: 41.20, Count: 1}, {Hour: at(149), Mean: 42.00, Count: 2}, {Hour: at(148), Mean: 41.80, Count: 1},
+		{Hour: at(100), Mean: 43.10, Count: 1}, {Hour: at(60), Mean: 40.50, Count: 3}, {Hour: at(59), Mean: 40.90, Count: 1},
+		{Hour: at(20), Mean: 44.00, Count: 1}, {Hour: at(5), Mean: 43.50, Count: 2}, {Hour: at(4), Mean: 43.90, Count: 1},
 	}
-	for _, tc := range cases {
+}
+
+func goldenCases(t *testing.T) []struct {
+	name string
+	data Data
+} {
+	points, prob := fixture(t)
+	return []struct {
+		name string
+		data Data
+	}{
+		{"fixture", Data{Title: "★ StatTrak™ Karambit | Doppler (Factory New)", Now: fixtureNow, Points: points, Probability: prob,
+			CheapestCents: 1490, BuyOrderCents: 1270}},
+		{"sparse-cyrillic-off-scale", Data{Title: "★ Нож-бабочка | Градиент (После полевых испытаний) · 蝴蝶刀", Now: fixtureNow,
+			Points: sparse(), Probability: map[int64]int{4050: 100, 4090: 75, 4120: 70, 4180: 65, 4200: 60, 4310: 45, 4350: 40, 4390: 25, 4400: 15},
+			CheapestCents: 9999, CheapestLocked: true}},
+		{"empty", Data{Title: "Sticker | Crown (Foil)", Now: fixtureNow, BuyOrderCents: 51000}},
+	}
+}
+
+// differing counts the pixels whose colour differs by more than tol in any channel.
+func differing(a, b image.Image, tol int) int {
+	n := 0
+	for y := a.Bounds().Min.Y; y < a.Bounds().Max.Y; y++ {
+		for x := a.Bounds().Min.X; x < a.Bounds().Max.X; x++ {
+			p := color.RGBAModel.Convert(a.At(x, y)).(color.RGBA)
+			q := color.RGBAModel.Convert(b.At(x, y)).(color.RGBA)
+			for _, d := range []int{int(p.R) - int(q.R), int(p.G) - int(q.G), int(p.B) - int(q.B)} {
+				if d > tol || -d > tol {
+					n++
+					break
+				}
+			}
+		}
+	}
+	return n
+}
+
+// TestGolden compares each chart with its golden PNG, allowing 0.1 % of the pixels to differ (font
+// rasterisation may round differently on other CPUs).
+func TestGolden(t *testing.T) {
+	for _, tc := range goldenCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
-			img := render(t, tc.title, tc.points, tc.prob)
-			price := countIn(img, topPanel, PriceColor)
-			curve := countIn(img, bottomPanel, ProbColor)
-			require.GreaterOrEqual(t, price, tc.priceMin)
-			require.GreaterOrEqual(t, curve, tc.probMin)
-			if tc.priceMin == 0 {
-				require.Zero(t, price)
+			var buf bytes.Buffer
+			require.NoError(t, Render(&buf, tc.data))
+			path := filepath.Join("testdata", "golden", tc.name+".png")
+			if *update {
+				require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+				require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
 			}
-			if tc.probMin == 0 {
-				require.Zero(t, curve)
-			}
-			require.Equal(t, tc.levelsPlaced, countIn(img, bottomPanel, LevelColor) > 0)
-			// Axes and text are drawn in every case.
-			require.Positive(t, countIn(img, image.Rect(0, 0, Width, 50), TextColor), "title")
-			require.Positive(t, countIn(img, topPanel, AxisColor), "frame")
-			// Nothing of the price series leaks into the probability panel and vice versa.
-			require.Zero(t, countIn(img, bottomPanel, PriceColor))
-			require.Zero(t, countIn(img, topPanel, ProbColor))
+			want, err := os.ReadFile(path)
+			require.NoError(t, err, "run with -update to create the golden file")
+			wantImg, err := png.Decode(bytes.NewReader(want))
+			require.NoError(t, err)
+			got, err := png.Decode(&buf)
+			require.NoError(t, err)
+			require.Equal(t, wantImg.Bounds(), got.Bounds())
+			limit := Width * Height / 1000
+			require.LessOrEqual(t, differing(wantImg, got, 32), limit, "chart differs from %s; look at it and rerun with -update if the change is meant", path)
 		})
 	}
 }
 
-func TestRenderPlacesPricesByValue(t *testing.T) {
-	// Rising prices: the newest point is right of and above the oldest.
-	pts := []sellhistory.Point{
-		{Hour: fixtureNow, Mean: 10, Count: 1},
-		{Hour: fixtureNow.Add(48 * time.Hour), Mean: 20, Count: 1},
+func TestGoldenToleranceDetectsChanges(t *testing.T) {
+	c := goldenCases(t)[0].data
+	a, _ := drawn(t, c)
+	c.CheapestCents = 1300
+	b, _ := drawn(t, c)
+	require.Greater(t, differing(a, b, 32), Width*Height/1000, "moving the cheapest-listing line is a visible change")
+}
+
+// TestLabelsNeverCoverData checks every golden case: no label lies inside a plot (except the messages of
+// empty areas) and no two labels overlap.
+func TestLabelsNeverCoverData(t *testing.T) {
+	l := pictureLayout()
+	plots := []image.Rectangle{l.short, l.shortVol, l.long, l.longVol, l.prob}
+	for _, tc := range goldenCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			_, labels := drawn(t, tc.data)
+			require.NotEmpty(t, labels)
+			for i, a := range labels {
+				require.True(t, a.box.In(image.Rect(0, 0, Width, Height)), "%q leaves the picture: %v", a.text, a.box)
+				if !a.inside {
+					for _, p := range plots {
+						require.False(t, a.box.Overlaps(inner(p)), "%q at %v covers the plot %v", a.text, a.box, p)
+					}
+				}
+				for _, b := range labels[i+1:] {
+					require.False(t, a.box.Overlaps(b.box), "%q at %v overlaps %q at %v", a.text, a.box, b.text, b.box)
+				}
+			}
+		})
 	}
-	img := render(t, "X", pts, nil)
-	left := image.Rect(topPanel.Min.X, topPanel.Min.Y, topPanel.Min.X+40, topPanel.Max.Y)
-	right := image.Rect(topPanel.Max.X-40, topPanel.Min.Y, topPanel.Max.X, topPanel.Max.Y)
-	lowHalf := image.Rect(topPanel.Min.X, topPanel.Min.Y+topPanel.Dy()/2, topPanel.Max.X, topPanel.Max.Y)
-	require.Positive(t, countIn(img, left.Intersect(lowHalf), PriceColor), "oldest low on the left")
-	require.Zero(t, countIn(img, right.Intersect(lowHalf), PriceColor), "newest not low on the right")
+}
+
+func TestRenderSeries(t *testing.T) {
+	l := pictureLayout()
+	points, prob := fixture(t)
+	cases := []struct {
+		name                 string
+		data                 Data
+		price, volume, curve bool
+		cheapestIn, buyIn    bool
+		levels               bool
+		wantLabelsWithPrefix []string
+	}{
+		{name: "fixture", data: Data{Title: "X", Now: fixtureNow, Points: points, Probability: prob, CheapestCents: 1490, BuyOrderCents: 1270},
+			price: true, volume: true, curve: true, cheapestIn: true, buyIn: true, levels: true,
+			wantLabelsWithPrefix: []string{"listing $14.90", "buy order $12.70", "50 %: $", "20 %: $"}},
+		{name: "lines off scale", data: Data{Title: "X", Now: fixtureNow, Points: points, Probability: prob, CheapestCents: 99900, BuyOrderCents: 1},
+			price: true, volume: true, curve: true, levels: true,
+			wantLabelsWithPrefix: []string{"↑ listing $999.00", "↓ buy order $0.01"}},
+		{name: "probability without points", data: Data{Title: "X", Now: fixtureNow, Probability: map[int64]int{100: 100, 200: 50}},
+			curve: true, levels: true},
+		{name: "nothing", data: Data{Title: "X", Now: fixtureNow}, wantLabelsWithPrefix: []string{"no sales"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			img, labels := drawn(t, tc.data)
+			require.Equal(t, tc.price, countIn(img, inner(l.short), PriceColor) > 0, "7-day prices")
+			require.Equal(t, tc.price, countIn(img, inner(l.long), PriceColor) > 0, "30-day prices")
+			require.Equal(t, tc.volume, countIn(img, inner(l.shortVol), VolumeColor) > 0, "7-day volume")
+			require.Equal(t, tc.volume, countIn(img, inner(l.longVol), VolumeColor) > 0, "30-day volume")
+			require.Equal(t, tc.curve, countIn(img, inner(l.prob), ProbColor) > 0, "probability curve")
+			require.Equal(t, tc.cheapestIn, countIn(img, inner(l.short), CheapestColor) > 0, "cheapest line")
+			require.Equal(t, tc.buyIn, countIn(img, inner(l.short), BuyOrderColor) > 0, "buy order line")
+			require.Equal(t, tc.levels, countIn(img, inner(l.prob), LevelColor) > 0, "resale levels")
+			// Nothing of one panel's series leaks into another.
+			require.Zero(t, countIn(img, inner(l.prob), PriceColor))
+			require.Zero(t, countIn(img, inner(l.short), ProbColor))
+			for _, prefix := range tc.wantLabelsWithPrefix {
+				found := false
+				for _, lb := range labels {
+					found = found || strings.HasPrefix(lb.text, prefix)
+				}
+				require.True(t, found, "a label starting %q", prefix)
+			}
+		})
+	}
+}
+
+func TestHoursWithoutSalesStayOpen(t *testing.T) {
+	l := pictureLayout()
+	start := fixtureNow.Add(-72 * time.Hour)
+	cases := []struct {
+		name    string
+		view    image.Rectangle
+		span    time.Duration
+		step    time.Duration
+		second  time.Duration // after the first point
+		connect bool
+	}{
+		{name: "7 days: the next hour is joined", view: l.short, span: ShortView, step: time.Hour, second: time.Hour, connect: true},
+		{name: "7 days: an hour without sales stays open", view: l.short, span: ShortView, step: time.Hour, second: 2 * time.Hour},
+		{name: "30 days: the next day is joined", view: l.long, span: LongView, step: 24 * time.Hour, second: 24 * time.Hour, connect: true},
+		{name: "30 days: a day without sales stays open", view: l.long, span: LongView, step: 24 * time.Hour, second: 48 * time.Hour},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// A cheap sale, then an expensive one: a joining line crosses the middle height between them.
+			first := start.Truncate(tc.step)
+			d := Data{Title: "X", Now: fixtureNow, Points: []sellhistory.Point{
+				{Hour: first, Mean: 10, Count: 1}, {Hour: first.Add(tc.second), Mean: 30, Count: 1},
+			}}
+			img, _ := drawn(t, d)
+			x := timeAxis(fixtureNow.Add(-tc.span), fixtureNow, tc.view.Min.X, tc.view.Max.X, tc.span)
+			a := x.px(float64(first.Add(tc.step / 2).Unix()))
+			b := x.px(float64(first.Add(tc.second + tc.step/2).Unix()))
+			mid := image.Rect(min(a, b), tc.view.Min.Y+tc.view.Dy()/2-4, max(a, b)+1, tc.view.Min.Y+tc.view.Dy()/2+4)
+			require.Equal(t, tc.connect, countIn(img, mid, PriceColor) > 0)
+		})
+	}
+}
+
+func TestThirtyDayViewShadesWhatIsNotStored(t *testing.T) {
+	l := pictureLayout()
+	img, labels := drawn(t, Data{Title: "X", Now: fixtureNow, Points: sparse()})
+	x := timeAxis(fixtureNow.Add(-LongView), fixtureNow, l.long.Min.X, l.long.Max.X, LongView)
+	edge := x.px(float64(fixtureNow.Add(-sellhistory.Week).Unix()))
+	require.Positive(t, countIn(img, image.Rect(l.long.Min.X+1, l.long.Min.Y+1, edge, l.long.Max.Y), NoDataColor))
+	require.Zero(t, countIn(img, image.Rect(edge+1, l.long.Min.Y+1, l.long.Max.X, l.long.Max.Y), NoDataColor))
+	require.Zero(t, countIn(img, inner(l.short), NoDataColor), "the 7-day view is all stored")
+	var texts []string
+	for _, lb := range labels {
+		texts = append(texts, lb.text)
+	}
+	require.Contains(t, texts, "sales not stored")
+	require.Contains(t, strings.Join(texts, "\n"), "Sales older than 7 days are not stored")
+}
+
+func TestGlyphCoverage(t *testing.T) {
+	f, err := newFonts()
+	require.NoError(t, err)
+	img := image.NewRGBA(image.Rect(0, 0, 800, 40))
+	cases := []struct {
+		text    string
+		missing int
+	}{
+		{"★ StatTrak™ M4A1-S | Printstream", 0},
+		{"Нож-бабочка · Ωμέγα · Żółć · שלום · مرحبا", 0},
+		{"蝴蝶刀", 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.text, func(t *testing.T) {
+			f.label.missing = 0
+			box := f.label.draw(img, tc.text, 0, 20, TextColor)
+			require.Positive(t, box.Dx())
+			require.Equal(t, tc.missing, f.label.missing)
+		})
+	}
 }
 
 type failWriter struct{}
@@ -125,15 +287,20 @@ type failWriter struct{}
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("closed") }
 
 func TestRenderWriteError(t *testing.T) {
-	err := Render(failWriter{}, "X", nil, nil)
+	err := Render(failWriter{}, Data{Title: "X"})
 	require.ErrorIs(t, err, ErrEncode)
 	require.ErrorContains(t, err, "closed")
 }
 
 func TestHelpers(t *testing.T) {
-	require.Equal(t, "* StatTrak(TM) ?", asciiOnly("★ StatTrak™ é"))
-	require.Equal(t, "abcdefg", fitText("abcdefg", 7))
-	require.Equal(t, "abcd...", fitText("abcdefgh", 7))
+	require.Equal(t, "ab", printable("a\x00\nb"))
+	f, err := newFonts()
+	require.NoError(t, err)
+	long := strings.Repeat("long title ", 40)
+	fitted := f.title.fit(long, 300)
+	require.True(t, strings.HasSuffix(fitted, "…"))
+	require.LessOrEqual(t, f.title.width(fitted), 300)
+	require.Equal(t, "short", f.title.fit("short", 300))
 	cases := []struct{ raw, want float64 }{{0.004, 0.01}, {0.03, 0.05}, {0.15, 0.2}, {1.2, 2}, {7, 10}, {10, 10}, {35, 50}}
 	for _, tc := range cases {
 		require.InDelta(t, tc.want, niceStep(tc.raw, 0.01), 1e-12, "%v", tc.raw)
@@ -143,13 +310,14 @@ func TestHelpers(t *testing.T) {
 	require.Equal(t, 0, sign(0))
 }
 
+// TestExample writes the README's example charts when -example names a directory.
 func TestExample(t *testing.T) {
 	if *example == "" {
-		t.Skip("set -example PATH to write the example chart")
+		t.Skip("set -example DIR to write the example charts")
 	}
-	points, prob := fixture(t)
-	f, err := os.Create(*example)
-	require.NoError(t, err)
-	require.NoError(t, Render(f, "★ Karambit | Doppler (Factory New)", points, prob))
-	require.NoError(t, f.Close())
+	for name, tc := range map[string]int{"price-history-example.png": 0, "price-history-thin-market.png": 1} {
+		var buf bytes.Buffer
+		require.NoError(t, Render(&buf, goldenCases(t)[tc].data))
+		require.NoError(t, os.WriteFile(filepath.Join(*example, name), buf.Bytes(), 0o644))
+	}
 }

@@ -14,40 +14,76 @@ import (
 // ErrNoHistory means a title has no stored sell history to chart.
 var ErrNoHistory = errors.New("no sell history")
 
-// HistoryReader reads a title's stored sell history and chart points.
-type HistoryReader interface {
+// MarketReader reads what a chart shows of a title: its stored sell history and chart points, its live
+// listings and its best buy order.
+type MarketReader interface {
 	History(ctx context.Context, title string) (pricestore.HistoryValue, bool, error)
 	Chart(ctx context.Context, title string) (pricestore.ChartValue, bool, error)
+	Title(ctx context.Context, title string) (pricestore.Prices, bool, error)
+	Order(ctx context.Context, title string) (pricestore.OrderValue, bool, error)
 }
 
-// Source renders a title's price-history chart from its stored sell history.
+// Source renders a title's price-history chart from the market state in Redis.
 type Source struct {
-	r HistoryReader
+	r MarketReader
 }
 
 // NewSource returns a Source reading from r.
-func NewSource(r HistoryReader) *Source { return &Source{r: r} }
+func NewSource(r MarketReader) *Source { return &Source{r: r} }
 
-// Chart returns the PNG chart of title's last week.
+// Chart returns the PNG chart of title. Its views end when the history was computed; only the sales
+// stored with the history (the last 7 days) can be shown.
 func (s *Source) Chart(ctx context.Context, title string) ([]byte, error) {
-	h, ok, err := s.r.History(ctx, title)
+	d, err := s.data(ctx, title)
 	if err != nil {
 		return nil, fmt.Errorf("chart %q: %w", title, err)
-	}
-	c, _, err := s.r.Chart(ctx, title)
-	if err != nil {
-		return nil, fmt.Errorf("chart %q: %w", title, err)
-	}
-	if !ok || (len(c.Points) == 0 && len(h.Probability) == 0) {
-		return nil, fmt.Errorf("chart %q: %w", title, ErrNoHistory)
-	}
-	points := make([]sellhistory.Point, 0, len(c.Points))
-	for _, p := range c.Points {
-		points = append(points, sellhistory.Point{Hour: time.Unix(p[0], 0).UTC(), Mean: float64(p[1]) / 100, Count: int(p[2])})
 	}
 	var buf bytes.Buffer
-	if err := Render(&buf, title, points, h.Probability); err != nil {
+	if err := Render(&buf, d); err != nil {
 		return nil, fmt.Errorf("chart %q: %w", title, err)
 	}
 	return buf.Bytes(), nil
+}
+
+func (s *Source) data(ctx context.Context, title string) (Data, error) {
+	h, ok, err := s.r.History(ctx, title)
+	if err != nil {
+		return Data{}, err
+	}
+	c, _, err := s.r.Chart(ctx, title)
+	if err != nil {
+		return Data{}, err
+	}
+	if !ok || (len(c.Points) == 0 && len(h.Probability) == 0) {
+		return Data{}, ErrNoHistory
+	}
+	d := Data{Title: title, Probability: h.Probability, Stored: sellhistory.Week}
+	for _, p := range c.Points {
+		d.Points = append(d.Points, sellhistory.Point{Hour: time.Unix(p[0], 0).UTC(), Mean: float64(p[1]) / 100, Count: int(p[2])})
+	}
+	switch {
+	case c.UpdatedAt > 0:
+		d.Now = time.Unix(c.UpdatedAt, 0).UTC()
+	case h.UpdatedAt > 0:
+		d.Now = time.Unix(h.UpdatedAt, 0).UTC()
+	}
+	prices, ok, err := s.r.Title(ctx, title)
+	if err != nil {
+		return Data{}, err
+	}
+	if ok {
+		if l, found := prices.Cheapest(false); found {
+			d.CheapestCents = l.PriceCents
+		} else if l, found := prices.Cheapest(true); found {
+			d.CheapestCents, d.CheapestLocked = l.PriceCents, true
+		}
+	}
+	o, ok, err := s.r.Order(ctx, title)
+	if err != nil {
+		return Data{}, err
+	}
+	if ok && o.Price > 0 {
+		d.BuyOrderCents = o.Price
+	}
+	return d, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/validate"
 )
 
 func TestSourceRendersStoredHistory(t *testing.T) {
@@ -29,7 +30,24 @@ func TestSourceRendersStoredHistory(t *testing.T) {
 	})
 	require.NoError(t, err)
 
+	const title = "AK-47 | Redline (Field-Tested)"
+	_, err = store.WriteListings(context.Background(), "a8db", now, []validate.Listing{
+		{ItemID: "1", Title: title, GameID: "a8db", PriceCents: 1190},
+		{ItemID: "2", Title: title, GameID: "a8db", PriceCents: 1250},
+	})
+	require.NoError(t, err)
+	_, err = store.WriteOrders(context.Background(), now, []validate.Order{{Title: title, HasOrder: true, PriceCents: 1130, Count: 4}})
+	require.NoError(t, err)
+
 	src := NewSource(store)
+	d, err := src.data(context.Background(), title)
+	require.NoError(t, err)
+	require.Equal(t, int64(1190), d.CheapestCents)
+	require.False(t, d.CheapestLocked)
+	require.Equal(t, int64(1130), d.BuyOrderCents)
+	require.Equal(t, now, d.Now)
+	require.Len(t, d.Points, 48)
+	require.Equal(t, 12.0, d.Points[0].Mean)
 	tests := []struct {
 		name    string
 		title   string
@@ -61,6 +79,14 @@ func (failingReader) History(context.Context, string) (pricestore.HistoryValue, 
 
 func (failingReader) Chart(context.Context, string) (pricestore.ChartValue, bool, error) {
 	return pricestore.ChartValue{}, false, errors.New("redis down")
+}
+
+func (failingReader) Title(context.Context, string) (pricestore.Prices, bool, error) {
+	return pricestore.Prices{}, false, errors.New("redis down")
+}
+
+func (failingReader) Order(context.Context, string) (pricestore.OrderValue, bool, error) {
+	return pricestore.OrderValue{}, false, errors.New("redis down")
 }
 
 func TestSourcePassesReadErrors(t *testing.T) {
