@@ -172,7 +172,7 @@ func New(cfg Config, tg Messenger, src OfferSource, charts ChartSource, rdb redi
 			}, []string{"command", "outcome"}),
 			callbacks: f.NewCounterVec(prometheus.CounterOpts{
 				Name: "dmarket_bot_callbacks_total",
-				Help: "Inline button presses handled, by action and outcome (ok, invalid, refused, error).",
+				Help: "Inline button presses handled, by action and outcome (ok, invalid, gone, refused, error).",
 			}, []string{"action", "outcome"}),
 			offersShown: f.NewCounter(prometheus.CounterOpts{
 				Name: "dmarket_bot_offers_shown_total",

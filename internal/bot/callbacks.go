@@ -11,6 +11,7 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
+	"github.com/skinflip/dmarket-monitor/internal/offers"
 	"github.com/skinflip/dmarket-monitor/internal/telegram"
 )
 
@@ -18,11 +19,12 @@ var (
 	pageArgRe  = regexp.MustCompile(`^[0-9]{1,4}$`)
 	gameArgRe  = regexp.MustCompile(`^[0-9a-z]{1,8}$`)
 	titleArgRe = regexp.MustCompile(`^[0-9a-f]{16}$`)
+	offerArgRe = regexp.MustCompile(`^[0-9a-f]{24}$`)
 )
 
 var callbackActions = map[string]string{
 	"p": "page", "r": "refresh", "n": "noop", "o": "offers", "s": "settings", "t": "notifications",
-	"u": "unmute", "g": "game", "h": "history", "m": "mute",
+	"u": "unmute", "g": "game", "h": "history", "m": "mute", "c": "card",
 }
 
 // parseCallback splits callback data the bot issues into action and argument; ok is false for anything
@@ -38,6 +40,8 @@ func parseCallback(data string) (action, arg string, ok bool) {
 		return action, arg, gameArgRe.MatchString(arg)
 	case "h", "m":
 		return action, arg, titleArgRe.MatchString(arg)
+	case "c":
+		return action, arg, offerArgRe.MatchString(arg)
 	}
 	return "", "", false
 }
@@ -132,6 +136,8 @@ func (b *Bot) callback(ctx context.Context, q *tgbotapi.CallbackQuery, action, a
 		return b.toggle(ctx, q, s, action, arg)
 	case "h":
 		return b.history(ctx, q, arg)
+	case "c":
+		return b.card(ctx, q, s, arg)
 	case "m":
 		title, err := b.st.title(ctx, arg)
 		if err != nil {
@@ -152,6 +158,35 @@ func (b *Bot) callback(ctx context.Context, q *tgbotapi.CallbackQuery, action, a
 	}
 	b.answer(ctx, q.ID, staleButtonText)
 	return "invalid"
+}
+
+// card sends one offer of the user's current list, found by its fingerprint, as a notification-like
+// card with its own buttons (open on DMarket, 📈 chart, mute).
+func (b *Bot) card(ctx context.Context, q *tgbotapi.CallbackQuery, s UserSettings, fp string) string {
+	user, chat := q.From.ID, q.Message.Chat.ID
+	list, err := b.currentOffers(ctx, s)
+	if err != nil {
+		b.log.Error("offers for card", "user", user, "err", err)
+		b.answer(ctx, q.ID, "Offers are not available right now.")
+		return "error"
+	}
+	i := slices.IndexFunc(list, func(o offers.Offer) bool { return fingerprint(o) == fp })
+	if i < 0 {
+		b.answer(ctx, q.ID, "This offer is gone or its price changed. Press 🔄 for the current list.")
+		return "gone"
+	}
+	o := list[i]
+	if err := b.st.rememberTitles(ctx, b.clk.Now(), o.Title); err != nil {
+		b.log.Error("card title", "user", user, "err", err)
+		b.answer(ctx, q.ID, errorText)
+		return "error"
+	}
+	b.answer(ctx, q.ID, "")
+	if _, err := b.sendOffer(ctx, telegram.PriorityCommand, chat, o); err != nil {
+		b.log.Warn("send offer card", "user", user, "err", err)
+		return "error"
+	}
+	return "ok"
 }
 
 func (b *Bot) unknownTitle(ctx context.Context, q *tgbotapi.CallbackQuery, err error) string {

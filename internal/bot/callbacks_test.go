@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -17,7 +18,10 @@ func TestOffersPaging(t *testing.T) {
 	require.True(t, strings.HasPrefix(r.Text, "<b>Offers</b> · 25 found · page 1/3\n\n<b>+30.00%</b>  $20.00 → $25.00 (net $23.75)\nTARGET · 3 buy orders\n"))
 	require.Equal(t, 10, strings.Count(r.Text, "TARGET ·"))
 	require.Equal(t, 9, strings.Count(r.Text, "\n\n<b>")-1)
-	require.Equal(t, []string{"1/3=n", "▶=p:1", "🔄=r:0"}, buttons(r))
+	require.Equal(t, []string{"1/3=n", "▶=p:1", "🔄=r:0"}, buttons(r)[10:])
+	for i, b := range buttons(r)[:10] {
+		require.Equal(t, fmt.Sprintf("%d · %s · Item %02d=c:%s", i+1, FormatProfit(offer(i).ProfitBasisPoints), i, fingerprint(offer(i))), b)
+	}
 	id := r.SentID
 
 	ans := h.press(alice, id, "p:1")
@@ -32,7 +36,8 @@ func TestOffersPaging(t *testing.T) {
 	require.Contains(t, m.Text, "page 3/3")
 	require.Equal(t, 5, strings.Count(m.Text, "TARGET ·"))
 	last := h.srv.CallsOf("editMessageText", true)
-	require.Equal(t, []string{"◀=p:1", "3/3=n", "🔄=r:2"}, buttons(last[len(last)-1]))
+	require.Equal(t, []string{"◀=p:1", "3/3=n", "🔄=r:2"}, buttons(last[len(last)-1])[5:])
+	require.True(t, strings.HasPrefix(buttons(last[len(last)-1])[0], "21 · "), "entries are numbered across pages")
 
 	// Refresh with nothing changed: Telegram says "not modified", the user still gets an answer.
 	ans = h.press(alice, id, "r:2")
@@ -124,4 +129,65 @@ func TestForgedCallbacks(t *testing.T) {
 	require.Equal(t, 10.0, testutil.ToFloat64(h.bot.m.callbacks.WithLabelValues("invalid", "invalid")))
 	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.callbacks.WithLabelValues("history", "invalid")))
 	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.callbacks.WithLabelValues("game", "invalid")))
+}
+
+func TestOffersEntryOpensItsCard(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	list := offersN(3)
+	list[1].Image = "" // no image: the card is text
+	list[2].Kind, list[2].SoldPerWeek, list[2].Title = offers.KindHistory, 42, "★ Karambit | Doppler <FN> & co"
+	h.src.set(list)
+	r := h.say(alice, "/offers")
+	entries := buttons(r)[:3]
+
+	cases := []struct {
+		name   string
+		offer  offers.Offer
+		method string
+	}{
+		{name: "photo card", offer: list[0], method: "sendPhoto"},
+		{name: "text card without image", offer: list[1], method: "sendMessage"},
+		{name: "history offer with an escaped title", offer: list[2], method: "sendPhoto"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(h.srv.Sent(alice))
+			_, data, _ := strings.Cut(entries[i], "=")
+			ans := h.press(alice, r.SentID, data)
+			require.Empty(t, ans.Text)
+			card := h.sent(alice, before+1)[before]
+			require.Equal(t, tc.method, card.Method)
+			text := card.Caption
+			if tc.method == "sendMessage" {
+				text = card.Text
+			}
+			require.Equal(t, RenderOffer(tc.offer, t0), text)
+			hash := titleHash(tc.offer.Title)
+			require.Equal(t, []string{"Open on DMarket->" + ItemURL("a8db", tc.offer.Title), "📈 History=h:" + hash, "🔕 Mute item=m:" + hash}, buttons(card))
+
+			// Its buttons work: the chart of this title, then muting it.
+			h.press(alice, card.SentID, "h:"+hash)
+			chart := h.sent(alice, before+2)[before+1]
+			require.Equal(t, []byte("\x89PNG chart of "+tc.offer.Title), chart.Upload)
+			ans = h.press(alice, card.SentID, "m:"+hash)
+			require.Equal(t, truncateUTF16("Muted: "+tc.offer.Title, 200), ans.Text)
+			require.Contains(t, h.settings(alice).Muted, tc.offer.Title)
+		})
+	}
+
+	// The offer's price changed since the list was shown: the button says so and sends nothing.
+	changed := offersN(3)
+	changed[0].Buy = 1900
+	h.src.set(changed)
+	before := len(h.srv.Sent(alice))
+	_, data, _ := strings.Cut(entries[0], "=")
+	ans := h.press(alice, r.SentID, data)
+	require.Contains(t, ans.Text, "gone")
+	require.Len(t, h.srv.Sent(alice), before)
+	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.callbacks.WithLabelValues("card", "gone")))
+	require.Equal(t, 3.0, testutil.ToFloat64(h.bot.m.callbacks.WithLabelValues("card", "ok")))
+
+	// A forged card id is refused like any stale button.
+	ans = h.press(alice, r.SentID, "c:xyz")
+	require.Equal(t, staleButtonText, ans.Text)
 }

@@ -327,9 +327,15 @@ func (b *Bot) offersPage(list []offers.Offer, page int, now time.Time) (string, 
 	page = min(max(page, 0), len(pages)-1)
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "<b>Offers</b> · %d found · page %d/%d", len(list), page+1, len(pages))
-	for _, o := range pages[page] {
+	first := 0
+	for _, p := range pages[:page] {
+		first += len(p)
+	}
+	var rows [][]tgbotapi.InlineKeyboardButton
+	for i, o := range pages[page] {
 		sb.WriteString("\n\n")
 		sb.WriteString(RenderCaption(o, now, maxTextLen-headerRoom))
+		rows = append(rows, tgbotapi.NewInlineKeyboardRow(tgbotapi.NewInlineKeyboardButtonData(entryLabel(first+i+1, o), "c:"+fingerprint(o))))
 	}
 	var row []tgbotapi.InlineKeyboardButton
 	if page > 0 {
@@ -340,8 +346,15 @@ func (b *Bot) offersPage(list []offers.Offer, page int, now time.Time) (string, 
 		row = append(row, tgbotapi.NewInlineKeyboardButtonData("▶", "p:"+strconv.Itoa(page+1)))
 	}
 	row = append(row, tgbotapi.NewInlineKeyboardButtonData("🔄", "r:"+strconv.Itoa(page)))
-	m := tgbotapi.NewInlineKeyboardMarkup(row)
+	m := tgbotapi.NewInlineKeyboardMarkup(append(rows, row)...)
 	return sb.String(), &m, len(pages[page])
+}
+
+// entryLabel is the button that opens the n-th offer of a list as its own card: "3 · +12.34% · AK-47 | …".
+func entryLabel(n int, o offers.Offer) string {
+	const maxLabel = 48 // runes; longer titles are cut with "…"
+	head := fmt.Sprintf("%d · %s · ", n, FormatProfit(o.ProfitBasisPoints))
+	return head + truncate(o.Title, max(maxLabel-len([]rune(head)), 8))
 }
 
 func (b *Bot) sendOffersPage(ctx context.Context, user, chat int64, s UserSettings) error {

@@ -146,7 +146,7 @@ func (b *Bot) notifyUser(ctx context.Context, user, chat int64, cache *offerCach
 		return
 	}
 	for _, o := range fresh {
-		outcome, err := b.sendOffer(ctx, chat, o)
+		outcome, err := b.sendOffer(ctx, telegram.PriorityNotification, chat, o)
 		b.m.notifications.WithLabelValues(outcome).Inc()
 		switch {
 		case err == nil:
@@ -185,14 +185,15 @@ func offerMarkup(o offers.Offer) *tgbotapi.InlineKeyboardMarkup {
 	return &m
 }
 
-// sendOffer sends one notification: the item image with the offer as caption, or plain text when there
-// is no image or Telegram does not take it. It returns the outcome label.
-func (b *Bot) sendOffer(ctx context.Context, chat int64, o offers.Offer) (string, error) {
+// sendOffer sends one offer card (a notification, or an /offers entry opened with its button): the item
+// image with the offer as caption, or plain text when there is no image or Telegram does not take it. It
+// returns the outcome label.
+func (b *Bot) sendOffer(ctx context.Context, p telegram.Priority, chat int64, o offers.Offer) (string, error) {
 	now := b.clk.Now()
 	markup := offerMarkup(o)
 	fallback := false
 	if strings.HasPrefix(o.Image, "https://") || strings.HasPrefix(o.Image, "http://") {
-		_, err := b.tg.SendPhoto(ctx, telegram.PriorityNotification, chat, telegram.Media{URL: o.Image},
+		_, err := b.tg.SendPhoto(ctx, p, chat, telegram.Media{URL: o.Image},
 			RenderCaption(o, now, maxCaptionLen), markup)
 		switch {
 		case err == nil:
@@ -205,7 +206,7 @@ func (b *Bot) sendOffer(ctx context.Context, chat int64, o offers.Offer) (string
 		b.log.Info("offer image not sent; falling back to text", "chat", chat, "err", err)
 		fallback = true
 	}
-	_, err := b.tg.SendText(ctx, telegram.PriorityNotification, chat, RenderCaption(o, now, maxTextLen), markup)
+	_, err := b.tg.SendText(ctx, p, chat, RenderCaption(o, now, maxTextLen), markup)
 	switch {
 	case errors.Is(err, telegram.ErrChatUnavailable):
 		return "chat_unavailable", err
