@@ -63,6 +63,32 @@ cover: ## run every test with coverage: coverage.out, coverage.html and the tota
 bench: ## run the benchmarks (BENCH=regexp selects them)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=1 $(PKGS)
 
+# Fuzzing: every `func Fuzz...` in a _test.go file runs on its own, one after the other, for FUZZTIME
+# (FUZZTIME_<target>=... overrides it for one target); inputs that find new coverage are minimised for at
+# most FUZZMINIMIZETIME so the time goes into fuzzing. FUZZ=regexp selects targets.
+FUZZTIME         ?= 30s
+FUZZMINIMIZETIME ?= 1s
+FUZZ             ?= .
+.PHONY: fuzz
+fuzz: SHELL := /bin/bash
+fuzz: ## run every fuzz target for FUZZTIME each, one at a time, and print the execs of each
+	@set -eo pipefail; summary=$$(mktemp); trap 'rm -f "$$summary"' EXIT; \
+	for f in $$(grep -l --include='*_test.go' -r '^func Fuzz' cmd internal | sort); do \
+	  for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f"); do \
+	    echo "$$target" | grep -Eq -- '$(FUZZ)' || continue; \
+	    ft=$$(printenv "FUZZTIME_$$target" || echo '$(FUZZTIME)'); \
+	    echo "== $$target ($$(dirname "$$f"), $$ft)"; \
+	    out=$$(mktemp); \
+	    if ! $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime "$$ft" -fuzzminimizetime '$(FUZZMINIMIZETIME)' \
+	        "./$$(dirname "$$f")" 2>&1 | tee "$$out"; then \
+	      rm -f "$$out"; echo "FAIL $$target"; exit 1; \
+	    fi; \
+	    execs=$$(grep -o 'execs: [0-9]*' "$$out" | tail -n 1 | cut -d' ' -f2); rm -f "$$out"; \
+	    printf '%-30s %-22s %-6s %s\n' "$$target" "$$(dirname "$$f")" "$$ft" "$${execs:-?} execs" >>"$$summary"; \
+	  done; \
+	done; \
+	echo; echo "target                         package                time   execs"; cat "$$summary"
+
 run: SHELL := /bin/bash
 run: build ## run parser, worker and bot against local Redis and RabbitMQ with the *.dev.env files (Ctrl-C stops them)
 	@pids=(); trap 'kill "$${pids[@]}" 2>/dev/null; wait' INT TERM EXIT; \
@@ -75,10 +101,18 @@ demo: build ## run the pipeline against the built-in DMarket simulator and print
 docker: ## build the Docker image (IMAGE=name:tag)
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg BUILD_DATE=$(BUILD_DATE) -t $(IMAGE) .
 
-compose-check: ## validate docker-compose.yml with prod.env, and the Prometheus configuration
+compose-check: ## validate docker-compose.yml with prod.env (placeholders), check that the stack refuses them, and the Prometheus and Alertmanager configuration
 	$(COMPOSE) --env-file prod.env -f docker-compose.yml config -q
+	@if env -i sh -c 'set -a; . ./prod.env; sh deploy/preflight.sh' >/dev/null 2>&1; then \
+	  echo "compose-check: deploy/preflight.sh accepted the placeholders of prod.env" >&2; exit 1; \
+	else echo "prod.env placeholders are refused by the preflight service (as they should be)"; fi
 	@if command -v promtool >/dev/null 2>&1; then promtool check config deploy/prometheus/prometheus.yml; \
 	else echo "promtool not installed: Prometheus configuration not checked"; fi
+	@if command -v amtool >/dev/null 2>&1; then d=$$(mktemp -d) && \
+	  ALERTMANAGER_OUT=$$d ALERTMANAGER_TEMPLATE=deploy/alertmanager/alertmanager.yml.in ALERTMANAGER_RENDER_ONLY=1 \
+	  ALERT_TELEGRAM_BOT_TOKEN=123456:example ALERT_TELEGRAM_CHAT_ID=-100123 sh deploy/alertmanager/start.sh >/dev/null && \
+	  amtool check-config $$d/alertmanager.yml; rc=$$?; rm -rf $$d; exit $$rc; \
+	else echo "amtool not installed (Debian: prometheus-alertmanager): Alertmanager configuration not checked"; fi
 
 rules-test: ## check the Prometheus alert rules (promtool check rules) and run their unit tests (promtool test rules)
 	@command -v promtool >/dev/null 2>&1 || { echo "rules-test: promtool missing (Debian: apt-get install -y prometheus)" >&2; exit 1; }
