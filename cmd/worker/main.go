@@ -14,6 +14,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/config"
+	"github.com/skinflip/dmarket-monitor/internal/fetchgate"
 	"github.com/skinflip/dmarket-monitor/internal/health"
 	"github.com/skinflip/dmarket-monitor/internal/lifecycle"
 	"github.com/skinflip/dmarket-monitor/internal/logging"
@@ -28,6 +29,12 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "dlq" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := runDLQ(ctx, os.Args[2:], os.Environ(), os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	cfg, err := config.LoadWorker(os.Args[1:], os.Environ())
 	if err != nil {
 		os.Exit(config.Exit(os.Stdout, os.Stderr, "worker", err))
@@ -71,6 +78,18 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("sales schedule: %w", err)
 	}
+	// The guard pauses the consumers while Redis is unreachable (no attempt spent, nothing
+	// dead-lettered) and keeps /readyz at 503 meanwhile.
+	guard, err := worker.NewGuard(func(ctx context.Context) error { return redisdb.Check(ctx, rdb) },
+		worker.GuardOptions{Logger: log, Registerer: reg})
+	if err != nil {
+		return fmt.Errorf("redis guard: %w", err)
+	}
+	// Dead-lettered sales and fees make their title or game due again for the parser.
+	dueAgain, err := worker.NewDueAgain(sched, fetchgate.New(rdb, ""), worker.DueAgainConfig{}, log, reg)
+	if err != nil {
+		return fmt.Errorf("dead letters: %w", err)
+	}
 	handler, err := worker.New(worker.Config{}, worker.Deps{
 		Store: store, Schedule: sched, Analyse: worker.SellHistory, Logger: log, Registerer: reg,
 		StartSpan: tracing.MessageSpans(tracer), Clock: clk,
@@ -91,7 +110,7 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	reg.MustRegister(newQueueDepth(amqpConn, queues))
 
 	checks := health.NewRegistry(clk)
-	checks.Register("redis", redisdb.HealthCheck(rdb), health.Critical())
+	checks.Register("redis", guard.HealthCheck(redisdb.HealthCheck(rdb)), health.Critical())
 	checks.Register("rabbitmq", rabbitmq.HealthCheck(amqpConn), health.Critical())
 	reg.MustRegister(checks)
 	srv := ops.New(cfg.HTTPAddr, reg, checks, log, ops.WithShutdownTimeout(cfg.ShutdownTimeout))
@@ -108,10 +127,11 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error { return guard.Run(gctx) })
 	for _, q := range queues {
 		c := rabbitmq.NewConsumer(amqpConn, q, handler, rabbitmq.ConsumerOptions{
 			Prefetch: cfg.Prefetch, Concurrency: cfg.Concurrency, MaxAttempts: cfg.MaxAttempts,
-			ShutdownTimeout: cfg.ShutdownTimeout,
+			ShutdownTimeout: cfg.ShutdownTimeout, Pauser: guard, DeadLetters: dueAgain,
 		})
 		g.Go(func() error { return lifecycle.IgnoreCanceled(c.Run(gctx)) })
 	}
