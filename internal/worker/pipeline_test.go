@@ -30,6 +30,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 	"github.com/skinflip/dmarket-monitor/internal/rabbitmq"
 	"github.com/skinflip/dmarket-monitor/internal/rabbitmq/rabbitmqtest"
+	"github.com/skinflip/dmarket-monitor/internal/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/salesschedule"
 	"github.com/skinflip/dmarket-monitor/internal/tracing"
@@ -285,7 +286,8 @@ func scanState(t testing.TB, store *pricestore.Store) map[string]titleState {
 
 // --- one worker stack ------------------------------------------------------------------------------
 
-// recorder wraps the worker's handler and records what happened to every delivery.
+// recorder wraps the worker's handler and records what happened to every delivery. Armed with
+// holdAfter, it stops calls at its entry once that many calls have succeeded, until release.
 type recorder struct {
 	next message.Handler
 
@@ -298,13 +300,49 @@ type recorder struct {
 	failed    int
 	okWhileDn int // successes of calls that started while Redis was down
 	preCut    int // calls in flight that started while Redis was up
+
+	holdAfter   int           // 0: never hold
+	held        int           // calls waiting at the entry
+	release     chan struct{} // closed to let held calls through
+	releaseOnce sync.Once
 }
 
 func newRecorder(next message.Handler) *recorder {
-	return &recorder{next: next, ok: map[string]int{}}
+	return &recorder{next: next, ok: map[string]int{}, release: make(chan struct{})}
+}
+
+// holdAfterSuccesses makes calls wait at the entry once n calls have succeeded, until releaseHeld.
+func (r *recorder) holdAfterSuccesses(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.holdAfter = n
+}
+
+func (r *recorder) releaseHeld() { r.releaseOnce.Do(func() { close(r.release) }) }
+
+// waiting returns how many calls wait at the entry.
+func (r *recorder) waiting() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.held
 }
 
 func (r *recorder) Handle(ctx context.Context, d message.Delivery) error {
+	r.mu.Lock()
+	hold := r.holdAfter > 0 && r.okTotal >= r.holdAfter
+	if hold {
+		r.held++
+	}
+	r.mu.Unlock()
+	if hold {
+		select {
+		case <-r.release:
+		case <-ctx.Done():
+		}
+		r.mu.Lock()
+		r.held--
+		r.mu.Unlock()
+	}
 	down := r.down.Load()
 	if !down {
 		r.mu.Lock()
@@ -363,18 +401,20 @@ type stackConfig struct {
 	handler message.Handler
 }
 
-// stack is one worker process: its own AMQP connection, Redis client, handler and consumer.
+// stack is one worker process: its own AMQP connection, Redis client, Redis guard, handler and consumer.
 type stack struct {
-	conn *rabbitmq.Conn
-	rdb  *redis.Client
-	reg  *prometheus.Registry
-	rec  *recorder
+	conn  *rabbitmq.Conn
+	rdb   *redis.Client
+	reg   *prometheus.Registry
+	rec   *recorder
+	guard *worker.Guard
 }
 
 // productionConsumer are the consumer settings of cmd/worker's defaults (WORKER_PREFETCH=64,
-// WORKER_CONCURRENCY=8) with many attempts and a short retry backoff, so that an outage is ridden out.
+// WORKER_CONCURRENCY=8, WORKER_MAX_ATTEMPTS=5) with a short retry backoff, so that a message that
+// fails on its own is dead-lettered quickly: only the Redis guard keeps an outage from doing so.
 func productionConsumer() rabbitmq.ConsumerOptions {
-	return rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8, MaxAttempts: 1000,
+	return rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8, MaxAttempts: 5,
 		RetryMinBackoff: 10 * time.Millisecond, RetryMaxBackoff: 100 * time.Millisecond, ShutdownTimeout: 20 * time.Second}
 }
 
@@ -382,7 +422,7 @@ var fastConn = rabbitmq.ConnOptions{MinBackoff: 20 * time.Millisecond, MaxBackof
 	DialTimeout: 5 * time.Second, Heartbeat: 10 * time.Second}
 
 // startStack wires a worker like cmd/worker does (pricestore + salesschedule behind worker.Handler, one
-// rabbitmq.Consumer on the listings queue) and runs it until the test ends.
+// rabbitmq.Consumer on the listings queue paused by a Redis guard) and runs it until the test ends.
 func startStack(t testing.TB, cfg stackConfig) *stack {
 	t.Helper()
 	o := *cfg.redis
@@ -404,6 +444,13 @@ func startStack(t testing.TB, cfg stackConfig) *stack {
 		inner = cfg.handler
 	}
 	rec := newRecorder(inner)
+	guard, err := worker.NewGuard(func(ctx context.Context) error { return redisdb.Check(ctx, rdb) }, worker.GuardOptions{
+		ProbeTimeout: 2 * time.Second, ProbeMinBackoff: 10 * time.Millisecond, ProbeMaxBackoff: 200 * time.Millisecond,
+		Logger: testLogger(), Registerer: reg,
+	})
+	require.NoError(t, err)
+	consumerOpts := cfg.consumer
+	consumerOpts.Pauser = guard
 
 	queues := make([]string, 0, len(message.Kinds))
 	for _, k := range message.Kinds {
@@ -413,11 +460,12 @@ func startStack(t testing.TB, cfg stackConfig) *stack {
 	co.Queues = queues
 	conn, err := rabbitmq.NewConn(cfg.amqpURL, testLogger(), reg, co)
 	require.NoError(t, err)
-	cons := rabbitmq.NewConsumer(conn, listingsQueue, rec, cfg.consumer)
+	cons := rabbitmq.NewConsumer(conn, listingsQueue, rec, consumerOpts)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var g errgroup.Group
 	g.Go(func() error { return ignoreCanceled(conn.Run(ctx)) })
+	g.Go(func() error { return guard.Run(ctx) })
 	g.Go(func() error { return cons.Run(ctx) })
 	t.Cleanup(func() {
 		cancel()
@@ -425,7 +473,7 @@ func startStack(t testing.TB, cfg stackConfig) *stack {
 		require.NoError(t, conn.Close())
 	})
 	require.Eventually(t, func() bool { return conn.Check(context.Background()) == nil }, waitLong, poll)
-	return &stack{conn: conn, rdb: rdb, reg: reg, rec: rec}
+	return &stack{conn: conn, rdb: rdb, reg: reg, rec: rec, guard: guard}
 }
 
 func ignoreCanceled(err error) error {
@@ -536,8 +584,26 @@ func testRedisOptions(rdb *redis.Client) *redis.Options {
 
 // --- 1. Redis cut mid-stream -----------------------------------------------------------------------
 
+// TestPipelineRedisOutageMidStream cuts Redis while deliveries are in flight and keeps it away long
+// enough for every message to have spent all its attempts without the guard (5 attempts at 10 to
+// 100 ms): nothing is dead-lettered, and every page is written once Redis is back.
 func TestPipelineRedisOutageMidStream(t *testing.T) {
-	const pages = 200
+	runRedisOutage(t, 3*time.Second)
+}
+
+// TestPipelineRedisOutage60s is the same with a 60 s outage (issue 17): the worker stays paused and
+// not ready for the whole minute, spends no attempt, and resumes by itself.
+func TestPipelineRedisOutage60s(t *testing.T) {
+	t.Parallel()
+	runRedisOutage(t, 60*time.Second)
+}
+
+// runRedisOutage streams 200 pages through one worker whose Redis sits behind a TCP proxy. After 40
+// pages the recorder holds further calls at its entry; once every handler goroutine waits there, Redis
+// is cut and the calls are let through, so the outage always starts with deliveries in flight and
+// most of the stream still queued, whatever the machine's load. Redis stays away for outage.
+func runRedisOutage(t *testing.T, outage time.Duration) {
+	const pages, beforeCut = 200, 40
 	amqpURL := rabbitmqtest.NewVhost(t)
 	direct := redisdbtest.New(t)
 	now := time.Now().Truncate(time.Second)
@@ -552,43 +618,58 @@ func TestPipelineRedisOutageMidStream(t *testing.T) {
 	gen := newPageGen(t, 3000)
 	all := gen.pages(t, pages, now.Add(-time.Minute))
 
-	w := startStack(t, stackConfig{amqpURL: amqpURL, redis: viaProxy, clock: clk, consumer: productionConsumer()})
+	consumer := productionConsumer()
+	w := startStack(t, stackConfig{amqpURL: amqpURL, redis: viaProxy, clock: clk, consumer: consumer})
+	w.rec.holdAfterSuccesses(beforeCut)
+	t.Cleanup(w.rec.releaseHeld) // runs before the stack stops, should the test fail early
+	ready := func() error {
+		_, err := w.guard.HealthCheck(redisdb.HealthCheck(w.rdb))(context.Background())
+		return err
+	}
+	require.NoError(t, ready())
 	prod := startProducer(t, amqpURL)
-	pubErr := make(chan error, 1)
-	go func() { pubErr <- prod.publishAll(context.Background(), all, 16) }()
+	require.NoError(t, prod.publishAll(context.Background(), all, 16))
 
-	// Let part of the stream through, then take Redis away.
-	require.Eventually(t, func() bool { return w.rec.distinct() >= pages/5 }, waitLong, time.Millisecond)
-	retriesAtCut := w.consumed("retry")
+	// Every handler goroutine waits at the recorder's entry, with beforeCut pages written.
+	require.Eventually(t, func() bool { return w.rec.waiting() == consumer.Concurrency }, waitLong, poll)
+	doneBefore := w.rec.distinct() // stable: no call is in flight
+	require.GreaterOrEqual(t, doneBefore, beforeCut)
+	require.Less(t, doneBefore, pages-consumer.Concurrency, "most of the stream is still to come")
+	require.Eventually(t, func() bool { return w.consumed("ack") == doneBefore }, waitLong, poll)
+	acked := w.consumed("ack")
+
+	// Redis goes away, then the held calls go on: they fail, and the guard pauses the consumer.
 	w.rec.down.Store(true)
 	proxy.SetRefuse(true)
 	proxy.CutAll()
-	require.Less(t, w.rec.distinct(), pages, "the outage must start mid-stream")
-
-	// Calls that started before the cut finish (or fail) and deliveries start failing transiently.
+	cut := time.Now()
+	w.rec.releaseHeld()
+	require.Eventually(t, func() bool { return w.guard.Down() }, waitLong, poll, "the guard notices the outage")
+	require.ErrorIs(t, ready(), worker.ErrRedisUnavailable, "the worker reports not ready")
 	require.Eventually(t, func() bool {
-		_, _, _, pre := w.rec.snapshot()
-		// Several rounds of retries, so that a success that started before the cut has long been acked.
-		return pre == 0 && w.consumed("retry") >= retriesAtCut+6*productionConsumer().Concurrency
-	}, waitLong, poll)
-	acked := w.consumed("ack")
-	doneBefore := w.rec.distinct()
-	retries := w.consumed("retry")
-	require.Eventually(t, func() bool { return w.consumed("retry") >= retries+3*productionConsumer().Concurrency },
-		waitLong, poll, "messages keep being retried while Redis is down")
+		_, _, failed, pre := w.rec.snapshot()
+		return pre == 0 && failed == consumer.Concurrency
+	}, waitLong, poll, "every call in flight at the cut fails once")
+
+	// The outage lasts its full length; the worker stays paused and spends nothing meanwhile.
+	time.Sleep(time.Until(cut.Add(outage)))
 	_, okWhileDown, failed, _ := w.rec.snapshot()
 	require.Zero(t, okWhileDown, "no delivery succeeds while Redis is unreachable")
-	require.Positive(t, failed)
-	require.Equal(t, acked, w.consumed("ack"), "nothing is acked as done while Redis is down")
+	require.Equal(t, consumer.Concurrency, failed, "a paused worker takes no new delivery and retries nothing")
 	require.Equal(t, doneBefore, w.rec.distinct())
+	require.Equal(t, acked, w.consumed("ack"), "nothing is acked while Redis is down")
+	require.Zero(t, w.consumed("retry"), "a held delivery spends no attempt")
 	require.Zero(t, w.consumed("dead_letter"), "a Redis outage never dead-letters")
+	require.Equal(t, float64(consumer.Concurrency), counterValue(w.reg, "dmarket_amqp_held_total", map[string]string{"queue": listingsQueue}))
 	dlq, _ := queueCounts(t, amqpURL, listingsQueue+message.DeadLetterSuffix)
 	require.Zero(t, dlq)
+	require.True(t, w.guard.Down())
+	require.ErrorIs(t, ready(), worker.ErrRedisUnavailable, "still not ready at the end of the outage")
 
-	// Redis comes back: processing resumes by itself.
+	// Redis comes back: the worker resumes by itself.
 	w.rec.down.Store(false)
 	proxy.SetRefuse(false)
-	require.NoError(t, <-pubErr)
+	require.Eventually(t, func() bool { return ready() == nil }, waitLong, poll, "ready again")
 	require.Eventually(t, func() bool { return w.rec.distinct() == pages }, waitLong, poll, "every page is eventually written")
 	require.Eventually(t, func() bool {
 		ready, _ := queueCounts(t, amqpURL, listingsQueue)
