@@ -135,7 +135,9 @@ func dlq(ctx context.Context, cfg config.Worker, log *slog.Logger, a dlqArgs, ou
 	go func() { connDone <- lifecycle.IgnoreCanceled(conn.Run(connCtx)) }()
 	defer func() {
 		stopConn()
-		<-connDone
+		if err := <-connDone; err != nil {
+			log.Warn("rabbitmq connection stopped with an error", "err", err)
+		}
 		_ = conn.Close()
 	}()
 	q := rabbitmq.NewDLQ(conn)
