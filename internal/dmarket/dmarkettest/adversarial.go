@@ -10,8 +10,9 @@ import (
 	"unicode/utf8"
 )
 
-// The adversarial part of a catalogue (Config.Simple false) adds to every game the cases a price monitor
-// most easily gets wrong, on top of the ordinary titles:
+// The adversarial part of a catalogue (Config.Simple false) adds the cases a price monitor most easily
+// gets wrong, on top of the ordinary titles: the titles to the first game (a title names one item of one
+// game), the fees to every game:
 //
 //   - crowds: one price shared by more than a page (100) of one title's listings, tradable, locked or
 //     both, at a crawler range bound and below a deeper level, and one price shared by listings of many
@@ -22,8 +23,8 @@ import (
 //   - sparse sales (none, one to four, only older than a week, two sales in one hour with a half-cent
 //     mean), barely stable histories (19 hourly points) and several sales per hour;
 //   - titles of a few cents whose HISTORY offers lose money, and a HISTORY buy either side of $100;
-//   - reduced fees with a huge maxPrice (100000000), a zero minPrice, a missing minPrice, maxPrice or
-//     both, bounds equal to the resale price and just below it, an expired entry, unusual fractions,
+//   - reduced fees with a huge maxPrice (100000000), a zero minPrice or maxPrice (open), a missing
+//     minPrice, maxPrice or both, bounds equal to the resale price and just below it, an expired entry, unusual fractions,
 //     and more than a thousand entries in all, so that a client must page to see the catalogue's own.
 //
 // No sale of any title lies within two hours of Now − 7 days, so that an analysis run up to an hour after
@@ -390,6 +391,11 @@ func (a *adversary) titles(base []*Title) []*Title {
 		f.OpenMin = true
 		return f
 	}
+	add(t)
+	t = a.title("Fee Edge | Zero Max", 2000)
+	a.add(t, 2, 2050, 0, false)
+	a.order(t, 2000)
+	a.feeRules[t.Name] = func(t *Title) ReducedFee { return a.reduced(t, "0.015", 0, 0) }
 	add(t)
 	t = a.title("Fee Edge | Zero Fraction", 2000)
 	a.add(t, 2, 2050, 0, false)

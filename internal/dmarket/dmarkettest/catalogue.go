@@ -63,6 +63,11 @@ type Listing struct {
 	PaintSeed  int
 }
 
+// Image is the image URL the listing is served with.
+func (l *Listing) Image() string {
+	return "https://steamcommunity-a.akamaihd.net/economy/image/sim-" + l.ItemID[:8]
+}
+
 // Tradable reports whether the listing has no trade lock.
 func (l *Listing) Tradable() bool { return l.LockSeconds == 0 }
 
@@ -117,7 +122,8 @@ type ReducedFee struct {
 	// MinPriceCents and MaxPriceCents bound the prices it applies to (inclusive).
 	MinPriceCents, MaxPriceCents int64
 	// OpenMin and OpenMax say that minPrice or maxPrice is left out of the answer: that side is open and
-	// the matching *PriceCents field is meaningless.
+	// the matching *PriceCents field is meaningless. A MaxPriceCents of 0 that is sent is open too:
+	// DMarket leaves zero values out, so a zero bound limits nothing.
 	OpenMin, OpenMax bool
 	// ExpiresAt is when it ends.
 	ExpiresAt time.Time
@@ -216,7 +222,11 @@ func generate(cfg *Config) *Catalogue {
 		var adv *adversary
 		if !cfg.Simple {
 			adv = newAdversary(cfg, game)
-			titles = adv.titles(titles)
+			// Titles are unique across games (Redis keys name the title only): the adversarial titles
+			// belong to the first game.
+			if game == cfg.Games[0] {
+				titles = adv.titles(titles)
+			}
 		}
 		for _, t := range titles {
 			if _, dup := byName[t.Name]; dup {

@@ -132,7 +132,7 @@ func renderItem(l *Listing) itemJSON {
 	it := itemJSON{
 		ItemID: l.ItemID, Type: "offer", Amount: 1, ClassID: fmt.Sprintf("%d:%d", l.PaintSeed+100000000, len(l.Title)),
 		GameID: l.GameID, GameType: "steam", InMarket: true, Title: l.Title,
-		Image: "https://steamcommunity-a.akamaihd.net/economy/image/sim-" + l.ItemID[:8],
+		Image: l.Image(),
 		Slug:  slug(l.Title), Owner: l.OfferID, Status: "active",
 		Price: cents(l.PriceCents), SuggestedPrice: cents(l.SuggestedCents),
 		CreatedAt: l.CreatedAt.Unix(), ProductID: l.GameID + ":" + strings.ReplaceAll(l.ItemID, "-", ""),
