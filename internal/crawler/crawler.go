@@ -96,6 +96,8 @@ type Crawler struct {
 	tracer *zipkin.Tracer
 	m      *metrics
 	seq    atomic.Uint64
+	// lastCycle is the crawl identity handed to the newest range crawl (see nextCycle).
+	lastCycle atomic.Int64
 	// unsignedOnly is set once DMarket refused a signed listings request permanently (bad or disabled
 	// keys): every chain then crawls with the per-IP budget only.
 	unsignedOnly atomic.Bool
@@ -195,6 +197,8 @@ type task struct {
 
 type rangeResult struct {
 	task
+	// cycle identifies this crawl of the range in the pages it publishes.
+	cycle    int64
 	done     bool
 	cuts     []int64
 	pages    int
@@ -308,7 +312,7 @@ func (c *Crawler) Plan(game string) []Range {
 }
 
 func (c *Crawler) crawlRange(ctx context.Context, t task, signed bool, titles *titleSet) rangeResult {
-	res := rangeResult{task: t}
+	res := rangeResult{task: t, cycle: c.nextCycle()}
 	q := ListingsQuery{GameID: t.game, PriceFrom: t.r.From, PriceTo: t.r.To, Signed: signed}
 	lastCut := t.r.From
 	for ctx.Err() == nil {
@@ -343,7 +347,8 @@ func (c *Crawler) crawlPage(ctx context.Context, t task, q *ListingsQuery, res *
 		c.log.Warn("price range left unfinished", "game", t.game, "range", t.r.String(), "err", err)
 		return false, err
 	}
-	if err := c.publish(ctx, message.KindListings, t.game, page.Result); err != nil {
+	crawl := &message.Crawl{Range: t.r.String(), Cycle: res.cycle, Page: res.pages}
+	if err := c.publish(ctx, message.KindListings, t.game, page.Result, crawl); err != nil {
 		return false, err
 	}
 	res.pages++
@@ -383,7 +388,22 @@ func (c *Crawler) retry(ctx context.Context, kind string, fn func(context.Contex
 	}
 }
 
-func (c *Crawler) publish(ctx context.Context, kind message.Kind, game string, r Result) error {
+// nextCycle returns the identity of a new range crawl: its start in unix milliseconds, kept strictly
+// above every identity handed out before, so that a later crawl of a range always has a larger one.
+func (c *Crawler) nextCycle() int64 {
+	now := c.clock.Now().UnixMilli()
+	for {
+		last := c.lastCycle.Load()
+		next := max(now, last+1)
+		if c.lastCycle.CompareAndSwap(last, next) {
+			return next
+		}
+	}
+}
+
+// publish publishes r as a message of kind; crawl identifies a listings page of a range crawl (nil
+// otherwise).
+func (c *Crawler) publish(ctx context.Context, kind message.Kind, game string, r Result, crawl *message.Crawl) error {
 	headers := map[string]any{}
 	if c.tracer != nil {
 		span, sctx := tracing.StartProducerSpan(ctx, c.tracer, "publish "+string(kind), headers)
@@ -393,7 +413,7 @@ func (c *Crawler) publish(ctx context.Context, kind message.Kind, game string, r
 	}
 	body, err := message.Encode(message.Envelope{
 		Schema: message.SchemaVersion, Kind: kind, GameID: game, FetchedAt: c.clock.Now().UTC(),
-		Request: r.Request, Payload: json.RawMessage(r.Raw),
+		Request: r.Request, Payload: json.RawMessage(r.Raw), Crawl: crawl,
 	})
 	if err != nil {
 		c.log.Error("refusing to publish an invalid envelope", "kind", kind, "game", game, "err", err)
@@ -437,7 +457,7 @@ func (c *Crawler) fetchOrders(ctx context.Context, titles *titleSet) {
 				c.log.Warn("buy orders not fetched", "game", g, "titles", len(batch), "err", err)
 				continue
 			}
-			_ = c.publish(ctx, message.KindOrders, g, r)
+			_ = c.publish(ctx, message.KindOrders, g, r, nil)
 		}
 	}
 }
@@ -459,7 +479,7 @@ func (c *Crawler) fetchFees(ctx context.Context) {
 			return err
 		})
 		if err == nil {
-			err = c.publish(ctx, message.KindFees, g, r)
+			err = c.publish(ctx, message.KindFees, g, r, nil)
 		}
 		if err != nil {
 			c.log.Warn("fees not fetched; will try next cycle", "game", g, "err", err)
@@ -534,7 +554,7 @@ func (c *Crawler) fetchSales(ctx context.Context, game, title string) {
 		}{all})
 		if err == nil {
 			first.Title, first.Pages = title, pages
-			err = c.publish(ctx, message.KindSales, game, Result{Raw: body, Request: first})
+			err = c.publish(ctx, message.KindSales, game, Result{Raw: body, Request: first}, nil)
 		}
 	}
 	bg := context.WithoutCancel(ctx)

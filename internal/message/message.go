@@ -55,6 +55,20 @@ type Request struct {
 	Pages int `json:"pages,omitempty"`
 }
 
+// Crawl identifies the listings page of a price-range crawl that a listings message carries, so that a
+// worker can count the listings at a price over every page of the range's latest crawl (a price shared
+// by many listings spans several pages). It is optional: an envelope without it is handled page by page,
+// and a worker that does not know the field ignores it (the schema version is unchanged).
+type Crawl struct {
+	// Range is the crawled price range in cents, "<from>-<to>" ("<from>-" when open-ended).
+	Range string `json:"range"`
+	// Cycle identifies one crawl of the range; a later crawl has a larger cycle (the parser uses the
+	// crawl's start in unix milliseconds, kept strictly increasing).
+	Cycle int64 `json:"cycle"`
+	// Page is the page's index in the crawl's cursor chain, from 0.
+	Page int `json:"page"`
+}
+
 // Envelope is the body of every message on the DMarket queues.
 type Envelope struct {
 	// Schema is the envelope version; see SchemaVersion.
@@ -69,6 +83,9 @@ type Envelope struct {
 	Request Request `json:"request"`
 	// Payload is the raw API answer body.
 	Payload json.RawMessage `json:"payload"`
+	// Crawl identifies the crawl page of a listings message; nil when the page is not part of a range
+	// crawl (or the parser predates the field).
+	Crawl *Crawl `json:"crawl,omitempty"`
 }
 
 // Sentinel errors of envelope decoding.
@@ -79,6 +96,8 @@ var (
 	ErrUnknownKind = errors.New("unknown message kind")
 	// ErrMissingField means a required envelope field is empty.
 	ErrMissingField = errors.New("missing field")
+	// ErrInvalidCrawl means the envelope's crawl field is malformed or on a message that is not listings.
+	ErrInvalidCrawl = errors.New("invalid crawl")
 )
 
 // Encode validates e and returns its JSON body.
@@ -129,5 +148,23 @@ func (e Envelope) Validate() error {
 	case len(e.Payload) == 0 || string(e.Payload) == "null":
 		return fmt.Errorf("%w: payload", ErrMissingField)
 	}
+	if c := e.Crawl; c != nil {
+		switch {
+		case e.Kind != KindListings:
+			return fmt.Errorf("%w: on a %s message", ErrInvalidCrawl, e.Kind)
+		case c.Cycle <= 0 || c.Page < 0 || c.Range == "" || len(c.Range) > maxCrawlRange:
+			return fmt.Errorf("%w: range %q cycle %d page %d", ErrInvalidCrawl, truncate(c.Range, maxCrawlRange), c.Cycle, c.Page)
+		}
+	}
 	return nil
+}
+
+// maxCrawlRange bounds the length of Crawl.Range ("<from>-<to>" of two int64s is at most 41 bytes).
+const maxCrawlRange = 41
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

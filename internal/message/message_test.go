@@ -90,3 +90,58 @@ func TestHandlerFunc(t *testing.T) {
 	require.NoError(t, h.Handle(context.Background(), Delivery{MessageID: "m1", Attempt: 1}))
 	require.Equal(t, "m1", got.MessageID)
 }
+
+func TestCrawlField(t *testing.T) {
+	crawl := &Crawl{Range: "100-199", Cycle: 1767323045000, Page: 3}
+	tests := []struct {
+		name  string
+		kind  Kind
+		crawl *Crawl
+		want  error
+	}{
+		{name: "listings page of a crawl", kind: KindListings, crawl: crawl},
+		{name: "open-ended range, first page", kind: KindListings, crawl: &Crawl{Range: "5000-", Cycle: 1, Page: 0}},
+		{name: "no crawl", kind: KindListings},
+		{name: "no crawl on fees", kind: KindFees},
+		{name: "crawl on fees", kind: KindFees, crawl: crawl, want: ErrInvalidCrawl},
+		{name: "zero cycle", kind: KindListings, crawl: &Crawl{Range: "1-2", Page: 1}, want: ErrInvalidCrawl},
+		{name: "negative page", kind: KindListings, crawl: &Crawl{Range: "1-2", Cycle: 5, Page: -1}, want: ErrInvalidCrawl},
+		{name: "no range", kind: KindListings, crawl: &Crawl{Cycle: 5}, want: ErrInvalidCrawl},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := validEnvelope()
+			e.Kind, e.Crawl = tc.kind, tc.crawl
+			b, err := json.Marshal(e)
+			require.NoError(t, err)
+			got, err := Decode(b)
+			if tc.want != nil {
+				require.ErrorIs(t, err, tc.want)
+				require.True(t, IsPermanent(err))
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.crawl, got.Crawl)
+			if tc.crawl == nil {
+				require.NotContains(t, string(b), "crawl", "absent when not set")
+			}
+		})
+	}
+}
+
+// TestOlderDecoderIgnoresCrawl: the field is an addition under the same schema version; a decoder that
+// does not know it still reads the message.
+func TestOlderDecoderIgnoresCrawl(t *testing.T) {
+	e := validEnvelope()
+	e.Crawl = &Crawl{Range: "0-99", Cycle: 7, Page: 2}
+	b, err := Encode(e)
+	require.NoError(t, err)
+	var older struct {
+		Schema  int             `json:"schema"`
+		Kind    Kind            `json:"kind"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	require.NoError(t, json.Unmarshal(b, &older))
+	require.Equal(t, SchemaVersion, older.Schema)
+	require.Equal(t, KindListings, older.Kind)
+}

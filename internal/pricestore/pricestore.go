@@ -10,9 +10,12 @@
 //
 //   - field `meta`: {"t","title","game_id","image","suggested_price","updated_at"}.
 //   - field `a:<price>` (tradable now) and `l:<price>` (trade-locked): {"n","exp","t"} plus "days" on `l:`
-//     fields. "n" is the number of listings at that (status, price) on the newest page that showed it;
-//     "exp" (unix seconds) is PRICE_TTL after that page was fetched. Readers ignore a field whose exp is in
-//     the past; writers delete such fields. "days" is the lowest lock, in whole days, among those listings.
+//     fields. "n" is the number of listings at that (status, price): for pages of a range crawl (listings
+//     messages carrying message.Crawl) it is their number over every page of the newest crawl that showed
+//     it, and the field also holds that crawl ("c") and its per-page counts ("pg": {"<page>": count});
+//     for other pages it is the count on the newest page that showed it. "exp" (unix seconds) is PRICE_TTL
+//     after that page was fetched. Readers ignore a field whose exp is in the past; writers delete such
+//     fields. "days" is the lowest lock, in whole days, among those listings.
 //
 // The key expires with its newest field; a key left without live price fields is deleted.
 package pricestore
@@ -27,6 +30,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/validate"
 )
 
@@ -122,26 +126,76 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 }
 
 // listingsScript applies one listings page. KEYS are the prices keys of the page's titles. ARGV: now
-// (unix s), now (unix ms), t (fetch ms), exp (unix s), exp (unix ms), then per key: meta JSON and the
-// fields to write as lines "<field>=<value>\n". Per key it prunes expired fields, writes each field unless
-// the stored one is newer, writes meta unless the stored one is newer, and sets the key to expire with its
-// newest field, never later than PRICE_TTL after the newest fetch (or deletes it when no live field is
-// left). It returns the number of keys left holding prices.
+// (unix s), now (unix ms), t (fetch ms), exp (unix s), exp (unix ms), the crawl cycle (0 when the page
+// carries no crawl identity) and the page's index in the crawl, then per key: meta JSON and the fields to
+// write as lines "<field>=<value>\n". Without a crawl a value is the field's JSON, written unless the
+// stored one is newer; with a crawl it is "<count>:<lock days or -1>", merged into the stored field (see
+// crawlValue). Per key the script prunes expired fields, writes the fields, writes meta unless the stored
+// one is newer, and sets the key to expire with its newest field, never later than PRICE_TTL after the
+// newest fetch (or deletes it when no live field is left). It returns the number of keys left holding
+// prices.
 var listingsScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local nowms = tonumber(ARGV[2])
 local t = tonumber(ARGV[3])
 local exp = tonumber(ARGV[4])
 local expms = tonumber(ARGV[5])
-local idx = 6
+local cycle = tonumber(ARGV[6])
+local page = ARGV[7]
+local idx = 8
 local kept = 0
+
+-- crawlValue merges this page's count n (and lowest lock days, -1 for tradable fields) into the stored
+-- value v (nil when none). A field keeps the per-page counts of the newest crawl that showed it: the
+-- same crawl sets this page's count, a newer crawl replaces them all, an older one is ignored (nil).
+-- n is their sum, days their minimum, exp and t their maximum, so the result does not depend on the
+-- order pages arrive in or on redeliveries. A stored value without crawl identity is replaced unless it
+-- was written by a newer page.
+local function crawlValue(v, n, days)
+  local pg = {}
+  local fexp, ft = exp, t
+  if v then
+    local c0 = tonumber(string.match(v, '"c":(%d+)'))
+    local t0 = tonumber(string.match(v, '"t":(%d+)')) or -1
+    if c0 == nil then
+      if t0 > t then return nil end
+    elseif c0 > cycle then
+      return nil
+    elseif c0 == cycle then
+      local pgs = string.match(v, '"pg":{([^}]*)}')
+      if pgs then
+        for p, cnt in string.gmatch(pgs, '"(%d+)":(%d+)') do pg[p] = tonumber(cnt) end
+      end
+      local d0 = tonumber(string.match(v, '"days":(%d+)'))
+      if d0 and days >= 0 and d0 < days then days = d0 end
+      local e0 = tonumber(string.match(v, '"exp":(%d+)')) or 0
+      if e0 > fexp then fexp = e0 end
+      if t0 > ft then ft = t0 end
+    end
+  end
+  pg[page] = n
+  local pages = {}
+  for p in pairs(pg) do pages[#pages + 1] = tonumber(p) end
+  table.sort(pages)
+  local total = 0
+  local parts = {}
+  for i, p in ipairs(pages) do
+    local cnt = pg[tostring(p)]
+    total = total + cnt
+    parts[i] = string.format('"%d":%d', p, cnt)
+  end
+  local out = string.format('{"n":%d,"exp":%d', total, fexp)
+  if days >= 0 then out = out .. string.format(',"days":%d', days) end
+  return out .. string.format(',"t":%d,"c":%d,"pg":{%s}}', ft, cycle, table.concat(parts, ','))
+end
+
 for k = 1, #KEYS do
   local key = KEYS[k]
   local meta = ARGV[idx]
   local fields = ARGV[idx + 1]
   idx = idx + 2
   local cur = redis.call('HGETALL', key)
-  local seen = {}
+  local vals = {}
   local dead = {}
   local maxexp = 0
   local maxexpms = 0
@@ -156,7 +210,7 @@ for k = 1, #KEYS do
       if e < now then
         dead[#dead + 1] = f
       else
-        seen[f] = tonumber(string.match(v, '"t":(%d+)')) or -1
+        vals[f] = v
         if e > maxexp then maxexp = e end
         live = live + 1
       end
@@ -167,11 +221,20 @@ for k = 1, #KEYS do
   end
   local set = {}
   for f, v in string.gmatch(fields, '([^=\n]+)=([^\n]+)\n') do
-    local ft = seen[f]
-    if ft == nil or ft <= t then
+    local old = vals[f]
+    local nv = nil
+    if cycle > 0 then
+      local n, days = string.match(v, '^(%d+):(-?%d+)$')
+      nv = crawlValue(old, tonumber(n), tonumber(days))
+    else
+      local ft = -1
+      if old then ft = tonumber(string.match(old, '"t":(%d+)')) or -1 end
+      if ft <= t then nv = v end
+    end
+    if nv then
       set[#set + 1] = f
-      set[#set + 1] = v
-      if ft == nil then live = live + 1 end
+      set[#set + 1] = nv
+      if old == nil then live = live + 1 end
       if expms > maxexpms then maxexpms = expms end
     end
   end
@@ -241,6 +304,21 @@ type titleAgg struct {
 // be expired writes nothing; a fetch time ahead of the store's clock orders writes as given but expires
 // PRICE_TTL from now. It returns the number of titles written.
 func (s *Store) WriteListings(ctx context.Context, game string, fetchedAt time.Time, items []validate.Listing) (int, error) {
+	return s.WriteListingsPage(ctx, game, fetchedAt, nil, items)
+}
+
+// WriteListingsPage is WriteListings for a page that may belong to a range crawl (crawl not nil). Then
+// the count of a (title, status, price) is the number of listings at that price over every page of the
+// newest crawl that showed it, however many pages the price spans: each field keeps the count of each
+// page of that crawl, a page of the same crawl sets its own count, a page of a newer crawl replaces them
+// and a page of an older crawl is ignored. The result does not depend on the order in which pages are
+// applied, and a redelivered page changes nothing. A nil crawl keeps WriteListings' page-by-page counts.
+func (s *Store) WriteListingsPage(ctx context.Context, game string, fetchedAt time.Time, crawl *message.Crawl, items []validate.Listing) (int, error) {
+	var cycle int64
+	page := 0
+	if crawl != nil && crawl.Cycle > 0 && crawl.Page >= 0 {
+		cycle, page = crawl.Cycle, crawl.Page
+	}
 	if len(items) == 0 {
 		return 0, nil
 	}
@@ -292,8 +370,8 @@ func (s *Store) WriteListings(ctx context.Context, game string, fetchedAt time.T
 	}
 	t := fetchedAt.UnixMilli()
 	keys := make([]string, len(titles))
-	args := make([]any, 0, 5+2*len(titles))
-	args = append(args, now.Unix(), now.UnixMilli(), t, exp, expAt.UnixMilli())
+	args := make([]any, 0, 7+2*len(titles))
+	args = append(args, now.Unix(), now.UnixMilli(), t, exp, expAt.UnixMilli(), cycle, page)
 	buf := make([]byte, 0, 256)
 	for i := range titles {
 		ta := &titles[i]
@@ -304,7 +382,11 @@ func (s *Store) WriteListings(ctx context.Context, game string, fetchedAt time.T
 		for f := ta.head; f >= 0; f = fields[f].next {
 			buf = appendFieldName(buf, fields[f].locked, fields[f].price)
 			buf = append(buf, '=')
-			buf = appendFieldValue(buf, fields[f], exp, t)
+			if cycle > 0 {
+				buf = appendCrawlCount(buf, fields[f])
+			} else {
+				buf = appendFieldValue(buf, fields[f], exp, t)
+			}
 			buf = append(buf, '\n')
 		}
 		args = append(args, string(buf))
@@ -337,6 +419,16 @@ func appendFieldValue(b []byte, fa fieldAgg, exp, t int64) []byte {
 	b = append(b, `,"t":`...)
 	b = strconv.AppendInt(b, t, 10)
 	return append(b, '}')
+}
+
+// appendCrawlCount appends the "<count>:<lock days or -1>" listingsScript merges for a crawl page.
+func appendCrawlCount(b []byte, fa fieldAgg) []byte {
+	b = strconv.AppendInt(b, int64(fa.n), 10)
+	b = append(b, ':')
+	if !fa.locked {
+		return append(b, '-', '1')
+	}
+	return strconv.AppendInt(b, int64(fa.days), 10)
 }
 
 func appendMeta(b []byte, t int64, title, game, image string, suggested, updated int64) []byte {

@@ -237,7 +237,7 @@ func TestWriteListingsPrunesToEmpty(t *testing.T) {
 	// an already-expired field through the script directly.
 	clk.Advance(61 * time.Minute)
 	n, err := listingsScript.Run(ctx, rdb, []string{PricesKey("A")}, clk.Now().Unix(), clk.Now().UnixMilli(),
-		clk.Now().UnixMilli(), clk.Now().Add(-time.Second).Unix(), clk.Now().Add(-time.Second).UnixMilli(),
+		clk.Now().UnixMilli(), clk.Now().Add(-time.Second).Unix(), clk.Now().Add(-time.Second).UnixMilli(), 0, 0,
 		`{"t":1}`, "").Int()
 	require.NoError(t, err)
 	require.Zero(t, n)

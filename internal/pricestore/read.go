@@ -17,7 +17,8 @@ import (
 type Level struct {
 	// PriceCents is the listing price.
 	PriceCents int64
-	// Count is the number of listings at that price on the newest page that showed it.
+	// Count is the number of listings at that price in the newest crawl of its price range (or, for
+	// pages without crawl identity, on the newest page that showed it).
 	Count int
 	// LockDays is the lowest lock in whole days (locked levels only).
 	LockDays int

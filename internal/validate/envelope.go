@@ -85,6 +85,17 @@ func fastEnvelope(body []byte) (message.Envelope, bool) {
 			if json.Unmarshal(body[start:s.i], &env.Request) != nil {
 				return env, false
 			}
+		case "crawl":
+			s.skipWS()
+			start := s.i
+			if s.kind() != kindObject || s.skip() != nil {
+				return env, false
+			}
+			var c message.Crawl
+			if json.Unmarshal(body[start:s.i], &c) != nil {
+				return env, false
+			}
+			env.Crawl = &c
 		case "payload":
 			s.skipWS()
 			start := s.i

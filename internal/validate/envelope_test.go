@@ -44,6 +44,13 @@ func envelopeCorpus(t testing.TB) []string {
 		`{"schema":1,"kind":5,"game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","payload":{}}`,
 		`{"schema":1,"kind":"fees","game_id":"tf2","fetched_at":5,"payload":{}}`,
 		`{"schema":1,"kind":"fees","kind":"sales","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z","payload":{}}`,
+		`{"schema":1,"kind":"listings","game_id":"a8db","fetched_at":"2026-01-02T03:04:05Z","request":{},"payload":{"objects":[]},"crawl":{"range":"100-199","cycle":1767323045000,"page":3}}`,
+		`{"schema":1,"kind":"listings","game_id":"a8db","fetched_at":"2026-01-02T03:04:05Z","crawl":{"range":"5000-","cycle":1,"page":0},"payload":{}}`,
+		`{"schema":1,"kind":"listings","game_id":"a8db","fetched_at":"2026-01-02T03:04:05Z","payload":{},"crawl":null}`,
+		`{"schema":1,"kind":"listings","game_id":"a8db","fetched_at":"2026-01-02T03:04:05Z","payload":{},"crawl":{"range":"1-2","cycle":0,"page":0}}`,
+		`{"schema":1,"kind":"listings","game_id":"a8db","fetched_at":"2026-01-02T03:04:05Z","payload":{},"crawl":{"range":"1-2","cycle":"5","page":0}}`,
+		`{"schema":1,"kind":"listings","game_id":"a8db","fetched_at":"2026-01-02T03:04:05Z","payload":{},"crawl":[]}`,
+		`{"schema":1,"kind":"fees","game_id":"a8db","fetched_at":"2026-01-02T03:04:05Z","payload":{},"crawl":{"range":"1-2","cycle":5,"page":0}}`,
 		`[]`, ``, `null`, `{}`,
 	}
 }
@@ -105,4 +112,17 @@ func TestCheckFetchedAt(t *testing.T) {
 		})
 	}
 	require.Contains(t, Reasons, ReasonFetchedInFuture)
+}
+
+func TestDecodeEnvelopeFastPathReadsCrawl(t *testing.T) {
+	b, err := message.Encode(message.Envelope{
+		Schema: message.SchemaVersion, Kind: message.KindListings, GameID: "a8db",
+		FetchedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Request: message.Request{Method: "GET", Path: "/x"},
+		Payload: json.RawMessage(`{"objects":[]}`), Crawl: &message.Crawl{Range: "0-99", Cycle: 42, Page: 7},
+	})
+	require.NoError(t, err)
+	env, ok := fastEnvelope(b)
+	require.True(t, ok, "the canonical form stays on the fast path")
+	require.Equal(t, &message.Crawl{Range: "0-99", Cycle: 42, Page: 7}, env.Crawl)
+	sameAsDecode(t, b)
 }

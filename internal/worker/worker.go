@@ -24,7 +24,7 @@ import (
 
 // Store is the Redis writer the handler uses (implemented by *pricestore.Store).
 type Store interface {
-	WriteListings(ctx context.Context, game string, fetchedAt time.Time, items []validate.Listing) (int, error)
+	WriteListingsPage(ctx context.Context, game string, fetchedAt time.Time, crawl *message.Crawl, items []validate.Listing) (int, error)
 	WriteOrders(ctx context.Context, fetchedAt time.Time, orders []validate.Order) (int, error)
 	WriteHistory(ctx context.Context, title string, fetchedAt time.Time, h *pricestore.History) (int, error)
 	WriteFees(ctx context.Context, game string, fetchedAt time.Time, f validate.Fees) (int, error)
@@ -287,7 +287,7 @@ func (h *Handler) listings(ctx context.Context, env message.Envelope) error {
 		return fmt.Errorf("listings: %w", err)
 	}
 	err = h.write(ctx, message.KindListings, func(ctx context.Context) (int, error) {
-		return h.store.WriteListings(ctx, env.GameID, env.FetchedAt, page.Items)
+		return h.store.WriteListingsPage(ctx, env.GameID, env.FetchedAt, env.Crawl, page.Items)
 	})
 	if err != nil {
 		return fmt.Errorf("listings: %w", err)

@@ -294,7 +294,7 @@ type failingStore struct{}
 
 var errDown = errors.New("redis down")
 
-func (failingStore) WriteListings(context.Context, string, time.Time, []validate.Listing) (int, error) {
+func (failingStore) WriteListingsPage(context.Context, string, time.Time, *message.Crawl, []validate.Listing) (int, error) {
 	return 0, errDown
 }
 func (failingStore) WriteOrders(context.Context, time.Time, []validate.Order) (int, error) {
