@@ -57,7 +57,7 @@ var serverDownReplies = []string{"LOADING", "BUSY", "READONLY", "MASTERDOWN", "C
 const (
 	DefaultProbeTimeout    = 2 * time.Second
 	DefaultProbeMinBackoff = 250 * time.Millisecond
-	DefaultProbeMaxBackoff = 5 * time.Second
+	DefaultProbeMaxBackoff = 2 * time.Second
 )
 
 // GuardOptions tunes a Guard. Zero values take the defaults.
