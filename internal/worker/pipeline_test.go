@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/fetchgate"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/netfault"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
@@ -889,4 +890,93 @@ func TestPipelineContinuesProducerTrace(t *testing.T) {
 	_, ok, err := store.Title(context.Background(), pg.items[0].title)
 	require.NoError(t, err)
 	require.True(t, ok)
+}
+
+// --- 4. a message that fails on its own --------------------------------------------------------------
+
+// TestPipelineSalesFailingOnItsOwnIsDeadLetteredAndDueAgain: with Redis up, a sales message whose
+// write fails every time (its history key holds the wrong type) is dead-lettered after its attempts,
+// the guard never pauses anything, the other messages are written, and the title is due again on the
+// sales schedule instead of in 6 h.
+func TestPipelineSalesFailingOnItsOwnIsDeadLetteredAndDueAgain(t *testing.T) {
+	amqpURL := rabbitmqtest.NewVhost(t)
+	rdb := redisdbtest.New(t)
+	now := time.Now().Truncate(time.Second)
+	clk := clock.NewFake(now)
+	ctx := context.Background()
+	const poisoned, healthy = "AK-47 | Redline (Field-Tested)", "AWP | Asiimov (Field-Tested)"
+	salesQueue := message.Queue(message.KindSales)
+
+	sched, err := salesschedule.New(rdb, clk, salesschedule.Config{})
+	require.NoError(t, err)
+	_, err = sched.Enqueue(ctx, "a8db", []string{poisoned, healthy})
+	require.NoError(t, err)
+	for _, title := range []string{poisoned, healthy} {
+		require.NoError(t, sched.Done(ctx, "a8db", title, 6*time.Hour)) // the parser fetched their sales
+	}
+	require.NoError(t, rdb.HSet(ctx, pricestore.HistoryKey(poisoned), "wrong", "type").Err())
+
+	reg := prometheus.NewRegistry()
+	h := newDirectHandler(t, rdb, clk)
+	guard, err := worker.NewGuard(func(ctx context.Context) error { return redisdb.Check(ctx, rdb) },
+		worker.GuardOptions{ProbeMinBackoff: 10 * time.Millisecond, ProbeMaxBackoff: 100 * time.Millisecond, Registerer: reg})
+	require.NoError(t, err)
+	dueAgain, err := worker.NewDueAgain(sched, fetchgate.New(rdb, ""), worker.DueAgainConfig{}, testLogger(), reg)
+	require.NoError(t, err)
+	co := fastConn
+	co.Queues = rabbitmq.Queues()
+	conn, err := rabbitmq.NewConn(amqpURL, testLogger(), reg, co)
+	require.NoError(t, err)
+	opts := productionConsumer()
+	opts.Pauser, opts.DeadLetters = guard, dueAgain
+	cons := rabbitmq.NewConsumer(conn, salesQueue, h, opts)
+	runCtx, cancel := context.WithCancel(ctx)
+	var g errgroup.Group
+	g.Go(func() error { return ignoreCanceled(conn.Run(runCtx)) })
+	g.Go(func() error { return guard.Run(runCtx) })
+	g.Go(func() error { return cons.Run(runCtx) })
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, g.Wait())
+		require.NoError(t, conn.Close())
+	})
+	require.Eventually(t, func() bool { return conn.Check(ctx) == nil }, waitLong, poll)
+
+	pub := rabbitmq.NewPublisher(conn, rabbitmq.PublisherOptions{Channels: 1})
+	t.Cleanup(func() { _ = pub.Close() })
+	sales, err := os.ReadFile("testdata/last-sales.json")
+	require.NoError(t, err)
+	for _, title := range []string{poisoned, healthy} {
+		body, err := message.Encode(message.Envelope{Schema: message.SchemaVersion, Kind: message.KindSales, GameID: "a8db",
+			FetchedAt: now.Add(-time.Minute), Request: message.Request{Method: "GET", Path: "/trade-aggregator/v1/last-sales", Title: title},
+			Payload: sales})
+		require.NoError(t, err)
+		require.NoError(t, pub.Publish(ctx, salesQueue, message.Outgoing{MessageID: title, Body: body}))
+	}
+
+	require.Eventually(t, func() bool {
+		n, err := conn.QueueDepth(ctx, salesQueue+message.DeadLetterSuffix)
+		return err == nil && n == 1
+	}, waitLong, poll, "the poisoned message is dead-lettered")
+	require.Eventually(t, func() bool {
+		due, _, err := sched.Due(ctx, "a8db", poisoned)
+		return err == nil && due.Equal(now)
+	}, waitLong, poll, "its title is due again now")
+	due, _, err := sched.Due(ctx, "a8db", healthy)
+	require.NoError(t, err)
+	require.Equal(t, now.Add(6*time.Hour).UTC(), due, "a title written fine keeps its interval")
+	require.Positive(t, rdb.Exists(ctx, pricestore.HistoryKey(healthy)).Val(), "the other message is written")
+	require.Zero(t, counterValue(reg, "dmarket_worker_redis_outages_total", nil), "Redis answered: nothing was paused")
+	require.Zero(t, counterValue(reg, "dmarket_amqp_held_total", nil))
+	require.Equal(t, 4.0, counterValue(reg, "dmarket_amqp_consumed_total", map[string]string{"outcome": "retry"}),
+		"the poisoned message spent its 5 attempts")
+
+	list := rabbitmq.NewDLQ(conn)
+	t.Cleanup(func() { _ = list.Close() })
+	dead, err := list.List(ctx, salesQueue+message.DeadLetterSuffix, 0)
+	require.NoError(t, err)
+	require.Len(t, dead, 1)
+	require.Equal(t, poisoned, dead[0].MessageID)
+	require.Equal(t, 5, dead[0].Attempt)
+	require.Contains(t, dead[0].Error, "WRONGTYPE")
 }
