@@ -1,8 +1,10 @@
 // Package worker owns what a worker does with one consumed message: it decodes the envelope, validates
 // and sanitises the DMarket payload it carries, and writes the result to Redis — listings to the prices
 // keys (adding the titles seen to the sales schedule), buy orders to the orders keys, sales through the
-// sell-history analysis to the history keys and fees to the fees keys. Redis errors are transient (the
-// consumer retries the message); a message that can never be handled is marked message.Permanent.
+// sell-history analysis to the history keys and fees to the fees keys. Redis errors are transient; a
+// message that can never be handled is marked message.Permanent. Guard tells an unreachable Redis (the
+// consumers pause, no attempt is spent) from a message that fails on its own (retried, then
+// dead-lettered), and DueAgain makes the title or game of a dead-lettered sales or fees message due again.
 package worker
 
 import (
