@@ -8,8 +8,13 @@
 //	                             access is checked against the configuration on every update)
 //	telegram:started             HASH user id -> chat id of whitelisted users who wrote to the bot
 //	telegram:settings:<user id>  STRING JSON {"min_price" cents, "limit" basis points, "games" [ids],
-//	                             "notifications" bool, "muted" [titles]}; a missing field takes the default
-//	telegram:sent:<user id>      ZSET offer fingerprint -> unix ms sent (30-minute notification dedup)
+//	                             "notifications" bool, "muted" [titles], "dedup_minutes", "max_per_hour"
+//	                             (0: no cap), "quiet_hours" [from, to] local hours, "digest_hour" (-1: off),
+//	                             "zone_minutes" offset from UTC}; a missing field takes the default
+//	telegram:sent:<user id>      ZSET offer fingerprint -> unix ms sent (the user's dedup window, 30 minutes
+//	                             by default)
+//	telegram:sendlog:<user id>   ZSET one member per notification -> unix ms sent (the per-hour cap)
+//	telegram:digest:<user id>    STRING local date of the last daily digest sent
 //	telegram:titles              HASH short title id -> title, for the 📈 and mute buttons; an id not issued
 //	                             for 7 days is forgotten, and at most the 50,000 most recent are kept
 //	telegram:titles:issued       ZSET short title id -> unix ms last issued (the age of telegram:titles)
@@ -78,6 +83,9 @@ type Config struct {
 	DedupWindow time.Duration
 	// MaxPerCycle is the most notifications per user per cycle; default 10.
 	MaxPerCycle int
+	// MaxPerHour is the default cap of notifications per user in any 60 minutes (users change theirs in
+	// /settings); default 30.
+	MaxPerHour int
 	// PageSize is the most offers on one /offers page; default 10.
 	PageSize int
 	// ShutdownTimeout bounds the wait for in-flight replies and notifications at shutdown; default 10s.
@@ -100,6 +108,9 @@ func (c *Config) defaults() {
 	if c.MaxPerCycle <= 0 {
 		c.MaxPerCycle = 10
 	}
+	if c.MaxPerHour <= 0 {
+		c.MaxPerHour = 30
+	}
 	if c.PageSize <= 0 {
 		c.PageSize = 10
 	}
@@ -113,6 +124,7 @@ type metrics struct {
 	callbacks     *prometheus.CounterVec
 	offersShown   prometheus.Counter
 	notifications *prometheus.CounterVec
+	held          *prometheus.CounterVec
 	refused       prometheus.Counter
 	pollErrors    prometheus.Counter
 	cycle         prometheus.Histogram
@@ -164,6 +176,7 @@ func New(cfg Config, tg Messenger, src OfferSource, charts ChartSource, rdb redi
 			LimitBasisPoints: cfg.DefaultLimitBasisPoints,
 			Games:            slices.Clone(cfg.GameIDs),
 			Notifications:    true,
+			Volume:           Volume{DedupWindow: cfg.DedupWindow, MaxPerHour: cfg.MaxPerHour, DigestHour: -1},
 		}},
 		m: metrics{
 			commands: f.NewCounterVec(prometheus.CounterOpts{
@@ -180,8 +193,12 @@ func New(cfg Config, tg Messenger, src OfferSource, charts ChartSource, rdb redi
 			}),
 			notifications: f.NewCounterVec(prometheus.CounterOpts{
 				Name: "dmarket_bot_notifications_total",
-				Help: "Offer notifications by outcome (photo, text, text_fallback, failed, chat_unavailable).",
+				Help: "Offer notifications by outcome (photo, text, text_fallback, failed, chat_unavailable, digest, digest_failed).",
 			}, []string{"outcome"}),
+			held: f.NewCounterVec(prometheus.CounterOpts{
+				Name: "dmarket_bot_notifications_held_total",
+				Help: "New offers not notified because of a user's volume settings, by reason (hourly_cap; quiet_hours counts held cycles).",
+			}, []string{"reason"}),
 			refused: f.NewCounter(prometheus.CounterOpts{
 				Name: "dmarket_bot_unauthorized_updates_total",
 				Help: "Updates from users not on the whitelist.",

@@ -179,7 +179,7 @@ func TestCommandMenuRegisteredAtStart(t *testing.T) {
 				names = append(names, c.Command)
 				require.True(t, knownCommands[c.Command], "menu command %q is handled", c.Command)
 			}
-			require.Equal(t, []string{"offers", "settings", "set_min_price", "set_limit", "help"}, names)
+			require.Equal(t, []string{"offers", "settings", "set_min_price", "set_limit", "set_quiet_hours", "set_timezone", "help"}, names)
 			if tc.failures > 0 {
 				require.Contains(t, h.logs.String(), "command menu not registered")
 			}

@@ -20,11 +20,12 @@ var (
 	gameArgRe  = regexp.MustCompile(`^[0-9a-z]{1,8}$`)
 	titleArgRe = regexp.MustCompile(`^[0-9a-f]{16}$`)
 	offerArgRe = regexp.MustCompile(`^[0-9a-f]{24}$`)
+	volArgRe   = regexp.MustCompile(`^[dnqg]$`)
 )
 
 var callbackActions = map[string]string{
 	"p": "page", "r": "refresh", "n": "noop", "o": "offers", "s": "settings", "t": "notifications",
-	"u": "unmute", "g": "game", "h": "history", "m": "mute", "c": "card",
+	"u": "unmute", "g": "game", "h": "history", "m": "mute", "c": "card", "v": "volume",
 }
 
 // parseCallback splits callback data the bot issues into action and argument; ok is false for anything
@@ -42,6 +43,8 @@ func parseCallback(data string) (action, arg string, ok bool) {
 		return action, arg, titleArgRe.MatchString(arg)
 	case "c":
 		return action, arg, offerArgRe.MatchString(arg)
+	case "v":
+		return action, arg, volArgRe.MatchString(arg)
 	}
 	return "", "", false
 }
@@ -132,7 +135,7 @@ func (b *Bot) callback(ctx context.Context, q *tgbotapi.CallbackQuery, action, a
 			return "error"
 		}
 		return "ok"
-	case "g", "t", "u":
+	case "g", "t", "u", "v":
 		return b.toggle(ctx, q, s, action, arg)
 	case "h":
 		return b.history(ctx, q, arg)
@@ -220,6 +223,8 @@ func (b *Bot) toggle(ctx context.Context, q *tgbotapi.CallbackQuery, s UserSetti
 			st.Notifications = &on
 		case "u":
 			st.Muted = nil
+		case "v":
+			cycleVolume(st, cur.Volume, arg)
 		}
 	})
 	if err != nil {

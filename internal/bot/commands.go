@@ -33,6 +33,7 @@ const (
 // knownCommands bounds the command label of the metrics.
 var knownCommands = map[string]bool{
 	"start": true, "help": true, "offers": true, "set_min_price": true, "set_limit": true, "settings": true,
+	"set_quiet_hours": true, "set_timezone": true,
 }
 
 // menuCommands are the commands registered with Telegram's "/" menu at start, in menu order.
@@ -41,6 +42,8 @@ var menuCommands = []telegram.Command{
 	{Name: "settings", Description: "Filters, games, notification volume, daily digest"},
 	{Name: "set_min_price", Description: "Hide offers cheaper than this, in USD (0 to 1000000)"},
 	{Name: "set_limit", Description: "Hide offers with less profit, in % (-100 to 10000)"},
+	{Name: "set_quiet_hours", Description: "No notifications between these hours, e.g. 23-8, or off"},
+	{Name: "set_timezone", Description: "Your offset from UTC for quiet hours and the digest, e.g. +3"},
 	{Name: "help", Description: "What the bot does and your settings"},
 }
 
@@ -137,6 +140,10 @@ func (b *Bot) command(ctx context.Context, user, chat int64, name, args string) 
 		return b.setMinPrice(ctx, user, chat, s, args)
 	case "set_limit":
 		return b.setLimit(ctx, user, chat, s, args)
+	case "set_quiet_hours":
+		return b.setQuietHours(ctx, user, chat, s, args)
+	case "set_timezone":
+		return b.setTimezone(ctx, user, chat, s, args)
 	default:
 		err = b.reply(ctx, chat, "I don't know that. Send /help for the list of commands.", nil)
 	}
@@ -153,8 +160,10 @@ func helpText(s UserSettings, games []string) string {
 		"/settings — your filters and notifications\n" +
 		"/set_min_price &lt;usd&gt; — hide offers cheaper than this (0 to 1000000)\n" +
 		"/set_limit &lt;percent&gt; — hide offers with less profit (-100 to 10000)\n" +
+		"/set_quiet_hours &lt;from-to&gt; — no notifications between these hours (e.g. 23-8, or off)\n" +
+		"/set_timezone &lt;offset&gt; — your offset from UTC, e.g. +3\n" +
 		"/help — this message\n\n" +
-		"<b>Your settings</b>\n" + renderSettings(s, games)
+		"<b>Your settings</b>\n" + renderSettings(s, games) + "\n" + renderVolume(s.Volume)
 }
 
 func menuMarkup() *tgbotapi.InlineKeyboardMarkup {
@@ -166,7 +175,8 @@ func menuMarkup() *tgbotapi.InlineKeyboardMarkup {
 }
 
 func settingsText(s UserSettings, games []string) string {
-	return "<b>Settings</b>\n" + renderSettings(s, games)
+	return "<b>Settings</b>\n" + renderSettings(s, games) + "\n\n<b>Notification volume</b>\n" + renderVolume(s.Volume) +
+		"\nThe buttons step through common values; /set_quiet_hours and /set_timezone take exact ones."
 }
 
 func settingsMarkup(s UserSettings, games []string) *tgbotapi.InlineKeyboardMarkup {
@@ -193,6 +203,13 @@ func settingsMarkup(s UserSettings, games []string) *tgbotapi.InlineKeyboardMark
 		notif = "🔔 Notifications: on"
 	}
 	rows = append(rows, tgbotapi.NewInlineKeyboardRow(tgbotapi.NewInlineKeyboardButtonData(notif, "t")))
+	vr := volumeRows(s.Volume)
+	for i := 0; i < len(vr); i += 2 {
+		rows = append(rows, tgbotapi.NewInlineKeyboardRow(
+			tgbotapi.NewInlineKeyboardButtonData(vr[i][0], vr[i][1]),
+			tgbotapi.NewInlineKeyboardButtonData(vr[i+1][0], vr[i+1][1]),
+		))
+	}
 	if n := len(s.Muted); n > 0 {
 		rows = append(rows, tgbotapi.NewInlineKeyboardRow(tgbotapi.NewInlineKeyboardButtonData(fmt.Sprintf("Unmute %d items", n), "u")))
 	}

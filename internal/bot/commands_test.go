@@ -167,8 +167,11 @@ func TestSettingsToggles(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	h.src.set(offersN(2))
 	r := h.say(alice, "/settings")
-	require.Equal(t, "<b>Settings</b>\nMin price: $10.00\nLimit: 0.00%\nGames: CS2, Dota 2\nNotifications: on", r.Text)
-	require.Equal(t, []string{"✅ CS2=g:a8db", "✅ Dota 2=g:9a92", "🔔 Notifications: on=t"}, buttons(r))
+	require.Equal(t, "<b>Settings</b>\nMin price: $10.00\nLimit: 0.00%\nGames: CS2, Dota 2\nNotifications: on\n\n"+
+		"<b>Notification volume</b>\nRepeat an offer after: 30m\nAt most: 30 per hour\nQuiet hours: off\nDaily digest: off\nTime zone: UTC\n"+
+		"The buttons step through common values; /set_quiet_hours and /set_timezone take exact ones.", r.Text)
+	require.Equal(t, []string{"✅ CS2=g:a8db", "✅ Dota 2=g:9a92", "🔔 Notifications: on=t",
+		"🔁 Repeat after 30m=v:d", "📶 30/hour=v:n", "🌙 Quiet: off=v:q", "📰 Digest: off=v:g"}, buttons(r))
 	msgID := r.SentID
 	require.NotZero(t, msgID)
 

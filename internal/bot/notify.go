@@ -115,7 +115,16 @@ func (b *Bot) notifyUser(ctx context.Context, user, chat int64, cache *offerCach
 		b.log.Warn("notification settings", "user", user, "err", err)
 		return
 	}
-	if !s.Notifications || len(s.Games) == 0 {
+	if len(s.Games) == 0 {
+		return
+	}
+	now := b.clk.Now()
+	b.sendDigest(ctx, user, chat, s, cache, now)
+	if !s.Notifications {
+		return
+	}
+	if s.Volume.quiet(now) {
+		b.m.held.WithLabelValues("quiet_hours").Inc()
 		return
 	}
 	list, err := cache.get(ctx, b, s)
@@ -126,13 +135,26 @@ func (b *Bot) notifyUser(ctx context.Context, user, chat int64, cache *offerCach
 	if len(s.Muted) > 0 {
 		list = slices.DeleteFunc(slices.Clone(list), func(o offers.Offer) bool { return slices.Contains(s.Muted, o.Title) })
 	}
-	fresh, err := b.st.unsent(ctx, user, list, b.clk.Now(), b.cfg.DedupWindow)
+	window := s.Volume.DedupWindow
+	fresh, err := b.st.unsent(ctx, user, list, now, window)
 	if err != nil {
 		b.log.Warn("notification dedup", "user", user, "err", err)
 		return
 	}
-	if len(fresh) > b.cfg.MaxPerCycle {
-		fresh = fresh[:b.cfg.MaxPerCycle]
+	limit := b.cfg.MaxPerCycle
+	if len(fresh) > 0 {
+		room, err := b.st.hourlyRoom(ctx, user, now, s.Volume.MaxPerHour)
+		if err != nil {
+			b.log.Warn("notification hourly cap", "user", user, "err", err)
+			return
+		}
+		if room >= 0 && room < min(len(fresh), limit) {
+			b.m.held.WithLabelValues("hourly_cap").Add(float64(min(len(fresh), limit) - room))
+			limit = room
+		}
+	}
+	if len(fresh) > limit {
+		fresh = fresh[:limit]
 	}
 	if len(fresh) == 0 {
 		return
@@ -150,8 +172,11 @@ func (b *Bot) notifyUser(ctx context.Context, user, chat int64, cache *offerCach
 		b.m.notifications.WithLabelValues(outcome).Inc()
 		switch {
 		case err == nil:
-			if err := b.st.markSent(ctx, user, o, b.clk.Now(), b.cfg.DedupWindow); err != nil {
+			if err := b.st.markSent(ctx, user, o, b.clk.Now(), window); err != nil {
 				b.log.Warn("notification not recorded", "user", user, "err", err)
+			}
+			if err := b.st.logSend(ctx, user, b.clk.Now(), fingerprint(o)); err != nil {
+				b.log.Warn("notification not counted", "user", user, "err", err)
 			}
 			continue
 		case errors.Is(err, telegram.ErrChatUnavailable):
@@ -164,12 +189,52 @@ func (b *Bot) notifyUser(ctx context.Context, user, chat int64, cache *offerCach
 			return
 		case !telegram.Retryable(err):
 			// Telegram will refuse this notification every time; do not retry it every cycle.
-			if err := b.st.markSent(ctx, user, o, b.clk.Now(), b.cfg.DedupWindow); err != nil {
+			if err := b.st.markSent(ctx, user, o, b.clk.Now(), window); err != nil {
 				b.log.Warn("notification not recorded", "user", user, "err", err)
 			}
 		}
 		b.log.Warn("notification failed", "user", user, "err", err)
 	}
+}
+
+// sendDigest sends the user's daily digest (the first page of their offers, with the /offers buttons)
+// when its hour has come and it was not sent yet today, whether or not notifications are on.
+func (b *Bot) sendDigest(ctx context.Context, user, chat int64, s UserSettings, cache *offerCache, now time.Time) {
+	date, due := s.Volume.digestDue(now)
+	if !due {
+		return
+	}
+	claimed, err := b.st.claimDigest(ctx, user, date)
+	if err != nil {
+		b.log.Warn("digest claim", "user", user, "err", err)
+		return
+	}
+	if !claimed {
+		return
+	}
+	unclaim := func() {
+		if err := b.st.unclaimDigest(ctx, user); err != nil {
+			b.log.Warn("digest unclaim", "user", user, "err", err)
+		}
+	}
+	list, err := cache.get(ctx, b, s)
+	if err != nil {
+		b.log.Warn("digest offers", "user", user, "err", err)
+		unclaim()
+		return
+	}
+	text, markup, shown := b.offersPage(list, 0, now)
+	text = "📰 <b>Daily digest</b> · " + date + "\n" + text
+	if _, err := b.tg.SendText(ctx, telegram.PriorityNotification, chat, text, markup); err != nil {
+		b.m.notifications.WithLabelValues("digest_failed").Inc()
+		b.log.Warn("digest not sent", "user", user, "err", err)
+		if !errors.Is(err, telegram.ErrChatUnavailable) {
+			unclaim()
+		}
+		return
+	}
+	b.m.notifications.WithLabelValues("digest").Inc()
+	b.m.offersShown.Add(float64(shown))
 }
 
 // offerMarkup is a notification's buttons: open on DMarket, price history, mute.

@@ -28,6 +28,8 @@ type UserSettings struct {
 	Notifications bool
 	// Muted are titles never notified.
 	Muted []string
+	// Volume is how many notifications the user gets and when (volume.go).
+	Volume Volume
 }
 
 // storedSettings is the JSON of telegram:settings:<user id>; a missing field takes the default, so an
@@ -38,6 +40,7 @@ type storedSettings struct {
 	Games         *[]string `json:"games,omitempty"`
 	Notifications *bool     `json:"notifications,omitempty"`
 	Muted         []string  `json:"muted,omitempty"`
+	storedVolume
 }
 
 // store keeps the bot's state in Redis under a key prefix (default "telegram:").
@@ -154,6 +157,7 @@ func (s *store) settings(ctx context.Context, user int64) (UserSettings, error) 
 		out.Notifications = *st.Notifications
 	}
 	out.Muted = st.Muted
+	out.Volume = st.storedVolume.resolve(s.defaults.Volume)
 	return out, nil
 }
 
