@@ -87,6 +87,14 @@ type Listing struct {
 	LockDays float64
 	// UpdatedAt is when the price was last written.
 	UpdatedAt time.Time
+	// ExpiresAt is when the level stops counting (its exp) unless seen again; the zero time means never.
+	ExpiresAt time.Time
+}
+
+// expiredAt reports whether the level no longer counts at now: a snapshot read earlier may hold a level
+// that has expired since (its listing was sold or withdrawn and not seen again).
+func (l *Listing) expiredAt(now time.Time) bool {
+	return !l.ExpiresAt.IsZero() && now.After(l.ExpiresAt)
 }
 
 // Order is the best buy order of a title.
@@ -204,7 +212,8 @@ func ProfitBasisPoints(net, buy int64) int64 {
 }
 
 // Compute returns the offers of the market that pass the settings, sorted by profit descending, then
-// title, then TARGET before HISTORY, then available before locked. It does not modify m, so one Market
+// title, then TARGET before HISTORY, then available before locked. A listing level that has expired by
+// now is left out. It does not modify m, so one Market
 // can serve many users concurrently; it is fastest when m.Titles is sorted by title, as RedisSource
 // returns it.
 func Compute(m Market, s Settings, now time.Time) []Offer {
@@ -238,7 +247,7 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 		scheduled := false
 		for kind := range int64(2) {
 			for st, l := range [2]*Listing{t.Available, t.Locked} {
-				if l == nil || l.Price <= 0 || l.Price < s.MinPriceCents {
+				if l == nil || l.Price <= 0 || l.Price < s.MinPriceCents || l.expiredAt(now) {
 					continue
 				}
 				var sell int64

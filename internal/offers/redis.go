@@ -303,7 +303,9 @@ func decodeTitle(title string, hash map[string]string, order, history any, now t
 	if err != nil {
 		return t, malformedPrices, fmt.Errorf("%w: meta: %w", errMalformed, err)
 	}
-	nowUnix := float64(now.Unix())
+	// A field whose exp is in the past is expired, to the nanosecond: comparing with the time truncated
+	// to whole seconds would keep a field up to a second after its expiry.
+	nowUnix := float64(now.UnixNano()) / 1e9
 	for field, raw := range hash {
 		var locked bool
 		switch {
@@ -335,7 +337,7 @@ func decodeTitle(title string, hash map[string]string, order, history any, now t
 		if lv.t > 0 {
 			updated = time.UnixMilli(lv.t).UTC()
 		}
-		*dst = &Listing{Price: price, Count: int(lv.n), LockDays: lv.days, UpdatedAt: updated}
+		*dst = &Listing{Price: price, Count: int(lv.n), LockDays: lv.days, UpdatedAt: updated, ExpiresAt: unixSeconds(lv.exp)}
 	}
 	if t.Available == nil && t.Locked == nil {
 		return t, "", nil

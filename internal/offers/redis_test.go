@@ -107,14 +107,15 @@ func TestRedisSourceMarket(t *testing.T) {
 	require.Equal(t, []Title{
 		{
 			Title: "AK <&> ★", GameID: "a8db", Image: "https://img/a8db",
-			Available: &Listing{Price: 950, Count: 3, UpdatedAt: updated},
-			Locked:    &Listing{Price: 800, Count: 1, LockDays: 3, UpdatedAt: now0.Add(-2 * time.Minute)},
-			Order:     &Order{Price: 1200, Count: 4, UpdatedAt: time.Unix(nowS-30, 0).UTC()},
-			History:   &History{Stable: true, SoldPerWeek: 42, PriceAtLow: 1300, PriceAtHigh: 1300},
+			Available: &Listing{Price: 950, Count: 3, UpdatedAt: updated, ExpiresAt: time.Unix(nowS, 0).UTC()},
+			Locked: &Listing{Price: 800, Count: 1, LockDays: 3, UpdatedAt: now0.Add(-2 * time.Minute),
+				ExpiresAt: time.Unix(nowS+100, 0).UTC()},
+			Order:   &Order{Price: 1200, Count: 4, UpdatedAt: time.Unix(nowS-30, 0).UTC()},
+			History: &History{Stable: true, SoldPerWeek: 42, PriceAtLow: 1300, PriceAtHigh: 1300},
 		},
 		{
 			Title: "Plain", GameID: "9a92", Image: "https://img/9a92",
-			Locked: &Listing{Price: 500, Count: 1, LockDays: 0.5, UpdatedAt: now0},
+			Locked: &Listing{Price: 500, Count: 1, LockDays: 0.5, UpdatedAt: now0, ExpiresAt: time.Unix(nowS+5, 0).UTC()},
 		},
 	}, m.Titles)
 	require.Equal(t, 7+1+1+4, m.Malformed)

@@ -40,6 +40,9 @@ type Service struct {
 	mu    sync.Mutex
 	cur   *Market
 	at    time.Time
+	// expires is when the first cheapest level of cur expires (zero: never); from then on cur is stale
+	// whatever its age, because another level (or none) is now the cheapest.
+	expires time.Time
 }
 
 // NewService returns a Service over src that reuses a read for maxAge (0 means DefaultMaxAge).
@@ -50,15 +53,17 @@ func NewService(src Source, clk clock.Clock, maxAge time.Duration) *Service {
 	return &Service{src: src, clock: clk, maxAge: maxAge}
 }
 
-// Market returns the cached snapshot when it is younger than maxAge; a snapshot younger than
-// StaleFactor×maxAge is returned at once while a fresh one is read in the background; otherwise it waits
-// for a new read.
+// Market returns the cached snapshot when it is younger than maxAge and none of its cheapest levels has
+// expired; a snapshot younger than StaleFactor×maxAge is returned at once while a fresh one is read in the
+// background (Compute leaves its expired levels out); otherwise it waits for a new read.
 func (s *Service) Market(ctx context.Context) (*Market, error) {
+	now := s.clock.Now()
 	s.mu.Lock()
-	cur, age := s.cur, s.clock.Now().Sub(s.at)
+	cur, age := s.cur, now.Sub(s.at)
+	expired := !s.expires.IsZero() && now.After(s.expires)
 	s.mu.Unlock()
 	switch {
-	case cur != nil && age < s.maxAge:
+	case cur != nil && age < s.maxAge && !expired:
 		return cur, nil
 	case cur != nil && age < StaleFactor*s.maxAge:
 		s.refresh(ctx)
@@ -80,8 +85,9 @@ func (s *Service) refresh(ctx context.Context) <-chan singleflight.Result {
 		if err != nil {
 			return nil, err
 		}
+		expires := earliestExpiry(&m)
 		s.mu.Lock()
-		s.cur, s.at = &m, s.clock.Now()
+		s.cur, s.at, s.expires = &m, s.clock.Now(), expires
 		s.mu.Unlock()
 		return &m, nil
 	})
@@ -110,4 +116,17 @@ func (s *Service) Offers(ctx context.Context, settings Settings) ([]Offer, error
 		return nil, err
 	}
 	return Compute(*m, settings, s.clock.Now()), nil
+}
+
+// earliestExpiry returns when the first cheapest level of m expires, or the zero time.
+func earliestExpiry(m *Market) time.Time {
+	var first time.Time
+	for i := range m.Titles {
+		for _, l := range [2]*Listing{m.Titles[i].Available, m.Titles[i].Locked} {
+			if l != nil && !l.ExpiresAt.IsZero() && (first.IsZero() || l.ExpiresAt.Before(first)) {
+				first = l.ExpiresAt
+			}
+		}
+	}
+	return first
 }
