@@ -59,11 +59,12 @@ type LastSalesResult struct {
 	LastSalesBody
 }
 
-// CustomizedFeesResult is one customized-fees answer.
+// CustomizedFeesResult is one game's customized fees, read over one or more pages.
 type CustomizedFeesResult struct {
-	// Request is the request that produced the answer.
+	// Request is the request of the first page; Pages counts the requests when there were several.
 	Request message.Request
-	// Raw is the answer body exactly as received.
+	// Raw is the answer body exactly as received when one page held everything, else the pages merged
+	// (see Client.CustomizedFees).
 	Raw []byte
 	// CustomizedFeesBody is the decoded answer.
 	CustomizedFeesBody
