@@ -51,7 +51,7 @@ type Request struct {
 	Query string `json:"query,omitempty"`
 	// Title is the item title the request was about (sales), if any.
 	Title string `json:"title,omitempty"`
-	// Pages is how many API pages were merged into the payload (sales), if more than one.
+	// Pages is how many API pages were merged into the payload (sales, fees), if more than one.
 	Pages int `json:"pages,omitempty"`
 }
 
