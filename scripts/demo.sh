@@ -3,7 +3,8 @@
 # RabbitMQ → worker → Redis) on this machine, waits until offers are found, prints them and stops
 # everything. Needs only the binaries in bin/ (make build), Redis and RabbitMQ; no token, keys or internet.
 #
-# DEMO_REDIS_URL (default redis://127.0.0.1:6379/15: this database is emptied first) and DEMO_RABBITMQ_URL
+# DEMO_REDIS_URL (default redis://127.0.0.1:6379/15: this database is emptied first; the demo holds the
+# integration tests' lock on it while it runs) and DEMO_RABBITMQ_URL
 # (default amqp://guest:guest@127.0.0.1:5672/) choose the services; DEMO_TITLES the catalogue size;
 # DEMO_TIMEOUT how long to wait for offers (seconds).
 set -euo pipefail
@@ -19,9 +20,14 @@ LOGS=$(mktemp -d)
 export REDIS_URL RABBITMQ_URL
 
 pids=()
+lock=""
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # Release the test-database lock only if it is still ours.
+  if [ -n "$lock" ]; then
+    redis-cli -u "${REDIS_URL%/*}/0" eval "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0" 1 "$lock" "demo-$$" >/dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT INT TERM
 
@@ -30,6 +36,15 @@ for b in dmarket-sim parser worker bot; do
 done
 if ! "$BIN/bot" offers -n 1 >/dev/null 2>"$LOGS/check.err"; then
   echo "demo: Redis is not reachable at $REDIS_URL:" >&2; cat "$LOGS/check.err" >&2; exit 1
+fi
+# The default database 15 is also one the integration tests hand out (internal/redisdb/redisdbtest locks
+# them in database 0): take the same lock so that a demo and a test run never empty each other's data.
+if [ -z "${DEMO_REDIS_URL:-}" ] && command -v redis-cli >/dev/null; then
+  if [ "$(redis-cli -u "${REDIS_URL%/*}/0" set redisdbtest:lock:15 "demo-$$" NX EX 900)" != "OK" ]; then
+    echo "demo: Redis database 15 is in use by a test run; wait for it or set DEMO_REDIS_URL to another database" >&2
+    exit 1
+  fi
+  lock=redisdbtest:lock:15
 fi
 if command -v redis-cli >/dev/null; then redis-cli -u "$REDIS_URL" flushdb >/dev/null; fi
 # Where the demo writes, for the messages: the URL with any password masked.
@@ -77,7 +92,7 @@ echo
 echo "Every offer, best first (bot offers -min-price 0 -limit -100 -n 10):"
 "$BIN/bot" offers -min-price 0 -limit -100 -n 10
 echo
-echo "demo: the offers stay in Redis $REDIS_SHOWN until the next demo empties it (prices expire after PRICE_TTL, 1h)."
+echo "demo: the offers stay in Redis $REDIS_SHOWN until the next demo (or, for the default database 15, a test run) empties it; prices expire after PRICE_TTL (1h)."
 echo "demo: see them again with:"
 echo "  REDIS_URL='$REDIS_SHOWN' $BIN/bot offers -min-price 0 -limit -100"
 if [ "$REDIS_SHOWN" != "$REDIS_URL" ]; then echo "  (put your Redis password in place of ****)"; fi
