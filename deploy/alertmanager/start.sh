@@ -31,4 +31,5 @@ umask 077
 sed -e "s|__ALERT_TELEGRAM_BOT_TOKEN__|$token|" -e "s|__ALERT_TELEGRAM_CHAT_ID__|$chat|" \
   "${ALERTMANAGER_TEMPLATE:-/etc/alertmanager/alertmanager.yml.in}" > "$out/alertmanager.yml"
 if [ -n "${ALERTMANAGER_RENDER_ONLY:-}" ]; then cat "$out/alertmanager.yml"; exit 0; fi
-exec /bin/alertmanager --config.file="$out/alertmanager.yml" --storage.path=/alertmanager "$@"
+# The image's own CMD is not passed on: it names a configuration file this setup does not use.
+exec /bin/alertmanager --config.file="$out/alertmanager.yml" --storage.path=/alertmanager --web.listen-address=:9093
