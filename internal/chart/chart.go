@@ -334,14 +334,20 @@ func (c *canvas) pricePanel(r, vol image.Rectangle, d Data, y axis, span, step t
 	}
 	bs := buckets(d.Points, step, t0, t1)
 	c.grid(r, vol, x, y)
+	var lineYs []int
+	for _, v := range []int64{d.CheapestCents, d.BuyOrderCents} {
+		if p := cents(v); v > 0 && p >= y.lo && p <= y.hi {
+			lineYs = append(lineYs, y.px(p))
+		}
+	}
 	if notStored.After(t0) {
-		c.centered(image.Rect(r.Min.X, r.Min.Y, x.px(float64(notStored.Unix())), r.Max.Y), "sales not stored")
+		c.centeredAvoiding(image.Rect(r.Min.X, r.Min.Y, x.px(float64(notStored.Unix())), r.Max.Y), "sales not stored", lineYs)
 	}
 	if len(bs) == 0 {
 		c.frame(r)
 		c.frame(vol)
 		stored := image.Rect(max(r.Min.X, x.px(float64(t1.Add(-d.Stored).Unix()))), r.Min.Y, r.Max.X, r.Max.Y)
-		c.centered(stored, "no sales")
+		c.centeredAvoiding(stored, "no sales", lineYs)
 		c.hLines(r, d, y)
 		c.lineLabels(r, d, y)
 		return
@@ -748,6 +754,23 @@ func (c *canvas) dot(p image.Point, r int, col color.RGBA) {
 func (c *canvas) centered(r image.Rectangle, msg string) {
 	msg = c.f.label.fit(msg, max(r.Dx()-8, 10))
 	c.text(c.f.label, msg, r.Min.X+(r.Dx()-c.f.label.width(msg))/2, r.Min.Y+r.Dy()/2+c.f.label.ascent()/2, NoteColor, true)
+}
+
+// centeredAvoiding writes msg centred in r, moved up or down (to a quarter of r's height) when one of
+// the horizontal lines at ys would run through it.
+func (c *canvas) centeredAvoiding(r image.Rectangle, msg string, ys []int) {
+	half := c.f.label.height()/2 + 4
+	for _, cy := range []int{r.Min.Y + r.Dy()/2, r.Min.Y + r.Dy()/4, r.Min.Y + 3*r.Dy()/4} {
+		clear := true
+		for _, y := range ys {
+			clear = clear && abs(y-cy) > half
+		}
+		if clear {
+			c.centered(image.Rect(r.Min.X, cy-r.Dy()/2, r.Max.X, cy+r.Dy()/2), msg)
+			return
+		}
+	}
+	c.centered(r, msg)
 }
 
 // text draws s and records where it went.
