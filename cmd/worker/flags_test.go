@@ -23,7 +23,7 @@ func TestHelpAndVersion(t *testing.T) {
 		stdout []string
 		stderr []string
 	}{
-		{name: "help", args: []string{"-h"}, code: 0, stdout: []string{"usage: worker ", "REDIS_URL [redis://localhost:6379/0]", "LOG_LEVEL [info]", "WORKER_MAX_ATTEMPTS [5]"}},
+		{name: "help", args: []string{"-h"}, code: 0, stdout: []string{"usage: worker ", "REDIS_URL [redis://localhost:6379/0]", "LOG_LEVEL [info]", "WORKER_MAX_ATTEMPTS [5]", "worker dlq list|replay"}},
 		{name: "version", args: []string{"-version"}, code: 0,
 			stdout: []string{"worker version v9.8.7, commit 0123abcdef, built 2026-03-04T05:06:07Z"}},
 		{name: "unknown flag", args: []string{"-nope"}, code: 2, stderr: []string{"flag provided but not defined", "worker -h"}},

@@ -57,7 +57,9 @@ func binary(program string) (binaryHelp, bool) {
 			"Crawls DMarket through rotating proxies and publishes raw API pages to RabbitMQ.", ""}, true
 	case "worker":
 		return binaryHelp{reflect.TypeFor[Worker](), DefaultWorkerAddr,
-			"Consumes the parser's pages, validates them, analyses sell history and writes Redis.", ""}, true
+			"Consumes the parser's pages, validates them, analyses sell history and writes Redis.",
+			"\nSubcommand:\n  worker dlq list|replay [flags]   list or replay dead-lettered messages;\n" +
+				"                                   `worker dlq -h` lists its flags\n"}, true
 	case "bot":
 		return binaryHelp{reflect.TypeFor[Bot](), DefaultBotAddr,
 			"Telegram bot: reads Redis, computes offers, answers commands and sends notifications.",
