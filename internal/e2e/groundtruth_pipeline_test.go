@@ -32,14 +32,19 @@ import (
 // truthPipeline is the parser and the worker wired in process as cmd/parser and cmd/worker wire them (the
 // same crawler, DMarket client, proxy pool, publisher, consumers, validation, analysis and price store),
 // on the test's own Redis database and RabbitMQ vhost. Only the limits differ: the simulator does not
-// rate-limit, so the account and per-IP budgets are raised to let one full crawl, every title's sales and
-// the fees finish in seconds, and the cycle interval is long so that exactly one crawl runs.
+// rate-limit, so the account and per-IP budgets are raised to let full crawls, every title's sales and
+// the fees finish in seconds. The crawler's own loop runs the first cycle and the sales; further cycles
+// are run by the test, one after the other.
 type truthPipeline struct {
 	rdb       *redis.Client
 	parserReg *prometheus.Registry
 	workerReg *prometheus.Registry
 	logs      *syncBuffer
 	errs      chan error
+	// stopCrawl stops the crawler (and its sales loop) once the crawl settled.
+	stopCrawl context.CancelFunc
+	crawl     *crawler.Crawler
+	crawlCtx  context.Context
 }
 
 // parserBounds are PARSER_PRICE_BOUNDS' defaults in cents, as cmd/parser turns them into range starts.
@@ -129,7 +134,14 @@ func startTruthPipeline(t *testing.T, sim *dmarkettest.Server, games []string) *
 			MaxAttempts: 5, ShutdownTimeout: 5 * time.Second})
 		run("consumer "+q, c.Run)
 	}
-	run("crawler", crawl.Run)
+	crawlCtx, stopCrawl := context.WithCancel(gctx)
+	p.stopCrawl, p.crawl, p.crawlCtx = stopCrawl, crawl, crawlCtx
+	g.Go(func() error {
+		if err := crawl.Run(crawlCtx); err != nil && crawlCtx.Err() == nil {
+			p.errs <- errors.New("crawler: " + err.Error())
+		}
+		return nil
+	})
 	t.Cleanup(func() {
 		cancel()
 		_ = g.Wait()
@@ -174,33 +186,55 @@ func matches(m *dto.Metric, labels map[string]string) bool {
 	return true
 }
 
-// awaitSettled waits until one complete crawl cycle ended, every title's sales were fetched and the
-// worker handled every message the parser published (acknowledged or dead-lettered).
-func (p *truthPipeline) awaitSettled(t *testing.T, titles int, within time.Duration) {
+// awaitSettled waits until the crawler's first cycle completed, runs cycles−1 more complete cycles, waits
+// until every title's sales were fetched, stops the crawler and waits until the worker handled every
+// message the parser published (acknowledged or dead-lettered).
+func (p *truthPipeline) awaitSettled(t *testing.T, cycles, titles int, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	for {
-		select {
-		case err := <-p.errs:
-			t.Fatalf("pipeline component failed: %v", err)
-		default:
+	await := func(what string, done func() (bool, string)) {
+		for {
+			select {
+			case err := <-p.errs:
+				t.Fatalf("pipeline component failed: %v", err)
+			default:
+			}
+			ok, why := done()
+			if ok {
+				t.Logf("%s: %s", what, why)
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %s: %s", what, within, why)
+			}
+			<-tick.C
 		}
-		cycles := sum(t, p.parserReg, "dmarket_crawler_cycles_total", map[string]string{"outcome": "complete"})
+	}
+	cycle := func(outcome string) float64 {
+		return sum(t, p.parserReg, "dmarket_crawler_cycles_total", map[string]string{"outcome": outcome})
+	}
+	await("first crawl", func() (bool, string) {
+		if cycle("partial") > 0 {
+			t.Fatalf("a crawl cycle left ranges unfinished")
+		}
+		return cycle("complete") >= 1, fmt.Sprintf("complete cycles %v", cycle("complete"))
+	})
+	for i := 1; i < cycles; i++ {
+		st := p.crawl.RunCycle(p.crawlCtx)
+		require.Zero(t, st.Unfinished, "crawl %d left ranges unfinished", i+1)
+		t.Logf("crawl %d: %d pages, %d listings", i+1, st.Pages, st.Listings)
+	}
+	await("sales", func() (bool, string) {
 		sales := sum(t, p.parserReg, "dmarket_crawler_sales_titles_total", map[string]string{"outcome": "ok"})
+		return sales >= float64(titles), fmt.Sprintf("titles with sales fetched %v of %d", sales, titles)
+	})
+	p.stopCrawl()
+	await("worker", func() (bool, string) {
 		published := sum(t, p.parserReg, "dmarket_crawler_pages_published_total", nil)
 		handled := sum(t, p.workerReg, "dmarket_worker_pages_total", map[string]string{"outcome": "ok"}) +
 			sum(t, p.workerReg, "dmarket_worker_pages_total", map[string]string{"outcome": "invalid"})
-		why := fmt.Sprintf("complete cycles %v, titles with sales fetched %v of %d, messages handled %v of %v",
-			cycles, sales, titles, handled, published)
-		if cycles >= 1 && sales >= float64(titles) && handled >= published {
-			t.Logf("settled: %s", why)
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the crawl did not settle within %s: %s", within, why)
-		}
-		<-tick.C
-	}
+		return handled >= published, fmt.Sprintf("messages handled %v of %v", handled, published)
+	})
 }
