@@ -148,7 +148,7 @@ func TestGroundTruthWholeMarket(t *testing.T) {
 	// Two full crawls: the second re-crawls every range over the first one's state (ranges split where
 	// their chains were long), as a running parser does; the state must be the same as after one.
 	p := startTruthPipeline(t, sim, games)
-	p.awaitSettled(t, 2, total, 50*time.Second)
+	p.awaitSettled(t, 2, total, 90*time.Second)
 
 	now := time.Now()
 	var want []*wantTitle
