@@ -37,6 +37,7 @@ func externalMetrics() map[string]externalMetric {
 		"rabbitmq_queue_consumers":               {source: rabbit, labels: []string{"queue", "vhost"}},
 		"rabbitmq_process_resident_memory_bytes": {source: rabbit},
 		"rabbitmq_resident_memory_limit_bytes":   {source: rabbit},
+		"rabbitmq_alarms_memory_used_watermark":  {source: rabbit},
 	}
 }
 
