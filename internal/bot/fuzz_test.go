@@ -45,7 +45,8 @@ func FuzzParseHundredths(f *testing.F) {
 // FuzzParseCallback checks that callback data is either refused or one of the shapes the bot issues.
 func FuzzParseCallback(f *testing.F) {
 	for _, s := range []string{"n", "o", "s", "t", "u", "p:2", "r:1", "g:a8db", "h:0123456789abcdef", "m:0123456789abcdef",
-		"p:-1", "g:chess", "h:zz", "x", "", "t:1", "p:99999999999999999999"} {
+		"p:-1", "g:chess", "h:zz", "x", "", "t:1", "p:99999999999999999999",
+		"c:0123456789abcdef01234567", "c:0123456789abcdef", "v:d", "v:q", "v:x", "v:dd", "v"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -58,6 +59,31 @@ func FuzzParseCallback(f *testing.F) {
 		}
 		if arg != "" && s != action+":"+arg {
 			t.Fatalf("%q: argument %q does not come from the data", s, arg)
+		}
+	})
+}
+
+// FuzzVolumeArguments checks that /set_quiet_hours and /set_timezone accept only values in range, and
+// that an accepted offset reads back from how /settings shows it.
+func FuzzVolumeArguments(f *testing.F) {
+	for _, s := range []string{"23-8", "off", "0-6", "24-1", "+3", "-3:30", "UTC+5:45", "+99", "1e3", "", "--5", "٣"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if from, to, err := parseQuiet(s); err == nil {
+			if !validHour(from) || !validHour(to) || (from == to && from != 0) {
+				t.Fatalf("%q: accepted quiet hours %d-%d", s, from, to)
+			}
+		}
+		mins, err := parseZone(s)
+		if err != nil {
+			return
+		}
+		if mins < minZoneMins || mins > maxZoneMins {
+			t.Fatalf("%q: accepted offset %d minutes", s, mins)
+		}
+		if back, err := parseZone(formatZone(mins)); err != nil || back != mins {
+			t.Fatalf("%q: %d shown as %q reads back as %d, %v", s, mins, formatZone(mins), back, err)
 		}
 	})
 }

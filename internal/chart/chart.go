@@ -761,11 +761,11 @@ func (c *canvas) centered(r image.Rectangle, msg string) {
 func (c *canvas) centeredAvoiding(r image.Rectangle, msg string, ys []int) {
 	half := c.f.label.height()/2 + 4
 	for _, cy := range []int{r.Min.Y + r.Dy()/2, r.Min.Y + r.Dy()/4, r.Min.Y + 3*r.Dy()/4} {
-		clear := true
+		free := true
 		for _, y := range ys {
-			clear = clear && abs(y-cy) > half
+			free = free && abs(y-cy) > half
 		}
-		if clear {
+		if free {
 			c.centered(image.Rect(r.Min.X, cy-r.Dy()/2, r.Max.X, cy+r.Dy()/2), msg)
 			return
 		}
