@@ -10,7 +10,7 @@
 # checks use to call the ops endpoints (/healthz, /readyz), and `ca-certificates` / `tzdata` are needed for
 # TLS to DMarket and Telegram.
 
-# Base images at exact versions (the Go toolchain matches go.mod's). For reproducible pulls append the
+# Base images at exact versions (the Go toolchain at least go.mod's). For reproducible pulls append the
 # digest too, e.g. golang:1.26.8@sha256:<digest> (docker buildx imagetools inspect golang:1.26.8).
 ARG GO_VERSION=1.26.8
 ARG ALPINE_VERSION=3.22.1
