@@ -589,11 +589,13 @@ func testRedisOptions(rdb *redis.Client) *redis.Options {
 // enough for every message to have spent all its attempts without the guard (5 attempts at 10 to
 // 100 ms): nothing is dead-lettered, and every page is written once Redis is back.
 func TestPipelineRedisOutageMidStream(t *testing.T) {
+	t.Parallel()
 	runRedisOutage(t, 3*time.Second)
 }
 
-// TestPipelineRedisOutage60s is the same with a 60 s outage (issue 17): the worker stays paused and
-// not ready for the whole minute, spends no attempt, and resumes by itself.
+// TestPipelineRedisOutage60s is the same with a 60 s outage: the worker stays paused and not ready for
+// the whole minute, spends no attempt, and resumes by itself. It runs in parallel with the other
+// parallel tests of the package, as it mostly waits.
 func TestPipelineRedisOutage60s(t *testing.T) {
 	t.Parallel()
 	runRedisOutage(t, 60*time.Second)
@@ -899,6 +901,7 @@ func TestPipelineContinuesProducerTrace(t *testing.T) {
 // the guard never pauses anything, the other messages are written, and the title is due again on the
 // sales schedule instead of in 6 h.
 func TestPipelineSalesFailingOnItsOwnIsDeadLetteredAndDueAgain(t *testing.T) {
+	t.Parallel()
 	amqpURL := rabbitmqtest.NewVhost(t)
 	rdb := redisdbtest.New(t)
 	now := time.Now().Truncate(time.Second)
