@@ -9,13 +9,19 @@
 // Layout of `prices:dmarket:<title>` (a HASH):
 //
 //   - field `meta`: {"t","title","game_id","image","suggested_price","updated_at"}.
+//
 //   - field `a:<price>` (tradable now) and `l:<price>` (trade-locked): {"n","exp","t"} plus "days" on `l:`
 //     fields. "n" is the number of listings at that (status, price): for pages of a range crawl (listings
 //     messages carrying message.Crawl) it is their number over every page of the newest crawl that showed
 //     it, and the field also holds that crawl ("c") and its per-page counts ("pg": {"<page>": count});
 //     for other pages it is the count on the newest page that showed it. "exp" (unix seconds) is PRICE_TTL
-//     after that page was fetched. Readers ignore a field whose exp is in the past; writers delete such
-//     fields. "days" is the lowest lock, in whole days, among those listings.
+//     after that page was fetched. Readers ignore a field whose exp is in the past; the next write after
+//     it expired deletes it. "days" is the lowest lock, in whole days, among those listings.
+//
+//   - field `expiry`: {"first","last_ms"}: a lower bound (unix seconds) of every price field's exp and the
+//     newest field's expiry (unix ms), kept by the writers so that a write reads the whole hash to delete
+//     expired fields only once one may have expired, and sets the key's expiry without reading the
+//     fields (readers ignore it).
 //
 // The key expires with its newest field; a key left without live price fields is deleted.
 package pricestore
@@ -50,6 +56,9 @@ const (
 	FieldAvailable = "a:"
 	FieldLocked    = "l:"
 	FieldMeta      = "meta"
+	// FieldExpiry holds the bounds of the price fields' expiries that the writers keep (see
+	// listingsScript); readers ignore it.
+	FieldExpiry = "expiry"
 )
 
 // Defaults of Config.
@@ -125,16 +134,24 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 	return &Store{rdb: rdb, clock: clk, cfg: cfg}, nil
 }
 
-// listingsScript applies one listings page. KEYS are the prices keys of the page's titles. ARGV: now
-// (unix s), now (unix ms), t (fetch ms), exp (unix s), exp (unix ms), the crawl cycle (0 when the page
-// carries no crawl identity) and the page's index in the crawl, then per key: meta JSON and the fields to
-// write as lines "<field>=<value>\n". Without a crawl a value is the field's JSON, written unless the
-// stored one is newer; with a crawl it is "<count>:<lock days or -1>", merged into the stored field (see
-// crawlValue). Per key the script prunes expired fields, writes the fields, writes meta unless the stored
-// one is newer, and sets the key to expire with its newest field, never later than PRICE_TTL after the
-// newest fetch (or deletes it when no live field is left). It returns the number of keys left holding
-// prices.
+// listingsScript applies one listings page to ONE prices key (SPEC §9.3: one key per atomic unit; a
+// page's keys are pipelined). KEYS[1] is the key. ARGV: now (unix s), now (unix ms), t (fetch ms), exp
+// (unix s), exp (unix ms), the crawl cycle (0 when the page carries no crawl identity), the page's index
+// in the crawl, the meta JSON and the fields to write as lines "<field>=<value>\n". Without a crawl a
+// value is the field's JSON, written unless the stored one is newer; with a crawl it is
+// "<count>:<lock days or -1>", merged into the stored field (see crawlValue).
+//
+// The script reads only meta, the expiry bounds and the fields it writes (HMGET), not the whole hash.
+// The bounds (field FieldExpiry) hold "first", a lower bound of every stored field's exp, so no field
+// can have expired while now is at or below it, and "last_ms", the newest field's expiry in unix ms; once
+// now passes "first" (or the field is missing, as on keys written before it existed) the script reads
+// the whole hash once, deletes the expired fields and sets "first" to the smallest exp left. Every write after a field expired therefore still prunes it, but the whole hash is
+// read about once per PRICE_TTL per key instead of on every page. The script writes meta unless the
+// stored one is newer and sets the key to expire with its newest field, never later than PRICE_TTL after
+// the newest fetch (or deletes it when no live field is left). It returns 1 when the key is left holding
+// prices, else 0.
 var listingsScript = redis.NewScript(`
+local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local nowms = tonumber(ARGV[2])
 local t = tonumber(ARGV[3])
@@ -142,8 +159,8 @@ local exp = tonumber(ARGV[4])
 local expms = tonumber(ARGV[5])
 local cycle = tonumber(ARGV[6])
 local page = ARGV[7]
-local idx = 8
-local kept = 0
+local meta = ARGV[8]
+local fields = ARGV[9]
 
 -- crawlValue merges this page's count n (and lowest lock days, -1 for tradable fields) into the stored
 -- value v (nil when none). A field keeps the per-page counts of the newest crawl that showed it: the
@@ -189,75 +206,104 @@ local function crawlValue(v, n, days)
   return out .. string.format(',"t":%d,"c":%d,"pg":{%s}}', ft, cycle, table.concat(parts, ','))
 end
 
-for k = 1, #KEYS do
-  local key = KEYS[k]
-  local meta = ARGV[idx]
-  local fields = ARGV[idx + 1]
-  idx = idx + 2
+local names, incoming = {}, {}
+for f, v in string.gmatch(fields, '([^=\n]+)=([^\n]+)\n') do
+  names[#names + 1] = f
+  incoming[#incoming + 1] = v
+end
+
+local head = redis.call('HMGET', key, 'meta', 'expiry')
+local metat = -1
+if head[1] then metat = tonumber(string.match(head[1], '"t":(%d+)')) or -1 end
+local hint, lastms = nil, 0
+if head[2] then
+  hint = tonumber(string.match(head[2], '"first":(%d+)'))
+  lastms = tonumber(string.match(head[2], '"last_ms":(%d+)')) or 0
+end
+local full = hint == nil or hint < now
+
+local old = {}
+local live = 1      -- live price fields; exact only after a full pass (at least 1 otherwise)
+local minexp = hint -- lower bound of the exp of every field left
+if full then
   local cur = redis.call('HGETALL', key)
   local vals = {}
   local dead = {}
-  local maxexp = 0
-  local maxexpms = 0
-  local live = 0
-  local metat = -1
+  live = 0
+  minexp = nil
   for i = 1, #cur, 2 do
     local f, v = cur[i], cur[i + 1]
-    if f == 'meta' then
-      metat = tonumber(string.match(v, '"t":(%d+)')) or -1
-    else
+    if f ~= 'meta' and f ~= 'expiry' then
       local e = tonumber(string.match(v, '"exp":(%d+)')) or 0
       if e < now then
         dead[#dead + 1] = f
       else
         vals[f] = v
-        if e > maxexp then maxexp = e end
         live = live + 1
+        if e * 1000 > lastms then lastms = e * 1000 end
+        if minexp == nil or e < minexp then minexp = e end
       end
     end
   end
   for i = 1, #dead, 1000 do
     redis.call('HDEL', key, unpack(dead, i, math.min(i + 999, #dead)))
   end
-  local set = {}
-  for f, v in string.gmatch(fields, '([^=\n]+)=([^\n]+)\n') do
-    local old = vals[f]
-    local nv = nil
-    if cycle > 0 then
-      local n, days = string.match(v, '^(%d+):(-?%d+)$')
-      nv = crawlValue(old, tonumber(n), tonumber(days))
-    else
-      local ft = -1
-      if old then ft = tonumber(string.match(old, '"t":(%d+)')) or -1 end
-      if ft <= t then nv = v end
-    end
-    if nv then
-      set[#set + 1] = f
-      set[#set + 1] = nv
-      if old == nil then live = live + 1 end
-      if expms > maxexpms then maxexpms = expms end
-    end
-  end
-  if live == 0 then
-    redis.call('DEL', key)
-  else
-    if t >= metat then
-      set[#set + 1] = 'meta'
-      set[#set + 1] = meta
-    end
-    if #set > 0 then
-      redis.call('HSET', key, unpack(set))
-    end
-    -- A stored field's exp is whole seconds (at most its true expiry); a field written now expires
-    -- exactly PRICE_TTL after its fetch.
-    if maxexp * 1000 > maxexpms then maxexpms = maxexp * 1000 end
-    local ttl = maxexpms - nowms
-    if ttl < 1 then ttl = 1 end
-    redis.call('PEXPIRE', key, ttl)
-    kept = kept + 1
+  for i, f in ipairs(names) do old[i] = vals[f] end
+elseif #names > 0 then
+  local got = redis.call('HMGET', key, unpack(names))
+  for i = 1, #names do
+    if got[i] then old[i] = got[i] end
   end
 end
-return kept
+
+local set = {}
+local wrote = false
+for i, f in ipairs(names) do
+  local v = incoming[i]
+  local o = old[i]
+  local nv = nil
+  if cycle > 0 then
+    local n, days = string.match(v, '^(%d+):(-?%d+)$')
+    nv = crawlValue(o, tonumber(n), tonumber(days))
+  else
+    local ft = -1
+    if o then ft = tonumber(string.match(o, '"t":(%d+)')) or -1 end
+    if ft <= t then nv = v end
+  end
+  if nv then
+    set[#set + 1] = f
+    set[#set + 1] = nv
+    if o == nil and full then live = live + 1 end
+    wrote = true
+  end
+end
+if wrote then
+  if minexp == nil or exp < minexp then minexp = exp end
+  if expms > lastms then lastms = expms end
+end
+
+if live == 0 then
+  redis.call('DEL', key)
+  return 0
+end
+if t >= metat then
+  set[#set + 1] = 'meta'
+  set[#set + 1] = meta
+end
+local expiry = string.format('{"first":%d,"last_ms":%d}', minexp, lastms)
+if expiry ~= head[2] then
+  set[#set + 1] = 'expiry'
+  set[#set + 1] = expiry
+end
+if #set > 0 then
+  redis.call('HSET', key, unpack(set))
+end
+-- The key expires with its newest field: a field written now exactly PRICE_TTL after its fetch, one
+-- seen only in a full pass at its exp in whole seconds (at most its true expiry).
+local ttl = lastms - nowms
+if ttl < 1 then ttl = 1 end
+redis.call('PEXPIRE', key, ttl)
+return 1
 `)
 
 // casScript writes string keys unless the stored value is newer. Per key ARGV holds three values: t
@@ -369,15 +415,17 @@ func (s *Store) WriteListingsPage(ctx context.Context, game string, fetchedAt ti
 		ta.tail = f
 	}
 	t := fetchedAt.UnixMilli()
+	common := [...]any{now.Unix(), now.UnixMilli(), t, exp, expAt.UnixMilli(), cycle, page}
 	keys := make([]string, len(titles))
-	args := make([]any, 0, 7+2*len(titles))
-	args = append(args, now.Unix(), now.UnixMilli(), t, exp, expAt.UnixMilli(), cycle, page)
+	args := make([][]any, len(titles))
 	buf := make([]byte, 0, 256)
 	for i := range titles {
 		ta := &titles[i]
 		keys[i] = PricesKey(ta.title)
+		a := make([]any, 0, len(common)+2)
+		a = append(a, common[:]...)
 		buf = appendMeta(buf[:0], t, ta.title, game, ta.image, ta.suggested, fetchedAt.Unix())
-		args = append(args, string(buf))
+		a = append(a, string(buf))
 		buf = buf[:0]
 		for f := ta.head; f >= 0; f = fields[f].next {
 			buf = appendFieldName(buf, fields[f].locked, fields[f].price)
@@ -389,13 +437,48 @@ func (s *Store) WriteListingsPage(ctx context.Context, game string, fetchedAt ti
 			}
 			buf = append(buf, '\n')
 		}
-		args = append(args, string(buf))
+		args[i] = append(a, string(buf))
 	}
-	n, err := listingsScript.Run(ctx, s.rdb, keys, args...).Int()
+	n, err := s.runPerKey(ctx, listingsScript, keys, args)
 	if err != nil {
 		return 0, fmt.Errorf("write listings of %d titles: %w", len(titles), err)
 	}
 	return n, nil
+}
+
+// runPerKey runs script once per key, keys[i] with args[i], all calls in one pipeline, and returns the
+// sum of the integer results. Each call is atomic on its one key, so the pipeline is cluster-safe (SPEC
+// §9.3). The calls go as EVALSHA; those that find the script not cached on their node are sent again
+// with EVAL, which caches it.
+func (s *Store) runPerKey(ctx context.Context, script *redis.Script, keys []string, args [][]any) (int, error) {
+	cmds := make([]*redis.Cmd, len(keys))
+	pipe := s.rdb.Pipeline()
+	for i, k := range keys {
+		cmds[i] = script.EvalSha(ctx, pipe, []string{k}, args[i]...)
+	}
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	var retry []int
+	for i, c := range cmds {
+		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		pipe := s.rdb.Pipeline()
+		for _, i := range retry {
+			cmds[i] = script.Eval(ctx, pipe, []string{keys[i]}, args[i]...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	total := 0
+	for _, c := range cmds {
+		n, err := c.Int()
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
 func appendFieldName(b []byte, locked bool, price int64) []byte {

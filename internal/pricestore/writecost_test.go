@@ -1,0 +1,177 @@
+package pricestore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/validate"
+)
+
+// scriptCalls records the keys of every EVAL/EVALSHA a client sends.
+type scriptCalls struct {
+	mu   sync.Mutex
+	keys [][]string
+}
+
+func (r *scriptCalls) record(cmds ...redis.Cmder) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range cmds {
+		args := c.Args()
+		name := strings.ToLower(fmt.Sprint(args[0]))
+		if name != "evalsha" && name != "eval" {
+			continue
+		}
+		n, _ := strconv.Atoi(fmt.Sprint(args[2]))
+		keys := make([]string, 0, n)
+		for _, k := range args[3 : 3+n] {
+			keys = append(keys, fmt.Sprint(k))
+		}
+		r.keys = append(r.keys, keys)
+	}
+}
+
+func (r *scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *scriptCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.record(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (r *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.record(cmds...)
+		return next(ctx, cmds)
+	}
+}
+
+// TestListingsScriptTouchesOneKeyPerCall: a page of many titles is written with one script call per
+// title key (cluster-safe, SPEC §9.3), pipelined, and every title is counted once.
+func TestListingsScriptTouchesOneKeyPerCall(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, clk := newStore(t)
+	rec := &scriptCalls{}
+	rdb.AddHook(rec)
+	items := fixturePage(t)
+	titles := map[string]bool{}
+	for _, it := range items {
+		titles[PricesKey(it.Title)] = true
+	}
+	n, err := s.WriteListings(ctx, "a8db", clk.Now(), items)
+	require.NoError(t, err)
+	require.Equal(t, len(titles), n)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	seen := map[string]bool{}
+	for _, keys := range rec.keys {
+		require.Len(t, keys, 1, "one key per script call")
+		seen[keys[0]] = true
+	}
+	require.Equal(t, titles, seen)
+}
+
+// TestWriteTouchesOnlyItsFieldsUntilOneMayHaveExpired: while no stored field can have expired (the
+// expiry bounds say so), a write reads and writes only the fields of its page; once one may have expired,
+// the next write reads the whole hash and deletes every expired field.
+func TestWriteTouchesOnlyItsFieldsUntilOneMayHaveExpired(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, clk := newStore(t)
+	const title = "Case"
+	key := PricesKey(title)
+	_, err := s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 100, false, 0)})
+	require.NoError(t, err)
+	// A field planted against the bounds (already expired while the bounds say nothing can be) is left
+	// alone by a write that is not due to prune: only the page's own fields are touched.
+	require.NoError(t, rdb.HSet(ctx, key, "a:1", `{"n":1,"exp":1,"t":1}`).Err())
+	clk.Advance(10 * time.Minute)
+	_, err = s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 200, false, 0)})
+	require.NoError(t, err)
+	require.True(t, rdb.HExists(ctx, key, "a:1").Val(), "a write not due to prune reads only its fields")
+	p, ok, err := s.Title(ctx, title)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Len(t, p.Available, 2, "readers ignore the expired field")
+
+	// Past the first field's expiry, the next write prunes the whole hash.
+	clk.Advance(51 * time.Minute)
+	_, err = s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 300, false, 0)})
+	require.NoError(t, err)
+	got := rdb.HGetAll(ctx, key).Val()
+	require.NotContains(t, got, "a:1")
+	require.NotContains(t, got, "a:100", "expired an hour after its fetch")
+	require.Contains(t, got, "a:200")
+	require.Contains(t, got, "a:300")
+	require.JSONEq(t, fmt.Sprintf(`{"first":%d,"last_ms":%d}`, t0.Add(70*time.Minute).Unix(),
+		clk.Now().Add(time.Hour).UnixMilli()), got[FieldExpiry])
+}
+
+// TestWriteOnKeyOfThePreviousLayout: a key written before the expiry bounds existed (as a worker of the
+// previous version still writes during a rolling upgrade) is pruned by the next write, which adds them.
+func TestWriteOnKeyOfThePreviousLayout(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, clk := newStore(t)
+	key := PricesKey("A")
+	exp := clk.Now().Add(30 * time.Minute).Unix()
+	require.NoError(t, rdb.HSet(ctx, key, "meta", `{"t":1,"title":"A","game_id":"a8db"}`,
+		"a:1", `{"n":1,"exp":1,"t":1}`, "a:2", fmt.Sprintf(`{"n":4,"exp":%d,"t":2}`, exp)).Err())
+	_, err := s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing("A", 3, false, 0)})
+	require.NoError(t, err)
+	got := rdb.HGetAll(ctx, key).Val()
+	require.NotContains(t, got, "a:1")
+	require.Contains(t, got, "a:2")
+	require.Contains(t, got, "a:3")
+	require.JSONEq(t, fmt.Sprintf(`{"first":%d,"last_ms":%d}`, exp, clk.Now().Add(time.Hour).UnixMilli()), got[FieldExpiry])
+}
+
+// BenchmarkWriteListingsPage writes the pages of crawls of one title with many price levels (a case
+// listed at 2,500 prices over 25 pages of 100): the cost of a page must not grow with the levels
+// already stored. It also writes fixture-shaped pages of 100 distinct titles ("titles=100").
+func BenchmarkWriteListingsPage(b *testing.B) {
+	ctx := context.Background()
+	rdb := redisdbtest.New(b)
+	clk := clock.NewFake(t0)
+	s, err := New(rdb, clk, Config{PriceTTL: time.Hour})
+	require.NoError(b, err)
+	manyLevels := make([][]validate.Listing, 25)
+	for p := range manyLevels {
+		for i := 0; i < 100; i++ {
+			manyLevels[p] = append(manyLevels[p], listing("Case", int64(p*100+i+1), i%3 == 0, 2))
+		}
+	}
+	manyTitles := make([][]validate.Listing, 25)
+	for p := range manyTitles {
+		for i := 0; i < 100; i++ {
+			manyTitles[p] = append(manyTitles[p], listing(fmt.Sprintf("title %d", (p*100+i)%2000), int64(100+i%7), i%3 == 0, 2))
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		pages [][]validate.Listing
+	}{{"levels=2500", manyLevels}, {"titles=100", manyTitles}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p := i % len(tc.pages)
+				crawl := &message.Crawl{Range: "1-", Cycle: int64(1 + i/len(tc.pages)), Page: p}
+				if _, err := s.WriteListingsPage(ctx, "a8db", clk.Now(), crawl, tc.pages[p]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "items/s")
+		})
+	}
+}
