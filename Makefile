@@ -28,7 +28,8 @@ build: ## build every binary into bin/ (version, commit and build date stamped: 
 services: ## install (apt, when missing) and start local Redis and RabbitMQ for the tests
 	bash scripts/services.sh
 
-test: services ## run every test, including integration tests against local Redis and RabbitMQ (started if down)
+test: services ## run every test, including integration tests against local Redis and RabbitMQ (started if down), and the alert-rule tests
+	$(MAKE) --no-print-directory rules-test
 	GO=$(GO) bash scripts/test.sh $(TEST_FLAGS)
 
 # Module versions (staticcheck's release 2026.2.2 is module version v0.8.2).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brings up what the tests need on this machine: Redis on 127.0.0.1:6379 and RabbitMQ on 127.0.0.1:5672
-# (guest/guest). Installs them with apt when they are missing (saying so), starts each one that is down, and
-# waits until both answer. Used by `make test` and by CI (.ci/run); safe to run any number of times.
+# (guest/guest), and promtool for the alert-rule tests. Installs them with apt when they are missing (saying
+# so), starts each service that is down, and waits until both answer. Used by `make test` and by CI (.ci/run); safe to run any number of times.
 set -euo pipefail
 
 say() { echo "services: $*"; }
@@ -9,6 +9,8 @@ say() { echo "services: $*"; }
 need_install=()
 command -v redis-server >/dev/null 2>&1 || need_install+=(redis-server)
 command -v rabbitmq-server >/dev/null 2>&1 || need_install+=(rabbitmq-server)
+# promtool (Debian's prometheus package) checks and unit-tests the alert rules in `make test`.
+command -v promtool >/dev/null 2>&1 || need_install+=(prometheus)
 if ((${#need_install[@]})); then
   say "installing ${need_install[*]} with apt (not found on this machine)"
   if [ "$(id -u)" -ne 0 ]; then
