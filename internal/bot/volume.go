@@ -96,6 +96,14 @@ func (v Volume) quiet(t time.Time) bool {
 	return h >= v.QuietFrom || h < v.QuietTo // over midnight
 }
 
+// Lifetimes of the volume keys in Redis.
+const (
+	// SendLogTTL bounds telegram:sendlog:<user id>, the notifications of the last hour.
+	SendLogTTL = 2 * time.Hour
+	// DigestMarkTTL bounds telegram:digest:<user id>, the date of the last daily digest.
+	DigestMarkTTL = 72 * time.Hour
+)
+
 // digestWindow is how long after its hour a missed digest (the bot was down) is still sent.
 const digestWindow = 3 * time.Hour
 
@@ -331,7 +339,7 @@ func (s *store) logSend(ctx context.Context, user int64, now time.Time, id strin
 	key := s.key("sendlog", uid(user))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli()), Member: id + ":" + strconv.FormatInt(now.UnixNano(), 36)})
-		p.Expire(ctx, key, 2*time.Hour)
+		p.Expire(ctx, key, SendLogTTL)
 		return nil
 	})
 	if err != nil {
@@ -343,7 +351,7 @@ func (s *store) logSend(ctx context.Context, user int64, now time.Time, id strin
 // claimDigest marks user's digest of date as sent and reports whether it was not yet.
 func (s *store) claimDigest(ctx context.Context, user int64, date string) (bool, error) {
 	key := s.key("digest", uid(user))
-	prev, err := s.rdb.SetArgs(ctx, key, date, redis.SetArgs{Get: true, TTL: 72 * time.Hour}).Result()
+	prev, err := s.rdb.SetArgs(ctx, key, date, redis.SetArgs{Get: true, TTL: DigestMarkTTL}).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return false, fmt.Errorf("claim digest: %w", err)
 	}

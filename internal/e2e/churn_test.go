@@ -212,6 +212,10 @@ func TestRedisKeysStayBoundedUnderTitleChurn(t *testing.T) {
 			return priceTTL + time.Second
 		case strings.HasPrefix(key, "telegram:sent:"):
 			return 2 * dedup
+		case strings.HasPrefix(key, "telegram:sendlog:"):
+			return bot.SendLogTTL
+		case strings.HasPrefix(key, "telegram:digest:"):
+			return bot.DigestMarkTTL
 		}
 		return 0
 	}
@@ -269,9 +273,9 @@ func TestRedisKeysStayBoundedUnderTitleChurn(t *testing.T) {
 	require.Greater(t, tg.sent.Load(), int64(cycles*arrivals), "the bot notified the titles it remembered")
 
 	// Once the churn stops, Redis itself removes every price and order key within PRICE_TTL: what is
-	// left is the bounded keys.
+	// left is the bounded keys and the user's notification dedup set and hourly send log.
 	require.Eventually(t, func() bool {
 		n, err := rdb.DBSize(ctx).Result()
-		return err == nil && n == int64(len(wantNoTTL)+1)
+		return err == nil && n == int64(len(wantNoTTL)+2)
 	}, priceTTL+readEvery, 50*time.Millisecond, "price and order keys expire by themselves")
 }
