@@ -270,7 +270,7 @@ func TestRedisKeysStayBoundedUnderTitleChurn(t *testing.T) {
 	last := measure(t, rdb, maxTTL)
 	require.Less(t, last.entries["sales:schedule:dmarket:a8db"]*5, everListed, "the schedule no longer holds every title ever listed")
 	require.Less(t, last.entries["telegram:titles"]*2, everListed, "the bot no longer holds every title ever notified")
-	require.Greater(t, tg.sent.Load(), int64(cycles*arrivals), "the bot notified the titles it remembered")
+	require.Greater(t, tg.sent.Load(), int64(cycles*arrivals/2), "the bot notified (and remembered) the arriving titles")
 
 	// Once the churn stops, Redis itself removes every price and order key within PRICE_TTL: what is
 	// left is the bounded keys and the user's notification dedup set and hourly send log.
