@@ -171,17 +171,17 @@ func TestRedisKeysStayBoundedUnderTitleChurn(t *testing.T) {
 	const (
 		live      = 100              // titles on the market at any time
 		arrivals  = 20               // titles arriving (and leaving) per cycle
-		cycles    = 240              //
+		cycles    = 240              // each title is listed for live/arrivals = 5 cycles
 		step      = 2 * time.Hour    // fake time per cycle
 		priceTTL  = 5 * time.Second  // so that Redis expires the keys of titles gone within the test
 		dedup     = 12 * time.Hour   // a title is notified again every 6 cycles
 		warmUp    = 120              // cycles after which every retention (7 days = 84 cycles) has passed
-		checkStep = 30               //
-		user      = int64(1001)      //
-		game      = "a8db"           //
+		checkStep = 30               // cycles between two measurements
+		user      = int64(1001)      // the one trader
+		game      = "a8db"           // the one game
 		claimN    = 200              // sales titles a parser claims per cycle
 		slack     = 1.05             // allowed growth of the bounded keys' bytes after warm-up
-		readEvery = 10 * time.Second //
+		expiryLag = 10 * time.Second // how late Redis may reclaim an expired key, beyond its TTL
 	)
 	ctx := context.Background()
 	rdb := redisdbtest.New(t)
@@ -277,5 +277,5 @@ func TestRedisKeysStayBoundedUnderTitleChurn(t *testing.T) {
 	require.Eventually(t, func() bool {
 		n, err := rdb.DBSize(ctx).Result()
 		return err == nil && n == int64(len(wantNoTTL)+2)
-	}, priceTTL+readEvery, 50*time.Millisecond, "price and order keys expire by themselves")
+	}, priceTTL+expiryLag, 50*time.Millisecond, "price and order keys expire by themselves")
 }
