@@ -142,7 +142,7 @@ local now, cutoff, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 ` + adoptLua + `
 local added = 0
 for i = 4, #ARGV, 500 do
-  local due, seen = {}, {}
+  local due = {}
   for j = i, math.min(i + 499, #ARGV) do
     due[#due + 1] = now
     due[#due + 1] = ARGV[j]
