@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -170,6 +171,23 @@ func TestGroundTruthWholeMarket(t *testing.T) {
 		compareFees(ctx, t, p.rdb, g, wantFeesByGame[g], d)
 	}
 	compareTTLs(ctx, t, p.rdb, want, d)
+	// Every item of the catalogue is valid: none may be dropped, no message dead-lettered.
+	mfs, err := p.workerReg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			v := m.GetCounter().GetValue()
+			if v == 0 {
+				continue
+			}
+			switch {
+			case mf.GetName() == "dmarket_worker_items_invalid_total":
+				d.add("(worker)", "worker: valid items dropped", "%v items with reason %s", v, labelsOf(m))
+			case mf.GetName() == "dmarket_worker_pages_total" && strings.Contains(labelsOf(m), "outcome=invalid"):
+				d.add("(worker)", "worker: messages dead-lettered", "%v messages %s", v, labelsOf(m))
+			}
+		}
+	}
 	stateDiffers := map[string]bool{}
 	for title := range d.byTitle {
 		stateDiffers[title] = true
@@ -671,4 +689,12 @@ func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)
 	return c
+}
+
+func labelsOf(m *dto.Metric) string {
+	parts := make([]string, 0, len(m.GetLabel()))
+	for _, l := range m.GetLabel() {
+		parts = append(parts, l.GetName()+"="+l.GetValue())
+	}
+	return strings.Join(parts, ",")
 }
