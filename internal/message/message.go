@@ -4,14 +4,33 @@
 package message
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
-// SchemaVersion is the envelope version written by this build. Decoders accept exactly this version.
-const SchemaVersion = 1
+// Envelope versions. Version 1 carries the payload as raw JSON; version 2 carries it compressed (field
+// "encoding": "zstd", "payload" the base64 text of the zstd frame). Decoders accept both, so workers of
+// this build consume the messages of parsers of either version; a worker of version 1 dead-letters a
+// version-2 message (unsupported schema), so a rolling upgrade updates the workers first.
+const (
+	// SchemaVersion is the envelope version written by this build.
+	SchemaVersion = 2
+	// SchemaV1 is the previous version, still read: the payload is raw JSON.
+	SchemaV1 = 1
+)
+
+// EncodingZstd is the envelope's encoding of a version-2 payload compressed with zstd.
+const EncodingZstd = "zstd"
+
+// MaxPayloadBytes bounds a decompressed payload (a listings page is about 250 KB), so a hostile frame
+// cannot exhaust memory.
+const MaxPayloadBytes = 64 << 20
 
 // Kind names what a message's payload is; each kind travels on its own queue.
 type Kind string
@@ -81,7 +100,7 @@ type Envelope struct {
 	FetchedAt time.Time `json:"fetched_at"`
 	// Request is the request that produced the payload.
 	Request Request `json:"request"`
-	// Payload is the raw API answer body.
+	// Payload is the raw API answer body (decompressed when the message carried it compressed).
 	Payload json.RawMessage `json:"payload"`
 	// Crawl identifies the crawl page of a listings message; nil when the page is not part of a range
 	// crawl (or the parser predates the field).
@@ -90,8 +109,13 @@ type Envelope struct {
 
 // Sentinel errors of envelope decoding.
 var (
-	// ErrUnsupportedSchema means the envelope's schema version is not SchemaVersion.
+	// ErrUnsupportedSchema means the envelope's schema version is neither SchemaVersion nor SchemaV1.
 	ErrUnsupportedSchema = errors.New("unsupported schema version")
+	// ErrUnsupportedEncoding means the envelope's payload encoding is unknown or not allowed by its
+	// schema version.
+	ErrUnsupportedEncoding = errors.New("unsupported payload encoding")
+	// ErrCorruptPayload means a compressed payload could not be decompressed.
+	ErrCorruptPayload = errors.New("corrupt compressed payload")
 	// ErrUnknownKind means the envelope's kind is not one of Kinds.
 	ErrUnknownKind = errors.New("unknown message kind")
 	// ErrMissingField means a required envelope field is empty.
@@ -100,24 +124,68 @@ var (
 	ErrInvalidCrawl = errors.New("invalid crawl")
 )
 
-// Encode validates e and returns its JSON body.
+// wireV2 is the JSON form of a version-2 envelope: the fields of Envelope in the same order, with the
+// encoding before the payload so that a reader knows how to take the payload when it reaches it.
+type wireV2 struct {
+	Schema    int       `json:"schema"`
+	Kind      Kind      `json:"kind"`
+	GameID    string    `json:"game_id"`
+	FetchedAt time.Time `json:"fetched_at"`
+	Request   Request   `json:"request"`
+	Encoding  string    `json:"encoding,omitempty"`
+	Payload   any       `json:"payload"`
+	Crawl     *Crawl    `json:"crawl,omitempty"`
+}
+
+// Encode validates e and returns its JSON body: for e.Schema == SchemaVersion the payload is compressed
+// (zstd, base64 in the JSON), for SchemaV1 it is written as raw JSON as a parser of version 1 wrote it.
 func Encode(e Envelope) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, fmt.Errorf("encode envelope: %w", err)
 	}
-	b, err := json.Marshal(e)
+	v := any(e)
+	if e.Schema == SchemaVersion {
+		if !json.Valid(e.Payload) {
+			return nil, fmt.Errorf("encode envelope: payload is not valid JSON")
+		}
+		v = wireV2{Schema: e.Schema, Kind: e.Kind, GameID: e.GameID, FetchedAt: e.FetchedAt, Request: e.Request,
+			Encoding: EncodingZstd, Payload: Compress(e.Payload), Crawl: e.Crawl}
+	}
+	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode envelope: %w", err)
 	}
 	return b, nil
 }
 
-// Decode parses and validates an envelope. Every error it returns is permanent: the same bytes never
-// decode later.
+// Decode parses and validates an envelope of either version, decompressing a compressed payload. Every
+// error it returns is permanent: the same bytes never decode later.
 func Decode(body []byte) (Envelope, error) {
-	var e Envelope
-	if err := json.Unmarshal(body, &e); err != nil {
+	var w struct {
+		Envelope
+		Encoding *string `json:"encoding"`
+	}
+	if err := json.Unmarshal(body, &w); err != nil {
 		return Envelope{}, Permanent(fmt.Errorf("decode envelope: %w", err))
+	}
+	e := w.Envelope
+	if w.Encoding != nil && (e.Schema == SchemaVersion || e.Schema == SchemaV1) {
+		if e.Schema != SchemaVersion || *w.Encoding != EncodingZstd {
+			return Envelope{}, Permanent(fmt.Errorf("decode envelope: %w: %q in schema %d", ErrUnsupportedEncoding,
+				truncate(*w.Encoding, 16), e.Schema))
+		}
+		var packed []byte
+		if err := json.Unmarshal(e.Payload, &packed); err != nil {
+			return Envelope{}, Permanent(fmt.Errorf("decode envelope: %w: %w", ErrCorruptPayload, err))
+		}
+		raw, err := Decompress(packed)
+		if err != nil {
+			return Envelope{}, Permanent(fmt.Errorf("decode envelope: %w", err))
+		}
+		if !json.Valid(raw) {
+			return Envelope{}, Permanent(fmt.Errorf("decode envelope: %w: not JSON", ErrCorruptPayload))
+		}
+		e.Payload = raw
 	}
 	if err := e.Validate(); err != nil {
 		return Envelope{}, Permanent(fmt.Errorf("decode envelope: %w", err))
@@ -125,9 +193,53 @@ func Decode(body []byte) (Envelope, error) {
 	return e, nil
 }
 
+// zstd codecs: both are safe for concurrent use and are built once, on first use.
+var (
+	zstdEncoder = sync.OnceValue(func() *zstd.Encoder {
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			panic(err) // only invalid options fail
+		}
+		return enc
+	})
+	zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
+		dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(MaxPayloadBytes), zstd.WithDecoderConcurrency(0))
+		if err != nil {
+			panic(err) // only invalid options fail
+		}
+		return dec
+	})
+)
+
+// Compress returns payload as one zstd frame (the form of a version-2 payload before base64).
+func Compress(payload []byte) []byte {
+	return zstdEncoder().EncodeAll(payload, make([]byte, 0, len(payload)/8+64))
+}
+
+// Decompress returns the payload held in one zstd frame, at most MaxPayloadBytes; an error wraps
+// ErrCorruptPayload.
+func Decompress(frame []byte) ([]byte, error) {
+	raw, err := zstdDecoder().DecodeAll(frame, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorruptPayload, err)
+	}
+	return raw, nil
+}
+
+// DecodeBase64Payload decodes the base64 text of a version-2 payload (as it stands between the quotes of
+// the JSON string, without escapes) and decompresses it.
+func DecodeBase64Payload(text []byte) ([]byte, error) {
+	packed := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
+	n, err := base64.StdEncoding.Decode(packed, text)
+	if err != nil || base64.StdEncoding.EncodedLen(n) != len(text) {
+		return nil, fmt.Errorf("%w: bad base64", ErrCorruptPayload)
+	}
+	return Decompress(packed[:n])
+}
+
 // Validate reports the first structural problem of e.
 func (e Envelope) Validate() error {
-	if e.Schema != SchemaVersion {
+	if e.Schema != SchemaVersion && e.Schema != SchemaV1 {
 		return fmt.Errorf("%w: %d", ErrUnsupportedSchema, e.Schema)
 	}
 	known := false

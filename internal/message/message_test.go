@@ -2,9 +2,11 @@ package message
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,4 +146,92 @@ func TestOlderDecoderIgnoresCrawl(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &older))
 	require.Equal(t, SchemaVersion, older.Schema)
 	require.Equal(t, KindListings, older.Kind)
+}
+
+// TestEncodeCompressesThePayload: a version-2 body carries the payload as base64 zstd after an
+// "encoding" field, is much smaller than the raw page, and decodes back to the exact payload; a
+// version-1 body (an older parser's) still decodes.
+func TestEncodeCompressesThePayload(t *testing.T) {
+	objects := make([]string, 100)
+	for i := range objects {
+		objects[i] = fmt.Sprintf(`{"itemId":"%08d","title":"AK-47 | Redline (Field-Tested)","gameId":"a8db","price":{"USD":"%d"},`+
+			`"extra":{"tradable":true,"floatValue":0.2%d,"inspectInGame":"steam://rungame/730/76561202255233023/+csgo_econ_action_preview"}}`, i, 100+i, i)
+	}
+	payload := `{"objects":[` + strings.Join(objects, ",") + `],"cursor":"next"}`
+	tests := []struct {
+		name   string
+		schema int
+	}{
+		{name: "version 2 (this build)", schema: SchemaVersion},
+		{name: "version 1 (previous parsers)", schema: SchemaV1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := validEnvelope()
+			e.Schema = tc.schema
+			e.Payload = json.RawMessage(payload)
+			body, err := Encode(e)
+			require.NoError(t, err)
+			var wire map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(body, &wire))
+			if tc.schema == SchemaVersion {
+				require.JSONEq(t, `"zstd"`, string(wire["encoding"]))
+				var packed []byte
+				require.NoError(t, json.Unmarshal(wire["payload"], &packed), "payload is base64 text")
+				require.Less(t, len(body), len(payload)/4, "compressed")
+				require.Less(t, strings.Index(string(body), `"encoding"`), strings.Index(string(body), `"payload"`),
+					"the encoding comes before the payload")
+			} else {
+				require.NotContains(t, wire, "encoding")
+				require.JSONEq(t, payload, string(wire["payload"]))
+			}
+			got, err := Decode(body)
+			require.NoError(t, err)
+			require.Equal(t, tc.schema, got.Schema)
+			require.Equal(t, payload, string(got.Payload))
+		})
+	}
+}
+
+// TestVersion1ReaderRejectsVersion2: a worker of the previous version accepted exactly schema 1, so it
+// dead-letters (permanent error) a version-2 message: a rolling upgrade updates the workers first.
+func TestVersion1ReaderRejectsVersion2(t *testing.T) {
+	body, err := Encode(validEnvelope())
+	require.NoError(t, err)
+	var old struct {
+		Schema  int             `json:"schema"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	require.NoError(t, json.Unmarshal(body, &old))
+	require.NotEqual(t, SchemaV1, old.Schema, "the previous Validate refuses any schema but 1")
+	require.False(t, json.Valid(old.Payload) && old.Payload[0] == '{', "and its payload is not the raw page")
+}
+
+func TestDecodeRejectsCorruptCompressedPayload(t *testing.T) {
+	good, err := Encode(validEnvelope())
+	require.NoError(t, err)
+	tests := []struct {
+		name string
+		body string
+		want error
+	}{
+		{name: "not base64", body: strings.Replace(string(good), `"payload":"`, `"payload":"*`, 1), want: ErrCorruptPayload},
+		{name: "not a zstd frame", body: strings.Replace(string(good), `"payload":"`, `"payload":"AAAA`, 1), want: ErrCorruptPayload},
+		{name: "payload not a string", body: `{"schema":2,"kind":"fees","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z",` +
+			`"encoding":"zstd","payload":{}}`, want: ErrCorruptPayload},
+		{name: "unknown encoding", body: strings.Replace(string(good), `"zstd"`, `"br"`, 1), want: ErrUnsupportedEncoding},
+		{name: "encoding on schema 1", body: strings.Replace(string(good), `"schema":2`, `"schema":1`, 1), want: ErrUnsupportedEncoding},
+		{name: "compressed text not JSON", body: `{"schema":2,"kind":"fees","game_id":"tf2","fetched_at":"2026-01-02T03:04:05Z",` +
+			`"encoding":"zstd","payload":"` + base64.StdEncoding.EncodeToString(Compress([]byte("{"))) + `"}`, want: ErrCorruptPayload},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode([]byte(tc.body))
+			require.Error(t, err)
+			require.True(t, IsPermanent(err))
+			if tc.want != nil {
+				require.ErrorIs(t, err, tc.want)
+			}
+		})
+	}
 }

@@ -35,20 +35,37 @@ type ListingsPage struct {
 // break a rule are dropped and counted; an error (always message.Permanent, wrapping ErrInvalidPayload)
 // means the body is not a listings page at all.
 func DecodeListings(body []byte, game string) (ListingsPage, error) {
-	var page ListingsPage
 	if err := CheckGame(game); err != nil {
-		return page, err
+		return ListingsPage{}, err
 	}
 	s := scanner{b: body}
-	if err := s.beginObject(); err != nil {
-		return page, payloadErr("listings page", err)
+	page, sawObjects, err := s.listingsPage(game)
+	if err != nil {
+		return ListingsPage{}, err
 	}
-	sawObjects := false
+	if err := s.end(); err != nil {
+		return ListingsPage{}, payloadErr("listings page", err)
+	}
+	if !sawObjects {
+		return ListingsPage{}, errNoObjects()
+	}
+	return page, nil
+}
+
+func errNoObjects() error { return payloadErr("listings page: no objects array", nil) }
+
+// listingsPage reads one listings page object at the scanner's position (game is a known game id) and
+// leaves the scanner after it; sawObjects says whether it had an objects array. Its errors are those of
+// DecodeListings.
+func (s *scanner) listingsPage(game string) (page ListingsPage, sawObjects bool, err error) {
+	if err := s.beginObject(); err != nil {
+		return ListingsPage{}, false, payloadErr("listings page", err)
+	}
 	first := true
 	for {
 		key, more, err := s.nextKey(&first)
 		if err != nil {
-			return ListingsPage{}, payloadErr("listings page", err)
+			return ListingsPage{}, false, payloadErr("listings page", err)
 		}
 		if !more {
 			break
@@ -56,33 +73,27 @@ func DecodeListings(body []byte, game string) (ListingsPage, error) {
 		switch string(key) {
 		case "objects":
 			if s.kind() != kindArray {
-				return ListingsPage{}, payloadErr("listings page: objects is not an array", nil)
+				return ListingsPage{}, false, payloadErr("listings page: objects is not an array", nil)
 			}
 			sawObjects = true
 			if err := s.listings(&page, game); err != nil {
-				return ListingsPage{}, payloadErr("listings page", err)
+				return ListingsPage{}, false, payloadErr("listings page", err)
 			}
 		case "cursor":
 			raw, esc, _, ok, err := s.text()
 			if err != nil {
-				return ListingsPage{}, payloadErr("listings page", err)
+				return ListingsPage{}, false, payloadErr("listings page", err)
 			}
 			if ok && !esc {
 				page.Cursor = string(raw)
 			}
 		default:
 			if err := s.skip(); err != nil {
-				return ListingsPage{}, payloadErr("listings page", err)
+				return ListingsPage{}, false, payloadErr("listings page", err)
 			}
 		}
 	}
-	if err := s.end(); err != nil {
-		return ListingsPage{}, payloadErr("listings page", err)
-	}
-	if !sawObjects {
-		return ListingsPage{}, payloadErr("listings page: no objects array", nil)
-	}
-	return page, nil
+	return page, sawObjects, nil
 }
 
 func (s *scanner) listings(page *ListingsPage, game string) error {

@@ -17,10 +17,12 @@ var errSyntax = errors.New("malformed json")
 type scanner struct {
 	b []byte
 	i int
+	// base is where the value being decoded starts in b: errors give offsets from it.
+	base int
 }
 
 func (s *scanner) errf(what string) error {
-	return fmt.Errorf("%w: %s at offset %d", errSyntax, what, s.i)
+	return fmt.Errorf("%w: %s at offset %d", errSyntax, what, s.i-s.base)
 }
 
 func (s *scanner) skipWS() {

@@ -203,14 +203,15 @@ func (h *Handler) Handle(ctx context.Context, d message.Delivery) (err error) {
 		ctx, end = h.span(ctx, "worker.handle", d.Headers)
 		defer func() { end(err) }()
 	}
-	env, err := validate.DecodeEnvelope(d.Body)
+	msg, err := validate.DecodeMessage(d.Body)
 	if err != nil {
 		h.m.pages.WithLabelValues(kindUnknown, outcomeInvalid).Inc()
 		h.log.Warn("dead-lettering undecodable message", "message_id", d.MessageID, "err", err)
 		return err
 	}
+	env := msg.Envelope
 	kind := string(env.Kind)
-	err = h.route(ctx, env)
+	err = h.route(ctx, &msg)
 	switch {
 	case err == nil:
 		h.m.pages.WithLabelValues(kind, outcomeOK).Inc()
@@ -225,7 +226,8 @@ func (h *Handler) Handle(ctx context.Context, d message.Delivery) (err error) {
 	return err
 }
 
-func (h *Handler) route(ctx context.Context, env message.Envelope) error {
+func (h *Handler) route(ctx context.Context, msg *validate.Message) error {
+	env := msg.Envelope
 	if err := validate.CheckGame(env.GameID); err != nil {
 		return err
 	}
@@ -235,7 +237,7 @@ func (h *Handler) route(ctx context.Context, env message.Envelope) error {
 	}
 	switch env.Kind {
 	case message.KindListings:
-		return h.listings(ctx, env)
+		return h.listings(ctx, msg)
 	case message.KindOrders:
 		return h.orders(ctx, env)
 	case message.KindSales:
@@ -280,8 +282,9 @@ func (h *Handler) allInvalid(valid int, inv validate.Invalid) error {
 	return nil
 }
 
-func (h *Handler) listings(ctx context.Context, env message.Envelope) error {
-	page, err := validate.DecodeListings(env.Payload, env.GameID)
+func (h *Handler) listings(ctx context.Context, msg *validate.Message) error {
+	env := msg.Envelope
+	page, err := msg.Listings()
 	if err != nil {
 		return fmt.Errorf("listings: %w", err)
 	}
