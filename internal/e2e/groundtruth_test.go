@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"math"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -21,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/bot"
 	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/offers"
@@ -210,6 +213,7 @@ func TestGroundTruthWholeMarket(t *testing.T) {
 		}
 		got := offers.Compute(market, offers.Settings{MinPriceCents: s.minPrice, LimitBasisPoints: s.limitBP}, time.Now())
 		compareOffers(s.name, exp, got, d, stateDiffers)
+		compareRendered(exp, got, d, stateDiffers)
 	}
 
 	if d.empty() {
@@ -697,4 +701,63 @@ func labelsOf(m *dto.Metric) string {
 		parts = append(parts, l.GetName()+"="+l.GetValue())
 	}
 	return strings.Join(parts, ",")
+}
+
+// usd and signedPercent format cents and basis points as SPEC §6.3 shows them: $12.34, +12.34%.
+func usd(c int64) string { return fmt.Sprintf("$%d.%02d", c/100, c%100) }
+
+func signedPercent(bp int64) string {
+	sign := "+"
+	if bp < 0 {
+		sign, bp = "-", -bp
+	}
+	return fmt.Sprintf("%s%d.%02d%%", sign, bp/100, bp%100)
+}
+
+var anchorRE = regexp.MustCompile(`^<a href="[^"]*">([^<]*)</a>$`)
+
+// compareRendered checks the four lines the bot renders for each offer (SPEC §6.3, line 2 of HISTORY as
+// §9.4 words it): amounts, kind line, the escaped title and the lock.
+func compareRendered(want []wantOffer, got []offers.Offer, d *diffs, stateDiffers map[string]bool) {
+	byKey := map[string]offers.Offer{}
+	for _, o := range got {
+		byKey[o.Title+" | "+string(o.Kind)+" | "+string(o.Status)] = o
+	}
+	for _, w := range want {
+		o, ok := byKey[w.key()]
+		if !ok || stateDiffers[w.title] {
+			continue // already reported
+		}
+		lines := strings.Split(bot.RenderOffer(o, time.Now()), "\n")
+		line2 := fmt.Sprintf("TARGET · %d buy orders", w.orders)
+		if w.orders == 1 {
+			line2 = "TARGET · 1 buy order"
+		}
+		if w.kind == "HISTORY" {
+			level := 50
+			if w.buy >= 10000 {
+				level = 20
+			}
+			line2 = fmt.Sprintf("HISTORY · SELLS AT %s (%d %%) | %d SOLD IN WEEK", usd(w.sell), level, w.soldPerWeek)
+		}
+		line4 := "updated "
+		if w.status == "locked" {
+			line4 = fmt.Sprintf("LOCKED %dd · ", w.lockDays)
+			if w.lockDays < 1 {
+				line4 = "LOCKED &lt;1d · "
+			}
+		}
+		switch {
+		case len(lines) != 4:
+			d.add(w.title, "bot: rendered offer lines", "%d lines: %q", len(lines), lines)
+		case lines[0] != fmt.Sprintf("<b>%s</b>  %s → %s (net %s)", signedPercent(w.bp), usd(w.buy), usd(w.sell), usd(w.net)):
+			d.add(w.title, "bot: rendered offer line 1", "%q", lines[0])
+		case !strings.HasPrefix(lines[1], line2):
+			d.add(w.title, "bot: rendered offer line 2", "%q, want it to start with %q", lines[1], line2)
+		case !anchorRE.MatchString(lines[2]) || anchorRE.FindStringSubmatch(lines[2])[1] != html.EscapeString(w.title):
+			d.add(w.title, "bot: rendered offer title", "%q", lines[2])
+		case !strings.HasPrefix(lines[3], line4):
+			d.add(w.title, "bot: rendered offer line 4", "%q, want it to start with %q", lines[3], line4)
+		}
+	}
 }
