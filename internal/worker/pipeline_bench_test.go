@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -34,12 +35,15 @@ const (
 // written to Redis. The clock runs from the first publish until the handler has written the last page,
 // so items/s is the end-to-end rate of one worker, publisher included (it runs in the same process).
 // allocs/item counts every allocation of the process (publisher, AMQP client, handler, go-redis).
+// Messages are of this build's schema (compressed payload) unless the variant says schema=1 (the raw
+// page, as parsers of the previous version publish it).
 func BenchmarkPipeline(b *testing.B) {
 	noop := message.HandlerFunc(func(context.Context, message.Delivery) error { return nil })
 	for _, tc := range []struct {
 		name    string
 		opts    rabbitmq.ConsumerOptions
 		handler message.Handler
+		schema  int
 	}{
 		{name: "prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}},
 		{name: "prefetch=16/concurrency=2", opts: rabbitmq.ConsumerOptions{Prefetch: 16, Concurrency: 2}},
@@ -47,18 +51,37 @@ func BenchmarkPipeline(b *testing.B) {
 		{name: "prefetch=256/concurrency=32", opts: rabbitmq.ConsumerOptions{Prefetch: 256, Concurrency: 32}},
 		// The broker alone: the same publishes, deliveries and acks with a handler that does nothing.
 		{name: "broker-only/prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}, handler: noop},
+		// The previous schema's uncompressed messages, production defaults.
+		{name: "schema=1/prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}, schema: message.SchemaV1},
 	} {
-		b.Run(tc.name, func(b *testing.B) { benchPipeline(b, tc.opts, tc.handler) })
+		b.Run(tc.name, func(b *testing.B) { benchPipeline(b, tc.opts, tc.handler, tc.schema) })
 	}
 }
 
-func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.Handler) {
+// withSchema returns pages re-encoded with the given envelope schema (0 keeps them as they are).
+func withSchema(b *testing.B, pages []page, schema int) []page {
+	if schema == 0 {
+		return pages
+	}
+	out := make([]page, len(pages))
+	for i, pg := range pages {
+		env, err := message.Decode(pg.body)
+		require.NoError(b, err)
+		env.Schema = schema
+		pg.body, err = message.Encode(env)
+		require.NoError(b, err)
+		out[i] = pg
+	}
+	return out
+}
+
+func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.Handler, schema int) {
 	amqpURL := rabbitmqtest.NewVhost(b)
 	rdb := redisdbtest.New(b)
 	now := time.Now().Truncate(time.Second)
 	clk := clock.NewFake(now)
 	gen := newPageGen(b, benchTitles)
-	pages := gen.pages(b, benchPageCount, now.Add(-time.Minute))
+	pages := withSchema(b, gen.pages(b, benchPageCount, now.Add(-time.Minute)), schema)
 	opts.ShutdownTimeout = 30 * time.Second
 	w := startStack(b, stackConfig{amqpURL: amqpURL, redis: testRedisOptions(rdb), clock: clk, consumer: opts, handler: handler})
 	prod := startProducer(b, amqpURL)
@@ -151,15 +174,19 @@ type bareEnvelope struct {
 	} `json:"payload"`
 }
 
-// BenchmarkBareDecode is the floor the pipeline is compared with: decoding the same message bodies as
-// BenchmarkPipeline, without RabbitMQ or Redis, with encoding/json into a struct holding only the needed
-// fields ("encoding-json"), and with the worker's own decoders, validation included
-// (validate.DecodeEnvelope + validate.DecodeListings, "validate").
+// BenchmarkBareDecode is the ceiling the pipeline is compared with: decoding the same message bodies as
+// BenchmarkPipeline, without RabbitMQ or Redis: with encoding/json into a struct holding only the needed
+// fields, on the raw (schema 1) bodies ("encoding-json"), and with the worker's own decoder, validation
+// included (validate.DecodeMessage and its listings page: one scan of the envelope and the payload, the
+// payload decompressed first for schema 2), on one goroutine ("validate", "validate/schema=1") and on
+// every core ("validate/parallel": the decode ceiling of one worker process).
 func BenchmarkBareDecode(b *testing.B) {
 	now := time.Now().Truncate(time.Second)
 	gen := newPageGen(b, benchTitles)
 	pages := gen.pages(b, benchPageCount, now.Add(-time.Minute))
+	raw := withSchema(b, pages, message.SchemaV1)
 	b.Run("encoding-json", func(b *testing.B) {
+		pages := raw
 		b.ReportAllocs()
 		b.SetBytes(int64(len(pages[0].body)))
 		cpuBefore := processCPU(b)
@@ -177,27 +204,43 @@ func BenchmarkBareDecode(b *testing.B) {
 		require.Equal(b, b.N*itemsPerPage, n)
 		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "items/s")
 	})
-	b.Run("validate", func(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		pages []page
+	}{{"validate", pages}, {"validate/schema=1", raw}} {
+		b.Run(tc.name, func(b *testing.B) {
+			pages := tc.pages
+			b.ReportAllocs()
+			b.SetBytes(int64(len(pages[0].body)))
+			cpuBefore := processCPU(b)
+			b.ResetTimer()
+			n := 0
+			for i := 0; i < b.N; i++ {
+				n += decodePage(b, pages[i%len(pages)].body)
+			}
+			b.StopTimer()
+			reportCPU(b, processCPU(b)-cpuBefore)
+			require.Equal(b, b.N*itemsPerPage, n)
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "items/s")
+		})
+	}
+	b.Run("validate/parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(pages[0].body)))
 		cpuBefore := processCPU(b)
+		var next, items atomic.Int64
 		b.ResetTimer()
-		n := 0
-		for i := 0; i < b.N; i++ {
-			env, err := validate.DecodeEnvelope(pages[i%len(pages)].body)
-			if err != nil {
-				b.Fatal(err)
+		b.RunParallel(func(pb *testing.PB) {
+			n := 0
+			for pb.Next() {
+				n += decodePage(b, pages[int(next.Add(1))%len(pages)].body)
 			}
-			lp, err := validate.DecodeListings(env.Payload, env.GameID)
-			if err != nil {
-				b.Fatal(err)
-			}
-			n += len(lp.Items)
-		}
+			items.Add(int64(n))
+		})
 		b.StopTimer()
 		reportCPU(b, processCPU(b)-cpuBefore)
-		require.Equal(b, b.N*itemsPerPage, n)
-		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "items/s")
+		require.Equal(b, int64(b.N*itemsPerPage), items.Load())
+		b.ReportMetric(float64(items.Load())/b.Elapsed().Seconds(), "items/s")
 	})
 	b.Run("message.Decode", func(b *testing.B) {
 		b.ReportAllocs()
@@ -213,6 +256,19 @@ func BenchmarkBareDecode(b *testing.B) {
 		reportCPU(b, processCPU(b)-cpuBefore)
 		b.ReportMetric(float64(b.N*itemsPerPage)/b.Elapsed().Seconds(), "items/s")
 	})
+}
+
+// decodePage decodes one listings message as the worker does and returns its valid items.
+func decodePage(b *testing.B, body []byte) int {
+	m, err := validate.DecodeMessage(body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lp, err := m.Listings()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return len(lp.Items)
 }
 
 // reportCPU reports the process CPU time per item of a decode benchmark.
