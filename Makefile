@@ -61,8 +61,12 @@ cover: ## run every test with coverage: coverage.out, coverage.html and the tota
 	$(GO) tool cover -html=coverage.out -o coverage.html
 	@$(GO) tool cover -func=coverage.out | tail -n 1
 
-bench: ## run the benchmarks (BENCH=regexp selects them)
+bench: ## throughput table of docs/performance.md (3-6 min; BENCH=regexp runs those benchmarks of every package instead)
+ifeq ($(strip $(BENCH)),.)
+	GO=$(GO) scripts/bench.sh
+else
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=1 $(PKGS)
+endif
 
 # Fuzzing: every `func Fuzz...` in a _test.go file runs on its own, one after the other, for FUZZTIME
 # (FUZZTIME_<target>=... overrides it for one target). Inputs that find new coverage, and failures, are
