@@ -177,6 +177,24 @@ func (m *Market) scheduleOf(gf GameFee, ok bool, title string) feeSchedule {
 	return fs
 }
 
+// feeUntil is fee, plus the end of the reduced fee it used (the zero time when it used none, or one that
+// never ends): until then the fee of this sale stays the same.
+func (fs feeSchedule) feeUntil(sell int64, now time.Time) (int64, time.Time) {
+	if !fs.hasGame {
+		return max(fs.fallback.Fee(sell), FallbackFeeMinCents), time.Time{}
+	}
+	for _, r := range fs.reduced {
+		if r.applies(sell, now) {
+			minimum := fs.game.MinCents
+			if r.MinCents != nil {
+				minimum = *r.MinCents
+			}
+			return max(r.Fraction.Fee(sell), minimum), r.ExpiresAt
+		}
+	}
+	return max(fs.game.Fraction.Fee(sell), fs.game.MinCents), time.Time{}
+}
+
 func (fs feeSchedule) fee(sell int64, now time.Time) int64 {
 	if !fs.hasGame {
 		return max(fs.fallback.Fee(sell), FallbackFeeMinCents)
@@ -224,6 +242,13 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 			games[g] = true
 		}
 	}
+	var muted map[string]bool
+	if len(s.Muted) > 0 {
+		muted = make(map[string]bool, len(s.Muted))
+		for _, t := range s.Muted {
+			muted[t] = true
+		}
+	}
 	rank, sorted := titleRanks(m.Titles)
 	// Candidates are kept small and sorted by integer keys; full offers are built once, in order. They
 	// are produced in (title rank, kind, status) order, so with sorted titles a candidate's index is its
@@ -240,7 +265,7 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 	lastGame, lastFee, lastOK, looked := "", GameFee{}, false, false
 	for i := range m.Titles {
 		t := &m.Titles[i]
-		if games != nil && !games[t.GameID] {
+		if (games != nil && !games[t.GameID]) || (muted != nil && muted[t.Title]) {
 			continue
 		}
 		var sched feeSchedule
@@ -288,35 +313,45 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 	for k, ci := range perm {
 		c := &cands[ci]
 		t := &m.Titles[c.title]
-		status, l := StatusAvailable, t.Available
+		l := t.Available
 		if c.order&1 == 1 {
-			status, l = StatusLocked, t.Locked
+			l = t.Locked
 		}
-		o := &out[k]
-		*o = Offer{
-			Title:             t.Title,
-			GameID:            t.GameID,
-			Image:             t.Image,
-			Kind:              KindTarget,
-			Status:            status,
-			Buy:               l.Price,
-			Sell:              c.sell,
-			Fee:               c.fee,
-			Net:               c.sell - c.fee,
-			ProfitBasisPoints: c.bp,
-			UpdatedAt:         l.UpdatedAt,
-		}
-		if status == StatusLocked {
-			o.LockDays = int(max(l.LockDays, 0))
-		}
-		if c.order&2 == 0 {
-			o.OrderCount = t.Order.Count
-		} else {
-			o.Kind = KindHistory
-			o.SoldPerWeek = t.History.SoldPerWeek
-		}
+		out[k] = makeOffer(t, c.order&2 != 0, c.order&1 == 1, l.Price, c.sell, c.fee, c.bp)
 	}
 	return out
+}
+
+// makeOffer builds the offer of title t of one kind (history: HISTORY, else TARGET) and status (locked:
+// its locked listing, else its available one) from its amounts.
+func makeOffer(t *Title, history, locked bool, buy, sell, fee, bp int64) Offer {
+	status, l := StatusAvailable, t.Available
+	if locked {
+		status, l = StatusLocked, t.Locked
+	}
+	o := Offer{
+		Title:             t.Title,
+		GameID:            t.GameID,
+		Image:             t.Image,
+		Kind:              KindTarget,
+		Status:            status,
+		Buy:               buy,
+		Sell:              sell,
+		Fee:               fee,
+		Net:               sell - fee,
+		ProfitBasisPoints: bp,
+		UpdatedAt:         l.UpdatedAt,
+	}
+	if locked {
+		o.LockDays = int(max(l.LockDays, 0))
+	}
+	if history {
+		o.Kind = KindHistory
+		o.SoldPerWeek = t.History.SoldPerWeek
+	} else {
+		o.OrderCount = t.Order.Count
+	}
+	return o
 }
 
 // titleRanks returns each title's rank in title order (equal titles share a rank), and whether the

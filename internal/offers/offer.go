@@ -68,4 +68,6 @@ type Settings struct {
 	LimitBasisPoints int64
 	// Games restricts offers to these game ids; empty means every game.
 	Games []string
+	// Muted hides the offers of these titles.
+	Muted []string
 }

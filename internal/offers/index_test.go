@@ -1,0 +1,137 @@
+package offers
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The index gives exactly Compute's offers, in Compute's order, for random markets and settings, at the
+// build time and at later times when levels have expired and reduced fees have ended since the build.
+func TestIndexMatchesCompute(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  genConfig
+	}{
+		{"sorted titles", genConfig{titles: 400, span: time.Minute}},
+		{"shuffled titles", genConfig{titles: 400, shuffled: true, span: time.Minute}},
+		{"many profit ties", genConfig{titles: 600, span: time.Minute, narrow: true}},
+		{"nothing expires soon", genConfig{titles: 300, span: 1000 * time.Hour}},
+		{"empty market", genConfig{titles: 0, span: time.Minute}},
+	}
+	offsets := []time.Duration{0, time.Nanosecond, time.Second, 20 * time.Second, 59 * time.Second, 2 * time.Minute}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for seed := range uint64(8) {
+				r := rand.New(rand.NewPCG(seed, uint64(len(c.name))))
+				m := genMarket(r, c.cfg, now0)
+				ix := BuildIndex(&m, now0)
+				for _, off := range offsets {
+					at := now0.Add(off)
+					for range 12 {
+						s := genSettings(r, &m)
+						want := Compute(m, s, at)
+						got := ix.Offers(s, at)
+						require.Equal(t, want, got, "seed %d at +%v settings %+v", seed, off, s)
+						require.Equal(t, len(want), ix.Count(s, at))
+						for _, n := range []int{1, 10, len(want) + 1} {
+							first := ix.First(s, at, n)
+							require.Equal(t, orEmpty(want[:min(n, len(want))]), orEmpty(first), "first %d", n)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func orEmpty(o []Offer) []Offer {
+	if o == nil {
+		return []Offer{}
+	}
+	return o
+}
+
+func TestIndexFirstZero(t *testing.T) {
+	m := baseMarket(Title{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})
+	ix := BuildIndex(&m, now0)
+	require.Empty(t, ix.First(Settings{}, now0, 0))
+	require.Len(t, ix.First(Settings{}, now0, 5), 1)
+	require.Equal(t, 1, ix.Len())
+}
+
+// A level that expires after the build is skipped from the moment it expires, as Compute skips it, and
+// the index reports that a rebuild is due.
+func TestIndexSkipsLevelsExpiredSinceTheBuild(t *testing.T) {
+	m := cheapHistory(now0.Add(time.Second))
+	ix := BuildIndex(&m, now0)
+	all := Settings{LimitBasisPoints: -10000}
+	require.Equal(t, now0.Add(time.Second+time.Nanosecond).UnixNano(), ix.NextChange().UnixNano())
+
+	at := now0.Add(time.Second)
+	require.False(t, ix.NeedsRebuild(at))
+	require.Len(t, ix.Offers(all, at), 1, "a level counts up to its expiry")
+
+	at = now0.Add(1500 * time.Millisecond)
+	require.True(t, ix.NeedsRebuild(at))
+	require.Empty(t, ix.Offers(all, at), "an expired level is never offered")
+	require.Zero(t, ix.Count(all, at))
+}
+
+// An offer whose reduced fee ends after the build is computed again with the game's fee: its profit
+// drops and it moves below an offer it used to lead.
+func TestIndexRecomputesEndedReducedFees(t *testing.T) {
+	m := baseMarket(
+		Title{Title: "A", GameID: gameCS, Available: avail(1000), Order: order(1100)},
+		Title{Title: "B", GameID: gameCS, Available: avail(1000), Order: order(1100)},
+	)
+	m.Fees[gameCS] = GameFee{Fraction: MustFraction("0.05"), MinCents: 1, Reduced: map[string][]ReducedFee{
+		"B": {{Fraction: MustFraction("0.01"), ExpiresAt: now0.Add(time.Minute)}},
+	}}
+	ix := BuildIndex(&m, now0)
+	s := Settings{LimitBasisPoints: -10000}
+
+	got := ix.Offers(s, now0)
+	require.Equal(t, []string{"B", "A"}, titlesOf(got))
+	require.Equal(t, int64(11), got[0].Fee, "1 % of $11.00")
+	require.Equal(t, now0.Add(time.Minute).UnixNano(), ix.NextChange().UnixNano())
+
+	at := now0.Add(time.Minute)
+	require.True(t, ix.NeedsRebuild(at))
+	got = ix.Offers(s, at)
+	require.Equal(t, Compute(m, s, at), got)
+	require.Equal(t, []string{"A", "B"}, titlesOf(got), "equal profit again: title order")
+	require.Equal(t, int64(55), got[1].Fee, "5 % of $11.00 once the reduced fee ended")
+	require.Len(t, ix.Offers(Settings{LimitBasisPoints: 500, Games: []string{gameCS}}, at), 0,
+		"the ended fee's profit is filtered by the limit")
+}
+
+func titlesOf(list []Offer) []string {
+	out := make([]string, len(list))
+	for i, o := range list {
+		out[i] = o.Title
+	}
+	return out
+}
+
+// Muted titles are left out whether the market's titles are sorted or not.
+func TestIndexMuted(t *testing.T) {
+	titles := []Title{
+		{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)},
+		{Title: "B", GameID: gameZero, Available: avail(100), Order: order(140)},
+		{Title: "C", GameID: gameZero, Available: avail(100), Order: order(130)},
+	}
+	for _, order := range [][]int{{0, 1, 2}, {2, 0, 1}} {
+		var ts []Title
+		for _, i := range order {
+			ts = append(ts, titles[i])
+		}
+		m := baseMarket(ts...)
+		ix := BuildIndex(&m, now0)
+		s := Settings{Muted: []string{"B", "Z"}}
+		require.Equal(t, []string{"A", "C"}, titlesOf(ix.Offers(s, now0)))
+		require.Equal(t, Compute(m, s, now0), ix.Offers(s, now0))
+	}
+}
