@@ -80,7 +80,7 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger, reload <-chan
 	for _, k := range message.Kinds {
 		queues = append(queues, message.Queue(k))
 	}
-	amqpConn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, reg, rabbitmq.ConnOptions{Queues: queues})
+	amqpConn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, reg, rabbitmq.ConnOptions{Queues: queues, DeliveryLimit: cfg.DeliveryLimit})
 	if err != nil {
 		return fmt.Errorf("rabbitmq: %w", err)
 	}

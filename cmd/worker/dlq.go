@@ -126,7 +126,7 @@ func runDLQ(ctx context.Context, args, environ []string, stdout, stderr io.Write
 
 // dlq connects to the broker and lists or replays the dead-letter queues of a.
 func dlq(ctx context.Context, cfg config.Worker, log *slog.Logger, a dlqArgs, out io.Writer) error {
-	conn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, nil, rabbitmq.ConnOptions{Queues: rabbitmq.Queues()})
+	conn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, nil, rabbitmq.ConnOptions{Queues: rabbitmq.Queues(), DeliveryLimit: cfg.DeliveryLimit})
 	if err != nil {
 		return fmt.Errorf("rabbitmq: %w", err)
 	}

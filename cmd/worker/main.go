@@ -102,7 +102,7 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	for _, k := range message.Kinds {
 		queues = append(queues, message.Queue(k))
 	}
-	amqpConn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, reg, rabbitmq.ConnOptions{Queues: queues})
+	amqpConn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, reg, rabbitmq.ConnOptions{Queues: queues, DeliveryLimit: cfg.DeliveryLimit})
 	if err != nil {
 		return fmt.Errorf("rabbitmq: %w", err)
 	}

@@ -26,6 +26,8 @@
 //
 // Parser and worker:
 //   - RABBITMQ_URL [amqp://guest:guest@localhost:5672/]: amqp:// or amqps:// URL.
+//   - RABBITMQ_DELIVERY_LIMIT [10]: x-delivery-limit of the quorum queues, 1..1000 (applies when a queue
+//     is created; parser and workers set the same value).
 //
 // Parser:
 //   - DMARKET_API_URL [https://api.dmarket.com]: http(s) base URL (http for simulators).
@@ -117,6 +119,8 @@ type Parser struct {
 	Common
 	// RabbitMQURL is RABBITMQ_URL.
 	RabbitMQURL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@localhost:5672/" help:"amqp:// or amqps:// URL of RabbitMQ (password inside the URL; never logged)"`
+	// DeliveryLimit is RABBITMQ_DELIVERY_LIMIT, the x-delivery-limit of the quorum queues.
+	DeliveryLimit int `env:"RABBITMQ_DELIVERY_LIMIT" envDefault:"10" help:"times RabbitMQ hands out a message that comes back unsettled (its worker died) before it dead-letters it, 1..1000; set when a queue is created, the same value for parser and workers"`
 	// DMarketAPIURL is DMARKET_API_URL, the API's base URL.
 	DMarketAPIURL string `env:"DMARKET_API_URL" envDefault:"https://api.dmarket.com" help:"http(s) base URL of the DMarket API (http for simulators)"`
 	// GameIDs is DMARKET_GAME_IDS.
@@ -155,6 +159,8 @@ type Worker struct {
 	Common
 	// RabbitMQURL is RABBITMQ_URL.
 	RabbitMQURL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@localhost:5672/" help:"amqp:// or amqps:// URL of RabbitMQ (password inside the URL; never logged)"`
+	// DeliveryLimit is RABBITMQ_DELIVERY_LIMIT, the x-delivery-limit of the quorum queues.
+	DeliveryLimit int `env:"RABBITMQ_DELIVERY_LIMIT" envDefault:"10" help:"times RabbitMQ hands out a message that comes back unsettled (its worker died) before it dead-letters it, 1..1000; set when a queue is created, the same value for parser and workers"`
 	// PriceTTL is PRICE_TTL.
 	PriceTTL time.Duration `env:"PRICE_TTL" envDefault:"1h" help:"how long a listing price or buy order stays valid after it was last seen, > 0"`
 	// HistoryTTL is HISTORY_TTL.
@@ -467,6 +473,7 @@ func (c *Parser) validate(p *problems) {
 	if _, err := checkURL(c.RabbitMQURL, "amqp", "amqps"); err != nil {
 		p.add("RABBITMQ_URL", "%s", err)
 	}
+	between(p, "RABBITMQ_DELIVERY_LIMIT", c.DeliveryLimit, 1, 1000)
 	if u, err := checkURL(c.DMarketAPIURL, "http", "https"); err != nil {
 		p.add("DMARKET_API_URL", "%s", err)
 	} else if u.User != nil {
@@ -508,6 +515,7 @@ func (c *Worker) validate(p *problems) {
 	if _, err := checkURL(c.RabbitMQURL, "amqp", "amqps"); err != nil {
 		p.add("RABBITMQ_URL", "%s", err)
 	}
+	between(p, "RABBITMQ_DELIVERY_LIMIT", c.DeliveryLimit, 1, 1000)
 	positive(p, "PRICE_TTL", c.PriceTTL)
 	positive(p, "HISTORY_TTL", c.HistoryTTL)
 	between(p, "WORKER_PREFETCH", c.Prefetch, 1, 65535)
@@ -697,6 +705,7 @@ func (c Common) attrs() []slog.Attr {
 func (c Parser) LogValue() slog.Value {
 	return slog.GroupValue(append(c.Common.attrs(),
 		slog.String("RABBITMQ_URL", maskURL(c.RabbitMQURL)),
+		slog.Int("RABBITMQ_DELIVERY_LIMIT", c.DeliveryLimit),
 		slog.String("DMARKET_API_URL", maskURL(c.DMarketAPIURL)),
 		slog.String("DMARKET_GAME_IDS", strings.Join(c.GameIDs, ",")),
 		slog.String("DMARKET_PUBLIC_KEY", isSet(c.PublicKey)),
@@ -718,6 +727,7 @@ func (c Parser) LogValue() slog.Value {
 func (c Worker) LogValue() slog.Value {
 	return slog.GroupValue(append(c.Common.attrs(),
 		slog.String("RABBITMQ_URL", maskURL(c.RabbitMQURL)),
+		slog.Int("RABBITMQ_DELIVERY_LIMIT", c.DeliveryLimit),
 		slog.Duration("PRICE_TTL", c.PriceTTL),
 		slog.Duration("HISTORY_TTL", c.HistoryTTL),
 		slog.Int("WORKER_PREFETCH", c.Prefetch),

@@ -41,6 +41,7 @@ func TestParserDefaults(t *testing.T) {
 			ShutdownTimeout:  10 * time.Second,
 		},
 		RabbitMQURL:    "amqp://guest:guest@localhost:5672/",
+		DeliveryLimit:  10,
 		DMarketAPIURL:  "https://api.dmarket.com",
 		GameIDs:        GameIDs{"a8db"},
 		ProxiesFile:    "utils_mount/dmarket_proxies.txt",
@@ -67,6 +68,7 @@ func TestWorkerDefaults(t *testing.T) {
 	require.Equal(t, 64, c.Prefetch)
 	require.Equal(t, 8, c.Concurrency)
 	require.Equal(t, 5, c.MaxAttempts)
+	require.Equal(t, 10, c.DeliveryLimit)
 }
 
 func TestBotDefaults(t *testing.T) {
@@ -182,6 +184,8 @@ func TestRules(t *testing.T) {
 				"PRICE_TTL": "-1h0m0s must be above 0", "HISTORY_TTL": `"soon" is not a duration`,
 				"WORKER_PREFETCH": "0 is outside 1..65535", "WORKER_CONCURRENCY": "2000 is outside 1..1024",
 				"WORKER_MAX_ATTEMPTS": `"x" is not an integer`}},
+		{name: "delivery limit", binary: "parser", env: map[string]string{"RABBITMQ_DELIVERY_LIMIT": "0"},
+			want: map[string]string{"RABBITMQ_DELIVERY_LIMIT": "0 is outside 1..1000"}},
 		{name: "integer out of range", binary: "worker", env: map[string]string{"WORKER_PREFETCH": "99999999999999999999"},
 			want: map[string]string{"WORKER_PREFETCH": "out of range"}},
 		{name: "parser api url", binary: "parser", env: map[string]string{"DMARKET_API_URL": "ftp://api.dmarket.com"},

@@ -30,9 +30,15 @@ var (
 
 // ConnOptions tunes a Conn. Zero values take the documented defaults.
 type ConnOptions struct {
-	// Queues are declared on every (re)connect: each durable queue Q with its durable dead-letter queue
-	// Q+".dlq", Q's rejected messages routed there.
+	// Queues are declared on every (re)connect: each durable queue Q as a quorum queue (QueueArgs) with
+	// its durable classic dead-letter queue Q+".dlq", where the broker dead-letters Q's messages. A queue
+	// that already exists with other arguments (a classic queue of an older release, another delivery
+	// limit) is used as it is, with a warning and the dmarket_amqp_queue_mismatch gauge at 1.
 	Queues []string
+	// DeliveryLimit is the x-delivery-limit of the quorum queues (default DefaultDeliveryLimit): a
+	// message handed out and returned unsettled more often than this (its consumer died, lost its
+	// connection or shut down before settling it) is dead-lettered by the broker.
+	DeliveryLimit int
 	// MinBackoff is the first delay between reconnect attempts (default 100ms).
 	MinBackoff time.Duration
 	// MaxBackoff caps the delay between reconnect attempts (default 10s).
@@ -44,6 +50,9 @@ type ConnOptions struct {
 }
 
 func (o ConnOptions) withDefaults() ConnOptions {
+	if o.DeliveryLimit <= 0 {
+		o.DeliveryLimit = DefaultDeliveryLimit
+	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = 100 * time.Millisecond
 	}
@@ -60,6 +69,38 @@ func (o ConnOptions) withDefaults() ConnOptions {
 		o.Heartbeat = 10 * time.Second
 	}
 	return o
+}
+
+// DefaultDeliveryLimit is the x-delivery-limit of the quorum queues when ConnOptions.DeliveryLimit is 0.
+const DefaultDeliveryLimit = 10
+
+// Kind label values of dmarket_amqp_queue_mismatch.
+const (
+	mismatchClassic   = "classic"
+	mismatchArguments = "arguments"
+)
+
+// QueueArgs returns the arguments queue q is declared with: a quorum queue whose messages are
+// dead-lettered to q+".dlq" by the broker once they were returned unsettled more than deliveryLimit
+// times. Dead-lettering is at-least-once (the queue keeps a message until the dead-letter queue has
+// confirmed it), which needs the reject-publish overflow; no length limit is set, so it never applies.
+func QueueArgs(q string, deliveryLimit int) amqp.Table {
+	return amqp.Table{
+		"x-queue-type":              "quorum",
+		"x-delivery-limit":          int64(deliveryLimit),
+		"x-dead-letter-exchange":    "",
+		"x-dead-letter-routing-key": q + message.DeadLetterSuffix,
+		"x-dead-letter-strategy":    "at-least-once",
+		"x-overflow":                "reject-publish",
+	}
+}
+
+// legacyQueueArgs are the arguments of the classic queues of older releases.
+func legacyQueueArgs(q string) amqp.Table {
+	return amqp.Table{
+		"x-dead-letter-exchange":    "",
+		"x-dead-letter-routing-key": q + message.DeadLetterSuffix,
+	}
 }
 
 // errRunTwice is returned by a second call of Run.
@@ -294,21 +335,55 @@ func (c *Conn) declare(conn *amqp.Connection) error {
 	if err != nil {
 		return fmt.Errorf("declare topology: open channel: %w", err)
 	}
-	defer func() { _ = ch.Close() }()
+	defer func() { _ = ch.Close() }() // the last channel opened
 	for _, q := range c.opts.Queues {
 		dlq := q + message.DeadLetterSuffix
 		if _, err := ch.QueueDeclare(dlq, true, false, false, false, nil); err != nil {
 			return fmt.Errorf("declare queue %s: %w", dlq, err)
 		}
-		args := amqp.Table{
-			"x-dead-letter-exchange":    "",
-			"x-dead-letter-routing-key": dlq,
+		_, err := ch.QueueDeclare(q, true, false, false, false, QueueArgs(q, c.opts.DeliveryLimit))
+		if err == nil {
+			c.setMismatch(q, "")
+			continue
 		}
-		if _, err := ch.QueueDeclare(q, true, false, false, false, args); err != nil {
+		var amqpErr *amqp.Error
+		if !errors.As(err, &amqpErr) || amqpErr.Code != amqp.PreconditionFailed {
 			return fmt.Errorf("declare queue %s: %w", q, err)
 		}
+		// q exists with other arguments, and the broker closed the channel. A queue's type and
+		// arguments cannot change in place, so the existing queue is used as it is.
+		if ch, err = conn.Channel(); err != nil {
+			return fmt.Errorf("declare topology: open channel: %w", err)
+		}
+		if _, lerr := ch.QueueDeclare(q, true, false, false, false, legacyQueueArgs(q)); lerr == nil {
+			c.setMismatch(q, mismatchClassic)
+			c.log.Warn("queue is a classic queue of an older release: it is used as before, without the broker's "+
+				"delivery limit, until it is migrated to a quorum queue (README, \"Queues and dead-letter queues\": "+
+				"stop the parsers, let the workers empty it, delete it, start again)", "queue", q)
+			continue
+		}
+		if ch, err = conn.Channel(); err != nil {
+			return fmt.Errorf("declare topology: open channel: %w", err)
+		}
+		if _, perr := ch.QueueDeclarePassive(q, true, false, false, false, nil); perr != nil {
+			return fmt.Errorf("declare queue %s: %w", q, errors.Join(amqpErr, perr))
+		}
+		c.setMismatch(q, mismatchArguments)
+		c.log.Warn("queue exists with other arguments than this process declares; it is used as it is "+
+			"(the arguments of the process that created it apply, e.g. its delivery limit)", "queue", q, "err", amqpErr.Reason)
 	}
 	return nil
+}
+
+// setMismatch sets dmarket_amqp_queue_mismatch of queue q: 1 for kind, 0 for the other kinds.
+func (c *Conn) setMismatch(q, kind string) {
+	for _, k := range []string{mismatchClassic, mismatchArguments} {
+		v := 0.0
+		if k == kind {
+			v = 1
+		}
+		c.metrics.queueMismatch.WithLabelValues(q, k).Set(v)
+	}
 }
 
 func (c *Conn) isClosing() bool {

@@ -32,7 +32,8 @@ type DeadLetter struct {
 	Headers map[string]any
 	// Attempt is the attempt that gave up (x-attempt; 1 when absent).
 	Attempt int
-	// Error is the reason it was dead-lettered (x-error), if any.
+	// Error is the reason it was dead-lettered: x-error when the worker dead-lettered it, else the
+	// broker's reason (x-first-death-reason), e.g. for a message that reached the delivery limit.
 	Error string
 }
 
@@ -167,6 +168,24 @@ func deadLetterOf(dlq string, d amqp.Delivery) DeadLetter {
 		headers[k] = v
 	}
 	reason, _ := d.Headers[message.HeaderError].(string)
+	if reason == "" {
+		reason = brokerDeathReason(d.Headers)
+	}
 	return DeadLetter{Queue: dlq, MessageID: d.MessageId, Body: d.Body, Headers: headers,
 		Attempt: attemptOf(d.Headers), Error: reason}
+}
+
+// brokerDeathReason describes why the broker dead-lettered a message, from its x-first-death-reason
+// header; "" when the broker did not dead-letter it.
+func brokerDeathReason(h amqp.Table) string {
+	reason, _ := h["x-first-death-reason"].(string)
+	switch reason {
+	case "":
+		return ""
+	case "delivery_limit":
+		return "broker: delivery limit reached (the message was handed out and returned unsettled too often, " +
+			"e.g. its worker process died while handling it)"
+	default:
+		return "broker: " + reason
+	}
 }

@@ -33,6 +33,7 @@ type metrics struct {
 	connected      prometheus.Gauge
 	reconnects     prometheus.Counter
 	connectFails   prometheus.Counter
+	queueMismatch  *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -75,6 +76,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "dmarket_amqp_connect_failures_total",
 			Help: "Failed attempts to connect to RabbitMQ and declare the topology.",
 		})),
+		queueMismatch: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dmarket_amqp_queue_mismatch",
+			Help: "1 for a queue that exists with other arguments than this process declares, used as it is, by queue and kind (classic = a classic queue of an older release waiting for its migration to a quorum queue, arguments = a quorum queue with other arguments, such as another delivery limit), else 0.",
+		}, []string{"queue", "kind"})),
 	}
 }
 
