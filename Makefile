@@ -61,7 +61,7 @@ cover: ## run every test with coverage: coverage.out, coverage.html and the tota
 	$(GO) tool cover -html=coverage.out -o coverage.html
 	@$(GO) tool cover -func=coverage.out | tail -n 1
 
-bench: ## throughput table of docs/performance.md (3-6 min; BENCH=regexp runs those benchmarks of every package instead)
+bench: ## throughput table of docs/performance.md (2-6 min; BENCH=regexp runs those benchmarks of every package instead)
 ifeq ($(strip $(BENCH)),.)
 	GO=$(GO) scripts/bench.sh
 else

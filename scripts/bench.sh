@@ -4,7 +4,8 @@
 # broker alone, the worker's decoder alone on every core, pipelined redis-benchmark). It ends with one
 # line: "pipeline <N> items/s, broker-only <N> items/s, decode-ceiling <N> items/s" (medians of
 # BENCH_COUNT runs). The raw `go test -bench` output is kept in BENCH_OUT for benchstat.
-# Needs Redis and RabbitMQ on localhost (make services). Takes 3-6 minutes.
+# Needs Redis and RabbitMQ on localhost (make services). Takes 2-3 minutes on an idle machine, up to
+# about 6 under heavy load.
 set -euo pipefail
 
 GO=${GO:-go}
@@ -78,9 +79,9 @@ broker=$(median "$B" items/s)
 ceiling=$(median "$DP" items/s)
 
 echo
-printf '| %-52s | %12s | %11s | %9s | %-34s | %7s |\n' "figure (medians of $COUNT runs)" "items/s" "cpu-µs/item" "B/page" "ceiling (same run)" "share"
-printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------------------------------" "--------------" "-------------" "-----------" "------------------------------------" "---------"
-row() { printf '| %-52s | %12s | %11s | %9s | %-34s | %7s |\n' "$@"; }
+printf '| %-56s | %12s | %11s | %9s | %-34s | %7s |\n' "figure (medians of $COUNT runs)" "items/s" "cpu-µs/item" "B/page" "ceiling (same run)" "share"
+printf '|%s|%s|%s|%s|%s|%s|\n' "----------------------------------------------------------" "--------------" "-------------" "-----------" "------------------------------------" "---------"
+row() { printf '| %-56s | %12s | %11s | %9s | %-34s | %7s |\n' "$@"; }
 row "pipeline, schema 2 (zstd), prefetch 64, concurrency 8" "$pipe" "$(medianf "$P" cpu-µs/item)" "$(median "$P" B/page)" "broker-only $broker" "$(ratio "$pipe" "$broker")"
 row "pipeline, schema 1 (raw page), same settings" "$(median "$P1" items/s)" "$(medianf "$P1" cpu-µs/item)" "$(median "$P1" B/page)" "broker-only $broker" "$(ratio "$(median "$P1" items/s)" "$broker")"
 row "broker-only (handler does nothing), schema 2" "$broker" "$(medianf "$B" cpu-µs/item)" "$(median "$B" B/page)" "-" "-"
@@ -88,7 +89,7 @@ row "decode + validate, schema 2, one goroutine" "$(median "$D" items/s)" "$(med
 row "decode + validate, schema 1, one goroutine" "$(median "$D1" items/s)" "$(medianf "$D1" cpu-µs/item)" "-" "decode-ceiling $ceiling" "$(ratio "$(median "$D1" items/s)" "$ceiling")"
 row "decode-ceiling: decode + validate, schema 2, all cores" "$ceiling" "$(medianf "$DP" cpu-µs/item)" "-" "-" "-"
 row "encoding/json of the raw page, one goroutine" "$(median "$J" items/s)" "$(medianf "$J" cpu-µs/item)" "-" "-" "-"
-row "Redis write, page of 100 titles (pricestore)" "$(median "$W" items/s)" "-" "-" "redis-benchmark SET -P16 ${redis_ops}/s" "$(ratio "$(median "$W" items/s)" "$redis_ops")"
+row "Redis write, page of 100 titles (pricestore)" "$(median "$W" items/s)" "-" "-" "redis-benchmark SET -P16 ${redis_ops} op/s" "$(ratio "$(median "$W" items/s)" "$redis_ops")"
 row "Redis write, page of a 2,500-level title" "$(median "$WL" items/s)" "-" "-" "-" "-"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg); raw output: $OUT (benchstat $OUT)"

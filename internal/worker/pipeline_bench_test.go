@@ -3,8 +3,10 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -58,6 +60,23 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 }
 
+// fixedBenchN returns N of -test.benchtime=Nx, or 0 when the bench time is a duration.
+func fixedBenchN() int {
+	f := flag.Lookup("test.benchtime")
+	if f == nil {
+		return 0
+	}
+	v := f.Value.String()
+	if !strings.HasSuffix(v, "x") {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(v, "x"))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
 // withSchema returns pages re-encoded with the given envelope schema (0 keeps them as they are).
 func withSchema(b *testing.B, pages []page, schema int) []page {
 	if schema == 0 {
@@ -76,6 +95,11 @@ func withSchema(b *testing.B, pages []page, schema int) []page {
 }
 
 func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.Handler, schema int) {
+	if b.N == 1 && fixedBenchN() > 1 {
+		// The harness's probe run before a fixed -benchtime Nx: its result is never reported, and its
+		// setup (a vhost through rabbitmqctl, a Redis database, a worker stack) costs more than the run.
+		return
+	}
 	amqpURL := rabbitmqtest.NewVhost(b)
 	rdb := redisdbtest.New(b)
 	now := time.Now().Truncate(time.Second)
