@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"regexp"
+	"strconv"
 	"sync"
 	"time"
 
@@ -32,8 +34,9 @@ var (
 type ConnOptions struct {
 	// Queues are declared on every (re)connect: each durable queue Q as a quorum queue (QueueArgs) with
 	// its durable classic dead-letter queue Q+".dlq", where the broker dead-letters Q's messages. A queue
-	// that already exists with other arguments (a classic queue of an older release, another delivery
-	// limit) is used as it is, with a warning and the dmarket_amqp_queue_mismatch gauge at 1.
+	// that already exists as the classic queue of an older release, or with another delivery limit, is
+	// used as it is, with a warning and the dmarket_amqp_queue_mismatch gauge at 1; any other difference
+	// is refused (the connection is retried and not ready).
 	Queues []string
 	// DeliveryLimit is the x-delivery-limit of the quorum queues (default DefaultDeliveryLimit): a
 	// message handed out and returned unsettled more often than this (its consumer died, lost its
@@ -351,7 +354,8 @@ func (c *Conn) declare(conn *amqp.Connection) error {
 			return fmt.Errorf("declare queue %s: %w", q, err)
 		}
 		// q exists with other arguments, and the broker closed the channel. A queue's type and
-		// arguments cannot change in place, so the existing queue is used as it is.
+		// arguments cannot change in place: a classic queue of an older release, or this topology with
+		// another delivery limit, is used as it is; anything else is refused.
 		if ch, err = conn.Channel(); err != nil {
 			return fmt.Errorf("declare topology: open channel: %w", err)
 		}
@@ -362,17 +366,40 @@ func (c *Conn) declare(conn *amqp.Connection) error {
 				"stop the parsers, let the workers empty it, delete it, start again)", "queue", q)
 			continue
 		}
+		limit, ok := otherDeliveryLimit(amqpErr.Reason)
+		if !ok {
+			return fmt.Errorf("declare queue %s: %w", q, err)
+		}
 		if ch, err = conn.Channel(); err != nil {
 			return fmt.Errorf("declare topology: open channel: %w", err)
 		}
-		if _, perr := ch.QueueDeclarePassive(q, true, false, false, false, nil); perr != nil {
-			return fmt.Errorf("declare queue %s: %w", q, errors.Join(amqpErr, perr))
+		if _, lerr := ch.QueueDeclare(q, true, false, false, false, QueueArgs(q, limit)); lerr != nil {
+			return fmt.Errorf("declare queue %s: %w", q, errors.Join(amqpErr, lerr))
 		}
 		c.setMismatch(q, mismatchArguments)
-		c.log.Warn("queue exists with other arguments than this process declares; it is used as it is "+
-			"(the arguments of the process that created it apply, e.g. its delivery limit)", "queue", q, "err", amqpErr.Reason)
+		c.log.Warn("queue exists with another delivery limit, which applies: a queue's arguments are fixed when it "+
+			"is created (set the same RABBITMQ_DELIVERY_LIMIT for parser and workers)",
+			"queue", q, "delivery_limit", limit, "configured", c.opts.DeliveryLimit)
 	}
 	return nil
+}
+
+// deliveryLimitMismatch matches the broker's refusal of a declaration that differs from the existing
+// queue in its delivery limit, capturing the existing limit.
+var deliveryLimitMismatch = regexp.MustCompile(`inequivalent arg 'x-delivery-limit'.* current is '(\d+)'`)
+
+// otherDeliveryLimit returns the existing queue's delivery limit when reason, a PRECONDITION_FAILED
+// refusal of a declaration, says it is the argument that differs.
+func otherDeliveryLimit(reason string) (int, bool) {
+	m := deliveryLimitMismatch.FindStringSubmatch(reason)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return n, true
 }
 
 // setMismatch sets dmarket_amqp_queue_mismatch of queue q: 1 for kind, 0 for the other kinds.

@@ -167,6 +167,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 // consume runs one subscription on one channel. It returns nil after a graceful shutdown and an error
 // when the subscription ended for another reason; subscribed tells whether deliveries were flowing.
+//
+// A subscription starts cautiously, taking one message at a time: messages returned to the queue
+// unsettled (their consumer died, was stopped or lost its connection) come first, and one of them may
+// be what killed the previous worker process. Handled one at a time, such a message spends only its
+// own delivery count (x-delivery-limit) when it kills this process too, not that of every message
+// prefetched with it. The first message that was never handed out before opens a second subscription
+// on the same channel for the rest of the prefetch (Prefetch-1), so at most Prefetch deliveries are in
+// hand at any time.
 func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc, pub *Publisher) (subscribed bool, err error) {
 	ch, err := c.conn.Channel(ctx)
 	if err != nil {
@@ -178,19 +186,77 @@ func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc
 	defer func() { _ = ch.Close() }()
 	stopWatch := context.AfterFunc(ctx, func() { _ = ch.Close() }) // unblocks Qos and Consume
 	defer stopWatch()
-	if err := ch.Qos(c.opts.Prefetch, 0, false); err != nil {
-		return false, fmt.Errorf("set prefetch: %w", err)
+	var (
+		tagsMu sync.Mutex
+		tags   []string
+	)
+	subscribe := func(prefetch int) (<-chan amqp.Delivery, error) {
+		if err := ch.Qos(prefetch, 0, false); err != nil {
+			return nil, fmt.Errorf("set prefetch: %w", err)
+		}
+		tag := fmt.Sprintf("%s-%d", c.queue, c.tagSeq.Add(1))
+		d, err := ch.Consume(c.queue, tag, false, false, false, false, nil)
+		if err != nil {
+			return nil, fmt.Errorf("consume %s: %w", c.queue, err)
+		}
+		tagsMu.Lock()
+		tags = append(tags, tag)
+		tagsMu.Unlock()
+		return d, nil
 	}
-	tag := fmt.Sprintf("%s-%d", c.queue, c.tagSeq.Add(1))
-	deliveries, err := ch.Consume(c.queue, tag, false, false, false, false, nil)
+	first := c.opts.Prefetch
+	if first > 1 {
+		first = 1
+	}
+	cautious, err := subscribe(first)
 	if err != nil {
-		return false, fmt.Errorf("consume %s: %w", c.queue, err)
+		return false, err
 	}
 	if !stopWatch() {
 		return false, nil // ctx ended while subscribing
 	}
 
 	stop := make(chan struct{})
+	deliveries := make(chan amqp.Delivery)
+	var feeders sync.WaitGroup
+	forward := func(src <-chan amqp.Delivery, fresh func()) {
+		defer feeders.Done()
+		for d := range src {
+			if fresh != nil && !d.Redelivered {
+				fresh()
+				fresh = nil
+			}
+			select {
+			case deliveries <- d:
+			case <-stop:
+				return // not started: left unacked, it returns to the queue with the channel
+			}
+		}
+	}
+	var raise func()
+	if first < c.opts.Prefetch {
+		var once sync.Once
+		raise = func() {
+			once.Do(func() {
+				rest, err := subscribe(c.opts.Prefetch - first)
+				if err != nil {
+					// The channel is broken: the cautious subscription ends with it, and so does this one.
+					c.log.Warn("rabbitmq consumer could not raise its prefetch", "err", err)
+					return
+				}
+				c.log.Debug("a new message arrived: the consumer takes the full prefetch", "prefetch", c.opts.Prefetch)
+				feeders.Add(1)
+				go forward(rest, nil)
+			})
+		}
+	}
+	feeders.Add(1)
+	go forward(cautious, raise)
+	go func() {
+		feeders.Wait()
+		close(deliveries)
+	}()
+
 	var wg sync.WaitGroup
 	for range c.opts.Concurrency {
 		wg.Add(1)
@@ -214,7 +280,11 @@ func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc
 	close(stop)
 	// noWait: stop the stream locally at once, without waiting for a broker that may be unreachable.
 	// Deliveries not yet handled stay unacked and return to the queue with the channel.
-	_ = ch.Cancel(tag, true)
+	tagsMu.Lock()
+	for _, tag := range tags {
+		_ = ch.Cancel(tag, true)
+	}
+	tagsMu.Unlock()
 	t := time.NewTimer(c.opts.ShutdownTimeout)
 	defer t.Stop()
 	select {

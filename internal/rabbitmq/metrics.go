@@ -78,7 +78,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		})),
 		queueMismatch: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dmarket_amqp_queue_mismatch",
-			Help: "1 for a queue that exists with other arguments than this process declares, used as it is, by queue and kind (classic = a classic queue of an older release waiting for its migration to a quorum queue, arguments = a quorum queue with other arguments, such as another delivery limit), else 0.",
+			Help: "1 for a queue that exists with other arguments than this process declares, used as it is, by queue and kind (classic = a classic queue of an older release waiting for its migration to a quorum queue, arguments = a quorum queue with another delivery limit), else 0.",
 		}, []string{"queue", "kind"})),
 	}
 }
