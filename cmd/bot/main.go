@@ -105,6 +105,7 @@ func run(ctx context.Context, cfg config.Bot, log *slog.Logger) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error { return market.Run(gctx) })
 	g.Go(func() error { return lifecycle.IgnoreCanceled(b.Run(gctx)) })
 	err = g.Wait()
 	log.Info("bot stopped")
@@ -120,12 +121,13 @@ func warnEmptyWhitelist(log *slog.Logger, cfg config.Bot) {
 	}
 }
 
-// marketService reads the market from Redis for every user; one read serves a whole poll cycle.
+// marketService serves every user's offers from an index of the market that its Run (started by run)
+// rebuilds from Redis in the background, so no user's call waits for a market read.
 func marketService(cfg config.Bot, rdb *redis.Client, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) (*offers.Service, error) {
 	fee, err := offers.ParsePercent(cfg.FeePercent.String())
 	if err != nil {
 		return nil, fmt.Errorf("DMARKET_FEE_PERCENT: %w", err)
 	}
 	src := offers.NewRedisSource(rdb, offers.RedisSourceConfig{FallbackFee: fee}, clk, log, reg)
-	return offers.NewService(src, clk, min(cfg.PollInterval, 2*time.Second)), nil
+	return offers.NewService(src, clk, min(cfg.PollInterval, 2*time.Second), offers.WithLogger(log), offers.WithRegisterer(reg)), nil
 }

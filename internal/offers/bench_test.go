@@ -3,6 +3,8 @@ package offers
 import (
 	"context"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -224,3 +226,132 @@ func BenchmarkServiceOffers(b *testing.B) {
 type fixedClock struct{}
 
 func (fixedClock) Now() time.Time { return now0 }
+
+// realisticMarket returns an in-memory market of n titles with the mix the bot meets: four games (CS2
+// 60 %, Dota 2 25 %, TF2 10 %, Rust 5 % without a fees key, so on the fallback fee), log-uniform prices
+// from $0.03 to $2,000, a tradable listing on 95 % of titles and a trade-locked one on 30 %, a buy order
+// at 75–105 % of the listing on 70 %, a sell history on 60 % (four in five stable with at least 5 sales a
+// week, resale at 80–115 %), a reduced fee on 1 % of CS2 titles, and every level expiring within the
+// next 1–30 minutes.
+func realisticMarket(n int) Market {
+	r := rand.New(rand.NewPCG(14, 4))
+	m := Market{
+		Fees: map[string]GameFee{
+			"a8db": {Fraction: MustFraction("0.05"), MinCents: 1, Reduced: map[string][]ReducedFee{}},
+			"9a92": {Fraction: MustFraction("0.05"), MinCents: 1},
+			"tf2":  {Fraction: MustFraction("0.07"), MinCents: 1},
+		},
+		FallbackFee: MustFraction("0.05"),
+		Titles:      make([]Title, 0, n),
+	}
+	pct := func(v int64, from, to int) int64 { return v * int64(from+r.IntN(to-from+1)) / 100 }
+	for i := range n {
+		game := "a8db"
+		switch g := r.IntN(100); {
+		case g >= 95:
+			game = "rust"
+		case g >= 85:
+			game = "tf2"
+		case g >= 60:
+			game = "9a92"
+		}
+		price := int64(math.Exp(math.Log(3) + r.Float64()*(math.Log(200000)-math.Log(3))))
+		level := func(p int64) *Listing {
+			return &Listing{Price: p, Count: 1 + r.IntN(4), UpdatedAt: now0.Add(-time.Duration(r.IntN(600)) * time.Second),
+				ExpiresAt: now0.Add(time.Minute + time.Duration(r.IntN(29*60))*time.Second)}
+		}
+		t := Title{Title: fmt.Sprintf("Weapon %06d | Skin (Field-Tested)", i), GameID: game,
+			Image: fmt.Sprintf("https://img.example/%d.png", i)}
+		if r.IntN(100) < 95 {
+			t.Available = level(price)
+		}
+		if r.IntN(100) < 30 {
+			t.Locked = level(pct(price, 85, 100))
+			t.Locked.LockDays = float64(1 + r.IntN(7))
+		}
+		if r.IntN(100) < 70 {
+			t.Order = &Order{Price: max(pct(price, 75, 105), 1), Count: 1 + r.IntN(20)}
+		}
+		if r.IntN(100) < 60 {
+			t.History = &History{Stable: r.IntN(5) > 0, SoldPerWeek: 5 + r.IntN(100),
+				PriceAtLow: pct(price, 80, 115), PriceAtHigh: pct(price, 80, 110)}
+		}
+		if game == "a8db" && r.IntN(100) == 0 {
+			m.Fees[game].Reduced[t.Title] = []ReducedFee{{Fraction: MustFraction("0.02"), ExpiresAt: now0.Add(24 * time.Hour)}}
+		}
+		m.Titles = append(m.Titles, t)
+	}
+	return m
+}
+
+// BenchmarkUserOffers200k measures one user's offers over a realistic market of 200,000 titles, as
+// the bot answers them: from the service's index, which Run keeps up to date in the background, the
+// first page (10 offers) and the full list, for the default settings (min price $10, limit 0 %, every
+// game) and for everything (min price $0, limit −100 %); beside them, for comparison, the engine's
+// computation over the whole snapshot (what every user paid before) and the build of the index (paid
+// once per refresh, in the background).
+func BenchmarkUserOffers200k(b *testing.B) {
+	const titles = 200000
+	m := realisticMarket(titles)
+	svc := NewService(&fakeSource{market: m}, fixedClock{}, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = svc.Run(ctx) }()
+	ix, err := svc.Index(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(ix.Len()), "indexed-offers")
+	users := []struct {
+		name     string
+		settings Settings
+	}{
+		{"default", Settings{MinPriceCents: 1000, Games: []string{"a8db", "9a92", "tf2", "rust"}}},
+		{"everything", Settings{LimitBasisPoints: -10000}},
+	}
+	for _, u := range users {
+		b.Run("first-page/"+u.name, func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				got, err := svc.First(ctx, u.settings, 10)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(got)
+			}
+			b.ReportMetric(float64(n), "offers")
+		})
+		b.Run("full-list/"+u.name, func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				got, err := svc.Offers(ctx, u.settings)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(got)
+			}
+			b.ReportMetric(float64(n), "offers")
+		})
+		b.Run("count/"+u.name, func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				if n, err = svc.Count(ctx, u.settings); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n), "offers")
+		})
+		b.Run("engine-compute/"+u.name, func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				n = len(Compute(m, u.settings, now0))
+			}
+			b.ReportMetric(float64(n), "offers")
+		})
+	}
+	b.Run("build-index", func(b *testing.B) {
+		for b.Loop() {
+			BuildIndex(&m, now0)
+		}
+	})
+}

@@ -208,14 +208,23 @@ func (ix *Index) First(s Settings, now time.Time, n int) []Offer {
 	if n == 0 {
 		return nil
 	}
-	var out []Offer
+	// The walk collects small entries; offers, which are large, are built once into a slice of the
+	// right size.
+	var found []*entry
 	if n > 0 {
-		out = make([]Offer, 0, min(n, 64))
+		found = make([]*entry, 0, min(n, ix.size))
 	}
 	ix.walk(s, now, func(e *entry) bool {
-		out = append(out, ix.offer(e))
-		return n < 0 || len(out) < n
+		found = append(found, e)
+		return n < 0 || len(found) < n
 	})
+	if len(found) == 0 {
+		return nil
+	}
+	out := make([]Offer, len(found))
+	for k, e := range found {
+		out[k] = ix.offer(e)
+	}
 	return out
 }
 
