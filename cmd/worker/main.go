@@ -54,6 +54,12 @@ func main() {
 
 // run wires the worker in dependency order and consumes every queue until ctx ends.
 func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
+	return runWith(ctx, cfg, log, nil)
+}
+
+// runWith is run with wrap, when not nil, put around the message handler: tests use it to make a
+// message kill the process, as a fatal runtime error would.
+func runWith(ctx context.Context, cfg config.Worker, log *slog.Logger, wrap func(message.Handler) message.Handler) error {
 	log.Info("worker starting", "config", cfg)
 	reg := ops.NewRegistry()
 	clk := clock.Real{}
@@ -97,6 +103,10 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("handler: %w", err)
 	}
+	var h message.Handler = handler
+	if wrap != nil {
+		h = wrap(handler)
+	}
 
 	queues := make([]string, 0, len(message.Kinds))
 	for _, k := range message.Kinds {
@@ -129,7 +139,7 @@ func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return guard.Run(gctx) })
 	for _, q := range queues {
-		c := rabbitmq.NewConsumer(amqpConn, q, handler, rabbitmq.ConsumerOptions{
+		c := rabbitmq.NewConsumer(amqpConn, q, h, rabbitmq.ConsumerOptions{
 			Prefetch: cfg.Prefetch, Concurrency: cfg.Concurrency, MaxAttempts: cfg.MaxAttempts,
 			ShutdownTimeout: cfg.ShutdownTimeout, Pauser: guard, DeadLetters: dueAgain,
 		})
