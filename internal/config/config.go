@@ -120,7 +120,7 @@ type Parser struct {
 	// RabbitMQURL is RABBITMQ_URL.
 	RabbitMQURL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@localhost:5672/" help:"amqp:// or amqps:// URL of RabbitMQ (password inside the URL; never logged)"`
 	// DeliveryLimit is RABBITMQ_DELIVERY_LIMIT, the x-delivery-limit of the quorum queues.
-	DeliveryLimit int `env:"RABBITMQ_DELIVERY_LIMIT" envDefault:"10" help:"times RabbitMQ hands out a message that comes back unsettled (its worker died) before it dead-letters it, 1..1000; set when a queue is created, the same value for parser and workers"`
+	DeliveryLimit int `env:"RABBITMQ_DELIVERY_LIMIT" envDefault:"10" help:"returns of an unsettled message (its worker died) before RabbitMQ dead-letters it (x-delivery-limit of the quorum queues), 1..1000; fixed when a queue is created: give parser and workers the same value"`
 	// DMarketAPIURL is DMARKET_API_URL, the API's base URL.
 	DMarketAPIURL string `env:"DMARKET_API_URL" envDefault:"https://api.dmarket.com" help:"http(s) base URL of the DMarket API (http for simulators)"`
 	// GameIDs is DMARKET_GAME_IDS.
@@ -160,7 +160,7 @@ type Worker struct {
 	// RabbitMQURL is RABBITMQ_URL.
 	RabbitMQURL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@localhost:5672/" help:"amqp:// or amqps:// URL of RabbitMQ (password inside the URL; never logged)"`
 	// DeliveryLimit is RABBITMQ_DELIVERY_LIMIT, the x-delivery-limit of the quorum queues.
-	DeliveryLimit int `env:"RABBITMQ_DELIVERY_LIMIT" envDefault:"10" help:"times RabbitMQ hands out a message that comes back unsettled (its worker died) before it dead-letters it, 1..1000; set when a queue is created, the same value for parser and workers"`
+	DeliveryLimit int `env:"RABBITMQ_DELIVERY_LIMIT" envDefault:"10" help:"returns of an unsettled message (its worker died) before RabbitMQ dead-letters it (x-delivery-limit of the quorum queues), 1..1000; fixed when a queue is created: give parser and workers the same value"`
 	// PriceTTL is PRICE_TTL.
 	PriceTTL time.Duration `env:"PRICE_TTL" envDefault:"1h" help:"how long a listing price or buy order stays valid after it was last seen, > 0"`
 	// HistoryTTL is HISTORY_TTL.
