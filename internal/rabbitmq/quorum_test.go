@@ -174,7 +174,11 @@ func TestConsumerTakesReturnedMessagesOneAtATime(t *testing.T) {
 
 	var inFlight, peakReturned, peakNew, handled atomic.Int32
 	peak := func(p *atomic.Int32, n int32) {
-		for old := p.Load(); n > old && !p.CompareAndSwap(old, n); old = p.Load() {
+		for {
+			old := p.Load()
+			if n <= old || p.CompareAndSwap(old, n) {
+				return
+			}
 		}
 	}
 	h := message.HandlerFunc(func(_ context.Context, d message.Delivery) error {
