@@ -132,7 +132,7 @@ func (s *Service) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case r := <-s.refresh(ctx, false):
+		case r := <-s.refresh(ctx, false, nil):
 			if r.Err != nil && ctx.Err() == nil {
 				s.log.Warn("offers index not rebuilt; the previous one stays in use", "err", r.Err)
 			}
@@ -183,7 +183,7 @@ func (s *Service) Index(ctx context.Context) (*Index, error) {
 			}
 			return snap.ix, nil
 		}
-		return s.wait(ctx, s.refresh(ctx, true))
+		return s.wait(ctx, s.refresh(ctx, true, nil))
 	}
 	if snap != nil {
 		age := now.Sub(snap.at)
@@ -192,11 +192,11 @@ func (s *Service) Index(ctx context.Context) (*Index, error) {
 		case age < s.maxAge && !expired:
 			return snap.ix, nil
 		case age < StaleFactor*s.maxAge:
-			s.refresh(ctx, true)
+			s.refresh(ctx, true, snap)
 			return snap.ix, nil
 		}
 	}
-	return s.wait(ctx, s.refresh(ctx, true))
+	return s.wait(ctx, s.refresh(ctx, true, snap))
 }
 
 // Market returns the snapshot of the latest index, as Index finds it.
@@ -209,9 +209,13 @@ func (s *Service) Market(ctx context.Context) (*Market, error) {
 }
 
 // refresh starts a market read and index build unless one is running, and returns its result channel.
-// A detached read (started by a user's call) outlives its caller; Run's ends with Run.
-func (s *Service) refresh(ctx context.Context, detach bool) <-chan singleflight.Result {
+// A detached read (started by a user's call, who saw the snapshot seen) outlives its caller and is not
+// started when a newer snapshot than seen was stored meanwhile; Run's read ends with Run.
+func (s *Service) refresh(ctx context.Context, detach bool, seen *snapshot) <-chan singleflight.Result {
 	return s.group.DoChan("market", func() (any, error) {
+		if cur := s.cur.Load(); detach && cur != nil && cur != seen {
+			return cur.ix, nil
+		}
 		parent := ctx
 		if detach {
 			parent = context.WithoutCancel(ctx)
