@@ -193,10 +193,11 @@ func Decode(body []byte) (Envelope, error) {
 	return e, nil
 }
 
-// zstd codecs: both are safe for concurrent use and are built once, on first use.
+// zstd codecs: both are safe for concurrent use (up to GOMAXPROCS frames at once, so the parser's crawl
+// chains compress in parallel) and are built once, on first use.
 var (
 	zstdEncoder = sync.OnceValue(func() *zstd.Encoder {
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault))
 		if err != nil {
 			panic(err) // only invalid options fail
 		}
