@@ -113,13 +113,14 @@ func TestPoisonMessageKillingTheWorker(t *testing.T) {
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		require.NoError(t, cmd.Start())
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		done, exited := make(chan error, 1), make(chan struct{})
+		go func() {
+			done <- cmd.Wait()
+			close(exited)
+		}()
 		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				<-done
-			}
+			_ = cmd.Process.Kill() // fails harmlessly once the process has exited
+			<-exited
 		})
 		return cmd, &out, done
 	}
