@@ -253,7 +253,9 @@ func TestServiceRunConcurrentUsers(t *testing.T) {
 		users.Add(1)
 		go func() {
 			defer users.Done()
-			for range 40 {
+			// Query until several indexes have been swapped in (at least 40 times).
+			deadline := time.Now().Add(30 * time.Second)
+			for q := 0; q < 40 || (src.calls.Load() < 6 && time.Now().Before(deadline)); q++ {
 				got, err := svc.Offers(context.Background(), settings[u])
 				if err != nil {
 					t.Errorf("user %d: %v", u, err)
@@ -273,7 +275,7 @@ func TestServiceRunConcurrentUsers(t *testing.T) {
 	users.Wait()
 	close(stop)
 	swaps.Wait()
-	require.Greater(t, src.calls.Load(), int32(3), "indexes were swapped while users queried")
+	require.GreaterOrEqual(t, src.calls.Load(), int32(6), "indexes were swapped while users queried")
 }
 
 func sameOffers(a, b []Offer) bool {

@@ -196,7 +196,14 @@ func (s *Service) Index(ctx context.Context) (*Index, error) {
 			return snap.ix, nil
 		}
 	}
-	return s.wait(ctx, s.refresh(ctx, true, snap))
+	for {
+		ix, err := s.wait(ctx, s.refresh(ctx, true, snap))
+		if err != nil || snap == nil || ix != snap.ix {
+			return ix, err
+		}
+		// The call joined a refresh that returned the very snapshot found too old (its starter had seen an
+		// older one): read anew.
+	}
 }
 
 // Market returns the snapshot of the latest index, as Index finds it.
