@@ -196,19 +196,8 @@ func (fs feeSchedule) feeUntil(sell int64, now time.Time) (int64, time.Time) {
 }
 
 func (fs feeSchedule) fee(sell int64, now time.Time) int64 {
-	if !fs.hasGame {
-		return max(fs.fallback.Fee(sell), FallbackFeeMinCents)
-	}
-	for _, r := range fs.reduced {
-		if r.applies(sell, now) {
-			minimum := fs.game.MinCents
-			if r.MinCents != nil {
-				minimum = *r.MinCents
-			}
-			return max(r.Fraction.Fee(sell), minimum)
-		}
-	}
-	return max(fs.game.Fraction.Fee(sell), fs.game.MinCents)
+	fee, _ := fs.feeUntil(sell, now)
+	return fee
 }
 
 // ProfitBasisPoints returns (net − buy) / buy × 100 rounded half away from zero to 2 decimals, times 100;
@@ -229,9 +218,9 @@ func ProfitBasisPoints(net, buy int64) int64 {
 	return q
 }
 
-// Compute returns the offers of the market that pass the settings, sorted by profit descending, then
-// title, then TARGET before HISTORY, then available before locked. A listing level that has expired by
-// now is left out. It does not modify m, so one Market
+// Compute returns the offers of the market that pass the settings (muted titles left out), sorted by
+// profit descending, then title, then TARGET before HISTORY, then available before locked. A listing
+// level that has expired by now is left out. It does not modify m, so one Market
 // can serve many users concurrently; it is fastest when m.Titles is sorted by title, as RedisSource
 // returns it.
 func Compute(m Market, s Settings, now time.Time) []Offer {
