@@ -62,7 +62,7 @@ func TestRunRecoversFromPollErrors(t *testing.T) {
 	h.run()
 	r := h.say(alice, "/start")
 	require.Contains(t, r.Text, "DMarket price monitor")
-	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.pollErrors))
+	awaitCount(t, h.bot.m.pollErrors, 1.0)
 }
 
 func TestSpans(t *testing.T) {
@@ -152,9 +152,12 @@ func TestRedisDownRepliesPolitely(t *testing.T) {
 	require.Equal(t, errorText, h.press(alice, 1, "s").Text)
 	require.Error(t, h.bot.NotifyOnce(context.Background()))
 	require.Contains(t, h.say(mallory, "/start").Text, "private", "refusals need no Redis")
-	require.Equal(t, 3.0, testutil.ToFloat64(h.bot.m.commands.WithLabelValues("start", "error"))+
-		testutil.ToFloat64(h.bot.m.commands.WithLabelValues("set_min_price", "error"))+
-		testutil.ToFloat64(h.bot.m.commands.WithLabelValues("offers", "error")))
+	// A command's outcome is counted after its reply went out: await the counts.
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(h.bot.m.commands.WithLabelValues("start", "error"))+
+			testutil.ToFloat64(h.bot.m.commands.WithLabelValues("set_min_price", "error"))+
+			testutil.ToFloat64(h.bot.m.commands.WithLabelValues("offers", "error")) == 3
+	}, 10*time.Second, 5*time.Millisecond)
 	require.NotContains(t, h.logs.String(), h.srv.Token())
 }
 

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/offers"
@@ -53,7 +52,7 @@ func TestOffersPaging(t *testing.T) {
 	require.Empty(t, ans.Text)
 
 	require.Len(t, h.srv.Sent(alice), 1, "pages are edited in place")
-	require.Equal(t, 10.0+10+5+2, testutil.ToFloat64(h.bot.m.offersShown))
+	awaitCount(t, h.bot.m.offersShown, 10.0+10+5+2)
 
 	// The menu button sends a new offers message.
 	h.press(alice, id, "o")
@@ -126,9 +125,9 @@ func TestForgedCallbacks(t *testing.T) {
 	require.Contains(t, ans.Text, "no longer be changed")
 	// The bot still works.
 	require.Contains(t, h.say(alice, "/settings").Text, "Min price")
-	require.Equal(t, 10.0, testutil.ToFloat64(h.bot.m.callbacks.WithLabelValues("invalid", "invalid")))
-	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.callbacks.WithLabelValues("history", "invalid")))
-	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.callbacks.WithLabelValues("game", "invalid")))
+	awaitCount(t, h.bot.m.callbacks.WithLabelValues("invalid", "invalid"), 10.0)
+	awaitCount(t, h.bot.m.callbacks.WithLabelValues("history", "invalid"), 1.0)
+	awaitCount(t, h.bot.m.callbacks.WithLabelValues("game", "invalid"), 1.0)
 }
 
 func TestOffersEntryOpensItsCard(t *testing.T) {
@@ -184,8 +183,8 @@ func TestOffersEntryOpensItsCard(t *testing.T) {
 	ans := h.press(alice, r.SentID, data)
 	require.Contains(t, ans.Text, "gone")
 	require.Len(t, h.srv.Sent(alice), before)
-	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.callbacks.WithLabelValues("card", "gone")))
-	require.Equal(t, 3.0, testutil.ToFloat64(h.bot.m.callbacks.WithLabelValues("card", "ok")))
+	awaitCount(t, h.bot.m.callbacks.WithLabelValues("card", "gone"), 1.0)
+	awaitCount(t, h.bot.m.callbacks.WithLabelValues("card", "ok"), 3.0)
 
 	// A forged card id is refused like any stale button.
 	ans = h.press(alice, r.SentID, "c:xyz")

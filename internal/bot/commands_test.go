@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,9 +24,9 @@ func TestStartAndHelp(t *testing.T) {
 	require.Contains(t, r.Text, "/help")
 	r = h.say(alice, "/frobnicate")
 	require.Contains(t, r.Text, "/help")
-	require.Equal(t, 2.0, testutil.ToFloat64(h.bot.m.commands.WithLabelValues("help", "ok")))
-	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.commands.WithLabelValues("unknown", "ok")))
-	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.commands.WithLabelValues("text", "ok")))
+	awaitCount(t, h.bot.m.commands.WithLabelValues("help", "ok"), 2.0)
+	awaitCount(t, h.bot.m.commands.WithLabelValues("unknown", "ok"), 1.0)
+	awaitCount(t, h.bot.m.commands.WithLabelValues("text", "ok"), 1.0)
 }
 
 func TestWhitelistRefusesWithoutData(t *testing.T) {
@@ -49,8 +48,8 @@ func TestWhitelistRefusesWithoutData(t *testing.T) {
 	}
 	require.Empty(t, h.src.settingsCalls(), "no offers were computed for a stranger")
 	require.Empty(t, h.started())
-	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.commands.WithLabelValues("offers", "refused")))
-	require.Equal(t, 12.0, testutil.ToFloat64(h.bot.m.refused))
+	awaitCount(t, h.bot.m.commands.WithLabelValues("offers", "refused"), 1.0)
+	awaitCount(t, h.bot.m.refused, 12.0)
 }
 
 func TestWhitelistRemovalRevokes(t *testing.T) {
@@ -119,7 +118,7 @@ func TestSetMinPrice(t *testing.T) {
 	h.say(alice, "/offers")
 	calls := h.src.settingsCalls()
 	require.Equal(t, int64(0), calls[len(calls)-1].MinPriceCents)
-	require.Equal(t, float64(len(bad)), testutil.ToFloat64(h.bot.m.commands.WithLabelValues("set_min_price", "bad_args")))
+	awaitCount(t, h.bot.m.commands.WithLabelValues("set_min_price", "bad_args"), float64(len(bad)))
 	require.Equal(t, int64(1000), h.settings(bob).MinPriceCents, "other users keep the default")
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -291,4 +292,12 @@ func titlesOf(calls []telegramtest.Call) []string {
 		}
 	}
 	return out
+}
+
+// awaitCount waits until the metric c reads want. Handlers count an outcome after their answer went out, so
+// a test that has seen the answer must still await the count.
+func awaitCount(t *testing.T, c prometheus.Collector, want float64) {
+	t.Helper()
+	require.Eventually(t, func() bool { return testutil.ToFloat64(c) == want }, 10*time.Second, 5*time.Millisecond,
+		"metric: want %v, have %v", want, testutil.ToFloat64(c))
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
@@ -56,7 +55,7 @@ func TestNotificationsDedupAndCap(t *testing.T) {
 	again := h.sent(alice, 24)[15:]
 	require.Equal(t, []string{"Item 00", "Item 01", "Item 02", "Item 03", "Item 04", "Item 06", "Item 07", "Item 08", "Item 09"}, titlesOf(again))
 	require.Len(t, h.srv.Sent(alice), 24)
-	require.Equal(t, 23.0, testutil.ToFloat64(h.bot.m.notifications.WithLabelValues("photo")))
+	awaitCount(t, h.bot.m.notifications.WithLabelValues("photo"), 23.0)
 	require.Empty(t, h.srv.Sent(bob), "bob never started the bot")
 }
 
@@ -134,8 +133,8 @@ func TestNotificationPhotoFallback(t *testing.T) {
 	refused := h.srv.CallsOf("sendPhoto", false)
 	require.Len(t, refused, 1)
 	require.Contains(t, refused[0].Description, "wrong file identifier/HTTP URL specified")
-	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.notifications.WithLabelValues("text_fallback")))
-	require.Equal(t, 2.0, testutil.ToFloat64(h.bot.m.notifications.WithLabelValues("text")))
+	awaitCount(t, h.bot.m.notifications.WithLabelValues("text_fallback"), 1.0)
+	awaitCount(t, h.bot.m.notifications.WithLabelValues("text"), 2.0)
 
 	// A Telegram 5xx on photos falls back to text too (after the sender's retries).
 	h.srv.Fail("sendPhoto", -1, 502, "Bad Gateway", 0)
@@ -147,7 +146,7 @@ func TestNotificationPhotoFallback(t *testing.T) {
 	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	last := h.sent(alice, 5)[4]
 	require.Equal(t, "sendMessage", last.Method)
-	require.Equal(t, 2.0, testutil.ToFloat64(h.bot.m.notifications.WithLabelValues("text_fallback")))
+	awaitCount(t, h.bot.m.notifications.WithLabelValues("text_fallback"), 2.0)
 }
 
 func TestNotificationRetryAfterHonoured(t *testing.T) {
@@ -173,7 +172,7 @@ func TestBlockedChatDoesNotBlockOthers(t *testing.T) {
 	require.Len(t, h.sent(bob, 6), 6)
 	require.Len(t, h.srv.Sent(alice), 1)
 	require.Equal(t, map[int64]int64{bob: bob}, h.started(), "the blocked chat is forgotten until the user writes again")
-	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.notifications.WithLabelValues("chat_unavailable")))
+	awaitCount(t, h.bot.m.notifications.WithLabelValues("chat_unavailable"), 1.0)
 }
 
 func TestFloodWaitOfOneUserDoesNotDelayOthers(t *testing.T) {
@@ -233,7 +232,7 @@ func TestRejectedNotificationIsNotRetriedEveryCycle(t *testing.T) {
 	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	require.Len(t, h.srv.Sent(alice), 1)
 	require.Len(t, h.srv.CallsOf("sendMessage", false), 2, "the /start reply and one rejected attempt")
-	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.notifications.WithLabelValues("failed")))
+	awaitCount(t, h.bot.m.notifications.WithLabelValues("failed"), 1.0)
 
 	// A server error is retried in the next cycle.
 	h.clk.Advance(31 * time.Minute)

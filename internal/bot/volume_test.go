@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
@@ -217,7 +216,7 @@ func TestHourlyCap(t *testing.T) {
 
 	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Equal(t, []string{"Item 00", "Item 01", "Item 02", "Item 03", "Item 04"}, titlesOf(h.sent(alice, 6)[1:]))
-	require.Equal(t, 3.0, testutil.ToFloat64(h.bot.m.held.WithLabelValues("hourly_cap")))
+	awaitCount(t, h.bot.m.held.WithLabelValues("hourly_cap"), 3.0)
 
 	h.clk.Advance(59 * time.Minute)
 	require.NoError(t, h.bot.NotifyOnce(ctx))
@@ -245,7 +244,7 @@ func TestQuietHoursInUsersTimeZone(t *testing.T) {
 	h.clk.Set(at(21, 0)) // 00:00 at UTC+3
 	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Len(t, h.srv.Sent(alice), 3, "nothing during quiet hours")
-	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.held.WithLabelValues("quiet_hours")))
+	awaitCount(t, h.bot.m.held.WithLabelValues("quiet_hours"), 1.0)
 
 	h.clk.Set(at(4, 59).Add(24 * time.Hour)) // 07:59 local
 	require.NoError(t, h.bot.NotifyOnce(ctx))
@@ -292,14 +291,14 @@ func TestDailyDigest(t *testing.T) {
 		require.Contains(t, buttons(d), "▶=p:1", "the digest pages like /offers")
 		require.Len(t, h.srv.Sent(alice), before+1, "notifications are off: only the digest")
 	}
-	require.Equal(t, 2.0, testutil.ToFloat64(h.bot.m.notifications.WithLabelValues("digest")))
+	awaitCount(t, h.bot.m.notifications.WithLabelValues("digest"), 2.0)
 
 	// A digest Telegram refuses is tried again in the next cycle.
 	h.srv.Fail("sendMessage", 1, 400, "Bad Request: something", 0)
 	h.clk.Set(day2.Add(48 * time.Hour))
 	require.NoError(t, h.bot.NotifyOnce(ctx))
 	before := len(h.srv.Sent(alice))
-	require.Equal(t, 1.0, testutil.ToFloat64(h.bot.m.notifications.WithLabelValues("digest_failed")))
+	awaitCount(t, h.bot.m.notifications.WithLabelValues("digest_failed"), 1.0)
 	h.clk.Advance(time.Minute)
 	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Contains(t, h.sent(alice, before+1)[before].Text, "Daily digest")
