@@ -135,9 +135,14 @@ func TestRunPausesWhileRedisIsDown(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return direct.Exists(context.Background(), pricestore.OrdersKey("AK-47 | Redline (Field-Tested)")).Val() == 1
 	}, 60*time.Second, 20*time.Millisecond, "the held message is written")
-	_, m := get(base + "/metrics")
-	require.True(t, metricLine(m, "dmarket_worker_consumers_paused 0"))
-	require.True(t, metricLine(m, `dmarket_amqp_consumed_total{outcome="ack",queue="dmarket.orders"} 1`), m)
+	// The key is written before the delivery is acked and counted, and the guard resets its gauge after
+	// it has resumed the consumers: both metrics settle shortly after the write.
+	var m string
+	require.Eventually(t, func() bool {
+		_, m = get(base + "/metrics")
+		return metricLine(m, "dmarket_worker_consumers_paused 0") &&
+			metricLine(m, `dmarket_amqp_consumed_total{outcome="ack",queue="dmarket.orders"} 1`)
+	}, 60*time.Second, 20*time.Millisecond, "paused gauge reset and delivery acked")
 	dead := `dmarket_amqp_consumed_total{outcome="dead_letter",queue="dmarket.orders"}`
 	require.True(t, !metricLine(m, dead) || metricLine(m, dead+" 0"), "nothing dead-lettered")
 	info, err = ch.QueueDeclarePassive(orders+message.DeadLetterSuffix, true, false, false, false, nil)
