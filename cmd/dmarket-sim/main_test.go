@@ -39,16 +39,21 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-titles", "20", "-listings", "3", "-games", "a8db, 9a92",
 			"-public-keys", strings.Repeat("ab", 32)}, out, io.Discard)
 	}()
+	// The address and the demo keys are printed one after the other: await the last line.
 	var base string
 	require.Eventually(t, func() bool {
-		for _, line := range strings.Split(out.String(), "\n") {
+		text := out.String()
+		if !strings.Contains(text, "DMARKET_SECRET_KEY=") {
+			return false
+		}
+		for _, line := range strings.Split(text, "\n") {
 			if v, ok := strings.CutPrefix(line, "DMARKET_API_URL="); ok {
 				base = v
 				return true
 			}
 		}
 		return false
-	}, 10*time.Second, 10*time.Millisecond)
+	}, 10*time.Second, 10*time.Millisecond, "the simulator printed its address and keys")
 	require.Contains(t, out.String(), "DMARKET_PUBLIC_KEY=")
 	require.Contains(t, out.String(), "DMARKET_SECRET_KEY=")
 
