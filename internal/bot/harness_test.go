@@ -126,6 +126,8 @@ type harnessOpts struct {
 	server    telegramtest.Options
 	noRun     bool
 	token     string
+	// sendInterval is the sender's spacing of messages to one chat; default 15ms.
+	sendInterval time.Duration
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -145,12 +147,15 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if o.token != "" {
 		o.server.Token = o.token
 	}
+	if o.sendInterval == 0 {
+		o.sendInterval = 15 * time.Millisecond
+	}
 	srv := telegramtest.New(t, o.server)
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := prometheus.NewRegistry()
 	sender, err := telegram.New(telegram.Config{
-		Token: srv.Token(), Endpoint: srv.Endpoint(), PerChatInterval: 15 * time.Millisecond,
+		Token: srv.Token(), Endpoint: srv.Endpoint(), PerChatInterval: o.sendInterval,
 		GlobalPerSecond: 1000, RetryBackoff: 10 * time.Millisecond,
 	}, nil, log, reg)
 	require.NoError(t, err)
