@@ -80,7 +80,7 @@ func TestBinariesAreReadyOnlyWhileTheirDependenciesAre(t *testing.T) {
 			})
 			base := "http://" + addr
 			awaitStatus(t, p, base+"/healthz", 200, 15*time.Second)
-			awaitStatus(t, p, base+"/readyz", 503, 5*time.Second)
+			awaitStatus(t, p, base+"/readyz", 503, 30*time.Second)
 			code, body := status(base + "/health")
 			require.Equal(t, 503, code)
 			var h struct {
