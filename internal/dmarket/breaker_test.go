@@ -141,15 +141,17 @@ func TestHalfOpenProbeThroughDeadProxy(t *testing.T) {
 	live := fakeEgress{name: "http://198.51.100.1:3128"}
 	dead := deadProxies(1)[0]
 	eg := &rotatingEgress{egresses: []fakeEgress{live, live, dead, live}}
-	c, err := New(Config{BaseURL: srv.URL, MaxAttempts: 1, BreakerFailures: 2, BreakerOpenFor: 20 * time.Millisecond}, eg,
+	c, err := New(Config{BaseURL: srv.URL, MaxAttempts: 1, BreakerFailures: 2, BreakerOpenFor: time.Second}, eg,
 		discardLogger(), prometheus.NewRegistry(), clock.Real{})
 	require.NoError(t, err)
 	for range 2 {
 		_, _ = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
 	}
+	// The breaker turns half-open on its own after BreakerOpenFor: long enough that it is still open
+	// when read right after the failures on a loaded machine.
 	require.Equal(t, BreakerOpen, c.BreakerState(EndpointMarketItems))
 	require.Eventually(t, func() bool { return c.BreakerState(EndpointMarketItems) == BreakerHalfOpen },
-		5*time.Second, 5*time.Millisecond)
+		10*time.Second, 5*time.Millisecond)
 	_, err = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
 	require.ErrorIs(t, err, ErrNetwork)
 	require.Equal(t, BreakerHalfOpen, c.BreakerState(EndpointMarketItems))
