@@ -268,10 +268,12 @@ func TestRetryAfterTooLongFails(t *testing.T) {
 
 func TestFloodLimitsRespected(t *testing.T) {
 	// The server allows one message per 50ms per chat and 5 per 200ms overall; the sender (one per 60ms
-	// per chat, 10/s overall) stays within both with a margin for scheduling jitter, so no message meets
-	// a 429.
+	// per chat after the previous answer, 5/s overall) stays within both, so no message meets a 429. The
+	// per-chat spacing starts after the server's answer, so it holds whatever the load; six messages
+	// let through the global gate span a second, so only a delay of 800ms between two of them on their
+	// way to the server could put them into one window.
 	f := newFixture(t, telegramtest.Options{PerChatInterval: 50 * time.Millisecond, GlobalLimit: 5, GlobalWindow: 200 * time.Millisecond},
-		Config{PerChatInterval: 60 * time.Millisecond, GlobalPerSecond: 10})
+		Config{PerChatInterval: 60 * time.Millisecond, GlobalPerSecond: 5})
 	var wg sync.WaitGroup
 	for chat := int64(1); chat <= 4; chat++ {
 		f.srv.AddChat(chat)
