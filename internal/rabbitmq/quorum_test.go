@@ -41,8 +41,8 @@ func startConnLimit(t *testing.T, rawURL string, limit int, queues ...string) *C
 
 // returnUnsettled takes one message of q with a plain consumer and closes the channel without settling
 // it, as a worker process that dies does. It returns the delivery's x-delivery-count (0 when absent) and
-// false when no message came.
-func returnUnsettled(t *testing.T, conn *amqp.Connection, q string) (int64, bool) {
+// false when no message came within wait.
+func returnUnsettled(t *testing.T, conn *amqp.Connection, q string, wait time.Duration) (int64, bool) {
 	t.Helper()
 	ch, err := conn.Channel()
 	require.NoError(t, err)
@@ -54,7 +54,7 @@ func returnUnsettled(t *testing.T, conn *amqp.Connection, q string) (int64, bool
 	case d := <-ds:
 		n, _ := d.Headers["x-delivery-count"].(int64)
 		return n, true
-	case <-time.After(2 * time.Second):
+	case <-time.After(wait):
 		return 0, false
 	}
 }
@@ -83,11 +83,12 @@ func TestQuorumQueueDeadLettersAfterTheDeliveryLimit(t *testing.T) {
 	t.Cleanup(func() { _ = p.Close() })
 	require.NoError(t, p.Publish(context.Background(), "q", testMsg("poison")))
 	for want := range int64(limit + 1) {
-		n, ok := returnUnsettled(t, conn, "q")
+		// The broker redelivers a returned message promptly, but a loaded machine may take a while.
+		n, ok := returnUnsettled(t, conn, "q", waitFor)
 		require.True(t, ok, "delivery %d", want+1)
 		require.Equal(t, want, n)
 	}
-	_, ok := returnUnsettled(t, conn, "q")
+	_, ok := returnUnsettled(t, conn, "q", 2*time.Second)
 	require.False(t, ok, "dead-lettered after %d returns", limit+1)
 
 	dlq := NewDLQ(c)
