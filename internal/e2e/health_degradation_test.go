@@ -94,7 +94,7 @@ func TestParserDegradesOnDMarketStormsAndStaysReady(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startObsPipeline(t, obsOptions{noWorker: true})
-			awaitComponent(t, p.parser, p.parserURL, "dmarket", "healthy", 10*time.Second)
+			awaitComponent(t, p.parser, p.parserURL, "dmarket", "healthy", 30*time.Second)
 			p.sim.SetFault(dmarkettest.EndpointMarketItems, tc.fault)
 			e := awaitComponent(t, p.parser, p.parserURL, "dmarket", "degraded", 30*time.Second)
 			require.Contains(t, e, "market_items")
@@ -126,7 +126,7 @@ func TestBotDegradesWhileTelegramIsUnreachable(t *testing.T) {
 	t.Cleanup(func() { _ = front.Close() })
 
 	b, base := startObsBot(t, redisdbtest.URL(t), "http://"+front.Addr()+"/bot%s/%s", tg.Token(), nil)
-	awaitComponent(t, b, base, "telegram", "healthy", 10*time.Second)
+	awaitComponent(t, b, base, "telegram", "healthy", 30*time.Second)
 
 	front.SetRefuse(true)
 	front.CutAll()
