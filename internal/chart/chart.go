@@ -74,9 +74,15 @@ type Data struct {
 	CheapestLocked bool
 	// BuyOrderCents is the best buy order; 0 when there is none.
 	BuyOrderCents int64
-	// Stored is how far back sales are kept (older days of the 30-day view are shaded as not stored);
-	// default sellhistory.Week.
+	// Stored is how far back hourly sales are kept; default sellhistory.Week. Without Days, the older
+	// days of the 30-day view are shaded as not stored.
 	Stored time.Duration
+	// Days are daily sale points (Hour is the UTC day start, Mean the day's mean price in dollars), in
+	// any order. When set, the 30-day view draws them instead of the hourly points grouped by day.
+	Days []sellhistory.Point
+	// DaysFrom is when the daily series starts: with Days set, the 30-day view shades what lies before
+	// it as not stored. Zero means the whole 30 days are stored.
+	DaysFrom time.Time
 }
 
 // layout is where the parts of the picture go.
@@ -141,11 +147,18 @@ func render(d Data) (*image.RGBA, []label, error) {
 	l := pictureLayout()
 
 	c.header(d)
-	lo, hi := priceRange(d)
+	lo, hi := priceRange(d, d.Points)
 	y := dollarAxis(lo, hi, l.short.Max.Y, l.short.Min.Y, 5)
-	c.pricePanel(l.short, l.shortVol, d, y, ShortView, time.Hour, "Last 7 days · hourly mean sale price and units sold")
-	c.pricePanel(l.long, l.longVol, d, dollarAxis(lo, hi, l.long.Max.Y, l.long.Min.Y, 5), LongView, 24*time.Hour,
-		"Last 30 days · daily")
+	c.pricePanel(l.short, l.shortVol, d, y, series{points: d.Points, width: time.Hour, from: d.Now.Add(-d.Stored)},
+		ShortView, time.Hour, "Last 7 days · hourly mean sale price and units sold")
+	long := series{points: d.Points, width: time.Hour, from: d.Now.Add(-d.Stored)}
+	longLo, longHi := lo, hi
+	if d.Days != nil {
+		long = series{points: d.Days, width: 24 * time.Hour, from: d.DaysFrom}
+		longLo, longHi = priceRange(d, d.Days)
+	}
+	c.pricePanel(l.long, l.longVol, d, dollarAxis(longLo, longHi, l.long.Max.Y, l.long.Min.Y, 5), long, LongView,
+		24*time.Hour, "Last 30 days · daily")
 	c.probabilityPanel(l.prob, d, lo, hi)
 	c.footer(d)
 	return img, c.labels, nil
@@ -215,6 +228,12 @@ func (c *canvas) header(d Data) {
 }
 
 func (c *canvas) footer(d Data) {
+	if d.Days != nil {
+		note := fmt.Sprintf("Hours and days without sales are left open. The 30-day view shows each day's mean sale "+
+			"price (weighted by units); hourly sales are kept for %d days, daily ones for 30.", int(d.Stored.Hours()/24))
+		c.text(c.f.label, c.f.label.fit(note, Width-40), 20, Height-20, NoteColor, false)
+		return
+	}
 	note := fmt.Sprintf("Hours and days without sales are left open. Sales older than %d days are not stored, so the "+
 		"30-day view shows only the last %d.", int(d.Stored.Hours()/24), int(d.Stored.Hours()/24))
 	c.text(c.f.label, c.f.label.fit(note, Width-40), 20, Height-20, NoteColor, false)
@@ -225,14 +244,14 @@ func cents(v int64) float64 { return float64(v) / 100 }
 // priceRange returns the dollar range the panels show: the prices from the 2nd to the 96th percentile of
 // units sold (so a few outliers do not flatten the picture), widened to the resale prices and to the
 // cheapest listing and best buy order when they are near the sales.
-func priceRange(d Data) (lo, hi float64) {
+func priceRange(d Data, points []sellhistory.Point) (lo, hi float64) {
 	type weighted struct {
 		price float64
 		w     int
 	}
 	var ws []weighted
 	total := 0
-	for _, p := range d.Points {
+	for _, p := range points {
 		if p.Count > 0 {
 			ws = append(ws, weighted{p.Mean, p.Count})
 			total += p.Count
@@ -290,16 +309,24 @@ type bucket struct {
 	count int
 }
 
-// buckets groups points by step (an hour or a day, UTC), count-weighted, oldest first, keeping only the
-// points of hours that end after from and start before to.
-func buckets(points []sellhistory.Point, step time.Duration, from, to time.Time) []bucket {
+// series is what one price view draws: points each covering width from their Hour, stored from from on
+// (a zero from: all of the view).
+type series struct {
+	points []sellhistory.Point
+	width  time.Duration
+	from   time.Time
+}
+
+// buckets groups points of the given width by step (an hour or a day, UTC), count-weighted, oldest
+// first, keeping only the points that end after from and start before to.
+func buckets(points []sellhistory.Point, width, step time.Duration, from, to time.Time) []bucket {
 	type acc struct {
 		sum float64
 		n   int
 	}
 	m := map[int64]*acc{}
 	for _, p := range points {
-		if p.Count <= 0 || !p.Hour.Add(time.Hour).After(from) || !p.Hour.Before(to) {
+		if p.Count <= 0 || !p.Hour.Add(width).After(from) || !p.Hour.Before(to) {
 			continue
 		}
 		k := p.Hour.UTC().Truncate(step).Unix()
@@ -319,20 +346,21 @@ func buckets(points []sellhistory.Point, step time.Duration, from, to time.Time)
 	return out
 }
 
-// pricePanel draws one view: prices per bucket over span ending at d.Now, with gaps where a bucket had
-// no sales, the lines of the cheapest listing and best buy order, and the volume bars below.
-func (c *canvas) pricePanel(r, vol image.Rectangle, d Data, y axis, span, step time.Duration, heading string) {
+// pricePanel draws one view: the prices of s per bucket over span ending at d.Now, with gaps where a
+// bucket had no sales, the time before s.from shaded as not stored, the lines of the cheapest listing
+// and best buy order, and the volume bars below.
+func (c *canvas) pricePanel(r, vol image.Rectangle, d Data, y axis, s series, span, step time.Duration, heading string) {
 	c.text(c.f.head, heading, r.Min.X, r.Min.Y-12, TextColor, false)
 	t1 := d.Now
 	t0 := t1.Add(-span)
 	x := timeAxis(t0, t1, r.Min.X, r.Max.X, span)
-	notStored := t1.Add(-d.Stored)
+	notStored := s.from
 	if notStored.After(t0) {
 		px := x.px(float64(notStored.Unix()))
 		c.fillRect(image.Rect(r.Min.X+1, r.Min.Y+1, px, r.Max.Y), NoDataColor)
 		c.fillRect(image.Rect(vol.Min.X+1, vol.Min.Y+1, px, vol.Max.Y), NoDataColor)
 	}
-	bs := buckets(d.Points, step, t0, t1)
+	bs := buckets(s.points, s.width, step, t0, t1)
 	c.grid(r, vol, x, y)
 	var lineYs []int
 	for _, v := range []int64{d.CheapestCents, d.BuyOrderCents} {
@@ -346,7 +374,7 @@ func (c *canvas) pricePanel(r, vol image.Rectangle, d Data, y axis, span, step t
 	if len(bs) == 0 {
 		c.frame(r)
 		c.frame(vol)
-		stored := image.Rect(max(r.Min.X, x.px(float64(t1.Add(-d.Stored).Unix()))), r.Min.Y, r.Max.X, r.Max.Y)
+		stored := image.Rect(max(r.Min.X, x.px(float64(max(notStored.Unix(), t0.Unix())))), r.Min.Y, r.Max.X, r.Max.Y)
 		c.centeredAvoiding(stored, "no sales", lineYs)
 		c.hLines(r, d, y)
 		c.lineLabels(r, d, y)

@@ -335,3 +335,66 @@ func TestExample(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(*example, name), buf.Bytes(), 0o644))
 	}
 }
+
+// daily is a 30-day series ending at fixtureNow: one day in three without sales.
+func daily() []sellhistory.Point {
+	var out []sellhistory.Point
+	for k := 30; k >= 0; k-- {
+		if k%3 == 1 {
+			continue
+		}
+		out = append(out, sellhistory.Point{Hour: fixtureNow.Add(time.Duration(-k) * 24 * time.Hour).Truncate(24 * time.Hour),
+			Mean: 40 + float64(k%5), Count: 1 + k%4})
+	}
+	return out
+}
+
+func TestThirtyDayViewDrawsDailySeries(t *testing.T) {
+	l := pictureLayout()
+	x := timeAxis(fixtureNow.Add(-LongView), fixtureNow, l.long.Min.X, l.long.Max.X, LongView)
+	weekEdge := x.px(float64(fixtureNow.Add(-sellhistory.Week).Unix()))
+	cases := []struct {
+		name     string
+		from     time.Time
+		shadedTo int // x the shading reaches; 0: none
+	}{
+		{name: "all 30 days stored"},
+		{name: "stored for 12 days", from: fixtureNow.Add(-12 * 24 * time.Hour), shadedTo: x.px(float64(fixtureNow.Add(-12 * 24 * time.Hour).Unix()))},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			img, labels := drawn(t, Data{Title: "X", Now: fixtureNow, Points: sparse(), Days: daily(), DaysFrom: tc.from})
+			var texts []string
+			for _, lb := range labels {
+				texts = append(texts, lb.text)
+			}
+			before := image.Rect(l.long.Min.X+1, l.long.Min.Y+1, weekEdge, l.long.Max.Y)
+			if tc.shadedTo == 0 {
+				require.Zero(t, countIn(img, inner(l.long), NoDataColor))
+				require.NotContains(t, texts, "sales not stored")
+				require.Positive(t, countIn(img, before, PriceColor), "days older than a week are drawn")
+				require.Positive(t, countIn(img, image.Rect(l.longVol.Min.X+1, l.longVol.Min.Y+1, weekEdge, l.longVol.Max.Y), VolumeColor))
+			} else {
+				require.Positive(t, countIn(img, image.Rect(l.long.Min.X+1, l.long.Min.Y+1, tc.shadedTo, l.long.Max.Y), NoDataColor))
+				require.Zero(t, countIn(img, image.Rect(tc.shadedTo+1, l.long.Min.Y+1, l.long.Max.X, l.long.Max.Y), NoDataColor))
+				require.Contains(t, texts, "sales not stored")
+			}
+			require.Zero(t, countIn(img, inner(l.short), NoDataColor), "the 7-day view is all stored")
+			require.Contains(t, strings.Join(texts, "\n"), "daily ones for 30")
+			require.NotContains(t, strings.Join(texts, "\n"), "Sales older than 7 days are not stored")
+		})
+	}
+}
+
+func TestThirtyDayViewIgnoresHourlyPointsWithDays(t *testing.T) {
+	l := pictureLayout()
+	// Daily points exist only for the last 2 days: the hourly points of older days are not drawn
+	// in the 30-day view, though the 7-day view still shows them.
+	days := []sellhistory.Point{{Hour: fixtureNow.Add(-24 * time.Hour).Truncate(24 * time.Hour), Mean: 43, Count: 2}}
+	img, _ := drawn(t, Data{Title: "X", Now: fixtureNow, Points: sparse(), Days: days, DaysFrom: fixtureNow.Add(-30 * 24 * time.Hour)})
+	x := timeAxis(fixtureNow.Add(-LongView), fixtureNow, l.long.Min.X, l.long.Max.X, LongView)
+	edge := x.px(float64(fixtureNow.Add(-48 * time.Hour).Unix()))
+	require.Zero(t, countIn(img, image.Rect(l.long.Min.X+1, l.long.Min.Y+1, edge, l.long.Max.Y), PriceColor))
+	require.Positive(t, countIn(img, image.Rect(edge, l.long.Min.Y+1, l.long.Max.X, l.long.Max.Y), PriceColor))
+	require.Positive(t, countIn(img, inner(l.short), PriceColor))
+}

@@ -31,8 +31,8 @@ type Source struct {
 // NewSource returns a Source reading from r.
 func NewSource(r MarketReader) *Source { return &Source{r: r} }
 
-// Chart returns the PNG chart of title. Its views end when the history was computed; only the sales
-// stored with the history (the last 7 days) can be shown.
+// Chart returns the PNG chart of title. Its views end when the chart points were written: the 7-day
+// view shows the hourly points of the newest sales message, the 30-day view the stored daily series.
 func (s *Source) Chart(ctx context.Context, title string) ([]byte, error) {
 	d, err := s.data(ctx, title)
 	if err != nil {
@@ -54,12 +54,21 @@ func (s *Source) data(ctx context.Context, title string) (Data, error) {
 	if err != nil {
 		return Data{}, err
 	}
-	if !ok || (len(c.Points) == 0 && len(h.Probability) == 0) {
+	if len(c.Points) == 0 && len(c.Daily) == 0 && (!ok || len(h.Probability) == 0) {
 		return Data{}, ErrNoHistory
 	}
 	d := Data{Title: title, Probability: h.Probability, Stored: sellhistory.Week}
 	for _, p := range c.Points {
 		d.Points = append(d.Points, sellhistory.Point{Hour: time.Unix(p[0], 0).UTC(), Mean: float64(p[1]) / 100, Count: int(p[2])})
+	}
+	if c.Since > 0 || len(c.Daily) > 0 {
+		d.Days = make([]sellhistory.Point, 0, len(c.Daily))
+		for _, p := range c.Daily {
+			d.Days = append(d.Days, sellhistory.Point{Hour: time.Unix(p[0], 0).UTC(), Mean: float64(p[1]) / 100, Count: int(p[2])})
+		}
+		if c.Since > 0 {
+			d.DaysFrom = time.Unix(c.Since, 0).UTC()
+		}
 	}
 	switch {
 	case c.UpdatedAt > 0:

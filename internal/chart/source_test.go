@@ -13,6 +13,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/sellhistory"
 	"github.com/skinflip/dmarket-monitor/internal/validate"
 )
 
@@ -92,4 +93,36 @@ func (failingReader) Order(context.Context, string) (pricestore.OrderValue, bool
 func TestSourcePassesReadErrors(t *testing.T) {
 	_, err := NewSource(failingReader{}).Chart(context.Background(), "x")
 	require.ErrorContains(t, err, "redis down")
+}
+
+func TestSourceReadsDailySeries(t *testing.T) {
+	ctx := context.Background()
+	rdb := redisdbtest.New(t)
+	first := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(first)
+	store, err := pricestore.New(rdb, clk, pricestore.Config{})
+	require.NoError(t, err)
+	const title = "AWP | Asiimov (Field-Tested)"
+	// Three sales messages a week apart, each with one sale a day.
+	for w := range 3 {
+		fetched := first.Add(time.Duration(w) * sellhistory.Week)
+		var points []pricestore.HourPoint
+		for d := 6; d >= 0; d-- {
+			points = append(points, pricestore.HourPoint{fetched.Add(time.Duration(-d)*24*time.Hour - time.Hour).Unix(), int64(5000 + 100*w), 1})
+		}
+		clk.Set(fetched)
+		_, err := store.WriteHistory(ctx, title, fetched, &pricestore.History{Points: points, Probability: map[int64]int{5000: 100}})
+		require.NoError(t, err)
+	}
+	d, err := NewSource(store).data(ctx, title)
+	require.NoError(t, err)
+	require.Len(t, d.Days, 21)
+	require.Equal(t, first.Add(-sellhistory.Week), d.DaysFrom)
+	require.Equal(t, 50.0, d.Days[0].Mean)
+	require.Equal(t, 52.0, d.Days[20].Mean)
+	require.Len(t, d.Points, 7)
+	b, err := NewSource(store).Chart(ctx, title)
+	require.NoError(t, err)
+	_, err = png.Decode(bytes.NewReader(b))
+	require.NoError(t, err)
 }

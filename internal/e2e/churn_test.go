@@ -210,6 +210,9 @@ func TestRedisKeysStayBoundedUnderTitleChurn(t *testing.T) {
 		switch {
 		case strings.HasPrefix(key, pricestore.PricesPrefix), strings.HasPrefix(key, pricestore.OrdersPrefix):
 			return priceTTL + time.Second
+		case strings.HasPrefix(key, pricestore.ChartPrefix):
+			// Daily chart points are kept for 30 days (unless HISTORY_TTL is longer).
+			return max(pricestore.ChartTTL, pricestore.DefaultHistoryTTL)
 		case strings.HasPrefix(key, "telegram:sent:"):
 			return 2 * dedup
 		case strings.HasPrefix(key, "telegram:sendlog:"):

@@ -1,14 +1,17 @@
 package pricestore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/skinflip/dmarket-monitor/internal/sellhistory"
 	"github.com/skinflip/dmarket-monitor/internal/validate"
 )
 
@@ -24,16 +27,38 @@ type OrderValue struct {
 	UpdatedAt int64 `json:"updated_at"`
 }
 
-// ChartValue is the JSON body of a `chart:dmarket:<title>` key: last week's hourly sale points, oldest
-// first, written with the title's history and living as long.
+// ChartValue is the JSON body of a `chart:dmarket:<title>` key: the hourly sale points of the last week
+// of the newest sales message, and the daily points of the last ChartDays days merged from every sales
+// message (see WriteHistory), both oldest first. The key lives ChartTTL (or HISTORY_TTL when longer).
 type ChartValue struct {
 	// T is the fetch time of the message that wrote it (unix ms).
 	T int64 `json:"t"`
 	// Points are [hour start unix seconds, mean price cents, units sold].
 	Points []HourPoint `json:"points"`
+	// Daily are [UTC day start unix seconds, unit-weighted mean price cents, units sold] of the days
+	// with sales.
+	Daily []DayPoint `json:"daily,omitempty"`
+	// Since is when the daily series starts (unix seconds): the earliest sale time the merged messages
+	// covered, no earlier than the oldest day kept. Days before it are not stored, not without sales.
+	Since int64 `json:"since,omitempty"`
 	// UpdatedAt is the fetch time in unix seconds.
 	UpdatedAt int64 `json:"updated_at"`
 }
+
+// DayPoint is one UTC day of sales: JSON [day start unix seconds, mean price cents, units sold]. The
+// mean is weighted by units (the day's hourly means times their units, over the day's units, rounded
+// to the nearest cent), so it is the day's mean sale price within a cent.
+type DayPoint [3]int64
+
+// Daily points of a chart key.
+const (
+	// ChartDays is how many UTC days of daily points a chart key keeps (plus the partly shown day at
+	// the left edge of a 30-day view).
+	ChartDays = 30
+	// ChartTTL is how long a chart key lives after the sales it was last written from were fetched,
+	// unless HISTORY_TTL is longer: as long as its oldest daily point stays in a 30-day view.
+	ChartTTL = ChartDays * 24 * time.Hour
+)
 
 // History is the result of a sell-history analysis (SPEC §5.3).
 type History struct {
@@ -45,6 +70,10 @@ type History struct {
 	Probability map[int64]int
 	// Points are last week's hourly sale points, oldest first, for charts.
 	Points []HourPoint
+	// Oldest is the time of the oldest sale the message held, of any age. The message covers the sales
+	// after max(Oldest, fetch time − 7 days): a message cut short by the page limit covers less than a
+	// week. Zero means the whole week.
+	Oldest time.Time
 }
 
 // HourPoint is one hour of sales: JSON [hour start unix seconds, mean price cents, units sold].
@@ -143,42 +172,173 @@ func (s *Store) WriteOrders(ctx context.Context, fetchedAt time.Time, orders []v
 }
 
 // WriteHistory stores the sell-history analysis of title made from sales fetched at fetchedAt. A nil h
-// (no sales) removes the key.
+// (no sales) removes the history key. The chart key gets h's hourly points and merges h's sales into
+// its daily series (see mergeChart). It returns the number of history keys changed.
 func (s *Store) WriteHistory(ctx context.Context, title string, fetchedAt time.Time, h *History) (int, error) {
-	ttl, ok := s.lifetime(fetchedAt, s.cfg.HistoryTTL)
-	if !ok {
-		return 0, nil
-	}
-	t := fetchedAt.UnixMilli()
-	var value, chart []byte
-	if h != nil {
-		prob := h.Probability
-		if prob == nil {
-			prob = map[int64]int{}
+	n := 0
+	if ttl, ok := s.lifetime(fetchedAt, s.cfg.HistoryTTL); ok {
+		t := fetchedAt.UnixMilli()
+		var value []byte
+		if h != nil {
+			prob := h.Probability
+			if prob == nil {
+				prob = map[int64]int{}
+			}
+			var err error
+			value, err = json.Marshal(HistoryValue{T: t, Stable: h.Stable, SoldPerWeek: h.SoldPerWeek, Probability: prob,
+				UpdatedAt: fetchedAt.Unix()})
+			if err != nil {
+				return 0, fmt.Errorf("encode history: %w", err)
+			}
 		}
 		var err error
-		value, err = json.Marshal(HistoryValue{T: t, Stable: h.Stable, SoldPerWeek: h.SoldPerWeek, Probability: prob,
-			UpdatedAt: fetchedAt.Unix()})
-		if err != nil {
-			return 0, fmt.Errorf("encode history: %w", err)
-		}
-		points := h.Points
-		if points == nil {
-			points = []HourPoint{}
-		}
-		if chart, err = json.Marshal(ChartValue{T: t, Points: points, UpdatedAt: fetchedAt.Unix()}); err != nil {
-			return 0, fmt.Errorf("encode chart: %w", err)
+		if n, err = s.cas(ctx, "history", []string{HistoryKey(title)}, casArgs(nil, t, ttl, value)); err != nil {
+			return n, err
 		}
 	}
-	n, err := s.cas(ctx, "history", []string{HistoryKey(title)}, casArgs(nil, t, ttl, value))
-	if err != nil {
-		return n, err
-	}
-	if _, err := s.cas(ctx, "chart", []string{ChartKey(title)}, casArgs(nil, t, ttl, chart)); err != nil {
+	if err := s.mergeChart(ctx, title, fetchedAt, h); err != nil {
 		return n, err
 	}
 	return n, nil
 }
+
+// mergeChart writes the chart key of title from the sales of one message fetched at fetchedAt (h nil:
+// none). The hourly points are replaced. The message covers the sales after from = max(h.Oldest,
+// fetchedAt − 7 days); every UTC day starting at or after from takes the message's data (a day without
+// sales in it loses its point), the day holding from keeps its stored point when it has one (an earlier
+// message covered more of it) and takes the message's otherwise, and older days are kept. Days before
+// the UTC day of fetchedAt − ChartDays days are dropped. The merge runs in Redis (chartScript) under the
+// same compare-and-set on "t" as every value, so a redelivered message changes nothing and an older one
+// is ignored.
+func (s *Store) mergeChart(ctx context.Context, title string, fetchedAt time.Time, h *History) error {
+	ttl, ok := s.lifetime(fetchedAt, max(ChartTTL, s.cfg.HistoryTTL))
+	if !ok {
+		return nil
+	}
+	const day = 24 * time.Hour
+	points := []HourPoint{}
+	from := fetchedAt // an empty message covers nothing
+	if h != nil {
+		if h.Points != nil {
+			points = h.Points
+		}
+		from = fetchedAt.Add(-sellhistory.Week)
+		if h.Oldest.After(from) {
+			from = notAfter(h.Oldest, fetchedAt)
+		}
+	}
+	firstDay := from.UTC().Truncate(day)
+	if firstDay.Before(from) {
+		firstDay = firstDay.Add(day)
+	}
+	cutoff := fetchedAt.Add(-ChartDays * day).UTC().Truncate(day)
+	hourly, err := json.Marshal(points)
+	if err != nil {
+		return fmt.Errorf("encode chart: %w", err)
+	}
+	daily, err := json.Marshal(dailyPoints(points))
+	if err != nil {
+		return fmt.Errorf("encode chart: %w", err)
+	}
+	since := from.Unix()
+	if h == nil {
+		since = 0 // nothing covered: the stored start stays
+	}
+	err = chartScript.Run(ctx, s.rdb, []string{ChartKey(title)}, fetchedAt.UnixMilli(), ttl.Milliseconds(), hourly, daily,
+		firstDay.Unix(), cutoff.Unix(), since, fetchedAt.Unix()).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("write chart of %q: %w", title, err)
+	}
+	return nil
+}
+
+// dailyPoints groups hourly points per UTC day, oldest first, with the unit-weighted mean price rounded
+// half away from zero.
+func dailyPoints(points []HourPoint) []DayPoint {
+	out := []DayPoint{}
+	var sum int64
+	flush := func() {
+		if n := len(out); n > 0 && out[n-1][2] > 0 {
+			out[n-1][1] = (2*sum + out[n-1][2]) / (2 * out[n-1][2])
+		}
+	}
+	for _, p := range sortedHours(points) {
+		if p[2] <= 0 {
+			continue
+		}
+		d := time.Unix(p[0], 0).UTC().Truncate(24 * time.Hour).Unix()
+		if n := len(out); n == 0 || out[n-1][0] != d {
+			flush()
+			out = append(out, DayPoint{d, 0, 0})
+			sum = 0
+		}
+		out[len(out)-1][2] += p[2]
+		sum += p[1] * p[2]
+	}
+	flush()
+	return out
+}
+
+// sortedHours returns points sorted by hour (a copy when they are not already).
+func sortedHours(points []HourPoint) []HourPoint {
+	if slices.IsSortedFunc(points, func(a, b HourPoint) int { return cmp.Compare(a[0], b[0]) }) {
+		return points
+	}
+	out := slices.Clone(points)
+	slices.SortFunc(out, func(a, b HourPoint) int { return cmp.Compare(a[0], b[0]) })
+	return out
+}
+
+// chartScript merges one sales message into one chart key (see mergeChart); one key per call, so it is
+// safe in a cluster. ARGV: t (fetch ms), ttl (ms), the hourly points (JSON), the message's daily points
+// (JSON), the first day it fully covers, the oldest day kept, the start of what it covers (0: nothing)
+// and the fetch time (s). A stored value with a newer "t" is left alone. It returns 1 when it wrote.
+var chartScript = redis.NewScript(`
+local t = tonumber(ARGV[1])
+local firstDay = tonumber(ARGV[5])
+local cutoff = tonumber(ARGV[6])
+local since = tonumber(ARGV[7])
+local cur = redis.call('GET', KEYS[1])
+local days = {}
+local byDay = {}
+if cur then
+  local ct = tonumber(string.match(cur, '"t":(%d+)')) or -1
+  if t < ct then return 0 end
+  local ok, old = pcall(cjson.decode, cur)
+  if ok and type(old) == 'table' then
+    if type(old.daily) == 'table' then
+      for _, d in ipairs(old.daily) do
+        local day = type(d) == 'table' and tonumber(d[1])
+        if day and day < firstDay and day >= cutoff and tonumber(d[2]) and tonumber(d[3]) then
+          days[#days + 1] = d
+          byDay[day] = true
+        end
+      end
+    end
+    local olds = tonumber(old.since)
+    if olds and olds > 0 and (since == 0 or olds < since) then since = olds end
+  end
+end
+for _, d in ipairs(cjson.decode(ARGV[4])) do
+  local day = d[1]
+  if day >= cutoff and (day >= firstDay or not byDay[day]) then days[#days + 1] = d end
+end
+if #days == 0 and ARGV[3] == '[]' then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+table.sort(days, function(a, b) return a[1] < b[1] end)
+if since > 0 and since < cutoff then since = cutoff end
+local parts = {}
+for i, d in ipairs(days) do
+  parts[i] = string.format('[%.0f,%.0f,%.0f]', d[1], d[2], d[3])
+end
+local v = '{"t":' .. ARGV[1] .. ',"points":' .. ARGV[3] .. ',"daily":[' .. table.concat(parts, ',') .. ']'
+if since > 0 then v = v .. ',"since":' .. string.format('%.0f', since) end
+v = v .. ',"updated_at":' .. ARGV[8] .. '}'
+redis.call('SET', KEYS[1], v, 'PX', ARGV[2])
+return 1
+`)
 
 // WriteFees stores the fees of game fetched at fetchedAt.
 func (s *Store) WriteFees(ctx context.Context, game string, fetchedAt time.Time, f validate.Fees) (int, error) {

@@ -43,8 +43,12 @@ type Analyser func(sales []validate.Sale, now time.Time) pricestore.History
 // SellHistory is the Analyser backed by package sellhistory.
 func SellHistory(sales []validate.Sale, now time.Time) pricestore.History {
 	in := make([]sellhistory.Sale, len(sales))
+	var oldest time.Time
 	for i, s := range sales {
 		in[i] = sellhistory.Sale{Price: s.PriceCents, At: s.At}
+		if oldest.IsZero() || s.At.Before(oldest) {
+			oldest = s.At
+		}
 	}
 	r := sellhistory.Analyse(in, now)
 	recent := sellhistory.Recent(sellhistory.Points(in, now), now)
@@ -53,7 +57,8 @@ func SellHistory(sales []validate.Sale, now time.Time) pricestore.History {
 		p := recent[i]
 		points = append(points, pricestore.HourPoint{p.Hour.Unix(), sellhistory.Cents(p.Mean), int64(p.Count)})
 	}
-	return pricestore.History{Stable: r.Stable, SoldPerWeek: r.SoldPerWeek, Probability: r.Probability, Points: points}
+	return pricestore.History{Stable: r.Stable, SoldPerWeek: r.SoldPerWeek, Probability: r.Probability, Points: points,
+		Oldest: oldest}
 }
 
 // StartSpan starts a span named name. With non-nil headers the span continues the trace they carry (B3
