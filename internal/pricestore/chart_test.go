@@ -57,15 +57,16 @@ func TestChartMergesDailyPoints(t *testing.T) {
 	// Message 1 covers the week after day 13 12:00: day 13 is partly covered and has nothing stored yet,
 	// so it takes the message's sales; day 15's mean is weighted by units: (2×100 + 1×200) / 3.
 	m1 := chartMessage{chartDay(20).Add(12 * time.Hour), &History{Points: []HourPoint{
-		hp(13, 13, 500, 1), hp(15, 10, 100, 2), hp(15, 11, 200, 1), hp(20, 1, 300, 4)}}}
+		hp(13, 13, 500, 1), hp(15, 10, 100, 2), hp(15, 11, 200, 1), hp(17, 0, 600, 1), hp(20, 1, 300, 4)}}}
 	m1.write(t, s, clk)
 	v := read()
-	require.Equal(t, []DayPoint{dp(13, 500, 1), dp(15, 133, 3), dp(20, 300, 4)}, v.Daily)
+	require.Equal(t, []DayPoint{dp(13, 500, 1), dp(15, 133, 3), dp(17, 600, 1), dp(20, 300, 4)}, v.Daily)
 	require.Equal(t, chartDay(13).Add(12*time.Hour).Unix(), v.Since)
 	require.Equal(t, m1.h.Points, v.Points)
 
-	// Message 2 covers the week after day 16 06:00: days 17 on are replaced (day 20 now holds only the
-	// 02:00 sale), day 16 is new, days 13 and 15 lie before its window and stay.
+	// Message 2 covers the week after day 16 06:00: days 17 on are replaced (day 17 had no sale in it
+	// and loses its point, day 20 now holds only the 02:00 sale), day 16 is new, days 13 and 15 lie
+	// before its window and stay.
 	m2 := chartMessage{chartDay(23).Add(6 * time.Hour), &History{Points: []HourPoint{
 		hp(16, 7, 700, 1), hp(20, 2, 310, 2), hp(22, 5, 320, 1)}}}
 	m2.write(t, s, clk)
