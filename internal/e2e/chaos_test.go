@@ -120,10 +120,14 @@ func TestChaosRedisOutageIsRetriedWithoutDeadLetters(t *testing.T) {
 	s.d.redis.CutAll()
 	began := time.Now()
 	sawUnready := false
-	// The upper bound only guards against a worker that never writes; on a loaded machine the first
-	// failed write may take several seconds.
-	for time.Since(began) < 20*time.Second &&
-		(time.Since(began) < time.Second || metric(w, "dmarket_worker_pages_total", "outcome", "error") <= failedBefore) {
+	// Redis stays away until the worker has failed a write and held a delivery (its guard confirms the
+	// outage with a probe, so restoring Redis earlier would rightly make that failure the message's own).
+	// The upper bound only guards against a worker that never does; on a loaded machine that may take
+	// several seconds.
+	heldBefore := metric(w, "dmarket_amqp_held_total")
+	for time.Since(began) < 30*time.Second &&
+		(time.Since(began) < time.Second || metric(w, "dmarket_worker_pages_total", "outcome", "error") <= failedBefore ||
+			metric(w, "dmarket_amqp_held_total") <= heldBefore) {
 		if code, _ := status(w.url("/readyz")); code == 503 {
 			sawUnready = true
 		}
@@ -134,6 +138,7 @@ func TestChaosRedisOutageIsRetriedWithoutDeadLetters(t *testing.T) {
 	t.Logf("Redis refused for %s (worker reported not ready: %v)", restored.Sub(began).Round(time.Millisecond), sawUnready)
 	require.Greater(t, metric(w, "dmarket_worker_pages_total", "outcome", "error"), failedBefore,
 		"the worker never failed a write during the outage")
+	require.Greater(t, metric(w, "dmarket_amqp_held_total"), heldBefore, "the worker never held a delivery during the outage")
 
 	awaitStatus(t, w.proc, w.url("/readyz"), 200, 30*time.Second)
 	awaitStatus(t, parser.proc, parser.url("/readyz"), 200, 30*time.Second)
