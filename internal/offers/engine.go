@@ -264,17 +264,9 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 				if l == nil || l.Price <= 0 || l.Price < s.MinPriceCents || l.expiredAt(now) {
 					continue
 				}
-				var sell int64
-				if kind == 0 {
-					if t.Order == nil || t.Order.Price <= 0 {
-						continue
-					}
-					sell = t.Order.Price
-				} else {
-					var ok bool
-					if sell, ok = historySell(t.History, l.Price); !ok {
-						continue
-					}
+				sell, ok := sellPrice(t, kind, l.Price)
+				if !ok {
+					continue
 				}
 				if !scheduled {
 					if !looked || t.GameID != lastGame {
@@ -457,4 +449,16 @@ func statusRank(s Status) int {
 		return 0
 	}
 	return 1
+}
+
+// sellPrice returns the sell price of an offer of kind (0 TARGET, 1 HISTORY) for a listing bought at buy,
+// and false when title t has no such offer (no buy order; history not good enough).
+func sellPrice(t *Title, kind, buy int64) (int64, bool) {
+	if kind == 0 {
+		if t.Order == nil || t.Order.Price <= 0 {
+			return 0, false
+		}
+		return t.Order.Price, true
+	}
+	return historySell(t.History, buy)
 }

@@ -105,17 +105,9 @@ func BuildIndex(m *Market, now time.Time) *Index {
 				if l == nil || l.Price <= 0 {
 					continue
 				}
-				var sell int64
-				if kind == 0 {
-					if t.Order == nil || t.Order.Price <= 0 {
-						continue
-					}
-					sell = t.Order.Price
-				} else {
-					var ok bool
-					if sell, ok = historySell(t.History, l.Price); !ok {
-						continue
-					}
+				sell, ok := sellPrice(t, kind, l.Price)
+				if !ok {
+					continue
 				}
 				if !scheduled {
 					if !looked || t.GameID != lastGame {
