@@ -34,7 +34,7 @@ ARG TARGETARCH
 ARG VERSION=dev
 ARG COMMIT=unknown
 ARG BUILD_DATE=unknown
-ARG BUILDINFO=github.com/skinflip/dmarket-monitor/internal/buildinfo
+ARG BUILDINFO=github.com/skinflip/dmarket-monitor/internal/platform/buildinfo
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \

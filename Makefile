@@ -13,7 +13,7 @@ IMAGE         ?= dmarket-monitor:local
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT        ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BUILD_DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
-BUILDINFO     := github.com/skinflip/dmarket-monitor/internal/buildinfo
+BUILDINFO     := github.com/skinflip/dmarket-monitor/internal/platform/buildinfo
 LDFLAGS       ?= -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT) -X $(BUILDINFO).date=$(BUILD_DATE)
 COMPOSE       ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 

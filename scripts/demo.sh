@@ -37,7 +37,7 @@ done
 if ! "$BIN/bot" offers -n 1 >/dev/null 2>"$LOGS/check.err"; then
   echo "demo: Redis is not reachable at $REDIS_URL:" >&2; cat "$LOGS/check.err" >&2; exit 1
 fi
-# The default database 15 is also one the integration tests hand out (internal/redisdb/redisdbtest locks
+# The default database 15 is also one the integration tests hand out (internal/platform/redisdb/redisdbtest locks
 # them in database 0): take the same lock so that a demo and a test run never empty each other's data.
 if [ -z "${DEMO_REDIS_URL:-}" ] && command -v redis-cli >/dev/null; then
   if [ "$(redis-cli -u "${REDIS_URL%/*}/0" set redisdbtest:lock:15 "demo-$$" NX EX 900)" != "OK" ]; then

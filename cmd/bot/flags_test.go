@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/skinflip/dmarket-monitor/internal/buildinfo/buildinfotest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/buildinfo/buildinfotest"
 )
 
 // TestHelpAndVersion runs the built binary: -h prints every variable and exits 0, -version prints the

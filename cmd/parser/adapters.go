@@ -6,9 +6,9 @@ import (
 	"strings"
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
-	"github.com/skinflip/dmarket-monitor/internal/health"
-	"github.com/skinflip/dmarket-monitor/internal/proxy"
-	"github.com/skinflip/dmarket-monitor/internal/ratelimit"
+	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
+	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
+	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 )
 
 // accountLimiter maps the client's endpoint families onto the account limiter's.

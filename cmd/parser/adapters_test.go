@@ -11,13 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/config"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
-	"github.com/skinflip/dmarket-monitor/internal/health"
-	"github.com/skinflip/dmarket-monitor/internal/proxy"
-	"github.com/skinflip/dmarket-monitor/internal/ratelimit"
+	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
+	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 )
 
 func TestAccountLimiterAdaptsToSignedOutcomes(t *testing.T) {

@@ -18,10 +18,10 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/config"
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
-	"github.com/skinflip/dmarket-monitor/internal/rabbitmq"
-	"github.com/skinflip/dmarket-monitor/internal/rabbitmq/rabbitmqtest"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
 )
 
 // envPoisonWorker makes this test binary run as a worker process that dies on the message with the id

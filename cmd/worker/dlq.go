@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/skinflip/dmarket-monitor/internal/config"
-	"github.com/skinflip/dmarket-monitor/internal/lifecycle"
-	"github.com/skinflip/dmarket-monitor/internal/logging"
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/rabbitmq"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle"
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
 )
 
 // dlqUsage is printed by `worker dlq -h` and after a usage error.

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/rabbitmq"
-	"github.com/skinflip/dmarket-monitor/internal/rabbitmq/rabbitmqtest"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
 // brokerWithDeadLetters declares the worker's topology on a fresh vhost and dead-letters a sales, a

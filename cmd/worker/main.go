@@ -12,19 +12,19 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/config"
 	"github.com/skinflip/dmarket-monitor/internal/fetchgate"
-	"github.com/skinflip/dmarket-monitor/internal/health"
-	"github.com/skinflip/dmarket-monitor/internal/lifecycle"
-	"github.com/skinflip/dmarket-monitor/internal/logging"
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/ops"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/health"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle"
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging"
+	"github.com/skinflip/dmarket-monitor/internal/platform/ops"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
+	"github.com/skinflip/dmarket-monitor/internal/platform/tracing"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
-	"github.com/skinflip/dmarket-monitor/internal/rabbitmq"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/salesschedule"
-	"github.com/skinflip/dmarket-monitor/internal/tracing"
 	"github.com/skinflip/dmarket-monitor/internal/worker"
 )
 

@@ -17,10 +17,10 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/config"
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/netfault"
+	"github.com/skinflip/dmarket-monitor/internal/platform/netfaulttest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
-	"github.com/skinflip/dmarket-monitor/internal/rabbitmq/rabbitmqtest"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
 )
 
 // opsAddr returns a loopback address whose port is free now, drawn below the ephemeral range so that
@@ -72,7 +72,7 @@ func metricLine(body, prefix string) bool {
 func TestRunPausesWhileRedisIsDown(t *testing.T) {
 	amqpURL := rabbitmqtest.NewVhost(t)
 	direct := redisdbtest.New(t)
-	proxy, err := netfault.New(direct.Options().Addr)
+	proxy, err := netfaulttest.New(direct.Options().Addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = proxy.Close() })
 	addr := opsAddr(t)

@@ -35,9 +35,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/skinflip/dmarket-monitor/internal/clock"
-	"github.com/skinflip/dmarket-monitor/internal/offers"
-	"github.com/skinflip/dmarket-monitor/internal/telegram"
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
 // OfferSource computes the current offers for one user's settings.

@@ -13,10 +13,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/clock"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
-	"github.com/skinflip/dmarket-monitor/internal/telegram"
-	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
+	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
+	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
 func TestNewValidates(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/offers"
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 )
 
 func TestOffersPaging(t *testing.T) {

@@ -17,11 +17,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/clock"
-	"github.com/skinflip/dmarket-monitor/internal/offers"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
-	"github.com/skinflip/dmarket-monitor/internal/telegram"
-	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
+	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
 // Whitelisted test users (private chat id = user id).

@@ -11,8 +11,8 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
-	"github.com/skinflip/dmarket-monitor/internal/offers"
-	"github.com/skinflip/dmarket-monitor/internal/telegram"
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
 )
 
 func (b *Bot) notifyLoop(ctx, work context.Context) {

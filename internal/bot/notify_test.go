@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
+	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
 )
 
 func TestNotificationsDedupAndCap(t *testing.T) {

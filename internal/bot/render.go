@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf16"
 
-	"github.com/skinflip/dmarket-monitor/internal/offers"
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 )
 
 // Telegram's limits in UTF-16 code units of visible text.

@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/offers"
-	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
 )
 
 func TestFormatters(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/skinflip/dmarket-monitor/internal/offers"
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 )
 
 // UserSettings are one user's effective settings.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
 func TestTitleIDsAreForgottenByAgeAndCount(t *testing.T) {

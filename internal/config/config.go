@@ -85,8 +85,8 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/joho/godotenv"
 
-	"github.com/skinflip/dmarket-monitor/internal/logging"
-	"github.com/skinflip/dmarket-monitor/internal/redact"
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redact"
 )
 
 // Default ops addresses of the binaries.

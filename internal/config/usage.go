@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/skinflip/dmarket-monitor/internal/buildinfo"
+	"github.com/skinflip/dmarket-monitor/internal/platform/buildinfo"
 )
 
 // Placeholder is the value prod.env holds for every secret until the operator replaces it. Every binary

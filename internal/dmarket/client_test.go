@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
 const emptyPage = `{"objects":[],"total":{"items":0},"cursor":""}`

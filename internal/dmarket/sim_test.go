@@ -9,8 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
 func newSim(t *testing.T, mod func(*dmarkettest.Config)) *dmarkettest.Server {

@@ -11,17 +11,17 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
-	"github.com/skinflip/dmarket-monitor/internal/netfault"
-	"github.com/skinflip/dmarket-monitor/internal/rabbitmq/rabbitmqtest"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
-	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/netfaulttest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
 // deps are a test's Redis and RabbitMQ, reached through fault proxies, with an AMQP user whose password
 // is a secret the binaries must never print.
 type deps struct {
-	redis, amqp        *netfault.Proxy
+	redis, amqp        *netfaulttest.Proxy
 	redisURL, amqpURL  string
 	amqpUser, amqpPass string
 	directAMQP, vhost  string
@@ -31,10 +31,10 @@ func newDeps(t *testing.T) *deps {
 	t.Helper()
 	d := &deps{}
 	var err error
-	d.redis, err = netfault.New("127.0.0.1:6379")
+	d.redis, err = netfaulttest.New("127.0.0.1:6379")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = d.redis.Close() })
-	d.amqp, err = netfault.New("127.0.0.1:5672")
+	d.amqp, err = netfaulttest.New("127.0.0.1:5672")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = d.amqp.Close() })
 

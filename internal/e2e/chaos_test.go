@@ -13,9 +13,9 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/netfault"
+	"github.com/skinflip/dmarket-monitor/internal/platform/netfaulttest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
-	"github.com/skinflip/dmarket-monitor/internal/rabbitmq/rabbitmqtest"
 )
 
 // The chaos tests run the real parser and worker binaries against the simulator, the real Redis and
@@ -41,7 +41,7 @@ func TestChaosWorkerKilledMidStreamLosesNothing(t *testing.T) {
 	// The worker to be killed reaches Redis through a proxy that refuses every connection: each delivery
 	// it takes fails and stays unacknowledged while it backs off, so at the kill it certainly holds
 	// deliveries it never completed — and it never wrote a single title.
-	stuck, err := netfault.New(s.d.redis.Target())
+	stuck, err := netfaulttest.New(s.d.redis.Target())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = stuck.Close() })
 	stuck.SetRefuse(true)

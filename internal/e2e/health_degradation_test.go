@@ -10,11 +10,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
-	"github.com/skinflip/dmarket-monitor/internal/netfault"
-	"github.com/skinflip/dmarket-monitor/internal/proxy/proxytest"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
-	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
+	"github.com/skinflip/dmarket-monitor/internal/parser/proxy/proxytest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/netfaulttest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
 // healthReport is the /health answer.
@@ -121,7 +121,7 @@ func TestBotDegradesWhileTelegramIsUnreachable(t *testing.T) {
 	tg := telegramtest.New(t, telegramtest.Options{})
 	u, err := url.Parse(tg.URL())
 	require.NoError(t, err)
-	front, err := netfault.New(u.Host)
+	front, err := netfaulttest.New(u.Host)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = front.Close() })
 
@@ -142,7 +142,7 @@ func TestBotIsNotReadyWithoutRedisAndRecovers(t *testing.T) {
 	tg := telegramtest.New(t, telegramtest.Options{})
 	ru, err := url.Parse(redisdbtest.URL(t))
 	require.NoError(t, err)
-	front, err := netfault.New(ru.Host)
+	front, err := netfaulttest.New(ru.Host)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = front.Close() })
 	ru.Host = front.Addr()

@@ -16,8 +16,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
-	"github.com/skinflip/dmarket-monitor/internal/telegram/telegramtest"
+	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
 // zipkinSpan is the part of a Zipkin v2 JSON span the tests look at.

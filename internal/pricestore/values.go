@@ -11,8 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/skinflip/dmarket-monitor/internal/sellhistory"
-	"github.com/skinflip/dmarket-monitor/internal/validate"
+	"github.com/skinflip/dmarket-monitor/internal/market/sellhistory"
+	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
 // OrderValue is the JSON body of an `orders:dmarket:<title>` key.

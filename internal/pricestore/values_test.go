@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/validate"
+	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
 func TestWriteOrders(t *testing.T) {

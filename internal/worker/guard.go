@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/skinflip/dmarket-monitor/internal/health"
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 )
 
 // ErrRedisUnavailable means Redis does not answer: the worker's consumers are paused until it does.

@@ -16,11 +16,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/health"
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/netfault"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/health"
+	"github.com/skinflip/dmarket-monitor/internal/platform/netfaulttest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
 // redisReply is a Redis error reply as go-redis returns it.
@@ -188,7 +188,7 @@ func TestNewGuardConfig(t *testing.T) {
 // TestGuardRealRedisBehindProxy checks the probe and the classification against real Redis errors.
 func TestGuardRealRedisBehindProxy(t *testing.T) {
 	direct := redisdbtest.New(t)
-	proxy, err := netfault.New(direct.Options().Addr)
+	proxy, err := netfaulttest.New(direct.Options().Addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = proxy.Close() })
 	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DB: direct.Options().DB, MaxRetries: -1,

@@ -14,12 +14,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/rabbitmq"
-	"github.com/skinflip/dmarket-monitor/internal/rabbitmq/rabbitmqtest"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
-	"github.com/skinflip/dmarket-monitor/internal/validate"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
 // benchPageCount is how many distinct pages the benchmarks cycle through; benchTitles is how many distinct

@@ -24,17 +24,17 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/fetchgate"
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/netfault"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/netfaulttest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/tracing"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
-	"github.com/skinflip/dmarket-monitor/internal/rabbitmq"
-	"github.com/skinflip/dmarket-monitor/internal/rabbitmq/rabbitmqtest"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/salesschedule"
-	"github.com/skinflip/dmarket-monitor/internal/tracing"
 	"github.com/skinflip/dmarket-monitor/internal/worker"
 )
 
@@ -612,7 +612,7 @@ func runRedisOutage(t *testing.T, outage time.Duration) {
 	now := time.Now().Truncate(time.Second)
 	clk := clock.NewFake(now)
 
-	proxy, err := netfault.New(direct.Options().Addr)
+	proxy, err := netfaulttest.New(direct.Options().Addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = proxy.Close() })
 	viaProxy := testRedisOptions(direct)

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/validate"
+	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
 // TestFutureFetchTimeDoesNotFreezeValues: a message whose fetch time lies ahead of the worker's clock

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
 // enqueueCacheMaxAge bounds how long a title is known to be scheduled without asking Redis again. The

@@ -7,11 +7,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
-	"github.com/skinflip/dmarket-monitor/internal/rabbitmq/rabbitmqtest"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
 )
 
 // TestRollingUpgradeMixedSchemas: during a rolling upgrade the listings queue holds messages of parsers

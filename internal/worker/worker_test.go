@@ -17,12 +17,12 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
-	"github.com/skinflip/dmarket-monitor/internal/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/salesschedule"
-	"github.com/skinflip/dmarket-monitor/internal/validate"
+	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
 func fixture(t testing.TB, name string) []byte {

@@ -23,7 +23,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/skinflip/dmarket-monitor/internal/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
 // Endpoint names a simulated endpoint; the values match the client's endpoint labels.

@@ -17,9 +17,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/clock"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
 var refNow = time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)

@@ -1,0 +1,291 @@
+package offers
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
+)
+
+// startRun runs svc.Run until the test ends and checks that it returned nil.
+func startRun(t *testing.T, svc *Service) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after its context ended")
+		}
+	})
+	require.Eventually(t, func() bool { return svc.running.Load() > 0 }, 5*time.Second, time.Millisecond)
+}
+
+// gatedSource serves a market per read; reads after the first open gate wait for it.
+type gatedSource struct {
+	mu     sync.Mutex
+	market Market
+	calls  atomic.Int32
+	gate   chan struct{}
+}
+
+func (g *gatedSource) set(m Market) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.market = m
+}
+
+func (g *gatedSource) Market(ctx context.Context) (Market, error) {
+	n := g.calls.Add(1)
+	if n > 1 && g.gate != nil {
+		select {
+		case <-g.gate:
+		case <-ctx.Done():
+			return Market{}, ctx.Err()
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.market, nil
+}
+
+// While Run runs, a user's call is answered from the latest index at once, whatever its age and even
+// when a level has expired: it never reads the market, not even when the only read in flight hangs.
+func TestServiceRunUserCallsNeverReadTheMarket(t *testing.T) {
+	src := &gatedSource{market: cheapHistory(now0.Add(time.Second)), gate: make(chan struct{})}
+	defer close(src.gate)
+	clk := clock.NewFake(now0)
+	svc := NewService(src, clk, time.Hour)
+	startRun(t, svc)
+	ctx := context.Background()
+	all := Settings{LimitBasisPoints: -10000}
+
+	got, err := svc.Offers(ctx, all)
+	require.NoError(t, err)
+	require.Len(t, got, 1, "the first call waits for the first build")
+	require.EqualValues(t, 1, src.calls.Load())
+
+	clk.Advance(StaleFactor * time.Hour) // far beyond any age a Service without Run would serve
+	for range 50 {
+		got, err = svc.Offers(ctx, all)
+		require.NoError(t, err)
+		require.Empty(t, got, "the expired level is skipped")
+		n, err := svc.Count(ctx, all)
+		require.NoError(t, err)
+		require.Zero(t, n)
+	}
+	// The expiry asked Run for one rebuild, which hangs at the gate; users never started another read.
+	require.Eventually(t, func() bool { return src.calls.Load() == 2 }, 5*time.Second, time.Millisecond)
+	_, err = svc.First(ctx, all, 10)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, src.calls.Load())
+}
+
+// The same with the real Redis source: once the index is built, users' calls send no command to Redis.
+func TestServiceRunUserCallsSendNoRedisCommand(t *testing.T) {
+	ctx := context.Background()
+	rdb := redisdbtest.New(t)
+	nowS := now0.Unix()
+	require.NoError(t, rdb.HSet(ctx, PricesPrefix+"A", "meta", meta(gameCS, nowS), "a:1000", lvl(1, nowS+3600)).Err())
+	require.NoError(t, rdb.Set(ctx, OrdersPrefix+"A", `{"t":1,"price":1200,"count":2,"updated_at":1}`, 0).Err())
+	counter := &commandCounter{}
+	rdb.AddHook(counter)
+	src, _ := newSource(t, rdb, RedisSourceConfig{FallbackFee: MustFraction("0.05")})
+	clk := clock.NewFake(now0)
+	svc := NewService(src, clk, time.Hour)
+	startRun(t, svc)
+
+	got, err := svc.Offers(ctx, Settings{})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	sent := counter.n.Load()
+	require.Positive(t, sent)
+	for range 20 {
+		clk.Advance(time.Minute)
+		got, err = svc.First(ctx, Settings{Games: []string{gameCS}}, 10)
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+	}
+	require.Equal(t, sent, counter.n.Load(), "a user's call sent a Redis command")
+}
+
+// commandCounter counts the commands sent to Redis, alone or in pipelines.
+type commandCounter struct{ n atomic.Int64 }
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// Run mode keeps the guarantee of f14fb0c: a level that expired since the build is never shown, and the
+// index is rebuilt at once so the user sees the real cheapest listing.
+func TestServiceRunRebuildsOnceALevelExpires(t *testing.T) {
+	src := &gatedSource{market: cheapHistory(now0.Add(time.Second))}
+	clk := clock.NewFake(now0)
+	svc := NewService(src, clk, time.Hour)
+	startRun(t, svc)
+	ctx := context.Background()
+	all := Settings{LimitBasisPoints: -10000}
+
+	got, err := svc.Offers(ctx, all)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, "+0.00%", Percent(got[0].ProfitBasisPoints))
+
+	fresh := cheapHistory(time.Time{})
+	fresh.Titles[0].Available = &Listing{Price: 3, Count: 4, ExpiresAt: now0.Add(time.Hour)}
+	src.set(fresh)
+	clk.Advance(1500 * time.Millisecond)
+	got, err = svc.Offers(ctx, all)
+	require.NoError(t, err)
+	for _, o := range got {
+		require.NotEqual(t, int64(2), o.Buy, "an expired level was offered: %+v", o)
+	}
+	require.Eventually(t, func() bool {
+		got, err := svc.Offers(ctx, all)
+		return err == nil && len(got) == 1 && got[0].Buy == 3 && Percent(got[0].ProfitBasisPoints) == "-33.33%"
+	}, 5*time.Second, time.Millisecond, "the index is rebuilt once one of its levels expired")
+}
+
+// Run rebuilds on its interval, so new listings reach users without any call asking.
+func TestServiceRunRebuildsOnItsInterval(t *testing.T) {
+	src := &gatedSource{market: baseMarket(Title{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})}
+	reg := prometheus.NewRegistry()
+	svc := NewService(src, clock.Real{}, 20*time.Millisecond, WithRegisterer(reg))
+	startRun(t, svc)
+	require.Eventually(t, func() bool { return src.calls.Load() >= 3 }, 10*time.Second, time.Millisecond)
+	src.set(baseMarket(
+		Title{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)},
+		Title{Title: "B", GameID: gameZero, Available: avail(100), Order: order(160)},
+	))
+	require.Eventually(t, func() bool {
+		got, err := svc.Offers(context.Background(), Settings{})
+		return err == nil && len(got) == 2 && got[0].Title == "B"
+	}, 10*time.Second, time.Millisecond)
+	require.GreaterOrEqual(t, testutil.ToFloat64(svc.builds.WithLabelValues("ok")), 3.0)
+	require.InDelta(t, 2.0, testutil.ToFloat64(svc.offers), 0)
+}
+
+// A failed build keeps the previous index in use and is counted; before any build, callers get the error.
+func TestServiceRunBuildErrors(t *testing.T) {
+	boom := errors.New("redis down")
+	src := &fakeSource{err: boom}
+	svc := NewService(src, clock.Real{}, 10*time.Millisecond)
+	startRun(t, svc)
+	_, err := svc.Offers(context.Background(), Settings{})
+	require.ErrorIs(t, err, boom)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(svc.builds.WithLabelValues("error")) >= 2 },
+		10*time.Second, time.Millisecond, "Run keeps trying")
+}
+
+// Many users query while Run swaps indexes built from different markets: every answer is Compute's
+// answer for one of the markets (run with -race).
+func TestServiceRunConcurrentUsers(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	markets := make([]Market, 3)
+	for i := range markets {
+		markets[i] = genMarket(r, genConfig{titles: 300, span: 1000 * time.Hour}, now0)
+	}
+	src := &gatedSource{market: markets[0]}
+	clk := clock.NewFake(now0)
+	svc := NewService(src, clk, 2*time.Millisecond)
+	startRun(t, svc)
+	settings := make([]Settings, 8)
+	for i := range settings {
+		settings[i] = genSettings(r, &markets[0])
+	}
+	want := make([][][]Offer, len(markets))
+	for i := range markets {
+		for _, s := range settings {
+			want[i] = append(want[i], orEmpty(Compute(markets[i], s, now0)))
+		}
+	}
+	stop := make(chan struct{})
+	var swaps sync.WaitGroup
+	swaps.Add(1)
+	go func() {
+		defer swaps.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			src.set(markets[i%len(markets)])
+			calls := src.calls.Load()
+			for src.calls.Load() == calls {
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Millisecond):
+				}
+			}
+		}
+	}()
+	var users sync.WaitGroup
+	for u := range 8 {
+		users.Add(1)
+		go func() {
+			defer users.Done()
+			// Query until several indexes have been swapped in (at least 40 times).
+			deadline := time.Now().Add(30 * time.Second)
+			for q := 0; q < 40 || (src.calls.Load() < 6 && time.Now().Before(deadline)); q++ {
+				got, err := svc.Offers(context.Background(), settings[u])
+				if err != nil {
+					t.Errorf("user %d: %v", u, err)
+					return
+				}
+				matched := false
+				for i := range markets {
+					matched = matched || sameOffers(want[i][u], orEmpty(got))
+				}
+				if !matched {
+					t.Errorf("user %d got offers of no market", u)
+					return
+				}
+			}
+		}()
+	}
+	users.Wait()
+	close(stop)
+	swaps.Wait()
+	require.GreaterOrEqual(t, src.calls.Load(), int32(6), "indexes were swapped while users queried")
+}
+
+func sameOffers(a, b []Offer) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,83 @@
+package offers
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
+)
+
+// cheapHistory is a title of a few cents: the cheapest tradable listing was $0.02 (sold, its level
+// expiring at expires) and is now $0.03; it resells at $0.03 (price_at(50)) with a 1-cent minimum fee,
+// so an offer at the stale $0.02 shows +0.00 % where the truth is −33.33 %.
+func cheapHistory(expires time.Time) Market {
+	m := baseMarket(Title{Title: "Cheap", GameID: gameCS,
+		Available: &Listing{Price: 2, Count: 1, ExpiresAt: expires},
+		History:   &History{Stable: true, SoldPerWeek: 168, PriceAtLow: 3, PriceAtHigh: 3}})
+	m.Fees[gameCS] = GameFee{Fraction: MustFraction("0.05"), MinCents: 1}
+	return m
+}
+
+func TestComputeIgnoresLevelsExpiredSinceTheRead(t *testing.T) {
+	m := cheapHistory(now0.Add(time.Second))
+	got := Compute(m, Settings{LimitBasisPoints: -10000}, now0)
+	require.Len(t, got, 1, "the level is live at the read")
+	require.Equal(t, int64(2), got[0].Buy)
+
+	got = Compute(m, Settings{LimitBasisPoints: -10000}, now0.Add(1500*time.Millisecond))
+	require.Empty(t, got, "a level that expired after the snapshot was read is never offered")
+}
+
+// A user's offers come from a snapshot that may be seconds old; a level that expired since the read must
+// not be shown (buy $0.02, +0.00 %), and the snapshot is refreshed at once, so the user sees the real
+// cheapest listing ($0.03, −33.33 %).
+func TestServiceNeverShowsALevelThatExpiredSinceTheRead(t *testing.T) {
+	src := &fakeSource{market: cheapHistory(now0.Add(time.Second))}
+	clk := clock.NewFake(now0)
+	svc := NewService(src, clk, 10*time.Second)
+	ctx := context.Background()
+	all := Settings{LimitBasisPoints: -10000}
+
+	got, err := svc.Offers(ctx, all)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, "+0.00%", Percent(got[0].ProfitBasisPoints))
+
+	fresh := cheapHistory(time.Time{})
+	fresh.Titles[0].Available = &Listing{Price: 3, Count: 4, ExpiresAt: now0.Add(time.Hour)}
+	src.market = fresh
+	clk.Advance(1500 * time.Millisecond) // well within the snapshot's max age
+	got, err = svc.Offers(ctx, all)
+	require.NoError(t, err)
+	for _, o := range got {
+		require.NotEqual(t, int64(2), o.Buy, "an expired level was offered: %+v", o)
+	}
+	require.Eventually(t, func() bool {
+		got, err := svc.Offers(ctx, all)
+		return err == nil && len(got) == 1 && got[0].Buy == 3 && Percent(got[0].ProfitBasisPoints) == "-33.33%"
+	}, 5*time.Second, time.Millisecond, "the snapshot is refreshed once one of its levels expired")
+}
+
+// A field expired a fraction of a second ago is expired: the read compares exp with the exact time, not
+// with the time truncated to whole seconds.
+func TestRedisSourceIgnoresAFieldExpiredWithinTheCurrentSecond(t *testing.T) {
+	ctx := context.Background()
+	rdb := redisdbtest.New(t)
+	at := now0.Add(700 * time.Millisecond)
+	nowS := now0.Unix()
+	require.NoError(t, rdb.HSet(ctx, PricesPrefix+"Cheap", "meta", meta(gameCS, nowS-60),
+		"a:2", lvl(1, nowS), // expired 0.7 s ago
+		"a:3", lvl(4, nowS+3600)).Err())
+	src := NewRedisSource(rdb, RedisSourceConfig{}, clock.NewFake(at), discardLogger(), prometheus.NewRegistry())
+	m, err := src.Market(ctx)
+	require.NoError(t, err)
+	require.Len(t, m.Titles, 1)
+	require.Equal(t, int64(3), m.Titles[0].Available.Price, fmt.Sprintf("%+v", *m.Titles[0].Available))
+	require.Equal(t, time.Unix(nowS+3600, 0).UTC(), m.Titles[0].Available.ExpiresAt.UTC())
+}

@@ -1,0 +1,600 @@
+package crawler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/openzipkin/zipkin-go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/tracing"
+)
+
+// Config tunes the crawl.
+type Config struct {
+	// Games are the DMarket game ids to crawl.
+	Games []string
+	// Bounds are the initial range starts in cents (ascending, first 0); see RangesFromBounds.
+	Bounds []int64
+	// Concurrency is the number of cursor chains crawled at once.
+	Concurrency int
+	// SignedWorkers is how many of the chains sign their requests and so spend the account's listings
+	// budget instead of an egress's; 0 without keys.
+	SignedWorkers int
+	// CycleInterval is the minimum time between the starts of two cycles.
+	CycleInterval time.Duration
+	// CycleDeadline bounds one cycle; ranges still unfinished then are crawled first next cycle.
+	CycleDeadline time.Duration
+	// MaxChainPages is the longest cursor chain wanted; a longer range is split for the next cycle.
+	MaxChainPages int
+	// RetryBase and RetryMax bound the backoff between retries of a failing request.
+	RetryBase, RetryMax time.Duration
+	// WithKeys enables what needs signed calls: buy orders, sales and fees.
+	WithKeys bool
+	// SalesBatch is how many due titles one claim takes.
+	SalesBatch int
+	// SalesLease is how long a claimed title stays locked to this parser.
+	SalesLease time.Duration
+	// SalesRefresh is how long after a successful fetch a title's sales are due again.
+	SalesRefresh time.Duration
+	// SalesIdle is how long the sales loop waits when no title is due.
+	SalesIdle time.Duration
+	// SalesWindow is how far back sales are walked (7 days).
+	SalesWindow time.Duration
+	// SalesMaxPages bounds the pages read per title (10).
+	SalesMaxPages int
+	// SalesPageSize is the page size of last-sales requests (20).
+	SalesPageSize int
+	// FeesPeriod is how often fees are fetched per game (24h).
+	FeesPeriod time.Duration
+	// IsRetryable classifies API errors; nil treats every error as retryable.
+	IsRetryable func(error) bool
+}
+
+// DefaultConfig returns the defaults of SPEC §3.1.
+func DefaultConfig() Config {
+	return Config{
+		Games:         []string{"a8db"},
+		Bounds:        []int64{0, 10, 25, 50, 100, 200, 350, 500, 1000, 2000, 5000, 10000, 50000},
+		Concurrency:   4,
+		CycleInterval: 60 * time.Second,
+		CycleDeadline: 10 * time.Minute,
+		MaxChainPages: 20,
+		RetryBase:     500 * time.Millisecond,
+		RetryMax:      30 * time.Second,
+		SalesBatch:    10,
+		SalesLease:    5 * time.Minute,
+		SalesRefresh:  6 * time.Hour,
+		SalesIdle:     5 * time.Second,
+		SalesWindow:   7 * 24 * time.Hour,
+		SalesMaxPages: 10,
+		SalesPageSize: 20,
+		FeesPeriod:    24 * time.Hour,
+	}
+}
+
+// Crawler crawls DMarket and publishes what it fetches.
+type Crawler struct {
+	cfg    Config
+	api    API
+	pub    message.Publisher
+	sched  Schedule
+	gate   Gate
+	clock  clock.Clock
+	log    *slog.Logger
+	tracer *zipkin.Tracer
+	m      *metrics
+	seq    atomic.Uint64
+	// lastCycle is the crawl identity handed to the newest range crawl (see nextCycle).
+	lastCycle atomic.Int64
+	// unsignedOnly is set once DMarket refused a signed listings request permanently (bad or disabled
+	// keys): every chain then crawls with the per-IP budget only.
+	unsignedOnly atomic.Bool
+
+	mu         sync.Mutex
+	plan       map[string][]Range // learned ranges per game
+	unfinished map[string][]Range // ranges the last cycle left, per game
+	attempts   map[string]int     // sales failures per game/title
+}
+
+// Deps are the crawler's collaborators.
+type Deps struct {
+	API       API
+	Publisher message.Publisher
+	// Schedule and Gate may be nil when cfg.WithKeys is false.
+	Schedule Schedule
+	Gate     Gate
+	Clock    clock.Clock
+	Log      *slog.Logger
+	// Tracer may be nil (no spans).
+	Tracer   *zipkin.Tracer
+	Registry prometheus.Registerer
+}
+
+// New builds a crawler.
+func New(cfg Config, d Deps) (*Crawler, error) {
+	ranges, err := RangesFromBounds(cfg.Bounds)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(cfg.Games) == 0:
+		return nil, errors.New("crawler: no games")
+	case cfg.Concurrency < 1:
+		return nil, errors.New("crawler: concurrency must be at least 1")
+	case cfg.MaxChainPages < 2:
+		return nil, errors.New("crawler: max chain pages must be at least 2")
+	case cfg.WithKeys && (d.Schedule == nil || d.Gate == nil):
+		return nil, errors.New("crawler: signed jobs need a schedule and a gate")
+	}
+	if d.Clock == nil {
+		d.Clock = clock.Real{}
+	}
+	c := &Crawler{
+		cfg: cfg, api: d.API, pub: d.Publisher, sched: d.Schedule, gate: d.Gate, clock: d.Clock,
+		log: d.Log, tracer: d.Tracer, m: newMetrics(d.Registry),
+		plan: map[string][]Range{}, unfinished: map[string][]Range{}, attempts: map[string]int{},
+	}
+	for _, g := range cfg.Games {
+		c.plan[g] = ranges
+		c.m.ranges.WithLabelValues(g).Set(float64(len(ranges)))
+	}
+	return c, nil
+}
+
+// Run crawls cycle after cycle (and sales continuously when keys are set) until ctx ends.
+func (c *Crawler) Run(ctx context.Context) error {
+	if !c.cfg.WithKeys {
+		c.log.Warn("DMarket API keys are not set: crawling listings only; buy orders, sales and fees are off")
+	}
+	var wg sync.WaitGroup
+	if c.cfg.WithKeys {
+		wg.Go(func() { c.runSales(ctx) })
+	}
+	defer wg.Wait()
+	for {
+		start := time.Now()
+		st := c.RunCycle(ctx)
+		c.log.Info("crawl cycle done", "pages", st.Pages, "listings", st.Listings,
+			"unfinished_ranges", st.Unfinished, "duration", time.Since(start).Round(time.Millisecond))
+		wait := c.cfg.CycleInterval - time.Since(start)
+		if wait < 0 {
+			wait = 0
+		}
+		if err := ratelimit.SleepReal(ctx, wait); err != nil {
+			return nil
+		}
+	}
+}
+
+// CycleStats summarises one cycle.
+type CycleStats struct {
+	// Pages is the number of listings pages published.
+	Pages int
+	// Listings is the number of listings in them.
+	Listings int
+	// Unfinished is the number of ranges left for the next cycle.
+	Unfinished int
+	// Titles is the number of distinct titles seen.
+	Titles int
+}
+
+type task struct {
+	game string
+	r    Range
+}
+
+type rangeResult struct {
+	task
+	// cycle identifies this crawl of the range in the pages it publishes.
+	cycle    int64
+	done     bool
+	cuts     []int64
+	pages    int
+	listings int
+}
+
+// RunCycle crawls every range of every game once, then buy orders for the titles seen and fees when due.
+func (c *Crawler) RunCycle(ctx context.Context) CycleStats {
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.CycleDeadline)
+	defer cancel()
+
+	var tasks []task
+	c.mu.Lock()
+	for _, g := range c.cfg.Games {
+		first := map[Range]bool{}
+		for _, r := range c.unfinished[g] {
+			first[r] = true
+			tasks = append(tasks, task{game: g, r: r})
+		}
+		for _, r := range c.plan[g] {
+			if !first[r] {
+				tasks = append(tasks, task{game: g, r: r})
+			}
+		}
+	}
+	c.mu.Unlock()
+
+	titles := newTitleSet(c.cfg.Games)
+	todo := make(chan task)
+	results := make(chan rangeResult, len(tasks))
+	var wg sync.WaitGroup
+	for i := range c.cfg.Concurrency {
+		signed := i < c.cfg.SignedWorkers
+		wg.Go(func() {
+			for t := range todo {
+				results <- c.crawlRange(cctx, t, signed, titles)
+			}
+		})
+	}
+	go func() {
+		defer close(todo)
+		for _, t := range tasks {
+			select {
+			case todo <- t:
+			case <-cctx.Done():
+				// Hand the rest to the workers anyway: they return at once as unfinished.
+				todo <- t
+			}
+		}
+	}()
+	wg.Wait()
+	close(results)
+
+	st := c.applyResults(results)
+	st.Titles = titles.len()
+	if c.cfg.WithKeys && ctx.Err() == nil {
+		c.fetchOrders(cctx, titles)
+		c.fetchFees(cctx)
+	}
+	outcome := "complete"
+	if st.Unfinished > 0 {
+		outcome = "partial"
+	}
+	c.m.cycles.WithLabelValues(outcome).Inc()
+	c.m.cycleSeconds.Observe(time.Since(start).Seconds())
+	return st
+}
+
+func (c *Crawler) applyResults(results <-chan rangeResult) CycleStats {
+	var st CycleStats
+	byGame := map[string][]rangeResult{}
+	for r := range results {
+		byGame[r.game] = append(byGame[r.game], r)
+		st.Pages += r.pages
+		st.Listings += r.listings
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range c.cfg.Games {
+		var plan, unfinished []Range
+		for _, r := range byGame[g] {
+			if !r.done {
+				unfinished = append(unfinished, r.r)
+				plan = append(plan, r.r)
+				continue
+			}
+			parts := splitRange(r.r, r.cuts)
+			if len(parts) > 1 {
+				c.m.splits.WithLabelValues(g).Inc()
+				c.log.Info("price range split for the next cycle", "game", g, "range", r.r.String(),
+					"pages", r.pages, "into", len(parts))
+			}
+			plan = append(plan, parts...)
+		}
+		sortRanges(plan)
+		c.plan[g] = plan
+		c.unfinished[g] = unfinished
+		st.Unfinished += len(unfinished)
+		c.m.ranges.WithLabelValues(g).Set(float64(len(plan)))
+		c.m.unfinished.WithLabelValues(g).Set(float64(len(unfinished)))
+	}
+	return st
+}
+
+// Plan returns a copy of the current ranges of game.
+func (c *Crawler) Plan(game string) []Range {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Range(nil), c.plan[game]...)
+}
+
+func (c *Crawler) crawlRange(ctx context.Context, t task, signed bool, titles *titleSet) rangeResult {
+	res := rangeResult{task: t, cycle: c.nextCycle()}
+	q := ListingsQuery{GameID: t.game, PriceFrom: t.r.From, PriceTo: t.r.To, Signed: signed}
+	lastCut := t.r.From
+	for ctx.Err() == nil {
+		pctx, finish := c.span(ctx, "listings page")
+		more, err := c.crawlPage(pctx, t, &q, &res, &lastCut, titles)
+		finish()
+		if err != nil || !more {
+			return res
+		}
+	}
+	return res
+}
+
+// crawlPage fetches and publishes the page q points at and advances q's cursor. more is false when the
+// chain ended (res.done tells whether it ended complete).
+func (c *Crawler) crawlPage(ctx context.Context, t task, q *ListingsQuery, res *rangeResult, lastCut *int64, titles *titleSet) (bool, error) {
+	var page ListingsPage
+	err := c.retry(ctx, "listings", func(ctx context.Context) error {
+		var err error
+		q.Signed = q.Signed && !c.unsignedOnly.Load()
+		page, err = c.api.MarketItems(ctx, *q)
+		return err
+	})
+	if err != nil && q.Signed && errors.Is(err, errPermanent) && ctx.Err() == nil {
+		if !c.unsignedOnly.Swap(true) {
+			c.log.Error("DMarket refused signed listings requests: crawling with the per-IP budget only", "err", err)
+		}
+		q.Signed = false
+		return true, nil
+	}
+	if err != nil {
+		c.log.Warn("price range left unfinished", "game", t.game, "range", t.r.String(), "err", err)
+		return false, err
+	}
+	crawl := &message.Crawl{Range: t.r.String(), Cycle: res.cycle, Page: res.pages}
+	if err := c.publish(ctx, message.KindListings, t.game, page.Result, crawl); err != nil {
+		return false, err
+	}
+	res.pages++
+	res.listings += page.Items
+	c.m.listings.WithLabelValues(t.game).Add(float64(page.Items))
+	titles.add(t.game, page.Titles)
+	if res.pages%c.cfg.MaxChainPages == 0 && page.LastPrice > *lastCut {
+		res.cuts = append(res.cuts, page.LastPrice)
+		*lastCut = page.LastPrice
+	}
+	if page.Cursor == "" || page.Items == 0 {
+		res.done = true
+		return false, nil
+	}
+	q.Cursor = page.Cursor
+	return true, nil
+}
+
+// retry calls fn until it succeeds, fails permanently or ctx ends, with capped jittered backoff.
+func (c *Crawler) retry(ctx context.Context, kind string, fn func(context.Context) error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		c.m.failures.WithLabelValues(kind).Inc()
+		if ctx.Err() != nil {
+			return fmt.Errorf("fetch %s: %w", kind, err)
+		}
+		if c.cfg.IsRetryable != nil && !c.cfg.IsRetryable(err) {
+			return fmt.Errorf("fetch %s: %w: %w", kind, errPermanent, err)
+		}
+		c.log.Debug("fetch failed, retrying", "kind", kind, "attempt", attempt+1, "err", err)
+		if serr := ratelimit.SleepReal(ctx, backoff(c.cfg.RetryBase, c.cfg.RetryMax, attempt)); serr != nil {
+			return fmt.Errorf("fetch %s: %w", kind, err)
+		}
+	}
+}
+
+// nextCycle returns the identity of a new range crawl: its start in unix milliseconds, kept strictly
+// above every identity handed out before, so that a later crawl of a range always has a larger one.
+func (c *Crawler) nextCycle() int64 {
+	now := c.clock.Now().UnixMilli()
+	for {
+		last := c.lastCycle.Load()
+		next := max(now, last+1)
+		if c.lastCycle.CompareAndSwap(last, next) {
+			return next
+		}
+	}
+}
+
+// publish publishes r as a message of kind; crawl identifies a listings page of a range crawl (nil
+// otherwise).
+func (c *Crawler) publish(ctx context.Context, kind message.Kind, game string, r Result, crawl *message.Crawl) error {
+	headers := map[string]any{}
+	if c.tracer != nil {
+		span, sctx := tracing.StartProducerSpan(ctx, c.tracer, "publish "+string(kind), headers)
+		span.Tag("game", game)
+		defer span.Finish()
+		ctx = sctx
+	}
+	body, err := message.Encode(message.Envelope{
+		Schema: message.SchemaVersion, Kind: kind, GameID: game, FetchedAt: c.clock.Now().UTC(),
+		Request: r.Request, Payload: json.RawMessage(r.Raw), Crawl: crawl,
+	})
+	if err != nil {
+		c.log.Error("refusing to publish an invalid envelope", "kind", kind, "game", game, "err", err)
+		return err
+	}
+	out := message.Outgoing{
+		MessageID: string(kind) + "-" + game + "-" + strconv.FormatInt(c.clock.Now().UnixNano(), 36) + "-" +
+			strconv.FormatUint(c.seq.Add(1), 36),
+		Body:    body,
+		Headers: headers,
+	}
+	err = c.retry(ctx, "publish", func(ctx context.Context) error { return c.pub.Publish(ctx, message.Queue(kind), out) })
+	if err != nil {
+		c.log.Error("publish failed", "kind", kind, "game", game, "err", err)
+		return err
+	}
+	c.m.pages.WithLabelValues(game, string(kind)).Inc()
+	return nil
+}
+
+func (c *Crawler) span(ctx context.Context, name string) (context.Context, func()) {
+	if c.tracer == nil {
+		return ctx, func() {}
+	}
+	span, ctx := c.tracer.StartSpanFromContext(ctx, name)
+	return ctx, span.Finish
+}
+
+func (c *Crawler) fetchOrders(ctx context.Context, titles *titleSet) {
+	for _, g := range c.cfg.Games {
+		all := titles.list(g)
+		for i := 0; i < len(all) && ctx.Err() == nil; i += 100 {
+			batch := all[i:min(i+100, len(all))]
+			var r Result
+			err := c.retry(ctx, "orders", func(ctx context.Context) error {
+				var err error
+				r, err = c.api.AggregatedPrices(ctx, g, batch)
+				return err
+			})
+			if err != nil {
+				c.log.Warn("buy orders not fetched", "game", g, "titles", len(batch), "err", err)
+				continue
+			}
+			_ = c.publish(ctx, message.KindOrders, g, r, nil)
+		}
+	}
+}
+
+func (c *Crawler) fetchFees(ctx context.Context) {
+	for _, g := range c.cfg.Games {
+		due, err := c.gate.Due(ctx, "fees:"+g, c.cfg.FeesPeriod)
+		if err != nil {
+			c.log.Warn("fees gate unavailable", "game", g, "err", err)
+			continue
+		}
+		if !due {
+			continue
+		}
+		var r Result
+		err = c.retry(ctx, "fees", func(ctx context.Context) error {
+			var err error
+			r, err = c.api.CustomizedFees(ctx, g)
+			return err
+		})
+		if err == nil {
+			err = c.publish(ctx, message.KindFees, g, r, nil)
+		}
+		if err != nil {
+			c.log.Warn("fees not fetched; will try next cycle", "game", g, "err", err)
+			if rerr := c.gate.Release(context.WithoutCancel(ctx), "fees:"+g); rerr != nil {
+				c.log.Warn("fees gate release failed", "game", g, "err", rerr)
+			}
+		}
+	}
+}
+
+func (c *Crawler) runSales(ctx context.Context) {
+	for ctx.Err() == nil {
+		claimed := 0
+		for _, g := range c.cfg.Games {
+			titles, err := c.sched.Claim(ctx, g, c.cfg.SalesBatch, c.cfg.SalesLease)
+			if err != nil {
+				if ctx.Err() == nil {
+					c.log.Warn("sales schedule unavailable", "game", g, "err", err)
+				}
+				continue
+			}
+			claimed += len(titles)
+			var wg sync.WaitGroup
+			for _, title := range titles {
+				wg.Go(func() { c.fetchSales(ctx, g, title) })
+			}
+			wg.Wait()
+		}
+		if claimed == 0 {
+			if ratelimit.SleepReal(ctx, c.cfg.SalesIdle) != nil {
+				return
+			}
+		}
+	}
+}
+
+// FetchSales fetches one title's sales (walking back up to SalesWindow or SalesMaxPages pages), publishes
+// them as one message and reschedules the title.
+func (c *Crawler) fetchSales(ctx context.Context, game, title string) {
+	ctx, finish := c.span(ctx, "sales "+game)
+	defer finish()
+	var all []json.RawMessage
+	var first message.Request
+	pages := 0
+	horizon := c.clock.Now().Add(-c.cfg.SalesWindow)
+	var err error
+	for pages < c.cfg.SalesMaxPages {
+		var p SalesPage
+		p, err = c.api.LastSales(ctx, game, title, pages*c.cfg.SalesPageSize, c.cfg.SalesPageSize)
+		if err != nil {
+			break
+		}
+		if pages == 0 {
+			first = p.Request
+		}
+		pages++
+		for _, s := range p.Sales {
+			all = append(all, s)
+		}
+		if len(p.Sales) < c.cfg.SalesPageSize || (!p.Oldest.IsZero() && p.Oldest.Before(horizon)) {
+			break
+		}
+	}
+	key := game + "\x00" + title
+	if err == nil {
+		var body []byte
+		if all == nil {
+			all = []json.RawMessage{}
+		}
+		body, err = json.Marshal(struct {
+			Sales []json.RawMessage `json:"sales"`
+		}{all})
+		if err == nil {
+			first.Title, first.Pages = title, pages
+			err = c.publish(ctx, message.KindSales, game, Result{Raw: body, Request: first}, nil)
+		}
+	}
+	bg := context.WithoutCancel(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Shutting down: the title's lease runs out and it becomes due again by itself.
+		return
+	}
+	if err != nil {
+		c.mu.Lock()
+		c.attempts[key]++
+		n := c.attempts[key]
+		c.mu.Unlock()
+		c.m.salesTitles.WithLabelValues("failed").Inc()
+		c.log.Warn("sales not fetched", "game", game, "title", title, "attempt", n, "err", err)
+		if ferr := c.sched.Failed(bg, game, title, n); ferr != nil {
+			c.log.Warn("sales schedule update failed", "game", game, "err", ferr)
+		}
+		return
+	}
+	c.mu.Lock()
+	delete(c.attempts, key)
+	c.mu.Unlock()
+	c.m.salesTitles.WithLabelValues("ok").Inc()
+	if derr := c.sched.Done(bg, game, title, c.cfg.SalesRefresh); derr != nil {
+		c.log.Warn("sales schedule update failed", "game", game, "err", derr)
+	}
+}
+
+// errPermanent marks a fetch error that retrying cannot cure.
+var errPermanent = errors.New("permanent")
+
+// backoff returns a full-jitter exponential delay for attempt (0-based), capped at max.
+func backoff(base, maxDelay time.Duration, attempt int) time.Duration {
+	if base <= 0 {
+		return 0
+	}
+	d := base
+	for i := 0; i < attempt && d < maxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, maxDelay)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}

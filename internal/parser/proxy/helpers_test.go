@@ -1,0 +1,114 @@
+package proxy
+
+import (
+	"context"
+	"crypto/x509"
+	"io"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// logBuffer collects log output so that tests can assert that no secret was logged.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func newLogger() (*slog.Logger, *logBuffer) {
+	lb := &logBuffer{}
+	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
+}
+
+// writeFile writes lines to a proxy file in a temporary directory and returns its path.
+func writeFile(t *testing.T, lines ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "proxies.txt")
+	require.NoError(t, writeLines(path, lines))
+	return path
+}
+
+func writeLines(path string, lines []string) error {
+	return os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+}
+
+// fakeSleep advances a fake clock instead of sleeping.
+func fakeSleep(clk *clock.Fake) func(ctx context.Context, d time.Duration) error {
+	return func(ctx context.Context, d time.Duration) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		clk.Advance(d)
+		return nil
+	}
+}
+
+// upstreams returns a plain and a TLS echo server answering "hello from <remote ip>" and a pool that
+// trusts the TLS server's certificate.
+func upstreams(t *testing.T) (plain, tlsSrv *httptest.Server, roots *x509.CertPool) {
+	t.Helper()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.RemoteAddr[:strings.LastIndex(r.RemoteAddr, ":")]
+		_, _ = io.WriteString(w, "hello from "+host)
+	})
+	plain = httptest.NewServer(h)
+	t.Cleanup(plain.Close)
+	tlsSrv = httptest.NewUnstartedServer(h)
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // expected handshake failures are not news
+	tlsSrv.StartTLS()
+	t.Cleanup(tlsSrv.Close)
+	roots = x509.NewCertPool()
+	roots.AddCert(tlsSrv.Certificate())
+	return plain, tlsSrv, roots
+}
+
+func newPool(t *testing.T, cfg Config, clk clock.Clock) (*Pool, *prometheus.Registry, *logBuffer) {
+	t.Helper()
+	log, lb := newLogger()
+	reg := prometheus.NewPedanticRegistry()
+	p, err := NewPool(cfg, clk, log, reg)
+	require.NoError(t, err)
+	return p, reg, lb
+}
+
+func get(t *testing.T, l *Lease, url string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	require.NoError(t, err)
+	resp, err := l.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b), nil
+}

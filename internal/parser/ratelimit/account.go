@@ -1,0 +1,107 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+)
+
+// Family is an endpoint family of signed DMarket calls that shares one account limit.
+type Family string
+
+// The endpoint families with their own account limit. Any other value is limited as FamilyOther.
+const (
+	FamilyListings Family = "listings"
+	FamilySales    Family = "sales"
+	FamilyOther    Family = "other"
+)
+
+// Default account limits of DMarket, in requests per second.
+const (
+	DefaultListingsRate = 10
+	DefaultSalesRate    = 6
+	DefaultOtherRate    = 20
+)
+
+// AccountConfig configures the per-account limits. Zero rates take the defaults.
+type AccountConfig struct {
+	// Listings is the rate of signed listings calls (default 10/s).
+	Listings float64
+	// Sales is the rate of signed sales calls (default 6/s).
+	Sales float64
+	// Other is the rate of every other signed call (default 20/s).
+	Other float64
+	// Burst is the number of calls of one family that may start at once (default 1).
+	Burst int
+	// Sleep waits between reservations and their start (default SleepReal).
+	Sleep Sleeper
+}
+
+// Account limits the signed calls of one DMarket account by endpoint family, each family with its own
+// AIMD limiter. It is safe for concurrent use.
+type Account struct {
+	limiters map[Family]*AIMD
+}
+
+// NewAccount returns the account limiter and registers `dmarket_ratelimit_account_rate{family}` and
+// `dmarket_ratelimit_account_throttles_total{family}` with reg (nil registers nothing).
+func NewAccount(cfg AccountConfig, clk clock.Clock, reg prometheus.Registerer) (*Account, error) {
+	f := promauto.With(reg)
+	rate := f.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dmarket_ratelimit_account_rate",
+		Help: "Current adaptive rate limit of signed calls of an endpoint family, in requests per second.",
+	}, []string{"family"})
+	throttles := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "dmarket_ratelimit_account_throttles_total",
+		Help: "Throttle events (HTTP 429 answers) seen by the account limiter of an endpoint family.",
+	}, []string{"family"})
+	rates := map[Family]float64{
+		FamilyListings: orDefault(cfg.Listings, DefaultListingsRate),
+		FamilySales:    orDefault(cfg.Sales, DefaultSalesRate),
+		FamilyOther:    orDefault(cfg.Other, DefaultOtherRate),
+	}
+	a := &Account{limiters: make(map[Family]*AIMD, len(rates))}
+	for fam, r := range rates {
+		obs := labelObserver{rate: rate.WithLabelValues(string(fam)), throttles: throttles.WithLabelValues(string(fam))}
+		l, err := NewAIMD(AIMDConfig{Ceiling: r, Burst: cfg.Burst, Sleep: cfg.Sleep}, clk, obs)
+		if err != nil {
+			return nil, fmt.Errorf("account limiter %s: %w", fam, err)
+		}
+		a.limiters[fam] = l
+	}
+	return a, nil
+}
+
+func orDefault(v, def float64) float64 {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func (a *Account) limiter(f Family) *AIMD {
+	if l, ok := a.limiters[f]; ok {
+		return l
+	}
+	return a.limiters[FamilyOther]
+}
+
+// Wait blocks until one signed call of family f may start or ctx is done.
+func (a *Account) Wait(ctx context.Context, f Family) error { return a.limiter(f).Wait(ctx) }
+
+// Reserve takes one token of family f at now and returns how long the call must wait.
+func (a *Account) Reserve(f Family, now time.Time) time.Duration { return a.limiter(f).Reserve(now) }
+
+// OnSuccess reports a successful signed call of family f.
+func (a *Account) OnSuccess(f Family) { a.limiter(f).OnSuccess() }
+
+// OnThrottle reports a 429 answer to a signed call of family f and reports whether the rate decreased.
+func (a *Account) OnThrottle(f Family) bool { return a.limiter(f).OnThrottle() }
+
+// Rate returns the current rate of family f in requests per second.
+func (a *Account) Rate(f Family) float64 { return a.limiter(f).Rate() }
