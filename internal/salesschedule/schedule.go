@@ -14,12 +14,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
@@ -243,17 +243,9 @@ func (s *Schedule) Done(ctx context.Context, game, title string, next time.Durat
 }
 
 // Backoff returns the delay after failed attempt number attempt (1 = first failure): BaseBackoff doubled
-// per further attempt, capped at MaxBackoff.
+// per further attempt, capped at MaxBackoff, without jitter.
 func (s *Schedule) Backoff(attempt int) time.Duration {
-	if attempt < 1 {
-		attempt = 1
-	}
-	exp := math.Min(float64(attempt-1), 40)
-	d := float64(s.cfg.BaseBackoff) * math.Pow(2, exp)
-	if d >= float64(s.cfg.MaxBackoff) {
-		return s.cfg.MaxBackoff
-	}
-	return time.Duration(d)
+	return backoff.Policy{Initial: s.cfg.BaseBackoff, Max: s.cfg.MaxBackoff}.Ceiling(attempt)
 }
 
 // Failed reschedules title after failed attempt number attempt with Backoff(attempt). A title dropped
