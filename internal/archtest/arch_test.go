@@ -1,0 +1,237 @@
+package archtest
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// module is the import path of this module, as go.mod names it.
+const module = "github.com/skinflip/dmarket-monitor"
+
+// graph maps the import path of each package of the module to the import paths its non-test files
+// import.
+type graph map[string][]string
+
+// rule is one dependency rule: no package inside scope may import a path that forbidden reports.
+// A transitive rule also follows the package's imports inside the module, so that a forbidden import
+// cannot hide behind an intermediate package.
+type rule struct {
+	name       string
+	scope      func(pkg string) bool
+	forbidden  func(path string) bool
+	transitive bool
+}
+
+// under reports whether path is dir or a package below it.
+func under(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, dir+"/")
+}
+
+// internal returns the import path of internal/<rel> in this module.
+func internal(rel string) string { return module + "/internal/" + rel }
+
+// rules are the dependency rules of docs/architecture.md.
+var rules = []rule{
+	{
+		name:  "the domain imports no adapter: internal/market imports only market packages of the module",
+		scope: func(pkg string) bool { return under(pkg, internal("market")) },
+		forbidden: func(path string) bool {
+			return under(path, module) && !under(path, internal("market"))
+		},
+	},
+	{
+		name:  "platform imports no domain: internal/platform imports nothing of market, parser, worker or bot",
+		scope: func(pkg string) bool { return under(pkg, internal("platform")) },
+		forbidden: func(path string) bool {
+			for _, dir := range []string{"market", "parser", "worker", "bot"} {
+				if under(path, internal(dir)) {
+					return true
+				}
+			}
+			return false
+		},
+	},
+}
+
+// violations lists, for every package of g that a rule scopes, each forbidden import reached from it,
+// as "rule: package -> import (via chain)".
+func violations(g graph, rules []rule) []string {
+	var out []string
+	pkgs := make([]string, 0, len(g))
+	for pkg := range g {
+		pkgs = append(pkgs, pkg)
+	}
+	slices.Sort(pkgs)
+	for _, r := range rules {
+		for _, pkg := range pkgs {
+			if !r.scope(pkg) {
+				continue
+			}
+			for _, hit := range reach(g, pkg, r) {
+				out = append(out, r.name+": "+hit)
+			}
+		}
+	}
+	return out
+}
+
+// reach walks the imports of pkg (and, for a transitive rule, those of the module's packages it
+// imports) and returns each forbidden import with the chain that leads to it.
+func reach(g graph, pkg string, r rule) []string {
+	var hits []string
+	seen := map[string]bool{pkg: true}
+	var walk func(from string, chain []string)
+	walk = func(from string, chain []string) {
+		for _, imp := range g[from] {
+			if r.forbidden(imp) {
+				hits = append(hits, strings.Join(append(slices.Clone(chain), imp), " -> "))
+				continue
+			}
+			if r.transitive && under(imp, module) && !seen[imp] {
+				seen[imp] = true
+				walk(imp, append(slices.Clone(chain), imp))
+			}
+		}
+	}
+	walk(pkg, []string{pkg})
+	return hits
+}
+
+// scan reads the import clauses of the non-test Go files below root (the module's directory) and
+// returns the module's import graph.
+func scan(t *testing.T, root string) graph {
+	t.Helper()
+	g := graph{}
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != root && (name == "testdata" || strings.HasPrefix(name, ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, filepath.Dir(path))
+		if err != nil {
+			return err
+		}
+		pkg := module
+		if rel != "." {
+			pkg += "/" + filepath.ToSlash(rel)
+		}
+		for _, spec := range f.Imports {
+			imp, err := strconv.Unquote(spec.Path.Value)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(g[pkg], imp) {
+				g[pkg] = append(g[pkg], imp)
+			}
+		}
+		if _, ok := g[pkg]; !ok {
+			g[pkg] = nil
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return g
+}
+
+// moduleRoot returns the directory of go.mod above the test's working directory.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	require.NoError(t, err)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		require.NotEqual(t, dir, parent, "no go.mod above the test")
+		dir = parent
+	}
+}
+
+// TestDependencyRules checks every rule against the module's packages as they are on disk.
+func TestDependencyRules(t *testing.T) {
+	g := scan(t, moduleRoot(t))
+	for _, r := range rules {
+		scoped := 0
+		for pkg := range g {
+			if r.scope(pkg) {
+				scoped++
+			}
+		}
+		require.Positive(t, scoped, "rule %q applies to no package: its scope is out of date", r.name)
+	}
+	require.Empty(t, violations(g, rules))
+}
+
+// TestDependencyRulesCanFail feeds each rule an import graph that breaks it, and one that keeps it.
+func TestDependencyRulesCanFail(t *testing.T) {
+	tests := []struct {
+		name  string
+		graph graph
+		want  []string
+	}{
+		{
+			name: "market imports an adapter",
+			graph: graph{
+				internal("market"):             {"fmt", internal("market/sellhistory"), internal("pricestore")},
+				internal("market/sellhistory"): {"math"},
+			},
+			want: []string{rules[0].name + ": " + internal("market") + " -> " + internal("pricestore")},
+		},
+		{
+			name: "market subpackage imports the platform",
+			graph: graph{
+				internal("market/sellhistory"): {internal("platform/clock")},
+			},
+			want: []string{rules[0].name + ": " + internal("market/sellhistory") + " -> " + internal("platform/clock")},
+		},
+		{
+			name: "platform imports the domain and a binary's package",
+			graph: graph{
+				internal("platform/middleware"): {internal("message"), internal("market")},
+				internal("platform/ops"):        {internal("bot/telegram")},
+			},
+			want: []string{
+				rules[1].name + ": " + internal("platform/middleware") + " -> " + internal("market"),
+				rules[1].name + ": " + internal("platform/ops") + " -> " + internal("bot/telegram"),
+			},
+		},
+		{
+			name: "every rule kept",
+			graph: graph{
+				internal("market"):              {"time", internal("market/sellhistory")},
+				internal("market/sellhistory"):  nil,
+				internal("platform/rabbitmq"):   {internal("message"), internal("platform/health")},
+				internal("pricestore"):          {internal("market"), "github.com/redis/go-redis/v9"},
+				internal("platform/marketlike"): {internal("marketing")},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, violations(tt.graph, rules))
+		})
+	}
+}
