@@ -326,7 +326,7 @@ func TestFailingProxyIsCooledDownAndComesBack(t *testing.T) {
 	good := proxytest.New(t, proxytest.Options{Kind: proxytest.SOCKS5, SourceIP: "127.0.0.3"})
 	bad.SetFail(proxytest.FailForbidden)
 	clk := clock.NewFake(t0)
-	p, _, _ := newPool(t, Config{File: writeFile(t, bad.URL(), good.URL()), Sleep: fakeSleep(clk),
+	p, _, _ := newPool(t, Config{File: writeFile(t, bad.URL(), good.URL()),
 		Rand: func() float64 { return 0 }}, clk)
 	do := func() (string, string) {
 		l, err := p.Acquire(context.Background(), false)

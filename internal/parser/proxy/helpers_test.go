@@ -3,6 +3,8 @@ package proxy
 import (
 	"context"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -18,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
@@ -58,16 +61,13 @@ func writeLines(path string, lines []string) error {
 	return os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 }
 
-// fakeSleep advances a fake clock instead of sleeping.
-func fakeSleep(clk *clock.Fake) func(ctx context.Context, d time.Duration) error {
-	return func(ctx context.Context, d time.Duration) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		clk.Advance(d)
-		return nil
-	}
+// scriptedClock is a fake clock whose waits do what the test says instead of advancing the time.
+type scriptedClock struct {
+	*clock.Fake
+	sleep func(ctx context.Context) error
 }
+
+func (c scriptedClock) Sleep(ctx context.Context, _ time.Duration) error { return c.sleep(ctx) }
 
 // upstreams returns a plain and a TLS echo server answering "hello from <remote ip>" and a pool that
 // trusts the TLS server's certificate.
@@ -88,7 +88,7 @@ func upstreams(t *testing.T) (plain, tlsSrv *httptest.Server, roots *x509.CertPo
 	return plain, tlsSrv, roots
 }
 
-func newPool(t *testing.T, cfg Config, clk clock.Clock) (*Pool, *prometheus.Registry, *logBuffer) {
+func newPool(t *testing.T, cfg Config, clk ratelimit.Clock) (*Pool, *prometheus.Registry, *logBuffer) {
 	t.Helper()
 	log, lb := newLogger()
 	reg := prometheus.NewPedanticRegistry()
@@ -111,4 +111,34 @@ func get(t *testing.T, l *Lease, url string) (string, error) {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return string(b), nil
+}
+
+// Classify maps the result of Lease.Do to an Outcome: 429 is Throttled, other answers below 400 are
+// Success, other answers APIError; an error is EgressFailure (connect errors, proxy refusals, timeouts,
+// TLS failures), except a cancellation by the caller, which is APIError so that it changes nothing
+// (as does a nil response without error).
+func Classify(resp *http.Response, err error) Outcome {
+	switch {
+	case err != nil && errors.Is(err, context.Canceled):
+		return APIError
+	case err != nil:
+		return EgressFailure
+	case resp == nil:
+		return APIError
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return Throttled
+	case resp.StatusCode < 400:
+		return Success
+	default:
+		return APIError
+	}
+}
+
+// ParseLine parses one proxy URL. Its error never contains the credentials.
+func ParseLine(line string) (Proxy, error) {
+	p, reason := parseLine(strings.TrimSpace(line))
+	if reason != "" {
+		return Proxy{}, fmt.Errorf("%w: %s", ErrInvalidLine, reason)
+	}
+	return p, nil
 }

@@ -133,15 +133,6 @@ func ParseFile(r io.Reader) (proxies []Proxy, errs []error) {
 	return proxies, errs
 }
 
-// ParseLine parses one proxy URL. Its error never contains the credentials.
-func ParseLine(line string) (Proxy, error) {
-	p, reason := parseLine(strings.TrimSpace(line))
-	if reason != "" {
-		return Proxy{}, fmt.Errorf("%w: %s", ErrInvalidLine, reason)
-	}
-	return p, nil
-}
-
 // parseLine returns the proxy or a reason that never quotes anything but the scheme.
 func parseLine(line string) (Proxy, string) {
 	if strings.ContainsFunc(line, func(r rune) bool { return r < 0x20 || r == 0x7f || r == ' ' || r == '\t' }) {

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
 )
 
 // DirectName is the name of the direct egress, used when no proxy is configured.
@@ -56,27 +56,6 @@ func (o Outcome) String() string {
 	}
 }
 
-// Classify maps the result of Lease.Do to an Outcome: 429 is Throttled, other answers below 400 are
-// Success, other answers APIError; an error is EgressFailure (connect errors, proxy refusals, timeouts,
-// TLS failures), except a cancellation by the caller, which is APIError so that it changes nothing
-// (as does a nil response without error).
-func Classify(resp *http.Response, err error) Outcome {
-	switch {
-	case err != nil && errors.Is(err, context.Canceled):
-		return APIError
-	case err != nil:
-		return EgressFailure
-	case resp == nil:
-		return APIError
-	case resp.StatusCode == http.StatusTooManyRequests:
-		return Throttled
-	case resp.StatusCode < 400:
-		return Success
-	default:
-		return APIError
-	}
-}
-
 // Config configures a Pool. Zero fields take the documented defaults.
 type Config struct {
 	// File is the proxy file; empty means the direct connection.
@@ -106,8 +85,6 @@ type Config struct {
 	TLSHandshakeTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for response headers (default 30s).
 	ResponseHeaderTimeout time.Duration
-	// Sleep waits for limiters and cooldowns (default ratelimit.SleepReal); tests advance a fake clock.
-	Sleep ratelimit.Sleeper
 	// Rand returns a number in [0, 1) for jitter (default math/rand/v2).
 	Rand func() float64
 	// Resolver resolves SOCKS4 targets (default net.DefaultResolver).
@@ -157,9 +134,6 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ResponseHeaderTimeout <= 0 {
 		c.ResponseHeaderTimeout = 30 * time.Second
 	}
-	if c.Sleep == nil {
-		c.Sleep = ratelimit.SleepReal
-	}
 	if c.Rand == nil {
 		c.Rand = rand.Float64
 	}
@@ -192,7 +166,7 @@ type egress struct {
 // is safe for concurrent use.
 type Pool struct {
 	cfg   Config
-	clock clock.Clock
+	clock ratelimit.Clock
 	log   *slog.Logger
 	m     *metrics
 	rlm   *ratelimit.EgressMetrics
@@ -207,9 +181,9 @@ type Pool struct {
 }
 
 // NewPool loads cfg.File (a missing, unreadable or empty file means the direct connection, with a
-// warning) and returns the pool. It registers its metrics and those of the egress limiters with reg
+// warning) and returns the pool, which waits for limiters and cooldowns on clk. It registers its metrics and those of the egress limiters with reg
 // (nil registers nothing). Only an invalid cfg is an error.
-func NewPool(cfg Config, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) (*Pool, error) {
+func NewPool(cfg Config, clk ratelimit.Clock, log *slog.Logger, reg prometheus.Registerer) (*Pool, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -262,7 +236,7 @@ func (p *Pool) newEgress(pr *Proxy) (*egress, error) {
 		MaxIdleConnsPerHost:   p.cfg.MaxIdleConnsPerHost,
 	}
 	e.client = &http.Client{Transport: e.transport}
-	lim, err := ratelimit.NewAIMD(ratelimit.AIMDConfig{Ceiling: p.cfg.RatePerIP, Burst: p.cfg.Burst, Sleep: p.cfg.Sleep},
+	lim, err := ratelimit.NewAIMD(ratelimit.AIMDConfig{Ceiling: p.cfg.RatePerIP, Burst: p.cfg.Burst},
 		p.clock, p.rlm.For(e.name))
 	if err != nil {
 		return nil, fmt.Errorf("egress limiter: %w", err)
@@ -415,7 +389,7 @@ func (p *Pool) Acquire(ctx context.Context, limited bool) (*Lease, error) {
 		best.inflight++
 		p.mu.Unlock()
 		if wait > 0 {
-			if err := p.cfg.Sleep(ctx, wait); err != nil {
+			if err := p.clock.Sleep(ctx, wait); err != nil {
 				best.limiter.Cancel()
 				p.mu.Lock()
 				best.inflight--
@@ -447,7 +421,7 @@ func (p *Pool) waitOrChange(ctx context.Context, d time.Duration, changed <-chan
 		case <-wctx.Done():
 		}
 	}()
-	_ = p.cfg.Sleep(wctx, d)
+	_ = p.clock.Sleep(wctx, d)
 	return ctx.Err()
 }
 
@@ -486,11 +460,7 @@ func (p *Pool) coolDown(e *egress, now time.Time, reason string) {
 	if e.direct {
 		return
 	}
-	d := p.cfg.CooldownBase
-	for i := 0; i < e.cooldowns && d < p.cfg.CooldownMax; i++ {
-		d *= 2
-	}
-	d = min(d, p.cfg.CooldownMax)
+	d := backoff.Policy{Initial: p.cfg.CooldownBase, Max: p.cfg.CooldownMax}.Ceiling(e.cooldowns + 1)
 	d -= time.Duration(float64(d) * p.cfg.CooldownJitter * p.cfg.Rand())
 	e.cooldowns++
 	e.coolUntil = now.Add(d)

@@ -25,7 +25,6 @@ var threeProxies = []string{
 func fakePool(t *testing.T, cfg Config, lines ...string) (*Pool, *clock.Fake, *logBuffer, func() []string) {
 	t.Helper()
 	clk := clock.NewFake(t0)
-	cfg.Sleep = fakeSleep(clk)
 	if cfg.Rand == nil {
 		cfg.Rand = func() float64 { return 0 }
 	}
@@ -314,9 +313,9 @@ func TestPoolAcquireHonoursContext(t *testing.T) {
 	// A cancelled wait on the limiter gives the token back.
 	clk := clock.NewFake(t0)
 	log, _ := newLogger()
-	blocked, err := NewPool(Config{File: writeFile(t, threeProxies[0]), Sleep: func(ctx context.Context, _ time.Duration) error {
+	blocked, err := NewPool(Config{File: writeFile(t, threeProxies[0])}, scriptedClock{Fake: clk, sleep: func(context.Context) error {
 		return context.DeadlineExceeded
-	}}, clk, log, nil)
+	}}, log, nil)
 	require.NoError(t, err)
 	l, err := blocked.Acquire(context.Background(), true)
 	require.NoError(t, err)

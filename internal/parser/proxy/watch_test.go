@@ -115,7 +115,7 @@ func TestWatchLogsReadErrors(t *testing.T) {
 func TestDirectSwitchesToProxiesWhenFileAppears(t *testing.T) {
 	clk := clock.NewFake(t0)
 	path := t.TempDir() + "/proxies.txt"
-	p, _, _ := newPool(t, Config{File: path, Sleep: fakeSleep(clk)}, clk)
+	p, _, _ := newPool(t, Config{File: path}, clk)
 	require.True(t, p.Direct())
 	rewrite(t, path, threeProxies[1])
 	require.NoError(t, p.Reload())
@@ -141,10 +141,10 @@ func TestAcquireWakesWhenProxiesAreAdded(t *testing.T) {
 	log, _ := newLogger()
 	path := writeFile(t, threeProxies[0])
 	// This sleeper only returns when its context ends: the pool must be woken by the reload.
-	p, err := NewPool(Config{File: path, Rand: func() float64 { return 0 }, Sleep: func(ctx context.Context, _ time.Duration) error {
+	p, err := NewPool(Config{File: path, Rand: func() float64 { return 0 }}, scriptedClock{Fake: clk, sleep: func(ctx context.Context) error {
 		<-ctx.Done()
 		return ctx.Err()
-	}}, clk, log, nil)
+	}}, log, nil)
 	require.NoError(t, err)
 	l, err := p.Acquire(context.Background(), false)
 	require.NoError(t, err)

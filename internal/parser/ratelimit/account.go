@@ -7,8 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
 // Family is an endpoint family of signed DMarket calls that shares one account limit.
@@ -38,8 +36,6 @@ type AccountConfig struct {
 	Other float64
 	// Burst is the number of calls of one family that may start at once (default 1).
 	Burst int
-	// Sleep waits between reservations and their start (default SleepReal).
-	Sleep Sleeper
 }
 
 // Account limits the signed calls of one DMarket account by endpoint family, each family with its own
@@ -50,7 +46,7 @@ type Account struct {
 
 // NewAccount returns the account limiter and registers `dmarket_ratelimit_account_rate{family}` and
 // `dmarket_ratelimit_account_throttles_total{family}` with reg (nil registers nothing).
-func NewAccount(cfg AccountConfig, clk clock.Clock, reg prometheus.Registerer) (*Account, error) {
+func NewAccount(cfg AccountConfig, clk Clock, reg prometheus.Registerer) (*Account, error) {
 	f := promauto.With(reg)
 	rate := f.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dmarket_ratelimit_account_rate",
@@ -68,7 +64,7 @@ func NewAccount(cfg AccountConfig, clk clock.Clock, reg prometheus.Registerer) (
 	a := &Account{limiters: make(map[Family]*AIMD, len(rates))}
 	for fam, r := range rates {
 		obs := labelObserver{rate: rate.WithLabelValues(string(fam)), throttles: throttles.WithLabelValues(string(fam))}
-		l, err := NewAIMD(AIMDConfig{Ceiling: r, Burst: cfg.Burst, Sleep: cfg.Sleep}, clk, obs)
+		l, err := NewAIMD(AIMDConfig{Ceiling: r, Burst: cfg.Burst}, clk, obs)
 		if err != nil {
 			return nil, fmt.Errorf("account limiter %s: %w", fam, err)
 		}

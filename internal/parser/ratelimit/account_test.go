@@ -41,9 +41,8 @@ func TestAccountDefaultsPerFamily(t *testing.T) {
 
 func TestAccountWaitAndThrottle(t *testing.T) {
 	clk := clock.NewFake(t0)
-	s := &fakeSleeper{clk: clk}
 	reg := prometheus.NewPedanticRegistry()
-	a, err := NewAccount(AccountConfig{Listings: 4, Sales: 2, Other: 8, Sleep: s.sleep}, clk, reg)
+	a, err := NewAccount(AccountConfig{Listings: 4, Sales: 2, Other: 8}, clk, reg)
 	require.NoError(t, err)
 
 	for i := 0; i < 5; i++ {

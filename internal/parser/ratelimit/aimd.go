@@ -15,23 +15,11 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
-// Sleeper waits for d or until ctx is done, whichever comes first, and returns ctx.Err() in the latter
-// case. Tests inject a sleeper that advances a fake clock instead of sleeping.
-type Sleeper func(ctx context.Context, d time.Duration) error
-
-// SleepReal is the Sleeper that waits on a real timer.
-func SleepReal(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+// Clock tells the time and waits: a limiter reads it to refill its bucket and sleeps on it until a
+// reservation may start. clock.Real and *clock.Fake implement it; the fake's Sleep advances its time.
+type Clock interface {
+	clock.Clock
+	Sleep(ctx context.Context, d time.Duration) error
 }
 
 // ErrInvalidConfig is returned for a limiter configuration that cannot work (e.g. a non-positive rate).
@@ -62,8 +50,6 @@ type AIMDConfig struct {
 	// DecreaseHoldoff is the time after a decrease during which further throttle events, typically
 	// answers to requests already in flight, do not decrease the rate again (default 1s).
 	DecreaseHoldoff time.Duration
-	// Sleep waits between reservations and their start (default SleepReal).
-	Sleep Sleeper
 }
 
 func (c AIMDConfig) withDefaults() (AIMDConfig, error) {
@@ -91,9 +77,6 @@ func (c AIMDConfig) withDefaults() (AIMDConfig, error) {
 	if c.DecreaseHoldoff <= 0 {
 		c.DecreaseHoldoff = time.Second
 	}
-	if c.Sleep == nil {
-		c.Sleep = SleepReal
-	}
 	return c, nil
 }
 
@@ -103,7 +86,7 @@ func (c AIMDConfig) withDefaults() (AIMDConfig, error) {
 // It is safe for concurrent use.
 type AIMD struct {
 	cfg   AIMDConfig
-	clock clock.Clock
+	clock Clock
 	obs   Observer
 
 	mu           sync.Mutex
@@ -114,8 +97,8 @@ type AIMD struct {
 	lastDecrease time.Time
 }
 
-// NewAIMD returns a limiter at cfg.Ceiling. obs may be nil.
-func NewAIMD(cfg AIMDConfig, clk clock.Clock, obs Observer) (*AIMD, error) {
+// NewAIMD returns a limiter at cfg.Ceiling that waits on clk. obs may be nil.
+func NewAIMD(cfg AIMDConfig, clk Clock, obs Observer) (*AIMD, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -186,7 +169,7 @@ func (a *AIMD) Wait(ctx context.Context) error {
 	if d <= 0 {
 		return nil
 	}
-	if err := a.cfg.Sleep(ctx, d); err != nil {
+	if err := a.clock.Sleep(ctx, d); err != nil {
 		a.Cancel()
 		return err
 	}

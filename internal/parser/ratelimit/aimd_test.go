@@ -16,23 +16,13 @@ import (
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// fakeSleeper advances the fake clock instead of sleeping and records the waits.
-type fakeSleeper struct {
-	clk   *clock.Fake
-	mu    sync.Mutex
-	waits []time.Duration
+// failingClock is a fake clock whose waits fail with err, as a wait cut short by its context does.
+type failingClock struct {
+	*clock.Fake
+	err error
 }
 
-func (s *fakeSleeper) sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.waits = append(s.waits, d)
-	s.mu.Unlock()
-	s.clk.Advance(d)
-	return nil
-}
+func (c failingClock) Sleep(context.Context, time.Duration) error { return c.err }
 
 type recObserver struct {
 	mu        sync.Mutex
@@ -47,16 +37,12 @@ func (o *recObserver) RateChanged(r float64) {
 }
 func (o *recObserver) Throttled() { o.mu.Lock(); o.throttles++; o.mu.Unlock() }
 
-func newTestAIMD(t *testing.T, cfg AIMDConfig) (*AIMD, *clock.Fake, *fakeSleeper) {
+func newTestAIMD(t *testing.T, cfg AIMDConfig) (*AIMD, *clock.Fake) {
 	t.Helper()
 	clk := clock.NewFake(t0)
-	s := &fakeSleeper{clk: clk}
-	if cfg.Sleep == nil {
-		cfg.Sleep = s.sleep
-	}
 	a, err := NewAIMD(cfg, clk, nil)
 	require.NoError(t, err)
-	return a, clk, s
+	return a, clk
 }
 
 func TestNewAIMDRejectsBadCeiling(t *testing.T) {
@@ -74,7 +60,7 @@ func TestNewAIMDRejectsBadCeiling(t *testing.T) {
 }
 
 func TestAIMDReserveSpacesRequestsAtCeiling(t *testing.T) {
-	a, clk, _ := newTestAIMD(t, AIMDConfig{Ceiling: 2})
+	a, clk := newTestAIMD(t, AIMDConfig{Ceiling: 2})
 	require.Equal(t, 2.0, a.Rate())
 	require.Equal(t, 2.0, a.Ceiling())
 	now := clk.Now()
@@ -90,7 +76,7 @@ func TestAIMDReserveSpacesRequestsAtCeiling(t *testing.T) {
 }
 
 func TestAIMDBurst(t *testing.T) {
-	a, clk, _ := newTestAIMD(t, AIMDConfig{Ceiling: 10, Burst: 3})
+	a, clk := newTestAIMD(t, AIMDConfig{Ceiling: 10, Burst: 3})
 	now := clk.Now()
 	for i := 0; i < 3; i++ {
 		require.Zero(t, a.Reserve(now), "request %d within burst", i)
@@ -98,20 +84,18 @@ func TestAIMDBurst(t *testing.T) {
 	require.Equal(t, 100*time.Millisecond, a.Reserve(now))
 }
 
-func TestAIMDWaitUsesSleeper(t *testing.T) {
-	a, clk, s := newTestAIMD(t, AIMDConfig{Ceiling: 2})
+func TestAIMDWaitSleepsOnTheClock(t *testing.T) {
+	a, clk := newTestAIMD(t, AIMDConfig{Ceiling: 2})
 	for i := 0; i < 10; i++ {
 		require.NoError(t, a.Wait(context.Background()))
 	}
 	require.Equal(t, t0.Add(4500*time.Millisecond), clk.Now(), "10 requests at 2/s with burst 1 take 4.5s")
-	require.Len(t, s.waits, 9)
+	require.Equal(t, 4500*time.Millisecond, clk.Slept())
 }
 
 func TestAIMDWaitCancelledReturnsToken(t *testing.T) {
-	clk := clock.NewFake(t0)
-	a, err := NewAIMD(AIMDConfig{Ceiling: 1, Sleep: func(ctx context.Context, d time.Duration) error {
-		return context.Canceled
-	}}, clk, nil)
+	clk := failingClock{Fake: clock.NewFake(t0), err: context.Canceled}
+	a, err := NewAIMD(AIMDConfig{Ceiling: 1}, clk, nil)
 	require.NoError(t, err)
 	require.NoError(t, a.Wait(context.Background()))
 	require.ErrorIs(t, a.Wait(context.Background()), context.Canceled)
@@ -146,7 +130,7 @@ func TestAIMDThrottleHalvesWithHoldoffAndFloor(t *testing.T) {
 }
 
 func TestAIMDThrottleSlowsReservations(t *testing.T) {
-	a, clk, _ := newTestAIMD(t, AIMDConfig{Ceiling: 2})
+	a, clk := newTestAIMD(t, AIMDConfig{Ceiling: 2})
 	now := clk.Now()
 	require.Zero(t, a.Reserve(now))
 	a.OnThrottle()
@@ -154,7 +138,7 @@ func TestAIMDThrottleSlowsReservations(t *testing.T) {
 }
 
 func TestAIMDAdditiveIncrease(t *testing.T) {
-	a, clk, _ := newTestAIMD(t, AIMDConfig{Ceiling: 2})
+	a, clk := newTestAIMD(t, AIMDConfig{Ceiling: 2})
 	clk.Advance(time.Second)
 	a.OnThrottle()
 	a.OnThrottle() // held off
@@ -180,7 +164,7 @@ func TestAIMDAdditiveIncrease(t *testing.T) {
 }
 
 func TestAIMDRecoveryFromFloorTakesTime(t *testing.T) {
-	a, clk, _ := newTestAIMD(t, AIMDConfig{Ceiling: 2})
+	a, clk := newTestAIMD(t, AIMDConfig{Ceiling: 2})
 	for i := 0; i < 10; i++ {
 		clk.Advance(time.Second)
 		a.OnThrottle()
@@ -215,13 +199,4 @@ func TestEgressMetrics(t *testing.T) {
 	var nilMetrics *EgressMetrics
 	require.Nil(t, nilMetrics.For("x"))
 	nilMetrics.Forget("x")
-}
-
-func TestSleepReal(t *testing.T) {
-	require.NoError(t, SleepReal(context.Background(), time.Millisecond))
-	require.NoError(t, SleepReal(context.Background(), 0))
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	require.ErrorIs(t, SleepReal(ctx, time.Hour), context.Canceled)
-	require.ErrorIs(t, SleepReal(ctx, 0), context.Canceled)
 }
