@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
+	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/tracing"
 )
@@ -38,7 +37,8 @@ type Config struct {
 	CycleDeadline time.Duration
 	// MaxChainPages is the longest cursor chain wanted; a longer range is split for the next cycle.
 	MaxChainPages int
-	// RetryBase and RetryMax bound the backoff between retries of a failing request.
+	// RetryBase and RetryMax bound the backoff between retries of a failing request; a request is tried
+	// at most MaxAttempts times.
 	RetryBase, RetryMax time.Duration
 	// WithKeys enables what needs signed calls: buy orders, sales and fees.
 	WithKeys bool
@@ -84,14 +84,27 @@ func DefaultConfig() Config {
 	}
 }
 
+// MaxAttempts caps the attempts of one fetch or publish of the crawler, which come on top of the DMarket
+// client's own retries of each request. With the default RetryBase and RetryMax the waits between them
+// add up to about two minutes, enough to ride out a broker restart; a range whose requests keep failing
+// beyond that is left unfinished and crawled first next cycle.
+const MaxAttempts = 10
+
+// Clock tells the time and waits; clock.Real and *clock.Fake implement it.
+type Clock interface {
+	clock.Clock
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
 // Crawler crawls DMarket and publishes what it fetches.
 type Crawler struct {
 	cfg    Config
+	retry  backoff.Policy
 	api    API
 	pub    message.Publisher
 	sched  Schedule
 	gate   Gate
-	clock  clock.Clock
+	clock  Clock
 	log    *slog.Logger
 	tracer *zipkin.Tracer
 	m      *metrics
@@ -115,8 +128,9 @@ type Deps struct {
 	// Schedule and Gate may be nil when cfg.WithKeys is false.
 	Schedule Schedule
 	Gate     Gate
-	Clock    clock.Clock
-	Log      *slog.Logger
+	// Clock may be nil (the wall clock).
+	Clock Clock
+	Log   *slog.Logger
 	// Tracer may be nil (no spans).
 	Tracer   *zipkin.Tracer
 	Registry prometheus.Registerer
@@ -142,7 +156,9 @@ func New(cfg Config, d Deps) (*Crawler, error) {
 		d.Clock = clock.Real{}
 	}
 	c := &Crawler{
-		cfg: cfg, api: d.API, pub: d.Publisher, sched: d.Schedule, gate: d.Gate, clock: d.Clock,
+		cfg:   cfg,
+		retry: backoff.Policy{Initial: cfg.RetryBase, Max: cfg.RetryMax, Jitter: backoff.EqualJitter, MaxAttempts: MaxAttempts},
+		api:   d.API, pub: d.Publisher, sched: d.Schedule, gate: d.Gate, clock: d.Clock,
 		log: d.Log, tracer: d.Tracer, m: newMetrics(d.Registry),
 		plan: map[string][]Range{}, unfinished: map[string][]Range{}, attempts: map[string]int{},
 	}
@@ -172,7 +188,7 @@ func (c *Crawler) Run(ctx context.Context) error {
 		if wait < 0 {
 			wait = 0
 		}
-		if err := ratelimit.SleepReal(ctx, wait); err != nil {
+		if err := c.clock.Sleep(ctx, wait); err != nil {
 			return nil
 		}
 	}
@@ -304,13 +320,6 @@ func (c *Crawler) applyResults(results <-chan rangeResult) CycleStats {
 	return st
 }
 
-// Plan returns a copy of the current ranges of game.
-func (c *Crawler) Plan(game string) []Range {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]Range(nil), c.plan[game]...)
-}
-
 func (c *Crawler) crawlRange(ctx context.Context, t task, signed bool, titles *titleSet) rangeResult {
 	res := rangeResult{task: t, cycle: c.nextCycle()}
 	q := ListingsQuery{GameID: t.game, PriceFrom: t.r.From, PriceTo: t.r.To, Signed: signed}
@@ -330,7 +339,7 @@ func (c *Crawler) crawlRange(ctx context.Context, t task, signed bool, titles *t
 // chain ended (res.done tells whether it ended complete).
 func (c *Crawler) crawlPage(ctx context.Context, t task, q *ListingsQuery, res *rangeResult, lastCut *int64, titles *titleSet) (bool, error) {
 	var page ListingsPage
-	err := c.retry(ctx, "listings", func(ctx context.Context) error {
+	err := c.fetch(ctx, "listings", func(ctx context.Context) error {
 		var err error
 		q.Signed = q.Signed && !c.unsignedOnly.Load()
 		page, err = c.api.MarketItems(ctx, *q)
@@ -367,25 +376,30 @@ func (c *Crawler) crawlPage(ctx context.Context, t task, q *ListingsQuery, res *
 	return true, nil
 }
 
-// retry calls fn until it succeeds, fails permanently or ctx ends, with capped jittered backoff.
-func (c *Crawler) retry(ctx context.Context, kind string, fn func(context.Context) error) error {
-	for attempt := 0; ; attempt++ {
+// fetch calls fn until it succeeds, fails permanently, has failed MaxAttempts times or ctx ends, waiting
+// the capped, jittered backoff of the retry policy on the clock between attempts. Every failure counts in
+// the failures of kind; an error IsRetryable refuses is returned at once, marked errPermanent.
+func (c *Crawler) fetch(ctx context.Context, kind string, fn func(context.Context) error) error {
+	err := backoff.Retry(ctx, c.retry, c.clock, func(ctx context.Context) error {
 		err := fn(ctx)
 		if err == nil {
 			return nil
 		}
 		c.m.failures.WithLabelValues(kind).Inc()
-		if ctx.Err() != nil {
-			return fmt.Errorf("fetch %s: %w", kind, err)
+		switch {
+		case ctx.Err() != nil:
+			return backoff.Permanent(err)
+		case c.cfg.IsRetryable != nil && !c.cfg.IsRetryable(err):
+			return backoff.Permanent(fmt.Errorf("%w: %w", errPermanent, err))
 		}
-		if c.cfg.IsRetryable != nil && !c.cfg.IsRetryable(err) {
-			return fmt.Errorf("fetch %s: %w: %w", kind, errPermanent, err)
-		}
-		c.log.Debug("fetch failed, retrying", "kind", kind, "attempt", attempt+1, "err", err)
-		if serr := ratelimit.SleepReal(ctx, backoff(c.cfg.RetryBase, c.cfg.RetryMax, attempt)); serr != nil {
-			return fmt.Errorf("fetch %s: %w", kind, err)
-		}
+		return err
+	}, func(attempt int, err error, _ time.Duration) {
+		c.log.Debug("fetch failed, retrying", "kind", kind, "attempt", attempt, "err", err)
+	})
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", kind, err)
 	}
+	return nil
 }
 
 // nextCycle returns the identity of a new range crawl: its start in unix milliseconds, kept strictly
@@ -425,7 +439,7 @@ func (c *Crawler) publish(ctx context.Context, kind message.Kind, game string, r
 		Body:    body,
 		Headers: headers,
 	}
-	err = c.retry(ctx, "publish", func(ctx context.Context) error { return c.pub.Publish(ctx, message.Queue(kind), out) })
+	err = c.fetch(ctx, "publish", func(ctx context.Context) error { return c.pub.Publish(ctx, message.Queue(kind), out) })
 	if err != nil {
 		c.log.Error("publish failed", "kind", kind, "game", game, "err", err)
 		return err
@@ -448,7 +462,7 @@ func (c *Crawler) fetchOrders(ctx context.Context, titles *titleSet) {
 		for i := 0; i < len(all) && ctx.Err() == nil; i += 100 {
 			batch := all[i:min(i+100, len(all))]
 			var r Result
-			err := c.retry(ctx, "orders", func(ctx context.Context) error {
+			err := c.fetch(ctx, "orders", func(ctx context.Context) error {
 				var err error
 				r, err = c.api.AggregatedPrices(ctx, g, batch)
 				return err
@@ -473,7 +487,7 @@ func (c *Crawler) fetchFees(ctx context.Context) {
 			continue
 		}
 		var r Result
-		err = c.retry(ctx, "fees", func(ctx context.Context) error {
+		err = c.fetch(ctx, "fees", func(ctx context.Context) error {
 			var err error
 			r, err = c.api.CustomizedFees(ctx, g)
 			return err
@@ -509,7 +523,7 @@ func (c *Crawler) runSales(ctx context.Context) {
 			wg.Wait()
 		}
 		if claimed == 0 {
-			if ratelimit.SleepReal(ctx, c.cfg.SalesIdle) != nil {
+			if c.clock.Sleep(ctx, c.cfg.SalesIdle) != nil {
 				return
 			}
 		}
@@ -585,16 +599,3 @@ func (c *Crawler) fetchSales(ctx context.Context, game, title string) {
 
 // errPermanent marks a fetch error that retrying cannot cure.
 var errPermanent = errors.New("permanent")
-
-// backoff returns a full-jitter exponential delay for attempt (0-based), capped at max.
-func backoff(base, maxDelay time.Duration, attempt int) time.Duration {
-	if base <= 0 {
-		return 0
-	}
-	d := base
-	for i := 0; i < attempt && d < maxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, maxDelay)
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ type market struct {
 	calls   []ListingsQuery
 	failN   int   // fail this many MarketItems calls before answering
 	failErr error // error returned by failing calls
+	block   bool  // MarketItems answers only when its context ends
 	sales   map[string][]time.Time
 	orders  [][]string
 	fees    []string
@@ -56,10 +58,16 @@ func newMarket(n int) *market {
 	return m
 }
 
-func (m *market) MarketItems(_ context.Context, q ListingsQuery) (ListingsPage, error) {
+func (m *market) MarketItems(ctx context.Context, q ListingsQuery) (ListingsPage, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls = append(m.calls, q)
+	if m.block {
+		m.mu.Unlock()
+		<-ctx.Done()
+		m.mu.Lock()
+		return ListingsPage{}, ctx.Err()
+	}
 	if m.failN > 0 {
 		m.failN--
 		return ListingsPage{}, m.failErr
@@ -313,9 +321,47 @@ func TestPermanentFailureLeavesRangeForNextCycleFirst(t *testing.T) {
 	require.Equal(t, 1.0, testutil.ToFloat64(c.m.cycles.WithLabelValues("partial")))
 }
 
+func TestFailingRequestsGiveUpAfterMaxAttempts(t *testing.T) {
+	m := newMarket(300)
+	m.failN, m.failErr = 1<<30, errors.New("connection reset")
+	cfg := testConfig()
+	cfg.Concurrency = 1
+	c, _ := newTestCrawler(t, cfg, m, newSink(), nil)
+	st := c.RunCycle(context.Background())
+	require.Equal(t, 3, st.Unfinished, "every range gave up")
+	require.Len(t, m.calls, 3*MaxAttempts, "each range's first page was tried MaxAttempts times")
+	require.Equal(t, float64(3*MaxAttempts), testutil.ToFloat64(c.m.failures.WithLabelValues("listings")))
+	slept := c.clock.(*clock.Fake).Slept()
+	require.Positive(t, slept)
+	require.LessOrEqual(t, slept, 3*(MaxAttempts-1)*cfg.RetryMax, "waits come from the capped policy, on the clock")
+}
+
+func TestPublishGivesUpAfterMaxAttempts(t *testing.T) {
+	m := newMarket(50)
+	pub := &failingPublisher{err: errors.New("broker down")}
+	cfg := testConfig()
+	cfg.Bounds = []int64{0}
+	c, _ := newTestCrawler(t, cfg, m, pub, nil)
+	st := c.RunCycle(context.Background())
+	require.Equal(t, 1, st.Unfinished)
+	require.Equal(t, int64(MaxAttempts), pub.calls.Load())
+	require.Equal(t, float64(MaxAttempts), testutil.ToFloat64(c.m.failures.WithLabelValues("publish")))
+}
+
+// failingPublisher fails every publish.
+type failingPublisher struct {
+	err   error
+	calls atomic.Int64
+}
+
+func (p *failingPublisher) Publish(context.Context, string, message.Outgoing) error {
+	p.calls.Add(1)
+	return p.err
+}
+
 func TestCycleDeadlineLeavesRangesUnfinished(t *testing.T) {
 	m := newMarket(300)
-	m.failN, m.failErr = 1<<30, errors.New("timeout")
+	m.block = true
 	cfg := testConfig()
 	cfg.CycleDeadline = 50 * time.Millisecond
 	c, _ := newTestCrawler(t, cfg, m, newSink(), nil)
@@ -430,26 +476,23 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 func TestRanges(t *testing.T) {
 	tests := []struct {
 		name    string
-		bounds  string
+		bounds  []int64
 		want    []Range
 		wantErr string
 	}{
-		{name: "three", bounds: "0, 100,1000", want: []Range{{0, 99}, {100, 999}, {1000, 0}}},
-		{name: "single", bounds: "0", want: []Range{{0, 0}}},
-		{name: "not from zero", bounds: "5,10", wantErr: "first bound must be 0"},
-		{name: "not ascending", bounds: "0,10,10", wantErr: "not above"},
-		{name: "garbage", bounds: "0,x", wantErr: `item 2 "x"`},
-		{name: "negative", bounds: "0,-1", wantErr: "non-negative"},
+		{name: "three", bounds: []int64{0, 100, 1000}, want: []Range{{0, 99}, {100, 999}, {1000, 0}}},
+		{name: "single", bounds: []int64{0}, want: []Range{{0, 0}}},
+		{name: "none", wantErr: "first bound must be 0"},
+		{name: "not from zero", bounds: []int64{5, 10}, wantErr: "first bound must be 0"},
+		{name: "not ascending", bounds: []int64{0, 10, 10}, wantErr: "10 is not above 10"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := ParseBounds(tc.bounds)
+			got, err := RangesFromBounds(tc.bounds)
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
 				return
 			}
-			require.NoError(t, err)
-			got, err := RangesFromBounds(b)
 			require.NoError(t, err)
 			require.Equal(t, tc.want, got)
 		})
@@ -496,15 +539,6 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			require.Error(t, err)
 		})
 	}
-}
-
-func TestBackoffBounds(t *testing.T) {
-	for attempt := range 20 {
-		d := backoff(100*time.Millisecond, time.Second, attempt)
-		require.GreaterOrEqual(t, d, 50*time.Millisecond)
-		require.LessOrEqual(t, d, time.Second)
-	}
-	require.Zero(t, backoff(0, time.Second, 3))
 }
 
 // signedRefusingMarket refuses every signed request permanently, as DMarket does with bad keys.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // Range is an inclusive price range in cents. To == 0 means no upper bound.
@@ -39,23 +38,6 @@ func RangesFromBounds(starts []int64) ([]Range, error) {
 			r.To = starts[i+1] - 1
 		}
 		out = append(out, r)
-	}
-	return out, nil
-}
-
-// ParseBounds parses a comma list of range starts in cents, e.g. "0,100,1000".
-func ParseBounds(s string) ([]int64, error) {
-	var out []int64
-	for i, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		v, err := strconv.ParseInt(f, 10, 64)
-		if err != nil || v < 0 {
-			return nil, fmt.Errorf("price bounds: item %d %q is not a non-negative integer of cents", i+1, f)
-		}
-		out = append(out, v)
-	}
-	if _, err := RangesFromBounds(out); err != nil {
-		return nil, err
 	}
 	return out, nil
 }
