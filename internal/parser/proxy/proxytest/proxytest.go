@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -334,58 +335,84 @@ func (s *Server) socks4(c net.Conn, br *bufio.Reader) (net.Conn, error) {
 }
 
 func (s *Server) socks5(c net.Conn, br *bufio.Reader) (net.Conn, error) {
-	var hdr [2]byte
-	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+	if err := s.socks5Auth(c, br); err != nil {
 		return nil, err
 	}
+	reply := func(code byte) { _, _ = c.Write([]byte{5, code, 0, 1, 0, 0, 0, 0, 0, 0}) }
+	target, code, err := readSOCKS5Target(br)
+	if err != nil {
+		if code != 0 {
+			reply(code)
+		}
+		return nil, err
+	}
+	if FailMode(s.fail.Load()) == FailForbidden {
+		reply(0x02)
+		return nil, errors.New("forbidden")
+	}
+	up, err := s.dial(target)
+	if err != nil {
+		reply(0x05)
+		return nil, err
+	}
+	reply(0x00)
+	return up, nil
+}
+
+// socks5Auth negotiates the method (user/password when the server has a user, none otherwise) and
+// checks the credentials.
+func (s *Server) socks5Auth(c net.Conn, br *bufio.Reader) error {
+	var hdr [2]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		return err
+	}
 	if hdr[0] != 5 {
-		return nil, errors.New("bad socks5 version")
+		return errors.New("bad socks5 version")
 	}
 	methods := make([]byte, hdr[1])
 	if _, err := io.ReadFull(br, methods); err != nil {
-		return nil, err
+		return err
 	}
 	want := byte(0x00)
 	if s.opts.User != "" {
 		want = 0x02
 	}
-	found := false
-	for _, m := range methods {
-		found = found || m == want
-	}
-	if !found {
+	if !slices.Contains(methods, want) {
 		// Count before answering: a client that saw the refusal must find it counted.
 		if want == 0x02 {
 			s.authFails.Add(1)
 		}
 		_, _ = c.Write([]byte{5, 0xff})
-		return nil, errors.New("no acceptable method")
+		return errors.New("no acceptable method")
 	}
 	if _, err := c.Write([]byte{5, want}); err != nil {
-		return nil, err
+		return err
 	}
-	if want == 0x02 {
-		user, pass, err := readUserPass(br)
-		if err != nil {
-			return nil, err
-		}
-		if user != s.opts.User || pass != s.opts.Password {
-			s.authFails.Add(1)
-			_, _ = c.Write([]byte{1, 1})
-			return nil, errors.New("bad credentials")
-		}
-		if _, err := c.Write([]byte{1, 0}); err != nil {
-			return nil, err
-		}
+	if want != 0x02 {
+		return nil
 	}
+	user, pass, err := readUserPass(br)
+	if err != nil {
+		return err
+	}
+	if user != s.opts.User || pass != s.opts.Password {
+		s.authFails.Add(1)
+		_, _ = c.Write([]byte{1, 1})
+		return errors.New("bad credentials")
+	}
+	_, err = c.Write([]byte{1, 0})
+	return err
+}
+
+// readSOCKS5Target reads a CONNECT request and returns its host:port. A request the server refuses
+// comes with the reply code to send (0 when the connection broke).
+func readSOCKS5Target(br *bufio.Reader) (string, byte, error) {
 	var req [4]byte
 	if _, err := io.ReadFull(br, req[:]); err != nil {
-		return nil, err
+		return "", 0, err
 	}
-	reply := func(code byte) { _, _ = c.Write([]byte{5, code, 0, 1, 0, 0, 0, 0, 0, 0}) }
 	if req[0] != 5 || req[1] != 1 {
-		reply(0x07)
-		return nil, errors.New("unsupported socks5 command")
+		return "", 0x07, errors.New("unsupported socks5 command")
 	}
 	var host string
 	switch req[3] {
@@ -395,38 +422,34 @@ func (s *Server) socks5(c net.Conn, br *bufio.Reader) (net.Conn, error) {
 			ip = make([]byte, 16)
 		}
 		if _, err := io.ReadFull(br, ip); err != nil {
-			return nil, err
+			return "", 0, err
 		}
 		host = net.IP(ip).String()
 	case 3:
-		n, err := br.ReadByte()
+		name, err := readByteString(br)
 		if err != nil {
-			return nil, err
+			return "", 0, err
 		}
-		name := make([]byte, n)
-		if _, err := io.ReadFull(br, name); err != nil {
-			return nil, err
-		}
-		host = string(name)
+		host = name
 	default:
-		reply(0x08)
-		return nil, errors.New("bad address type")
+		return "", 0x08, errors.New("bad address type")
 	}
 	var pb [2]byte
 	if _, err := io.ReadFull(br, pb[:]); err != nil {
-		return nil, err
+		return "", 0, err
 	}
-	if FailMode(s.fail.Load()) == FailForbidden {
-		reply(0x02)
-		return nil, errors.New("forbidden")
-	}
-	up, err := s.dial(net.JoinHostPort(host, strconv.Itoa(int(binary.BigEndian.Uint16(pb[:])))))
+	return net.JoinHostPort(host, strconv.Itoa(int(binary.BigEndian.Uint16(pb[:])))), 0, nil
+}
+
+// readByteString reads a string preceded by its length in one byte.
+func readByteString(br *bufio.Reader) (string, error) {
+	n, err := br.ReadByte()
 	if err != nil {
-		reply(0x05)
-		return nil, err
+		return "", err
 	}
-	reply(0x00)
-	return up, nil
+	b := make([]byte, n)
+	_, err = io.ReadFull(br, b)
+	return string(b), err
 }
 
 func readUserPass(br *bufio.Reader) (string, string, error) {
@@ -437,19 +460,10 @@ func readUserPass(br *bufio.Reader) (string, string, error) {
 	if ver != 1 {
 		return "", "", errors.New("bad auth version")
 	}
-	read := func() (string, error) {
-		n, err := br.ReadByte()
-		if err != nil {
-			return "", err
-		}
-		b := make([]byte, n)
-		_, err = io.ReadFull(br, b)
-		return string(b), err
-	}
-	user, err := read()
+	user, err := readByteString(br)
 	if err != nil {
 		return "", "", err
 	}
-	pass, err := read()
+	pass, err := readByteString(br)
 	return user, pass, err
 }
