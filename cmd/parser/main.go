@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/openzipkin/zipkin-go"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skinflip/dmarket-monitor/internal/config"
@@ -41,26 +43,16 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	reload := make(chan struct{}, 1)
-	go func() {
-		for range hup {
-			select {
-			case reload <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	if err := run(ctx, cfg, log, reload); err != nil {
+	if err := run(ctx, cfg, log); err != nil {
 		log.Error("parser stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-// run wires the parser in dependency order and runs it until ctx ends.
-func run(ctx context.Context, cfg config.Parser, log *slog.Logger, reload <-chan struct{}) error {
+// run wires the parser in dependency order and runs it until ctx ends; SIGHUP reloads the proxy file.
+func run(ctx context.Context, cfg config.Parser, log *slog.Logger) error {
 	log.Info("parser starting", "config", cfg)
+	reload := reloadOnHangup(ctx)
 	reg := ops.NewRegistry()
 	clk := clock.Real{}
 
@@ -76,11 +68,8 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger, reload <-chan
 	}
 	defer rdb.Close()
 
-	queues := make([]string, 0, len(message.Kinds))
-	for _, k := range message.Kinds {
-		queues = append(queues, message.Queue(k))
-	}
-	amqpConn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, reg, rabbitmq.ConnOptions{Queues: queues, DeliveryLimit: cfg.DeliveryLimit})
+	amqpConn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, reg,
+		rabbitmq.ConnOptions{Queues: allQueues(), DeliveryLimit: cfg.DeliveryLimit})
 	if err != nil {
 		return fmt.Errorf("rabbitmq: %w", err)
 	}
@@ -92,49 +81,15 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger, reload <-chan
 	if err != nil {
 		return fmt.Errorf("proxies: %w", err)
 	}
-	withKeys := cfg.PublicKey != "" && cfg.SecretKey != ""
-	account, err := ratelimit.NewAccount(ratelimit.AccountConfig{}, clk, reg)
+	client, err := newDMarketClient(cfg, pool, tracer, clk, log, reg)
 	if err != nil {
-		return fmt.Errorf("account limits: %w", err)
-	}
-	opts := []dmarket.Option{dmarket.WithTracer(tracer), dmarket.WithAccountLimiter(accountLimiter{account})}
-	if withKeys {
-		signer, err := dmarket.NewSigner(cfg.PublicKey, cfg.SecretKey)
-		if err != nil {
-			return fmt.Errorf("dmarket keys: %w", err)
-		}
-		opts = append(opts, dmarket.WithSigner(signer))
-	}
-	client, err := dmarket.New(dmarket.Config{
-		BaseURL: cfg.DMarketAPIURL, RequestTimeout: cfg.RequestTimeout, MaxAttempts: cfg.MaxRetries + 1,
-	}, crawler.NewPoolEgress(pool), log, reg, clk, opts...)
-	if err != nil {
-		return fmt.Errorf("dmarket client: %w", err)
-	}
-
-	ccfg := crawler.DefaultConfig()
-	ccfg.Games = cfg.GameIDs
-	ccfg.Bounds = priceBounds(cfg.PriceBounds)
-	ccfg.MaxChainPages = cfg.SplitPages
-	ccfg.CycleInterval = cfg.CycleInterval
-	ccfg.CycleDeadline = cfg.CycleTimeout
-	ccfg.SalesRefresh = cfg.SalesInterval
-	ccfg.FeesPeriod = cfg.FeesInterval
-	ccfg.WithKeys = withKeys
-	ccfg.IsRetryable = dmarket.IsRetryable
-	// Enough chains to keep every egress busy while a page is in flight.
-	_, egresses := pool.Usable()
-	ccfg.Concurrency = max(4, 2*egresses)
-	if withKeys {
-		// The account's signed listings budget (10/s) next to the egresses' per-IP budget.
-		ccfg.SignedWorkers = max(1, int(float64(ccfg.Concurrency)*10/(pool.Capacity()+10)))
-		ccfg.Concurrency += ccfg.SignedWorkers
+		return err
 	}
 	sched, err := salesschedule.New(rdb, clk, salesschedule.Config{})
 	if err != nil {
 		return fmt.Errorf("sales schedule: %w", err)
 	}
-	crawl, err := crawler.New(ccfg, crawler.Deps{
+	crawl, err := crawler.New(crawlerConfig(cfg, pool), crawler.Deps{
 		API: crawler.NewDMarketAPI(client), Publisher: publisher, Schedule: sched, Gate: fetchgate.New(rdb, ""),
 		Clock: clk, Log: log, Tracer: tracer, Registry: reg,
 	})
@@ -147,7 +102,6 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger, reload <-chan
 	checks.Register("rabbitmq", rabbitmq.HealthCheck(amqpConn), health.Critical())
 	checks.Register("dmarket", dmarketHealth(client))
 	checks.Register("proxies", proxiesHealth(pool))
-
 	reg.MustRegister(checks)
 	srv := ops.New(cfg.HTTPAddr, reg, checks, log, ops.WithShutdownTimeout(cfg.ShutdownTimeout))
 	if err := srv.Listen(); err != nil {
@@ -162,6 +116,89 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger, reload <-chan
 	err = g.Wait()
 	log.Info("parser stopped")
 	return err
+}
+
+// allQueues returns the queue of every message kind: the parser declares them all.
+func allQueues() []string {
+	queues := make([]string, 0, len(message.Kinds))
+	for _, k := range message.Kinds {
+		queues = append(queues, message.Queue(k))
+	}
+	return queues
+}
+
+// reloadOnHangup returns a channel that fires on SIGHUP until ctx ends; signals that arrive while a
+// reload is pending are merged into it.
+func reloadOnHangup(ctx context.Context) <-chan struct{} {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return reload
+}
+
+// newDMarketClient returns the DMarket client sending through pool, limited per account and signing
+// when both keys are set.
+func newDMarketClient(cfg config.Parser, pool *proxy.Pool, tracer *zipkin.Tracer, clk clock.Real, log *slog.Logger,
+	reg prometheus.Registerer) (*dmarket.Client, error) {
+	account, err := ratelimit.NewAccount(ratelimit.AccountConfig{}, clk, reg)
+	if err != nil {
+		return nil, fmt.Errorf("account limits: %w", err)
+	}
+	opts := []dmarket.Option{dmarket.WithTracer(tracer), dmarket.WithAccountLimiter(accountLimiter{account})}
+	if withKeys(cfg) {
+		signer, err := dmarket.NewSigner(cfg.PublicKey, cfg.SecretKey)
+		if err != nil {
+			return nil, fmt.Errorf("dmarket keys: %w", err)
+		}
+		opts = append(opts, dmarket.WithSigner(signer))
+	}
+	client, err := dmarket.New(dmarket.Config{
+		BaseURL: cfg.DMarketAPIURL, RequestTimeout: cfg.RequestTimeout, MaxAttempts: cfg.MaxRetries + 1,
+	}, crawler.NewPoolEgress(pool), log, reg, clk, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dmarket client: %w", err)
+	}
+	return client, nil
+}
+
+// withKeys reports whether both DMarket keys are set: signed jobs (buy orders, sales, fees) need them.
+func withKeys(cfg config.Parser) bool { return cfg.PublicKey != "" && cfg.SecretKey != "" }
+
+// crawlerConfig returns the crawl's configuration, sized to the proxy pool.
+func crawlerConfig(cfg config.Parser, pool *proxy.Pool) crawler.Config {
+	ccfg := crawler.DefaultConfig()
+	ccfg.Games = cfg.GameIDs
+	ccfg.Bounds = priceBounds(cfg.PriceBounds)
+	ccfg.MaxChainPages = cfg.SplitPages
+	ccfg.CycleInterval = cfg.CycleInterval
+	ccfg.CycleDeadline = cfg.CycleTimeout
+	ccfg.SalesRefresh = cfg.SalesInterval
+	ccfg.FeesPeriod = cfg.FeesInterval
+	ccfg.WithKeys = withKeys(cfg)
+	ccfg.IsRetryable = dmarket.IsRetryable
+	// Enough chains to keep every egress busy while a page is in flight.
+	_, egresses := pool.Usable()
+	ccfg.Concurrency = max(4, 2*egresses)
+	if ccfg.WithKeys {
+		// The account's signed listings budget (10/s) next to the egresses' per-IP budget.
+		ccfg.SignedWorkers = max(1, int(float64(ccfg.Concurrency)*10/(pool.Capacity()+10)))
+		ccfg.Concurrency += ccfg.SignedWorkers
+	}
+	return ccfg
 }
 
 func priceBounds(dollars config.CentsList) []int64 {
