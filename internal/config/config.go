@@ -590,33 +590,19 @@ func checkURL(raw string, schemes ...string) (*url.URL, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("%q is not a URL: %s", maskURL(raw), redact.String(err.Error()))
+		return nil, fmt.Errorf("%q is not a URL: %s", redact.URLString(raw), redact.ParseError(raw, err))
 	}
 	ok := false
 	for _, s := range schemes {
 		ok = ok || u.Scheme == s
 	}
 	if !ok {
-		return nil, fmt.Errorf("%q has scheme %q, want %s", maskURL(raw), u.Scheme, strings.Join(schemes, " or "))
+		return nil, fmt.Errorf("%q has scheme %q, want %s", redact.URLString(raw), u.Scheme, strings.Join(schemes, " or "))
 	}
 	if u.Scheme != "unix" && u.Host == "" {
-		return nil, fmt.Errorf("%q has no host", maskURL(raw))
+		return nil, fmt.Errorf("%q has no host", redact.URLString(raw))
 	}
 	return u, nil
-}
-
-// maskURL masks the password of raw, also when raw does not parse.
-func maskURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		r := redact.New()
-		if u.User != nil {
-			if pw, ok := u.User.Password(); ok {
-				r.Add(pw)
-			}
-		}
-		return r.String(redact.URL(u))
-	}
-	return redact.String(raw)
 }
 
 func checkHex(s string, lengths ...int) error {
@@ -691,9 +677,9 @@ func isSet(s string) string {
 
 func (c Common) attrs() []slog.Attr {
 	return []slog.Attr{
-		slog.String("REDIS_URL", maskURL(c.RedisURL)),
+		slog.String("REDIS_URL", redact.URLString(c.RedisURL)),
 		slog.String("HTTP_ADDR", c.HTTPAddr),
-		slog.String("ZIPKIN_URL", maskURL(c.ZipkinURL)),
+		slog.String("ZIPKIN_URL", redact.URLString(c.ZipkinURL)),
 		slog.Float64("ZIPKIN_SAMPLE_RATE", c.ZipkinSampleRate),
 		slog.String("LOG_LEVEL", c.LogLevel),
 		slog.String("LOG_FORMAT", c.LogFormat),
@@ -704,9 +690,9 @@ func (c Common) attrs() []slog.Attr {
 // LogValue summarises the configuration for the start-up log with every secret masked.
 func (c Parser) LogValue() slog.Value {
 	return slog.GroupValue(append(c.Common.attrs(),
-		slog.String("RABBITMQ_URL", maskURL(c.RabbitMQURL)),
+		slog.String("RABBITMQ_URL", redact.URLString(c.RabbitMQURL)),
 		slog.Int("RABBITMQ_DELIVERY_LIMIT", c.DeliveryLimit),
-		slog.String("DMARKET_API_URL", maskURL(c.DMarketAPIURL)),
+		slog.String("DMARKET_API_URL", redact.URLString(c.DMarketAPIURL)),
 		slog.String("DMARKET_GAME_IDS", strings.Join(c.GameIDs, ",")),
 		slog.String("DMARKET_PUBLIC_KEY", isSet(c.PublicKey)),
 		slog.String("DMARKET_SECRET_KEY", isSet(c.SecretKey)),
@@ -726,7 +712,7 @@ func (c Parser) LogValue() slog.Value {
 // LogValue summarises the configuration for the start-up log with every secret masked.
 func (c Worker) LogValue() slog.Value {
 	return slog.GroupValue(append(c.Common.attrs(),
-		slog.String("RABBITMQ_URL", maskURL(c.RabbitMQURL)),
+		slog.String("RABBITMQ_URL", redact.URLString(c.RabbitMQURL)),
 		slog.Int("RABBITMQ_DELIVERY_LIMIT", c.DeliveryLimit),
 		slog.Duration("PRICE_TTL", c.PriceTTL),
 		slog.Duration("HISTORY_TTL", c.HistoryTTL),

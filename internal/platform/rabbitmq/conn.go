@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"regexp"
 	"strconv"
 	"sync"
@@ -15,7 +14,10 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redact"
 )
 
 // Sentinel errors of the connection manager.
@@ -133,7 +135,11 @@ type Conn struct {
 	opts    ConnOptions
 	log     *slog.Logger
 	metrics *metrics
-	jitter  func() float64
+	// reconnect spaces the attempts to (re)connect and to subscribe again.
+	reconnect backoff.Policy
+	// stopped ends when Close is called.
+	stopped context.Context
+	stop    context.CancelFunc
 
 	mu      sync.Mutex
 	gen     *generation   // nil while disconnected
@@ -152,54 +158,30 @@ func NewConn(rawURL string, logger *slog.Logger, reg prometheus.Registerer, opts
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	safe := RedactURL(rawURL)
+	safe := redact.URLString(rawURL)
 	if _, err := amqp.ParseURI(rawURL); err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the raw URL, password included
-		}
-		return nil, fmt.Errorf("%w %s: %w", ErrInvalidURL, safe, err)
+		return nil, fmt.Errorf("%w %s: %w", ErrInvalidURL, safe, redact.ParseError(rawURL, err))
 	}
 	for _, q := range opts.Queues {
 		if q == "" {
 			return nil, fmt.Errorf("rabbitmq: empty queue name in topology")
 		}
 	}
+	stopped, stop := context.WithCancel(context.Background())
 	c := &Conn{
 		url:     rawURL,
 		safeURL: safe,
 		opts:    opts.withDefaults(),
 		log:     logger.With("component", "rabbitmq", "url", safe),
 		metrics: newMetrics(reg),
-		jitter:  randJitter,
+		stopped: stopped,
+		stop:    stop,
 		ready:   make(chan struct{}),
 		closing: make(chan struct{}),
 	}
+	c.reconnect = equalJitter(c.opts.MinBackoff, c.opts.MaxBackoff)
 	c.metrics.connected.Set(0)
 	return c, nil
-}
-
-// RedactURL returns rawURL with its password replaced by "****" (amqp://user:****@host/vhost). A URL
-// that cannot be parsed is replaced entirely, since it might hold a password in an unexpected place.
-func RedactURL(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "<unparseable url>"
-	}
-	if u.User == nil {
-		return u.String()
-	}
-	if _, has := u.User.Password(); !has {
-		return u.String()
-	}
-	user := u.User.Username()
-	u.User = nil
-	s := u.String()
-	prefix := u.Scheme + "://"
-	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
-		return prefix + url.PathEscape(user) + ":****@" + s[len(prefix):]
-	}
-	return s
 }
 
 // URL returns the broker URL with its password redacted, fit for logs.
@@ -232,9 +214,9 @@ func (c *Conn) Run(ctx context.Context) error {
 			failures++
 			c.metrics.connectFails.Inc()
 			c.setLastErr(err)
-			delay := backoff(failures, c.opts.MinBackoff, c.opts.MaxBackoff, c.jitter)
+			delay := c.reconnect.Delay(failures)
 			c.log.Warn("rabbitmq connect failed", "err", err, "attempt", failures, "retry_in", delay)
-			if !sleep(ctx, c.closing, delay) {
+			if !sleep(ctx, c.stopped, delay) {
 				return nil
 			}
 			continue
@@ -413,6 +395,20 @@ func (c *Conn) setMismatch(q, kind string) {
 	}
 }
 
+// equalJitter is the delay policy of reconnects and message retries: minDelay doubled per attempt up to
+// maxDelay, each delay picked uniformly between its half and itself.
+func equalJitter(minDelay, maxDelay time.Duration) backoff.Policy {
+	return backoff.Policy{Initial: minDelay, Max: maxDelay, Jitter: backoff.EqualJitter}
+}
+
+// sleep waits for d and reports true, or false as soon as ctx or stopped ends.
+func sleep(ctx, stopped context.Context, d time.Duration) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(stopped, cancel)()
+	return clock.Sleep(ctx, d) == nil
+}
+
 func (c *Conn) isClosing() bool {
 	select {
 	case <-c.closing:
@@ -438,6 +434,7 @@ func (c *Conn) Close() error {
 	}
 	c.closed = true
 	close(c.closing)
+	c.stop()
 	gen := c.gen
 	c.mu.Unlock()
 	if gen != nil {

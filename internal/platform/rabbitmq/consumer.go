@@ -14,6 +14,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
 // HeaderAttempt is the AMQP header that carries a message's attempt number (1 on the first delivery).
@@ -110,18 +112,22 @@ type Consumer struct {
 	queue   string
 	handler message.Handler
 	opts    ConsumerOptions
-	log     *slog.Logger
-	tagSeq  atomic.Uint64
+	// retry spaces the attempts of a message that failed.
+	retry  backoff.Policy
+	log    *slog.Logger
+	tagSeq atomic.Uint64
 }
 
 // NewConsumer returns a consumer of queue on conn. Start it with Run.
 func NewConsumer(conn *Conn, queue string, h message.Handler, opts ConsumerOptions) *Consumer {
 	conn.metrics.held.WithLabelValues(queue)
+	opts = opts.withDefaults()
 	return &Consumer{
 		conn:    conn,
 		queue:   queue,
 		handler: h,
-		opts:    opts.withDefaults(),
+		opts:    opts,
+		retry:   equalJitter(opts.RetryMinBackoff, opts.RetryMaxBackoff),
 		log:     conn.log.With("queue", queue),
 	}
 }
@@ -154,9 +160,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 			failures = 0
 		}
 		failures++
-		delay := backoff(failures, c.conn.opts.MinBackoff, c.conn.opts.MaxBackoff, c.conn.jitter)
+		delay := c.conn.reconnect.Delay(failures)
 		c.log.Warn("rabbitmq consumer interrupted", "err", err, "retry_in", delay)
-		if !sleep(ctx, c.conn.closing, delay) {
+		if !sleep(ctx, c.conn.stopped, delay) {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -330,13 +336,13 @@ func (c *Consumer) work(hctx context.Context, pub *Publisher, deliveries <-chan 
 				return // not started: left unacked, it returns to the queue with the channel
 			default:
 			}
-			c.handle(hctx, wctx, pub, d, stop)
+			c.handle(hctx, wctx, pub, d)
 		}
 	}
 }
 
 // handle runs the handler on one delivery and settles it. wctx ends when the consumer stops.
-func (c *Consumer) handle(hctx, wctx context.Context, pub *Publisher, d amqp.Delivery, stop <-chan struct{}) {
+func (c *Consumer) handle(hctx, wctx context.Context, pub *Publisher, d amqp.Delivery) {
 	attempt := attemptOf(d.Headers)
 	headers := make(map[string]any, len(d.Headers))
 	for k, v := range d.Headers {
@@ -366,24 +372,24 @@ func (c *Consumer) handle(hctx, wctx context.Context, pub *Publisher, d amqp.Del
 
 	switch {
 	case err == nil:
-		c.settle(d, stop, consumeAck, nil)
+		c.settle(wctx, d, consumeAck, nil)
 	case message.IsPermanent(err):
-		c.deadLetter(hctx, pub, d, md, stop, attempt, err)
+		c.deadLetter(hctx, wctx, pub, d, md, attempt, err)
 	case attempt >= c.opts.MaxAttempts:
-		c.deadLetter(hctx, pub, d, md, stop, attempt, fmt.Errorf("gave up after %d attempts: %w", attempt, err))
+		c.deadLetter(hctx, wctx, pub, d, md, attempt, fmt.Errorf("gave up after %d attempts: %w", attempt, err))
 	default:
-		delay := backoff(attempt, c.opts.RetryMinBackoff, c.opts.RetryMaxBackoff, c.conn.jitter)
+		delay := c.retry.Delay(attempt)
 		c.log.Debug("message will be retried", "message_id", d.MessageId, "attempt", attempt, "retry_in", delay, "err", err)
-		sleep(hctx, stop, delay) // on shutdown the retry is queued at once
-		c.settle(d, stop, consumeRetry, c.republish(hctx, pub, d, c.queue, attempt+1, nil))
+		_ = clock.Sleep(wctx, delay) // on shutdown the retry is queued at once
+		c.settle(wctx, d, consumeRetry, c.republish(hctx, pub, d, c.queue, attempt+1, nil))
 	}
 }
 
 // deadLetter publishes d to the dead-letter queue with reason, settles it and tells the observer.
-func (c *Consumer) deadLetter(hctx context.Context, pub *Publisher, d amqp.Delivery, md message.Delivery, stop <-chan struct{}, attempt int, reason error) {
+func (c *Consumer) deadLetter(hctx, wctx context.Context, pub *Publisher, d amqp.Delivery, md message.Delivery, attempt int, reason error) {
 	c.log.Warn("message dead-lettered", "message_id", d.MessageId, "attempt", attempt, "err", reason)
 	perr := c.republish(hctx, pub, d, c.queue+message.DeadLetterSuffix, attempt, reason)
-	c.settle(d, stop, consumeDeadLetter, perr)
+	c.settle(wctx, d, consumeDeadLetter, perr)
 	if perr == nil && c.opts.DeadLetters != nil {
 		c.opts.DeadLetters.DeadLettered(hctx, c.queue, md, reason)
 	}
@@ -442,12 +448,13 @@ func (c *Consumer) declareDeadLetter(ctx context.Context, dlq string) error {
 	return nil
 }
 
-// settle acks d when its republish (if any) was confirmed, else requeues it.
-func (c *Consumer) settle(d amqp.Delivery, stop <-chan struct{}, outcome string, publishErr error) {
+// settle acks d when its republish (if any) was confirmed, else requeues it. wctx ends when the
+// consumer stops.
+func (c *Consumer) settle(wctx context.Context, d amqp.Delivery, outcome string, publishErr error) {
 	if publishErr != nil {
 		c.log.Error("message requeued: republish failed", "message_id", d.MessageId, "wanted", outcome, "err", publishErr)
 		// Pause so that a persistent failure cannot spin the message between broker and handler.
-		sleep(context.Background(), stop, c.opts.RetryMinBackoff)
+		_ = clock.Sleep(wctx, c.opts.RetryMinBackoff)
 		if err := d.Nack(false, true); err != nil {
 			c.log.Warn("nack failed; the broker requeues the message with the channel", "message_id", d.MessageId, "err", err)
 		}

@@ -12,6 +12,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
 )
 
 // Sentinel errors of publishing.
@@ -83,6 +84,10 @@ type Publisher struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+	// stopped ends with Close, like closed.
+	stopped context.Context
+	stop    context.CancelFunc
+	retry   backoff.Policy
 }
 
 var _ message.Publisher = (*Publisher)(nil)
@@ -96,7 +101,9 @@ type slot struct {
 // NewPublisher returns a publisher that takes its channels from conn.
 func NewPublisher(conn *Conn, opts PublisherOptions) *Publisher {
 	opts = opts.withDefaults()
-	p := &Publisher{conn: conn, opts: opts, closed: make(chan struct{})}
+	stopped, stop := context.WithCancel(context.Background())
+	p := &Publisher{conn: conn, opts: opts, closed: make(chan struct{}), stopped: stopped, stop: stop,
+		retry: equalJitter(opts.RetryMinBackoff, opts.RetryMaxBackoff)}
 	for range opts.Channels {
 		p.slots = append(p.slots, &slot{sem: make(chan struct{}, 1)})
 	}
@@ -163,8 +170,7 @@ func (p *Publisher) publish(ctx context.Context, queue string, m message.Outgoin
 				return publishError, fmt.Errorf("%w (%d): %w", ErrTooManyChannelFailures, failures, err)
 			}
 			p.conn.metrics.publishRetries.WithLabelValues(queue).Inc()
-			delay := backoff(failures, p.opts.RetryMinBackoff, p.opts.RetryMaxBackoff, p.conn.jitter)
-			if !sleep(ctx, p.closed, delay) {
+			if !sleep(ctx, p.stopped, p.retry.Delay(failures)) {
 				if ctx.Err() != nil {
 					return publishError, ctx.Err()
 				}
@@ -239,6 +245,7 @@ func (p *Publisher) channel(ctx context.Context, sl *slot) (*pubChannel, error) 
 func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
 		close(p.closed)
+		p.stop()
 		for _, sl := range p.slots {
 			sl.sem <- struct{}{}
 			if sl.cur != nil {

@@ -14,26 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestRedactURL(t *testing.T) {
-	tests := []struct {
-		name, in, want string
-	}{
-		{name: "user and password", in: "amqp://guest:s3cret@rabbit:5672/", want: "amqp://guest:****@rabbit:5672/"},
-		{name: "vhost", in: "amqps://u:p%40ss@host/vh", want: "amqps://u:****@host/vh"},
-		{name: "no password", in: "amqp://guest@host:5672/", want: "amqp://guest@host:5672/"},
-		{name: "no userinfo", in: "amqp://host:5672/", want: "amqp://host:5672/"},
-		{name: "unparseable", in: "amqp://u:secret@host:port\x7f/", want: "<unparseable url>"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := RedactURL(tc.in)
-			require.Equal(t, tc.want, got)
-			require.NotContains(t, got, "s3cret")
-			require.NotContains(t, got, "secret")
-		})
-	}
-}
-
 func TestNewConnRejects(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -44,6 +24,7 @@ func TestNewConnRejects(t *testing.T) {
 		{name: "bad scheme", url: "http://guest:topsecret@host/", want: ErrInvalidURL},
 		{name: "bad port", url: "amqp://guest:topsecret@host:99999999999/", want: ErrInvalidURL},
 		{name: "control char", url: "amqp://guest:topsecret@host\x7f/", want: ErrInvalidURL},
+		{name: "slash in password", url: "amqp://guest:topsecret/x@host/", want: ErrInvalidURL},
 		{name: "empty queue", url: "amqp://guest:topsecret@host/", queues: []string{"a", ""}},
 	}
 	for _, tc := range tests {
@@ -58,44 +39,42 @@ func TestNewConnRejects(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
+func TestEqualJitter(t *testing.T) {
 	tests := []struct {
 		name     string
 		attempt  int
 		min, max time.Duration
-		jitter   float64
+		rand     float64
 		want     time.Duration
 	}{
-		{name: "first, no jitter", attempt: 1, min: 100 * time.Millisecond, max: 10 * time.Second, jitter: 0, want: 50 * time.Millisecond},
-		{name: "first, full jitter", attempt: 1, min: 100 * time.Millisecond, max: 10 * time.Second, jitter: 0.999999, want: 99999950 * time.Nanosecond},
-		{name: "zero attempt is first", attempt: 0, min: 100 * time.Millisecond, max: time.Second, jitter: 0, want: 50 * time.Millisecond},
-		{name: "doubles", attempt: 4, min: 100 * time.Millisecond, max: 10 * time.Second, jitter: 0, want: 400 * time.Millisecond},
-		{name: "capped", attempt: 30, min: 100 * time.Millisecond, max: 10 * time.Second, jitter: 0, want: 5 * time.Second},
-		{name: "huge attempt does not overflow", attempt: 1 << 30, min: time.Second, max: time.Minute, jitter: 0.5, want: 45 * time.Second},
-		{name: "max below min", attempt: 3, min: time.Second, max: time.Millisecond, jitter: 0, want: 500 * time.Millisecond},
-		{name: "zero min", attempt: 1, min: 0, max: 0, jitter: 0, want: 500 * time.Microsecond},
+		{name: "first, no jitter", attempt: 1, min: 100 * time.Millisecond, max: 10 * time.Second, rand: 0, want: 50 * time.Millisecond},
+		{name: "first, full jitter", attempt: 1, min: 100 * time.Millisecond, max: 10 * time.Second, rand: 0.999999, want: 99999950 * time.Nanosecond},
+		{name: "zero attempt is first", attempt: 0, min: 100 * time.Millisecond, max: time.Second, rand: 0, want: 50 * time.Millisecond},
+		{name: "doubles", attempt: 4, min: 100 * time.Millisecond, max: 10 * time.Second, rand: 0, want: 400 * time.Millisecond},
+		{name: "capped", attempt: 30, min: 100 * time.Millisecond, max: 10 * time.Second, rand: 0, want: 5 * time.Second},
+		{name: "huge attempt does not overflow", attempt: 1 << 30, min: time.Second, max: time.Minute, rand: 0.5, want: 45 * time.Second},
+		{name: "max below min", attempt: 3, min: time.Second, max: time.Millisecond, rand: 0, want: 500 * time.Millisecond},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := backoff(tc.attempt, tc.min, tc.max, func() float64 { return tc.jitter })
-			require.InDelta(t, float64(tc.want), float64(got), float64(time.Microsecond))
+			p := equalJitter(tc.min, tc.max)
+			p.Rand = func() float64 { return tc.rand }
+			require.InDelta(t, float64(tc.want), float64(p.Delay(tc.attempt)), float64(time.Microsecond))
 		})
 	}
 	for range 100 {
-		d := backoff(3, time.Second, time.Minute, randJitter)
+		d := equalJitter(time.Second, time.Minute).Delay(3)
 		require.GreaterOrEqual(t, d, 2*time.Second)
 		require.Less(t, d, 4*time.Second)
 	}
 }
 
 func TestSleep(t *testing.T) {
-	require.True(t, sleep(context.Background(), nil, time.Millisecond))
-	ctx, cancel := context.WithCancel(context.Background())
+	require.True(t, sleep(context.Background(), context.Background(), time.Millisecond))
+	ended, cancel := context.WithCancel(context.Background())
 	cancel()
-	require.False(t, sleep(ctx, nil, time.Hour))
-	stop := make(chan struct{})
-	close(stop)
-	require.False(t, sleep(context.Background(), stop, time.Hour))
+	require.False(t, sleep(ended, context.Background(), time.Hour))
+	require.False(t, sleep(context.Background(), ended, time.Hour))
 }
 
 func TestAttemptOf(t *testing.T) {
@@ -136,7 +115,7 @@ func TestAttemptOf(t *testing.T) {
 func TestConnClosedBeforeRun(t *testing.T) {
 	c, err := NewConn("amqp://guest:guest@127.0.0.1:1/", nil, nil, ConnOptions{})
 	require.NoError(t, err)
-	require.Equal(t, "amqp://guest:****@127.0.0.1:1/", c.URL())
+	require.Equal(t, "amqp://****:****@127.0.0.1:1/", c.URL(), "a user equal to the password is masked too")
 	require.ErrorIs(t, c.Check(context.Background()), ErrNotConnected)
 	require.NoError(t, c.Close())
 	require.NoError(t, c.Close(), "idempotent")

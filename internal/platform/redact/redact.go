@@ -63,6 +63,72 @@ func URL(u *url.URL) string {
 	return String(u.Redacted())
 }
 
+// URLSecrets returns a Redactor that masks u's credential wherever it appears: its password, or its user
+// part when there is no password (Redis URLs carry the password there). A nil u or one without
+// credentials gives a Redactor that masks only what String masks.
+func URLSecrets(u *url.URL) *Redactor {
+	r := New()
+	if u == nil || u.User == nil {
+		return r
+	}
+	if pw, ok := u.User.Password(); ok {
+		r.Add(pw)
+	} else {
+		r.Add(u.User.Username())
+	}
+	return r
+}
+
+// URLString returns raw, a URL, fit for logs and error messages: its credential masked wherever it
+// appears (see URLSecrets) besides what URL masks. When raw does not parse, everything between the scheme
+// and the last '@' is masked, since a password may hold characters that end the authority early.
+func URLString(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return String(maskAuthority(raw))
+	}
+	return URLSecrets(u).String(URL(u))
+}
+
+// ParseError returns err, the error of parsing raw as a URL, fit for messages: the repetition of the
+// whole URL by *url.Error is dropped, and every piece of what may be raw's userinfo (see maskAuthority)
+// is masked in the reason, which may quote part of it. errors.Is and errors.As still see err's chain.
+// A nil err gives nil.
+func ParseError(raw string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	r := New()
+	if start, end := userinfoBounds(raw); end > start {
+		info := raw[start:end]
+		r.Add(info)
+		r.Add(strings.FieldsFunc(info, func(c rune) bool { return c == ':' || c == '/' })...)
+	}
+	return r.Error(err)
+}
+
+// userinfoBounds returns where the userinfo of raw, a URL that may not parse, lies: between "scheme://"
+// (or the start) and the last '@'; end <= start when there is none.
+func userinfoBounds(raw string) (start, end int) {
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	return start, strings.LastIndex(raw, "@")
+}
+
+// maskAuthority masks the userinfo of a URL that does not parse.
+func maskAuthority(raw string) string {
+	start, end := userinfoBounds(raw)
+	if end <= start {
+		return raw
+	}
+	return raw[:start] + Mask + raw[end:]
+}
+
 // Redactor masks registered secret values in addition to what String masks. The zero value is not
 // usable; create one with New. It is safe for concurrent use.
 type Redactor struct {

@@ -51,6 +51,80 @@ func TestURL(t *testing.T) {
 	require.Empty(t, URL(nil))
 }
 
+func TestURLString(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		secrets        []string // must not appear in the result
+	}{
+		{name: "user and password", in: "amqp://guest:s3cret@rabbit:5672/", want: "amqp://guest:****@rabbit:5672/", secrets: []string{"s3cret"}},
+		{name: "escaped password and vhost", in: "amqps://u:p%40ss@host/vh", want: "amqps://u:****@host/vh", secrets: []string{"p@ss", "p%40ss"}},
+		{name: "password equal to the user", in: "amqp://guest:guest@h:1/", want: "amqp://****:****@h:1/", secrets: []string{"guest"}},
+		{name: "password repeated in the query", in: "redis://:hunter2@h/0?x=hunter2", want: "redis://:****@h/0?x=****", secrets: []string{"hunter2"}},
+		{name: "redis user part is the password", in: "redis://hunter2@redis:6379", want: "redis://****@redis:6379", secrets: []string{"hunter2"}},
+		{name: "no userinfo", in: "amqp://host:5672/", want: "amqp://host:5672/"},
+		{name: "unparseable", in: "amqp://u:secret@host:port\x7f/", want: "amqp://****@host:port\x7f/", secrets: []string{"secret"}},
+		{name: "unparseable, slash in password", in: "amqp://u:se/cret@host\x7f/", want: "amqp://****@host\x7f/", secrets: []string{"se/cret", "cret"}},
+		{name: "unparseable, no scheme", in: "u:se/cret@host\x7f", want: "****@host\x7f", secrets: []string{"cret"}},
+		{name: "unparseable, no userinfo", in: "amqp://host\x7f/", want: "amqp://host\x7f/"},
+		{name: "telegram token", in: "https://api.telegram.org/bot" + tgToken + "/getMe", want: "https://api.telegram.org/bot****/getMe", secrets: []string{tgToken}},
+		{name: "empty", in: "", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := URLString(tt.in)
+			require.Equal(t, tt.want, got)
+			for _, s := range tt.secrets {
+				require.NotContains(t, got, s)
+			}
+		})
+	}
+}
+
+func TestURLSecrets(t *testing.T) {
+	tests := []struct {
+		name, url, in, want string
+	}{
+		{name: "password", url: "redis://u:hunter2@h/0", in: "auth hunter2 failed", want: "auth **** failed"},
+		{name: "user part without password", url: "redis://hunter2@h/0", in: "WRONGPASS hunter2", want: "WRONGPASS ****"},
+		{name: "no credentials", url: "redis://h/0", in: "auth hunter2 failed", want: "auth hunter2 failed"},
+		{name: "patterns still apply", url: "redis://h/0", in: "redis://:pw@h", want: "redis://:****@h"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := url.Parse(tt.url)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, URLSecrets(u).String(tt.in))
+		})
+	}
+	require.Equal(t, "a hunter2", URLSecrets(nil).String("a hunter2"))
+}
+
+func TestParseError(t *testing.T) {
+	require.NoError(t, ParseError("x", nil))
+	tests := []struct {
+		name, raw string
+		secrets   []string // must not appear in the message
+	}{
+		{name: "password before a slash", raw: "redis://:s3cr3t/x@h/0", secrets: []string{"s3cr3t"}},
+		{name: "user and password before a slash", raw: "amqp://guest:to/psecret@host/", secrets: []string{"guest", "psecret"}},
+		{name: "control character", raw: "amqp://u:s3cr3t@host\x7f/", secrets: []string{"s3cr3t"}},
+		{name: "no userinfo", raw: "amqp://host:port/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, perr := url.Parse(tt.raw)
+			require.Error(t, perr)
+			err := ParseError(tt.raw, perr)
+			require.ErrorIs(t, err, perr.(*url.Error).Err)
+			require.ErrorIs(t, err, ErrRedacted)
+			require.NotContains(t, err.Error(), tt.raw, "the whole URL is not repeated")
+			for _, s := range tt.secrets {
+				require.NotContains(t, err.Error(), s)
+			}
+		})
+	}
+}
+
 func TestRedactor(t *testing.T) {
 	secret := "deadbeef/with space+plus"
 	r := New(secret, "abc", "")

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -27,13 +26,6 @@ type Option func(*redis.Options)
 // WithPoolSize sets the connection pool size.
 func WithPoolSize(n int) Option { return func(o *redis.Options) { o.PoolSize = n } }
 
-// WithTimeouts sets the dial, read and write timeouts.
-func WithTimeouts(dial, read, write time.Duration) Option {
-	return func(o *redis.Options) {
-		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dial, read, write
-	}
-}
-
 // WithClientName sets the name the connections announce with CLIENT SETNAME.
 func WithClientName(name string) Option { return func(o *redis.Options) { o.ClientName = name } }
 
@@ -42,36 +34,18 @@ func WithClientName(name string) Option { return func(o *redis.Options) { o.Clie
 func ParseURL(rawURL string) (*redis.Options, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		// url.Error repeats the whole URL; keep only the reason.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("%w %q: %s", ErrInvalidURL, redact.String(rawURL), redact.String(err.Error()))
+		return nil, fmt.Errorf("%w %q: %s", ErrInvalidURL, redact.URLString(rawURL), redact.ParseError(rawURL, err))
 	}
 	switch u.Scheme {
 	case "redis", "rediss", "unix":
 	default:
-		return nil, fmt.Errorf("%w %q: scheme must be redis, rediss or unix", ErrInvalidURL, redactPassword(redact.URL(u), u))
+		return nil, fmt.Errorf("%w %q: scheme must be redis, rediss or unix", ErrInvalidURL, redact.URLString(rawURL))
 	}
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %s", ErrInvalidURL, redactPassword(redact.URL(u), u), redactPassword(err.Error(), u))
+		return nil, fmt.Errorf("%w %q: %s", ErrInvalidURL, redact.URLString(rawURL), redact.URLSecrets(u).String(err.Error()))
 	}
 	return opts, nil
-}
-
-// redactPassword masks the URL's password wherever it appears in s.
-func redactPassword(s string, u *url.URL) string {
-	r := redact.New()
-	if u.User != nil {
-		if p, ok := u.User.Password(); ok {
-			r.Add(p)
-		} else {
-			r.Add(u.User.Username())
-		}
-	}
-	return r.String(s)
 }
 
 // New returns a client for rawURL (REDIS_URL). It does not connect: an unreachable Redis is reported by

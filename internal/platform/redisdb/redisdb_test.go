@@ -30,6 +30,8 @@ func TestParseURL(t *testing.T) {
 		{name: "bad db", url: "redis://:s3cr3t@h/abc", wantErr: "invalid database number"},
 		{name: "bad db leaking password", url: "redis://:s3cr3t@h/s3cr3t", wantErr: "invalid database number"},
 		{name: "unparsable", url: "redis://:s3cr3t@h:port/0", wantErr: "invalid port"},
+		{name: "unparsable, slash in password", url: "redis://:s3cr3t/x@h/0", wantErr: "invalid"},
+		{name: "password as user", url: "http://s3cr3t@h/0", wantErr: "scheme must be"},
 		{name: "bad option", url: "redis://:s3cr3t@h/0?dial_timeout=s3cr3t", wantErr: "invalid dial_timeout duration"},
 	}
 	for _, tt := range tests {
@@ -53,15 +55,11 @@ func TestParseURL(t *testing.T) {
 func TestNewOptions(t *testing.T) {
 	c, err := redisdb.New("redis://localhost:6379/0",
 		redisdb.WithPoolSize(7),
-		redisdb.WithTimeouts(time.Second, 2*time.Second, 3*time.Second),
 		redisdb.WithClientName("worker"))
 	require.NoError(t, err)
 	defer c.Close()
 	o := c.Options()
 	require.Equal(t, 7, o.PoolSize)
-	require.Equal(t, time.Second, o.DialTimeout)
-	require.Equal(t, 2*time.Second, o.ReadTimeout)
-	require.Equal(t, 3*time.Second, o.WriteTimeout)
 	require.Equal(t, "worker", o.ClientName)
 
 	_, err = redisdb.New("redis://:pw@h/x")
@@ -79,7 +77,7 @@ func TestCheckHealthy(t *testing.T) {
 }
 
 func TestCheckUnreachableHidesPassword(t *testing.T) {
-	c, err := redisdb.New("redis://:s3cr3t@127.0.0.1:1/0", redisdb.WithTimeouts(200*time.Millisecond, 0, 0))
+	c, err := redisdb.New("redis://:s3cr3t@127.0.0.1:1/0?dial_timeout=200ms")
 	require.NoError(t, err)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
