@@ -68,7 +68,7 @@ type CheckFunc func(ctx context.Context) (Status, error)
 
 // Defaults of a registry.
 const (
-	// DefaultTimeout bounds one run of a check unless WithTimeout says otherwise.
+	// DefaultTimeout bounds one run of a check.
 	DefaultTimeout = 2 * time.Second
 	// DefaultCacheTTL is how long a result is reused before the check runs again.
 	DefaultCacheTTL = time.Second
@@ -87,32 +87,6 @@ type Option func(*component)
 
 // Critical marks the component as one readiness depends on.
 func Critical() Option { return func(c *component) { c.critical = true } }
-
-// WithTimeout bounds one run of the component's check (values ≤ 0 keep the registry default).
-func WithTimeout(d time.Duration) Option {
-	return func(c *component) {
-		if d > 0 {
-			c.timeout = d
-		}
-	}
-}
-
-// RegistryOption configures a Registry.
-type RegistryOption func(*Registry)
-
-// WithCacheTTL sets how long a result is reused; 0 runs every check on every request.
-func WithCacheTTL(d time.Duration) RegistryOption {
-	return func(r *Registry) { r.ttl = max(d, 0) }
-}
-
-// WithDefaultTimeout sets the timeout of components registered without WithTimeout.
-func WithDefaultTimeout(d time.Duration) RegistryOption {
-	return func(r *Registry) {
-		if d > 0 {
-			r.timeout = d
-		}
-	}
-}
 
 // Result is the last outcome of one component's check.
 type Result struct {
@@ -209,13 +183,10 @@ type Registry struct {
 	byName     map[string]*component
 }
 
-// NewRegistry returns an empty registry whose latencies and timestamps come from clk.
-func NewRegistry(clk clock.Clock, opts ...RegistryOption) *Registry {
-	r := &Registry{clk: clk, ttl: DefaultCacheTTL, timeout: DefaultTimeout, byName: map[string]*component{}}
-	for _, o := range opts {
-		o(r)
-	}
-	return r
+// NewRegistry returns an empty registry whose latencies and timestamps come from clk. Results are
+// reused for DefaultCacheTTL and each check is bounded by DefaultTimeout.
+func NewRegistry(clk clock.Clock) *Registry {
+	return &Registry{clk: clk, ttl: DefaultCacheTTL, timeout: DefaultTimeout, byName: map[string]*component{}}
 }
 
 // Register adds a component. It panics on an empty or duplicate name or a nil check: both are wiring

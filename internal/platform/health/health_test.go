@@ -111,7 +111,8 @@ func TestErrorsAreRedacted(t *testing.T) {
 func TestCachingAndLatency(t *testing.T) {
 	clk := clock.NewFake(t0)
 	var calls atomic.Int32
-	r := NewRegistry(clk, WithCacheTTL(10*time.Second))
+	r := NewRegistry(clk)
+	r.ttl = 10 * time.Second
 	r.Register("redis", func(context.Context) (Status, error) {
 		calls.Add(1)
 		clk.Advance(1500 * time.Microsecond)
@@ -138,7 +139,8 @@ func TestCachingAndLatency(t *testing.T) {
 
 func TestZeroTTLAlwaysChecks(t *testing.T) {
 	var calls atomic.Int32
-	r := NewRegistry(clock.NewFake(t0), WithCacheTTL(0))
+	r := NewRegistry(clock.NewFake(t0))
+	r.ttl = 0
 	r.Register("a", func(context.Context) (Status, error) { calls.Add(1); return StatusHealthy, nil })
 	r.Check(context.Background())
 	r.Check(context.Background())
@@ -148,11 +150,11 @@ func TestZeroTTLAlwaysChecks(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	r := NewRegistry(clock.Real{}, WithDefaultTimeout(20*time.Millisecond))
+	r := NewRegistry(clock.Real{})
+	r.timeout = 20 * time.Millisecond
 	// Ignores its context on purpose: the registry must stop waiting anyway.
 	r.Register("stuck", func(context.Context) (Status, error) { <-release; return StatusHealthy, nil }, Critical())
-	r.Register("polite", func(ctx context.Context) (Status, error) { <-ctx.Done(); return StatusHealthy, ctx.Err() },
-		WithTimeout(30*time.Millisecond), WithTimeout(0))
+	r.Register("polite", func(ctx context.Context) (Status, error) { <-ctx.Done(); return StatusHealthy, ctx.Err() })
 	rep := r.Check(context.Background())
 	require.Equal(t, StatusUnhealthy, rep.Status)
 	require.ErrorIs(t, rep.Components[0].Err, ErrTimeout)
@@ -223,7 +225,8 @@ func TestWorse(t *testing.T) {
 
 func TestConcurrentChecksShareOneRun(t *testing.T) {
 	var calls atomic.Int32
-	r := NewRegistry(clock.NewFake(t0), WithCacheTTL(time.Hour))
+	r := NewRegistry(clock.NewFake(t0))
+	r.ttl = time.Hour
 	r.Register("redis", func(context.Context) (Status, error) { calls.Add(1); return StatusHealthy, nil })
 	done := make(chan struct{})
 	for range 8 {
@@ -237,7 +240,8 @@ func TestConcurrentChecksShareOneRun(t *testing.T) {
 
 func TestPrometheusCollector(t *testing.T) {
 	clk := clock.NewFake(t0)
-	r := NewRegistry(clk, WithCacheTTL(0))
+	r := NewRegistry(clk)
+	r.ttl = 0
 	r.Register("redis", fixed(StatusHealthy, nil), Critical())
 	r.Register("proxies", func(context.Context) (Status, error) { return StatusDegraded, errors.New("2 of 3 usable") })
 	reg := prometheus.NewPedanticRegistry()

@@ -49,11 +49,6 @@ func WithShutdownTimeout(d time.Duration) Option {
 	}
 }
 
-// WithHandler serves h at pattern (http.ServeMux syntax) besides the standard paths.
-func WithHandler(pattern string, h http.Handler) Option {
-	return func(s *Server) { s.mux.Handle(pattern, h) }
-}
-
 // Server is the ops HTTP server.
 type Server struct {
 	addr            string
@@ -97,9 +92,6 @@ func New(addr string, gatherer prometheus.Gatherer, reg *health.Registry, log *s
 	return s
 }
 
-// Handler returns the server's routes, for tests and embedding.
-func (s *Server) Handler() http.Handler { return s.mux }
-
 // Listen binds the address. Run calls it when it was not called before; calling it first lets a binary
 // fail early on a busy port and lets tests learn the port through Addr.
 func (s *Server) Listen() error {
@@ -135,7 +127,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
 	ln := s.ln
 	s.mu.Unlock()
-	s.log.Info("ops server listening", "addr", ln.Addr().String())
+	s.log.Info("ops server listening", "addr", s.Addr())
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.srv.Serve(ln) }()

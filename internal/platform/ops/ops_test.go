@@ -58,7 +58,8 @@ func TestEndpoints(t *testing.T) {
 	promauto.With(reg).NewCounter(prometheus.CounterOpts{Name: "dmarket_test_things_total", Help: "Things."}).Add(3)
 
 	var redisErr atomic.Pointer[error]
-	hr := health.NewRegistry(clock.Real{}, health.WithCacheTTL(0))
+	clk := clock.NewFake(time.Now())
+	hr := health.NewRegistry(clk)
 	hr.Register("redis", func(context.Context) (health.Status, error) {
 		if e := redisErr.Load(); e != nil {
 			return health.StatusUnhealthy, *e
@@ -113,6 +114,7 @@ func TestEndpoints(t *testing.T) {
 	// Redis goes away: not ready, unhealthy, and the password stays hidden.
 	e := errors.New("dial redis://:hunter2@redis:6379: connection refused")
 	redisErr.Store(&e)
+	clk.Advance(health.DefaultCacheTTL)
 	code, body, _ = get(t, base+"/readyz")
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Contains(t, body, "not ready\nredis: unhealthy: dial redis://:****@redis:6379: connection refused")
@@ -135,19 +137,14 @@ func TestEndpoints(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, code)
 }
 
-func TestNilHealthRegistryAndExtraHandler(t *testing.T) {
-	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, discard(),
-		WithHandler("GET /extra", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("x")) })))
+func TestNilHealthRegistry(t *testing.T) {
+	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, discard())
 	base := start(t, s)
 	code, body, _ := get(t, base+"/health")
 	require.Equal(t, http.StatusOK, code)
 	require.JSONEq(t, `{"status":"healthy","components":[]}`, body)
 	code, _, _ = get(t, base+"/readyz")
 	require.Equal(t, http.StatusOK, code)
-	code, body, _ = get(t, base+"/extra")
-	require.Equal(t, http.StatusOK, code)
-	require.Equal(t, "x", body)
-	require.NotNil(t, s.Handler())
 }
 
 func TestMetricsGatherErrorIsLogged(t *testing.T) {
@@ -183,8 +180,8 @@ func TestGracefulShutdownWaitsForRequests(t *testing.T) {
 		<-release
 		_, _ = w.Write([]byte("done"))
 	})
-	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, discard(), WithHandler("GET /slow", slow),
-		WithShutdownTimeout(time.Minute), WithShutdownTimeout(0))
+	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, discard(), WithShutdownTimeout(time.Minute), WithShutdownTimeout(0))
+	s.mux.Handle("GET /slow", slow)
 	require.Equal(t, time.Minute, s.shutdownTimeout)
 	require.NoError(t, s.Listen())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -229,8 +226,8 @@ func TestShutdownTimeoutClosesStuckConnections(t *testing.T) {
 		close(entered)
 		<-r.Context().Done()
 	})
-	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, discard(), WithHandler("GET /stuck", stuck),
-		WithShutdownTimeout(50*time.Millisecond))
+	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, discard(), WithShutdownTimeout(50*time.Millisecond))
+	s.mux.Handle("GET /stuck", stuck)
 	require.NoError(t, s.Listen())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
