@@ -14,6 +14,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/config"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
+	"github.com/skinflip/dmarket-monitor/internal/dmarket/egresstest"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
 	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
@@ -53,7 +54,7 @@ func TestHealthOfDMarketAndProxies(t *testing.T) {
 	sim := dmarkettest.New(dmarkettest.Config{Titles: 5, PublicMarketRate: -1})
 	defer sim.Close()
 	client, err := dmarket.New(dmarket.Config{BaseURL: sim.URL(), MaxAttempts: 1, BreakerFailures: 2},
-		dmarket.NewDirectEgress(&http.Client{}, nil), log, prometheus.NewRegistry(), clock.Real{})
+		egresstest.Direct(&http.Client{}), log, prometheus.NewRegistry(), clock.Real{})
 	require.NoError(t, err)
 	check := dmarketHealth(client)
 	st, err := check(context.Background())

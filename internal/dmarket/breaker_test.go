@@ -98,9 +98,8 @@ func TestDeadProxiesDoNotOpenTheBreaker(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, srv := serve(t, tc.answer)
 			eg := &rotatingEgress{egresses: tc.egresses}
-			s := &recSleeper{}
 			c, err := New(Config{BaseURL: srv.URL, MaxAttempts: 1, BreakerFailures: 3, BreakerOpenFor: time.Hour}, eg,
-				discardLogger(), prometheus.NewRegistry(), clock.Real{}, WithSleeper(s.sleep))
+				discardLogger(), prometheus.NewRegistry(), &recClock{})
 			require.NoError(t, err)
 			for range tc.calls {
 				_, _ = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)

@@ -5,14 +5,10 @@
 package dmarket
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,12 +16,10 @@ import (
 	"time"
 
 	"github.com/openzipkin/zipkin-go"
-	"github.com/openzipkin/zipkin-go/model"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 
-	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
 )
 
 // DefaultBaseURL is DMarket's production API.
@@ -146,19 +140,10 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Sleeper waits for d or until ctx ends.
-type Sleeper func(ctx context.Context, d time.Duration) error
-
-// SleepContext is the real Sleeper.
-func SleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+// Clock tells the time and waits between retries; clock.Real and *clock.Fake implement it.
+type Clock interface {
+	Now() time.Time
+	Sleep(ctx context.Context, d time.Duration) error
 }
 
 // Option sets an optional dependency of a Client.
@@ -173,26 +158,19 @@ func WithAccountLimiter(l AccountLimiter) Option { return func(c *Client) { c.ac
 // WithTracer records a client span per attempt; nil (the default) records none.
 func WithTracer(t *zipkin.Tracer) Option { return func(c *Client) { c.tracer = t } }
 
-// WithSleeper replaces the backoff sleep (tests).
-func WithSleeper(s Sleeper) Option { return func(c *Client) { c.sleep = s } }
-
-// WithJitter replaces the full-jitter draw: given a ceiling it returns a duration in [0, ceiling].
-func WithJitter(j func(ceiling time.Duration) time.Duration) Option {
-	return func(c *Client) { c.jitter = j }
-}
-
 // Client calls DMarket. It is safe for concurrent use.
 type Client struct {
 	cfg     Config
 	egress  Egress
 	log     *slog.Logger
-	clock   clock.Clock
+	clock   Clock
+	policy  backoff.Policy
 	signer  *Signer
 	account AccountLimiter
 	tracer  *zipkin.Tracer
-	sleep   Sleeper
-	jitter  func(time.Duration) time.Duration
 	metrics *metrics
+	// send runs one attempt through the client's layers (see attemptChain).
+	send sender
 
 	breakers map[Endpoint]*gobreaker.CircuitBreaker[struct{}]
 	mu       sync.Mutex
@@ -214,8 +192,8 @@ type stopState struct {
 }
 
 // New returns a Client sending through egress. logger, reg and clk are required; reg receives the
-// client's metrics.
-func New(cfg Config, egress Egress, logger *slog.Logger, reg prometheus.Registerer, clk clock.Clock, opts ...Option) (*Client, error) {
+// client's metrics and clk times stops and retries.
+func New(cfg Config, egress Egress, logger *slog.Logger, reg prometheus.Registerer, clk Clock, opts ...Option) (*Client, error) {
 	if egress == nil || logger == nil || reg == nil || clk == nil {
 		return nil, errors.New("new dmarket client: egress, logger, registerer and clock are required")
 	}
@@ -224,12 +202,12 @@ func New(cfg Config, egress Egress, logger *slog.Logger, reg prometheus.Register
 		return nil, errors.New("new dmarket client: base url must be http:// or https://")
 	}
 	c := &Client{
-		cfg:      cfg,
-		egress:   egress,
-		log:      logger,
-		clock:    clk,
-		sleep:    SleepContext,
-		jitter:   func(ceiling time.Duration) time.Duration { return rand.N(ceiling + 1) },
+		cfg:    cfg,
+		egress: egress,
+		log:    logger,
+		clock:  clk,
+		policy: backoff.Policy{Initial: min(cfg.BaseDelay, cfg.MaxDelay), Max: cfg.MaxDelay,
+			Jitter: backoff.FullJitter, MaxAttempts: cfg.MaxAttempts},
 		breakers: make(map[Endpoint]*gobreaker.CircuitBreaker[struct{}], len(Endpoints)),
 		stopped:  make(map[stopKey]stopState),
 		recent:   make(map[Endpoint]*window, len(Endpoints)),
@@ -247,6 +225,7 @@ func New(cfg Config, egress Egress, logger *slog.Logger, reg prometheus.Register
 		c.recent[ep] = &window{}
 		m.breakerState.WithLabelValues(string(ep)).Set(0)
 	}
+	c.send = c.attemptChain()
 	return c, nil
 }
 
@@ -458,234 +437,6 @@ func (w *window) counts() (attempts, successes int) {
 		}
 	}
 	return w.n, successes
-}
-
-// call is one logical request.
-type call struct {
-	endpoint Endpoint
-	method   string
-	path     string
-	rawQuery string
-	body     []byte
-	signed   bool
-	validate func([]byte) error
-}
-
-func (cl call) request() message.Request {
-	return message.Request{Method: cl.method, Path: cl.path, Query: cl.rawQuery}
-}
-
-// do runs cl with retries and returns the body of the first successful attempt.
-func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
-	if err := c.checkStopped(cl.endpoint, cl.signed); err != nil {
-		return nil, err
-	}
-	if cl.signed && c.signer == nil {
-		return nil, fmt.Errorf("%s: %w", cl.endpoint, ErrNoCredentials)
-	}
-	for attempt := 1; ; attempt++ {
-		body, err := c.attempt(ctx, cl, attempt)
-		if err == nil {
-			return body, nil
-		}
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		if cls, ok := ClassOf(err); ok && (cls == ClassAuth || cls == ClassGone) {
-			c.stop(cl.endpoint, cl.signed, err)
-			return nil, err
-		}
-		if !IsRetryable(err) || errors.Is(err, ErrBreakerOpen) || attempt >= c.cfg.MaxAttempts {
-			return nil, err
-		}
-		delay, ok := c.backoff(attempt, RetryAfter(err))
-		if !ok {
-			return nil, err
-		}
-		if dl, has := ctx.Deadline(); has && time.Until(dl) < delay {
-			return nil, err
-		}
-		cls, _ := ClassOf(err)
-		c.metrics.retries.WithLabelValues(string(cl.endpoint), cls.String()).Inc()
-		c.log.Warn("dmarket request failed, retrying", "endpoint", cl.endpoint, "attempt", attempt,
-			"delay", delay, "err", err)
-		if serr := c.sleep(ctx, delay); serr != nil {
-			return nil, fmt.Errorf("%s: wait before retry: %w (last error: %w)", cl.endpoint, serr, err)
-		}
-	}
-}
-
-// backoff returns the wait before attempt+1: full jitter over an exponential ceiling, at least the
-// server's Retry-After. ok is false when the server asked for more than MaxRetryAfter.
-func (c *Client) backoff(attempt int, retryAfter time.Duration) (time.Duration, bool) {
-	if retryAfter > c.cfg.MaxRetryAfter {
-		return 0, false
-	}
-	ceiling := c.cfg.BaseDelay
-	for i := 1; i < attempt && ceiling < c.cfg.MaxDelay; i++ {
-		ceiling *= 2
-	}
-	ceiling = min(ceiling, c.cfg.MaxDelay)
-	d := c.jitter(ceiling)
-	if d < 0 {
-		d = 0
-	}
-	if retryAfter > 0 {
-		d = max(d, retryAfter)
-	}
-	return d, true
-}
-
-// attempt is one try: rate limit → circuit breaker → span → log → metrics → HTTP.
-func (c *Client) attempt(ctx context.Context, cl call, attempt int) ([]byte, error) {
-	if cl.signed && c.account != nil {
-		if err := c.account.Wait(ctx, cl.endpoint.Family()); err != nil {
-			return nil, fmt.Errorf("%s: %w", cl.endpoint, err)
-		}
-	}
-	br := c.breakers[cl.endpoint]
-	if br.State() == gobreaker.StateOpen {
-		c.metrics.requests.WithLabelValues(string(cl.endpoint), "breaker_open", "none").Inc()
-		return nil, fmt.Errorf("%s: %w", cl.endpoint, ErrBreakerOpen)
-	}
-	lease, err := c.egress.Acquire(ctx, !cl.signed)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: acquire egress: %w", cl.endpoint, err)
-		}
-		return nil, &Error{Class: ClassNetwork, Endpoint: cl.endpoint, Err: fmt.Errorf("acquire egress: %w", err)}
-	}
-	outcome := Aborted
-	var body []byte
-	_, err = br.Execute(func() (struct{}, error) {
-		var e error
-		body, outcome, e = c.send(ctx, cl, lease, attempt)
-		if e != nil && proxyFault(outcome, lease) {
-			return struct{}{}, &egressFault{err: e}
-		}
-		return struct{}{}, e
-	})
-	var ef *egressFault
-	if errors.As(err, &ef) {
-		err = ef.err
-	}
-	lease.Release(outcome)
-	if obs, ok := c.account.(AccountObserver); ok && cl.signed && outcome != Aborted {
-		obs.Observe(cl.endpoint.Family(), outcome)
-	}
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		c.metrics.requests.WithLabelValues(string(cl.endpoint), "breaker_open", lease.Name()).Inc()
-		return nil, fmt.Errorf("%s: %w: %w", cl.endpoint, ErrBreakerOpen, err)
-	}
-	return body, err
-}
-
-// send is span → log → metrics around one HTTP exchange.
-func (c *Client) send(ctx context.Context, cl call, lease Lease, attempt int) (body []byte, outcome Outcome, err error) {
-	var span zipkin.Span
-	if c.tracer != nil {
-		span, _ = c.tracer.StartSpanFromContext(ctx, "dmarket "+string(cl.endpoint), zipkin.Kind(model.Client))
-		zipkin.TagHTTPMethod.Set(span, cl.method)
-		zipkin.TagHTTPPath.Set(span, cl.path)
-		span.Tag("dmarket.egress", lease.Name())
-		span.Tag("dmarket.attempt", strconv.Itoa(attempt))
-		defer span.Finish()
-	}
-	start := time.Now()
-	status, body, outcome, err := c.exchange(ctx, cl, lease)
-	elapsed := time.Since(start)
-
-	label := "success"
-	if err != nil {
-		label = "canceled"
-		if cls, ok := ClassOf(err); ok {
-			label = cls.String()
-		}
-	}
-	if span != nil {
-		if status != 0 {
-			zipkin.TagHTTPStatusCode.Set(span, strconv.Itoa(status))
-		}
-		if err != nil {
-			zipkin.TagError.Set(span, label)
-		}
-	}
-	c.log.DebugContext(ctx, "dmarket request", "endpoint", cl.endpoint, "method", cl.method, "path", cl.path,
-		"status", status, "outcome", label, "egress", lease.Name(), "attempt", attempt,
-		"duration", elapsed, "err", err)
-	c.metrics.requests.WithLabelValues(string(cl.endpoint), label, lease.Name()).Inc()
-	c.metrics.duration.WithLabelValues(string(cl.endpoint)).Observe(elapsed.Seconds())
-	// The recent success rate describes DMarket: a proxy that failed to connect says nothing about it
-	// (the proxy pool reports its own health), while a failure of the direct connection does.
-	if label != "canceled" && !proxyFault(outcome, lease) {
-		c.recent[cl.endpoint].add(err == nil)
-	}
-	return body, outcome, err
-}
-
-// exchange sends one HTTP request through lease and classifies the answer.
-func (c *Client) exchange(ctx context.Context, cl call, lease Lease) (int, []byte, Outcome, error) {
-	actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
-	defer cancel()
-	target := c.cfg.BaseURL + cl.path
-	if cl.rawQuery != "" {
-		target += "?" + cl.rawQuery
-	}
-	var rd io.Reader
-	if cl.body != nil {
-		rd = bytes.NewReader(cl.body)
-	}
-	req, err := http.NewRequestWithContext(actx, cl.method, target, rd)
-	if err != nil {
-		return 0, nil, Aborted, &Error{Class: ClassBadRequest, Endpoint: cl.endpoint, Err: err}
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.cfg.UserAgent)
-	if cl.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if cl.signed {
-		c.signer.Sign(req, cl.body, c.clock.Now())
-	}
-	resp, err := lease.Do(req)
-	if err != nil {
-		return 0, nil, c.transportOutcome(ctx), c.transportError(ctx, actx, cl.endpoint, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
-	if err != nil {
-		return resp.StatusCode, nil, c.transportOutcome(ctx), c.transportError(ctx, actx, cl.endpoint, fmt.Errorf("read body: %w", err))
-	}
-	if int64(len(body)) > c.cfg.MaxBodyBytes {
-		return resp.StatusCode, nil, APIError, &Error{Class: ClassBadBody, Endpoint: cl.endpoint, Status: resp.StatusCode,
-			Err: fmt.Errorf("body larger than %d bytes", c.cfg.MaxBodyBytes)}
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		if err := cl.validate(body); err != nil {
-			return resp.StatusCode, nil, APIError, &Error{Class: ClassBadBody, Endpoint: cl.endpoint, Status: resp.StatusCode, Err: err}
-		}
-		return resp.StatusCode, body, Success, nil
-	}
-	e, outcome := classifyStatus(cl.endpoint, resp, body, c.clock.Now())
-	return resp.StatusCode, nil, outcome, e
-}
-
-func (c *Client) transportOutcome(ctx context.Context) Outcome {
-	if ctx.Err() != nil {
-		return Aborted
-	}
-	return EgressFailure
-}
-
-func (c *Client) transportError(ctx, actx context.Context, ep Endpoint, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s: %w", ep, ctx.Err())
-	}
-	var ne net.Error
-	if errors.Is(actx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return &Error{Class: ClassTimeout, Endpoint: ep, Err: err}
-	}
-	return &Error{Class: ClassNetwork, Endpoint: ep, Err: err}
 }
 
 // classifyStatus turns a non-2xx answer into an *Error and the egress outcome.

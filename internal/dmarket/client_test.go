@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,11 +163,6 @@ func TestBackoffCapsAndJitter(t *testing.T) {
 	require.Equal(t, 20*time.Second, d, "Retry-After wins over a shorter backoff")
 	_, ok = c.backoff(1, 3*time.Hour)
 	require.False(t, ok, "a Retry-After beyond MaxRetryAfter is not waited for")
-
-	neg := newTestClient(t, "http://127.0.0.1:1", Config{}, nil, WithJitter(nil))
-	neg.jitter = func(c time.Duration) time.Duration { return -c }
-	d, _ = neg.backoff(1, 0)
-	require.Zero(t, d, "a negative draw is clamped")
 }
 
 func TestRetryAfterHonoured(t *testing.T) {
@@ -220,10 +214,11 @@ func TestRetryStopsAtContextDeadline(t *testing.T) {
 func TestCancelDuringBackoff(t *testing.T) {
 	_, srv := serve(t, answer{status: 500})
 	ctx, cancel := context.WithCancel(context.Background())
-	c := newTestClient(t, srv.URL, Config{}, nil, WithSleeper(func(context.Context, time.Duration) error {
+	c := newTestClient(t, srv.URL, Config{}, nil)
+	c.sleeper.onSleep = func(context.Context) error {
 		cancel()
 		return context.Canceled
-	}))
+	}
 	_, err := c.MarketItems(ctx, MarketItemsQuery{GameID: "a8db"}, false)
 	require.ErrorIs(t, err, context.Canceled)
 	require.ErrorIs(t, err, ErrServer, "the last failure is kept")
@@ -283,7 +278,7 @@ func (f failingEgress) Acquire(context.Context, bool) (Lease, error) { return ni
 
 func TestEgressAcquireFailure(t *testing.T) {
 	c, err := New(Config{MaxAttempts: 2}, failingEgress{errors.New("no proxy available")}, discardLogger(),
-		prometheus.NewRegistry(), clock.Real{}, WithSleeper(func(context.Context, time.Duration) error { return nil }))
+		prometheus.NewRegistry(), &recClock{})
 	require.NoError(t, err)
 	_, err = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
 	require.ErrorIs(t, err, ErrNetwork)
@@ -644,7 +639,7 @@ func TestTracingNeverSendsTraceHeaders(t *testing.T) {
 }
 
 func TestNewValidatesDependencies(t *testing.T) {
-	eg := NewDirectEgress(nil, nil)
+	eg := &recEgress{}
 	_, err := New(Config{}, nil, discardLogger(), prometheus.NewRegistry(), clock.Real{})
 	require.Error(t, err)
 	_, err = New(Config{BaseURL: "ftp://x"}, eg, discardLogger(), prometheus.NewRegistry(), clock.Real{})
@@ -654,53 +649,6 @@ func TestNewValidatesDependencies(t *testing.T) {
 	require.NoError(t, err)
 	_, err = New(Config{}, eg, discardLogger(), reg, clock.Real{})
 	require.ErrorContains(t, err, "register metrics", "two clients on one registry are refused, not a panic")
-}
-
-func TestDirectEgressLimitsOnlyLimitedCalls(t *testing.T) {
-	lim := &countingLimiter{}
-	eg := NewDirectEgress(http.DefaultClient, lim)
-	l, err := eg.Acquire(context.Background(), true)
-	require.NoError(t, err)
-	require.Equal(t, DirectEgressName, l.Name())
-	l.Release(Success)
-	_, err = eg.Acquire(context.Background(), false)
-	require.NoError(t, err)
-	require.Equal(t, int32(1), lim.n.Load())
-
-	lim.err = errors.New("limiter closed")
-	_, err = eg.Acquire(context.Background(), true)
-	require.ErrorContains(t, err, "limiter closed")
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err = eg.Acquire(ctx, false)
-	require.ErrorIs(t, err, context.Canceled)
-}
-
-type countingLimiter struct {
-	n   atomic.Int32
-	err error
-}
-
-func (c *countingLimiter) Wait(context.Context) error {
-	c.n.Add(1)
-	return c.err
-}
-
-func TestRateAccountLimiter(t *testing.T) {
-	l := NewRateAccountLimiter(nil)
-	ctx := context.Background()
-	for _, f := range []Family{FamilyListings, FamilySales, FamilyOther} {
-		require.NoError(t, l.Wait(ctx, f), f.String())
-	}
-	require.NoError(t, l.Wait(ctx, Family(99)), "unknown families are not limited")
-	slow := NewRateAccountLimiter(map[Family]float64{FamilySales: 0.001})
-	require.NoError(t, slow.Wait(ctx, FamilySales))
-	tctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
-	defer cancel()
-	require.Error(t, slow.Wait(tctx, FamilySales), "the second token is far away")
-	cctx, cancel2 := context.WithCancel(ctx)
-	cancel2()
-	require.ErrorIs(t, slow.Wait(cctx, Family(42)), context.Canceled)
 }
 
 func TestStringers(t *testing.T) {
@@ -745,13 +693,6 @@ func TestAccountObserverSeesOutcomes(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []Outcome{Throttled, Success}, acct.observed)
 	require.Equal(t, []Family{FamilySales, FamilySales, FamilySales, FamilySales}, acct.families, "wait, observe, wait, observe")
-}
-
-func TestSleepContext(t *testing.T) {
-	require.NoError(t, SleepContext(context.Background(), time.Millisecond))
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	require.ErrorIs(t, SleepContext(ctx, time.Hour), context.Canceled)
 }
 
 func TestAuthFailureOfSignedListingsKeepsUnsignedCrawl(t *testing.T) {
@@ -821,7 +762,7 @@ func TestHealthIgnoresProxyFailures(t *testing.T) {
 		attempts int
 	}{
 		{name: "a failing proxy says nothing about DMarket", egress: &brokenProxy{}, attempts: 0},
-		{name: "a failing direct connection does", egress: NewDirectEgress(&http.Client{}, nil), attempts: 2},
+		{name: "a failing direct connection does", egress: &recEgress{}, attempts: 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,11 +2,7 @@ package dmarket
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"sync"
-
-	"golang.org/x/time/rate"
 )
 
 // Outcome is what one request through a Lease came to, from the egress's point of view.
@@ -64,45 +60,8 @@ type Lease interface {
 	Name() string
 }
 
-// Limiter waits for permission to send one request. *rate.Limiter implements it.
-type Limiter interface {
-	Wait(ctx context.Context) error
-}
-
-// DirectEgressName is the Name of the leases NewDirectEgress hands out.
+// DirectEgressName is the Name of a lease that leaves through the direct connection rather than a proxy.
 const DirectEgressName = "direct"
-
-// NewDirectEgress returns an Egress that sends every request through client, with no proxy. limiter,
-// when not nil, paces the limited (unsigned) requests.
-func NewDirectEgress(client *http.Client, limiter Limiter) Egress {
-	if client == nil {
-		client = http.DefaultClient
-	}
-	return &directEgress{client: client, limiter: limiter}
-}
-
-type directEgress struct {
-	client  *http.Client
-	limiter Limiter
-}
-
-func (d *directEgress) Acquire(ctx context.Context, limited bool) (Lease, error) {
-	if limited && d.limiter != nil {
-		if err := d.limiter.Wait(ctx); err != nil {
-			return nil, fmt.Errorf("wait for direct egress: %w", err)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("acquire direct egress: %w", err)
-	}
-	return directLease{client: d.client}, nil
-}
-
-type directLease struct{ client *http.Client }
-
-func (l directLease) Do(req *http.Request) (*http.Response, error) { return l.client.Do(req) }
-func (directLease) Release(Outcome)                                {}
-func (directLease) Name() string                                   { return DirectEgressName }
 
 // Family is a DMarket account rate-limit family for signed calls.
 type Family int
@@ -131,9 +90,6 @@ func (f Family) String() string {
 	}
 }
 
-// DefaultAccountRates are DMarket's documented per-account limits in requests per second.
-var DefaultAccountRates = map[Family]float64{FamilyListings: 10, FamilySales: 6, FamilyOther: 20}
-
 // AccountLimiter paces signed calls per account rate-limit family.
 type AccountLimiter interface {
 	Wait(ctx context.Context, f Family) error
@@ -143,37 +99,4 @@ type AccountLimiter interface {
 // signed attempt that reached DMarket the client reports the attempt's outcome (Throttled on a 429).
 type AccountObserver interface {
 	Observe(f Family, o Outcome)
-}
-
-// RateAccountLimiter is a fixed token-bucket AccountLimiter, one bucket per family.
-type RateAccountLimiter struct {
-	mu       sync.Mutex
-	limiters map[Family]*rate.Limiter
-}
-
-// NewRateAccountLimiter returns an AccountLimiter with the given rates per family in requests per second
-// (nil means DefaultAccountRates). Families without a rate are not limited. Each bucket's burst is 1.
-func NewRateAccountLimiter(rates map[Family]float64) *RateAccountLimiter {
-	if rates == nil {
-		rates = DefaultAccountRates
-	}
-	l := &RateAccountLimiter{limiters: make(map[Family]*rate.Limiter, len(rates))}
-	for f, r := range rates {
-		l.limiters[f] = rate.NewLimiter(rate.Limit(r), 1)
-	}
-	return l
-}
-
-// Wait blocks until the family's bucket allows one request or ctx ends.
-func (l *RateAccountLimiter) Wait(ctx context.Context, f Family) error {
-	l.mu.Lock()
-	lim := l.limiters[f]
-	l.mu.Unlock()
-	if lim == nil {
-		return ctx.Err()
-	}
-	if err := lim.Wait(ctx); err != nil {
-		return fmt.Errorf("wait for %s account limit: %w", f, err)
-	}
-	return nil
 }

@@ -15,46 +15,55 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
-// recSleeper records backoff sleeps instead of sleeping; it advances clk (if any) by each wait.
-type recSleeper struct {
-	mu     sync.Mutex
-	sleeps []time.Duration
-	clk    *clock.Fake
+// recClock tells the time of its fake clock (the real time when it has none) and records backoff sleeps
+// instead of sleeping, advancing the fake clock by each wait. onSleep, when set, decides what a sleep
+// returns.
+type recClock struct {
+	fake    *clock.Fake
+	onSleep func(ctx context.Context) error
+	mu      sync.Mutex
+	sleeps  []time.Duration
 }
 
-func (s *recSleeper) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	s.sleeps = append(s.sleeps, d)
-	s.mu.Unlock()
-	if s.clk != nil {
-		s.clk.Advance(d)
+func (c *recClock) Now() time.Time {
+	if c.fake != nil {
+		return c.fake.Now()
+	}
+	return time.Now()
+}
+
+func (c *recClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.sleeps = append(c.sleeps, d)
+	c.mu.Unlock()
+	if c.onSleep != nil {
+		return c.onSleep(ctx)
+	}
+	if c.fake != nil {
+		c.fake.Advance(d)
 	}
 	return ctx.Err()
 }
 
-func (s *recSleeper) recorded() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.sleeps...)
+func (c *recClock) recorded() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.sleeps...)
 }
 
-// recEgress wraps an Egress and records what leases were asked for and released with.
+// recEgress sends through the direct connection and records what leases were asked for and released
+// with.
 type recEgress struct {
-	inner    Egress
 	mu       sync.Mutex
 	limited  []bool
 	outcomes []Outcome
 }
 
-func (e *recEgress) Acquire(ctx context.Context, limited bool) (Lease, error) {
+func (e *recEgress) Acquire(_ context.Context, limited bool) (Lease, error) {
 	e.mu.Lock()
 	e.limited = append(e.limited, limited)
 	e.mu.Unlock()
-	l, err := e.inner.Acquire(ctx, limited)
-	if err != nil {
-		return nil, err
-	}
-	return &recLease{Lease: l, e: e}, nil
+	return &recLease{e: e}, nil
 }
 
 func (e *recEgress) released() []Outcome {
@@ -63,30 +72,29 @@ func (e *recEgress) released() []Outcome {
 	return append([]Outcome(nil), e.outcomes...)
 }
 
-type recLease struct {
-	Lease
-	e *recEgress
-}
+type recLease struct{ e *recEgress }
+
+func (*recLease) Do(req *http.Request) (*http.Response, error) { return http.DefaultClient.Do(req) }
+func (*recLease) Name() string                                 { return DirectEgressName }
 
 func (l *recLease) Release(o Outcome) {
 	l.e.mu.Lock()
 	l.e.outcomes = append(l.e.outcomes, o)
 	l.e.mu.Unlock()
-	l.Lease.Release(o)
 }
 
 type testClient struct {
 	*Client
 	reg     *prometheus.Registry
-	sleeper *recSleeper
+	sleeper *recClock
 	egress  *recEgress
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // newTestClient builds a client for baseURL with fast test defaults: 3 attempts, 100 ms base delay and a
-// jitter that always returns the ceiling, no real sleeping.
-func newTestClient(t testing.TB, baseURL string, cfg Config, clk clock.Clock, opts ...Option) *testClient {
+// jitter that always returns the ceiling, no real sleeping. clk, when not nil, is the client's time.
+func newTestClient(t testing.TB, baseURL string, cfg Config, clk *clock.Fake, opts ...Option) *testClient {
 	t.Helper()
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = baseURL
@@ -100,15 +108,11 @@ func newTestClient(t testing.TB, baseURL string, cfg Config, clk clock.Clock, op
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
-	if clk == nil {
-		clk = clock.Real{}
-	}
-	fake, _ := clk.(*clock.Fake)
-	s := &recSleeper{clk: fake}
-	eg := &recEgress{inner: NewDirectEgress(&http.Client{}, nil)}
+	s := &recClock{fake: clk}
+	eg := &recEgress{}
 	reg := prometheus.NewRegistry()
-	all := append([]Option{WithSleeper(s.sleep), WithJitter(func(c time.Duration) time.Duration { return c })}, opts...)
-	c, err := New(cfg, eg, discardLogger(), reg, clk, all...)
+	c, err := New(cfg, eg, discardLogger(), reg, s, opts...)
 	require.NoError(t, err)
+	c.policy.Rand = func() float64 { return 1 }
 	return &testClient{Client: c, reg: reg, sleeper: s, egress: eg}
 }

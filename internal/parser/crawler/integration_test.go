@@ -16,6 +16,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
+	"github.com/skinflip/dmarket-monitor/internal/dmarket/egresstest"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/parser/crawler"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
@@ -92,7 +93,7 @@ func TestParserPublishesTheWholeCatalogueThroughFaults(t *testing.T) {
 
 	client, err := dmarket.New(dmarket.Config{BaseURL: sim.URL(), BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond,
 		RequestTimeout: 5 * time.Second, BreakerFailures: 1000},
-		dmarket.NewDirectEgress(&http.Client{}, nil), log, prometheus.NewRegistry(), clock.Real{})
+		egresstest.Direct(&http.Client{}), log, prometheus.NewRegistry(), clock.Real{})
 	require.NoError(t, err)
 
 	// The parser reaches the broker through a fault proxy; the test consumes directly.
