@@ -846,9 +846,9 @@ func TestPipelineContinuesProducerTrace(t *testing.T) {
 	srv := httptest.NewServer(col)
 	t.Cleanup(srv.Close)
 
-	parserTracer, stopParser, err := tracing.New("parser", srv.URL, 1, testLogger(), tracing.WithBatchInterval(20*time.Millisecond))
+	parserTracer, stopParser, err := tracing.New("parser", srv.URL, 1, testLogger())
 	require.NoError(t, err)
-	workerTracer, stopWorker, err := tracing.New("worker", srv.URL, 1, testLogger(), tracing.WithBatchInterval(20*time.Millisecond))
+	workerTracer, stopWorker, err := tracing.New("worker", srv.URL, 1, testLogger())
 	require.NoError(t, err)
 
 	w := startStack(t, stackConfig{amqpURL: amqpURL, redis: testRedisOptions(rdb), clock: clk,

@@ -4,7 +4,7 @@
 // attributes whose key names a secret.
 //
 // What is masked: passwords inside URLs and Telegram bot tokens (see package redact), values registered
-// with WithSecrets or a Redactor passed with WithRedactor, and the whole value of any attribute whose key
+// with WithSecrets or with the Redactor given to NewHandler, and the whole value of any attribute whose key
 // looks secret (see SecretKey).
 package logging
 
@@ -67,17 +67,13 @@ func ParseFormat(s string) (string, error) {
 type Option func(*options)
 
 type options struct {
-	redactor *redact.Redactor
-	secrets  []string
+	secrets []string
 }
 
 // WithSecrets registers values (keys, tokens, passwords) that are replaced by **** wherever they appear.
 func WithSecrets(secrets ...string) Option {
 	return func(o *options) { o.secrets = append(o.secrets, secrets...) }
 }
-
-// WithRedactor makes the handler use r, so that secrets added to r later are masked too.
-func WithRedactor(r *redact.Redactor) Option { return func(o *options) { o.redactor = r } }
 
 // New returns a logger writing to w at level ("debug", "info", "warn", "error") in format ("text" or
 // "json") through a redacting handler.
@@ -91,11 +87,7 @@ func New(w io.Writer, level, format string, opts ...Option) (*slog.Logger, error
 	for _, opt := range opts {
 		opt(&o)
 	}
-	r := o.redactor
-	if r == nil {
-		r = redact.New()
-	}
-	r.Add(o.secrets...)
+	r := redact.New(o.secrets...)
 	ho := &slog.HandlerOptions{Level: lvl}
 	var inner slog.Handler
 	if f == FormatJSON {
@@ -105,9 +97,6 @@ func New(w io.Writer, level, format string, opts ...Option) (*slog.Logger, error
 	}
 	return slog.New(NewHandler(inner, r)), nil
 }
-
-// Discard returns a logger that writes nothing, for tests and optional dependencies.
-func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // Handler masks secrets in records before passing them to the wrapped handler.
 type Handler struct {

@@ -42,34 +42,20 @@ var (
 // minRate is the smallest non-zero rate zipkin-go's boundary sampler supports.
 const minRate = 0.0001
 
-// Option configures New.
-type Option func(*options)
-
-type options struct {
-	batchInterval time.Duration
-	client        *http.Client
-}
-
-// WithBatchInterval sets how often buffered spans are sent (default 1s).
-func WithBatchInterval(d time.Duration) Option {
-	return func(o *options) { o.batchInterval = d }
-}
-
-// WithHTTPClient sets the client that posts spans to Zipkin (default: a client with a 5s timeout).
-func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
+// How often buffered spans are sent, and how long one post to Zipkin may take.
+const (
+	batchInterval = time.Second
+	postTimeout   = 5 * time.Second
+)
 
 // New returns the tracer of serviceName ("parser", "worker", "bot") reporting to zipkinURL (the v2 span
 // endpoint, e.g. http://zipkin:9411/api/v2/spans) with the given sample rate (0..1; a rate between 0 and
 // 0.0001 samples 0.0001). An empty zipkinURL gives a no-op tracer: spans cost nothing and go nowhere.
 // shutdown flushes buffered spans and stops the reporter; it returns ctx's error when ctx ends first.
 // Reporter failures are logged on log with the URL's password masked.
-func New(serviceName, zipkinURL string, sampleRate float64, log *slog.Logger, opts ...Option) (
+func New(serviceName, zipkinURL string, sampleRate float64, log *slog.Logger) (
 	tracer *zipkin.Tracer, shutdown func(context.Context) error, err error,
 ) {
-	o := options{batchInterval: time.Second, client: &http.Client{Timeout: 5 * time.Second}}
-	for _, opt := range opts {
-		opt(&o)
-	}
 	endpoint := &model.Endpoint{ServiceName: serviceName}
 	if zipkinURL == "" {
 		tr, err := zipkin.NewTracer(reporter.NewNoopReporter(), zipkin.WithNoopTracer(true),
@@ -94,8 +80,8 @@ func New(serviceName, zipkinURL string, sampleRate float64, log *slog.Logger, op
 		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidSampleRate, err)
 	}
 	rep := httpreporter.NewReporter(zipkinURL,
-		httpreporter.Client(o.client),
-		httpreporter.BatchInterval(o.batchInterval),
+		httpreporter.Client(&http.Client{Timeout: postTimeout}),
+		httpreporter.BatchInterval(batchInterval),
 		httpreporter.Logger(newStdLogger(log)),
 	)
 	tr, err := zipkin.NewTracer(rep,

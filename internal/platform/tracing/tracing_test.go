@@ -71,7 +71,7 @@ func shutdown(t *testing.T, f func(context.Context) error) {
 
 func TestSpansReachCollectorAndTraceCrossesHeaders(t *testing.T) {
 	col := newCollector(t)
-	parser, stopParser, err := New("parser", col.url(), 1, discard(), WithBatchInterval(50*time.Millisecond))
+	parser, stopParser, err := New("parser", col.url(), 1, discard())
 	require.NoError(t, err)
 	worker, stopWorker, err := New("worker", col.url(), 1, discard())
 	require.NoError(t, err)
