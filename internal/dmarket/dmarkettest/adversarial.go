@@ -151,52 +151,62 @@ func longName() string {
 	return string(runes)
 }
 
-// titles returns base plus the adversarial titles of the game.
+// titles returns base plus the adversarial titles of the game, group by group.
 func (a *adversary) titles(base []*Title) []*Title {
 	out := slices.Clone(base)
-	add := func(t *Title) { out = append(out, a.finish(t)) }
+	groups := []func() []*Title{a.crowds, a.sharedPrice, a.specialTitles, a.locks, a.lockedOnly, a.sparseSales,
+		a.barelyStable, a.denseHours, a.cheap, a.levelBoundary, a.feeEdges}
+	for _, group := range groups {
+		for _, t := range group() {
+			out = append(out, a.finish(t))
+		}
+	}
+	return out
+}
 
+// crowds are titles whose listings crowd one price with more than a page.
+func (a *adversary) crowds() []*Title {
 	// One title's tradable listings crowd one price at a crawler range bound ($10).
-	t := a.title("Crowd | Tradable at a Bound (Field-Tested)", 1100)
-	a.add(t, 137, 1000, 0, true)
-	a.add(t, 5, 1001+a.r.Int64N(5), 0, false)
-	a.add(t, 2, 1200, a.lock(), false)
-	a.order(t, 990)
-	a.hourly(t, 7*24, 1, 1150, 0.01)
-	a.feeRules[t.Name] = func(t *Title) ReducedFee { return a.reduced(t, "0.02", 1, HugeMaxPriceCents) }
-	add(t)
+	bound := a.title("Crowd | Tradable at a Bound (Field-Tested)", 1100)
+	a.add(bound, 137, 1000, 0, true)
+	a.add(bound, 5, 1001+a.r.Int64N(5), 0, false)
+	a.add(bound, 2, 1200, a.lock(), false)
+	a.order(bound, 990)
+	a.hourly(bound, 7*24, 1, 1150, 0.01)
+	a.feeRules[bound.Name] = func(t *Title) ReducedFee { return a.reduced(t, "0.02", 1, HugeMaxPriceCents) }
 
 	// Locked listings crowd one price; the lowest lock is on one of them.
-	t = a.title("Crowd | Locked (Minimal Wear)", 2600)
+	locked := a.title("Crowd | Locked (Minimal Wear)", 2600)
 	for range 112 {
-		a.add(t, 1, 2500, 5*86400+a.r.Int64N(3*86400), true)
+		a.add(locked, 1, 2500, 5*86400+a.r.Int64N(3*86400), true)
 	}
-	a.add(t, 1, 2500, 3*86400+7, false)
-	a.add(t, 3, 2700, 0, false)
-	a.order(t, 2400)
-	add(t)
+	a.add(locked, 1, 2500, 3*86400+7, false)
+	a.add(locked, 3, 2700, 0, false)
+	a.order(locked, 2400)
 
 	// Both statuses at one price, more than a page each.
-	t = a.title("Crowd | Both Statuses", 5200)
-	a.add(t, 105, 5000, 0, true)
+	both := a.title("Crowd | Both Statuses", 5200)
+	a.add(both, 105, 5000, 0, true)
 	for range 101 {
-		a.add(t, 1, 5000, a.lock(), true)
+		a.add(both, 1, 5000, a.lock(), true)
 	}
-	a.order(t, 4800)
-	a.hourly(t, 6*24, 1, 5600, 0.02)
-	add(t)
+	a.order(both, 4800)
+	a.hourly(both, 6*24, 1, 5600, 0.02)
 
 	// A deeper level crowds, the cheapest does not.
-	t = a.title("Crowd | Deep Level", 1700)
-	a.add(t, 3, 1500, 0, false)
-	a.add(t, 120, 1600, 0, true)
-	a.add(t, 104, 1650, a.lock(), true)
-	a.order(t, 1400)
-	add(t)
+	deep := a.title("Crowd | Deep Level", 1700)
+	a.add(deep, 3, 1500, 0, false)
+	a.add(deep, 120, 1600, 0, true)
+	a.add(deep, 104, 1650, a.lock(), true)
+	a.order(deep, 1400)
+	return []*Title{bound, locked, both, deep}
+}
 
-	// Many titles share one price: 180 listings at $7.77 across pages.
+// sharedPrice are many titles sharing one price: 180 listings at $7.77 across pages.
+func (a *adversary) sharedPrice() []*Title {
+	var out []*Title
 	for i := range 45 {
-		t = a.title(fmt.Sprintf("Shared Price Case %02d", i), 800)
+		t := a.title(fmt.Sprintf("Shared Price Case %02d", i), 800)
 		a.add(t, 3, 777, 0, true)
 		lock := a.lock()
 		if i%5 == 0 {
@@ -206,14 +216,18 @@ func (a *adversary) titles(base []*Title) []*Title {
 		if i%3 == 0 {
 			a.order(t, 700+int64(i))
 		}
-		add(t)
+		out = append(out, t)
 	}
+	return out
+}
 
-	// Titles with characters that need care, and a long one.
+// specialTitles are titles with characters that need care, and a long one.
+func (a *adversary) specialTitles() []*Title {
+	var out []*Title
 	names := append(slices.Clone(specialNames), longName())
 	for i, name := range names {
 		sug := int64(200 + a.r.IntN(20000))
-		t = a.title(name, sug)
+		t := a.title(name, sug)
 		free := sug * int64(90+a.r.IntN(20)) / 100
 		a.add(t, 1+a.r.IntN(4), free, 0, false)
 		a.add(t, 1+a.r.IntN(3), free*85/100, a.lock(), false)
@@ -234,83 +248,100 @@ func (a *adversary) titles(base []*Title) []*Title {
 				return f
 			}
 		}
-		add(t)
+		out = append(out, t)
 	}
+	return out
+}
 
-	// Trade locks under one day and of exactly one day.
-	t = a.title("Lock | Under a Day (Well-Worn)", 900)
-	a.add(t, 2, 800, 3600, false)
-	a.add(t, 1, 800, 86399, false)
-	a.add(t, 2, 950, 0, false)
-	a.order(t, 870)
-	a.hourly(t, 7*24, 1, 990, 0.01)
-	add(t)
-	t = a.title("Lock | Exactly One Day (Well-Worn)", 900)
-	a.add(t, 1, 810, 86400, false)
-	a.add(t, 1, 810, 2*86400, false)
-	a.add(t, 1, 960, 0, false)
-	a.order(t, 880)
-	add(t)
-	t = a.title("Lock | Cheapest Locked Under a Day, Dearer Locked Longer", 3000)
-	a.add(t, 1, 2500, 12*3600, false)
-	a.add(t, 1, 2400, 7*86400, false)
-	a.add(t, 1, 3100, 0, false)
-	a.order(t, 2900)
-	add(t)
+// locks are trade locks under one day and of exactly one day.
+func (a *adversary) locks() []*Title {
+	under := a.title("Lock | Under a Day (Well-Worn)", 900)
+	a.add(under, 2, 800, 3600, false)
+	a.add(under, 1, 800, 86399, false)
+	a.add(under, 2, 950, 0, false)
+	a.order(under, 870)
+	a.hourly(under, 7*24, 1, 990, 0.01)
+	exact := a.title("Lock | Exactly One Day (Well-Worn)", 900)
+	a.add(exact, 1, 810, 86400, false)
+	a.add(exact, 1, 810, 2*86400, false)
+	a.add(exact, 1, 960, 0, false)
+	a.order(exact, 880)
+	mixed := a.title("Lock | Cheapest Locked Under a Day, Dearer Locked Longer", 3000)
+	a.add(mixed, 1, 2500, 12*3600, false)
+	a.add(mixed, 1, 2400, 7*86400, false)
+	a.add(mixed, 1, 3100, 0, false)
+	a.order(mixed, 2900)
+	return []*Title{under, exact, mixed}
+}
 
-	// Titles that exist only trade-locked.
+// lockedOnly are titles that exist only trade-locked.
+func (a *adversary) lockedOnly() []*Title {
+	var out []*Title
 	for i := range 6 {
 		sug := int64(100 + a.r.IntN(5000))
-		t = a.title(fmt.Sprintf("Locked Only | Item %d", i), sug)
+		t := a.title(fmt.Sprintf("Locked Only | Item %d", i), sug)
 		a.add(t, 1+a.r.IntN(5), sug*(80+int64(a.r.IntN(20)))/100, a.lock(), false)
 		a.add(t, 1, sug, 1+a.r.Int64N(86399), false)
 		if i%2 == 0 {
 			a.order(t, sug*95/100)
 			a.hourly(t, 7*24, 1, sug*110/100, 0.01)
 		}
-		add(t)
+		out = append(out, t)
 	}
+	return out
+}
 
-	// Sparse sales.
+// sparseSales are titles with few sales, seven kinds of sparse.
+func (a *adversary) sparseSales() []*Title {
+	var out []*Title
 	for i := range 14 {
 		sug := int64(50 + a.r.IntN(3000))
-		t = a.title(fmt.Sprintf("Sparse Sales | Item %02d", i), sug)
+		t := a.title(fmt.Sprintf("Sparse Sales | Item %02d", i), sug)
 		a.add(t, 1+a.r.IntN(3), sug, 0, false)
 		a.add(t, 1, sug*90/100, a.lock(), false)
 		if i%2 == 0 {
 			a.order(t, sug*95/100)
 		}
-		switch i % 7 {
-		case 0: // no sales at all
-		case 1:
-			a.sale(t, sug, 30*time.Minute)
-		case 2:
-			for k := range 4 {
-				a.sale(t, sug+int64(k), time.Duration(1+k*20)*time.Hour)
-			}
-		case 3: // only sales older than a week
-			a.sale(t, sug, 7*24*time.Hour+5*time.Hour)
-			a.sale(t, sug+1, 7*24*time.Hour+9*time.Hour)
-		case 4: // two sales in one hour with a half-cent mean, and one more
-			h := a.now.Add(-5 * time.Hour).Truncate(time.Hour)
-			t.Sales = append(t.Sales, Sale{PriceCents: sug, Date: h.Add(10 * time.Minute), TxOperationType: "Offer"},
-				Sale{PriceCents: sug + 1, Date: h.Add(40 * time.Minute), TxOperationType: "Target"})
-			a.sale(t, sug+3, 50*time.Hour)
-		case 5: // five sales, not stable
-			for k := range 5 {
-				a.sale(t, sug+int64(10*k), time.Duration(2+k)*time.Hour)
-			}
-		case 6: // sales either side of the week's edge band
-			a.sale(t, sug, 7*24*time.Hour-3*time.Hour)
-			a.sale(t, sug+2, 7*24*time.Hour+3*time.Hour)
-		}
-		add(t)
+		a.sparse(t, i%7, sug)
+		out = append(out, t)
 	}
+	return out
+}
 
-	// Barely stable: 19 hourly points, 5 windows of 15.
+// sparse gives t the sales of sparse kind 0..6 around sug.
+func (a *adversary) sparse(t *Title, kind int, sug int64) {
+	switch kind {
+	case 0: // no sales at all
+	case 1:
+		a.sale(t, sug, 30*time.Minute)
+	case 2:
+		for k := range 4 {
+			a.sale(t, sug+int64(k), time.Duration(1+k*20)*time.Hour)
+		}
+	case 3: // only sales older than a week
+		a.sale(t, sug, 7*24*time.Hour+5*time.Hour)
+		a.sale(t, sug+1, 7*24*time.Hour+9*time.Hour)
+	case 4: // two sales in one hour with a half-cent mean, and one more
+		h := a.now.Add(-5 * time.Hour).Truncate(time.Hour)
+		t.Sales = append(t.Sales, Sale{PriceCents: sug, Date: h.Add(10 * time.Minute), TxOperationType: "Offer"},
+			Sale{PriceCents: sug + 1, Date: h.Add(40 * time.Minute), TxOperationType: "Target"})
+		a.sale(t, sug+3, 50*time.Hour)
+	case 5: // five sales, not stable
+		for k := range 5 {
+			a.sale(t, sug+int64(10*k), time.Duration(2+k)*time.Hour)
+		}
+	case 6: // sales either side of the week's edge band
+		a.sale(t, sug, 7*24*time.Hour-3*time.Hour)
+		a.sale(t, sug+2, 7*24*time.Hour+3*time.Hour)
+	}
+}
+
+// barelyStable are titles with 19 hourly points, 5 windows of 15.
+func (a *adversary) barelyStable() []*Title {
+	var out []*Title
 	for i := range 3 {
 		sug := int64(300 + a.r.IntN(900))
-		t = a.title(fmt.Sprintf("Barely Stable | Item %d", i), sug)
+		t := a.title(fmt.Sprintf("Barely Stable | Item %d", i), sug)
 		a.add(t, 2, sug*95/100, 0, false)
 		a.add(t, 1, sug*85/100, a.lock(), false)
 		for h := range 19 { // one sale in each of 19 distinct hours
@@ -318,22 +349,32 @@ func (a *adversary) titles(base []*Title) []*Title {
 			t.Sales = append(t.Sales, Sale{PriceCents: sug, Date: at, TxOperationType: "Offer"})
 		}
 		t.Stable = true
-		add(t)
+		out = append(out, t)
 	}
-	// Several sales per hour.
+	return out
+}
+
+// denseHours are titles with several sales per hour.
+func (a *adversary) denseHours() []*Title {
+	var out []*Title
 	for i := range 3 {
 		sug := int64(400 + a.r.IntN(900))
-		t = a.title(fmt.Sprintf("Dense Hours | Item %d", i), sug)
+		t := a.title(fmt.Sprintf("Dense Hours | Item %d", i), sug)
 		a.add(t, 2, sug*93/100, 0, false)
 		a.add(t, 2, sug*80/100, a.lock(), false)
 		a.order(t, sug*90/100)
 		a.hourly(t, 60, 3, sug, 0.02)
-		add(t)
+		out = append(out, t)
 	}
+	return out
+}
 
-	// A few cents: HISTORY offers around zero profit, tradable and locked at different prices.
+// cheap are titles of a few cents: HISTORY offers around zero profit, tradable and locked at different
+// prices.
+func (a *adversary) cheap() []*Title {
+	var out []*Title
 	for i := range 6 {
-		t = a.title(fmt.Sprintf("Cheap | Item %d", i), 3)
+		t := a.title(fmt.Sprintf("Cheap | Item %d", i), 3)
 		a.add(t, 2+a.r.IntN(3), 3, 0, false)
 		a.add(t, 1+a.r.IntN(2), 2, a.lock(), false)
 		if i%2 == 1 {
@@ -343,65 +384,56 @@ func (a *adversary) titles(base []*Title) []*Title {
 		if i == 0 {
 			a.order(t, 2)
 		}
-		add(t)
+		out = append(out, t)
 	}
+	return out
+}
 
-	// HISTORY buy prices either side of $100 (levels 50 % and 20 %).
-	t = a.title("Level Boundary | Knife (Field-Tested)", 10500)
+// levelBoundary is a title whose HISTORY buy prices lie either side of $100 (levels 50 % and 20 %).
+func (a *adversary) levelBoundary() []*Title {
+	t := a.title("Level Boundary | Knife (Field-Tested)", 10500)
 	a.add(t, 1, 9999, 0, false)
 	a.add(t, 1, 10000, a.lock(), false)
 	a.add(t, 3, 11000, 0, false)
 	a.hourly(t, 7*24, 1, 10800, 0.05)
-	add(t)
+	return []*Title{t}
+}
 
-	// Reduced-fee bounds at the resale price and just below it.
-	t = a.title("Fee Edge | Bound Equals Sell", 2000)
-	a.add(t, 2, 2050, 0, false)
-	a.order(t, 2000)
-	a.feeRules[t.Name] = func(t *Title) ReducedFee { return a.reduced(t, "0.01", 2000, 2000) }
-	add(t)
-	t = a.title("Fee Edge | Bound Below Sell", 2000)
-	a.add(t, 2, 2050, 0, false)
-	a.order(t, 2000)
-	a.feeRules[t.Name] = func(t *Title) ReducedFee { return a.reduced(t, "0.01", 1, 1999) }
-	add(t)
-	t = a.title("Fee Edge | Expired", 2000)
-	a.add(t, 2, 2050, 0, false)
-	a.order(t, 2000)
-	a.feeRules[t.Name] = func(t *Title) ReducedFee {
-		f := a.reduced(t, "0.01", 1, HugeMaxPriceCents)
-		f.ExpiresAt = a.now.Add(-time.Hour)
-		return f
+// feeEdges are titles whose reduced fees have awkward bounds: at the resale price and just below it,
+// expired, open or zero bounds, a zero fraction.
+func (a *adversary) feeEdges() []*Title {
+	edges := []struct {
+		name string
+		fee  func(t *Title) ReducedFee
+	}{
+		{"Fee Edge | Bound Equals Sell", func(t *Title) ReducedFee { return a.reduced(t, "0.01", 2000, 2000) }},
+		{"Fee Edge | Bound Below Sell", func(t *Title) ReducedFee { return a.reduced(t, "0.01", 1, 1999) }},
+		{"Fee Edge | Expired", func(t *Title) ReducedFee {
+			f := a.reduced(t, "0.01", 1, HugeMaxPriceCents)
+			f.ExpiresAt = a.now.Add(-time.Hour)
+			return f
+		}},
+		{"Fee Edge | Missing Max", func(t *Title) ReducedFee {
+			f := a.reduced(t, "0.0125", 1000, 0)
+			f.OpenMax = true
+			return f
+		}},
+		{"Fee Edge | Missing Min", func(t *Title) ReducedFee {
+			f := a.reduced(t, "0.035", 0, 5000)
+			f.OpenMin = true
+			return f
+		}},
+		{"Fee Edge | Zero Max", func(t *Title) ReducedFee { return a.reduced(t, "0.015", 0, 0) }},
+		{"Fee Edge | Zero Fraction", func(t *Title) ReducedFee { return a.reduced(t, "0", 0, HugeMaxPriceCents) }},
 	}
-	add(t)
-	t = a.title("Fee Edge | Missing Max", 2000)
-	a.add(t, 2, 2050, 0, false)
-	a.order(t, 2000)
-	a.feeRules[t.Name] = func(t *Title) ReducedFee {
-		f := a.reduced(t, "0.0125", 1000, 0)
-		f.OpenMax = true
-		return f
+	out := make([]*Title, 0, len(edges))
+	for _, e := range edges {
+		t := a.title(e.name, 2000)
+		a.add(t, 2, 2050, 0, false)
+		a.order(t, 2000)
+		a.feeRules[t.Name] = e.fee
+		out = append(out, t)
 	}
-	add(t)
-	t = a.title("Fee Edge | Missing Min", 2000)
-	a.add(t, 2, 2050, 0, false)
-	a.order(t, 2000)
-	a.feeRules[t.Name] = func(t *Title) ReducedFee {
-		f := a.reduced(t, "0.035", 0, 5000)
-		f.OpenMin = true
-		return f
-	}
-	add(t)
-	t = a.title("Fee Edge | Zero Max", 2000)
-	a.add(t, 2, 2050, 0, false)
-	a.order(t, 2000)
-	a.feeRules[t.Name] = func(t *Title) ReducedFee { return a.reduced(t, "0.015", 0, 0) }
-	add(t)
-	t = a.title("Fee Edge | Zero Fraction", 2000)
-	a.add(t, 2, 2050, 0, false)
-	a.order(t, 2000)
-	a.feeRules[t.Name] = func(t *Title) ReducedFee { return a.reduced(t, "0", 0, HugeMaxPriceCents) }
-	add(t)
 	return out
 }
 

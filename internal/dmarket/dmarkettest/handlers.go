@@ -205,87 +205,121 @@ func intParam(q url.Values, name string, def int64) (int64, bool) {
 	return n, err == nil
 }
 
-// marketItems serves GET /exchange/v1/market/items: price order with binary search on the game's
-// sorted listings, priceFrom/priceTo in cents (0 = no bound), opaque cursors.
-func (h *Handler) marketItems(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+// gameParam reads the gameId an exchange endpoint requires; known tells whether the catalogue has the
+// game. When the game is missing or unknown it answers 400 and returns false.
+func gameParam(w http.ResponseWriter, q url.Values, known func(game string) bool) (string, bool) {
 	game := q.Get("gameId")
 	if game == "" {
 		badRequest(w, "GameIDRequired", "gameId: cannot be blank.")
-		return
+		return "", false
 	}
-	all, known := h.cat.byPrice[game]
-	if !known {
+	if !known(game) {
 		badRequest(w, "BadRequest", "gameId: must be a valid value.")
-		return
+		return "", false
+	}
+	return game, true
+}
+
+// itemsQuery is a valid market-items query.
+type itemsQuery struct {
+	game     string
+	limit    int
+	from, to int64 // price bounds in cents, 0 = none
+	desc     bool
+	title    string
+	cursor   *cursorKey
+}
+
+// parseItemsQuery validates a market-items query, answering 400 and returning false when it is not.
+func (h *Handler) parseItemsQuery(w http.ResponseWriter, q url.Values) (itemsQuery, bool) {
+	game, ok := gameParam(w, q, func(g string) bool { _, ok := h.cat.byPrice[g]; return ok })
+	if !ok {
+		return itemsQuery{}, false
 	}
 	limit, ok := intParam(q, "limit", 50)
 	switch {
 	case !ok:
 		badRequest(w, "BadRequest", "limit: must be an integer.")
-		return
+		return itemsQuery{}, false
 	case limit > 100:
 		badRequest(w, "BadRequest", "limit: must be no greater than 100.")
-		return
+		return itemsQuery{}, false
 	case limit < 1:
 		badRequest(w, "BadRequest", "limit: must be no less than 1.")
-		return
+		return itemsQuery{}, false
 	}
 	from, ok1 := intParam(q, "priceFrom", 0)
 	to, ok2 := intParam(q, "priceTo", 0)
 	if !ok1 || !ok2 || from < 0 || to < 0 {
 		badRequest(w, "BadRequest", "priceFrom, priceTo: must be non-negative integers.")
-		return
+		return itemsQuery{}, false
 	}
-	desc := strings.EqualFold(q.Get("orderDir"), "desc")
-	if title := q.Get("title"); title != "" {
-		all = h.titleListings(game, title)
-	}
-	lo := 0
-	if from > 0 {
-		lo = sort.Search(len(all), func(i int) bool { return all[i].PriceCents >= from })
-	}
-	hi := len(all)
-	if to > 0 {
-		hi = sort.Search(len(all), func(i int) bool { return all[i].PriceCents > to })
-	}
-	hi = max(hi, lo)
-	var page []*Listing
-	more := false
+	iq := itemsQuery{game: game, limit: int(limit), from: from, to: to,
+		desc: strings.EqualFold(q.Get("orderDir"), "desc"), title: q.Get("title")}
 	if c := q.Get("cursor"); c != "" {
 		k, err := decodeCursor(c)
 		if err != nil {
 			badRequest(w, "BadRequest", "cursor: invalid value.")
-			return
+			return itemsQuery{}, false
 		}
-		if desc {
-			hi = min(hi, sort.Search(len(all), func(i int) bool { return keyCompare(all[i], k) >= 0 }))
+		iq.cursor = &k
+	}
+	return iq, true
+}
+
+// priceRange returns the indexes [lo, hi) of the listings of all (sorted by price) within from..to.
+func priceRange(all []*Listing, from, to int64) (lo, hi int) {
+	lo, hi = 0, len(all)
+	if from > 0 {
+		lo = sort.Search(len(all), func(i int) bool { return all[i].PriceCents >= from })
+	}
+	if to > 0 {
+		hi = sort.Search(len(all), func(i int) bool { return all[i].PriceCents > to })
+	}
+	return lo, hi
+}
+
+// itemsPage returns the page of all that iq asks for and whether more listings follow it.
+func itemsPage(all []*Listing, iq itemsQuery) (page []*Listing, more bool) {
+	lo, hi := priceRange(all, iq.from, iq.to)
+	hi = max(hi, lo)
+	if k := iq.cursor; k != nil {
+		if iq.desc {
+			hi = min(hi, sort.Search(len(all), func(i int) bool { return keyCompare(all[i], *k) >= 0 }))
 		} else {
-			lo = max(lo, sort.Search(len(all), func(i int) bool { return keyCompare(all[i], k) > 0 }))
+			lo = max(lo, sort.Search(len(all), func(i int) bool { return keyCompare(all[i], *k) > 0 }))
 		}
 	}
-	n := int(limit)
-	if desc {
-		start := max(lo, hi-n)
+	if iq.desc {
+		start := max(lo, hi-iq.limit)
 		for i := hi - 1; i >= start; i-- {
 			page = append(page, all[i])
 		}
-		more = start > lo
-	} else if lo < hi {
-		end := min(hi, lo+n)
-		page = all[lo:end]
-		more = end < hi
+		return page, start > lo
 	}
-	total := 0
-	if from > 0 || to > 0 || q.Get("title") != "" {
-		flo := sort.Search(len(all), func(i int) bool { return all[i].PriceCents >= from })
-		fhi := len(all)
-		if to > 0 {
-			fhi = sort.Search(len(all), func(i int) bool { return all[i].PriceCents > to })
-		}
+	if lo < hi {
+		end := min(hi, lo+iq.limit)
+		return all[lo:end], end < hi
+	}
+	return nil, false
+}
+
+// marketItems serves GET /exchange/v1/market/items: price order with binary search on the game's
+// sorted listings, priceFrom/priceTo in cents (0 = no bound), opaque cursors.
+func (h *Handler) marketItems(w http.ResponseWriter, r *http.Request) {
+	iq, ok := h.parseItemsQuery(w, r.URL.Query())
+	if !ok {
+		return
+	}
+	all := h.cat.byPrice[iq.game]
+	if iq.title != "" {
+		all = h.titleListings(iq.game, iq.title)
+	}
+	page, more := itemsPage(all, iq)
+	total := len(all)
+	if iq.from > 0 || iq.to > 0 || iq.title != "" {
+		flo, fhi := priceRange(all, iq.from, iq.to)
 		total = max(0, fhi-flo)
-	} else {
-		total = len(all)
 	}
 	out := marketItemsJSON{Objects: make([]itemJSON, 0, len(page)), Total: totalJSON{Items: min(total, 10000)}}
 	for _, l := range page {
@@ -468,16 +502,11 @@ func renderReducedFee(rf ReducedFee) reducedFeeJSON {
 // customizedFees serves GET /exchange/v1/customized-fees (limit default 10, at most MaxFeesPage; offset).
 func (h *Handler) customizedFees(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	game := q.Get("gameId")
-	if game == "" {
-		badRequest(w, "GameIDRequired", "gameId: cannot be blank.")
-		return
-	}
-	fees, ok := h.cat.Fees[game]
+	game, ok := gameParam(w, q, func(g string) bool { _, ok := h.cat.Fees[g]; return ok })
 	if !ok {
-		badRequest(w, "BadRequest", "gameId: must be a valid value.")
 		return
 	}
+	fees := h.cat.Fees[game]
 	if ot := q.Get("offerType"); ot != "" && ot != "dmarket" && ot != "p2p" {
 		badRequest(w, "BadRequest", "offerType: must be a valid value.")
 		return
