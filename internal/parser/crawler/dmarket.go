@@ -1,0 +1,106 @@
+package crawler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/skinflip/dmarket-monitor/internal/dmarket"
+	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
+)
+
+// DMarketAPI adapts the DMarket client to the crawler's API.
+type DMarketAPI struct{ c *dmarket.Client }
+
+// NewDMarketAPI returns the crawler's view of c.
+func NewDMarketAPI(c *dmarket.Client) DMarketAPI { return DMarketAPI{c: c} }
+
+// MarketItems fetches through the client.
+func (a DMarketAPI) MarketItems(ctx context.Context, q ListingsQuery) (ListingsPage, error) {
+	p, err := a.c.MarketItems(ctx, dmarket.MarketItemsQuery{
+		GameID: q.GameID, PriceFrom: q.PriceFrom, PriceTo: q.PriceTo, Cursor: q.Cursor,
+	}, q.Signed)
+	if err != nil {
+		return ListingsPage{}, err
+	}
+	return ListingsPage{
+		Result: Result{Raw: p.Raw, Request: p.Request},
+		Cursor: p.Cursor, Items: len(p.Items) + p.Invalid, Titles: p.Titles, LastPrice: p.MaxPriceCents,
+	}, nil
+}
+
+// AggregatedPrices fetches through the client.
+func (a DMarketAPI) AggregatedPrices(ctx context.Context, game string, titles []string) (Result, error) {
+	r, err := a.c.AggregatedPrices(ctx, game, titles)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Raw: r.Raw, Request: r.Request}, nil
+}
+
+// LastSales fetches through the client.
+func (a DMarketAPI) LastSales(ctx context.Context, game, title string, offset, limit int) (SalesPage, error) {
+	r, err := a.c.LastSales(ctx, game, title, offset, limit)
+	if err != nil {
+		return SalesPage{}, err
+	}
+	var raw struct {
+		Sales []json.RawMessage `json:"sales"`
+	}
+	if err := json.Unmarshal(r.Raw, &raw); err != nil {
+		return SalesPage{}, fmt.Errorf("last sales: %w", err)
+	}
+	p := SalesPage{Result: Result{Raw: r.Raw, Request: r.Request}}
+	for _, s := range raw.Sales {
+		p.Sales = append(p.Sales, s)
+	}
+	for _, s := range r.Sales {
+		if p.Oldest.IsZero() || s.Date.Before(p.Oldest) {
+			p.Oldest = s.Date
+		}
+	}
+	return p, nil
+}
+
+// CustomizedFees fetches through the client.
+func (a DMarketAPI) CustomizedFees(ctx context.Context, game string) (Result, error) {
+	r, err := a.c.CustomizedFees(ctx, game)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Raw: r.Raw, Request: r.Request}, nil
+}
+
+// PoolEgress lets the DMarket client send through the proxy pool.
+type PoolEgress struct{ pool *proxy.Pool }
+
+// NewPoolEgress returns p as the DMarket client's egress.
+func NewPoolEgress(p *proxy.Pool) PoolEgress { return PoolEgress{pool: p} }
+
+// Acquire takes an egress from the pool.
+func (p PoolEgress) Acquire(ctx context.Context, limited bool) (dmarket.Lease, error) {
+	l, err := p.pool.Acquire(ctx, limited)
+	if err != nil {
+		return nil, err
+	}
+	return poolLease{l}, nil
+}
+
+type poolLease struct{ l *proxy.Lease }
+
+func (p poolLease) Do(req *http.Request) (*http.Response, error) { return p.l.Do(req) }
+func (p poolLease) Name() string                                 { return p.l.Name() }
+
+func (p poolLease) Release(o dmarket.Outcome) {
+	switch o {
+	case dmarket.Success:
+		p.l.Release(proxy.Success)
+	case dmarket.Throttled:
+		p.l.Release(proxy.Throttled)
+	case dmarket.EgressFailure:
+		p.l.Release(proxy.EgressFailure)
+	default:
+		p.l.Release(proxy.APIError)
+	}
+}
