@@ -16,6 +16,16 @@ import (
 	xproxy "golang.org/x/net/proxy"
 )
 
+// ContextDialer dials a network address, as net.Dialer does.
+type ContextDialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Resolver looks up the IP addresses of a host; *net.Resolver implements it.
+type Resolver interface {
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+}
+
 // Dial errors. Every error of a dialer returned by (Proxy).Dialer wraps ErrEgress, so that a caller can
 // tell a failing egress from a failing API.
 var (
@@ -29,16 +39,6 @@ var (
 	// ErrSOCKS4IPv6 means the SOCKS4 target resolves to no IPv4 address.
 	ErrSOCKS4IPv6 = errors.New("socks4 needs an IPv4 target address")
 )
-
-// ContextDialer dials a network address, as net.Dialer does.
-type ContextDialer interface {
-	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
-}
-
-// Resolver looks up the IP addresses of a host; *net.Resolver implements it.
-type Resolver interface {
-	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
-}
 
 // Dialer returns a dialer that connects to targets through p. forward dials the proxy itself
 // (a *net.Dialer with a timeout, typically); resolver resolves SOCKS4 targets locally (nil uses

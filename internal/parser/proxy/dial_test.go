@@ -274,7 +274,9 @@ func TestConnectDialerRejectsUDP(t *testing.T) {
 	require.ErrorContains(t, err, `cannot dial network "udp"`)
 }
 
-func TestConnectKeepsBytesSentWithTheResponse(t *testing.T) {
+// answeringProxy returns an HTTP proxy that answers the first CONNECT request with answer and hangs up.
+func answeringProxy(t *testing.T, answer string) Proxy {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ln.Close() })
@@ -286,10 +288,15 @@ func TestConnectKeepsBytesSentWithTheResponse(t *testing.T) {
 		defer c.Close()
 		buf := make([]byte, 512)
 		_, _ = c.Read(buf) // the CONNECT request
-		_, _ = c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\nearly bytes"))
+		_, _ = c.Write([]byte(answer))
 	}()
 	pr, err := ParseLine("http://" + ln.Addr().String())
 	require.NoError(t, err)
+	return pr
+}
+
+func TestConnectKeepsBytesSentWithTheResponse(t *testing.T) {
+	pr := answeringProxy(t, "HTTP/1.1 200 Connection established\r\n\r\nearly bytes")
 	c, err := pr.Dialer(&net.Dialer{}, nil).DialContext(context.Background(), "tcp", "example.test:443")
 	require.NoError(t, err)
 	defer c.Close()
@@ -300,22 +307,8 @@ func TestConnectKeepsBytesSentWithTheResponse(t *testing.T) {
 }
 
 func TestConnectUnexpectedStatus(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 512)
-		_, _ = c.Read(buf)
-		_, _ = c.Write([]byte("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"))
-	}()
-	pr, err := ParseLine("http://" + ln.Addr().String())
-	require.NoError(t, err)
-	_, err = pr.Dialer(&net.Dialer{}, nil).DialContext(context.Background(), "tcp", "example.test:443")
+	pr := answeringProxy(t, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+	_, err := pr.Dialer(&net.Dialer{}, nil).DialContext(context.Background(), "tcp", "example.test:443")
 	require.ErrorIs(t, err, ErrEgress)
 	require.ErrorContains(t, err, "CONNECT answered 502")
 }

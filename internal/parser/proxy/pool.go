@@ -98,42 +98,20 @@ func (c Config) withDefaults() (Config, error) {
 	if !(c.RatePerIP > 0) || math.IsInf(c.RatePerIP, 0) {
 		return c, fmt.Errorf("proxy pool: rate per ip %v must be positive", c.RatePerIP)
 	}
-	if c.Burst <= 0 {
-		c.Burst = 1
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = 5 * time.Second
-	}
-	if c.ThrottleStreak <= 0 {
-		c.ThrottleStreak = 3
-	}
-	if c.CooldownBase <= 0 {
-		c.CooldownBase = 5 * time.Second
-	}
-	if c.CooldownMax <= 0 {
-		c.CooldownMax = 5 * time.Minute
-	}
-	if c.CooldownMax < c.CooldownBase {
-		c.CooldownMax = c.CooldownBase
-	}
 	if c.CooldownJitter < 0 || c.CooldownJitter >= 1 {
 		return c, fmt.Errorf("proxy pool: cooldown jitter %v must be in [0, 1)", c.CooldownJitter)
 	}
-	if c.CooldownJitter == 0 {
-		c.CooldownJitter = 0.2
-	}
-	if c.MaxIdleConnsPerHost <= 0 {
-		c.MaxIdleConnsPerHost = 16
-	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = 10 * time.Second
-	}
-	if c.TLSHandshakeTimeout <= 0 {
-		c.TLSHandshakeTimeout = 10 * time.Second
-	}
-	if c.ResponseHeaderTimeout <= 0 {
-		c.ResponseHeaderTimeout = 30 * time.Second
-	}
+	orDefault(&c.CooldownJitter, 0.2)
+	orDefault(&c.Burst, 1)
+	orDefault(&c.ThrottleStreak, 3)
+	orDefault(&c.MaxIdleConnsPerHost, 16)
+	orDefault(&c.PollInterval, 5*time.Second)
+	orDefault(&c.CooldownBase, 5*time.Second)
+	orDefault(&c.CooldownMax, 5*time.Minute)
+	c.CooldownMax = max(c.CooldownMax, c.CooldownBase)
+	orDefault(&c.DialTimeout, 10*time.Second)
+	orDefault(&c.TLSHandshakeTimeout, 10*time.Second)
+	orDefault(&c.ResponseHeaderTimeout, 30*time.Second)
 	if c.Rand == nil {
 		c.Rand = rand.Float64
 	}
@@ -141,6 +119,13 @@ func (c Config) withDefaults() (Config, error) {
 		c.Resolver = net.DefaultResolver
 	}
 	return c, nil
+}
+
+// orDefault sets *v to def when it is not positive.
+func orDefault[T int | float64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // egress is one way out: a proxy, or the direct connection.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // Family is an endpoint family of signed DMarket calls that shares one account limit.
@@ -47,15 +46,11 @@ type Account struct {
 // NewAccount returns the account limiter and registers `dmarket_ratelimit_account_rate{family}` and
 // `dmarket_ratelimit_account_throttles_total{family}` with reg (nil registers nothing).
 func NewAccount(cfg AccountConfig, clk Clock, reg prometheus.Registerer) (*Account, error) {
-	f := promauto.With(reg)
-	rate := f.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "dmarket_ratelimit_account_rate",
-		Help: "Current adaptive rate limit of signed calls of an endpoint family, in requests per second.",
-	}, []string{"family"})
-	throttles := f.NewCounterVec(prometheus.CounterOpts{
-		Name: "dmarket_ratelimit_account_throttles_total",
-		Help: "Throttle events (HTTP 429 answers) seen by the account limiter of an endpoint family.",
-	}, []string{"family"})
+	vecs := newObserverVecs(reg, "family",
+		"dmarket_ratelimit_account_rate",
+		"Current adaptive rate limit of signed calls of an endpoint family, in requests per second.",
+		"dmarket_ratelimit_account_throttles_total",
+		"Throttle events (HTTP 429 answers) seen by the account limiter of an endpoint family.")
 	rates := map[Family]float64{
 		FamilyListings: orDefault(cfg.Listings, DefaultListingsRate),
 		FamilySales:    orDefault(cfg.Sales, DefaultSalesRate),
@@ -63,8 +58,7 @@ func NewAccount(cfg AccountConfig, clk Clock, reg prometheus.Registerer) (*Accou
 	}
 	a := &Account{limiters: make(map[Family]*AIMD, len(rates))}
 	for fam, r := range rates {
-		obs := labelObserver{rate: rate.WithLabelValues(string(fam)), throttles: throttles.WithLabelValues(string(fam))}
-		l, err := NewAIMD(AIMDConfig{Ceiling: r, Burst: cfg.Burst}, clk, obs)
+		l, err := NewAIMD(AIMDConfig{Ceiling: r, Burst: cfg.Burst}, clk, vecs.observer(string(fam)))
 		if err != nil {
 			return nil, fmt.Errorf("account limiter %s: %w", fam, err)
 		}

@@ -8,24 +8,13 @@ import (
 // EgressMetrics exports the state of the per-egress limiters: `dmarket_ratelimit_rate{egress}` (current
 // rate in requests per second) and `dmarket_ratelimit_throttles_total{egress}` (throttle events). The
 // egress label is a proxy name without credentials, or "direct".
-type EgressMetrics struct {
-	rate      *prometheus.GaugeVec
-	throttles *prometheus.CounterVec
-}
+type EgressMetrics struct{ observerVecs }
 
 // NewEgressMetrics registers the egress limiter metrics with reg (nil registers nothing).
 func NewEgressMetrics(reg prometheus.Registerer) *EgressMetrics {
-	f := promauto.With(reg)
-	return &EgressMetrics{
-		rate: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "dmarket_ratelimit_rate",
-			Help: "Current adaptive request rate limit of an egress, in requests per second.",
-		}, []string{"egress"}),
-		throttles: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "dmarket_ratelimit_throttles_total",
-			Help: "Throttle events (HTTP 429 answers) seen by the rate limiter of an egress.",
-		}, []string{"egress"}),
-	}
+	return &EgressMetrics{newObserverVecs(reg, "egress",
+		"dmarket_ratelimit_rate", "Current adaptive request rate limit of an egress, in requests per second.",
+		"dmarket_ratelimit_throttles_total", "Throttle events (HTTP 429 answers) seen by the rate limiter of an egress.")}
 }
 
 // For returns the Observer of the egress named name. A nil receiver returns a nil Observer.
@@ -33,7 +22,7 @@ func (m *EgressMetrics) For(name string) Observer {
 	if m == nil {
 		return nil
 	}
-	return labelObserver{rate: m.rate.WithLabelValues(name), throttles: m.throttles.WithLabelValues(name)}
+	return m.observer(name)
 }
 
 // Forget removes the rate gauge of an egress that no longer exists, keeping the label set bounded.
@@ -42,6 +31,25 @@ func (m *EgressMetrics) Forget(name string) {
 		return
 	}
 	m.rate.DeleteLabelValues(name)
+}
+
+// observerVecs are the rate gauge and the throttle counter of a set of limiters, labelled by limiter.
+type observerVecs struct {
+	rate      *prometheus.GaugeVec
+	throttles *prometheus.CounterVec
+}
+
+func newObserverVecs(reg prometheus.Registerer, label, rateName, rateHelp, throttlesName, throttlesHelp string) observerVecs {
+	f := promauto.With(reg)
+	return observerVecs{
+		rate:      f.NewGaugeVec(prometheus.GaugeOpts{Name: rateName, Help: rateHelp}, []string{label}),
+		throttles: f.NewCounterVec(prometheus.CounterOpts{Name: throttlesName, Help: throttlesHelp}, []string{label}),
+	}
+}
+
+// observer returns the Observer of the limiter labelled value.
+func (v observerVecs) observer(value string) labelObserver {
+	return labelObserver{rate: v.rate.WithLabelValues(value), throttles: v.throttles.WithLabelValues(value)}
 }
 
 type labelObserver struct {
