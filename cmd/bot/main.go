@@ -128,6 +128,7 @@ func marketService(cfg config.Bot, rdb *redis.Client, clk clock.Clock, log *slog
 	if err != nil {
 		return nil, fmt.Errorf("DMARKET_FEE_PERCENT: %w", err)
 	}
-	src := offers.NewRedisSource(rdb, offers.RedisSourceConfig{FallbackFee: fee}, clk, log, reg)
-	return offers.NewService(src, clk, min(cfg.PollInterval, 2*time.Second), offers.WithLogger(log), offers.WithRegisterer(reg)), nil
+	metrics := bot.NewMarketMetrics(reg)
+	src := metrics.Source(pricestore.NewMarketReader(rdb, pricestore.MarketReaderConfig{FallbackFee: fee}, clk, log))
+	return offers.NewService(src, clk, min(cfg.PollInterval, 2*time.Second), offers.WithLogger(log), offers.WithObserver(metrics)), nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/config"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
+	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 )
 
 // offersCommand prints the current offers as a table: `bot offers [-min-price USD] [-limit PERCENT]
@@ -99,7 +100,7 @@ func offersCommand(args, environ []string, stdout, stderr io.Writer) int {
 func whyEmpty(m offers.Market, s offers.Settings, now time.Time, addr string) string {
 	if len(m.Titles) == 0 {
 		return fmt.Sprintf("Why empty: no market data in Redis %s (no %s* keys). Run the parser and a worker "+
-			"against this Redis (or make demo), or point REDIS_URL / -env-file at the Redis they write.", addr, offers.PricesPrefix)
+			"against this Redis (or make demo), or point REDIS_URL / -env-file at the Redis they write.", addr, pricestore.PricesPrefix)
 	}
 	all := s
 	all.MinPriceCents, all.LimitBasisPoints, all.Games = 0, math.MinInt64, nil

@@ -147,16 +147,21 @@ func (s *stack) catalogueTitles() []string {
 	return names
 }
 
-// storedPrices reads every title that has live prices in Redis, through pricestore's SCAN.
+// storedPrices reads every catalogue title that has live prices in Redis, through pricestore.
 func (s *stack) storedPrices() (map[string]pricestore.Prices, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	got := map[string]pricestore.Prices{}
-	err := s.store.Scan(ctx, func(p pricestore.Prices) error {
-		got[p.Title] = p
-		return nil
-	})
-	return got, err
+	for _, name := range s.catalogueTitles() {
+		p, ok, err := s.store.Title(ctx, name)
+		if err != nil {
+			return got, err
+		}
+		if ok {
+			got[name] = p
+		}
+	}
+	return got, nil
 }
 
 // missing returns the catalogue titles for which ok is false (every title when Redis cannot be read).

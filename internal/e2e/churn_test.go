@@ -198,7 +198,7 @@ func TestRedisKeysStayBoundedUnderTitleChurn(t *testing.T) {
 	require.NoError(t, err)
 	fee, err := offers.ParsePercent("5")
 	require.NoError(t, err)
-	market := offers.NewService(offers.NewRedisSource(rdb, offers.RedisSourceConfig{FallbackFee: fee}, clk, log, reg), clk, time.Millisecond)
+	market := offers.NewService(pricestore.NewMarketReader(rdb, pricestore.MarketReaderConfig{FallbackFee: fee}, clk, log), clk, time.Millisecond)
 	tg := &countingMessenger{}
 	b, err := bot.New(bot.Config{Whitelist: []int64{user}, GameIDs: []string{game}, DedupWindow: dedup, MaxPerCycle: live + arrivals},
 		tg, market, noCharts{}, rdb, log, reg, nil, clk)

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
@@ -27,6 +26,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 )
 
 // strictEnv forces the ground-truth comparison to fail on every difference, even on those of defects
@@ -196,8 +196,8 @@ func TestGroundTruthWholeMarket(t *testing.T) {
 		stateDiffers[title] = true
 	}
 
-	src := offers.NewRedisSource(p.rdb, offers.RedisSourceConfig{FallbackFee: offers.MustFraction("0.05")}, clock.Real{},
-		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	src := pricestore.NewMarketReader(p.rdb, pricestore.MarketReaderConfig{FallbackFee: offers.MustFraction("0.05")}, clock.Real{},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	market, err := src.Market(ctx)
 	require.NoError(t, err)
 	for _, s := range []userSettings{
@@ -261,9 +261,9 @@ func compareRedis(ctx context.Context, t *testing.T, rdb *redis.Client, want []*
 	for _, w := range want {
 		known[w.name] = true
 	}
-	it := rdb.Scan(ctx, 0, offers.PricesPrefix+"*", 1000).Iterator()
+	it := rdb.Scan(ctx, 0, pricestore.PricesPrefix+"*", 1000).Iterator()
 	for it.Next(ctx) {
-		if title := strings.TrimPrefix(it.Val(), offers.PricesPrefix); !known[title] {
+		if title := strings.TrimPrefix(it.Val(), pricestore.PricesPrefix); !known[title] {
 			d.add(title, "prices: key of a title not in the catalogue", "%q", it.Val())
 		}
 	}
@@ -277,9 +277,9 @@ func compareRedis(ctx context.Context, t *testing.T, rdb *redis.Client, want []*
 		ordersCmd := make([]*redis.StringCmd, len(part))
 		histCmd := make([]*redis.StringCmd, len(part))
 		for i, w := range part {
-			hashes[i] = pipe.HGetAll(ctx, offers.PricesPrefix+w.name)
-			ordersCmd[i] = pipe.Get(ctx, offers.OrdersPrefix+w.name)
-			histCmd[i] = pipe.Get(ctx, offers.HistoryPrefix+w.name)
+			hashes[i] = pipe.HGetAll(ctx, pricestore.PricesPrefix+w.name)
+			ordersCmd[i] = pipe.Get(ctx, pricestore.OrdersPrefix+w.name)
+			histCmd[i] = pipe.Get(ctx, pricestore.HistoryPrefix+w.name)
 		}
 		_, err := pipe.Exec(ctx)
 		if err != nil && !errors.Is(err, redis.Nil) {
@@ -525,9 +525,9 @@ type storedFees struct {
 func compareFees(ctx context.Context, t *testing.T, rdb *redis.Client, game string, w *wantFees, d *diffs) {
 	t.Helper()
 	key := "fees " + game
-	raw, err := rdb.Get(ctx, offers.FeesPrefix+game).Result()
+	raw, err := rdb.Get(ctx, pricestore.FeesPrefix+game).Result()
 	if errors.Is(err, redis.Nil) {
-		d.add(key, "fees: missing", "no %s%s", offers.FeesPrefix, game)
+		d.add(key, "fees: missing", "no %s%s", pricestore.FeesPrefix, game)
 		return
 	}
 	require.NoError(t, err)
@@ -607,7 +607,7 @@ func compareTTLs(ctx context.Context, t *testing.T, rdb *redis.Client, want []*w
 		for _, c := range []struct {
 			kind, prefix string
 			max          time.Duration
-		}{{"prices", offers.PricesPrefix, time.Hour}, {"orders", offers.OrdersPrefix, time.Hour}, {"history", offers.HistoryPrefix, 24 * time.Hour}} {
+		}{{"prices", pricestore.PricesPrefix, time.Hour}, {"orders", pricestore.OrdersPrefix, time.Hour}, {"history", pricestore.HistoryPrefix, 24 * time.Hour}} {
 			checks = append(checks, check{title: w.name, kind: c.kind, max: c.max, cmd: pipe.PTTL(ctx, c.prefix+w.name)})
 		}
 	}

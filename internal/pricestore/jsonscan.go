@@ -1,4 +1,4 @@
-package offers
+package pricestore
 
 import (
 	"encoding/json"

@@ -1,9 +1,11 @@
-package offers
+package pricestore
 
 import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 )
 
 func TestEachMember(t *testing.T) {
@@ -116,38 +118,38 @@ func TestDecodeHistory(t *testing.T) {
 	cases := []struct {
 		name    string
 		in      string
-		want    History
+		want    offers.History
 		wantErr bool
 	}{
 		{"levels", `{"stable":true,"sold_per_week":9,"probability":{"100":100,"150":50,"170":49,"200":20,"250":3}}`,
-			History{Stable: true, SoldPerWeek: 9, PriceAtLow: 150, PriceAtHigh: 200}, false},
+			offers.History{Stable: true, SoldPerWeek: 9, PriceAtLow: 150, PriceAtHigh: 200}, false},
 		{"float percents and spaces", `{"stable":false,"probability":{ "100" : 100.0 , "120" : 20.0 }}`,
-			History{PriceAtLow: 100, PriceAtHigh: 120}, false},
-		{"empty and null", `{"probability":{}}`, History{}, false},
-		{"null probability", `{"probability":null,"sold_per_week":null}`, History{}, false},
-		{"nothing reaches a level", `{"probability":{"100":10}}`, History{}, false},
-		{"bad price", `{"probability":{"1.5":10}}`, History{}, true},
-		{"escaped price", `{"probability":{"1\"":10}}`, History{}, true},
-		{"fractional percent", `{"probability":{"100":10.5}}`, History{}, true},
-		{"string percent", `{"probability":{"100":"10"}}`, History{}, true},
-		{"probability array", `{"probability":[1]}`, History{}, true},
-		{"bad stable", `{"stable":"yes"}`, History{}, true},
-		{"unterminated price", `{"probability":{"1`, History{}, true},
-		{"unquoted price", `{"probability":{1:2}}`, History{}, true},
-		{"missing colon", `{"probability":{"1" 2}}`, History{}, true},
-		{"missing percent", `{"probability":{"1":`, History{}, true},
-		{"bad percent", `{"probability":{"1":-}}`, History{}, true},
-		{"bad separator", `{"probability":{"1":2;"3":4}}`, History{}, true},
-		{"unterminated probability", `{"probability":{"1":2`, History{}, true},
+			offers.History{PriceAtLow: 100, PriceAtHigh: 120}, false},
+		{"empty and null", `{"probability":{}}`, offers.History{}, false},
+		{"null probability", `{"probability":null,"sold_per_week":null}`, offers.History{}, false},
+		{"nothing reaches a level", `{"probability":{"100":10}}`, offers.History{}, false},
+		{"bad price", `{"probability":{"1.5":10}}`, offers.History{}, true},
+		{"escaped price", `{"probability":{"1\"":10}}`, offers.History{}, true},
+		{"fractional percent", `{"probability":{"100":10.5}}`, offers.History{}, true},
+		{"string percent", `{"probability":{"100":"10"}}`, offers.History{}, true},
+		{"probability array", `{"probability":[1]}`, offers.History{}, true},
+		{"bad stable", `{"stable":"yes"}`, offers.History{}, true},
+		{"unterminated price", `{"probability":{"1`, offers.History{}, true},
+		{"unquoted price", `{"probability":{1:2}}`, offers.History{}, true},
+		{"missing colon", `{"probability":{"1" 2}}`, offers.History{}, true},
+		{"missing percent", `{"probability":{"1":`, offers.History{}, true},
+		{"bad percent", `{"probability":{"1":-}}`, offers.History{}, true},
+		{"bad separator", `{"probability":{"1":2;"3":4}}`, offers.History{}, true},
+		{"unterminated probability", `{"probability":{"1":2`, offers.History{}, true},
 		{"points are skipped", `{"stable":true,"points":[[1,2,3],[4,5,6]],"x":{"a":"]}"},"sold_per_week":6}`,
-			History{Stable: true, SoldPerWeek: 6}, false},
-		{"unbalanced points", `{"points":[[1,2,3]}`, History{}, true},
-		{"unterminated points", `{"points":[[1,2`, History{}, true},
-		{"bad string in points", `{"points":["\q"]}`, History{}, true},
-		{"bad scalar elsewhere", `{"x":tru}`, History{}, true},
-		{"trailing data", `{"stable":true} x`, History{}, true},
-		{"not an object", `[]`, History{}, true},
-		{"bad sold", `{"sold_per_week":"x"}`, History{}, true},
+			offers.History{Stable: true, SoldPerWeek: 6}, false},
+		{"unbalanced points", `{"points":[[1,2,3]}`, offers.History{}, true},
+		{"unterminated points", `{"points":[[1,2`, offers.History{}, true},
+		{"bad string in points", `{"points":["\q"]}`, offers.History{}, true},
+		{"bad scalar elsewhere", `{"x":tru}`, offers.History{}, true},
+		{"trailing data", `{"stable":true} x`, offers.History{}, true},
+		{"not an object", `[]`, offers.History{}, true},
+		{"bad sold", `{"sold_per_week":"x"}`, offers.History{}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,7 +178,7 @@ func TestDecodeOrderAndLevel(t *testing.T) {
 
 	lv, err := decodeLevel(`{"n":2,"exp":10,"days":1.5,"t":99}`)
 	require.NoError(t, err)
-	require.Equal(t, level{n: 2, t: 99, exp: 10, days: 1.5}, lv)
+	require.Equal(t, storedLevel{n: 2, t: 99, exp: 10, days: 1.5}, lv)
 	_, err = decodeLevel(`{"n":2,"exp":null}`)
 	require.ErrorContains(t, err, "no exp")
 }

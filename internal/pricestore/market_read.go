@@ -1,4 +1,4 @@
-package offers
+package pricestore
 
 import (
 	"context"
@@ -13,155 +13,102 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
-// Key prefixes of SPEC §5.2.
+// Read defaults of MarketReaderConfig.
 const (
-	PricesPrefix  = "prices:dmarket:"
-	OrdersPrefix  = "orders:dmarket:"
-	HistoryPrefix = "history:dmarket:"
-	FeesPrefix    = "fees:dmarket:"
+	DefaultMarketScanCount = 20000
+	DefaultMarketBatchSize = 1000
 )
 
-// Read defaults of RedisSourceConfig.
+// Kinds of malformed stored data, the keys of offers.Market.Malformed.
 const (
-	DefaultScanCount = 20000
-	DefaultBatchSize = 1000
+	MalformedPrices  = "prices"
+	MalformedOrders  = "orders"
+	MalformedHistory = "history"
+	MalformedFees    = "fees"
 )
 
-// Malformed-data kinds, the values of the `kind` label of dmarket_offers_malformed_keys_total.
-const (
-	malformedPrices  = "prices"
-	malformedOrders  = "orders"
-	malformedHistory = "history"
-	malformedFees    = "fees"
-)
+// MalformedKinds lists every kind of malformed stored data.
+var MalformedKinds = []string{MalformedPrices, MalformedOrders, MalformedHistory, MalformedFees}
 
-// errMalformed marks stored data that cannot be read; the title or game it belongs to is skipped.
-var errMalformed = errors.New("malformed stored value")
-
-// RedisSourceConfig tunes a RedisSource.
-type RedisSourceConfig struct {
-	// FallbackFee is DMARKET_FEE_PERCENT as a fraction (see ParsePercent), used for games without fees.
-	FallbackFee Fraction
-	// ScanCount is the COUNT hint of each SCAN; 0 means DefaultScanCount.
+// MarketReaderConfig tunes a MarketReader.
+type MarketReaderConfig struct {
+	// FallbackFee is DMARKET_FEE_PERCENT as a fraction (see offers.ParsePercent), used for games without fees.
+	FallbackFee offers.Fraction
+	// ScanCount is the COUNT hint of each SCAN; 0 means DefaultMarketScanCount.
 	ScanCount int
-	// BatchSize is the number of titles read in one pipeline; 0 means DefaultBatchSize.
+	// BatchSize is the number of titles read in one pipeline; 0 means DefaultMarketBatchSize.
 	BatchSize int
 	// Parallel is the number of pipelines in flight; 0 means the number of CPUs plus one.
 	Parallel int
 }
 
-// RedisSource reads the whole market from the Redis layout of SPEC §5.2 with SCAN plus pipelined HGETALL
+// MarketReader reads the whole market, as the offers engine needs it, with SCAN plus pipelined HGETALL
 // and MGET batches. It is safe for concurrent use.
-type RedisSource struct {
+type MarketReader struct {
 	rdb    *redis.Client
-	cfg    RedisSourceConfig
+	cfg    MarketReaderConfig
 	clock  clock.Clock
 	logger *slog.Logger
-
-	reads     *prometheus.CounterVec
-	duration  prometheus.Histogram
-	titles    prometheus.Gauge
-	malformed *prometheus.CounterVec
 }
 
-// NewRedisSource returns a source reading from rdb. Its metrics are dmarket_offers_market_reads_total
-// {result}, dmarket_offers_market_read_duration_seconds, dmarket_offers_market_titles and
-// dmarket_offers_malformed_keys_total{kind}.
-func NewRedisSource(rdb *redis.Client, cfg RedisSourceConfig, clk clock.Clock, logger *slog.Logger, reg prometheus.Registerer) *RedisSource {
+// NewMarketReader returns a reader of rdb.
+func NewMarketReader(rdb *redis.Client, cfg MarketReaderConfig, clk clock.Clock, logger *slog.Logger) *MarketReader {
 	if cfg.ScanCount <= 0 {
-		cfg.ScanCount = DefaultScanCount
+		cfg.ScanCount = DefaultMarketScanCount
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = DefaultBatchSize
+		cfg.BatchSize = DefaultMarketBatchSize
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = runtime.GOMAXPROCS(0) + 1
 	}
-	f := promauto.With(reg)
-	s := &RedisSource{
-		rdb:    rdb,
-		cfg:    cfg,
-		clock:  clk,
-		logger: logger,
-		reads: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "dmarket_offers_market_reads_total",
-			Help: "Reads of the whole market from Redis, by result (ok, error).",
-		}, []string{"result"}),
-		duration: f.NewHistogram(prometheus.HistogramOpts{
-			Name:    "dmarket_offers_market_read_duration_seconds",
-			Help:    "Duration of a read of the whole market from Redis.",
-			Buckets: []float64{.01, .025, .05, .1, .2, .5, 1, 2.5, 5, 10},
-		}),
-		titles: f.NewGauge(prometheus.GaugeOpts{
-			Name: "dmarket_offers_market_titles",
-			Help: "Titles with at least one live listing in the last market read.",
-		}),
-		malformed: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "dmarket_offers_malformed_keys_total",
-			Help: "Stored keys skipped because their data could not be read, by key kind (prices, orders, history, fees).",
-		}, []string{"kind"}),
-	}
-	for _, r := range []string{"ok", "error"} {
-		s.reads.WithLabelValues(r)
-	}
-	for _, k := range []string{malformedPrices, malformedOrders, malformedHistory, malformedFees} {
-		s.malformed.WithLabelValues(k)
-	}
-	return s
+	return &MarketReader{rdb: rdb, cfg: cfg, clock: clk, logger: logger}
 }
 
 // Market reads every title with a live listing, sorted by title, and every game's fees. A malformed key
-// skips its title (or game), is counted in Market.Malformed and the malformed-keys metric, and is logged
-// once per read with a sample; only Redis errors fail the read.
-func (s *RedisSource) Market(ctx context.Context) (Market, error) {
-	start := time.Now()
-	m, err := s.read(ctx)
-	s.duration.Observe(time.Since(start).Seconds())
-	if err != nil {
-		s.reads.WithLabelValues("error").Inc()
-		return Market{}, err
-	}
-	s.reads.WithLabelValues("ok").Inc()
-	s.titles.Set(float64(len(m.Titles)))
-	return m, nil
+// skips its title (or game), is counted by kind in Market.Malformed and is logged once per read with a
+// sample; only Redis errors fail the read.
+func (s *MarketReader) Market(ctx context.Context) (offers.Market, error) {
+	return s.read(ctx)
 }
 
 // batchResult is what one pipeline produced.
 type batchResult struct {
-	titles    []Title
+	titles    []offers.Title
 	malformed map[string]int
 	// sampleTitle and sampleErr describe one malformed title, for the log.
 	sampleTitle string
 	sampleErr   error
 }
 
-func (s *RedisSource) read(ctx context.Context) (Market, error) {
+func (s *MarketReader) read(ctx context.Context) (offers.Market, error) {
 	now := s.clock.Now()
-	m := Market{FallbackFee: s.cfg.FallbackFee}
+	m := offers.Market{FallbackFee: s.cfg.FallbackFee}
 	fees, bad, err := s.readFees(ctx)
 	if err != nil {
-		return Market{}, err
+		return offers.Market{}, err
 	}
 	m.Fees = fees
-	m.Malformed += bad
+	if bad > 0 {
+		m.Malformed = map[string]int{MalformedFees: bad}
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.cfg.Parallel)
 	var results []*batchResult
 	var cursor uint64
 	for {
-		keys, next, err := s.rdb.Scan(gctx, cursor, PricesPrefix+"*", int64(s.cfg.ScanCount)).Result()
+		keys, next, err := s.rdb.Scan(gctx, cursor, PricesKey("*"), int64(s.cfg.ScanCount)).Result()
 		if err != nil {
 			_ = g.Wait()
-			return Market{}, fmt.Errorf("scan prices: %w", err)
+			return offers.Market{}, fmt.Errorf("scan prices: %w", err)
 		}
 		for len(keys) > 0 {
 			n := min(len(keys), s.cfg.BatchSize)
@@ -177,13 +124,13 @@ func (s *RedisSource) read(ctx context.Context) (Market, error) {
 		}
 	}
 	if err := g.Wait(); err != nil {
-		return Market{}, err
+		return offers.Market{}, err
 	}
 	total := 0
 	for _, r := range results {
 		total += len(r.titles)
 	}
-	m.Titles = make([]Title, 0, total)
+	m.Titles = make([]offers.Title, 0, total)
 	skipped := 0
 	var sampleTitle string
 	var sampleErr error
@@ -191,7 +138,10 @@ func (s *RedisSource) read(ctx context.Context) (Market, error) {
 		m.Titles = append(m.Titles, r.titles...)
 		for kind, n := range r.malformed {
 			skipped += n
-			s.malformed.WithLabelValues(kind).Add(float64(n))
+			if m.Malformed == nil {
+				m.Malformed = make(map[string]int)
+			}
+			m.Malformed[kind] += n
 		}
 		if sampleErr == nil && r.sampleErr != nil {
 			sampleTitle, sampleErr = r.sampleTitle, r.sampleErr
@@ -201,23 +151,22 @@ func (s *RedisSource) read(ctx context.Context) (Market, error) {
 		s.logger.Warn("skipped titles with malformed stored data", "count", skipped, "sample_title", sampleTitle,
 			"err", sampleErr)
 	}
-	m.Malformed += skipped
 	// Sorted titles let Compute order offers by title with integer comparisons; SCAN may return a key
 	// twice, and sorting puts the copies side by side.
-	slices.SortFunc(m.Titles, func(a, b Title) int { return strings.Compare(a.Title, b.Title) })
-	m.Titles = slices.CompactFunc(m.Titles, func(a, b Title) bool { return a.Title == b.Title })
+	slices.SortFunc(m.Titles, func(a, b offers.Title) int { return strings.Compare(a.Title, b.Title) })
+	m.Titles = slices.CompactFunc(m.Titles, func(a, b offers.Title) bool { return a.Title == b.Title })
 	return m, nil
 }
 
 // readBatch reads the prices hashes of keys with their orders and history keys in one pipeline.
-func (s *RedisSource) readBatch(ctx context.Context, keys []string, now time.Time, res *batchResult) error {
+func (s *MarketReader) readBatch(ctx context.Context, keys []string, now time.Time, res *batchResult) error {
 	titles := make([]string, len(keys))
 	orderKeys := make([]string, len(keys))
 	historyKeys := make([]string, len(keys))
 	for i, k := range keys {
 		titles[i] = strings.TrimPrefix(k, PricesPrefix)
-		orderKeys[i] = OrdersPrefix + titles[i]
-		historyKeys[i] = HistoryPrefix + titles[i]
+		orderKeys[i] = OrdersKey(titles[i])
+		historyKeys[i] = HistoryKey(titles[i])
 	}
 	pipe := s.rdb.Pipeline()
 	hashes := make([]*redis.MapStringStringCmd, len(keys))
@@ -243,13 +192,13 @@ func (s *RedisSource) readBatch(ctx context.Context, keys []string, now time.Tim
 	if len(orderVals) != len(keys) || len(historyVals) != len(keys) {
 		return fmt.Errorf("read prices batch of %d titles: short MGET answer", len(keys))
 	}
-	res.titles = make([]Title, 0, len(keys))
+	res.titles = make([]offers.Title, 0, len(keys))
 	for i, title := range titles {
-		var t Title
+		var t offers.Title
 		var kind string
 		var err error
 		if herr := hashes[i].Err(); herr != nil {
-			kind, err = malformedPrices, fmt.Errorf("%w: %w", errMalformed, herr)
+			kind, err = MalformedPrices, fmt.Errorf("%w: %w", ErrCorrupt, herr)
 		} else {
 			t, kind, err = decodeTitle(title, hashes[i].Val(), orderVals[i], historyVals[i], now)
 		}
@@ -278,66 +227,37 @@ func unixSeconds(x float64) time.Time {
 }
 
 // decodeTitle builds one title from its stored values; on error it returns the kind of key at fault.
-func decodeTitle(title string, hash map[string]string, order, history any, now time.Time) (Title, string, error) {
-	t := Title{Title: title}
+func decodeTitle(title string, hash map[string]string, order, history any, now time.Time) (offers.Title, string, error) {
+	t := offers.Title{Title: title}
 	if len(hash) == 0 {
 		return t, "", nil // the key expired between SCAN and HGETALL
 	}
-	rawMeta, ok := hash["meta"]
+	rawMeta, ok := hash[FieldMeta]
 	if !ok {
-		return t, malformedPrices, fmt.Errorf("%w: no meta field", errMalformed)
+		return t, MalformedPrices, fmt.Errorf("%w: no meta field", ErrCorrupt)
 	}
-	var metaUpdated float64
-	err := eachMember(rawMeta, func(key, raw string) error {
-		var err error
-		switch key {
-		case "game_id":
-			t.GameID, err = stringValue(raw)
-		case "image":
-			t.Image, err = stringValue(raw)
-		case "updated_at":
-			metaUpdated, err = floatValue(raw)
-		}
-		return err
-	})
+	meta, err := decodeMeta(rawMeta)
 	if err != nil {
-		return t, malformedPrices, fmt.Errorf("%w: meta: %w", errMalformed, err)
+		return t, MalformedPrices, err
 	}
-	// A field whose exp is in the past is expired, to the nanosecond: comparing with the time truncated
-	// to whole seconds would keep a field up to a second after its expiry.
-	nowUnix := float64(now.UnixNano()) / 1e9
-	for field, raw := range hash {
-		var locked bool
-		switch {
-		case strings.HasPrefix(field, "a:"):
-		case strings.HasPrefix(field, "l:"):
-			locked = true
-		default:
-			continue
-		}
-		price, err := strconv.ParseInt(field[2:], 10, 64)
-		if err != nil || price <= 0 {
-			return t, malformedPrices, fmt.Errorf("%w: field %q: bad price", errMalformed, field)
-		}
-		lv, err := decodeLevel(raw)
-		if err != nil {
-			return t, malformedPrices, fmt.Errorf("%w: field %q: %w", errMalformed, field, err)
-		}
-		if lv.exp < nowUnix || lv.n <= 0 {
-			continue
-		}
+	t.GameID, t.Image = meta.gameID, meta.image
+	metaUpdated := meta.updatedAt
+	err = eachLiveLevel(hash, now, func(locked bool, price int64, lv storedLevel) {
 		dst := &t.Available
 		if locked {
 			dst = &t.Locked
 		}
 		if *dst != nil && (*dst).Price <= price {
-			continue
+			return
 		}
 		updated := unixSeconds(metaUpdated)
 		if lv.t > 0 {
 			updated = time.UnixMilli(lv.t).UTC()
 		}
-		*dst = &Listing{Price: price, Count: int(lv.n), LockDays: lv.days, UpdatedAt: updated, ExpiresAt: unixSeconds(lv.exp)}
+		*dst = &offers.Listing{Price: price, Count: int(lv.n), LockDays: lv.days, UpdatedAt: updated, ExpiresAt: unixSeconds(lv.exp)}
+	})
+	if err != nil {
+		return t, MalformedPrices, err
 	}
 	if t.Available == nil && t.Locked == nil {
 		return t, "", nil
@@ -345,28 +265,86 @@ func decodeTitle(title string, hash map[string]string, order, history any, now t
 	if s, ok := order.(string); ok {
 		o, err := decodeOrder(s)
 		if err != nil {
-			return t, malformedOrders, fmt.Errorf("%w: order: %w", errMalformed, err)
+			return t, MalformedOrders, fmt.Errorf("%w: order: %w", ErrCorrupt, err)
 		}
 		t.Order = o
 	}
 	if s, ok := history.(string); ok {
 		h, err := decodeHistory(s)
 		if err != nil {
-			return t, malformedHistory, fmt.Errorf("%w: history: %w", errMalformed, err)
+			return t, MalformedHistory, fmt.Errorf("%w: history: %w", ErrCorrupt, err)
 		}
 		t.History = h
 	}
 	return t, "", nil
 }
 
-// level is one decoded `a:`/`l:` field.
-type level struct {
+// storedMeta is the decoded meta field of a prices hash.
+type storedMeta struct {
+	gameID, image string
+	suggested     int64
+	updatedAt     float64
+}
+
+func decodeMeta(raw string) (storedMeta, error) {
+	var m storedMeta
+	err := eachMember(raw, func(key, raw string) error {
+		var err error
+		switch key {
+		case "game_id":
+			m.gameID, err = stringValue(raw)
+		case "image":
+			m.image, err = stringValue(raw)
+		case "suggested_price":
+			m.suggested, err = intValue(raw)
+		case "updated_at":
+			m.updatedAt, err = floatValue(raw)
+		}
+		return err
+	})
+	if err != nil {
+		return m, fmt.Errorf("%w: meta: %w", ErrCorrupt, err)
+	}
+	return m, nil
+}
+
+// storedLevel is one decoded `a:`/`l:` field of a prices hash.
+type storedLevel struct {
 	n, t      int64
 	exp, days float64
 }
 
-func decodeLevel(raw string) (level, error) {
-	var lv level
+// eachLiveLevel calls fn with every live price field of a prices hash: its status, price and value. A
+// field counts until its exp, to the nanosecond (comparing with the time truncated to whole seconds would
+// keep a field up to a second after its expiry), and while it has listings.
+func eachLiveLevel(hash map[string]string, now time.Time, fn func(locked bool, price int64, lv storedLevel)) error {
+	nowUnix := float64(now.UnixNano()) / 1e9
+	for field, raw := range hash {
+		var locked bool
+		switch {
+		case strings.HasPrefix(field, FieldAvailable):
+		case strings.HasPrefix(field, FieldLocked):
+			locked = true
+		default:
+			continue
+		}
+		price, err := strconv.ParseInt(field[2:], 10, 64)
+		if err != nil || price <= 0 {
+			return fmt.Errorf("%w: field %q: bad price", ErrCorrupt, field)
+		}
+		lv, err := decodeLevel(raw)
+		if err != nil {
+			return fmt.Errorf("%w: field %q: %w", ErrCorrupt, field, err)
+		}
+		if lv.exp >= nowUnix && lv.n > 0 {
+			fn(locked, price, lv)
+		}
+	}
+	return nil
+}
+
+func decodeLevel(raw string) (storedLevel, error) {
+	var lv storedLevel
 	hasExp := false
 	err := eachMember(raw, func(key, v string) error {
 		var err error
@@ -389,8 +367,8 @@ func decodeLevel(raw string) (level, error) {
 	return lv, err
 }
 
-func decodeOrder(raw string) (*Order, error) {
-	var o Order
+func decodeOrder(raw string) (*offers.Order, error) {
+	var o offers.Order
 	var count int64
 	var updated float64
 	err := eachMember(raw, func(key, v string) error {
@@ -415,7 +393,7 @@ func decodeOrder(raw string) (*Order, error) {
 // scanProbability parses the sell-probability object starting at v[i] ({"<price cents>": percent, …}),
 // keeping the highest price of each resale level, and returns the index after it. Prices must be plain
 // decimal integers and percents integers.
-func scanProbability(v string, i int, h *History) (int, error) {
+func scanProbability(v string, i int, h *offers.History) (int, error) {
 	if i >= len(v) || v[i] != '{' {
 		return 0, fmt.Errorf("%w: probability is not an object", errJSON)
 	}
@@ -454,10 +432,10 @@ func scanProbability(v string, i int, h *History) (int, error) {
 				return 0, err
 			}
 		}
-		if p >= HistoryLevelLow && cents > h.PriceAtLow {
+		if p >= offers.HistoryLevelLow && cents > h.PriceAtLow {
 			h.PriceAtLow = cents
 		}
-		if p >= HistoryLevelHigh && cents > h.PriceAtHigh {
+		if p >= offers.HistoryLevelHigh && cents > h.PriceAtHigh {
 			h.PriceAtHigh = cents
 		}
 		i = skipWS(v, vEnd)
@@ -492,8 +470,8 @@ func parseDigits(s string) (int64, bool) {
 }
 
 // decodeHistory reads a `history:` value, keeping of the probability table only the two resale prices.
-func decodeHistory(raw string) (*History, error) {
-	var h History
+func decodeHistory(raw string) (*offers.History, error) {
+	var h offers.History
 	err := eachMemberAt(raw, func(key string, i int) (int, error) {
 		switch key {
 		case "probability":
@@ -526,31 +504,31 @@ func decodeHistory(raw string) (*History, error) {
 }
 
 type feesJSON struct {
-	Fraction *Fraction     `json:"fraction"`
-	Min      int64         `json:"min"`
-	Reduced  []reducedJSON `json:"reduced"`
+	Fraction *offers.Fraction `json:"fraction"`
+	Min      int64            `json:"min"`
+	Reduced  []reducedJSON    `json:"reduced"`
 }
 
 type reducedJSON struct {
-	Title     string    `json:"title"`
-	Fraction  *Fraction `json:"fraction"`
-	Min       *int64    `json:"min"`
-	MinPrice  *int64    `json:"min_price"`
-	MaxPrice  *int64    `json:"max_price"`
-	ExpiresAt *float64  `json:"expires_at"`
+	Title     string           `json:"title"`
+	Fraction  *offers.Fraction `json:"fraction"`
+	Min       *int64           `json:"min"`
+	MinPrice  *int64           `json:"min_price"`
+	MaxPrice  *int64           `json:"max_price"`
+	ExpiresAt *float64         `json:"expires_at"`
 }
 
 // readFees reads every game's fees; malformed games are skipped and counted.
-func (s *RedisSource) readFees(ctx context.Context) (map[string]GameFee, int, error) {
+func (s *MarketReader) readFees(ctx context.Context) (map[string]offers.GameFee, int, error) {
 	var keys []string
-	iter := s.rdb.Scan(ctx, 0, FeesPrefix+"*", int64(s.cfg.ScanCount)).Iterator()
+	iter := s.rdb.Scan(ctx, 0, FeesKey("*"), int64(s.cfg.ScanCount)).Iterator()
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
 	}
 	if err := iter.Err(); err != nil {
 		return nil, 0, fmt.Errorf("scan fees: %w", err)
 	}
-	fees := make(map[string]GameFee, len(keys))
+	fees := make(map[string]offers.GameFee, len(keys))
 	if len(keys) == 0 {
 		return fees, 0, nil
 	}
@@ -568,7 +546,6 @@ func (s *RedisSource) readFees(ctx context.Context) (map[string]GameFee, int, er
 		gf, err := decodeFees(raw)
 		if err != nil {
 			bad++
-			s.malformed.WithLabelValues(malformedFees).Inc()
 			s.logger.Warn("skip game fees with malformed stored data", "game", game, "err", err)
 			continue
 		}
@@ -577,28 +554,28 @@ func (s *RedisSource) readFees(ctx context.Context) (map[string]GameFee, int, er
 	return fees, bad, nil
 }
 
-func decodeFees(raw string) (GameFee, error) {
+func decodeFees(raw string) (offers.GameFee, error) {
 	var f feesJSON
 	if err := json.Unmarshal([]byte(raw), &f); err != nil {
-		return GameFee{}, fmt.Errorf("%w: fees: %w", errMalformed, err)
+		return offers.GameFee{}, fmt.Errorf("%w: fees: %w", ErrCorrupt, err)
 	}
 	if f.Fraction == nil {
-		return GameFee{}, fmt.Errorf("%w: fees: no fraction", errMalformed)
+		return offers.GameFee{}, fmt.Errorf("%w: fees: no fraction", ErrCorrupt)
 	}
 	if f.Min < 0 {
-		return GameFee{}, fmt.Errorf("%w: fees: negative min", errMalformed)
+		return offers.GameFee{}, fmt.Errorf("%w: fees: negative min", ErrCorrupt)
 	}
-	gf := GameFee{Fraction: *f.Fraction, MinCents: f.Min}
+	gf := offers.GameFee{Fraction: *f.Fraction, MinCents: f.Min}
 	for i, r := range f.Reduced {
 		if r.Fraction == nil || r.Title == "" {
-			return GameFee{}, fmt.Errorf("%w: fees: reduced fee %d lacks title or fraction", errMalformed, i)
+			return offers.GameFee{}, fmt.Errorf("%w: fees: reduced fee %d lacks title or fraction", ErrCorrupt, i)
 		}
-		rf := ReducedFee{Fraction: *r.Fraction, MinCents: r.Min, MinPrice: r.MinPrice, MaxPrice: r.MaxPrice}
+		rf := offers.ReducedFee{Fraction: *r.Fraction, MinCents: r.Min, MinPrice: r.MinPrice, MaxPrice: r.MaxPrice}
 		if r.ExpiresAt != nil {
 			rf.ExpiresAt = unixSeconds(*r.ExpiresAt)
 		}
 		if gf.Reduced == nil {
-			gf.Reduced = make(map[string][]ReducedFee)
+			gf.Reduced = make(map[string][]offers.ReducedFee)
 		}
 		gf.Reduced[r.Title] = append(gf.Reduced[r.Title], rf)
 	}

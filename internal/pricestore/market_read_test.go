@@ -1,4 +1,4 @@
-package offers
+package pricestore
 
 import (
 	"bytes"
@@ -9,24 +9,26 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
+var now0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func ptr[T any](v T) *T { return &v }
+
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newSource(t testing.TB, rdb *redis.Client, cfg RedisSourceConfig) (*RedisSource, *prometheus.Registry) {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	return NewRedisSource(rdb, cfg, clock.NewFake(now0), discardLogger(), reg), reg
+func newMarketReader(rdb *redis.Client, cfg MarketReaderConfig) *MarketReader {
+	return NewMarketReader(rdb, cfg, clock.NewFake(now0), discardLogger())
 }
 
 func meta(game string, updated int64) string {
@@ -35,11 +37,11 @@ func meta(game string, updated int64) string {
 
 func lvl(n int, exp int64) string { return fmt.Sprintf(`{"n":%d,"exp":%d}`, n, exp) }
 
-func sortTitles(m Market) {
+func sortTitles(m offers.Market) {
 	sort.Slice(m.Titles, func(i, j int) bool { return m.Titles[i].Title < m.Titles[j].Title })
 }
 
-func TestRedisSourceMarket(t *testing.T) {
+func TestMarketReaderMarket(t *testing.T) {
 	ctx := context.Background()
 	rdb := redisdbtest.New(t)
 	nowS := now0.Unix()
@@ -54,7 +56,7 @@ func TestRedisSourceMarket(t *testing.T) {
 
 	// A complete title: the cheapest live tradable level is a:950 (a:900 expired a second ago, a:950
 	// expires exactly now and still counts); the cheapest locked one l:800.
-	hset(PricesPrefix+"AK <&> ★", "meta", meta("a8db", nowS-60),
+	hset(PricesKey("AK <&> ★"), "meta", meta("a8db", nowS-60),
 		"a:1000", lvl(2, nowS+100),
 		"a:900", lvl(1, nowS-1),
 		"a:950", lvl(3, nowS),
@@ -62,112 +64,101 @@ func TestRedisSourceMarket(t *testing.T) {
 		"l:800", fmt.Sprintf(`{"n":1,"exp":%d,"days":3,"t":%d}`, nowS+100, now0.Add(-2*time.Minute).UnixMilli()),
 		"l:850", fmt.Sprintf(`{"n":1,"exp":%d,"days":1}`, nowS+100),
 		"x:other", "ignored")
-	set(OrdersPrefix+"AK <&> ★", fmt.Sprintf(`{"t":1,"price":1200,"count":4,"updated_at":%d}`, nowS-30))
-	set(HistoryPrefix+"AK <&> ★", fmt.Sprintf(`{"t":1,"stable":true,"sold_per_week":42,"probability":{"1100":100,"1300":50},"updated_at":%d}`, nowS))
+	set(OrdersKey("AK <&> ★"), fmt.Sprintf(`{"t":1,"price":1200,"count":4,"updated_at":%d}`, nowS-30))
+	set(HistoryKey("AK <&> ★"), fmt.Sprintf(`{"t":1,"stable":true,"sold_per_week":42,"probability":{"1100":100,"1300":50},"updated_at":%d}`, nowS))
 
 	// Only expired levels: no title.
-	hset(PricesPrefix+"Gone", "meta", meta("a8db", nowS), "a:100", lvl(1, nowS-10))
+	hset(PricesKey("Gone"), "meta", meta("a8db", nowS), "a:100", lvl(1, nowS-10))
 	// A title without order or history.
-	hset(PricesPrefix+"Plain", "meta", meta("9a92", nowS), "l:500", fmt.Sprintf(`{"n":1,"exp":%d,"days":0.5}`, nowS+5))
+	hset(PricesKey("Plain"), "meta", meta("9a92", nowS), "l:500", fmt.Sprintf(`{"n":1,"exp":%d,"days":0.5}`, nowS+5))
 	// An orders key of the wrong type is no order.
-	require.NoError(t, rdb.HSet(ctx, OrdersPrefix+"Plain", "x", "y").Err())
+	require.NoError(t, rdb.HSet(ctx, OrdersKey("Plain"), "x", "y").Err())
 
 	// Malformed data, one title each.
-	hset(PricesPrefix+"BadMeta", "meta", `{"game_id":`, "a:100", lvl(1, nowS+10))
-	hset(PricesPrefix+"NoMeta", "a:100", lvl(1, nowS+10))
-	hset(PricesPrefix+"BadPrice", "meta", meta("a8db", nowS), "a:abc", lvl(1, nowS+10))
-	hset(PricesPrefix+"NegPrice", "meta", meta("a8db", nowS), "a:-5", lvl(1, nowS+10))
-	hset(PricesPrefix+"BadLevel", "meta", meta("a8db", nowS), "a:100", `{"n":"x"}`)
-	hset(PricesPrefix+"NoExp", "meta", meta("a8db", nowS), "a:100", `{"n":1}`)
-	hset(PricesPrefix+"BadOrder", "meta", meta("a8db", nowS), "a:100", lvl(1, nowS+10))
-	set(OrdersPrefix+"BadOrder", `{"price":`)
-	hset(PricesPrefix+"BadHistory", "meta", meta("a8db", nowS), "a:100", lvl(1, nowS+10))
-	set(HistoryPrefix+"BadHistory", `{"probability":{"x":1}}`)
-	set(PricesPrefix+"WrongType", "a string")
+	hset(PricesKey("BadMeta"), "meta", `{"game_id":`, "a:100", lvl(1, nowS+10))
+	hset(PricesKey("NoMeta"), "a:100", lvl(1, nowS+10))
+	hset(PricesKey("BadPrice"), "meta", meta("a8db", nowS), "a:abc", lvl(1, nowS+10))
+	hset(PricesKey("NegPrice"), "meta", meta("a8db", nowS), "a:-5", lvl(1, nowS+10))
+	hset(PricesKey("BadLevel"), "meta", meta("a8db", nowS), "a:100", `{"n":"x"}`)
+	hset(PricesKey("NoExp"), "meta", meta("a8db", nowS), "a:100", `{"n":1}`)
+	hset(PricesKey("BadOrder"), "meta", meta("a8db", nowS), "a:100", lvl(1, nowS+10))
+	set(OrdersKey("BadOrder"), `{"price":`)
+	hset(PricesKey("BadHistory"), "meta", meta("a8db", nowS), "a:100", lvl(1, nowS+10))
+	set(HistoryKey("BadHistory"), `{"probability":{"x":1}}`)
+	set(PricesKey("WrongType"), "a string")
 
 	// Fees: CS2 with a reduced fee for the complete title, Dota with bad JSON (skipped), one more game.
-	set(FeesPrefix+"a8db", fmt.Sprintf(`{"t":1,"fraction":"0.05","min":2,"reduced":[`+
+	set(FeesKey("a8db"), fmt.Sprintf(`{"t":1,"fraction":"0.05","min":2,"reduced":[`+
 		`{"title":"AK <&> ★","fraction":"0.02","min_price":1000,"max_price":null,"expires_at":%d,"min":1},`+
 		`{"title":"Other","fraction":0.03,"min_price":null,"max_price":5000,"expires_at":null}],"updated_at":%d}`, nowS+3600, nowS))
-	set(FeesPrefix+"9a92", `{"fraction":"5%"}`)
-	set(FeesPrefix+"rust", `{"fraction":"0.1","min":0,"reduced":[]}`)
-	set(FeesPrefix+"nofraction", `{"min":3}`)
-	set(FeesPrefix+"negmin", `{"fraction":"0.1","min":-1}`)
-	set(FeesPrefix+"badreduced", `{"fraction":"0.1","min":1,"reduced":[{"fraction":"0.01"}]}`)
+	set(FeesKey("9a92"), `{"fraction":"5%"}`)
+	set(FeesKey("rust"), `{"fraction":"0.1","min":0,"reduced":[]}`)
+	set(FeesKey("nofraction"), `{"min":3}`)
+	set(FeesKey("negmin"), `{"fraction":"0.1","min":-1}`)
+	set(FeesKey("badreduced"), `{"fraction":"0.1","min":1,"reduced":[{"fraction":"0.01"}]}`)
 
 	var logs bytes.Buffer
-	reg := prometheus.NewRegistry()
-	src := NewRedisSource(rdb, RedisSourceConfig{FallbackFee: MustFraction("0.025"), ScanCount: 3, BatchSize: 2, Parallel: 2},
-		clock.NewFake(now0), slog.New(slog.NewTextHandler(&logs, nil)), reg)
+	src := NewMarketReader(rdb, MarketReaderConfig{FallbackFee: offers.MustFraction("0.025"), ScanCount: 3, BatchSize: 2, Parallel: 2},
+		clock.NewFake(now0), slog.New(slog.NewTextHandler(&logs, nil)))
 	m, err := src.Market(ctx)
 	require.NoError(t, err)
 	sortTitles(m)
 
 	updated := time.Unix(nowS-60, 0).UTC()
-	require.Equal(t, []Title{
+	require.Equal(t, []offers.Title{
 		{
 			Title: "AK <&> ★", GameID: "a8db", Image: "https://img/a8db",
-			Available: &Listing{Price: 950, Count: 3, UpdatedAt: updated, ExpiresAt: time.Unix(nowS, 0).UTC()},
-			Locked: &Listing{Price: 800, Count: 1, LockDays: 3, UpdatedAt: now0.Add(-2 * time.Minute),
+			Available: &offers.Listing{Price: 950, Count: 3, UpdatedAt: updated, ExpiresAt: time.Unix(nowS, 0).UTC()},
+			Locked: &offers.Listing{Price: 800, Count: 1, LockDays: 3, UpdatedAt: now0.Add(-2 * time.Minute),
 				ExpiresAt: time.Unix(nowS+100, 0).UTC()},
-			Order:   &Order{Price: 1200, Count: 4, UpdatedAt: time.Unix(nowS-30, 0).UTC()},
-			History: &History{Stable: true, SoldPerWeek: 42, PriceAtLow: 1300, PriceAtHigh: 1300},
+			Order:   &offers.Order{Price: 1200, Count: 4, UpdatedAt: time.Unix(nowS-30, 0).UTC()},
+			History: &offers.History{Stable: true, SoldPerWeek: 42, PriceAtLow: 1300, PriceAtHigh: 1300},
 		},
 		{
 			Title: "Plain", GameID: "9a92", Image: "https://img/9a92",
-			Locked: &Listing{Price: 500, Count: 1, LockDays: 0.5, UpdatedAt: now0, ExpiresAt: time.Unix(nowS+5, 0).UTC()},
+			Locked: &offers.Listing{Price: 500, Count: 1, LockDays: 0.5, UpdatedAt: now0, ExpiresAt: time.Unix(nowS+5, 0).UTC()},
 		},
 	}, m.Titles)
-	require.Equal(t, 7+1+1+4, m.Malformed)
-	require.Equal(t, map[string]GameFee{
-		"a8db": {Fraction: MustFraction("0.05"), MinCents: 2, Reduced: map[string][]ReducedFee{
-			"AK <&> ★": {{Fraction: MustFraction("0.02"), MinCents: ptr[int64](1), MinPrice: ptr[int64](1000), ExpiresAt: now0.Add(time.Hour)}},
-			"Other":    {{Fraction: MustFraction("0.03"), MaxPrice: ptr[int64](5000)}},
+	require.Equal(t, map[string]int{MalformedPrices: 7, MalformedOrders: 1, MalformedHistory: 1, MalformedFees: 4}, m.Malformed)
+	require.Equal(t, map[string]offers.GameFee{
+		"a8db": {Fraction: offers.MustFraction("0.05"), MinCents: 2, Reduced: map[string][]offers.ReducedFee{
+			"AK <&> ★": {{Fraction: offers.MustFraction("0.02"), MinCents: ptr[int64](1), MinPrice: ptr[int64](1000), ExpiresAt: now0.Add(time.Hour)}},
+			"Other":    {{Fraction: offers.MustFraction("0.03"), MaxPrice: ptr[int64](5000)}},
 		}},
-		"rust": {Fraction: MustFraction("0.1")},
+		"rust": {Fraction: offers.MustFraction("0.1")},
 	}, m.Fees)
-	require.Equal(t, MustFraction("0.025"), m.FallbackFee)
+	require.Equal(t, offers.MustFraction("0.025"), m.FallbackFee)
 	// One summary line for the titles, one line per bad fees key.
 	require.Equal(t, 1, strings.Count(logs.String(), `msg="skipped titles with malformed stored data" count=9`), logs.String())
 	require.Equal(t, 4, strings.Count(logs.String(), "skip game fees with malformed stored data"))
 
-	require.InDelta(t, 2, testutil.ToFloat64(src.titles), 0)
-	require.InDelta(t, 1, testutil.ToFloat64(src.reads.WithLabelValues("ok")), 0)
-	require.InDelta(t, 7, testutil.ToFloat64(src.malformed.WithLabelValues("prices")), 0)
-	require.InDelta(t, 1, testutil.ToFloat64(src.malformed.WithLabelValues("orders")), 0)
-	require.InDelta(t, 1, testutil.ToFloat64(src.malformed.WithLabelValues("history")), 0)
-	require.InDelta(t, 4, testutil.ToFloat64(src.malformed.WithLabelValues("fees")), 0)
-	n, err := testutil.GatherAndCount(reg, "dmarket_offers_market_read_duration_seconds")
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
-
 	// The offers of that market: sell 1200 ≥ 1000 gets the reduced 2 % (24, own minimum 1) on the CS2
 	// title; HISTORY sells at price_at(50) = 1300, also reduced: 26. The Dota title has no fees key
 	// (malformed) and no order, so nothing.
-	offers := Compute(m, Settings{LimitBasisPoints: -10000}, now0)
+	list := offers.Compute(m, offers.Settings{LimitBasisPoints: -10000}, now0)
 	type key struct {
-		kind     Kind
-		status   Status
+		kind     offers.Kind
+		status   offers.Status
 		buy, fee int64
 		bp       int64
 	}
 	var got []key
-	for _, o := range offers {
+	for _, o := range list {
 		got = append(got, key{o.Kind, o.Status, o.Buy, o.Fee, o.ProfitBasisPoints})
 	}
 	require.Equal(t, []key{
 		// (1274 − 800) / 800 = 59.25 %
-		{KindHistory, StatusLocked, 800, 26, 5925},
+		{offers.KindHistory, offers.StatusLocked, 800, 26, 5925},
 		// (1176 − 800) / 800 = 47 %
-		{KindTarget, StatusLocked, 800, 24, 4700},
+		{offers.KindTarget, offers.StatusLocked, 800, 24, 4700},
 		// (1274 − 950) / 950 = 34.105… % → 34.11
-		{KindHistory, StatusAvailable, 950, 26, 3411},
+		{offers.KindHistory, offers.StatusAvailable, 950, 26, 3411},
 		// (1176 − 950) / 950 = 23.789… % → 23.79
-		{KindTarget, StatusAvailable, 950, 24, 2379},
+		{offers.KindTarget, offers.StatusAvailable, 950, 24, 2379},
 	}, got)
 }
 
-func TestRedisSourceManyTitles(t *testing.T) {
+func TestMarketReaderManyTitles(t *testing.T) {
 	ctx := context.Background()
 	rdb := redisdbtest.New(t)
 	const titles = 2500
@@ -183,9 +174,9 @@ func TestRedisSourceManyTitles(t *testing.T) {
 	_, err := pipe.Exec(ctx)
 	require.NoError(t, err)
 
-	for _, cfg := range []RedisSourceConfig{{}, {ScanCount: 7, BatchSize: 13, Parallel: 3}} {
+	for _, cfg := range []MarketReaderConfig{{}, {ScanCount: 7, BatchSize: 13, Parallel: 3}} {
 		t.Run(fmt.Sprintf("scan %d batch %d", cfg.ScanCount, cfg.BatchSize), func(t *testing.T) {
-			src, _ := newSource(t, rdb, cfg)
+			src := newMarketReader(rdb, cfg)
 			m, err := src.Market(ctx)
 			require.NoError(t, err)
 			require.Len(t, m.Titles, titles)
@@ -200,27 +191,26 @@ func TestRedisSourceManyTitles(t *testing.T) {
 				}
 			}
 			require.Equal(t, titles/2, orders)
-			require.Zero(t, m.Malformed)
+			require.Empty(t, m.Malformed)
 		})
 	}
 }
 
-func TestRedisSourceErrors(t *testing.T) {
+func TestMarketReaderErrors(t *testing.T) {
 	rdb := redisdbtest.New(t)
-	require.NoError(t, rdb.HSet(context.Background(), PricesPrefix+"A", "meta", meta("g", 1)).Err())
+	require.NoError(t, rdb.HSet(context.Background(), PricesKey("A"), "meta", meta("g", 1)).Err())
 
 	t.Run("cancelled context", func(t *testing.T) {
-		src, _ := newSource(t, rdb, RedisSourceConfig{})
+		src := newMarketReader(rdb, MarketReaderConfig{})
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		_, err := src.Market(ctx)
 		require.ErrorIs(t, err, context.Canceled)
-		require.InDelta(t, 1, testutil.ToFloat64(src.reads.WithLabelValues("error")), 0)
 	})
 	t.Run("closed client", func(t *testing.T) {
 		c := redis.NewClient(&redis.Options{Addr: rdb.Options().Addr, DB: rdb.Options().DB})
 		require.NoError(t, c.Close())
-		src, _ := newSource(t, c, RedisSourceConfig{})
+		src := newMarketReader(c, MarketReaderConfig{})
 		_, err := src.Market(context.Background())
 		require.ErrorContains(t, err, "scan fees")
 	})
@@ -228,7 +218,7 @@ func TestRedisSourceErrors(t *testing.T) {
 		c := redis.NewClient(&redis.Options{Addr: rdb.Options().Addr, DB: rdb.Options().DB})
 		t.Cleanup(func() { _ = c.Close() })
 		c.AddHook(failHook{cmd: "hgetall"})
-		src, _ := newSource(t, c, RedisSourceConfig{})
+		src := newMarketReader(c, MarketReaderConfig{})
 		_, err := src.Market(context.Background())
 		require.ErrorContains(t, err, "read prices batch")
 	})
@@ -236,16 +226,16 @@ func TestRedisSourceErrors(t *testing.T) {
 		c := redis.NewClient(&redis.Options{Addr: rdb.Options().Addr, DB: rdb.Options().DB})
 		t.Cleanup(func() { _ = c.Close() })
 		c.AddHook(failHook{cmd: "scan", arg: PricesPrefix + "*"})
-		src, _ := newSource(t, c, RedisSourceConfig{})
+		src := newMarketReader(c, MarketReaderConfig{})
 		_, err := src.Market(context.Background())
 		require.ErrorContains(t, err, "scan prices")
 	})
 	t.Run("mget of fees fails", func(t *testing.T) {
-		require.NoError(t, rdb.Set(context.Background(), FeesPrefix+"g", `{"fraction":"0.1"}`, 0).Err())
+		require.NoError(t, rdb.Set(context.Background(), FeesKey("g"), `{"fraction":"0.1"}`, 0).Err())
 		c := redis.NewClient(&redis.Options{Addr: rdb.Options().Addr, DB: rdb.Options().DB})
 		t.Cleanup(func() { _ = c.Close() })
 		c.AddHook(failHook{cmd: "mget"})
-		src, _ := newSource(t, c, RedisSourceConfig{})
+		src := newMarketReader(c, MarketReaderConfig{})
 		_, err := src.Market(context.Background())
 		require.ErrorContains(t, err, "read fees")
 	})
@@ -293,4 +283,122 @@ func (h failHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 		}
 		return next(ctx, cmds)
 	}
+}
+
+// With the market read from Redis: once the service runs and the index is built, users' calls send no command to Redis.
+func TestMarketReaderServiceUserCallsSendNoRedisCommand(t *testing.T) {
+	ctx := context.Background()
+	rdb := redisdbtest.New(t)
+	nowS := now0.Unix()
+	require.NoError(t, rdb.HSet(ctx, PricesKey("A"), "meta", meta("a8db", nowS), "a:1000", lvl(1, nowS+3600)).Err())
+	require.NoError(t, rdb.Set(ctx, OrdersKey("A"), `{"t":1,"price":1200,"count":2,"updated_at":1}`, 0).Err())
+	counter := &commandCounter{}
+	rdb.AddHook(counter)
+	src := newMarketReader(rdb, MarketReaderConfig{FallbackFee: offers.MustFraction("0.05")})
+	clk := clock.NewFake(now0)
+	built := make(firstBuild)
+	svc := offers.NewService(src, clk, time.Hour, offers.WithObserver(built))
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	select {
+	case <-built:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run built no index")
+	}
+
+	got, err := svc.Offers(ctx, offers.Settings{})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	sent := counter.n.Load()
+	require.Positive(t, sent)
+	for range 20 {
+		clk.Advance(time.Minute)
+		got, err = svc.First(ctx, offers.Settings{Games: []string{"a8db"}}, 10)
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+	}
+	require.Equal(t, sent, counter.n.Load(), "a user's call sent a Redis command")
+}
+
+// firstBuild is closed by the first index build it observes.
+type firstBuild chan struct{}
+
+func (f firstBuild) IndexBuilt(time.Duration, int) {
+	select {
+	case <-f:
+	default:
+		close(f)
+	}
+}
+
+func (firstBuild) IndexFailed() {}
+
+// commandCounter counts the commands sent to Redis, alone or in pipelines.
+type commandCounter struct{ n atomic.Int64 }
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// A field expired a fraction of a second ago is expired: the read compares exp with the exact time, not
+// with the time truncated to whole seconds.
+func TestMarketReaderIgnoresAFieldExpiredWithinTheCurrentSecond(t *testing.T) {
+	ctx := context.Background()
+	rdb := redisdbtest.New(t)
+	at := now0.Add(700 * time.Millisecond)
+	nowS := now0.Unix()
+	require.NoError(t, rdb.HSet(ctx, PricesKey("Cheap"), "meta", meta("a8db", nowS-60),
+		"a:2", lvl(1, nowS), // expired 0.7 s ago
+		"a:3", lvl(4, nowS+3600)).Err())
+	src := NewMarketReader(rdb, MarketReaderConfig{}, clock.NewFake(at), discardLogger())
+	m, err := src.Market(ctx)
+	require.NoError(t, err)
+	require.Len(t, m.Titles, 1)
+	require.Equal(t, int64(3), m.Titles[0].Available.Price, fmt.Sprintf("%+v", *m.Titles[0].Available))
+	require.Equal(t, time.Unix(nowS+3600, 0).UTC(), m.Titles[0].Available.ExpiresAt.UTC())
+}
+
+// Title decodes a title's prices as the market read does: corrupt fields are an error, expired and
+// unknown fields are ignored.
+func TestTitleDecodesAsTheMarketRead(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, _ := newStore(t)
+	exp := t0.Unix() + 60
+	require.NoError(t, rdb.HSet(ctx, PricesKey("bad"), "a:1", "not json").Err())
+	require.NoError(t, rdb.HSet(ctx, PricesKey("bad2"), "a:x", "{}").Err())
+	require.NoError(t, rdb.HSet(ctx, PricesKey("bad3"), "meta", "[").Err())
+	require.NoError(t, rdb.HSet(ctx, PricesKey("old"), "a:1", `{"n":1,"exp":1}`, "x:y", "ignored").Err())
+	require.NoError(t, rdb.HSet(ctx, PricesKey("ok"), "meta", meta("a8db", t0.Unix()), "x:y", "ignored",
+		"a:7", lvl(1, exp), "a:5", lvl(2, exp), "l:3", fmt.Sprintf(`{"n":1,"exp":%d,"days":2}`, exp)).Err())
+	for _, title := range []string{"bad", "bad2", "bad3"} {
+		_, _, err := s.Title(ctx, title)
+		require.ErrorIs(t, err, ErrCorrupt, title)
+	}
+	_, ok, err := s.Title(ctx, "old")
+	require.NoError(t, err)
+	require.False(t, ok)
+	p, ok, err := s.Title(ctx, "ok")
+	require.NoError(t, err)
+	require.True(t, ok)
+	at := time.Unix(exp, 0).UTC()
+	require.Equal(t, Prices{Title: "ok", GameID: "a8db", Image: "https://img/a8db", SuggestedCents: 100, UpdatedAt: t0,
+		Available: []Level{{PriceCents: 5, Count: 2, ExpiresAt: at}, {PriceCents: 7, Count: 1, ExpiresAt: at}},
+		Locked:    []Level{{PriceCents: 3, Count: 1, LockDays: 2, ExpiresAt: at}}}, p)
 }

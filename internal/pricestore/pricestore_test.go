@@ -3,11 +3,9 @@ package pricestore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -307,59 +305,6 @@ func TestConcurrentWritersMatchSingleWriter(t *testing.T) {
 	require.Equal(t, dump(t, singleDB), dump(t, shared))
 }
 
-func TestScan(t *testing.T) {
-	ctx := context.Background()
-	s, rdb, clk := newStore(t)
-	var items []validate.Listing
-	for i := 0; i < 1203; i++ {
-		items = append(items, listing(fmt.Sprintf("title %04d", i), int64(i+1), i%2 == 0, 1))
-	}
-	for i := 0; i < len(items); i += 100 {
-		_, err := s.WriteListings(ctx, "a8db", clk.Now(), items[i:min(i+100, len(items))])
-		require.NoError(t, err)
-	}
-	require.NoError(t, rdb.Set(ctx, "orders:dmarket:x", "{}", 0).Err())
-	var got []string
-	require.NoError(t, s.Scan(ctx, func(p Prices) error {
-		got = append(got, p.Title)
-		require.Len(t, append(p.Available, p.Locked...), 1)
-		return nil
-	}))
-	sort.Strings(got)
-	got = compact(got)
-	require.Len(t, got, 1203)
-	require.Equal(t, "title 0000", got[0])
-
-	seen := 0
-	require.NoError(t, s.Scan(ctx, func(Prices) error { seen++; return ErrStop }))
-	require.Equal(t, 1, seen)
-
-	boom := errors.New("boom")
-	require.ErrorIs(t, s.Scan(ctx, func(Prices) error { return boom }), boom)
-
-	// A corrupt key is reported after the others were visited; an expired title is skipped.
-	require.NoError(t, rdb.HSet(ctx, PricesKey("bad"), "a:1", "not json").Err())
-	require.NoError(t, rdb.HSet(ctx, PricesKey("bad2"), "a:x", "{}").Err())
-	require.NoError(t, rdb.HSet(ctx, PricesKey("bad3"), "meta", "[").Err())
-	require.NoError(t, rdb.HSet(ctx, PricesKey("old"), "a:1", `{"n":1,"exp":1}`, "x:y", "ignored").Err())
-	seen = 0
-	err := s.Scan(ctx, func(Prices) error { seen++; return nil })
-	require.ErrorIs(t, err, ErrCorrupt)
-	require.Equal(t, 1203, seen)
-	_, _, err = s.Title(ctx, "bad")
-	require.ErrorIs(t, err, ErrCorrupt)
-}
-
-func compact(s []string) []string {
-	out := s[:0]
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
 func TestRedisErrorsAreReturned(t *testing.T) {
 	ctx := context.Background()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
@@ -374,7 +319,6 @@ func TestRedisErrorsAreReturned(t *testing.T) {
 	require.Error(t, err)
 	_, _, err = s.Order(ctx, "A")
 	require.Error(t, err)
-	require.Error(t, s.Scan(ctx, func(Prices) error { return nil }))
 }
 
 func TestPruneManyExpiredFields(t *testing.T) {

@@ -32,8 +32,9 @@ type Market struct {
 	Fees map[string]GameFee
 	// FallbackFee is the DMARKET_FEE_PERCENT rate used (with a 1-cent minimum) when a game has no fees.
 	FallbackFee Fraction
-	// Malformed counts the titles and fee keys skipped because their stored data could not be read.
-	Malformed int
+	// Malformed counts the titles and fee keys skipped because their stored data could not be read, by
+	// kind of key at fault.
+	Malformed map[string]int
 }
 
 // Title is the market state of one title.

@@ -9,13 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
-	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
 // startRun runs svc.Run until the test ends and checks that it returned nil.
@@ -96,53 +92,6 @@ func TestServiceRunUserCallsNeverReadTheMarket(t *testing.T) {
 	require.EqualValues(t, 2, src.calls.Load())
 }
 
-// The same with the real Redis source: once the index is built, users' calls send no command to Redis.
-func TestServiceRunUserCallsSendNoRedisCommand(t *testing.T) {
-	ctx := context.Background()
-	rdb := redisdbtest.New(t)
-	nowS := now0.Unix()
-	require.NoError(t, rdb.HSet(ctx, PricesPrefix+"A", "meta", meta(gameCS, nowS), "a:1000", lvl(1, nowS+3600)).Err())
-	require.NoError(t, rdb.Set(ctx, OrdersPrefix+"A", `{"t":1,"price":1200,"count":2,"updated_at":1}`, 0).Err())
-	counter := &commandCounter{}
-	rdb.AddHook(counter)
-	src, _ := newSource(t, rdb, RedisSourceConfig{FallbackFee: MustFraction("0.05")})
-	clk := clock.NewFake(now0)
-	svc := NewService(src, clk, time.Hour)
-	startRun(t, svc)
-
-	got, err := svc.Offers(ctx, Settings{})
-	require.NoError(t, err)
-	require.Len(t, got, 1)
-	sent := counter.n.Load()
-	require.Positive(t, sent)
-	for range 20 {
-		clk.Advance(time.Minute)
-		got, err = svc.First(ctx, Settings{Games: []string{gameCS}}, 10)
-		require.NoError(t, err)
-		require.Len(t, got, 1)
-	}
-	require.Equal(t, sent, counter.n.Load(), "a user's call sent a Redis command")
-}
-
-// commandCounter counts the commands sent to Redis, alone or in pipelines.
-type commandCounter struct{ n atomic.Int64 }
-
-func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
 // Run mode keeps the guarantee of f14fb0c: a level that expired since the build is never shown, and the
 // index is rebuilt at once so the user sees the real cheapest listing.
 func TestServiceRunRebuildsOnceALevelExpires(t *testing.T) {
@@ -176,8 +125,8 @@ func TestServiceRunRebuildsOnceALevelExpires(t *testing.T) {
 // Run rebuilds on its interval, so new listings reach users without any call asking.
 func TestServiceRunRebuildsOnItsInterval(t *testing.T) {
 	src := &gatedSource{market: baseMarket(Title{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})}
-	reg := prometheus.NewRegistry()
-	svc := NewService(src, clock.Real{}, 20*time.Millisecond, WithRegisterer(reg))
+	obs := &countingObserver{}
+	svc := NewService(src, clock.Real{}, 20*time.Millisecond, WithObserver(obs))
 	startRun(t, svc)
 	require.Eventually(t, func() bool { return src.calls.Load() >= 3 }, 10*time.Second, time.Millisecond)
 	src.set(baseMarket(
@@ -188,19 +137,20 @@ func TestServiceRunRebuildsOnItsInterval(t *testing.T) {
 		got, err := svc.Offers(context.Background(), Settings{})
 		return err == nil && len(got) == 2 && got[0].Title == "B"
 	}, 10*time.Second, time.Millisecond)
-	require.GreaterOrEqual(t, testutil.ToFloat64(svc.builds.WithLabelValues("ok")), 3.0)
-	require.InDelta(t, 2.0, testutil.ToFloat64(svc.offers), 0)
+	require.GreaterOrEqual(t, obs.built.Load(), int64(3))
+	require.EqualValues(t, 2, obs.offers.Load())
 }
 
 // A failed build keeps the previous index in use and is counted; before any build, callers get the error.
 func TestServiceRunBuildErrors(t *testing.T) {
 	boom := errors.New("redis down")
 	src := &fakeSource{err: boom}
-	svc := NewService(src, clock.Real{}, 10*time.Millisecond)
+	obs := &countingObserver{}
+	svc := NewService(src, clock.Real{}, 10*time.Millisecond, WithObserver(obs))
 	startRun(t, svc)
 	_, err := svc.Offers(context.Background(), Settings{})
 	require.ErrorIs(t, err, boom)
-	require.Eventually(t, func() bool { return testutil.ToFloat64(svc.builds.WithLabelValues("error")) >= 2 },
+	require.Eventually(t, func() bool { return obs.failed.Load() >= 2 },
 		10*time.Second, time.Millisecond, "Run keeps trying")
 }
 
@@ -289,3 +239,15 @@ func sameOffers(a, b []Offer) bool {
 	}
 	return true
 }
+
+// countingObserver counts a Service's builds.
+type countingObserver struct {
+	built, failed, offers atomic.Int64
+}
+
+func (o *countingObserver) IndexBuilt(_ time.Duration, offers int) {
+	o.built.Add(1)
+	o.offers.Store(int64(offers))
+}
+
+func (o *countingObserver) IndexFailed() { o.failed.Add(1) }

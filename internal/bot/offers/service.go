@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
@@ -20,7 +18,7 @@ const DefaultMaxAge = 5 * time.Second
 // loadTimeout bounds one shared market read, which outlives the callers that started it.
 const loadTimeout = time.Minute
 
-// Source supplies market snapshots; RedisSource is the production one.
+// Source supplies market snapshots; pricestore.MarketReader is the production one.
 type Source interface {
 	Market(ctx context.Context) (Market, error)
 }
@@ -55,10 +53,22 @@ type Service struct {
 	// wake asks Run to rebuild early: a query found the index outdated by an expiry.
 	wake chan struct{}
 
-	builds   *prometheus.CounterVec
-	duration prometheus.Histogram
-	offers   prometheus.Gauge
+	observer BuildObserver
 }
+
+// BuildObserver is told the outcome of every market read and index build of a Service.
+type BuildObserver interface {
+	// IndexBuilt reports a read and build that took d (read plus build) and indexed offers offers.
+	IndexBuilt(d time.Duration, offers int)
+	// IndexFailed reports a read that failed.
+	IndexFailed()
+}
+
+// noObserver ignores builds.
+type noObserver struct{}
+
+func (noObserver) IndexBuilt(time.Duration, int) {}
+func (noObserver) IndexFailed()                  {}
 
 // snapshot is the latest index with when it was read.
 type snapshot struct {
@@ -70,21 +80,16 @@ type snapshot struct {
 }
 
 // ServiceOption configures a Service.
-type ServiceOption func(*Service, *serviceOptions)
-
-type serviceOptions struct {
-	reg prometheus.Registerer
-}
+type ServiceOption func(*Service)
 
 // WithLogger makes the service log failed background builds to log.
 func WithLogger(log *slog.Logger) ServiceOption {
-	return func(s *Service, _ *serviceOptions) { s.log = log }
+	return func(s *Service) { s.log = log }
 }
 
-// WithRegisterer registers the service's metrics with reg: dmarket_offers_index_builds_total{result},
-// dmarket_offers_index_build_duration_seconds (read plus build) and dmarket_offers_index_offers.
-func WithRegisterer(reg prometheus.Registerer) ServiceOption {
-	return func(_ *Service, o *serviceOptions) { o.reg = reg }
+// WithObserver tells o about every build.
+func WithObserver(o BuildObserver) ServiceOption {
+	return func(s *Service) { s.observer = o }
 }
 
 // NewService returns a Service over src that rebuilds (or, without Run, reuses a read) every maxAge
@@ -93,31 +98,11 @@ func NewService(src Source, clk clock.Clock, maxAge time.Duration, opts ...Servi
 	if maxAge <= 0 {
 		maxAge = DefaultMaxAge
 	}
-	s := &Service{src: src, clock: clk, maxAge: maxAge, log: slog.New(slog.DiscardHandler), wake: make(chan struct{}, 1)}
-	o := serviceOptions{}
+	s := &Service{src: src, clock: clk, maxAge: maxAge, log: slog.New(slog.DiscardHandler), wake: make(chan struct{}, 1),
+		observer: noObserver{}}
 	for _, opt := range opts {
-		opt(s, &o)
+		opt(s)
 	}
-	if o.reg == nil {
-		o.reg = prometheus.NewRegistry()
-	}
-	f := promauto.With(o.reg)
-	s.builds = f.NewCounterVec(prometheus.CounterOpts{
-		Name: "dmarket_offers_index_builds_total",
-		Help: "Market reads turned into the offers index, by result (ok, error).",
-	}, []string{"result"})
-	for _, r := range []string{"ok", "error"} {
-		s.builds.WithLabelValues(r)
-	}
-	s.duration = f.NewHistogram(prometheus.HistogramOpts{
-		Name:    "dmarket_offers_index_build_duration_seconds",
-		Help:    "Duration of one market read plus the build of the offers index from it.",
-		Buckets: []float64{.01, .025, .05, .1, .2, .5, 1, 2.5, 5, 10, 30},
-	})
-	s.offers = f.NewGauge(prometheus.GaugeOpts{
-		Name: "dmarket_offers_index_offers",
-		Help: "Offers (every title, kind and status, before users' filters) in the latest offers index.",
-	})
 	return s
 }
 
@@ -232,13 +217,11 @@ func (s *Service) refresh(ctx context.Context, detach bool, seen *snapshot) <-ch
 		start := time.Now()
 		m, err := s.src.Market(lctx)
 		if err != nil {
-			s.builds.WithLabelValues("error").Inc()
+			s.observer.IndexFailed()
 			return nil, err
 		}
 		ix := BuildIndex(&m, s.clock.Now())
-		s.duration.Observe(time.Since(start).Seconds())
-		s.builds.WithLabelValues("ok").Inc()
-		s.offers.Set(float64(ix.Len()))
+		s.observer.IndexBuilt(time.Since(start), ix.Len())
 		s.cur.Store(&snapshot{ix: ix, at: s.clock.Now(), expires: earliestExpiry(&m)})
 		return ix, nil
 	})

@@ -2,15 +2,12 @@ package offers
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
-	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
 // cheapHistory is a title of a few cents: the cheapest tradable listing was $0.02 (sold, its level
@@ -62,22 +59,4 @@ func TestServiceNeverShowsALevelThatExpiredSinceTheRead(t *testing.T) {
 		got, err := svc.Offers(ctx, all)
 		return err == nil && len(got) == 1 && got[0].Buy == 3 && Percent(got[0].ProfitBasisPoints) == "-33.33%"
 	}, 5*time.Second, time.Millisecond, "the snapshot is refreshed once one of its levels expired")
-}
-
-// A field expired a fraction of a second ago is expired: the read compares exp with the exact time, not
-// with the time truncated to whole seconds.
-func TestRedisSourceIgnoresAFieldExpiredWithinTheCurrentSecond(t *testing.T) {
-	ctx := context.Background()
-	rdb := redisdbtest.New(t)
-	at := now0.Add(700 * time.Millisecond)
-	nowS := now0.Unix()
-	require.NoError(t, rdb.HSet(ctx, PricesPrefix+"Cheap", "meta", meta(gameCS, nowS-60),
-		"a:2", lvl(1, nowS), // expired 0.7 s ago
-		"a:3", lvl(4, nowS+3600)).Err())
-	src := NewRedisSource(rdb, RedisSourceConfig{}, clock.NewFake(at), discardLogger(), prometheus.NewRegistry())
-	m, err := src.Market(ctx)
-	require.NoError(t, err)
-	require.Len(t, m.Titles, 1)
-	require.Equal(t, int64(3), m.Titles[0].Available.Price, fmt.Sprintf("%+v", *m.Titles[0].Available))
-	require.Equal(t, time.Unix(nowS+3600, 0).UTC(), m.Titles[0].Available.ExpiresAt.UTC())
 }

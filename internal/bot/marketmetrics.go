@@ -1,0 +1,109 @@
+package bot
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/pricestore"
+)
+
+// MarketMetrics are the metrics of the bot's market reads and of the offers index built from them:
+// dmarket_offers_market_reads_total{result}, dmarket_offers_market_read_duration_seconds,
+// dmarket_offers_market_titles, dmarket_offers_malformed_keys_total{kind},
+// dmarket_offers_index_builds_total{result}, dmarket_offers_index_build_duration_seconds (read plus
+// build) and dmarket_offers_index_offers. It is an offers.BuildObserver; Source meters the reads.
+type MarketMetrics struct {
+	reads        *prometheus.CounterVec
+	readDuration prometheus.Histogram
+	titles       prometheus.Gauge
+	malformed    *prometheus.CounterVec
+
+	builds        *prometheus.CounterVec
+	buildDuration prometheus.Histogram
+	offers        prometheus.Gauge
+}
+
+// NewMarketMetrics registers the market metrics with reg.
+func NewMarketMetrics(reg prometheus.Registerer) *MarketMetrics {
+	f := promauto.With(reg)
+	m := &MarketMetrics{
+		reads: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dmarket_offers_market_reads_total",
+			Help: "Reads of the whole market from Redis, by result (ok, error).",
+		}, []string{"result"}),
+		readDuration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dmarket_offers_market_read_duration_seconds",
+			Help:    "Duration of a read of the whole market from Redis.",
+			Buckets: []float64{.01, .025, .05, .1, .2, .5, 1, 2.5, 5, 10},
+		}),
+		titles: f.NewGauge(prometheus.GaugeOpts{
+			Name: "dmarket_offers_market_titles",
+			Help: "Titles with at least one live listing in the last market read.",
+		}),
+		malformed: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dmarket_offers_malformed_keys_total",
+			Help: "Stored keys skipped because their data could not be read, by key kind (prices, orders, history, fees).",
+		}, []string{"kind"}),
+		builds: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dmarket_offers_index_builds_total",
+			Help: "Market reads turned into the offers index, by result (ok, error).",
+		}, []string{"result"}),
+		buildDuration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dmarket_offers_index_build_duration_seconds",
+			Help:    "Duration of one market read plus the build of the offers index from it.",
+			Buckets: []float64{.01, .025, .05, .1, .2, .5, 1, 2.5, 5, 10, 30},
+		}),
+		offers: f.NewGauge(prometheus.GaugeOpts{
+			Name: "dmarket_offers_index_offers",
+			Help: "Offers (every title, kind and status, before users' filters) in the latest offers index.",
+		}),
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.reads.WithLabelValues(r)
+		m.builds.WithLabelValues(r)
+	}
+	for _, k := range pricestore.MalformedKinds {
+		m.malformed.WithLabelValues(k)
+	}
+	return m
+}
+
+// IndexBuilt counts a build of the offers index.
+func (m *MarketMetrics) IndexBuilt(d time.Duration, offers int) {
+	m.buildDuration.Observe(d.Seconds())
+	m.builds.WithLabelValues("ok").Inc()
+	m.offers.Set(float64(offers))
+}
+
+// IndexFailed counts a market read that left the offers index as it was.
+func (m *MarketMetrics) IndexFailed() { m.builds.WithLabelValues("error").Inc() }
+
+// Source returns src with its reads counted and timed, and the malformed keys they skipped counted.
+func (m *MarketMetrics) Source(src offers.Source) offers.Source { return meteredSource{src: src, m: m} }
+
+// meteredSource is a Source whose reads MarketMetrics counts.
+type meteredSource struct {
+	src offers.Source
+	m   *MarketMetrics
+}
+
+// Market reads the market from the wrapped source.
+func (s meteredSource) Market(ctx context.Context) (offers.Market, error) {
+	start := time.Now()
+	market, err := s.src.Market(ctx)
+	s.m.readDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.m.reads.WithLabelValues("error").Inc()
+		return market, err
+	}
+	s.m.reads.WithLabelValues("ok").Inc()
+	s.m.titles.Set(float64(len(market.Titles)))
+	for kind, n := range market.Malformed {
+		s.m.malformed.WithLabelValues(kind).Add(float64(n))
+	}
+	return market, nil
+}

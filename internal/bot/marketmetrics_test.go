@@ -1,0 +1,80 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/pricestore"
+)
+
+// marketResult is one answer of a scriptedSource.
+type marketResult struct {
+	market offers.Market
+	err    error
+}
+
+// scriptedSource answers reads in turn.
+type scriptedSource struct{ results []marketResult }
+
+func (s *scriptedSource) Market(context.Context) (offers.Market, error) {
+	r := s.results[0]
+	s.results = s.results[1:]
+	return r.market, r.err
+}
+
+func TestMarketMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMarketMetrics(reg)
+	src := m.Source(&scriptedSource{results: []marketResult{
+		{market: offers.Market{Titles: make([]offers.Title, 2),
+			Malformed: map[string]int{pricestore.MalformedPrices: 7, pricestore.MalformedFees: 4}}},
+		{err: errors.New("redis down")},
+		{market: offers.Market{Titles: make([]offers.Title, 3), Malformed: map[string]int{pricestore.MalformedOrders: 1}}},
+	}})
+	ctx := context.Background()
+	for _, wantErr := range []bool{false, true, false} {
+		_, err := src.Market(ctx)
+		require.Equal(t, wantErr, err != nil)
+	}
+	m.IndexBuilt(time.Second, 12)
+	m.IndexFailed()
+	m.IndexFailed()
+
+	for _, c := range []struct {
+		metric prometheus.Collector
+		want   float64
+	}{
+		{m.reads.WithLabelValues("ok"), 2},
+		{m.reads.WithLabelValues("error"), 1},
+		{m.titles, 3},
+		{m.malformed.WithLabelValues(pricestore.MalformedPrices), 7},
+		{m.malformed.WithLabelValues(pricestore.MalformedOrders), 1},
+		{m.malformed.WithLabelValues(pricestore.MalformedHistory), 0},
+		{m.malformed.WithLabelValues(pricestore.MalformedFees), 4},
+		{m.builds.WithLabelValues("ok"), 1},
+		{m.builds.WithLabelValues("error"), 2},
+		{m.offers, 12},
+	} {
+		require.InDelta(t, c.want, testutil.ToFloat64(c.metric), 0)
+	}
+	for name, want := range map[string]int{
+		"dmarket_offers_market_reads_total":           2,
+		"dmarket_offers_market_read_duration_seconds": 1,
+		"dmarket_offers_market_titles":                1,
+		"dmarket_offers_malformed_keys_total":         4,
+		"dmarket_offers_index_builds_total":           2,
+		"dmarket_offers_index_build_duration_seconds": 1,
+		"dmarket_offers_index_offers":                 1,
+	} {
+		n, err := testutil.GatherAndCount(reg, name)
+		require.NoError(t, err)
+		require.Equal(t, want, n, name)
+	}
+}
