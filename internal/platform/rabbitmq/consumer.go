@@ -192,29 +192,9 @@ func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc
 	defer func() { _ = ch.Close() }()
 	stopWatch := context.AfterFunc(ctx, func() { _ = ch.Close() }) // unblocks Qos and Consume
 	defer stopWatch()
-	var (
-		tagsMu sync.Mutex
-		tags   []string
-	)
-	subscribe := func(prefetch int) (<-chan amqp.Delivery, error) {
-		if err := ch.Qos(prefetch, 0, false); err != nil {
-			return nil, fmt.Errorf("set prefetch: %w", err)
-		}
-		tag := fmt.Sprintf("%s-%d", c.queue, c.tagSeq.Add(1))
-		d, err := ch.Consume(c.queue, tag, false, false, false, false, nil)
-		if err != nil {
-			return nil, fmt.Errorf("consume %s: %w", c.queue, err)
-		}
-		tagsMu.Lock()
-		tags = append(tags, tag)
-		tagsMu.Unlock()
-		return d, nil
-	}
-	first := c.opts.Prefetch
-	if first > 1 {
-		first = 1
-	}
-	cautious, err := subscribe(first)
+	sub := &subscription{c: c, ch: ch}
+	first := min(c.opts.Prefetch, 1)
+	cautious, err := sub.subscribe(first)
 	if err != nil {
 		return false, err
 	}
@@ -223,6 +203,83 @@ func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc
 	}
 
 	stop := make(chan struct{})
+	deliveries := sub.feed(cautious, first, stop)
+	var wg sync.WaitGroup
+	for range c.opts.Concurrency {
+		wg.Go(func() { c.work(hctx, pub, deliveries, stop) })
+	}
+	workersDone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(workersDone)
+	}()
+
+	select {
+	case <-workersDone:
+		// The delivery stream ended: channel or connection lost, or the broker cancelled the consumer.
+		return true, errors.New("delivery stream closed")
+	case <-ctx.Done():
+	}
+	close(stop)
+	sub.cancel()
+	return true, c.awaitWorkers(workersDone, hcancel)
+}
+
+// awaitWorkers waits up to the shutdown timeout for the workers of a stopped subscription, then cancels
+// their handlers and returns ErrShutdownTimeout.
+func (c *Consumer) awaitWorkers(workersDone <-chan struct{}, hcancel context.CancelFunc) error {
+	t := time.NewTimer(c.opts.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-workersDone:
+		return nil
+	case <-t.C:
+		hcancel()
+		c.log.Warn("rabbitmq consumer shutdown timed out; unfinished messages go back to the queue",
+			"timeout", c.opts.ShutdownTimeout)
+		return ErrShutdownTimeout
+	}
+}
+
+// subscription is the broker subscriptions of one consume on one channel.
+type subscription struct {
+	c  *Consumer
+	ch *amqp.Channel
+
+	mu   sync.Mutex
+	tags []string
+}
+
+// subscribe sets the channel's prefetch and starts one more broker subscription on it.
+func (s *subscription) subscribe(prefetch int) (<-chan amqp.Delivery, error) {
+	if err := s.ch.Qos(prefetch, 0, false); err != nil {
+		return nil, fmt.Errorf("set prefetch: %w", err)
+	}
+	tag := fmt.Sprintf("%s-%d", s.c.queue, s.c.tagSeq.Add(1))
+	d, err := s.ch.Consume(s.c.queue, tag, false, false, false, false, nil)
+	if err != nil {
+		return nil, fmt.Errorf("consume %s: %w", s.c.queue, err)
+	}
+	s.mu.Lock()
+	s.tags = append(s.tags, tag)
+	s.mu.Unlock()
+	return d, nil
+}
+
+// cancel stops every subscription locally at once (noWait), without waiting for a broker that may be
+// unreachable. Deliveries not yet handled stay unacked and return to the queue with the channel.
+func (s *subscription) cancel() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, tag := range s.tags {
+		_ = s.ch.Cancel(tag, true)
+	}
+}
+
+// feed forwards the deliveries of the cautious subscription (prefetch first) and, once a message that
+// was never handed out before arrives, of a second subscription for the rest of the prefetch, into one
+// channel that is closed when every subscription has ended. Forwarding gives up when stop is closed.
+func (s *subscription) feed(cautious <-chan amqp.Delivery, first int, stop <-chan struct{}) <-chan amqp.Delivery {
 	deliveries := make(chan amqp.Delivery)
 	var feeders sync.WaitGroup
 	forward := func(src <-chan amqp.Delivery, fresh func()) {
@@ -240,17 +297,17 @@ func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc
 		}
 	}
 	var raise func()
-	if first < c.opts.Prefetch {
+	if prefetch := s.c.opts.Prefetch; first < prefetch {
 		var once sync.Once
 		raise = func() {
 			once.Do(func() {
-				rest, err := subscribe(c.opts.Prefetch - first)
+				rest, err := s.subscribe(prefetch - first)
 				if err != nil {
 					// The channel is broken: the cautious subscription ends with it, and so does this one.
-					c.log.Warn("rabbitmq consumer could not raise its prefetch", "err", err)
+					s.c.log.Warn("rabbitmq consumer could not raise its prefetch", "err", err)
 					return
 				}
-				c.log.Debug("a new message arrived: the consumer takes the full prefetch", "prefetch", c.opts.Prefetch)
+				s.c.log.Debug("a new message arrived: the consumer takes the full prefetch", "prefetch", prefetch)
 				feeders.Add(1)
 				go forward(rest, nil)
 			})
@@ -262,46 +319,7 @@ func (c *Consumer) consume(ctx, hctx context.Context, hcancel context.CancelFunc
 		feeders.Wait()
 		close(deliveries)
 	}()
-
-	var wg sync.WaitGroup
-	for range c.opts.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.work(hctx, pub, deliveries, stop)
-		}()
-	}
-	workersDone := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(workersDone)
-	}()
-
-	select {
-	case <-workersDone:
-		// The delivery stream ended: channel or connection lost, or the broker cancelled the consumer.
-		return true, errors.New("delivery stream closed")
-	case <-ctx.Done():
-	}
-	close(stop)
-	// noWait: stop the stream locally at once, without waiting for a broker that may be unreachable.
-	// Deliveries not yet handled stay unacked and return to the queue with the channel.
-	tagsMu.Lock()
-	for _, tag := range tags {
-		_ = ch.Cancel(tag, true)
-	}
-	tagsMu.Unlock()
-	t := time.NewTimer(c.opts.ShutdownTimeout)
-	defer t.Stop()
-	select {
-	case <-workersDone:
-		return true, nil
-	case <-t.C:
-		hcancel()
-		c.log.Warn("rabbitmq consumer shutdown timed out; unfinished messages go back to the queue",
-			"timeout", c.opts.ShutdownTimeout)
-		return true, ErrShutdownTimeout
-	}
+	return deliveries
 }
 
 func (c *Consumer) work(hctx context.Context, pub *Publisher, deliveries <-chan amqp.Delivery, stop <-chan struct{}) {
