@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
@@ -89,23 +89,6 @@ func (f *fakeCharts) Chart(_ context.Context, title string) ([]byte, error) {
 	return []byte("\x89PNG chart of " + title), nil
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	t      *testing.T
 	srv    *telegramtest.Server
@@ -115,7 +98,7 @@ type harness struct {
 	clk    *clock.Fake
 	src    *fakeOffers
 	charts *fakeCharts
-	logs   *syncBuffer
+	logs   *loggingtest.Buffer
 	reg    *prometheus.Registry
 	stop   func()
 }
@@ -151,7 +134,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		o.sendInterval = 15 * time.Millisecond
 	}
 	srv := telegramtest.New(t, o.server)
-	logs := &syncBuffer{}
+	logs := &loggingtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := prometheus.NewRegistry()
 	sender, err := telegram.New(telegram.Config{

@@ -1,7 +1,6 @@
 package telegram
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -18,37 +17,20 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type fixture struct {
 	srv  *telegramtest.Server
 	s    *Sender
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *loggingtest.Buffer
 }
 
 func newFixture(t *testing.T, opts telegramtest.Options, cfg Config) *fixture {
 	t.Helper()
 	srv := telegramtest.New(t, opts)
-	logs := &syncBuffer{}
+	logs := &loggingtest.Buffer{}
 	reg := prometheus.NewRegistry()
 	if cfg.Token == "" {
 		cfg.Token = srv.Token()

@@ -1,17 +1,17 @@
 package rabbitmq
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
 
 func TestNewConnRejects(t *testing.T) {
@@ -210,7 +210,7 @@ func TestRegisterSharesCollectors(t *testing.T) {
 }
 
 func TestLogsNeverShowThePassword(t *testing.T) {
-	var buf syncBuffer
+	var buf loggingtest.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, err := NewConn("amqp://guest:sup3rs3cret@127.0.0.1:1/vh", logger, nil, ConnOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	require.NoError(t, err)
@@ -226,23 +226,6 @@ func TestLogsNeverShowThePassword(t *testing.T) {
 	require.Contains(t, out, "amqp://guest:****@127.0.0.1:1/vh")
 	require.NotContains(t, out, "sup3rs3cret")
 	require.NotContains(t, c.Check(context.Background()).Error(), "sup3rs3cret")
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestQueues(t *testing.T) {

@@ -1,7 +1,6 @@
 package tracing
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/openzipkin/zipkin-go/model"
 	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
 
 const tgToken = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"
@@ -303,7 +304,7 @@ func TestExternalTransportWithNoopTracer(t *testing.T) {
 }
 
 func TestReporterFailuresAreLoggedWithoutPassword(t *testing.T) {
-	var buf syncBuffer
+	var buf loggingtest.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
@@ -341,23 +342,6 @@ type failingReporter struct{}
 
 func (failingReporter) Send(model.SpanModel) {}
 func (failingReporter) Close() error         { return errors.New("closed redis://:pw@h") }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func keys(m map[string]model.SpanModel) []string {
 	var out []string
