@@ -1,4 +1,4 @@
-package ratelimit
+package ratelimit_test
 
 import (
 	"context"
@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
@@ -37,10 +36,10 @@ func (o *recObserver) RateChanged(r float64) {
 }
 func (o *recObserver) Throttled() { o.mu.Lock(); o.throttles++; o.mu.Unlock() }
 
-func newTestAIMD(t *testing.T, cfg AIMDConfig) (*AIMD, *clock.Fake) {
+func newTestAIMD(t *testing.T, cfg ratelimit.AIMDConfig) (*ratelimit.AIMD, *clock.Fake) {
 	t.Helper()
 	clk := clock.NewFake(t0)
-	a, err := NewAIMD(cfg, clk, nil)
+	a, err := ratelimit.NewAIMD(cfg, clk, nil)
 	require.NoError(t, err)
 	return a, clk
 }
@@ -53,14 +52,14 @@ func TestNewAIMDRejectsBadCeiling(t *testing.T) {
 		{"zero", 0}, {"negative", -1}, {"nan", math.NaN()}, {"inf", math.Inf(1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewAIMD(AIMDConfig{Ceiling: tc.ceiling}, clock.NewFake(t0), nil)
-			require.ErrorIs(t, err, ErrInvalidConfig)
+			_, err := ratelimit.NewAIMD(ratelimit.AIMDConfig{Ceiling: tc.ceiling}, clock.NewFake(t0), nil)
+			require.ErrorIs(t, err, ratelimit.ErrInvalidConfig)
 		})
 	}
 }
 
 func TestAIMDReserveSpacesRequestsAtCeiling(t *testing.T) {
-	a, clk := newTestAIMD(t, AIMDConfig{Ceiling: 2})
+	a, clk := newTestAIMD(t, ratelimit.AIMDConfig{Ceiling: 2})
 	require.Equal(t, 2.0, a.Rate())
 	require.Equal(t, 2.0, a.Ceiling())
 	now := clk.Now()
@@ -76,7 +75,7 @@ func TestAIMDReserveSpacesRequestsAtCeiling(t *testing.T) {
 }
 
 func TestAIMDBurst(t *testing.T) {
-	a, clk := newTestAIMD(t, AIMDConfig{Ceiling: 10, Burst: 3})
+	a, clk := newTestAIMD(t, ratelimit.AIMDConfig{Ceiling: 10, Burst: 3})
 	now := clk.Now()
 	for i := 0; i < 3; i++ {
 		require.Zero(t, a.Reserve(now), "request %d within burst", i)
@@ -85,7 +84,7 @@ func TestAIMDBurst(t *testing.T) {
 }
 
 func TestAIMDWaitSleepsOnTheClock(t *testing.T) {
-	a, clk := newTestAIMD(t, AIMDConfig{Ceiling: 2})
+	a, clk := newTestAIMD(t, ratelimit.AIMDConfig{Ceiling: 2})
 	for i := 0; i < 10; i++ {
 		require.NoError(t, a.Wait(context.Background()))
 	}
@@ -95,7 +94,7 @@ func TestAIMDWaitSleepsOnTheClock(t *testing.T) {
 
 func TestAIMDWaitCancelledReturnsToken(t *testing.T) {
 	clk := failingClock{Fake: clock.NewFake(t0), err: context.Canceled}
-	a, err := NewAIMD(AIMDConfig{Ceiling: 1}, clk, nil)
+	a, err := ratelimit.NewAIMD(ratelimit.AIMDConfig{Ceiling: 1}, clk, nil)
 	require.NoError(t, err)
 	require.NoError(t, a.Wait(context.Background()))
 	require.ErrorIs(t, a.Wait(context.Background()), context.Canceled)
@@ -110,7 +109,7 @@ func TestAIMDWaitCancelledReturnsToken(t *testing.T) {
 func TestAIMDThrottleHalvesWithHoldoffAndFloor(t *testing.T) {
 	clk := clock.NewFake(t0)
 	obs := &recObserver{}
-	a, err := NewAIMD(AIMDConfig{Ceiling: 16}, clk, obs)
+	a, err := ratelimit.NewAIMD(ratelimit.AIMDConfig{Ceiling: 16}, clk, obs)
 	require.NoError(t, err)
 
 	require.True(t, a.OnThrottle())
@@ -130,7 +129,7 @@ func TestAIMDThrottleHalvesWithHoldoffAndFloor(t *testing.T) {
 }
 
 func TestAIMDThrottleSlowsReservations(t *testing.T) {
-	a, clk := newTestAIMD(t, AIMDConfig{Ceiling: 2})
+	a, clk := newTestAIMD(t, ratelimit.AIMDConfig{Ceiling: 2})
 	now := clk.Now()
 	require.Zero(t, a.Reserve(now))
 	a.OnThrottle()
@@ -138,7 +137,7 @@ func TestAIMDThrottleSlowsReservations(t *testing.T) {
 }
 
 func TestAIMDAdditiveIncrease(t *testing.T) {
-	a, clk := newTestAIMD(t, AIMDConfig{Ceiling: 2})
+	a, clk := newTestAIMD(t, ratelimit.AIMDConfig{Ceiling: 2})
 	clk.Advance(time.Second)
 	a.OnThrottle()
 	a.OnThrottle() // held off
@@ -164,7 +163,7 @@ func TestAIMDAdditiveIncrease(t *testing.T) {
 }
 
 func TestAIMDRecoveryFromFloorTakesTime(t *testing.T) {
-	a, clk := newTestAIMD(t, AIMDConfig{Ceiling: 2})
+	a, clk := newTestAIMD(t, ratelimit.AIMDConfig{Ceiling: 2})
 	for i := 0; i < 10; i++ {
 		clk.Advance(time.Second)
 		a.OnThrottle()
@@ -178,25 +177,4 @@ func TestAIMDRecoveryFromFloorTakesTime(t *testing.T) {
 		require.Less(t, seconds, 100)
 	}
 	require.Equal(t, 19, seconds, "from ceiling/16 to the ceiling in steps of ceiling/20")
-}
-
-func TestEgressMetrics(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
-	m := NewEgressMetrics(reg)
-	clk := clock.NewFake(t0)
-	a, err := NewAIMD(AIMDConfig{Ceiling: 2}, clk, m.For("socks5://10.0.0.1:1080"))
-	require.NoError(t, err)
-	require.Equal(t, 2.0, testutil.ToFloat64(m.rate.WithLabelValues("socks5://10.0.0.1:1080")))
-	a.OnThrottle()
-	require.Equal(t, 1.0, testutil.ToFloat64(m.rate.WithLabelValues("socks5://10.0.0.1:1080")))
-	require.Equal(t, 1.0, testutil.ToFloat64(m.throttles.WithLabelValues("socks5://10.0.0.1:1080")))
-	m.Forget("socks5://10.0.0.1:1080")
-	require.Zero(t, testutil.CollectAndCount(m.rate))
-	n, err := testutil.GatherAndCount(reg, "dmarket_ratelimit_throttles_total")
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
-
-	var nilMetrics *EgressMetrics
-	require.Nil(t, nilMetrics.For("x"))
-	nilMetrics.Forget("x")
 }
