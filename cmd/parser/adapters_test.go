@@ -15,6 +15,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/egresstest"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
 	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
@@ -63,7 +64,7 @@ func TestHealthOfDMarketAndProxies(t *testing.T) {
 
 	sim.Handler.SetFault(dmarkettest.EndpointMarketItems, dmarkettest.Fault{ServerErrorRate: 1})
 	for range 3 {
-		_, _ = client.MarketItems(context.Background(), dmarket.MarketItemsQuery{GameID: "a8db"}, false)
+		_, _ = client.MarketItems(context.Background(), dmarket.MarketItemsQuery{GameID: market.GameCS2}, false)
 	}
 	st, err = check(context.Background())
 	require.Equal(t, health.StatusDegraded, st, "an open breaker only degrades")

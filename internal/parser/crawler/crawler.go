@@ -14,6 +14,7 @@ import (
 	"github.com/openzipkin/zipkin-go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
@@ -65,7 +66,7 @@ type Config struct {
 // DefaultConfig returns the defaults of SPEC §3.1.
 func DefaultConfig() Config {
 	return Config{
-		Games:         []string{"a8db"},
+		Games:         []string{market.GameCS2},
 		Bounds:        []int64{0, 10, 25, 50, 100, 200, 350, 500, 1000, 2000, 5000, 10000, 50000},
 		Concurrency:   4,
 		CycleInterval: 60 * time.Second,

@@ -20,12 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
-// market is an in-memory listings book: listing i has price prices[i] (ascending) and title titles[i].
-type market struct {
+// fakeMarket is an in-memory listings book: listing i has price prices[i] (ascending) and title titles[i].
+type fakeMarket struct {
 	mu      sync.Mutex
 	prices  []int64
 	titles  []string
@@ -39,8 +40,8 @@ type market struct {
 	feesErr error
 }
 
-func newMarket(n int) *market {
-	m := &market{sales: map[string][]time.Time{}}
+func newMarket(n int) *fakeMarket {
+	m := &fakeMarket{sales: map[string][]time.Time{}}
 	for i := range n {
 		m.prices = append(m.prices, int64(1+i*7%5000))
 		m.titles = append(m.titles, "Item "+strconv.Itoa(i%37))
@@ -58,7 +59,7 @@ func newMarket(n int) *market {
 	return m
 }
 
-func (m *market) MarketItems(ctx context.Context, q ListingsQuery) (ListingsPage, error) {
+func (m *fakeMarket) MarketItems(ctx context.Context, q ListingsQuery) (ListingsPage, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls = append(m.calls, q)
@@ -102,14 +103,14 @@ func (m *market) MarketItems(ctx context.Context, q ListingsQuery) (ListingsPage
 	return page, nil
 }
 
-func (m *market) AggregatedPrices(_ context.Context, game string, titles []string) (Result, error) {
+func (m *fakeMarket) AggregatedPrices(_ context.Context, game string, titles []string) (Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.orders = append(m.orders, titles)
 	return Result{Raw: []byte(`{"aggregatedPrices":[]}`), Request: message.Request{Method: "POST", Path: "/marketplace-api/v1/aggregated-prices"}}, nil
 }
 
-func (m *market) LastSales(_ context.Context, game, title string, offset, limit int) (SalesPage, error) {
+func (m *fakeMarket) LastSales(_ context.Context, game, title string, offset, limit int) (SalesPage, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	all := m.sales[title]
@@ -122,7 +123,7 @@ func (m *market) LastSales(_ context.Context, game, title string, offset, limit 
 	return p, nil
 }
 
-func (m *market) CustomizedFees(_ context.Context, game string) (Result, error) {
+func (m *fakeMarket) CustomizedFees(_ context.Context, game string) (Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.fees = append(m.fees, game)
@@ -276,13 +277,13 @@ func TestCycleCoversEveryListingOnceAndSplitsLongRanges(t *testing.T) {
 			require.Equal(t, 1, n, "cycle %d: listing %s published once", cycle, id)
 		}
 	}
-	plan := c.Plan("a8db")
+	plan := c.Plan(market.GameCS2)
 	require.Greater(t, len(plan), 3, "long ranges were split")
 	for i := 1; i < len(plan); i++ {
 		require.Equal(t, plan[i-1].To+1, plan[i].From, "ranges stay contiguous: %v", plan)
 	}
 	require.Zero(t, plan[len(plan)-1].To, "the last range stays open")
-	require.Greater(t, testutil.ToFloat64(c.m.splits.WithLabelValues("a8db")), 0.0)
+	require.Greater(t, testutil.ToFloat64(c.m.splits.WithLabelValues(market.GameCS2)), 0.0)
 	require.Equal(t, 3.0, testutil.ToFloat64(c.m.cycles.WithLabelValues("complete")))
 	n, err := testutil.GatherAndCount(reg, "dmarket_crawler_pages_published_total")
 	require.NoError(t, err)
@@ -367,7 +368,7 @@ func TestCycleDeadlineLeavesRangesUnfinished(t *testing.T) {
 	c, _ := newTestCrawler(t, cfg, m, newSink(), nil)
 	st := c.RunCycle(context.Background())
 	require.Equal(t, 3, st.Unfinished)
-	require.Equal(t, 3, len(c.Plan("a8db")))
+	require.Equal(t, 3, len(c.Plan(market.GameCS2)))
 }
 
 func TestOrdersAndFeesWithKeys(t *testing.T) {
@@ -385,7 +386,7 @@ func TestOrdersAndFeesWithKeys(t *testing.T) {
 	require.Len(t, s.msgs[message.Queue(message.KindOrders)], 1)
 	require.Empty(t, s.msgs[message.Queue(message.KindFees)], "failed fees are not published")
 	gate := c.gate.(*fakeGate)
-	require.Equal(t, []string{"fees:a8db"}, gate.released, "a failed fetch makes fees due again")
+	require.Equal(t, []string{"fees:" + market.GameCS2}, gate.released, "a failed fetch makes fees due again")
 
 	m.feesErr = nil
 	c.RunCycle(context.Background())
@@ -543,7 +544,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 
 // signedRefusingMarket refuses every signed request permanently, as DMarket does with bad keys.
 type signedRefusingMarket struct {
-	*market
+	*fakeMarket
 	signed int
 }
 
@@ -556,13 +557,13 @@ func (s *signedRefusingMarket) MarketItems(ctx context.Context, q ListingsQuery)
 		s.mu.Unlock()
 		return ListingsPage{}, errUnauthorized
 	}
-	return s.market.MarketItems(ctx, q)
+	return s.fakeMarket.MarketItems(ctx, q)
 }
 
 func TestRefusedKeysFallBackToUnsignedListings(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
-	m := &signedRefusingMarket{market: newMarket(800)}
+	m := &signedRefusingMarket{fakeMarket: newMarket(800)}
 	cfg := testConfig()
 	cfg.SignedWorkers = 2
 	cfg.IsRetryable = func(err error) bool { return !errors.Is(err, errUnauthorized) }

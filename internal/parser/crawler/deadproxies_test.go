@@ -16,6 +16,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/parser/crawler"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy/proxytest"
@@ -57,7 +58,7 @@ func TestDeadProxiesDoNotOpenTheListingsBreaker(t *testing.T) {
 
 	failed, ok := 0, 0
 	for range 2 * len(lines) {
-		_, err := client.MarketItems(context.Background(), dmarket.MarketItemsQuery{GameID: "a8db", Limit: 1}, false)
+		_, err := client.MarketItems(context.Background(), dmarket.MarketItemsQuery{GameID: market.GameCS2, Limit: 1}, false)
 		if err != nil {
 			require.ErrorIs(t, err, dmarket.ErrNetwork, "only the dead proxies fail")
 			failed++

@@ -17,6 +17,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/egresstest"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/parser/crawler"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
@@ -86,7 +87,7 @@ func TestParserPublishesTheWholeCatalogueThroughFaults(t *testing.T) {
 	sim := dmarkettest.New(dmarkettest.Config{Titles: 300, ListingsPerTitle: 8, PublicMarketRate: -1, PublicOtherRate: -1})
 	defer sim.Close()
 	want := map[string]bool{}
-	for _, l := range sim.Handler.Catalogue().Listings("a8db") {
+	for _, l := range sim.Handler.Catalogue().Listings(market.GameCS2) {
 		want[l.ItemID] = true
 	}
 	require.Greater(t, len(want), 1500)
@@ -158,7 +159,7 @@ func TestParserPublishesTheWholeCatalogueThroughFaults(t *testing.T) {
 	// pages is the listings pages of the latest cycle: the progress of the next one is measured in them.
 	var pages int
 	t.Run("split plan still publishes every listing once", func(t *testing.T) {
-		require.Greater(t, len(c.Plan("a8db")), 4, "long ranges were split")
+		require.Greater(t, len(c.Plan(market.GameCS2)), 4, "long ranges were split")
 		col.reset()
 		st := c.RunCycle(ctx)
 		require.Zero(t, st.Unfinished)
