@@ -73,9 +73,3 @@ func (s *titleSet) add(game, title string) {
 	}
 	s.cur[k] = struct{}{}
 }
-
-func (s *titleSet) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.cur) + len(s.prev)
-}

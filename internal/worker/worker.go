@@ -20,6 +20,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/market/sellhistory"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/middleware"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
@@ -61,10 +62,8 @@ func SellHistory(sales []validate.Sale, now time.Time) pricestore.History {
 		Oldest: oldest}
 }
 
-// StartSpan starts a span named name. With non-nil headers the span continues the trace they carry (B3
-// headers of a delivery); with nil headers it is a child of the span in ctx. It returns the context that
-// holds the span and a function that ends it, recording err when not nil.
-type StartSpan func(ctx context.Context, name string, headers map[string]any) (context.Context, func(err error))
+// StartSpan starts a span (see middleware.StartSpan).
+type StartSpan = middleware.StartSpan
 
 // Sentinel errors (always wrapped in message.Permanent by Handle).
 var (
@@ -114,17 +113,10 @@ type Handler struct {
 	seen     *titleSet
 	clock    clock.Clock
 	m        metrics
+	chain    message.Handler
 }
 
 var _ message.Handler = (*Handler)(nil)
-
-// Outcomes of the pages metric.
-const (
-	outcomeOK        = "ok"
-	outcomeInvalid   = "invalid"
-	outcomeTransient = "error"
-	kindUnknown      = "unknown"
-)
 
 type metrics struct {
 	items    *prometheus.CounterVec
@@ -161,11 +153,11 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		m.titles.WithLabelValues(string(k))
 		m.duration.WithLabelValues(string(k))
 		m.latency.WithLabelValues(string(k))
-		for _, o := range []string{outcomeOK, outcomeInvalid, outcomeTransient} {
+		for _, o := range middleware.Outcomes {
 			m.pages.WithLabelValues(string(k), o)
 		}
 	}
-	m.pages.WithLabelValues(kindUnknown, outcomeInvalid)
+	m.pages.WithLabelValues(middleware.KindUnknown, middleware.OutcomeInvalid)
 	for _, r := range validate.Reasons {
 		m.invalid.WithLabelValues(string(r))
 	}
@@ -195,40 +187,34 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	return &Handler{
+	h := &Handler{
 		store: d.Store, schedule: d.Schedule, analyse: d.Analyse, log: log, span: d.StartSpan,
 		seen: newTitleSet(cfg.EnqueueCacheSize, enqueueCacheMaxAge, clk), clock: clk, m: newMetrics(reg),
-	}, nil
+	}
+	h.chain = middleware.Chain(message.HandlerFunc(h.handle),
+		middleware.Span(h.span, "worker.handle"),
+		middleware.Log(h.log),
+		middleware.Metrics(h.m.pages, h.m.latency, h.clock),
+	)
+	return h, nil
 }
 
-// Handle processes one delivery; see message.Handler for the meaning of its result.
-func (h *Handler) Handle(ctx context.Context, d message.Delivery) (err error) {
-	if h.span != nil {
-		var end func(error)
-		ctx, end = h.span(ctx, "worker.handle", d.Headers)
-		defer func() { end(err) }()
-	}
+// Handle processes one delivery; see message.Handler for the meaning of its result. The delivery goes
+// through the middleware New put around the handler: a span, then the log of failures, then the pages
+// and latency metrics.
+func (h *Handler) Handle(ctx context.Context, d message.Delivery) error {
+	return h.chain.Handle(ctx, d)
+}
+
+// handle decodes one delivery, describes it to the middleware and routes it by kind.
+func (h *Handler) handle(ctx context.Context, d message.Delivery) error {
 	msg, err := validate.DecodeMessage(d.Body)
 	if err != nil {
-		h.m.pages.WithLabelValues(kindUnknown, outcomeInvalid).Inc()
-		h.log.Warn("dead-lettering undecodable message", "message_id", d.MessageID, "err", err)
 		return err
 	}
 	env := msg.Envelope
-	kind := string(env.Kind)
-	err = h.route(ctx, &msg)
-	switch {
-	case err == nil:
-		h.m.pages.WithLabelValues(kind, outcomeOK).Inc()
-		h.m.latency.WithLabelValues(kind).Observe(max(0, h.clock.Now().Sub(env.FetchedAt).Seconds()))
-	case message.IsPermanent(err):
-		h.m.pages.WithLabelValues(kind, outcomeInvalid).Inc()
-		h.log.Warn("dead-lettering invalid message", "message_id", d.MessageID, "kind", kind, "game", env.GameID, "err", err)
-	default:
-		h.m.pages.WithLabelValues(kind, outcomeTransient).Inc()
-		h.log.Debug("message failed, will be retried", "message_id", d.MessageID, "kind", kind, "attempt", d.Attempt, "err", err)
-	}
-	return err
+	middleware.Describe(ctx, middleware.Facts{Kind: env.Kind, Game: env.GameID, FetchedAt: env.FetchedAt})
+	return h.route(ctx, &msg)
 }
 
 func (h *Handler) route(ctx context.Context, msg *validate.Message) error {

@@ -491,3 +491,10 @@ func histogram(t *testing.T, g prometheus.Gatherer, name, kind string) (uint64, 
 	t.Fatalf("no %s{kind=%q}", name, kind)
 	return 0, 0
 }
+
+// len returns the number of pairs the set remembers.
+func (s *titleSet) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.cur) + len(s.prev)
+}
