@@ -16,6 +16,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 )
 
@@ -214,16 +216,11 @@ func (g *Guard) Run(ctx context.Context) error {
 			return nil
 		case <-g.wake:
 		}
-		delay := g.opts.ProbeMinBackoff
-		for g.Down() {
-			t := time.NewTimer(delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+		pause := backoff.Policy{Initial: g.opts.ProbeMinBackoff, Max: g.opts.ProbeMaxBackoff}
+		for attempt := 1; g.Down(); attempt++ {
+			if clock.Sleep(ctx, pause.Ceiling(attempt)) != nil {
 				return nil
-			case <-t.C:
 			}
-			delay = min(2*delay, g.opts.ProbeMaxBackoff)
 			if err := g.check(ctx); err != nil {
 				if ctx.Err() != nil {
 					return nil
