@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skinflip/dmarket-monitor/internal/config"
@@ -76,36 +78,12 @@ func runWith(ctx context.Context, cfg config.Worker, log *slog.Logger, wrap func
 	}
 	defer rdb.Close()
 
-	store, err := pricestore.New(rdb, clk, pricestore.Config{PriceTTL: cfg.PriceTTL, HistoryTTL: cfg.HistoryTTL})
+	hd, err := newHandling(cfg, rdb, tracing.MessageSpans(tracer), log, reg, clk)
 	if err != nil {
-		return fmt.Errorf("price store: %w", err)
+		return err
 	}
-	sched, err := salesschedule.New(rdb, clk, salesschedule.Config{})
-	if err != nil {
-		return fmt.Errorf("sales schedule: %w", err)
-	}
-	// The guard pauses the consumers while Redis is unreachable (no attempt spent, nothing
-	// dead-lettered) and keeps /readyz at 503 meanwhile.
-	guard, err := worker.NewGuard(func(ctx context.Context) error { return redisdb.Check(ctx, rdb) },
-		worker.GuardOptions{Logger: log, Registerer: reg})
-	if err != nil {
-		return fmt.Errorf("redis guard: %w", err)
-	}
-	// Dead-lettered sales and fees make their title or game due again for the parser.
-	dueAgain, err := worker.NewDueAgain(sched, fetchgate.New(rdb, ""), worker.DueAgainConfig{}, log, reg)
-	if err != nil {
-		return fmt.Errorf("dead letters: %w", err)
-	}
-	handler, err := worker.New(worker.Config{}, worker.Deps{
-		Store: store, Schedule: sched, Analyse: worker.SellHistory, Logger: log, Registerer: reg,
-		StartSpan: tracing.MessageSpans(tracer), Clock: clk,
-	})
-	if err != nil {
-		return fmt.Errorf("handler: %w", err)
-	}
-	var h message.Handler = handler
 	if wrap != nil {
-		h = wrap(handler)
+		hd.handler = wrap(hd.handler)
 	}
 
 	queues := make([]string, 0, len(message.Kinds))
@@ -120,14 +98,62 @@ func runWith(ctx context.Context, cfg config.Worker, log *slog.Logger, wrap func
 	reg.MustRegister(newQueueDepth(amqpConn, queues))
 
 	checks := health.NewRegistry(clk)
-	checks.Register("redis", guard.HealthCheck(redisdb.HealthCheck(rdb)), health.Critical())
+	checks.Register("redis", hd.guard.HealthCheck(redisdb.HealthCheck(rdb)), health.Critical())
 	checks.Register("rabbitmq", rabbitmq.HealthCheck(amqpConn), health.Critical())
 	reg.MustRegister(checks)
 	srv := ops.New(cfg.HTTPAddr, reg, checks, log, ops.WithShutdownTimeout(cfg.ShutdownTimeout))
 	if err := srv.Listen(); err != nil {
 		return fmt.Errorf("ops server: %w", err)
 	}
+	err = consume(ctx, cfg, amqpConn, queues, hd, srv)
+	log.Info("worker stopped")
+	return err
+}
 
+// handling is what the consumers need to handle deliveries.
+type handling struct {
+	handler  message.Handler
+	guard    *worker.Guard
+	dueAgain *worker.DueAgain
+}
+
+// newHandling builds the stores on rdb and the handler that writes to them, with the guard that pauses
+// the consumers while Redis is unreachable and the observer of dead letters.
+func newHandling(cfg config.Worker, rdb *redis.Client, spans worker.StartSpan, log *slog.Logger, reg prometheus.Registerer,
+	clk clock.Clock) (handling, error) {
+	store, err := pricestore.New(rdb, clk, pricestore.Config{PriceTTL: cfg.PriceTTL, HistoryTTL: cfg.HistoryTTL})
+	if err != nil {
+		return handling{}, fmt.Errorf("price store: %w", err)
+	}
+	sched, err := salesschedule.New(rdb, clk, salesschedule.Config{})
+	if err != nil {
+		return handling{}, fmt.Errorf("sales schedule: %w", err)
+	}
+	// The guard pauses the consumers while Redis is unreachable (no attempt spent, nothing
+	// dead-lettered) and keeps /readyz at 503 meanwhile.
+	guard, err := worker.NewGuard(func(ctx context.Context) error { return redisdb.Check(ctx, rdb) },
+		worker.GuardOptions{Logger: log, Registerer: reg})
+	if err != nil {
+		return handling{}, fmt.Errorf("redis guard: %w", err)
+	}
+	// Dead-lettered sales and fees make their title or game due again for the parser.
+	dueAgain, err := worker.NewDueAgain(sched, fetchgate.New(rdb, ""), worker.DueAgainConfig{}, log, reg)
+	if err != nil {
+		return handling{}, fmt.Errorf("dead letters: %w", err)
+	}
+	handler, err := worker.New(worker.Config{}, worker.Deps{
+		Store: store, Schedule: sched, Analyse: worker.SellHistory, Logger: log, Registerer: reg,
+		StartSpan: spans, Clock: clk,
+	})
+	if err != nil {
+		return handling{}, fmt.Errorf("handler: %w", err)
+	}
+	return handling{handler: handler, guard: guard, dueAgain: dueAgain}, nil
+}
+
+// consume runs the ops server, the guard and one consumer per queue until ctx ends or one of them
+// fails, and returns the first error.
+func consume(ctx context.Context, cfg config.Worker, amqpConn *rabbitmq.Conn, queues []string, hd handling, srv *ops.Server) error {
 	// The connection outlives the consumers: a consumer that is stopping still settles its in-flight
 	// deliveries (retries are republished, dead letters published) through it.
 	connCtx, stopConn := context.WithCancel(context.WithoutCancel(ctx))
@@ -137,19 +163,18 @@ func runWith(ctx context.Context, cfg config.Worker, log *slog.Logger, wrap func
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error { return guard.Run(gctx) })
+	g.Go(func() error { return hd.guard.Run(gctx) })
 	for _, q := range queues {
-		c := rabbitmq.NewConsumer(amqpConn, q, h, rabbitmq.ConsumerOptions{
+		c := rabbitmq.NewConsumer(amqpConn, q, hd.handler, rabbitmq.ConsumerOptions{
 			Prefetch: cfg.Prefetch, Concurrency: cfg.Concurrency, MaxAttempts: cfg.MaxAttempts,
-			ShutdownTimeout: cfg.ShutdownTimeout, Pauser: guard, DeadLetters: dueAgain,
+			ShutdownTimeout: cfg.ShutdownTimeout, Pauser: hd.guard, DeadLetters: hd.dueAgain,
 		})
 		g.Go(func() error { return lifecycle.IgnoreCanceled(c.Run(gctx)) })
 	}
-	err = g.Wait()
+	err := g.Wait()
 	stopConn()
 	if cerr := <-connDone; err == nil {
 		err = cerr
 	}
-	log.Info("worker stopped")
 	return err
 }
