@@ -374,6 +374,20 @@ func (s *Store) WriteListingsPage(ctx context.Context, game string, fetchedAt ti
 	if exp < now.Unix() {
 		return 0, nil
 	}
+	titles, fields := aggregate(items)
+	t := fetchedAt.UnixMilli()
+	common := [...]any{now.Unix(), now.UnixMilli(), t, exp, expAt.UnixMilli(), cycle, page}
+	keys, args := listingsArgs(titles, fields, common[:], game, fetchedAt, t, exp, cycle > 0)
+	n, err := s.runPerKey(ctx, listingsScript, keys, args)
+	if err != nil {
+		return 0, fmt.Errorf("write listings of %d titles: %w", len(titles), err)
+	}
+	return n, nil
+}
+
+// aggregate counts a page's listings per title and (status, price), titles and each title's fields in
+// page order; a title's fields are linked through fieldAgg.next.
+func aggregate(items []validate.Listing) ([]titleAgg, []fieldAgg) {
 	titles := make([]titleAgg, 0, len(items))
 	fields := make([]fieldAgg, 0, len(items))
 	index := make(map[string]int, len(items))
@@ -414,8 +428,14 @@ func (s *Store) WriteListingsPage(ctx context.Context, game string, fetchedAt ti
 		}
 		ta.tail = f
 	}
-	t := fetchedAt.UnixMilli()
-	common := [...]any{now.Unix(), now.UnixMilli(), t, exp, expAt.UnixMilli(), cycle, page}
+	return titles, fields
+}
+
+// listingsArgs returns the prices key of every title and its listingsScript arguments: common, the meta
+// JSON and the field lines (crawl counts when crawl is set). t is the fetch time (unix ms), exp the
+// fields' expiry (unix s).
+func listingsArgs(titles []titleAgg, fields []fieldAgg, common []any, game string, fetchedAt time.Time, t, exp int64,
+	crawl bool) ([]string, [][]any) {
 	keys := make([]string, len(titles))
 	args := make([][]any, len(titles))
 	buf := make([]byte, 0, 256)
@@ -423,14 +443,14 @@ func (s *Store) WriteListingsPage(ctx context.Context, game string, fetchedAt ti
 		ta := &titles[i]
 		keys[i] = PricesKey(ta.title)
 		a := make([]any, 0, len(common)+2)
-		a = append(a, common[:]...)
+		a = append(a, common...)
 		buf = appendMeta(buf[:0], t, ta.title, game, ta.image, ta.suggested, fetchedAt.Unix())
 		a = append(a, string(buf))
 		buf = buf[:0]
 		for f := ta.head; f >= 0; f = fields[f].next {
 			buf = appendFieldName(buf, fields[f].locked, fields[f].price)
 			buf = append(buf, '=')
-			if cycle > 0 {
+			if crawl {
 				buf = appendCrawlCount(buf, fields[f])
 			} else {
 				buf = appendFieldValue(buf, fields[f], exp, t)
@@ -439,11 +459,7 @@ func (s *Store) WriteListingsPage(ctx context.Context, game string, fetchedAt ti
 		}
 		args[i] = append(a, string(buf))
 	}
-	n, err := s.runPerKey(ctx, listingsScript, keys, args)
-	if err != nil {
-		return 0, fmt.Errorf("write listings of %d titles: %w", len(titles), err)
-	}
-	return n, nil
+	return keys, args
 }
 
 // runPerKey runs script once per key, keys[i] with args[i], all calls in one pipeline, and returns the
