@@ -12,6 +12,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -191,7 +192,7 @@ type level struct {
 	Expires int64
 }
 
-// titleState is what pricestore.Scan reports for one title, in comparable form.
+// titleState is what pricestore reads for one title, in comparable form.
 type titleState struct {
 	Game      string
 	Image     string
@@ -265,11 +266,20 @@ func expectedState(pages []page, game string, ttl time.Duration) map[string]titl
 	return meta
 }
 
-// scanState reads every title through the read side (pricestore.Scan).
-func scanState(t testing.TB, store *pricestore.Store) map[string]titleState {
+// scanState reads every title of rdb through the read side (pricestore.Store.Title).
+func scanState(t testing.TB, rdb *redis.Client, clk clock.Clock) map[string]titleState {
 	t.Helper()
+	ctx := context.Background()
+	store, err := pricestore.New(rdb, clk, pricestore.Config{})
+	require.NoError(t, err)
 	out := map[string]titleState{}
-	err := store.Scan(context.Background(), func(p pricestore.Prices) error {
+	it := rdb.Scan(ctx, 0, pricestore.PricesPrefix+"*", 1000).Iterator()
+	for it.Next(ctx) {
+		p, ok, err := store.Title(ctx, strings.TrimPrefix(it.Val(), pricestore.PricesPrefix))
+		require.NoError(t, err)
+		if !ok {
+			continue
+		}
 		st := titleState{Game: p.GameID, Image: p.Image, Suggested: p.SuggestedCents, Updated: p.UpdatedAt.Unix()}
 		for _, l := range p.Available {
 			st.Levels = append(st.Levels, level{Price: l.PriceCents, Count: l.Count, Days: l.LockDays, Expires: l.ExpiresAt.Unix()})
@@ -279,9 +289,8 @@ func scanState(t testing.TB, store *pricestore.Store) map[string]titleState {
 		}
 		sortLevels(st.Levels)
 		out[p.Title] = st
-		return nil
-	})
-	require.NoError(t, err)
+	}
+	require.NoError(t, it.Err())
 	return out
 }
 
@@ -687,10 +696,8 @@ func runRedisOutage(t *testing.T, outage time.Duration) {
 	require.Zero(t, dlq, "the dead-letter queue stays empty")
 	require.Positive(t, proxy.Accepted())
 
-	readStore, err := pricestore.New(direct, clk, pricestore.Config{})
-	require.NoError(t, err)
 	want := expectedState(all, gen.game, pricestore.DefaultPriceTTL)
-	got := scanState(t, readStore)
+	got := scanState(t, direct, clk)
 	require.Len(t, got, len(want), "every title of every page is in Redis")
 	for title, st := range want {
 		require.Equal(t, st, got[title], "title %q", title)
@@ -772,12 +779,8 @@ func TestPipelineThreeWorkersMatchOne(t *testing.T) {
 	for _, pg := range all {
 		require.NoError(t, ref.Handle(context.Background(), message.Delivery{MessageID: pg.id, Body: pg.body, Attempt: 1}))
 	}
-	sharedStore, err := pricestore.New(shared, clk, pricestore.Config{})
-	require.NoError(t, err)
-	singleStore, err := pricestore.New(single, clk, pricestore.Config{})
-	require.NoError(t, err)
-	got := scanState(t, sharedStore)
-	one := scanState(t, singleStore)
+	got := scanState(t, shared, clk)
+	one := scanState(t, single, clk)
 	require.NotEmpty(t, one)
 	require.Equal(t, one, got, "three workers leave the state one worker leaves")
 	require.Equal(t, expectedState(all, gen.game, pricestore.DefaultPriceTTL), got)

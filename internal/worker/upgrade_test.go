@@ -47,7 +47,5 @@ func TestRollingUpgradeMixedSchemas(t *testing.T) {
 	require.Zero(t, w.consumed("dead_letter"))
 	dlq, _ := queueCounts(t, amqpURL, listingsQueue+message.DeadLetterSuffix)
 	require.Zero(t, dlq)
-	store, err := pricestore.New(rdb, clk, pricestore.Config{})
-	require.NoError(t, err)
-	require.Equal(t, expectedState(all, gen.game, pricestore.DefaultPriceTTL), scanState(t, store))
+	require.Equal(t, expectedState(all, gen.game, pricestore.DefaultPriceTTL), scanState(t, rdb, clk))
 }
