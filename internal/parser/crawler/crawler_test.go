@@ -1,7 +1,6 @@
 package crawler
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +22,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
 
 // fakeMarket is an in-memory listings book: listing i has price prices[i] (ascending) and title titles[i].
@@ -443,13 +443,12 @@ func TestSalesWalkBackAndPublishOneMessagePerTitle(t *testing.T) {
 }
 
 func TestRunWarnsOnceWithoutKeysAndStops(t *testing.T) {
-	var logs bytes.Buffer
-	var mu sync.Mutex
+	var logs loggingtest.Buffer
 	m := newMarket(50)
 	s := newSink()
 	cfg := testConfig()
 	cfg.CycleInterval = time.Millisecond
-	c, _ := newTestCrawler(t, cfg, m, s, &lockedWriter{w: &logs, mu: &mu})
+	c, _ := newTestCrawler(t, cfg, m, s, &logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- c.Run(ctx) }()
@@ -458,20 +457,7 @@ func TestRunWarnsOnceWithoutKeysAndStops(t *testing.T) {
 	}, 10*time.Second, time.Millisecond)
 	cancel()
 	require.NoError(t, <-done)
-	mu.Lock()
-	defer mu.Unlock()
 	require.Equal(t, 1, strings.Count(logs.String(), "API keys are not set"))
-}
-
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func TestRanges(t *testing.T) {
@@ -561,14 +547,13 @@ func (s *signedRefusingMarket) MarketItems(ctx context.Context, q ListingsQuery)
 }
 
 func TestRefusedKeysFallBackToUnsignedListings(t *testing.T) {
-	var logs bytes.Buffer
-	var mu sync.Mutex
+	var logs loggingtest.Buffer
 	m := &signedRefusingMarket{fakeMarket: newMarket(800)}
 	cfg := testConfig()
 	cfg.SignedWorkers = 2
 	cfg.IsRetryable = func(err error) bool { return !errors.Is(err, errUnauthorized) }
 	s := newSink()
-	c, _ := newTestCrawler(t, cfg, m, s, &lockedWriter{w: &logs, mu: &mu})
+	c, _ := newTestCrawler(t, cfg, m, s, &logs)
 	for range 2 {
 		s.reset()
 		st := c.RunCycle(context.Background())
@@ -576,7 +561,5 @@ func TestRefusedKeysFallBackToUnsignedListings(t *testing.T) {
 		require.Len(t, s.listingIDs(t), 800)
 	}
 	require.LessOrEqual(t, m.signed, 2, "signing stops after the first refusal")
-	mu.Lock()
-	defer mu.Unlock()
 	require.Equal(t, 1, strings.Count(logs.String(), "refused signed listings requests"))
 }

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,30 +21,14 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// logBuffer collects log output so that tests can assert that no secret was logged.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func newLogger() (*slog.Logger, *logBuffer) {
-	lb := &logBuffer{}
+// newLogger returns a debug logger and what it writes, so that tests can assert that no secret was logged.
+func newLogger() (*slog.Logger, *loggingtest.Buffer) {
+	lb := &loggingtest.Buffer{}
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
 }
 
@@ -88,7 +71,7 @@ func upstreams(t *testing.T) (plain, tlsSrv *httptest.Server, roots *x509.CertPo
 	return plain, tlsSrv, roots
 }
 
-func newPool(t *testing.T, cfg Config, clk ratelimit.Clock) (*Pool, *prometheus.Registry, *logBuffer) {
+func newPool(t *testing.T, cfg Config, clk ratelimit.Clock) (*Pool, *prometheus.Registry, *loggingtest.Buffer) {
 	t.Helper()
 	log, lb := newLogger()
 	reg := prometheus.NewPedanticRegistry()

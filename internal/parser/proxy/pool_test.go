@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
 
 // threeProxies are never dialled: the tests using them only acquire and release.
@@ -22,7 +23,7 @@ var threeProxies = []string{
 	"socks4://10.0.0.3:1080",
 }
 
-func fakePool(t *testing.T, cfg Config, lines ...string) (*Pool, *clock.Fake, *logBuffer, func() []string) {
+func fakePool(t *testing.T, cfg Config, lines ...string) (*Pool, *clock.Fake, *loggingtest.Buffer, func() []string) {
 	t.Helper()
 	clk := clock.NewFake(t0)
 	if cfg.Rand == nil {
