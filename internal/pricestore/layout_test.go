@@ -43,8 +43,8 @@ func TestLayoutIsByteIdentical(t *testing.T) {
 	hour := fetched.Truncate(time.Hour)
 	_, err = s.WriteHistory(ctx, "A", fetched, &History{Stable: true, SoldPerWeek: 42,
 		Probability: map[int64]int{1257: 100, 1332: 40, 990: 100},
-		Points: []HourPoint{{hour.Add(-26 * time.Hour).Unix(), 1200, 2}, {hour.Add(-time.Hour).Unix(), 1333, 1}},
-		Oldest: fetched.Add(-3 * 24 * time.Hour)})
+		Points:      []HourPoint{{hour.Add(-26 * time.Hour).Unix(), 1200, 2}, {hour.Add(-time.Hour).Unix(), 1333, 1}},
+		Oldest:      fetched.Add(-3 * 24 * time.Hour)})
 	require.NoError(t, err)
 	_, err = s.WriteFees(ctx, "a8db", fetched, validate.Fees{Fraction: "0.05", MinCents: 1, Reduced: []validate.ReducedFee{
 		{Title: "A", Fraction: "0.02", MinPriceCents: &lo, MaxPriceCents: &hi, ExpiresAt: time.Unix(1749600000, 0)},
