@@ -49,6 +49,14 @@ var rules = []rule{
 		},
 	},
 	{
+		name:  "offers is pure computation: internal/bot/offers reaches neither go-redis nor prometheus",
+		scope: func(pkg string) bool { return under(pkg, internal("bot/offers")) },
+		forbidden: func(path string) bool {
+			return under(path, "github.com/redis/go-redis") || under(path, "github.com/prometheus")
+		},
+		transitive: true,
+	},
+	{
 		name:  "platform imports no domain: internal/platform imports nothing of market, parser, worker or bot",
 		scope: func(pkg string) bool { return under(pkg, internal("platform")) },
 		forbidden: func(path string) bool {
@@ -173,6 +181,8 @@ func moduleRoot(t *testing.T) string {
 // TestDependencyRules checks every rule against the module's packages as they are on disk.
 func TestDependencyRules(t *testing.T) {
 	g := scan(t, moduleRoot(t))
+	require.Contains(t, g[internal("platform/redisdb")], "github.com/redis/go-redis/v9",
+		"the scan misses imports that are there")
 	for _, r := range rules {
 		scoped := 0
 		for pkg := range g {
@@ -208,14 +218,32 @@ func TestDependencyRulesCanFail(t *testing.T) {
 			want: []string{rules[0].name + ": " + internal("market/sellhistory") + " -> " + internal("platform/clock")},
 		},
 		{
+			name: "offers imports prometheus",
+			graph: graph{
+				internal("bot/offers"): {"context", "github.com/prometheus/client_golang/prometheus/promauto"},
+			},
+			want: []string{rules[1].name + ": " + internal("bot/offers") + " -> github.com/prometheus/client_golang/prometheus/promauto"},
+		},
+		{
+			name: "offers reaches go-redis through another package of the module",
+			graph: graph{
+				internal("bot/offers"):   {internal("market"), internal("pricestore")},
+				internal("market"):       {"time"},
+				internal("pricestore"):   {internal("market"), "github.com/redis/go-redis/v9"},
+				internal("bot/telegram"): {"github.com/prometheus/client_golang/prometheus"},
+			},
+			want: []string{rules[1].name + ": " + internal("bot/offers") + " -> " + internal("pricestore") +
+				" -> github.com/redis/go-redis/v9"},
+		},
+		{
 			name: "platform imports the domain and a binary's package",
 			graph: graph{
 				internal("platform/middleware"): {internal("message"), internal("market")},
 				internal("platform/ops"):        {internal("bot/telegram")},
 			},
 			want: []string{
-				rules[1].name + ": " + internal("platform/middleware") + " -> " + internal("market"),
-				rules[1].name + ": " + internal("platform/ops") + " -> " + internal("bot/telegram"),
+				rules[2].name + ": " + internal("platform/middleware") + " -> " + internal("market"),
+				rules[2].name + ": " + internal("platform/ops") + " -> " + internal("bot/telegram"),
 			},
 		},
 		{
@@ -226,6 +254,8 @@ func TestDependencyRulesCanFail(t *testing.T) {
 				internal("platform/rabbitmq"):   {internal("message"), internal("platform/health")},
 				internal("pricestore"):          {internal("market"), "github.com/redis/go-redis/v9"},
 				internal("platform/marketlike"): {internal("marketing")},
+				internal("bot/offers"):          {internal("market"), internal("platform/clock"), "golang.org/x/sync/singleflight"},
+				internal("platform/clock"):      {"time"},
 			},
 		},
 	}
