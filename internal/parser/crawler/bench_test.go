@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,10 +44,7 @@ func BenchmarkCrawlThroughProxies(b *testing.B) {
 				defer srv.Close()
 				lines = append(lines, srv.URL())
 			}
-			file := filepath.Join(b.TempDir(), "proxies.txt")
-			if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-				b.Fatal(err)
-			}
+			file := proxytest.WriteFile(b, lines...)
 			pool, err := proxy.NewPool(proxy.Config{File: file, RatePerIP: rate}, clock.Real{}, log, prometheus.NewRegistry())
 			if err != nil {
 				b.Fatal(err)

@@ -55,10 +55,7 @@ func BenchmarkPoolPerIPLimit(b *testing.B) {
 			for i := range lines {
 				lines[i] = proxytest.New(b, proxytest.Options{Kind: proxytest.SOCKS5, SourceIP: fmt.Sprintf("127.0.0.%d", i+2)}).URL()
 			}
-			path := b.TempDir() + "/proxies.txt"
-			if err := writeLines(path, lines); err != nil {
-				b.Fatal(err)
-			}
+			path := proxytest.WriteFile(b, lines...)
 			log, _ := newLogger()
 			// Ceiling slightly under the server's limit, as an operator would configure it.
 			p, err := NewPool(Config{File: path, RatePerIP: perIP * 0.9, MaxIdleConnsPerHost: 8}, clock.Real{}, log, nil)
@@ -105,10 +102,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 	for i := range lines {
 		lines[i] = fmt.Sprintf("socks5://10.0.1.%d:1080", i+1)
 	}
-	path := b.TempDir() + "/proxies.txt"
-	if err := writeLines(path, lines); err != nil {
-		b.Fatal(err)
-	}
+	path := proxytest.WriteFile(b, lines...)
 	log, _ := newLogger()
 	p, err := NewPool(Config{File: path}, clock.Real{}, log, nil)
 	if err != nil {

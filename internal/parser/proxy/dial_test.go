@@ -36,7 +36,7 @@ func TestRequestsThroughEveryKindOfProxy(t *testing.T) {
 			if tc.scheme != "" {
 				line = srv.URLWithScheme(tc.scheme)
 			}
-			p, _, logs := newPool(t, Config{File: writeFile(t, line), RootCAs: roots, RatePerIP: 1000}, clock.Real{})
+			p, _, logs := newPool(t, Config{File: proxytest.WriteFile(t, line), RootCAs: roots, RatePerIP: 1000}, clock.Real{})
 			require.False(t, p.Direct())
 			wantIP := "127.0.0.1"
 			if tc.opts.SourceIP != "" {
@@ -83,7 +83,7 @@ func TestProxyAuthFailure(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := proxytest.New(t, proxytest.Options{Kind: tc.kind, User: "alice", Password: "right"})
-			p, _, logs := newPool(t, Config{File: writeFile(t, tc.line(srv))}, clock.Real{})
+			p, _, logs := newPool(t, Config{File: proxytest.WriteFile(t, tc.line(srv))}, clock.Real{})
 			l, err := p.Acquire(context.Background(), false)
 			require.NoError(t, err)
 			_, err = get(t, l, plain.URL)
@@ -105,7 +105,7 @@ func TestProxyAuthFailure(t *testing.T) {
 func TestTLSVerificationFailsForUntrustedCert(t *testing.T) {
 	_, tlsSrv, _ := upstreams(t)
 	srv := proxytest.New(t, proxytest.Options{Kind: proxytest.HTTP})
-	p, _, _ := newPool(t, Config{File: writeFile(t, srv.URL()), RootCAs: x509.NewCertPool()}, clock.Real{})
+	p, _, _ := newPool(t, Config{File: proxytest.WriteFile(t, srv.URL()), RootCAs: x509.NewCertPool()}, clock.Real{})
 	l, err := p.Acquire(context.Background(), false)
 	require.NoError(t, err)
 	_, err = get(t, l, tlsSrv.URL)
@@ -139,7 +139,7 @@ func TestProxyFailModes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := proxytest.New(t, proxytest.Options{Kind: tc.kind})
 			srv.SetFail(tc.mode)
-			p, _, _ := newPool(t, Config{File: writeFile(t, srv.URL())}, clock.Real{})
+			p, _, _ := newPool(t, Config{File: proxytest.WriteFile(t, srv.URL())}, clock.Real{})
 			l, err := p.Acquire(context.Background(), false)
 			require.NoError(t, err)
 			_, err = get(t, l, plain.URL)
@@ -319,7 +319,7 @@ func TestFailingProxyIsCooledDownAndComesBack(t *testing.T) {
 	good := proxytest.New(t, proxytest.Options{Kind: proxytest.SOCKS5, SourceIP: "127.0.0.3"})
 	bad.SetFail(proxytest.FailForbidden)
 	clk := clock.NewFake(t0)
-	p, _, _ := newPool(t, Config{File: writeFile(t, bad.URL(), good.URL()),
+	p, _, _ := newPool(t, Config{File: proxytest.WriteFile(t, bad.URL(), good.URL()),
 		Rand: func() float64 { return 0 }}, clk)
 	do := func() (string, string) {
 		l, err := p.Acquire(context.Background(), false)

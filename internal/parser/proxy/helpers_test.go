@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,18 +28,6 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 func newLogger() (*slog.Logger, *loggingtest.Buffer) {
 	lb := &loggingtest.Buffer{}
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
-}
-
-// writeFile writes lines to a proxy file in a temporary directory and returns its path.
-func writeFile(t *testing.T, lines ...string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "proxies.txt")
-	require.NoError(t, writeLines(path, lines))
-	return path
-}
-
-func writeLines(path string, lines []string) error {
-	return os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 }
 
 // scriptedClock is a fake clock whose waits do what the test says instead of advancing the time.

@@ -1,7 +1,8 @@
 // Package proxytest owns in-process proxy servers for tests and benchmarks: HTTP CONNECT (with
 // optional basic authentication), SOCKS4 and SOCKS5 (with optional user/password). Each server can
 // bind its outgoing connections to a chosen loopback source address, so that a server behind several
-// proxies sees distinct client IPs, counts its connections and can be switched to fail.
+// proxies sees distinct client IPs, counts its connections and can be switched to fail. WriteFile and
+// Rewrite write proxy files for the pool.
 package proxytest
 
 import (

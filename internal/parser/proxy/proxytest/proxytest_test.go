@@ -36,6 +36,18 @@ func dialRaw(t *testing.T, s *Server) (net.Conn, *bufio.Reader) {
 	return c, bufio.NewReader(c)
 }
 
+// exchange sends request to s on a new connection and returns the first n bytes of the answer.
+func exchange(t *testing.T, s *Server, request []byte, n int) []byte {
+	t.Helper()
+	c, br := dialRaw(t, s)
+	_, err := c.Write(request)
+	require.NoError(t, err)
+	got := make([]byte, n)
+	_, err = io.ReadFull(br, got)
+	require.NoError(t, err)
+	return got
+}
+
 // getThrough sends a plain HTTP GET over an established tunnel and returns the body.
 func getThrough(t *testing.T, c net.Conn, br *bufio.Reader, target string) string {
 	t.Helper()
@@ -149,13 +161,7 @@ func TestSOCKS5Rejects(t *testing.T) {
 		{"no acceptable method", []byte{5, 1, 2}, []byte{5, 0xff}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, br := dialRaw(t, s)
-			_, err := c.Write(tc.bytes)
-			require.NoError(t, err)
-			got := make([]byte, len(tc.want))
-			_, err = io.ReadFull(br, got)
-			require.NoError(t, err)
-			require.Equal(t, tc.want, got)
+			require.Equal(t, tc.want, exchange(t, s, tc.bytes, len(tc.want)))
 		})
 	}
 }
@@ -217,13 +223,7 @@ func TestFailForbidden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := New(t, Options{Kind: tc.kind})
 			s.SetFail(FailForbidden)
-			c, br := dialRaw(t, s)
-			_, err := c.Write(tc.request)
-			require.NoError(t, err)
-			got := make([]byte, len(tc.want))
-			_, err = io.ReadFull(br, got)
-			require.NoError(t, err)
-			require.Equal(t, tc.want, string(got))
+			require.Equal(t, tc.want, string(exchange(t, s, tc.request, len(tc.want))))
 			require.Zero(t, s.Tunnels())
 		})
 	}
