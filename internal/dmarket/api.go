@@ -98,10 +98,8 @@ func (c *Client) MarketItems(ctx context.Context, q MarketItemsQuery, signed boo
 	if q.Cursor != "" {
 		qs.add("cursor", q.Cursor)
 	}
-	var decoded *MarketItemsBody
-	cl := call{endpoint: EndpointMarketItems, method: http.MethodGet, path: PathMarketItems, rawQuery: qs.String(),
-		signed: signed, validate: func(b []byte) (err error) { decoded, err = DecodeMarketItems(b); return err }}
-	raw, err := c.do(ctx, cl)
+	cl := call{endpoint: EndpointMarketItems, method: http.MethodGet, path: PathMarketItems, rawQuery: qs.String(), signed: signed}
+	raw, decoded, err := fetch(ctx, c, cl, DecodeMarketItems)
 	if err != nil {
 		return nil, fmt.Errorf("fetch market items: %w", err)
 	}
@@ -134,10 +132,8 @@ func (c *Client) AggregatedPrices(ctx context.Context, gameID string, titles []s
 	if err != nil {
 		return nil, fmt.Errorf("fetch aggregated prices: encode request: %w", err)
 	}
-	var decoded *AggregatedPricesBody
-	cl := call{endpoint: EndpointAggregatedPrices, method: http.MethodPost, path: PathAggregatedPrices, body: body,
-		signed: true, validate: func(b []byte) (err error) { decoded, err = DecodeAggregatedPrices(b); return err }}
-	raw, err := c.do(ctx, cl)
+	cl := call{endpoint: EndpointAggregatedPrices, method: http.MethodPost, path: PathAggregatedPrices, body: body, signed: true}
+	raw, decoded, err := fetch(ctx, c, cl, DecodeAggregatedPrices)
 	if err != nil {
 		return nil, fmt.Errorf("fetch aggregated prices: %w", err)
 	}
@@ -163,10 +159,8 @@ func (c *Client) LastSales(ctx context.Context, gameID, title string, offset, li
 	if offset > 0 {
 		qs.add("offset", strconv.Itoa(offset))
 	}
-	var decoded *LastSalesBody
-	cl := call{endpoint: EndpointLastSales, method: http.MethodGet, path: PathLastSales, rawQuery: qs.String(),
-		signed: true, validate: func(b []byte) (err error) { decoded, err = DecodeLastSales(b); return err }}
-	raw, err := c.do(ctx, cl)
+	cl := call{endpoint: EndpointLastSales, method: http.MethodGet, path: PathLastSales, rawQuery: qs.String(), signed: true}
+	raw, decoded, err := fetch(ctx, c, cl, DecodeLastSales)
 	if err != nil {
 		return nil, fmt.Errorf("fetch last sales: %w", err)
 	}
@@ -248,10 +242,8 @@ func (c *Client) customizedFeesPage(ctx context.Context, gameID string, offset i
 	if offset > 0 {
 		qs.add("offset", strconv.Itoa(offset))
 	}
-	var decoded *CustomizedFeesBody
-	cl := call{endpoint: EndpointCustomizedFees, method: http.MethodGet, path: PathCustomizedFees, rawQuery: qs.String(),
-		signed: true, validate: func(b []byte) (err error) { decoded, err = DecodeCustomizedFees(b); return err }}
-	raw, err := c.do(ctx, cl)
+	cl := call{endpoint: EndpointCustomizedFees, method: http.MethodGet, path: PathCustomizedFees, rawQuery: qs.String(), signed: true}
+	raw, decoded, err := fetch(ctx, c, cl, DecodeCustomizedFees)
 	if err != nil {
 		return nil, err
 	}
@@ -279,6 +271,15 @@ func mergeCustomizedFees(first *CustomizedFeesResult, entries []json.RawMessage)
 	}
 	first.Raw, first.CustomizedFeesBody = raw, *decoded
 	return first, nil
+}
+
+// fetch runs cl, an answer being valid when decode accepts it, and returns the raw body with its decoded
+// form.
+func fetch[T any](ctx context.Context, c *Client, cl call, decode func([]byte) (*T, error)) ([]byte, *T, error) {
+	var decoded *T
+	cl.validate = func(b []byte) (err error) { decoded, err = decode(b); return err }
+	raw, err := c.do(ctx, cl)
+	return raw, decoded, err
 }
 
 func validGame(ep Endpoint, gameID string) error {

@@ -8,12 +8,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // errDecode is wrapped by every decoder error; the client turns it into ClassBadBody.
 var errDecode = errors.New("decode body")
 
-// MarketItem is the part of one market listing the crawler needs. Money is integer cents.
+// MarketItem is the part of one market listing the crawler needs.
 type MarketItem struct {
 	// ItemID is DMarket's asset id.
 	ItemID string
@@ -22,9 +24,9 @@ type MarketItem struct {
 	// Title is the full market hash name.
 	Title string
 	// PriceCents is the listing price the buyer pays.
-	PriceCents int64
+	PriceCents market.Cents
 	// SuggestedCents is DMarket's suggested price, 0 if absent.
-	SuggestedCents int64
+	SuggestedCents market.Cents
 	// Tradable is false while a Steam trade lock is active.
 	Tradable bool
 	// LockDays is extra.tradeLock (whole days, 0 when absent).
@@ -51,7 +53,7 @@ type MarketItemsBody struct {
 	// Titles are the distinct titles of Items, in order of first appearance.
 	Titles []string
 	// MinPriceCents and MaxPriceCents bound the prices of Items (0 when Items is empty).
-	MinPriceCents, MaxPriceCents int64
+	MinPriceCents, MaxPriceCents market.Cents
 }
 
 type moneyJSON struct {
@@ -145,7 +147,7 @@ func (out *MarketItemsBody) add(it *marketItemJSON, seen map[string]struct{}) {
 		out.Invalid++
 		return
 	}
-	var suggested int64
+	var suggested market.Cents
 	if it.SuggestedPrice != nil && it.SuggestedPrice.USD != "" {
 		if suggested, err = parseCents(it.SuggestedPrice.USD); err != nil {
 			suggested = 0
@@ -177,18 +179,13 @@ func (out *MarketItemsBody) add(it *marketItemJSON, seen map[string]struct{}) {
 	}
 }
 
-// AggregatedPrice is the top of the book of one title. Money is integer cents.
+// AggregatedPrice is the top of the book of one title.
 type AggregatedPrice struct {
-	// Title is the market hash name.
-	Title string
-	// BidCents is the best buy order; 0 (with HasBid false) when there is none.
-	BidCents int64
-	// BidCount is the number of buy orders.
-	BidCount int
-	// HasBid reports whether a buy order exists (orderBestPrice present with a positive amount).
-	HasBid bool
+	// Order is the title's best buy order: its Title is the row's market hash name; Price and Count are 0
+	// when there is none (orderBestPrice absent or 0), so that Order.Exists reports whether one exists.
+	Order market.BuyOrder
 	// AskCents is the best listing; 0 (with HasAsk false) when there is none.
-	AskCents int64
+	AskCents market.Cents
 	// AskCount is the number of listings.
 	AskCount int
 	// HasAsk reports whether a listing exists.
@@ -240,9 +237,9 @@ func DecodeAggregatedPrices(body []byte) (*AggregatedPricesBody, error) {
 			out.Invalid++
 			continue
 		}
-		p := AggregatedPrice{Title: row.Title, BidCount: int(row.OrderCount), AskCount: int(row.OfferCount)}
+		p := AggregatedPrice{Order: market.BuyOrder{Title: row.Title, Count: int(row.OrderCount)}, AskCount: int(row.OfferCount)}
 		var err error
-		if p.BidCents, err = optionalAmount(row.OrderBestPrice); err != nil {
+		if p.Order.Price, err = optionalAmount(row.OrderBestPrice); err != nil {
 			out.Invalid++
 			continue
 		}
@@ -250,16 +247,16 @@ func DecodeAggregatedPrices(body []byte) (*AggregatedPricesBody, error) {
 			out.Invalid++
 			continue
 		}
-		p.HasBid, p.HasAsk = p.BidCents > 0, p.AskCents > 0
-		if !p.HasBid {
-			p.BidCount = 0
+		p.HasAsk = p.AskCents > 0
+		if !p.Order.Exists() {
+			p.Order.Count = 0
 		}
 		out.Orders = append(out.Orders, p)
 	}
 	return out, nil
 }
 
-func optionalAmount(a *amountJSON) (int64, error) {
+func optionalAmount(a *amountJSON) (market.Cents, error) {
 	if a == nil || a.Amount == "" {
 		return 0, nil
 	}
@@ -269,12 +266,10 @@ func optionalAmount(a *amountJSON) (int64, error) {
 	return parseCents(a.Amount)
 }
 
-// Sale is one sale of a title. Money is integer cents.
+// Sale is one sale of a title: its price (converted from decimal dollars) and time, and how it came
+// about.
 type Sale struct {
-	// PriceCents is the sale price, converted from decimal dollars.
-	PriceCents int64
-	// Date is when the sale happened.
-	Date time.Time
+	market.Sale
 	// TxOperationType is Offer (a listing was bought), Target or Order (a buy order was filled).
 	TxOperationType string
 }
@@ -314,12 +309,13 @@ func DecodeLastSales(body []byte) (*LastSalesBody, error) {
 			out.Invalid++
 			continue
 		}
-		cents, err := ParseDollars(s.Price)
+		cents, err := parseDollars(s.Price)
 		if err != nil {
 			out.Invalid++
 			continue
 		}
-		out.Sales = append(out.Sales, Sale{PriceCents: cents, Date: time.Unix(int64(s.Date), 0).UTC(), TxOperationType: s.TxOperationType})
+		out.Sales = append(out.Sales, Sale{Sale: market.Sale{Price: cents, At: time.Unix(int64(s.Date), 0).UTC()},
+			TxOperationType: s.TxOperationType})
 	}
 	return out, nil
 }
@@ -330,8 +326,8 @@ type Fee struct {
 	Fraction string
 	// FractionValue is Fraction parsed.
 	FractionValue float64
-	// MinAmountCents is the minimum fee in cents.
-	MinAmountCents int64
+	// MinAmountCents is the minimum fee.
+	MinAmountCents market.Cents
 }
 
 // ReducedFee is a title with a lower fee while its price is within [MinPriceCents, MaxPriceCents] and
@@ -344,7 +340,7 @@ type ReducedFee struct {
 	// FractionValue is Fraction parsed.
 	FractionValue float64
 	// MinPriceCents and MaxPriceCents bound the listing prices the reduced fee applies to.
-	MinPriceCents, MaxPriceCents int64
+	MinPriceCents, MaxPriceCents market.Cents
 	// ExpiresAt is when the reduced fee ends; zero when not given.
 	ExpiresAt time.Time
 }
@@ -393,7 +389,7 @@ func DecodeCustomizedFees(body []byte) (*CustomizedFeesBody, error) {
 		return nil, fmt.Errorf("%w: customized fees: negative minAmount", errDecode)
 	}
 	out := &CustomizedFeesBody{
-		Default: Fee{Fraction: env.DefaultFee.Fraction, FractionValue: frac, MinAmountCents: int64(env.DefaultFee.MinAmount)},
+		Default: Fee{Fraction: env.DefaultFee.Fraction, FractionValue: frac, MinAmountCents: market.Cents(env.DefaultFee.MinAmount)},
 		Reduced: make([]ReducedFee, 0, len(env.ReducedFees)),
 	}
 	for _, r := range env.ReducedFees {
@@ -408,7 +404,7 @@ func DecodeCustomizedFees(body []byte) (*CustomizedFeesBody, error) {
 			continue
 		}
 		red := ReducedFee{Title: rf.Title, Fraction: rf.Fraction, FractionValue: f,
-			MinPriceCents: int64(rf.MinPrice), MaxPriceCents: int64(rf.MaxPrice)}
+			MinPriceCents: market.Cents(rf.MinPrice), MaxPriceCents: market.Cents(rf.MaxPrice)}
 		if rf.ExpiresAt > 0 {
 			red.ExpiresAt = time.Unix(int64(rf.ExpiresAt), 0).UTC()
 		}
@@ -510,54 +506,34 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 }
 
 // parseCents parses a non-negative integer-cents string.
-func parseCents(s string) (int64, error) {
+func parseCents(s string) (market.Cents, error) {
 	if s == "" {
 		return 0, fmt.Errorf("%w: empty price", errDecode)
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
+	c, err := market.ParseCents(s)
+	if err != nil || c < 0 {
 		return 0, fmt.Errorf("%w: price %q is not integer cents", errDecode, truncate(s, 32))
 	}
-	return n, nil
+	return c, nil
 }
 
-// maxDollars keeps converted prices far from int64 overflow.
-const maxDollars = 1_000_000_000
+// maxDollarsPrice keeps converted prices far from int64 overflow: a billion dollars (and 99 cents).
+const maxDollarsPrice market.Cents = 1_000_000_000*100 + 99
 
-// ParseDollars converts a non-negative decimal-dollar string ("12.57", "12.5", "12") to integer cents
-// without floating point. More than two decimals are rounded half up.
-func ParseDollars(s string) (int64, error) {
+// parseDollars converts a non-negative decimal-dollar string ("12.57", "12.5", "12") to cents. More than
+// two decimals are rounded half up.
+func parseDollars(s string) (market.Cents, error) {
 	if s == "" {
 		return 0, fmt.Errorf("%w: empty price", errDecode)
 	}
-	whole, frac, hasDot := strings.Cut(s, ".")
-	if whole == "" || (hasDot && frac == "") || !allDigits(whole) || !allDigits(frac) || len(whole) > 10 || len(frac) > 18 {
-		return 0, fmt.Errorf("%w: price %q is not decimal dollars", errDecode, truncate(s, 32))
-	}
-	dollars, _ := strconv.ParseInt(whole, 10, 64)
-	if dollars > maxDollars {
+	c, err := market.ParseDollarsRounded(s)
+	if errors.Is(err, market.ErrRange) || err == nil && c > maxDollarsPrice {
 		return 0, fmt.Errorf("%w: price %q out of range", errDecode, truncate(s, 32))
 	}
-	cents := dollars * 100
-	if len(frac) >= 1 {
-		cents += int64(frac[0]-'0') * 10
+	if err != nil || s[0] == '-' {
+		return 0, fmt.Errorf("%w: price %q is not decimal dollars", errDecode, truncate(s, 32))
 	}
-	if len(frac) >= 2 {
-		cents += int64(frac[1] - '0')
-	}
-	if len(frac) > 2 && frac[2] >= '5' {
-		cents++
-	}
-	return cents, nil
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return c, nil
 }
 
 // parseFraction parses a fee fraction in [0, 1].

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 func fixture(t testing.TB, name string) []byte {
@@ -23,13 +25,13 @@ func TestDecodeMarketItemsFixtures(t *testing.T) {
 	require.NotEmpty(t, page.Cursor)
 	require.Zero(t, page.Invalid)
 	require.Len(t, page.Items, 5)
-	prices := make([]int64, 0, len(page.Items))
+	prices := make([]market.Cents, 0, len(page.Items))
 	for _, it := range page.Items {
 		prices = append(prices, it.PriceCents)
 	}
-	require.Equal(t, []int64{1289, 2874, 10250, 3, 62917}, prices)
-	require.Equal(t, int64(3), page.MinPriceCents)
-	require.Equal(t, int64(62917), page.MaxPriceCents)
+	require.Equal(t, []market.Cents{1289, 2874, 10250, 3, 62917}, prices)
+	require.Equal(t, market.Cents(3), page.MinPriceCents)
+	require.Equal(t, market.Cents(62917), page.MaxPriceCents)
 	require.Equal(t, []string{
 		"AK-47 | Redline (Field-Tested)",
 		"StatTrak™ MP9 | Hydra (Minimal Wear)",
@@ -45,7 +47,7 @@ func TestDecodeMarketItemsFixtures(t *testing.T) {
 	require.Equal(t, int64(470312), awp.LockSeconds)
 	require.Equal(t, "fb98289b-e6e4-4f89-a86c-065db70ebd13", awp.OfferID)
 	require.Equal(t, "2f10414a-faaf-43ad-a762-a74dffbb5d22", awp.ItemID)
-	require.Equal(t, int64(10990), awp.SuggestedCents)
+	require.Equal(t, market.Cents(10990), awp.SuggestedCents)
 	require.Equal(t, time.Unix(1749551310, 0).UTC(), awp.CreatedAt)
 
 	ak := page.Items[0]
@@ -70,9 +72,9 @@ func TestDecodeAggregatedPricesFixture(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, got.NextCursor)
 	require.Equal(t, []AggregatedPrice{
-		{Title: "AK-47 | Redline (Field-Tested)", BidCents: 1251, BidCount: 143, HasBid: true, AskCents: 1289, AskCount: 612, HasAsk: true},
-		{Title: "AWP | Asiimov (Field-Tested)", BidCents: 9720, BidCount: 38, HasBid: true, AskCents: 10130, AskCount: 97, HasAsk: true},
-		{Title: "Sticker | Battle Scarred", BidCents: 2, BidCount: 5, HasBid: true, AskCents: 3, AskCount: 1890, HasAsk: true},
+		{Order: market.BuyOrder{Title: "AK-47 | Redline (Field-Tested)", Price: 1251, Count: 143}, AskCents: 1289, AskCount: 612, HasAsk: true},
+		{Order: market.BuyOrder{Title: "AWP | Asiimov (Field-Tested)", Price: 9720, Count: 38}, AskCents: 10130, AskCount: 97, HasAsk: true},
+		{Order: market.BuyOrder{Title: "Sticker | Battle Scarred", Price: 2, Count: 5}, AskCents: 3, AskCount: 1890, HasAsk: true},
 	}, got.Orders)
 }
 
@@ -81,12 +83,12 @@ func TestDecodeLastSalesFixture(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, got.Invalid)
 	require.Len(t, got.Sales, 20)
-	require.Equal(t, Sale{PriceCents: 1257, Date: time.Unix(1749568028, 0).UTC(), TxOperationType: "Target"}, got.Sales[0])
-	require.Equal(t, Sale{PriceCents: 1331, Date: time.Unix(1748743786, 0).UTC(), TxOperationType: "Offer"}, got.Sales[19])
+	require.Equal(t, Sale{Sale: market.Sale{Price: 1257, At: time.Unix(1749568028, 0).UTC()}, TxOperationType: "Target"}, got.Sales[0])
+	require.Equal(t, Sale{Sale: market.Sale{Price: 1331, At: time.Unix(1748743786, 0).UTC()}, TxOperationType: "Offer"}, got.Sales[19])
 	for i := 1; i < len(got.Sales); i++ {
-		require.False(t, got.Sales[i].Date.After(got.Sales[i-1].Date), "newest first")
+		require.False(t, got.Sales[i].At.After(got.Sales[i-1].At), "newest first")
 	}
-	require.Equal(t, int64(1290), got.Sales[15].PriceCents, `"12.90" is 1290 cents`)
+	require.Equal(t, market.Cents(1290), got.Sales[15].Price, `"12.90" is 1290 cents`)
 }
 
 func TestDecodeCustomizedFeesFixture(t *testing.T) {
@@ -155,8 +157,8 @@ func TestDecodeCountsInvalidRows(t *testing.T) {
 			if err != nil {
 				return 0, 0, err
 			}
-			require.False(t, p.Orders[0].HasBid)
-			require.Zero(t, p.Orders[0].BidCount, "no bid means no bid count")
+			require.False(t, p.Orders[0].Order.Exists())
+			require.Zero(t, p.Orders[0].Order.Count, "no bid means no bid count")
 			require.True(t, p.Orders[0].HasAsk)
 			return len(p.Orders), p.Invalid, nil
 		}, 1, 4},
@@ -172,7 +174,7 @@ func TestDecodeCountsInvalidRows(t *testing.T) {
 			if err != nil {
 				return 0, 0, err
 			}
-			require.Equal(t, int64(2), p.Default.MinAmountCents, "a numeric string is accepted")
+			require.Equal(t, market.Cents(2), p.Default.MinAmountCents, "a numeric string is accepted")
 			return len(p.Reduced), p.Invalid, nil
 		}, 1, 3},
 	}
@@ -198,10 +200,10 @@ func TestDecodeCustomizedFeesRejectsBadDefault(t *testing.T) {
 	}
 }
 
-func TestParseDollars(t *testing.T) {
+func TestParseDollarsToCents(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    int64
+		want    market.Cents
 		wantErr bool
 	}{
 		{"12.57", 1257, false},
@@ -222,7 +224,7 @@ func TestParseDollars(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseDollars(tt.in)
+			got, err := parseDollars(tt.in)
 			if tt.wantErr {
 				require.Error(t, err)
 				return

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // TestCustomizedFeesPagesThroughEveryReducedFee: a game with more reduced fees than one page holds gets
@@ -39,7 +40,7 @@ func TestCustomizedFeesPagesThroughEveryReducedFee(t *testing.T) {
 			require.Equal(t, tc.reduced, len(fees.Reduced), "reduced fees")
 			for i, r := range want.Reduced {
 				require.Equal(t, r.Title, fees.Reduced[i].Title)
-				require.Equal(t, r.MaxPriceCents, fees.Reduced[i].MaxPriceCents)
+				require.Equal(t, market.Cents(r.MaxPriceCents), fees.Reduced[i].MaxPriceCents)
 			}
 			require.Equal(t, want.DefaultFraction, fees.Default.Fraction)
 			require.Equal(t, tc.pages, fees.Request.Pages)

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 var fuzzSeeds = []string{
@@ -66,7 +68,7 @@ func FuzzDecodeMarketItems(f *testing.F) {
 			return
 		}
 		for _, it := range p.Items {
-			require.GreaterOrEqual(t, it.PriceCents, int64(0))
+			require.GreaterOrEqual(t, it.PriceCents, market.Cents(0))
 			require.NotEmpty(t, it.Title)
 			require.GreaterOrEqual(t, it.PriceCents, p.MinPriceCents)
 			require.LessOrEqual(t, it.PriceCents, p.MaxPriceCents)
@@ -84,10 +86,12 @@ func FuzzDecodeAggregatedPrices(f *testing.F) {
 			return
 		}
 		for _, o := range p.Orders {
-			require.NotEmpty(t, o.Title)
-			require.GreaterOrEqual(t, o.BidCents, int64(0))
-			require.GreaterOrEqual(t, o.AskCents, int64(0))
-			require.Equal(t, o.BidCents > 0, o.HasBid)
+			require.NotEmpty(t, o.Order.Title)
+			require.GreaterOrEqual(t, o.Order.Price, market.Cents(0))
+			require.GreaterOrEqual(t, o.AskCents, market.Cents(0))
+			if !o.Order.Exists() {
+				require.Zero(t, o.Order.Count)
+			}
 		}
 	})
 }
@@ -101,8 +105,8 @@ func FuzzDecodeLastSales(f *testing.F) {
 			return
 		}
 		for _, s := range p.Sales {
-			require.GreaterOrEqual(t, s.PriceCents, int64(0))
-			require.Positive(t, s.Date.Unix())
+			require.GreaterOrEqual(t, s.Price, market.Cents(0))
+			require.Positive(t, s.At.Unix())
 		}
 	})
 }
@@ -139,9 +143,9 @@ func FuzzParseDollars(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		c, err := ParseDollars(s)
+		c, err := parseDollars(s)
 		if err == nil {
-			require.GreaterOrEqual(t, c, int64(0))
+			require.GreaterOrEqual(t, c, market.Cents(0))
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
@@ -37,13 +38,13 @@ func TestCrawlSimulatorInPriceRanges(t *testing.T) {
 	sim := newSim(t, nil)
 	c := newTestClient(t, sim.URL(), Config{}, nil)
 	all := sim.Catalogue().Listings("a8db")
-	split := all[len(all)/2].PriceCents
-	ranges := [][2]int64{{0, split}, {split + 1, 0}}
+	split := market.Cents(all[len(all)/2].PriceCents)
+	ranges := [][2]market.Cents{{0, split}, {split + 1, 0}}
 	got := map[string]MarketItem{}
 	for _, rg := range ranges {
 		cursor := ""
 		for pages := 0; pages < 100; pages++ {
-			p, err := c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db", PriceFrom: rg[0], PriceTo: rg[1], Cursor: cursor}, false)
+			p, err := c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db", PriceFrom: int64(rg[0]), PriceTo: int64(rg[1]), Cursor: cursor}, false)
 			require.NoError(t, err)
 			require.Zero(t, p.Invalid)
 			for _, it := range p.Items {
@@ -68,13 +69,13 @@ func TestCrawlSimulatorInPriceRanges(t *testing.T) {
 	require.Len(t, got, len(all))
 	for _, l := range all {
 		it := got[l.ItemID]
-		require.Equal(t, l.PriceCents, it.PriceCents)
+		require.Equal(t, market.Cents(l.PriceCents), it.PriceCents)
 		require.Equal(t, l.OfferID, it.OfferID)
 		require.Equal(t, l.Title, it.Title)
 		require.Equal(t, l.Tradable(), !it.Locked())
 		require.Equal(t, l.LockDays(), it.LockDays)
 		require.Equal(t, l.LockSeconds, it.LockSeconds)
-		require.Equal(t, l.SuggestedCents, it.SuggestedCents)
+		require.Equal(t, market.Cents(l.SuggestedCents), it.SuggestedCents)
 		require.Equal(t, l.CreatedAt.Unix(), it.CreatedAt.Unix())
 	}
 }
@@ -95,16 +96,16 @@ func TestSignedEndpointsAgainstSimulator(t *testing.T) {
 	require.Len(t, agg.Orders, 100)
 	for i, o := range agg.Orders {
 		ti := titles[i]
-		require.Equal(t, ti.Name, o.Title)
-		require.Equal(t, ti.Listings[0].PriceCents, o.AskCents)
+		require.Equal(t, ti.Name, o.Order.Title)
+		require.Equal(t, market.Cents(ti.Listings[0].PriceCents), o.AskCents)
 		require.Equal(t, len(ti.Listings), o.AskCount)
 		if ti.BuyOrder == nil {
-			require.False(t, o.HasBid)
+			require.False(t, o.Order.Exists())
 			continue
 		}
-		require.True(t, o.HasBid)
-		require.Equal(t, ti.BuyOrder.PriceCents, o.BidCents)
-		require.Equal(t, ti.BuyOrder.Count, o.BidCount)
+		require.True(t, o.Order.Exists())
+		require.Equal(t, market.Cents(ti.BuyOrder.PriceCents), o.Order.Price)
+		require.Equal(t, ti.BuyOrder.Count, o.Order.Count)
 	}
 
 	var stable *dmarkettest.Title
@@ -126,8 +127,8 @@ func TestSignedEndpointsAgainstSimulator(t *testing.T) {
 	}
 	require.Len(t, sales, len(stable.Sales))
 	for i, s := range stable.Sales {
-		require.Equal(t, s.PriceCents, sales[i].PriceCents, "decimal dollars become the same cents")
-		require.Equal(t, s.Date.Unix(), sales[i].Date.Unix())
+		require.Equal(t, market.Cents(s.PriceCents), sales[i].Price, "decimal dollars become the same cents")
+		require.Equal(t, s.Date.Unix(), sales[i].At.Unix())
 		require.Equal(t, s.TxOperationType, sales[i].TxOperationType)
 	}
 
@@ -135,11 +136,11 @@ func TestSignedEndpointsAgainstSimulator(t *testing.T) {
 	require.NoError(t, err)
 	want := cat.Fees["a8db"]
 	require.Equal(t, want.DefaultFraction, fees.Default.Fraction)
-	require.Equal(t, want.MinAmountCents, fees.Default.MinAmountCents)
+	require.Equal(t, market.Cents(want.MinAmountCents), fees.Default.MinAmountCents)
 	require.Len(t, fees.Reduced, len(want.Reduced))
 	for i, r := range want.Reduced {
 		require.Equal(t, r.Title, fees.Reduced[i].Title)
-		require.Equal(t, r.MaxPriceCents, fees.Reduced[i].MaxPriceCents)
+		require.Equal(t, market.Cents(r.MaxPriceCents), fees.Reduced[i].MaxPriceCents)
 		require.Equal(t, r.ExpiresAt.Unix(), fees.Reduced[i].ExpiresAt.Unix())
 	}
 

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -441,7 +443,7 @@ type saleJSON struct {
 }
 
 // Dollars formats cents as the decimal-dollar string last-sales sends ("12.57").
-func Dollars(c int64) string { return fmt.Sprintf("%d.%02d", c/100, c%100) }
+func Dollars(c int64) string { return market.Cents(c).String() }
 
 // lastSales serves GET /trade-aggregator/v1/last-sales: newest first, limit 1..20 (larger is clamped),
 // offset skips newer sales.

@@ -26,7 +26,7 @@ func (a DMarketAPI) MarketItems(ctx context.Context, q ListingsQuery) (ListingsP
 	}
 	return ListingsPage{
 		Result: Result{Raw: p.Raw, Request: p.Request},
-		Cursor: p.Cursor, Items: len(p.Items) + p.Invalid, Titles: p.Titles, LastPrice: p.MaxPriceCents,
+		Cursor: p.Cursor, Items: len(p.Items) + p.Invalid, Titles: p.Titles, LastPrice: int64(p.MaxPriceCents),
 	}, nil
 }
 
@@ -56,8 +56,8 @@ func (a DMarketAPI) LastSales(ctx context.Context, game, title string, offset, l
 		p.Sales = append(p.Sales, s)
 	}
 	for _, s := range r.Sales {
-		if p.Oldest.IsZero() || s.Date.Before(p.Oldest) {
-			p.Oldest = s.Date
+		if p.Oldest.IsZero() || s.At.Before(p.Oldest) {
+			p.Oldest = s.At
 		}
 	}
 	return p, nil
