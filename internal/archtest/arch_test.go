@@ -21,13 +21,13 @@ const module = "github.com/skinflip/dmarket-monitor"
 // import.
 type graph map[string][]string
 
-// rule is one dependency rule: no package inside scope may import a path that forbidden reports.
+// rule is one dependency rule: no package inside scope may import a path that forbidden reports for it.
 // A transitive rule also follows the package's imports inside the module, so that a forbidden import
 // cannot hide behind an intermediate package.
 type rule struct {
 	name       string
 	scope      func(pkg string) bool
-	forbidden  func(path string) bool
+	forbidden  func(pkg, path string) bool
 	transitive bool
 }
 
@@ -44,14 +44,14 @@ var rules = []rule{
 	{
 		name:  "the domain imports no adapter: internal/market imports only market packages of the module",
 		scope: func(pkg string) bool { return under(pkg, internal("market")) },
-		forbidden: func(path string) bool {
+		forbidden: func(_, path string) bool {
 			return under(path, module) && !under(path, internal("market"))
 		},
 	},
 	{
 		name:  "offers is pure computation: internal/bot/offers reaches neither go-redis nor prometheus",
 		scope: func(pkg string) bool { return under(pkg, internal("bot/offers")) },
-		forbidden: func(path string) bool {
+		forbidden: func(_, path string) bool {
 			return under(path, "github.com/redis/go-redis") || under(path, "github.com/prometheus")
 		},
 		transitive: true,
@@ -59,7 +59,7 @@ var rules = []rule{
 	{
 		name:  "platform imports no domain: internal/platform imports nothing of market, parser, worker or bot",
 		scope: func(pkg string) bool { return under(pkg, internal("platform")) },
-		forbidden: func(path string) bool {
+		forbidden: func(_, path string) bool {
 			for _, dir := range []string{"market", "parser", "worker", "bot"} {
 				if under(path, internal(dir)) {
 					return true
@@ -68,6 +68,24 @@ var rules = []rule{
 			return false
 		},
 	},
+	{
+		name:  "a binary's packages import no other binary's: parser, worker and bot stay apart",
+		scope: func(pkg string) bool { return binaryOf(pkg) != "" },
+		forbidden: func(pkg, path string) bool {
+			b := binaryOf(path)
+			return b != "" && b != binaryOf(pkg)
+		},
+	},
+}
+
+// binaryOf returns the binary ("parser", "worker" or "bot") whose packages hold pkg, or "".
+func binaryOf(pkg string) string {
+	for _, b := range []string{"parser", "worker", "bot"} {
+		if under(pkg, internal(b)) {
+			return b
+		}
+	}
+	return ""
 }
 
 // violations lists, for every package of g that a rule scopes, each forbidden import reached from it,
@@ -100,7 +118,7 @@ func reach(g graph, pkg string, r rule) []string {
 	var walk func(from string, chain []string)
 	walk = func(from string, chain []string) {
 		for _, imp := range g[from] {
-			if r.forbidden(imp) {
+			if r.forbidden(pkg, imp) {
 				hits = append(hits, strings.Join(append(slices.Clone(chain), imp), " -> "))
 				continue
 			}
@@ -247,6 +265,15 @@ func TestDependencyRulesCanFail(t *testing.T) {
 			},
 		},
 		{
+			name: "the worker imports the bot's package",
+			graph: graph{
+				internal("worker"):          {internal("worker/validate"), internal("pricestore")},
+				internal("worker/validate"): {internal("bot/offers")},
+				internal("parser/crawler"):  {internal("parser/proxy"), internal("dmarket")},
+			},
+			want: []string{rules[3].name + ": " + internal("worker/validate") + " -> " + internal("bot/offers")},
+		},
+		{
 			name: "every rule kept",
 			graph: graph{
 				internal("market"):              {"time", internal("market/sellhistory")},
@@ -256,6 +283,8 @@ func TestDependencyRulesCanFail(t *testing.T) {
 				internal("platform/marketlike"): {internal("marketing")},
 				internal("bot/offers"):          {internal("market"), internal("platform/clock"), "golang.org/x/sync/singleflight"},
 				internal("platform/clock"):      {"time"},
+				internal("bot"):                 {internal("bot/offers"), internal("bot/telegram"), internal("pricestore")},
+				internal("botany"):              {internal("worker")},
 			},
 		},
 	}
