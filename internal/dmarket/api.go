@@ -155,10 +155,8 @@ func (c *Client) LastSales(ctx context.Context, gameID, title string, offset, li
 	qs := newQuery().
 		add("gameId", gameID).
 		add("title", title).
-		add("limit", strconv.Itoa(limit))
-	if offset > 0 {
-		qs.add("offset", strconv.Itoa(offset))
-	}
+		add("limit", strconv.Itoa(limit)).
+		addIf(offset > 0, "offset", strconv.Itoa(offset))
 	cl := call{endpoint: EndpointLastSales, method: http.MethodGet, path: PathLastSales, rawQuery: qs.String(), signed: true}
 	raw, decoded, err := fetch(ctx, c, cl, DecodeLastSales)
 	if err != nil {
@@ -238,10 +236,8 @@ func (c *Client) customizedFeesPage(ctx context.Context, gameID string, offset i
 	qs := newQuery().
 		add("gameId", gameID).
 		add("offerType", "dmarket").
-		add("limit", strconv.Itoa(customizedFeesLimit))
-	if offset > 0 {
-		qs.add("offset", strconv.Itoa(offset))
-	}
+		add("limit", strconv.Itoa(customizedFeesLimit)).
+		addIf(offset > 0, "offset", strconv.Itoa(offset))
 	cl := call{endpoint: EndpointCustomizedFees, method: http.MethodGet, path: PathCustomizedFees, rawQuery: qs.String(), signed: true}
 	raw, decoded, err := fetch(ctx, c, cl, DecodeCustomizedFees)
 	if err != nil {
@@ -301,6 +297,14 @@ func (q *query) add(k, v string) *query {
 	q.b.WriteString(escape(k))
 	q.b.WriteByte('=')
 	q.b.WriteString(escape(v))
+	return q
+}
+
+// addIf adds k=v when ok.
+func (q *query) addIf(ok bool, k, v string) *query {
+	if ok {
+		q.add(k, v)
+	}
 	return q
 }
 

@@ -478,10 +478,17 @@ func TestSignedCallsWithoutKeys(t *testing.T) {
 		"last sales": func() error { _, err := c.LastSales(context.Background(), "a8db", "x", 0, 20); return err },
 		"fees":       func() error { _, err := c.CustomizedFees(context.Background(), "a8db"); return err },
 	}
+	requireRefused(t, s, calls, ErrNoCredentials)
+}
+
+// requireRefused runs every call, each of which must fail with want, not retryable, before anything is
+// sent to s.
+func requireRefused(t *testing.T, s *scripted, calls map[string]func() error, want error) {
+	t.Helper()
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {
 			err := call()
-			require.ErrorIs(t, err, ErrNoCredentials)
+			require.ErrorIs(t, err, want)
 			require.False(t, IsRetryable(err))
 		})
 	}
@@ -596,14 +603,7 @@ func TestInvalidArgumentsAreNotSent(t *testing.T) {
 		"sales bad game": func() error { _, err := c.LastSales(ctx, "a b", "t", 0, 20); return err },
 		"aggr bad game":  func() error { _, err := c.AggregatedPrices(ctx, "", []string{"t"}); return err },
 	}
-	for name, call := range tests {
-		t.Run(name, func(t *testing.T) {
-			err := call()
-			require.ErrorIs(t, err, ErrBadRequest)
-			require.False(t, IsRetryable(err))
-		})
-	}
-	require.Zero(t, s.count())
+	requireRefused(t, s, tests, ErrBadRequest)
 }
 
 func TestTracingNeverSendsTraceHeaders(t *testing.T) {

@@ -223,12 +223,10 @@ type aggregatedRowJSON struct {
 // DecodeAggregatedPrices decodes a POST /marketplace-api/v1/aggregated-prices body. Amounts are integer
 // cents in strings; a missing price or an amount of 0 means no order (or no listing).
 func DecodeAggregatedPrices(body []byte) (*AggregatedPricesBody, error) {
-	var env aggregatedJSON
-	if err := unmarshalObject(body, &env); err != nil {
+	env, err := decodeEnvelope(body, "aggregated prices: missing aggregatedPrices",
+		func(e *aggregatedJSON) bool { return e.AggregatedPrices != nil })
+	if err != nil {
 		return nil, err
-	}
-	if env.AggregatedPrices == nil {
-		return nil, fmt.Errorf("%w: aggregated prices: missing aggregatedPrices", errDecode)
 	}
 	out := &AggregatedPricesBody{NextCursor: env.NextCursor, Orders: make([]AggregatedPrice, 0, len(*env.AggregatedPrices))}
 	for _, r := range *env.AggregatedPrices {
@@ -295,12 +293,9 @@ type saleJSON struct {
 // DecodeLastSales decodes a GET /trade-aggregator/v1/last-sales body. Prices are decimal-dollar strings
 // ("12.57"); dates are unix seconds sent as strings.
 func DecodeLastSales(body []byte) (*LastSalesBody, error) {
-	var env lastSalesJSON
-	if err := unmarshalObject(body, &env); err != nil {
+	env, err := decodeEnvelope(body, "last sales: missing sales", func(e *lastSalesJSON) bool { return e.Sales != nil })
+	if err != nil {
 		return nil, err
-	}
-	if env.Sales == nil {
-		return nil, fmt.Errorf("%w: last sales: missing sales", errDecode)
 	}
 	out := &LastSalesBody{Sales: make([]Sale, 0, len(*env.Sales))}
 	for _, r := range *env.Sales {
@@ -374,12 +369,9 @@ type reducedFeeJSON struct {
 // DecodeCustomizedFees decodes a GET /exchange/v1/customized-fees body. Fractions are decimal strings
 // in [0, 1]; minAmount, minPrice and maxPrice are integer cents; expiresAt is unix seconds.
 func DecodeCustomizedFees(body []byte) (*CustomizedFeesBody, error) {
-	var env feesJSON
-	if err := unmarshalObject(body, &env); err != nil {
+	env, err := decodeEnvelope(body, "customized fees: missing defaultFee", func(e *feesJSON) bool { return e.DefaultFee != nil })
+	if err != nil {
 		return nil, err
-	}
-	if env.DefaultFee == nil {
-		return nil, fmt.Errorf("%w: customized fees: missing defaultFee", errDecode)
 	}
 	frac, err := parseFraction(env.DefaultFee.Fraction)
 	if err != nil {
@@ -465,6 +457,19 @@ func rawCode(r json.RawMessage) string {
 		return n.String()
 	}
 	return ""
+}
+
+// decodeEnvelope decodes body, which must be one JSON object, into a T that complete accepts; missing
+// describes what a body that complete refuses lacks.
+func decodeEnvelope[T any](body []byte, missing string, complete func(*T) bool) (*T, error) {
+	var env T
+	if err := unmarshalObject(body, &env); err != nil {
+		return nil, err
+	}
+	if !complete(&env) {
+		return nil, fmt.Errorf("%w: %s", errDecode, missing)
+	}
+	return &env, nil
 }
 
 // unmarshalObject decodes body, which must be exactly one JSON object, into v.

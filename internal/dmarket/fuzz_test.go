@@ -59,14 +59,22 @@ func addSeeds(f *testing.F) {
 	f.Add([]byte(``))
 }
 
-func FuzzDecodeMarketItems(f *testing.F) {
+// fuzzDecoder fuzzes decode from the seeds: every body either fails with errDecode or decodes into a
+// value that check accepts.
+func fuzzDecoder[T any](f *testing.F, decode func([]byte) (*T, error), check func(t *testing.T, v *T)) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p, err := DecodeMarketItems(body)
+		v, err := decode(body)
 		if err != nil {
 			require.ErrorIs(t, err, errDecode)
 			return
 		}
+		check(t, v)
+	})
+}
+
+func FuzzDecodeMarketItems(f *testing.F) {
+	fuzzDecoder(f, DecodeMarketItems, func(t *testing.T, p *MarketItemsBody) {
 		for _, it := range p.Items {
 			require.GreaterOrEqual(t, it.PriceCents, market.Cents(0))
 			require.NotEmpty(t, it.Title)
@@ -78,13 +86,7 @@ func FuzzDecodeMarketItems(f *testing.F) {
 }
 
 func FuzzDecodeAggregatedPrices(f *testing.F) {
-	addSeeds(f)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		p, err := DecodeAggregatedPrices(body)
-		if err != nil {
-			require.ErrorIs(t, err, errDecode)
-			return
-		}
+	fuzzDecoder(f, DecodeAggregatedPrices, func(t *testing.T, p *AggregatedPricesBody) {
 		for _, o := range p.Orders {
 			require.NotEmpty(t, o.Order.Title)
 			require.GreaterOrEqual(t, o.Order.Price, market.Cents(0))
@@ -97,13 +99,7 @@ func FuzzDecodeAggregatedPrices(f *testing.F) {
 }
 
 func FuzzDecodeLastSales(f *testing.F) {
-	addSeeds(f)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		p, err := DecodeLastSales(body)
-		if err != nil {
-			require.ErrorIs(t, err, errDecode)
-			return
-		}
+	fuzzDecoder(f, DecodeLastSales, func(t *testing.T, p *LastSalesBody) {
 		for _, s := range p.Sales {
 			require.GreaterOrEqual(t, s.Price, market.Cents(0))
 			require.Positive(t, s.At.Unix())
@@ -112,13 +108,7 @@ func FuzzDecodeLastSales(f *testing.F) {
 }
 
 func FuzzDecodeCustomizedFees(f *testing.F) {
-	addSeeds(f)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		p, err := DecodeCustomizedFees(body)
-		if err != nil {
-			require.ErrorIs(t, err, errDecode)
-			return
-		}
+	fuzzDecoder(f, DecodeCustomizedFees, func(t *testing.T, p *CustomizedFeesBody) {
 		require.GreaterOrEqual(t, p.Default.FractionValue, 0.0)
 		require.LessOrEqual(t, p.Default.FractionValue, 1.0)
 		for _, r := range p.Reduced {

@@ -274,38 +274,41 @@ func (a *adversary) locks() []*Title {
 	return []*Title{under, exact, mixed}
 }
 
+// series returns n titles named by format (given the index) with suggested prices drawn from
+// [lo, lo+spread), each filled by fill.
+func (a *adversary) series(n int, format string, lo, spread int, fill func(i int, t *Title, sug int64)) []*Title {
+	out := make([]*Title, 0, n)
+	for i := range n {
+		sug := int64(lo + a.r.IntN(spread))
+		t := a.title(fmt.Sprintf(format, i), sug)
+		fill(i, t, sug)
+		out = append(out, t)
+	}
+	return out
+}
+
 // lockedOnly are titles that exist only trade-locked.
 func (a *adversary) lockedOnly() []*Title {
-	var out []*Title
-	for i := range 6 {
-		sug := int64(100 + a.r.IntN(5000))
-		t := a.title(fmt.Sprintf("Locked Only | Item %d", i), sug)
+	return a.series(6, "Locked Only | Item %d", 100, 5000, func(i int, t *Title, sug int64) {
 		a.add(t, 1+a.r.IntN(5), sug*(80+int64(a.r.IntN(20)))/100, a.lock(), false)
 		a.add(t, 1, sug, 1+a.r.Int64N(86399), false)
 		if i%2 == 0 {
 			a.order(t, sug*95/100)
 			a.hourly(t, 7*24, 1, sug*110/100, 0.01)
 		}
-		out = append(out, t)
-	}
-	return out
+	})
 }
 
 // sparseSales are titles with few sales, seven kinds of sparse.
 func (a *adversary) sparseSales() []*Title {
-	var out []*Title
-	for i := range 14 {
-		sug := int64(50 + a.r.IntN(3000))
-		t := a.title(fmt.Sprintf("Sparse Sales | Item %02d", i), sug)
+	return a.series(14, "Sparse Sales | Item %02d", 50, 3000, func(i int, t *Title, sug int64) {
 		a.add(t, 1+a.r.IntN(3), sug, 0, false)
 		a.add(t, 1, sug*90/100, a.lock(), false)
 		if i%2 == 0 {
 			a.order(t, sug*95/100)
 		}
 		a.sparse(t, i%7, sug)
-		out = append(out, t)
-	}
-	return out
+	})
 }
 
 // sparse gives t the sales of sparse kind 0..6 around sug.
@@ -338,10 +341,7 @@ func (a *adversary) sparse(t *Title, kind int, sug int64) {
 
 // barelyStable are titles with 19 hourly points, 5 windows of 15.
 func (a *adversary) barelyStable() []*Title {
-	var out []*Title
-	for i := range 3 {
-		sug := int64(300 + a.r.IntN(900))
-		t := a.title(fmt.Sprintf("Barely Stable | Item %d", i), sug)
+	return a.series(3, "Barely Stable | Item %d", 300, 900, func(_ int, t *Title, sug int64) {
 		a.add(t, 2, sug*95/100, 0, false)
 		a.add(t, 1, sug*85/100, a.lock(), false)
 		for h := range 19 { // one sale in each of 19 distinct hours
@@ -349,24 +349,17 @@ func (a *adversary) barelyStable() []*Title {
 			t.Sales = append(t.Sales, Sale{PriceCents: sug, Date: at, TxOperationType: "Offer"})
 		}
 		t.Stable = true
-		out = append(out, t)
-	}
-	return out
+	})
 }
 
 // denseHours are titles with several sales per hour.
 func (a *adversary) denseHours() []*Title {
-	var out []*Title
-	for i := range 3 {
-		sug := int64(400 + a.r.IntN(900))
-		t := a.title(fmt.Sprintf("Dense Hours | Item %d", i), sug)
+	return a.series(3, "Dense Hours | Item %d", 400, 900, func(_ int, t *Title, sug int64) {
 		a.add(t, 2, sug*93/100, 0, false)
 		a.add(t, 2, sug*80/100, a.lock(), false)
 		a.order(t, sug*90/100)
 		a.hourly(t, 60, 3, sug, 0.02)
-		out = append(out, t)
-	}
-	return out
+	})
 }
 
 // cheap are titles of a few cents: HISTORY offers around zero profit, tradable and locked at different

@@ -61,6 +61,22 @@ func signed(t testing.TB, s *dmarket.Signer, method, target string, body []byte,
 	return req.Header
 }
 
+// signedSim returns a small simulator that accepts the demo keys on a fake clock, with the clock and a
+// signer of the demo keys; mod, when not nil, adjusts the configuration further.
+func signedSim(t testing.TB, mod func(*dmarkettest.Config)) (*dmarkettest.Handler, *clock.Fake, *dmarket.Signer) {
+	t.Helper()
+	clk := clock.NewFake(refNow)
+	pub, _ := dmarkettest.DemoKeys()
+	h, err := dmarkettest.NewHandler(small(func(c *dmarkettest.Config) {
+		c.PublicKeys, c.Clock = []string{pub}, clk
+		if mod != nil {
+			mod(c)
+		}
+	}))
+	require.NoError(t, err)
+	return h, clk, demoSigner(t)
+}
+
 func demoSigner(t testing.TB) *dmarket.Signer {
 	pub, sec := dmarkettest.DemoKeys()
 	s, err := dmarket.NewSigner(pub, sec)
@@ -338,11 +354,7 @@ func TestPerIPRateLimit(t *testing.T) {
 }
 
 func TestSignatureVerification(t *testing.T) {
-	clk := clock.NewFake(refNow)
-	pub, _ := dmarkettest.DemoKeys()
-	h, err := dmarkettest.NewHandler(small(func(c *dmarkettest.Config) { c.PublicKeys, c.Clock = []string{pub}, clk }))
-	require.NoError(t, err)
-	s := demoSigner(t)
+	h, clk, s := signedSim(t, nil)
 	title := h.Catalogue().Titles["a8db"][0].Name
 	target := "/trade-aggregator/v1/last-sales?gameId=a8db&title=" + url.QueryEscape(title) + "&limit=20"
 
@@ -402,14 +414,9 @@ func TestSignatureVerification(t *testing.T) {
 }
 
 func TestAccountRateLimits(t *testing.T) {
-	clk := clock.NewFake(refNow)
-	pub, _ := dmarkettest.DemoKeys()
-	h, err := dmarkettest.NewHandler(small(func(c *dmarkettest.Config) {
-		c.PublicKeys, c.Clock = []string{pub}, clk
+	h, clk, s := signedSim(t, func(c *dmarkettest.Config) {
 		c.AccountListingsRate, c.AccountSalesRate, c.AccountOtherRate = 10, 6, 20
-	}))
-	require.NoError(t, err)
-	s := demoSigner(t)
+	})
 	tests := []struct {
 		name   string
 		target string
@@ -514,11 +521,7 @@ func TestLoopbackClientIsSeenAsItsIP(t *testing.T) {
 }
 
 func TestOtherEndpointsShapes(t *testing.T) {
-	clk := clock.NewFake(refNow)
-	pub, _ := dmarkettest.DemoKeys()
-	h, err := dmarkettest.NewHandler(small(func(c *dmarkettest.Config) { c.PublicKeys, c.Clock = []string{pub}, clk }))
-	require.NoError(t, err)
-	s := demoSigner(t)
+	h, clk, s := signedSim(t, nil)
 	cat := h.Catalogue()
 	sget := func(target string) resp {
 		return do(t, h, "GET", target, nil, signed(t, s, "GET", target, nil, clk.Now()), "")
