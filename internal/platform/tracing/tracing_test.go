@@ -17,45 +17,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/tracing/tracingtest"
 )
 
 const tgToken = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"
 
-// collector is a fake Zipkin v2 span endpoint.
-type collector struct {
-	mu    sync.Mutex
-	spans []model.SpanModel
-	srv   *httptest.Server
-}
-
-func newCollector(t *testing.T) *collector {
-	c := &collector{}
-	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/api/v2/spans" {
-			http.NotFound(w, r)
-			return
-		}
-		var spans []model.SpanModel
-		if err := json.NewDecoder(r.Body).Decode(&spans); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		c.mu.Lock()
-		c.spans = append(c.spans, spans...)
-		c.mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	t.Cleanup(c.srv.Close)
-	return c
-}
-
-func (c *collector) url() string { return c.srv.URL + "/api/v2/spans" }
-
-func (c *collector) byName() map[string]model.SpanModel {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// byName returns the spans col received, by name (the last one of each name).
+func byName(col *tracingtest.Collector) map[string]model.SpanModel {
 	out := map[string]model.SpanModel{}
-	for _, s := range c.spans {
+	for _, s := range col.Spans() {
 		out[s.Name] = s
 	}
 	return out
@@ -71,10 +41,10 @@ func shutdown(t *testing.T, f func(context.Context) error) {
 }
 
 func TestSpansReachCollectorAndTraceCrossesHeaders(t *testing.T) {
-	col := newCollector(t)
-	parser, stopParser, err := New("parser", col.url(), 1, discard())
+	col := tracingtest.NewCollector(t)
+	parser, stopParser, err := New("parser", col.URL(), 1, discard())
 	require.NoError(t, err)
-	worker, stopWorker, err := New("worker", col.url(), 1, discard())
+	worker, stopWorker, err := New("worker", col.URL(), 1, discard())
 	require.NoError(t, err)
 
 	// Parser publishes with a producer span; the worker consumes from the headers.
@@ -94,7 +64,7 @@ func TestSpansReachCollectorAndTraceCrossesHeaders(t *testing.T) {
 	shutdown(t, stopWorker)
 	shutdown(t, stopWorker) // a second call is harmless
 
-	spans := col.byName()
+	spans := byName(col)
 	require.Len(t, spans, 4)
 	trace := spans["crawl"].TraceID
 	for name, s := range spans {
@@ -141,18 +111,18 @@ func TestNewRejectsBadInput(t *testing.T) {
 }
 
 func TestSampling(t *testing.T) {
-	col := newCollector(t)
-	never, stop, err := New("worker", col.url(), 0, discard())
+	col := tracingtest.NewCollector(t)
+	never, stop, err := New("worker", col.URL(), 0, discard())
 	require.NoError(t, err)
 	for range 20 {
 		never.StartSpan("unsampled").Finish()
 	}
-	tiny, stopTiny, err := New("worker", col.url(), 0.00001, discard())
+	tiny, stopTiny, err := New("worker", col.URL(), 0.00001, discard())
 	require.NoError(t, err)
 	tiny.StartSpan("maybe").Finish()
 	shutdown(t, stop)
 	shutdown(t, stopTiny)
-	_, found := col.byName()["unsampled"]
+	_, found := byName(col)["unsampled"]
 	require.False(t, found)
 }
 
@@ -211,8 +181,8 @@ func TestExtractForms(t *testing.T) {
 }
 
 func TestExternalTransportRecordsSpanWithoutB3(t *testing.T) {
-	col := newCollector(t)
-	tr, stop, err := New("bot", col.url(), 1, discard())
+	col := tracingtest.NewCollector(t)
+	tr, stop, err := New("bot", col.URL(), 1, discard())
 	require.NoError(t, err)
 
 	var mu sync.Mutex
@@ -269,7 +239,7 @@ func TestExternalTransportRecordsSpanWithoutB3(t *testing.T) {
 	require.Equal(t, "yes", seen[0].Get("X-Keep"))
 	mu.Unlock()
 
-	spans := col.byName()
+	spans := byName(col)
 	send, ok := spans["post /bot****/sendmessage"]
 	require.True(t, ok, "spans: %v", keys(spans))
 	require.Equal(t, model.Client, send.Kind)
@@ -280,7 +250,7 @@ func TestExternalTransportRecordsSpanWithoutB3(t *testing.T) {
 	require.Equal(t, "429", spans["get /fail"].Tags["error"])
 	require.Contains(t, spans["get /unreachable"].Tags["error"], "connect")
 
-	raw, err := json.Marshal(col.spans)
+	raw, err := json.Marshal(col.Spans())
 	require.NoError(t, err)
 	require.NotContains(t, string(raw), tgToken)
 	require.NotContains(t, string(raw), "chat_id")
