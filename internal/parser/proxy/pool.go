@@ -159,7 +159,9 @@ type Pool struct {
 	mu       sync.Mutex
 	egresses []*egress
 	seq      uint64
-	changed  chan struct{}
+	// changed ends when the egress set changes; markChanged ends it (and apply starts the next one).
+	changed     context.Context
+	markChanged context.CancelFunc
 
 	reloadMu sync.Mutex
 	fileSig  fileSignature
@@ -173,7 +175,8 @@ func NewPool(cfg Config, clk ratelimit.Clock, log *slog.Logger, reg prometheus.R
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{cfg: cfg, clock: clk, log: log, rlm: ratelimit.NewEgressMetrics(reg), changed: make(chan struct{})}
+	p := &Pool{cfg: cfg, clock: clk, log: log, rlm: ratelimit.NewEgressMetrics(reg)}
+	p.changed, p.markChanged = context.WithCancel(context.Background())
 	p.m = newMetrics(reg, p)
 	if cfg.File == "" {
 		log.Warn("no proxy file configured: DMarket requests use the direct connection")
@@ -290,8 +293,8 @@ func (p *Pool) apply(proxies []Proxy, initial bool) {
 		add(&proxies[i])
 	}
 	p.egresses = next
-	close(p.changed)
-	p.changed = make(chan struct{})
+	p.markChanged()
+	p.changed, p.markChanged = context.WithCancel(context.Background())
 	if len(added) > 0 || len(removed) > 0 {
 		p.log.Info("egresses updated", "total", len(next), "added", added, "removed", removed)
 	}
@@ -396,16 +399,10 @@ func (p *Pool) Acquire(ctx context.Context, limited bool) (*Lease, error) {
 }
 
 // waitOrChange sleeps d, returning early when the egress set changes; it fails only when ctx is done.
-func (p *Pool) waitOrChange(ctx context.Context, d time.Duration, changed <-chan struct{}) error {
+func (p *Pool) waitOrChange(ctx context.Context, d time.Duration, changed context.Context) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-changed:
-			cancel()
-		case <-wctx.Done():
-		}
-	}()
+	defer context.AfterFunc(changed, cancel)()
 	_ = p.clock.Sleep(wctx, d)
 	return ctx.Err()
 }
