@@ -4,18 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -24,242 +17,6 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
-
-// fakeMarket is an in-memory listings book: listing i has price prices[i] (ascending) and title titles[i].
-type fakeMarket struct {
-	mu      sync.Mutex
-	prices  []int64
-	titles  []string
-	calls   []ListingsQuery
-	failN   int   // fail this many MarketItems calls before answering
-	failErr error // error returned by failing calls
-	block   bool  // MarketItems answers only when its context ends
-	sales   map[string][]time.Time
-	orders  [][]string
-	fees    []string
-	feesErr error
-}
-
-func newMarket(n int) *fakeMarket {
-	m := &fakeMarket{sales: map[string][]time.Time{}}
-	for i := range n {
-		m.prices = append(m.prices, int64(1+i*7%5000))
-		m.titles = append(m.titles, "Item "+strconv.Itoa(i%37))
-	}
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int { return int(m.prices[a] - m.prices[b]) })
-	p, t := make([]int64, n), make([]string, n)
-	for i, j := range idx {
-		p[i], t[i] = m.prices[j], m.titles[j]
-	}
-	m.prices, m.titles = p, t
-	return m
-}
-
-func (m *fakeMarket) MarketItems(ctx context.Context, q ListingsQuery) (ListingsPage, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.calls = append(m.calls, q)
-	if m.block {
-		m.mu.Unlock()
-		<-ctx.Done()
-		m.mu.Lock()
-		return ListingsPage{}, ctx.Err()
-	}
-	if m.failN > 0 {
-		m.failN--
-		return ListingsPage{}, m.failErr
-	}
-	start := 0
-	if q.Cursor != "" {
-		start, _ = strconv.Atoi(q.Cursor)
-	} else {
-		for start < len(m.prices) && m.prices[start] < q.PriceFrom {
-			start++
-		}
-	}
-	var page ListingsPage
-	var objs []string
-	i := start
-	for ; i < len(m.prices) && len(objs) < 100; i++ {
-		if q.PriceTo != 0 && m.prices[i] > q.PriceTo {
-			break
-		}
-		objs = append(objs, fmt.Sprintf(`{"itemId":"id-%d","price":{"USD":"%d"},"title":%q}`, i, m.prices[i], m.titles[i]))
-		page.Titles = append(page.Titles, m.titles[i])
-		page.LastPrice = m.prices[i]
-	}
-	page.Items = len(objs)
-	more := i < len(m.prices) && (q.PriceTo == 0 || m.prices[i] <= q.PriceTo)
-	if more {
-		page.Cursor = strconv.Itoa(i)
-	}
-	page.Raw = []byte(`{"objects":[` + strings.Join(objs, ",") + `],"cursor":"` + page.Cursor + `"}`)
-	page.Request = message.Request{Method: "GET", Path: "/exchange/v1/market/items",
-		Query: fmt.Sprintf("gameId=%s&priceFrom=%d&priceTo=%d", q.GameID, q.PriceFrom, q.PriceTo)}
-	return page, nil
-}
-
-func (m *fakeMarket) AggregatedPrices(_ context.Context, game string, titles []string) (Result, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.orders = append(m.orders, titles)
-	return Result{Raw: []byte(`{"aggregatedPrices":[]}`), Request: message.Request{Method: "POST", Path: "/marketplace-api/v1/aggregated-prices"}}, nil
-}
-
-func (m *fakeMarket) LastSales(_ context.Context, game, title string, offset, limit int) (SalesPage, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	all := m.sales[title]
-	var p SalesPage
-	p.Request = message.Request{Method: "GET", Path: "/trade-aggregator/v1/last-sales", Query: "offset=" + strconv.Itoa(offset)}
-	for i := offset; i < len(all) && i < offset+limit; i++ {
-		p.Sales = append(p.Sales, []byte(fmt.Sprintf(`{"price":"1.00","date":"%d"}`, all[i].Unix())))
-		p.Oldest = all[i]
-	}
-	return p, nil
-}
-
-func (m *fakeMarket) CustomizedFees(_ context.Context, game string) (Result, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.fees = append(m.fees, game)
-	if m.feesErr != nil {
-		return Result{}, m.feesErr
-	}
-	return Result{Raw: []byte(`{"defaultFee":{"fraction":"0.05","minAmount":"1"},"reducedFees":[]}`)}, nil
-}
-
-// sink records published envelopes.
-type sink struct {
-	mu   sync.Mutex
-	msgs map[string][]message.Envelope
-	ids  map[string]bool
-}
-
-func newSink() *sink { return &sink{msgs: map[string][]message.Envelope{}, ids: map[string]bool{}} }
-
-func (s *sink) Publish(_ context.Context, queue string, m message.Outgoing) error {
-	e, err := message.Decode(m.Body)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ids[m.MessageID] {
-		return fmt.Errorf("duplicate message id %s", m.MessageID)
-	}
-	s.ids[m.MessageID] = true
-	s.msgs[queue] = append(s.msgs[queue], e)
-	return nil
-}
-
-func (s *sink) listingIDs(t *testing.T) map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	seen := map[string]int{}
-	for _, e := range s.msgs[message.Queue(message.KindListings)] {
-		var p struct {
-			Objects []struct {
-				ItemID string `json:"itemId"`
-			} `json:"objects"`
-		}
-		require.NoError(t, json.Unmarshal(e.Payload, &p))
-		for _, o := range p.Objects {
-			seen[o.ItemID]++
-		}
-	}
-	return seen
-}
-
-func (s *sink) reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.msgs = map[string][]message.Envelope{}
-}
-
-type fakeSchedule struct {
-	mu     sync.Mutex
-	due    []string
-	done   map[string]time.Duration
-	failed map[string]int
-}
-
-func (f *fakeSchedule) Claim(_ context.Context, _ string, n int, _ time.Duration) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	k := min(n, len(f.due))
-	out := f.due[:k]
-	f.due = f.due[k:]
-	return out, nil
-}
-
-func (f *fakeSchedule) Done(_ context.Context, _, title string, next time.Duration) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.done[title] = next
-	return nil
-}
-
-func (f *fakeSchedule) Failed(_ context.Context, _, title string, attempt int) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failed[title] = attempt
-	return nil
-}
-
-type fakeGate struct {
-	mu       sync.Mutex
-	taken    map[string]bool
-	released []string
-}
-
-func (g *fakeGate) Due(_ context.Context, key string, _ time.Duration) (bool, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.taken[key] {
-		return false, nil
-	}
-	g.taken[key] = true
-	return true, nil
-}
-
-func (g *fakeGate) Release(_ context.Context, key string) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	delete(g.taken, key)
-	g.released = append(g.released, key)
-	return nil
-}
-
-func testConfig() Config {
-	cfg := DefaultConfig()
-	cfg.Bounds = []int64{0, 1000, 3000}
-	cfg.Concurrency = 3
-	cfg.CycleInterval = 0
-	cfg.CycleDeadline = 20 * time.Second
-	cfg.MaxChainPages = 3
-	cfg.RetryBase, cfg.RetryMax = time.Millisecond, 5*time.Millisecond
-	return cfg
-}
-
-func newTestCrawler(t *testing.T, cfg Config, api API, pub message.Publisher, logs io.Writer) (*Crawler, *prometheus.Registry) {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	if logs == nil {
-		logs = io.Discard
-	}
-	c, err := New(cfg, Deps{
-		API: api, Publisher: pub, Schedule: &fakeSchedule{done: map[string]time.Duration{}, failed: map[string]int{}},
-		Gate: &fakeGate{taken: map[string]bool{}}, Clock: clock.NewFake(time.Date(2026, 6, 10, 0, 0, 0, 0, time.UTC)),
-		Log: slog.New(slog.NewTextHandler(logs, nil)), Registry: reg,
-	})
-	require.NoError(t, err)
-	return c, reg
-}
 
 func TestCycleCoversEveryListingOnceAndSplitsLongRanges(t *testing.T) {
 	m := newMarket(2500)
@@ -339,25 +96,13 @@ func TestFailingRequestsGiveUpAfterMaxAttempts(t *testing.T) {
 
 func TestPublishGivesUpAfterMaxAttempts(t *testing.T) {
 	m := newMarket(50)
-	pub := &failingPublisher{err: errors.New("broker down")}
+	pub := failingPublisher{err: errors.New("broker down")}
 	cfg := testConfig()
 	cfg.Bounds = []int64{0}
 	c, _ := newTestCrawler(t, cfg, m, pub, nil)
 	st := c.RunCycle(context.Background())
 	require.Equal(t, 1, st.Unfinished)
-	require.Equal(t, int64(MaxAttempts), pub.calls.Load())
 	require.Equal(t, float64(MaxAttempts), testutil.ToFloat64(c.m.failures.WithLabelValues("publish")))
-}
-
-// failingPublisher fails every publish.
-type failingPublisher struct {
-	err   error
-	calls atomic.Int64
-}
-
-func (p *failingPublisher) Publish(context.Context, string, message.Outgoing) error {
-	p.calls.Add(1)
-	return p.err
 }
 
 func TestCycleDeadlineLeavesRangesUnfinished(t *testing.T) {
@@ -460,6 +205,63 @@ func TestRunWarnsOnceWithoutKeysAndStops(t *testing.T) {
 	require.Equal(t, 1, strings.Count(logs.String(), "API keys are not set"))
 }
 
+func TestNewRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Config)
+	}{
+		{name: "no games", edit: func(c *Config) { c.Games = nil }},
+		{name: "no concurrency", edit: func(c *Config) { c.Concurrency = 0 }},
+		{name: "short chains", edit: func(c *Config) { c.MaxChainPages = 1 }},
+		{name: "bad bounds", edit: func(c *Config) { c.Bounds = []int64{1} }},
+		{name: "keys without schedule", edit: func(c *Config) { c.WithKeys = true }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			tc.edit(&cfg)
+			_, err := New(cfg, Deps{})
+			require.Error(t, err)
+		})
+	}
+}
+
+// signedRefusingMarket refuses every signed request permanently, as DMarket does with bad keys.
+type signedRefusingMarket struct {
+	*fakeMarket
+	signed int
+}
+
+var errUnauthorized = errors.New("401 unauthorized")
+
+func (s *signedRefusingMarket) MarketItems(ctx context.Context, q ListingsQuery) (ListingsPage, error) {
+	if q.Signed {
+		s.mu.Lock()
+		s.signed++
+		s.mu.Unlock()
+		return ListingsPage{}, errUnauthorized
+	}
+	return s.fakeMarket.MarketItems(ctx, q)
+}
+
+func TestRefusedKeysFallBackToUnsignedListings(t *testing.T) {
+	var logs loggingtest.Buffer
+	m := &signedRefusingMarket{fakeMarket: newMarket(800)}
+	cfg := testConfig()
+	cfg.SignedWorkers = 2
+	cfg.IsRetryable = func(err error) bool { return !errors.Is(err, errUnauthorized) }
+	s := newSink()
+	c, _ := newTestCrawler(t, cfg, m, s, &logs)
+	for range 2 {
+		s.reset()
+		st := c.RunCycle(context.Background())
+		require.Zero(t, st.Unfinished, "bad keys never stall the unsigned crawl")
+		require.Len(t, s.listingIDs(t), 800)
+	}
+	require.LessOrEqual(t, m.signed, 2, "signing stops after the first refusal")
+	require.Equal(t, 1, strings.Count(logs.String(), "refused signed listings requests"))
+}
+
 func TestRanges(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -507,59 +309,79 @@ func TestSplitRange(t *testing.T) {
 	}
 }
 
-func TestNewRejectsBadConfig(t *testing.T) {
-	tests := []struct {
-		name string
-		edit func(*Config)
-	}{
-		{name: "no games", edit: func(c *Config) { c.Games = nil }},
-		{name: "no concurrency", edit: func(c *Config) { c.Concurrency = 0 }},
-		{name: "short chains", edit: func(c *Config) { c.MaxChainPages = 1 }},
-		{name: "bad bounds", edit: func(c *Config) { c.Bounds = []int64{1} }},
-		{name: "keys without schedule", edit: func(c *Config) { c.WithKeys = true }},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig()
-			tc.edit(&cfg)
-			_, err := New(cfg, Deps{Registry: prometheus.NewRegistry()})
-			require.Error(t, err)
-		})
-	}
-}
-
-// signedRefusingMarket refuses every signed request permanently, as DMarket does with bad keys.
-type signedRefusingMarket struct {
-	*fakeMarket
-	signed int
-}
-
-var errUnauthorized = errors.New("401 unauthorized")
-
-func (s *signedRefusingMarket) MarketItems(ctx context.Context, q ListingsQuery) (ListingsPage, error) {
-	if q.Signed {
-		s.mu.Lock()
-		s.signed++
-		s.mu.Unlock()
-		return ListingsPage{}, errUnauthorized
-	}
-	return s.fakeMarket.MarketItems(ctx, q)
-}
-
-func TestRefusedKeysFallBackToUnsignedListings(t *testing.T) {
-	var logs loggingtest.Buffer
-	m := &signedRefusingMarket{fakeMarket: newMarket(800)}
-	cfg := testConfig()
-	cfg.SignedWorkers = 2
-	cfg.IsRetryable = func(err error) bool { return !errors.Is(err, errUnauthorized) }
+// TestListingsPagesCarryCrawlIdentity: every listings page names its range crawl and its place in the
+// chain, so that workers can count a price over all the pages it spans (issue: counts overwritten page
+// by page); a later crawl of a range has a larger cycle even when the clock did not move.
+func TestListingsPagesCarryCrawlIdentity(t *testing.T) {
+	m := newMarket(2500)
 	s := newSink()
-	c, _ := newTestCrawler(t, cfg, m, s, &logs)
-	for range 2 {
+	cfg := testConfig()
+	cfg.WithKeys = true
+	c, _ := newTestCrawler(t, cfg, m, s, nil)
+
+	lastCycle := map[string]int64{}
+	for round := 1; round <= 2; round++ {
 		s.reset()
 		st := c.RunCycle(context.Background())
-		require.Zero(t, st.Unfinished, "bad keys never stall the unsigned crawl")
-		require.Len(t, s.listingIDs(t), 800)
+		require.Zero(t, st.Unfinished)
+		s.mu.Lock()
+		pages := map[int64][]int{} // cycle -> page indexes
+		ranges := map[int64]string{}
+		for _, e := range s.msgs[message.Queue(message.KindListings)] {
+			require.NotNil(t, e.Crawl, "listings page without crawl identity")
+			pages[e.Crawl.Cycle] = append(pages[e.Crawl.Cycle], e.Crawl.Page)
+			if r, ok := ranges[e.Crawl.Cycle]; ok {
+				require.Equal(t, r, e.Crawl.Range, "one cycle is one range")
+			}
+			ranges[e.Crawl.Cycle] = e.Crawl.Range
+			require.Contains(t, e.Request.Query, "&priceFrom="+rangeFrom(e.Crawl.Range)+"&", "the range is the request's")
+		}
+		for _, q := range []message.Kind{message.KindOrders, message.KindFees} {
+			for _, e := range s.msgs[message.Queue(q)] {
+				require.Nil(t, e.Crawl, "%s messages carry no crawl", q)
+			}
+		}
+		s.mu.Unlock()
+		require.NotEmpty(t, pages)
+		seenRanges := map[string]bool{}
+		for cycle, idx := range pages {
+			require.ElementsMatch(t, seq(len(idx)), idx, "pages of cycle %d are 0..n-1, once each", cycle)
+			r := ranges[cycle]
+			require.False(t, seenRanges[r], "range %s crawled under two cycles in one round", r)
+			seenRanges[r] = true
+		}
+		for cycle := range pages {
+			for _, prev := range lastCycle {
+				require.Greater(t, cycle, prev, "round %d reuses or precedes an earlier cycle", round)
+			}
+		}
+		clear(lastCycle)
+		for cycle, idx := range pages {
+			if len(idx) > 0 {
+				lastCycle[ranges[cycle]] = cycle
+			}
+		}
 	}
-	require.LessOrEqual(t, m.signed, 2, "signing stops after the first refusal")
-	require.Equal(t, 1, strings.Count(logs.String(), "refused signed listings requests"))
+}
+
+func seq(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// rangeFrom returns the lower bound of a "<from>-<to>" range.
+func rangeFrom(r string) string {
+	for i := range len(r) {
+		if r[i] == '-' {
+			_, err := strconv.ParseInt(r[:i], 10, 64)
+			if err != nil {
+				return "invalid"
+			}
+			return r[:i]
+		}
+	}
+	return "invalid"
 }

@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy/proxytest"
@@ -389,21 +391,12 @@ func TestLeaseClientReachesServer(t *testing.T) {
 	l.Release(Success)
 }
 
-// runWatch runs p.Watch until the test ends and checks that it returns nil.
+// runWatch runs p.Watch until the test ends, which waits for it to return nil.
 func runWatch(t *testing.T, p *Pool, reload <-chan struct{}) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Watch(ctx, reload) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Error("Watch did not stop")
-		}
-	})
+	var wg sync.WaitGroup
+	wg.Go(func() { assert.NoError(t, p.Watch(t.Context(), reload)) })
+	t.Cleanup(wg.Wait)
 }
 
 func TestReloadOnSignalKeepsStateOfUnchangedProxies(t *testing.T) {

@@ -1,8 +1,8 @@
 package ratelimit_test
 
 import (
+	"bytes"
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -62,7 +62,7 @@ func TestAccountWaitAndThrottle(t *testing.T) {
 	n, err := testutil.GatherAndCount(reg, "dmarket_ratelimit_account_throttles_total")
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
-	require.NoError(t, testutil.GatherAndCompare(reg, stringsReader(`
+	require.NoError(t, testutil.GatherAndCompare(reg, bytes.NewBufferString(`
 # HELP dmarket_ratelimit_account_throttles_total Throttle events (HTTP 429 answers) seen by the account limiter of an endpoint family.
 # TYPE dmarket_ratelimit_account_throttles_total counter
 dmarket_ratelimit_account_throttles_total{family="listings"} 1
@@ -75,8 +75,6 @@ func TestAccountRejectsNegativeRate(t *testing.T) {
 	_, err := ratelimit.NewAccount(ratelimit.AccountConfig{Sales: -1}, clock.NewFake(t0), nil)
 	require.ErrorIs(t, err, ratelimit.ErrInvalidConfig)
 }
-
-func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
 
 // seriesValue returns the value of the gauge or counter series of metric name whose one label is
 // labelValue.
