@@ -37,6 +37,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
+	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
@@ -134,14 +135,16 @@ type metrics struct {
 
 // Bot is the Telegram bot.
 type Bot struct {
-	cfg       Config
-	tg        Messenger
-	offers    OfferSource
-	charts    ChartSource
-	st        *store
-	log       *slog.Logger
-	tracer    *zipkin.Tracer
-	clk       clock.Clock
+	cfg    Config
+	tg     Messenger
+	offers OfferSource
+	charts ChartSource
+	st     *store
+	log    *slog.Logger
+	tracer *zipkin.Tracer
+	clk    clock.Clock
+	// sleep waits between retries of calls to Telegram, on real time whatever clk is.
+	sleep     backoff.Sleeper
 	m         metrics
 	whitelist map[int64]bool
 	users     *serial
@@ -167,7 +170,7 @@ func New(cfg Config, tg Messenger, src OfferSource, charts ChartSource, rdb redi
 	}
 	f := promauto.With(reg)
 	b := &Bot{
-		cfg: cfg, tg: tg, offers: src, charts: charts, log: log, tracer: tracer, clk: clk,
+		cfg: cfg, tg: tg, offers: src, charts: charts, log: log, tracer: tracer, clk: clk, sleep: clock.Real{},
 		whitelist: wl,
 		users:     newSerial(32),
 		busy:      map[int64]bool{},
@@ -269,28 +272,33 @@ func (b *Bot) Run(ctx context.Context) error {
 	return nil
 }
 
+// Pauses between retries of the calls to Telegram that the bot repeats until they succeed.
+var (
+	// pollRetry spaces failed getUpdates calls.
+	pollRetry = backoff.Policy{Initial: time.Second, Max: 30 * time.Second}
+	// menuRetry spaces failed attempts to set the command menu.
+	menuRetry = backoff.Policy{Initial: time.Second, Max: time.Minute}
+)
+
 func (b *Bot) pollLoop(ctx, work context.Context) {
 	offset := 0
-	backoff := time.Second
+	failures := 0
 	for ctx.Err() == nil {
 		ups, err := b.tg.Updates(ctx, offset, b.cfg.LongPollTimeout)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
+			failures++
+			wait := pollRetry.Delay(failures)
 			b.m.pollErrors.Inc()
-			b.log.Warn("get updates failed", "err", err, "retry_in", backoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			b.log.Warn("get updates failed", "err", err, "retry_in", wait)
+			if b.sleep.Sleep(ctx, wait) != nil {
 				return
-			case <-t.C:
 			}
-			backoff = min(2*backoff, 30*time.Second)
 			continue
 		}
-		backoff = time.Second
+		failures = 0
 		for _, u := range ups {
 			offset = max(offset, u.UpdateID+1)
 			b.dispatch(work, u)

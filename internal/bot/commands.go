@@ -14,6 +14,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
+	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
 )
 
 // Accepted ranges of the settings commands (SPEC §6.2), in cents and basis points.
@@ -50,25 +51,15 @@ var menuCommands = []telegram.Command{
 // registerCommands sets the "/" menu, retrying with a growing pause while Telegram does not take it;
 // the bot works without the menu meanwhile.
 func (b *Bot) registerCommands(ctx context.Context) {
-	backoff := time.Second
-	for {
-		err := b.tg.SetCommands(ctx, menuCommands)
-		if err == nil {
-			b.log.Debug("command menu registered", "commands", len(menuCommands))
-			return
+	err := backoff.Retry(ctx, menuRetry, b.sleep, func(ctx context.Context) error {
+		return b.tg.SetCommands(ctx, menuCommands)
+	}, func(_ int, err error, wait time.Duration) {
+		if ctx.Err() == nil {
+			b.log.Warn("command menu not registered", "err", err, "retry_in", wait)
 		}
-		if ctx.Err() != nil {
-			return
-		}
-		b.log.Warn("command menu not registered", "err", err, "retry_in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(2*backoff, time.Minute)
+	})
+	if err == nil {
+		b.log.Debug("command menu registered", "commands", len(menuCommands))
 	}
 }
 

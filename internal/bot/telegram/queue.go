@@ -9,6 +9,8 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
 type result struct {
@@ -114,7 +116,7 @@ func (s *Sender) drain(chatID int64, q *chatQueue) {
 
 // attempt sends one job after next; a non-zero retryAt asks for the job to be requeued.
 func (s *Sender) attempt(j *job, next time.Time) (time.Time, json.RawMessage, error) {
-	if err := sleepUntil(j.ctx, next); err != nil {
+	if err := clock.Sleep(j.ctx, time.Until(next)); err != nil {
 		return time.Time{}, nil, err
 	}
 	if err := s.gate.wait(j.ctx, j.prio); err != nil {
@@ -127,7 +129,7 @@ func (s *Sender) attempt(j *job, next time.Time) (time.Time, json.RawMessage, er
 	j.attempts++
 	method := methodOf(j.c)
 	var apiErr *APIError
-	wait := s.cfg.RetryBackoff * time.Duration(j.attempts)
+	wait := s.retry.Delay(j.attempts)
 	reason := "transport_error"
 	if errors.As(err, &apiErr) {
 		if errors.Is(err, ErrRateLimited) {
@@ -143,21 +145,6 @@ func (s *Sender) attempt(j *job, next time.Time) (time.Time, json.RawMessage, er
 	s.log.Warn("telegram request will be retried", "method", method, "reason", reason, "wait", wait,
 		"attempt", j.attempts, "err", err)
 	return time.Now().Add(wait), nil, nil
-}
-
-func sleepUntil(ctx context.Context, t time.Time) error {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // gate is the global message rate; command replies pass before waiting notifications.

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 )
 
@@ -48,7 +49,8 @@ type Config struct {
 	GlobalPerSecond float64
 	// MaxRetries is how often a message is retried after 429, 5xx or a transport error; default 3.
 	MaxRetries int
-	// RetryBackoff is the wait before retrying a 5xx or transport error (times the attempt); default 1s.
+	// RetryBackoff is the wait before the first retry of a 5xx or transport error; it doubles with every
+	// further attempt up to MaxRetries times RetryBackoff; default 1s.
 	RetryBackoff time.Duration
 	// MaxRetryAfter caps an honoured retry_after; a longer one fails the message; default 5m.
 	MaxRetryAfter time.Duration
@@ -129,6 +131,8 @@ type Sender struct {
 	scrub  scrubber
 	m      metrics
 	gate   *gate
+	// retry is the wait before a 5xx or transport error is retried.
+	retry backoff.Policy
 
 	mu    sync.Mutex
 	chats map[int64]*chatQueue
@@ -170,6 +174,7 @@ func New(cfg Config, client *http.Client, log *slog.Logger, reg prometheus.Regis
 		log:    log,
 		scrub:  newScrubber(cfg.Token),
 		gate:   newGate(cfg.GlobalPerSecond),
+		retry:  backoff.Policy{Initial: cfg.RetryBackoff, Max: time.Duration(max(cfg.MaxRetries, 1)) * cfg.RetryBackoff},
 		chats:  map[int64]*chatQueue{},
 		m: metrics{
 			requests: f.NewCounterVec(prometheus.CounterOpts{
