@@ -346,19 +346,18 @@ func (h *Handler) titleListings(game, prefix string) []*Listing {
 	return out
 }
 
+// aggregatedRequestJSON is the aggregated-prices request; encoding/json matches its keys (filter.game,
+// filter.titles, limit, cursor) to the fields regardless of case.
 type aggregatedRequestJSON struct {
 	Filter struct {
-		Game   string   `json:"game"`
-		Titles []string `json:"titles"`
-	} `json:"filter"`
-	Limit  string `json:"limit"`
-	Cursor string `json:"cursor"`
+		Game   string
+		Titles []string
+	}
+	Limit, Cursor string
 }
 
-type amountJSON struct {
-	Currency string `json:"Currency"`
-	Amount   string `json:"Amount"`
-}
+// amountJSON is a marketplace amount: {"Currency": "USD", "Amount": "<cents>"}.
+type amountJSON struct{ Currency, Amount string }
 
 type aggregatedRowJSON struct {
 	Title          string      `json:"title"`

@@ -94,54 +94,44 @@ type Config struct {
 	Clock clock.Clock
 }
 
-func (c *Config) setDefaults() {
-	if c.Seed == 0 {
-		c.Seed = 1
+// positiveOr sets *v to d unless *v is positive.
+func positiveOr[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
 	}
+}
+
+// zeroOr sets *v to d when *v is zero (a negative rate stays: it disables the limit).
+func zeroOr[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}
+
+func (c *Config) setDefaults() {
+	zeroOr(&c.Seed, 1)
 	if len(c.Games) == 0 {
 		c.Games = []string{"a8db"}
 	}
-	if c.Titles <= 0 {
-		c.Titles = 200
-	}
-	if c.ListingsPerTitle <= 0 {
-		c.ListingsPerTitle = 10
-	}
-	if c.MinPriceCents <= 0 {
-		c.MinPriceCents = 3
-	}
+	positiveOr(&c.Titles, 200)
+	positiveOr(&c.ListingsPerTitle, 10)
+	positiveOr(&c.MinPriceCents, 3)
 	if c.MaxPriceCents <= c.MinPriceCents {
 		c.MaxPriceCents = max(200000, c.MinPriceCents+1)
 	}
-	def := func(v *float64, d float64) {
-		if *v == 0 {
-			*v = d
-		}
+	for v, d := range map[*float64]float64{
+		&c.LockedShare: 0.1, &c.BuyOrderShare: 0.5, &c.StableShare: 0.3, &c.DealShare: 0.1,
+		&c.PublicMarketRate: 2, &c.PublicOtherRate: 6,
+		&c.AccountListingsRate: 10, &c.AccountSalesRate: 6, &c.AccountOtherRate: 20,
+	} {
+		zeroOr(v, d)
 	}
-	def(&c.LockedShare, 0.1)
-	def(&c.BuyOrderShare, 0.5)
-	def(&c.StableShare, 0.3)
-	def(&c.DealShare, 0.1)
-	def(&c.PublicMarketRate, 2)
-	def(&c.PublicOtherRate, 6)
-	def(&c.AccountListingsRate, 10)
-	def(&c.AccountSalesRate, 6)
-	def(&c.AccountOtherRate, 20)
-	if c.SalesDays <= 0 {
-		c.SalesDays = 8
-	}
-	if c.DefaultFeeFraction == "" {
-		c.DefaultFeeFraction = "0.05"
-	}
-	if c.MinFeeCents <= 0 {
-		c.MinFeeCents = 1
-	}
-	if c.ReducedFeeTitles == 0 {
-		c.ReducedFeeTitles = 3
-	}
-	if c.SignatureMaxAge <= 0 {
-		c.SignatureMaxAge = 2 * time.Minute
-	}
+	positiveOr(&c.SalesDays, 8)
+	zeroOr(&c.DefaultFeeFraction, "0.05")
+	positiveOr(&c.MinFeeCents, 1)
+	zeroOr(&c.ReducedFeeTitles, 3)
+	positiveOr(&c.SignatureMaxAge, 2*time.Minute)
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
 	}
