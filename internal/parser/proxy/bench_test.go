@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy/proxytest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
@@ -80,7 +81,7 @@ func BenchmarkPoolPerIPLimit(b *testing.B) {
 						_ = resp.Body.Close()
 					}
 					o := Classify(resp, err)
-					if o == EgressFailure {
+					if o == dmarket.EgressFailure {
 						failed.Add(1)
 					}
 					l.Release(o)
@@ -116,7 +117,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			l.Release(Success)
+			l.Release(dmarket.Success)
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy/proxytest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
@@ -53,7 +54,7 @@ func TestRequestsThroughEveryKindOfProxy(t *testing.T) {
 				body, err := get(t, l, url)
 				require.NoError(t, err)
 				require.Equal(t, "hello from "+wantIP, body)
-				l.Release(Success)
+				l.Release(dmarket.Success)
 			}
 			require.EqualValues(t, 2, srv.Tunnels())
 			require.Zero(t, srv.AuthFailures())
@@ -90,7 +91,7 @@ func TestProxyAuthFailure(t *testing.T) {
 			require.ErrorIs(t, err, tc.wantErr)
 			require.ErrorIs(t, err, ErrEgress)
 			require.NotContains(t, err.Error(), "wrong")
-			require.Equal(t, EgressFailure, Classify(nil, err))
+			require.Equal(t, dmarket.EgressFailure, Classify(nil, err))
 			l.Release(Classify(nil, err))
 			// The refusal reached the client; await the server's own count rather than assume it is
 			// already visible.
@@ -111,8 +112,8 @@ func TestTLSVerificationFailsForUntrustedCert(t *testing.T) {
 	_, err = get(t, l, tlsSrv.URL)
 	var unknown x509.UnknownAuthorityError
 	require.ErrorAs(t, err, &unknown)
-	require.Equal(t, EgressFailure, Classify(nil, err))
-	l.Release(EgressFailure)
+	require.Equal(t, dmarket.EgressFailure, Classify(nil, err))
+	l.Release(dmarket.EgressFailure)
 
 	direct, _, _ := newPool(t, Config{}, clock.Real{})
 	l, err = direct.Acquire(context.Background(), false)
@@ -325,7 +326,7 @@ func TestFailingProxyIsCooledDownAndComesBack(t *testing.T) {
 		l, err := p.Acquire(context.Background(), false)
 		require.NoError(t, err)
 		body, err := get(t, l, plain.URL)
-		o := Success
+		o := dmarket.Success
 		if err != nil {
 			o = Classify(nil, err)
 		}

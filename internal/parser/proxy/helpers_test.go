@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
@@ -82,24 +83,24 @@ func get(t *testing.T, l *Lease, url string) (string, error) {
 	return string(b), nil
 }
 
-// Classify maps the result of Lease.Do to an Outcome: 429 is Throttled, other answers below 400 are
+// Classify maps the result of Lease.Do to an outcome: 429 is Throttled, other answers below 400 are
 // Success, other answers APIError; an error is EgressFailure (connect errors, proxy refusals, timeouts,
 // TLS failures), except a cancellation by the caller, which is APIError so that it changes nothing
 // (as does a nil response without error).
-func Classify(resp *http.Response, err error) Outcome {
+func Classify(resp *http.Response, err error) dmarket.Outcome {
 	switch {
 	case err != nil && errors.Is(err, context.Canceled):
-		return APIError
+		return dmarket.APIError
 	case err != nil:
-		return EgressFailure
+		return dmarket.EgressFailure
 	case resp == nil:
-		return APIError
+		return dmarket.APIError
 	case resp.StatusCode == http.StatusTooManyRequests:
-		return Throttled
+		return dmarket.Throttled
 	case resp.StatusCode < 400:
-		return Success
+		return dmarket.Success
 	default:
-		return APIError
+		return dmarket.APIError
 	}
 }
 

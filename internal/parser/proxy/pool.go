@@ -16,45 +16,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
 	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
 )
-
-// DirectName is the name of the direct egress, used when no proxy is configured.
-const DirectName = "direct"
-
-// Outcome is the result of a request made through a Lease, reported with Release.
-type Outcome int
-
-// The outcomes of a request.
-const (
-	// Success: the API answered (2xx/3xx). The egress's rate recovers and its failure streak resets.
-	Success Outcome = iota + 1
-	// Throttled: the API answered 429. For a limited lease (per-IP limit) the egress's rate halves and
-	// repeated 429s cool it down; for an unlimited lease (signed call, per-account limit) the egress is
-	// not blamed: report those 429s to the account limiter instead.
-	Throttled
-	// EgressFailure: the egress failed (connect error, timeout, proxy refusal). It cools down.
-	EgressFailure
-	// APIError: the API answered an error that says nothing about the egress. Nothing changes.
-	APIError
-)
-
-// String returns the outcome's metric label.
-func (o Outcome) String() string {
-	switch o {
-	case Success:
-		return "success"
-	case Throttled:
-		return "throttled"
-	case EgressFailure:
-		return "egress_failure"
-	case APIError:
-		return "api_error"
-	default:
-		return "unknown"
-	}
-}
 
 // Config configures a Pool. Zero fields take the documented defaults.
 type Config struct {
@@ -200,8 +165,8 @@ func (p *Pool) newEgress(pr *Proxy) (*egress, error) {
 	forward := &net.Dialer{Timeout: p.cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	var d ContextDialer
 	if pr == nil {
-		e.key, e.name, e.direct = "direct", DirectName, true
-		d = egressDialer{name: DirectName, d: forward}
+		e.key, e.name, e.direct = "direct", dmarket.DirectEgressName, true
+		d = egressDialer{name: dmarket.DirectEgressName, d: forward}
 	} else {
 		e.key, e.name = pr.key(), pr.Name()
 		d = pr.Dialer(forward, p.cfg.Resolver)
@@ -317,8 +282,15 @@ func (l *Lease) Do(req *http.Request) (*http.Response, error) { return l.e.clien
 // Client returns the HTTP client of the egress (no timeout of its own: bound requests with contexts).
 func (l *Lease) Client() *http.Client { return l.e.client }
 
-// Release reports the outcome of the request made with the lease. Later calls do nothing.
-func (l *Lease) Release(o Outcome) {
+// Release reports the outcome of the request made with the lease; later calls do nothing.
+//   - dmarket.Success (the API answered): the egress's rate recovers and its failure streak resets.
+//   - dmarket.Throttled (429): for a limited lease (per-IP limit) the egress's rate halves and repeated
+//     429s cool it down; an unlimited lease (signed call, per-account limit) does not blame the egress:
+//     those 429s are the account limiter's.
+//   - dmarket.EgressFailure (connect error, timeout, proxy refusal): the egress cools down.
+//   - dmarket.APIError and dmarket.Aborted say nothing about the egress: nothing changes, and both
+//     count as api_error in dmarket_proxy_requests_total.
+func (l *Lease) Release(o dmarket.Outcome) {
 	l.once.Do(func() { l.pool.release(l.e, o, l.limited) })
 }
 
@@ -407,7 +379,10 @@ func (p *Pool) waitOrChange(ctx context.Context, d time.Duration, changed contex
 	return ctx.Err()
 }
 
-func (p *Pool) release(e *egress, o Outcome, limited bool) {
+func (p *Pool) release(e *egress, o dmarket.Outcome, limited bool) {
+	if o == dmarket.Aborted {
+		o = dmarket.APIError
+	}
 	p.m.requests.WithLabelValues(e.name, o.String()).Inc()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -415,11 +390,11 @@ func (p *Pool) release(e *egress, o Outcome, limited bool) {
 	now := p.clock.Now()
 	cooling := e.coolUntil.After(now)
 	switch o {
-	case Success:
+	case dmarket.Success:
 		e.limiter.OnSuccess()
 		e.cooldowns = 0
 		e.throttleStreak = 0
-	case Throttled:
+	case dmarket.Throttled:
 		if !limited {
 			break
 		}
@@ -429,7 +404,7 @@ func (p *Pool) release(e *egress, o Outcome, limited bool) {
 			e.throttleStreak = 0
 			p.coolDown(e, now, "repeated 429 answers")
 		}
-	case EgressFailure:
+	case dmarket.EgressFailure:
 		if !cooling {
 			p.coolDown(e, now, "egress failure")
 		}

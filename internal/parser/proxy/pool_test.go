@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy/proxytest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
@@ -97,11 +98,11 @@ func TestPoolDirect(t *testing.T) {
 			require.Equal(t, 2.0, p.Capacity())
 
 			l := acquire(t, p, true)
-			require.Equal(t, DirectName, l.Name())
+			require.Equal(t, dmarket.DirectEgressName, l.Name())
 			body, err := get(t, l, plain.URL)
 			require.NoError(t, err)
 			require.Equal(t, "hello from 127.0.0.1", body)
-			l.Release(EgressFailure)
+			l.Release(dmarket.EgressFailure)
 			u, _ = p.Usable()
 			require.Equal(t, 1, u, "the direct connection has no alternative and never cools down")
 
@@ -148,7 +149,7 @@ func TestPoolRotationIsFair(t *testing.T) {
 		l := acquire(t, p, false)
 		counts[l.Name()]++
 		order = append(order, l.Name())
-		l.Release(Success)
+		l.Release(dmarket.Success)
 	}
 	for _, n := range names() {
 		require.Equal(t, 10, counts[n], n)
@@ -164,7 +165,7 @@ func TestPoolLimitedPicksEarliestAvailable(t *testing.T) {
 	for i := 0; i < 9; i++ {
 		l := acquire(t, p, true)
 		counts[l.Name()]++
-		l.Release(APIError)
+		l.Release(dmarket.APIError)
 	}
 	require.Equal(t, t0.Add(time.Second), clk.Now(), "9 requests over 3 egresses at 2/s: 0s, 0.5s, 1s")
 	for _, n := range names() {
@@ -176,12 +177,12 @@ func TestPoolLimitedPicksEarliestAvailable(t *testing.T) {
 	clk.Advance(10 * time.Second)
 	l := acquire(t, p, true)
 	slow := l.Name()
-	l.Release(Throttled)
+	l.Release(dmarket.Throttled)
 	counts = map[string]int{}
 	for i := 0; i < 20; i++ {
 		l := acquire(t, p, true)
 		counts[l.Name()]++
-		l.Release(APIError)
+		l.Release(dmarket.APIError)
 	}
 	require.Less(t, counts[slow], counts[names()[1]])
 	for _, s := range p.Status() {
@@ -201,7 +202,7 @@ func TestPoolCooldownGrowsAndRecovers(t *testing.T) {
 	for i, d := range want {
 		l := acquire(t, p, false)
 		require.Equal(t, failing, l.Name(), "step %d: the failing proxy is back and least recently used", i)
-		l.Release(EgressFailure)
+		l.Release(dmarket.EgressFailure)
 		u, total := p.Usable()
 		require.Equal(t, 1, u)
 		require.Equal(t, 2, total)
@@ -211,7 +212,7 @@ func TestPoolCooldownGrowsAndRecovers(t *testing.T) {
 		for j := 0; j < 3; j++ {
 			o := acquire(t, p, false)
 			require.NotEqual(t, failing, o.Name())
-			o.Release(Success)
+			o.Release(dmarket.Success)
 		}
 		clk.Advance(d - time.Millisecond)
 		u, _ = p.Usable()
@@ -222,16 +223,16 @@ func TestPoolCooldownGrowsAndRecovers(t *testing.T) {
 		// Make the other proxy the most recently used so that the failing one is picked next.
 		o := acquire(t, p, false)
 		require.Equal(t, failing, o.Name())
-		o.Release(APIError)
-		acquire(t, p, false).Release(Success)
+		o.Release(dmarket.APIError)
+		acquire(t, p, false).Release(dmarket.Success)
 	}
 	// A success resets the backoff.
 	l := acquire(t, p, false)
 	require.Equal(t, failing, l.Name())
-	l.Release(Success)
-	acquire(t, p, false).Release(Success)
+	l.Release(dmarket.Success)
+	acquire(t, p, false).Release(dmarket.Success)
 	l = acquire(t, p, false)
-	l.Release(EgressFailure)
+	l.Release(dmarket.EgressFailure)
 	require.Equal(t, clk.Now().Add(5*time.Second), p.Status()[0].CoolingUntil)
 	require.Contains(t, logs.String(), "proxy cooling down")
 	require.Contains(t, logs.String(), "proxy back in rotation")
@@ -247,13 +248,13 @@ func TestPoolConcurrentFailuresCoolDownOnce(t *testing.T) {
 	a2 := acquire(t, p, false)
 	require.Equal(t, a.Name(), a2.Name())
 	require.NotEqual(t, a.Name(), b.Name())
-	a.Release(EgressFailure)
-	a2.Release(EgressFailure)
+	a.Release(dmarket.EgressFailure)
+	a2.Release(dmarket.EgressFailure)
 	require.Equal(t, clk.Now().Add(5*time.Second), p.Status()[0].CoolingUntil, "in-flight failures do not escalate")
 	require.Zero(t, p.Status()[0].InFlight)
 	require.Equal(t, 1, p.Status()[1].InFlight)
-	b.Release(Success)
-	b.Release(EgressFailure) // a second release is ignored
+	b.Release(dmarket.Success)
+	b.Release(dmarket.EgressFailure) // a second release is ignored
 	require.Zero(t, p.Status()[1].InFlight)
 	require.True(t, p.Status()[1].CoolingUntil.IsZero())
 	require.Equal(t, 1.0, testutil.ToFloat64(p.m.requests.WithLabelValues(b.Name(), "success")))
@@ -261,7 +262,7 @@ func TestPoolConcurrentFailuresCoolDownOnce(t *testing.T) {
 
 func TestPoolCooldownJitter(t *testing.T) {
 	p, clk, _, _ := fakePool(t, Config{Rand: func() float64 { return 0.5 }, CooldownJitter: 0.2}, threeProxies[:1]...)
-	acquire(t, p, false).Release(EgressFailure)
+	acquire(t, p, false).Release(dmarket.EgressFailure)
 	require.Equal(t, clk.Now().Add(4500*time.Millisecond), p.Status()[0].CoolingUntil)
 }
 
@@ -269,11 +270,11 @@ func TestPoolRepeatedThrottlesCoolDown(t *testing.T) {
 	p, clk, _, _ := fakePool(t, Config{ThrottleStreak: 3}, threeProxies[:1]...)
 	throttle := func() {
 		clk.Advance(time.Second)
-		acquire(t, p, true).Release(Throttled)
+		acquire(t, p, true).Release(dmarket.Throttled)
 	}
 	throttle()
 	throttle()
-	acquire(t, p, false).Release(Success)
+	acquire(t, p, false).Release(dmarket.Success)
 	throttle()
 	throttle()
 	u, _ := p.Usable()
@@ -286,11 +287,11 @@ func TestPoolRepeatedThrottlesCoolDown(t *testing.T) {
 
 	// 429s to signed calls (unlimited leases) are the account's, not the egress's.
 	clk.Advance(time.Hour)
-	acquire(t, p, true).Release(Success)
+	acquire(t, p, true).Release(dmarket.Success)
 	rate := p.Status()[0].Rate
 	for i := 0; i < 5; i++ {
 		clk.Advance(time.Second)
-		acquire(t, p, false).Release(Throttled)
+		acquire(t, p, false).Release(dmarket.Throttled)
 	}
 	u, _ = p.Usable()
 	require.Equal(t, 1, u)
@@ -300,12 +301,12 @@ func TestPoolRepeatedThrottlesCoolDown(t *testing.T) {
 
 func TestPoolWaitsWhenEveryProxyCools(t *testing.T) {
 	p, clk, _, _ := fakePool(t, Config{}, threeProxies[:1]...)
-	acquire(t, p, false).Release(EgressFailure)
+	acquire(t, p, false).Release(dmarket.EgressFailure)
 	start := clk.Now()
 	l := acquire(t, p, true)
 	require.Equal(t, start.Add(5*time.Second), clk.Now(), "waited for the cooldown, never fell back to direct")
 	require.Equal(t, "http://10.0.0.1:8080", l.Name())
-	l.Release(Success)
+	l.Release(dmarket.Success)
 }
 
 func TestPoolAcquireHonoursContext(t *testing.T) {
@@ -324,20 +325,20 @@ func TestPoolAcquireHonoursContext(t *testing.T) {
 	require.NoError(t, err)
 	l, err := blocked.Acquire(context.Background(), true)
 	require.NoError(t, err)
-	l.Release(Success)
+	l.Release(dmarket.Success)
 	_, err = blocked.Acquire(context.Background(), true)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Zero(t, blocked.Status()[0].InFlight)
 	clk.Advance(500 * time.Millisecond)
 	l, err = blocked.Acquire(context.Background(), true)
 	require.NoError(t, err, "the token of the cancelled wait was returned")
-	l.Release(Success)
+	l.Release(dmarket.Success)
 
 	// A wait for a cooling proxy ends with the context.
 	acquireFail := func() {
 		l, err := blocked.Acquire(context.Background(), false)
 		require.NoError(t, err)
-		l.Release(EgressFailure)
+		l.Release(dmarket.EgressFailure)
 	}
 	acquireFail()
 	ctx, cancel = context.WithTimeout(context.Background(), time.Millisecond)
@@ -352,19 +353,19 @@ func TestClassify(t *testing.T) {
 		name string
 		code int
 		err  error
-		want Outcome
+		want dmarket.Outcome
 	}{
-		{"ok", 200, nil, Success},
-		{"redirect", 302, nil, Success},
-		{"too many requests", 429, nil, Throttled},
-		{"not found", 404, nil, APIError},
-		{"forbidden answer", 403, nil, APIError},
-		{"server error", 503, nil, APIError},
-		{"dial error", 0, &DialError{Proxy: "http://h:1", Err: ErrProxyRefused}, EgressFailure},
-		{"network error", 0, netErr, EgressFailure},
-		{"timeout", 0, context.DeadlineExceeded, EgressFailure},
-		{"cancelled by caller", 0, context.Canceled, APIError},
-		{"no response", -1, nil, APIError},
+		{"ok", 200, nil, dmarket.Success},
+		{"redirect", 302, nil, dmarket.Success},
+		{"too many requests", 429, nil, dmarket.Throttled},
+		{"not found", 404, nil, dmarket.APIError},
+		{"forbidden answer", 403, nil, dmarket.APIError},
+		{"server error", 503, nil, dmarket.APIError},
+		{"dial error", 0, &DialError{Proxy: "http://h:1", Err: ErrProxyRefused}, dmarket.EgressFailure},
+		{"network error", 0, netErr, dmarket.EgressFailure},
+		{"timeout", 0, context.DeadlineExceeded, dmarket.EgressFailure},
+		{"cancelled by caller", 0, context.Canceled, dmarket.APIError},
+		{"no response", -1, nil, dmarket.APIError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var resp *http.Response
@@ -374,10 +375,16 @@ func TestClassify(t *testing.T) {
 			require.Equal(t, tc.want, Classify(resp, tc.err))
 		})
 	}
-	for o, s := range map[Outcome]string{Success: "success", Throttled: "throttled", EgressFailure: "egress_failure",
-		APIError: "api_error", Outcome(0): "unknown"} {
-		require.Equal(t, s, o.String())
-	}
+}
+
+func TestAbortedRequestsCountAsAPIErrors(t *testing.T) {
+	p, _, _, _ := fakePool(t, Config{}, threeProxies[:1]...)
+	l := acquire(t, p, true)
+	l.Release(dmarket.Aborted)
+	u, _ := p.Usable()
+	require.Equal(t, 1, u, "an aborted request leaves the egress as it was")
+	require.Equal(t, 1.0, testutil.ToFloat64(p.m.requests.WithLabelValues(l.Name(), "api_error")))
+	require.Zero(t, testutil.ToFloat64(p.m.requests.WithLabelValues(l.Name(), "aborted")))
 }
 
 func TestLeaseClientReachesServer(t *testing.T) {
@@ -387,8 +394,8 @@ func TestLeaseClientReachesServer(t *testing.T) {
 	resp, err := l.Client().Get(plain.URL)
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
-	require.Equal(t, Success, Classify(resp, nil))
-	l.Release(Success)
+	require.Equal(t, dmarket.Success, Classify(resp, nil))
+	l.Release(dmarket.Success)
 }
 
 // runWatch runs p.Watch until the test ends, which waits for it to return nil.
@@ -402,7 +409,7 @@ func runWatch(t *testing.T, p *Pool, reload <-chan struct{}) {
 func TestReloadOnSignalKeepsStateOfUnchangedProxies(t *testing.T) {
 	p, clk, logs, names := fakePool(t, Config{PollInterval: time.Hour}, threeProxies[:2]...)
 	path := p.cfg.File
-	acquire(t, p, false).Release(EgressFailure) // cools http://10.0.0.1:8080 down
+	acquire(t, p, false).Release(dmarket.EgressFailure) // cools http://10.0.0.1:8080 down
 	coolUntil := p.Status()[0].CoolingUntil
 	require.False(t, coolUntil.IsZero())
 
@@ -486,7 +493,7 @@ func TestDirectSwitchesToProxiesWhenFileAppears(t *testing.T) {
 	require.False(t, p.Direct())
 	l := acquire(t, p, false)
 	require.Equal(t, "socks5://10.0.0.2:1080", l.Name())
-	l.Release(Success)
+	l.Release(dmarket.Success)
 	require.NoError(t, p.Reload(), "reloading an unchanged file changes nothing")
 	require.Len(t, p.Status(), 1)
 }
@@ -512,7 +519,7 @@ func TestAcquireWakesWhenProxiesAreAdded(t *testing.T) {
 	require.NoError(t, err)
 	l, err := p.Acquire(context.Background(), false)
 	require.NoError(t, err)
-	l.Release(EgressFailure)
+	l.Release(dmarket.EgressFailure)
 
 	got := make(chan string, 1)
 	go func() {
@@ -522,7 +529,7 @@ func TestAcquireWakesWhenProxiesAreAdded(t *testing.T) {
 			return
 		}
 		got <- l.Name()
-		l.Release(Success)
+		l.Release(dmarket.Success)
 	}()
 	proxytest.Rewrite(t, path, threeProxies[0], threeProxies[2])
 	require.NoError(t, p.Reload())
