@@ -56,32 +56,6 @@ type MarketItemsBody struct {
 	MinPriceCents, MaxPriceCents market.Cents
 }
 
-type moneyJSON struct {
-	USD string `json:"USD"`
-}
-
-type marketItemJSON struct {
-	ItemID         string     `json:"itemId"`
-	Title          string     `json:"title"`
-	Price          *moneyJSON `json:"price"`
-	SuggestedPrice *moneyJSON `json:"suggestedPrice"`
-	CreatedAt      flexInt    `json:"createdAt"`
-	Extra          struct {
-		OfferID           string  `json:"offerId"`
-		Tradable          *bool   `json:"tradable"`
-		TradeLock         flexInt `json:"tradeLock"`
-		TradeLockDuration flexInt `json:"tradeLockDuration"`
-	} `json:"extra"`
-}
-
-type marketItemsJSON struct {
-	Objects json.RawMessage `json:"objects"`
-	Total   *struct {
-		Items flexInt `json:"items"`
-	} `json:"total"`
-	Cursor *string `json:"cursor"`
-}
-
 // DecodeMarketItems decodes a GET /exchange/v1/market/items body. The envelope must be a JSON object
 // with an "objects" array (null counts as empty) and a "cursor" string; listings without a title or a
 // valid integer-cents price are counted in Invalid and left out.
@@ -202,24 +176,6 @@ type AggregatedPricesBody struct {
 	NextCursor string
 }
 
-type amountJSON struct {
-	Currency string `json:"Currency"`
-	Amount   string `json:"Amount"`
-}
-
-type aggregatedJSON struct {
-	AggregatedPrices *[]json.RawMessage `json:"aggregatedPrices"`
-	NextCursor       string             `json:"nextCursor"`
-}
-
-type aggregatedRowJSON struct {
-	Title          string      `json:"title"`
-	OrderBestPrice *amountJSON `json:"orderBestPrice"`
-	OrderCount     flexInt     `json:"orderCount"`
-	OfferBestPrice *amountJSON `json:"offerBestPrice"`
-	OfferCount     flexInt     `json:"offerCount"`
-}
-
 // DecodeAggregatedPrices decodes a POST /marketplace-api/v1/aggregated-prices body. Amounts are integer
 // cents in strings; a missing price or an amount of 0 means no order (or no listing).
 func DecodeAggregatedPrices(body []byte) (*AggregatedPricesBody, error) {
@@ -278,16 +234,6 @@ type LastSalesBody struct {
 	Sales []Sale
 	// Invalid counts sales left out because the price or date was malformed.
 	Invalid int
-}
-
-type lastSalesJSON struct {
-	Sales *[]json.RawMessage `json:"sales"`
-}
-
-type saleJSON struct {
-	Price           string  `json:"price"`
-	Date            flexInt `json:"date"`
-	TxOperationType string  `json:"txOperationType"`
 }
 
 // DecodeLastSales decodes a GET /trade-aggregator/v1/last-sales body. Prices are decimal-dollar strings
@@ -350,22 +296,6 @@ type CustomizedFeesBody struct {
 	Invalid int
 }
 
-type feesJSON struct {
-	DefaultFee *struct {
-		Fraction  string  `json:"fraction"`
-		MinAmount flexInt `json:"minAmount"`
-	} `json:"defaultFee"`
-	ReducedFees []json.RawMessage `json:"reducedFees"`
-}
-
-type reducedFeeJSON struct {
-	Title     string  `json:"title"`
-	Fraction  string  `json:"fraction"`
-	MinPrice  flexInt `json:"minPrice"`
-	MaxPrice  flexInt `json:"maxPrice"`
-	ExpiresAt flexInt `json:"expiresAt"`
-}
-
 // DecodeCustomizedFees decodes a GET /exchange/v1/customized-fees body. Fractions are decimal strings
 // in [0, 1]; minAmount, minPrice and maxPrice are integer cents; expiresAt is unix seconds.
 func DecodeCustomizedFees(body []byte) (*CustomizedFeesBody, error) {
@@ -404,6 +334,89 @@ func DecodeCustomizedFees(body []byte) (*CustomizedFeesBody, error) {
 	}
 	return out, nil
 }
+
+// The answers as they arrive on the wire.
+type (
+	// moneyJSON is an exchange amount: integer cents in a string.
+	moneyJSON struct {
+		USD string `json:"USD"`
+	}
+
+	// marketItemJSON is the part of a market-items object the client reads.
+	marketItemJSON struct {
+		ItemID         string     `json:"itemId"`
+		Title          string     `json:"title"`
+		Price          *moneyJSON `json:"price"`
+		SuggestedPrice *moneyJSON `json:"suggestedPrice"`
+		CreatedAt      flexInt    `json:"createdAt"`
+		Extra          struct {
+			OfferID           string  `json:"offerId"`
+			Tradable          *bool   `json:"tradable"`
+			TradeLock         flexInt `json:"tradeLock"`
+			TradeLockDuration flexInt `json:"tradeLockDuration"`
+		} `json:"extra"`
+	}
+
+	// marketItemsJSON is a market-items page whose objects are decoded one by one.
+	marketItemsJSON struct {
+		Objects json.RawMessage `json:"objects"`
+		Total   *struct {
+			Items flexInt `json:"items"`
+		} `json:"total"`
+		Cursor *string `json:"cursor"`
+	}
+
+	// amountJSON is a marketplace amount: integer cents in a string, and its currency.
+	amountJSON struct {
+		Currency string `json:"Currency"`
+		Amount   string `json:"Amount"`
+	}
+
+	// aggregatedJSON is an aggregated-prices answer whose rows are decoded one by one.
+	aggregatedJSON struct {
+		AggregatedPrices *[]json.RawMessage `json:"aggregatedPrices"`
+		NextCursor       string             `json:"nextCursor"`
+	}
+
+	// aggregatedRowJSON is one title's row of aggregated prices.
+	aggregatedRowJSON struct {
+		Title          string      `json:"title"`
+		OrderBestPrice *amountJSON `json:"orderBestPrice"`
+		OrderCount     flexInt     `json:"orderCount"`
+		OfferBestPrice *amountJSON `json:"offerBestPrice"`
+		OfferCount     flexInt     `json:"offerCount"`
+	}
+
+	// lastSalesJSON is a last-sales answer whose sales are decoded one by one.
+	lastSalesJSON struct {
+		Sales *[]json.RawMessage `json:"sales"`
+	}
+
+	// saleJSON is one sale: decimal dollars and unix seconds.
+	saleJSON struct {
+		Price           string  `json:"price"`
+		Date            flexInt `json:"date"`
+		TxOperationType string  `json:"txOperationType"`
+	}
+
+	// feesJSON is a customized-fees answer whose reduced fees are decoded one by one.
+	feesJSON struct {
+		DefaultFee *struct {
+			Fraction  string  `json:"fraction"`
+			MinAmount flexInt `json:"minAmount"`
+		} `json:"defaultFee"`
+		ReducedFees []json.RawMessage `json:"reducedFees"`
+	}
+
+	// reducedFeeJSON is one reduced fee.
+	reducedFeeJSON struct {
+		Title     string  `json:"title"`
+		Fraction  string  `json:"fraction"`
+		MinPrice  flexInt `json:"minPrice"`
+		MaxPrice  flexInt `json:"maxPrice"`
+		ExpiresAt flexInt `json:"expiresAt"`
+	}
+)
 
 // errorBody covers both DMarket error shapes (code/message and Code/Message); code may be a string or
 // a number (gRPC-gateway).
