@@ -80,8 +80,7 @@ func TestNoLossWhenConnectionsDrop(t *testing.T) {
 		}
 	}()
 
-	p := NewPublisher(pubConn, PublisherOptions{})
-	t.Cleanup(func() { _ = p.Close() })
+	p := startPublisher(t, pubConn, PublisherOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	ids := make(chan int)

@@ -20,18 +20,6 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/redact"
 )
 
-// Sentinel errors of the connection manager.
-var (
-	// ErrClosed means the Conn (or a publisher or consumer built on it) was closed.
-	ErrClosed = errors.New("rabbitmq: closed")
-	// ErrNotConnected means there is currently no usable connection to the broker.
-	ErrNotConnected = errors.New("rabbitmq: not connected")
-	// ErrBlocked means the broker blocks publishers (a memory or disk alarm); publishes wait.
-	ErrBlocked = errors.New("rabbitmq: broker blocked publishing")
-	// ErrInvalidURL means the AMQP URL given to NewConn cannot be parsed.
-	ErrInvalidURL = errors.New("rabbitmq: invalid url")
-)
-
 // ConnOptions tunes a Conn. Zero values take the documented defaults.
 type ConnOptions struct {
 	// Queues are declared on every (re)connect: each durable queue Q as a quorum queue (QueueArgs) with
@@ -55,25 +43,20 @@ type ConnOptions struct {
 }
 
 func (o ConnOptions) withDefaults() ConnOptions {
-	if o.DeliveryLimit <= 0 {
-		o.DeliveryLimit = DefaultDeliveryLimit
-	}
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = 100 * time.Millisecond
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 10 * time.Second
-	}
-	if o.MaxBackoff < o.MinBackoff {
-		o.MaxBackoff = o.MinBackoff
-	}
-	if o.DialTimeout <= 0 {
-		o.DialTimeout = 5 * time.Second
-	}
-	if o.Heartbeat <= 0 {
-		o.Heartbeat = 10 * time.Second
-	}
+	o.DeliveryLimit = orDefault(o.DeliveryLimit, DefaultDeliveryLimit)
+	o.MinBackoff = orDefault(o.MinBackoff, 100*time.Millisecond)
+	o.MaxBackoff = max(orDefault(o.MaxBackoff, 10*time.Second), o.MinBackoff)
+	o.DialTimeout = orDefault(o.DialTimeout, 5*time.Second)
+	o.Heartbeat = orDefault(o.Heartbeat, 10*time.Second)
 	return o
+}
+
+// orDefault returns v, or def when v is not positive.
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // DefaultDeliveryLimit is the x-delivery-limit of the quorum queues when ConnOptions.DeliveryLimit is 0.

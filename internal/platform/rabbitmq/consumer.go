@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,10 +22,6 @@ import (
 // HeaderAttempt is the AMQP header that carries a message's attempt number (1 on the first delivery).
 // The consumer sets it when it republishes a message for a retry and on dead-lettered messages.
 const HeaderAttempt = "x-attempt"
-
-// ErrShutdownTimeout means in-flight handlers did not finish within ConsumerOptions.ShutdownTimeout;
-// their messages were left unacknowledged and go back to the queue.
-var ErrShutdownTimeout = errors.New("rabbitmq: consumer shutdown timed out")
 
 // ConsumerOptions tunes a Consumer. Zero values take the documented defaults.
 type ConsumerOptions struct {
@@ -70,27 +67,15 @@ type DeadLetterObserver interface {
 }
 
 func (o ConsumerOptions) withDefaults() ConsumerOptions {
-	if o.Prefetch <= 0 {
-		o.Prefetch = 16
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 1
-	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 5
-	}
-	if o.RetryMinBackoff <= 0 {
-		o.RetryMinBackoff = 500 * time.Millisecond
-	}
+	o.Prefetch = orDefault(o.Prefetch, 16)
+	o.Concurrency = orDefault(o.Concurrency, 1)
+	o.MaxAttempts = orDefault(o.MaxAttempts, 5)
+	o.RetryMinBackoff = orDefault(o.RetryMinBackoff, 500*time.Millisecond)
 	if o.RetryMaxBackoff < o.RetryMinBackoff {
 		o.RetryMaxBackoff = max(30*time.Second, o.RetryMinBackoff)
 	}
-	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = 30 * time.Second
-	}
-	if o.PublishTimeout <= 0 {
-		o.PublishTimeout = 30 * time.Second
-	}
+	o.ShutdownTimeout = orDefault(o.ShutdownTimeout, 30*time.Second)
+	o.PublishTimeout = orDefault(o.PublishTimeout, 30*time.Second)
 	return o
 }
 
@@ -488,38 +473,19 @@ func (c *Consumer) settle(wctx context.Context, d amqp.Delivery, outcome string,
 	c.conn.metrics.consumed.WithLabelValues(c.queue, outcome).Inc()
 }
 
-// attemptOf reads the x-attempt header; a missing or invalid one means the first attempt.
+// attemptOf reads the x-attempt header, a number of any integer or float type or a decimal string; a
+// missing or invalid one means the first attempt.
 func attemptOf(h amqp.Table) int {
 	var n int64
-	switch v := h[HeaderAttempt].(type) {
-	case int:
-		n = int64(v)
-	case int8:
-		n = int64(v)
-	case int16:
-		n = int64(v)
-	case int32:
-		n = int64(v)
-	case int64:
-		n = v
-	case uint8:
-		n = int64(v)
-	case uint16:
-		n = int64(v)
-	case uint32:
-		n = int64(v)
-	case float32:
-		n = int64(v)
-	case float64:
-		n = int64(v)
-	case string:
-		n, _ = strconv.ParseInt(v, 10, 64)
+	switch v := reflect.ValueOf(h[HeaderAttempt]); {
+	case v.Kind() == reflect.String:
+		n, _ = strconv.ParseInt(v.String(), 10, 64)
+	case v.CanInt():
+		n = v.Int()
+	case v.CanUint():
+		n = int64(min(v.Uint(), math.MaxInt64))
+	case v.CanFloat():
+		n = int64(v.Float())
 	}
-	if n < 1 {
-		return 1
-	}
-	if n > math.MaxInt32 {
-		return math.MaxInt32
-	}
-	return int(n)
+	return int(min(max(n, 1), math.MaxInt32))
 }

@@ -51,9 +51,7 @@ func (r *recorder) attemptsOf(id string) []int {
 
 func TestConsumerOutcomes(t *testing.T) {
 	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	c, _ := startConn(t, u, "work")
-	waitConnected(t, c)
+	u, c := connected(t, "work")
 	ctx := context.Background()
 
 	rec := newRecorder(func(d message.Delivery) error {
@@ -80,8 +78,7 @@ func TestConsumerOutcomes(t *testing.T) {
 	cons := NewConsumer(c, "work", rec, opts)
 	stop := runConsumer(t, cons)
 
-	p := NewPublisher(c, PublisherOptions{})
-	t.Cleanup(func() { _ = p.Close() })
+	p := startPublisher(t, c, PublisherOptions{})
 	for _, id := range []string{"ok", "permanent", "flaky", "always", "panics"} {
 		m := testMsg(id)
 		m.Headers = map[string]any{"X-B3-TraceId": "trace-" + id}
@@ -131,11 +128,8 @@ func TestConsumerOutcomes(t *testing.T) {
 
 func TestConsumerNilHandlerAcks(t *testing.T) {
 	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	c, _ := startConn(t, u, "q")
-	waitConnected(t, c)
-	p := NewPublisher(c, PublisherOptions{})
-	t.Cleanup(func() { _ = p.Close() })
+	_, c := connected(t, "q")
+	p := startPublisher(t, c, PublisherOptions{})
 	for i := range 20 {
 		require.NoError(t, p.Publish(context.Background(), "q", testMsg(fmt.Sprint(i))))
 	}
@@ -151,12 +145,9 @@ func TestConsumerNilHandlerAcks(t *testing.T) {
 
 func TestConsumerPrefetchBound(t *testing.T) {
 	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	c, _ := startConn(t, u, "q")
-	waitConnected(t, c)
+	_, c := connected(t, "q")
 	ctx := context.Background()
-	p := NewPublisher(c, PublisherOptions{})
-	t.Cleanup(func() { _ = p.Close() })
+	p := startPublisher(t, c, PublisherOptions{})
 	const total, prefetch = 20, 3
 	for i := range total {
 		require.NoError(t, p.Publish(ctx, "q", testMsg(fmt.Sprint(i))))
@@ -179,10 +170,7 @@ func TestConsumerPrefetchBound(t *testing.T) {
 	// More goroutines than prefetch: only the prefetch bound can keep them idle.
 	stop := runConsumer(t, NewConsumer(c, "q", h, ConsumerOptions{Prefetch: prefetch, Concurrency: 10}))
 	require.Eventually(t, func() bool { return inFlight.Load() == prefetch }, waitFor, 5*time.Millisecond)
-	require.Eventually(t, func() bool {
-		d, err := c.QueueDepth(ctx, "q")
-		return err == nil && d == total-prefetch
-	}, waitFor, 10*time.Millisecond, "the broker holds back everything beyond the prefetch")
+	awaitDepth(t, c, "q", total-prefetch, "the broker holds back everything beyond the prefetch")
 	require.EqualValues(t, prefetch, peak.Load())
 
 	close(release)
@@ -195,12 +183,9 @@ func TestConsumerPrefetchBound(t *testing.T) {
 
 func TestConsumerGracefulShutdown(t *testing.T) {
 	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	c, _ := startConn(t, u, "q")
-	waitConnected(t, c)
+	_, c := connected(t, "q")
 	ctx := context.Background()
-	p := NewPublisher(c, PublisherOptions{})
-	t.Cleanup(func() { _ = p.Close() })
+	p := startPublisher(t, c, PublisherOptions{})
 	for i := range 10 {
 		require.NoError(t, p.Publish(ctx, "q", testMsg(fmt.Sprint(i))))
 	}
@@ -232,20 +217,14 @@ func TestConsumerGracefulShutdown(t *testing.T) {
 	require.EqualValues(t, 2, finished.Load(), "no new delivery was taken after the stop")
 	require.Equal(t, 2.0, counter(c.metrics.consumed.WithLabelValues("q", consumeAck)))
 	// The prefetched but unstarted messages went back to the queue.
-	require.Eventually(t, func() bool {
-		d, err := c.QueueDepth(ctx, "q")
-		return err == nil && d == 8
-	}, waitFor, 10*time.Millisecond)
+	awaitDepth(t, c, "q", 8)
 }
 
 func TestConsumerShutdownTimeout(t *testing.T) {
 	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	c, _ := startConn(t, u, "q")
-	waitConnected(t, c)
+	u, c := connected(t, "q")
 	ctx := context.Background()
-	p := NewPublisher(c, PublisherOptions{})
-	t.Cleanup(func() { _ = p.Close() })
+	p := startPublisher(t, c, PublisherOptions{})
 	require.NoError(t, p.Publish(ctx, "q", testMsg("stuck")))
 
 	started := make(chan struct{}, 1)
@@ -273,9 +252,7 @@ func TestConsumerShutdownTimeout(t *testing.T) {
 
 func TestConsumerMissingQueueRetries(t *testing.T) {
 	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	c, _ := startConn(t, u)
-	waitConnected(t, c)
+	u, c := connected(t)
 	rec := newRecorder(func(message.Delivery) error { return nil })
 	stop := runConsumer(t, NewConsumer(c, "late", rec, ConsumerOptions{}))
 
@@ -283,8 +260,7 @@ func TestConsumerMissingQueueRetries(t *testing.T) {
 	ch := rawChannel(t, u)
 	_, err := ch.QueueDeclare("late", true, false, false, false, nil)
 	require.NoError(t, err)
-	p := NewPublisher(c, PublisherOptions{})
-	t.Cleanup(func() { _ = p.Close() })
+	p := startPublisher(t, c, PublisherOptions{})
 	require.NoError(t, p.Publish(context.Background(), "late", testMsg("x")))
 	select {
 	case id := <-rec.acked:
@@ -297,9 +273,7 @@ func TestConsumerMissingQueueRetries(t *testing.T) {
 
 func TestConsumerConnClosed(t *testing.T) {
 	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	c, _ := startConn(t, u, "q")
-	waitConnected(t, c)
+	_, c := connected(t, "q")
 	cons := NewConsumer(c, "q", nil, ConsumerOptions{})
 	require.NoError(t, c.Close())
 	require.ErrorIs(t, cons.Run(context.Background()), ErrClosed)
@@ -307,9 +281,7 @@ func TestConsumerConnClosed(t *testing.T) {
 
 func TestConsumerRecreatesMissingDeadLetterQueue(t *testing.T) {
 	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	c, _ := startConn(t, u, "q")
-	waitConnected(t, c)
+	u, c := connected(t, "q")
 	raw := rawChannel(t, u)
 	_, err := raw.QueueDelete("q.dlq", false, false, false)
 	require.NoError(t, err)
@@ -318,8 +290,7 @@ func TestConsumerRecreatesMissingDeadLetterQueue(t *testing.T) {
 		return message.Permanent(errors.New("invalid"))
 	})
 	stop := runConsumer(t, NewConsumer(c, "q", h, fastRetry))
-	p := NewPublisher(c, PublisherOptions{})
-	t.Cleanup(func() { _ = p.Close() })
+	p := startPublisher(t, c, PublisherOptions{})
 	require.NoError(t, p.Publish(context.Background(), "q", testMsg("m")))
 	require.Eventually(t, func() bool {
 		return counter(c.metrics.consumed.WithLabelValues("q", consumeDeadLetter)) == 1
@@ -355,8 +326,7 @@ func TestConsumerRequeuesWhenDeadLetterPublishFails(t *testing.T) {
 	opts.PublishTimeout = 300 * time.Millisecond
 	stop := runConsumer(t, NewConsumer(c, "q", h, opts))
 
-	p := NewPublisher(c, PublisherOptions{})
-	t.Cleanup(func() { _ = p.Close() })
+	p := startPublisher(t, c, PublisherOptions{})
 	require.NoError(t, p.Publish(context.Background(), "q", testMsg("m")))
 	select {
 	case <-started:

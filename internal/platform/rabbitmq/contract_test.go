@@ -16,11 +16,8 @@ import (
 
 func TestPublisherContract(t *testing.T) {
 	rabbitmqtest.PublisherContract(t, func(t *testing.T, queues ...string) rabbitmqtest.PublisherSubject {
-		amqpURL := rabbitmqtest.NewVhost(t)
-		c, _ := startConn(t, amqpURL, queues...)
-		waitConnected(t, c)
-		pub := NewPublisher(c, PublisherOptions{})
-		t.Cleanup(func() { _ = pub.Close() })
+		amqpURL, c := connected(t, queues...)
+		pub := startPublisher(t, c, PublisherOptions{})
 		got := &received{envelopes: map[string][]message.Envelope{}}
 		ch := rawChannel(t, amqpURL)
 		return rabbitmqtest.PublisherSubject{Publisher: pub, Received: func(t *testing.T, q string) ([]message.Envelope, []string) {
@@ -61,11 +58,8 @@ func consumers(t *testing.T, ch *amqp.Channel, q string) int {
 func TestConsumerContract(t *testing.T) {
 	const q = "contract.consumed"
 	rabbitmqtest.ConsumerContract(t, func(t *testing.T) rabbitmqtest.ConsumerSubject {
-		amqpURL := rabbitmqtest.NewVhost(t)
-		c, _ := startConn(t, amqpURL, q)
-		waitConnected(t, c)
-		pub := NewPublisher(c, PublisherOptions{})
-		t.Cleanup(func() { _ = pub.Close() })
+		amqpURL, c := connected(t, q)
+		pub := startPublisher(t, c, PublisherOptions{})
 		ch := rawChannel(t, amqpURL)
 		var (
 			mu   sync.Mutex

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
 )
 
 // deadLetters puts n messages in work.dlq as the consumer leaves them there.
@@ -25,22 +23,24 @@ func deadLetters(t *testing.T, ch *amqp.Channel, n int) {
 	}
 }
 
-func TestDLQListLeavesTheQueueAsItWas(t *testing.T) {
-	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	c, _ := startConn(t, u, "work")
-	waitConnected(t, c)
-	ctx := context.Background()
+// withDeadLetters returns a connection to a fresh vhost whose queue work.dlq holds n dead letters (see
+// deadLetters), a plain channel to it and a DLQ on the connection.
+func withDeadLetters(t *testing.T, n int) (*Conn, *amqp.Channel, *DLQ) {
+	t.Helper()
+	u, c := connected(t, "work")
 	raw := rawChannel(t, u)
 	require.NoError(t, raw.Confirm(false))
-	deadLetters(t, raw, 5)
-	require.Eventually(t, func() bool {
-		d, err := c.QueueDepth(ctx, "work.dlq")
-		return err == nil && d == 5
-	}, waitFor, 10*time.Millisecond)
-
+	deadLetters(t, raw, n)
+	awaitDepth(t, c, "work.dlq", n)
 	q := NewDLQ(c)
 	t.Cleanup(func() { _ = q.Close() })
+	return c, raw, q
+}
+
+func TestDLQListLeavesTheQueueAsItWas(t *testing.T) {
+	t.Parallel()
+	c, raw, q := withDeadLetters(t, 5)
+	ctx := context.Background()
 	tests := []struct {
 		name string
 		n    int
@@ -82,20 +82,8 @@ func TestDLQListLeavesTheQueueAsItWas(t *testing.T) {
 
 func TestDLQReplay(t *testing.T) {
 	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	c, _ := startConn(t, u, "work")
-	waitConnected(t, c)
+	c, raw, q := withDeadLetters(t, 3)
 	ctx := context.Background()
-	raw := rawChannel(t, u)
-	require.NoError(t, raw.Confirm(false))
-	deadLetters(t, raw, 3)
-
-	q := NewDLQ(c)
-	t.Cleanup(func() { _ = q.Close() })
-	require.Eventually(t, func() bool {
-		d, err := c.QueueDepth(ctx, "work.dlq")
-		return err == nil && d == 3
-	}, waitFor, 10*time.Millisecond)
 
 	moved, err := q.Replay(ctx, "work.dlq", 1)
 	require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
 )
 
 const waitFor = 20 * time.Second
@@ -32,12 +33,19 @@ func testLogger() *slog.Logger {
 // fastConn are reconnect settings that keep tests quick.
 var fastConn = ConnOptions{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, DialTimeout: 5 * time.Second, Heartbeat: 10 * time.Second}
 
-// startConn builds a Conn on rawURL, runs it until the test ends and returns it with its registry.
+// startConn builds a Conn on rawURL declaring queues, runs it until the test ends and returns it with its
+// registry.
 func startConn(t *testing.T, rawURL string, queues ...string) (*Conn, *prometheus.Registry) {
 	t.Helper()
-	reg := prometheus.NewRegistry()
 	opts := fastConn
 	opts.Queues = queues
+	return startConnWith(t, rawURL, opts)
+}
+
+// startConnWith is startConn with the given options.
+func startConnWith(t *testing.T, rawURL string, opts ConnOptions) (*Conn, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
 	c, err := NewConn(rawURL, testLogger(), reg, opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -54,6 +62,23 @@ func startConn(t *testing.T, rawURL string, queues ...string) (*Conn, *prometheu
 		require.NoError(t, c.Close())
 	})
 	return c, reg
+}
+
+// connected returns the URL of a fresh vhost and a Conn to it that has declared queues and is connected.
+func connected(t *testing.T, queues ...string) (string, *Conn) {
+	t.Helper()
+	u := rabbitmqtest.NewVhost(t)
+	c, _ := startConn(t, u, queues...)
+	waitConnected(t, c)
+	return u, c
+}
+
+// startPublisher returns a publisher on c that is closed when the test ends.
+func startPublisher(t *testing.T, c *Conn, opts PublisherOptions) *Publisher {
+	t.Helper()
+	p := NewPublisher(c, opts)
+	t.Cleanup(func() { _ = p.Close() })
+	return p
 }
 
 func waitConnected(t *testing.T, c *Conn) {
@@ -123,6 +148,15 @@ func viaProxy(t *testing.T, rawURL, addr string) string {
 }
 
 func counter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
+
+// awaitDepth waits until q holds want ready messages.
+func awaitDepth(t *testing.T, c *Conn, q string, want int, msgAndArgs ...any) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		d, err := c.QueueDepth(context.Background(), q)
+		return err == nil && d == want
+	}, waitFor, 5*time.Millisecond, msgAndArgs...)
+}
 
 // requireDepth asserts that q holds want ready messages. A publish retried after a lost connection may
 // have gone out twice, so after a reconnect (a loaded machine can miss heartbeats) it only asserts that

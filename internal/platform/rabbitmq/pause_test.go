@@ -134,8 +134,7 @@ func TestConsumerPausesWhileDependencyDown(t *testing.T) {
 	redisDown.Lock()
 	down = true
 	redisDown.Unlock()
-	p := NewPublisher(c, PublisherOptions{})
-	t.Cleanup(func() { _ = p.Close() })
+	p := startPublisher(t, c, PublisherOptions{})
 	const n = 20
 	for i := range n {
 		require.NoError(t, p.Publish(ctx, "work", testMsg(fmt.Sprintf("m%02d", i))))
@@ -180,18 +179,13 @@ func TestConsumerPausesWhileDependencyDown(t *testing.T) {
 	require.NoError(t, p.Publish(ctx, "work", testMsg("bad")))
 	require.Eventually(t, func() bool { return len(obs.list()) == 1 }, waitFor, 5*time.Millisecond)
 	require.Equal(t, []string{"work bad 1: bad json"}, obs.list())
-	require.Eventually(t, func() bool {
-		depth, err := c.QueueDepth(ctx, "work.dlq")
-		return err == nil && depth == 1
-	}, waitFor, 5*time.Millisecond)
+	awaitDepth(t, c, "work.dlq", 1)
 	require.NoError(t, stop())
 }
 
 func TestConsumerStopsWhilePaused(t *testing.T) {
 	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	c, _ := startConn(t, u, "work")
-	waitConnected(t, c)
+	u, c := connected(t, "work")
 	ctx := context.Background()
 
 	pauser := newFakePauser()
@@ -202,8 +196,7 @@ func TestConsumerStopsWhilePaused(t *testing.T) {
 	opts.Pauser = pauser
 	stop := runConsumer(t, NewConsumer(c, "work", rec, opts))
 
-	p := NewPublisher(c, PublisherOptions{})
-	t.Cleanup(func() { _ = p.Close() })
+	p := startPublisher(t, c, PublisherOptions{})
 	const n = 5
 	for i := range n {
 		require.NoError(t, p.Publish(ctx, "work", testMsg(fmt.Sprintf("m%d", i))))
@@ -212,10 +205,7 @@ func TestConsumerStopsWhilePaused(t *testing.T) {
 
 	// Stopping while paused returns at once and hands every message back to the queue untouched.
 	require.NoError(t, stop())
-	require.Eventually(t, func() bool {
-		depth, err := c.QueueDepth(ctx, "work")
-		return err == nil && depth == n
-	}, waitFor, 5*time.Millisecond)
+	awaitDepth(t, c, "work", n)
 	requireDepth(t, c, "work.dlq", 0)
 	ch := rawChannel(t, u)
 	for _, d := range drain(t, ch, "work") {

@@ -15,24 +15,6 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
 )
 
-// Sentinel errors of publishing.
-var (
-	// ErrNacked means the broker refused to take responsibility for the message (basic.nack).
-	ErrNacked = errors.New("rabbitmq: publish nacked by broker")
-	// ErrUnroutable means no queue took the message (it was returned as mandatory-unroutable).
-	ErrUnroutable = errors.New("rabbitmq: message unroutable")
-	// ErrInvalidHeaders means an Outgoing header holds a value AMQP cannot carry.
-	ErrInvalidHeaders = errors.New("rabbitmq: invalid headers")
-	// ErrTooManyChannelFailures means a publish lost its channel too many times in a row.
-	ErrTooManyChannelFailures = errors.New("rabbitmq: too many channel failures")
-)
-
-// errChannelLost means the channel died before the publish was confirmed; the publish is retried.
-var errChannelLost = errors.New("channel lost before confirm")
-
-// errConfirmTimeout means the broker did not confirm a publish within PublisherOptions.ConfirmTimeout.
-var errConfirmTimeout = errors.New("confirm timed out")
-
 // PublisherOptions tunes a Publisher. Zero values take the documented defaults.
 type PublisherOptions struct {
 	// Channels is the number of confirm-mode channels publishes are spread over (default 4).
@@ -50,18 +32,10 @@ type PublisherOptions struct {
 }
 
 func (o PublisherOptions) withDefaults() PublisherOptions {
-	if o.ConfirmTimeout <= 0 {
-		o.ConfirmTimeout = 30 * time.Second
-	}
-	if o.Channels <= 0 {
-		o.Channels = 4
-	}
-	if o.MaxChannelFailures <= 0 {
-		o.MaxChannelFailures = 20
-	}
-	if o.RetryMinBackoff <= 0 {
-		o.RetryMinBackoff = 50 * time.Millisecond
-	}
+	o.ConfirmTimeout = orDefault(o.ConfirmTimeout, 30*time.Second)
+	o.Channels = orDefault(o.Channels, 4)
+	o.MaxChannelFailures = orDefault(o.MaxChannelFailures, 20)
+	o.RetryMinBackoff = orDefault(o.RetryMinBackoff, 50*time.Millisecond)
 	if o.RetryMaxBackoff < o.RetryMinBackoff {
 		o.RetryMaxBackoff = max(2*time.Second, o.RetryMinBackoff)
 	}
@@ -358,6 +332,18 @@ func (pc *pubChannel) fail(closes <-chan *amqp.Error) {
 	close(pc.deadCh)
 }
 
+// retire takes the channel out of use after the publish with tag failed on it, which no longer waits for
+// its confirm; the first cause is kept.
+func (pc *pubChannel) retire(tag uint64, cause error) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	delete(pc.pending, tag)
+	pc.broken = true
+	if pc.closeErr == nil {
+		pc.closeErr = cause
+	}
+}
+
 func (pc *pubChannel) isDead() bool {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
@@ -393,13 +379,7 @@ func (pc *pubChannel) publish(ctx context.Context, queue string, msg amqp.Publis
 		// Headers were validated up front, so a failed send means the channel or its connection is
 		// broken (closed, or a write error the library has not turned into a close yet). Retire the
 		// channel; the publish is retried on a fresh one.
-		pc.mu.Lock()
-		delete(pc.pending, tag)
-		pc.broken = true
-		if pc.closeErr == nil {
-			pc.closeErr = err
-		}
-		pc.mu.Unlock()
+		pc.retire(tag, err)
 		return result{}, errChannelLost
 	}
 	timer := time.NewTimer(confirmTimeout)
@@ -420,13 +400,7 @@ func (pc *pubChannel) publish(ctx context.Context, queue string, msg amqp.Publis
 	case <-timer.C:
 		// The confirm is overdue: retire the channel so that no publish waits on it again, close it so
 		// that its other waiters fail over too, and retry this publish elsewhere.
-		pc.mu.Lock()
-		delete(pc.pending, tag)
-		pc.broken = true
-		if pc.closeErr == nil {
-			pc.closeErr = errConfirmTimeout
-		}
-		pc.mu.Unlock()
+		pc.retire(tag, errConfirmTimeout)
 		go func() { _ = pc.ch.Close() }()
 		return result{}, fmt.Errorf("%w: %w", errChannelLost, errConfirmTimeout)
 	}

@@ -76,11 +76,8 @@ func TestTopologyAndPublishConfirmed(t *testing.T) {
 
 func TestPublishUnroutableAndNotConfirmed(t *testing.T) {
 	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	c, _ := startConn(t, u, "known")
-	waitConnected(t, c)
-	p := NewPublisher(c, PublisherOptions{Channels: 2})
-	t.Cleanup(func() { _ = p.Close() })
+	_, c := connected(t, "known")
+	p := startPublisher(t, c, PublisherOptions{Channels: 2})
 	ctx := context.Background()
 
 	// Interleave routable and unroutable publishes on the same channels: each gets its own verdict.
@@ -141,8 +138,7 @@ func TestPublishWaitsForBroker(t *testing.T) {
 	require.Eventually(t, func() bool { return counter(c.metrics.connectFails) >= 2 }, waitFor, 10*time.Millisecond)
 	require.ErrorContains(t, c.Check(context.Background()), "dial")
 
-	p := NewPublisher(c, PublisherOptions{})
-	t.Cleanup(func() { _ = p.Close() })
+	p := startPublisher(t, c, PublisherOptions{})
 	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	require.ErrorIs(t, p.Publish(short, "q", testMsg("early")), context.DeadlineExceeded)
@@ -191,9 +187,7 @@ func TestTopologyConflictKeepsNotReady(t *testing.T) {
 
 func TestOverdueConfirmRetiresTheChannelAndRetries(t *testing.T) {
 	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	c, _ := startConn(t, u, "dmarket.listings")
-	waitConnected(t, c)
+	_, c := connected(t, "dmarket.listings")
 	ctx := context.Background()
 
 	// A confirm can never arrive within a nanosecond: every attempt times out, retires its channel and

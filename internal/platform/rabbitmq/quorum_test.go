@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 
@@ -21,21 +20,7 @@ func startConnLimit(t *testing.T, rawURL string, limit int, queues ...string) *C
 	opts := fastConn
 	opts.Queues = queues
 	opts.DeliveryLimit = limit
-	c, err := NewConn(rawURL, testLogger(), prometheus.NewRegistry(), opts)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(waitFor):
-			t.Error("conn Run did not return")
-		}
-		require.NoError(t, c.Close())
-	})
+	c, _ := startConnWith(t, rawURL, opts)
 	return c
 }
 
@@ -79,8 +64,7 @@ func TestQuorumQueueDeadLettersAfterTheDeliveryLimit(t *testing.T) {
 	_, err = ch.QueueDeclare("q", true, false, false, false, legacyQueueArgs("q"))
 	require.ErrorContains(t, err, "PRECONDITION_FAILED", "not the classic queue of older releases")
 
-	p := NewPublisher(c, PublisherOptions{})
-	t.Cleanup(func() { _ = p.Close() })
+	p := startPublisher(t, c, PublisherOptions{})
 	require.NoError(t, p.Publish(context.Background(), "q", testMsg("poison")))
 	for want := range int64(limit + 1) {
 		// The broker redelivers a returned message promptly, but a loaded machine may take a while.
@@ -138,8 +122,7 @@ func TestDeclareKeepsAnExistingQueue(t *testing.T) {
 			var handled atomic.Int32
 			h := message.HandlerFunc(func(context.Context, message.Delivery) error { handled.Add(1); return nil })
 			runConsumer(t, NewConsumer(c, "q", h, ConsumerOptions{}))
-			p := NewPublisher(c, PublisherOptions{})
-			t.Cleanup(func() { _ = p.Close() })
+			p := startPublisher(t, c, PublisherOptions{})
 			require.NoError(t, p.Publish(context.Background(), "q", testMsg("m")))
 			require.Eventually(t, func() bool { return handled.Load() == 1 }, waitFor, 10*time.Millisecond)
 		})
@@ -154,8 +137,7 @@ func TestConsumerTakesReturnedMessagesOneAtATime(t *testing.T) {
 	u := rabbitmqtest.NewVhost(t)
 	c := startConnLimit(t, u, 10, "q")
 	waitConnected(t, c)
-	p := NewPublisher(c, PublisherOptions{})
-	t.Cleanup(func() { _ = p.Close() })
+	p := startPublisher(t, c, PublisherOptions{})
 	const returned = 6
 	for i := range returned {
 		require.NoError(t, p.Publish(context.Background(), "q", testMsg(fmt.Sprint("old-", i))))

@@ -100,6 +100,7 @@ func TestAttemptOf(t *testing.T) {
 		{name: "negative", v: int64(-9), want: 1},
 		{name: "huge", v: int64(1 << 40), want: 1<<31 - 1},
 		{name: "wrong type", v: true, want: 1},
+		{name: "huge unsigned", v: uint64(1 << 63), want: 1<<31 - 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,6 +111,21 @@ func TestAttemptOf(t *testing.T) {
 			require.Equal(t, tc.want, attemptOf(h))
 		})
 	}
+}
+
+func TestOptionDefaults(t *testing.T) {
+	require.Equal(t, ConnOptions{DeliveryLimit: 10, MinBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second,
+		DialTimeout: 5 * time.Second, Heartbeat: 10 * time.Second}, ConnOptions{}.withDefaults())
+	require.Equal(t, 2*time.Second, ConnOptions{MinBackoff: 2 * time.Second, MaxBackoff: time.Second}.withDefaults().MaxBackoff,
+		"max below min is raised to min")
+	require.Equal(t, PublisherOptions{Channels: 4, MaxChannelFailures: 20, RetryMinBackoff: 50 * time.Millisecond,
+		RetryMaxBackoff: 2 * time.Second, ConfirmTimeout: 30 * time.Second}, PublisherOptions{}.withDefaults())
+	require.Equal(t, ConsumerOptions{Prefetch: 16, Concurrency: 1, MaxAttempts: 5, RetryMinBackoff: 500 * time.Millisecond,
+		RetryMaxBackoff: 30 * time.Second, ShutdownTimeout: 30 * time.Second, PublishTimeout: 30 * time.Second},
+		ConsumerOptions{}.withDefaults())
+	kept := ConsumerOptions{Prefetch: 3, Concurrency: 2, MaxAttempts: 7, RetryMinBackoff: time.Minute,
+		RetryMaxBackoff: time.Hour, ShutdownTimeout: time.Second, PublishTimeout: time.Second}
+	require.Equal(t, kept, kept.withDefaults())
 }
 
 func TestConnClosedBeforeRun(t *testing.T) {
