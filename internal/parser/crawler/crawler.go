@@ -87,7 +87,7 @@ func DefaultConfig() Config {
 
 // MaxAttempts caps the attempts of one fetch or publish of the crawler, which come on top of the DMarket
 // client's own retries of each request. With the default RetryBase and RetryMax the waits between them
-// add up to about two minutes, enough to ride out a broker restart; a range whose requests keep failing
+// add up to one to two minutes, enough to ride out a broker restart; a range whose requests keep failing
 // beyond that is left unfinished and crawled first next cycle.
 const MaxAttempts = 10
 
