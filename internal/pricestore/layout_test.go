@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -41,10 +42,11 @@ func TestLayoutIsByteIdentical(t *testing.T) {
 	_, err = s.WriteOrders(ctx, fetched, []validate.Order{{Title: "A", HasOrder: true, PriceCents: 1251, Count: 143}})
 	require.NoError(t, err)
 	hour := fetched.Truncate(time.Hour)
-	_, err = s.WriteHistory(ctx, "A", fetched, &History{Stable: true, SoldPerWeek: 42,
-		Probability: map[int64]int{1257: 100, 1332: 40, 990: 100},
-		Points:      []HourPoint{{hour.Add(-26 * time.Hour).Unix(), 1200, 2}, {hour.Add(-time.Hour).Unix(), 1333, 1}},
-		Oldest:      fetched.Add(-3 * 24 * time.Hour)})
+	_, err = s.WriteHistory(ctx, "A", fetched, &market.History{Stable: true, SoldPerWeek: 42,
+		Probability: map[market.Cents]int{1257: 100, 1332: 40, 990: 100},
+		Points: []market.HourPoint{{Hour: hour.Add(-26 * time.Hour), Mean: 1200, Units: 2},
+			{Hour: hour.Add(-time.Hour), Mean: 1333, Units: 1}},
+		Oldest: fetched.Add(-3 * 24 * time.Hour)})
 	require.NoError(t, err)
 	_, err = s.WriteFees(ctx, "a8db", fetched, validate.Fees{Fraction: "0.05", MinCents: 1, Reduced: []validate.ReducedFee{
 		{Title: "A", Fraction: "0.02", MinPriceCents: &lo, MaxPriceCents: &hi, ExpiresAt: time.Unix(1749600000, 0)},

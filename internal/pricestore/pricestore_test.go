@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
@@ -378,7 +379,7 @@ func TestPricesKeyTTLNeverExceedsPriceTTL(t *testing.T) {
 			_, err = s.WriteOrders(ctx, fetched, []validate.Order{{Title: "A", HasOrder: true, PriceCents: 90, Count: 1}})
 			require.NoError(t, err)
 			require.LessOrEqual(t, rdb.PTTL(ctx, OrdersKey("A")).Val(), left)
-			_, err = s.WriteHistory(ctx, "A", fetched, &History{SoldPerWeek: 1})
+			_, err = s.WriteHistory(ctx, "A", fetched, &market.History{SoldPerWeek: 1})
 			require.NoError(t, err)
 			require.LessOrEqual(t, rdb.PTTL(ctx, HistoryKey("A")).Val(), base.Add(24*time.Hour).Sub(clk.Now()))
 		})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/market/sellhistory"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
@@ -25,6 +26,16 @@ type OrderValue struct {
 	Count int `json:"count"`
 	// UpdatedAt is the fetch time in unix seconds.
 	UpdatedAt int64 `json:"updated_at"`
+}
+
+// NewOrderValue returns the stored form of o, a buy order that exists, fetched at fetchedAt.
+func NewOrderValue(o market.BuyOrder, fetchedAt time.Time) OrderValue {
+	return OrderValue{T: fetchedAt.UnixMilli(), Price: int64(o.Price), Count: o.Count, UpdatedAt: fetchedAt.Unix()}
+}
+
+// BuyOrder returns the best buy order of title that v stores.
+func (v OrderValue) BuyOrder(title string) market.BuyOrder {
+	return market.BuyOrder{Title: title, Price: market.Cents(v.Price), Count: v.Count}
 }
 
 // ChartValue is the JSON body of a `chart:dmarket:<title>` key: the hourly sale points of the last week
@@ -60,24 +71,42 @@ const (
 	ChartTTL = ChartDays * 24 * time.Hour
 )
 
-// History is the result of a sell-history analysis (SPEC §5.3).
-type History struct {
-	// Stable says whether last week's price was stable.
-	Stable bool
-	// SoldPerWeek is the number of units sold in the last week.
-	SoldPerWeek int
-	// Probability maps a price in cents to the percent of last week's units sold at that price or higher.
-	Probability map[int64]int
-	// Points are last week's hourly sale points, oldest first, for charts.
-	Points []HourPoint
-	// Oldest is the time of the oldest sale the message held, of any age. The message covers the sales
-	// after max(Oldest, fetch time − 7 days): a message cut short by the page limit covers less than a
-	// week. Zero means the whole week.
-	Oldest time.Time
-}
-
 // HourPoint is one hour of sales: JSON [hour start unix seconds, mean price cents, units sold].
 type HourPoint [3]int64
+
+// NewHourPoint returns the stored form of p.
+func NewHourPoint(p market.HourPoint) HourPoint {
+	return HourPoint{p.Hour.Unix(), int64(p.Mean), int64(p.Units)}
+}
+
+// Market returns the hour point p stores.
+func (p HourPoint) Market() market.HourPoint {
+	return market.HourPoint{Hour: time.Unix(p[0], 0).UTC(), Mean: market.Cents(p[1]), Units: int(p[2])}
+}
+
+// hourPoints returns the stored form of points, never nil.
+func hourPoints(points []market.HourPoint) []HourPoint {
+	out := make([]HourPoint, len(points))
+	for i, p := range points {
+		out[i] = NewHourPoint(p)
+	}
+	return out
+}
+
+// marketPoints returns the hour points stored as points.
+func marketPoints(points []HourPoint) []market.HourPoint {
+	if points == nil {
+		return nil
+	}
+	out := make([]market.HourPoint, len(points))
+	for i, p := range points {
+		out[i] = p.Market()
+	}
+	return out
+}
+
+// HourPoints returns the chart's hourly points, oldest first.
+func (v ChartValue) HourPoints() []market.HourPoint { return marketPoints(v.Points) }
 
 // HistoryValue is the JSON body of a `history:dmarket:<title>` key; probability keys are prices in cents
 // written as decimal strings.
@@ -94,6 +123,29 @@ type HistoryValue struct {
 	UpdatedAt int64 `json:"updated_at"`
 	// Points are last week's hourly sale points, oldest first (an addition to SPEC §5.2, for charts).
 	Points []HourPoint `json:"points,omitempty"`
+}
+
+// NewHistoryValue returns the stored form of h fetched at fetchedAt. Its hourly points go to the chart
+// key, not here; a nil probability is stored as an empty object.
+func NewHistoryValue(h market.History, fetchedAt time.Time) HistoryValue {
+	prob := make(map[int64]int, len(h.Probability))
+	for price, pct := range h.Probability {
+		prob[int64(price)] = pct
+	}
+	return HistoryValue{T: fetchedAt.UnixMilli(), Stable: h.Stable, SoldPerWeek: h.SoldPerWeek, Probability: prob,
+		UpdatedAt: fetchedAt.Unix()}
+}
+
+// History returns the sell-history analysis v stores (without Oldest, which is not stored).
+func (v HistoryValue) History() market.History {
+	var prob map[market.Cents]int
+	if v.Probability != nil {
+		prob = make(map[market.Cents]int, len(v.Probability))
+		for price, pct := range v.Probability {
+			prob[market.Cents(price)] = pct
+		}
+	}
+	return market.History{Stable: v.Stable, SoldPerWeek: v.SoldPerWeek, Probability: prob, Points: marketPoints(v.Points)}
 }
 
 // FeesValue is the JSON body of a `fees:dmarket:<game>` key.
@@ -122,6 +174,53 @@ type ReducedFeeValue struct {
 	MaxPrice *int64 `json:"max_price"`
 	// ExpiresAt is when the fee ends (unix seconds), or null.
 	ExpiresAt *int64 `json:"expires_at"`
+}
+
+// NewFeesValue returns the stored form of f fetched at fetchedAt; a zero ExpiresAt is stored as null.
+func NewFeesValue(f market.Fees, fetchedAt time.Time) FeesValue {
+	v := FeesValue{T: fetchedAt.UnixMilli(), Fraction: f.Fraction, Min: int64(f.Min),
+		Reduced: make([]ReducedFeeValue, 0, len(f.Reduced)), UpdatedAt: fetchedAt.Unix()}
+	for _, r := range f.Reduced {
+		rv := ReducedFeeValue{Title: r.Title, Fraction: r.Fraction, MinPrice: centsPtr(r.MinPrice), MaxPrice: centsPtr(r.MaxPrice)}
+		if !r.ExpiresAt.IsZero() {
+			e := r.ExpiresAt.Unix()
+			rv.ExpiresAt = &e
+		}
+		v.Reduced = append(v.Reduced, rv)
+	}
+	return v
+}
+
+// Fees returns the fees v stores.
+func (v FeesValue) Fees() market.Fees {
+	f := market.Fees{Fraction: v.Fraction, Min: market.Cents(v.Min)}
+	if v.Reduced != nil {
+		f.Reduced = make([]market.ReducedFee, len(v.Reduced))
+	}
+	for i, r := range v.Reduced {
+		f.Reduced[i] = market.ReducedFee{Title: r.Title, Fraction: r.Fraction, MinPrice: marketCentsPtr(r.MinPrice),
+			MaxPrice: marketCentsPtr(r.MaxPrice)}
+		if r.ExpiresAt != nil {
+			f.Reduced[i].ExpiresAt = time.Unix(*r.ExpiresAt, 0).UTC()
+		}
+	}
+	return f
+}
+
+func centsPtr(c *market.Cents) *int64 {
+	if c == nil {
+		return nil
+	}
+	v := int64(*c)
+	return &v
+}
+
+func marketCentsPtr(v *int64) *market.Cents {
+	if v == nil {
+		return nil
+	}
+	c := market.Cents(*v)
+	return &c
 }
 
 // casArgs appends one key's arguments of casScript.
@@ -159,9 +258,9 @@ func (s *Store) WriteOrders(ctx context.Context, fetchedAt time.Time, orders []v
 	for _, o := range orders {
 		keys = append(keys, OrdersKey(o.Title))
 		var value []byte
-		if o.HasOrder {
+		if bo := orderOf(o); bo.Exists() {
 			var err error
-			value, err = json.Marshal(OrderValue{T: t, Price: o.PriceCents, Count: o.Count, UpdatedAt: fetchedAt.Unix()})
+			value, err = json.Marshal(NewOrderValue(bo, fetchedAt))
 			if err != nil {
 				return 0, fmt.Errorf("encode order: %w", err)
 			}
@@ -171,22 +270,25 @@ func (s *Store) WriteOrders(ctx context.Context, fetchedAt time.Time, orders []v
 	return s.cas(ctx, "orders", keys, args)
 }
 
+// orderOf is the buy order a validated aggregated-prices entry describes.
+func orderOf(o validate.Order) market.BuyOrder {
+	if !o.HasOrder {
+		return market.BuyOrder{Title: o.Title}
+	}
+	return market.BuyOrder{Title: o.Title, Price: market.Cents(o.PriceCents), Count: o.Count}
+}
+
 // WriteHistory stores the sell-history analysis of title made from sales fetched at fetchedAt. A nil h
 // (no sales) removes the history key. The chart key gets h's hourly points and merges h's sales into
 // its daily series (see mergeChart). It returns the number of history keys changed.
-func (s *Store) WriteHistory(ctx context.Context, title string, fetchedAt time.Time, h *History) (int, error) {
+func (s *Store) WriteHistory(ctx context.Context, title string, fetchedAt time.Time, h *market.History) (int, error) {
 	n := 0
 	if ttl, ok := s.lifetime(fetchedAt, s.cfg.HistoryTTL); ok {
 		t := fetchedAt.UnixMilli()
 		var value []byte
 		if h != nil {
-			prob := h.Probability
-			if prob == nil {
-				prob = map[int64]int{}
-			}
 			var err error
-			value, err = json.Marshal(HistoryValue{T: t, Stable: h.Stable, SoldPerWeek: h.SoldPerWeek, Probability: prob,
-				UpdatedAt: fetchedAt.Unix()})
+			value, err = json.Marshal(NewHistoryValue(*h, fetchedAt))
 			if err != nil {
 				return 0, fmt.Errorf("encode history: %w", err)
 			}
@@ -210,7 +312,7 @@ func (s *Store) WriteHistory(ctx context.Context, title string, fetchedAt time.T
 // the UTC day of fetchedAt − ChartDays days are dropped. The merge runs in Redis (chartScript) under the
 // same compare-and-set on "t" as every value, so a redelivered message changes nothing and an older one
 // is ignored.
-func (s *Store) mergeChart(ctx context.Context, title string, fetchedAt time.Time, h *History) error {
+func (s *Store) mergeChart(ctx context.Context, title string, fetchedAt time.Time, h *market.History) error {
 	ttl, ok := s.lifetime(fetchedAt, max(ChartTTL, s.cfg.HistoryTTL))
 	if !ok {
 		return nil
@@ -220,7 +322,7 @@ func (s *Store) mergeChart(ctx context.Context, title string, fetchedAt time.Tim
 	from := fetchedAt // an empty message covers nothing
 	if h != nil {
 		if h.Points != nil {
-			points = h.Points
+			points = hourPoints(h.Points)
 		}
 		from = fetchedAt.Add(-sellhistory.Week)
 		if h.Oldest.After(from) {
@@ -347,21 +449,21 @@ func (s *Store) WriteFees(ctx context.Context, game string, fetchedAt time.Time,
 		return 0, nil
 	}
 	t := fetchedAt.UnixMilli()
-	v := FeesValue{T: t, Fraction: f.Fraction, Min: f.MinCents, Reduced: make([]ReducedFeeValue, 0, len(f.Reduced)),
-		UpdatedAt: fetchedAt.Unix()}
-	for _, r := range f.Reduced {
-		rv := ReducedFeeValue{Title: r.Title, Fraction: r.Fraction, MinPrice: r.MinPriceCents, MaxPrice: r.MaxPriceCents}
-		if !r.ExpiresAt.IsZero() {
-			e := r.ExpiresAt.Unix()
-			rv.ExpiresAt = &e
-		}
-		v.Reduced = append(v.Reduced, rv)
-	}
-	value, err := json.Marshal(v)
+	value, err := json.Marshal(NewFeesValue(feesOf(f), fetchedAt))
 	if err != nil {
 		return 0, fmt.Errorf("encode fees: %w", err)
 	}
 	return s.cas(ctx, "fees", []string{FeesKey(game)}, casArgs(nil, t, ttl, value))
+}
+
+// feesOf is the fees a validated fees answer describes.
+func feesOf(f validate.Fees) market.Fees {
+	out := market.Fees{Fraction: f.Fraction, Min: market.Cents(f.MinCents), Reduced: make([]market.ReducedFee, len(f.Reduced))}
+	for i, r := range f.Reduced {
+		out.Reduced[i] = market.ReducedFee{Title: r.Title, Fraction: r.Fraction, MinPrice: marketCentsPtr(r.MinPriceCents),
+			MaxPrice: marketCentsPtr(r.MaxPriceCents), ExpiresAt: r.ExpiresAt}
+	}
+	return out
 }
 
 func (s *Store) cas(ctx context.Context, what string, keys []string, args []any) (int, error) {

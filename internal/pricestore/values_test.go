@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
@@ -57,7 +58,7 @@ func TestWriteHistory(t *testing.T) {
 	ctx := context.Background()
 	s, rdb, _ := newStore(t)
 	fetched := t0.Add(-time.Minute)
-	h := &History{Stable: true, SoldPerWeek: 42, Probability: map[int64]int{1257: 100, 1332: 40}}
+	h := &market.History{Stable: true, SoldPerWeek: 42, Probability: map[market.Cents]int{1257: 100, 1332: 40}}
 	n, err := s.WriteHistory(ctx, "A", fetched, h)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
@@ -71,7 +72,7 @@ func TestWriteHistory(t *testing.T) {
 	require.Equal(t, 40, v.Probability[1332])
 
 	// Empty probability is an object, not null.
-	_, err = s.WriteHistory(ctx, "B", fetched, &History{})
+	_, err = s.WriteHistory(ctx, "B", fetched, &market.History{})
 	require.NoError(t, err)
 	var m map[string]any
 	require.NoError(t, json.Unmarshal([]byte(rdb.Get(ctx, "history:dmarket:B").Val()), &m))
@@ -128,4 +129,51 @@ func TestWriteFees(t *testing.T) {
 	n, err = s.WriteFees(ctx, "a8db", t0.Add(-49*time.Hour), validate.Fees{Fraction: "0.01"})
 	require.NoError(t, err)
 	require.Zero(t, n)
+}
+
+func TestValuesConvertToAndFromMarket(t *testing.T) {
+	fetched := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
+	lo := market.Cents(500)
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"buy order", func(t *testing.T) {
+			o := market.BuyOrder{Title: "A", Price: 1251, Count: 143}
+			v := NewOrderValue(o, fetched)
+			require.Equal(t, OrderValue{T: fetched.UnixMilli(), Price: 1251, Count: 143, UpdatedAt: fetched.Unix()}, v)
+			require.Equal(t, o, v.BuyOrder("A"))
+		}},
+		{"history", func(t *testing.T) {
+			h := market.History{Stable: true, SoldPerWeek: 3, Probability: map[market.Cents]int{990: 100, 1200: 40}}
+			v := NewHistoryValue(h, fetched)
+			require.Equal(t, HistoryValue{T: fetched.UnixMilli(), Stable: true, SoldPerWeek: 3,
+				Probability: map[int64]int{990: 100, 1200: 40}, UpdatedAt: fetched.Unix()}, v)
+			require.Equal(t, h, v.History())
+			require.Equal(t, map[int64]int{}, NewHistoryValue(market.History{}, fetched).Probability, "never null")
+		}},
+		{"hour point", func(t *testing.T) {
+			p := market.HourPoint{Hour: fetched.Add(-time.Hour), Mean: 1333, Units: 2}
+			require.Equal(t, HourPoint{fetched.Add(-time.Hour).Unix(), 1333, 2}, NewHourPoint(p))
+			require.Equal(t, p, NewHourPoint(p).Market())
+			require.Equal(t, []market.HourPoint{p}, ChartValue{Points: []HourPoint{NewHourPoint(p)}}.HourPoints())
+		}},
+		{"fees", func(t *testing.T) {
+			f := market.Fees{Fraction: "0.05", Min: 1, Reduced: []market.ReducedFee{
+				{Title: "A", Fraction: "0.02", MinPrice: &lo, ExpiresAt: time.Unix(1749600000, 0).UTC()},
+				{Title: "B", Fraction: "0.03"},
+			}}
+			v := NewFeesValue(f, fetched)
+			b, err := json.Marshal(v)
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprintf(`{"t":%d,"fraction":"0.05","min":1,"reduced":[`+
+				`{"title":"A","fraction":"0.02","min_price":500,"max_price":null,"expires_at":1749600000},`+
+				`{"title":"B","fraction":"0.03","min_price":null,"max_price":null,"expires_at":null}],"updated_at":%d}`,
+				fetched.UnixMilli(), fetched.Unix()), string(b))
+			require.Equal(t, f, v.Fees())
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, tc.run)
+	}
 }

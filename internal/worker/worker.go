@@ -17,11 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/market/sellhistory"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/middleware"
-	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
@@ -29,7 +29,7 @@ import (
 type Store interface {
 	WriteListingsPage(ctx context.Context, game string, fetchedAt time.Time, crawl *message.Crawl, items []validate.Listing) (int, error)
 	WriteOrders(ctx context.Context, fetchedAt time.Time, orders []validate.Order) (int, error)
-	WriteHistory(ctx context.Context, title string, fetchedAt time.Time, h *pricestore.History) (int, error)
+	WriteHistory(ctx context.Context, title string, fetchedAt time.Time, h *market.History) (int, error)
 	WriteFees(ctx context.Context, game string, fetchedAt time.Time, f validate.Fees) (int, error)
 }
 
@@ -39,10 +39,10 @@ type Enqueuer interface {
 }
 
 // Analyser computes the sell-history analysis of SPEC §5.3 from a title's sales as of now.
-type Analyser func(sales []validate.Sale, now time.Time) pricestore.History
+type Analyser func(sales []validate.Sale, now time.Time) market.History
 
 // SellHistory is the Analyser backed by package sellhistory.
-func SellHistory(sales []validate.Sale, now time.Time) pricestore.History {
+func SellHistory(sales []validate.Sale, now time.Time) market.History {
 	in := make([]sellhistory.Sale, len(sales))
 	var oldest time.Time
 	for i, s := range sales {
@@ -53,13 +53,16 @@ func SellHistory(sales []validate.Sale, now time.Time) pricestore.History {
 	}
 	r := sellhistory.Analyse(in, now)
 	recent := sellhistory.Recent(sellhistory.Points(in, now), now)
-	points := make([]pricestore.HourPoint, 0, len(recent))
+	points := make([]market.HourPoint, 0, len(recent))
 	for i := len(recent) - 1; i >= 0; i-- { // Recent is newest first; charts read oldest first.
 		p := recent[i]
-		points = append(points, pricestore.HourPoint{p.Hour.Unix(), sellhistory.Cents(p.Mean), int64(p.Count)})
+		points = append(points, market.HourPoint{Hour: p.Hour, Mean: market.Cents(sellhistory.Cents(p.Mean)), Units: p.Count})
 	}
-	return pricestore.History{Stable: r.Stable, SoldPerWeek: r.SoldPerWeek, Probability: r.Probability, Points: points,
-		Oldest: oldest}
+	prob := make(map[market.Cents]int, len(r.Probability))
+	for price, pct := range r.Probability {
+		prob[market.Cents(price)] = pct
+	}
+	return market.History{Stable: r.Stable, SoldPerWeek: r.SoldPerWeek, Probability: prob, Points: points, Oldest: oldest}
 }
 
 // StartSpan starts a span (see middleware.StartSpan).
@@ -363,7 +366,7 @@ func (h *Handler) sales(ctx context.Context, env message.Envelope) error {
 	if err := h.allInvalid(len(sales.Items), sales.Invalid); err != nil {
 		return fmt.Errorf("sales: %w", err)
 	}
-	var hist *pricestore.History
+	var hist *market.History
 	if len(sales.Items) > 0 {
 		r := h.analyse(sales.Items, env.FetchedAt)
 		hist = &r

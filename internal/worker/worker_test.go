@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -204,7 +205,7 @@ func TestHandleOrdersSalesFees(t *testing.T) {
 	require.Equal(t, want.SoldPerWeek, hv.SoldPerWeek)
 	require.Positive(t, hv.SoldPerWeek)
 	require.Equal(t, want.Stable, hv.Stable)
-	require.Equal(t, want.Probability, hv.Probability)
+	require.Equal(t, want.Probability, hv.History().Probability)
 	raw := e.rdb.Get(ctx, "history:dmarket:"+title).Val()
 	var generic map[string]any
 	require.NoError(t, json.Unmarshal([]byte(raw), &generic))
@@ -300,7 +301,7 @@ func (failingStore) WriteListingsPage(context.Context, string, time.Time, *messa
 func (failingStore) WriteOrders(context.Context, time.Time, []validate.Order) (int, error) {
 	return 0, errDown
 }
-func (failingStore) WriteHistory(context.Context, string, time.Time, *pricestore.History) (int, error) {
+func (failingStore) WriteHistory(context.Context, string, time.Time, *market.History) (int, error) {
 	return 0, errDown
 }
 func (failingStore) WriteFees(context.Context, string, time.Time, validate.Fees) (int, error) {

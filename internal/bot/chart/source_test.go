@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/market/sellhistory"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -22,12 +23,12 @@ func TestSourceRendersStoredHistory(t *testing.T) {
 	now := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
 	store, err := pricestore.New(rdb, clock.NewFake(now), pricestore.Config{})
 	require.NoError(t, err)
-	var points []pricestore.HourPoint
+	var points []market.HourPoint
 	for i := range 48 {
-		points = append(points, pricestore.HourPoint{now.Add(time.Duration(i-48) * time.Hour).Unix(), int64(1200 + i%7*10), int64(1 + i%3)})
+		points = append(points, market.HourPoint{Hour: now.Add(time.Duration(i-48) * time.Hour), Mean: market.Cents(1200 + i%7*10), Units: 1 + i%3})
 	}
-	_, err = store.WriteHistory(context.Background(), "AK-47 | Redline (Field-Tested)", now, &pricestore.History{
-		Stable: true, SoldPerWeek: 96, Probability: map[int64]int{1200: 100, 1250: 60, 1260: 20}, Points: points,
+	_, err = store.WriteHistory(context.Background(), "AK-47 | Redline (Field-Tested)", now, &market.History{
+		Stable: true, SoldPerWeek: 96, Probability: map[market.Cents]int{1200: 100, 1250: 60, 1260: 20}, Points: points,
 	})
 	require.NoError(t, err)
 
@@ -106,12 +107,12 @@ func TestSourceReadsDailySeries(t *testing.T) {
 	// Three sales messages a week apart, each with one sale a day.
 	for w := range 3 {
 		fetched := first.Add(time.Duration(w) * sellhistory.Week)
-		var points []pricestore.HourPoint
+		var points []market.HourPoint
 		for d := 6; d >= 0; d-- {
-			points = append(points, pricestore.HourPoint{fetched.Add(time.Duration(-d)*24*time.Hour - time.Hour).Unix(), int64(5000 + 100*w), 1})
+			points = append(points, market.HourPoint{Hour: fetched.Add(time.Duration(-d)*24*time.Hour - time.Hour), Mean: market.Cents(5000 + 100*w), Units: 1})
 		}
 		clk.Set(fetched)
-		_, err := store.WriteHistory(ctx, title, fetched, &pricestore.History{Points: points, Probability: map[int64]int{5000: 100}})
+		_, err := store.WriteHistory(ctx, title, fetched, &market.History{Points: points, Probability: map[market.Cents]int{5000: 100}})
 		require.NoError(t, err)
 	}
 	d, err := NewSource(store).data(ctx, title)
