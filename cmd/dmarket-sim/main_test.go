@@ -49,12 +49,16 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		require.Contains(t, string(body), `"cursor":"`)
 	}
 	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not stop")
-	}
+	var runErr error
+	require.Eventually(t, func() bool {
+		select {
+		case runErr = <-done:
+			return true
+		default:
+			return false
+		}
+	}, 10*time.Second, 10*time.Millisecond, "run stops once cancelled")
+	require.NoError(t, runErr)
 }
 
 func TestRunRejectsBadInput(t *testing.T) {

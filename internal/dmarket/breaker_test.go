@@ -78,24 +78,23 @@ func deadProxies(n int) []fakeEgress {
 // TestDeadProxiesDoNotOpenTheBreaker: the breaker judges DMarket; a proxy that cannot connect only cools
 // that proxy down (its lease is released with EgressFailure for the pool).
 func TestDeadProxiesDoNotOpenTheBreaker(t *testing.T) {
-	tests := []struct {
-		name     string
+	tests := map[string]struct {
 		egresses []fakeEgress
 		answer   answer
 		calls    int
 		wantOpen bool
 	}{
-		{name: "a batch of dead proxies", egresses: deadProxies(10), answer: answer{status: 200, body: emptyPage},
+		"a batch of dead proxies": {egresses: deadProxies(10), answer: answer{status: 200, body: emptyPage},
 			calls: 10},
-		{name: "dead proxies beside a live one", egresses: append(deadProxies(6), fakeEgress{name: "http://198.51.100.1:3128"}),
+		"dead proxies beside a live one": {egresses: append(deadProxies(6), fakeEgress{name: "http://198.51.100.1:3128"}),
 			answer: answer{status: 200, body: emptyPage}, calls: 14},
-		{name: "DMarket failing through live proxies still opens", answer: answer{status: 503}, calls: 5, wantOpen: true,
+		"DMarket failing through live proxies still opens": {answer: answer{status: 503}, calls: 5, wantOpen: true,
 			egresses: []fakeEgress{{name: "http://198.51.100.1:3128"}, {name: "http://198.51.100.2:3128"}}},
-		{name: "a dead direct connection still opens", egresses: []fakeEgress{{name: DirectEgressName, dead: true}},
+		"a dead direct connection still opens": {egresses: []fakeEgress{{name: DirectEgressName, dead: true}},
 			answer: answer{status: 200, body: emptyPage}, calls: 5, wantOpen: true},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
 			_, srv := serve(t, tc.answer)
 			eg := &rotatingEgress{egresses: tc.egresses}
 			c, err := New(Config{BaseURL: srv.URL, MaxAttempts: 1, BreakerFailures: 3, BreakerOpenFor: time.Hour}, eg,

@@ -78,8 +78,7 @@ func serve(t *testing.T, answers ...answer) (*scripted, *httptest.Server) {
 }
 
 func TestClientClassifiesErrors(t *testing.T) {
-	tests := []struct {
-		name      string
+	tests := map[string]struct {
 		ans       answer
 		class     Class
 		retryable bool
@@ -87,27 +86,27 @@ func TestClientClassifiesErrors(t *testing.T) {
 		outcome   Outcome
 		code, msg string
 	}{
-		{"400 exchange body", answer{status: 400, body: `{"code":"BadRequest","message":"limit: must be no greater than 100."}`},
+		"400 exchange body": {answer{status: 400, body: `{"code":"BadRequest","message":"limit: must be no greater than 100."}`},
 			ClassBadRequest, false, 1, APIError, "BadRequest", "limit: must be no greater than 100."},
-		{"401 marketplace body", answer{status: 401, body: `{"Code":"Unauthorized","Message":"Unauthorized"}`},
+		"401 marketplace body": {answer{status: 401, body: `{"Code":"Unauthorized","Message":"Unauthorized"}`},
 			ClassAuth, false, 1, APIError, "Unauthorized", "Unauthorized"},
-		{"403 from dmarket", answer{status: 403, body: `{"code":"APIKeyDisabled","message":"disabled"}`},
+		"403 from dmarket": {answer{status: 403, body: `{"code":"APIKeyDisabled","message":"disabled"}`},
 			ClassAuth, false, 1, APIError, "APIKeyDisabled", "disabled"},
-		{"403 from a proxy", answer{status: 403, body: `Forbidden`}, ClassNetwork, true, 3, EgressFailure, "", ""},
-		{"404", answer{status: 404, body: `{"code":"NotFound","message":"no"}`}, ClassNotFound, false, 1, APIError, "NotFound", "no"},
-		{"408", answer{status: 408}, ClassTimeout, true, 3, APIError, "", ""},
-		{"410", answer{status: 410, body: `{"code":"Gone","message":"retired"}`}, ClassGone, false, 1, APIError, "Gone", "retired"},
-		{"418 other 4xx", answer{status: 418}, ClassBadRequest, false, 1, APIError, "", ""},
-		{"429", answer{status: 429, headers: map[string]string{"Retry-After": "1"}, body: `{"message":"API rate limit exceeded"}`},
+		"403 from a proxy": {answer{status: 403, body: `Forbidden`}, ClassNetwork, true, 3, EgressFailure, "", ""},
+		"404":              {answer{status: 404, body: `{"code":"NotFound","message":"no"}`}, ClassNotFound, false, 1, APIError, "NotFound", "no"},
+		"408":              {answer{status: 408}, ClassTimeout, true, 3, APIError, "", ""},
+		"410":              {answer{status: 410, body: `{"code":"Gone","message":"retired"}`}, ClassGone, false, 1, APIError, "Gone", "retired"},
+		"418 other 4xx":    {answer{status: 418}, ClassBadRequest, false, 1, APIError, "", ""},
+		"429": {answer{status: 429, headers: map[string]string{"Retry-After": "1"}, body: `{"message":"API rate limit exceeded"}`},
 			ClassRateLimited, true, 3, Throttled, "", "API rate limit exceeded"},
-		{"500", answer{status: 500, body: `{"code":"InternalServerError","message":"boom"}`}, ClassServer, true, 3, APIError, "InternalServerError", "boom"},
-		{"502 html", answer{status: 502, body: `<html>bad gateway</html>`}, ClassServer, true, 3, APIError, "", ""},
-		{"200 not json", answer{status: 200, body: `<html>hello</html>`}, ClassBadBody, true, 3, APIError, "", ""},
-		{"200 wrong json", answer{status: 200, body: `{"items":[]}`}, ClassBadBody, true, 3, APIError, "", ""},
-		{"304", answer{status: 304}, ClassBadBody, true, 3, APIError, "", ""},
+		"500":            {answer{status: 500, body: `{"code":"InternalServerError","message":"boom"}`}, ClassServer, true, 3, APIError, "InternalServerError", "boom"},
+		"502 html":       {answer{status: 502, body: `<html>bad gateway</html>`}, ClassServer, true, 3, APIError, "", ""},
+		"200 not json":   {answer{status: 200, body: `<html>hello</html>`}, ClassBadBody, true, 3, APIError, "", ""},
+		"200 wrong json": {answer{status: 200, body: `{"items":[]}`}, ClassBadBody, true, 3, APIError, "", ""},
+		"304":            {answer{status: 304}, ClassBadBody, true, 3, APIError, "", ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
 			s, srv := serve(t, tt.ans)
 			c := newTestClient(t, srv.URL, Config{}, nil)
 			_, err := c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)

@@ -18,17 +18,16 @@ import (
 // TestCustomizedFeesPagesThroughEveryReducedFee: a game with more reduced fees than one page holds gets
 // all of them, in one merged answer (SPEC §3.1 fees), against the simulator's limit/offset paging.
 func TestCustomizedFeesPagesThroughEveryReducedFee(t *testing.T) {
-	tests := []struct {
-		name    string
+	tests := map[string]struct {
 		reduced int
 		pages   int
 	}{
-		{name: "fewer than a page", reduced: 3, pages: 2},
-		{name: "exactly one page", reduced: customizedFeesLimit, pages: 2},
-		{name: "several pages", reduced: 2*customizedFeesLimit + 345, pages: 4},
+		"fewer than a page": {reduced: 3, pages: 2},
+		"exactly one page":  {reduced: customizedFeesLimit, pages: 2},
+		"several pages":     {reduced: 2*customizedFeesLimit + 345, pages: 4},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
 			sim := newSim(t, func(c *dmarkettest.Config) {
 				c.Titles, c.ListingsPerTitle, c.ReducedFeeTitles = tc.reduced+5, 1, tc.reduced
 			})
