@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	gojson "github.com/goccy/go-json"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // goccyPage is a listings page with only the fields DecodeListings reads, for github.com/goccy/go-json.
@@ -43,7 +45,7 @@ func BenchmarkListingsDecoder(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(page)))
 		for i := 0; i < b.N; i++ {
-			p, err := DecodeListings(page, GameCS2)
+			p, err := DecodeListings(page, market.GameCS2)
 			if err != nil || len(p.Items) == 0 {
 				b.Fatal(err)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 )
 
@@ -28,12 +29,6 @@ func (m *Message) Listings() (ListingsPage, error) {
 	return DecodeListings(m.Payload, m.GameID)
 }
 
-// DecodeEnvelope is DecodeMessage without the listings page.
-func DecodeEnvelope(body []byte) (message.Envelope, error) {
-	m, err := DecodeMessage(body)
-	return m.Envelope, err
-}
-
 // DecodeMessage is message.Decode with a fast path: a well-formed envelope (of either schema version)
 // in the canonical form that message.Encode writes is read in one pass of the scanner, then checked with
 // Envelope.Validate. On that path a listings payload is decoded and validated (DecodeListings) while the
@@ -54,163 +49,198 @@ func DecodeMessage(body []byte) (Message, error) {
 	return m, nil
 }
 
-// fastEnvelope is the envelope of fastMessage.
-func fastEnvelope(body []byte) (message.Envelope, bool) {
-	m, ok := fastMessage(body)
-	return m.Envelope, ok
+// fastReader is the state of one fast-path read of an envelope (see DecodeMessage). Its methods return
+// false as soon as the body leaves the canonical form, and the caller falls back to message.Decode.
+type fastReader struct {
+	s          scanner
+	m          Message
+	encoding   []byte
+	hasEnc     bool
+	packed     []byte // base64 text of a compressed payload
+	hasPayload bool
 }
 
-func fastMessage(body []byte) (Message, bool) {
-	var m Message
-	env := &m.Envelope
-	s := scanner{b: body}
-	if s.beginObject() != nil {
-		return m, false
+// fastMessage reads body on the fast path; ok is false when message.Decode must read it instead.
+func fastMessage(body []byte) (m Message, ok bool) {
+	r := fastReader{s: scanner{b: body}}
+	if !r.members() {
+		return r.m, false
 	}
-	var (
-		encoding   []byte
-		hasEnc     bool
-		packed     []byte // base64 text of a compressed payload
-		hasPayload bool
-	)
+	return r.finish()
+}
+
+// members reads the envelope object and checks that nothing follows it.
+func (r *fastReader) members() bool {
+	if r.s.beginObject() != nil {
+		return false
+	}
 	first := true
 	for {
-		key, more, err := s.nextKey(&first)
+		key, more, err := r.s.nextKey(&first)
 		if err != nil {
-			return m, false
+			return false
 		}
 		if !more {
-			break
+			return r.s.end() == nil
 		}
-		switch string(key) {
-		case "schema":
-			if s.kind() != kindNumber {
-				return m, false
-			}
-			t, err := s.number()
-			if err != nil {
-				return m, false
-			}
-			v, ok := parseInt(t)
-			if !ok || v < -1<<31 || v > 1<<31-1 {
-				return m, false
-			}
-			env.Schema = int(v)
-		case "kind", "game_id":
-			raw, esc, err := s.str()
-			if err != nil || esc || !plainASCII(raw) {
-				return m, false
-			}
-			if key[0] == 'k' {
-				env.Kind = message.Kind(raw)
-			} else {
-				env.GameID = string(raw)
-			}
-		case "fetched_at":
-			s.skipWS()
-			start := s.i
-			if s.kind() != kindString {
-				return m, false
-			}
-			if _, _, err := s.str(); err != nil {
-				return m, false
-			}
-			if env.FetchedAt.UnmarshalJSON(body[start:s.i]) != nil {
-				return m, false
-			}
-		case "request":
-			s.skipWS()
-			start := s.i
-			if s.kind() != kindObject || s.skip() != nil {
-				return m, false
-			}
-			env.Request = message.Request{}
-			if json.Unmarshal(body[start:s.i], &env.Request) != nil {
-				return m, false
-			}
-		case "crawl":
-			s.skipWS()
-			start := s.i
-			if s.kind() != kindObject || s.skip() != nil {
-				return m, false
-			}
-			var c message.Crawl
-			if json.Unmarshal(body[start:s.i], &c) != nil {
-				return m, false
-			}
-			env.Crawl = &c
-		case "encoding":
-			raw, esc, err := s.str()
-			if err != nil || esc || hasEnc {
-				return m, false
-			}
-			encoding, hasEnc = raw, true
-		case "payload":
-			if hasPayload {
-				return m, false
-			}
-			hasPayload = true
-			s.skipWS()
-			start := s.i
-			if s.kind() == kindString {
-				// A compressed payload: base64 text, which holds no quote or escape.
-				end := bytes.IndexByte(body[start+1:], '"')
-				if end < 0 {
-					return m, false
-				}
-				packed = body[start+1 : start+1+end]
-				s.i = start + end + 2
-				continue
-			}
-			if env.Kind == message.KindListings && KnownGame([]byte(env.GameID)) != "" && !hasEnc {
-				m.decoded = true
-				s.base = start
-				page, sawObjects, err := s.listingsPage(env.GameID)
-				s.base = 0
-				if err == nil {
-					m.listings = page
-					if !sawObjects {
-						m.listings, m.listingsErr = ListingsPage{}, errNoObjects()
-					}
-					env.Payload = json.RawMessage(body[start:s.i])
-					continue
-				}
-				m.listingsErr = err
-				s.i = start
-			}
-			if s.skip() != nil {
-				return m, false
-			}
-			env.Payload = json.RawMessage(body[start:s.i])
-		default:
-			return m, false
+		if !r.member(key) {
+			return false
 		}
 	}
-	if s.end() != nil {
-		return m, false
+}
+
+// member reads the value of the envelope member key.
+func (r *fastReader) member(key []byte) bool {
+	env := &r.m.Envelope
+	switch string(key) {
+	case "schema":
+		return r.schema()
+	case "kind", "game_id":
+		raw, esc, err := r.s.str()
+		if err != nil || esc || !plainASCII(raw) {
+			return false
+		}
+		if key[0] == 'k' {
+			env.Kind = message.Kind(raw)
+		} else {
+			env.GameID = string(raw)
+		}
+		return true
+	case "fetched_at":
+		start, ok := r.value(kindString)
+		return ok && env.FetchedAt.UnmarshalJSON(r.s.b[start:r.s.i]) == nil
+	case "request":
+		env.Request = message.Request{}
+		return r.object(&env.Request)
+	case "crawl":
+		var c message.Crawl
+		env.Crawl = &c
+		return r.object(&c)
+	case "encoding":
+		raw, esc, err := r.s.str()
+		if err != nil || esc || r.hasEnc {
+			return false
+		}
+		r.encoding, r.hasEnc = raw, true
+		return true
+	case "payload":
+		return r.payload()
 	}
-	switch {
-	case !hasEnc && packed == nil:
-		return m, true
-	case !hasEnc || packed == nil || string(encoding) != message.EncodingZstd || env.Schema != message.SchemaVersion:
-		return m, false
+	return false
+}
+
+// schema reads the schema version, a JSON number that fits an int32.
+func (r *fastReader) schema() bool {
+	if r.s.kind() != kindNumber {
+		return false
 	}
-	raw, err := message.DecodeBase64Payload(packed)
+	t, err := r.s.number()
 	if err != nil {
-		return m, false
+		return false
 	}
-	env.Payload = raw
-	if env.Kind == message.KindListings && KnownGame([]byte(env.GameID)) != "" {
+	v, ok := parseInt(t)
+	if !ok || v < -1<<31 || v > 1<<31-1 {
+		return false
+	}
+	r.m.Schema = int(v)
+	return true
+}
+
+// value skips the next value, which must be of kind k, and returns where it starts.
+func (r *fastReader) value(k valueKind) (start int, ok bool) {
+	r.s.skipWS()
+	start = r.s.i
+	return start, r.s.kind() == k && r.s.skip() == nil
+}
+
+// object decodes the next value, which must be an object, into v.
+func (r *fastReader) object(v any) bool {
+	start, ok := r.value(kindObject)
+	return ok && json.Unmarshal(r.s.b[start:r.s.i], v) == nil
+}
+
+// payload reads the payload: the base64 text of a compressed payload is kept for finish; a plain listings
+// payload is decoded as it is read; any other plain payload is skipped and kept as it stands.
+func (r *fastReader) payload() bool {
+	if r.hasPayload {
+		return false
+	}
+	r.hasPayload = true
+	s := &r.s
+	s.skipWS()
+	start := s.i
+	if s.kind() == kindString {
+		// A compressed payload: base64 text, which holds no quote or escape.
+		end := bytes.IndexByte(s.b[start+1:], '"')
+		if end < 0 {
+			return false
+		}
+		r.packed = s.b[start+1 : start+1+end]
+		s.i = start + end + 2
+		return true
+	}
+	if !r.hasEnc && r.listingsKind() && r.inlineListings(start) {
+		return true
+	}
+	if s.skip() != nil {
+		return false
+	}
+	r.m.Payload = json.RawMessage(s.b[start:s.i])
+	return true
+}
+
+// listingsKind reports whether the envelope read so far is a listings message of a known game.
+func (r *fastReader) listingsKind() bool {
+	return r.m.Kind == message.KindListings && market.KnownGameID(r.m.GameID) != ""
+}
+
+// inlineListings decodes the plain listings payload starting at start. It reports false, with the
+// scanner back at start, when the payload is not a listings page; the error is kept for Listings.
+func (r *fastReader) inlineListings(start int) bool {
+	s, m := &r.s, &r.m
+	m.decoded = true
+	s.base = start
+	page, sawObjects, err := s.listingsPage(m.GameID)
+	s.base = 0
+	if err != nil {
+		m.listingsErr = err
+		s.i = start
+		return false
+	}
+	m.listings = page
+	if !sawObjects {
+		m.listings, m.listingsErr = ListingsPage{}, errNoObjects()
+	}
+	m.Payload = json.RawMessage(s.b[start:s.i])
+	return true
+}
+
+// finish decompresses a compressed payload (decoding it when it is a listings page) once the whole
+// envelope is read.
+func (r *fastReader) finish() (Message, bool) {
+	m := &r.m
+	switch {
+	case !r.hasEnc && r.packed == nil:
+		return *m, true
+	case !r.hasEnc || r.packed == nil || string(r.encoding) != message.EncodingZstd || m.Schema != message.SchemaVersion:
+		return *m, false
+	}
+	raw, err := message.DecodeBase64Payload(r.packed)
+	if err != nil {
+		return *m, false
+	}
+	m.Payload = raw
+	if r.listingsKind() {
 		m.decoded = true
-		m.listings, m.listingsErr = DecodeListings(raw, env.GameID)
+		m.listings, m.listingsErr = DecodeListings(raw, m.GameID)
 		if m.listingsErr == nil {
-			return m, true // the page's scan read the whole payload: it is JSON
+			return *m, true // the page's scan read the whole payload: it is JSON
 		}
 		m.listings = ListingsPage{}
 	}
 	ps := scanner{b: raw}
 	if ps.skip() != nil || ps.end() != nil {
-		return m, false
+		return *m, false
 	}
-	return m, true
+	return *m, true
 }

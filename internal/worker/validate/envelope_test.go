@@ -55,10 +55,11 @@ func envelopeCorpus(t testing.TB) []string {
 	}
 }
 
-// sameAsDecode checks that DecodeEnvelope agrees with message.Decode on body.
+// sameAsDecode checks that the envelope of DecodeMessage agrees with message.Decode on body.
 func sameAsDecode(t *testing.T, body []byte) {
 	want, wantErr := message.Decode(body)
-	got, err := DecodeEnvelope(body)
+	m, err := DecodeMessage(body)
+	got := m.Envelope
 	if wantErr != nil {
 		require.Error(t, err)
 		require.True(t, message.IsPermanent(err))
@@ -76,7 +77,7 @@ func TestDecodeEnvelopeMatchesMessageDecode(t *testing.T) {
 		t.Run(body, func(t *testing.T) { sameAsDecode(t, []byte(body)) })
 	}
 	// The fast path is taken for the canonical form.
-	_, ok := fastEnvelope(encodedEnvelope(t))
+	_, ok := fastMessage(encodedEnvelope(t))
 	require.True(t, ok)
 }
 
@@ -121,7 +122,8 @@ func TestDecodeEnvelopeFastPathReadsCrawl(t *testing.T) {
 		Payload: json.RawMessage(`{"objects":[]}`), Crawl: &message.Crawl{Range: "0-99", Cycle: 42, Page: 7},
 	})
 	require.NoError(t, err)
-	env, ok := fastEnvelope(b)
+	m, ok := fastMessage(b)
+	env := m.Envelope
 	require.True(t, ok, "the canonical form stays on the fast path")
 	require.Equal(t, &message.Crawl{Range: "0-99", Cycle: 42, Page: 7}, env.Crawl)
 	sameAsDecode(t, b)

@@ -1,5 +1,7 @@
 package validate
 
+import "github.com/skinflip/dmarket-monitor/internal/market"
+
 // Listing is one valid market listing. Money is integer US cents.
 type Listing struct {
 	// ItemID is DMarket's asset id.
@@ -161,69 +163,55 @@ func (s *scanner) listing(game string) (Listing, Reason, error) {
 		if !more {
 			break
 		}
-		switch string(key) {
-		case "title":
-			raw, esc, present, ok, err := s.text()
-			if err != nil {
-				return Listing{}, "", err
-			}
-			if !ok {
-				r.fail(ReasonWrongType)
-			}
-			r.title, r.titleEsc, r.hasTitle = raw, esc, present && ok
-		case "itemId":
-			raw, _, present, ok, err := s.text()
-			if err != nil {
-				return Listing{}, "", err
-			}
-			if !ok {
-				r.fail(ReasonWrongType)
-			}
-			r.itemID, r.hasItemID = raw, present && ok && len(raw) > 0
-		case "gameId":
-			raw, _, present, ok, err := s.text()
-			if err != nil {
-				return Listing{}, "", err
-			}
-			if !ok {
-				r.fail(ReasonWrongType)
-			}
-			r.game, r.hasGame = raw, present && ok
-		case "image":
-			raw, esc, _, ok, err := s.text()
-			if err != nil {
-				return Listing{}, "", err
-			}
-			if ok {
-				r.image, r.imageEsc = raw, esc
-			}
-		case "price":
-			amount, present, reason, err := s.usdAmount()
-			if err != nil {
-				return Listing{}, "", err
-			}
-			if reason != "" {
-				r.fail(reason)
-			}
-			r.price, r.hasPrice = amount, present && reason == ""
-		case "suggestedPrice":
-			amount, _, _, err := s.usdAmount()
-			if err != nil {
-				return Listing{}, "", err
-			}
-			r.suggested = amount
-		case "extra":
-			if err := s.extra(&r); err != nil {
-				return Listing{}, "", err
-			}
-		default:
-			if err := s.skip(); err != nil {
-				return Listing{}, "", err
-			}
+		if err := s.listingMember(&r, key); err != nil {
+			return Listing{}, "", err
 		}
 	}
 	l, reason := r.validate(game)
 	return l, reason, nil
+}
+
+// listingMember reads the value of the member key of a listing into r.
+func (s *scanner) listingMember(r *rawListing, key []byte) (err error) {
+	switch string(key) {
+	case "title":
+		r.title, r.titleEsc, r.hasTitle, err = s.itemText(r)
+	case "itemId":
+		r.itemID, _, r.hasItemID, err = s.itemText(r)
+		r.hasItemID = r.hasItemID && len(r.itemID) > 0
+	case "gameId":
+		r.game, _, r.hasGame, err = s.itemText(r)
+	case "image":
+		raw, esc, _, ok, err := s.text()
+		if ok {
+			r.image, r.imageEsc = raw, esc
+		}
+		return err
+	case "price":
+		amount, present, reason, err := s.usdAmount()
+		if reason != "" {
+			r.fail(reason)
+		}
+		r.price, r.hasPrice = amount, present && reason == ""
+		return err
+	case "suggestedPrice":
+		r.suggested, _, _, err = s.usdAmount()
+	case "extra":
+		err = s.extra(r)
+	default:
+		err = s.skip()
+	}
+	return err
+}
+
+// itemText reads an optional string member of a listing; another type marks the listing wrong_type.
+// present is false for null and for another type.
+func (s *scanner) itemText(r *rawListing) (raw []byte, esc, present bool, err error) {
+	raw, esc, present, ok, err := s.text()
+	if !ok {
+		r.fail(ReasonWrongType)
+	}
+	return raw, esc, present && ok, err
 }
 
 func (s *scanner) extra(r *rawListing) error {
@@ -303,7 +291,7 @@ func (r *rawListing) validate(game string) (Listing, Reason) {
 	if !r.hasPrice {
 		return Listing{}, ReasonMissingField
 	}
-	g := KnownGame(r.game)
+	g := market.KnownGameID(r.game)
 	if g == "" {
 		return Listing{}, ReasonUnknownGame
 	}

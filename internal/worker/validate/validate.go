@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 )
 
@@ -105,32 +106,9 @@ func CheckFetchedAt(fetchedAt, now time.Time) error {
 	return nil
 }
 
-// The known DMarket game ids.
-const (
-	GameCS2  = "a8db"
-	GameDota = "9a92"
-	GameTF2  = "tf2"
-	GameRust = "rust"
-)
-
-// KnownGame returns the canonical game id for b, or "" when b is not a known game. It does not allocate.
-func KnownGame(b []byte) string {
-	switch string(b) {
-	case GameCS2:
-		return GameCS2
-	case GameDota:
-		return GameDota
-	case GameTF2:
-		return GameTF2
-	case GameRust:
-		return GameRust
-	}
-	return ""
-}
-
 // CheckGame returns a permanent error unless game is a known game id.
 func CheckGame(game string) error {
-	if KnownGame([]byte(game)) == "" {
+	if market.KnownGameID(game) == "" {
 		return message.Permanent(fmt.Errorf("%w: %w: %q", ErrInvalidPayload, ErrUnknownGame, game))
 	}
 	return nil
@@ -143,71 +121,28 @@ func payloadErr(what string, err error) error {
 	return message.Permanent(fmt.Errorf("%w: %s: %w", ErrInvalidPayload, what, err))
 }
 
-// parseCents parses an integer count of cents written as decimal digits.
-func parseCents(b []byte) (int64, Reason) {
-	if len(b) == 0 {
-		return 0, ReasonMissingField
-	}
-	neg := false
-	if b[0] == '-' {
-		neg = true
-		b = b[1:]
-		if len(b) == 0 {
-			return 0, ReasonBadPrice
-		}
-	}
-	var v int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, ReasonBadPrice
-		}
-		v = v*10 + int64(c-'0')
-		if v > MaxPriceCents {
-			return 0, ReasonPriceOutOfRange
-		}
-	}
-	if neg && v != 0 {
-		return 0, ReasonPriceOutOfRange
-	}
-	return v, ""
-}
+// parseCents parses a price in DMarket's integer cents (market.ParseCents) and checks it against the
+// rules of SPEC §5.1: an empty text is a missing field, a malformed one a bad price, and a negative
+// price or one above MaxPriceCents is out of range. It does not allocate.
+func parseCents(b []byte) (int64, Reason) { return checkPrice(market.ParseCents(b)) }
 
-// parseDollars parses a decimal-dollar amount ("12.57", "12.5", "12") into cents without floating
-// point. More than two decimals is a bad price.
-func parseDollars(b []byte) (int64, Reason) {
-	if len(b) == 0 {
+// parseDollars parses a decimal-dollar price ("12.57", "12.5", "12"; market.ParseDollars) with the
+// rules of parseCents; more than two decimals is a bad price.
+func parseDollars(b []byte) (int64, Reason) { return checkPrice(market.ParseDollars(b)) }
+
+// checkPrice turns the result of a market parser into a price of SPEC §5.1 or the reason it is not one.
+func checkPrice(c market.Cents, err error) (int64, Reason) {
+	switch {
+	case err == market.ErrEmpty:
 		return 0, ReasonMissingField
-	}
-	whole, frac := b, []byte(nil)
-	for i, c := range b {
-		if c == '.' {
-			whole, frac = b[:i], b[i+1:]
-			break
-		}
-	}
-	if len(whole) == 0 || len(frac) > 2 || (frac != nil && len(frac) == 0) {
+	case err == market.ErrRange:
+		return 0, ReasonPriceOutOfRange
+	case err != nil:
 		return 0, ReasonBadPrice
-	}
-	dollars, r := parseCents(whole)
-	if r != "" {
-		return 0, r
-	}
-	var cents int64
-	for i := 0; i < 2; i++ {
-		cents *= 10
-		if i < len(frac) {
-			c := frac[i]
-			if c < '0' || c > '9' {
-				return 0, ReasonBadPrice
-			}
-			cents += int64(c - '0')
-		}
-	}
-	v := dollars*100 + cents
-	if v > MaxPriceCents {
+	case c < 0 || int64(c) > MaxPriceCents:
 		return 0, ReasonPriceOutOfRange
 	}
-	return v, ""
+	return int64(c), ""
 }
 
 // parseInt parses a plain decimal integer (optional leading '-') that fits comfortably in int64.
