@@ -3,7 +3,6 @@ package e2e
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -71,41 +70,23 @@ func TestBinariesAreReadyOnlyWhileTheirDependenciesAre(t *testing.T) {
 			d := newDeps(t)
 			d.redis.SetRefuse(true)
 			d.amqp.SetRefuse(true)
-			addr := freeAddr(t)
-			p := start(t, name, map[string]string{
-				"REDIS_URL": d.redisURL, "RABBITMQ_URL": d.amqpURL, "HTTP_ADDR": addr, "LOG_LEVEL": "debug",
+			p, base := serve(t, name, map[string]string{
+				"REDIS_URL": d.redisURL, "RABBITMQ_URL": d.amqpURL, "LOG_LEVEL": "debug",
 				"DMARKET_API_URL": sim.URL(), "DMARKET_PUBLIC_KEY": pub, "DMARKET_SECRET_KEY": sec,
 				"DMARKET_PROXIES_FILE": "/nonexistent", "PARSER_CYCLE_INTERVAL": "1s",
 				"TELEGRAM_API_ENDPOINT": tg.Endpoint(), "TELEGRAM_API_TOKEN": tg.Token(), "TELEGRAM_WHITELIST": "1",
 			})
-			base := "http://" + addr
 			awaitStatus(t, p, base+"/healthz", 200, 15*time.Second)
-			awaitStatus(t, p, base+"/readyz", 503, 30*time.Second)
-			code, body := status(base + "/health")
-			require.Equal(t, 503, code)
-			var h struct {
-				Status     string `json:"status"`
-				Components []struct {
-					Name   string `json:"name"`
-					Status string `json:"status"`
-					Error  string `json:"error"`
-				} `json:"components"`
+			unhealthy := []string{"redis", "rabbitmq"}
+			if name == "bot" { // the bot needs Redis only
+				unhealthy = unhealthy[:1]
 			}
-			require.NoError(t, json.Unmarshal([]byte(body), &h), body)
-			require.Equal(t, "unhealthy", h.Status)
-			names := map[string]string{}
-			for _, c := range h.Components {
-				names[c.Name] = c.Status
-			}
-			require.Equal(t, "unhealthy", names["redis"])
-			if name != "bot" { // the bot needs Redis only
-				require.Equal(t, "unhealthy", names["rabbitmq"])
-			}
+			awaitUnready(t, p, base, unhealthy...)
 
 			d.redis.SetRefuse(false)
 			d.amqp.SetRefuse(false)
 			awaitStatus(t, p, base+"/readyz", 200, 30*time.Second)
-			code, _ = status(base + "/metrics")
+			code, _ := status(base + "/metrics")
 			require.Equal(t, 200, code)
 
 			took, exit := p.stop(t, 10*time.Second)
@@ -145,11 +126,7 @@ func TestInvalidConfigurationStopsWithOneClearMessage(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := start(t, tc.binary, tc.env)
-			select {
-			case <-p.done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("did not exit")
-			}
+			p.awaitExit(t, 10*time.Second, "on an invalid configuration")
 			require.NotZero(t, p.cmd.ProcessState.ExitCode())
 			out := p.out.String()
 			for _, w := range tc.want {

@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/url"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -65,35 +62,30 @@ func newStack(t *testing.T, sim *dmarkettest.Server) *stack {
 	return &stack{t: t, sim: sim, d: d, rdb: rdb, store: store}
 }
 
-// runningProc is a started binary and the address of its ops server.
+// runningProc is a started binary and the base URL of its ops server.
 type runningProc struct {
 	*proc
-	addr string
+	base string
 }
 
-func (r runningProc) url(path string) string { return "http://" + r.addr + path }
+func (r runningProc) url(path string) string { return r.base + path }
 
 // env returns the environment shared by the parser and the workers, with extra on top.
-func (s *stack) env(addr string, extra map[string]string) map[string]string {
+func (s *stack) env(extra map[string]string) map[string]string {
 	pub, sec := dmarkettest.DemoKeys()
-	env := map[string]string{
-		"REDIS_URL": s.d.redisURL, "RABBITMQ_URL": s.d.amqpURL, "HTTP_ADDR": addr, "LOG_LEVEL": "debug",
+	return merged(map[string]string{
+		"REDIS_URL": s.d.redisURL, "RABBITMQ_URL": s.d.amqpURL, "LOG_LEVEL": "debug",
 		"DMARKET_API_URL": s.sim.URL(), "DMARKET_PUBLIC_KEY": pub, "DMARKET_SECRET_KEY": sec,
 		"DMARKET_PROXIES_FILE": "/nonexistent", "DMARKET_GAME_IDS": chaosGame,
 		"PARSER_CYCLE_INTERVAL": "1s", "PARSER_RATE_PER_IP": "40", "SHUTDOWN_TIMEOUT": "5s",
-	}
-	for k, v := range extra {
-		env[k] = v
-	}
-	return env
+	}, extra)
 }
 
 // launch starts binary name and waits until its ops server answers.
 func (s *stack) launch(name string, extra map[string]string) runningProc {
 	s.t.Helper()
-	addr := freeAddr(s.t)
-	p := start(s.t, name, s.env(addr, extra))
-	r := runningProc{proc: p, addr: addr}
+	p, base := serve(s.t, name, s.env(extra))
+	r := runningProc{proc: p, base: base}
 	s.procs = append(s.procs, r)
 	awaitStatus(s.t, p, r.url("/healthz"), 200, 20*time.Second)
 	return r
@@ -103,11 +95,7 @@ func (s *stack) launch(name string, extra map[string]string) runningProc {
 func (s *stack) kill(p runningProc) {
 	s.t.Helper()
 	require.NoError(s.t, p.cmd.Process.Signal(syscall.SIGKILL))
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		s.t.Fatalf("%s survived SIGKILL", p.name)
-	}
+	p.awaitExit(s.t, 10*time.Second, "after SIGKILL")
 	s.procs = slices.DeleteFunc(s.procs, func(q runningProc) bool { return q.proc == p.proc })
 }
 
@@ -115,9 +103,7 @@ func (s *stack) kill(p runningProc) {
 func (s *stack) requireAllRunning() {
 	s.t.Helper()
 	for _, p := range s.procs {
-		if p.exited() {
-			s.t.Fatalf("%s exited on its own: %v\n%s", p.name, p.err, tail(p.out.String(), 3000))
-		}
+		p.requireRunning(s.t)
 	}
 }
 
@@ -232,42 +218,11 @@ func (s *stack) requireOrders(within time.Duration) {
 // metric returns the sum of the samples of the metric name whose labels include every pair of labels,
 // as served on the process's /metrics (-1 when the page cannot be read).
 func metric(p runningProc, name string, labels ...string) float64 {
-	code, body := status(p.url("/metrics"))
-	if code != 200 {
+	page, err := scrapeMetrics(p.base)
+	if err != nil {
 		return -1
 	}
-	var sum float64
-	sc := bufio.NewScanner(strings.NewReader(body))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		series, value, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		n, lbls, _ := strings.Cut(series, "{")
-		if n != name {
-			continue
-		}
-		match := true
-		for i := 0; i+1 < len(labels); i += 2 {
-			if !strings.Contains(lbls, labels[i]+`="`+labels[i+1]+`"`) {
-				match = false
-				break
-			}
-		}
-		if !match {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err == nil {
-			sum += v
-		}
-	}
-	return sum
+	return page.sum(name, labels...)
 }
 
 // awaitMetric waits until metric(p, name, labels...) is at least atLeast and returns it.
@@ -323,6 +278,16 @@ func (s *stack) requireNoDeadLetters(want map[string]int) {
 	for _, k := range message.Kinds {
 		dlq := message.Queue(k) + message.DeadLetterSuffix
 		require.Equal(s.t, want[dlq], got[dlq], "messages in %s", dlq)
+	}
+}
+
+// requireNothingDeadLettered checks that every dead-letter queue is empty and that none of workers
+// counted a dead letter.
+func (s *stack) requireNothingDeadLettered(workers ...runningProc) {
+	s.t.Helper()
+	s.requireNoDeadLetters(nil)
+	for _, w := range workers {
+		require.Zero(s.t, metric(w, "dmarket_amqp_consumed_total", "outcome", "dead_letter"), "%s dead-lettered", w.name)
 	}
 }
 

@@ -35,15 +35,9 @@ type dashDatasource struct {
 	UID  string `json:"uid"`
 }
 
-// dashExpr is one panel target's query.
-type dashExpr struct {
-	panel string
-	expr  string
-}
-
 // loadDashboard reads the dashboard, checks its panels (unique ids, the Prometheus datasource on every
 // query) and returns every query.
-func loadDashboard(t *testing.T) []dashExpr {
+func loadDashboard(t *testing.T) []namedExpr {
 	t.Helper()
 	raw, err := os.ReadFile(dashboardFile)
 	require.NoError(t, err)
@@ -59,7 +53,7 @@ func loadDashboard(t *testing.T) []dashExpr {
 	require.NotEmpty(t, d.Panels)
 
 	ids := map[int]string{}
-	var exprs []dashExpr
+	var exprs []namedExpr
 	var walk func([]dashPanel)
 	walk = func(ps []dashPanel) {
 		for _, p := range ps {
@@ -77,7 +71,7 @@ func loadDashboard(t *testing.T) []dashExpr {
 					require.Equal(t, "prometheus", tg.Datasource.UID, "%s target %s datasource", name, tg.RefID)
 				}
 				require.NotEmpty(t, strings.TrimSpace(tg.Expr), "%s target %s has no query", name, tg.RefID)
-				exprs = append(exprs, dashExpr{panel: name + " " + tg.RefID, expr: tg.Expr})
+				exprs = append(exprs, namedExpr{name: name + " " + tg.RefID, expr: tg.Expr})
 			}
 			walk(p.Panels)
 		}
@@ -228,17 +222,8 @@ func TestDashboardQueriesUseExportedMetrics(t *testing.T) {
 	for _, bin := range []string{"parser", "worker", "bot"} {
 		require.Contains(t, got, bin, "the dashboard has panels for the %s", bin)
 	}
-	used := map[string]bool{}
-	for _, e := range exprs {
-		t.Run(e.panel, func(t *testing.T) {
-			for _, m := range checkQueryMetrics(t, got, e.expr) {
-				used[m] = true
-			}
-		})
-	}
-	for _, m := range []string{"redis_memory_used_bytes", "redis_evicted_keys_total", "rabbitmq_queue_messages_ready",
-		"rabbitmq_queue_messages_unacked", "rabbitmq_queue_consumers"} {
-		require.True(t, used[m], "the dashboard shows Redis and RabbitMQ: %s", m)
-	}
-	require.True(t, used["dmarket_amqp_queue_messages"], "the dashboard shows the queue depths")
+	// Redis, RabbitMQ and the queue depths.
+	requireExportedMetrics(t, got, exprs, "redis_memory_used_bytes", "redis_evicted_keys_total",
+		"rabbitmq_queue_messages_ready", "rabbitmq_queue_messages_unacked", "rabbitmq_queue_consumers",
+		"dmarket_amqp_queue_messages")
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"math/big"
 	"slices"
@@ -55,21 +56,7 @@ type wantTitle struct {
 
 // cheapest returns the cheapest level of a status ("a" or "l") as its price, or ok false.
 func (w *wantTitle) cheapest(status string) (int64, wantLevel, bool) {
-	best, found := int64(0), false
-	for f := range w.levels {
-		st, p, _ := strings.Cut(f, ":")
-		if st != status {
-			continue
-		}
-		price, _ := strconv.ParseInt(p, 10, 64)
-		if !found || price < best {
-			best, found = price, true
-		}
-	}
-	if !found {
-		return 0, wantLevel{}, false
-	}
-	return best, w.levels[levelField(status, best)], true
+	return cheapestOf(w.levels, status)
 }
 
 func levelField(status string, price int64) string {
@@ -141,11 +128,7 @@ func analyseSales(sales []dmarkettest.Sale, now time.Time) *wantHistory {
 	for _, p := range points {
 		perPrice[p.cents] += p.count
 	}
-	prices := make([]int64, 0, len(perPrice))
-	for p := range perPrice {
-		prices = append(prices, p)
-	}
-	slices.Sort(prices)
+	prices := slices.Sorted(maps.Keys(perPrice))
 	cum := 0.0
 	for _, p := range prices {
 		h.probability[p] = 100 - int(math.Floor(cum))

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
@@ -21,6 +20,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/parser/crawler"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -39,7 +39,7 @@ type truthPipeline struct {
 	rdb       *redis.Client
 	parserReg *prometheus.Registry
 	workerReg *prometheus.Registry
-	logs      *syncBuffer
+	logs      *loggingtest.Buffer
 	errs      chan error
 	// stopCrawl stops the crawler (and its sales loop) once the crawl settled.
 	stopCrawl context.CancelFunc
@@ -52,8 +52,8 @@ var parserBounds = []int64{0, 10, 25, 50, 100, 200, 500, 1000, 2500, 5000, 10000
 
 func startTruthPipeline(t *testing.T, sim *dmarkettest.Server, games []string) *truthPipeline {
 	t.Helper()
-	p := &truthPipeline{parserReg: prometheus.NewRegistry(), workerReg: prometheus.NewRegistry(), logs: &syncBuffer{},
-		errs: make(chan error, 8)}
+	p := &truthPipeline{parserReg: prometheus.NewRegistry(), workerReg: prometheus.NewRegistry(),
+		logs: &loggingtest.Buffer{}, errs: make(chan error, 8)}
 	log := slog.New(slog.NewTextHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -152,40 +152,6 @@ func startTruthPipeline(t *testing.T, sim *dmarkettest.Server, games []string) *
 	return p
 }
 
-// sum returns the sum of the samples of the metric family name in reg whose labels include labels.
-func sum(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	var total float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if matches(m, labels) {
-				total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			}
-		}
-	}
-	return total
-}
-
-func matches(m *dto.Metric, labels map[string]string) bool {
-	for k, v := range labels {
-		found := false
-		for _, l := range m.GetLabel() {
-			if l.GetName() == k && l.GetValue() == v {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
 // awaitSettled waits until the crawler's first cycle completed, runs cycles−1 more complete cycles, waits
 // until every title's sales were fetched, stops the crawler and waits until the worker handled every
 // message the parser published (acknowledged or dead-lettered).
@@ -213,7 +179,7 @@ func (p *truthPipeline) awaitSettled(t *testing.T, cycles, titles int, within ti
 		}
 	}
 	cycle := func(outcome string) float64 {
-		return sum(t, p.parserReg, "dmarket_crawler_cycles_total", map[string]string{"outcome": outcome})
+		return gathered(t, p.parserReg).sum("dmarket_crawler_cycles_total", "outcome", outcome)
 	}
 	await("first crawl", func() (bool, string) {
 		if cycle("partial") > 0 {
@@ -227,14 +193,14 @@ func (p *truthPipeline) awaitSettled(t *testing.T, cycles, titles int, within ti
 		t.Logf("crawl %d: %d pages, %d listings", i+1, st.Pages, st.Listings)
 	}
 	await("sales", func() (bool, string) {
-		sales := sum(t, p.parserReg, "dmarket_crawler_sales_titles_total", map[string]string{"outcome": "ok"})
+		sales := gathered(t, p.parserReg).sum("dmarket_crawler_sales_titles_total", "outcome", "ok")
 		return sales >= float64(titles), fmt.Sprintf("titles with sales fetched %v of %d", sales, titles)
 	})
 	p.stopCrawl()
 	await("worker", func() (bool, string) {
-		published := sum(t, p.parserReg, "dmarket_crawler_pages_published_total", nil)
-		handled := sum(t, p.workerReg, "dmarket_worker_pages_total", map[string]string{"outcome": "ok"}) +
-			sum(t, p.workerReg, "dmarket_worker_pages_total", map[string]string{"outcome": "invalid"})
+		published := gathered(t, p.parserReg).sum("dmarket_crawler_pages_published_total")
+		handled := gathered(t, p.workerReg).sum("dmarket_worker_pages_total", "outcome", "ok") +
+			gathered(t, p.workerReg).sum("dmarket_worker_pages_total", "outcome", "invalid")
 		return handled >= published, fmt.Sprintf("messages handled %v of %v", handled, published)
 	})
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -17,28 +16,6 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
-// healthReport is the /health answer.
-type healthReport struct {
-	Status     string `json:"status"`
-	Components []struct {
-		Name      string   `json:"name"`
-		Status    string   `json:"status"`
-		LatencyMS *float64 `json:"latency_ms"`
-		Error     string   `json:"error"`
-		CheckedAt string   `json:"checked_at"`
-	} `json:"components"`
-}
-
-// component returns the status and error of a component ("" when absent).
-func (h healthReport) component(name string) (status, errText string) {
-	for _, c := range h.Components {
-		if c.Name == name {
-			return c.Status, c.Error
-		}
-	}
-	return "", ""
-}
-
 // awaitComponent waits until /health reports component in state want and checks, on that answer, that
 // the binary stays ready (/health 200, /readyz 200, overall status degraded or better). It returns the
 // component's error text.
@@ -47,16 +24,12 @@ func awaitComponent(t *testing.T, p *proc, base, component, want string, within 
 	var errText string
 	var last string
 	ok := assert.Eventually(t, func() bool {
-		if p.exited() {
-			t.Fatalf("%s exited: %v\n%s", p.name, p.err, tail(p.out.String(), 3000))
-		}
-		code, body := status(base + "/health")
+		p.requireRunning(t)
+		code, h, body := health(t, base)
 		last = body
 		if code == 0 {
 			return false
 		}
-		var h healthReport
-		require.NoError(t, json.Unmarshal([]byte(body), &h), body)
 		st, e := h.component(component)
 		if st != want {
 			return false
@@ -150,14 +123,8 @@ func TestBotIsNotReadyWithoutRedisAndRecovers(t *testing.T) {
 	b, base := startObsBot(t, ru.String(), tg.Endpoint(), tg.Token(), nil)
 	front.SetRefuse(true)
 	front.CutAll()
-	awaitStatus(t, b, base+"/readyz", 503, 30*time.Second)
-	code, body := status(base + "/health")
-	require.Equal(t, 503, code, body)
-	var h healthReport
-	require.NoError(t, json.Unmarshal([]byte(body), &h), body)
-	require.Equal(t, "unhealthy", h.Status)
-	st, e := h.component("redis")
-	require.Equal(t, "unhealthy", st)
+	h := awaitUnready(t, b, base, "redis")
+	_, e := h.component("redis")
 	require.NotEmpty(t, e)
 	tgStatus, _ := h.component("telegram")
 	require.Equal(t, "healthy", tgStatus, "Telegram is still reachable")

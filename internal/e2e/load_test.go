@@ -5,30 +5,15 @@ package e2e
 import (
 	"fmt"
 	"math"
-	"net/http"
 	"sort"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 )
-
-// scrapeFamilies reads a binary's /metrics.
-func scrapeFamilies(t *testing.T, addr string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(resp.Body)
-	require.NoError(t, err)
-	return mfs
-}
 
 // listingsSeries returns the metric of family name labelled kind="listings".
 func listingsSeries(mfs map[string]*dto.MetricFamily, name string) *dto.Metric {
@@ -82,16 +67,16 @@ func TestLoad(t *testing.T) {
 	d := newDeps(t)
 	var workers []string
 	for range 4 {
-		addr := freeAddr(t)
-		workers = append(workers, addr)
-		start(t, "worker", map[string]string{"REDIS_URL": d.redisURL, "RABBITMQ_URL": d.amqpURL, "HTTP_ADDR": addr,
-			"LOG_LEVEL": "warn"})
+		// Info, so that the worker logs its ops address; it logs nothing else at info while it works.
+		_, base := serve(t, "worker", map[string]string{"REDIS_URL": d.redisURL, "RABBITMQ_URL": d.amqpURL,
+			"LOG_LEVEL": "info"})
+		workers = append(workers, base)
 	}
 	for _, w := range workers {
-		awaitStatus(t, nil, "http://"+w+"/readyz", 200, 30*time.Second)
+		awaitStatus(t, nil, w+"/readyz", 200, 30*time.Second)
 	}
 	begin := time.Now()
-	start(t, "parser", map[string]string{"REDIS_URL": d.redisURL, "RABBITMQ_URL": d.amqpURL, "HTTP_ADDR": freeAddr(t),
+	start(t, "parser", map[string]string{"REDIS_URL": d.redisURL, "RABBITMQ_URL": d.amqpURL, "HTTP_ADDR": "127.0.0.1:0",
 		"LOG_LEVEL": "warn", "DMARKET_API_URL": sim.URL(), "DMARKET_PROXIES_FILE": "/nonexistent",
 		"PARSER_RATE_PER_IP": "1000", "PARSER_CYCLE_INTERVAL": "1h"})
 
@@ -99,7 +84,9 @@ func TestLoad(t *testing.T) {
 		var items float64
 		buckets := map[float64]uint64{}
 		for _, w := range workers {
-			mfs := scrapeFamilies(t, w)
+			page, err := scrapeMetrics(w)
+			require.NoError(t, err)
+			mfs := page.families
 			if m := listingsSeries(mfs, "dmarket_worker_items_processed_total"); m != nil {
 				items += m.GetCounter().GetValue()
 			}

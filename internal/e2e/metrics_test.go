@@ -2,24 +2,19 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
@@ -73,141 +68,19 @@ func startObsPipeline(t *testing.T, o obsOptions) *obsPipeline {
 	t.Cleanup(srv.Close)
 
 	p := &obsPipeline{sim: h, redisURL: redisdbtest.URL(t), amqpURL: rabbitmqtest.NewVhost(t)}
-	env := func() map[string]string {
-		m := map[string]string{
-			"REDIS_URL": p.redisURL, "RABBITMQ_URL": p.amqpURL,
-			"DMARKET_API_URL": srv.URL, "DMARKET_PUBLIC_KEY": pub, "DMARKET_SECRET_KEY": sec,
-			"DMARKET_PROXIES_FILE": proxies, "PARSER_CYCLE_INTERVAL": "1s", "PARSER_RATE_PER_IP": "100",
-			"SHUTDOWN_TIMEOUT": "5s",
-		}
-		for k, v := range o.env {
-			m[k] = v
-		}
-		return m
-	}
-	p.parser, p.parserURL = obsStart(t, "parser", env())
+	env := merged(map[string]string{
+		"REDIS_URL": p.redisURL, "RABBITMQ_URL": p.amqpURL,
+		"DMARKET_API_URL": srv.URL, "DMARKET_PUBLIC_KEY": pub, "DMARKET_SECRET_KEY": sec,
+		"DMARKET_PROXIES_FILE": proxies, "PARSER_CYCLE_INTERVAL": "1s", "PARSER_RATE_PER_IP": "100",
+		"SHUTDOWN_TIMEOUT": "5s", "LOG_FORMAT": "text",
+	}, o.env)
+	p.parser, p.parserURL = serve(t, "parser", env)
 	if !o.noWorker {
-		p.worker, p.workerURL = obsStart(t, "worker", env())
+		p.worker, p.workerURL = serve(t, "worker", env)
 		awaitStatus(t, p.worker, p.workerURL+"/readyz", 200, 30*time.Second)
 	}
 	awaitStatus(t, p.parser, p.parserURL+"/readyz", 200, 30*time.Second)
 	return p
-}
-
-// obsScrape is one /metrics answer: the raw text and its parsed families.
-type obsScrape struct {
-	raw      []byte
-	families map[string]*dto.MetricFamily
-}
-
-// opsListening matches the ops server's start log line (text format) and captures its address.
-var opsListening = regexp.MustCompile(`msg="ops server listening" addr=(\S+)`)
-
-// obsStart starts binary name with its ops server on a port the kernel picks (HTTP_ADDR
-// 127.0.0.1:0, so no other process can take the port between its choice and the bind) and returns the
-// process and the ops base URL read from its log.
-func obsStart(t *testing.T, name string, env map[string]string) (*proc, string) {
-	t.Helper()
-	env["HTTP_ADDR"], env["LOG_FORMAT"] = "127.0.0.1:0", "text"
-	p := start(t, name, env)
-	var addr string
-	require.Eventually(t, func() bool {
-		if p.exited() {
-			t.Fatalf("%s exited: %v\n%s", name, p.err, tail(p.out.String(), 3000))
-		}
-		m := opsListening.FindStringSubmatch(p.out.String())
-		if m == nil {
-			return false
-		}
-		addr = m[1]
-		return true
-	}, 30*time.Second, 10*time.Millisecond, "%s never logged its ops address", name)
-	return p, "http://" + addr
-}
-
-// obsTryScrape GETs base+"/metrics" in the text format and parses it.
-func obsTryScrape(base string) (obsScrape, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	if err != nil {
-		return obsScrape{}, err
-	}
-	// Ask for the plain text format, the one promtool and promlint read.
-	req.Header.Set("Accept", "text/plain; version=0.0.4")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return obsScrape{}, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return obsScrape{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return obsScrape{}, fmt.Errorf("GET %s/metrics: %d", base, resp.StatusCode)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
-	if err != nil {
-		return obsScrape{}, fmt.Errorf("parse metrics of %s: %w", base, err)
-	}
-	return obsScrape{raw: raw, families: fams}, nil
-}
-
-// sum adds up every sample of a counter or gauge family (0 when absent).
-func (s obsScrape) sum(name string) float64 {
-	f, ok := s.families[name]
-	if !ok {
-		return 0
-	}
-	var total float64
-	for _, m := range f.GetMetric() {
-		switch {
-		case m.GetCounter() != nil:
-			total += m.GetCounter().GetValue()
-		case m.GetGauge() != nil:
-			total += m.GetGauge().GetValue()
-		case m.GetHistogram() != nil:
-			total += float64(m.GetHistogram().GetSampleCount())
-		}
-	}
-	return total
-}
-
-// sumWhere is sum restricted to the samples whose label has value.
-func (s obsScrape) sumWhere(name, label, value string) float64 {
-	f, ok := s.families[name]
-	if !ok {
-		return 0
-	}
-	sub := obsScrape{families: map[string]*dto.MetricFamily{name: {Type: f.Type}}}
-	for _, m := range f.GetMetric() {
-		for _, l := range m.GetLabel() {
-			if l.GetName() == label && l.GetValue() == value {
-				sub.families[name].Metric = append(sub.families[name].Metric, m)
-			}
-		}
-	}
-	return sub.sum(name)
-}
-
-// obsAwaitMetric scrapes base until cond holds on a scrape and returns that scrape.
-func obsAwaitMetric(t *testing.T, p *proc, base string, within time.Duration, what string, cond func(obsScrape) bool) obsScrape {
-	t.Helper()
-	var last obsScrape
-	require.Eventually(t, func() bool {
-		if p != nil && p.exited() {
-			t.Fatalf("%s exited: %v\n%s", p.name, p.err, tail(p.out.String(), 3000))
-		}
-		s, err := obsTryScrape(base)
-		if err != nil {
-			return false
-		}
-		last = s
-		return cond(s)
-	}, within, 50*time.Millisecond, "%s: %s never happened", base, what)
-	return last
 }
 
 // obsProxyPassword is the password of the pipeline's working proxy; it must never reach a metric.
@@ -225,7 +98,7 @@ var obsBoundedLabels = map[string]bool{
 const obsMaxSeries = 64
 
 // workedMetrics are the scrapes of binaries that did real work, keyed by binary name.
-type workedMetrics map[string]obsScrape
+type workedMetrics map[string]metricsPage
 
 var (
 	workedOnce sync.Once
@@ -250,16 +123,16 @@ func scrapeWorkingBinaries(t *testing.T) workedMetrics {
 		p := startObsPipeline(t, obsOptions{proxies: []string{good.URL(), bad.URL()}})
 		// The first cycle publishes listings, the worker schedules their titles' sales, a later
 		// cycle fetches them.
-		worked["parser"] = obsAwaitMetric(t, p.parser, p.parserURL, 60*time.Second,
-			"a crawl cycle, sales fetched and a proxy cooled down", func(s obsScrape) bool {
+		worked["parser"] = awaitMetrics(t, p.parser, p.parserURL, 60*time.Second,
+			"a crawl cycle, sales fetched and a proxy cooled down", func(s metricsPage) bool {
 				return s.sum("dmarket_crawler_cycles_total") > 0 && s.sum("dmarket_crawler_sales_titles_total") > 0 &&
 					s.sum("dmarket_proxy_cooldowns_total") > 0
 			})
-		worked["worker"] = obsAwaitMetric(t, p.worker, p.workerURL, 60*time.Second, "items and sales written",
-			func(s obsScrape) bool {
+		worked["worker"] = awaitMetrics(t, p.worker, p.workerURL, 60*time.Second, "items and sales written",
+			func(s metricsPage) bool {
 				return s.sum("dmarket_worker_items_processed_total") > 0 &&
 					s.sum("dmarket_worker_titles_written_total") > 0 &&
-					s.sumWhere("dmarket_worker_write_duration_seconds", "kind", "sales") > 0
+					s.sum("dmarket_worker_write_duration_seconds", "kind", "sales") > 0
 			})
 		if obsBotBuilt() {
 			worked["bot"] = runBotForMetrics(t, p)
@@ -280,12 +153,7 @@ func obsBotBuilt() bool {
 
 func TestMetricsOfWorkingBinariesPassPromlint(t *testing.T) {
 	got := scrapeWorkingBinaries(t)
-	names := make([]string, 0, len(got))
-	for name := range got {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(got)) {
 		t.Run(name, func(t *testing.T) {
 			s := got[name]
 			problems, err := promlint.New(bytes.NewReader(s.raw)).Lint()
@@ -323,15 +191,11 @@ const obsBotUser = 4242
 // ready. It returns the process and its ops base URL.
 func startObsBot(t *testing.T, redisURL, endpoint, token string, env map[string]string) (*proc, string) {
 	t.Helper()
-	m := map[string]string{
+	b, base := serve(t, "bot", merged(map[string]string{
 		"REDIS_URL": redisURL, "TELEGRAM_API_ENDPOINT": endpoint,
 		"TELEGRAM_API_TOKEN": token, "TELEGRAM_WHITELIST": fmt.Sprint(obsBotUser), "BOT_POLL_INTERVAL": "200ms",
-		"BOT_DEFAULT_MIN_PRICE": "0", "BOT_DEFAULT_LIMIT": "-100", "SHUTDOWN_TIMEOUT": "5s",
-	}
-	for k, v := range env {
-		m[k] = v
-	}
-	b, base := obsStart(t, "bot", m)
+		"BOT_DEFAULT_MIN_PRICE": "0", "BOT_DEFAULT_LIMIT": "-100", "SHUTDOWN_TIMEOUT": "5s", "LOG_FORMAT": "text",
+	}, env))
 	awaitStatus(t, b, base+"/readyz", 200, 30*time.Second)
 	return b, base
 }
@@ -339,13 +203,13 @@ func startObsBot(t *testing.T, redisURL, endpoint, token string, env map[string]
 // runBotForMetrics runs the bot on the pipeline's Redis (which the worker has filled) against the fake
 // Bot API, has the user ask for /offers and waits until the command is answered and notifications go
 // out.
-func runBotForMetrics(t *testing.T, p *obsPipeline) obsScrape {
+func runBotForMetrics(t *testing.T, p *obsPipeline) metricsPage {
 	t.Helper()
 	tg := telegramtest.New(t, telegramtest.Options{PerChatInterval: -1, GlobalLimit: -1})
 	b, base := startObsBot(t, p.redisURL, tg.Endpoint(), tg.Token(), nil)
 	tg.SendText(obsBotUser, "/offers")
-	return obsAwaitMetric(t, b, base, 60*time.Second, "/offers answered and notifications sent", func(s obsScrape) bool {
-		return s.sumWhere("dmarket_bot_commands_total", "outcome", "ok") > 0 &&
+	return awaitMetrics(t, b, base, 60*time.Second, "/offers answered and notifications sent", func(s metricsPage) bool {
+		return s.sum("dmarket_bot_commands_total", "outcome", "ok") > 0 &&
 			s.sum("dmarket_bot_notifications_total") > 0 && s.sum("dmarket_offers_market_titles") > 0
 	})
 }

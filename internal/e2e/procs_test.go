@@ -1,23 +1,24 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
-	"net"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
 
 // binDir holds the binaries built once for the whole package.
@@ -41,29 +42,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // proc is a running binary.
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *loggingtest.Buffer
 	done chan struct{}
 	err  error
 }
@@ -76,7 +59,7 @@ func start(t *testing.T, name string, env map[string]string, args ...string) *pr
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, out: &loggingtest.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	require.NoError(t, cmd.Start())
 	go func() {
@@ -102,12 +85,19 @@ func (p *proc) stop(t *testing.T, within time.Duration) (time.Duration, int) {
 	t.Helper()
 	begin := time.Now()
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	p.awaitExit(t, within, "after SIGTERM")
+	return time.Since(begin), p.cmd.ProcessState.ExitCode()
+}
+
+// awaitExit waits until the process has ended and fails the test when that takes longer than within;
+// after says what it was waiting after, for the failure message.
+func (p *proc) awaitExit(t *testing.T, within time.Duration, after string) {
+	t.Helper()
 	select {
 	case <-p.done:
 	case <-time.After(within):
-		t.Fatalf("%s did not stop within %s after SIGTERM", p.name, within)
+		t.Fatalf("%s did not exit within %s %s", p.name, within, after)
 	}
-	return time.Since(begin), p.cmd.ProcessState.ExitCode()
 }
 
 // exited reports whether the process ended on its own.
@@ -120,6 +110,14 @@ func (p *proc) exited() bool {
 	}
 }
 
+// requireRunning fails the test, with the end of the process's output, when the process has ended.
+func (p *proc) requireRunning(t *testing.T) {
+	t.Helper()
+	if p.exited() {
+		t.Fatalf("%s exited: %v\n%s", p.name, p.err, tail(p.out.String(), 3000))
+	}
+}
+
 func tail(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -127,51 +125,124 @@ func tail(s string, n int) string {
 	return s[len(s)-n:]
 }
 
-// freeAddr returns a loopback address with a port free at the time of the call. The port is drawn below
-// the kernel's ephemeral range (32768–60999 here), where listeners on port 0 and outgoing connections
-// never land, so it stays free until the binary binds it.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	for range 1000 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mrand.IntN(12000))
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		require.NoError(t, l.Close())
-		return addr
+// merged returns the entries of every map, a later map's value winning over an earlier one's.
+func merged(envs ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, env := range envs {
+		maps.Copy(out, env)
 	}
-	t.Fatal("no free port between 20000 and 32000")
-	return ""
+	return out
+}
+
+// opsListening matches the ops server's start log line, in the text and the JSON log format, and
+// captures its address.
+var opsListening = regexp.MustCompile(`ops server listening[^\n]*?addr\W+(127\.0\.0\.1:\d+)`)
+
+// serve starts binary name with its ops server on a port the kernel picks (HTTP_ADDR 127.0.0.1:0, so
+// that no other process can take the port between its choice and the bind) and returns the process and
+// the ops base URL read from its log. The log level must include info.
+func serve(t *testing.T, name string, env map[string]string) (*proc, string) {
+	t.Helper()
+	p := start(t, name, merged(env, map[string]string{"HTTP_ADDR": "127.0.0.1:0"}))
+	var addr string
+	require.Eventually(t, func() bool {
+		p.requireRunning(t)
+		m := opsListening.FindStringSubmatch(p.out.String())
+		if m == nil {
+			return false
+		}
+		addr = m[1]
+		return true
+	}, 30*time.Second, 10*time.Millisecond, "%s never logged its ops address", name)
+	return p, "http://" + addr
+}
+
+// get GETs url, with the Accept header accept when it is not empty, and returns the status code and
+// the body.
+func get(url, accept string) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
 }
 
 // status GETs url and returns its status code (0 when unreachable) and body.
 func status(url string) (int, string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, ""
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	code, body, _ := get(url, "")
+	return code, string(body)
 }
 
 // awaitStatus waits until url answers want.
 func awaitStatus(t *testing.T, p *proc, url string, want int, within time.Duration) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		if p != nil && p.exited() {
-			t.Fatalf("%s exited: %v\n%s", p.name, p.err, tail(p.out.String(), 3000))
+		if p != nil {
+			p.requireRunning(t)
 		}
 		code, _ := status(url)
 		return code == want
 	}, within, 20*time.Millisecond, "%s never answered %d", url, want)
+}
+
+// healthReport is the /health answer.
+type healthReport struct {
+	Status     string `json:"status"`
+	Components []struct {
+		Name      string   `json:"name"`
+		Status    string   `json:"status"`
+		LatencyMS *float64 `json:"latency_ms"`
+		Error     string   `json:"error"`
+		CheckedAt string   `json:"checked_at"`
+	} `json:"components"`
+}
+
+// component returns the status and error of a component ("" when absent).
+func (h healthReport) component(name string) (status, errText string) {
+	for _, c := range h.Components {
+		if c.Name == name {
+			return c.Status, c.Error
+		}
+	}
+	return "", ""
+}
+
+// health GETs base+"/health" and returns its status code (0 when unreachable), its decoded report
+// and its body.
+func health(t *testing.T, base string) (int, healthReport, string) {
+	t.Helper()
+	code, body := status(base + "/health")
+	var h healthReport
+	if code != 0 {
+		require.NoError(t, json.Unmarshal([]byte(body), &h), body)
+	}
+	return code, h, body
+}
+
+// awaitUnready waits until p's /readyz answers 503 and checks that /health then answers 503 with the
+// overall status and each of components unhealthy. It returns the report.
+func awaitUnready(t *testing.T, p *proc, base string, components ...string) healthReport {
+	t.Helper()
+	awaitStatus(t, p, base+"/readyz", 503, 30*time.Second)
+	code, h, body := health(t, base)
+	require.Equal(t, 503, code, body)
+	require.Equal(t, "unhealthy", h.Status, body)
+	for _, c := range components {
+		st, _ := h.component(c)
+		require.Equal(t, "unhealthy", st, "%s: %s", c, body)
+	}
+	return h
 }
 
 // requireNoSecrets fails when any secret appears in the process output.

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,6 +87,29 @@ func checkQueryMetrics(t *testing.T, got workedMetrics, expr string) []string {
 	return used
 }
 
+// namedExpr is a PromQL expression and what holds it (a dashboard panel's target, an alert).
+type namedExpr struct {
+	name string
+	expr string
+}
+
+// requireExportedMetrics checks every expression with checkQueryMetrics, each in a subtest named after
+// it, and requires that together they use every metric of mustUse.
+func requireExportedMetrics(t *testing.T, got workedMetrics, exprs []namedExpr, mustUse ...string) {
+	t.Helper()
+	used := map[string]bool{}
+	for _, e := range exprs {
+		t.Run(e.name, func(t *testing.T) {
+			for _, m := range checkQueryMetrics(t, got, e.expr) {
+				used[m] = true
+			}
+		})
+	}
+	for _, m := range mustUse {
+		require.True(t, used[m], "no expression uses %s", m)
+	}
+}
+
 func setOf(names []string) map[string]bool {
 	out := map[string]bool{}
 	for _, n := range names {
@@ -160,18 +185,12 @@ func TestRuleExprsParse(t *testing.T) {
 // TestAlertRulesUseExportedMetrics checks every alert expression against what the binaries export after
 // a real crawl, so that a renamed metric cannot leave an alert that never fires.
 func TestAlertRulesUseExportedMetrics(t *testing.T) {
-	exprs := ruleExprs(t)
-	got := scrapeWorkingBinaries(t)
-	used := map[string]bool{}
-	for name, expr := range exprs {
-		t.Run(name, func(t *testing.T) {
-			for _, m := range checkQueryMetrics(t, got, expr) {
-				used[m] = true
-			}
-		})
+	rules := ruleExprs(t)
+	exprs := make([]namedExpr, 0, len(rules))
+	for _, name := range slices.Sorted(maps.Keys(rules)) {
+		exprs = append(exprs, namedExpr{name: name, expr: rules[name]})
 	}
-	for _, m := range []string{"dmarket_amqp_queue_messages", "dmarket_crawler_cycles_total", "dmarket_health_ready",
-		"dmarket_proxy_usable", "dmarket_api_requests_total", "dmarket_bot_notifications_total"} {
-		require.True(t, used[m], "no alert uses %s", m)
-	}
+	requireExportedMetrics(t, scrapeWorkingBinaries(t), exprs, "dmarket_amqp_queue_messages",
+		"dmarket_crawler_cycles_total", "dmarket_health_ready", "dmarket_proxy_usable", "dmarket_api_requests_total",
+		"dmarket_bot_notifications_total")
 }

@@ -125,10 +125,10 @@ type traceSpan struct{ service, namePrefix string }
 func TestOneTraceFollowsAPageFromFetchToRedis(t *testing.T) {
 	zc := newZipkinCollector(t)
 	p := startObsPipeline(t, obsOptions{env: map[string]string{"ZIPKIN_URL": zc.URL(), "ZIPKIN_SAMPLE_RATE": "1"}})
-	obsAwaitMetric(t, p.parser, p.parserURL, 60*time.Second, "a finished crawl cycle",
-		func(s obsScrape) bool { return s.sum("dmarket_crawler_cycles_total") > 0 })
-	obsAwaitMetric(t, p.worker, p.workerURL, 60*time.Second, "listings written", func(s obsScrape) bool {
-		return s.sumWhere("dmarket_worker_write_duration_seconds", "kind", "listings") > 0
+	awaitMetrics(t, p.parser, p.parserURL, 60*time.Second, "a finished crawl cycle",
+		func(s metricsPage) bool { return s.sum("dmarket_crawler_cycles_total") > 0 })
+	awaitMetrics(t, p.worker, p.workerURL, 60*time.Second, "listings written", func(s metricsPage) bool {
+		return s.sum("dmarket_worker_write_duration_seconds", "kind", "listings") > 0
 	})
 	// Shutdown flushes the reporters' buffers.
 	took, code := p.parser.stop(t, 15*time.Second)
@@ -206,8 +206,8 @@ func TestTraceHeadersNeverReachDMarketOrTelegram(t *testing.T) {
 			wrap: rec.wrap, noWorker: true,
 			env: map[string]string{"ZIPKIN_URL": zc.URL(), "ZIPKIN_SAMPLE_RATE": "1"},
 		})
-		obsAwaitMetric(t, p.parser, p.parserURL, 60*time.Second, "a finished crawl cycle",
-			func(s obsScrape) bool { return s.sum("dmarket_crawler_cycles_total") > 0 })
+		awaitMetrics(t, p.parser, p.parserURL, 60*time.Second, "a finished crawl cycle",
+			func(s metricsPage) bool { return s.sum("dmarket_crawler_cycles_total") > 0 })
 		_, code := p.parser.stop(t, 15*time.Second)
 		require.Zero(t, code)
 
@@ -231,8 +231,8 @@ func TestTraceHeadersNeverReachDMarketOrTelegram(t *testing.T) {
 		b, base := startObsBot(t, redisdbtest.URL(t), front.URL+"/bot%s/%s", tg.Token(),
 			map[string]string{"ZIPKIN_URL": zc.URL(), "ZIPKIN_SAMPLE_RATE": "1"})
 		tg.SendText(obsBotUser, "/settings")
-		obsAwaitMetric(t, b, base, 30*time.Second, "/settings answered", func(s obsScrape) bool {
-			return s.sumWhere("dmarket_bot_commands_total", "command", "settings") > 0
+		awaitMetrics(t, b, base, 30*time.Second, "/settings answered", func(s metricsPage) bool {
+			return s.sum("dmarket_bot_commands_total", "command", "settings") > 0
 		})
 		require.Eventually(t, func() bool { return len(tg.Sent(obsBotUser)) > 0 }, 10*time.Second, 20*time.Millisecond)
 		_, code := b.stop(t, 15*time.Second)
