@@ -160,7 +160,7 @@ func TestOffersEntryOpensItsCard(t *testing.T) {
 			if tc.method == "sendMessage" {
 				text = card.Text
 			}
-			require.Equal(t, RenderOffer(tc.offer, t0), text)
+			require.Equal(t, renderOffer(tc.offer, tc.offer.Title, t0), text)
 			hash := titleHash(tc.offer.Title)
 			require.Equal(t, []string{"Open on DMarket->" + ItemURL("a8db", tc.offer.Title), "📈 History=h:" + hash, "🔕 Mute item=m:" + hash}, buttons(card))
 

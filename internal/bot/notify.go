@@ -30,15 +30,6 @@ func (b *Bot) notifyLoop(ctx, work context.Context) {
 	}
 }
 
-// NotifyOnce runs one notification cycle and waits until every user's notifications of it are sent.
-func (b *Bot) NotifyOnce(ctx context.Context) error {
-	wg, err := b.startCycle(ctx)
-	if wg != nil {
-		wg.Wait()
-	}
-	return err
-}
-
 // offerCache computes offers once per distinct settings within one cycle.
 type offerCache struct {
 	mu      sync.Mutex

@@ -106,12 +106,8 @@ func SellLevel(buyCents int64) int {
 	return 50
 }
 
-// RenderOffer renders one offer as the four HTML lines of SPEC §6.3, with line 2 of a HISTORY offer as
-// SPEC §9.4 words it.
-func RenderOffer(o offers.Offer, now time.Time) string {
-	return renderOffer(o, o.Title, now)
-}
-
+// renderOffer renders one offer as the four HTML lines of SPEC §6.3, with line 2 of a HISTORY offer as
+// SPEC §9.4 words it, showing shownTitle as the item's name.
 func renderOffer(o offers.Offer, shownTitle string, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "<b>%s</b>  %s → %s (net %s)\n", FormatProfit(o.ProfitBasisPoints), FormatMoney(o.Buy),

@@ -84,7 +84,7 @@ func TestRenderOffer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := base
 			tc.change(&o)
-			got := RenderOffer(o, t0)
+			got := renderOffer(o, o.Title, t0)
 			require.Equal(t, tc.want, got)
 			_, err := telegramtest.ParseHTML(got)
 			require.NoError(t, err, "Telegram accepts the HTML")
@@ -105,7 +105,7 @@ func TestRenderCaptionTruncatesTitle(t *testing.T) {
 	require.Contains(t, got, "title=%F0%9F%98%80%3C", "the link keeps the full title")
 
 	short := offer(2)
-	require.Equal(t, RenderOffer(short, t0), RenderCaption(short, t0, maxCaptionLen))
+	require.Equal(t, renderOffer(short, short.Title, t0), RenderCaption(short, t0, maxCaptionLen))
 }
 
 func TestPaginateKeepsPagesWithinLimit(t *testing.T) {
@@ -121,7 +121,7 @@ func TestPaginateKeepsPagesWithinLimit(t *testing.T) {
 		require.LessOrEqual(t, len(p), 10)
 		size := 80
 		for _, o := range p {
-			size += VisibleLen(RenderOffer(o, t0)) + 2
+			size += VisibleLen(renderOffer(o, o.Title, t0)) + 2
 		}
 		require.LessOrEqual(t, size, maxTextLen)
 		total += len(p)

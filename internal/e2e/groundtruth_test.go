@@ -8,7 +8,6 @@ import (
 	"html"
 	"io"
 	"log/slog"
-	"maps"
 	"math"
 	"os"
 	"regexp"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/bot"
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
@@ -82,7 +82,12 @@ func (d *diffs) empty() bool { return len(d.order) == 0 }
 func (d *diffs) report() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d titles differ from the simulator's truth.\nClasses of difference (count, example):\n", len(d.order))
-	for _, n := range slices.Sorted(maps.Keys(d.classes)) {
+	names := make([]string, 0, len(d.classes))
+	for n := range d.classes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
 		c := d.classes[n]
 		open := ""
 		if def, ok := openDefects[n]; ok {
@@ -119,7 +124,12 @@ func (d *diffs) onlyOpenDefects() ([]string, bool) {
 		}
 		seen[def] = true
 	}
-	return slices.Sorted(maps.Keys(seen)), true
+	out := make([]string, 0, len(seen))
+	for def := range seen {
+		out = append(out, def)
+	}
+	sort.Strings(out)
+	return out, true
 }
 
 // TestGroundTruthWholeMarket crawls an adversarial simulator catalogue of two games (twice) with the real
@@ -187,7 +197,7 @@ func TestGroundTruthWholeMarket(t *testing.T) {
 		stateDiffers[title] = true
 	}
 
-	src := pricestore.NewMarketReader(p.rdb, pricestore.MarketReaderConfig{FallbackFee: offers.MustFraction("0.05")}, clock.Real{},
+	src := pricestore.NewMarketReader(p.rdb, pricestore.MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.05")}, clock.Real{},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	market, err := src.Market(ctx)
 	require.NoError(t, err)
@@ -350,7 +360,12 @@ func comparePrices(w *wantTitle, hash map[string]string, now time.Time, d *diffs
 			d.add(w.name, "prices: lock days at the cheapest locked price", "%s days: got %d want %d", levelField(st, wp), gl.days, wl.days)
 		}
 	}
-	for _, f := range slices.Sorted(maps.Keys(w.levels)) {
+	fields := make([]string, 0, len(w.levels))
+	for f := range w.levels {
+		fields = append(fields, f)
+	}
+	sort.Strings(fields)
+	for _, f := range fields {
 		wl := w.levels[f]
 		st, _, _ := strings.Cut(f, ":")
 		if wp, _, _ := w.cheapest(st); levelField(st, wp) == f {
@@ -461,13 +476,29 @@ func compareHistory(w *wantTitle, cmd *redis.StringCmd, d *diffs) {
 		}
 		got[c] = int(v)
 	}
-	if !maps.Equal(got, w.history.probability) {
+	if !mapsEqual(got, w.history.probability) {
 		d.add(w.name, "history: probability", "got %v want %v", sortedPairs(got), sortedPairs(w.history.probability))
 	}
 }
 
+func mapsEqual(a, b map[int64]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
 func sortedPairs(m map[int64]int) string {
-	keys := slices.Sorted(maps.Keys(m))
+	keys := make([]int64, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%d:%d", k, m[k]))

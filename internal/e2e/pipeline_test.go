@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 )
@@ -48,7 +49,7 @@ func parseOffers(text string) []shownOffer {
 // the cheapest listing of each status, the best buy order and the game's fees as the catalogue holds
 // them, for a user who sees everything with a profit of at least 0 %.
 func expectedTargets(cat *dmarkettest.Catalogue) map[string]shownOffer {
-	m := offers.Market{Fees: map[string]offers.GameFee{}, FallbackFee: offers.MustFraction("0.05")}
+	m := offers.Market{Fees: map[string]offers.GameFee{}, FallbackFee: offerstest.MustFraction("0.05")}
 	for _, game := range cat.Games {
 		for _, ti := range cat.Titles[game] {
 			t := offers.Title{Title: ti.Name, GameID: game}
@@ -66,11 +67,11 @@ func expectedTargets(cat *dmarkettest.Catalogue) map[string]shownOffer {
 			m.Titles = append(m.Titles, t)
 		}
 		f := cat.Fees[game]
-		gf := offers.GameFee{Fraction: offers.MustFraction(f.DefaultFraction), MinCents: f.MinAmountCents,
+		gf := offers.GameFee{Fraction: offerstest.MustFraction(f.DefaultFraction), MinCents: f.MinAmountCents,
 			Reduced: map[string][]offers.ReducedFee{}}
 		for _, r := range f.Reduced {
 			lo, hi := r.MinPriceCents, r.MaxPriceCents
-			gf.Reduced[r.Title] = append(gf.Reduced[r.Title], offers.ReducedFee{Fraction: offers.MustFraction(r.Fraction),
+			gf.Reduced[r.Title] = append(gf.Reduced[r.Title], offers.ReducedFee{Fraction: offerstest.MustFraction(r.Fraction),
 				MinPrice: &lo, MaxPrice: &hi, ExpiresAt: r.ExpiresAt})
 		}
 		m.Fees[game] = gf
@@ -128,8 +129,12 @@ func TestPipelineDeliversOffersToTelegram(t *testing.T) {
 	tg := telegramtest.New(t, telegramtest.Options{})
 	d := newDeps(t)
 	env := func(extra map[string]string) map[string]string {
-		return merged(map[string]string{"REDIS_URL": d.redisURL, "RABBITMQ_URL": d.amqpURL,
-			"HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "debug"}, extra)
+		m := map[string]string{"REDIS_URL": d.redisURL, "RABBITMQ_URL": d.amqpURL, "HTTP_ADDR": freeAddr(t),
+			"LOG_LEVEL": "debug"}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
 	}
 	worker := start(t, "worker", env(nil))
 	parser := start(t, "parser", env(map[string]string{"DMARKET_API_URL": sim.URL(), "DMARKET_PUBLIC_KEY": pub,
@@ -149,7 +154,9 @@ func TestPipelineDeliversOffersToTelegram(t *testing.T) {
 	}
 	require.Eventually(t, func() bool {
 		for _, p := range []*proc{worker, parser, bot} {
-			p.requireRunning(t)
+			if p.exited() {
+				t.Fatalf("%s exited:\n%s", p.name, tail(p.out.String(), 3000))
+			}
 		}
 		return countKeys(t, rdb, "prices:dmarket:*") == len(cat.Titles["a8db"]) &&
 			countKeys(t, rdb, "orders:dmarket:*") == orders && countKeys(t, rdb, "fees:dmarket:*") == 1

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
@@ -75,7 +76,7 @@ func populateBench(b *testing.B, chartPoints int) *redis.Client {
 func BenchmarkRedisOffers(b *testing.B) {
 	ctx := context.Background()
 	rdb := populateBench(b, 0)
-	src := newMarketReader(rdb, MarketReaderConfig{FallbackFee: offers.MustFraction("0.05")})
+	src := newMarketReader(rdb, MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.05")})
 	every := offers.Settings{LimitBasisPoints: -10000}
 	m, err := src.Market(ctx)
 	if err != nil || len(m.Titles) != benchTitles {
@@ -180,7 +181,7 @@ func BenchmarkRedisRawRead(b *testing.B) {
 func BenchmarkRedisReadWithChartPoints(b *testing.B) {
 	ctx := context.Background()
 	rdb := populateBench(b, 168)
-	src := newMarketReader(rdb, MarketReaderConfig{FallbackFee: offers.MustFraction("0.05")})
+	src := newMarketReader(rdb, MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.05")})
 	for b.Loop() {
 		m, err := src.Market(ctx)
 		if err != nil || len(m.Titles) != benchTitles {
@@ -195,7 +196,7 @@ func BenchmarkRedisReadWithChartPoints(b *testing.B) {
 func BenchmarkServiceOffers(b *testing.B) {
 	ctx := context.Background()
 	rdb := populateBench(b, 0)
-	src := newMarketReader(rdb, MarketReaderConfig{FallbackFee: offers.MustFraction("0.05")})
+	src := newMarketReader(rdb, MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.05")})
 	svc := offers.NewService(src, fixedClock{}, time.Hour)
 	if _, err := svc.Market(ctx); err != nil {
 		b.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
@@ -98,7 +99,7 @@ func TestMarketReaderMarket(t *testing.T) {
 	set(FeesKey("badreduced"), `{"fraction":"0.1","min":1,"reduced":[{"fraction":"0.01"}]}`)
 
 	var logs bytes.Buffer
-	src := NewMarketReader(rdb, MarketReaderConfig{FallbackFee: offers.MustFraction("0.025"), ScanCount: 3, BatchSize: 2, Parallel: 2},
+	src := NewMarketReader(rdb, MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.025"), ScanCount: 3, BatchSize: 2, Parallel: 2},
 		clock.NewFake(now0), slog.New(slog.NewTextHandler(&logs, nil)))
 	m, err := src.Market(ctx)
 	require.NoError(t, err)
@@ -121,13 +122,13 @@ func TestMarketReaderMarket(t *testing.T) {
 	}, m.Titles)
 	require.Equal(t, map[string]int{MalformedPrices: 7, MalformedOrders: 1, MalformedHistory: 1, MalformedFees: 4}, m.Malformed)
 	require.Equal(t, map[string]offers.GameFee{
-		"a8db": {Fraction: offers.MustFraction("0.05"), MinCents: 2, Reduced: map[string][]offers.ReducedFee{
-			"AK <&> ★": {{Fraction: offers.MustFraction("0.02"), MinCents: ptr[int64](1), MinPrice: ptr[int64](1000), ExpiresAt: now0.Add(time.Hour)}},
-			"Other":    {{Fraction: offers.MustFraction("0.03"), MaxPrice: ptr[int64](5000)}},
+		"a8db": {Fraction: offerstest.MustFraction("0.05"), MinCents: 2, Reduced: map[string][]offers.ReducedFee{
+			"AK <&> ★": {{Fraction: offerstest.MustFraction("0.02"), MinCents: ptr[int64](1), MinPrice: ptr[int64](1000), ExpiresAt: now0.Add(time.Hour)}},
+			"Other":    {{Fraction: offerstest.MustFraction("0.03"), MaxPrice: ptr[int64](5000)}},
 		}},
-		"rust": {Fraction: offers.MustFraction("0.1")},
+		"rust": {Fraction: offerstest.MustFraction("0.1")},
 	}, m.Fees)
-	require.Equal(t, offers.MustFraction("0.025"), m.FallbackFee)
+	require.Equal(t, offerstest.MustFraction("0.025"), m.FallbackFee)
 	// One summary line for the titles, one line per bad fees key.
 	require.Equal(t, 1, strings.Count(logs.String(), `msg="skipped titles with malformed stored data" count=9`), logs.String())
 	require.Equal(t, 4, strings.Count(logs.String(), "skip game fees with malformed stored data"))
@@ -294,7 +295,7 @@ func TestMarketReaderServiceUserCallsSendNoRedisCommand(t *testing.T) {
 	require.NoError(t, rdb.Set(ctx, OrdersKey("A"), `{"t":1,"price":1200,"count":2,"updated_at":1}`, 0).Err())
 	counter := &commandCounter{}
 	rdb.AddHook(counter)
-	src := newMarketReader(rdb, MarketReaderConfig{FallbackFee: offers.MustFraction("0.05")})
+	src := newMarketReader(rdb, MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.05")})
 	clk := clock.NewFake(now0)
 	built := make(firstBuild)
 	svc := offers.NewService(src, clk, time.Hour, offers.WithObserver(built))

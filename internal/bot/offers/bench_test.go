@@ -24,11 +24,11 @@ func realisticMarket(n int) Market {
 	r := rand.New(rand.NewPCG(14, 4))
 	m := Market{
 		Fees: map[string]GameFee{
-			"a8db": {Fraction: MustFraction("0.05"), MinCents: 1, Reduced: map[string][]ReducedFee{}},
-			"9a92": {Fraction: MustFraction("0.05"), MinCents: 1},
-			"tf2":  {Fraction: MustFraction("0.07"), MinCents: 1},
+			"a8db": {Fraction: mustFraction("0.05"), MinCents: 1, Reduced: map[string][]ReducedFee{}},
+			"9a92": {Fraction: mustFraction("0.05"), MinCents: 1},
+			"tf2":  {Fraction: mustFraction("0.07"), MinCents: 1},
 		},
-		FallbackFee: MustFraction("0.05"),
+		FallbackFee: mustFraction("0.05"),
 		Titles:      make([]Title, 0, n),
 	}
 	pct := func(v int64, from, to int) int64 { return v * int64(from+r.IntN(to-from+1)) / 100 }
@@ -64,7 +64,7 @@ func realisticMarket(n int) Market {
 				PriceAtLow: pct(price, 80, 115), PriceAtHigh: pct(price, 80, 110)}
 		}
 		if game == "a8db" && r.IntN(100) == 0 {
-			m.Fees[game].Reduced[t.Title] = []ReducedFee{{Fraction: MustFraction("0.02"), ExpiresAt: now0.Add(24 * time.Hour)}}
+			m.Fees[game].Reduced[t.Title] = []ReducedFee{{Fraction: mustFraction("0.02"), ExpiresAt: now0.Add(24 * time.Hour)}}
 		}
 		m.Titles = append(m.Titles, t)
 	}

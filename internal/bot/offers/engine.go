@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/skinflip/dmarket-monitor/internal/market/sellhistory"
 )
 
 // Resale parameters of SPEC §6.1.
@@ -68,14 +66,6 @@ type History struct {
 	PriceAtLow int64
 	// PriceAtHigh is price_at(HistoryLevelHigh) in cents, 0 when no price reaches that level.
 	PriceAtHigh int64
-}
-
-// NewHistory summarises a sell-history analysis for the offers engine.
-func NewHistory(r sellhistory.Result) *History {
-	h := &History{Stable: r.Stable, SoldPerWeek: r.SoldPerWeek}
-	h.PriceAtLow, _ = sellhistory.PriceAt(r.Probability, HistoryLevelLow)
-	h.PriceAtHigh, _ = sellhistory.PriceAt(r.Probability, HistoryLevelHigh)
-	return h
 }
 
 // Listing is the cheapest listing of one status.
@@ -405,51 +395,6 @@ func historySell(h *History, buy int64) (int64, bool) {
 		sell = h.PriceAtHigh
 	}
 	return sell, sell > 0
-}
-
-// Sort orders offers by profit descending, then title, then TARGET before HISTORY, then available before
-// locked. Offers are large, so it sorts their indices and moves each offer once.
-func Sort(offers []Offer) {
-	idx := make([]int32, len(offers))
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	slices.SortFunc(idx, func(i, j int32) int { return compareOffers(&offers[i], &offers[j]) })
-	sorted := make([]Offer, len(offers))
-	for i, k := range idx {
-		sorted[i] = offers[k]
-	}
-	copy(offers, sorted)
-}
-
-func compareOffers(a, b *Offer) int {
-	switch {
-	case a.ProfitBasisPoints != b.ProfitBasisPoints:
-		if a.ProfitBasisPoints > b.ProfitBasisPoints {
-			return -1
-		}
-		return 1
-	case a.Title != b.Title:
-		return strings.Compare(a.Title, b.Title)
-	case a.Kind != b.Kind:
-		return kindRank(a.Kind) - kindRank(b.Kind)
-	default:
-		return statusRank(a.Status) - statusRank(b.Status)
-	}
-}
-
-func kindRank(k Kind) int {
-	if k == KindTarget {
-		return 0
-	}
-	return 1
-}
-
-func statusRank(s Status) int {
-	if s == StatusAvailable {
-		return 0
-	}
-	return 1
 }
 
 // sellPrice returns the sell price of an offer of kind (0 TARGET, 1 HISTORY) for a listing bought at buy,

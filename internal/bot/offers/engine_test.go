@@ -13,6 +13,23 @@ var now0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func ptr[T any](v T) *T { return &v }
 
+// historyOf summarises a sell-history analysis as a market read does.
+func historyOf(r sellhistory.Result) *History {
+	h := &History{Stable: r.Stable, SoldPerWeek: r.SoldPerWeek}
+	h.PriceAtLow, _ = sellhistory.PriceAt(r.Probability, HistoryLevelLow)
+	h.PriceAtHigh, _ = sellhistory.PriceAt(r.Probability, HistoryLevelHigh)
+	return h
+}
+
+// mustFraction is ParseFraction for constants known to be valid; it panics on a bad value.
+func mustFraction(s string) Fraction {
+	f, err := ParseFraction(s)
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
 const (
 	gameCS   = "a8db"
 	gameZero = "zero" // no fee at all, so net = sell
@@ -24,10 +41,10 @@ func baseMarket(titles ...Title) Market {
 	return Market{
 		Titles: titles,
 		Fees: map[string]GameFee{
-			gameCS:   {Fraction: MustFraction("0.05"), MinCents: 10},
-			gameZero: {Fraction: MustFraction("0")},
+			gameCS:   {Fraction: mustFraction("0.05"), MinCents: 10},
+			gameZero: {Fraction: mustFraction("0")},
 		},
-		FallbackFee: MustFraction("0.025"),
+		FallbackFee: mustFraction("0.025"),
 	}
 }
 
@@ -45,7 +62,7 @@ func TestFee(t *testing.T) {
 		m.Fees[gameCS] = gf
 		return m
 	}
-	bounded := ReducedFee{Fraction: MustFraction("0.02"), MinPrice: ptr[int64](500), MaxPrice: ptr[int64](2000)}
+	bounded := ReducedFee{Fraction: mustFraction("0.02"), MinPrice: ptr[int64](500), MaxPrice: ptr[int64](2000)}
 	cases := []struct {
 		name  string
 		m     Market
@@ -75,18 +92,18 @@ func TestFee(t *testing.T) {
 		// Another title of the game keeps the default: 1000 × 0.05 = 50.
 		{"reduced other title", reduced(bounded), gameCS, "X", 1000, 50},
 		// Open bounds: 100000 × 0.02 = 2000.
-		{"reduced open bounds", reduced(ReducedFee{Fraction: MustFraction("0.02")}), gameCS, "R", 100000, 2000},
+		{"reduced open bounds", reduced(ReducedFee{Fraction: mustFraction("0.02")}), gameCS, "R", 100000, 2000},
 		// expires_at == now: expired, default 1000 × 0.05 = 50.
-		{"reduced expired at now", reduced(ReducedFee{Fraction: MustFraction("0.02"), ExpiresAt: now0}), gameCS, "R", 1000, 50},
-		{"reduced expires after now", reduced(ReducedFee{Fraction: MustFraction("0.02"), ExpiresAt: now0.Add(time.Second)}), gameCS, "R", 1000, 20},
+		{"reduced expired at now", reduced(ReducedFee{Fraction: mustFraction("0.02"), ExpiresAt: now0}), gameCS, "R", 1000, 50},
+		{"reduced expires after now", reduced(ReducedFee{Fraction: mustFraction("0.02"), ExpiresAt: now0.Add(time.Second)}), gameCS, "R", 1000, 20},
 		// 1000 × 0.01 = 10 < own minimum 25.
-		{"reduced own minimum above", reduced(ReducedFee{Fraction: MustFraction("0.01"), MinCents: ptr[int64](25)}), gameCS, "R", 1000, 25},
+		{"reduced own minimum above", reduced(ReducedFee{Fraction: mustFraction("0.01"), MinCents: ptr[int64](25)}), gameCS, "R", 1000, 25},
 		// 500 × 0.01 = 5 ≥ own minimum 3, although below the game minimum 10.
-		{"reduced own minimum below game minimum", reduced(ReducedFee{Fraction: MustFraction("0.01"), MinCents: ptr[int64](3)}), gameCS, "R", 500, 5},
+		{"reduced own minimum below game minimum", reduced(ReducedFee{Fraction: mustFraction("0.01"), MinCents: ptr[int64](3)}), gameCS, "R", 500, 5},
 		// 500 × 0.01 = 5 < game minimum 10 when the reduced fee has none.
-		{"reduced without own minimum uses game minimum", reduced(ReducedFee{Fraction: MustFraction("0.01")}), gameCS, "R", 500, 10},
+		{"reduced without own minimum uses game minimum", reduced(ReducedFee{Fraction: mustFraction("0.01")}), gameCS, "R", 500, 10},
 		// Explicit own minimum 0: 40 × 0.01 = 0.4 → 0.
-		{"reduced own minimum zero", reduced(ReducedFee{Fraction: MustFraction("0.01"), MinCents: ptr[int64](0)}), gameCS, "R", 40, 0},
+		{"reduced own minimum zero", reduced(ReducedFee{Fraction: mustFraction("0.01"), MinCents: ptr[int64](0)}), gameCS, "R", 40, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,8 +116,8 @@ func TestFeeFirstApplicableReduced(t *testing.T) {
 	m := baseMarket()
 	gf := m.Fees[gameCS]
 	gf.Reduced = map[string][]ReducedFee{"R": {
-		{Fraction: MustFraction("0.01"), MaxPrice: ptr[int64](999)},
-		{Fraction: MustFraction("0.03"), MinPrice: ptr[int64](1000)},
+		{Fraction: mustFraction("0.01"), MaxPrice: ptr[int64](999)},
+		{Fraction: mustFraction("0.03"), MinPrice: ptr[int64](1000)},
 	}}
 	m.Fees[gameCS] = gf
 	require.Equal(t, int64(10), m.Fee(gameCS, "R", 999, now0))  // 9.99 → 10 ≥ 10
@@ -139,7 +156,7 @@ func TestProfitBasisPoints(t *testing.T) {
 }
 
 func stableHistory(sold int, prob map[int64]int) *History {
-	return NewHistory(sellhistory.Result{Stable: true, SoldPerWeek: sold, Probability: prob})
+	return historyOf(sellhistory.Result{Stable: true, SoldPerWeek: sold, Probability: prob})
 }
 
 func TestCompute(t *testing.T) {
@@ -230,7 +247,7 @@ func TestCompute(t *testing.T) {
 		{
 			name: "history requires stable and five sold",
 			m: baseMarket(
-				Title{Title: "U", GameID: gameZero, Available: avail(100), History: NewHistory(sellhistory.Result{Stable: false, SoldPerWeek: 50, Probability: map[int64]int{200: 100}})},
+				Title{Title: "U", GameID: gameZero, Available: avail(100), History: historyOf(sellhistory.Result{Stable: false, SoldPerWeek: 50, Probability: map[int64]int{200: 100}})},
 				Title{Title: "V", GameID: gameZero, Available: avail(100), History: stableHistory(4, map[int64]int{200: 100})},
 				Title{Title: "W", GameID: gameZero, Available: avail(100), History: stableHistory(5, map[int64]int{200: 100})},
 				Title{Title: "E", GameID: gameZero, Available: avail(100), History: stableHistory(5, map[int64]int{200: 10})},
@@ -320,20 +337,6 @@ func TestComputeHugeProfitSortsFirst(t *testing.T) {
 	require.Equal(t, []string{"B", "A", "C"}, []string{got[0].Title, got[1].Title, got[2].Title})
 	require.Equal(t, int64(999999990000), got[0].ProfitBasisPoints)
 	require.Equal(t, int64(-5000), got[2].ProfitBasisPoints)
-}
-
-func TestSortIsTotalOnUnknownValues(t *testing.T) {
-	offers := []Offer{
-		{Title: "A", Kind: KindHistory, Status: StatusLocked},
-		{Title: "A", Kind: KindTarget, Status: StatusLocked},
-		{Title: "A", Kind: KindTarget, Status: StatusAvailable},
-	}
-	Sort(offers)
-	require.Equal(t, []Offer{
-		{Title: "A", Kind: KindTarget, Status: StatusAvailable},
-		{Title: "A", Kind: KindTarget, Status: StatusLocked},
-		{Title: "A", Kind: KindHistory, Status: StatusLocked},
-	}, offers)
 }
 
 func TestComputeAlternatingGames(t *testing.T) {

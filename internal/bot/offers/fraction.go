@@ -76,15 +76,6 @@ func allDigits(s string) bool {
 	return true
 }
 
-// MustFraction is ParseFraction for constants known to be valid; it panics on a bad value.
-func MustFraction(s string) Fraction {
-	f, err := ParseFraction(s)
-	if err != nil {
-		panic(err)
-	}
-	return f
-}
-
 // Fee returns ⌊sell × f + ½⌋ in cents, computed exactly; sell must not be negative.
 func (f Fraction) Fee(sell int64) int64 {
 	if f.den == 0 || sell <= 0 {

@@ -94,11 +94,11 @@ func TestFractionFee(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, MustFraction(tc.fraction).Fee(tc.sell))
+			require.Equal(t, tc.want, mustFraction(tc.fraction).Fee(tc.sell))
 		})
 	}
 	require.Equal(t, int64(0), Fraction{}.Fee(1000))
-	require.Panics(t, func() { MustFraction("x") })
+	require.Panics(t, func() { mustFraction("x") })
 }
 
 func TestFractionJSON(t *testing.T) {

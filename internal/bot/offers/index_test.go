@@ -87,8 +87,8 @@ func TestIndexRecomputesEndedReducedFees(t *testing.T) {
 		Title{Title: "A", GameID: gameCS, Available: avail(1000), Order: order(1100)},
 		Title{Title: "B", GameID: gameCS, Available: avail(1000), Order: order(1100)},
 	)
-	m.Fees[gameCS] = GameFee{Fraction: MustFraction("0.05"), MinCents: 1, Reduced: map[string][]ReducedFee{
-		"B": {{Fraction: MustFraction("0.01"), ExpiresAt: now0.Add(time.Minute)}},
+	m.Fees[gameCS] = GameFee{Fraction: mustFraction("0.05"), MinCents: 1, Reduced: map[string][]ReducedFee{
+		"B": {{Fraction: mustFraction("0.01"), ExpiresAt: now0.Add(time.Minute)}},
 	}}
 	ix := BuildIndex(&m, now0)
 	s := Settings{LimitBasisPoints: -10000}

@@ -26,11 +26,11 @@ var genGames = []string{gameCS, "9a92", "tf2", gameNone}
 func genMarket(r *rand.Rand, c genConfig, now time.Time) Market {
 	m := Market{
 		Fees: map[string]GameFee{
-			gameCS: {Fraction: MustFraction("0.05"), MinCents: 1, Reduced: map[string][]ReducedFee{}},
-			"9a92": {Fraction: MustFraction("0.07"), MinCents: 2, Reduced: map[string][]ReducedFee{}},
-			"tf2":  {Fraction: MustFraction("0.1"), MinCents: 1},
+			gameCS: {Fraction: mustFraction("0.05"), MinCents: 1, Reduced: map[string][]ReducedFee{}},
+			"9a92": {Fraction: mustFraction("0.07"), MinCents: 2, Reduced: map[string][]ReducedFee{}},
+			"tf2":  {Fraction: mustFraction("0.1"), MinCents: 1},
 		},
-		FallbackFee: MustFraction("0.025"),
+		FallbackFee: mustFraction("0.025"),
 	}
 	at := func() time.Time {
 		switch r.IntN(4) {
@@ -79,7 +79,7 @@ func genMarket(r *rand.Rand, c genConfig, now time.Time) Market {
 		if gf, ok := m.Fees[t.GameID]; ok && gf.Reduced != nil && r.IntN(8) == 0 {
 			var reduced []ReducedFee
 			for range 1 + r.IntN(3) {
-				rf := ReducedFee{Fraction: MustFraction([]string{"0.01", "0.02", "0.03"}[r.IntN(3)]), ExpiresAt: at()}
+				rf := ReducedFee{Fraction: mustFraction([]string{"0.01", "0.02", "0.03"}[r.IntN(3)]), ExpiresAt: at()}
 				if r.IntN(2) == 0 {
 					rf.MinCents = ptr(int64(r.IntN(3)))
 				}

@@ -17,7 +17,7 @@ func cheapHistory(expires time.Time) Market {
 	m := baseMarket(Title{Title: "Cheap", GameID: gameCS,
 		Available: &Listing{Price: 2, Count: 1, ExpiresAt: expires},
 		History:   &History{Stable: true, SoldPerWeek: 168, PriceAtLow: 3, PriceAtHigh: 3}})
-	m.Fees[gameCS] = GameFee{Fraction: MustFraction("0.05"), MinCents: 1}
+	m.Fees[gameCS] = GameFee{Fraction: mustFraction("0.05"), MinCents: 1}
 	return m
 }
 

@@ -486,18 +486,6 @@ func (s *Sender) EditText(ctx context.Context, p Priority, chatID int64, message
 	return err
 }
 
-// EditMarkup replaces a message's inline keyboard.
-func (s *Sender) EditMarkup(ctx context.Context, p Priority, chatID int64, messageID int, markup tgbotapi.InlineKeyboardMarkup) error {
-	_, err := s.enqueue(ctx, p, chatID, tgbotapi.NewEditMessageReplyMarkup(chatID, messageID, markup))
-	return err
-}
-
-// Delete deletes a message.
-func (s *Sender) Delete(ctx context.Context, p Priority, chatID int64, messageID int) error {
-	_, err := s.enqueue(ctx, p, chatID, tgbotapi.NewDeleteMessage(chatID, messageID))
-	return err
-}
-
 func (s *Sender) sendOne(ctx context.Context, p Priority, chatID int64, c tgbotapi.Chattable) (int, error) {
 	raw, err := s.enqueue(ctx, p, chatID, c)
 	if err != nil {

@@ -120,12 +120,10 @@ func TestSendKinds(t *testing.T) {
 
 	require.NoError(t, f.s.EditText(ctx, PriorityCommand, 1, id, "new", markup("n")))
 	require.ErrorIs(t, f.s.EditText(ctx, PriorityCommand, 1, id, "new", markup("n")), ErrNotModified)
-	require.NoError(t, f.s.EditMarkup(ctx, PriorityCommand, 1, id, *markup("m")))
 	m, ok := f.srv.Message(1, id)
 	require.True(t, ok)
 	require.Equal(t, "new", m.Text)
-	require.Equal(t, "m", *m.Markup.InlineKeyboard[0][0].CallbackData)
-	require.NoError(t, f.s.Delete(ctx, PriorityCommand, 1, id))
+	require.Equal(t, "n", *m.Markup.InlineKeyboard[0][0].CallbackData)
 	require.NoError(t, f.s.AnswerCallback(ctx, "cb1", "done", false))
 	require.Equal(t, "cb1", f.srv.CallsOf("answerCallbackQuery", true)[0].CallbackID)
 	require.NoError(t, f.s.Check(ctx))
