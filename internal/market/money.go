@@ -40,30 +40,16 @@ type Text interface{ ~string | ~[]byte }
 // a syntax error anywhere wins over a range error. "-0" is 0. Callers that want a non-negative amount
 // or a ceiling check the result.
 func ParseCents[T Text](text T) (Cents, error) {
-	n := len(text)
-	if n == 0 {
-		return 0, ErrEmpty
-	}
-	i := 0
-	if text[0] == '-' {
-		i = 1
-	}
-	if i == n {
+	v, neg, end, over, err := leadingDigits(text)
+	switch {
+	case err != nil:
+		return 0, err
+	case end < len(text):
 		return 0, ErrSyntax
-	}
-	var v uint64
-	over := false
-	for ; i < n; i++ {
-		c := text[i]
-		if c < '0' || c > '9' {
-			return 0, ErrSyntax
-		}
-		v, over = addDigit(v, c, over)
-	}
-	if over {
+	case over:
 		return 0, ErrRange
 	}
-	return signed(v, text[0] == '-'), nil
+	return signed(v, neg), nil
 }
 
 // ParseDollars parses a decimal-dollar text exactly: an optional '-', decimal digits, and optionally a
@@ -83,26 +69,13 @@ func ParseDollarsRounded[T Text](text T) (Cents, error) {
 }
 
 func parseDollars[T Text](text T, round bool) (Cents, error) {
+	whole, neg, i, over, err := leadingDigits(text)
+	if err != nil {
+		return 0, err
+	}
 	n := len(text)
-	if n == 0 {
-		return 0, ErrEmpty
-	}
-	i := 0
-	if text[0] == '-' {
-		i = 1
-	}
-	var whole uint64
-	over := false
-	start := i
-	for ; i < n && text[i] != '.'; i++ {
-		c := text[i]
-		if c < '0' || c > '9' {
-			return 0, ErrSyntax
-		}
-		whole, over = addDigit(whole, c, over)
-	}
-	if i == start {
-		return 0, ErrSyntax // no whole part
+	if i < n && text[i] != '.' {
+		return 0, ErrSyntax
 	}
 	var frac uint64 // the first two decimals as cents
 	decimals := 0
@@ -138,7 +111,29 @@ func parseDollars[T Text](text T, round bool) (Cents, error) {
 	if over || whole > (uint64(MaxCents)-frac)/100 {
 		return 0, ErrRange
 	}
-	return signed(whole*100+frac, text[0] == '-'), nil
+	return signed(whole*100+frac, neg), nil
+}
+
+// leadingDigits reads the optional '-' and the run of digits that start text. It returns their value
+// (over is true when it exceeds MaxCents), whether there was a '-', and the index of the first byte after
+// the digits. err is ErrEmpty for an empty text and ErrSyntax when no digit follows the sign.
+func leadingDigits[T Text](text T) (v uint64, neg bool, end int, over bool, err error) {
+	if len(text) == 0 {
+		return 0, false, 0, false, ErrEmpty
+	}
+	neg = text[0] == '-'
+	start := 0
+	if neg {
+		start = 1
+	}
+	end = start
+	for ; end < len(text) && text[end] >= '0' && text[end] <= '9'; end++ {
+		v, over = addDigit(v, text[end], over)
+	}
+	if end == start {
+		return 0, neg, end, over, ErrSyntax
+	}
+	return v, neg, end, over, nil
 }
 
 // addDigit returns v*10 + the digit c, or over=true once the result would exceed MaxCents (v is then

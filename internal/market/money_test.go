@@ -36,14 +36,21 @@ func TestParseCents(t *testing.T) {
 		{in: "99999999999999999999999x", err: ErrSyntax},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			got, err := ParseCents(tc.in)
-			require.ErrorIs(t, err, tc.err)
-			require.Equal(t, tc.want, got)
-			gotBytes, errBytes := ParseCents([]byte(tc.in))
-			require.Equal(t, err, errBytes)
-			require.Equal(t, got, gotBytes)
+			requireParse(t, ParseCents[string], ParseCents[[]byte], tc.in, tc.want, tc.err)
 		})
 	}
+}
+
+// requireParse checks that in reads as want, or fails with wantErr, alike as a string and as bytes.
+func requireParse(t *testing.T, parse func(string) (Cents, error), parseBytes func([]byte) (Cents, error),
+	in string, want Cents, wantErr error) {
+	t.Helper()
+	got, err := parse(in)
+	require.ErrorIs(t, err, wantErr)
+	require.Equal(t, want, got)
+	gotBytes, errBytes := parseBytes([]byte(in))
+	require.Equal(t, err, errBytes)
+	require.Equal(t, got, gotBytes)
 }
 
 func TestParseDollars(t *testing.T) {
@@ -88,12 +95,7 @@ func TestParseDollars(t *testing.T) {
 		{in: "99999999999999999999999.0x", err: ErrSyntax},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			got, err := ParseDollars(tc.in)
-			require.ErrorIs(t, err, tc.err)
-			require.Equal(t, tc.want, got)
-			gotBytes, errBytes := ParseDollars([]byte(tc.in))
-			require.Equal(t, err, errBytes)
-			require.Equal(t, got, gotBytes)
+			requireParse(t, ParseDollars[string], ParseDollars[[]byte], tc.in, tc.want, tc.err)
 
 			rounded, err := ParseDollarsRounded(tc.in)
 			if tc.err == ErrSubCent {
