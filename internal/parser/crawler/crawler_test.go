@@ -155,6 +155,8 @@ func TestSalesWalkBackAndPublishOneMessagePerTitle(t *testing.T) {
 	c, _ := newTestCrawler(t, cfg, m, s, nil)
 	sched := c.sched.(*fakeSchedule)
 	sched.due = []string{"AK", "Sticker", "Empty"}
+	// Once the due titles are done the loop idles until it is stopped, instead of spinning on the fake clock.
+	c.clock = idleClock{Fake: c.clock.(*clock.Fake)}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

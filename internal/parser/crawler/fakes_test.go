@@ -260,3 +260,11 @@ func newTestCrawler(t *testing.T, cfg Config, api API, pub message.Publisher, lo
 type failingPublisher struct{ err error }
 
 func (p failingPublisher) Publish(context.Context, string, message.Outgoing) error { return p.err }
+
+// idleClock is a fake clock whose waits last until their context ends.
+type idleClock struct{ *clock.Fake }
+
+func (idleClock) Sleep(ctx context.Context, _ time.Duration) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
