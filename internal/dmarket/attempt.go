@@ -121,11 +121,6 @@ func chain(inner sender, layers ...layer) sender {
 	return inner
 }
 
-// attemptChain composes one attempt: rate limit → circuit breaker → span → log → metrics → HTTP.
-func (c *Client) attemptChain() sender {
-	return chain(c.exchange, c.rateLimited, c.guarded, c.traced, c.logged, c.measured)
-}
-
 // outcomeLabel names an attempt's result as the metrics and logs do.
 func outcomeLabel(err error) string {
 	if err == nil {

@@ -169,7 +169,7 @@ type Client struct {
 	account AccountLimiter
 	tracer  *zipkin.Tracer
 	metrics *metrics
-	// send runs one attempt through the client's layers (see attemptChain).
+	// send runs one attempt through the client's layers, composed in New.
 	send sender
 
 	breakers map[Endpoint]*gobreaker.CircuitBreaker[struct{}]
@@ -225,7 +225,8 @@ func New(cfg Config, egress Egress, logger *slog.Logger, reg prometheus.Register
 		c.recent[ep] = &window{}
 		m.breakerState.WithLabelValues(string(ep)).Set(0)
 	}
-	c.send = c.attemptChain()
+	// One attempt: rate limit → circuit breaker → span → log → metrics → HTTP exchange.
+	c.send = chain(c.exchange, c.rateLimited, c.guarded, c.traced, c.logged, c.measured)
 	return c, nil
 }
 
