@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"io"
 	"log"
 	"net/http"
@@ -14,71 +13,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openzipkin/zipkin-go/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/tracing/tracingtest"
 )
 
-// zipkinSpan is the part of a Zipkin v2 JSON span the tests look at.
-type zipkinSpan struct {
-	TraceID       string                       `json:"traceId"`
-	ID            string                       `json:"id"`
-	ParentID      string                       `json:"parentId"`
-	Name          string                       `json:"name"`
-	Kind          string                       `json:"kind"`
-	LocalEndpoint struct{ ServiceName string } `json:"localEndpoint"`
-	Tags          map[string]string            `json:"tags"`
-}
-
-// zipkinCollector is an in-process Zipkin server: it accepts POST /api/v2/spans and keeps the spans.
-type zipkinCollector struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	spans []zipkinSpan
-	bad   []string
-}
-
-func newZipkinCollector(t *testing.T) *zipkinCollector {
-	t.Helper()
-	c := &zipkinCollector{}
-	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/api/v2/spans" {
-			c.mu.Lock()
-			c.bad = append(c.bad, r.Method+" "+r.URL.Path)
-			c.mu.Unlock()
-			http.NotFound(w, r)
-			return
-		}
-		body, err := io.ReadAll(r.Body)
-		var spans []zipkinSpan
-		if err == nil {
-			err = json.Unmarshal(body, &spans)
-		}
-		if err != nil {
-			c.mu.Lock()
-			c.bad = append(c.bad, "undecodable spans: "+err.Error())
-			c.mu.Unlock()
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		c.mu.Lock()
-		c.spans = append(c.spans, spans...)
-		c.mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	t.Cleanup(c.srv.Close)
-	return c
-}
-
-// URL is the span endpoint to use as ZIPKIN_URL.
-func (c *zipkinCollector) URL() string { return c.srv.URL + "/api/v2/spans" }
-
-// Spans returns the spans received so far and the requests that were refused.
-func (c *zipkinCollector) Spans() ([]zipkinSpan, []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]zipkinSpan(nil), c.spans...), append([]string(nil), c.bad...)
+// serviceOf returns the name of the service that reported s ("" when it names none).
+func serviceOf(s model.SpanModel) string {
+	if s.LocalEndpoint == nil {
+		return ""
+	}
+	return s.LocalEndpoint.ServiceName
 }
 
 // b3Headers lists the B3 header names of any request whose headers include one.
@@ -123,7 +71,7 @@ func (h *headerRecorder) counts() (int, []string) {
 type traceSpan struct{ service, namePrefix string }
 
 func TestOneTraceFollowsAPageFromFetchToRedis(t *testing.T) {
-	zc := newZipkinCollector(t)
+	zc := tracingtest.NewCollector(t)
 	p := startObsPipeline(t, obsOptions{env: map[string]string{"ZIPKIN_URL": zc.URL(), "ZIPKIN_SAMPLE_RATE": "1"}})
 	awaitMetrics(t, p.parser, p.parserURL, 60*time.Second, "a finished crawl cycle",
 		func(s metricsPage) bool { return s.sum("dmarket_crawler_cycles_total") > 0 })
@@ -138,8 +86,8 @@ func TestOneTraceFollowsAPageFromFetchToRedis(t *testing.T) {
 	require.Zero(t, code)
 	t.Logf("worker stopped in %s", took)
 
-	spans, bad := zc.Spans()
-	require.Empty(t, bad, "requests the collector refused")
+	spans := zc.Spans()
+	require.Empty(t, zc.Rejected(), "requests the collector refused")
 	require.NotEmpty(t, spans)
 
 	want := []traceSpan{
@@ -148,7 +96,7 @@ func TestOneTraceFollowsAPageFromFetchToRedis(t *testing.T) {
 		{"worker", "worker.handle"},        // the consume
 		{"worker", "redis.write listings"}, // the Redis write
 	}
-	byTrace := map[string][]zipkinSpan{}
+	byTrace := map[model.TraceID][]model.SpanModel{}
 	for _, s := range spans {
 		byTrace[s.TraceID] = append(byTrace[s.TraceID], s)
 	}
@@ -157,7 +105,7 @@ func TestOneTraceFollowsAPageFromFetchToRedis(t *testing.T) {
 		found := 0
 		for _, w := range want {
 			for _, s := range trace {
-				if s.LocalEndpoint.ServiceName == w.service && strings.HasPrefix(s.Name, w.namePrefix) {
+				if serviceOf(s) == w.service && strings.HasPrefix(s.Name, w.namePrefix) {
 					found++
 					break
 				}
@@ -171,7 +119,7 @@ func TestOneTraceFollowsAPageFromFetchToRedis(t *testing.T) {
 	if complete == 0 {
 		var names []string
 		for _, s := range spans {
-			names = append(names, s.LocalEndpoint.ServiceName+"/"+s.Name+"/"+s.TraceID)
+			names = append(names, serviceOf(s)+"/"+s.Name+"/"+s.TraceID.String())
 		}
 		sort.Strings(names)
 		t.Fatalf("no trace holds %v; spans: %v", want, names)
@@ -181,26 +129,26 @@ func TestOneTraceFollowsAPageFromFetchToRedis(t *testing.T) {
 
 // requireConnected checks that every span of a trace but its root has its parent in the trace, so that
 // the trace is one tree.
-func requireConnected(t *testing.T, trace []zipkinSpan) {
+func requireConnected(t *testing.T, trace []model.SpanModel) {
 	t.Helper()
-	ids := map[string]bool{}
+	ids := map[model.ID]bool{}
 	for _, s := range trace {
 		ids[s.ID] = true
 	}
 	roots := 0
 	for _, s := range trace {
-		if s.ParentID == "" {
+		if s.ParentID == nil {
 			roots++
 			continue
 		}
-		require.True(t, ids[s.ParentID], "span %s/%s has a parent outside its trace", s.LocalEndpoint.ServiceName, s.Name)
+		require.True(t, ids[*s.ParentID], "span %s/%s has a parent outside its trace", serviceOf(s), s.Name)
 	}
 	require.Equal(t, 1, roots, "one root per trace")
 }
 
 func TestTraceHeadersNeverReachDMarketOrTelegram(t *testing.T) {
 	t.Run("dmarket", func(t *testing.T) {
-		zc := newZipkinCollector(t)
+		zc := tracingtest.NewCollector(t)
 		rec := &headerRecorder{}
 		p := startObsPipeline(t, obsOptions{
 			wrap: rec.wrap, noWorker: true,
@@ -218,7 +166,7 @@ func TestTraceHeadersNeverReachDMarketOrTelegram(t *testing.T) {
 	})
 
 	t.Run("telegram", func(t *testing.T) {
-		zc := newZipkinCollector(t)
+		zc := tracingtest.NewCollector(t)
 		tg := telegramtest.New(t, telegramtest.Options{PerChatInterval: -1, GlobalLimit: -1})
 		rec := &headerRecorder{}
 		target, err := url.Parse(tg.URL())
@@ -247,16 +195,15 @@ func TestTraceHeadersNeverReachDMarketOrTelegram(t *testing.T) {
 
 // requireSpansOf checks that the collector got a span of service whose name starts with prefix: the
 // tracer was on, so the absence of headers means something.
-func requireSpansOf(t *testing.T, zc *zipkinCollector, service, prefix string) {
+func requireSpansOf(t *testing.T, zc *tracingtest.Collector, service, prefix string) {
 	t.Helper()
-	spans, bad := zc.Spans()
-	require.Empty(t, bad)
+	require.Empty(t, zc.Rejected())
 	var names []string
-	for _, s := range spans {
-		if s.LocalEndpoint.ServiceName == service && strings.HasPrefix(s.Name, prefix) {
+	for _, s := range zc.Spans() {
+		if serviceOf(s) == service && strings.HasPrefix(s.Name, prefix) {
 			return
 		}
-		names = append(names, s.LocalEndpoint.ServiceName+"/"+s.Name)
+		names = append(names, serviceOf(s)+"/"+s.Name)
 	}
 	t.Fatalf("no %s span %q*; got %v", service, prefix, names)
 }
