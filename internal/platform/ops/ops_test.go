@@ -20,9 +20,8 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
-
-func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // start runs s until the test ends and returns its base URL.
 func start(t *testing.T, s *Server) string {
@@ -70,7 +69,7 @@ func TestEndpoints(t *testing.T) {
 		return health.StatusDegraded, errors.New("breaker half-open")
 	})
 
-	s := New("127.0.0.1:0", reg, hr, discard())
+	s := New("127.0.0.1:0", reg, hr, loggingtest.Discard())
 	base := start(t, s)
 
 	code, body, hdr := get(t, base+"/metrics")
@@ -138,7 +137,7 @@ func TestEndpoints(t *testing.T) {
 }
 
 func TestNilHealthRegistry(t *testing.T) {
-	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, discard())
+	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, loggingtest.Discard())
 	base := start(t, s)
 	code, body, _ := get(t, base+"/health")
 	require.Equal(t, http.StatusOK, code)
@@ -161,13 +160,13 @@ func TestMetricsGatherErrorIsLogged(t *testing.T) {
 }
 
 func TestAddrBeforeListenAndBusyPort(t *testing.T) {
-	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, discard())
+	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, loggingtest.Discard())
 	require.Empty(t, s.Addr())
 	require.NoError(t, s.Listen())
 	require.NoError(t, s.Listen(), "listen twice is a no-op")
 	t.Cleanup(func() { s.ln.Close() })
 
-	busy := New(s.Addr(), prometheus.NewRegistry(), nil, discard())
+	busy := New(s.Addr(), prometheus.NewRegistry(), nil, loggingtest.Discard())
 	err := busy.Run(context.Background())
 	require.ErrorContains(t, err, "listen on "+s.Addr())
 }
@@ -180,7 +179,7 @@ func TestGracefulShutdownWaitsForRequests(t *testing.T) {
 		<-release
 		_, _ = w.Write([]byte("done"))
 	})
-	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, discard(), WithShutdownTimeout(time.Minute), WithShutdownTimeout(0))
+	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, loggingtest.Discard(), WithShutdownTimeout(time.Minute), WithShutdownTimeout(0))
 	s.mux.Handle("GET /slow", slow)
 	require.Equal(t, time.Minute, s.shutdownTimeout)
 	require.NoError(t, s.Listen())
@@ -226,7 +225,7 @@ func TestShutdownTimeoutClosesStuckConnections(t *testing.T) {
 		close(entered)
 		<-r.Context().Done()
 	})
-	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, discard(), WithShutdownTimeout(50*time.Millisecond))
+	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, loggingtest.Discard(), WithShutdownTimeout(50*time.Millisecond))
 	s.mux.Handle("GET /stuck", stuck)
 	require.NoError(t, s.Listen())
 	ctx, cancel := context.WithCancel(context.Background())

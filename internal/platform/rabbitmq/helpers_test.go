@@ -2,9 +2,7 @@ package rabbitmq
 
 import (
 	"context"
-	"log/slog"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
 )
 
@@ -21,13 +20,6 @@ const waitFor = 20 * time.Second
 
 func testMsg(id string) message.Outgoing {
 	return message.Outgoing{MessageID: id, Body: []byte(`{"id":"` + id + `"}`)}
-}
-
-func testLogger() *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
 }
 
 // fastConn are reconnect settings that keep tests quick.
@@ -46,7 +38,7 @@ func startConn(t *testing.T, rawURL string, queues ...string) (*Conn, *prometheu
 func startConnWith(t *testing.T, rawURL string, opts ConnOptions) (*Conn, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	c, err := NewConn(rawURL, testLogger(), reg, opts)
+	c, err := NewConn(rawURL, loggingtest.Verbose(), reg, opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

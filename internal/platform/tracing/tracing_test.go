@@ -31,8 +31,6 @@ func byName(col *tracingtest.Collector) map[string]model.SpanModel {
 	return out
 }
 
-func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
 func shutdown(t *testing.T, f func(context.Context) error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -42,9 +40,9 @@ func shutdown(t *testing.T, f func(context.Context) error) {
 
 func TestSpansReachCollectorAndTraceCrossesHeaders(t *testing.T) {
 	col := tracingtest.NewCollector(t)
-	parser, stopParser, err := New("parser", col.URL(), 1, discard())
+	parser, stopParser, err := New("parser", col.URL(), 1, loggingtest.Discard())
 	require.NoError(t, err)
-	worker, stopWorker, err := New("worker", col.URL(), 1, discard())
+	worker, stopWorker, err := New("worker", col.URL(), 1, loggingtest.Discard())
 	require.NoError(t, err)
 
 	// Parser publishes with a producer span; the worker consumes from the headers.
@@ -79,7 +77,7 @@ func TestSpansReachCollectorAndTraceCrossesHeaders(t *testing.T) {
 }
 
 func TestNoopTracer(t *testing.T) {
-	tr, stop, err := New("bot", "", 1, discard())
+	tr, stop, err := New("bot", "", 1, loggingtest.Discard())
 	require.NoError(t, err)
 	span := tr.StartSpan("x")
 	span.Finish()
@@ -103,7 +101,7 @@ func TestNewRejectsBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := New("x", tt.url, tt.rate, discard())
+			_, _, err := New("x", tt.url, tt.rate, loggingtest.Discard())
 			require.ErrorIs(t, err, tt.wantErr)
 			require.NotContains(t, err.Error(), "pw@")
 		})
@@ -112,12 +110,12 @@ func TestNewRejectsBadInput(t *testing.T) {
 
 func TestSampling(t *testing.T) {
 	col := tracingtest.NewCollector(t)
-	never, stop, err := New("worker", col.URL(), 0, discard())
+	never, stop, err := New("worker", col.URL(), 0, loggingtest.Discard())
 	require.NoError(t, err)
 	for range 20 {
 		never.StartSpan("unsampled").Finish()
 	}
-	tiny, stopTiny, err := New("worker", col.URL(), 0.00001, discard())
+	tiny, stopTiny, err := New("worker", col.URL(), 0.00001, loggingtest.Discard())
 	require.NoError(t, err)
 	tiny.StartSpan("maybe").Finish()
 	shutdown(t, stop)
@@ -182,7 +180,7 @@ func TestExtractForms(t *testing.T) {
 
 func TestExternalTransportRecordsSpanWithoutB3(t *testing.T) {
 	col := tracingtest.NewCollector(t)
-	tr, stop, err := New("bot", col.URL(), 1, discard())
+	tr, stop, err := New("bot", col.URL(), 1, loggingtest.Discard())
 	require.NoError(t, err)
 
 	var mu sync.Mutex
@@ -257,7 +255,7 @@ func TestExternalTransportRecordsSpanWithoutB3(t *testing.T) {
 }
 
 func TestExternalTransportWithNoopTracer(t *testing.T) {
-	tr, _, err := New("parser", "", 1, discard())
+	tr, _, err := New("parser", "", 1, loggingtest.Discard())
 	require.NoError(t, err)
 	var got http.Header
 	ext := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
@@ -293,7 +291,7 @@ func TestShutdownBoundedByContext(t *testing.T) {
 	block := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block }))
 	defer func() { close(block); slow.Close() }()
-	tr, stop, err := New("worker", slow.URL+"/api/v2/spans", 1, discard())
+	tr, stop, err := New("worker", slow.URL+"/api/v2/spans", 1, loggingtest.Discard())
 	require.NoError(t, err)
 	tr.StartSpan("x").Finish()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

@@ -1,7 +1,9 @@
 package loggingtest
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -27,4 +29,9 @@ func TestBufferConcurrentWritesAndReads(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 	require.Len(t, lines, 8*50)
 	require.Contains(t, lines, "w7-49")
+}
+
+func TestLoggers(t *testing.T) {
+	require.False(t, Discard().Enabled(context.Background(), slog.LevelError))
+	require.Equal(t, testing.Verbose(), Verbose().Enabled(context.Background(), slog.LevelDebug))
 }
