@@ -1,12 +1,10 @@
 package ops_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,27 +14,11 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging"
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/ops"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestWiring runs the foundation packages together the way a binary does, against the local Redis.
 func TestWiring(t *testing.T) {
@@ -49,7 +31,7 @@ func TestWiring(t *testing.T) {
 	})
 	require.NoError(t, err)
 
-	var logs lockedBuffer
+	var logs loggingtest.Buffer
 	log, err := logging.New(&logs, cfg.LogLevel, cfg.LogFormat, logging.WithSecrets(cfg.Secrets()...))
 	require.NoError(t, err)
 	log.Info("starting worker", "config", cfg)
