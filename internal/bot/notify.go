@@ -118,35 +118,7 @@ func (b *Bot) notifyUser(ctx context.Context, user, chat int64, cache *offerCach
 		b.m.held.WithLabelValues("quiet_hours").Inc()
 		return
 	}
-	list, err := cache.get(ctx, b, s)
-	if err != nil {
-		b.log.Warn("notification offers", "user", user, "err", err)
-		return
-	}
-	if len(s.Muted) > 0 {
-		list = slices.DeleteFunc(slices.Clone(list), func(o offers.Offer) bool { return slices.Contains(s.Muted, o.Title) })
-	}
-	window := s.Volume.DedupWindow
-	fresh, err := b.st.unsent(ctx, user, list, now, window)
-	if err != nil {
-		b.log.Warn("notification dedup", "user", user, "err", err)
-		return
-	}
-	limit := b.cfg.MaxPerCycle
-	if len(fresh) > 0 {
-		room, err := b.st.hourlyRoom(ctx, user, now, s.Volume.MaxPerHour)
-		if err != nil {
-			b.log.Warn("notification hourly cap", "user", user, "err", err)
-			return
-		}
-		if room >= 0 && room < min(len(fresh), limit) {
-			b.m.held.WithLabelValues("hourly_cap").Add(float64(min(len(fresh), limit) - room))
-			limit = room
-		}
-	}
-	if len(fresh) > limit {
-		fresh = fresh[:limit]
-	}
+	fresh := b.freshOffers(ctx, user, s, cache, now)
 	if len(fresh) == 0 {
 		return
 	}
@@ -158,6 +130,46 @@ func (b *Bot) notifyUser(ctx context.Context, user, chat int64, cache *offerCach
 		b.log.Warn("notification titles", "user", user, "err", err)
 		return
 	}
+	b.deliver(ctx, user, chat, fresh, s.Volume.DedupWindow)
+}
+
+// freshOffers returns the offers to notify user of now: not muted, not sent within the dedup window, at
+// most MaxPerCycle and within the user's hourly cap. A failed step is logged and yields none.
+func (b *Bot) freshOffers(ctx context.Context, user int64, s UserSettings, cache *offerCache, now time.Time) []offers.Offer {
+	list, err := cache.get(ctx, b, s)
+	if err != nil {
+		b.log.Warn("notification offers", "user", user, "err", err)
+		return nil
+	}
+	if len(s.Muted) > 0 {
+		list = slices.DeleteFunc(slices.Clone(list), func(o offers.Offer) bool { return slices.Contains(s.Muted, o.Title) })
+	}
+	fresh, err := b.st.unsent(ctx, user, list, now, s.Volume.DedupWindow)
+	if err != nil {
+		b.log.Warn("notification dedup", "user", user, "err", err)
+		return nil
+	}
+	limit := b.cfg.MaxPerCycle
+	if len(fresh) > 0 {
+		room, err := b.st.hourlyRoom(ctx, user, now, s.Volume.MaxPerHour)
+		if err != nil {
+			b.log.Warn("notification hourly cap", "user", user, "err", err)
+			return nil
+		}
+		if room >= 0 && room < min(len(fresh), limit) {
+			b.m.held.WithLabelValues("hourly_cap").Add(float64(min(len(fresh), limit) - room))
+			limit = room
+		}
+	}
+	if len(fresh) > limit {
+		fresh = fresh[:limit]
+	}
+	return fresh
+}
+
+// deliver sends fresh to the user's chat one by one, recording each sent offer for the dedup window and
+// the hourly cap; it stops when the chat is gone or Telegram limits the bot.
+func (b *Bot) deliver(ctx context.Context, user, chat int64, fresh []offers.Offer, window time.Duration) {
 	for _, o := range fresh {
 		outcome, err := b.sendOffer(ctx, telegram.PriorityNotification, chat, o)
 		b.m.notifications.WithLabelValues(outcome).Inc()

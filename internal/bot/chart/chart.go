@@ -381,7 +381,17 @@ func (c *canvas) pricePanel(r, vol image.Rectangle, d Data, y axis, s series, sp
 		return
 	}
 
-	// Volume bars: one per bucket, as wide as the bucket allows.
+	c.volumeBars(r, vol, x, bs, step, span)
+	c.hLines(r, d, y)
+	below, above, minV, maxV := c.priceLine(r, x, y, bs, step)
+	c.frame(r)
+	c.frame(vol)
+	c.lineLabels(r, d, y)
+	c.headingNote(r, heading, clampNote(below, above, minV, maxV))
+}
+
+// volumeBars draws one bar per bucket in vol, as wide as the bucket allows, with the scale beside it.
+func (c *canvas) volumeBars(r, vol image.Rectangle, x axis, bs []bucket, step, span time.Duration) {
 	maxCount := 0
 	for _, b := range bs {
 		maxCount = max(maxCount, b.count)
@@ -400,8 +410,13 @@ func (c *canvas) pricePanel(r, vol image.Rectangle, d Data, y axis, s series, sp
 	}
 	c.text(c.f.label, unit, vol.Max.X+6, vol.Min.Y+10, NoteColor, false)
 
-	c.hLines(r, d, y)
-	below, above, minV, maxV := 0, 0, math.Inf(1), math.Inf(-1)
+}
+
+// priceLine draws the mean price of each bucket as a dot in the middle of the bucket, joining adjacent
+// buckets; prices off the scale are drawn at its edge and counted below and above, with the range of
+// every mean.
+func (c *canvas) priceLine(r image.Rectangle, x, y axis, bs []bucket, step time.Duration) (below, above int, minV, maxV float64) {
+	minV, maxV = math.Inf(1), math.Inf(-1)
 	var prev image.Point
 	var prevStart time.Time
 	for i, b := range bs {
@@ -421,16 +436,18 @@ func (c *canvas) pricePanel(r, vol image.Rectangle, d Data, y axis, s series, sp
 		c.dot(pt, 2, PriceColor)
 		prev, prevStart = pt, b.start
 	}
-	c.frame(r)
-	c.frame(vol)
-	c.lineLabels(r, d, y)
-	if note := clampNote(below, above, minV, maxV); note != "" {
-		headW := c.f.head.width(heading)
-		room := r.Max.X + gutter - (r.Min.X + headW + 16)
-		if room > 40 {
-			note = c.f.label.fit(note, room)
-			c.text(c.f.label, note, r.Max.X+gutter-c.f.label.width(note), r.Min.Y-12, NoteColor, false)
-		}
+	return below, above, minV, maxV
+}
+
+// headingNote writes note at the right end of a panel's heading line when the heading leaves room.
+func (c *canvas) headingNote(r image.Rectangle, heading, note string) {
+	if note == "" {
+		return
+	}
+	room := r.Max.X + gutter - (r.Min.X + c.f.head.width(heading) + 16)
+	if room > 40 {
+		note = c.f.label.fit(note, room)
+		c.text(c.f.label, note, r.Max.X+gutter-c.f.label.width(note), r.Min.Y-12, NoteColor, false)
 	}
 }
 
@@ -548,11 +565,30 @@ func (c *canvas) probabilityPanel(r image.Rectangle, d Data, lo, hi float64) {
 			c.dashedV(x.px(v), r.Min.Y+1, r.Max.Y-1, ln.col)
 		}
 	}
-	type gl struct {
-		text string
-		y    int
+	ls := c.levelLines(r, x, y, prob)
+	below, above := c.stepCurve(x, y, prices, prob)
+	c.frame(r)
+	lh := c.f.label.height() + 2
+	last := math.MinInt
+	for _, l := range ls { // levels descend, so their heights ascend
+		by := max(l.y+c.f.label.ascent()/2, last+lh)
+		c.text(c.f.label, l.text, r.Max.X+6, by, LevelColor, false)
+		last = by
 	}
-	var ls []gl
+	c.text(c.f.label, "price, USD", r.Max.X+6, r.Max.Y+18, NoteColor, false)
+	c.headingNote(r, heading, clampNote(below, above, cents(prices[0]), cents(prices[len(prices)-1])))
+}
+
+// levelLabel is the label of a sell-probability level at its line's height.
+type levelLabel struct {
+	text string
+	y    int
+}
+
+// levelLines draws the lines of the sell-probability levels (at their percent and at their price) and
+// returns their labels, highest level first.
+func (c *canvas) levelLines(r image.Rectangle, x, y axis, prob map[int64]int) []levelLabel {
+	var ls []levelLabel
 	for _, level := range levels {
 		price, ok := sellhistory.PriceAt(prob, level)
 		if !ok {
@@ -563,11 +599,15 @@ func (c *canvas) probabilityPanel(r image.Rectangle, d Data, lo, hi float64) {
 		}
 		py := y.px(float64(level))
 		c.dashedH(py, r.Min.X+1, r.Max.X-1, LevelColor)
-		ls = append(ls, gl{fmt.Sprintf("%d %%: %s", level, dollars(cents(price))), py})
+		ls = append(ls, levelLabel{fmt.Sprintf("%d %%: %s", level, dollars(cents(price))), py})
 	}
-	// A step curve: each price holds its percent until the next price.
+	return ls
+}
+
+// stepCurve draws the sell-probability curve over prices, ascending: each price holds its percent until
+// the next price. Prices off the scale are drawn at its edge and counted below and above.
+func (c *canvas) stepCurve(x, y axis, prices []int64, prob map[int64]int) (below, above int) {
 	var prev image.Point
-	below, above := 0, 0
 	for i, p := range prices {
 		v := cents(p)
 		switch {
@@ -584,22 +624,7 @@ func (c *canvas) probabilityPanel(r image.Rectangle, d Data, lo, hi float64) {
 		c.dot(pt, 2, ProbColor)
 		prev = pt
 	}
-	c.frame(r)
-	lh := c.f.label.height() + 2
-	last := math.MinInt
-	for _, l := range ls { // levels descend, so their heights ascend
-		by := max(l.y+c.f.label.ascent()/2, last+lh)
-		c.text(c.f.label, l.text, r.Max.X+6, by, LevelColor, false)
-		last = by
-	}
-	c.text(c.f.label, "price, USD", r.Max.X+6, r.Max.Y+18, NoteColor, false)
-	if note := clampNote(below, above, cents(prices[0]), cents(prices[len(prices)-1])); note != "" {
-		room := r.Max.X + gutter - (r.Min.X + c.f.head.width(heading) + 16)
-		if room > 40 {
-			note = c.f.label.fit(note, room)
-			c.text(c.f.label, note, r.Max.X+gutter-c.f.label.width(note), r.Min.Y-12, NoteColor, false)
-		}
-	}
+	return below, above
 }
 
 // axis maps data values onto a pixel range.

@@ -542,21 +542,11 @@ func isSendMethod(m string) bool {
 
 func (s *Server) handle(method string, form map[string]string, files map[string][]byte, call *Call) (any, *apiError) {
 	if markup := form["reply_markup"]; markup != "" {
-		var m tgbotapi.InlineKeyboardMarkup
-		if err := json.Unmarshal([]byte(markup), &m); err != nil {
-			return nil, &apiError{400, "Bad Request: can't parse reply keyboard markup JSON object", 0}
+		m, err := parseMarkup(markup)
+		if err != nil {
+			return nil, err
 		}
-		for _, row := range m.InlineKeyboard {
-			for _, b := range row {
-				if b.CallbackData != nil && (len(*b.CallbackData) == 0 || len(*b.CallbackData) > MaxCallbackDataLen) {
-					return nil, &apiError{400, "Bad Request: BUTTON_DATA_INVALID", 0}
-				}
-				if b.CallbackData == nil && b.URL == nil {
-					return nil, &apiError{400, "Bad Request: can't parse inline keyboard button: InlineKeyboardButton must have exactly one of the optional fields", 0}
-				}
-			}
-		}
-		call.Markup = &m
+		call.Markup = m
 	}
 	if f := s.takeFailure(chatKey(method, call.ChatID)); f != nil {
 		return nil, f
@@ -568,60 +558,18 @@ func (s *Server) handle(method string, form map[string]string, files map[string]
 	case "getMe":
 		return map[string]any{"id": 123456, "is_bot": true, "first_name": "Monitor", "username": "monitor_bot"}, nil
 	case "answerCallbackQuery":
-		if form["callback_query_id"] == "" {
-			return nil, &apiError{400, "Bad Request: query is too old and response timeout expired or query ID is invalid", 0}
-		}
-		if UTF16Len(form["text"]) > 200 {
-			return nil, &apiError{400, "Bad Request: MESSAGE_TOO_LONG", 0}
-		}
-		return true, nil
+		return answerCallback(form)
 	case "sendMessage", "editMessageText":
-		if err := s.checkChat(call.ChatID); err != nil {
-			return nil, err
-		}
-		if err := checkText(form["text"], form["parse_mode"], MaxTextLen, "message is too long", true); err != nil {
-			return nil, err
-		}
-		if method == "editMessageText" {
-			return s.edit(call, form["text"], true)
-		}
-		if err := s.flood(call.ChatID); err != nil {
-			return nil, err
-		}
-		return s.store(call.ChatID, form["text"], call.Markup), nil
+		return s.sendText(method, form, call)
 	case "editMessageReplyMarkup":
 		if err := s.checkChat(call.ChatID); err != nil {
 			return nil, err
 		}
 		return s.edit(call, "", false)
 	case "deleteMessage":
-		if err := s.checkChat(call.ChatID); err != nil {
-			return nil, err
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if _, ok := s.messages[call.ChatID][call.MessageID]; !ok {
-			return nil, &apiError{400, "Bad Request: message to delete not found", 0}
-		}
-		delete(s.messages[call.ChatID], call.MessageID)
-		return true, nil
+		return s.deleteMessage(call)
 	case "sendPhoto", "sendVideo", "sendAnimation":
-		field := map[string]string{"sendPhoto": "photo", "sendVideo": "video", "sendAnimation": "animation"}[method]
-		if err := s.checkChat(call.ChatID); err != nil {
-			return nil, err
-		}
-		call.Media = form[field]
-		call.Upload = files[field]
-		if err := s.checkMedia(call.Media); err != nil {
-			return nil, err
-		}
-		if err := checkText(form["caption"], form["parse_mode"], MaxCaptionLen, "message caption is too long", false); err != nil {
-			return nil, err
-		}
-		if err := s.flood(call.ChatID); err != nil {
-			return nil, err
-		}
-		return s.store(call.ChatID, form["caption"], call.Markup), nil
+		return s.sendMedia(method, form, files, call)
 	case "sendMediaGroup":
 		return s.mediaGroup(form, call)
 	case "setMyCommands":
@@ -630,6 +578,85 @@ func (s *Server) handle(method string, form map[string]string, files map[string]
 		return s.Commands(), nil
 	}
 	return nil, &apiError{404, "Not Found: method not found", 0}
+}
+
+// parseMarkup decodes and checks an inline keyboard as Telegram does.
+func parseMarkup(markup string) (*tgbotapi.InlineKeyboardMarkup, *apiError) {
+	var m tgbotapi.InlineKeyboardMarkup
+	if err := json.Unmarshal([]byte(markup), &m); err != nil {
+		return nil, &apiError{400, "Bad Request: can't parse reply keyboard markup JSON object", 0}
+	}
+	for _, row := range m.InlineKeyboard {
+		for _, b := range row {
+			if b.CallbackData != nil && (len(*b.CallbackData) == 0 || len(*b.CallbackData) > MaxCallbackDataLen) {
+				return nil, &apiError{400, "Bad Request: BUTTON_DATA_INVALID", 0}
+			}
+			if b.CallbackData == nil && b.URL == nil {
+				return nil, &apiError{400, "Bad Request: can't parse inline keyboard button: InlineKeyboardButton must have exactly one of the optional fields", 0}
+			}
+		}
+	}
+	return &m, nil
+}
+
+func answerCallback(form map[string]string) (any, *apiError) {
+	if form["callback_query_id"] == "" {
+		return nil, &apiError{400, "Bad Request: query is too old and response timeout expired or query ID is invalid", 0}
+	}
+	if UTF16Len(form["text"]) > 200 {
+		return nil, &apiError{400, "Bad Request: MESSAGE_TOO_LONG", 0}
+	}
+	return true, nil
+}
+
+// sendText answers sendMessage and editMessageText.
+func (s *Server) sendText(method string, form map[string]string, call *Call) (any, *apiError) {
+	if err := s.checkChat(call.ChatID); err != nil {
+		return nil, err
+	}
+	if err := checkText(form["text"], form["parse_mode"], MaxTextLen, "message is too long", true); err != nil {
+		return nil, err
+	}
+	if method == "editMessageText" {
+		return s.edit(call, form["text"], true)
+	}
+	if err := s.flood(call.ChatID); err != nil {
+		return nil, err
+	}
+	return s.store(call.ChatID, form["text"], call.Markup), nil
+}
+
+// sendMedia answers sendPhoto, sendVideo and sendAnimation.
+func (s *Server) sendMedia(method string, form map[string]string, files map[string][]byte, call *Call) (any, *apiError) {
+	field := map[string]string{"sendPhoto": "photo", "sendVideo": "video", "sendAnimation": "animation"}[method]
+	if err := s.checkChat(call.ChatID); err != nil {
+		return nil, err
+	}
+	call.Media = form[field]
+	call.Upload = files[field]
+	if err := s.checkMedia(call.Media); err != nil {
+		return nil, err
+	}
+	if err := checkText(form["caption"], form["parse_mode"], MaxCaptionLen, "message caption is too long", false); err != nil {
+		return nil, err
+	}
+	if err := s.flood(call.ChatID); err != nil {
+		return nil, err
+	}
+	return s.store(call.ChatID, form["caption"], call.Markup), nil
+}
+
+func (s *Server) deleteMessage(call *Call) (any, *apiError) {
+	if err := s.checkChat(call.ChatID); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.messages[call.ChatID][call.MessageID]; !ok {
+		return nil, &apiError{400, "Bad Request: message to delete not found", 0}
+	}
+	delete(s.messages[call.ChatID], call.MessageID)
+	return true, nil
 }
 
 func (s *Server) takeFailure(method string) *apiError {
