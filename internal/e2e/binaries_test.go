@@ -62,7 +62,7 @@ func randHex(n int) string {
 func TestBinariesAreReadyOnlyWhileTheirDependenciesAre(t *testing.T) {
 	sim := dmarkettest.New(dmarkettest.Config{Titles: 20})
 	t.Cleanup(sim.Close)
-	pub, sec := dmarkettest.DemoKeys()
+	_, sec := dmarkettest.DemoKeys()
 
 	tg := telegramtest.New(t, telegramtest.Options{})
 	for _, name := range []string{"parser", "worker", "bot"} {
@@ -70,12 +70,10 @@ func TestBinariesAreReadyOnlyWhileTheirDependenciesAre(t *testing.T) {
 			d := newDeps(t)
 			d.redis.SetRefuse(true)
 			d.amqp.SetRefuse(true)
-			p, base := serve(t, name, map[string]string{
-				"REDIS_URL": d.redisURL, "RABBITMQ_URL": d.amqpURL, "LOG_LEVEL": "debug",
-				"DMARKET_API_URL": sim.URL(), "DMARKET_PUBLIC_KEY": pub, "DMARKET_SECRET_KEY": sec,
-				"DMARKET_PROXIES_FILE": "/nonexistent", "PARSER_CYCLE_INTERVAL": "1s",
+			p, base := serve(t, name, merged(crawlEnv(sim.URL()), map[string]string{
+				"REDIS_URL": d.redisURL, "RABBITMQ_URL": d.amqpURL, "LOG_LEVEL": "debug", "PARSER_CYCLE_INTERVAL": "1s",
 				"TELEGRAM_API_ENDPOINT": tg.Endpoint(), "TELEGRAM_API_TOKEN": tg.Token(), "TELEGRAM_WHITELIST": "1",
-			})
+			}))
 			awaitStatus(t, p, base+"/healthz", 200, 15*time.Second)
 			unhealthy := []string{"redis", "rabbitmq"}
 			if name == "bot" { // the bot needs Redis only

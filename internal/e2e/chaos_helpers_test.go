@@ -72,11 +72,8 @@ func (r runningProc) url(path string) string { return r.base + path }
 
 // env returns the environment shared by the parser and the workers, with extra on top.
 func (s *stack) env(extra map[string]string) map[string]string {
-	pub, sec := dmarkettest.DemoKeys()
-	return merged(map[string]string{
-		"REDIS_URL": s.d.redisURL, "RABBITMQ_URL": s.d.amqpURL, "LOG_LEVEL": "debug",
-		"DMARKET_API_URL": s.sim.URL(), "DMARKET_PUBLIC_KEY": pub, "DMARKET_SECRET_KEY": sec,
-		"DMARKET_PROXIES_FILE": "/nonexistent", "DMARKET_GAME_IDS": chaosGame,
+	return merged(crawlEnv(s.sim.URL()), map[string]string{
+		"REDIS_URL": s.d.redisURL, "RABBITMQ_URL": s.d.amqpURL, "LOG_LEVEL": "debug", "DMARKET_GAME_IDS": chaosGame,
 		"PARSER_CYCLE_INTERVAL": "1s", "PARSER_RATE_PER_IP": "40", "SHUTDOWN_TIMEOUT": "5s",
 	}, extra)
 }

@@ -49,7 +49,7 @@ type obsOptions struct {
 // and the worker, and waits until both binaries are ready.
 func startObsPipeline(t *testing.T, o obsOptions) *obsPipeline {
 	t.Helper()
-	pub, sec := dmarkettest.DemoKeys()
+	pub, _ := dmarkettest.DemoKeys()
 	h, err := dmarkettest.NewHandler(dmarkettest.Config{
 		Titles: 20, ListingsPerTitle: 4, PublicKeys: []string{pub},
 		PublicMarketRate: -1, PublicOtherRate: -1,
@@ -68,9 +68,8 @@ func startObsPipeline(t *testing.T, o obsOptions) *obsPipeline {
 	t.Cleanup(srv.Close)
 
 	p := &obsPipeline{sim: h, redisURL: redisdbtest.URL(t), amqpURL: rabbitmqtest.NewVhost(t)}
-	env := merged(map[string]string{
+	env := merged(crawlEnv(srv.URL), map[string]string{
 		"REDIS_URL": p.redisURL, "RABBITMQ_URL": p.amqpURL,
-		"DMARKET_API_URL": srv.URL, "DMARKET_PUBLIC_KEY": pub, "DMARKET_SECRET_KEY": sec,
 		"DMARKET_PROXIES_FILE": proxies, "PARSER_CYCLE_INTERVAL": "1s", "PARSER_RATE_PER_IP": "100",
 		"SHUTDOWN_TIMEOUT": "5s", "LOG_FORMAT": "text",
 	}, o.env)

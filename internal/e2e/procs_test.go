@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
 
@@ -132,6 +133,14 @@ func merged(envs ...map[string]string) map[string]string {
 		maps.Copy(out, env)
 	}
 	return out
+}
+
+// crawlEnv is the environment that has the parser crawl the DMarket API (or simulator) at apiURL with the
+// simulator's demo keys, directly (no proxy file).
+func crawlEnv(apiURL string) map[string]string {
+	pub, sec := dmarkettest.DemoKeys()
+	return map[string]string{"DMARKET_API_URL": apiURL, "DMARKET_PUBLIC_KEY": pub, "DMARKET_SECRET_KEY": sec,
+		"DMARKET_PROXIES_FILE": "/nonexistent"}
 }
 
 // opsListening matches the ops server's start log line, in the text and the JSON log format, and
