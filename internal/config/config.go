@@ -114,13 +114,18 @@ type Common struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s" help:"longest time spent finishing in-flight work after SIGTERM, > 0"`
 }
 
-// Parser is the configuration of cmd/parser.
-type Parser struct {
-	Common
+// Broker is the RabbitMQ configuration of the binaries that use the queues (parser and worker).
+type Broker struct {
 	// RabbitMQURL is RABBITMQ_URL.
 	RabbitMQURL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@localhost:5672/" help:"amqp:// or amqps:// URL of RabbitMQ (password inside the URL; never logged)"`
 	// DeliveryLimit is RABBITMQ_DELIVERY_LIMIT, the x-delivery-limit of the quorum queues.
 	DeliveryLimit int `env:"RABBITMQ_DELIVERY_LIMIT" envDefault:"10" help:"returns of an unsettled message (its worker died) before RabbitMQ dead-letters it (x-delivery-limit of the quorum queues), 1..1000; fixed when a queue is created: give parser and workers the same value"`
+}
+
+// Parser is the configuration of cmd/parser.
+type Parser struct {
+	Common
+	Broker
 	// DMarketAPIURL is DMARKET_API_URL, the API's base URL.
 	DMarketAPIURL string `env:"DMARKET_API_URL" envDefault:"https://api.dmarket.com" help:"http(s) base URL of the DMarket API (http for simulators)"`
 	// GameIDs is DMARKET_GAME_IDS.
@@ -157,10 +162,7 @@ func (c Parser) HasKeys() bool { return c.PublicKey != "" && c.SecretKey != "" }
 // Worker is the configuration of cmd/worker.
 type Worker struct {
 	Common
-	// RabbitMQURL is RABBITMQ_URL.
-	RabbitMQURL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@localhost:5672/" help:"amqp:// or amqps:// URL of RabbitMQ (password inside the URL; never logged)"`
-	// DeliveryLimit is RABBITMQ_DELIVERY_LIMIT, the x-delivery-limit of the quorum queues.
-	DeliveryLimit int `env:"RABBITMQ_DELIVERY_LIMIT" envDefault:"10" help:"returns of an unsettled message (its worker died) before RabbitMQ dead-letters it (x-delivery-limit of the quorum queues), 1..1000; fixed when a queue is created: give parser and workers the same value"`
+	Broker
 	// PriceTTL is PRICE_TTL.
 	PriceTTL time.Duration `env:"PRICE_TTL" envDefault:"1h" help:"how long a listing price or buy order stays valid after it was last seen, > 0"`
 	// HistoryTTL is HISTORY_TTL.
@@ -360,18 +362,12 @@ func (p *problems) fromEnv(cfg any, err error) {
 	}
 }
 
-// envOrder lists the variables of a configuration struct in declaration order.
+// envOrder lists the names of the variables of a configuration struct in declaration order.
 func envOrder(t reflect.Type) []string {
-	var out []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if f.Anonymous && f.Type.Kind() == reflect.Struct {
-			out = append(out, envOrder(f.Type)...)
-			continue
-		}
-		if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
-			out = append(out, name)
-		}
+	vars := variables(t)
+	out := make([]string, len(vars))
+	for i, v := range vars {
+		out[i] = v.name
 	}
 	return out
 }
@@ -468,12 +464,16 @@ func (c *Common) validate(p *problems) {
 	positive(p, "SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
 }
 
-func (c *Parser) validate(p *problems) {
-	c.Common.validate(p)
+func (c Broker) validate(p *problems) {
 	if _, err := checkURL(c.RabbitMQURL, "amqp", "amqps"); err != nil {
 		p.add("RABBITMQ_URL", "%s", err)
 	}
 	between(p, "RABBITMQ_DELIVERY_LIMIT", c.DeliveryLimit, 1, 1000)
+}
+
+func (c *Parser) validate(p *problems) {
+	c.Common.validate(p)
+	c.Broker.validate(p)
 	if u, err := checkURL(c.DMarketAPIURL, "http", "https"); err != nil {
 		p.add("DMARKET_API_URL", "%s", err)
 	} else if u.User != nil {
@@ -512,10 +512,7 @@ func (c *Parser) validate(p *problems) {
 
 func (c *Worker) validate(p *problems) {
 	c.Common.validate(p)
-	if _, err := checkURL(c.RabbitMQURL, "amqp", "amqps"); err != nil {
-		p.add("RABBITMQ_URL", "%s", err)
-	}
-	between(p, "RABBITMQ_DELIVERY_LIMIT", c.DeliveryLimit, 1, 1000)
+	c.Broker.validate(p)
 	positive(p, "PRICE_TTL", c.PriceTTL)
 	positive(p, "HISTORY_TTL", c.HistoryTTL)
 	between(p, "WORKER_PREFETCH", c.Prefetch, 1, 65535)
@@ -559,7 +556,7 @@ func (c *Bot) validateSettings(p *problems) {
 
 func validBotToken(s string) bool {
 	id, secret, ok := strings.Cut(s, ":")
-	if !ok || id == "" || secret == "" || !digits(id) {
+	if !ok || id == "" || secret == "" || strings.Trim(id, "0123456789") != "" {
 		return false
 	}
 	for _, r := range secret {
@@ -641,15 +638,19 @@ func (c Common) Secrets() []string {
 	return append(urlSecrets(c.RedisURL), urlSecrets(c.ZipkinURL)...)
 }
 
+// secrets returns the secrets of common followed by the broker's.
+func (c Broker) secrets(common Common) []string {
+	return append(common.Secrets(), urlSecrets(c.RabbitMQURL)...)
+}
+
 // Secrets returns the secret values of the configuration (keys, URL passwords), for logging.WithSecrets.
 func (c Parser) Secrets() []string {
-	s := append(c.Common.Secrets(), urlSecrets(c.RabbitMQURL)...)
-	return nonEmpty(append(s, c.SecretKey, c.PublicKey))
+	return nonEmpty(append(c.Broker.secrets(c.Common), c.SecretKey, c.PublicKey))
 }
 
 // Secrets returns the secret values of the configuration (URL passwords), for logging.WithSecrets.
 func (c Worker) Secrets() []string {
-	return nonEmpty(append(c.Common.Secrets(), urlSecrets(c.RabbitMQURL)...))
+	return nonEmpty(c.Broker.secrets(c.Common))
 }
 
 // Secrets returns the secret values of the configuration (the token, URL passwords), for
@@ -687,11 +688,17 @@ func (c Common) attrs() []slog.Attr {
 	}
 }
 
-// LogValue summarises the configuration for the start-up log with every secret masked.
-func (c Parser) LogValue() slog.Value {
-	return slog.GroupValue(append(c.Common.attrs(),
+// attrs returns the log attributes of common followed by the broker's.
+func (c Broker) attrs(common Common) []slog.Attr {
+	return append(common.attrs(),
 		slog.String("RABBITMQ_URL", redact.URLString(c.RabbitMQURL)),
 		slog.Int("RABBITMQ_DELIVERY_LIMIT", c.DeliveryLimit),
+	)
+}
+
+// LogValue summarises the configuration for the start-up log with every secret masked.
+func (c Parser) LogValue() slog.Value {
+	return slog.GroupValue(append(c.Broker.attrs(c.Common),
 		slog.String("DMARKET_API_URL", redact.URLString(c.DMarketAPIURL)),
 		slog.String("DMARKET_GAME_IDS", strings.Join(c.GameIDs, ",")),
 		slog.String("DMARKET_PUBLIC_KEY", isSet(c.PublicKey)),
@@ -711,9 +718,7 @@ func (c Parser) LogValue() slog.Value {
 
 // LogValue summarises the configuration for the start-up log with every secret masked.
 func (c Worker) LogValue() slog.Value {
-	return slog.GroupValue(append(c.Common.attrs(),
-		slog.String("RABBITMQ_URL", redact.URLString(c.RabbitMQURL)),
-		slog.Int("RABBITMQ_DELIVERY_LIMIT", c.DeliveryLimit),
+	return slog.GroupValue(append(c.Broker.attrs(c.Common),
 		slog.Duration("PRICE_TTL", c.PriceTTL),
 		slog.Duration("HISTORY_TTL", c.HistoryTTL),
 		slog.Int("WORKER_PREFETCH", c.Prefetch),

@@ -1,10 +1,13 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // Cents is an amount of US cents parsed exactly from a dollar string ("10", "10.5", "10.05"). A value
@@ -12,8 +15,8 @@ import (
 // either exact or wrong.
 type Cents int64
 
-// maxDollarDigits bounds the integer part so that cents never overflow int64.
-const maxDollarDigits = 12
+// maxHundredths bounds a setting (twelve digits before the point), far from int64 overflow.
+const maxHundredths = 999_999_999_999_99
 
 // UnmarshalText parses a non-negative dollar amount with at most two decimals.
 func (c *Cents) UnmarshalText(b []byte) error {
@@ -26,10 +29,10 @@ func (c *Cents) UnmarshalText(b []byte) error {
 }
 
 // Dollars formats c as "$12.34".
-func (c Cents) Dollars() string { return "$" + formatHundredths(int64(c)) }
+func (c Cents) Dollars() string { return market.Cents(c).Dollars() }
 
-// String formats c as a dollar amount without a sign: "12.34".
-func (c Cents) String() string { return formatHundredths(int64(c)) }
+// String formats c as a dollar amount without a currency sign: "12.34".
+func (c Cents) String() string { return market.Cents(c).String() }
 
 // Percent is a percentage in hundredths of a percent (basis points: 1234 = 12.34 %), parsed exactly
 // from a decimal string ("5", "-30", "2.5", "0.25") with at most two decimal places.
@@ -48,10 +51,12 @@ func (p *Percent) UnmarshalText(b []byte) error {
 // BasisPoints returns p in hundredths of a percent.
 func (p Percent) BasisPoints() int64 { return int64(p) }
 
-// String formats p as "12.34" (with a leading '-' when negative).
-func (p Percent) String() string { return formatHundredths(int64(p)) }
+// String formats p as "12.34" (with a leading '-' when negative), the two-decimal form of money.
+func (p Percent) String() string { return market.Cents(p).String() }
 
-// parseDecimal parses s as a decimal with at most two decimal places and returns it times 100.
+// parseDecimal parses s as a decimal with at most two decimal places and returns it times 100. Around
+// the grammar of market.ParseDollars it accepts what people type in a setting: surrounding spaces, a
+// leading '+' and no digit before the point (".5").
 func parseDecimal(s string, signed bool, what string) (int64, error) {
 	orig := s
 	s = strings.TrimSpace(s)
@@ -63,55 +68,27 @@ func parseDecimal(s string, signed bool, what string) (int64, error) {
 		neg = s[0] == '-'
 		s = s[1:]
 	}
-	whole, frac, hasDot := strings.Cut(s, ".")
-	if (whole == "" && frac == "") || !digits(whole) || !digits(frac) || (hasDot && frac == "") {
+	if strings.HasPrefix(s, ".") {
+		s = "0" + s
+	}
+	v, err := market.ParseDollars(s)
+	switch {
+	case errors.Is(err, market.ErrSubCent):
+		return 0, fmt.Errorf("%q has more than two decimal places (cents/hundredths are the finest unit)", orig)
+	case errors.Is(err, market.ErrRange) || v > maxHundredths:
+		return 0, fmt.Errorf("%q is too large", orig)
+	case err != nil || v < 0: // v < 0: a second sign
 		return 0, fmt.Errorf("%q is not %s (digits with an optional '.' and at most two decimals)", orig, what)
 	}
-	if len(frac) > 2 {
-		return 0, fmt.Errorf("%q has more than two decimal places (cents/hundredths are the finest unit)", orig)
-	}
-	whole = strings.TrimLeft(whole, "0")
-	if len(whole) > maxDollarDigits {
-		return 0, fmt.Errorf("%q is too large", orig)
-	}
-	var w int64
-	if whole != "" {
-		var err error
-		if w, err = strconv.ParseInt(whole, 10, 64); err != nil {
-			return 0, fmt.Errorf("%q is not %s", orig, what)
-		}
-	}
-	frac += strings.Repeat("0", 2-len(frac))
-	f, _ := strconv.ParseInt(frac, 10, 64) // two digits, checked above
-	v := w*100 + f
 	if neg {
 		v = -v
 	}
-	return v, nil
+	return int64(v), nil
 }
 
-func digits(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-func formatHundredths(v int64) string {
-	sign := ""
-	if v < 0 {
-		sign, v = "-", -v
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
-}
-
-// Game ids DMarket knows (SPEC §2).
-var knownGames = []string{"a8db", "9a92", "tf2", "rust"}
-
-// KnownGameIDs returns the DMarket game ids a configuration may name, in a stable order.
-func KnownGameIDs() []string { return slices.Clone(knownGames) }
+// KnownGameIDs returns the DMarket game ids a configuration may name (those of the market catalogue),
+// in a stable order.
+func KnownGameIDs() []string { return market.GameIDs() }
 
 // GameIDs is a comma list of DMarket game ids (a8db, 9a92, tf2, rust), trimmed, lower-cased and without
 // duplicates.
@@ -126,7 +103,7 @@ func (g *GameIDs) UnmarshalText(b []byte) error {
 		switch {
 		case id == "":
 			continue
-		case !slices.Contains(knownGames, id):
+		case market.KnownGameID(id) == "":
 			bad = append(bad, fmt.Sprintf("unknown game id %q", part))
 		case slices.Contains(ids, id):
 			bad = append(bad, fmt.Sprintf("game id %q listed twice", id))
@@ -135,10 +112,10 @@ func (g *GameIDs) UnmarshalText(b []byte) error {
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("%s (known: %s)", strings.Join(bad, ", "), strings.Join(knownGames, ", "))
+		return fmt.Errorf("%s (known: %s)", strings.Join(bad, ", "), strings.Join(market.GameIDs(), ", "))
 	}
 	if len(ids) == 0 {
-		return fmt.Errorf("no game id given (known: %s)", strings.Join(knownGames, ", "))
+		return fmt.Errorf("no game id given (known: %s)", strings.Join(market.GameIDs(), ", "))
 	}
 	*g = ids
 	return nil

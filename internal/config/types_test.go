@@ -34,6 +34,8 @@ func TestCents(t *testing.T) {
 		{in: "1,5", wantErr: "is not a dollar amount"},
 		{in: "NaN", wantErr: "is not a dollar amount"},
 		{in: "1000000000000", wantErr: "too large"},
+		{in: "99999999999999999999999", wantErr: "too large"},
+		{in: "+-5", wantErr: "is not a dollar amount"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
