@@ -128,7 +128,6 @@ type Conn struct {
 	gen     *generation   // nil while disconnected
 	ready   chan struct{} // closed when a connection is established; replaced when it is lost
 	closed  bool
-	closing chan struct{}
 	lastErr error
 	blocked string // non-empty while the broker blocks publishing (resource alarm)
 	running bool
@@ -160,7 +159,6 @@ func NewConn(rawURL string, logger *slog.Logger, reg prometheus.Registerer, opts
 		stopped: stopped,
 		stop:    stop,
 		ready:   make(chan struct{}),
-		closing: make(chan struct{}),
 	}
 	c.reconnect = equalJitter(c.opts.MinBackoff, c.opts.MaxBackoff)
 	c.metrics.connected.Set(0)
@@ -272,7 +270,7 @@ func (c *Conn) watch(ctx context.Context, notify <-chan *amqp.Error, blocked <-c
 			}
 		case <-ctx.Done():
 			return true, nil
-		case <-c.closing:
+		case <-c.stopped.Done():
 			return true, nil
 		}
 	}
@@ -392,14 +390,7 @@ func sleep(ctx, stopped context.Context, d time.Duration) bool {
 	return clock.Sleep(ctx, d) == nil
 }
 
-func (c *Conn) isClosing() bool {
-	select {
-	case <-c.closing:
-		return true
-	default:
-		return false
-	}
-}
+func (c *Conn) isClosing() bool { return c.stopped.Err() != nil }
 
 func (c *Conn) setLastErr(err error) {
 	c.mu.Lock()
@@ -416,7 +407,6 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	c.closed = true
-	close(c.closing)
 	c.stop()
 	gen := c.gen
 	c.mu.Unlock()
@@ -496,7 +486,7 @@ func (c *Conn) Channel(ctx context.Context) (*amqp.Channel, error) {
 		case <-retry:
 		case <-ctx.Done():
 			return nil, fmt.Errorf("rabbitmq: wait for connection: %w", ctx.Err())
-		case <-c.closing:
+		case <-c.stopped.Done():
 			return nil, ErrClosed
 		}
 	}

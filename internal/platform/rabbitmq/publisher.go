@@ -57,8 +57,7 @@ type Publisher struct {
 	next  atomic.Uint64
 
 	closeOnce sync.Once
-	closed    chan struct{}
-	// stopped ends with Close, like closed.
+	// stopped ends with Close.
 	stopped context.Context
 	stop    context.CancelFunc
 	retry   backoff.Policy
@@ -76,7 +75,7 @@ type slot struct {
 func NewPublisher(conn *Conn, opts PublisherOptions) *Publisher {
 	opts = opts.withDefaults()
 	stopped, stop := context.WithCancel(context.Background())
-	p := &Publisher{conn: conn, opts: opts, closed: make(chan struct{}), stopped: stopped, stop: stop,
+	p := &Publisher{conn: conn, opts: opts, stopped: stopped, stop: stop,
 		retry: equalJitter(opts.RetryMinBackoff, opts.RetryMaxBackoff)}
 	for range opts.Channels {
 		p.slots = append(p.slots, &slot{sem: make(chan struct{}, 1)})
@@ -169,12 +168,12 @@ func (p *Publisher) channel(ctx context.Context, sl *slot) (*pubChannel, error) 
 	case sl.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-p.closed:
+	case <-p.stopped.Done():
 		return nil, ErrClosed
 	}
 	defer func() { <-sl.sem }()
 	select {
-	case <-p.closed:
+	case <-p.stopped.Done():
 		return nil, ErrClosed
 	default:
 	}
@@ -190,7 +189,7 @@ func (p *Publisher) channel(ctx context.Context, sl *slot) (*pubChannel, error) 
 	defer cancel()
 	go func() {
 		select {
-		case <-p.closed:
+		case <-p.stopped.Done():
 			cancel()
 		case <-wctx.Done():
 		}
@@ -218,7 +217,6 @@ func (p *Publisher) channel(ctx context.Context, sl *slot) (*pubChannel, error) 
 // waiting for a confirm fail as not confirmed.
 func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
-		close(p.closed)
 		p.stop()
 		for _, sl := range p.slots {
 			sl.sem <- struct{}{}
