@@ -133,6 +133,33 @@ type metrics struct {
 	panics        prometheus.Counter
 }
 
+func newMetrics(reg prometheus.Registerer) metrics {
+	f := promauto.With(reg)
+	counter := func(name, help string) prometheus.Counter {
+		return f.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return f.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
+	return metrics{
+		commands: counterVec("dmarket_bot_commands_total",
+			"Bot commands handled, by command and outcome (ok, bad_args, refused, error).", "command", "outcome"),
+		callbacks: counterVec("dmarket_bot_callbacks_total",
+			"Inline button presses handled, by action and outcome (ok, invalid, gone, refused, error).", "action", "outcome"),
+		offersShown: counter("dmarket_bot_offers_shown_total", "Offers shown on /offers pages."),
+		notifications: counterVec("dmarket_bot_notifications_total",
+			"Offer notifications by outcome (photo, text, text_fallback, failed, chat_unavailable, digest, digest_failed).", "outcome"),
+		held: counterVec("dmarket_bot_notifications_held_total",
+			"New offers not notified because of a user's volume settings, by reason (hourly_cap; quiet_hours counts held cycles).", "reason"),
+		refused:    counter("dmarket_bot_unauthorized_updates_total", "Updates from users not on the whitelist."),
+		pollErrors: counter("dmarket_bot_poll_errors_total", "Failed getUpdates long polls."),
+		cycle: f.NewHistogram(prometheus.HistogramOpts{Name: "dmarket_bot_notification_cycle_duration_seconds",
+			Help: "Time to compute offers and queue notifications in one cycle.", Buckets: prometheus.DefBuckets}),
+		panics:  counter("dmarket_bot_panics_total", "Panics recovered while handling an update or sending notifications."),
+		dropped: counter("dmarket_bot_dropped_updates_total", "Updates dropped because the user already had too many waiting."),
+	}
+}
+
 // Bot is the Telegram bot.
 type Bot struct {
 	cfg    Config
@@ -168,7 +195,6 @@ func New(cfg Config, tg Messenger, src OfferSource, charts ChartSource, rdb redi
 	for _, id := range cfg.Whitelist {
 		wl[id] = true
 	}
-	f := promauto.With(reg)
 	b := &Bot{
 		cfg: cfg, tg: tg, offers: src, charts: charts, log: log, tracer: tracer, clk: clk, sleep: clock.Real{},
 		whitelist: wl,
@@ -181,49 +207,7 @@ func New(cfg Config, tg Messenger, src OfferSource, charts ChartSource, rdb redi
 			Notifications:    true,
 			Volume:           Volume{DedupWindow: cfg.DedupWindow, MaxPerHour: cfg.MaxPerHour, DigestHour: -1},
 		}},
-		m: metrics{
-			commands: f.NewCounterVec(prometheus.CounterOpts{
-				Name: "dmarket_bot_commands_total",
-				Help: "Bot commands handled, by command and outcome (ok, bad_args, refused, error).",
-			}, []string{"command", "outcome"}),
-			callbacks: f.NewCounterVec(prometheus.CounterOpts{
-				Name: "dmarket_bot_callbacks_total",
-				Help: "Inline button presses handled, by action and outcome (ok, invalid, gone, refused, error).",
-			}, []string{"action", "outcome"}),
-			offersShown: f.NewCounter(prometheus.CounterOpts{
-				Name: "dmarket_bot_offers_shown_total",
-				Help: "Offers shown on /offers pages.",
-			}),
-			notifications: f.NewCounterVec(prometheus.CounterOpts{
-				Name: "dmarket_bot_notifications_total",
-				Help: "Offer notifications by outcome (photo, text, text_fallback, failed, chat_unavailable, digest, digest_failed).",
-			}, []string{"outcome"}),
-			held: f.NewCounterVec(prometheus.CounterOpts{
-				Name: "dmarket_bot_notifications_held_total",
-				Help: "New offers not notified because of a user's volume settings, by reason (hourly_cap; quiet_hours counts held cycles).",
-			}, []string{"reason"}),
-			refused: f.NewCounter(prometheus.CounterOpts{
-				Name: "dmarket_bot_unauthorized_updates_total",
-				Help: "Updates from users not on the whitelist.",
-			}),
-			pollErrors: f.NewCounter(prometheus.CounterOpts{
-				Name: "dmarket_bot_poll_errors_total",
-				Help: "Failed getUpdates long polls.",
-			}),
-			cycle: f.NewHistogram(prometheus.HistogramOpts{
-				Name:    "dmarket_bot_notification_cycle_duration_seconds",
-				Help:    "Time to compute offers and queue notifications in one cycle.",
-				Buckets: prometheus.DefBuckets,
-			}),
-			panics: f.NewCounter(prometheus.CounterOpts{
-				Name: "dmarket_bot_panics_total",
-				Help: "Panics recovered while handling an update or sending notifications.",
-			}),
-			dropped: f.NewCounter(prometheus.CounterOpts{
-				Name: "dmarket_bot_dropped_updates_total",
-				Help: "Updates dropped because the user already had too many waiting.",
-			}),
-		},
+		m: newMetrics(reg),
 	}
 	return b, nil
 }

@@ -262,66 +262,58 @@ func quoteArg(arg string) string {
 	return "“" + htmlText.Replace(q[1:len(q)-1]) + "”"
 }
 
-func (b *Bot) setMinPrice(ctx context.Context, user, chat int64, s UserSettings, args string) string {
-	const accepted = "Send a price in US dollars as a number from 0 to 1000000 (dot for decimals, at most 2), e.g. <code>/set_min_price 12.50</code>."
+// hundredthsArg parses the one argument of a command as a decimal number with at most two decimals, in
+// hundredths, from lo to hi; problem says what is wrong with it otherwise (what names the kind of value).
+func hundredthsArg(args, what string, lo, hi int64) (v int64, problem string) {
 	arg, problem := argument(args)
-	var cents int64
-	if problem == "" {
-		v, err := parseHundredths(arg)
-		switch {
-		case err != nil:
-			problem = quoteArg(arg) + " is not a valid price."
-		case v < 0 || v > minPriceMaxCents:
-			problem = quoteArg(arg) + " is out of range."
-		default:
-			cents = v
-		}
-	}
 	if problem != "" {
-		_ = b.reply(ctx, chat, fmt.Sprintf("❌ %s %s Min price stays %s.", problem, accepted, FormatMoney(s.MinPriceCents)), nil)
-		return "bad_args"
+		return 0, problem
 	}
-	ns, err := b.st.update(ctx, user, func(st *storedSettings, _ UserSettings) { st.MinPrice = &cents })
+	v, err := parseHundredths(arg)
+	switch {
+	case err != nil:
+		return 0, quoteArg(arg) + " is not a valid " + what + "."
+	case v < lo || v > hi:
+		return 0, quoteArg(arg) + " is out of range."
+	}
+	return v, ""
+}
+
+// applySetting stores change in the user's settings and confirms it with the text confirm makes of the new
+// settings; it returns the command's outcome.
+func (b *Bot) applySetting(ctx context.Context, user, chat int64, change func(*storedSettings), confirm func(UserSettings) string) string {
+	ns, err := b.st.update(ctx, user, func(st *storedSettings, _ UserSettings) { change(st) })
 	if err != nil {
 		b.log.Error("write settings", "user", user, "err", err)
 		_ = b.reply(ctx, chat, errorText, nil)
 		return "error"
 	}
-	if b.reply(ctx, chat, "✅ Min price is now "+FormatMoney(ns.MinPriceCents)+".", nil) != nil {
+	if b.reply(ctx, chat, confirm(ns), nil) != nil {
 		return "error"
 	}
 	return "ok"
 }
 
+func (b *Bot) setMinPrice(ctx context.Context, user, chat int64, s UserSettings, args string) string {
+	const accepted = "Send a price in US dollars as a number from 0 to 1000000 (dot for decimals, at most 2), e.g. <code>/set_min_price 12.50</code>."
+	cents, problem := hundredthsArg(args, "price", 0, minPriceMaxCents)
+	if problem != "" {
+		_ = b.reply(ctx, chat, fmt.Sprintf("❌ %s %s Min price stays %s.", problem, accepted, FormatMoney(s.MinPriceCents)), nil)
+		return "bad_args"
+	}
+	return b.applySetting(ctx, user, chat, func(st *storedSettings) { st.MinPrice = &cents },
+		func(ns UserSettings) string { return "✅ Min price is now " + FormatMoney(ns.MinPriceCents) + "." })
+}
+
 func (b *Bot) setLimit(ctx context.Context, user, chat int64, s UserSettings, args string) string {
 	const accepted = "Send a profit limit in percent as a number from -100 to 10000 (dot for decimals, at most 2, no % sign), e.g. <code>/set_limit 5.5</code>."
-	arg, problem := argument(args)
-	var bp int64
-	if problem == "" {
-		v, err := parseHundredths(arg)
-		switch {
-		case err != nil:
-			problem = quoteArg(arg) + " is not a valid percentage."
-		case v < limitMinBP || v > limitMaxBP:
-			problem = quoteArg(arg) + " is out of range."
-		default:
-			bp = v
-		}
-	}
+	bp, problem := hundredthsArg(args, "percentage", limitMinBP, limitMaxBP)
 	if problem != "" {
 		_ = b.reply(ctx, chat, fmt.Sprintf("❌ %s %s Limit stays %s.", problem, accepted, formatPercent(s.LimitBasisPoints)), nil)
 		return "bad_args"
 	}
-	ns, err := b.st.update(ctx, user, func(st *storedSettings, _ UserSettings) { st.Limit = &bp })
-	if err != nil {
-		b.log.Error("write settings", "user", user, "err", err)
-		_ = b.reply(ctx, chat, errorText, nil)
-		return "error"
-	}
-	if b.reply(ctx, chat, "✅ Limit is now "+formatPercent(ns.LimitBasisPoints)+".", nil) != nil {
-		return "error"
-	}
-	return "ok"
+	return b.applySetting(ctx, user, chat, func(st *storedSettings) { st.Limit = &bp },
+		func(ns UserSettings) string { return "✅ Limit is now " + formatPercent(ns.LimitBasisPoints) + "." })
 }
 
 // offersPage renders page (clamped) of list and its buttons.

@@ -30,37 +30,27 @@ type MarketMetrics struct {
 // NewMarketMetrics registers the market metrics with reg.
 func NewMarketMetrics(reg prometheus.Registerer) *MarketMetrics {
 	f := promauto.With(reg)
+	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return f.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		return f.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	}
+	seconds := func(name, help string, buckets ...float64) prometheus.Histogram {
+		return f.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	}
 	m := &MarketMetrics{
-		reads: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "dmarket_offers_market_reads_total",
-			Help: "Reads of the whole market from Redis, by result (ok, error).",
-		}, []string{"result"}),
-		readDuration: f.NewHistogram(prometheus.HistogramOpts{
-			Name:    "dmarket_offers_market_read_duration_seconds",
-			Help:    "Duration of a read of the whole market from Redis.",
-			Buckets: []float64{.01, .025, .05, .1, .2, .5, 1, 2.5, 5, 10},
-		}),
-		titles: f.NewGauge(prometheus.GaugeOpts{
-			Name: "dmarket_offers_market_titles",
-			Help: "Titles with at least one live listing in the last market read.",
-		}),
-		malformed: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "dmarket_offers_malformed_keys_total",
-			Help: "Stored keys skipped because their data could not be read, by key kind (prices, orders, history, fees).",
-		}, []string{"kind"}),
-		builds: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "dmarket_offers_index_builds_total",
-			Help: "Market reads turned into the offers index, by result (ok, error).",
-		}, []string{"result"}),
-		buildDuration: f.NewHistogram(prometheus.HistogramOpts{
-			Name:    "dmarket_offers_index_build_duration_seconds",
-			Help:    "Duration of one market read plus the build of the offers index from it.",
-			Buckets: []float64{.01, .025, .05, .1, .2, .5, 1, 2.5, 5, 10, 30},
-		}),
-		offers: f.NewGauge(prometheus.GaugeOpts{
-			Name: "dmarket_offers_index_offers",
-			Help: "Offers (every title, kind and status, before users' filters) in the latest offers index.",
-		}),
+		reads: counterVec("dmarket_offers_market_reads_total", "Reads of the whole market from Redis, by result (ok, error).", "result"),
+		readDuration: seconds("dmarket_offers_market_read_duration_seconds", "Duration of a read of the whole market from Redis.",
+			.01, .025, .05, .1, .2, .5, 1, 2.5, 5, 10),
+		titles: gauge("dmarket_offers_market_titles", "Titles with at least one live listing in the last market read."),
+		malformed: counterVec("dmarket_offers_malformed_keys_total",
+			"Stored keys skipped because their data could not be read, by key kind (prices, orders, history, fees).", "kind"),
+		builds: counterVec("dmarket_offers_index_builds_total", "Market reads turned into the offers index, by result (ok, error).", "result"),
+		buildDuration: seconds("dmarket_offers_index_build_duration_seconds",
+			"Duration of one market read plus the build of the offers index from it.", .01, .025, .05, .1, .2, .5, 1, 2.5, 5, 10, 30),
+		offers: gauge("dmarket_offers_index_offers",
+			"Offers (every title, kind and status, before users' filters) in the latest offers index."),
 	}
 	for _, r := range []string{"ok", "error"} {
 		m.reads.WithLabelValues(r)

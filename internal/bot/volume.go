@@ -278,16 +278,10 @@ func (b *Bot) setQuietHours(ctx context.Context, user, chat int64, s UserSetting
 		_ = b.reply(ctx, chat, fmt.Sprintf("❌ %s %s Quiet hours stay %s.", problem, accepted, s.Volume.quietText()), nil)
 		return "bad_args"
 	}
-	ns, err := b.st.update(ctx, user, func(st *storedSettings, _ UserSettings) { st.Quiet = &[]int{from, to} })
-	if err != nil {
-		b.log.Error("write settings", "user", user, "err", err)
-		_ = b.reply(ctx, chat, errorText, nil)
-		return "error"
-	}
-	if b.reply(ctx, chat, fmt.Sprintf("✅ Quiet hours are now %s (%s).", ns.Volume.quietText(), formatZone(ns.Volume.ZoneMinutes)), nil) != nil {
-		return "error"
-	}
-	return "ok"
+	return b.applySetting(ctx, user, chat, func(st *storedSettings) { st.Quiet = &[]int{from, to} },
+		func(ns UserSettings) string {
+			return fmt.Sprintf("✅ Quiet hours are now %s (%s).", ns.Volume.quietText(), formatZone(ns.Volume.ZoneMinutes))
+		})
 }
 
 func (b *Bot) setTimezone(ctx context.Context, user, chat int64, s UserSettings, args string) string {
@@ -304,16 +298,10 @@ func (b *Bot) setTimezone(ctx context.Context, user, chat int64, s UserSettings,
 		_ = b.reply(ctx, chat, fmt.Sprintf("❌ %s %s Time zone stays %s.", problem, accepted, formatZone(s.Volume.ZoneMinutes)), nil)
 		return "bad_args"
 	}
-	ns, err := b.st.update(ctx, user, func(st *storedSettings, _ UserSettings) { st.ZoneMinutes = &mins })
-	if err != nil {
-		b.log.Error("write settings", "user", user, "err", err)
-		_ = b.reply(ctx, chat, errorText, nil)
-		return "error"
-	}
-	if b.reply(ctx, chat, "✅ Time zone is now "+formatZone(ns.Volume.ZoneMinutes)+". Quiet hours and the digest follow it.", nil) != nil {
-		return "error"
-	}
-	return "ok"
+	return b.applySetting(ctx, user, chat, func(st *storedSettings) { st.ZoneMinutes = &mins },
+		func(ns UserSettings) string {
+			return "✅ Time zone is now " + formatZone(ns.Volume.ZoneMinutes) + ". Quiet hours and the digest follow it."
+		})
 }
 
 // hourlyRoom returns how many more notifications user may get now under max per hour (max 0: no cap,

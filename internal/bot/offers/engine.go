@@ -143,6 +143,25 @@ func (m *Market) Fee(game, title string, sell int64, now time.Time) int64 {
 	return m.schedule(game, title).fee(sell, now)
 }
 
+// gameFees finds the fee schedules of titles in turn, looking a game's fees up again only when the game
+// changes from one title to the next.
+type gameFees struct {
+	m      *Market
+	game   string
+	fee    GameFee
+	ok     bool
+	looked bool
+}
+
+// schedule returns the fee schedule of t.
+func (g *gameFees) schedule(t *Title) feeSchedule {
+	if !g.looked || t.GameID != g.game {
+		g.fee, g.ok = g.m.Fees[t.GameID]
+		g.game, g.looked = t.GameID, true
+	}
+	return g.m.scheduleOf(g.fee, g.ok, t.Title)
+}
+
 // feeSchedule is the fee rules that apply to one title, looked up once per title.
 type feeSchedule struct {
 	game     GameFee
@@ -242,7 +261,7 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 	}
 	cands := make([]candidate, 0, len(m.Titles))
 	// Titles of one game often follow each other: remember the last game's fees.
-	lastGame, lastFee, lastOK, looked := "", GameFee{}, false, false
+	fees := gameFees{m: &m}
 	for i := range m.Titles {
 		t := &m.Titles[i]
 		if (games != nil && !games[t.GameID]) || (muted != nil && muted[t.Title]) {
@@ -260,11 +279,7 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 					continue
 				}
 				if !scheduled {
-					if !looked || t.GameID != lastGame {
-						lastFee, lastOK = m.Fees[t.GameID]
-						lastGame, looked = t.GameID, true
-					}
-					sched, scheduled = m.scheduleOf(lastFee, lastOK, t.Title), true
+					sched, scheduled = fees.schedule(t), true
 				}
 				fee := sched.fee(sell, now)
 				bp := ProfitBasisPoints(sell-fee, l.Price)

@@ -94,7 +94,7 @@ func BuildIndex(m *Market, now time.Time) *Index {
 	nowNS := unixNanos(now)
 	rank, sorted := titleRanks(m.Titles)
 	ix.sortedTitles = sorted
-	lastGame, lastFee, lastOK, looked := "", GameFee{}, false, false
+	fees := gameFees{m: m}
 	for i := range m.Titles {
 		t := &m.Titles[i]
 		var sched feeSchedule
@@ -110,11 +110,7 @@ func BuildIndex(m *Market, now time.Time) *Index {
 					continue
 				}
 				if !scheduled {
-					if !looked || t.GameID != lastGame {
-						lastFee, lastOK = m.Fees[t.GameID]
-						lastGame, looked = t.GameID, true
-					}
-					sched, scheduled = m.scheduleOf(lastFee, lastOK, t.Title), true
+					sched, scheduled = fees.schedule(t), true
 					if lists = ix.lists[t.GameID]; lists == nil {
 						lists = &[2][]entry{}
 						ix.lists[t.GameID] = lists

@@ -92,36 +92,6 @@ func TestServiceRunUserCallsNeverReadTheMarket(t *testing.T) {
 	require.EqualValues(t, 2, src.calls.Load())
 }
 
-// Run mode keeps the guarantee of f14fb0c: a level that expired since the build is never shown, and the
-// index is rebuilt at once so the user sees the real cheapest listing.
-func TestServiceRunRebuildsOnceALevelExpires(t *testing.T) {
-	src := &gatedSource{market: cheapHistory(now0.Add(time.Second))}
-	clk := clock.NewFake(now0)
-	svc := NewService(src, clk, time.Hour)
-	startRun(t, svc)
-	ctx := context.Background()
-	all := Settings{LimitBasisPoints: -10000}
-
-	got, err := svc.Offers(ctx, all)
-	require.NoError(t, err)
-	require.Len(t, got, 1)
-	require.Equal(t, "+0.00%", Percent(got[0].ProfitBasisPoints))
-
-	fresh := cheapHistory(time.Time{})
-	fresh.Titles[0].Available = &Listing{Price: 3, Count: 4, ExpiresAt: now0.Add(time.Hour)}
-	src.set(fresh)
-	clk.Advance(1500 * time.Millisecond)
-	got, err = svc.Offers(ctx, all)
-	require.NoError(t, err)
-	for _, o := range got {
-		require.NotEqual(t, int64(2), o.Buy, "an expired level was offered: %+v", o)
-	}
-	require.Eventually(t, func() bool {
-		got, err := svc.Offers(ctx, all)
-		return err == nil && len(got) == 1 && got[0].Buy == 3 && Percent(got[0].ProfitBasisPoints) == "-33.33%"
-	}, 5*time.Second, time.Millisecond, "the index is rebuilt once one of its levels expired")
-}
-
 // Run rebuilds on its interval, so new listings reach users without any call asking.
 func TestServiceRunRebuildsOnItsInterval(t *testing.T) {
 	src := &gatedSource{market: baseMarket(Title{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})}

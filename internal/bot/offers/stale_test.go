@@ -32,31 +32,43 @@ func TestComputeIgnoresLevelsExpiredSinceTheRead(t *testing.T) {
 }
 
 // A user's offers come from a snapshot that may be seconds old; a level that expired since the read must
-// not be shown (buy $0.02, +0.00 %), and the snapshot is refreshed at once, so the user sees the real
-// cheapest listing ($0.03, −33.33 %).
+// not be shown (buy $0.02, +0.00 %), and the snapshot is rebuilt at once, so the user sees the real
+// cheapest listing ($0.03, −33.33 %): on demand within the snapshot's max age, and while Run runs (the
+// guarantee of f14fb0c).
 func TestServiceNeverShowsALevelThatExpiredSinceTheRead(t *testing.T) {
-	src := &fakeSource{market: cheapHistory(now0.Add(time.Second))}
-	clk := clock.NewFake(now0)
-	svc := NewService(src, clk, 10*time.Second)
-	ctx := context.Background()
-	all := Settings{LimitBasisPoints: -10000}
+	for _, tc := range []struct {
+		name   string
+		run    bool
+		maxAge time.Duration
+	}{{"on demand", false, 10 * time.Second}, {"while Run runs", true, time.Hour}} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &gatedSource{market: cheapHistory(now0.Add(time.Second))}
+			clk := clock.NewFake(now0)
+			svc := NewService(src, clk, tc.maxAge)
+			if tc.run {
+				startRun(t, svc)
+			}
+			ctx := context.Background()
+			all := Settings{LimitBasisPoints: -10000}
 
-	got, err := svc.Offers(ctx, all)
-	require.NoError(t, err)
-	require.Len(t, got, 1)
-	require.Equal(t, "+0.00%", Percent(got[0].ProfitBasisPoints))
+			got, err := svc.Offers(ctx, all)
+			require.NoError(t, err)
+			require.Len(t, got, 1)
+			require.Equal(t, "+0.00%", Percent(got[0].ProfitBasisPoints))
 
-	fresh := cheapHistory(time.Time{})
-	fresh.Titles[0].Available = &Listing{Price: 3, Count: 4, ExpiresAt: now0.Add(time.Hour)}
-	src.market = fresh
-	clk.Advance(1500 * time.Millisecond) // well within the snapshot's max age
-	got, err = svc.Offers(ctx, all)
-	require.NoError(t, err)
-	for _, o := range got {
-		require.NotEqual(t, int64(2), o.Buy, "an expired level was offered: %+v", o)
+			fresh := cheapHistory(time.Time{})
+			fresh.Titles[0].Available = &Listing{Price: 3, Count: 4, ExpiresAt: now0.Add(time.Hour)}
+			src.set(fresh)
+			clk.Advance(1500 * time.Millisecond) // well within the snapshot's max age
+			got, err = svc.Offers(ctx, all)
+			require.NoError(t, err)
+			for _, o := range got {
+				require.NotEqual(t, int64(2), o.Buy, "an expired level was offered: %+v", o)
+			}
+			require.Eventually(t, func() bool {
+				got, err := svc.Offers(ctx, all)
+				return err == nil && len(got) == 1 && got[0].Buy == 3 && Percent(got[0].ProfitBasisPoints) == "-33.33%"
+			}, 5*time.Second, time.Millisecond, "the snapshot is rebuilt once one of its levels expired")
+		})
 	}
-	require.Eventually(t, func() bool {
-		got, err := svc.Offers(ctx, all)
-		return err == nil && len(got) == 1 && got[0].Buy == 3 && Percent(got[0].ProfitBasisPoints) == "-33.33%"
-	}, 5*time.Second, time.Millisecond, "the snapshot is refreshed once one of its levels expired")
 }

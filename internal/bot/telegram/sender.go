@@ -122,6 +122,21 @@ type metrics struct {
 	retries  *prometheus.CounterVec
 }
 
+func newMetrics(reg prometheus.Registerer) metrics {
+	f := promauto.With(reg)
+	return metrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "dmarket_telegram_requests_total",
+			Help: "Telegram Bot API requests by method and outcome."}, []string{"method", "outcome"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{Name: "dmarket_telegram_request_duration_seconds",
+			Help:    "Duration of Telegram Bot API requests (long polls included) by method.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, []string{"method"}),
+		queued: f.NewGauge(prometheus.GaugeOpts{Name: "dmarket_telegram_queued_messages",
+			Help: "Messages waiting in per-chat queues."}),
+		retries: f.NewCounterVec(prometheus.CounterOpts{Name: "dmarket_telegram_retries_total",
+			Help: "Telegram messages retried, by reason (rate_limited, server_error, transport_error)."}, []string{"reason"}),
+	}
+}
+
 // Sender talks to the Bot API. It is safe for concurrent use.
 type Sender struct {
 	cfg    Config
@@ -166,7 +181,6 @@ func New(cfg Config, client *http.Client, log *slog.Logger, reg prometheus.Regis
 	// directly instead so that the bot starts and reports not ready.
 	bot := &tgbotapi.BotAPI{Token: cfg.Token, Client: client, Buffer: 100}
 	bot.SetAPIEndpoint(cfg.Endpoint)
-	f := promauto.With(reg)
 	s := &Sender{
 		cfg:    cfg,
 		bot:    bot,
@@ -176,25 +190,7 @@ func New(cfg Config, client *http.Client, log *slog.Logger, reg prometheus.Regis
 		gate:   newGate(cfg.GlobalPerSecond),
 		retry:  backoff.Policy{Initial: cfg.RetryBackoff, Max: time.Duration(max(cfg.MaxRetries, 1)) * cfg.RetryBackoff},
 		chats:  map[int64]*chatQueue{},
-		m: metrics{
-			requests: f.NewCounterVec(prometheus.CounterOpts{
-				Name: "dmarket_telegram_requests_total",
-				Help: "Telegram Bot API requests by method and outcome.",
-			}, []string{"method", "outcome"}),
-			duration: f.NewHistogramVec(prometheus.HistogramOpts{
-				Name:    "dmarket_telegram_request_duration_seconds",
-				Help:    "Duration of Telegram Bot API requests (long polls included) by method.",
-				Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-			}, []string{"method"}),
-			queued: f.NewGauge(prometheus.GaugeOpts{
-				Name: "dmarket_telegram_queued_messages",
-				Help: "Messages waiting in per-chat queues.",
-			}),
-			retries: f.NewCounterVec(prometheus.CounterOpts{
-				Name: "dmarket_telegram_retries_total",
-				Help: "Telegram messages retried, by reason (rate_limited, server_error, transport_error).",
-			}, []string{"reason"}),
-		},
+		m:      newMetrics(reg),
 	}
 	return s, nil
 }
@@ -417,31 +413,30 @@ func (s *Sender) SendText(ctx context.Context, p Priority, chatID int64, text st
 // SendPhoto sends a photo with an HTML caption and returns its message id.
 func (s *Sender) SendPhoto(ctx context.Context, p Priority, chatID int64, m Media, caption string, markup *tgbotapi.InlineKeyboardMarkup) (int, error) {
 	c := tgbotapi.NewPhoto(chatID, m.data())
-	c.Caption, c.ParseMode = caption, tgbotapi.ModeHTML
-	if markup != nil {
-		c.ReplyMarkup = markup
-	}
+	setCaption(&c.BaseChat, &c.Caption, &c.ParseMode, caption, markup)
 	return s.sendOne(ctx, p, chatID, c)
 }
 
 // SendVideo sends a video with an HTML caption and returns its message id.
 func (s *Sender) SendVideo(ctx context.Context, p Priority, chatID int64, m Media, caption string, markup *tgbotapi.InlineKeyboardMarkup) (int, error) {
 	c := tgbotapi.NewVideo(chatID, m.data())
-	c.Caption, c.ParseMode = caption, tgbotapi.ModeHTML
-	if markup != nil {
-		c.ReplyMarkup = markup
-	}
+	setCaption(&c.BaseChat, &c.Caption, &c.ParseMode, caption, markup)
 	return s.sendOne(ctx, p, chatID, c)
 }
 
 // SendAnimation sends an animation (GIF or silent video) with an HTML caption and returns its id.
 func (s *Sender) SendAnimation(ctx context.Context, p Priority, chatID int64, m Media, caption string, markup *tgbotapi.InlineKeyboardMarkup) (int, error) {
 	c := tgbotapi.NewAnimation(chatID, m.data())
-	c.Caption, c.ParseMode = caption, tgbotapi.ModeHTML
-	if markup != nil {
-		c.ReplyMarkup = markup
-	}
+	setCaption(&c.BaseChat, &c.Caption, &c.ParseMode, caption, markup)
 	return s.sendOne(ctx, p, chatID, c)
+}
+
+// setCaption gives a media message its HTML caption and, when set, its keyboard.
+func setCaption(base *tgbotapi.BaseChat, caption, parseMode *string, text string, markup *tgbotapi.InlineKeyboardMarkup) {
+	*caption, *parseMode = text, tgbotapi.ModeHTML
+	if markup != nil {
+		base.ReplyMarkup = markup
+	}
 }
 
 // SendAlbum sends 2 to 10 photos and videos as one album and returns their message ids.
