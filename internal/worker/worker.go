@@ -229,16 +229,21 @@ func (h *Handler) route(ctx context.Context, msg *validate.Message) error {
 		h.countInvalid(validate.Invalid{validate.ReasonFetchedInFuture: 1})
 		return err
 	}
+	var err error
 	switch env.Kind {
 	case message.KindListings:
-		return h.listings(ctx, msg)
+		err = h.listings(ctx, msg)
 	case message.KindOrders:
-		return h.orders(ctx, env)
+		err = h.orders(ctx, env)
 	case message.KindSales:
-		return h.sales(ctx, env)
+		err = h.sales(ctx, env)
 	default: // message.KindFees; Decode rejects unknown kinds.
-		return h.fees(ctx, env)
+		err = h.fees(ctx, env)
 	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", env.Kind, err)
+	}
+	return nil
 }
 
 // countInvalid counts dropped items once a message is settled (acked or dead-lettered), so that retries
@@ -276,26 +281,45 @@ func (h *Handler) allInvalid(valid int, inv validate.Invalid) error {
 	return nil
 }
 
+// settled counts a written message's valid items and the items it dropped.
+func (h *Handler) settled(kind message.Kind, valid int, inv validate.Invalid) {
+	h.countInvalid(inv)
+	h.m.items.WithLabelValues(string(kind)).Add(float64(valid))
+}
+
+// apply writes a decoded payload of kind with valid items, unless it had items and none was valid,
+// and counts its items once written.
+func (h *Handler) apply(ctx context.Context, kind message.Kind, valid int, inv validate.Invalid,
+	fn func(ctx context.Context) (int, error)) error {
+	if err := h.allInvalid(valid, inv); err != nil {
+		return err
+	}
+	if err := h.write(ctx, kind, fn); err != nil {
+		return err
+	}
+	h.settled(kind, valid, inv)
+	return nil
+}
+
 func (h *Handler) listings(ctx context.Context, msg *validate.Message) error {
 	env := msg.Envelope
 	page, err := msg.Listings()
 	if err != nil {
-		return fmt.Errorf("listings: %w", err)
+		return err
 	}
 	if err := h.allInvalid(len(page.Items), page.Invalid); err != nil {
-		return fmt.Errorf("listings: %w", err)
+		return err
 	}
 	err = h.write(ctx, message.KindListings, func(ctx context.Context) (int, error) {
 		return h.store.WriteListingsPage(ctx, env.GameID, env.FetchedAt, env.Crawl, page.Items)
 	})
 	if err != nil {
-		return fmt.Errorf("listings: %w", err)
+		return err
 	}
 	if err := h.enqueue(ctx, env.GameID, page.Items); err != nil {
-		return fmt.Errorf("listings: %w", err)
+		return err
 	}
-	h.countInvalid(page.Invalid)
-	h.m.items.WithLabelValues(string(message.KindListings)).Add(float64(len(page.Items)))
+	h.settled(message.KindListings, len(page.Items), page.Invalid)
 	return nil
 }
 
@@ -338,62 +362,43 @@ func contains(list []string, s string) bool {
 func (h *Handler) orders(ctx context.Context, env message.Envelope) error {
 	orders, err := validate.DecodeOrders(env.Payload)
 	if err != nil {
-		return fmt.Errorf("orders: %w", err)
+		return err
 	}
-	if err := h.allInvalid(len(orders.Items), orders.Invalid); err != nil {
-		return fmt.Errorf("orders: %w", err)
-	}
-	err = h.write(ctx, message.KindOrders, func(ctx context.Context) (int, error) {
+	return h.apply(ctx, message.KindOrders, len(orders.Items), orders.Invalid, func(ctx context.Context) (int, error) {
 		return h.store.WriteOrders(ctx, env.FetchedAt, orders.Items)
 	})
-	if err != nil {
-		return fmt.Errorf("orders: %w", err)
-	}
-	h.countInvalid(orders.Invalid)
-	h.m.items.WithLabelValues(string(message.KindOrders)).Add(float64(len(orders.Items)))
-	return nil
 }
 
 func (h *Handler) sales(ctx context.Context, env message.Envelope) error {
 	title, reason := validate.SanitizeTitle(env.Request.Title)
 	if reason != "" {
-		return message.Permanent(fmt.Errorf("sales: %w: %s", ErrNoTitle, reason))
+		return message.Permanent(fmt.Errorf("%w: %s", ErrNoTitle, reason))
 	}
 	sales, err := validate.DecodeSales(env.Payload)
 	if err != nil {
-		return fmt.Errorf("sales: %w", err)
-	}
-	if err := h.allInvalid(len(sales.Items), sales.Invalid); err != nil {
-		return fmt.Errorf("sales: %w", err)
+		return err
 	}
 	var hist *market.History
 	if len(sales.Items) > 0 {
 		r := h.analyse(sales.Items, env.FetchedAt)
 		hist = &r
 	}
-	err = h.write(ctx, message.KindSales, func(ctx context.Context) (int, error) {
+	return h.apply(ctx, message.KindSales, len(sales.Items), sales.Invalid, func(ctx context.Context) (int, error) {
 		return h.store.WriteHistory(ctx, title, env.FetchedAt, hist)
 	})
-	if err != nil {
-		return fmt.Errorf("sales: %w", err)
-	}
-	h.countInvalid(sales.Invalid)
-	h.m.items.WithLabelValues(string(message.KindSales)).Add(float64(len(sales.Items)))
-	return nil
 }
 
 func (h *Handler) fees(ctx context.Context, env message.Envelope) error {
 	fees, err := validate.DecodeFees(env.Payload)
 	if err != nil {
-		return fmt.Errorf("fees: %w", err)
+		return err
 	}
 	err = h.write(ctx, message.KindFees, func(ctx context.Context) (int, error) {
 		return h.store.WriteFees(ctx, env.GameID, env.FetchedAt, fees)
 	})
 	if err != nil {
-		return fmt.Errorf("fees: %w", err)
+		return err
 	}
-	h.countInvalid(fees.Invalid)
-	h.m.items.WithLabelValues(string(message.KindFees)).Add(float64(len(fees.Reduced)))
+	h.settled(message.KindFees, len(fees.Reduced), fees.Invalid)
 	return nil
 }
