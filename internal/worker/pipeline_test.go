@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"sort"
 	"strconv"
@@ -34,6 +31,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/tracing"
+	"github.com/skinflip/dmarket-monitor/internal/platform/tracing/tracingtest"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 	"github.com/skinflip/dmarket-monitor/internal/salesschedule"
 	"github.com/skinflip/dmarket-monitor/internal/worker"
@@ -472,6 +470,20 @@ func startStack(t testing.TB, cfg stackConfig) *stack {
 	require.NoError(t, err)
 	cons := rabbitmq.NewConsumer(conn, listingsQueue, rec, consumerOpts)
 
+	runConsumer(t, conn, guard, cons)
+	return &stack{conn: conn, rdb: rdb, reg: reg, rec: rec, guard: guard}
+}
+
+// newEnv returns a fresh RabbitMQ vhost, a fresh Redis database and a fake clock stopped at the current
+// whole second.
+func newEnv(t testing.TB) (amqpURL string, rdb *redis.Client, clk *clock.Fake) {
+	t.Helper()
+	return rabbitmqtest.NewVhost(t), redisdbtest.New(t), clock.NewFake(time.Now().Truncate(time.Second))
+}
+
+// runConsumer runs conn, guard and cons until the test ends, and returns once conn is connected.
+func runConsumer(t testing.TB, conn *rabbitmq.Conn, guard *worker.Guard, cons *rabbitmq.Consumer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var g errgroup.Group
 	g.Go(func() error { return ignoreCanceled(conn.Run(ctx)) })
@@ -483,7 +495,6 @@ func startStack(t testing.TB, cfg stackConfig) *stack {
 		require.NoError(t, conn.Close())
 	})
 	require.Eventually(t, func() bool { return conn.Check(context.Background()) == nil }, waitLong, poll)
-	return &stack{conn: conn, rdb: rdb, reg: reg, rec: rec, guard: guard}
 }
 
 func ignoreCanceled(err error) error {
@@ -616,10 +627,8 @@ func TestPipelineRedisOutage60s(t *testing.T) {
 // most of the stream still queued, whatever the machine's load. Redis stays away for outage.
 func runRedisOutage(t *testing.T, outage time.Duration) {
 	const pages, beforeCut = 200, 40
-	amqpURL := rabbitmqtest.NewVhost(t)
-	direct := redisdbtest.New(t)
-	now := time.Now().Truncate(time.Second)
-	clk := clock.NewFake(now)
+	amqpURL, direct, clk := newEnv(t)
+	now := clk.Now()
 
 	proxy, err := netfaulttest.New(direct.Options().Addr)
 	require.NoError(t, err)
@@ -708,11 +717,9 @@ func runRedisOutage(t *testing.T, outage time.Duration) {
 
 func TestPipelineThreeWorkersMatchOne(t *testing.T) {
 	const pages = 150
-	amqpURL := rabbitmqtest.NewVhost(t)
-	shared := redisdbtest.New(t)
+	amqpURL, shared, clk := newEnv(t)
 	single := redisdbtest.New(t)
-	now := time.Now().Truncate(time.Second)
-	clk := clock.NewFake(now)
+	now := clk.Now()
 
 	gen := newPageGen(t, 2000)
 	all := gen.pages(t, pages, now.Add(-time.Minute))
@@ -805,53 +812,14 @@ func newDirectHandler(t testing.TB, rdb *redis.Client, clk clock.Clock) *worker.
 
 // --- 3. trace continuation -------------------------------------------------------------------------
 
-// collector is an in-memory Zipkin v2 span endpoint.
-type collector struct {
-	mu    sync.Mutex
-	spans []model.SpanModel
-}
-
-func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var spans []model.SpanModel
-	if err := json.Unmarshal(body, &spans); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	c.mu.Lock()
-	c.spans = append(c.spans, spans...)
-	c.mu.Unlock()
-	w.WriteHeader(http.StatusAccepted)
-}
-
-func (c *collector) byName(name string) []model.SpanModel {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []model.SpanModel
-	for _, s := range c.spans {
-		if s.Name == name {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 func TestPipelineContinuesProducerTrace(t *testing.T) {
-	amqpURL := rabbitmqtest.NewVhost(t)
-	rdb := redisdbtest.New(t)
-	now := time.Now().Truncate(time.Second)
-	clk := clock.NewFake(now)
-	col := &collector{}
-	srv := httptest.NewServer(col)
-	t.Cleanup(srv.Close)
+	amqpURL, rdb, clk := newEnv(t)
+	now := clk.Now()
+	col := tracingtest.NewCollector(t)
 
-	parserTracer, stopParser, err := tracing.New("parser", srv.URL, 1, testLogger())
+	parserTracer, stopParser, err := tracing.New("parser", col.URL(), 1, testLogger())
 	require.NoError(t, err)
-	workerTracer, stopWorker, err := tracing.New("worker", srv.URL, 1, testLogger())
+	workerTracer, stopWorker, err := tracing.New("worker", col.URL(), 1, testLogger())
 	require.NoError(t, err)
 
 	w := startStack(t, stackConfig{amqpURL: amqpURL, redis: testRedisOptions(rdb), clock: clk,
@@ -874,12 +842,12 @@ func TestPipelineContinuesProducerTrace(t *testing.T) {
 	require.NoError(t, stopParser(ctx))
 
 	require.Eventually(t, func() bool {
-		return len(col.byName("publish listings")) == 1 && len(col.byName("worker.handle")) == 1 &&
-			len(col.byName("redis.write listings")) == 1
+		return len(col.ByName("publish listings")) == 1 && len(col.ByName("worker.handle")) == 1 &&
+			len(col.ByName("redis.write listings")) == 1
 	}, waitLong, poll, "every span reaches the collector")
-	pub := col.byName("publish listings")[0]
-	consume := col.byName("worker.handle")[0]
-	write := col.byName("redis.write listings")[0]
+	pub := col.ByName("publish listings")[0]
+	consume := col.ByName("worker.handle")[0]
+	write := col.ByName("redis.write listings")[0]
 
 	require.Equal(t, produced.TraceID, pub.TraceID)
 	require.Equal(t, model.Producer, pub.Kind)
@@ -909,10 +877,8 @@ func TestPipelineContinuesProducerTrace(t *testing.T) {
 // sales schedule instead of in 6 h.
 func TestPipelineSalesFailingOnItsOwnIsDeadLetteredAndDueAgain(t *testing.T) {
 	t.Parallel()
-	amqpURL := rabbitmqtest.NewVhost(t)
-	rdb := redisdbtest.New(t)
-	now := time.Now().Truncate(time.Second)
-	clk := clock.NewFake(now)
+	amqpURL, rdb, clk := newEnv(t)
+	now := clk.Now()
 	ctx := context.Background()
 	const poisoned, healthy = "AK-47 | Redline (Field-Tested)", "AWP | Asiimov (Field-Tested)"
 	salesQueue := message.Queue(message.KindSales)
@@ -939,18 +905,7 @@ func TestPipelineSalesFailingOnItsOwnIsDeadLetteredAndDueAgain(t *testing.T) {
 	require.NoError(t, err)
 	opts := productionConsumer()
 	opts.Pauser, opts.DeadLetters = guard, dueAgain
-	cons := rabbitmq.NewConsumer(conn, salesQueue, h, opts)
-	runCtx, cancel := context.WithCancel(ctx)
-	var g errgroup.Group
-	g.Go(func() error { return ignoreCanceled(conn.Run(runCtx)) })
-	g.Go(func() error { return guard.Run(runCtx) })
-	g.Go(func() error { return cons.Run(runCtx) })
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, g.Wait())
-		require.NoError(t, conn.Close())
-	})
-	require.Eventually(t, func() bool { return conn.Check(ctx) == nil }, waitLong, poll)
+	runConsumer(t, conn, guard, rabbitmq.NewConsumer(conn, salesQueue, h, opts))
 
 	pub := rabbitmq.NewPublisher(conn, rabbitmq.PublisherOptions{Channels: 1})
 	t.Cleanup(func() { _ = pub.Close() })

@@ -8,9 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
-	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
-	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 )
 
@@ -19,10 +16,8 @@ import (
 // build consumes them all, dead-letters none, and leaves exactly the state the pages call for.
 func TestRollingUpgradeMixedSchemas(t *testing.T) {
 	const pages = 40
-	amqpURL := rabbitmqtest.NewVhost(t)
-	rdb := redisdbtest.New(t)
-	now := time.Now().Truncate(time.Second)
-	clk := clock.NewFake(now)
+	amqpURL, rdb, clk := newEnv(t)
+	now := clk.Now()
 	gen := newPageGen(t, 500)
 	all := gen.pages(t, pages, now.Add(-time.Minute))
 	for p := 0; p < pages; p += 2 { // every other page as a parser of version 1 wrote it
