@@ -181,7 +181,8 @@ func NewFeesValue(f market.Fees, fetchedAt time.Time) FeesValue {
 	v := FeesValue{T: fetchedAt.UnixMilli(), Fraction: f.Fraction, Min: int64(f.Min),
 		Reduced: make([]ReducedFeeValue, 0, len(f.Reduced)), UpdatedAt: fetchedAt.Unix()}
 	for _, r := range f.Reduced {
-		rv := ReducedFeeValue{Title: r.Title, Fraction: r.Fraction, MinPrice: centsPtr(r.MinPrice), MaxPrice: centsPtr(r.MaxPrice)}
+		rv := ReducedFeeValue{Title: r.Title, Fraction: r.Fraction, MinPrice: convertPtr[int64](r.MinPrice),
+			MaxPrice: convertPtr[int64](r.MaxPrice)}
 		if !r.ExpiresAt.IsZero() {
 			e := r.ExpiresAt.Unix()
 			rv.ExpiresAt = &e
@@ -198,8 +199,8 @@ func (v FeesValue) Fees() market.Fees {
 		f.Reduced = make([]market.ReducedFee, len(v.Reduced))
 	}
 	for i, r := range v.Reduced {
-		f.Reduced[i] = market.ReducedFee{Title: r.Title, Fraction: r.Fraction, MinPrice: marketCentsPtr(r.MinPrice),
-			MaxPrice: marketCentsPtr(r.MaxPrice)}
+		f.Reduced[i] = market.ReducedFee{Title: r.Title, Fraction: r.Fraction, MinPrice: convertPtr[market.Cents](r.MinPrice),
+			MaxPrice: convertPtr[market.Cents](r.MaxPrice)}
 		if r.ExpiresAt != nil {
 			f.Reduced[i].ExpiresAt = time.Unix(*r.ExpiresAt, 0).UTC()
 		}
@@ -207,20 +208,13 @@ func (v FeesValue) Fees() market.Fees {
 	return f
 }
 
-func centsPtr(c *market.Cents) *int64 {
-	if c == nil {
+// convertPtr returns a pointer to *p converted to To, or nil for a nil p.
+func convertPtr[To, From ~int64](p *From) *To {
+	if p == nil {
 		return nil
 	}
-	v := int64(*c)
+	v := To(*p)
 	return &v
-}
-
-func marketCentsPtr(v *int64) *market.Cents {
-	if v == nil {
-		return nil
-	}
-	c := market.Cents(*v)
-	return &c
 }
 
 // casArgs appends one key's arguments of casScript.
@@ -460,8 +454,8 @@ func (s *Store) WriteFees(ctx context.Context, game string, fetchedAt time.Time,
 func feesOf(f validate.Fees) market.Fees {
 	out := market.Fees{Fraction: f.Fraction, Min: market.Cents(f.MinCents), Reduced: make([]market.ReducedFee, len(f.Reduced))}
 	for i, r := range f.Reduced {
-		out.Reduced[i] = market.ReducedFee{Title: r.Title, Fraction: r.Fraction, MinPrice: marketCentsPtr(r.MinPriceCents),
-			MaxPrice: marketCentsPtr(r.MaxPriceCents), ExpiresAt: r.ExpiresAt}
+		out.Reduced[i] = market.ReducedFee{Title: r.Title, Fraction: r.Fraction, MinPrice: convertPtr[market.Cents](r.MinPriceCents),
+			MaxPrice: convertPtr[market.Cents](r.MaxPriceCents), ExpiresAt: r.ExpiresAt}
 	}
 	return out
 }

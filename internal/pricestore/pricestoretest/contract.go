@@ -13,16 +13,12 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
+	"github.com/skinflip/dmarket-monitor/internal/worker"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
 // Store is the worker's port to the market store (implemented by *pricestore.Store).
-type Store interface {
-	WriteListingsPage(ctx context.Context, game string, fetchedAt time.Time, crawl *message.Crawl, items []validate.Listing) (int, error)
-	WriteOrders(ctx context.Context, fetchedAt time.Time, orders []validate.Order) (int, error)
-	WriteHistory(ctx context.Context, title string, fetchedAt time.Time, h *market.History) (int, error)
-	WriteFees(ctx context.Context, game string, fetchedAt time.Time, f validate.Fees) (int, error)
-}
+type Store = worker.Store
 
 // Reader reads back what a Store wrote (implemented by *pricestore.Store).
 type Reader interface {
