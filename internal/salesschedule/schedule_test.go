@@ -13,6 +13,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/salesschedule/scheduletest"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -24,6 +25,24 @@ func newSchedule(t *testing.T) (*Schedule, *redis.Client, *clock.Fake) {
 	s, err := New(rdb, clk, Config{BaseBackoff: time.Minute, MaxBackoff: time.Hour})
 	require.NoError(t, err)
 	return s, rdb, clk
+}
+
+func TestContract(t *testing.T) {
+	scheduletest.Contract(t, func(t *testing.T) scheduletest.Subject {
+		s, _, clk := newSchedule(t)
+		add := func(t *testing.T, game string, titles ...string) {
+			for _, title := range titles {
+				_, err := s.Enqueue(context.Background(), game, []string{title})
+				require.NoError(t, err)
+				clk.Advance(time.Millisecond)
+			}
+		}
+		return scheduletest.Subject{Schedule: s, Add: add, Advance: clk.Advance}
+	})
+	scheduletest.EnqueuerContract(t, func(t *testing.T) scheduletest.Enqueuer {
+		s, _, _ := newSchedule(t)
+		return s
+	})
 }
 
 func TestNewConfig(t *testing.T) {

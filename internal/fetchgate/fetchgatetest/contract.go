@@ -25,12 +25,8 @@ func Contract(t *testing.T, newGate func(t *testing.T) Gate) {
 	ctx := context.Background()
 	t.Run("due once per period", func(t *testing.T) {
 		g := newGate(t)
-		due, err := g.Due(ctx, "fees:a8db", time.Hour)
-		require.NoError(t, err)
-		require.True(t, due, "a fresh key is due")
-		due, err = g.Due(ctx, "fees:a8db", time.Hour)
-		require.NoError(t, err)
-		require.False(t, due, "the period is claimed")
+		requireDue(t, g, "fees:a8db", true, "a fresh key is due")
+		requireDue(t, g, "fees:a8db", false, "the period is claimed")
 	})
 	t.Run("one of concurrent callers", func(t *testing.T) {
 		g := newGate(t)
@@ -50,23 +46,23 @@ func Contract(t *testing.T, newGate func(t *testing.T) Gate) {
 	})
 	t.Run("keys are independent", func(t *testing.T) {
 		g := newGate(t)
-		for _, key := range []string{"fees:a8db", "fees:9a92"} {
-			due, err := g.Due(ctx, key, time.Hour)
-			require.NoError(t, err)
-			require.True(t, due, key)
-		}
+		requireDue(t, g, "fees:a8db", true, "a fresh key is due")
+		requireDue(t, g, "fees:9a92", true, "another key is due too")
 	})
 	t.Run("release makes due again", func(t *testing.T) {
 		g := newGate(t)
 		require.NoError(t, g.Release(ctx, "fees:a8db"), "releasing a key never taken is harmless")
-		_, err := g.Due(ctx, "fees:a8db", time.Hour)
-		require.NoError(t, err)
+		requireDue(t, g, "fees:a8db", true, "a fresh key is due")
 		require.NoError(t, g.Release(ctx, "fees:a8db"))
-		due, err := g.Due(ctx, "fees:a8db", time.Hour)
-		require.NoError(t, err)
-		require.True(t, due, "a released job is due again")
-		due, err = g.Due(ctx, "fees:a8db", time.Hour)
-		require.NoError(t, err)
-		require.False(t, due, "and claimed again")
+		requireDue(t, g, "fees:a8db", true, "a released job is due again")
+		requireDue(t, g, "fees:a8db", false, "and claimed again")
 	})
+}
+
+// requireDue asks g whether key is due for an hour and requires the answer want.
+func requireDue(t *testing.T, g Gate, key string, want bool, why string) {
+	t.Helper()
+	due, err := g.Due(context.Background(), key, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, want, due, why)
 }
