@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -57,6 +58,18 @@ func New(target string) (*Proxy, error) {
 	p.wg.Add(1)
 	go p.acceptLoop()
 	return p, nil
+}
+
+// Start is New for a test: it fails the test when the proxy cannot listen and closes the proxy when the
+// test ends.
+func Start(t testing.TB, target string) *Proxy {
+	t.Helper()
+	p, err := New(target)
+	if err != nil {
+		t.Fatalf("netfaulttest: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
 }
 
 // Addr returns the host:port clients should connect to instead of the target.

@@ -51,14 +51,6 @@ func echoServer(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newProxy(t *testing.T, target string) *Proxy {
-	t.Helper()
-	p, err := New(target)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = p.Close() })
-	return p
-}
-
 func dialEcho(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -90,7 +82,7 @@ func expectClosed(t *testing.T, c net.Conn, r *bufio.Reader) {
 }
 
 func TestProxyForwards(t *testing.T) {
-	p := newProxy(t, echoServer(t))
+	p := Start(t, echoServer(t))
 	require.Equal(t, "127.0.0.1", p.Addr()[:len("127.0.0.1")])
 	c, r := dialEcho(t, p.Addr())
 	for _, line := range []string{"hello", "world", "ünïcode"} {
@@ -104,7 +96,7 @@ func TestProxyForwards(t *testing.T) {
 }
 
 func TestCutAll(t *testing.T) {
-	p := newProxy(t, echoServer(t))
+	p := Start(t, echoServer(t))
 	type client struct {
 		c net.Conn
 		r *bufio.Reader
@@ -131,7 +123,7 @@ func TestCutAll(t *testing.T) {
 }
 
 func TestSetRefuse(t *testing.T) {
-	p := newProxy(t, echoServer(t))
+	p := Start(t, echoServer(t))
 	live, liveR := dialEcho(t, p.Addr())
 	_, err := roundTrip(live, liveR, "before")
 	require.NoError(t, err)
@@ -158,7 +150,7 @@ func TestTargetDown(t *testing.T) {
 	target := ln.Addr().String()
 	require.NoError(t, ln.Close())
 
-	p := newProxy(t, target)
+	p := Start(t, target)
 	c, r := dialEcho(t, p.Addr())
 	expectClosed(t, c, r)
 	require.Equal(t, 0, p.Accepted())
@@ -176,4 +168,17 @@ func TestClose(t *testing.T) {
 	require.ErrorIs(t, p.Close(), ErrClosed)
 	_, err = net.DialTimeout("tcp", p.Addr(), time.Second)
 	require.Error(t, err, "listener must be closed")
+}
+
+func TestStartClosesWhenTheTestEnds(t *testing.T) {
+	target := echoServer(t)
+	var p *Proxy
+	t.Run("uses the proxy", func(t *testing.T) {
+		p = Start(t, target)
+		c, r := dialEcho(t, p.Addr())
+		got, err := roundTrip(c, r, "hi")
+		require.NoError(t, err)
+		require.Equal(t, "hi", got)
+	})
+	require.ErrorIs(t, p.Close(), ErrClosed, "closed by the subtest's cleanup")
 }

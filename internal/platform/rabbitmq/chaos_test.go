@@ -22,9 +22,7 @@ func TestNoLossWhenConnectionsDrop(t *testing.T) {
 	t.Parallel()
 	u := rabbitmqtest.NewVhost(t)
 	vhost := rabbitmqtest.VhostOf(t, u)
-	proxy, err := netfaulttest.New("127.0.0.1:5672")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = proxy.Close() })
+	proxy := netfaulttest.Start(t, "127.0.0.1:5672")
 	viaU := viaProxy(t, u, proxy.Addr())
 
 	// Publisher and consumer live in different processes in production: separate connections.

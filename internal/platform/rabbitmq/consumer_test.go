@@ -305,9 +305,7 @@ func TestConsumerRecreatesMissingDeadLetterQueue(t *testing.T) {
 func TestConsumerRequeuesWhenDeadLetterPublishFails(t *testing.T) {
 	t.Parallel()
 	u := rabbitmqtest.NewVhost(t)
-	proxy, err := netfaulttest.New("127.0.0.1:5672")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = proxy.Close() })
+	proxy := netfaulttest.Start(t, "127.0.0.1:5672")
 	c, _ := startConn(t, viaProxy(t, u, proxy.Addr()), "q")
 	waitConnected(t, c)
 

@@ -128,9 +128,7 @@ func TestPublishUnroutableAndNotConfirmed(t *testing.T) {
 func TestPublishWaitsForBroker(t *testing.T) {
 	t.Parallel()
 	u := rabbitmqtest.NewVhost(t)
-	proxy, err := netfaulttest.New("127.0.0.1:5672")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = proxy.Close() })
+	proxy := netfaulttest.Start(t, "127.0.0.1:5672")
 	proxy.SetRefuse(true) // the broker is "down" from the start
 
 	c, _ := startConn(t, viaProxy(t, u, proxy.Addr()), "q")
