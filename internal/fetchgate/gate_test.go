@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/fetchgate/fetchgatetest"
@@ -29,9 +28,7 @@ func TestKeyLivesOnePeriod(t *testing.T) {
 }
 
 func TestErrorsNameTheKey(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer rdb.Close()
-	g := New(rdb, "")
+	g := New(redisdbtest.Unreachable(t), "")
 	_, err := g.Due(context.Background(), "fees:a8db", time.Hour)
 	require.ErrorContains(t, err, "gate fees:a8db")
 	require.ErrorContains(t, g.Release(context.Background(), "fees:a8db"), "release")

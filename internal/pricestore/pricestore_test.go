@@ -69,8 +69,7 @@ func dump(t *testing.T, rdb *redis.Client) map[string]any {
 }
 
 func TestNewConfig(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	defer rdb.Close()
+	rdb := redisdbtest.Unreachable(t)
 	_, err := New(rdb, clock.Real{}, Config{PriceTTL: -1})
 	require.ErrorIs(t, err, ErrConfig)
 	_, err = New(nil, clock.Real{}, Config{})
@@ -308,8 +307,7 @@ func TestConcurrentWritersMatchSingleWriter(t *testing.T) {
 
 func TestRedisErrorsAreReturned(t *testing.T) {
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer rdb.Close()
+	rdb := redisdbtest.Unreachable(t)
 	s, err := New(rdb, clock.NewFake(t0), Config{})
 	require.NoError(t, err)
 	_, err = s.WriteListings(ctx, "a8db", t0, fixturePage(t))

@@ -46,8 +46,7 @@ func TestContract(t *testing.T) {
 }
 
 func TestNewConfig(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	defer rdb.Close()
+	rdb := redisdbtest.Unreachable(t)
 	tests := []struct {
 		name string
 		cfg  Config
@@ -216,8 +215,7 @@ func TestConcurrentClaimersNeverShareATitle(t *testing.T) {
 
 func TestRedisErrors(t *testing.T) {
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer rdb.Close()
+	rdb := redisdbtest.Unreachable(t)
 	s, err := New(rdb, clock.NewFake(t0), Config{})
 	require.NoError(t, err)
 	_, err = s.Enqueue(ctx, "a8db", []string{"A"})

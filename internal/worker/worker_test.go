@@ -347,8 +347,7 @@ func TestHandleTransientErrors(t *testing.T) {
 	require.Zero(t, h2.seen.len())
 
 	// Real Redis unreachable: transient.
-	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer dead.Close()
+	dead := redisdbtest.Unreachable(t)
 	st, err := pricestore.New(dead, clock.Real{}, pricestore.Config{})
 	require.NoError(t, err)
 	h3, err := New(Config{}, Deps{Store: st, Analyse: SellHistory})

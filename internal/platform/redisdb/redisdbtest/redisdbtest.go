@@ -74,6 +74,14 @@ func URL(t testing.TB) string {
 	return u.String()
 }
 
+// Unreachable returns a client of an address where no server listens, failing every command at once
+// (no retries), for the error paths of code under test; it is closed when t ends.
+func Unreachable(t testing.TB) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // DB returns the database number a client of New uses.
 func DB(c *redis.Client) int { return c.Options().DB }
 
