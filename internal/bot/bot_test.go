@@ -46,7 +46,7 @@ func TestTokenAbsentFromLogs(t *testing.T) {
 	defer cancel()
 	require.NoError(t, h.rdb.HSet(ctx, "telegram:started", "100", "100").Err())
 	h.src.set(offersN(1))
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	h.stop()
 	logs := h.logs.String()
 	require.Contains(t, logs, "get updates failed")
@@ -74,7 +74,7 @@ func TestSpans(t *testing.T) {
 	h.bot.tracer = tracer
 	h.run()
 	h.say(alice, "/offers")
-	require.NoError(t, h.bot.notifyOnce(context.Background()))
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	names := map[string]bool{}
 	require.Eventually(t, func() bool {
 		for _, s := range rec.Flush() {
@@ -134,7 +134,7 @@ func TestPanicsAreContained(t *testing.T) {
 	h.src.panic = true
 	h.src.mu.Unlock()
 	h.srv.SendText(alice, "/offers")
-	require.NoError(t, h.bot.notifyOnce(context.Background()))
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	require.Eventually(t, func() bool { return testutil.ToFloat64(h.bot.m.panics) == 2 }, 10*time.Second, 5*time.Millisecond)
 	h.src.mu.Lock()
 	h.src.panic = false
@@ -150,7 +150,7 @@ func TestRedisDownRepliesPolitely(t *testing.T) {
 		require.Equal(t, errorText, h.say(alice, cmd).Text, cmd)
 	}
 	require.Equal(t, errorText, h.press(alice, 1, "s").Text)
-	require.Error(t, h.bot.notifyOnce(context.Background()))
+	require.Error(t, h.bot.NotifyOnce(context.Background()))
 	require.Contains(t, h.say(mallory, "/start").Text, "private", "refusals need no Redis")
 	// A command's outcome is counted after its reply went out: await the counts.
 	require.Eventually(t, func() bool {

@@ -64,7 +64,7 @@ func TestWhitelistRemovalRevokes(t *testing.T) {
 	r := h.say(bob, "/offers")
 	require.Contains(t, r.Text, "Sorry, this bot is private")
 	h.say(alice, "/start")
-	require.NoError(t, h.bot.notifyOnce(context.Background()))
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	require.Len(t, h.sent(alice, 4), 4)
 	require.Len(t, h.srv.Sent(bob), 1, "only the refusal; no notifications")
 	members, err := h.rdb.SMembers(context.Background(), "telegram:whitelist").Result()

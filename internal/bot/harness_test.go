@@ -149,7 +149,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		GameIDs:                 []string{"a8db", "9a92"},
 		DefaultMinPriceCents:    1000,
 		DefaultLimitBasisPoints: 0,
-		PollInterval:            time.Hour, // cycles are driven by notifyOnce
+		PollInterval:            time.Hour, // cycles are driven by NotifyOnce
 		LongPollTimeout:         time.Second,
 		ShutdownTimeout:         5 * time.Second,
 	}, sender, h.src, h.charts, o.rdb, log, reg, nil, h.clk)
@@ -288,13 +288,4 @@ func awaitCount(t *testing.T, c prometheus.Collector, want float64) {
 	t.Helper()
 	require.Eventually(t, func() bool { return testutil.ToFloat64(c) == want }, 10*time.Second, 5*time.Millisecond,
 		"metric: want %v, have %v", want, testutil.ToFloat64(c))
-}
-
-// notifyOnce runs one notification cycle and waits until every user's notifications of it are sent.
-func (b *Bot) notifyOnce(ctx context.Context) error {
-	wg, err := b.startCycle(ctx)
-	if wg != nil {
-		wg.Wait()
-	}
-	return err
 }

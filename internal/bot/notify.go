@@ -30,6 +30,16 @@ func (b *Bot) notifyLoop(ctx, work context.Context) {
 	}
 }
 
+// NotifyOnce runs one notification cycle and waits until every user's notifications of it are sent. Run
+// starts cycles without waiting for them; the end-to-end churn test drives cycles one by one through it.
+func (b *Bot) NotifyOnce(ctx context.Context) error {
+	wg, err := b.startCycle(ctx)
+	if wg != nil {
+		wg.Wait()
+	}
+	return err
+}
+
 // offerCache computes offers once per distinct settings within one cycle.
 type offerCache struct {
 	mu      sync.Mutex

@@ -17,7 +17,7 @@ func TestNotificationsDedupAndCap(t *testing.T) {
 	h.src.set(offersN(13))
 	ctx := context.Background()
 
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	sent := h.sent(alice, 11)[1:]
 	require.Len(t, sent, 10, "at most 10 per user per cycle")
 	require.Equal(t, []string{"Item 00", "Item 01", "Item 02", "Item 03", "Item 04", "Item 05", "Item 06", "Item 07", "Item 08", "Item 09"}, titlesOf(sent))
@@ -31,25 +31,25 @@ func TestNotificationsDedupAndCap(t *testing.T) {
 
 	// The next cycle sends only the three not sent yet, then nothing is new.
 	h.clk.Advance(time.Minute)
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Equal(t, []string{"Item 10", "Item 11", "Item 12"}, titlesOf(h.sent(alice, 14)[11:]))
 	h.clk.Advance(time.Minute)
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Len(t, h.srv.Sent(alice), 14)
 
 	// A new buy price is a new offer.
 	list := offersN(13)
 	list[5].Buy = 1999
 	h.src.set(list)
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Equal(t, []string{"Item 05"}, titlesOf(h.sent(alice, 15)[14:]))
 
 	// After 30 minutes the same offers are new again.
 	h.clk.Advance(27 * time.Minute)
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Len(t, h.srv.Sent(alice), 15, "29 minutes after the first: still deduplicated")
 	h.clk.Advance(2 * time.Minute)
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	// Items 00-09 of the first cycle are new again except Item 05, whose new price was sent 29 minutes
 	// ago; Items 10-12 were sent exactly 30 minutes ago and are still known.
 	again := h.sent(alice, 24)[15:]
@@ -69,12 +69,12 @@ func TestNotificationsRespectSettings(t *testing.T) {
 	ctx := context.Background()
 
 	h.press(alice, r.SentID, "t") // notifications off
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Len(t, h.srv.Sent(alice), 1)
 
 	h.press(alice, r.SentID, "t")
 	h.press(alice, r.SentID, "g:9a92") // CS2 only
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Equal(t, []string{"Item 00", "Item 03"}, titlesOf(h.sent(alice, 3)[1:]))
 }
 
@@ -83,7 +83,7 @@ func TestNotificationButtons(t *testing.T) {
 	h.say(alice, "/start")
 	h.src.set(offersN(2))
 	ctx := context.Background()
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	notes := h.sent(alice, 3)[1:]
 
 	ans := h.press(alice, notes[0].SentID, "h:"+titleHash("Item 00"))
@@ -106,7 +106,7 @@ func TestNotificationButtons(t *testing.T) {
 	require.Equal(t, []string{"Item 01"}, h.settings(alice).Muted)
 
 	h.clk.Advance(31 * time.Minute)
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Equal(t, []string{"Item 00"}, titlesOf(h.sent(alice, 5)[4:]), "the muted item is not notified")
 
 	r := h.say(alice, "/settings")
@@ -123,7 +123,7 @@ func TestNotificationPhotoFallback(t *testing.T) {
 	list[2].Image = "not a url"
 	h.src.set(list)
 	h.srv.RefusePhotoURL(list[0].Image)
-	require.NoError(t, h.bot.notifyOnce(context.Background()))
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	sent := h.sent(alice, 4)[1:]
 	for i, c := range sent {
 		require.Equal(t, "sendMessage", c.Method, i)
@@ -143,7 +143,7 @@ func TestNotificationPhotoFallback(t *testing.T) {
 	list0 := offersN(1)[0]
 	list0.Image = "https://img.test/other.png"
 	h.src.set(append(list[:0:0], list0))
-	require.NoError(t, h.bot.notifyOnce(context.Background()))
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	last := h.sent(alice, 5)[4]
 	require.Equal(t, "sendMessage", last.Method)
 	awaitCount(t, h.bot.m.notifications.WithLabelValues("text_fallback"), 2.0)
@@ -154,7 +154,7 @@ func TestNotificationRetryAfterHonoured(t *testing.T) {
 	h.say(alice, "/start")
 	h.src.set(offersN(1))
 	h.srv.Fail("sendPhoto", 1, 429, "Too Many Requests: retry after 1", 1)
-	require.NoError(t, h.bot.notifyOnce(context.Background()))
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	calls := h.srv.CallsOf("sendPhoto", false)
 	require.Len(t, calls, 2)
 	require.Equal(t, 429, calls[0].Status)
@@ -168,7 +168,7 @@ func TestBlockedChatDoesNotBlockOthers(t *testing.T) {
 	h.say(bob, "/start")
 	h.src.set(offersN(5))
 	h.srv.Block(alice)
-	require.NoError(t, h.bot.notifyOnce(context.Background()))
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	require.Len(t, h.sent(bob, 6), 6)
 	require.Len(t, h.srv.Sent(alice), 1)
 	require.Equal(t, map[int64]int64{bob: bob}, h.started(), "the blocked chat is forgotten until the user writes again")
@@ -193,7 +193,7 @@ func TestFloodWaitOfOneUserDoesNotDelayOthers(t *testing.T) {
 	}, 10*time.Second, 5*time.Millisecond, "bob's run is over, alice's waits")
 
 	h.src.set(offersN(3))
-	require.NoError(t, h.bot.notifyOnce(context.Background()), "the next cycle does not wait for alice")
+	require.NoError(t, h.bot.NotifyOnce(context.Background()), "the next cycle does not wait for alice")
 	require.Equal(t, []string{"Item 02"}, titlesOf(h.sent(bob, 4)[3:]))
 	require.Len(t, h.srv.Sent(alice), 1, "alice got only the /start reply so far")
 	require.Len(t, h.srv.CallsOf("sendPhoto", false), 4, "no second run for alice while one is in flight")
@@ -210,7 +210,7 @@ func TestCommandReplyBeforeQueuedNotifications(t *testing.T) {
 	h.say(alice, "/start")
 	h.src.set(offersN(10))
 	done := make(chan error, 1)
-	go func() { done <- h.bot.notifyOnce(context.Background()) }()
+	go func() { done <- h.bot.NotifyOnce(context.Background()) }()
 	h.sent(alice, 2) // notifications have started
 	h.srv.SendText(alice, "/settings")
 	require.NoError(t, <-done)
@@ -231,8 +231,8 @@ func TestRejectedNotificationIsNotRetriedEveryCycle(t *testing.T) {
 	h.src.set(offersN(1))
 	h.srv.Fail("sendPhoto", 1, 400, "Bad Request: wrong file identifier/HTTP URL specified", 0)
 	h.srv.Fail("sendMessage", 1, 400, "Bad Request: can't parse entities: something", 0)
-	require.NoError(t, h.bot.notifyOnce(context.Background()))
-	require.NoError(t, h.bot.notifyOnce(context.Background()))
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	require.Len(t, h.srv.Sent(alice), 1)
 	require.Len(t, h.srv.CallsOf("sendMessage", false), 2, "the /start reply and one rejected attempt")
 	awaitCount(t, h.bot.m.notifications.WithLabelValues("failed"), 1.0)
@@ -241,9 +241,9 @@ func TestRejectedNotificationIsNotRetriedEveryCycle(t *testing.T) {
 	h.clk.Advance(31 * time.Minute)
 	h.srv.Fail("sendPhoto", -1, 500, "Internal Server Error", 0)
 	h.srv.Fail("sendMessage", 4, 500, "Internal Server Error", 0)
-	require.NoError(t, h.bot.notifyOnce(context.Background()))
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	require.Len(t, h.srv.Sent(alice), 1)
-	require.NoError(t, h.bot.notifyOnce(context.Background()))
+	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	require.Len(t, h.sent(alice, 2), 2)
 }
 

@@ -195,15 +195,15 @@ func TestDedupWindowPerUser(t *testing.T) {
 	h.src.set(offersN(2))
 	ctx := context.Background()
 
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Len(t, h.sent(alice, 3), 3)
 	require.Len(t, h.sent(bob, 3), 3)
 	h.clk.Advance(31 * time.Minute)
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Len(t, h.sent(bob, 5), 5, "bob's default window of 30 minutes has passed")
 	require.Len(t, h.srv.Sent(alice), 3, "alice's window of an hour has not")
 	h.clk.Advance(30 * time.Minute)
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Equal(t, []string{"Item 00", "Item 01"}, titlesOf(h.sent(alice, 5)[3:]))
 }
 
@@ -214,22 +214,22 @@ func TestHourlyCap(t *testing.T) {
 	h.src.set(offersN(8))
 	ctx := context.Background()
 
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Equal(t, []string{"Item 00", "Item 01", "Item 02", "Item 03", "Item 04"}, titlesOf(h.sent(alice, 6)[1:]))
 	awaitCount(t, h.bot.m.held.WithLabelValues("hourly_cap"), 3.0)
 
 	h.clk.Advance(59 * time.Minute)
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Len(t, h.srv.Sent(alice), 6, "still within the hour")
 
 	h.clk.Advance(2 * time.Minute)
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Equal(t, []string{"Item 05", "Item 06", "Item 07"}, titlesOf(h.sent(alice, 9)[6:]))
 
 	// No cap: everything new goes out (up to the per-cycle bound).
 	h.setVolume(alice, func(st *storedSettings) { st.MaxPerHour = intp(0) })
 	h.src.set(offersN(12))
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Equal(t, []string{"Item 08", "Item 09", "Item 10", "Item 11"}, titlesOf(h.sent(alice, 13)[9:]))
 }
 
@@ -242,16 +242,16 @@ func TestQuietHoursInUsersTimeZone(t *testing.T) {
 	ctx := context.Background()
 
 	h.clk.Set(at(21, 0)) // 00:00 at UTC+3
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Len(t, h.srv.Sent(alice), 3, "nothing during quiet hours")
 	awaitCount(t, h.bot.m.held.WithLabelValues("quiet_hours"), 1.0)
 
 	h.clk.Set(at(4, 59).Add(24 * time.Hour)) // 07:59 local
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Len(t, h.srv.Sent(alice), 3)
 
 	h.clk.Set(at(5, 0).Add(24 * time.Hour)) // 08:00 local
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Equal(t, []string{"Item 00"}, titlesOf(h.sent(alice, 4)[3:]))
 }
 
@@ -279,7 +279,7 @@ func TestDailyDigest(t *testing.T) {
 	for _, st := range steps {
 		before := len(h.srv.Sent(alice))
 		h.clk.Set(st.now)
-		require.NoError(t, h.bot.notifyOnce(ctx))
+		require.NoError(t, h.bot.NotifyOnce(ctx))
 		if !st.digest {
 			require.Len(t, h.srv.Sent(alice), before, st.name)
 			continue
@@ -296,10 +296,10 @@ func TestDailyDigest(t *testing.T) {
 	// A digest Telegram refuses is tried again in the next cycle.
 	h.srv.Fail("sendMessage", 1, 400, "Bad Request: something", 0)
 	h.clk.Set(day2.Add(48 * time.Hour))
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	before := len(h.srv.Sent(alice))
 	awaitCount(t, h.bot.m.notifications.WithLabelValues("digest_failed"), 1.0)
 	h.clk.Advance(time.Minute)
-	require.NoError(t, h.bot.notifyOnce(ctx))
+	require.NoError(t, h.bot.NotifyOnce(ctx))
 	require.Contains(t, h.sent(alice, before+1)[before].Text, "Daily digest")
 }

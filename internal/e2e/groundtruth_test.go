@@ -729,7 +729,7 @@ func compareRendered(want []wantOffer, got []offers.Offer, d *diffs, stateDiffer
 		if !ok || stateDiffers[w.title] {
 			continue // already reported
 		}
-		lines := strings.Split(bot.RenderOffer(o, time.Now()), "\n")
+		lines := strings.Split(bot.RenderCaption(o, time.Now(), math.MaxInt), "\n")
 		line2 := fmt.Sprintf("TARGET · %d buy orders", w.orders)
 		if w.orders == 1 {
 			line2 = "TARGET · 1 buy order"

@@ -3,7 +3,6 @@ package validate
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
@@ -72,17 +71,23 @@ func fastMessage(body []byte) (m Message, ok bool) {
 
 // members reads the envelope object and checks that nothing follows it.
 func (r *fastReader) members() bool {
-	err := r.s.object(func(key []byte) error {
-		if !r.member(key) {
-			return errOffFastPath
+	if r.s.beginObject() != nil {
+		return false
+	}
+	first := true
+	for {
+		key, more, err := r.s.nextKey(&first)
+		if err != nil {
+			return false
 		}
-		return nil
-	})
-	return err == nil && r.s.end() == nil
+		if !more {
+			return r.s.end() == nil
+		}
+		if !r.member(key) {
+			return false
+		}
+	}
 }
-
-// errOffFastPath stops the fast read of an envelope that is not in the canonical form.
-var errOffFastPath = errors.New("not the canonical envelope")
 
 // member reads the value of the envelope member key.
 func (r *fastReader) member(key []byte) bool {

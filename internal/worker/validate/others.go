@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"errors"
 	"math"
 	"time"
 )
@@ -33,34 +32,68 @@ const maxCount = 1 << 30
 // wrapping ErrInvalidPayload) means the body is not such an answer.
 func DecodeOrders(body []byte) (Orders, error) {
 	var out Orders
-	if err := decodeItems(body, "aggregatedPrices", "aggregated prices", &out.Items, &out.Invalid, (*scanner).order); err != nil {
-		return Orders{}, err
+	s := scanner{b: body}
+	found, err := s.topArray("aggregatedPrices", func() error {
+		o, reason, err := s.order()
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			out.Invalid.add(reason)
+			return nil
+		}
+		out.Items = append(out.Items, o)
+		return nil
+	})
+	if err != nil {
+		return Orders{}, payloadErr("aggregated prices", err)
+	}
+	if !found {
+		return Orders{}, payloadErr("aggregated prices: no aggregatedPrices array", nil)
 	}
 	return out, nil
 }
 
-// decodeItems reads body, an object whose member key is an array of items, reading each item with read
-// into items or invalid (see collect); other members are skipped. what names the answer in errors.
-func decodeItems[T any](body []byte, key, what string, items *[]T, invalid *Invalid, read func(*scanner) (T, Reason, error)) error {
-	s := scanner{b: body}
-	found := false
-	err := s.object(func(k []byte) error {
+// topArray walks a top-level object, calling elem for each element of the array under key and skipping
+// everything else. found reports whether the key held an array.
+func (s *scanner) topArray(key string, elem func() error) (found bool, err error) {
+	if err := s.beginObject(); err != nil {
+		return false, err
+	}
+	first := true
+	for {
+		k, more, err := s.nextKey(&first)
+		if err != nil {
+			return false, err
+		}
+		if !more {
+			break
+		}
 		if string(k) != key || s.kind() != kindArray {
-			return s.skip()
+			if err := s.skip(); err != nil {
+				return false, err
+			}
+			continue
 		}
 		found = true
-		return collect(&s, items, invalid, func() (T, Reason, error) { return read(&s) })
-	})
-	if err == nil {
-		err = s.end()
+		if err := s.beginArray(); err != nil {
+			return false, err
+		}
+		efirst := true
+		for {
+			more, err := s.nextElem(&efirst)
+			if err != nil {
+				return false, err
+			}
+			if !more {
+				break
+			}
+			if err := elem(); err != nil {
+				return false, err
+			}
+		}
 	}
-	if err != nil {
-		return payloadErr(what, err)
-	}
-	if !found {
-		return payloadErr(what+": no "+key+" array", nil)
-	}
-	return nil
+	return found, s.end()
 }
 
 // fields walks the members of an object value, calling member for each key. A value that is not an
@@ -69,8 +102,22 @@ func (s *scanner) fields(member func(key []byte) error) (ok bool, err error) {
 	if s.kind() != kindObject {
 		return false, s.skip()
 	}
-	err = s.object(member)
-	return err == nil, err
+	if err := s.beginObject(); err != nil {
+		return false, err
+	}
+	first := true
+	for {
+		key, more, err := s.nextKey(&first)
+		if err != nil {
+			return false, err
+		}
+		if !more {
+			return true, nil
+		}
+		if err := member(key); err != nil {
+			return false, err
+		}
+	}
 }
 
 // firstReason keeps the first non-empty reason.
@@ -174,8 +221,24 @@ type Sales struct {
 // such an answer.
 func DecodeSales(body []byte) (Sales, error) {
 	var out Sales
-	if err := decodeItems(body, "sales", "last sales", &out.Items, &out.Invalid, (*scanner).sale); err != nil {
-		return Sales{}, err
+	s := scanner{b: body}
+	found, err := s.topArray("sales", func() error {
+		sale, reason, err := s.sale()
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			out.Invalid.add(reason)
+			return nil
+		}
+		out.Items = append(out.Items, sale)
+		return nil
+	})
+	if err != nil {
+		return Sales{}, payloadErr("last sales", err)
+	}
+	if !found {
+		return Sales{}, payloadErr("last sales: no sales array", nil)
 	}
 	return out, nil
 }
@@ -270,73 +333,101 @@ type Fees struct {
 func DecodeFees(body []byte) (Fees, error) {
 	var out Fees
 	s := scanner{b: body}
+	if err := s.beginObject(); err != nil {
+		return Fees{}, payloadErr("customized fees", err)
+	}
 	haveDefault := false
-	err := s.object(func(key []byte) error {
+	first := true
+	for {
+		key, more, err := s.nextKey(&first)
+		if err != nil {
+			return Fees{}, payloadErr("customized fees", err)
+		}
+		if !more {
+			break
+		}
 		switch string(key) {
 		case "defaultFee":
+			var reason Reason
+			var fraction []byte
+			haveFraction := false
+			ok, err := s.fields(func(k []byte) error {
+				switch string(k) {
+				case "fraction":
+					t, present, ok, err := s.intText()
+					if !ok {
+						firstReason(&reason, ReasonWrongType)
+					}
+					fraction, haveFraction = t, present && ok
+					return err
+				case "minAmount":
+					v, r, err := s.count()
+					firstReason(&reason, r)
+					if v > MaxPriceCents {
+						firstReason(&reason, ReasonPriceOutOfRange)
+					}
+					out.MinCents = v
+					return err
+				default:
+					return s.skip()
+				}
+			})
+			if err != nil {
+				return Fees{}, payloadErr("customized fees", err)
+			}
+			if !ok || !haveFraction || reason != "" || !validFraction(fraction) {
+				return Fees{}, payloadErr("customized fees: invalid defaultFee", nil)
+			}
+			out.Fraction = string(fraction)
 			haveDefault = true
-			return s.defaultFee(&out)
 		case "reducedFees":
-			if s.kind() == kindArray {
-				return s.reducedFees(&out)
+			if s.kind() != kindArray {
+				if err := s.skip(); err != nil {
+					return Fees{}, payloadErr("customized fees", err)
+				}
+				continue
+			}
+			if err := s.reducedFees(&out); err != nil {
+				return Fees{}, payloadErr("customized fees", err)
+			}
+		default:
+			if err := s.skip(); err != nil {
+				return Fees{}, payloadErr("customized fees", err)
 			}
 		}
-		return s.skip()
-	})
-	if err == nil {
-		err = s.end()
 	}
-	switch {
-	case err == errInvalidDefaultFee:
-		return Fees{}, payloadErr("customized fees: invalid defaultFee", nil)
-	case err != nil:
+	if err := s.end(); err != nil {
 		return Fees{}, payloadErr("customized fees", err)
-	case !haveDefault:
+	}
+	if !haveDefault {
 		return Fees{}, payloadErr("customized fees: no defaultFee", nil)
 	}
 	return out, nil
 }
 
-// errInvalidDefaultFee stops the read of a customized-fees answer whose defaultFee breaks a rule.
-var errInvalidDefaultFee = errors.New("invalid defaultFee")
-
-// defaultFee reads the defaultFee member into out; a fee that breaks a rule is errInvalidDefaultFee.
-func (s *scanner) defaultFee(out *Fees) error {
-	var reason Reason
-	var fraction []byte
-	haveFraction := false
-	ok, err := s.fields(func(k []byte) error {
-		switch string(k) {
-		case "fraction":
-			t, present, ok, err := s.intText()
-			if !ok {
-				firstReason(&reason, ReasonWrongType)
-			}
-			fraction, haveFraction = t, present && ok
-			return err
-		case "minAmount":
-			v, r, err := s.count()
-			firstReason(&reason, r)
-			if v > MaxPriceCents {
-				firstReason(&reason, ReasonPriceOutOfRange)
-			}
-			out.MinCents = v
+func (s *scanner) reducedFees(out *Fees) error {
+	if err := s.beginArray(); err != nil {
+		return err
+	}
+	first := true
+	for {
+		more, err := s.nextElem(&first)
+		if err != nil {
 			return err
 		}
-		return s.skip()
-	})
-	switch {
-	case err != nil:
-		return err
-	case !ok || !haveFraction || reason != "" || !validFraction(fraction):
-		return errInvalidDefaultFee
+		if !more {
+			return nil
+		}
+		f, reason, err := s.reducedFee()
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			out.Invalid.add(reason)
+			continue
+		}
+		out.Reduced = append(out.Reduced, f)
 	}
-	out.Fraction = string(fraction)
-	return nil
-}
-
-func (s *scanner) reducedFees(out *Fees) error {
-	return collect(s, &out.Reduced, &out.Invalid, s.reducedFee)
 }
 
 func (s *scanner) reducedFee() (ReducedFee, Reason, error) {
