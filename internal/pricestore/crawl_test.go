@@ -4,16 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
-	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
@@ -174,35 +170,10 @@ func TestCrawlPagesConcurrentWritersMatchSingleWriter(t *testing.T) {
 	avail, _ := levels(t, single, "A")
 	require.Equal(t, []level{{300, 60, 0}, {500, 129, 0}}, avail)
 
-	shared := redisdbtest.New(t)
-	clk := clock.NewFake(t0)
-	work := make(chan int)
-	errs := make(chan error, 4)
-	var wg sync.WaitGroup
-	for range 4 {
-		opts := *shared.Options()
-		c := redis.NewClient(&opts)
-		t.Cleanup(func() { _ = c.Close() })
-		st, err := New(c, clk, Config{PriceTTL: time.Hour})
-		require.NoError(t, err)
-		wg.Go(func() {
-			for i := range work {
-				p := pages[i]
-				if _, err := st.WriteListingsPage(ctx, "a8db", p.fetched, &p.crawl, p.items); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	for _, i := range rand.New(rand.NewPCG(5, 6)).Perm(3 * len(pages)) {
-		work <- i % len(pages)
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	shared := writeConcurrently(t, len(pages), 3, rand.New(rand.NewPCG(5, 6)), func(st *Store, i int) error {
+		p := pages[i]
+		_, err := st.WriteListingsPage(ctx, "a8db", p.fetched, &p.crawl, p.items)
+		return err
+	})
 	require.Equal(t, dump(t, singleDB), dump(t, shared))
 }

@@ -261,6 +261,42 @@ func randomPages(n int) ([][]validate.Listing, []time.Time) {
 	return pages, times
 }
 
+// writeConcurrently applies pages 0..n-1, each one copies times in the order r shuffles them, with four
+// stores on connections of their own to one fresh database, and returns that database.
+func writeConcurrently(t *testing.T, n, copies int, r *rand.Rand, write func(st *Store, page int) error) *redis.Client {
+	t.Helper()
+	shared := redisdbtest.New(t)
+	clk := clock.NewFake(t0)
+	work := make(chan int)
+	errs := make(chan error, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		opts := *shared.Options()
+		c := redis.NewClient(&opts)
+		t.Cleanup(func() { _ = c.Close() })
+		st, err := New(c, clk, Config{PriceTTL: time.Hour})
+		require.NoError(t, err)
+		wg.Go(func() {
+			for i := range work {
+				if err := write(st, i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	for _, i := range r.Perm(copies * n) {
+		work <- i % n
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	return shared
+}
+
 func TestConcurrentWritersMatchSingleWriter(t *testing.T) {
 	ctx := context.Background()
 	pages, times := randomPages(80)
@@ -271,37 +307,11 @@ func TestConcurrentWritersMatchSingleWriter(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	shared := redisdbtest.New(t)
-	clk := clock.NewFake(t0)
-	work := make(chan int)
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for w := 0; w < 4; w++ {
-		opts := *shared.Options()
-		c := redis.NewClient(&opts)
-		t.Cleanup(func() { _ = c.Close() })
-		st, err := New(c, clk, Config{PriceTTL: time.Hour})
-		require.NoError(t, err)
-		wg.Go(func() {
-			for i := range work {
-				if _, err := st.WriteListings(ctx, "a8db", times[i], pages[i]); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
 	// Deliver in a shuffled order, every page twice (redelivery).
-	order := rand.New(rand.NewPCG(3, 4)).Perm(2 * len(pages))
-	for _, i := range order {
-		work <- i % len(pages)
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	shared := writeConcurrently(t, len(pages), 2, rand.New(rand.NewPCG(3, 4)), func(st *Store, i int) error {
+		_, err := st.WriteListings(ctx, "a8db", times[i], pages[i])
+		return err
+	})
 	require.Equal(t, dump(t, singleDB), dump(t, shared))
 }
 

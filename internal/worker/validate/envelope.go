@@ -3,6 +3,7 @@ package validate
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
@@ -71,23 +72,17 @@ func fastMessage(body []byte) (m Message, ok bool) {
 
 // members reads the envelope object and checks that nothing follows it.
 func (r *fastReader) members() bool {
-	if r.s.beginObject() != nil {
-		return false
-	}
-	first := true
-	for {
-		key, more, err := r.s.nextKey(&first)
-		if err != nil {
-			return false
-		}
-		if !more {
-			return r.s.end() == nil
-		}
+	err := r.s.object(func(key []byte) error {
 		if !r.member(key) {
-			return false
+			return errOffFastPath
 		}
-	}
+		return nil
+	})
+	return err == nil && r.s.end() == nil
 }
+
+// errOffFastPath stops the fast read of an envelope that is not in the canonical form.
+var errOffFastPath = errors.New("not the canonical envelope")
 
 // member reads the value of the envelope member key.
 func (r *fastReader) member(key []byte) bool {

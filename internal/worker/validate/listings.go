@@ -1,6 +1,10 @@
 package validate
 
-import "github.com/skinflip/dmarket-monitor/internal/market"
+import (
+	"errors"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
+)
 
 // Listing is one valid market listing. Money is integer US cents.
 type Listing struct {
@@ -56,74 +60,44 @@ func DecodeListings(body []byte, game string) (ListingsPage, error) {
 
 func errNoObjects() error { return payloadErr("listings page: no objects array", nil) }
 
+// errObjectsNotArray stops the read of a listings page whose objects member is not an array.
+var errObjectsNotArray = errors.New("objects is not an array")
+
 // listingsPage reads one listings page object at the scanner's position (game is a known game id) and
 // leaves the scanner after it; sawObjects says whether it had an objects array. Its errors are those of
 // DecodeListings.
 func (s *scanner) listingsPage(game string) (page ListingsPage, sawObjects bool, err error) {
-	if err := s.beginObject(); err != nil {
-		return ListingsPage{}, false, payloadErr("listings page", err)
-	}
-	first := true
-	for {
-		key, more, err := s.nextKey(&first)
-		if err != nil {
-			return ListingsPage{}, false, payloadErr("listings page", err)
-		}
-		if !more {
-			break
-		}
+	err = s.object(func(key []byte) error {
 		switch string(key) {
 		case "objects":
 			if s.kind() != kindArray {
-				return ListingsPage{}, false, payloadErr("listings page: objects is not an array", nil)
+				return errObjectsNotArray
 			}
 			sawObjects = true
-			if err := s.listings(&page, game); err != nil {
-				return ListingsPage{}, false, payloadErr("listings page", err)
-			}
+			return s.listings(&page, game)
 		case "cursor":
 			raw, esc, _, ok, err := s.text()
-			if err != nil {
-				return ListingsPage{}, false, payloadErr("listings page", err)
-			}
 			if ok && !esc {
 				page.Cursor = string(raw)
 			}
-		default:
-			if err := s.skip(); err != nil {
-				return ListingsPage{}, false, payloadErr("listings page", err)
-			}
+			return err
 		}
+		return s.skip()
+	})
+	switch {
+	case err == errObjectsNotArray:
+		return ListingsPage{}, false, payloadErr("listings page: objects is not an array", nil)
+	case err != nil:
+		return ListingsPage{}, false, payloadErr("listings page", err)
 	}
 	return page, sawObjects, nil
 }
 
 func (s *scanner) listings(page *ListingsPage, game string) error {
-	if err := s.beginArray(); err != nil {
-		return err
-	}
 	if page.Items == nil {
 		page.Items = make([]Listing, 0, 100)
 	}
-	first := true
-	for {
-		more, err := s.nextElem(&first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			return nil
-		}
-		l, reason, err := s.listing(game)
-		if err != nil {
-			return err
-		}
-		if reason != "" {
-			page.Invalid.add(reason)
-			continue
-		}
-		page.Items = append(page.Items, l)
-	}
+	return collect(s, &page.Items, &page.Invalid, func() (Listing, Reason, error) { return s.listing(game) })
 }
 
 // rawListing holds the raw tokens of one item before validation.
@@ -223,59 +197,44 @@ func (s *scanner) extra(r *rawListing) error {
 		r.fail(ReasonWrongType)
 		return s.skip()
 	}
-	if err := s.beginObject(); err != nil {
+	return s.object(func(key []byte) error { return s.extraMember(r, key) })
+}
+
+// extraMember reads the value of the member key of a listing's extra object into r.
+func (s *scanner) extraMember(r *rawListing, key []byte) error {
+	switch string(key) {
+	case "tradable":
+		return s.tradable(r)
+	case "tradeLock", "tradeLockDuration":
+		v, reason, err := s.count()
+		if reason != "" {
+			r.fail(ReasonBadLock)
+		}
+		if key[len(key)-1] == 'k' {
+			r.lockDays = v
+		} else {
+			r.lockSeconds = v
+		}
 		return err
 	}
-	first := true
-	for {
-		key, more, err := s.nextKey(&first)
-		if err != nil {
-			return err
+	return s.skip()
+}
+
+// tradable reads extra.tradable: a boolean, or null for absent.
+func (s *scanner) tradable(r *rawListing) error {
+	switch s.kind() {
+	case kindBool:
+		b, err := s.boolean()
+		r.tradable = 0
+		if b {
+			r.tradable = 1
 		}
-		if !more {
-			return nil
-		}
-		switch string(key) {
-		case "tradable":
-			switch s.kind() {
-			case kindBool:
-				b, err := s.boolean()
-				if err != nil {
-					return err
-				}
-				r.tradable = 0
-				if b {
-					r.tradable = 1
-				}
-			case kindNull:
-				if err := s.literal("null"); err != nil {
-					return err
-				}
-			default:
-				r.fail(ReasonWrongType)
-				if err := s.skip(); err != nil {
-					return err
-				}
-			}
-		case "tradeLock", "tradeLockDuration":
-			v, reason, err := s.count()
-			if err != nil {
-				return err
-			}
-			if reason != "" {
-				r.fail(ReasonBadLock)
-			}
-			if key[len(key)-1] == 'k' {
-				r.lockDays = v
-			} else {
-				r.lockSeconds = v
-			}
-		default:
-			if err := s.skip(); err != nil {
-				return err
-			}
-		}
+		return err
+	case kindNull:
+		return s.literal("null")
 	}
+	r.fail(ReasonWrongType)
+	return s.skip()
 }
 
 // maxLockDays bounds extra.tradeLock; Steam locks last at most a few weeks.

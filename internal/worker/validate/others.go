@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"errors"
 	"math"
 	"time"
 )
@@ -32,68 +33,34 @@ const maxCount = 1 << 30
 // wrapping ErrInvalidPayload) means the body is not such an answer.
 func DecodeOrders(body []byte) (Orders, error) {
 	var out Orders
-	s := scanner{b: body}
-	found, err := s.topArray("aggregatedPrices", func() error {
-		o, reason, err := s.order()
-		if err != nil {
-			return err
-		}
-		if reason != "" {
-			out.Invalid.add(reason)
-			return nil
-		}
-		out.Items = append(out.Items, o)
-		return nil
-	})
-	if err != nil {
-		return Orders{}, payloadErr("aggregated prices", err)
-	}
-	if !found {
-		return Orders{}, payloadErr("aggregated prices: no aggregatedPrices array", nil)
+	if err := decodeItems(body, "aggregatedPrices", "aggregated prices", &out.Items, &out.Invalid, (*scanner).order); err != nil {
+		return Orders{}, err
 	}
 	return out, nil
 }
 
-// topArray walks a top-level object, calling elem for each element of the array under key and skipping
-// everything else. found reports whether the key held an array.
-func (s *scanner) topArray(key string, elem func() error) (found bool, err error) {
-	if err := s.beginObject(); err != nil {
-		return false, err
-	}
-	first := true
-	for {
-		k, more, err := s.nextKey(&first)
-		if err != nil {
-			return false, err
-		}
-		if !more {
-			break
-		}
+// decodeItems reads body, an object whose member key is an array of items, reading each item with read
+// into items or invalid (see collect); other members are skipped. what names the answer in errors.
+func decodeItems[T any](body []byte, key, what string, items *[]T, invalid *Invalid, read func(*scanner) (T, Reason, error)) error {
+	s := scanner{b: body}
+	found := false
+	err := s.object(func(k []byte) error {
 		if string(k) != key || s.kind() != kindArray {
-			if err := s.skip(); err != nil {
-				return false, err
-			}
-			continue
+			return s.skip()
 		}
 		found = true
-		if err := s.beginArray(); err != nil {
-			return false, err
-		}
-		efirst := true
-		for {
-			more, err := s.nextElem(&efirst)
-			if err != nil {
-				return false, err
-			}
-			if !more {
-				break
-			}
-			if err := elem(); err != nil {
-				return false, err
-			}
-		}
+		return collect(&s, items, invalid, func() (T, Reason, error) { return read(&s) })
+	})
+	if err == nil {
+		err = s.end()
 	}
-	return found, s.end()
+	if err != nil {
+		return payloadErr(what, err)
+	}
+	if !found {
+		return payloadErr(what+": no "+key+" array", nil)
+	}
+	return nil
 }
 
 // fields walks the members of an object value, calling member for each key. A value that is not an
@@ -102,22 +69,18 @@ func (s *scanner) fields(member func(key []byte) error) (ok bool, err error) {
 	if s.kind() != kindObject {
 		return false, s.skip()
 	}
-	if err := s.beginObject(); err != nil {
-		return false, err
+	err = s.object(member)
+	return err == nil, err
+}
+
+// itemFields reads an item object with member, like fields; a value that is not an object makes the
+// item wrong_type (in *reason).
+func (s *scanner) itemFields(reason *Reason, member func(key []byte) error) error {
+	ok, err := s.fields(member)
+	if err == nil && !ok {
+		firstReason(reason, ReasonWrongType)
 	}
-	first := true
-	for {
-		key, more, err := s.nextKey(&first)
-		if err != nil {
-			return false, err
-		}
-		if !more {
-			return true, nil
-		}
-		if err := member(key); err != nil {
-			return false, err
-		}
-	}
+	return err
 }
 
 // firstReason keeps the first non-empty reason.
@@ -150,7 +113,7 @@ func (s *scanner) order() (Order, Reason, error) {
 	var o Order
 	var reason Reason
 	var amount []byte
-	ok, err := s.fields(func(key []byte) error {
+	err := s.itemFields(&reason, func(key []byte) error {
 		switch string(key) {
 		case "title":
 			return s.titleField(&o.Title, &reason)
@@ -176,9 +139,6 @@ func (s *scanner) order() (Order, Reason, error) {
 	})
 	if err != nil {
 		return Order{}, "", err
-	}
-	if !ok {
-		return Order{}, ReasonWrongType, nil
 	}
 	if reason == "" && o.Title == "" {
 		reason = ReasonMissingField
@@ -221,24 +181,8 @@ type Sales struct {
 // such an answer.
 func DecodeSales(body []byte) (Sales, error) {
 	var out Sales
-	s := scanner{b: body}
-	found, err := s.topArray("sales", func() error {
-		sale, reason, err := s.sale()
-		if err != nil {
-			return err
-		}
-		if reason != "" {
-			out.Invalid.add(reason)
-			return nil
-		}
-		out.Items = append(out.Items, sale)
-		return nil
-	})
-	if err != nil {
-		return Sales{}, payloadErr("last sales", err)
-	}
-	if !found {
-		return Sales{}, payloadErr("last sales: no sales array", nil)
+	if err := decodeItems(body, "sales", "last sales", &out.Items, &out.Invalid, (*scanner).sale); err != nil {
+		return Sales{}, err
 	}
 	return out, nil
 }
@@ -248,7 +192,7 @@ func (s *scanner) sale() (Sale, Reason, error) {
 	var reason Reason
 	var price []byte
 	havePrice, haveDate := false, false
-	ok, err := s.fields(func(key []byte) error {
+	err := s.itemFields(&reason, func(key []byte) error {
 		switch string(key) {
 		case "price":
 			t, present, ok, err := s.intText()
@@ -283,9 +227,6 @@ func (s *scanner) sale() (Sale, Reason, error) {
 	})
 	if err != nil {
 		return Sale{}, "", err
-	}
-	if !ok {
-		return Sale{}, ReasonWrongType, nil
 	}
 	if reason != "" {
 		return Sale{}, reason, nil
@@ -333,101 +274,73 @@ type Fees struct {
 func DecodeFees(body []byte) (Fees, error) {
 	var out Fees
 	s := scanner{b: body}
-	if err := s.beginObject(); err != nil {
-		return Fees{}, payloadErr("customized fees", err)
-	}
 	haveDefault := false
-	first := true
-	for {
-		key, more, err := s.nextKey(&first)
-		if err != nil {
-			return Fees{}, payloadErr("customized fees", err)
-		}
-		if !more {
-			break
-		}
+	err := s.object(func(key []byte) error {
 		switch string(key) {
 		case "defaultFee":
-			var reason Reason
-			var fraction []byte
-			haveFraction := false
-			ok, err := s.fields(func(k []byte) error {
-				switch string(k) {
-				case "fraction":
-					t, present, ok, err := s.intText()
-					if !ok {
-						firstReason(&reason, ReasonWrongType)
-					}
-					fraction, haveFraction = t, present && ok
-					return err
-				case "minAmount":
-					v, r, err := s.count()
-					firstReason(&reason, r)
-					if v > MaxPriceCents {
-						firstReason(&reason, ReasonPriceOutOfRange)
-					}
-					out.MinCents = v
-					return err
-				default:
-					return s.skip()
-				}
-			})
-			if err != nil {
-				return Fees{}, payloadErr("customized fees", err)
-			}
-			if !ok || !haveFraction || reason != "" || !validFraction(fraction) {
-				return Fees{}, payloadErr("customized fees: invalid defaultFee", nil)
-			}
-			out.Fraction = string(fraction)
 			haveDefault = true
+			return s.defaultFee(&out)
 		case "reducedFees":
-			if s.kind() != kindArray {
-				if err := s.skip(); err != nil {
-					return Fees{}, payloadErr("customized fees", err)
-				}
-				continue
-			}
-			if err := s.reducedFees(&out); err != nil {
-				return Fees{}, payloadErr("customized fees", err)
-			}
-		default:
-			if err := s.skip(); err != nil {
-				return Fees{}, payloadErr("customized fees", err)
+			if s.kind() == kindArray {
+				return s.reducedFees(&out)
 			}
 		}
+		return s.skip()
+	})
+	if err == nil {
+		err = s.end()
 	}
-	if err := s.end(); err != nil {
+	switch {
+	case err == errInvalidDefaultFee:
+		return Fees{}, payloadErr("customized fees: invalid defaultFee", nil)
+	case err != nil:
 		return Fees{}, payloadErr("customized fees", err)
-	}
-	if !haveDefault {
+	case !haveDefault:
 		return Fees{}, payloadErr("customized fees: no defaultFee", nil)
 	}
 	return out, nil
 }
 
-func (s *scanner) reducedFees(out *Fees) error {
-	if err := s.beginArray(); err != nil {
+// errInvalidDefaultFee stops the read of a customized-fees answer whose defaultFee breaks a rule.
+var errInvalidDefaultFee = errors.New("invalid defaultFee")
+
+// defaultFee reads the defaultFee member into out; a fee that breaks a rule is errInvalidDefaultFee.
+func (s *scanner) defaultFee(out *Fees) error {
+	var reason Reason
+	var fraction []byte
+	haveFraction := false
+	ok, err := s.fields(func(k []byte) error {
+		switch string(k) {
+		case "fraction":
+			t, present, ok, err := s.intText()
+			if !ok {
+				firstReason(&reason, ReasonWrongType)
+			}
+			fraction, haveFraction = t, present && ok
+			return err
+		case "minAmount":
+			v, r, err := s.count()
+			firstReason(&reason, r)
+			if v > MaxPriceCents {
+				firstReason(&reason, ReasonPriceOutOfRange)
+			}
+			out.MinCents = v
+			return err
+		}
+		return s.skip()
+	})
+	switch {
+	case err != nil:
 		return err
+	case !ok || !haveFraction || reason != "" || !validFraction(fraction):
+		return errInvalidDefaultFee
 	}
-	first := true
-	for {
-		more, err := s.nextElem(&first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			return nil
-		}
-		f, reason, err := s.reducedFee()
-		if err != nil {
-			return err
-		}
-		if reason != "" {
-			out.Invalid.add(reason)
-			continue
-		}
-		out.Reduced = append(out.Reduced, f)
-	}
+	out.Fraction = string(fraction)
+	return nil
+}
+
+func (s *scanner) reducedFees(out *Fees) error {
+	return collect(s, &out.Reduced, &out.Invalid, s.reducedFee)
 }
 
 func (s *scanner) reducedFee() (ReducedFee, Reason, error) {
@@ -453,7 +366,7 @@ func (s *scanner) reducedFee() (ReducedFee, Reason, error) {
 		}
 		return nil
 	}
-	ok, err := s.fields(func(key []byte) error {
+	err := s.itemFields(&reason, func(key []byte) error {
 		switch string(key) {
 		case "title":
 			return s.titleField(&f.Title, &reason)
@@ -488,9 +401,6 @@ func (s *scanner) reducedFee() (ReducedFee, Reason, error) {
 	})
 	if err != nil {
 		return ReducedFee{}, "", err
-	}
-	if !ok {
-		return ReducedFee{}, ReasonWrongType, nil
 	}
 	if reason == "" && (f.Title == "" || fraction == nil) {
 		reason = ReasonMissingField

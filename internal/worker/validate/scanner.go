@@ -233,31 +233,19 @@ func (s *scanner) skipDepth(depth int) error {
 	case '"':
 		_, _, err := s.str()
 		return err
-	case '{':
+	case '{', '[':
 		s.i++
 		first := true
 		for {
-			_, more, err := s.nextKey(&first)
-			if err != nil {
+			var more bool
+			var err error
+			if c == '{' {
+				_, more, err = s.nextKey(&first)
+			} else {
+				more, err = s.nextElem(&first)
+			}
+			if err != nil || !more {
 				return err
-			}
-			if !more {
-				return nil
-			}
-			if err := s.skipDepth(depth + 1); err != nil {
-				return err
-			}
-		}
-	case '[':
-		s.i++
-		first := true
-		for {
-			more, err := s.nextElem(&first)
-			if err != nil {
-				return err
-			}
-			if !more {
-				return nil
 			}
 			if err := s.skipDepth(depth + 1); err != nil {
 				return err
@@ -273,6 +261,59 @@ func (s *scanner) skipDepth(depth int) error {
 		_, err := s.number()
 		return err
 	}
+}
+
+// object reads the object at the scanner's position, calling member with each key; member must read
+// the member's value. The per-item readers of a listings page, the hot path, walk their members
+// without it.
+func (s *scanner) object(member func(key []byte) error) error {
+	if err := s.beginObject(); err != nil {
+		return err
+	}
+	first := true
+	for {
+		key, more, err := s.nextKey(&first)
+		if err != nil || !more {
+			return err
+		}
+		if err := member(key); err != nil {
+			return err
+		}
+	}
+}
+
+// array reads the array at the scanner's position, calling elem for each element; elem must read it.
+func (s *scanner) array(elem func() error) error {
+	if err := s.beginArray(); err != nil {
+		return err
+	}
+	first := true
+	for {
+		more, err := s.nextElem(&first)
+		if err != nil || !more {
+			return err
+		}
+		if err := elem(); err != nil {
+			return err
+		}
+	}
+}
+
+// collect reads an array of items with read, appending each valid item to items and counting the
+// reason of each dropped one in invalid.
+func collect[T any](s *scanner, items *[]T, invalid *Invalid, read func() (T, Reason, error)) error {
+	return s.array(func() error {
+		item, reason, err := read()
+		switch {
+		case err != nil:
+			return err
+		case reason != "":
+			invalid.add(reason)
+		default:
+			*items = append(*items, item)
+		}
+		return nil
+	})
 }
 
 // valueKind classifies the next value for typed reads.

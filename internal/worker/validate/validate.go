@@ -226,22 +226,21 @@ func (s *scanner) usdAmount() (amount []byte, present bool, reason Reason, err e
 		if !more {
 			break
 		}
-		switch string(key) {
-		case "USD", "Amount":
-			t, present, ok, err := s.intText()
-			if err != nil {
-				return nil, false, "", err
-			}
-			switch {
-			case !ok:
-				reason = ReasonWrongType
-			case present && len(t) > 0:
-				amount = t
-			}
-		default:
+		if string(key) != "USD" && string(key) != "Amount" {
 			if err := s.skip(); err != nil {
 				return nil, false, "", err
 			}
+			continue
+		}
+		t, present, ok, err := s.intText()
+		if err != nil {
+			return nil, false, "", err
+		}
+		switch {
+		case !ok:
+			reason = ReasonWrongType
+		case present && len(t) > 0:
+			amount = t
 		}
 	}
 	if reason != "" {
