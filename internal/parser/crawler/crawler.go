@@ -377,9 +377,13 @@ func (c *Crawler) crawlPage(ctx context.Context, t task, q *ListingsQuery, res *
 	return true, nil
 }
 
+// kindPublish is the failures label of publishing to the broker. IsRetryable judges DMarket's answers
+// only: every broker failure (a lost connection, a nack) is worth another attempt.
+const kindPublish = "publish"
+
 // fetch calls fn until it succeeds, fails permanently, has failed MaxAttempts times or ctx ends, waiting
 // the capped, jittered backoff of the retry policy on the clock between attempts. Every failure counts in
-// the failures of kind; an error IsRetryable refuses is returned at once, marked errPermanent.
+// the failures of kind; an API error IsRetryable refuses is returned at once, marked errPermanent.
 func (c *Crawler) fetch(ctx context.Context, kind string, fn func(context.Context) error) error {
 	err := backoff.Retry(ctx, c.retry, c.clock, func(ctx context.Context) error {
 		err := fn(ctx)
@@ -390,7 +394,7 @@ func (c *Crawler) fetch(ctx context.Context, kind string, fn func(context.Contex
 		switch {
 		case ctx.Err() != nil:
 			return backoff.Permanent(err)
-		case c.cfg.IsRetryable != nil && !c.cfg.IsRetryable(err):
+		case kind != kindPublish && c.cfg.IsRetryable != nil && !c.cfg.IsRetryable(err):
 			return backoff.Permanent(fmt.Errorf("%w: %w", errPermanent, err))
 		}
 		return err
@@ -440,7 +444,7 @@ func (c *Crawler) publish(ctx context.Context, kind message.Kind, game string, r
 		Body:    body,
 		Headers: headers,
 	}
-	err = c.fetch(ctx, "publish", func(ctx context.Context) error { return c.pub.Publish(ctx, message.Queue(kind), out) })
+	err = c.fetch(ctx, kindPublish, func(ctx context.Context) error { return c.pub.Publish(ctx, message.Queue(kind), out) })
 	if err != nil {
 		c.log.Error("publish failed", "kind", kind, "game", game, "err", err)
 		return err

@@ -95,14 +95,27 @@ func TestFailingRequestsGiveUpAfterMaxAttempts(t *testing.T) {
 }
 
 func TestPublishGivesUpAfterMaxAttempts(t *testing.T) {
-	m := newMarket(50)
-	pub := failingPublisher{err: errors.New("broker down")}
-	cfg := testConfig()
-	cfg.Bounds = []int64{0}
-	c, _ := newTestCrawler(t, cfg, m, pub, nil)
-	st := c.RunCycle(context.Background())
-	require.Equal(t, 1, st.Unfinished)
-	require.Equal(t, float64(MaxAttempts), testutil.ToFloat64(c.m.failures.WithLabelValues("publish")))
+	tests := []struct {
+		name        string
+		isRetryable func(error) bool
+	}{
+		{"without a classifier", nil},
+		// IsRetryable judges DMarket's answers; a broker failure such as a nack is retried regardless.
+		{"a classifier that refuses every error", func(error) bool { return false }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMarket(50)
+			pub := failingPublisher{err: errors.New("publish nacked by broker")}
+			cfg := testConfig()
+			cfg.Bounds = []int64{0}
+			cfg.IsRetryable = tc.isRetryable
+			c, _ := newTestCrawler(t, cfg, m, pub, nil)
+			st := c.RunCycle(context.Background())
+			require.Equal(t, 1, st.Unfinished)
+			require.Equal(t, float64(MaxAttempts), testutil.ToFloat64(c.m.failures.WithLabelValues("publish")))
+		})
+	}
 }
 
 func TestCycleDeadlineLeavesRangesUnfinished(t *testing.T) {
