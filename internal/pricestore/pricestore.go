@@ -374,10 +374,12 @@ func (s *Store) WriteListingsPage(ctx context.Context, game string, fetchedAt ti
 	if exp < now.Unix() {
 		return 0, nil
 	}
-	titles, fields := aggregate(items)
+	// The slices are made here, where they do not escape, and filled by the helpers.
+	titles, fields := aggregate(items, make([]titleAgg, 0, len(items)), make([]fieldAgg, 0, len(items)))
 	t := fetchedAt.UnixMilli()
 	common := [...]any{now.Unix(), now.UnixMilli(), t, exp, expAt.UnixMilli(), cycle, page}
-	keys, args := listingsArgs(titles, fields, common[:], game, fetchedAt, t, exp, cycle > 0)
+	keys, args := make([]string, len(titles)), make([][]any, len(titles))
+	listingsArgs(keys, args, titles, fields, common[:], game, fetchedAt, t, exp, cycle > 0)
 	n, err := s.runPerKey(ctx, listingsScript, keys, args)
 	if err != nil {
 		return 0, fmt.Errorf("write listings of %d titles: %w", len(titles), err)
@@ -385,11 +387,9 @@ func (s *Store) WriteListingsPage(ctx context.Context, game string, fetchedAt ti
 	return n, nil
 }
 
-// aggregate counts a page's listings per title and (status, price), titles and each title's fields in
-// page order; a title's fields are linked through fieldAgg.next.
-func aggregate(items []validate.Listing) ([]titleAgg, []fieldAgg) {
-	titles := make([]titleAgg, 0, len(items))
-	fields := make([]fieldAgg, 0, len(items))
+// aggregate counts a page's listings per title and (status, price), appending titles and each title's
+// fields in page order to titles and fields; a title's fields are linked through fieldAgg.next.
+func aggregate(items []validate.Listing, titles []titleAgg, fields []fieldAgg) ([]titleAgg, []fieldAgg) {
 	index := make(map[string]int, len(items))
 	for i := range items {
 		it := &items[i]
@@ -431,13 +431,11 @@ func aggregate(items []validate.Listing) ([]titleAgg, []fieldAgg) {
 	return titles, fields
 }
 
-// listingsArgs returns the prices key of every title and its listingsScript arguments: common, the meta
-// JSON and the field lines (crawl counts when crawl is set). t is the fetch time (unix ms), exp the
-// fields' expiry (unix s).
-func listingsArgs(titles []titleAgg, fields []fieldAgg, common []any, game string, fetchedAt time.Time, t, exp int64,
-	crawl bool) ([]string, [][]any) {
-	keys := make([]string, len(titles))
-	args := make([][]any, len(titles))
+// listingsArgs sets keys[i] to the prices key of titles[i] and args[i] to its listingsScript arguments:
+// common, the meta JSON and the field lines (crawl counts when crawl is set). t is the fetch time (unix
+// ms), exp the fields' expiry (unix s).
+func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []fieldAgg, common []any, game string,
+	fetchedAt time.Time, t, exp int64, crawl bool) {
 	buf := make([]byte, 0, 256)
 	for i := range titles {
 		ta := &titles[i]
@@ -459,7 +457,6 @@ func listingsArgs(titles []titleAgg, fields []fieldAgg, common []any, game strin
 		}
 		args[i] = append(a, string(buf))
 	}
-	return keys, args
 }
 
 // runPerKey runs script once per key, keys[i] with args[i], all calls in one pipeline, and returns the
