@@ -60,8 +60,22 @@ func withFacts(ctx context.Context) (context.Context, *described) {
 	if d, ok := ctx.Value(factsKey{}).(*described); ok {
 		return ctx, d
 	}
-	d := &described{}
-	return context.WithValue(ctx, factsKey{}, d), d
+	c := &factsCtx{Context: ctx}
+	return c, &c.described
+}
+
+// factsCtx is a context holding the record of one delivery: one allocation for both.
+type factsCtx struct {
+	context.Context
+	described
+}
+
+// Value returns the record for factsKey and asks the parent for any other key.
+func (c *factsCtx) Value(key any) any {
+	if key == (factsKey{}) {
+		return &c.described
+	}
+	return c.Context.Value(key)
 }
 
 // kind returns the described kind, or KindUnknown.

@@ -121,3 +121,18 @@ func TestNilDependencies(t *testing.T) {
 	require.NoError(t, h.Handle(context.Background(), message.Delivery{}))
 	require.True(t, called)
 }
+
+func TestHandlerKeepsTheContext(t *testing.T) {
+	type key struct{}
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	inner := message.HandlerFunc(func(ctx context.Context, _ message.Delivery) error {
+		require.Equal(t, "v", ctx.Value(key{}), "values of the delivery's context pass through")
+		cancel()
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	handled := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "handled"}, []string{"kind", "outcome"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "latency"}, []string{"kind"})
+	h := Chain(inner, Log(slog.New(slog.DiscardHandler)), Metrics(handled, latency, nil))
+	require.ErrorIs(t, h.Handle(ctx, message.Delivery{}), context.Canceled, "and so does its cancellation")
+}
