@@ -86,10 +86,6 @@ func parseDecimal(s string, signed bool, what string) (int64, error) {
 	return int64(v), nil
 }
 
-// KnownGameIDs returns the DMarket game ids a configuration may name (those of the market catalogue),
-// in a stable order.
-func KnownGameIDs() []string { return market.GameIDs() }
-
 // GameIDs is a comma list of DMarket game ids (a8db, 9a92, tf2, rust), trimmed, lower-cased and without
 // duplicates.
 type GameIDs []string

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/market/sellhistory"
+	"github.com/skinflip/dmarket-monitor/internal/market/sellhistory/sellhistorytest"
 )
 
 var (
@@ -33,7 +34,7 @@ func fixture(t *testing.T) ([]sellhistory.Point, map[int64]int) {
 	f, err := os.Open(filepath.Join("testdata", "test_data_9.json"))
 	require.NoError(t, err)
 	defer f.Close()
-	all, err := sellhistory.ParseSteamHistory(f)
+	all, err := sellhistorytest.ParseSteamHistory(f)
 	require.NoError(t, err)
 	return sellhistory.Recent(all, fixtureNow), sellhistory.AnalysePoints(all, fixtureNow).Probability
 }

@@ -3,119 +3,14 @@ package sellhistory
 import (
 	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 )
 
-var (
-	summaryNow = time.Date(2022, 4, 22, 18, 0, 0, 0, time.UTC)
-	stableNow  = time.Date(2022, 4, 23, 18, 0, 0, 0, time.UTC)
-)
-
-func loadFixture(t testing.TB, name string) []Point {
-	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	defer f.Close()
-	pts, err := ParseSteamHistory(f)
-	require.NoError(t, err)
-	require.NotEmpty(t, pts)
-	return pts
-}
-
-// loadExpected reads {"pairs": {"<dollars>": percent}} into cents → percent.
-func loadExpected(t *testing.T, name string) map[int64]int {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	var body struct {
-		Pairs map[string]float64 `json:"pairs"`
-	}
-	require.NoError(t, json.Unmarshal(data, &body))
-	out := make(map[int64]int, len(body.Pairs))
-	for k, v := range body.Pairs {
-		dollars, err := strconv.ParseFloat(k, 64)
-		require.NoError(t, err)
-		require.Equal(t, math.Trunc(v), v, "percent %v is whole", v)
-		out[Cents(dollars)] = int(v)
-	}
-	return out
-}
-
-func TestFixtureSummaries(t *testing.T) {
-	cases := []struct {
-		name, file, expected string
-		prices               int
-	}{
-		{"test_data", "test_data.json", "test_data_expected.json", 15},
-		{"test_data_2", "test_data_2.json", "test_data_2_expected.json", 37},
-		{"test_data_9", "test_data_9.json", "test_data_9_expected.json", 137},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			want := loadExpected(t, tc.expected)
-			require.Len(t, want, tc.prices)
-			got := AnalysePoints(loadFixture(t, tc.file), summaryNow).Probability
-			require.Equal(t, want, got)
-		})
-	}
-}
-
-func TestFixtureSoldPerWeek(t *testing.T) {
-	cases := []struct {
-		file string
-		want int
-	}{
-		{"test_data.json", 391982},
-		{"test_data_2.json", 205},
-		{"test_data_9.json", 649},
-	}
-	for _, tc := range cases {
-		t.Run(tc.file, func(t *testing.T) {
-			require.Equal(t, tc.want, AnalysePoints(loadFixture(t, tc.file), summaryNow).SoldPerWeek)
-		})
-	}
-}
-
-func TestFixtureStability(t *testing.T) {
-	cases := []struct {
-		file string
-		want bool
-	}{
-		{"test_data.json", true},
-		{"test_data_3.json", true},
-		{"test_data_4.json", true},
-		{"test_data_7.json", true},
-		{"test_data_9.json", true},
-		{"test_data_2.json", false},
-		{"test_data_5.json", false},
-		{"test_data_6.json", false},
-		{"test_data_8.json", false},
-		{"test_data_10.json", false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.file, func(t *testing.T) {
-			require.Equal(t, tc.want, AnalysePoints(loadFixture(t, tc.file), stableNow).Stable)
-		})
-	}
-}
-
-func TestFixtureInputOrderDoesNotMatter(t *testing.T) {
-	pts := loadFixture(t, "test_data_9.json")
-	want := AnalysePoints(pts, stableNow)
-	rev := make([]Point, len(pts))
-	for i, p := range pts {
-		rev[len(pts)-1-i] = p
-	}
-	require.Equal(t, want, AnalysePoints(rev, stableNow))
-	require.Equal(t, pts[0], loadFixture(t, "test_data_9.json")[0], "input not modified")
-}
+var stableNow = time.Date(2022, 4, 23, 18, 0, 0, 0, time.UTC)
 
 func hour(h int) time.Time { return stableNow.Add(time.Duration(-h) * time.Hour) }
 
@@ -295,51 +190,4 @@ func TestResultJSON(t *testing.T) {
 	var back Result
 	require.NoError(t, json.Unmarshal(data, &back))
 	require.Equal(t, map[int64]int{150: 50, 99: 100}, back.Probability)
-}
-
-func TestParseSteamHistory(t *testing.T) {
-	cases := []struct {
-		name    string
-		body    string
-		want    []Point
-		wantErr string
-	}{
-		{
-			name: "string and number amounts, offsets",
-			body: `[["Apr 22 2022 18: +0",1.3,"3337"],["Apr 22 2022 20: +2",1.25,4]]`,
-			want: []Point{
-				{Hour: time.Date(2022, 4, 22, 18, 0, 0, 0, time.UTC), Mean: 1.3, Count: 3337},
-				{Hour: time.Date(2022, 4, 22, 18, 0, 0, 0, time.UTC), Mean: 1.25, Count: 4},
-			},
-		},
-		{name: "not json", body: `{`, wantErr: "decode"},
-		{name: "short row", body: `[["Apr 22 2022 18: +0",1.3]]`, wantErr: "2 elements"},
-		{name: "date not string", body: `[[1,1.3,"1"]]`, wantErr: "date"},
-		{name: "no hour separator", body: `[["Apr 22 2022",1.3,"1"]]`, wantErr: "missing hour separator"},
-		{name: "bad date", body: `[["Foo 22 2022 18: +0",1.3,"1"]]`, wantErr: "Foo"},
-		{name: "bad offset", body: `[["Apr 22 2022 18: x",1.3,"1"]]`, wantErr: "offset"},
-		{name: "bad price", body: `[["Apr 22 2022 18: +0","x","1"]]`, wantErr: "price"},
-		{name: "bad amount", body: `[["Apr 22 2022 18: +0",1.3,"x"]]`, wantErr: "amount"},
-		{name: "negative amount", body: `[["Apr 22 2022 18: +0",1.3,-1]]`, wantErr: "amount"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseSteamHistory(strings.NewReader(tc.body))
-			if tc.wantErr != "" {
-				require.ErrorIs(t, err, ErrBadSteamHistory)
-				require.ErrorContains(t, err, tc.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tc.want, got)
-		})
-	}
-}
-
-func BenchmarkAnalyse(b *testing.B) {
-	pts := loadFixture(b, "test_data_9.json")
-	b.ReportAllocs()
-	for b.Loop() {
-		AnalysePoints(pts, stableNow)
-	}
 }

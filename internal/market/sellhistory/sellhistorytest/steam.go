@@ -1,4 +1,6 @@
-package sellhistory
+// Package sellhistorytest reads the Steam Community Market price histories that the sell-history tests
+// (and the chart tests) use as fixtures.
+package sellhistorytest
 
 import (
 	"encoding/json"
@@ -8,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/skinflip/dmarket-monitor/internal/market/sellhistory"
 )
 
 // ErrBadSteamHistory reports a Steam price-history body that cannot be read.
@@ -16,12 +20,12 @@ var ErrBadSteamHistory = errors.New("bad steam price history")
 // ParseSteamHistory reads a Steam Community Market price-history series: a JSON array of
 // [date, average price in dollars, amount] points where date looks like "Apr 22 2022 18: +0"
 // (2022-04-22 18:00 at UTC offset +0 hours). The amount may be a string or a number.
-func ParseSteamHistory(r io.Reader) ([]Point, error) {
+func ParseSteamHistory(r io.Reader) ([]sellhistory.Point, error) {
 	var raw [][]json.RawMessage
 	if err := json.NewDecoder(r).Decode(&raw); err != nil {
 		return nil, fmt.Errorf("%w: decode: %w", ErrBadSteamHistory, err)
 	}
-	out := make([]Point, 0, len(raw))
+	out := make([]sellhistory.Point, 0, len(raw))
 	for i, row := range raw {
 		if len(row) != 3 {
 			return nil, fmt.Errorf("%w: point %d has %d elements", ErrBadSteamHistory, i, len(row))
@@ -43,7 +47,7 @@ func ParseSteamHistory(r io.Reader) ([]Point, error) {
 		if err != nil || count < 0 {
 			return nil, fmt.Errorf("%w: point %d amount %q", ErrBadSteamHistory, i, amount)
 		}
-		out = append(out, Point{Hour: hour, Mean: price, Count: count})
+		out = append(out, sellhistory.Point{Hour: hour, Mean: price, Count: count})
 	}
 	return out, nil
 }
