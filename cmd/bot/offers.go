@@ -16,6 +16,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/config"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
@@ -71,13 +72,13 @@ func offersCommand(args, environ []string, stdout, stderr io.Writer) int {
 	addr := redisAddress(cfg.RedisURL)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	market, err := svc.Market(ctx)
+	snapshot, err := svc.Market(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "bot offers: read Redis %s: %v\n", addr, err)
 		return 1
 	}
 	now := clk.Now()
-	list := offers.Compute(*market, settings, now)
+	list := offers.Compute(*snapshot, settings, now)
 	total := len(list)
 	if *rows > 0 && len(list) > *rows {
 		list = list[:*rows]
@@ -86,11 +87,11 @@ func offersCommand(args, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bot offers:", err)
 		return 1
 	}
-	filters := fmt.Sprintf("min price %s, limit %s, games %s", offers.Dollars(settings.MinPriceCents),
+	filters := fmt.Sprintf("min price %s, limit %s, games %s", market.Cents(settings.MinPriceCents).Dollars(),
 		offers.Percent(settings.LimitBasisPoints), strings.Join(settings.Games, ","))
 	fmt.Fprintf(stdout, "%d offers match (%s); %d shown; read from Redis %s\n", total, filters, len(list), addr)
 	if total == 0 {
-		fmt.Fprintln(stdout, whyEmpty(*market, settings, now, addr))
+		fmt.Fprintln(stdout, whyEmpty(*snapshot, settings, now, addr))
 	}
 	return 0
 }
@@ -106,7 +107,7 @@ func whyEmpty(m offers.Market, s offers.Settings, now time.Time, addr string) st
 	all.MinPriceCents, all.LimitBasisPoints, all.Games = 0, math.MinInt64, nil
 	if hidden := len(offers.Compute(m, all, now)); hidden > 0 {
 		return fmt.Sprintf("Why empty: the filters hide all %d offers in this Redis (market data for %d titles). "+
-			"Loosen them, e.g. bot offers -min-price 0 -limit -100 -games %s", hidden, len(m.Titles), strings.Join(config.KnownGameIDs(), ","))
+			"Loosen them, e.g. bot offers -min-price 0 -limit -100 -games %s", hidden, len(m.Titles), strings.Join(market.GameIDs(), ","))
 	}
 	return fmt.Sprintf("Why empty: market data for %d titles but no offer even without filters: no listing has a "+
 		"buy order or sell history to compare with yet (buy orders and sales need the parser's DMarket keys; "+

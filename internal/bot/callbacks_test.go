@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 func TestOffersPaging(t *testing.T) {
@@ -19,7 +20,7 @@ func TestOffersPaging(t *testing.T) {
 	require.Equal(t, 9, strings.Count(r.Text, "\n\n<b>")-1)
 	require.Equal(t, []string{"1/3=n", "▶=p:1", "🔄=r:0"}, buttons(r)[10:])
 	for i, b := range buttons(r)[:10] {
-		require.Equal(t, fmt.Sprintf("%d · %s · Item %02d=c:%s", i+1, FormatProfit(offer(i).ProfitBasisPoints), i, fingerprint(offer(i))), b)
+		require.Equal(t, fmt.Sprintf("%d · %s · Item %02d=c:%s", i+1, offers.Percent(offer(i).ProfitBasisPoints), i, fingerprint(offer(i))), b)
 	}
 	id := r.SentID
 
@@ -134,7 +135,7 @@ func TestOffersEntryOpensItsCard(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	list := offersN(3)
 	list[1].Image = "" // no image: the card is text
-	list[2].Kind, list[2].SoldPerWeek, list[2].Title = offers.KindHistory, 42, "★ Karambit | Doppler <FN> & co"
+	list[2].Kind, list[2].SoldPerWeek, list[2].Title = market.KindHistory, 42, "★ Karambit | Doppler <FN> & co"
 	h.src.set(list)
 	r := h.say(alice, "/offers")
 	entries := buttons(r)[:3]

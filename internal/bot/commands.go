@@ -14,6 +14,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/backoff"
 )
 
@@ -298,11 +299,13 @@ func (b *Bot) setMinPrice(ctx context.Context, user, chat int64, s UserSettings,
 	const accepted = "Send a price in US dollars as a number from 0 to 1000000 (dot for decimals, at most 2), e.g. <code>/set_min_price 12.50</code>."
 	cents, problem := hundredthsArg(args, "price", 0, minPriceMaxCents)
 	if problem != "" {
-		_ = b.reply(ctx, chat, fmt.Sprintf("❌ %s %s Min price stays %s.", problem, accepted, FormatMoney(s.MinPriceCents)), nil)
+		_ = b.reply(ctx, chat, fmt.Sprintf("❌ %s %s Min price stays %s.", problem, accepted, market.Cents(s.MinPriceCents).Dollars()), nil)
 		return "bad_args"
 	}
 	return b.applySetting(ctx, user, chat, func(st *storedSettings) { st.MinPrice = &cents },
-		func(ns UserSettings) string { return "✅ Min price is now " + FormatMoney(ns.MinPriceCents) + "." })
+		func(ns UserSettings) string {
+			return "✅ Min price is now " + market.Cents(ns.MinPriceCents).Dollars() + "."
+		})
 }
 
 func (b *Bot) setLimit(ctx context.Context, user, chat int64, s UserSettings, args string) string {
@@ -353,7 +356,7 @@ func (b *Bot) offersPage(list []offers.Offer, page int, now time.Time) (string, 
 // entryLabel is the button that opens the n-th offer of a list as its own card: "3 · +12.34% · AK-47 | …".
 func entryLabel(n int, o offers.Offer) string {
 	const maxLabel = 48 // runes; longer titles are cut with "…"
-	head := fmt.Sprintf("%d · %s · ", n, FormatProfit(o.ProfitBasisPoints))
+	head := fmt.Sprintf("%d · %s · ", n, offers.Percent(o.ProfitBasisPoints))
 	return head + truncate(o.Title, max(maxLabel-len([]rune(head)), 8))
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -252,7 +253,7 @@ func buttons(c telegramtest.Call) []string {
 func offer(i int) offers.Offer {
 	return offers.Offer{
 		Title: fmt.Sprintf("Item %02d", i), GameID: "a8db", Image: fmt.Sprintf("https://img.test/%d.png", i),
-		Kind: offers.KindTarget, Status: offers.StatusAvailable, Buy: 2000, Sell: 2500, Fee: 125, Net: 2375,
+		Kind: market.KindTarget, Status: market.StatusAvailable, Buy: 2000, Sell: 2500, Fee: 125, Net: 2375,
 		ProfitBasisPoints: int64(3000 - 10*i), OrderCount: 3, UpdatedAt: t0.Add(-2 * time.Minute),
 	}
 }

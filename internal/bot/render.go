@@ -10,6 +10,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // Telegram's limits in UTF-16 code units of visible text.
@@ -18,30 +19,12 @@ const (
 	maxCaptionLen = 1024
 )
 
-// Game describes one DMarket game id for users.
-type Game struct {
-	// ID is DMarket's game id.
-	ID string
-	// Name is what users read.
-	Name string
-	// Slug is the game's path segment in dmarket.com item-list links.
-	Slug string
-}
-
-// knownGames are the games of DMARKET_GAME_IDS.
-var knownGames = map[string]Game{
-	"a8db": {ID: "a8db", Name: "CS2", Slug: "csgo-skins"},
-	"9a92": {ID: "9a92", Name: "Dota 2", Slug: "dota2-skins"},
-	"tf2":  {ID: "tf2", Name: "TF2", Slug: "team-fortress-2-skins"},
-	"rust": {ID: "rust", Name: "Rust", Slug: "rust-skins"},
-}
-
 // gameOf returns the description of a game id; an unknown id is shown as is.
-func gameOf(id string) Game {
-	if g, ok := knownGames[id]; ok {
+func gameOf(id string) market.Game {
+	if g, ok := market.LookupGame(id); ok {
 		return g
 	}
-	return Game{ID: id, Name: id, Slug: ""}
+	return market.Game{ID: id, Name: id}
 }
 
 // ItemURL is the DMarket page listing title in game gameID.
@@ -53,27 +36,9 @@ func ItemURL(gameID, title string) string {
 	return base + "?title=" + url.QueryEscape(title)
 }
 
-// FormatMoney formats cents as US dollars: $12.34, -$0.05.
-func FormatMoney(cents int64) string {
-	sign := ""
-	if cents < 0 {
-		sign, cents = "-", -cents
-	}
-	return fmt.Sprintf("%s$%d.%02d", sign, cents/100, cents%100)
-}
-
-// FormatProfit formats basis points as a signed percentage: +12.34%, +0.00%, -5.00%.
-func FormatProfit(bp int64) string {
-	sign := "+"
-	if bp < 0 {
-		sign, bp = "-", -bp
-	}
-	return fmt.Sprintf("%s%d.%02d%%", sign, bp/100, bp%100)
-}
-
 // formatPercent formats basis points as a percentage with a sign only when negative: 0.00%, -30.00%.
 func formatPercent(bp int64) string {
-	return strings.TrimPrefix(FormatProfit(bp), "+")
+	return strings.TrimPrefix(offers.Percent(bp), "+")
 }
 
 // FormatAgo says how long ago t was: 45s ago, 2m ago, 3h ago, 2d ago.
@@ -110,21 +75,21 @@ func SellLevel(buyCents int64) int {
 // SPEC §9.4 words it, showing shownTitle as the item's name.
 func renderOffer(o offers.Offer, shownTitle string, now time.Time) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "<b>%s</b>  %s → %s (net %s)\n", FormatProfit(o.ProfitBasisPoints), FormatMoney(o.Buy),
-		FormatMoney(o.Sell), FormatMoney(o.Net))
+	fmt.Fprintf(&b, "<b>%s</b>  %s → %s (net %s)\n", offers.Percent(o.ProfitBasisPoints), market.Cents(o.Buy).Dollars(),
+		market.Cents(o.Sell).Dollars(), market.Cents(o.Net).Dollars())
 	switch o.Kind {
-	case offers.KindTarget:
+	case market.KindTarget:
 		unit := "buy orders"
 		if o.OrderCount == 1 {
 			unit = "buy order"
 		}
 		fmt.Fprintf(&b, "TARGET · %d %s\n", o.OrderCount, unit)
 	default:
-		fmt.Fprintf(&b, "%s · SELLS AT %s (%d %%) | %d SOLD IN WEEK\n", html.EscapeString(string(o.Kind)), FormatMoney(o.Sell),
+		fmt.Fprintf(&b, "%s · SELLS AT %s (%d %%) | %d SOLD IN WEEK\n", html.EscapeString(string(o.Kind)), market.Cents(o.Sell).Dollars(),
 			SellLevel(o.Buy), o.SoldPerWeek)
 	}
 	fmt.Fprintf(&b, "<a href=\"%s\">%s</a>\n", html.EscapeString(ItemURL(o.GameID, o.Title)), html.EscapeString(shownTitle))
-	if o.Status == offers.StatusLocked {
+	if o.Status == market.StatusLocked {
 		if o.LockDays < 1 {
 			b.WriteString("LOCKED &lt;1d · ")
 		} else {
@@ -227,5 +192,5 @@ func renderSettings(s UserSettings, games []string) string {
 		notif = "on"
 	}
 	return fmt.Sprintf("Min price: %s\nLimit: %s\nGames: %s\nNotifications: %s",
-		FormatMoney(s.MinPriceCents), formatPercent(s.LimitBasisPoints), html.EscapeString(gameLine), notif)
+		market.Cents(s.MinPriceCents).Dollars(), formatPercent(s.LimitBasisPoints), html.EscapeString(gameLine), notif)
 }

@@ -9,16 +9,17 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 func TestFormatters(t *testing.T) {
-	require.Equal(t, "$12.34", FormatMoney(1234))
-	require.Equal(t, "$0.05", FormatMoney(5))
-	require.Equal(t, "-$0.05", FormatMoney(-5))
-	require.Equal(t, "$1000000.00", FormatMoney(100000000))
-	require.Equal(t, "+12.34%", FormatProfit(1234))
-	require.Equal(t, "+0.00%", FormatProfit(0))
-	require.Equal(t, "-5.07%", FormatProfit(-507))
+	require.Equal(t, "$12.34", market.Cents(1234).Dollars())
+	require.Equal(t, "$0.05", market.Cents(5).Dollars())
+	require.Equal(t, "-$0.05", market.Cents(-5).Dollars())
+	require.Equal(t, "$1000000.00", market.Cents(100000000).Dollars())
+	require.Equal(t, "+12.34%", offers.Percent(1234))
+	require.Equal(t, "+0.00%", offers.Percent(0))
+	require.Equal(t, "-5.07%", offers.Percent(-507))
 	require.Equal(t, "0.00%", formatPercent(0))
 	require.Equal(t, "-30.00%", formatPercent(-3000))
 	require.Equal(t, "5.50%", formatPercent(550))
@@ -50,7 +51,7 @@ func TestItemURL(t *testing.T) {
 
 func TestRenderOffer(t *testing.T) {
 	base := offers.Offer{
-		Title: "AK-47 | Redline (Field-Tested)", GameID: "a8db", Kind: offers.KindTarget, Status: offers.StatusAvailable,
+		Title: "AK-47 | Redline (Field-Tested)", GameID: "a8db", Kind: market.KindTarget, Status: market.StatusAvailable,
 		Buy: 1000, Sell: 1150, Fee: 23, Net: 1127, ProfitBasisPoints: 1234, OrderCount: 3, UpdatedAt: t0.Add(-2 * time.Minute),
 	}
 	link := `<a href="https://dmarket.com/ingame-items/item-list/csgo-skins?title=AK-47+%7C+Redline+%28Field-Tested%29">AK-47 | Redline (Field-Tested)</a>`
@@ -64,15 +65,15 @@ func TestRenderOffer(t *testing.T) {
 		{name: "one order", change: func(o *offers.Offer) { o.OrderCount = 1 },
 			want: "<b>+12.34%</b>  $10.00 → $11.50 (net $11.27)\nTARGET · 1 buy order\n" + link + "\nupdated 2m ago"},
 		{name: "history locked", change: func(o *offers.Offer) {
-			o.Kind, o.Status, o.LockDays, o.SoldPerWeek = offers.KindHistory, offers.StatusLocked, 5, 42
+			o.Kind, o.Status, o.LockDays, o.SoldPerWeek = market.KindHistory, market.StatusLocked, 5, 42
 		}, want: "<b>+12.34%</b>  $10.00 → $11.50 (net $11.27)\nHISTORY · SELLS AT $11.50 (50 %) | 42 SOLD IN WEEK\n" + link + "\nLOCKED 5d · updated 2m ago"},
 		{name: "history just under $100 sells at the 50 % level", change: func(o *offers.Offer) {
-			o.Kind, o.SoldPerWeek, o.Buy, o.Sell, o.Net = offers.KindHistory, 7, 9999, 12000, 11400
+			o.Kind, o.SoldPerWeek, o.Buy, o.Sell, o.Net = market.KindHistory, 7, 9999, 12000, 11400
 		}, want: "<b>+12.34%</b>  $99.99 → $120.00 (net $114.00)\nHISTORY · SELLS AT $120.00 (50 %) | 7 SOLD IN WEEK\n" + link + "\nupdated 2m ago"},
 		{name: "history from $100 sells at the 20 % level", change: func(o *offers.Offer) {
-			o.Kind, o.SoldPerWeek, o.Buy, o.Sell, o.Net = offers.KindHistory, 7, 10000, 12000, 11400
+			o.Kind, o.SoldPerWeek, o.Buy, o.Sell, o.Net = market.KindHistory, 7, 10000, 12000, 11400
 		}, want: "<b>+12.34%</b>  $100.00 → $120.00 (net $114.00)\nHISTORY · SELLS AT $120.00 (20 %) | 7 SOLD IN WEEK\n" + link + "\nupdated 2m ago"},
-		{name: "locked under a day", change: func(o *offers.Offer) { o.Status, o.LockDays = offers.StatusLocked, 0 },
+		{name: "locked under a day", change: func(o *offers.Offer) { o.Status, o.LockDays = market.StatusLocked, 0 },
 			want: "<b>+12.34%</b>  $10.00 → $11.50 (net $11.27)\nTARGET · 3 buy orders\n" + link + "\nLOCKED &lt;1d · updated 2m ago"},
 		{name: "zero and negative", change: func(o *offers.Offer) { o.ProfitBasisPoints, o.Net = 0, -3 },
 			want: "<b>+0.00%</b>  $10.00 → $11.50 (net -$0.03)\nTARGET · 3 buy orders\n" + link + "\nupdated 2m ago"},

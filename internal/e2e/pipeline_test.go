@@ -16,6 +16,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 const (
@@ -78,11 +79,11 @@ func expectedTargets(cat *dmarkettest.Catalogue) map[string]shownOffer {
 	}
 	out := map[string]shownOffer{}
 	for _, o := range offers.Compute(m, offers.Settings{Games: cat.Games}, time.Now()) {
-		if o.Kind != offers.KindTarget {
+		if o.Kind != market.KindTarget {
 			continue
 		}
-		s := shownOffer{profit: offers.Percent(o.ProfitBasisPoints), buy: offers.Dollars(o.Buy), sell: offers.Dollars(o.Sell),
-			net: offers.Dollars(o.Net), kind: string(o.Kind), title: o.Title, locked: o.Status == offers.StatusLocked}
+		s := shownOffer{profit: offers.Percent(o.ProfitBasisPoints), buy: market.Cents(o.Buy).Dollars(), sell: market.Cents(o.Sell).Dollars(),
+			net: market.Cents(o.Net).Dollars(), kind: string(o.Kind), title: o.Title, locked: o.Status == market.StatusLocked}
 		out[s.key()] = s
 	}
 	return out

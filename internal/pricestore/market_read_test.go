@@ -18,6 +18,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
@@ -138,8 +139,8 @@ func TestMarketReaderMarket(t *testing.T) {
 	// (malformed) and no order, so nothing.
 	list := offers.Compute(m, offers.Settings{LimitBasisPoints: -10000}, now0)
 	type key struct {
-		kind     offers.Kind
-		status   offers.Status
+		kind     market.OfferKind
+		status   market.ListingStatus
 		buy, fee int64
 		bp       int64
 	}
@@ -149,13 +150,13 @@ func TestMarketReaderMarket(t *testing.T) {
 	}
 	require.Equal(t, []key{
 		// (1274 − 800) / 800 = 59.25 %
-		{offers.KindHistory, offers.StatusLocked, 800, 26, 5925},
+		{market.KindHistory, market.StatusLocked, 800, 26, 5925},
 		// (1176 − 800) / 800 = 47 %
-		{offers.KindTarget, offers.StatusLocked, 800, 24, 4700},
+		{market.KindTarget, market.StatusLocked, 800, 24, 4700},
 		// (1274 − 950) / 950 = 34.105… % → 34.11
-		{offers.KindHistory, offers.StatusAvailable, 950, 26, 3411},
+		{market.KindHistory, market.StatusAvailable, 950, 26, 3411},
 		// (1176 − 950) / 950 = 23.789… % → 23.79
-		{offers.KindTarget, offers.StatusAvailable, 950, 24, 2379},
+		{market.KindTarget, market.StatusAvailable, 950, 24, 2379},
 	}, got)
 }
 

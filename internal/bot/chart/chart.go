@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/market/sellhistory"
 )
 
@@ -187,7 +188,7 @@ func (c *canvas) header(d Data) {
 	parts := []string{fmt.Sprintf("%d sold in the last 7 days", sold)}
 	for _, level := range levels {
 		if price, ok := sellhistory.PriceAt(d.Probability, level); ok {
-			parts = append(parts, fmt.Sprintf("%d %% sold at %s or more", level, dollars(cents(price))))
+			parts = append(parts, fmt.Sprintf("%d %% sold at %s or more", level, market.Cents(price).Dollars()))
 		}
 	}
 	if !d.Now.IsZero() {
@@ -212,7 +213,7 @@ func (c *canvas) header(d Data) {
 	x = c.text(c.f.label, "units sold", x+24, 80, TextColor, false).Max.X + 18
 	cheapest := "cheapest listing: none"
 	if d.CheapestCents > 0 {
-		cheapest = "cheapest listing " + dollars(cents(d.CheapestCents))
+		cheapest = "cheapest listing " + market.Cents(d.CheapestCents).Dollars()
 		if d.CheapestLocked {
 			cheapest += " (trade-locked)"
 		}
@@ -220,7 +221,7 @@ func (c *canvas) header(d Data) {
 	item(CheapestColor, true, cheapest)
 	order := "best buy order: none"
 	if d.BuyOrderCents > 0 {
-		order = "best buy order " + dollars(cents(d.BuyOrderCents))
+		order = "best buy order " + market.Cents(d.BuyOrderCents).Dollars()
 	}
 	item(BuyOrderColor, true, order)
 	item(ProbColor, false, "sell probability")
@@ -491,9 +492,9 @@ func (c *canvas) lineLabels(r image.Rectangle, d Data, y axis) {
 			py = y.px(p)
 		}
 		// The name goes when the price needs the room; the colour and the legend still say which it is.
-		text := arrow + name + " " + dollars(p)
+		text := arrow + name + " " + market.Cents(v).Dollars()
 		if c.f.label.width(text) > gutter-4 {
-			text = c.f.label.fit(arrow+dollars(p), gutter-4)
+			text = c.f.label.fit(arrow+market.Cents(v).Dollars(), gutter-4)
 		}
 		ls = append(ls, gl{text, py, col})
 	}
@@ -599,7 +600,7 @@ func (c *canvas) levelLines(r image.Rectangle, x, y axis, prob map[int64]int) []
 		}
 		py := y.px(float64(level))
 		c.dashedH(py, r.Min.X+1, r.Max.X-1, LevelColor)
-		ls = append(ls, levelLabel{fmt.Sprintf("%d %%: %s", level, dollars(cents(price))), py})
+		ls = append(ls, levelLabel{fmt.Sprintf("%d %%: %s", level, market.Cents(price).Dollars()), py})
 	}
 	return ls
 }
@@ -696,7 +697,8 @@ func timeAxis(t0, t1 time.Time, pLo, pHi int, span time.Duration) axis {
 	return a
 }
 
-func dollars(v float64) string { return fmt.Sprintf("$%.2f", v) }
+// dollars formats an amount in dollars, such as an axis tick or a mean price, rounded to the cent.
+func dollars(v float64) string { return market.Cents(math.Round(v * 100)).Dollars() }
 
 // grid draws the grid lines and tick labels of both axes of r; x labels go below vol when it is not
 // empty (a volume strip sharing r's x axis), else below r. Labels that would overlap the previous one are

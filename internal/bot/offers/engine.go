@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // Resale parameters of SPEC §6.1.
@@ -312,15 +314,15 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 // makeOffer builds the offer of title t of one kind (history: HISTORY, else TARGET) and status (locked:
 // its locked listing, else its available one) from its amounts.
 func makeOffer(t *Title, history, locked bool, buy, sell, fee, bp int64) Offer {
-	status, l := StatusAvailable, t.Available
+	status, l := market.StatusAvailable, t.Available
 	if locked {
-		status, l = StatusLocked, t.Locked
+		status, l = market.StatusLocked, t.Locked
 	}
 	o := Offer{
 		Title:             t.Title,
 		GameID:            t.GameID,
 		Image:             t.Image,
-		Kind:              KindTarget,
+		Kind:              market.KindTarget,
 		Status:            status,
 		Buy:               buy,
 		Sell:              sell,
@@ -333,7 +335,7 @@ func makeOffer(t *Title, history, locked bool, buy, sell, fee, bp int64) Offer {
 		o.LockDays = int(max(l.LockDays, 0))
 	}
 	if history {
-		o.Kind = KindHistory
+		o.Kind = market.KindHistory
 		o.SoldPerWeek = t.History.SoldPerWeek
 	} else {
 		o.OrderCount = t.Order.Count

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/market/sellhistory"
 )
 
@@ -172,7 +173,7 @@ func TestCompute(t *testing.T) {
 			name:     "target with fee minimum",
 			m:        baseMarket(Title{Title: "A", GameID: gameCS, Image: "img", Available: avail(80), Order: order(100)}),
 			settings: Settings{LimitBasisPoints: -10000},
-			want: []Offer{{Title: "A", GameID: gameCS, Image: "img", Kind: KindTarget, Status: StatusAvailable, Buy: 80,
+			want: []Offer{{Title: "A", GameID: gameCS, Image: "img", Kind: market.KindTarget, Status: market.StatusAvailable, Buy: 80,
 				Sell: 100, Fee: 10, Net: 90, ProfitBasisPoints: 1250, OrderCount: 3, UpdatedAt: now0.Add(-time.Minute)}},
 		},
 		{
@@ -180,7 +181,7 @@ func TestCompute(t *testing.T) {
 			name:     "history below 100 dollars uses level 50",
 			m:        baseMarket(Title{Title: "H", GameID: gameCS, Available: avail(9999), History: stableHistory(10, levels)}),
 			settings: Settings{LimitBasisPoints: -10000},
-			want: []Offer{{Title: "H", GameID: gameCS, Kind: KindHistory, Status: StatusAvailable, Buy: 9999, Sell: 12000,
+			want: []Offer{{Title: "H", GameID: gameCS, Kind: market.KindHistory, Status: market.StatusAvailable, Buy: 9999, Sell: 12000,
 				Fee: 600, Net: 11400, ProfitBasisPoints: 1401, SoldPerWeek: 10, UpdatedAt: now0.Add(-time.Minute)}},
 		},
 		{
@@ -188,7 +189,7 @@ func TestCompute(t *testing.T) {
 			name:     "history at 100 dollars uses level 20",
 			m:        baseMarket(Title{Title: "H", GameID: gameCS, Available: avail(10000), History: stableHistory(10, levels)}),
 			settings: Settings{LimitBasisPoints: -10000},
-			want: []Offer{{Title: "H", GameID: gameCS, Kind: KindHistory, Status: StatusAvailable, Buy: 10000, Sell: 15000,
+			want: []Offer{{Title: "H", GameID: gameCS, Kind: market.KindHistory, Status: market.StatusAvailable, Buy: 10000, Sell: 15000,
 				Fee: 750, Net: 14250, ProfitBasisPoints: 4250, SoldPerWeek: 10, UpdatedAt: now0.Add(-time.Minute)}},
 		},
 		{
@@ -196,7 +197,7 @@ func TestCompute(t *testing.T) {
 			name:     "explicit zero limit and min price are inclusive",
 			m:        baseMarket(Title{Title: "Z", GameID: gameCS, Available: avail(1900), Order: order(2000)}, Title{Title: "Y", GameID: gameCS, Available: avail(1901), Order: order(2000)}),
 			settings: Settings{MinPriceCents: 1900, LimitBasisPoints: 0},
-			want: []Offer{{Title: "Z", GameID: gameCS, Kind: KindTarget, Status: StatusAvailable, Buy: 1900, Sell: 2000,
+			want: []Offer{{Title: "Z", GameID: gameCS, Kind: market.KindTarget, Status: market.StatusAvailable, Buy: 1900, Sell: 2000,
 				Fee: 100, Net: 1900, ProfitBasisPoints: 0, OrderCount: 3, UpdatedAt: now0.Add(-time.Minute)}},
 		},
 		{
@@ -213,7 +214,7 @@ func TestCompute(t *testing.T) {
 				Title{Title: "N2", GameID: gameZero, Available: avail(1000), Order: order(699)},
 			),
 			settings: Settings{LimitBasisPoints: -3000},
-			want: []Offer{{Title: "N1", GameID: gameZero, Kind: KindTarget, Status: StatusAvailable, Buy: 1000, Sell: 700,
+			want: []Offer{{Title: "N1", GameID: gameZero, Kind: market.KindTarget, Status: market.StatusAvailable, Buy: 1000, Sell: 700,
 				Fee: 0, Net: 700, ProfitBasisPoints: -3000, OrderCount: 3, UpdatedAt: now0.Add(-time.Minute)}},
 		},
 		{
@@ -225,9 +226,9 @@ func TestCompute(t *testing.T) {
 			),
 			settings: Settings{LimitBasisPoints: -10000},
 			want: []Offer{
-				{Title: "P", GameID: gameZero, Kind: KindTarget, Status: StatusAvailable, Buy: 20000, Sell: 20005, Net: 20005,
+				{Title: "P", GameID: gameZero, Kind: market.KindTarget, Status: market.StatusAvailable, Buy: 20000, Sell: 20005, Net: 20005,
 					ProfitBasisPoints: 3, OrderCount: 3, UpdatedAt: now0.Add(-time.Minute)},
-				{Title: "Q", GameID: gameZero, Kind: KindTarget, Status: StatusAvailable, Buy: 20000, Sell: 19995, Net: 19995,
+				{Title: "Q", GameID: gameZero, Kind: market.KindTarget, Status: market.StatusAvailable, Buy: 20000, Sell: 19995, Net: 19995,
 					ProfitBasisPoints: -3, OrderCount: 3, UpdatedAt: now0.Add(-time.Minute)},
 			},
 		},
@@ -238,9 +239,9 @@ func TestCompute(t *testing.T) {
 				Locked: &Listing{Price: 900, Count: 2, LockDays: 3.7, UpdatedAt: now0.Add(-time.Hour)}}),
 			settings: Settings{LimitBasisPoints: -10000},
 			want: []Offer{
-				{Title: "B", GameID: gameZero, Kind: KindTarget, Status: StatusLocked, LockDays: 3, Buy: 900, Sell: 1200,
+				{Title: "B", GameID: gameZero, Kind: market.KindTarget, Status: market.StatusLocked, LockDays: 3, Buy: 900, Sell: 1200,
 					Net: 1200, ProfitBasisPoints: 3333, OrderCount: 3, UpdatedAt: now0.Add(-time.Hour)},
-				{Title: "B", GameID: gameZero, Kind: KindTarget, Status: StatusAvailable, Buy: 1000, Sell: 1200,
+				{Title: "B", GameID: gameZero, Kind: market.KindTarget, Status: market.StatusAvailable, Buy: 1000, Sell: 1200,
 					Net: 1200, ProfitBasisPoints: 2000, OrderCount: 3, UpdatedAt: now0.Add(-time.Minute)},
 			},
 		},
@@ -253,7 +254,7 @@ func TestCompute(t *testing.T) {
 				Title{Title: "E", GameID: gameZero, Available: avail(100), History: stableHistory(5, map[int64]int{200: 10})},
 			),
 			settings: Settings{LimitBasisPoints: -10000},
-			want: []Offer{{Title: "W", GameID: gameZero, Kind: KindHistory, Status: StatusAvailable, Buy: 100, Sell: 200,
+			want: []Offer{{Title: "W", GameID: gameZero, Kind: market.KindHistory, Status: market.StatusAvailable, Buy: 100, Sell: 200,
 				Net: 200, ProfitBasisPoints: 10000, SoldPerWeek: 5, UpdatedAt: now0.Add(-time.Minute)}},
 		},
 		{
@@ -263,7 +264,7 @@ func TestCompute(t *testing.T) {
 				Title{Title: "G2", GameID: gameCS, Available: avail(100), Order: order(110)},
 			),
 			settings: Settings{LimitBasisPoints: -10000, Games: []string{gameZero}},
-			want: []Offer{{Title: "G1", GameID: gameZero, Kind: KindTarget, Status: StatusAvailable, Buy: 100, Sell: 110,
+			want: []Offer{{Title: "G1", GameID: gameZero, Kind: market.KindTarget, Status: market.StatusAvailable, Buy: 100, Sell: 110,
 				Net: 110, ProfitBasisPoints: 1000, OrderCount: 3, UpdatedAt: now0.Add(-time.Minute)}},
 		},
 		{
@@ -296,18 +297,18 @@ func TestComputeSortOrder(t *testing.T) {
 	}
 	type key struct {
 		title  string
-		kind   Kind
-		status Status
+		kind   market.OfferKind
+		status market.ListingStatus
 		bp     int64
 		days   int
 	}
 	want := []key{
-		{"T", KindTarget, StatusLocked, 2000, 0},
-		{"M", KindTarget, StatusAvailable, 1000, 0},
-		{"N", KindTarget, StatusAvailable, 1000, 0},
-		{"N", KindTarget, StatusLocked, 1000, 0},
-		{"N", KindHistory, StatusAvailable, 1000, 0},
-		{"N", KindHistory, StatusLocked, 1000, 0},
+		{"T", market.KindTarget, market.StatusLocked, 2000, 0},
+		{"M", market.KindTarget, market.StatusAvailable, 1000, 0},
+		{"N", market.KindTarget, market.StatusAvailable, 1000, 0},
+		{"N", market.KindTarget, market.StatusLocked, 1000, 0},
+		{"N", market.KindHistory, market.StatusAvailable, 1000, 0},
+		{"N", market.KindHistory, market.StatusLocked, 1000, 0},
 	}
 	// Unsorted titles take the comparison sort, sorted ones the packed-key sort, and a duplicate title
 	// (never read from Redis, but possible in a hand-built market) the comparison sort again.

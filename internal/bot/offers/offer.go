@@ -4,28 +4,10 @@
 // storage nor exports metrics (a Service reports its builds to a BuildObserver).
 package offers
 
-import "time"
+import (
+	"time"
 
-// Kind is how an offer's item would be resold.
-type Kind string
-
-// Offer kinds.
-const (
-	// KindTarget sells into the best buy order.
-	KindTarget Kind = "TARGET"
-	// KindHistory sells at a price the item's sell history says is reachable.
-	KindHistory Kind = "HISTORY"
-)
-
-// Status is whether a listing can be traded now.
-type Status string
-
-// Listing statuses.
-const (
-	// StatusAvailable is a listing tradable now.
-	StatusAvailable Status = "available"
-	// StatusLocked is a trade-locked listing.
-	StatusLocked Status = "locked"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // Offer is one chance to buy a title's cheapest listing of one status and resell it. Money is integer
@@ -38,9 +20,9 @@ type Offer struct {
 	// Image is the item's image URL, possibly empty.
 	Image string
 	// Kind is how the item would be resold.
-	Kind Kind
+	Kind market.OfferKind
 	// Status is the listing's status.
-	Status Status
+	Status market.ListingStatus
 	// LockDays is the lowest lock in whole days (locked listings only); LockSeconds when known is finer.
 	LockDays int
 	// Buy is the listing price in cents.

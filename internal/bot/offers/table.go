@@ -6,17 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Dollars formats cents as "$12.34" ("-$0.05" below zero).
-func Dollars(cents int64) string {
-	sign := ""
-	u := uint64(cents) //nolint:gosec // the sign is handled below; uint64 also holds -MinInt64
-	if cents < 0 {
-		sign, u = "-", -u
-	}
-	return fmt.Sprintf("%s$%d.%02d", sign, u/100, u%100)
-}
+	"github.com/skinflip/dmarket-monitor/internal/market"
+)
 
 // Percent formats basis points as a signed percent with two decimals: "+12.34%", "+0.00%", "-5.00%".
 func Percent(bp int64) string {
@@ -43,10 +35,10 @@ func WriteTable(w io.Writer, offers []Offer, now time.Time) error {
 	rows = append(rows, [7]string{"PROFIT", "BUY", "SELL", "NET", "KIND", "STATUS", "TITLE"})
 	for _, o := range offers {
 		status := string(o.Status)
-		if o.Status == StatusLocked {
+		if o.Status == market.StatusLocked {
 			status += " " + LockText(o.LockDays)
 		}
-		rows = append(rows, [7]string{Percent(o.ProfitBasisPoints), Dollars(o.Buy), Dollars(o.Sell), Dollars(o.Net),
+		rows = append(rows, [7]string{Percent(o.ProfitBasisPoints), market.Cents(o.Buy).Dollars(), market.Cents(o.Sell).Dollars(), market.Cents(o.Net).Dollars(),
 			string(o.Kind), status, o.Title})
 	}
 	var width [6]int

@@ -6,15 +6,17 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 func TestDollarsPercentLock(t *testing.T) {
 	cases := []struct{ name, got, want string }{
-		{"dollars", Dollars(1234), "$12.34"},
-		{"dollars zero", Dollars(0), "$0.00"},
-		{"dollars cents", Dollars(5), "$0.05"},
-		{"dollars negative", Dollars(-5), "-$0.05"},
-		{"dollars big", Dollars(100000000), "$1000000.00"},
+		{"dollars", market.Cents(1234).Dollars(), "$12.34"},
+		{"dollars zero", market.Cents(0).Dollars(), "$0.00"},
+		{"dollars cents", market.Cents(5).Dollars(), "$0.05"},
+		{"dollars negative", market.Cents(-5).Dollars(), "-$0.05"},
+		{"dollars big", market.Cents(100000000).Dollars(), "$1000000.00"},
 		{"percent", Percent(1234), "+12.34%"},
 		{"percent zero", Percent(0), "+0.00%"},
 		{"percent negative", Percent(-500), "-5.00%"},
@@ -29,11 +31,11 @@ func TestDollarsPercentLock(t *testing.T) {
 
 func TestWriteTable(t *testing.T) {
 	offers := []Offer{
-		{Title: "AK-47 | Redline (Field-Tested)", Kind: KindTarget, Status: StatusAvailable, Buy: 1000, Sell: 1150,
+		{Title: "AK-47 | Redline (Field-Tested)", Kind: market.KindTarget, Status: market.StatusAvailable, Buy: 1000, Sell: 1150,
 			Net: 1127, ProfitBasisPoints: 1270},
-		{Title: "★ Karambit", Kind: KindHistory, Status: StatusLocked, LockDays: 5, Buy: 123456, Sell: 130000,
+		{Title: "★ Karambit", Kind: market.KindHistory, Status: market.StatusLocked, LockDays: 5, Buy: 123456, Sell: 130000,
 			Net: 123500, ProfitBasisPoints: 4},
-		{Title: "Sticker", Kind: KindTarget, Status: StatusLocked, Buy: 3, Sell: 2, Net: 1, ProfitBasisPoints: -6667},
+		{Title: "Sticker", Kind: market.KindTarget, Status: market.StatusLocked, Buy: 3, Sell: 2, Net: 1, ProfitBasisPoints: -6667},
 	}
 	var buf bytes.Buffer
 	require.NoError(t, WriteTable(&buf, offers, now0))
