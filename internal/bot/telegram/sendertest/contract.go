@@ -8,23 +8,16 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/bot"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
 )
 
-// Sender is the bot's port to Telegram (bot.Messenger, implemented by *telegram.Sender).
-type Sender interface {
-	Updates(ctx context.Context, offset int, timeout time.Duration) ([]tgbotapi.Update, error)
-	SendText(ctx context.Context, p telegram.Priority, chatID int64, text string, markup *tgbotapi.InlineKeyboardMarkup) (int, error)
-	SendPhoto(ctx context.Context, p telegram.Priority, chatID int64, m telegram.Media, caption string, markup *tgbotapi.InlineKeyboardMarkup) (int, error)
-	EditText(ctx context.Context, p telegram.Priority, chatID int64, messageID int, text string, markup *tgbotapi.InlineKeyboardMarkup) error
-	AnswerCallback(ctx context.Context, callbackID, text string, alert bool) error
-	SetCommands(ctx context.Context, cmds []telegram.Command) error
-}
+// Sender is the bot's port to Telegram (implemented by *telegram.Sender).
+type Sender = bot.Messenger
 
 // Subject is a sender under test with a chat it may write to and no pending updates.
 type Subject struct {
