@@ -27,6 +27,7 @@
 package pricestore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -122,12 +123,8 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 	if cfg.PriceTTL < 0 || cfg.HistoryTTL < 0 {
 		return nil, fmt.Errorf("%w: negative ttl", ErrConfig)
 	}
-	if cfg.PriceTTL == 0 {
-		cfg.PriceTTL = DefaultPriceTTL
-	}
-	if cfg.HistoryTTL == 0 {
-		cfg.HistoryTTL = DefaultHistoryTTL
-	}
+	cfg.PriceTTL = cmp.Or(cfg.PriceTTL, DefaultPriceTTL)
+	cfg.HistoryTTL = cmp.Or(cfg.HistoryTTL, DefaultHistoryTTL)
 	if rdb == nil || clk == nil {
 		return nil, fmt.Errorf("%w: nil dependency", ErrConfig)
 	}

@@ -11,6 +11,7 @@
 package salesschedule
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -87,15 +88,9 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Schedule, error) {
 	if cfg.BaseBackoff < 0 || cfg.MaxBackoff < 0 || cfg.Retention < 0 {
 		return nil, fmt.Errorf("%w: negative duration", ErrConfig)
 	}
-	if cfg.Retention == 0 {
-		cfg.Retention = DefaultRetention
-	}
-	if cfg.BaseBackoff == 0 {
-		cfg.BaseBackoff = DefaultBaseBackoff
-	}
-	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = DefaultMaxBackoff
-	}
+	cfg.Retention = cmp.Or(cfg.Retention, DefaultRetention)
+	cfg.BaseBackoff = cmp.Or(cfg.BaseBackoff, DefaultBaseBackoff)
+	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff)
 	if cfg.MaxBackoff < cfg.BaseBackoff {
 		return nil, fmt.Errorf("%w: max backoff %s below base %s", ErrConfig, cfg.MaxBackoff, cfg.BaseBackoff)
 	}

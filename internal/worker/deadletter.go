@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -73,19 +74,10 @@ func NewDueAgain(sched SalesRescheduler, gate Gate, cfg DueAgainConfig, log *slo
 	if cfg.Period < 0 || cfg.Timeout < 0 {
 		return nil, fmt.Errorf("%w: negative due-again duration", ErrConfig)
 	}
-	if cfg.Period == 0 {
-		cfg.Period = DefaultDueAgainPeriod
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultDueAgainTimeout
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	count := promauto.With(reg).NewCounterVec(prometheus.CounterOpts{Name: "dmarket_worker_due_again_total",
+	cfg.Period = cmp.Or(cfg.Period, DefaultDueAgainPeriod)
+	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultDueAgainTimeout)
+	log = orDiscard(log)
+	count := promauto.With(orNowhere(reg)).NewCounterVec(prometheus.CounterOpts{Name: "dmarket_worker_due_again_total",
 		Help: "Dead-lettered sales and fees messages, by kind and by what became of their title or game (due = made due again, unchanged, limited = already made due within the period, error)."},
 		[]string{"kind", "outcome"})
 	for _, k := range []message.Kind{message.KindSales, message.KindFees} {

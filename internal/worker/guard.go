@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -106,27 +107,14 @@ func NewGuard(probe func(ctx context.Context) error, opts GuardOptions) (*Guard,
 	if opts.ProbeTimeout < 0 || opts.ProbeMinBackoff < 0 || opts.ProbeMaxBackoff < 0 {
 		return nil, fmt.Errorf("%w: negative guard duration", ErrConfig)
 	}
-	if opts.ProbeTimeout == 0 {
-		opts.ProbeTimeout = DefaultProbeTimeout
-	}
-	if opts.ProbeMinBackoff == 0 {
-		opts.ProbeMinBackoff = DefaultProbeMinBackoff
-	}
-	if opts.ProbeMaxBackoff == 0 {
-		opts.ProbeMaxBackoff = max(DefaultProbeMaxBackoff, opts.ProbeMinBackoff)
-	}
+	opts.ProbeTimeout = cmp.Or(opts.ProbeTimeout, DefaultProbeTimeout)
+	opts.ProbeMinBackoff = cmp.Or(opts.ProbeMinBackoff, DefaultProbeMinBackoff)
+	opts.ProbeMaxBackoff = cmp.Or(opts.ProbeMaxBackoff, max(DefaultProbeMaxBackoff, opts.ProbeMinBackoff))
 	if opts.ProbeMaxBackoff < opts.ProbeMinBackoff {
 		return nil, fmt.Errorf("%w: probe max backoff %s below min %s", ErrConfig, opts.ProbeMaxBackoff, opts.ProbeMinBackoff)
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	reg := opts.Registerer
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	f := promauto.With(reg)
+	log := orDiscard(opts.Logger)
+	f := promauto.With(orNowhere(opts.Registerer))
 	resumed := make(chan struct{})
 	close(resumed)
 	return &Guard{

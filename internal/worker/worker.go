@@ -8,6 +8,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -167,6 +168,22 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	return m
 }
 
+// orDiscard returns log, or a logger that discards when log is nil.
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
+}
+
+// orNowhere returns reg, or a registry of its own when reg is nil.
+func orNowhere(reg prometheus.Registerer) prometheus.Registerer {
+	if reg == nil {
+		return prometheus.NewRegistry()
+	}
+	return reg
+}
+
 // New returns a Handler.
 func New(cfg Config, d Deps) (*Handler, error) {
 	if d.Store == nil || d.Analyse == nil {
@@ -175,24 +192,14 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if cfg.EnqueueCacheSize < 0 {
 		return nil, fmt.Errorf("%w: negative enqueue cache size", ErrConfig)
 	}
-	if cfg.EnqueueCacheSize == 0 {
-		cfg.EnqueueCacheSize = DefaultEnqueueCacheSize
-	}
-	log := d.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	cfg.EnqueueCacheSize = cmp.Or(cfg.EnqueueCacheSize, DefaultEnqueueCacheSize)
 	clk := d.Clock
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	reg := d.Registerer
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
 	h := &Handler{
-		store: d.Store, schedule: d.Schedule, analyse: d.Analyse, log: log, span: d.StartSpan,
-		seen: newTitleSet(cfg.EnqueueCacheSize, enqueueCacheMaxAge, clk), clock: clk, m: newMetrics(reg),
+		store: d.Store, schedule: d.Schedule, analyse: d.Analyse, log: orDiscard(d.Logger), span: d.StartSpan,
+		seen: newTitleSet(cfg.EnqueueCacheSize, enqueueCacheMaxAge, clk), clock: clk, m: newMetrics(orNowhere(d.Registerer)),
 	}
 	h.chain = middleware.Chain(message.HandlerFunc(h.handle),
 		middleware.Span(h.span, "worker.handle"),
