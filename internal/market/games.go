@@ -22,7 +22,7 @@ type Game struct {
 	Slug string
 }
 
-// catalogue holds every known game, in the stable order of GameIDs.
+// catalogue holds every known game, in the order of GameIDs.
 var catalogue = [...]Game{
 	{ID: GameCS2, Name: "CS2", Slug: "csgo-skins"},
 	{ID: GameDota2, Name: "Dota 2", Slug: "dota2-skins"},
@@ -30,14 +30,8 @@ var catalogue = [...]Game{
 	{ID: GameRust, Name: "Rust", Slug: "rust-skins"},
 }
 
-// Games returns every known game, in a stable order (CS2, Dota 2, TF2, Rust). The slice is the caller's.
-func Games() []Game {
-	out := make([]Game, len(catalogue))
-	copy(out, catalogue[:])
-	return out
-}
-
-// GameIDs returns the ids of every known game, in the order of Games. The slice is the caller's.
+// GameIDs returns the ids of every known game, in a stable order (CS2, Dota 2, TF2, Rust). The slice is
+// the caller's.
 func GameIDs() []string {
 	out := make([]string, len(catalogue))
 	for i, g := range catalogue {

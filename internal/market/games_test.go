@@ -13,9 +13,6 @@ func TestGames(t *testing.T) {
 	ids := GameIDs()
 	ids[0] = "changed"
 	require.Equal(t, GameCS2, GameIDs()[0], "GameIDs returns a copy")
-	games := Games()
-	games[0].Name = "changed"
-	require.Equal(t, "CS2", Games()[0].Name, "Games returns a copy")
 }
 
 func TestLookupGame(t *testing.T) {
@@ -43,9 +40,7 @@ func TestLookupGame(t *testing.T) {
 	}
 }
 
-func TestListingAndOrder(t *testing.T) {
-	require.Equal(t, StatusAvailable, Listing{}.Status())
-	require.Equal(t, StatusLocked, Listing{Locked: true}.Status())
+func TestBuyOrder(t *testing.T) {
 	require.False(t, BuyOrder{Title: "x"}.Exists())
 	require.True(t, BuyOrder{Title: "x", Price: 1, Count: 1}.Exists())
 }

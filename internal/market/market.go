@@ -52,14 +52,6 @@ type Listing struct {
 	LockDays int
 }
 
-// Status returns the listing's status.
-func (l Listing) Status() ListingStatus {
-	if l.Locked {
-		return StatusLocked
-	}
-	return StatusAvailable
-}
-
 // BuyOrder is the best buy order (a "target") of one title.
 type BuyOrder struct {
 	// Title is the item's sanitised title.

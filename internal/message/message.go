@@ -94,7 +94,7 @@ type Envelope struct {
 	Schema int `json:"schema"`
 	// Kind names the payload.
 	Kind Kind `json:"kind"`
-	// GameID is the DMarket game id (a8db, 9a92, tf2, rust).
+	// GameID is the DMarket game id, one of market.GameIDs (a8db, 9a92, tf2, rust).
 	GameID string `json:"game_id"`
 	// FetchedAt is when the parser received the answer.
 	FetchedAt time.Time `json:"fetched_at"`
