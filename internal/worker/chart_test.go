@@ -18,10 +18,10 @@ func TestSellHistoryReportsOldestSale(t *testing.T) {
 	}{
 		{name: "none"},
 		{name: "newest first, older than a week", want: now.Add(-9 * 24 * time.Hour), sales: []validate.Sale{
-			{PriceCents: 100, At: now.Add(-time.Hour)}, {PriceCents: 120, At: now.Add(-9 * 24 * time.Hour)}}},
+			{Price: 100, At: now.Add(-time.Hour)}, {Price: 120, At: now.Add(-9 * 24 * time.Hour)}}},
 		{name: "unordered, within a day", want: now.Add(-20 * time.Hour), sales: []validate.Sale{
-			{PriceCents: 100, At: now.Add(-3 * time.Hour)}, {PriceCents: 120, At: now.Add(-20 * time.Hour)},
-			{PriceCents: 110, At: now.Add(-time.Hour)}}},
+			{Price: 100, At: now.Add(-3 * time.Hour)}, {Price: 120, At: now.Add(-20 * time.Hour)},
+			{Price: 110, At: now.Add(-time.Hour)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.True(t, tc.want.Equal(SellHistory(tc.sales, now).Oldest))

@@ -47,7 +47,7 @@ func SellHistory(sales []validate.Sale, now time.Time) market.History {
 	in := make([]sellhistory.Sale, len(sales))
 	var oldest time.Time
 	for i, s := range sales {
-		in[i] = sellhistory.Sale{Price: s.PriceCents, At: s.At}
+		in[i] = s
 		if oldest.IsZero() || s.At.Before(oldest) {
 			oldest = s.At
 		}

@@ -27,6 +27,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // Analysis parameters of SPEC §5.3.
@@ -39,13 +41,8 @@ const (
 	MinWindows = 5
 )
 
-// Sale is one sold unit.
-type Sale struct {
-	// Price is the sale price in US cents.
-	Price int64
-	// At is when the sale happened.
-	At time.Time
-}
+// Sale is one sold unit: its price and when it sold.
+type Sale = market.Sale
 
 // Point is one hour of sales.
 type Point struct {
@@ -85,7 +82,7 @@ func Points(sales []Sale, now time.Time) []Point {
 			a = &acc{}
 			hours[h] = a
 		}
-		a.sum += s.Price
+		a.sum += int64(s.Price)
 		a.n++
 	}
 	keys := make([]int64, 0, len(hours))

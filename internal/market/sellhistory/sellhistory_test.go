@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 var stableNow = time.Date(2022, 4, 23, 18, 0, 0, 0, time.UTC)
@@ -79,10 +81,10 @@ func TestAnalyseSales(t *testing.T) {
 	now := stableNow
 	var steady, falling, rising []Sale
 	for h := range 40 {
-		steady = append(steady, Sale{Price: 1000 + int64(h%3), At: hour(h)}, Sale{Price: 1001, At: hour(h)})
+		steady = append(steady, Sale{Price: 1000 + market.Cents(h%3), At: hour(h)}, Sale{Price: 1001, At: hour(h)})
 		// h counts back from now: older hours are dearer, so the price falls.
-		falling = append(falling, Sale{Price: 1000 + int64(h)*10, At: hour(h)})
-		rising = append(rising, Sale{Price: 2000 - int64(h)*20, At: hour(h)})
+		falling = append(falling, Sale{Price: 1000 + market.Cents(h)*10, At: hour(h)})
+		rising = append(rising, Sale{Price: 2000 - market.Cents(h)*20, At: hour(h)})
 	}
 	cases := []struct {
 		name   string

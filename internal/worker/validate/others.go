@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"time"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // Order is the best buy order of one title from POST /marketplace-api/v1/aggregated-prices.
@@ -160,13 +162,9 @@ func (s *scanner) order() (Order, Reason, error) {
 	return o, "", nil
 }
 
-// Sale is one sale from GET /trade-aggregator/v1/last-sales.
-type Sale struct {
-	// PriceCents is the sale price (the API sends decimal dollars).
-	PriceCents int64
-	// At is when the sale happened (UTC).
-	At time.Time
-}
+// Sale is one sale from GET /trade-aggregator/v1/last-sales: its price (the API sends decimal dollars)
+// and when it happened (UTC).
+type Sale = market.Sale
 
 // Sales is a decoded last-sales body.
 type Sales struct {
@@ -238,7 +236,7 @@ func (s *scanner) sale() (Sale, Reason, error) {
 	if r != "" {
 		return Sale{}, r, nil
 	}
-	sale.PriceCents = p
+	sale.Price = market.Cents(p)
 	return sale, "", nil
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 )
 
@@ -96,7 +97,7 @@ func TestDecodeSalesFixture(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, got.Invalid)
 	require.Len(t, got.Items, 20)
-	require.Equal(t, Sale{PriceCents: 1257, At: time.Unix(1749568028, 0).UTC()}, got.Items[0])
+	require.Equal(t, Sale{Price: 1257, At: time.Unix(1749568028, 0).UTC()}, got.Items[0])
 	for i := 1; i < len(got.Items); i++ {
 		require.False(t, got.Items[i].At.After(got.Items[i-1].At), "newest first")
 	}
@@ -143,7 +144,7 @@ func TestDecodeSalesRules(t *testing.T) {
 				return
 			}
 			require.Len(t, got.Items, 1)
-			require.Equal(t, tc.want, got.Items[0].PriceCents)
+			require.Equal(t, market.Cents(tc.want), got.Items[0].Price)
 		})
 	}
 }
