@@ -75,6 +75,25 @@ func (s *scanner) fields(member func(key []byte) error) (ok bool, err error) {
 	return err == nil, err
 }
 
+// unixSeconds reads a time in unix seconds, given as a number or as a string holding one. given is false
+// for null and for an empty value; wrongType reports a value of another type (or an escaped string),
+// and v is -1 for text that is not an integer.
+func (s *scanner) unixSeconds() (v int64, given, wrongType bool, err error) {
+	t, present, ok, err := s.intText()
+	if err != nil {
+		return 0, false, false, err
+	}
+	given = present && len(t) > 0
+	if !given || !ok {
+		return 0, given, !ok, nil
+	}
+	v, good := parseInt(t)
+	if !good {
+		v = -1
+	}
+	return v, true, false, nil
+}
+
 // itemFields reads an item object with member, like fields; a value that is not an object makes the
 // item wrong_type (in *reason).
 func (s *scanner) itemFields(reason *Reason, member func(key []byte) error) error {
@@ -200,24 +219,20 @@ func (s *scanner) sale() (Sale, Reason, error) {
 			price, havePrice = t, present && ok && len(t) > 0
 			return err
 		case "date":
-			t, present, ok, err := s.intText()
-			if err != nil {
+			v, given, wrongType, err := s.unixSeconds()
+			switch {
+			case err != nil:
 				return err
-			}
-			if !ok {
+			case wrongType:
 				firstReason(&reason, ReasonWrongType)
-				return nil
-			}
-			if !present || len(t) == 0 {
-				return nil
-			}
-			haveDate = true
-			v, good := parseInt(t)
-			if !good || v <= 0 {
+			case !given:
+			case v <= 0:
+				haveDate = true
 				firstReason(&reason, ReasonBadTime)
-				return nil
+			default:
+				haveDate = true
+				sale.At = time.Unix(v, 0).UTC()
 			}
-			sale.At = time.Unix(v, 0).UTC()
 			return nil
 		default:
 			return s.skip()
@@ -380,16 +395,13 @@ func (s *scanner) reducedFee() (ReducedFee, Reason, error) {
 		case "maxPrice":
 			return bound(&f.MaxPriceCents, true)
 		case "expiresAt":
-			t, present, ok, err := s.intText()
-			if err != nil || !present || len(t) == 0 {
+			v, given, wrongType, err := s.unixSeconds()
+			switch {
+			case err != nil || !given:
 				return err
-			}
-			v, good := parseInt(t)
-			if !ok || !good || v < 0 {
+			case wrongType || v < 0:
 				firstReason(&reason, ReasonBadTime)
-				return nil
-			}
-			if v > 0 {
+			case v > 0:
 				f.ExpiresAt = time.Unix(v, 0).UTC()
 			}
 			return nil
