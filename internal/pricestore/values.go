@@ -468,45 +468,37 @@ func (s *Store) cas(ctx context.Context, what string, keys []string, args []any)
 	return n, nil
 }
 
-// getJSON reads a string key into v; found is false when the key does not exist.
-func (s *Store) getJSON(ctx context.Context, key string, v any) (bool, error) {
+// getJSON reads the string key key as a T; found is false when the key does not exist.
+func getJSON[T any](ctx context.Context, s *Store, key string) (v T, found bool, err error) {
 	b, err := s.rdb.Get(ctx, key).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return false, nil
+		return v, false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("read %s: %w", key, err)
+		return v, false, fmt.Errorf("read %s: %w", key, err)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("%w: %s: %w", ErrCorrupt, key, err)
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, false, fmt.Errorf("%w: %s: %w", ErrCorrupt, key, err)
 	}
-	return true, nil
+	return v, true, nil
 }
 
 // Order reads the best buy order of title.
 func (s *Store) Order(ctx context.Context, title string) (OrderValue, bool, error) {
-	var v OrderValue
-	ok, err := s.getJSON(ctx, OrdersKey(title), &v)
-	return v, ok, err
+	return getJSON[OrderValue](ctx, s, OrdersKey(title))
 }
 
 // History reads the sell-history analysis of title.
 func (s *Store) History(ctx context.Context, title string) (HistoryValue, bool, error) {
-	var v HistoryValue
-	ok, err := s.getJSON(ctx, HistoryKey(title), &v)
-	return v, ok, err
+	return getJSON[HistoryValue](ctx, s, HistoryKey(title))
 }
 
 // Chart reads the chart points of title.
 func (s *Store) Chart(ctx context.Context, title string) (ChartValue, bool, error) {
-	var v ChartValue
-	ok, err := s.getJSON(ctx, ChartKey(title), &v)
-	return v, ok, err
+	return getJSON[ChartValue](ctx, s, ChartKey(title))
 }
 
 // Fees reads the fees of game.
 func (s *Store) Fees(ctx context.Context, game string) (FeesValue, bool, error) {
-	var v FeesValue
-	ok, err := s.getJSON(ctx, FeesKey(game), &v)
-	return v, ok, err
+	return getJSON[FeesValue](ctx, s, FeesKey(game))
 }

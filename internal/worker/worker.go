@@ -44,16 +44,14 @@ type Analyser func(sales []validate.Sale, now time.Time) market.History
 
 // SellHistory is the Analyser backed by package sellhistory.
 func SellHistory(sales []validate.Sale, now time.Time) market.History {
-	in := make([]sellhistory.Sale, len(sales))
 	var oldest time.Time
-	for i, s := range sales {
-		in[i] = s
+	for _, s := range sales {
 		if oldest.IsZero() || s.At.Before(oldest) {
 			oldest = s.At
 		}
 	}
-	r := sellhistory.Analyse(in, now)
-	recent := sellhistory.Recent(sellhistory.Points(in, now), now)
+	r := sellhistory.Analyse(sales, now)
+	recent := sellhistory.Recent(sellhistory.Points(sales, now), now)
 	points := make([]market.HourPoint, 0, len(recent))
 	for i := len(recent) - 1; i >= 0; i-- { // Recent is newest first; charts read oldest first.
 		p := recent[i]
