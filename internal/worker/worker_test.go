@@ -498,3 +498,111 @@ func (s *titleSet) len() int {
 	defer s.mu.Unlock()
 	return len(s.cur) + len(s.prev)
 }
+
+func TestSellHistoryReportsOldestSale(t *testing.T) {
+	now := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		sales []validate.Sale
+		want  time.Time
+	}{
+		{name: "none"},
+		{name: "newest first, older than a week", want: now.Add(-9 * 24 * time.Hour), sales: []validate.Sale{
+			{Price: 100, At: now.Add(-time.Hour)}, {Price: 120, At: now.Add(-9 * 24 * time.Hour)}}},
+		{name: "unordered, within a day", want: now.Add(-20 * time.Hour), sales: []validate.Sale{
+			{Price: 100, At: now.Add(-3 * time.Hour)}, {Price: 120, At: now.Add(-20 * time.Hour)},
+			{Price: 110, At: now.Add(-time.Hour)}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.True(t, tc.want.Equal(SellHistory(tc.sales, now).Oldest))
+		})
+	}
+}
+
+// crawlDelivery is a listings message of page `page` of crawl `cycle` holding n tradable listings of
+// "A" at price cents.
+func crawlDelivery(t *testing.T, fetched time.Time, cycle int64, page, n int, price int64) message.Delivery {
+	t.Helper()
+	objs := make([]string, n)
+	for i := range objs {
+		objs[i] = fmt.Sprintf(`{"itemId":"p%d-%d","title":"A","gameId":"a8db","price":{"USD":"%d"},"suggestedPrice":{"USD":"900"},"extra":{"tradable":true}}`,
+			page, i, price)
+	}
+	body, err := message.Encode(message.Envelope{
+		Schema: message.SchemaVersion, Kind: message.KindListings, GameID: "a8db", FetchedAt: fetched,
+		Request: message.Request{Method: "GET", Path: "/exchange/v1/market/items"},
+		Payload: []byte(`{"objects":[` + strings.Join(objs, ",") + `],"cursor":"x"}`),
+		Crawl:   &message.Crawl{Range: "0-999", Cycle: cycle, Page: page},
+	})
+	require.NoError(t, err)
+	return message.Delivery{MessageID: fmt.Sprint("m-", cycle, "-", page), Body: body, Attempt: 1}
+}
+
+// TestListingsCountOverTheCrawlsPages: the worker hands a page's crawl identity to the store, so a price
+// spread over several pages is counted over all of them, redelivered or not.
+func TestListingsCountOverTheCrawlsPages(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	e := newEnv(t, now)
+	for _, d := range []message.Delivery{
+		crawlDelivery(t, now.Add(-3*time.Second), 7, 1, 100, 500),
+		crawlDelivery(t, now.Add(-4*time.Second), 7, 0, 40, 500),
+		crawlDelivery(t, now.Add(-2*time.Second), 7, 2, 12, 500),
+		crawlDelivery(t, now.Add(-3*time.Second), 7, 1, 100, 500), // redelivered
+	} {
+		require.NoError(t, e.h.Handle(ctx, d))
+	}
+	p, ok, err := e.store.Title(ctx, "A")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Len(t, p.Available, 1)
+	require.Equal(t, 152, p.Available[0].Count)
+}
+
+// TestFutureFetchTimeDoesNotFreezeValues: a message whose fetch time lies ahead of the worker's clock
+// (parser clock skew) must not win the compare-and-set of every later write.
+func TestFutureFetchTimeDoesNotFreezeValues(t *testing.T) {
+	order := func(price int) []byte {
+		return fmt.Appendf(nil, `{"aggregatedPrices":[{"title":"A","orderBestPrice":{"Currency":"USD","Amount":"%d"},"orderCount":"3"}]}`, price)
+	}
+	tests := []struct {
+		name     string
+		ahead    time.Duration
+		rejected bool
+	}{
+		{name: "an hour ahead is rejected", ahead: time.Hour, rejected: true},
+		{name: "just beyond the tolerance is rejected", ahead: validate.MaxFetchSkew + time.Millisecond, rejected: true},
+		{name: "within the tolerance is kept", ahead: validate.MaxFetchSkew},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			e := newEnv(t, now)
+			err := e.h.Handle(ctx, delivery(t, message.KindOrders, "a8db", now.Add(tc.ahead), "", order(100)))
+			reason := testutil.ToFloat64(e.h.m.invalid.WithLabelValues(string(validate.ReasonFetchedInFuture)))
+			if tc.rejected {
+				require.Error(t, err)
+				require.True(t, message.IsPermanent(err), "dead-lettered with its reason, not retried")
+				require.ErrorIs(t, err, validate.ErrFetchedInFuture)
+				require.Equal(t, 1.0, reason)
+				_, ok, err := e.store.Order(ctx, "A")
+				require.NoError(t, err)
+				require.False(t, ok, "nothing written")
+			} else {
+				require.NoError(t, err)
+				require.Zero(t, reason)
+				require.LessOrEqual(t, e.rdb.PTTL(ctx, "orders:dmarket:A").Val(), time.Hour, "lives at most PRICE_TTL")
+			}
+
+			// The clock moves past the tolerance: a page fetched now must win over the skewed one.
+			e.clk.Advance(validate.MaxFetchSkew + time.Second)
+			require.NoError(t, e.h.Handle(ctx, delivery(t, message.KindOrders, "a8db", e.clk.Now(), "", order(200))))
+			o, ok, err := e.store.Order(ctx, "A")
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.Equal(t, int64(200), o.Price)
+			require.LessOrEqual(t, e.rdb.PTTL(ctx, "orders:dmarket:A").Val(), time.Hour)
+		})
+	}
+}
