@@ -583,11 +583,7 @@ func between(p *problems, name string, v, lo, hi int) {
 func checkURL(raw string, schemes ...string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("%q is not a URL: %s", redact.URLString(raw), redact.ParseError(raw, err))
+		return nil, fmt.Errorf("%q is not a URL: %w", redact.URLString(raw), redact.ParseError(raw, err))
 	}
 	ok := false
 	for _, s := range schemes {

@@ -1,6 +1,7 @@
 package market
 
 import (
+	"errors"
 	"math"
 	"strconv"
 	"testing"
@@ -98,7 +99,7 @@ func TestParseDollars(t *testing.T) {
 			requireParse(t, ParseDollars[string], ParseDollars[[]byte], tc.in, tc.want, tc.err)
 
 			rounded, err := ParseDollarsRounded(tc.in)
-			if tc.err == ErrSubCent {
+			if errors.Is(tc.err, ErrSubCent) {
 				require.NoError(t, err)
 				require.Equal(t, tc.rounded, rounded)
 				return
@@ -160,7 +161,7 @@ func TestNoAllocations(t *testing.T) {
 		if c, err := ParseDollars(dollars); err != nil || c != 123456 {
 			t.Fatal(c, err)
 		}
-		if _, err := ParseDollars(amount[:0]); err != ErrEmpty {
+		if _, err := ParseDollars(amount[:0]); !errors.Is(err, ErrEmpty) {
 			t.Fatal(err)
 		}
 		if KnownGameID(game) != GameTF2 {
@@ -188,7 +189,7 @@ func FuzzParse(f *testing.F) {
 		}
 		c, err := ParseCents(s)
 		cb, errb := ParseCents([]byte(s))
-		if c != cb || err != errb {
+		if c != cb || !errors.Is(err, errb) {
 			t.Fatalf("%q: string %d %v, bytes %d %v", s, c, err, cb, errb)
 		}
 		if err != nil {

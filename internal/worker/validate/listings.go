@@ -85,7 +85,7 @@ func (s *scanner) listingsPage(game string) (page ListingsPage, sawObjects bool,
 		return s.skip()
 	})
 	switch {
-	case err == errObjectsNotArray:
+	case errors.Is(err, errObjectsNotArray):
 		return ListingsPage{}, false, payloadErr("listings page: objects is not an array", nil)
 	case err != nil:
 		return ListingsPage{}, false, payloadErr("listings page", err)

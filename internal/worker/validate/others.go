@@ -304,7 +304,7 @@ func DecodeFees(body []byte) (Fees, error) {
 		err = s.end()
 	}
 	switch {
-	case err == errInvalidDefaultFee:
+	case errors.Is(err, errInvalidDefaultFee):
 		return Fees{}, payloadErr("customized fees: invalid defaultFee", nil)
 	case err != nil:
 		return Fees{}, payloadErr("customized fees", err)

@@ -133,16 +133,16 @@ func parseDollars(b []byte) (int64, Reason) { return checkPrice(market.ParseDoll
 // checkPrice turns the result of a market parser into a price of SPEC §5.1 or the reason it is not one.
 func checkPrice(c market.Cents, err error) (int64, Reason) {
 	switch {
-	case err == market.ErrEmpty:
-		return 0, ReasonMissingField
-	case err == market.ErrRange:
+	case err == nil && (c < 0 || int64(c) > MaxPriceCents):
 		return 0, ReasonPriceOutOfRange
-	case err != nil:
-		return 0, ReasonBadPrice
-	case c < 0 || int64(c) > MaxPriceCents:
+	case err == nil:
+		return int64(c), ""
+	case errors.Is(err, market.ErrEmpty):
+		return 0, ReasonMissingField
+	case errors.Is(err, market.ErrRange):
 		return 0, ReasonPriceOutOfRange
 	}
-	return int64(c), ""
+	return 0, ReasonBadPrice
 }
 
 // parseInt parses a plain decimal integer (optional leading '-') that fits comfortably in int64.
