@@ -242,22 +242,27 @@ func decodeTitle(title string, hash map[string]string, order, history any, now t
 	}
 	t.GameID, t.Image = meta.gameID, meta.image
 	metaUpdated := meta.updatedAt
-	err = eachLiveLevel(hash, now, func(locked bool, price int64, lv storedLevel) {
+	nowUnix := unixNow(now)
+	for field, raw := range hash {
+		lv, ok, err := liveLevel(field, raw, nowUnix)
+		if err != nil {
+			return t, MalformedPrices, err
+		}
+		if !ok {
+			continue
+		}
 		dst := &t.Available
-		if locked {
+		if lv.locked {
 			dst = &t.Locked
 		}
-		if *dst != nil && (*dst).Price <= price {
-			return
+		if *dst != nil && (*dst).Price <= lv.price {
+			continue
 		}
 		updated := unixSeconds(metaUpdated)
 		if lv.t > 0 {
 			updated = time.UnixMilli(lv.t).UTC()
 		}
-		*dst = &offers.Listing{Price: price, Count: int(lv.n), LockDays: lv.days, UpdatedAt: updated, ExpiresAt: unixSeconds(lv.exp)}
-	})
-	if err != nil {
-		return t, MalformedPrices, err
+		*dst = &offers.Listing{Price: lv.price, Count: int(lv.n), LockDays: lv.days, UpdatedAt: updated, ExpiresAt: unixSeconds(lv.exp)}
 	}
 	if t.Available == nil && t.Locked == nil {
 		return t, "", nil
@@ -310,37 +315,37 @@ func decodeMeta(raw string) (storedMeta, error) {
 
 // storedLevel is one decoded `a:`/`l:` field of a prices hash.
 type storedLevel struct {
+	locked    bool
+	price     int64
 	n, t      int64
 	exp, days float64
 }
 
-// eachLiveLevel calls fn with every live price field of a prices hash: its status, price and value. A
-// field counts until its exp, to the nanosecond (comparing with the time truncated to whole seconds would
-// keep a field up to a second after its expiry), and while it has listings.
-func eachLiveLevel(hash map[string]string, now time.Time, fn func(locked bool, price int64, lv storedLevel)) error {
-	nowUnix := float64(now.UnixNano()) / 1e9
-	for field, raw := range hash {
-		var locked bool
-		switch {
-		case strings.HasPrefix(field, FieldAvailable):
-		case strings.HasPrefix(field, FieldLocked):
-			locked = true
-		default:
-			continue
-		}
-		price, err := strconv.ParseInt(field[2:], 10, 64)
-		if err != nil || price <= 0 {
-			return fmt.Errorf("%w: field %q: bad price", ErrCorrupt, field)
-		}
-		lv, err := decodeLevel(raw)
-		if err != nil {
-			return fmt.Errorf("%w: field %q: %w", ErrCorrupt, field, err)
-		}
-		if lv.exp >= nowUnix && lv.n > 0 {
-			fn(locked, price, lv)
-		}
+// unixNow is now in unix seconds with its fraction: a field whose exp is in the past is expired to the
+// nanosecond, since comparing with the time truncated to whole seconds would keep a field up to a second
+// after its expiry.
+func unixNow(now time.Time) float64 { return float64(now.UnixNano()) / 1e9 }
+
+// liveLevel decodes one field of a prices hash. ok is false for a field that is not a price field and for
+// a level that no longer counts: one whose exp is before nowUnix (see unixNow) or without listings.
+func liveLevel(field, raw string, nowUnix float64) (lv storedLevel, ok bool, err error) {
+	var locked bool
+	switch {
+	case strings.HasPrefix(field, FieldAvailable):
+	case strings.HasPrefix(field, FieldLocked):
+		locked = true
+	default:
+		return lv, false, nil
 	}
-	return nil
+	price, err := strconv.ParseInt(field[2:], 10, 64)
+	if err != nil || price <= 0 {
+		return lv, false, fmt.Errorf("%w: field %q: bad price", ErrCorrupt, field)
+	}
+	if lv, err = decodeLevel(raw); err != nil {
+		return lv, false, fmt.Errorf("%w: field %q: %w", ErrCorrupt, field, err)
+	}
+	lv.locked, lv.price = locked, price
+	return lv, lv.exp >= nowUnix && lv.n > 0, nil
 }
 
 func decodeLevel(raw string) (storedLevel, error) {

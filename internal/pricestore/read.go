@@ -67,16 +67,21 @@ func (s *Store) Title(ctx context.Context, title string) (Prices, bool, error) {
 		}
 		p.GameID, p.Image, p.SuggestedCents, p.UpdatedAt = m.gameID, m.image, m.suggested, unixSeconds(m.updatedAt)
 	}
-	err = eachLiveLevel(h, s.clock.Now(), func(locked bool, price int64, lv storedLevel) {
-		l := Level{PriceCents: price, Count: int(lv.n), LockDays: int(lv.days), ExpiresAt: unixSeconds(lv.exp)}
-		if locked {
+	nowUnix := unixNow(s.clock.Now())
+	for field, raw := range h {
+		lv, ok, err := liveLevel(field, raw, nowUnix)
+		if err != nil {
+			return Prices{}, false, fmt.Errorf("%s: %w", key, err)
+		}
+		if !ok {
+			continue
+		}
+		l := Level{PriceCents: lv.price, Count: int(lv.n), LockDays: int(lv.days), ExpiresAt: unixSeconds(lv.exp)}
+		if lv.locked {
 			p.Locked = append(p.Locked, l)
 		} else {
 			p.Available = append(p.Available, l)
 		}
-	})
-	if err != nil {
-		return Prices{}, false, fmt.Errorf("%s: %w", key, err)
 	}
 	byPrice := func(a, b Level) int { return cmp.Compare(a.PriceCents, b.PriceCents) }
 	slices.SortFunc(p.Available, byPrice)
