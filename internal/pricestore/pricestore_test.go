@@ -44,27 +44,16 @@ func listing(title string, price int64, locked bool, days int) validate.Listing 
 		PriceCents: price, SuggestedCents: 1000, Locked: locked, LockDays: days}
 }
 
-// dump returns every key of the database with its content, for whole-state comparisons.
+// dump returns every key of the database with its content, for whole-state comparisons, without the
+// prices hashes' expiry bounds, whose lower bound depends on the order of writes (readers ignore it).
 func dump(t *testing.T, rdb *redis.Client) map[string]any {
 	t.Helper()
-	ctx := context.Background()
-	out := map[string]any{}
-	iter := rdb.Scan(ctx, 0, "*", 100).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		switch rdb.Type(ctx, k).Val() {
-		case "hash":
-			h := rdb.HGetAll(ctx, k).Val()
-			// The expiry bounds' lower bound depends on the order of writes; readers ignore the field.
+	out := redisdbtest.Dump(t, rdb)
+	for _, v := range out {
+		if h, ok := v.(map[string]string); ok {
 			delete(h, FieldExpiry)
-			out[k] = h
-		case "string":
-			out[k] = rdb.Get(ctx, k).Val()
-		default:
-			out[k] = rdb.Type(ctx, k).Val()
 		}
 	}
-	require.NoError(t, iter.Err())
 	return out
 }
 

@@ -153,9 +153,9 @@ func TestHandleListings(t *testing.T) {
 	require.Nil(t, e.tracer.hdrs[1])
 
 	// Redelivery changes nothing and costs no schedule call.
-	before := snapshot(t, e.rdb)
+	before := redisdbtest.Dump(t, e.rdb)
 	require.NoError(t, e.h.Handle(ctx, d))
-	require.Equal(t, before, snapshot(t, e.rdb))
+	require.Equal(t, before, redisdbtest.Dump(t, e.rdb))
 	require.Equal(t, 1, e.counts.calls)
 
 	// A page with a new title enqueues only that one.
@@ -284,7 +284,7 @@ func TestHandlePermanentErrors(t *testing.T) {
 				}
 				require.Equal(t, 1.0, total, "the dropped item is counted")
 			}
-			require.Empty(t, snapshot(t, e.rdb), "nothing written")
+			require.Empty(t, redisdbtest.Dump(t, e.rdb), "nothing written")
 			require.Error(t, e.tracer.errs[len(e.tracer.errs)-1], "the span records the error")
 		})
 	}
@@ -384,27 +384,6 @@ func TestTitleSetForgetsOldTitles(t *testing.T) {
 	clk.Advance(time.Hour)
 	require.False(t, s.has("a8db", "B"))
 	require.Zero(t, s.len())
-}
-
-// snapshot returns every key of the database with its content.
-func snapshot(t testing.TB, rdb *redis.Client) map[string]string {
-	t.Helper()
-	ctx := context.Background()
-	out := map[string]string{}
-	iter := rdb.Scan(ctx, 0, "*", 100).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		switch rdb.Type(ctx, k).Val() {
-		case "hash":
-			out[k] = fmt.Sprint(rdb.HGetAll(ctx, k).Val())
-		case "zset":
-			out[k] = fmt.Sprint(rdb.ZRangeWithScores(ctx, k, 0, -1).Val())
-		default:
-			out[k] = rdb.Get(ctx, k).Val()
-		}
-	}
-	require.NoError(t, iter.Err())
-	return out
 }
 
 // benchPages builds 100-item listing pages from the fixture's item shapes, each item with its own title
