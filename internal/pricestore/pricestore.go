@@ -3,8 +3,10 @@
 // (`history:dmarket:<title>`) and per-game fees (`fees:dmarket:<game>`). It writes them in batches, atomically
 // per title through Lua scripts, and idempotently: every stored value carries the fetch time ("t", unix
 // milliseconds) of the message that wrote it, a write older than what is stored is ignored and a
-// redelivered message rewrites exactly what it wrote before. It also reads the prices back, one title or
-// all of them with SCAN plus pipelined reads.
+// redelivered message rewrites exactly what it wrote before. It also reads the values back: one title's
+// prices (Title), one buy order, analysis, chart or game's fees, and the whole market for the offers
+// engine (MarketReader, with SCAN plus pipelined reads). The stored JSON bodies convert to and from the
+// types of package market.
 //
 // Layout of `prices:dmarket:<title>` (a HASH):
 //
