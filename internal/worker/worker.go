@@ -5,6 +5,8 @@
 // message that can never be handled is marked message.Permanent. Guard tells an unreachable Redis (the
 // consumers pause, no attempt is spent) from a message that fails on its own (retried, then
 // dead-lettered), and DueAgain makes the title or game of a dead-lettered sales or fees message due again.
+// The span, the failure log and the pages and latency metrics of each message are middleware
+// (platform/middleware) that New puts around the handler's own logic.
 package worker
 
 import (
