@@ -233,8 +233,8 @@ func ProfitBasisPoints(net, buy int64) int64 {
 // Compute returns the offers of the market that pass the settings (muted titles left out), sorted by
 // profit descending, then title, then TARGET before HISTORY, then available before locked. A listing
 // level that has expired by now is left out. It does not modify m, so one Market
-// can serve many users concurrently; it is fastest when m.Titles is sorted by title, as RedisSource
-// returns it.
+// can serve many users concurrently; it is fastest when m.Titles is sorted by title, as
+// pricestore.MarketReader returns it.
 func Compute(m Market, s Settings, now time.Time) []Offer {
 	var games map[string]bool
 	if len(s.Games) > 0 {
@@ -344,7 +344,8 @@ func makeOffer(t *Title, history, locked bool, buy, sell, fee, bp int64) Offer {
 }
 
 // titleRanks returns each title's rank in title order (equal titles share a rank), and whether the
-// titles are strictly ascending, as RedisSource returns them, in which case the rank is the index.
+// titles are strictly ascending, as pricestore.MarketReader returns them, in which case the rank is the
+// index.
 func titleRanks(titles []Title) (func(i int) int64, bool) {
 	strict := true
 	for i := 1; i < len(titles) && strict; i++ {

@@ -32,7 +32,7 @@ type Index struct {
 	firstLevelExpiry int64
 	firstFeeEnd      int64
 	size             int
-	// sortedTitles says the market's titles are strictly ascending, as RedisSource returns them.
+	// sortedTitles says the market's titles are strictly ascending, as pricestore.MarketReader returns them.
 	sortedTitles bool
 }
 
@@ -332,7 +332,7 @@ func (ix *Index) mutedTitles(muted []string) map[int32]bool {
 	}
 	out := make(map[int32]bool, len(muted))
 	titles := ix.market.Titles
-	// Titles are usually sorted (RedisSource returns them so): look each up; otherwise scan once.
+	// Titles are usually sorted (pricestore.MarketReader returns them so): look each up; otherwise scan once.
 	if ix.sortedTitles {
 		for name := range names {
 			i, ok := slices.BinarySearchFunc(titles, name, func(t Title, name string) int { return cmp.Compare(t.Title, name) })

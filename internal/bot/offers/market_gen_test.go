@@ -10,7 +10,7 @@ import (
 // genConfig shapes a generated market.
 type genConfig struct {
 	titles int
-	// shuffled leaves titles in random order (RedisSource sorts them).
+	// shuffled leaves titles in random order (pricestore.MarketReader sorts them).
 	shuffled bool
 	// span is the window around now in which levels expire and reduced fees end.
 	span time.Duration
