@@ -215,6 +215,17 @@ func New(cfg Config, tg Messenger, src OfferSource, charts ChartSource, rdb redi
 // allowed reports whether user may use the bot; checked on every update.
 func (b *Bot) allowed(user int64) bool { return b.whitelist[user] }
 
+// admitted reports whether user may use the bot, counting a refused update (in outcomes under label,
+// and in the refused total) when not.
+func (b *Bot) admitted(user int64, outcomes *prometheus.CounterVec, label string) bool {
+	if b.allowed(user) {
+		return true
+	}
+	b.m.refused.Inc()
+	outcomes.WithLabelValues(label, "refused").Inc()
+	return false
+}
+
 func (b *Bot) span(ctx context.Context, name string) (context.Context, func()) {
 	if b.tracer == nil {
 		return ctx, func() {}

@@ -66,9 +66,7 @@ func (b *Bot) handleCallback(ctx context.Context, q *tgbotapi.CallbackQuery) {
 	}
 	ctx, end := b.span(ctx, "callback "+label)
 	defer end()
-	if !b.allowed(q.From.ID) {
-		b.m.refused.Inc()
-		b.m.callbacks.WithLabelValues(label, "refused").Inc()
+	if !b.admitted(q.From.ID, b.m.callbacks, label) {
 		b.answer(ctx, q.ID, "Sorry, this bot is private.")
 		return
 	}

@@ -95,9 +95,7 @@ func (b *Bot) handleMessage(ctx context.Context, m *tgbotapi.Message) {
 	}
 	ctx, end := b.span(ctx, "command "+name)
 	defer end()
-	if !b.allowed(m.From.ID) {
-		b.m.refused.Inc()
-		b.m.commands.WithLabelValues(name, "refused").Inc()
+	if !b.admitted(m.From.ID, b.m.commands, name) {
 		_ = b.reply(ctx, m.Chat.ID, fmt.Sprintf(refusalText, m.From.ID), nil)
 		return
 	}
