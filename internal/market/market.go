@@ -5,7 +5,7 @@
 // status.
 //
 // The DMarket client, the worker's validation, the Redis store and the bot translate between their
-// formats and these types; none of them defines its own money parser, money formatter or game table.
+// formats and these types, and read and write money with Cents' parsers and formatter.
 package market
 
 import "time"
