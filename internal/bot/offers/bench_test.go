@@ -96,45 +96,28 @@ func BenchmarkUserOffers200k(b *testing.B) {
 		{"default", Settings{MinPriceCents: 1000, Games: []string{"a8db", "9a92", "tf2", "rust"}}},
 		{"everything", Settings{LimitBasisPoints: -10000}},
 	}
+	// Each query returns how many offers it got.
+	queries := []struct {
+		name string
+		run  func(Settings) (int, error)
+	}{
+		{"first-page", func(s Settings) (int, error) { got, err := svc.First(ctx, s, 10); return len(got), err }},
+		{"full-list", func(s Settings) (int, error) { got, err := svc.Offers(ctx, s); return len(got), err }},
+		{"count", func(s Settings) (int, error) { return svc.Count(ctx, s) }},
+		{"engine-compute", func(s Settings) (int, error) { return len(Compute(m, s, now0)), nil }},
+	}
 	for _, u := range users {
-		b.Run("first-page/"+u.name, func(b *testing.B) {
-			var n int
-			for b.Loop() {
-				got, err := svc.First(ctx, u.settings, 10)
-				if err != nil {
-					b.Fatal(err)
+		for _, q := range queries {
+			b.Run(q.name+"/"+u.name, func(b *testing.B) {
+				var n int
+				for b.Loop() {
+					if n, err = q.run(u.settings); err != nil {
+						b.Fatal(err)
+					}
 				}
-				n = len(got)
-			}
-			b.ReportMetric(float64(n), "offers")
-		})
-		b.Run("full-list/"+u.name, func(b *testing.B) {
-			var n int
-			for b.Loop() {
-				got, err := svc.Offers(ctx, u.settings)
-				if err != nil {
-					b.Fatal(err)
-				}
-				n = len(got)
-			}
-			b.ReportMetric(float64(n), "offers")
-		})
-		b.Run("count/"+u.name, func(b *testing.B) {
-			var n int
-			for b.Loop() {
-				if n, err = svc.Count(ctx, u.settings); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(n), "offers")
-		})
-		b.Run("engine-compute/"+u.name, func(b *testing.B) {
-			var n int
-			for b.Loop() {
-				n = len(Compute(m, u.settings, now0))
-			}
-			b.ReportMetric(float64(n), "offers")
-		})
+				b.ReportMetric(float64(n), "offers")
+			})
+		}
 	}
 	b.Run("build-index", func(b *testing.B) {
 		for b.Loop() {
