@@ -119,7 +119,7 @@ type handling struct {
 
 // newHandling builds the stores on rdb and the handler that writes to them, with the guard that pauses
 // the consumers while Redis is unreachable and the observer of dead letters.
-func newHandling(cfg config.Worker, rdb *redis.Client, spans worker.StartSpan, log *slog.Logger, reg prometheus.Registerer,
+func newHandling(cfg config.Worker, rdb redis.UniversalClient, spans worker.StartSpan, log *slog.Logger, reg prometheus.Registerer,
 	clk clock.Clock) (handling, error) {
 	store, err := pricestore.New(rdb, clk, pricestore.Config{PriceTTL: cfg.PriceTTL, HistoryTTL: cfg.HistoryTTL})
 	if err != nil {

@@ -52,14 +52,14 @@ type MarketReaderConfig struct {
 // MarketReader reads the whole market, as the offers engine needs it, with SCAN plus pipelined HGETALL
 // and MGET batches. It is safe for concurrent use.
 type MarketReader struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	cfg    MarketReaderConfig
 	clock  clock.Clock
 	logger *slog.Logger
 }
 
 // NewMarketReader returns a reader of rdb.
-func NewMarketReader(rdb *redis.Client, cfg MarketReaderConfig, clk clock.Clock, logger *slog.Logger) *MarketReader {
+func NewMarketReader(rdb redis.UniversalClient, cfg MarketReaderConfig, clk clock.Clock, logger *slog.Logger) *MarketReader {
 	if cfg.ScanCount <= 0 {
 		cfg.ScanCount = DefaultMarketScanCount
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
@@ -58,7 +59,9 @@ func TestNewOptions(t *testing.T) {
 		redisdb.WithClientName("worker"))
 	require.NoError(t, err)
 	defer c.Close()
-	o := c.Options()
+	single, ok := c.(*redis.Client)
+	require.True(t, ok, "a URL without addr parameters gives a single-node client, got %T", c)
+	o := single.Options()
 	require.Equal(t, 7, o.PoolSize)
 	require.Equal(t, "worker", o.ClientName)
 
