@@ -14,6 +14,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
@@ -197,7 +198,7 @@ func BenchmarkServiceOffers(b *testing.B) {
 	ctx := context.Background()
 	rdb := populateBench(b, 0)
 	src := newMarketReader(rdb, MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.05")})
-	svc := offers.NewService(src, fixedClock{}, time.Hour)
+	svc := offers.NewService(src, clock.NewFake(now0), time.Hour)
 	if _, err := svc.Market(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -221,8 +222,3 @@ func BenchmarkServiceOffers(b *testing.B) {
 		})
 	}
 }
-
-// fixedClock stands still at now0, where the benchmark data is live.
-type fixedClock struct{}
-
-func (fixedClock) Now() time.Time { return now0 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
@@ -27,10 +27,8 @@ var now0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func ptr[T any](v T) *T { return &v }
 
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 func newMarketReader(rdb *redis.Client, cfg MarketReaderConfig) *MarketReader {
-	return NewMarketReader(rdb, cfg, clock.NewFake(now0), discardLogger())
+	return NewMarketReader(rdb, cfg, clock.NewFake(now0), loggingtest.Discard())
 }
 
 func meta(game string, updated int64) string {
@@ -369,7 +367,7 @@ func TestMarketReaderIgnoresAFieldExpiredWithinTheCurrentSecond(t *testing.T) {
 	require.NoError(t, rdb.HSet(ctx, PricesKey("Cheap"), "meta", meta("a8db", nowS-60),
 		"a:2", lvl(1, nowS), // expired 0.7 s ago
 		"a:3", lvl(4, nowS+3600)).Err())
-	src := NewMarketReader(rdb, MarketReaderConfig{}, clock.NewFake(at), discardLogger())
+	src := NewMarketReader(rdb, MarketReaderConfig{}, clock.NewFake(at), loggingtest.Discard())
 	m, err := src.Market(ctx)
 	require.NoError(t, err)
 	require.Len(t, m.Titles, 1)

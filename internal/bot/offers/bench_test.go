@@ -7,12 +7,9 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
-
-// fixedClock stands still at now0, where the benchmark data is live.
-type fixedClock struct{}
-
-func (fixedClock) Now() time.Time { return now0 }
 
 // realisticMarket returns an in-memory market of n titles with the mix the bot meets: four games (CS2
 // 60 %, Dota 2 25 %, TF2 10 %, Rust 5 % without a fees key, so on the fallback fee), log-uniform prices
@@ -80,7 +77,7 @@ func realisticMarket(n int) Market {
 func BenchmarkUserOffers200k(b *testing.B) {
 	const titles = 200000
 	m := realisticMarket(titles)
-	svc := NewService(&fakeSource{market: m}, fixedClock{}, time.Hour)
+	svc := NewService(&fakeSource{market: m}, clock.NewFake(now0), time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = svc.Run(ctx) }()
