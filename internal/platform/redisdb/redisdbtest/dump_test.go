@@ -9,8 +9,11 @@ import (
 )
 
 func TestDump(t *testing.T) {
+	Both(t, testDump)
+}
+
+func testDump(t *testing.T, c redis.UniversalClient) {
 	ctx := context.Background()
-	c := New(t)
 	require.Empty(t, Dump(t, c))
 	require.NoError(t, c.Set(ctx, "s", "v", 0).Err())
 	require.NoError(t, c.HSet(ctx, "h", "f", "1").Err())

@@ -8,6 +8,12 @@
 //
 // The server is REDIS_TEST_URL when set (a redis:// URL whose database part is ignored), else
 // redis://127.0.0.1:6379.
+//
+// Tests on a Redis Cluster (SPEC §9.3) use NewCluster or ClusterURL: the local cluster of
+// `bash scripts/redis-cluster.sh start` (or REDIS_CLUSTER_URL), held by one test at a time across
+// processes and flushed on every master before and after it. Both and BothURL run a test body on a single
+// database and on the cluster. Without a reachable cluster these tests are skipped, unless
+// REDIS_CLUSTER_REQUIRED=1 (scripts/test.sh, CI), which makes them fail.
 package redisdbtest
 
 import (
@@ -96,17 +102,8 @@ func serverURL() string {
 // server's options.
 func reserve(t testing.TB) (int, *redis.Options) {
 	t.Helper()
-	opts, err := redis.ParseURL(serverURL())
-	if err != nil {
-		t.Fatalf("redisdbtest: parse %s: %v", EnvURL, err)
-	}
-	opts.DB = 0
-	ctl := redis.NewClient(opts)
+	ctl, opts := lockServer(t)
 	ctx := context.Background()
-	if err := ctl.Ping(ctx).Err(); err != nil {
-		_ = ctl.Close()
-		t.Fatalf("redisdbtest: Redis at %s is not reachable (start it or set %s): %v", opts.Addr, EnvURL, err)
-	}
 
 	token := newToken()
 	db, err := acquire(ctx, ctl, token, WaitTimeout)
@@ -118,61 +115,109 @@ func reserve(t testing.TB) (int, *redis.Options) {
 	dbOpts := *opts
 	dbOpts.DB = db
 	dbClient := redis.NewClient(&dbOpts)
-	if err := dbClient.FlushDB(ctx).Err(); err != nil {
-		_ = dbClient.Close()
-		_ = release.Run(ctx, ctl, []string{LockKey(db)}, token).Err()
+	hold(t, ctl, LockKey(db), token, fmt.Sprintf("db %d", db),
+		func(ctx context.Context) error { return dbClient.FlushDB(ctx).Err() },
+		func() { _ = dbClient.Close() })
+	return db, opts
+}
+
+// hold empties what the lock key (held by token) guards with flush, keeps the lock alive while t runs, and
+// when t ends flushes again, calls closeFlusher, releases the lock and closes ctl. A failing flush at the
+// start releases everything and fails t. what names the guarded thing in messages.
+func hold(t testing.TB, ctl *redis.Client, key, token, what string, flush func(context.Context) error, closeFlusher func()) {
+	t.Helper()
+	ctx := context.Background()
+	if err := flush(ctx); err != nil {
+		closeFlusher()
+		_ = release.Run(ctx, ctl, []string{key}, token).Err()
 		_ = ctl.Close()
-		t.Fatalf("redisdbtest: flush db %d: %v", db, err)
+		t.Fatalf("redisdbtest: flush %s: %v", what, err)
 	}
 
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		keepAlive(ctl, db, token, LockTTL/3, stop)
+		keepAlive(ctl, key, token, LockTTL/3, stop)
 	}()
 
 	t.Cleanup(func() {
 		close(stop)
 		<-done
-		if err := dbClient.FlushDB(ctx).Err(); err != nil {
-			t.Errorf("redisdbtest: flush db %d after the test: %v", db, err)
+		if err := flush(ctx); err != nil {
+			t.Errorf("redisdbtest: flush %s after the test: %v", what, err)
 		}
-		_ = dbClient.Close()
-		if err := release.Run(ctx, ctl, []string{LockKey(db)}, token).Err(); err != nil {
-			t.Errorf("redisdbtest: release db %d: %v", db, err)
+		closeFlusher()
+		if err := release.Run(ctx, ctl, []string{key}, token).Err(); err != nil {
+			t.Errorf("redisdbtest: release %s: %v", what, err)
 		}
 		_ = ctl.Close()
 	})
-	return db, opts
 }
 
 // acquire takes the first free database, waiting for one up to wait.
 func acquire(ctx context.Context, ctl *redis.Client, token string, wait time.Duration) (int, error) {
+	db := 0
+	got, err := poll(wait, func() (bool, error) {
+		for n := FirstDB; n <= LastDB; n++ {
+			ok, err := ctl.SetNX(ctx, LockKey(n), token, LockTTL).Result()
+			if err != nil {
+				return false, fmt.Errorf("lock db %d: %w", n, err)
+			}
+			if ok {
+				db = n
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if !got {
+		return 0, fmt.Errorf("no free database among %d..%d after %s", FirstDB, LastDB, wait)
+	}
+	return db, nil
+}
+
+// poll calls try until it reports success or an error, or wait has passed (then it returns false). Another
+// process holds what try wants; there is no event to wait on across processes, so it polls with a growing
+// interval.
+func poll(wait time.Duration, try func() (bool, error)) (bool, error) {
 	deadline := time.Now().Add(wait)
 	backoff := 20 * time.Millisecond
 	for {
-		for db := FirstDB; db <= LastDB; db++ {
-			ok, err := ctl.SetNX(ctx, LockKey(db), token, LockTTL).Result()
-			if err != nil {
-				return 0, fmt.Errorf("lock db %d: %w", db, err)
-			}
-			if ok {
-				return db, nil
-			}
+		ok, err := try()
+		if err != nil || ok {
+			return ok, err
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("no free database among %d..%d after %s", FirstDB, LastDB, wait)
+			return false, nil
 		}
-		// Another process holds every database; there is no event to wait on across processes, so poll
-		// with a growing interval.
 		time.Sleep(backoff)
-		backoff = min(backoff*2, 500*time.Millisecond)
+		backoff = min(backoff*2, 200*time.Millisecond)
 	}
 }
 
-// keepAlive extends the lock to LockTTL every interval until stop is closed.
-func keepAlive(ctl *redis.Client, db int, token string, every time.Duration, stop <-chan struct{}) {
+// lockServer returns a client of database 0 of the single test server, where the locks are, and the
+// server's options, failing t when the server does not answer.
+func lockServer(t testing.TB) (*redis.Client, *redis.Options) {
+	t.Helper()
+	opts, err := redis.ParseURL(serverURL())
+	if err != nil {
+		t.Fatalf("redisdbtest: parse %s: %v", EnvURL, err)
+	}
+	opts.DB = 0
+	ctl := redis.NewClient(opts)
+	if err := ctl.Ping(context.Background()).Err(); err != nil {
+		_ = ctl.Close()
+		t.Fatalf("redisdbtest: Redis at %s is not reachable (start it or set %s): %v", opts.Addr, EnvURL, err)
+	}
+	return ctl, opts
+}
+
+// keepAlive extends the lock key to LockTTL every interval until stop is closed.
+func keepAlive(ctl *redis.Client, key, token string, every time.Duration, stop <-chan struct{}) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -180,7 +225,7 @@ func keepAlive(ctl *redis.Client, db int, token string, every time.Duration, sto
 		case <-stop:
 			return
 		case <-tick.C:
-			_ = refresh.Run(context.Background(), ctl, []string{LockKey(db)}, token, LockTTL.Milliseconds()).Err()
+			_ = refresh.Run(context.Background(), ctl, []string{key}, token, LockTTL.Milliseconds()).Err()
 		}
 	}
 }

@@ -2,9 +2,7 @@ package redisdbtest
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -158,7 +156,7 @@ func TestKeepAliveRefreshesOwnLockOnly(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		keepAlive(ctl, fake, token, 5*time.Millisecond, stop)
+		keepAlive(ctl, key, token, 5*time.Millisecond, stop)
 	}()
 	require.Eventually(t, func() bool { return ctl.PTTL(ctx, key).Val() > 30*time.Second },
 		10*time.Second, 5*time.Millisecond)
@@ -168,7 +166,7 @@ func TestKeepAliveRefreshesOwnLockOnly(t *testing.T) {
 
 func TestUnreachableServerFails(t *testing.T) {
 	t.Setenv(EnvURL, "redis://127.0.0.1:1")
-	ft := &fatalRecorder{TB: t}
+	ft := &endRecorder{TB: t}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -180,7 +178,7 @@ func TestUnreachableServerFails(t *testing.T) {
 
 func TestBadURLFails(t *testing.T) {
 	t.Setenv(EnvURL, "http://nope")
-	ft := &fatalRecorder{TB: t}
+	ft := &endRecorder{TB: t}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -197,17 +195,4 @@ func control(t *testing.T) *redis.Client {
 	c := redis.NewClient(opts)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-// fatalRecorder records a Fatalf and ends the goroutine as testing.T does.
-type fatalRecorder struct {
-	testing.TB
-	msg string
-}
-
-func (f *fatalRecorder) Helper() {}
-
-func (f *fatalRecorder) Fatalf(format string, args ...any) {
-	f.msg = strings.TrimSpace(fmt.Sprintf(format, args...))
-	runtime.Goexit()
 }
