@@ -120,6 +120,11 @@ type Crawler struct {
 	plan       map[string][]Range // learned ranges per game
 	unfinished map[string][]Range // ranges the last cycle left, per game
 	attempts   map[string]int     // sales failures per game/title
+
+	// leases shares the range crawls with other parsers; nil without.
+	leases Leases
+	// sharedStart is the start (unix ms) of the earliest shared cycle the last cycle joined, 0 for none.
+	sharedStart atomic.Int64
 }
 
 // Deps are the crawler's collaborators.
@@ -135,6 +140,9 @@ type Deps struct {
 	// Tracer may be nil (no spans).
 	Tracer   *zipkin.Tracer
 	Registry prometheus.Registerer
+	// Leases, when set, shares every cycle's range crawls with the other parsers using the same Redis
+	// (see NewLeases); nil crawls every range alone.
+	Leases Leases
 }
 
 // New builds a crawler.
@@ -160,7 +168,7 @@ func New(cfg Config, d Deps) (*Crawler, error) {
 		cfg:   cfg,
 		retry: backoff.Policy{Initial: cfg.RetryBase, Max: cfg.RetryMax, Jitter: backoff.EqualJitter, MaxAttempts: MaxAttempts},
 		api:   d.API, pub: d.Publisher, sched: d.Schedule, gate: d.Gate, clock: d.Clock,
-		log: d.Log, tracer: d.Tracer, m: newMetrics(d.Registry),
+		log: d.Log, tracer: d.Tracer, m: newMetrics(d.Registry), leases: d.Leases,
 		plan: map[string][]Range{}, unfinished: map[string][]Range{}, attempts: map[string]int{},
 	}
 	for _, g := range cfg.Games {
@@ -186,6 +194,10 @@ func (c *Crawler) Run(ctx context.Context) error {
 		c.log.Info("crawl cycle done", "pages", st.Pages, "listings", st.Listings,
 			"unfinished_ranges", st.Unfinished, "duration", time.Since(start).Round(time.Millisecond))
 		wait := c.cfg.CycleInterval - time.Since(start)
+		if s := c.sharedStart.Load(); s > 0 {
+			// The next shared cycle may start CycleInterval after the current one did, whoever started it.
+			wait = time.UnixMilli(s).Add(c.cfg.CycleInterval).Sub(c.clock.Now())
+		}
 		if wait < 0 {
 			wait = 0
 		}
@@ -210,16 +222,24 @@ type CycleStats struct {
 type task struct {
 	game string
 	r    Range
+	// shared is the shared cycle the task belongs to and crawl the identity of its crawl there (both 0
+	// when crawling alone).
+	shared, crawl int64
 }
 
 type rangeResult struct {
 	task
 	// cycle identifies this crawl of the range in the pages it publishes.
-	cycle    int64
-	done     bool
-	cuts     []int64
+	cycle int64
+	done  bool
+	cuts  []int64
+	// resumed is the number of pages of the crawl another parser published before this one took it
+	// over; pages counts this parser's.
+	resumed  int
 	pages    int
 	listings int
+	// held means another parser holds the range's lease: the range is neither done nor given up.
+	held bool
 }
 
 // RunCycle crawls every range of every game once, then buy orders for the titles seen and fees when due.
@@ -228,6 +248,30 @@ func (c *Crawler) RunCycle(ctx context.Context) CycleStats {
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.CycleDeadline)
 	defer cancel()
 
+	titles := newTitleSet(c.cfg.Games)
+	var st CycleStats
+	if c.leases != nil {
+		st = c.runShared(cctx, titles)
+	} else {
+		st = c.applyResults(c.runTasks(cctx, c.localTasks(), titles, c.crawlRange))
+	}
+
+	st.Titles = titles.len()
+	if c.cfg.WithKeys && ctx.Err() == nil {
+		c.fetchOrders(cctx, titles)
+		c.fetchFees(cctx)
+	}
+	outcome := "complete"
+	if st.Unfinished > 0 {
+		outcome = "partial"
+	}
+	c.m.cycles.WithLabelValues(outcome).Inc()
+	c.m.cycleSeconds.Observe(time.Since(start).Seconds())
+	return st
+}
+
+// localTasks returns the ranges of this parser's own plan, those the last cycle left unfinished first.
+func (c *Crawler) localTasks() []task {
 	var tasks []task
 	c.mu.Lock()
 	for _, g := range c.cfg.Games {
@@ -243,8 +287,12 @@ func (c *Crawler) RunCycle(ctx context.Context) CycleStats {
 		}
 	}
 	c.mu.Unlock()
+	return tasks
+}
 
-	titles := newTitleSet(c.cfg.Games)
+// runTasks crawls tasks with cfg.Concurrency workers and returns every task's result once all are in.
+func (c *Crawler) runTasks(ctx context.Context, tasks []task, titles *titleSet,
+	crawl func(context.Context, task, bool, *titleSet) rangeResult) <-chan rangeResult {
 	todo := make(chan task)
 	results := make(chan rangeResult, len(tasks))
 	var wg sync.WaitGroup
@@ -252,7 +300,7 @@ func (c *Crawler) RunCycle(ctx context.Context) CycleStats {
 		signed := i < c.cfg.SignedWorkers
 		wg.Go(func() {
 			for t := range todo {
-				results <- c.crawlRange(cctx, t, signed, titles)
+				results <- crawl(ctx, t, signed, titles)
 			}
 		})
 	}
@@ -261,7 +309,7 @@ func (c *Crawler) RunCycle(ctx context.Context) CycleStats {
 		for _, t := range tasks {
 			select {
 			case todo <- t:
-			case <-cctx.Done():
+			case <-ctx.Done():
 				// Hand the rest to the workers anyway: they return at once as unfinished.
 				todo <- t
 			}
@@ -269,20 +317,7 @@ func (c *Crawler) RunCycle(ctx context.Context) CycleStats {
 	}()
 	wg.Wait()
 	close(results)
-
-	st := c.applyResults(results)
-	st.Titles = titles.len()
-	if c.cfg.WithKeys && ctx.Err() == nil {
-		c.fetchOrders(cctx, titles)
-		c.fetchFees(cctx)
-	}
-	outcome := "complete"
-	if st.Unfinished > 0 {
-		outcome = "partial"
-	}
-	c.m.cycles.WithLabelValues(outcome).Inc()
-	c.m.cycleSeconds.Observe(time.Since(start).Seconds())
-	return st
+	return results
 }
 
 func (c *Crawler) applyResults(results <-chan rangeResult) CycleStats {
@@ -303,13 +338,7 @@ func (c *Crawler) applyResults(results <-chan rangeResult) CycleStats {
 				plan = append(plan, r.r)
 				continue
 			}
-			parts := splitRange(r.r, r.cuts)
-			if len(parts) > 1 {
-				c.m.splits.WithLabelValues(g).Inc()
-				c.log.Info("price range split for the next cycle", "game", g, "range", r.r.String(),
-					"pages", r.pages, "into", len(parts))
-			}
-			plan = append(plan, parts...)
+			plan = append(plan, c.split(g, r.r, r.cuts, r.pages)...)
 		}
 		sortRanges(plan)
 		c.plan[g] = plan
@@ -319,6 +348,17 @@ func (c *Crawler) applyResults(results <-chan rangeResult) CycleStats {
 		c.m.unfinished.WithLabelValues(g).Set(float64(len(unfinished)))
 	}
 	return st
+}
+
+// split cuts r, whose crawl had pages pages, at cuts for the next cycle.
+func (c *Crawler) split(game string, r Range, cuts []int64, pages int) []Range {
+	parts := splitRange(r, cuts)
+	if len(parts) > 1 {
+		c.m.splits.WithLabelValues(game).Inc()
+		c.log.Info("price range split for the next cycle", "game", game, "range", r.String(),
+			"pages", pages, "into", len(parts))
+	}
+	return parts
 }
 
 func (c *Crawler) crawlRange(ctx context.Context, t task, signed bool, titles *titleSet) rangeResult {
@@ -357,7 +397,7 @@ func (c *Crawler) crawlPage(ctx context.Context, t task, q *ListingsQuery, res *
 		c.log.Warn("price range left unfinished", "game", t.game, "range", t.r.String(), "err", err)
 		return false, err
 	}
-	crawl := &message.Crawl{Range: t.r.String(), Cycle: res.cycle, Page: res.pages}
+	crawl := &message.Crawl{Range: t.r.String(), Cycle: res.cycle, Page: res.resumed + res.pages}
 	if err := c.publish(ctx, message.KindListings, t.game, page.Result, crawl); err != nil {
 		return false, err
 	}
@@ -365,7 +405,7 @@ func (c *Crawler) crawlPage(ctx context.Context, t task, q *ListingsQuery, res *
 	res.listings += page.Items
 	c.m.listings.WithLabelValues(t.game).Add(float64(page.Items))
 	titles.add(t.game, page.Titles)
-	if res.pages%c.cfg.MaxChainPages == 0 && page.LastPrice > *lastCut {
+	if (res.resumed+res.pages)%c.cfg.MaxChainPages == 0 && page.LastPrice > *lastCut {
 		res.cuts = append(res.cuts, page.LastPrice)
 		*lastCut = page.LastPrice
 	}
