@@ -17,7 +17,7 @@ BUILDINFO     := github.com/skinflip/dmarket-monitor/internal/platform/buildinfo
 LDFLAGS       ?= -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT) -X $(BUILDINFO).date=$(BUILD_DATE)
 COMPOSE       ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: help services build test lint cover bench run demo docker compose-check rules-test tools load e2e-metrics
+.PHONY: help services redis-cluster redis-cluster-stop build test lint cover bench run demo docker compose-check rules-test tools load e2e-metrics
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -25,10 +25,16 @@ help: ## list the targets
 build: ## build every binary into bin/ (version, commit and build date stamped: bin/parser -version)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-services: ## install (apt, when missing) and start local Redis and RabbitMQ for the tests
+services: ## install (apt, when missing) and start local Redis, a 3-master Redis Cluster (ports 7000-7002) and RabbitMQ for the tests
 	bash scripts/services.sh
 
-test: services ## run every test, including integration tests against local Redis and RabbitMQ (started if down), and the alert-rule tests
+redis-cluster: ## start (or reuse) only the local 3-master Redis Cluster of the tests; prints its REDIS_URL
+	bash scripts/redis-cluster.sh start
+
+redis-cluster-stop: ## stop the local Redis Cluster
+	bash scripts/redis-cluster.sh stop
+
+test: services ## run every test, including integration tests against local Redis, the local Redis Cluster and RabbitMQ (started if down), and the alert-rule tests
 	$(MAKE) --no-print-directory rules-test
 	GO=$(GO) bash scripts/test.sh $(TEST_FLAGS)
 

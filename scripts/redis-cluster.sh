@@ -7,7 +7,7 @@
 set -euo pipefail
 
 ports=(${REDIS_CLUSTER_PORTS:-7000 7001 7002})
-dirfile=${TMPDIR:-/tmp}/dmarket-monitor-redis-cluster.dir
+dirfile=${TMPDIR:-/tmp}/dmarket-monitor-redis-cluster-${ports[0]}.dir
 say() { echo "redis-cluster: $*"; }
 
 healthy() {
@@ -28,6 +28,8 @@ url() {
 start() {
   if healthy; then say "reusing the cluster on ports ${ports[*]}"; return; fi
   local dir
+  # A previous start's directory (its nodes are shut down below).
+  if [ -f "$dirfile" ]; then rm -rf "$(cat "$dirfile")"; fi
   dir=$(mktemp -d "${TMPDIR:-/tmp}/redis-cluster.XXXXXX")
   echo "$dir" >"$dirfile"
   for p in "${ports[@]}"; do

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Brings up what the tests need on this machine: Redis on 127.0.0.1:6379 and RabbitMQ on 127.0.0.1:5672
-# (guest/guest), and promtool for the alert-rule tests. Installs them with apt when they are missing (saying
-# so), starts each service that is down, and waits until both answer. Used by `make test` and by CI (.ci/run); safe to run any number of times.
+# Brings up what the tests need on this machine: Redis on 127.0.0.1:6379, a three-master Redis Cluster on
+# 127.0.0.1:7000-7002 (scripts/redis-cluster.sh start; SPEC §9.3), RabbitMQ on 127.0.0.1:5672 (guest/guest),
+# and promtool for the alert-rule tests. Installs them with apt when they are missing (saying so), starts
+# each service that is down, and waits until all answer. Used by `make test` and by CI (.ci/run); safe to
+# run any number of times. `bash scripts/redis-cluster.sh stop` stops the cluster again.
 set -euo pipefail
 
 say() { echo "services: $*"; }
@@ -30,6 +32,9 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 fi
 redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null || { echo "services: redis did not start" >&2; exit 1; }
 
+# The cluster the tests of redisdbtest.NewCluster use (reused when already healthy).
+bash "$(dirname "$0")/redis-cluster.sh" start
+
 if ! rabbitmqctl -q await_startup --timeout 5 >/dev/null 2>&1; then
   say "starting rabbitmq"
   rabbitmq-server -detached || true
@@ -42,4 +47,4 @@ if ! rabbitmqctl -q await_startup --timeout 5 >/dev/null 2>&1; then
   done
   $started || { echo "services: rabbitmq did not start" >&2; exit 1; }
 fi
-say "redis and rabbitmq up"
+say "redis, redis cluster and rabbitmq up"

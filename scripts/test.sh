@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test: the packages first, then the long end-to-end package (internal/e2e) with a line per test
 # as it starts and ends so a reader sees progress. The e2e package's full output goes to a log file, printed
-# when it fails. Usage: scripts/test.sh [go test flags...]
+# when it fails. The tests on the Redis Cluster (redisdbtest.NewCluster) run against the cluster of
+# scripts/redis-cluster.sh (REDIS_CLUSTER_URL) and fail, rather than skip, when it is down
+# (REDIS_CLUSTER_REQUIRED=1; scripts/services.sh starts it). Usage: scripts/test.sh [go test flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
+REDIS_CLUSTER_URL=${REDIS_CLUSTER_URL:-$(bash scripts/redis-cluster.sh url)}
+export REDIS_CLUSTER_URL REDIS_CLUSTER_REQUIRED=${REDIS_CLUSTER_REQUIRED:-1}
 flags=("$@")
 [ ${#flags[@]} -gt 0 ] || flags=(-count=1 -timeout 14m)
 

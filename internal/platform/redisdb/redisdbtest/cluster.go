@@ -127,6 +127,7 @@ func reserveCluster(t testing.TB) *redis.ClusterOptions {
 func probeCluster(opts *redis.ClusterOptions) error {
 	o := *opts
 	o.DialTimeout = time.Second
+	o.DialerRetries = 1
 	o.MaxRetries = -1
 	o.MaxRedirects = -1
 	c := redis.NewClusterClient(&o)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -64,6 +65,9 @@ func TestClusterCleanupFlushesAndReleases(t *testing.T) {
 	var check *redis.ClusterClient
 	t.Run("user", func(t *testing.T) {
 		t.Cleanup(func() {
+			if check == nil {
+				return // NewCluster failed or skipped the test
+			}
 			// Another test process may take the cluster at once and flush it again; our keys are gone
 			// either way, and the lock no longer holds our token.
 			for i := range 20 {
@@ -89,8 +93,9 @@ func TestClusterCleanupFlushesAndReleases(t *testing.T) {
 		token, err = ctl.Get(ctx, ClusterLockKey).Result()
 		require.NoError(t, err)
 	})
-	require.NotNil(t, check)
-	require.NoError(t, check.Close())
+	if check != nil {
+		require.NoError(t, check.Close())
+	}
 }
 
 func TestClusterURLNamesTheReservedCluster(t *testing.T) {
@@ -117,6 +122,9 @@ func TestBothRunsSingleAndCluster(t *testing.T) {
 		}
 		require.NoError(t, rdb.Ping(context.Background()).Err())
 	})
+	if len(kinds) == 1 && os.Getenv(EnvClusterRequired) != "1" {
+		t.Skip("the cluster subtest was skipped: the cluster is not reachable")
+	}
 	require.Equal(t, []string{"single", "cluster"}, kinds)
 
 	var urls []string
