@@ -17,7 +17,8 @@
 // 30s, 5m, 1h):
 //
 // All binaries:
-//   - REDIS_URL [redis://localhost:6379/0]: redis://, rediss:// or unix:// URL.
+//   - REDIS_URL [redis://localhost:6379/0]: redis://, rediss:// or unix:// URL, or a Redis Cluster:
+//     redis://host:port?addr=host2:port2&addr=host3:port3 (no database part but 0).
 //   - HTTP_ADDR [:8081 parser, :8082 worker, :8083 bot]: host:port of the ops server.
 //   - ZIPKIN_URL [empty = tracing off]: http(s) URL of the Zipkin v2 span endpoint.
 //   - ZIPKIN_SAMPLE_RATE [1.0]: share of traces sampled, 0..1.
@@ -87,6 +88,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redact"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 )
 
 // Default ops addresses of the binaries.
@@ -99,7 +101,7 @@ const (
 // Common is the configuration every binary shares.
 type Common struct {
 	// RedisURL is REDIS_URL.
-	RedisURL string `env:"REDIS_URL" envDefault:"redis://localhost:6379/0" help:"redis://, rediss:// or unix:// URL of Redis (password inside the URL; never logged)"`
+	RedisURL string `env:"REDIS_URL" envDefault:"redis://localhost:6379/0" help:"redis://, rediss:// or unix:// URL of Redis, or of a Redis Cluster as redis://host:port?addr=host2:port2&addr=host3:port3 (password inside the URL; never logged)"`
 	// HTTPAddr is HTTP_ADDR, the ops server's address; its default depends on the binary.
 	HTTPAddr string `env:"HTTP_ADDR" help:"host:port of the ops server (/metrics, /healthz, /readyz, /health)"`
 	// ZipkinURL is ZIPKIN_URL; empty turns tracing off.
@@ -437,6 +439,10 @@ func quoteFromError(err error) string {
 func (c *Common) validate(p *problems) {
 	if _, err := checkURL(c.RedisURL, "redis", "rediss", "unix"); err != nil {
 		p.add("REDIS_URL", "%s", err)
+	} else if redisdb.IsClusterURL(c.RedisURL) {
+		if _, err := redisdb.ParseClusterURL(c.RedisURL); err != nil {
+			p.add("REDIS_URL", "%s", err)
+		}
 	}
 	if host, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		p.add("HTTP_ADDR", "%q is not host:port", c.HTTPAddr)

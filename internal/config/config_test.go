@@ -152,6 +152,12 @@ func TestRules(t *testing.T) {
 			want: map[string]string{"REDIS_URL": "is not a URL"}},
 		{name: "redis no host", binary: "worker", env: map[string]string{"REDIS_URL": "redis:///0"},
 			want: map[string]string{"REDIS_URL": "has no host"}},
+		{name: "redis cluster database", binary: "worker", env: map[string]string{"REDIS_URL": "redis://:pw1234@h1:7000/2?addr=h2:7001"},
+			want: map[string]string{"REDIS_URL": `a cluster has only database 0, not "2"`}},
+		{name: "redis cluster unix", binary: "worker", env: map[string]string{"REDIS_URL": "unix:///tmp/r.sock?addr=h2:7001"},
+			want: map[string]string{"REDIS_URL": "scheme of a cluster must be redis or rediss"}},
+		{name: "redis cluster addr", binary: "parser", env: map[string]string{"REDIS_URL": "redis://:pw1234@h1:7000?addr=pw1234"},
+			want: map[string]string{"REDIS_URL": "unable to parse addr param"}},
 		{name: "http addr", binary: "worker", env: map[string]string{"HTTP_ADDR": "8082"},
 			want: map[string]string{"HTTP_ADDR": `"8082" is not host:port`}},
 		{name: "http port", binary: "worker", env: map[string]string{"HTTP_ADDR": ":99999"},
@@ -255,6 +261,13 @@ func TestRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRedisClusterURLAccepted(t *testing.T) {
+	const cluster = "redis://:pw1234@127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002"
+	w, err := LoadWorker(nil, environ(map[string]string{"REDIS_URL": cluster}))
+	require.NoError(t, err)
+	require.Equal(t, cluster, w.RedisURL)
 }
 
 func TestOneErrorListsEveryVariable(t *testing.T) {
