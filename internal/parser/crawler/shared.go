@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/skinflip/dmarket-monitor/internal/parser/lease"
@@ -138,7 +139,7 @@ func (c *Crawler) stateTTL() time.Duration {
 }
 
 // runShared crawls the current shared cycle of every game together with the other parsers: it crawls
-// the ranges nobody holds, then keeps looking at those others hold until they are done or their lease
+// the ranges nobody holds and watches those others hold until they are done, or until their lease
 // expired and it takes them over, until the cycle's deadline.
 func (c *Crawler) runShared(ctx context.Context, titles *titleSet) CycleStats {
 	var st CycleStats
@@ -174,26 +175,29 @@ func (c *Crawler) runShared(ctx context.Context, titles *titleSet) CycleStats {
 		ctx, cancel = context.WithTimeout(ctx, time.UnixMilli(first).Add(c.cfg.CycleDeadline).Sub(c.clock.Now()))
 		defer cancel()
 	}
-	for round := 0; len(tasks) > 0; round++ {
-		if round > 0 && c.clock.Sleep(ctx, c.leases.TTL()/10) != nil {
-			break
+	var mu sync.Mutex
+	var watchers sync.WaitGroup
+	add := func(r rangeResult, final bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		st.Pages += r.pages
+		st.Listings += r.listings
+		if !r.done && (final || !r.held) {
+			unfinished[r.game]++
 		}
-		var held []task
-		for r := range c.runTasks(ctx, tasks, titles, c.crawlShared) {
-			st.Pages += r.pages
-			st.Listings += r.listings
-			switch {
-			case r.held && ctx.Err() == nil:
-				held = append(held, r.task)
-			case !r.done:
-				unfinished[r.game]++
-			}
+	}
+	crawl := func(ctx context.Context, t task, signed bool, titles *titleSet) rangeResult {
+		r := c.crawlShared(ctx, t, signed, titles)
+		if r.held {
+			// Another parser holds it: watch it, and take it over as soon as its lease expires.
+			watchers.Go(func() { add(c.watchShared(ctx, t, signed, titles), true) })
 		}
-		tasks = held
+		return r
 	}
-	for _, t := range tasks {
-		unfinished[t.game]++
+	for r := range c.runTasks(ctx, tasks, titles, crawl) {
+		add(r, false)
 	}
+	watchers.Wait()
 	for _, g := range c.cfg.Games {
 		st.Unfinished += unfinished[g]
 		c.m.unfinished.WithLabelValues(g).Set(float64(unfinished[g]))
@@ -286,6 +290,24 @@ func (c *Crawler) nextPlan(game string, cur sharedPlan, cps []checkpoint) []Rang
 	}
 	sortRanges(rest)
 	return append(first, rest...)
+}
+
+// watchShared looks at t's range, which another parser holds, every tenth of the lease TTL until it is
+// done, or until its lease is free and this parser crawls it. A taken-over chain does not wait for one of
+// the Concurrency chains to be free: it only waits for the egresses' budget, as every chain does.
+func (c *Crawler) watchShared(ctx context.Context, t task, signed bool, titles *titleSet) rangeResult {
+	var pages, listings int
+	for {
+		if c.clock.Sleep(ctx, c.leases.TTL()/10) != nil {
+			return rangeResult{task: t, pages: pages, listings: listings}
+		}
+		r := c.crawlShared(ctx, t, signed, titles)
+		pages, listings = pages+r.pages, listings+r.listings
+		if !r.held || ctx.Err() != nil {
+			r.pages, r.listings = pages, listings
+			return r
+		}
+	}
 }
 
 // crawlShared crawls t's range under its lease, from its checkpoint, checkpointing every page it
