@@ -22,6 +22,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
 	"github.com/skinflip/dmarket-monitor/internal/config"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle"
@@ -124,7 +125,7 @@ func warnEmptyWhitelist(log *slog.Logger, cfg config.Bot) {
 // marketService serves every user's offers from an index of the market that its Run (started by run)
 // rebuilds from Redis in the background, so no user's call waits for a market read.
 func marketService(cfg config.Bot, rdb redis.UniversalClient, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) (*offers.Service, error) {
-	fee, err := offers.ParsePercent(cfg.FeePercent.String())
+	fee, err := market.ParsePercent(cfg.FeePercent.String())
 	if err != nil {
 		return nil, fmt.Errorf("DMARKET_FEE_PERCENT: %w", err)
 	}

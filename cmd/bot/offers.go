@@ -98,7 +98,7 @@ func offersCommand(args, environ []string, stdout, stderr io.Writer) int {
 
 // whyEmpty explains an empty table: no market data in the Redis read, filters hiding offers, or market
 // data without anything to compare a listing with.
-func whyEmpty(m offers.Market, s offers.Settings, now time.Time, addr string) string {
+func whyEmpty(m market.Snapshot, s offers.Settings, now time.Time, addr string) string {
 	if len(m.Titles) == 0 {
 		return fmt.Sprintf("Why empty: no market data in Redis %s (no %s* keys). Run the parser and a worker "+
 			"against this Redis (or make demo), or point REDIS_URL / -env-file at the Redis they write.", addr, pricestore.PricesPrefix)

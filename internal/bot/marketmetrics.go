@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 )
 
@@ -82,7 +83,7 @@ type meteredSource struct {
 }
 
 // Market reads the market from the wrapped source.
-func (s meteredSource) Market(ctx context.Context) (offers.Market, error) {
+func (s meteredSource) Market(ctx context.Context) (market.Snapshot, error) {
 	start := time.Now()
 	market, err := s.src.Market(ctx)
 	s.m.readDuration.Observe(time.Since(start).Seconds())

@@ -10,20 +10,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 )
 
 // marketResult is one answer of a scriptedSource.
 type marketResult struct {
-	market offers.Market
+	market market.Snapshot
 	err    error
 }
 
 // scriptedSource answers reads in turn.
 type scriptedSource struct{ results []marketResult }
 
-func (s *scriptedSource) Market(context.Context) (offers.Market, error) {
+func (s *scriptedSource) Market(context.Context) (market.Snapshot, error) {
 	r := s.results[0]
 	s.results = s.results[1:]
 	return r.market, r.err
@@ -33,10 +33,10 @@ func TestMarketMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMarketMetrics(reg)
 	src := m.Source(&scriptedSource{results: []marketResult{
-		{market: offers.Market{Titles: make([]offers.Title, 2),
+		{market: market.Snapshot{Titles: make([]market.TitleState, 2),
 			Malformed: map[string]int{pricestore.MalformedPrices: 7, pricestore.MalformedFees: 4}}},
 		{err: errors.New("redis down")},
-		{market: offers.Market{Titles: make([]offers.Title, 3), Malformed: map[string]int{pricestore.MalformedOrders: 1}}},
+		{market: market.Snapshot{Titles: make([]market.TitleState, 3), Malformed: map[string]int{pricestore.MalformedOrders: 1}}},
 	}})
 	ctx := context.Background()
 	for _, wantErr := range []bool{false, true, false} {

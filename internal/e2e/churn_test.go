@@ -19,6 +19,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot"
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -196,7 +197,7 @@ func TestRedisKeysStayBoundedUnderTitleChurn(t *testing.T) {
 	h, err := worker.New(worker.Config{}, worker.Deps{Store: store, Schedule: sched, Analyse: worker.SellHistory,
 		Logger: log, Registerer: reg, Clock: clk})
 	require.NoError(t, err)
-	fee, err := offers.ParsePercent("5")
+	fee, err := market.ParsePercent("5")
 	require.NoError(t, err)
 	market := offers.NewService(pricestore.NewMarketReader(rdb, pricestore.MarketReaderConfig{FallbackFee: fee}, clk, log), clk, time.Millisecond)
 	tg := &countingMessenger{}

@@ -50,29 +50,29 @@ func parseOffers(text string) []shownOffer {
 // the cheapest listing of each status, the best buy order and the game's fees as the catalogue holds
 // them, for a user who sees everything with a profit of at least 0 %.
 func expectedTargets(cat *dmarkettest.Catalogue) map[string]shownOffer {
-	m := offers.Market{Fees: map[string]offers.GameFee{}, FallbackFee: offerstest.MustFraction("0.05")}
+	m := market.Snapshot{Fees: map[string]market.FeeSchedule{}, FallbackFee: offerstest.MustFraction("0.05")}
 	for _, game := range cat.Games {
 		for _, ti := range cat.Titles[game] {
-			t := offers.Title{Title: ti.Name, GameID: game}
+			t := market.TitleState{Title: ti.Name, GameID: game}
 			for _, l := range ti.Listings {
 				switch {
 				case l.Tradable() && t.Available == nil:
-					t.Available = &offers.Listing{Price: l.PriceCents, Count: 1}
+					t.Available = &market.PriceLevel{Price: market.Cents(l.PriceCents), Count: 1}
 				case !l.Tradable() && t.Locked == nil:
-					t.Locked = &offers.Listing{Price: l.PriceCents, Count: 1, LockDays: float64(l.LockDays())}
+					t.Locked = &market.PriceLevel{Price: market.Cents(l.PriceCents), Count: 1, LockDays: float64(l.LockDays())}
 				}
 			}
 			if ti.BuyOrder != nil {
-				t.Order = &offers.Order{Price: ti.BuyOrder.PriceCents, Count: ti.BuyOrder.Count}
+				t.Order = &market.OrderLevel{Price: market.Cents(ti.BuyOrder.PriceCents), Count: ti.BuyOrder.Count}
 			}
 			m.Titles = append(m.Titles, t)
 		}
 		f := cat.Fees[game]
-		gf := offers.GameFee{Fraction: offerstest.MustFraction(f.DefaultFraction), MinCents: f.MinAmountCents,
-			Reduced: map[string][]offers.ReducedFee{}}
+		gf := market.FeeSchedule{Fraction: offerstest.MustFraction(f.DefaultFraction), Min: market.Cents(f.MinAmountCents),
+			Reduced: map[string][]market.TitleFee{}}
 		for _, r := range f.Reduced {
-			lo, hi := r.MinPriceCents, r.MaxPriceCents
-			gf.Reduced[r.Title] = append(gf.Reduced[r.Title], offers.ReducedFee{Fraction: offerstest.MustFraction(r.Fraction),
+			lo, hi := market.Cents(r.MinPriceCents), market.Cents(r.MaxPriceCents)
+			gf.Reduced[r.Title] = append(gf.Reduced[r.Title], market.TitleFee{Fraction: offerstest.MustFraction(r.Fraction),
 				MinPrice: &lo, MaxPrice: &hi, ExpiresAt: r.ExpiresAt})
 		}
 		m.Fees[game] = gf

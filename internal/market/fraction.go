@@ -1,4 +1,4 @@
-package offers
+package market
 
 import (
 	"errors"
@@ -15,8 +15,8 @@ const maxFractionDecimals = 12
 // ErrBadFraction reports a fee fraction or percent that is not a plain decimal in range.
 var ErrBadFraction = errors.New("bad fee fraction")
 
-// Fraction is an exact non-negative decimal fee rate no greater than 1, such as 0.05 for 5 %. The zero
-// value is a zero rate.
+// Fraction is an exact non-negative decimal fee rate no greater than 1, such as 0.05 for 5 %, that
+// computes fees exactly (Fee). The zero value is a zero rate.
 type Fraction struct {
 	num uint64 // value is num / den
 	den uint64 // a power of ten; 0 means the zero value (rate 0)
@@ -76,8 +76,8 @@ func allDigits(s string) bool {
 	return true
 }
 
-// Fee returns ⌊sell × f + ½⌋ in cents, computed exactly; sell must not be negative.
-func (f Fraction) Fee(sell int64) int64 {
+// Fee returns ⌊sell × f + ½⌋, computed exactly; sell must not be negative.
+func (f Fraction) Fee(sell Cents) Cents {
 	if f.den == 0 || sell <= 0 {
 		return 0
 	}
@@ -86,7 +86,7 @@ func (f Fraction) Fee(sell int64) int64 {
 	lo, carry := bits.Add64(lo, f.den, 0)
 	hi += carry
 	q, _ := bits.Div64(hi, lo, 2*f.den)
-	return int64(q) //nolint:gosec // q ≤ sell, which is an int64
+	return Cents(q) //nolint:gosec // q ≤ sell, which is an int64
 }
 
 // String returns the fraction as a plain decimal such as "0.05".

@@ -1,4 +1,4 @@
-package offers
+package market
 
 import (
 	"encoding/json"
@@ -77,8 +77,8 @@ func TestFractionFee(t *testing.T) {
 	cases := []struct {
 		name     string
 		fraction string
-		sell     int64
-		want     int64
+		sell     Cents
+		want     Cents
 	}{
 		{"plain", "0.05", 1000, 50},
 		{"half rounds up", "0.05", 1010, 51},         // 50.5
@@ -97,7 +97,7 @@ func TestFractionFee(t *testing.T) {
 			require.Equal(t, tc.want, mustFraction(tc.fraction).Fee(tc.sell))
 		})
 	}
-	require.Equal(t, int64(0), Fraction{}.Fee(1000))
+	require.Equal(t, Cents(0), Fraction{}.Fee(1000))
 	require.Panics(t, func() { mustFraction("x") })
 }
 
@@ -128,4 +128,12 @@ func TestFractionJSON(t *testing.T) {
 			require.Equal(t, `"`+tc.want+`"`, string(out))
 		})
 	}
+}
+
+func mustFraction(s string) Fraction {
+	f, err := ParseFraction(s)
+	if err != nil {
+		panic(err)
+	}
+	return f
 }

@@ -5,7 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 func TestEachMember(t *testing.T) {
@@ -118,38 +118,38 @@ func TestDecodeHistory(t *testing.T) {
 	cases := []struct {
 		name    string
 		in      string
-		want    offers.History
+		want    market.ResaleHistory
 		wantErr bool
 	}{
 		{"levels", `{"stable":true,"sold_per_week":9,"probability":{"100":100,"150":50,"170":49,"200":20,"250":3}}`,
-			offers.History{Stable: true, SoldPerWeek: 9, PriceAtLow: 150, PriceAtHigh: 200}, false},
+			market.ResaleHistory{Stable: true, SoldPerWeek: 9, PriceAtLow: 150, PriceAtHigh: 200}, false},
 		{"float percents and spaces", `{"stable":false,"probability":{ "100" : 100.0 , "120" : 20.0 }}`,
-			offers.History{PriceAtLow: 100, PriceAtHigh: 120}, false},
-		{"empty and null", `{"probability":{}}`, offers.History{}, false},
-		{"null probability", `{"probability":null,"sold_per_week":null}`, offers.History{}, false},
-		{"nothing reaches a level", `{"probability":{"100":10}}`, offers.History{}, false},
-		{"bad price", `{"probability":{"1.5":10}}`, offers.History{}, true},
-		{"escaped price", `{"probability":{"1\"":10}}`, offers.History{}, true},
-		{"fractional percent", `{"probability":{"100":10.5}}`, offers.History{}, true},
-		{"string percent", `{"probability":{"100":"10"}}`, offers.History{}, true},
-		{"probability array", `{"probability":[1]}`, offers.History{}, true},
-		{"bad stable", `{"stable":"yes"}`, offers.History{}, true},
-		{"unterminated price", `{"probability":{"1`, offers.History{}, true},
-		{"unquoted price", `{"probability":{1:2}}`, offers.History{}, true},
-		{"missing colon", `{"probability":{"1" 2}}`, offers.History{}, true},
-		{"missing percent", `{"probability":{"1":`, offers.History{}, true},
-		{"bad percent", `{"probability":{"1":-}}`, offers.History{}, true},
-		{"bad separator", `{"probability":{"1":2;"3":4}}`, offers.History{}, true},
-		{"unterminated probability", `{"probability":{"1":2`, offers.History{}, true},
+			market.ResaleHistory{PriceAtLow: 100, PriceAtHigh: 120}, false},
+		{"empty and null", `{"probability":{}}`, market.ResaleHistory{}, false},
+		{"null probability", `{"probability":null,"sold_per_week":null}`, market.ResaleHistory{}, false},
+		{"nothing reaches a level", `{"probability":{"100":10}}`, market.ResaleHistory{}, false},
+		{"bad price", `{"probability":{"1.5":10}}`, market.ResaleHistory{}, true},
+		{"escaped price", `{"probability":{"1\"":10}}`, market.ResaleHistory{}, true},
+		{"fractional percent", `{"probability":{"100":10.5}}`, market.ResaleHistory{}, true},
+		{"string percent", `{"probability":{"100":"10"}}`, market.ResaleHistory{}, true},
+		{"probability array", `{"probability":[1]}`, market.ResaleHistory{}, true},
+		{"bad stable", `{"stable":"yes"}`, market.ResaleHistory{}, true},
+		{"unterminated price", `{"probability":{"1`, market.ResaleHistory{}, true},
+		{"unquoted price", `{"probability":{1:2}}`, market.ResaleHistory{}, true},
+		{"missing colon", `{"probability":{"1" 2}}`, market.ResaleHistory{}, true},
+		{"missing percent", `{"probability":{"1":`, market.ResaleHistory{}, true},
+		{"bad percent", `{"probability":{"1":-}}`, market.ResaleHistory{}, true},
+		{"bad separator", `{"probability":{"1":2;"3":4}}`, market.ResaleHistory{}, true},
+		{"unterminated probability", `{"probability":{"1":2`, market.ResaleHistory{}, true},
 		{"points are skipped", `{"stable":true,"points":[[1,2,3],[4,5,6]],"x":{"a":"]}"},"sold_per_week":6}`,
-			offers.History{Stable: true, SoldPerWeek: 6}, false},
-		{"unbalanced points", `{"points":[[1,2,3]}`, offers.History{}, true},
-		{"unterminated points", `{"points":[[1,2`, offers.History{}, true},
-		{"bad string in points", `{"points":["\q"]}`, offers.History{}, true},
-		{"bad scalar elsewhere", `{"x":tru}`, offers.History{}, true},
-		{"trailing data", `{"stable":true} x`, offers.History{}, true},
-		{"not an object", `[]`, offers.History{}, true},
-		{"bad sold", `{"sold_per_week":"x"}`, offers.History{}, true},
+			market.ResaleHistory{Stable: true, SoldPerWeek: 6}, false},
+		{"unbalanced points", `{"points":[[1,2,3]}`, market.ResaleHistory{}, true},
+		{"unterminated points", `{"points":[[1,2`, market.ResaleHistory{}, true},
+		{"bad string in points", `{"points":["\q"]}`, market.ResaleHistory{}, true},
+		{"bad scalar elsewhere", `{"x":tru}`, market.ResaleHistory{}, true},
+		{"trailing data", `{"stable":true} x`, market.ResaleHistory{}, true},
+		{"not an object", `[]`, market.ResaleHistory{}, true},
+		{"bad sold", `{"sold_per_week":"x"}`, market.ResaleHistory{}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -170,7 +170,7 @@ func TestDecodeHistory(t *testing.T) {
 func TestDecodeOrderAndLevel(t *testing.T) {
 	o, err := decodeOrder(`{"price":120,"count":2,"updated_at":1700000000.5}`)
 	require.NoError(t, err)
-	require.Equal(t, int64(120), o.Price)
+	require.Equal(t, market.Cents(120), o.Price)
 	require.Equal(t, 2, o.Count)
 	require.Equal(t, int64(1700000000500), o.UpdatedAt.UnixMilli())
 	_, err = decodeOrder(`{"price":"x"}`)

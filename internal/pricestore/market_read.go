@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
@@ -26,7 +26,7 @@ const (
 	DefaultMarketBatchSize = 1000
 )
 
-// Kinds of malformed stored data, the keys of offers.Market.Malformed.
+// Kinds of malformed stored data, the keys of market.Snapshot.Malformed.
 const (
 	MalformedPrices  = "prices"
 	MalformedOrders  = "orders"
@@ -39,8 +39,8 @@ var MalformedKinds = []string{MalformedPrices, MalformedOrders, MalformedHistory
 
 // MarketReaderConfig tunes a MarketReader.
 type MarketReaderConfig struct {
-	// FallbackFee is DMARKET_FEE_PERCENT as a fraction (see offers.ParsePercent), used for games without fees.
-	FallbackFee offers.Fraction
+	// FallbackFee is DMARKET_FEE_PERCENT as a fraction (see market.ParsePercent), used for games without fees.
+	FallbackFee market.Fraction
 	// ScanCount is the COUNT hint of each SCAN; 0 means DefaultMarketScanCount.
 	ScanCount int
 	// BatchSize is the number of titles read in one pipeline; 0 means DefaultMarketBatchSize.
@@ -75,25 +75,25 @@ func NewMarketReader(rdb redis.UniversalClient, cfg MarketReaderConfig, clk cloc
 // Market reads every title with a live listing, sorted by title, and every game's fees. A malformed key
 // skips its title (or game), is counted by kind in Market.Malformed and is logged once per read with a
 // sample; only Redis errors fail the read.
-func (s *MarketReader) Market(ctx context.Context) (offers.Market, error) {
+func (s *MarketReader) Market(ctx context.Context) (market.Snapshot, error) {
 	return s.read(ctx)
 }
 
 // batchResult is what one pipeline produced.
 type batchResult struct {
-	titles    []offers.Title
+	titles    []market.TitleState
 	malformed map[string]int
 	// sampleTitle and sampleErr describe one malformed title, for the log.
 	sampleTitle string
 	sampleErr   error
 }
 
-func (s *MarketReader) read(ctx context.Context) (offers.Market, error) {
+func (s *MarketReader) read(ctx context.Context) (market.Snapshot, error) {
 	now := s.clock.Now()
-	m := offers.Market{FallbackFee: s.cfg.FallbackFee}
+	m := market.Snapshot{FallbackFee: s.cfg.FallbackFee}
 	fees, bad, err := s.readFees(ctx)
 	if err != nil {
-		return offers.Market{}, err
+		return market.Snapshot{}, err
 	}
 	m.Fees = fees
 	if bad > 0 {
@@ -108,7 +108,7 @@ func (s *MarketReader) read(ctx context.Context) (offers.Market, error) {
 		keys, next, err := s.rdb.Scan(gctx, cursor, PricesKey("*"), int64(s.cfg.ScanCount)).Result()
 		if err != nil {
 			_ = g.Wait()
-			return offers.Market{}, fmt.Errorf("scan prices: %w", err)
+			return market.Snapshot{}, fmt.Errorf("scan prices: %w", err)
 		}
 		for len(keys) > 0 {
 			n := min(len(keys), s.cfg.BatchSize)
@@ -124,13 +124,13 @@ func (s *MarketReader) read(ctx context.Context) (offers.Market, error) {
 		}
 	}
 	if err := g.Wait(); err != nil {
-		return offers.Market{}, err
+		return market.Snapshot{}, err
 	}
 	total := 0
 	for _, r := range results {
 		total += len(r.titles)
 	}
-	m.Titles = make([]offers.Title, 0, total)
+	m.Titles = make([]market.TitleState, 0, total)
 	skipped := 0
 	var sampleTitle string
 	var sampleErr error
@@ -153,8 +153,8 @@ func (s *MarketReader) read(ctx context.Context) (offers.Market, error) {
 	}
 	// Sorted titles let Compute order offers by title with integer comparisons; SCAN may return a key
 	// twice, and sorting puts the copies side by side.
-	slices.SortFunc(m.Titles, func(a, b offers.Title) int { return strings.Compare(a.Title, b.Title) })
-	m.Titles = slices.CompactFunc(m.Titles, func(a, b offers.Title) bool { return a.Title == b.Title })
+	slices.SortFunc(m.Titles, func(a, b market.TitleState) int { return strings.Compare(a.Title, b.Title) })
+	m.Titles = slices.CompactFunc(m.Titles, func(a, b market.TitleState) bool { return a.Title == b.Title })
 	return m, nil
 }
 
@@ -192,9 +192,9 @@ func (s *MarketReader) readBatch(ctx context.Context, keys []string, now time.Ti
 	if len(orderVals) != len(keys) || len(historyVals) != len(keys) {
 		return fmt.Errorf("read prices batch of %d titles: short MGET answer", len(keys))
 	}
-	res.titles = make([]offers.Title, 0, len(keys))
+	res.titles = make([]market.TitleState, 0, len(keys))
 	for i, title := range titles {
-		var t offers.Title
+		var t market.TitleState
 		var kind string
 		var err error
 		if herr := hashes[i].Err(); herr != nil {
@@ -227,8 +227,8 @@ func unixSeconds(x float64) time.Time {
 }
 
 // decodeTitle builds one title from its stored values; on error it returns the kind of key at fault.
-func decodeTitle(title string, hash map[string]string, order, history any, now time.Time) (offers.Title, string, error) {
-	t := offers.Title{Title: title}
+func decodeTitle(title string, hash map[string]string, order, history any, now time.Time) (market.TitleState, string, error) {
+	t := market.TitleState{Title: title}
 	if len(hash) == 0 {
 		return t, "", nil // the key expired between SCAN and HGETALL
 	}
@@ -255,14 +255,15 @@ func decodeTitle(title string, hash map[string]string, order, history any, now t
 		if lv.locked {
 			dst = &t.Locked
 		}
-		if *dst != nil && (*dst).Price <= lv.price {
+		price := market.Cents(lv.price)
+		if *dst != nil && (*dst).Price <= price {
 			continue
 		}
 		updated := unixSeconds(metaUpdated)
 		if lv.t > 0 {
 			updated = time.UnixMilli(lv.t).UTC()
 		}
-		*dst = &offers.Listing{Price: lv.price, Count: int(lv.n), LockDays: lv.days, UpdatedAt: updated, ExpiresAt: unixSeconds(lv.exp)}
+		*dst = &market.PriceLevel{Price: price, Count: int(lv.n), LockDays: lv.days, UpdatedAt: updated, ExpiresAt: unixSeconds(lv.exp)}
 	}
 	if t.Available == nil && t.Locked == nil {
 		return t, "", nil
@@ -372,15 +373,15 @@ func decodeLevel(raw string) (storedLevel, error) {
 	return lv, err
 }
 
-func decodeOrder(raw string) (*offers.Order, error) {
-	var o offers.Order
-	var count int64
+func decodeOrder(raw string) (*market.OrderLevel, error) {
+	var o market.OrderLevel
+	var price, count int64
 	var updated float64
 	err := eachMember(raw, func(key, v string) error {
 		var err error
 		switch key {
 		case "price":
-			o.Price, err = intValue(v)
+			price, err = intValue(v)
 		case "count":
 			count, err = intValue(v)
 		case "updated_at":
@@ -391,14 +392,14 @@ func decodeOrder(raw string) (*offers.Order, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.Count, o.UpdatedAt = int(count), unixSeconds(updated)
+	o.Price, o.Count, o.UpdatedAt = market.Cents(price), int(count), unixSeconds(updated)
 	return &o, nil
 }
 
 // scanProbability parses the sell-probability object starting at v[i] ({"<price cents>": percent, …}),
 // keeping the highest price of each resale level, and returns the index after it. Prices must be plain
 // decimal integers and percents integers.
-func scanProbability(v string, i int, h *offers.History) (int, error) {
+func scanProbability(v string, i int, h *market.ResaleHistory) (int, error) {
 	if i >= len(v) || v[i] != '{' {
 		return 0, fmt.Errorf("%w: probability is not an object", errJSON)
 	}
@@ -437,11 +438,11 @@ func scanProbability(v string, i int, h *offers.History) (int, error) {
 				return 0, err
 			}
 		}
-		if p >= offers.HistoryLevelLow && cents > h.PriceAtLow {
-			h.PriceAtLow = cents
+		if c := market.Cents(cents); p >= market.ResaleLevelLow && c > h.PriceAtLow {
+			h.PriceAtLow = c
 		}
-		if p >= offers.HistoryLevelHigh && cents > h.PriceAtHigh {
-			h.PriceAtHigh = cents
+		if c := market.Cents(cents); p >= market.ResaleLevelHigh && c > h.PriceAtHigh {
+			h.PriceAtHigh = c
 		}
 		i = skipWS(v, vEnd)
 		if i >= len(v) {
@@ -475,8 +476,8 @@ func parseDigits(s string) (int64, bool) {
 }
 
 // decodeHistory reads a `history:` value, keeping of the probability table only the two resale prices.
-func decodeHistory(raw string) (*offers.History, error) {
-	var h offers.History
+func decodeHistory(raw string) (*market.ResaleHistory, error) {
+	var h market.ResaleHistory
 	err := eachMemberAt(raw, func(key string, i int) (int, error) {
 		switch key {
 		case "probability":
@@ -509,22 +510,22 @@ func decodeHistory(raw string) (*offers.History, error) {
 }
 
 type feesJSON struct {
-	Fraction *offers.Fraction `json:"fraction"`
-	Min      int64            `json:"min"`
+	Fraction *market.Fraction `json:"fraction"`
+	Min      market.Cents     `json:"min"`
 	Reduced  []reducedJSON    `json:"reduced"`
 }
 
 type reducedJSON struct {
 	Title     string           `json:"title"`
-	Fraction  *offers.Fraction `json:"fraction"`
-	Min       *int64           `json:"min"`
-	MinPrice  *int64           `json:"min_price"`
-	MaxPrice  *int64           `json:"max_price"`
+	Fraction  *market.Fraction `json:"fraction"`
+	Min       *market.Cents    `json:"min"`
+	MinPrice  *market.Cents    `json:"min_price"`
+	MaxPrice  *market.Cents    `json:"max_price"`
 	ExpiresAt *float64         `json:"expires_at"`
 }
 
 // readFees reads every game's fees; malformed games are skipped and counted.
-func (s *MarketReader) readFees(ctx context.Context) (map[string]offers.GameFee, int, error) {
+func (s *MarketReader) readFees(ctx context.Context) (map[string]market.FeeSchedule, int, error) {
 	var keys []string
 	iter := s.rdb.Scan(ctx, 0, FeesKey("*"), int64(s.cfg.ScanCount)).Iterator()
 	for iter.Next(ctx) {
@@ -533,7 +534,7 @@ func (s *MarketReader) readFees(ctx context.Context) (map[string]offers.GameFee,
 	if err := iter.Err(); err != nil {
 		return nil, 0, fmt.Errorf("scan fees: %w", err)
 	}
-	fees := make(map[string]offers.GameFee, len(keys))
+	fees := make(map[string]market.FeeSchedule, len(keys))
 	if len(keys) == 0 {
 		return fees, 0, nil
 	}
@@ -559,28 +560,28 @@ func (s *MarketReader) readFees(ctx context.Context) (map[string]offers.GameFee,
 	return fees, bad, nil
 }
 
-func decodeFees(raw string) (offers.GameFee, error) {
+func decodeFees(raw string) (market.FeeSchedule, error) {
 	var f feesJSON
 	if err := json.Unmarshal([]byte(raw), &f); err != nil {
-		return offers.GameFee{}, fmt.Errorf("%w: fees: %w", ErrCorrupt, err)
+		return market.FeeSchedule{}, fmt.Errorf("%w: fees: %w", ErrCorrupt, err)
 	}
 	if f.Fraction == nil {
-		return offers.GameFee{}, fmt.Errorf("%w: fees: no fraction", ErrCorrupt)
+		return market.FeeSchedule{}, fmt.Errorf("%w: fees: no fraction", ErrCorrupt)
 	}
 	if f.Min < 0 {
-		return offers.GameFee{}, fmt.Errorf("%w: fees: negative min", ErrCorrupt)
+		return market.FeeSchedule{}, fmt.Errorf("%w: fees: negative min", ErrCorrupt)
 	}
-	gf := offers.GameFee{Fraction: *f.Fraction, MinCents: f.Min}
+	gf := market.FeeSchedule{Fraction: *f.Fraction, Min: f.Min}
 	for i, r := range f.Reduced {
 		if r.Fraction == nil || r.Title == "" {
-			return offers.GameFee{}, fmt.Errorf("%w: fees: reduced fee %d lacks title or fraction", ErrCorrupt, i)
+			return market.FeeSchedule{}, fmt.Errorf("%w: fees: reduced fee %d lacks title or fraction", ErrCorrupt, i)
 		}
-		rf := offers.ReducedFee{Fraction: *r.Fraction, MinCents: r.Min, MinPrice: r.MinPrice, MaxPrice: r.MaxPrice}
+		rf := market.TitleFee{Fraction: *r.Fraction, Min: r.Min, MinPrice: r.MinPrice, MaxPrice: r.MaxPrice}
 		if r.ExpiresAt != nil {
 			rf.ExpiresAt = unixSeconds(*r.ExpiresAt)
 		}
 		if gf.Reduced == nil {
-			gf.Reduced = make(map[string][]offers.ReducedFee)
+			gf.Reduced = make(map[string][]market.TitleFee)
 		}
 		gf.Reduced[r.Title] = append(gf.Reduced[r.Title], rf)
 	}

@@ -37,7 +37,7 @@ func meta(game string, updated int64) string {
 
 func lvl(n int, exp int64) string { return fmt.Sprintf(`{"n":%d,"exp":%d}`, n, exp) }
 
-func sortTitles(m offers.Market) {
+func sortTitles(m market.Snapshot) {
 	sort.Slice(m.Titles, func(i, j int) bool { return m.Titles[i].Title < m.Titles[j].Title })
 }
 
@@ -105,25 +105,25 @@ func TestMarketReaderMarket(t *testing.T) {
 	sortTitles(m)
 
 	updated := time.Unix(nowS-60, 0).UTC()
-	require.Equal(t, []offers.Title{
+	require.Equal(t, []market.TitleState{
 		{
 			Title: "AK <&> ★", GameID: "a8db", Image: "https://img/a8db",
-			Available: &offers.Listing{Price: 950, Count: 3, UpdatedAt: updated, ExpiresAt: time.Unix(nowS, 0).UTC()},
-			Locked: &offers.Listing{Price: 800, Count: 1, LockDays: 3, UpdatedAt: now0.Add(-2 * time.Minute),
+			Available: &market.PriceLevel{Price: 950, Count: 3, UpdatedAt: updated, ExpiresAt: time.Unix(nowS, 0).UTC()},
+			Locked: &market.PriceLevel{Price: 800, Count: 1, LockDays: 3, UpdatedAt: now0.Add(-2 * time.Minute),
 				ExpiresAt: time.Unix(nowS+100, 0).UTC()},
-			Order:   &offers.Order{Price: 1200, Count: 4, UpdatedAt: time.Unix(nowS-30, 0).UTC()},
-			History: &offers.History{Stable: true, SoldPerWeek: 42, PriceAtLow: 1300, PriceAtHigh: 1300},
+			Order:   &market.OrderLevel{Price: 1200, Count: 4, UpdatedAt: time.Unix(nowS-30, 0).UTC()},
+			History: &market.ResaleHistory{Stable: true, SoldPerWeek: 42, PriceAtLow: 1300, PriceAtHigh: 1300},
 		},
 		{
 			Title: "Plain", GameID: "9a92", Image: "https://img/9a92",
-			Locked: &offers.Listing{Price: 500, Count: 1, LockDays: 0.5, UpdatedAt: now0, ExpiresAt: time.Unix(nowS+5, 0).UTC()},
+			Locked: &market.PriceLevel{Price: 500, Count: 1, LockDays: 0.5, UpdatedAt: now0, ExpiresAt: time.Unix(nowS+5, 0).UTC()},
 		},
 	}, m.Titles)
 	require.Equal(t, map[string]int{MalformedPrices: 7, MalformedOrders: 1, MalformedHistory: 1, MalformedFees: 4}, m.Malformed)
-	require.Equal(t, map[string]offers.GameFee{
-		"a8db": {Fraction: offerstest.MustFraction("0.05"), MinCents: 2, Reduced: map[string][]offers.ReducedFee{
-			"AK <&> ★": {{Fraction: offerstest.MustFraction("0.02"), MinCents: ptr[int64](1), MinPrice: ptr[int64](1000), ExpiresAt: now0.Add(time.Hour)}},
-			"Other":    {{Fraction: offerstest.MustFraction("0.03"), MaxPrice: ptr[int64](5000)}},
+	require.Equal(t, map[string]market.FeeSchedule{
+		"a8db": {Fraction: offerstest.MustFraction("0.05"), Min: 2, Reduced: map[string][]market.TitleFee{
+			"AK <&> ★": {{Fraction: offerstest.MustFraction("0.02"), Min: ptr[market.Cents](1), MinPrice: ptr[market.Cents](1000), ExpiresAt: now0.Add(time.Hour)}},
+			"Other":    {{Fraction: offerstest.MustFraction("0.03"), MaxPrice: ptr[market.Cents](5000)}},
 		}},
 		"rust": {Fraction: offerstest.MustFraction("0.1")},
 	}, m.Fees)
@@ -184,10 +184,10 @@ func TestMarketReaderManyTitles(t *testing.T) {
 			orders := 0
 			for i, ti := range m.Titles {
 				require.Equal(t, fmt.Sprintf("T%05d", i), ti.Title)
-				require.Equal(t, int64(100+i), ti.Available.Price)
+				require.Equal(t, market.Cents(100+i), ti.Available.Price)
 				if ti.Order != nil {
 					orders++
-					require.Equal(t, int64(200+i), ti.Order.Price)
+					require.Equal(t, market.Cents(200+i), ti.Order.Price)
 				}
 			}
 			require.Equal(t, titles/2, orders)
@@ -371,7 +371,7 @@ func TestMarketReaderIgnoresAFieldExpiredWithinTheCurrentSecond(t *testing.T) {
 	m, err := src.Market(ctx)
 	require.NoError(t, err)
 	require.Len(t, m.Titles, 1)
-	require.Equal(t, int64(3), m.Titles[0].Available.Price, fmt.Sprintf("%+v", *m.Titles[0].Available))
+	require.Equal(t, market.Cents(3), m.Titles[0].Available.Price, fmt.Sprintf("%+v", *m.Titles[0].Available))
 	require.Equal(t, time.Unix(nowS+3600, 0).UTC(), m.Titles[0].Available.ExpiresAt.UTC())
 }
 

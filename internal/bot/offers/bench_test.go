@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // realisticMarket returns an in-memory market of n titles with the mix the bot meets: four games (CS2
@@ -17,18 +19,18 @@ import (
 // at 75–105 % of the listing on 70 %, a sell history on 60 % (four in five stable with at least 5 sales a
 // week, resale at 80–115 %), a reduced fee on 1 % of CS2 titles, and every level expiring within the
 // next 1–30 minutes.
-func realisticMarket(n int) Market {
+func realisticMarket(n int) market.Snapshot {
 	r := rand.New(rand.NewPCG(14, 4))
-	m := Market{
-		Fees: map[string]GameFee{
-			"a8db": {Fraction: mustFraction("0.05"), MinCents: 1, Reduced: map[string][]ReducedFee{}},
-			"9a92": {Fraction: mustFraction("0.05"), MinCents: 1},
-			"tf2":  {Fraction: mustFraction("0.07"), MinCents: 1},
+	m := market.Snapshot{
+		Fees: map[string]market.FeeSchedule{
+			"a8db": {Fraction: mustFraction("0.05"), Min: 1, Reduced: map[string][]market.TitleFee{}},
+			"9a92": {Fraction: mustFraction("0.05"), Min: 1},
+			"tf2":  {Fraction: mustFraction("0.07"), Min: 1},
 		},
 		FallbackFee: mustFraction("0.05"),
-		Titles:      make([]Title, 0, n),
+		Titles:      make([]market.TitleState, 0, n),
 	}
-	pct := func(v int64, from, to int) int64 { return v * int64(from+r.IntN(to-from+1)) / 100 }
+	pct := func(v market.Cents, from, to int) market.Cents { return v * market.Cents(from+r.IntN(to-from+1)) / 100 }
 	for i := range n {
 		game := "a8db"
 		switch g := r.IntN(100); {
@@ -39,12 +41,12 @@ func realisticMarket(n int) Market {
 		case g >= 60:
 			game = "9a92"
 		}
-		price := int64(math.Exp(math.Log(3) + r.Float64()*(math.Log(200000)-math.Log(3))))
-		level := func(p int64) *Listing {
-			return &Listing{Price: p, Count: 1 + r.IntN(4), UpdatedAt: now0.Add(-time.Duration(r.IntN(600)) * time.Second),
+		price := market.Cents(math.Exp(math.Log(3) + r.Float64()*(math.Log(200000)-math.Log(3))))
+		level := func(p market.Cents) *market.PriceLevel {
+			return &market.PriceLevel{Price: p, Count: 1 + r.IntN(4), UpdatedAt: now0.Add(-time.Duration(r.IntN(600)) * time.Second),
 				ExpiresAt: now0.Add(time.Minute + time.Duration(r.IntN(29*60))*time.Second)}
 		}
-		t := Title{Title: fmt.Sprintf("Weapon %06d | Skin (Field-Tested)", i), GameID: game,
+		t := market.TitleState{Title: fmt.Sprintf("Weapon %06d | Skin (Field-Tested)", i), GameID: game,
 			Image: fmt.Sprintf("https://img.example/%d.png", i)}
 		if r.IntN(100) < 95 {
 			t.Available = level(price)
@@ -54,14 +56,14 @@ func realisticMarket(n int) Market {
 			t.Locked.LockDays = float64(1 + r.IntN(7))
 		}
 		if r.IntN(100) < 70 {
-			t.Order = &Order{Price: max(pct(price, 75, 105), 1), Count: 1 + r.IntN(20)}
+			t.Order = &market.OrderLevel{Price: max(pct(price, 75, 105), 1), Count: 1 + r.IntN(20)}
 		}
 		if r.IntN(100) < 60 {
-			t.History = &History{Stable: r.IntN(5) > 0, SoldPerWeek: 5 + r.IntN(100),
+			t.History = &market.ResaleHistory{Stable: r.IntN(5) > 0, SoldPerWeek: 5 + r.IntN(100),
 				PriceAtLow: pct(price, 80, 115), PriceAtHigh: pct(price, 80, 110)}
 		}
 		if game == "a8db" && r.IntN(100) == 0 {
-			m.Fees[game].Reduced[t.Title] = []ReducedFee{{Fraction: mustFraction("0.02"), ExpiresAt: now0.Add(24 * time.Hour)}}
+			m.Fees[game].Reduced[t.Title] = []market.TitleFee{{Fraction: mustFraction("0.02"), ExpiresAt: now0.Add(24 * time.Hour)}}
 		}
 		m.Titles = append(m.Titles, t)
 	}

@@ -14,171 +14,55 @@ import (
 const (
 	// HistoryMinSoldPerWeek is the weekly volume a HISTORY offer needs.
 	HistoryMinSoldPerWeek = 5
-	// HistoryHighBuyCents is the buy price from which HISTORY offers sell at the lower probability level.
+	// HistoryHighBuyCents is the buy price from which HISTORY offers sell at market.ResaleLevelHigh (the
+	// lower sell probability) instead of market.ResaleLevelLow.
 	HistoryHighBuyCents = 10000
-	// HistoryLevelLow is the sell-probability level used for buy prices below HistoryHighBuyCents.
-	HistoryLevelLow = 50
-	// HistoryLevelHigh is the sell-probability level used for buy prices from HistoryHighBuyCents.
-	HistoryLevelHigh = 20
 	// FallbackFeeMinCents is the fee minimum used with the configured fallback fee.
 	FallbackFeeMinCents = 1
 )
 
-// Market is a snapshot of everything the offers of every user are computed from.
-type Market struct {
-	// Titles holds one entry per title with listings.
-	Titles []Title
-	// Fees maps a game id to its fees; a game without an entry uses FallbackFee.
-	Fees map[string]GameFee
-	// FallbackFee is the DMARKET_FEE_PERCENT rate used (with a 1-cent minimum) when a game has no fees.
-	FallbackFee Fraction
-	// Malformed counts the titles and fee keys skipped because their stored data could not be read, by
-	// kind of key at fault.
-	Malformed map[string]int
-}
-
-// Title is the market state of one title.
-type Title struct {
-	// Title is the sanitised title.
-	Title string
-	// GameID is the DMarket game id.
-	GameID string
-	// Image is the item's image URL, possibly empty.
-	Image string
-	// Available is the cheapest unexpired tradable listing, nil when there is none.
-	Available *Listing
-	// Locked is the cheapest unexpired trade-locked listing, nil when there is none.
-	Locked *Listing
-	// Order is the best buy order, nil when there is none.
-	Order *Order
-	// History is what the HISTORY offers need of the sell-history analysis, nil when the title has no
-	// sales.
-	History *History
-}
-
-// History is the part of a sell-history analysis (SPEC §5.3) that HISTORY offers use: the verdict, the
-// weekly volume and the two resale prices of SPEC §6.1, read from the sell-probability table once instead
-// of once per offer.
-type History struct {
-	// Stable says whether last week's price was stable.
-	Stable bool
-	// SoldPerWeek is the number of units sold in the last week.
-	SoldPerWeek int
-	// PriceAtLow is price_at(HistoryLevelLow) in cents, 0 when no price reaches that level.
-	PriceAtLow int64
-	// PriceAtHigh is price_at(HistoryLevelHigh) in cents, 0 when no price reaches that level.
-	PriceAtHigh int64
-}
-
-// Listing is the cheapest listing of one status.
-type Listing struct {
-	// Price is the listing price in cents.
-	Price int64
-	// Count is how many listings share that price.
-	Count int
-	// LockDays is the lowest trade lock in days (locked listings), possibly fractional.
-	LockDays float64
-	// UpdatedAt is when the price was last written.
-	UpdatedAt time.Time
-	// ExpiresAt is when the level stops counting (its exp) unless seen again; the zero time means never.
-	ExpiresAt time.Time
-}
-
-// expiredAt reports whether the level no longer counts at now: a snapshot read earlier may hold a level
-// that has expired since (its listing was sold or withdrawn and not seen again).
-func (l *Listing) expiredAt(now time.Time) bool {
-	return !l.ExpiresAt.IsZero() && now.After(l.ExpiresAt)
-}
-
-// Order is the best buy order of a title.
-type Order struct {
-	// Price is the order price in cents.
-	Price int64
-	// Count is the number of orders at that price.
-	Count int
-	// UpdatedAt is when the order was last written.
-	UpdatedAt time.Time
-}
-
-// GameFee is the fee schedule of one game.
-type GameFee struct {
-	// Fraction is the default fee rate.
-	Fraction Fraction
-	// MinCents is the default minimum fee.
-	MinCents int64
-	// Reduced maps a title to its reduced fees, in the order they were given.
-	Reduced map[string][]ReducedFee
-}
-
-// ReducedFee is a title's temporary lower fee.
-type ReducedFee struct {
-	// Fraction is the reduced fee rate.
-	Fraction Fraction
-	// MinCents is the reduced fee's own minimum; nil means the game's.
-	MinCents *int64
-	// MinPrice is the lowest sell price (cents, inclusive) it applies to; nil means no lower bound.
-	MinPrice *int64
-	// MaxPrice is the highest sell price (cents, inclusive) it applies to; nil means no upper bound.
-	MaxPrice *int64
-	// ExpiresAt is when it stops applying; the zero time means never.
-	ExpiresAt time.Time
-}
-
-// applies says whether the reduced fee covers a sale at sell cents at now.
-func (r ReducedFee) applies(sell int64, now time.Time) bool {
-	if !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt) {
-		return false
-	}
-	if r.MinPrice != nil && sell < *r.MinPrice {
-		return false
-	}
-	if r.MaxPrice != nil && sell > *r.MaxPrice {
-		return false
-	}
-	return true
-}
-
-// Fee returns the fee in cents on selling title of game at sell cents at now (SPEC §6.1): the first
+// Fee returns the fee in cents on selling title of game at sell cents at now in m (SPEC §6.1): the first
 // applicable reduced fee of the title, else the game's default fee, else the fallback rate with a 1-cent
 // minimum; in each case max(⌊sell × fraction + ½⌋, minimum).
-func (m *Market) Fee(game, title string, sell int64, now time.Time) int64 {
-	return m.schedule(game, title).fee(sell, now)
+func Fee(m *market.Snapshot, game, title string, sell int64, now time.Time) int64 {
+	return schedule(m, game, title).fee(sell, now)
 }
 
 // gameFees finds the fee schedules of titles in turn, looking a game's fees up again only when the game
 // changes from one title to the next.
 type gameFees struct {
-	m      *Market
+	m      *market.Snapshot
 	game   string
-	fee    GameFee
+	fee    market.FeeSchedule
 	ok     bool
 	looked bool
 }
 
 // schedule returns the fee schedule of t.
-func (g *gameFees) schedule(t *Title) feeSchedule {
+func (g *gameFees) schedule(t *market.TitleState) feeSchedule {
 	if !g.looked || t.GameID != g.game {
 		g.fee, g.ok = g.m.Fees[t.GameID]
 		g.game, g.looked = t.GameID, true
 	}
-	return g.m.scheduleOf(g.fee, g.ok, t.Title)
+	return scheduleOf(g.m, g.fee, g.ok, t.Title)
 }
 
 // feeSchedule is the fee rules that apply to one title, looked up once per title.
 type feeSchedule struct {
-	game     GameFee
-	reduced  []ReducedFee
-	fallback Fraction
+	game     market.FeeSchedule
+	reduced  []market.TitleFee
+	fallback market.Fraction
 	hasGame  bool
 }
 
-func (m *Market) schedule(game, title string) feeSchedule {
+// schedule returns the fee rules of title of game in m.
+func schedule(m *market.Snapshot, game, title string) feeSchedule {
 	gf, ok := m.Fees[game]
-	return m.scheduleOf(gf, ok, title)
+	return scheduleOf(m, gf, ok, title)
 }
 
 // scheduleOf is schedule for a game fee already looked up (ok false: the game has none).
-func (m *Market) scheduleOf(gf GameFee, ok bool, title string) feeSchedule {
+func scheduleOf(m *market.Snapshot, gf market.FeeSchedule, ok bool, title string) feeSchedule {
 	if !ok {
 		return feeSchedule{fallback: m.FallbackFee}
 	}
@@ -192,19 +76,20 @@ func (m *Market) scheduleOf(gf GameFee, ok bool, title string) feeSchedule {
 // feeUntil is fee, plus the end of the reduced fee it used (the zero time when it used none, or one that
 // never ends): until then the fee of this sale stays the same.
 func (fs feeSchedule) feeUntil(sell int64, now time.Time) (int64, time.Time) {
+	c := market.Cents(sell)
 	if !fs.hasGame {
-		return max(fs.fallback.Fee(sell), FallbackFeeMinCents), time.Time{}
+		return int64(max(fs.fallback.Fee(c), FallbackFeeMinCents)), time.Time{}
 	}
-	for _, r := range fs.reduced {
-		if r.applies(sell, now) {
-			minimum := fs.game.MinCents
-			if r.MinCents != nil {
-				minimum = *r.MinCents
+	for i := range fs.reduced {
+		if r := &fs.reduced[i]; r.Applies(c, now) {
+			minimum := fs.game.Min
+			if r.Min != nil {
+				minimum = *r.Min
 			}
-			return max(r.Fraction.Fee(sell), minimum), r.ExpiresAt
+			return int64(max(r.Fraction.Fee(c), minimum)), r.ExpiresAt
 		}
 	}
-	return max(fs.game.Fraction.Fee(sell), fs.game.MinCents), time.Time{}
+	return int64(max(fs.game.Fraction.Fee(c), fs.game.Min)), time.Time{}
 }
 
 func (fs feeSchedule) fee(sell int64, now time.Time) int64 {
@@ -232,10 +117,10 @@ func ProfitBasisPoints(net, buy int64) int64 {
 
 // Compute returns the offers of the market that pass the settings (muted titles left out), sorted by
 // profit descending, then title, then TARGET before HISTORY, then available before locked. A listing
-// level that has expired by now is left out. It does not modify m, so one Market
+// level that has expired by now is left out. It does not modify m, so one market.Snapshot
 // can serve many users concurrently; it is fastest when m.Titles is sorted by title, as
 // pricestore.MarketReader returns it.
-func Compute(m Market, s Settings, now time.Time) []Offer {
+func Compute(m market.Snapshot, s Settings, now time.Time) []Offer {
 	var games map[string]bool
 	if len(s.Games) > 0 {
 		games = make(map[string]bool, len(s.Games))
@@ -272,11 +157,12 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 		var sched feeSchedule
 		scheduled := false
 		for kind := range int64(2) {
-			for st, l := range [2]*Listing{t.Available, t.Locked} {
-				if l == nil || l.Price <= 0 || l.Price < s.MinPriceCents || l.expiredAt(now) {
+			for st, l := range [2]*market.PriceLevel{t.Available, t.Locked} {
+				if l == nil || l.Price <= 0 || int64(l.Price) < s.MinPriceCents || l.ExpiredAt(now) {
 					continue
 				}
-				sell, ok := sellPrice(t, kind, l.Price)
+				buy := int64(l.Price)
+				sell, ok := sellPrice(t, kind, buy)
 				if !ok {
 					continue
 				}
@@ -284,7 +170,7 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 					sched, scheduled = fees.schedule(t), true
 				}
 				fee := sched.fee(sell, now)
-				bp := ProfitBasisPoints(sell-fee, l.Price)
+				bp := ProfitBasisPoints(sell-fee, buy)
 				if bp >= s.LimitBasisPoints {
 					cands = append(cands, candidate{bp: bp, order: rank(i)<<2 | kind<<1 | int64(st), sell: sell, fee: fee,
 						title: int32(i)})
@@ -306,14 +192,14 @@ func Compute(m Market, s Settings, now time.Time) []Offer {
 		if c.order&1 == 1 {
 			l = t.Locked
 		}
-		out[k] = makeOffer(t, c.order&2 != 0, c.order&1 == 1, l.Price, c.sell, c.fee, c.bp)
+		out[k] = makeOffer(t, c.order&2 != 0, c.order&1 == 1, int64(l.Price), c.sell, c.fee, c.bp)
 	}
 	return out
 }
 
 // makeOffer builds the offer of title t of one kind (history: HISTORY, else TARGET) and status (locked:
 // its locked listing, else its available one) from its amounts.
-func makeOffer(t *Title, history, locked bool, buy, sell, fee, bp int64) Offer {
+func makeOffer(t *market.TitleState, history, locked bool, buy, sell, fee, bp int64) Offer {
 	status, l := market.StatusAvailable, t.Available
 	if locked {
 		status, l = market.StatusLocked, t.Locked
@@ -346,7 +232,7 @@ func makeOffer(t *Title, history, locked bool, buy, sell, fee, bp int64) Offer {
 // titleRanks returns each title's rank in title order (equal titles share a rank), and whether the
 // titles are strictly ascending, as pricestore.MarketReader returns them, in which case the rank is the
 // index.
-func titleRanks(titles []Title) (func(i int) int64, bool) {
+func titleRanks(titles []market.TitleState) (func(i int) int64, bool) {
 	strict := true
 	for i := 1; i < len(titles) && strict; i++ {
 		strict = titles[i-1].Title < titles[i].Title
@@ -404,7 +290,7 @@ func sortCandidates(n int, inOrder bool, bp func(k int) int64, tie func(a, b int
 
 // historySell returns the HISTORY sell price for a buy price, and false when the history does not allow
 // a HISTORY offer.
-func historySell(h *History, buy int64) (int64, bool) {
+func historySell(h *market.ResaleHistory, buy int64) (int64, bool) {
 	if h == nil || !h.Stable || h.SoldPerWeek < HistoryMinSoldPerWeek {
 		return 0, false
 	}
@@ -412,17 +298,17 @@ func historySell(h *History, buy int64) (int64, bool) {
 	if buy >= HistoryHighBuyCents {
 		sell = h.PriceAtHigh
 	}
-	return sell, sell > 0
+	return int64(sell), sell > 0
 }
 
 // sellPrice returns the sell price of an offer of kind (0 TARGET, 1 HISTORY) for a listing bought at buy,
 // and false when title t has no such offer (no buy order; history not good enough).
-func sellPrice(t *Title, kind, buy int64) (int64, bool) {
+func sellPrice(t *market.TitleState, kind, buy int64) (int64, bool) {
 	if kind == 0 {
 		if t.Order == nil || t.Order.Price <= 0 {
 			return 0, false
 		}
-		return t.Order.Price, true
+		return int64(t.Order.Price), true
 	}
 	return historySell(t.History, buy)
 }

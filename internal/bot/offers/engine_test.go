@@ -15,16 +15,17 @@ var now0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 func ptr[T any](v T) *T { return &v }
 
 // historyOf summarises a sell-history analysis as a market read does.
-func historyOf(r sellhistory.Result) *History {
-	h := &History{Stable: r.Stable, SoldPerWeek: r.SoldPerWeek}
-	h.PriceAtLow, _ = sellhistory.PriceAt(r.Probability, HistoryLevelLow)
-	h.PriceAtHigh, _ = sellhistory.PriceAt(r.Probability, HistoryLevelHigh)
+func historyOf(r sellhistory.Result) *market.ResaleHistory {
+	h := &market.ResaleHistory{Stable: r.Stable, SoldPerWeek: r.SoldPerWeek}
+	low, _ := sellhistory.PriceAt(r.Probability, market.ResaleLevelLow)
+	high, _ := sellhistory.PriceAt(r.Probability, market.ResaleLevelHigh)
+	h.PriceAtLow, h.PriceAtHigh = market.Cents(low), market.Cents(high)
 	return h
 }
 
 // mustFraction is ParseFraction for constants known to be valid; it panics on a bad value.
-func mustFraction(s string) Fraction {
-	f, err := ParseFraction(s)
+func mustFraction(s string) market.Fraction {
+	f, err := market.ParseFraction(s)
 	if err != nil {
 		panic(err)
 	}
@@ -38,35 +39,35 @@ const (
 )
 
 // baseFees: CS2 5 % with a 10-cent minimum; "zero" 0 % without minimum.
-func baseMarket(titles ...Title) Market {
-	return Market{
+func baseMarket(titles ...market.TitleState) market.Snapshot {
+	return market.Snapshot{
 		Titles: titles,
-		Fees: map[string]GameFee{
-			gameCS:   {Fraction: mustFraction("0.05"), MinCents: 10},
+		Fees: map[string]market.FeeSchedule{
+			gameCS:   {Fraction: mustFraction("0.05"), Min: 10},
 			gameZero: {Fraction: mustFraction("0")},
 		},
 		FallbackFee: mustFraction("0.025"),
 	}
 }
 
-func avail(price int64) *Listing {
-	return &Listing{Price: price, Count: 1, UpdatedAt: now0.Add(-time.Minute)}
+func avail(price market.Cents) *market.PriceLevel {
+	return &market.PriceLevel{Price: price, Count: 1, UpdatedAt: now0.Add(-time.Minute)}
 }
 
-func order(price int64) *Order { return &Order{Price: price, Count: 3} }
+func order(price market.Cents) *market.OrderLevel { return &market.OrderLevel{Price: price, Count: 3} }
 
 func TestFee(t *testing.T) {
-	reduced := func(r ReducedFee) Market {
+	reduced := func(r market.TitleFee) market.Snapshot {
 		m := baseMarket()
 		gf := m.Fees[gameCS]
-		gf.Reduced = map[string][]ReducedFee{"R": {r}}
+		gf.Reduced = map[string][]market.TitleFee{"R": {r}}
 		m.Fees[gameCS] = gf
 		return m
 	}
-	bounded := ReducedFee{Fraction: mustFraction("0.02"), MinPrice: ptr[int64](500), MaxPrice: ptr[int64](2000)}
+	bounded := market.TitleFee{Fraction: mustFraction("0.02"), MinPrice: ptr[market.Cents](500), MaxPrice: ptr[market.Cents](2000)}
 	cases := []struct {
 		name  string
-		m     Market
+		m     market.Snapshot
 		game  string
 		title string
 		sell  int64
@@ -93,22 +94,22 @@ func TestFee(t *testing.T) {
 		// Another title of the game keeps the default: 1000 × 0.05 = 50.
 		{"reduced other title", reduced(bounded), gameCS, "X", 1000, 50},
 		// Open bounds: 100000 × 0.02 = 2000.
-		{"reduced open bounds", reduced(ReducedFee{Fraction: mustFraction("0.02")}), gameCS, "R", 100000, 2000},
+		{"reduced open bounds", reduced(market.TitleFee{Fraction: mustFraction("0.02")}), gameCS, "R", 100000, 2000},
 		// expires_at == now: expired, default 1000 × 0.05 = 50.
-		{"reduced expired at now", reduced(ReducedFee{Fraction: mustFraction("0.02"), ExpiresAt: now0}), gameCS, "R", 1000, 50},
-		{"reduced expires after now", reduced(ReducedFee{Fraction: mustFraction("0.02"), ExpiresAt: now0.Add(time.Second)}), gameCS, "R", 1000, 20},
+		{"reduced expired at now", reduced(market.TitleFee{Fraction: mustFraction("0.02"), ExpiresAt: now0}), gameCS, "R", 1000, 50},
+		{"reduced expires after now", reduced(market.TitleFee{Fraction: mustFraction("0.02"), ExpiresAt: now0.Add(time.Second)}), gameCS, "R", 1000, 20},
 		// 1000 × 0.01 = 10 < own minimum 25.
-		{"reduced own minimum above", reduced(ReducedFee{Fraction: mustFraction("0.01"), MinCents: ptr[int64](25)}), gameCS, "R", 1000, 25},
+		{"reduced own minimum above", reduced(market.TitleFee{Fraction: mustFraction("0.01"), Min: ptr[market.Cents](25)}), gameCS, "R", 1000, 25},
 		// 500 × 0.01 = 5 ≥ own minimum 3, although below the game minimum 10.
-		{"reduced own minimum below game minimum", reduced(ReducedFee{Fraction: mustFraction("0.01"), MinCents: ptr[int64](3)}), gameCS, "R", 500, 5},
+		{"reduced own minimum below game minimum", reduced(market.TitleFee{Fraction: mustFraction("0.01"), Min: ptr[market.Cents](3)}), gameCS, "R", 500, 5},
 		// 500 × 0.01 = 5 < game minimum 10 when the reduced fee has none.
-		{"reduced without own minimum uses game minimum", reduced(ReducedFee{Fraction: mustFraction("0.01")}), gameCS, "R", 500, 10},
+		{"reduced without own minimum uses game minimum", reduced(market.TitleFee{Fraction: mustFraction("0.01")}), gameCS, "R", 500, 10},
 		// Explicit own minimum 0: 40 × 0.01 = 0.4 → 0.
-		{"reduced own minimum zero", reduced(ReducedFee{Fraction: mustFraction("0.01"), MinCents: ptr[int64](0)}), gameCS, "R", 40, 0},
+		{"reduced own minimum zero", reduced(market.TitleFee{Fraction: mustFraction("0.01"), Min: ptr[market.Cents](0)}), gameCS, "R", 40, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, tc.m.Fee(tc.game, tc.title, tc.sell, now0))
+			require.Equal(t, tc.want, Fee(&tc.m, tc.game, tc.title, tc.sell, now0))
 		})
 	}
 }
@@ -116,13 +117,13 @@ func TestFee(t *testing.T) {
 func TestFeeFirstApplicableReduced(t *testing.T) {
 	m := baseMarket()
 	gf := m.Fees[gameCS]
-	gf.Reduced = map[string][]ReducedFee{"R": {
-		{Fraction: mustFraction("0.01"), MaxPrice: ptr[int64](999)},
-		{Fraction: mustFraction("0.03"), MinPrice: ptr[int64](1000)},
+	gf.Reduced = map[string][]market.TitleFee{"R": {
+		{Fraction: mustFraction("0.01"), MaxPrice: ptr[market.Cents](999)},
+		{Fraction: mustFraction("0.03"), MinPrice: ptr[market.Cents](1000)},
 	}}
 	m.Fees[gameCS] = gf
-	require.Equal(t, int64(10), m.Fee(gameCS, "R", 999, now0))  // 9.99 → 10 ≥ 10
-	require.Equal(t, int64(30), m.Fee(gameCS, "R", 1000, now0)) // 30
+	require.Equal(t, int64(10), Fee(&m, gameCS, "R", 999, now0))  // 9.99 → 10 ≥ 10
+	require.Equal(t, int64(30), Fee(&m, gameCS, "R", 1000, now0)) // 30
 }
 
 func TestProfitBasisPoints(t *testing.T) {
@@ -156,7 +157,7 @@ func TestProfitBasisPoints(t *testing.T) {
 	}
 }
 
-func stableHistory(sold int, prob map[int64]int) *History {
+func stableHistory(sold int, prob map[int64]int) *market.ResaleHistory {
 	return historyOf(sellhistory.Result{Stable: true, SoldPerWeek: sold, Probability: prob})
 }
 
@@ -164,14 +165,14 @@ func TestCompute(t *testing.T) {
 	levels := map[int64]int{9000: 100, 12000: 50, 15000: 20, 18000: 5}
 	cases := []struct {
 		name     string
-		m        Market
+		m        market.Snapshot
 		settings Settings
 		want     []Offer
 	}{
 		{
 			// Sell 100: fee max(5, 10) = 10, net 90; (90 − 80) / 80 = 12.5 %.
 			name:     "target with fee minimum",
-			m:        baseMarket(Title{Title: "A", GameID: gameCS, Image: "img", Available: avail(80), Order: order(100)}),
+			m:        baseMarket(market.TitleState{Title: "A", GameID: gameCS, Image: "img", Available: avail(80), Order: order(100)}),
 			settings: Settings{LimitBasisPoints: -10000},
 			want: []Offer{{Title: "A", GameID: gameCS, Image: "img", Kind: market.KindTarget, Status: market.StatusAvailable, Buy: 80,
 				Sell: 100, Fee: 10, Net: 90, ProfitBasisPoints: 1250, OrderCount: 3, UpdatedAt: now0.Add(-time.Minute)}},
@@ -179,7 +180,7 @@ func TestCompute(t *testing.T) {
 		{
 			// Buy 9999 < $100 → level 50 → sell 12000, fee 600, net 11400; 1401 / 9999 = 14.0114 % → 14.01.
 			name:     "history below 100 dollars uses level 50",
-			m:        baseMarket(Title{Title: "H", GameID: gameCS, Available: avail(9999), History: stableHistory(10, levels)}),
+			m:        baseMarket(market.TitleState{Title: "H", GameID: gameCS, Available: avail(9999), History: stableHistory(10, levels)}),
 			settings: Settings{LimitBasisPoints: -10000},
 			want: []Offer{{Title: "H", GameID: gameCS, Kind: market.KindHistory, Status: market.StatusAvailable, Buy: 9999, Sell: 12000,
 				Fee: 600, Net: 11400, ProfitBasisPoints: 1401, SoldPerWeek: 10, UpdatedAt: now0.Add(-time.Minute)}},
@@ -187,7 +188,7 @@ func TestCompute(t *testing.T) {
 		{
 			// Buy 10000 → level 20 → sell 15000, fee 750, net 14250; 4250 / 10000 = 42.5 %.
 			name:     "history at 100 dollars uses level 20",
-			m:        baseMarket(Title{Title: "H", GameID: gameCS, Available: avail(10000), History: stableHistory(10, levels)}),
+			m:        baseMarket(market.TitleState{Title: "H", GameID: gameCS, Available: avail(10000), History: stableHistory(10, levels)}),
 			settings: Settings{LimitBasisPoints: -10000},
 			want: []Offer{{Title: "H", GameID: gameCS, Kind: market.KindHistory, Status: market.StatusAvailable, Buy: 10000, Sell: 15000,
 				Fee: 750, Net: 14250, ProfitBasisPoints: 4250, SoldPerWeek: 10, UpdatedAt: now0.Add(-time.Minute)}},
@@ -195,14 +196,14 @@ func TestCompute(t *testing.T) {
 		{
 			// Sell 2000 − fee 100 = net 1900 = buy: exactly 0 % passes limit 0 and min price 1900.
 			name:     "explicit zero limit and min price are inclusive",
-			m:        baseMarket(Title{Title: "Z", GameID: gameCS, Available: avail(1900), Order: order(2000)}, Title{Title: "Y", GameID: gameCS, Available: avail(1901), Order: order(2000)}),
+			m:        baseMarket(market.TitleState{Title: "Z", GameID: gameCS, Available: avail(1900), Order: order(2000)}, market.TitleState{Title: "Y", GameID: gameCS, Available: avail(1901), Order: order(2000)}),
 			settings: Settings{MinPriceCents: 1900, LimitBasisPoints: 0},
 			want: []Offer{{Title: "Z", GameID: gameCS, Kind: market.KindTarget, Status: market.StatusAvailable, Buy: 1900, Sell: 2000,
 				Fee: 100, Net: 1900, ProfitBasisPoints: 0, OrderCount: 3, UpdatedAt: now0.Add(-time.Minute)}},
 		},
 		{
 			name:     "min price above buy hides",
-			m:        baseMarket(Title{Title: "Z", GameID: gameCS, Available: avail(1900), Order: order(2000)}),
+			m:        baseMarket(market.TitleState{Title: "Z", GameID: gameCS, Available: avail(1900), Order: order(2000)}),
 			settings: Settings{MinPriceCents: 1901, LimitBasisPoints: -10000},
 			want:     nil,
 		},
@@ -210,8 +211,8 @@ func TestCompute(t *testing.T) {
 			// Zero fee: 700 / 1000 = −30.00 % passes −30; 699 / 1000 = −30.10 % does not.
 			name: "negative limit",
 			m: baseMarket(
-				Title{Title: "N1", GameID: gameZero, Available: avail(1000), Order: order(700)},
-				Title{Title: "N2", GameID: gameZero, Available: avail(1000), Order: order(699)},
+				market.TitleState{Title: "N1", GameID: gameZero, Available: avail(1000), Order: order(700)},
+				market.TitleState{Title: "N2", GameID: gameZero, Available: avail(1000), Order: order(699)},
 			),
 			settings: Settings{LimitBasisPoints: -3000},
 			want: []Offer{{Title: "N1", GameID: gameZero, Kind: market.KindTarget, Status: market.StatusAvailable, Buy: 1000, Sell: 700,
@@ -221,8 +222,8 @@ func TestCompute(t *testing.T) {
 			// Zero fee: +5 / 20000 = 0.025 % → +0.03; −5 / 20000 → −0.03.
 			name: "profit rounds half away from zero both signs",
 			m: baseMarket(
-				Title{Title: "P", GameID: gameZero, Available: avail(20000), Order: order(20005)},
-				Title{Title: "Q", GameID: gameZero, Available: avail(20000), Order: order(19995)},
+				market.TitleState{Title: "P", GameID: gameZero, Available: avail(20000), Order: order(20005)},
+				market.TitleState{Title: "Q", GameID: gameZero, Available: avail(20000), Order: order(19995)},
 			),
 			settings: Settings{LimitBasisPoints: -10000},
 			want: []Offer{
@@ -235,8 +236,8 @@ func TestCompute(t *testing.T) {
 		{
 			// Zero fee, order 1200: available 1000 → 20 %; locked 900 → 33.33 %, lock 3.7 days → 3.
 			name: "both statuses yield two offers",
-			m: baseMarket(Title{Title: "B", GameID: gameZero, Available: avail(1000), Order: order(1200),
-				Locked: &Listing{Price: 900, Count: 2, LockDays: 3.7, UpdatedAt: now0.Add(-time.Hour)}}),
+			m: baseMarket(market.TitleState{Title: "B", GameID: gameZero, Available: avail(1000), Order: order(1200),
+				Locked: &market.PriceLevel{Price: 900, Count: 2, LockDays: 3.7, UpdatedAt: now0.Add(-time.Hour)}}),
 			settings: Settings{LimitBasisPoints: -10000},
 			want: []Offer{
 				{Title: "B", GameID: gameZero, Kind: market.KindTarget, Status: market.StatusLocked, LockDays: 3, Buy: 900, Sell: 1200,
@@ -248,10 +249,10 @@ func TestCompute(t *testing.T) {
 		{
 			name: "history requires stable and five sold",
 			m: baseMarket(
-				Title{Title: "U", GameID: gameZero, Available: avail(100), History: historyOf(sellhistory.Result{Stable: false, SoldPerWeek: 50, Probability: map[int64]int{200: 100}})},
-				Title{Title: "V", GameID: gameZero, Available: avail(100), History: stableHistory(4, map[int64]int{200: 100})},
-				Title{Title: "W", GameID: gameZero, Available: avail(100), History: stableHistory(5, map[int64]int{200: 100})},
-				Title{Title: "E", GameID: gameZero, Available: avail(100), History: stableHistory(5, map[int64]int{200: 10})},
+				market.TitleState{Title: "U", GameID: gameZero, Available: avail(100), History: historyOf(sellhistory.Result{Stable: false, SoldPerWeek: 50, Probability: map[int64]int{200: 100}})},
+				market.TitleState{Title: "V", GameID: gameZero, Available: avail(100), History: stableHistory(4, map[int64]int{200: 100})},
+				market.TitleState{Title: "W", GameID: gameZero, Available: avail(100), History: stableHistory(5, map[int64]int{200: 100})},
+				market.TitleState{Title: "E", GameID: gameZero, Available: avail(100), History: stableHistory(5, map[int64]int{200: 10})},
 			),
 			settings: Settings{LimitBasisPoints: -10000},
 			want: []Offer{{Title: "W", GameID: gameZero, Kind: market.KindHistory, Status: market.StatusAvailable, Buy: 100, Sell: 200,
@@ -260,8 +261,8 @@ func TestCompute(t *testing.T) {
 		{
 			name: "games filter",
 			m: baseMarket(
-				Title{Title: "G1", GameID: gameZero, Available: avail(100), Order: order(110)},
-				Title{Title: "G2", GameID: gameCS, Available: avail(100), Order: order(110)},
+				market.TitleState{Title: "G1", GameID: gameZero, Available: avail(100), Order: order(110)},
+				market.TitleState{Title: "G2", GameID: gameCS, Available: avail(100), Order: order(110)},
 			),
 			settings: Settings{LimitBasisPoints: -10000, Games: []string{gameZero}},
 			want: []Offer{{Title: "G1", GameID: gameZero, Kind: market.KindTarget, Status: market.StatusAvailable, Buy: 100, Sell: 110,
@@ -270,10 +271,10 @@ func TestCompute(t *testing.T) {
 		{
 			name: "no listing, no order, zero price",
 			m: baseMarket(
-				Title{Title: "L", GameID: gameZero, Order: order(110)},
-				Title{Title: "O", GameID: gameZero, Available: avail(100)},
-				Title{Title: "P0", GameID: gameZero, Available: avail(0), Order: order(110)},
-				Title{Title: "O0", GameID: gameZero, Available: avail(100), Order: &Order{Price: 0}},
+				market.TitleState{Title: "L", GameID: gameZero, Order: order(110)},
+				market.TitleState{Title: "O", GameID: gameZero, Available: avail(100)},
+				market.TitleState{Title: "P0", GameID: gameZero, Available: avail(0), Order: order(110)},
+				market.TitleState{Title: "O0", GameID: gameZero, Available: avail(100), Order: &market.OrderLevel{Price: 0}},
 			),
 			settings: Settings{LimitBasisPoints: -10000},
 			want:     nil,
@@ -289,8 +290,8 @@ func TestCompute(t *testing.T) {
 func TestComputeSortOrder(t *testing.T) {
 	// Zero fee. Every offer of "M" and "N" is +10 %; "T" is +20 %.
 	prob := map[int64]int{1100: 100}
-	locked := &Listing{Price: 1000, LockDays: 0.5}
-	titles := []Title{
+	locked := &market.PriceLevel{Price: 1000, LockDays: 0.5}
+	titles := []market.TitleState{
 		{Title: "N", GameID: gameZero, Available: avail(1000), Locked: locked, Order: order(1100), History: stableHistory(9, prob)},
 		{Title: "M", GameID: gameZero, Available: avail(1000), Order: order(1100)},
 		{Title: "T", GameID: gameZero, Locked: locked, Order: order(1200)},
@@ -312,10 +313,10 @@ func TestComputeSortOrder(t *testing.T) {
 	}
 	// Unsorted titles take the comparison sort, sorted ones the packed-key sort, and a duplicate title
 	// (never read from Redis, but possible in a hand-built market) the comparison sort again.
-	sorted := []Title{titles[1], titles[0], titles[2]}
-	dup := append([]Title{titles[1]}, sorted...)
+	sorted := []market.TitleState{titles[1], titles[0], titles[2]}
+	dup := append([]market.TitleState{titles[1]}, sorted...)
 	dup[0].Available = nil
-	for name, ts := range map[string][]Title{"unsorted": titles, "sorted": sorted, "duplicate": dup} {
+	for name, ts := range map[string][]market.TitleState{"unsorted": titles, "sorted": sorted, "duplicate": dup} {
 		t.Run(name, func(t *testing.T) {
 			var got []key
 			for _, o := range Compute(baseMarket(ts...), Settings{LimitBasisPoints: -10000}, now0) {
@@ -329,9 +330,9 @@ func TestComputeSortOrder(t *testing.T) {
 func TestComputeHugeProfitSortsFirst(t *testing.T) {
 	// 1 cent bought, sold for $1,000,000 without fee: +9,999,999,900 % does not fit the packed key.
 	m := baseMarket(
-		Title{Title: "A", GameID: gameZero, Available: avail(1000), Order: order(2000)},
-		Title{Title: "B", GameID: gameZero, Available: avail(1), Order: order(100000000)},
-		Title{Title: "C", GameID: gameZero, Available: avail(1000), Order: order(500)},
+		market.TitleState{Title: "A", GameID: gameZero, Available: avail(1000), Order: order(2000)},
+		market.TitleState{Title: "B", GameID: gameZero, Available: avail(1), Order: order(100000000)},
+		market.TitleState{Title: "C", GameID: gameZero, Available: avail(1000), Order: order(500)},
 	)
 	got := Compute(m, Settings{LimitBasisPoints: -10000}, now0)
 	require.Len(t, got, 3)
@@ -344,10 +345,10 @@ func TestComputeAlternatingGames(t *testing.T) {
 	// Sell 1000: CS2 fee 50, zero-fee game 0, fallback (2.5 %) 25; the per-game fee cache must follow
 	// the game of each title.
 	m := baseMarket(
-		Title{Title: "A", GameID: gameCS, Available: avail(1000), Order: order(1000)},
-		Title{Title: "B", GameID: gameZero, Available: avail(1000), Order: order(1000)},
-		Title{Title: "C", GameID: gameCS, Available: avail(1000), Order: order(1000)},
-		Title{Title: "D", GameID: gameNone, Available: avail(1000), Order: order(1000)},
+		market.TitleState{Title: "A", GameID: gameCS, Available: avail(1000), Order: order(1000)},
+		market.TitleState{Title: "B", GameID: gameZero, Available: avail(1000), Order: order(1000)},
+		market.TitleState{Title: "C", GameID: gameCS, Available: avail(1000), Order: order(1000)},
+		market.TitleState{Title: "D", GameID: gameNone, Available: avail(1000), Order: order(1000)},
 	)
 	fees := map[string]int64{}
 	for _, o := range Compute(m, Settings{LimitBasisPoints: -10000}, now0) {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // Index holds every offer of one market snapshot (each title × kind × status, whatever its profit),
@@ -19,7 +21,7 @@ import (
 // again with the fee that applies then. Both only happen between an expiry and the next build, which
 // NeedsRebuild reports. An Index is immutable and safe for concurrent use.
 type Index struct {
-	market  *Market
+	market  *market.Snapshot
 	builtAt time.Time
 	// lists maps a game to its offers by status (0 available, 1 locked), each sorted.
 	lists map[string]*[2][]entry
@@ -89,7 +91,7 @@ func unixNanos(t time.Time) int64 {
 
 // BuildIndex computes every offer of m with the fees that apply at now. m must not be modified
 // afterwards; the Index keeps it.
-func BuildIndex(m *Market, now time.Time) *Index {
+func BuildIndex(m *market.Snapshot, now time.Time) *Index {
 	ix := &Index{market: m, builtAt: now, lists: map[string]*[2][]entry{}}
 	nowNS := unixNanos(now)
 	rank, sorted := titleRanks(m.Titles)
@@ -101,11 +103,12 @@ func BuildIndex(m *Market, now time.Time) *Index {
 		scheduled := false
 		var lists *[2][]entry
 		for kind := range int64(2) {
-			for st, l := range [2]*Listing{t.Available, t.Locked} {
+			for st, l := range [2]*market.PriceLevel{t.Available, t.Locked} {
 				if l == nil || l.Price <= 0 {
 					continue
 				}
-				sell, ok := sellPrice(t, kind, l.Price)
+				buy := int64(l.Price)
+				sell, ok := sellPrice(t, kind, buy)
 				if !ok {
 					continue
 				}
@@ -118,8 +121,8 @@ func BuildIndex(m *Market, now time.Time) *Index {
 				}
 				fee, ends := sched.feeUntil(sell, now)
 				e := entry{
-					bp: ProfitBasisPoints(sell-fee, l.Price), order: rank(i)<<2 | kind<<1 | int64(st),
-					buy: l.Price, sell: sell, fee: fee, expires: unixNanos(l.ExpiresAt), feeEnds: unixNanos(ends),
+					bp: ProfitBasisPoints(sell-fee, buy), order: rank(i)<<2 | kind<<1 | int64(st),
+					buy: buy, sell: sell, fee: fee, expires: unixNanos(l.ExpiresAt), feeEnds: unixNanos(ends),
 					title: int32(i), //nolint:gosec // a market holds far fewer than 2^31 titles
 				}
 				lists[st] = append(lists[st], e)
@@ -153,7 +156,7 @@ func BuildIndex(m *Market, now time.Time) *Index {
 }
 
 // Market returns the snapshot the index was built from; it must not be modified.
-func (ix *Index) Market() *Market { return ix.market }
+func (ix *Index) Market() *market.Snapshot { return ix.market }
 
 // BuiltAt returns the time the index's fees were computed for.
 func (ix *Index) BuiltAt() time.Time { return ix.builtAt }
@@ -314,7 +317,7 @@ func (ix *Index) recompute(ended []*entry, games map[string]bool, now time.Time)
 		if !games[t.GameID] {
 			continue
 		}
-		fee, ends := ix.market.schedule(t.GameID, t.Title).feeUntil(e.sell, now)
+		fee, ends := schedule(ix.market, t.GameID, t.Title).feeUntil(e.sell, now)
 		r := *e
 		r.fee, r.feeEnds = fee, unixNanos(ends)
 		r.bp = ProfitBasisPoints(e.sell-fee, e.buy)
@@ -335,7 +338,7 @@ func (ix *Index) mutedTitles(muted []string) map[int32]bool {
 	// Titles are usually sorted (pricestore.MarketReader returns them so): look each up; otherwise scan once.
 	if ix.sortedTitles {
 		for name := range names {
-			i, ok := slices.BinarySearchFunc(titles, name, func(t Title, name string) int { return cmp.Compare(t.Title, name) })
+			i, ok := slices.BinarySearchFunc(titles, name, func(t market.TitleState, name string) int { return cmp.Compare(t.Title, name) })
 			for ; ok && i < len(titles) && titles[i].Title == name; i++ {
 				out[int32(i)] = true //nolint:gosec // a market holds far fewer than 2^31 titles
 			}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // The index gives exactly Compute's offers, in Compute's order, for random markets and settings, at the
@@ -55,7 +57,7 @@ func orEmpty(o []Offer) []Offer {
 }
 
 func TestIndexFirstZero(t *testing.T) {
-	m := baseMarket(Title{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})
+	m := baseMarket(market.TitleState{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})
 	ix := BuildIndex(&m, now0)
 	require.Empty(t, ix.First(Settings{}, now0, 0))
 	require.Len(t, ix.First(Settings{}, now0, 5), 1)
@@ -84,10 +86,10 @@ func TestIndexSkipsLevelsExpiredSinceTheBuild(t *testing.T) {
 // drops and it moves below an offer it used to lead.
 func TestIndexRecomputesEndedReducedFees(t *testing.T) {
 	m := baseMarket(
-		Title{Title: "A", GameID: gameCS, Available: avail(1000), Order: order(1100)},
-		Title{Title: "B", GameID: gameCS, Available: avail(1000), Order: order(1100)},
+		market.TitleState{Title: "A", GameID: gameCS, Available: avail(1000), Order: order(1100)},
+		market.TitleState{Title: "B", GameID: gameCS, Available: avail(1000), Order: order(1100)},
 	)
-	m.Fees[gameCS] = GameFee{Fraction: mustFraction("0.05"), MinCents: 1, Reduced: map[string][]ReducedFee{
+	m.Fees[gameCS] = market.FeeSchedule{Fraction: mustFraction("0.05"), Min: 1, Reduced: map[string][]market.TitleFee{
 		"B": {{Fraction: mustFraction("0.01"), ExpiresAt: now0.Add(time.Minute)}},
 	}}
 	ix := BuildIndex(&m, now0)
@@ -118,13 +120,13 @@ func titlesOf(list []Offer) []string {
 
 // Muted titles are left out whether the market's titles are sorted or not.
 func TestIndexMuted(t *testing.T) {
-	titles := []Title{
+	titles := []market.TitleState{
 		{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)},
 		{Title: "B", GameID: gameZero, Available: avail(100), Order: order(140)},
 		{Title: "C", GameID: gameZero, Available: avail(100), Order: order(130)},
 	}
 	for _, order := range [][]int{{0, 1, 2}, {2, 0, 1}} {
-		var ts []Title
+		var ts []market.TitleState
 		for _, i := range order {
 			ts = append(ts, titles[i])
 		}

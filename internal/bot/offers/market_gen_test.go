@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // genConfig shapes a generated market.
@@ -23,12 +25,12 @@ var genGames = []string{gameCS, "9a92", "tf2", gameNone}
 // genMarket returns a random market around now: four games (one without fees, so on the fallback fee),
 // listings of both statuses with expiries around now, buy orders above or below the listing, histories
 // of every kind, and reduced fees with and without bounds, minimums and ends.
-func genMarket(r *rand.Rand, c genConfig, now time.Time) Market {
-	m := Market{
-		Fees: map[string]GameFee{
-			gameCS: {Fraction: mustFraction("0.05"), MinCents: 1, Reduced: map[string][]ReducedFee{}},
-			"9a92": {Fraction: mustFraction("0.07"), MinCents: 2, Reduced: map[string][]ReducedFee{}},
-			"tf2":  {Fraction: mustFraction("0.1"), MinCents: 1},
+func genMarket(r *rand.Rand, c genConfig, now time.Time) market.Snapshot {
+	m := market.Snapshot{
+		Fees: map[string]market.FeeSchedule{
+			gameCS: {Fraction: mustFraction("0.05"), Min: 1, Reduced: map[string][]market.TitleFee{}},
+			"9a92": {Fraction: mustFraction("0.07"), Min: 2, Reduced: map[string][]market.TitleFee{}},
+			"tf2":  {Fraction: mustFraction("0.1"), Min: 1},
 		},
 		FallbackFee: mustFraction("0.025"),
 	}
@@ -40,18 +42,18 @@ func genMarket(r *rand.Rand, c genConfig, now time.Time) Market {
 			return now.Add(time.Duration(r.Int64N(int64(2*c.span))) - c.span)
 		}
 	}
-	price := func() int64 {
+	price := func() market.Cents {
 		if c.narrow {
-			return 90 + r.Int64N(20)
+			return market.Cents(90 + r.Int64N(20))
 		}
 		// Log-uniform from 3 cents to $2,000.
-		return int64(math.Exp(math.Log(3) + r.Float64()*(math.Log(200000)-math.Log(3))))
+		return market.Cents(math.Exp(math.Log(3) + r.Float64()*(math.Log(200000)-math.Log(3))))
 	}
-	level := func(locked bool) *Listing {
+	level := func(locked bool) *market.PriceLevel {
 		if r.IntN(3) == 0 {
 			return nil
 		}
-		l := &Listing{Price: price(), Count: 1 + r.IntN(5), UpdatedAt: now.Add(-time.Duration(r.IntN(3600)) * time.Second),
+		l := &market.PriceLevel{Price: price(), Count: 1 + r.IntN(5), UpdatedAt: now.Add(-time.Duration(r.IntN(3600)) * time.Second),
 			ExpiresAt: at()}
 		if r.IntN(50) == 0 {
 			l.Price = 0
@@ -62,7 +64,7 @@ func genMarket(r *rand.Rand, c genConfig, now time.Time) Market {
 		return l
 	}
 	for i := range c.titles {
-		t := Title{Title: fmt.Sprintf("Item %06d | %s", i, []string{"A", "B", "C"}[r.IntN(3)]),
+		t := market.TitleState{Title: fmt.Sprintf("Item %06d | %s", i, []string{"A", "B", "C"}[r.IntN(3)]),
 			GameID: genGames[r.IntN(len(genGames))], Image: fmt.Sprintf("https://img.example/%d.png", i),
 			Available: level(false), Locked: level(true)}
 		base := price()
@@ -70,18 +72,18 @@ func genMarket(r *rand.Rand, c genConfig, now time.Time) Market {
 			base = t.Available.Price
 		}
 		if r.IntN(4) > 0 {
-			t.Order = &Order{Price: max(base*int64(70+r.IntN(50))/100, int64(r.IntN(2))), Count: 1 + r.IntN(9)}
+			t.Order = &market.OrderLevel{Price: max(base*market.Cents(70+r.IntN(50))/100, market.Cents(r.IntN(2))), Count: 1 + r.IntN(9)}
 		}
 		if r.IntN(3) > 0 {
-			t.History = &History{Stable: r.IntN(5) > 0, SoldPerWeek: r.IntN(40),
-				PriceAtLow: base * int64(r.IntN(140)) / 100, PriceAtHigh: base * int64(r.IntN(130)) / 100}
+			t.History = &market.ResaleHistory{Stable: r.IntN(5) > 0, SoldPerWeek: r.IntN(40),
+				PriceAtLow: base * market.Cents(r.IntN(140)) / 100, PriceAtHigh: base * market.Cents(r.IntN(130)) / 100}
 		}
 		if gf, ok := m.Fees[t.GameID]; ok && gf.Reduced != nil && r.IntN(8) == 0 {
-			var reduced []ReducedFee
+			var reduced []market.TitleFee
 			for range 1 + r.IntN(3) {
-				rf := ReducedFee{Fraction: mustFraction([]string{"0.01", "0.02", "0.03"}[r.IntN(3)]), ExpiresAt: at()}
+				rf := market.TitleFee{Fraction: mustFraction([]string{"0.01", "0.02", "0.03"}[r.IntN(3)]), ExpiresAt: at()}
 				if r.IntN(2) == 0 {
-					rf.MinCents = ptr(int64(r.IntN(3)))
+					rf.Min = ptr(market.Cents(r.IntN(3)))
 				}
 				if r.IntN(3) == 0 {
 					rf.MinPrice = ptr(base / 2)
@@ -103,7 +105,7 @@ func genMarket(r *rand.Rand, c genConfig, now time.Time) Market {
 
 // genSettings returns random user settings for m: any min price and limit, some games (possibly
 // repeated or unknown) and some muted titles.
-func genSettings(r *rand.Rand, m *Market) Settings {
+func genSettings(r *rand.Rand, m *market.Snapshot) Settings {
 	s := Settings{LimitBasisPoints: r.Int64N(15000) - 10000}
 	if r.IntN(2) == 0 {
 		s.MinPriceCents = r.Int64N(5000)

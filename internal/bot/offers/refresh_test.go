@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // startRun runs svc.Run until the test ends and checks that it returned nil.
@@ -35,24 +37,24 @@ func startRun(t *testing.T, svc *Service) {
 // gatedSource serves a market per read; reads after the first open gate wait for it.
 type gatedSource struct {
 	mu     sync.Mutex
-	market Market
+	market market.Snapshot
 	calls  atomic.Int32
 	gate   chan struct{}
 }
 
-func (g *gatedSource) set(m Market) {
+func (g *gatedSource) set(m market.Snapshot) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.market = m
 }
 
-func (g *gatedSource) Market(ctx context.Context) (Market, error) {
+func (g *gatedSource) Market(ctx context.Context) (market.Snapshot, error) {
 	n := g.calls.Add(1)
 	if n > 1 && g.gate != nil {
 		select {
 		case <-g.gate:
 		case <-ctx.Done():
-			return Market{}, ctx.Err()
+			return market.Snapshot{}, ctx.Err()
 		}
 	}
 	g.mu.Lock()
@@ -94,14 +96,14 @@ func TestServiceRunUserCallsNeverReadTheMarket(t *testing.T) {
 
 // Run rebuilds on its interval, so new listings reach users without any call asking.
 func TestServiceRunRebuildsOnItsInterval(t *testing.T) {
-	src := &gatedSource{market: baseMarket(Title{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})}
+	src := &gatedSource{market: baseMarket(market.TitleState{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})}
 	obs := &countingObserver{}
 	svc := NewService(src, clock.Real{}, 20*time.Millisecond, WithObserver(obs))
 	startRun(t, svc)
 	require.Eventually(t, func() bool { return src.calls.Load() >= 3 }, 10*time.Second, time.Millisecond)
 	src.set(baseMarket(
-		Title{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)},
-		Title{Title: "B", GameID: gameZero, Available: avail(100), Order: order(160)},
+		market.TitleState{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)},
+		market.TitleState{Title: "B", GameID: gameZero, Available: avail(100), Order: order(160)},
 	))
 	require.Eventually(t, func() bool {
 		got, err := svc.Offers(context.Background(), Settings{})
@@ -128,7 +130,7 @@ func TestServiceRunBuildErrors(t *testing.T) {
 // answer for one of the markets (run with -race).
 func TestServiceRunConcurrentUsers(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
-	markets := make([]Market, 3)
+	markets := make([]market.Snapshot, 3)
 	for i := range markets {
 		markets[i] = genMarket(r, genConfig{titles: 300, span: 1000 * time.Hour}, now0)
 	}

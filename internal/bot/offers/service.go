@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
@@ -20,7 +21,7 @@ const loadTimeout = time.Minute
 
 // Source supplies market snapshots; pricestore.MarketReader is the production one.
 type Source interface {
-	Market(ctx context.Context) (Market, error)
+	Market(ctx context.Context) (market.Snapshot, error)
 }
 
 // StaleFactor bounds how old a snapshot a Service without Run still serves at once, as a multiple of
@@ -39,7 +40,7 @@ const StaleFactor = 10
 // one of its cheapest levels expires; a snapshot younger than StaleFactor×maxAge is still served at once
 // while a fresh one is read in the background; an older one (or none) is waited for.
 //
-// Concurrent callers share one read. It is safe for concurrent use; the Market and Index it returns are
+// Concurrent callers share one read. It is safe for concurrent use; the Snapshot and Index it returns are
 // shared and must not be modified.
 type Service struct {
 	src    Source
@@ -192,7 +193,7 @@ func (s *Service) Index(ctx context.Context) (*Index, error) {
 }
 
 // Market returns the snapshot of the latest index, as Index finds it.
-func (s *Service) Market(ctx context.Context) (*Market, error) {
+func (s *Service) Market(ctx context.Context) (*market.Snapshot, error) {
 	ix, err := s.Index(ctx)
 	if err != nil {
 		return nil, err
@@ -268,10 +269,10 @@ func (s *Service) Count(ctx context.Context, settings Settings) (int, error) {
 }
 
 // earliestExpiry returns when the first cheapest level of m expires, or the zero time.
-func earliestExpiry(m *Market) time.Time {
+func earliestExpiry(m *market.Snapshot) time.Time {
 	var first time.Time
 	for i := range m.Titles {
-		for _, l := range [2]*Listing{m.Titles[i].Available, m.Titles[i].Locked} {
+		for _, l := range [2]*market.PriceLevel{m.Titles[i].Available, m.Titles[i].Locked} {
 			if l != nil && !l.ExpiresAt.IsZero() && (first.IsZero() || l.ExpiresAt.Before(first)) {
 				first = l.ExpiresAt
 			}

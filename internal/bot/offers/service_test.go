@@ -11,30 +11,32 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // fakeSource returns market, or err, counting calls; when gate is set each call waits for it.
 type fakeSource struct {
 	calls  atomic.Int32
-	market Market
+	market market.Snapshot
 	err    error
 	gate   chan struct{}
 }
 
-func (f *fakeSource) Market(ctx context.Context) (Market, error) {
+func (f *fakeSource) Market(ctx context.Context) (market.Snapshot, error) {
 	f.calls.Add(1)
 	if f.gate != nil {
 		select {
 		case <-f.gate:
 		case <-ctx.Done():
-			return Market{}, ctx.Err()
+			return market.Snapshot{}, ctx.Err()
 		}
 	}
 	return f.market, f.err
 }
 
 func TestServiceCachesMarket(t *testing.T) {
-	src := &fakeSource{market: baseMarket(Title{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})}
+	src := &fakeSource{market: baseMarket(market.TitleState{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})}
 	clk := clock.NewFake(now0)
 	svc := NewService(src, clk, 10*time.Second)
 	ctx := context.Background()
@@ -57,7 +59,7 @@ func TestServiceCachesMarket(t *testing.T) {
 }
 
 func TestServiceServesStaleWhileRefreshing(t *testing.T) {
-	old := baseMarket(Title{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})
+	old := baseMarket(market.TitleState{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})
 	src := &fakeSource{market: old}
 	clk := clock.NewFake(now0)
 	svc := NewService(src, clk, time.Second)

@@ -8,16 +8,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // cheapHistory is a title of a few cents: the cheapest tradable listing was $0.02 (sold, its level
 // expiring at expires) and is now $0.03; it resells at $0.03 (price_at(50)) with a 1-cent minimum fee,
 // so an offer at the stale $0.02 shows +0.00 % where the truth is −33.33 %.
-func cheapHistory(expires time.Time) Market {
-	m := baseMarket(Title{Title: "Cheap", GameID: gameCS,
-		Available: &Listing{Price: 2, Count: 1, ExpiresAt: expires},
-		History:   &History{Stable: true, SoldPerWeek: 168, PriceAtLow: 3, PriceAtHigh: 3}})
-	m.Fees[gameCS] = GameFee{Fraction: mustFraction("0.05"), MinCents: 1}
+func cheapHistory(expires time.Time) market.Snapshot {
+	m := baseMarket(market.TitleState{Title: "Cheap", GameID: gameCS,
+		Available: &market.PriceLevel{Price: 2, Count: 1, ExpiresAt: expires},
+		History:   &market.ResaleHistory{Stable: true, SoldPerWeek: 168, PriceAtLow: 3, PriceAtHigh: 3}})
+	m.Fees[gameCS] = market.FeeSchedule{Fraction: mustFraction("0.05"), Min: 1}
 	return m
 }
 
@@ -57,7 +59,7 @@ func TestServiceNeverShowsALevelThatExpiredSinceTheRead(t *testing.T) {
 			require.Equal(t, "+0.00%", Percent(got[0].ProfitBasisPoints))
 
 			fresh := cheapHistory(time.Time{})
-			fresh.Titles[0].Available = &Listing{Price: 3, Count: 4, ExpiresAt: now0.Add(time.Hour)}
+			fresh.Titles[0].Available = &market.PriceLevel{Price: 3, Count: 4, ExpiresAt: now0.Add(time.Hour)}
 			src.set(fresh)
 			clk.Advance(1500 * time.Millisecond) // well within the snapshot's max age
 			got, err = svc.Offers(ctx, all)

@@ -38,6 +38,16 @@ type settings struct {
 	clientName string
 }
 
+// apply sets the client options' fields the settings name.
+func (s settings) apply(poolSize *int, clientName *string) {
+	if s.poolSize != 0 {
+		*poolSize = s.poolSize
+	}
+	if s.clientName != "" {
+		*clientName = s.clientName
+	}
+}
+
 // Option adjusts the client settings derived from the URL.
 type Option func(*settings)
 
@@ -125,24 +135,14 @@ func New(rawURL string, opts ...Option) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s.poolSize != 0 {
-			o.PoolSize = s.poolSize
-		}
-		if s.clientName != "" {
-			o.ClientName = s.clientName
-		}
+		s.apply(&o.PoolSize, &o.ClientName)
 		return redis.NewClusterClient(o), nil
 	}
 	o, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	if s.poolSize != 0 {
-		o.PoolSize = s.poolSize
-	}
-	if s.clientName != "" {
-		o.ClientName = s.clientName
-	}
+	s.apply(&o.PoolSize, &o.ClientName)
 	return redis.NewClient(o), nil
 }
 

@@ -1,11 +1,11 @@
-// Package offerstest holds test helpers for code that builds offers values.
+// Package offerstest holds test helpers for code that builds the market values offers are computed from.
 package offerstest
 
-import "github.com/skinflip/dmarket-monitor/internal/bot/offers"
+import "github.com/skinflip/dmarket-monitor/internal/market"
 
-// MustFraction is offers.ParseFraction for constants known to be valid; it panics on a bad value.
-func MustFraction(s string) offers.Fraction {
-	f, err := offers.ParseFraction(s)
+// MustFraction is market.ParseFraction for constants known to be valid; it panics on a bad value.
+func MustFraction(s string) market.Fraction {
+	f, err := market.ParseFraction(s)
 	if err != nil {
 		panic(err)
 	}

@@ -134,14 +134,19 @@ func TestBothRunsSingleAndCluster(t *testing.T) {
 	require.Equal(t, clusterURL(), urls[1])
 }
 
+// testLock returns a client of the lock server and a lock and next-waiter key of t's own, so that the test
+// never disturbs the real cluster lock; both are deleted when t ends.
+func testLock(t *testing.T) (ctl *redis.Client, lock, next string) {
+	ctl = control(t)
+	suffix := fmt.Sprint(100000 + rand.IntN(100000))
+	lock, next = "redisdbtest:test:lock:"+suffix, "redisdbtest:test:next:"+suffix
+	t.Cleanup(func() { _ = ctl.Del(context.Background(), lock, next).Err() })
+	return ctl, lock, next
+}
+
 func TestLockClusterTakesTurns(t *testing.T) {
 	ctx := context.Background()
-	ctl, _ := lockServer(t)
-	t.Cleanup(func() { _ = ctl.Close() })
-	// Keys of their own: the test never disturbs the real cluster lock.
-	suffix := fmt.Sprint(100000 + rand.IntN(100000))
-	lock, next := "redisdbtest:test:lock:"+suffix, "redisdbtest:test:next:"+suffix
-	t.Cleanup(func() { _ = ctl.Del(ctx, lock, next).Err() })
+	ctl, lock, next := testLock(t)
 	holder, waiter, late := newToken(), newToken(), newToken()
 
 	require.NoError(t, lockCluster(ctx, ctl, lock, next, holder, 0))
@@ -168,11 +173,7 @@ func TestLockClusterTakesTurns(t *testing.T) {
 
 func TestLockClusterWaitsForRelease(t *testing.T) {
 	ctx := context.Background()
-	ctl, _ := lockServer(t)
-	t.Cleanup(func() { _ = ctl.Close() })
-	suffix := fmt.Sprint(100000 + rand.IntN(100000))
-	lock, next := "redisdbtest:test:lock:"+suffix, "redisdbtest:test:next:"+suffix
-	t.Cleanup(func() { _ = ctl.Del(ctx, lock, next).Err() })
+	ctl, lock, next := testLock(t)
 	holder, waiter := newToken(), newToken()
 	require.NoError(t, lockCluster(ctx, ctl, lock, next, holder, 0))
 
@@ -199,13 +200,7 @@ func TestUnreachableClusterSkipsOrFails(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv(EnvClusterURL, "redis://:s3cr3t@127.0.0.1:1?addr=127.0.0.1:2")
 			t.Setenv(EnvClusterRequired, tt.required)
-			rec := &endRecorder{TB: t}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				NewCluster(rec)
-			}()
-			<-done
+			rec := ends(t, func(tb testing.TB) { NewCluster(tb) })
 			require.Equal(t, tt.skipped, rec.skipped)
 			require.Contains(t, rec.msg, "not reachable")
 			require.Contains(t, rec.msg, tt.want)
@@ -216,15 +211,22 @@ func TestUnreachableClusterSkipsOrFails(t *testing.T) {
 
 func TestBadClusterURLFails(t *testing.T) {
 	t.Setenv(EnvClusterURL, "unix:///tmp/redis.sock?addr=127.0.0.1:2")
+	rec := ends(t, func(tb testing.TB) { ClusterURL(tb) })
+	require.False(t, rec.skipped)
+	require.Contains(t, rec.msg, "parse "+EnvClusterURL)
+}
+
+// ends runs f in a goroutine of its own, as testing runs a test, with an endRecorder, and returns the
+// recorder once f has ended.
+func ends(t *testing.T, f func(tb testing.TB)) *endRecorder {
 	rec := &endRecorder{TB: t}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ClusterURL(rec)
+		f(rec)
 	}()
 	<-done
-	require.False(t, rec.skipped)
-	require.Contains(t, rec.msg, "parse "+EnvClusterURL)
+	return rec
 }
 
 // endRecorder records a Fatalf or Skipf and ends the goroutine as testing.T does.

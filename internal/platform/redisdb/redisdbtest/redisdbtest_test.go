@@ -166,33 +166,16 @@ func TestKeepAliveRefreshesOwnLockOnly(t *testing.T) {
 
 func TestUnreachableServerFails(t *testing.T) {
 	t.Setenv(EnvURL, "redis://127.0.0.1:1")
-	ft := &endRecorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		New(ft)
-	}()
-	<-done
-	require.Contains(t, ft.msg, "not reachable")
+	require.Contains(t, ends(t, func(tb testing.TB) { New(tb) }).msg, "not reachable")
 }
 
 func TestBadURLFails(t *testing.T) {
 	t.Setenv(EnvURL, "http://nope")
-	ft := &endRecorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		URL(ft)
-	}()
-	<-done
-	require.Contains(t, ft.msg, "parse")
+	require.Contains(t, ends(t, func(tb testing.TB) { URL(tb) }).msg, "parse")
 }
 
 func control(t *testing.T) *redis.Client {
-	opts, err := redis.ParseURL(serverURL())
-	require.NoError(t, err)
-	opts.DB = 0
-	c := redis.NewClient(opts)
+	c, _ := lockServer(t)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
