@@ -18,6 +18,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/fetchgate"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/parser/crawler"
+	"github.com/skinflip/dmarket-monitor/internal/parser/lease"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
 	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
@@ -89,9 +90,13 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("sales schedule: %w", err)
 	}
+	leases, err := crawlLeases(cfg, rdb, clk)
+	if err != nil {
+		return err
+	}
 	crawl, err := crawler.New(crawlerConfig(cfg, pool), crawler.Deps{
 		API: crawler.NewDMarketAPI(client), Publisher: publisher, Schedule: sched, Gate: fetchgate.New(rdb, ""),
-		Clock: clk, Log: log, Tracer: tracer, Registry: reg,
+		Clock: clk, Log: log, Tracer: tracer, Registry: reg, Leases: leases,
 	})
 	if err != nil {
 		return fmt.Errorf("crawler: %w", err)
@@ -173,6 +178,19 @@ func newDMarketClient(cfg config.Parser, pool *proxy.Pool, tracer *zipkin.Tracer
 		return nil, fmt.Errorf("dmarket client: %w", err)
 	}
 	return client, nil
+}
+
+// crawlLeases returns the Redis leases through which the parser shares each crawl cycle with the other
+// parsers when PARSER_SHARED_CRAWL is on, nil (crawl alone) when it is off.
+func crawlLeases(cfg config.Parser, rdb lease.Client, clk clock.Real) (crawler.Leases, error) {
+	if !cfg.SharedCrawl {
+		return nil, nil
+	}
+	store, err := lease.New(rdb, cfg.LeaseTTL, clk)
+	if err != nil {
+		return nil, fmt.Errorf("crawl leases: %w", err)
+	}
+	return crawler.NewLeases(store), nil
 }
 
 // withKeys reports whether both DMarket keys are set: signed jobs (buy orders, sales, fees) need them.

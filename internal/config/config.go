@@ -48,6 +48,11 @@
 //   - PARSER_SPLIT_PAGES [20]: a range whose cursor chain reaches this many pages is split in two, ≥ 1.
 //   - PARSER_SALES_INTERVAL [6h]: how long a title's sales are postponed after a successful fetch, > 0.
 //   - PARSER_FEES_INTERVAL [24h]: how often the fees of each game are fetched, > 0.
+//   - PARSER_SHARED_CRAWL [false]: share each crawl cycle with the other parsers on the same Redis
+//     through expiring leases (each listings page fetched once in total); on in every parser of a
+//     scaled-out deployment, off (each parser crawls alone, as a single parser always did) by default.
+//   - PARSER_LEASE_TTL [30s]: lifetime of a shared range lease unless renewed; a dead parser's ranges are
+//     taken over this long after it died, 1s..10m.
 //
 // Worker:
 //   - PRICE_TTL [1h], HISTORY_TTL [24h]: lifetimes of price and history data, > 0.
@@ -156,6 +161,10 @@ type Parser struct {
 	SalesInterval time.Duration `env:"PARSER_SALES_INTERVAL" envDefault:"6h" help:"how long a title's sales are postponed after a successful fetch, > 0"`
 	// FeesInterval is PARSER_FEES_INTERVAL.
 	FeesInterval time.Duration `env:"PARSER_FEES_INTERVAL" envDefault:"24h" help:"how often the fees of each game are fetched, > 0"`
+	// SharedCrawl is PARSER_SHARED_CRAWL.
+	SharedCrawl bool `env:"PARSER_SHARED_CRAWL" envDefault:"false" help:"share each crawl cycle with the other parsers on the same Redis through expiring leases, so that each listings page is fetched once in total; turn on in every parser when running several (false: each parser crawls the whole market alone)"`
+	// LeaseTTL is PARSER_LEASE_TTL.
+	LeaseTTL time.Duration `env:"PARSER_LEASE_TTL" envDefault:"30s" help:"lifetime of a shared-crawl range lease unless renewed (every third of it): a dead parser's ranges are taken over this long after it died, 1s..10m"`
 }
 
 // HasKeys reports whether DMarket API keys are configured (signed endpoints on).
@@ -513,6 +522,9 @@ func (c *Parser) validate(p *problems) {
 	positive(p, "PARSER_REQUEST_TIMEOUT", c.RequestTimeout)
 	between(p, "PARSER_SPLIT_PAGES", c.SplitPages, 1, 100000)
 	positive(p, "PARSER_SALES_INTERVAL", c.SalesInterval)
+	if p.ok("PARSER_LEASE_TTL") && (c.LeaseTTL < time.Second || c.LeaseTTL > 10*time.Minute) {
+		p.add("PARSER_LEASE_TTL", "%s is outside 1s..10m", c.LeaseTTL)
+	}
 	positive(p, "PARSER_FEES_INTERVAL", c.FeesInterval)
 }
 
@@ -715,6 +727,8 @@ func (c Parser) LogValue() slog.Value {
 		slog.Int("PARSER_SPLIT_PAGES", c.SplitPages),
 		slog.Duration("PARSER_SALES_INTERVAL", c.SalesInterval),
 		slog.Duration("PARSER_FEES_INTERVAL", c.FeesInterval),
+		slog.Bool("PARSER_SHARED_CRAWL", c.SharedCrawl),
+		slog.Duration("PARSER_LEASE_TTL", c.LeaseTTL),
 	)...)
 }
 

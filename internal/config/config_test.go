@@ -53,8 +53,10 @@ func TestParserDefaults(t *testing.T) {
 		SplitPages:     20,
 		SalesInterval:  6 * time.Hour,
 		FeesInterval:   24 * time.Hour,
+		LeaseTTL:       30 * time.Second,
 	}, c)
 	require.False(t, c.HasKeys())
+	require.False(t, c.SharedCrawl, "a parser crawls alone unless told to share")
 }
 
 func TestWorkerDefaults(t *testing.T) {
@@ -211,13 +213,14 @@ func TestRules(t *testing.T) {
 			"PARSER_RATE_PER_IP": "-2", "PARSER_CYCLE_INTERVAL": "0", "PARSER_CYCLE_TIMEOUT": "-1s",
 			"PARSER_MAX_RETRIES": "-1", "PARSER_REQUEST_TIMEOUT": "fast", "PARSER_SPLIT_PAGES": "0",
 			"PARSER_SALES_INTERVAL": "0s", "PARSER_FEES_INTERVAL": "-5m", "PARSER_PRICE_BOUNDS": "5,1",
-			"DMARKET_PROXIES_FILE": " "},
+			"DMARKET_PROXIES_FILE": " ", "PARSER_LEASE_TTL": "500ms", "PARSER_SHARED_CRAWL": "maybe"},
 			want: map[string]string{
 				"PARSER_RATE_PER_IP": "-2 is outside (0, 1000]", "PARSER_CYCLE_INTERVAL": "must be above 0",
 				"PARSER_CYCLE_TIMEOUT": "must be above 0", "PARSER_MAX_RETRIES": "-1 is outside 0..100",
 				"PARSER_REQUEST_TIMEOUT": `"fast" is not a duration`, "PARSER_SPLIT_PAGES": "outside 1..100000",
 				"PARSER_SALES_INTERVAL": "must be above 0", "PARSER_FEES_INTERVAL": "must be above 0",
-				"PARSER_PRICE_BOUNDS": "bounds must increase"}},
+				"PARSER_PRICE_BOUNDS": "bounds must increase", "PARSER_LEASE_TTL": "500ms is outside 1s..10m",
+				"PARSER_SHARED_CRAWL": "maybe"}},
 		{name: "missing token", binary: "bot", env: map[string]string{},
 			want: map[string]string{"TELEGRAM_API_TOKEN": "required"}},
 		{name: "malformed token", binary: "bot", env: map[string]string{"TELEGRAM_API_TOKEN": "abc:def ghi"},

@@ -19,6 +19,7 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		want    []string
 	}{
 		{program: "parser", typ: reflect.TypeFor[Parser](), want: []string{"HTTP_ADDR [:8081]", "PARSER_RATE_PER_IP [2]",
+			"PARSER_SHARED_CRAWL [false]", "PARSER_LEASE_TTL [30s]",
 			"DMARKET_SECRET_KEY [empty]", "REDIS_URL [redis://localhost:6379/0]"}},
 		{program: "worker", typ: reflect.TypeFor[Worker](), want: []string{"HTTP_ADDR [:8082]", "WORKER_PREFETCH [64]"}},
 		{program: "bot", typ: reflect.TypeFor[Bot](), want: []string{"HTTP_ADDR [:8083]", "TELEGRAM_API_TOKEN [required]",
