@@ -76,6 +76,35 @@ var rules = []rule{
 			return b != "" && b != binaryOf(pkg)
 		},
 	},
+	{
+		name: "shared adapters import no binary's package: pricestore, dmarket, message and the other shared " +
+			"packages import nothing of parser, worker or bot",
+		scope: sharedAdapter,
+		forbidden: func(pkg, path string) bool {
+			return binaryOf(path) != "" && !binaryImportsLeft[pkg][path]
+		},
+	},
+}
+
+// binaryImportsLeft are the imports of a binary's package by a shared adapter that docs/architecture.md
+// still lists: pricestore's write side takes worker/validate's validated items.
+var binaryImportsLeft = map[string]map[string]bool{
+	internal("pricestore"): {internal("worker/validate"): true},
+}
+
+// sharedAdapter reports whether pkg is a shared adapter: a package of internal/ outside the binaries'
+// packages, the domain and the platform, other than the end-to-end tests, this test and the `*test`
+// helper packages (a contract suite names the port that its consumer, a binary's package, declares).
+func sharedAdapter(pkg string) bool {
+	if !strings.HasPrefix(pkg, internal("")) || binaryOf(pkg) != "" || strings.HasSuffix(pkg, "test") {
+		return false
+	}
+	for _, dir := range []string{"market", "platform", "e2e"} {
+		if under(pkg, internal(dir)) {
+			return false
+		}
+	}
+	return true
 }
 
 // binaryOf returns the binary ("parser", "worker" or "bot") whose packages hold pkg, or "".
@@ -274,17 +303,33 @@ func TestDependencyRulesCanFail(t *testing.T) {
 			want: []string{rules[3].name + ": " + internal("worker/validate") + " -> " + internal("bot/offers")},
 		},
 		{
+			name: "shared adapters import a binary's package",
+			graph: graph{
+				internal("pricestore"):    {internal("market"), internal("bot/offers"), internal("worker/validate")},
+				internal("salesschedule"): {internal("parser/crawler")},
+				internal("message"):       {internal("worker")},
+			},
+			want: []string{
+				rules[4].name + ": " + internal("message") + " -> " + internal("worker"),
+				rules[4].name + ": " + internal("pricestore") + " -> " + internal("bot/offers"),
+				rules[4].name + ": " + internal("salesschedule") + " -> " + internal("parser/crawler"),
+			},
+		},
+		{
 			name: "every rule kept",
 			graph: graph{
-				internal("market"):              {"time", internal("market/sellhistory")},
-				internal("market/sellhistory"):  nil,
-				internal("platform/rabbitmq"):   {internal("message"), internal("platform/health")},
-				internal("pricestore"):          {internal("market"), "github.com/redis/go-redis/v9"},
-				internal("platform/marketlike"): {internal("marketing")},
-				internal("bot/offers"):          {internal("market"), internal("platform/clock"), "golang.org/x/sync/singleflight"},
-				internal("platform/clock"):      {"time"},
-				internal("bot"):                 {internal("bot/offers"), internal("bot/telegram"), internal("pricestore")},
-				internal("botany"):              {internal("worker")},
+				internal("market"):                    {"time", internal("market/sellhistory")},
+				internal("market/sellhistory"):        nil,
+				internal("platform/rabbitmq"):         {internal("message"), internal("platform/health")},
+				internal("pricestore"):                {internal("market"), "github.com/redis/go-redis/v9"},
+				internal("platform/marketlike"):       {internal("marketing")},
+				internal("bot/offers"):                {internal("market"), internal("platform/clock"), "golang.org/x/sync/singleflight"},
+				internal("platform/clock"):            {"time"},
+				internal("bot"):                       {internal("bot/offers"), internal("bot/telegram"), internal("pricestore")},
+				internal("botany"):                    {"time"},
+				internal("parser/crawler"):            {internal("botany"), internal("pricestore")},
+				internal("pricestore/pricestoretest"): {internal("worker"), internal("worker/validate")},
+				internal("fetchgate"):                 {internal("market"), internal("workers")},
 			},
 		},
 	}
