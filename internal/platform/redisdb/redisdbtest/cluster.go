@@ -93,28 +93,31 @@ func clusterURL() string {
 	return DefaultClusterURL
 }
 
-// reserveCluster checks that the cluster answers, takes it for t, flushes it and registers the release.
-// It returns the cluster's options.
+// reserveCluster takes the cluster for t, checks that it answers, flushes it and registers the release.
+// It returns the cluster's options. The check comes after the lock, so that a cluster restarted by a
+// holder of the lock is never seen down.
 func reserveCluster(t testing.TB) *redis.ClusterOptions {
 	t.Helper()
 	opts, err := redisdb.ParseClusterURL(clusterURL())
 	if err != nil {
 		t.Fatalf("redisdbtest: parse %s: %v", EnvClusterURL, err)
 	}
-	if err := probeCluster(opts); err != nil {
-		if os.Getenv(EnvClusterRequired) == "1" {
-			t.Fatalf("redisdbtest: Redis Cluster at %s is not reachable (%s=1): %v", redact.URLString(clusterURL()), EnvClusterRequired, err)
-		}
-		t.Skipf("redisdbtest: Redis Cluster at %s is not reachable (%v); start it with `bash scripts/redis-cluster.sh start` "+
-			"or set %s (%s=1 makes this a failure)", redact.URLString(clusterURL()), err, EnvClusterURL, EnvClusterRequired)
-	}
-
 	ctl, _ := lockServer(t)
 	ctx := context.Background()
 	token := newToken()
 	if err := lockCluster(ctx, ctl, ClusterLockKey, ClusterNextKey, token, ClusterWaitTimeout); err != nil {
 		_ = ctl.Close()
 		t.Fatalf("redisdbtest: %v", err)
+	}
+	if err := probeCluster(opts); err != nil {
+		_ = release.Run(ctx, ctl, []string{ClusterLockKey}, token).Err()
+		_ = ctl.Close()
+		where := redact.URLString(clusterURL())
+		if os.Getenv(EnvClusterRequired) == "1" {
+			t.Fatalf("redisdbtest: Redis Cluster at %s is not reachable (%s=1): %v", where, EnvClusterRequired, err)
+		}
+		t.Skipf("redisdbtest: Redis Cluster at %s is not reachable (%v); start it with `bash scripts/redis-cluster.sh start` "+
+			"or set %s (%s=1 makes this a failure)", where, err, EnvClusterURL, EnvClusterRequired)
 	}
 	c := redis.NewClusterClient(opts)
 	hold(t, ctl, ClusterLockKey, token, "the cluster",
