@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -207,35 +206,24 @@ func settingsMarkup(s UserSettings, games []string) *tgbotapi.InlineKeyboardMark
 	return &m
 }
 
-// amountRe is a plain decimal: optional minus, digits, optionally a dot and one or two digits.
-var amountRe = regexp.MustCompile(`^(-?)([0-9]{1,12})(?:\.([0-9]{1,2}))?$`)
+// maxWholeDigits bounds the digits before the dot of a command's amount.
+const maxWholeDigits = 12
 
 // errBadAmount is an argument that is not a plain decimal number.
 var errBadAmount = errors.New("not a number")
 
-// parseHundredths parses a plain decimal with at most two decimals into hundredths (cents or basis
-// points). Exponents, signs other than a leading minus, percent signs, NaN and infinities are refused.
+// parseHundredths parses a plain decimal with at most two decimals and at most maxWholeDigits digits
+// before the dot into hundredths (cents or basis points), with market.ParseDollars: exponents, signs
+// other than a leading minus, percent signs, NaN and infinities are refused.
 func parseHundredths(arg string) (int64, error) {
-	m := amountRe.FindStringSubmatch(arg)
-	if m == nil {
+	if whole, _, _ := strings.Cut(strings.TrimPrefix(arg, "-"), "."); len(whole) > maxWholeDigits {
 		return 0, errBadAmount
 	}
-	whole, err := strconv.ParseInt(m[2], 10, 64)
+	v, err := market.ParseDollars(arg)
 	if err != nil {
-		return 0, errBadAmount
+		return 0, fmt.Errorf("%w: %w", errBadAmount, err)
 	}
-	frac := int64(0)
-	if m[3] != "" {
-		frac, _ = strconv.ParseInt(m[3], 10, 64)
-		if len(m[3]) == 1 {
-			frac *= 10
-		}
-	}
-	v := whole*100 + frac
-	if m[1] == "-" {
-		v = -v
-	}
-	return v, nil
+	return int64(v), nil
 }
 
 // htmlText escapes text for HTML element content.

@@ -178,7 +178,7 @@ func TestParseHundredths(t *testing.T) {
 		{"abc", 0, false}, {"nan", 0, false}, {"NaN", 0, false}, {"inf", 0, false}, {"+Inf", 0, false},
 		{"1e999", 0, false}, {"--5", 0, false}, {"5%", 0, false}, {"1,5", 0, false}, {"1.234", 0, false},
 		{".5", 0, false}, {"5.", 0, false}, {"+5", 0, false}, {"0x10", 0, false}, {"", 0, false},
-		{"9999999999999", 0, false},
+		{"9999999999999", 0, false}, {"999999999999", 99999999999900, true}, {"-0.05", -5, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
