@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		failures:    counter("dmarket_crawler_fetch_failures_total", "Failed fetch attempts the crawler will retry or give up on, by kind.", "kind"),
 		salesTitles: counter("dmarket_crawler_sales_titles_total", "Titles whose sales were fetched, by outcome.", "outcome"),
 		takeovers: counter("dmarket_crawler_ranges_taken_over_total",
-			"Range crawls of a shared cycle continued from another parser's checkpoint after its lease expired, by game.", "game"),
+			"Range crawls of a shared cycle continued from the checkpoint of a parser that stopped or lost its lease, by game.", "game"),
 	}
 	// Every retried kind has a series from the start: dashboards and alerts see zero, not absence.
 	for _, kind := range []string{"listings", "orders", "fees", "publish"} {

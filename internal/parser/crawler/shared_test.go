@@ -41,6 +41,18 @@ func newSharedCrawler(t *testing.T, cfg Config, api API, pub message.Publisher, 
 	return c, clk
 }
 
+// thirdPageOfFirstRange picks the request of the third page of the range that starts at 0.
+func thirdPageOfFirstRange() func(ListingsQuery) bool {
+	calls := 0
+	return func(q ListingsQuery) bool {
+		if q.PriceFrom != 0 {
+			return false
+		}
+		calls++
+		return calls == 3
+	}
+}
+
 func sharedConfig() Config {
 	cfg := testConfig()
 	cfg.CycleInterval = time.Hour
@@ -133,14 +145,7 @@ func TestSharedCycleIsCrawledOnceInTotal(t *testing.T) {
 // the same crawl identity and the next page numbers.
 func TestSharedRangeIsTakenOverFromItsCheckpoint(t *testing.T) {
 	m := newStallingMarket(newMarket(2500))
-	calls := 0
-	m.stall = func(q ListingsQuery) bool {
-		if q.PriceFrom != 0 {
-			return false
-		}
-		calls++
-		return calls == 3
-	}
+	m.stall = thirdPageOfFirstRange()
 	leases := newFakeLeases()
 	leases.keep = true
 	cfg := sharedConfig()
@@ -194,14 +199,7 @@ func TestSharedRangeIsTakenOverFromItsCheckpoint(t *testing.T) {
 func TestSharedLostLeaseIsResumed(t *testing.T) {
 	m := newStallingMarket(newMarket(2500))
 	leases := newFakeLeases()
-	calls := 0
-	m.stall = func(q ListingsQuery) bool {
-		if q.PriceFrom != 0 {
-			return false
-		}
-		calls++
-		return calls == 3
-	}
+	m.stall = thirdPageOfFirstRange()
 	m.at = func() {
 		for _, k := range leases.leaseKeys() {
 			if strings.HasSuffix(k, ":0-999") {

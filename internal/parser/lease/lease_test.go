@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/parser/lease"
@@ -116,45 +117,42 @@ func TestHoldRenewsUntilReleased(t *testing.T) {
 	require.Zero(t, rdb.Exists(ctx, "k").Val())
 }
 
+// TestHoldReportsALostLease: a renewal that finds the lease taken over, or that cannot reach Redis, ends
+// the holder's context with ErrLost.
 func TestHoldReportsALostLease(t *testing.T) {
-	ctx := context.Background()
-	rdb := redisdbtest.New(t)
-	clk := newTickClock()
-	s, err := lease.New(rdb, time.Minute, clk)
-	require.NoError(t, err)
-
-	l, err := s.Acquire(ctx, "k")
-	require.NoError(t, err)
-	hctx := l.Hold(ctx)
-	// The lease expired and another parser took it.
-	require.NoError(t, rdb.Set(ctx, "k", "someone else", time.Minute).Err())
-	clk.renew(t)
-	<-hctx.Done()
-	require.ErrorIs(t, context.Cause(hctx), lease.ErrLost)
-	require.Equal(t, "someone else", rdb.Get(ctx, "k").Val())
+	tests := []struct {
+		name string
+		lose func(t *testing.T, rdb *redis.Client)
+	}{
+		{name: "expired and taken over", lose: func(t *testing.T, rdb *redis.Client) {
+			require.NoError(t, rdb.Set(context.Background(), "k", "someone else", time.Minute).Err())
+		}},
+		{name: "redis unreachable", lose: func(t *testing.T, rdb *redis.Client) { require.NoError(t, rdb.Close()) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			rdb := redisdbtest.New(t)
+			clk := newTickClock()
+			s, err := lease.New(rdb, time.Minute, clk)
+			require.NoError(t, err)
+			l, err := s.Acquire(ctx, "k")
+			require.NoError(t, err)
+			hctx := l.Hold(ctx)
+			tc.lose(t, rdb)
+			clk.renew(t)
+			<-hctx.Done()
+			require.ErrorIs(t, context.Cause(hctx), lease.ErrLost)
+		})
+	}
 }
 
-func TestHoldTreatsAFailedRenewalAsLost(t *testing.T) {
-	ctx := context.Background()
-	rdb := redisdbtest.New(t)
-	clk := newTickClock()
-	s, err := lease.New(rdb, time.Minute, clk)
+func TestUnreachableRedisIsNotAHeldLease(t *testing.T) {
+	down, err := lease.New(redisdbtest.Unreachable(t), time.Minute, newTickClock())
 	require.NoError(t, err)
-	l, err := s.Acquire(ctx, "k")
-	require.NoError(t, err)
-
-	// The same lease seen through a client that can no longer reach Redis.
-	down, err := lease.New(redisdbtest.Unreachable(t), time.Minute, clk)
-	require.NoError(t, err)
-	_, err = down.Acquire(ctx, "k")
+	_, err = down.Acquire(context.Background(), "k")
 	require.Error(t, err)
 	require.NotErrorIs(t, err, lease.ErrHeld)
-
-	hctx := l.Hold(ctx)
-	require.NoError(t, rdb.Close())
-	clk.renew(t)
-	<-hctx.Done()
-	require.ErrorIs(t, context.Cause(hctx), lease.ErrLost)
 }
 
 func TestHoldEndsWithItsContext(t *testing.T) {
