@@ -7,9 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
@@ -98,63 +101,65 @@ func TestCountAtAPriceSpanningPages(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, rdb, _ := newStore(t)
-			pages := threePages(1_000, t0.Add(-time.Minute))
-			applyPages(t, s, pages, tc.order...)
-			avail, locked := levels(t, s, "A")
-			require.Equal(t, wantA, avail)
-			require.Equal(t, wantLocked, locked)
-			b, _ := levels(t, s, "B")
-			require.Equal(t, []level{{650, 83, 0}}, b)
+			both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+				pages := threePages(1_000, t0.Add(-time.Minute))
+				applyPages(t, s, pages, tc.order...)
+				avail, locked := levels(t, s, "A")
+				require.Equal(t, wantA, avail)
+				require.Equal(t, wantLocked, locked)
+				b, _ := levels(t, s, "B")
+				require.Equal(t, []level{{650, 83, 0}}, b)
 
-			// Redelivering any page changes nothing.
-			before := dump(t, rdb)
-			applyPages(t, s, pages, 1, 3, 0, 2)
-			require.Equal(t, before, dump(t, rdb))
+				// Redelivering any page changes nothing.
+				before := dump(t, rdb)
+				applyPages(t, s, pages, 1, 3, 0, 2)
+				require.Equal(t, before, dump(t, rdb))
+			})
 		})
 	}
 }
 
 func TestCountFollowsTheLatestCrawl(t *testing.T) {
 	ctx := context.Background()
-	s, rdb, clk := newStore(t)
-	first := threePages(1_000, t0.Add(-10*time.Minute))
-	applyPages(t, s, first)
-	raw := rdb.HGetAll(ctx, PricesKey("A")).Val()
-	exp := first[3].fetched.Add(time.Hour).Unix()
-	require.JSONEq(t, fmt.Sprintf(`{"n":152,"exp":%d,"t":%d,"c":1000,"pg":{"0":40,"1":100,"2":12}}`,
-		first[2].fetched.Add(time.Hour).Unix(), first[2].fetched.UnixMilli()), raw["a:500"])
-	require.JSONEq(t, fmt.Sprintf(`{"n":5,"exp":%d,"days":2,"t":%d,"c":1000,"pg":{"2":3,"3":2}}`,
-		exp, first[3].fetched.UnixMilli()), raw["l:700"])
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+		first := threePages(1_000, t0.Add(-10*time.Minute))
+		applyPages(t, s, first)
+		raw := rdb.HGetAll(ctx, PricesKey("A")).Val()
+		exp := first[3].fetched.Add(time.Hour).Unix()
+		require.JSONEq(t, fmt.Sprintf(`{"n":152,"exp":%d,"t":%d,"c":1000,"pg":{"0":40,"1":100,"2":12}}`,
+			first[2].fetched.Add(time.Hour).Unix(), first[2].fetched.UnixMilli()), raw["a:500"])
+		require.JSONEq(t, fmt.Sprintf(`{"n":5,"exp":%d,"days":2,"t":%d,"c":1000,"pg":{"2":3,"3":2}}`,
+			exp, first[3].fetched.UnixMilli()), raw["l:700"])
 
-	// The next crawl of the range: price 500 now has 30 listings on page 4 and 5 on page 5 (cheaper
-	// listings were added in front of it).
-	clk.Advance(time.Minute)
-	next := []crawlPage{
-		{crawl: message.Crawl{Range: "100-999", Cycle: 2_000, Page: 5}, fetched: t0.Add(5 * time.Second),
-			items: spread("A", 500, false, 0, 5)},
-		{crawl: message.Crawl{Range: "100-999", Cycle: 2_000, Page: 4}, fetched: t0.Add(4 * time.Second),
-			items: append(spread("A", 400, false, 0, 70), spread("A", 500, false, 0, 30)...)},
-	}
-	_, err := s.WriteListingsPage(ctx, "a8db", next[0].fetched, &next[0].crawl, next[0].items)
-	require.NoError(t, err)
-	avail, _ := levels(t, s, "A")
-	require.Equal(t, []level{{300, 60, 0}, {500, 5, 0}}, avail, "a newer crawl replaces the count")
-	_, err = s.WriteListingsPage(ctx, "a8db", next[1].fetched, &next[1].crawl, next[1].items)
-	require.NoError(t, err)
-	avail, _ = levels(t, s, "A")
-	require.Equal(t, []level{{300, 60, 0}, {400, 70, 0}, {500, 35, 0}}, avail)
+		// The next crawl of the range: price 500 now has 30 listings on page 4 and 5 on page 5 (cheaper
+		// listings were added in front of it).
+		clk.Advance(time.Minute)
+		next := []crawlPage{
+			{crawl: message.Crawl{Range: "100-999", Cycle: 2_000, Page: 5}, fetched: t0.Add(5 * time.Second),
+				items: spread("A", 500, false, 0, 5)},
+			{crawl: message.Crawl{Range: "100-999", Cycle: 2_000, Page: 4}, fetched: t0.Add(4 * time.Second),
+				items: append(spread("A", 400, false, 0, 70), spread("A", 500, false, 0, 30)...)},
+		}
+		_, err := s.WriteListingsPage(ctx, "a8db", next[0].fetched, &next[0].crawl, next[0].items)
+		require.NoError(t, err)
+		avail, _ := levels(t, s, "A")
+		require.Equal(t, []level{{300, 60, 0}, {500, 5, 0}}, avail, "a newer crawl replaces the count")
+		_, err = s.WriteListingsPage(ctx, "a8db", next[1].fetched, &next[1].crawl, next[1].items)
+		require.NoError(t, err)
+		avail, _ = levels(t, s, "A")
+		require.Equal(t, []level{{300, 60, 0}, {400, 70, 0}, {500, 35, 0}}, avail)
 
-	// A late redelivery of the older crawl changes no count.
-	before := dump(t, rdb)
-	applyPages(t, s, first, 1, 2)
-	require.Equal(t, before, dump(t, rdb))
+		// A late redelivery of the older crawl changes no count.
+		before := dump(t, rdb)
+		applyPages(t, s, first, 1, 2)
+		require.Equal(t, before, dump(t, rdb))
 
-	// A page without crawl identity keeps the page-by-page behaviour: a newer page sets the count.
-	_, err = s.WriteListings(ctx, "a8db", t0.Add(10*time.Second), spread("A", 500, false, 0, 9))
-	require.NoError(t, err)
-	avail, _ = levels(t, s, "A")
-	require.Equal(t, []level{{300, 60, 0}, {400, 70, 0}, {500, 9, 0}}, avail)
+		// A page without crawl identity keeps the page-by-page behaviour: a newer page sets the count.
+		_, err = s.WriteListings(ctx, "a8db", t0.Add(10*time.Second), spread("A", 500, false, 0, 9))
+		require.NoError(t, err)
+		avail, _ = levels(t, s, "A")
+		require.Equal(t, []level{{300, 60, 0}, {400, 70, 0}, {500, 9, 0}}, avail)
+	})
 }
 
 // TestCrawlPagesConcurrentWritersMatchSingleWriter: several workers applying two crawls' pages, shuffled
@@ -170,10 +175,12 @@ func TestCrawlPagesConcurrentWritersMatchSingleWriter(t *testing.T) {
 	avail, _ := levels(t, single, "A")
 	require.Equal(t, []level{{300, 60, 0}, {500, 129, 0}}, avail)
 
-	shared := writeConcurrently(t, len(pages), 3, rand.New(rand.NewPCG(5, 6)), func(st *Store, i int) error {
-		p := pages[i]
-		_, err := st.WriteListingsPage(ctx, "a8db", p.fetched, &p.crawl, p.items)
-		return err
+	redisdbtest.Both(t, func(t *testing.T, shared redis.UniversalClient) {
+		writeConcurrently(t, shared, len(pages), 3, rand.New(rand.NewPCG(5, 6)), func(st *Store, i int) error {
+			p := pages[i]
+			_, err := st.WriteListingsPage(ctx, "a8db", p.fetched, &p.crawl, p.items)
+			return err
+		})
+		require.Equal(t, dump(t, singleDB), dump(t, shared))
 	})
-	require.Equal(t, dump(t, singleDB), dump(t, shared))
 }

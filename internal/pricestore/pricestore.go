@@ -305,28 +305,21 @@ redis.call('PEXPIRE', key, ttl)
 return 1
 `)
 
-// casScript writes string keys unless the stored value is newer. Per key ARGV holds three values: t
-// (fetch ms), ttl (ms) and the value ("" deletes the key). It returns the number of keys changed.
+// casScript writes the string key KEYS[1] unless the stored value is newer (SPEC §9.3: one key per
+// atomic unit; the keys of one batch are pipelined, see runPerKey). ARGV: t (fetch ms), ttl (ms) and the
+// value ("" deletes the key). It returns 1 when it changed the key, else 0.
 var casScript = redis.NewScript(`
-local changed = 0
-for i = 1, #KEYS do
-  local b = (i - 1) * 3
-  local t = tonumber(ARGV[b + 1])
-  local ttl = tonumber(ARGV[b + 2])
-  local v = ARGV[b + 3]
-  local cur = redis.call('GET', KEYS[i])
-  local ct = -1
-  if cur then ct = tonumber(string.match(cur, '"t":(%d+)')) or -1 end
-  if t >= ct then
-    if v == '' then
-      redis.call('DEL', KEYS[i])
-    else
-      redis.call('SET', KEYS[i], v, 'PX', ttl)
-    end
-    changed = changed + 1
-  end
+local t = tonumber(ARGV[1])
+local cur = redis.call('GET', KEYS[1])
+local ct = -1
+if cur then ct = tonumber(string.match(cur, '"t":(%d+)')) or -1 end
+if t < ct then return 0 end
+if ARGV[3] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', tonumber(ARGV[2]))
 end
-return changed
+return 1
 `)
 
 type fieldAgg struct {

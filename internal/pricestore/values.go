@@ -217,9 +217,9 @@ func convertPtr[To, From ~int64](p *From) *To {
 	return &v
 }
 
-// casArgs appends one key's arguments of casScript.
-func casArgs(args []any, t int64, ttl time.Duration, value []byte) []any {
-	return append(args, t, ttl.Milliseconds(), value)
+// casArgs returns one key's arguments of casScript.
+func casArgs(t int64, ttl time.Duration, value []byte) []any {
+	return []any{t, ttl.Milliseconds(), value}
 }
 
 // lifetime returns how long a value fetched at fetchedAt with lifetime ttl has left, or false when it
@@ -248,7 +248,7 @@ func (s *Store) WriteOrders(ctx context.Context, fetchedAt time.Time, orders []v
 	}
 	t := fetchedAt.UnixMilli()
 	keys := make([]string, 0, len(orders))
-	args := make([]any, 0, 3*len(orders))
+	args := make([][]any, 0, len(orders))
 	for _, o := range orders {
 		keys = append(keys, OrdersKey(o.Title))
 		var value []byte
@@ -259,7 +259,7 @@ func (s *Store) WriteOrders(ctx context.Context, fetchedAt time.Time, orders []v
 				return 0, fmt.Errorf("encode order: %w", err)
 			}
 		}
-		args = casArgs(args, t, ttl, value)
+		args = append(args, casArgs(t, ttl, value))
 	}
 	return s.cas(ctx, "orders", keys, args)
 }
@@ -288,7 +288,7 @@ func (s *Store) WriteHistory(ctx context.Context, title string, fetchedAt time.T
 			}
 		}
 		var err error
-		if n, err = s.cas(ctx, "history", []string{HistoryKey(title)}, casArgs(nil, t, ttl, value)); err != nil {
+		if n, err = s.cas(ctx, "history", []string{HistoryKey(title)}, [][]any{casArgs(t, ttl, value)}); err != nil {
 			return n, err
 		}
 	}
@@ -447,7 +447,7 @@ func (s *Store) WriteFees(ctx context.Context, game string, fetchedAt time.Time,
 	if err != nil {
 		return 0, fmt.Errorf("encode fees: %w", err)
 	}
-	return s.cas(ctx, "fees", []string{FeesKey(game)}, casArgs(nil, t, ttl, value))
+	return s.cas(ctx, "fees", []string{FeesKey(game)}, [][]any{casArgs(t, ttl, value)})
 }
 
 // feesOf is the fees a validated fees answer describes.
@@ -460,8 +460,11 @@ func feesOf(f validate.Fees) market.Fees {
 	return out
 }
 
-func (s *Store) cas(ctx context.Context, what string, keys []string, args []any) (int, error) {
-	n, err := casScript.Run(ctx, s.rdb, keys, args...).Int()
+// cas runs casScript on keys[i] with args[i], one call per key in one pipeline (cluster-safe: the keys
+// are independent values, each compared and set atomically on its own). It returns the number of keys
+// changed.
+func (s *Store) cas(ctx context.Context, what string, keys []string, args [][]any) (int, error) {
+	n, err := s.runPerKey(ctx, casScript, keys, args)
 	if err != nil {
 		return 0, fmt.Errorf("write %s of %d keys: %w", what, len(keys), err)
 	}

@@ -62,25 +62,26 @@ func (r *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 // title key (cluster-safe, SPEC §9.3), pipelined, and every title is counted once.
 func TestListingsScriptTouchesOneKeyPerCall(t *testing.T) {
 	ctx := context.Background()
-	s, rdb, clk := newStore(t)
-	rec := &scriptCalls{}
-	rdb.AddHook(rec)
-	items := fixturePage(t)
-	titles := map[string]bool{}
-	for _, it := range items {
-		titles[PricesKey(it.Title)] = true
-	}
-	n, err := s.WriteListings(ctx, "a8db", clk.Now(), items)
-	require.NoError(t, err)
-	require.Equal(t, len(titles), n)
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	seen := map[string]bool{}
-	for _, keys := range rec.keys {
-		require.Len(t, keys, 1, "one key per script call")
-		seen[keys[0]] = true
-	}
-	require.Equal(t, titles, seen)
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+		rec := &scriptCalls{}
+		rdb.AddHook(rec)
+		items := fixturePage(t)
+		titles := map[string]bool{}
+		for _, it := range items {
+			titles[PricesKey(it.Title)] = true
+		}
+		n, err := s.WriteListings(ctx, "a8db", clk.Now(), items)
+		require.NoError(t, err)
+		require.Equal(t, len(titles), n)
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		seen := map[string]bool{}
+		for _, keys := range rec.keys {
+			require.Len(t, keys, 1, "one key per script call")
+			seen[keys[0]] = true
+		}
+		require.Equal(t, titles, seen)
+	})
 }
 
 // TestWriteTouchesOnlyItsFieldsUntilOneMayHaveExpired: while no stored field can have expired (the
@@ -88,52 +89,54 @@ func TestListingsScriptTouchesOneKeyPerCall(t *testing.T) {
 // the next write reads the whole hash and deletes every expired field.
 func TestWriteTouchesOnlyItsFieldsUntilOneMayHaveExpired(t *testing.T) {
 	ctx := context.Background()
-	s, rdb, clk := newStore(t)
-	const title = "Case"
-	key := PricesKey(title)
-	_, err := s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 100, false, 0)})
-	require.NoError(t, err)
-	// A field planted against the bounds (already expired while the bounds say nothing can be) is left
-	// alone by a write that is not due to prune: only the page's own fields are touched.
-	require.NoError(t, rdb.HSet(ctx, key, "a:1", `{"n":1,"exp":1,"t":1}`).Err())
-	clk.Advance(10 * time.Minute)
-	_, err = s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 200, false, 0)})
-	require.NoError(t, err)
-	require.True(t, rdb.HExists(ctx, key, "a:1").Val(), "a write not due to prune reads only its fields")
-	p, ok, err := s.Title(ctx, title)
-	require.NoError(t, err)
-	require.True(t, ok)
-	require.Len(t, p.Available, 2, "readers ignore the expired field")
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+		const title = "Case"
+		key := PricesKey(title)
+		_, err := s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 100, false, 0)})
+		require.NoError(t, err)
+		// A field planted against the bounds (already expired while the bounds say nothing can be) is left
+		// alone by a write that is not due to prune: only the page's own fields are touched.
+		require.NoError(t, rdb.HSet(ctx, key, "a:1", `{"n":1,"exp":1,"t":1}`).Err())
+		clk.Advance(10 * time.Minute)
+		_, err = s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 200, false, 0)})
+		require.NoError(t, err)
+		require.True(t, rdb.HExists(ctx, key, "a:1").Val(), "a write not due to prune reads only its fields")
+		p, ok, err := s.Title(ctx, title)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Len(t, p.Available, 2, "readers ignore the expired field")
 
-	// Past the first field's expiry, the next write prunes the whole hash.
-	clk.Advance(51 * time.Minute)
-	_, err = s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 300, false, 0)})
-	require.NoError(t, err)
-	got := rdb.HGetAll(ctx, key).Val()
-	require.NotContains(t, got, "a:1")
-	require.NotContains(t, got, "a:100", "expired an hour after its fetch")
-	require.Contains(t, got, "a:200")
-	require.Contains(t, got, "a:300")
-	require.JSONEq(t, fmt.Sprintf(`{"first":%d,"last_ms":%d}`, t0.Add(70*time.Minute).Unix(),
-		clk.Now().Add(time.Hour).UnixMilli()), got[FieldExpiry])
+		// Past the first field's expiry, the next write prunes the whole hash.
+		clk.Advance(51 * time.Minute)
+		_, err = s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 300, false, 0)})
+		require.NoError(t, err)
+		got := rdb.HGetAll(ctx, key).Val()
+		require.NotContains(t, got, "a:1")
+		require.NotContains(t, got, "a:100", "expired an hour after its fetch")
+		require.Contains(t, got, "a:200")
+		require.Contains(t, got, "a:300")
+		require.JSONEq(t, fmt.Sprintf(`{"first":%d,"last_ms":%d}`, t0.Add(70*time.Minute).Unix(),
+			clk.Now().Add(time.Hour).UnixMilli()), got[FieldExpiry])
+	})
 }
 
 // TestWriteOnKeyOfThePreviousLayout: a key written before the expiry bounds existed (as a worker of the
 // previous version still writes during a rolling upgrade) is pruned by the next write, which adds them.
 func TestWriteOnKeyOfThePreviousLayout(t *testing.T) {
 	ctx := context.Background()
-	s, rdb, clk := newStore(t)
-	key := PricesKey("A")
-	exp := clk.Now().Add(30 * time.Minute).Unix()
-	require.NoError(t, rdb.HSet(ctx, key, "meta", `{"t":1,"title":"A","game_id":"a8db"}`,
-		"a:1", `{"n":1,"exp":1,"t":1}`, "a:2", fmt.Sprintf(`{"n":4,"exp":%d,"t":2}`, exp)).Err())
-	_, err := s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing("A", 3, false, 0)})
-	require.NoError(t, err)
-	got := rdb.HGetAll(ctx, key).Val()
-	require.NotContains(t, got, "a:1")
-	require.Contains(t, got, "a:2")
-	require.Contains(t, got, "a:3")
-	require.JSONEq(t, fmt.Sprintf(`{"first":%d,"last_ms":%d}`, exp, clk.Now().Add(time.Hour).UnixMilli()), got[FieldExpiry])
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+		key := PricesKey("A")
+		exp := clk.Now().Add(30 * time.Minute).Unix()
+		require.NoError(t, rdb.HSet(ctx, key, "meta", `{"t":1,"title":"A","game_id":"a8db"}`,
+			"a:1", `{"n":1,"exp":1,"t":1}`, "a:2", fmt.Sprintf(`{"n":4,"exp":%d,"t":2}`, exp)).Err())
+		_, err := s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing("A", 3, false, 0)})
+		require.NoError(t, err)
+		got := rdb.HGetAll(ctx, key).Val()
+		require.NotContains(t, got, "a:1")
+		require.Contains(t, got, "a:2")
+		require.Contains(t, got, "a:3")
+		require.JSONEq(t, fmt.Sprintf(`{"first":%d,"last_ms":%d}`, exp, clk.Now().Add(time.Hour).UnixMilli()), got[FieldExpiry])
+	})
 }
 
 // BenchmarkWriteListingsPage writes the pages of crawls of one title with many price levels (a case
