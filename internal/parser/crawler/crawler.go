@@ -338,7 +338,13 @@ func (c *Crawler) applyResults(results <-chan rangeResult) CycleStats {
 				plan = append(plan, r.r)
 				continue
 			}
-			plan = append(plan, c.split(g, r.r, r.cuts, r.pages)...)
+			parts := splitRange(r.r, r.cuts)
+			if len(parts) > 1 {
+				c.m.splits.WithLabelValues(g).Inc()
+				c.log.Info("price range split for the next cycle", "game", g, "range", r.r.String(),
+					"pages", r.pages, "into", len(parts))
+			}
+			plan = append(plan, parts...)
 		}
 		sortRanges(plan)
 		c.plan[g] = plan
@@ -348,17 +354,6 @@ func (c *Crawler) applyResults(results <-chan rangeResult) CycleStats {
 		c.m.unfinished.WithLabelValues(g).Set(float64(len(unfinished)))
 	}
 	return st
-}
-
-// split cuts r, whose crawl had pages pages, at cuts for the next cycle.
-func (c *Crawler) split(game string, r Range, cuts []int64, pages int) []Range {
-	parts := splitRange(r, cuts)
-	if len(parts) > 1 {
-		c.m.splits.WithLabelValues(game).Inc()
-		c.log.Info("price range split for the next cycle", "game", game, "range", r.String(),
-			"pages", pages, "into", len(parts))
-	}
-	return parts
 }
 
 func (c *Crawler) crawlRange(ctx context.Context, t task, signed bool, titles *titleSet) rangeResult {

@@ -231,7 +231,8 @@ func (c *Crawler) joinCycle(ctx context.Context, game string) (p sharedPlan, ove
 		}
 		// Range i of a cycle is crawled as crawl ID+i, so the next cycle starts above every one of them.
 		next := sharedPlan{ID: max(c.clock.Now().UnixMilli(), cur.ID+int64(len(cur.Ranges))+1)}
-		for _, r := range c.nextPlan(game, cur, cps) {
+		ranges, splits := c.nextPlan(game, cur, cps)
+		for _, r := range ranges {
 			next.Ranges = append(next.Ranges, [2]int64{r.From, r.To})
 		}
 		b, err := json.Marshal(next)
@@ -243,7 +244,9 @@ func (c *Crawler) joinCycle(ctx context.Context, game string) (p sharedPlan, ove
 			return sharedPlan{}, false, err
 		}
 		if ok {
-			c.log.Info("shared crawl cycle started", "game", game, "cycle", next.ID, "ranges", len(next.Ranges))
+			c.m.splits.WithLabelValues(game).Add(float64(splits))
+			c.log.Info("shared crawl cycle started", "game", game, "cycle", next.ID, "ranges", len(next.Ranges),
+				"split_ranges", splits)
 			return next, false, nil
 		}
 		// Another parser started it first: join theirs.
@@ -272,24 +275,29 @@ func (c *Crawler) checkpoints(ctx context.Context, game string, p sharedPlan) ([
 	return out, nil
 }
 
-// nextPlan returns the ranges of the cycle after cur: cur's done ranges split at their cuts, its
-// unfinished ones first; this parser's own plan when there is no cur.
-func (c *Crawler) nextPlan(game string, cur sharedPlan, cps []checkpoint) []Range {
+// nextPlan returns the ranges of the cycle after cur, cur's done ranges split at their cuts and its
+// unfinished ones first, and how many ranges were split; this parser's own plan when there is no cur.
+func (c *Crawler) nextPlan(game string, cur sharedPlan, cps []checkpoint) ([]Range, int) {
 	if len(cur.Ranges) == 0 {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return slices.Clone(c.plan[game])
+		return slices.Clone(c.plan[game]), 0
 	}
 	var first, rest []Range
+	splits := 0
 	for i, r := range cur.ranges() {
 		if !cps[i].done {
 			first = append(first, r)
 			continue
 		}
-		rest = append(rest, c.split(game, r, cps[i].cuts, cps[i].pages)...)
+		parts := splitRange(r, cps[i].cuts)
+		if len(parts) > 1 {
+			splits++
+		}
+		rest = append(rest, parts...)
 	}
 	sortRanges(rest)
-	return append(first, rest...)
+	return append(first, rest...), splits
 }
 
 // watchShared looks at t's range, which another parser holds, every tenth of the lease TTL until it is
@@ -319,8 +327,12 @@ func (c *Crawler) crawlShared(ctx context.Context, t task, signed bool, titles *
 		return res
 	}
 	recs, err := c.leases.Records(ctx, []string{t.recordKey()})
-	if err != nil || parseCheckpoint(recs[0]).done {
-		res.done = err == nil
+	if err != nil {
+		c.log.Warn("price range checkpoint unavailable", "game", t.game, "range", t.r.String(), "err", err)
+		return res
+	}
+	if parseCheckpoint(recs[0]).done {
+		res.done = true
 		return res
 	}
 	l, err := c.leases.Acquire(ctx, t.leaseKey())
