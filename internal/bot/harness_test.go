@@ -290,3 +290,13 @@ func awaitCount(t *testing.T, c prometheus.Collector, want float64) {
 	require.Eventually(t, func() bool { return testutil.ToFloat64(c) == want }, 10*time.Second, 5*time.Millisecond,
 		"metric: want %v, have %v", want, testutil.ToFloat64(c))
 }
+
+// NotifyOnce runs one notification cycle and waits until every user's notifications of it are sent, as
+// the tests drive cycles one by one.
+func (b *Bot) NotifyOnce(ctx context.Context) error {
+	wg, err := b.StartCycle(ctx)
+	if wg != nil {
+		wg.Wait()
+	}
+	return err
+}

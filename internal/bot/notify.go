@@ -23,21 +23,11 @@ func (b *Bot) notifyLoop(ctx, work context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := b.startCycle(work); err != nil {
+			if _, err := b.StartCycle(work); err != nil {
 				b.log.Warn("notification cycle failed", "err", err)
 			}
 		}
 	}
-}
-
-// NotifyOnce runs one notification cycle and waits until every user's notifications of it are sent. Run
-// starts cycles without waiting for them; the end-to-end churn test drives cycles one by one through it.
-func (b *Bot) NotifyOnce(ctx context.Context) error {
-	wg, err := b.startCycle(ctx)
-	if wg != nil {
-		wg.Wait()
-	}
-	return err
 }
 
 // offerCache computes offers once per distinct settings within one cycle.
@@ -65,9 +55,11 @@ func (c *offerCache) get(ctx context.Context, b *Bot, s UserSettings) ([]offers.
 	return e.list, e.err
 }
 
-// startCycle starts one user's notification run per whitelisted started user that has none in flight,
-// so that a user in a long flood wait never delays the others.
-func (b *Bot) startCycle(ctx context.Context) (*sync.WaitGroup, error) {
+// StartCycle starts one notification cycle: one user's notification run per whitelisted started user that
+// has none in flight, so that a user in a long flood wait never delays the others. The WaitGroup it
+// returns is done when every run it started has sent its notifications. Run starts a cycle every
+// PollInterval without waiting for it; a caller that drives cycles itself waits for each.
+func (b *Bot) StartCycle(ctx context.Context) (*sync.WaitGroup, error) {
 	ctx, end := b.span(ctx, "notification cycle")
 	start := time.Now()
 	users, err := b.st.started(ctx)

@@ -183,7 +183,7 @@ func TestFloodWaitOfOneUserDoesNotDelayOthers(t *testing.T) {
 	// Alice's chat is in a long flood wait; bob is served meanwhile, in this cycle and the next.
 	h.srv.FailChat(alice, "sendPhoto", 1, 429, "Too Many Requests: retry after 30", 30)
 	ctx, cancel := context.WithCancel(context.Background())
-	first, err := h.bot.startCycle(ctx)
+	first, err := h.bot.StartCycle(ctx)
 	require.NoError(t, err)
 	require.Len(t, h.sent(bob, 3), 3, "bob is served while alice waits")
 	require.Eventually(t, func() bool {

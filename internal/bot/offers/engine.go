@@ -21,13 +21,6 @@ const (
 	FallbackFeeMinCents = 1
 )
 
-// Fee returns the fee in cents on selling title of game at sell cents at now in m (SPEC §6.1): the first
-// applicable reduced fee of the title, else the game's default fee, else the fallback rate with a 1-cent
-// minimum; in each case max(⌊sell × fraction + ½⌋, minimum).
-func Fee(m *market.Snapshot, game, title string, sell int64, now time.Time) int64 {
-	return schedule(m, game, title).fee(sell, now)
-}
-
 // gameFees finds the fee schedules of titles in turn, looking a game's fees up again only when the game
 // changes from one title to the next.
 type gameFees struct {

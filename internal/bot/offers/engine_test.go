@@ -32,6 +32,13 @@ func mustFraction(s string) market.Fraction {
 	return f
 }
 
+// feeOf returns the fee in cents on selling title of game at sell cents at now in m (SPEC §6.1): the
+// first applicable reduced fee of the title, else the game's default fee, else the fallback rate with a
+// 1-cent minimum; in each case max(⌊sell × fraction + ½⌋, minimum).
+func feeOf(m *market.Snapshot, game, title string, sell int64, now time.Time) int64 {
+	return schedule(m, game, title).fee(sell, now)
+}
+
 const (
 	gameCS   = "a8db"
 	gameZero = "zero" // no fee at all, so net = sell
@@ -109,7 +116,7 @@ func TestFee(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, Fee(&tc.m, tc.game, tc.title, tc.sell, now0))
+			require.Equal(t, tc.want, feeOf(&tc.m, tc.game, tc.title, tc.sell, now0))
 		})
 	}
 }
@@ -122,8 +129,8 @@ func TestFeeFirstApplicableReduced(t *testing.T) {
 		{Fraction: mustFraction("0.03"), MinPrice: ptr[market.Cents](1000)},
 	}}
 	m.Fees[gameCS] = gf
-	require.Equal(t, int64(10), Fee(&m, gameCS, "R", 999, now0))  // 9.99 → 10 ≥ 10
-	require.Equal(t, int64(30), Fee(&m, gameCS, "R", 1000, now0)) // 30
+	require.Equal(t, int64(10), feeOf(&m, gameCS, "R", 999, now0))  // 9.99 → 10 ≥ 10
+	require.Equal(t, int64(30), feeOf(&m, gameCS, "R", 1000, now0)) // 30
 }
 
 func TestProfitBasisPoints(t *testing.T) {
