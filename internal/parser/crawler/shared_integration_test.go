@@ -24,6 +24,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/parser/crawler"
 	"github.com/skinflip/dmarket-monitor/internal/parser/lease"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
@@ -186,9 +187,12 @@ func (r *sharedRig) parser(t *testing.T, name string, rdb lease.Client, ttl time
 // TestParsersShareOneCrawlThroughRedis: three parsers sharing Redis crawl the simulator's market once in
 // total per cycle, cycle after cycle, and leave only expiring parser keys behind.
 func TestParsersShareOneCrawlThroughRedis(t *testing.T) {
+	redisdbtest.Both(t, testParsersShareOneCrawlThroughRedis)
+}
+
+func testParsersShareOneCrawlThroughRedis(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	rig := newSharedRig(t)
-	rdb := redisdbtest.New(t)
 	var parsers []*crawler.Crawler
 	for _, name := range []string{"a", "b", "c"} {
 		c, _ := rig.parser(t, name, rdb, 5*time.Second, 3)
@@ -213,15 +217,16 @@ func TestParsersShareOneCrawlThroughRedis(t *testing.T) {
 		rig.clk.shift.Add(int64(time.Hour))
 	}
 
-	var keys []string
-	for it := rdb.Scan(ctx, 0, "*", 100).Iterator(); it.Next(ctx); {
-		keys = append(keys, it.Val())
-	}
-	require.NotEmpty(t, keys)
-	for _, k := range keys {
-		require.True(t, strings.HasPrefix(k, "parser:cycle:") || strings.HasPrefix(k, "parser:range:"), "unexpected key %s", k)
-		require.Positive(t, rdb.PTTL(ctx, k).Val(), "key %s expires", k)
-	}
+	keys := 0
+	require.NoError(t, redisdb.ScanEach(ctx, rdb, "*", 100, func(batch []string) error {
+		for _, k := range batch {
+			keys++
+			require.True(t, strings.HasPrefix(k, "parser:cycle:") || strings.HasPrefix(k, "parser:range:"), "unexpected key %s", k)
+			require.Positive(t, rdb.PTTL(ctx, k).Val(), "key %s expires", k)
+		}
+		return nil
+	}))
+	require.Positive(t, keys)
 }
 
 // TestStoppedParserRangeIsFinishedByAnother: a parser that dies in the middle of a range's chain (it

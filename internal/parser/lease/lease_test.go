@@ -42,9 +42,10 @@ func TestNewRejectsTooShortTTL(t *testing.T) {
 	require.Error(t, err)
 }
 
-func TestAcquireRenewRelease(t *testing.T) {
+func TestAcquireRenewRelease(t *testing.T) { redisdbtest.Both(t, testAcquireRenewRelease) }
+
+func testAcquireRenewRelease(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rdb := redisdbtest.New(t)
 	s, err := lease.New(rdb, time.Minute, newTickClock())
 	require.NoError(t, err)
 
@@ -73,8 +74,11 @@ func TestAcquireRenewRelease(t *testing.T) {
 }
 
 func TestExpiredLeaseIsTakenOverAndTheOldHolderCannotTouchIt(t *testing.T) {
+	redisdbtest.Both(t, testExpiredLeaseIsTakenOverAndTheOldHolderCannotTouchIt)
+}
+
+func testExpiredLeaseIsTakenOverAndTheOldHolderCannotTouchIt(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rdb := redisdbtest.New(t)
 	short, err := lease.New(rdb, 50*time.Millisecond, newTickClock())
 	require.NoError(t, err)
 	long, err := lease.New(rdb, time.Minute, newTickClock())
@@ -168,9 +172,10 @@ func TestHoldEndsWithItsContext(t *testing.T) {
 	require.NotErrorIs(t, context.Cause(hctx), lease.ErrLost)
 }
 
-func TestRecordsFollowTheirOwner(t *testing.T) {
+func TestRecordsFollowTheirOwner(t *testing.T) { redisdbtest.Both(t, testRecordsFollowTheirOwner) }
+
+func testRecordsFollowTheirOwner(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rdb := redisdbtest.New(t)
 	s, err := lease.New(rdb, time.Minute, newTickClock())
 	require.NoError(t, err)
 
@@ -199,8 +204,11 @@ func TestRecordsFollowTheirOwner(t *testing.T) {
 }
 
 func TestSwapReplacesOnlyTheExpectedValue(t *testing.T) {
+	redisdbtest.Both(t, testSwapReplacesOnlyTheExpectedValue)
+}
+
+func testSwapReplacesOnlyTheExpectedValue(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rdb := redisdbtest.New(t)
 	s, err := lease.New(rdb, time.Minute, newTickClock())
 	require.NoError(t, err)
 
