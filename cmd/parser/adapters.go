@@ -11,33 +11,23 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 )
 
-// accountLimiter maps the client's endpoint families onto the account limiter's.
+// accountLimiter paces the client's signed calls with the account limiter and adapts its rates to their
+// outcomes.
 type accountLimiter struct{ a *ratelimit.Account }
 
 var _ dmarket.AccountObserver = accountLimiter{}
 
 func (a accountLimiter) Wait(ctx context.Context, f dmarket.Family) error {
-	return a.a.Wait(ctx, family(f))
+	return a.a.Wait(ctx, f)
 }
 
 // Observe adapts the account's rate to the outcome of a signed call: halve on 429, recover on success.
 func (a accountLimiter) Observe(f dmarket.Family, o dmarket.Outcome) {
 	switch o {
 	case dmarket.Throttled:
-		a.a.OnThrottle(family(f))
+		a.a.OnThrottle(f)
 	case dmarket.Success:
-		a.a.OnSuccess(family(f))
-	}
-}
-
-func family(f dmarket.Family) ratelimit.Family {
-	switch f {
-	case dmarket.FamilyListings:
-		return ratelimit.FamilyListings
-	case dmarket.FamilySales:
-		return ratelimit.FamilySales
-	default:
-		return ratelimit.FamilyOther
+		a.a.OnSuccess(f)
 	}
 }
 

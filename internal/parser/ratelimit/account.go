@@ -6,16 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-)
 
-// Family is an endpoint family of signed DMarket calls that shares one account limit.
-type Family string
-
-// The endpoint families with their own account limit. Any other value is limited as FamilyOther.
-const (
-	FamilyListings Family = "listings"
-	FamilySales    Family = "sales"
-	FamilyOther    Family = "other"
+	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 )
 
 // Default account limits of DMarket, in requests per second.
@@ -37,28 +29,30 @@ type AccountConfig struct {
 	Burst int
 }
 
-// Account limits the signed calls of one DMarket account by endpoint family, each family with its own
-// AIMD limiter. It is safe for concurrent use.
+// Account limits the signed calls of one DMarket account by endpoint family (dmarket.Family), each family
+// with its own AIMD limiter; a value other than the three families is limited as dmarket.FamilyOther. It
+// is safe for concurrent use.
 type Account struct {
-	limiters map[Family]*AIMD
+	limiters map[dmarket.Family]*AIMD
 }
 
 // NewAccount returns the account limiter and registers `dmarket_ratelimit_account_rate{family}` and
-// `dmarket_ratelimit_account_throttles_total{family}` with reg (nil registers nothing).
+// `dmarket_ratelimit_account_throttles_total{family}` with reg (nil registers nothing); the family label
+// is the family's String.
 func NewAccount(cfg AccountConfig, clk Clock, reg prometheus.Registerer) (*Account, error) {
 	vecs := newObserverVecs(reg, "family",
 		"dmarket_ratelimit_account_rate",
 		"Current adaptive rate limit of signed calls of an endpoint family, in requests per second.",
 		"dmarket_ratelimit_account_throttles_total",
 		"Throttle events (HTTP 429 answers) seen by the account limiter of an endpoint family.")
-	rates := map[Family]float64{
-		FamilyListings: orDefault(cfg.Listings, DefaultListingsRate),
-		FamilySales:    orDefault(cfg.Sales, DefaultSalesRate),
-		FamilyOther:    orDefault(cfg.Other, DefaultOtherRate),
+	rates := map[dmarket.Family]float64{
+		dmarket.FamilyListings: orDefault(cfg.Listings, DefaultListingsRate),
+		dmarket.FamilySales:    orDefault(cfg.Sales, DefaultSalesRate),
+		dmarket.FamilyOther:    orDefault(cfg.Other, DefaultOtherRate),
 	}
-	a := &Account{limiters: make(map[Family]*AIMD, len(rates))}
+	a := &Account{limiters: make(map[dmarket.Family]*AIMD, len(rates))}
 	for fam, r := range rates {
-		l, err := NewAIMD(AIMDConfig{Ceiling: r, Burst: cfg.Burst}, clk, vecs.observer(string(fam)))
+		l, err := NewAIMD(AIMDConfig{Ceiling: r, Burst: cfg.Burst}, clk, vecs.observer(fam.String()))
 		if err != nil {
 			return nil, fmt.Errorf("account limiter %s: %w", fam, err)
 		}
@@ -74,24 +68,26 @@ func orDefault(v, def float64) float64 {
 	return v
 }
 
-func (a *Account) limiter(f Family) *AIMD {
+func (a *Account) limiter(f dmarket.Family) *AIMD {
 	if l, ok := a.limiters[f]; ok {
 		return l
 	}
-	return a.limiters[FamilyOther]
+	return a.limiters[dmarket.FamilyOther]
 }
 
 // Wait blocks until one signed call of family f may start or ctx is done.
-func (a *Account) Wait(ctx context.Context, f Family) error { return a.limiter(f).Wait(ctx) }
+func (a *Account) Wait(ctx context.Context, f dmarket.Family) error { return a.limiter(f).Wait(ctx) }
 
 // Reserve takes one token of family f at now and returns how long the call must wait.
-func (a *Account) Reserve(f Family, now time.Time) time.Duration { return a.limiter(f).Reserve(now) }
+func (a *Account) Reserve(f dmarket.Family, now time.Time) time.Duration {
+	return a.limiter(f).Reserve(now)
+}
 
 // OnSuccess reports a successful signed call of family f.
-func (a *Account) OnSuccess(f Family) { a.limiter(f).OnSuccess() }
+func (a *Account) OnSuccess(f dmarket.Family) { a.limiter(f).OnSuccess() }
 
 // OnThrottle reports a 429 answer to a signed call of family f and reports whether the rate decreased.
-func (a *Account) OnThrottle(f Family) bool { return a.limiter(f).OnThrottle() }
+func (a *Account) OnThrottle(f dmarket.Family) bool { return a.limiter(f).OnThrottle() }
 
 // Rate returns the current rate of family f in requests per second.
-func (a *Account) Rate(f Family) float64 { return a.limiter(f).Rate() }
+func (a *Account) Rate(f dmarket.Family) float64 { return a.limiter(f).Rate() }

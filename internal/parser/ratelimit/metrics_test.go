@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
@@ -21,13 +22,13 @@ func TestAccountDefaultsPerFamily(t *testing.T) {
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name   string
-		family ratelimit.Family
+		family dmarket.Family
 		rate   float64
 		gap    time.Duration
 	}{
-		{"listings", ratelimit.FamilyListings, 10, 100 * time.Millisecond},
-		{"sales", ratelimit.FamilySales, 6, 166666667 * time.Nanosecond},
-		{"other", ratelimit.FamilyOther, 20, 50 * time.Millisecond},
+		{"listings", dmarket.FamilyListings, 10, 100 * time.Millisecond},
+		{"sales", dmarket.FamilySales, 6, 166666667 * time.Nanosecond},
+		{"other", dmarket.FamilyOther, 20, 50 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.rate, a.Rate(tc.family))
@@ -36,7 +37,7 @@ func TestAccountDefaultsPerFamily(t *testing.T) {
 			require.Equal(t, tc.gap, a.Reserve(tc.family, now))
 		})
 	}
-	require.Equal(t, 20.0, a.Rate("fees"), "unknown families share the other limit")
+	require.Equal(t, 20.0, a.Rate(dmarket.Family(0)), "unknown families share the other limit")
 	require.Equal(t, 10.0, seriesValue(t, reg, "dmarket_ratelimit_account_rate", "listings"))
 }
 
@@ -47,17 +48,17 @@ func TestAccountWaitAndThrottle(t *testing.T) {
 	require.NoError(t, err)
 
 	for i := 0; i < 5; i++ {
-		require.NoError(t, a.Wait(context.Background(), ratelimit.FamilySales))
+		require.NoError(t, a.Wait(context.Background(), dmarket.FamilySales))
 	}
 	require.Equal(t, t0.Add(2*time.Second), clk.Now(), "5 sales calls at 2/s")
 
-	require.True(t, a.OnThrottle(ratelimit.FamilyListings))
-	require.Equal(t, 2.0, a.Rate(ratelimit.FamilyListings))
-	require.Equal(t, 2.0, a.Rate(ratelimit.FamilySales), "families are independent")
-	require.Equal(t, 8.0, a.Rate(ratelimit.FamilyOther))
+	require.True(t, a.OnThrottle(dmarket.FamilyListings))
+	require.Equal(t, 2.0, a.Rate(dmarket.FamilyListings))
+	require.Equal(t, 2.0, a.Rate(dmarket.FamilySales), "families are independent")
+	require.Equal(t, 8.0, a.Rate(dmarket.FamilyOther))
 	clk.Advance(5 * time.Second)
-	a.OnSuccess(ratelimit.FamilyListings)
-	require.InDelta(t, 3.0, a.Rate(ratelimit.FamilyListings), 1e-9)
+	a.OnSuccess(dmarket.FamilyListings)
+	require.InDelta(t, 3.0, a.Rate(dmarket.FamilyListings), 1e-9)
 
 	n, err := testutil.GatherAndCount(reg, "dmarket_ratelimit_account_throttles_total")
 	require.NoError(t, err)
