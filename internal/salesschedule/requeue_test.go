@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
@@ -47,21 +48,22 @@ func TestMakeDue(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rdb := redisdbtest.New(t)
-			clk := clock.NewFake(start)
-			s, err := New(rdb, clk, Config{})
-			require.NoError(t, err)
-			tc.setup(t, s, clk)
+			redisdbtest.Both(t, func(t *testing.T, rdb redis.UniversalClient) {
+				clk := clock.NewFake(start)
+				s, err := New(rdb, clk, Config{})
+				require.NoError(t, err)
+				tc.setup(t, s, clk)
 
-			changed, err := s.MakeDue(ctx, "a8db", "AK")
-			require.NoError(t, err)
-			require.Equal(t, tc.wantChanged, changed)
-			due, ok, err := s.Due(ctx, "a8db", "AK")
-			require.NoError(t, err)
-			require.Equal(t, !tc.wantDue.IsZero(), ok)
-			if ok {
-				require.Equal(t, tc.wantDue, due)
-			}
+				changed, err := s.MakeDue(ctx, "a8db", "AK")
+				require.NoError(t, err)
+				require.Equal(t, tc.wantChanged, changed)
+				due, ok, err := s.Due(ctx, "a8db", "AK")
+				require.NoError(t, err)
+				require.Equal(t, !tc.wantDue.IsZero(), ok)
+				if ok {
+					require.Equal(t, tc.wantDue, due)
+				}
+			})
 		})
 	}
 }

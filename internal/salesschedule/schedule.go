@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -70,6 +69,8 @@ type Config struct {
 type Client interface {
 	redis.Scripter
 	ZAddArgs(ctx context.Context, key string, args redis.ZAddArgs) *redis.IntCmd
+	ZRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
+	ZRem(ctx context.Context, key string, members ...any) *redis.IntCmd
 	ZScore(ctx context.Context, key, member string) *redis.FloatCmd
 }
 
@@ -99,55 +100,117 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Schedule, error) {
 
 func ms(t time.Time) float64 { return float64(t.UnixMilli()) }
 
-// adoptLua gives every title of a schedule written before the last-seen set existed a last-seen time of
-// now, so that such titles age out like the others. KEYS[1] is the schedule, KEYS[2] the last-seen set.
-const adoptLua = `
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  local start = 0
-  while true do
-    local m = redis.call('ZRANGE', KEYS[1], start, start + 499)
-    if #m == 0 then break end
-    local args = {}
-    for i = 1, #m do
-      args[#args + 1] = now
-      args[#args + 1] = m[i]
-    end
-    redis.call('ZADD', KEYS[2], 'NX', unpack(args))
-    start = start + 500
-  end
-end
-`
-
-// pruneLua drops up to limit titles last seen before cutoff from both sets and sets pruned to their count.
-const pruneLua = `
-local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. cutoff, 'LIMIT', 0, limit)
-for i = 1, #stale, 500 do
-  local j = math.min(i + 499, #stale)
-  redis.call('ZREM', KEYS[1], unpack(stale, i, j))
-  redis.call('ZREM', KEYS[2], unpack(stale, i, j))
-end
-local pruned = #stale
-`
-
-// enqueueScript adds the titles ARGV[4...] not yet scheduled as due at ARGV[1] (now, unix ms), records
-// them all as seen at now, then drops at most ARGV[3] titles last seen before ARGV[2]. It returns
-// {titles added, titles dropped}.
-var enqueueScript = redis.NewScript(`
+// seenScript runs on the last-seen set KEYS[1] alone (SPEC §9.3: one key per atomic unit). It records
+// the titles ARGV[4...] as seen at ARGV[1] (now, unix ms; a later time already stored is kept), then
+// removes at most ARGV[3] titles last seen before ARGV[2]. It returns {1 when the set existed before the
+// call else 0, the removed titles...}.
+var seenScript = redis.NewScript(`
 local now, cutoff, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
-` + adoptLua + `
-local added = 0
+local existed = redis.call('EXISTS', KEYS[1])
 for i = 4, #ARGV, 500 do
-  local due = {}
+  local seen = {}
   for j = i, math.min(i + 499, #ARGV) do
-    due[#due + 1] = now
-    due[#due + 1] = ARGV[j]
+    seen[#seen + 1] = now
+    seen[#seen + 1] = ARGV[j]
   end
-  added = added + redis.call('ZADD', KEYS[1], 'NX', unpack(due))
-  redis.call('ZADD', KEYS[2], 'GT', unpack(due))
+  redis.call('ZADD', KEYS[1], 'GT', unpack(seen))
 end
-` + pruneLua + `
-return {added, pruned}
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. cutoff, 'LIMIT', 0, limit)
+for i = 1, #stale, 500 do
+  redis.call('ZREM', KEYS[1], unpack(stale, i, math.min(i + 499, #stale)))
+end
+table.insert(stale, 1, tostring(existed))
+return stale
 `)
+
+// claimScript runs on the schedule KEYS[1] alone: it takes up to ARGV[2] members due at ARGV[1] (score <=
+// now, unix ms), earliest first, and moves them to ARGV[3] (the end of the lease) in one atomic step.
+var claimScript = redis.NewScript(`
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for i = 1, #due do
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[3], due[i])
+end
+return due
+`)
+
+// The schedule and the last-seen set of a game may live on different nodes of a Redis Cluster, so no
+// step changes both atomically; each step is atomic on its one key and the steps run in an order that
+// keeps what the callers rely on:
+//
+//   - Claim leases titles in one script on the schedule, so two parsers never get the same title.
+//   - Enqueue adds a title to the schedule before it records it as seen. A title dropped by a concurrent
+//     prune right as it is seen again may miss from the schedule until it is next enqueued (workers
+//     enqueue every title they see at least once an hour); one scheduled without a last-seen time (a
+//     crash between the steps, or a schedule written before the set existed) gets one when it is adopted
+//     or claimed, so it still ages out.
+//   - A prune removes the stale titles from the last-seen set atomically (only those still stale), then
+//     from the schedule; a prune cut short in between leaves titles without a last-seen time, handled as
+//     above.
+
+// touch records titles (none for a pure prune) as seen now in game's last-seen set, drops at most limit
+// titles not seen since cutoff from both sets, and adopts the schedule's titles when the set did not
+// exist before. It returns how many titles it dropped.
+func (s *Schedule) touch(ctx context.Context, game string, now, cutoff time.Time, limit int, titles []string) (int, error) {
+	args := make([]any, 0, 3+len(titles))
+	args = append(args, now.UnixMilli(), cutoff.UnixMilli(), limit)
+	for _, t := range titles {
+		args = append(args, t)
+	}
+	res, err := seenScript.Run(ctx, s.rdb, []string{SeenKey(game)}, args...).StringSlice()
+	if err != nil {
+		return 0, err
+	}
+	if len(res) == 0 {
+		return 0, fmt.Errorf("unexpected reply %v", res)
+	}
+	existed, stale := res[0] == "1", res[1:]
+	for i := 0; i < len(stale); i += removeBatch {
+		if err := s.rdb.ZRem(ctx, Key(game), toAny(stale[i:min(i+removeBatch, len(stale))])...).Err(); err != nil {
+			return 0, err
+		}
+	}
+	if !existed {
+		if err := s.adopt(ctx, game, now); err != nil {
+			return 0, err
+		}
+	}
+	return len(stale), nil
+}
+
+// removeBatch is how many members one ZREM or ZADD of the schedule names at most.
+const removeBatch = 500
+
+// adopt gives every title of game's schedule without a last-seen time one of now, so that titles of a
+// schedule written before the last-seen set existed age out like the others.
+func (s *Schedule) adopt(ctx context.Context, game string, now time.Time) error {
+	for start := int64(0); ; start += removeBatch {
+		titles, err := s.rdb.ZRange(ctx, Key(game), start, start+removeBatch-1).Result()
+		if err != nil || len(titles) == 0 {
+			return err
+		}
+		if err := s.markSeen(ctx, game, now, titles); err != nil {
+			return err
+		}
+	}
+}
+
+// markSeen gives titles without a last-seen time in game one of now.
+func (s *Schedule) markSeen(ctx context.Context, game string, now time.Time, titles []string) error {
+	members := make([]redis.Z, len(titles))
+	for i, t := range titles {
+		members[i] = redis.Z{Score: ms(now), Member: t}
+	}
+	return s.rdb.ZAddArgs(ctx, SeenKey(game), redis.ZAddArgs{NX: true, Members: members}).Err()
+}
+
+// toAny returns ss as a slice of any.
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, v := range ss {
+		out[i] = v
+	}
+	return out
+}
 
 // Enqueue adds the titles not yet scheduled as due now; titles already scheduled keep their due time.
 // Every title given is recorded as seen now, and titles not seen for Config.Retention are dropped from
@@ -157,27 +220,24 @@ func (s *Schedule) Enqueue(ctx context.Context, game string, titles []string) (i
 		return 0, nil
 	}
 	now := s.clock.Now()
-	args := make([]any, 0, 3+len(titles))
-	args = append(args, now.UnixMilli(), now.Add(-s.cfg.Retention).UnixMilli(), pruneBatch+len(titles))
-	for _, t := range titles {
-		args = append(args, t)
+	added := 0
+	for i := 0; i < len(titles); i += removeBatch {
+		batch := titles[i:min(i+removeBatch, len(titles))]
+		members := make([]redis.Z, len(batch))
+		for j, t := range batch {
+			members[j] = redis.Z{Score: ms(now), Member: t}
+		}
+		n, err := s.rdb.ZAddArgs(ctx, Key(game), redis.ZAddArgs{NX: true, Members: members}).Result()
+		if err != nil {
+			return 0, fmt.Errorf("enqueue %d sales titles: %w", len(titles), err)
+		}
+		added += int(n)
 	}
-	res, err := enqueueScript.Run(ctx, s.rdb, []string{Key(game), SeenKey(game)}, args...).Int64Slice()
-	if err != nil {
+	if _, err := s.touch(ctx, game, now, now.Add(-s.cfg.Retention), pruneBatch+len(titles), titles); err != nil {
 		return 0, fmt.Errorf("enqueue %d sales titles: %w", len(titles), err)
 	}
-	if len(res) != 2 {
-		return 0, fmt.Errorf("enqueue %d sales titles: unexpected reply %v", len(titles), res)
-	}
-	return int(res[0]), nil
+	return added, nil
 }
-
-// pruneScript drops at most ARGV[2] titles last seen before ARGV[1] and returns how many it dropped.
-var pruneScript = redis.NewScript(`
-local now, cutoff, limit = ARGV[3], ARGV[1], tonumber(ARGV[2])
-` + adoptLua + pruneLua + `
-return pruned
-`)
 
 // Prune drops every title of game not seen for Config.Retention and returns how many it dropped.
 // Enqueue and Claim already prune as they go; Prune empties the backlog at once.
@@ -185,8 +245,7 @@ func (s *Schedule) Prune(ctx context.Context, game string) (int, error) {
 	now := s.clock.Now()
 	total := 0
 	for {
-		n, err := pruneScript.Run(ctx, s.rdb, []string{Key(game), SeenKey(game)},
-			now.Add(-s.cfg.Retention).UnixMilli(), pruneBatch, now.UnixMilli()).Int()
+		n, err := s.touch(ctx, game, now, now.Add(-s.cfg.Retention), pruneBatch, nil)
 		if err != nil {
 			return total, fmt.Errorf("prune sales schedule: %w", err)
 		}
@@ -197,33 +256,26 @@ func (s *Schedule) Prune(ctx context.Context, game string) (int, error) {
 	}
 }
 
-// claimScript first drops stale titles like Enqueue (ARGV[4] = cutoff), then takes up to ARGV[2] members
-// due at ARGV[1] (score <= now), earliest first, and moves them to ARGV[3] (the end of the lease) in one
-// atomic step. A due title without a last-seen time (scheduled by other means) is given one of now, so
-// that it ages out too.
-var claimScript = redis.NewScript(`
-local now, cutoff, limit = ARGV[1], ARGV[4], ` + strconv.Itoa(pruneBatch) + `
-` + adoptLua + pruneLua + `
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for i = 1, #due do
-  redis.call('ZADD', KEYS[1], 'XX', ARGV[3], due[i])
-  redis.call('ZADD', KEYS[2], 'NX', now, due[i])
-end
-return due
-`)
-
 // Claim atomically takes up to n due titles of game, earliest due first, and leases them: they are not
 // due again until the lease ends, so a parser that dies while fetching them only delays them. Call Done
-// or Failed for every claimed title.
+// or Failed for every claimed title. Stale titles are dropped first, like Enqueue does, and a claimed
+// title without a last-seen time (scheduled by other means) is given one of now, so that it ages out too.
 func (s *Schedule) Claim(ctx context.Context, game string, n int, lease time.Duration) ([]string, error) {
 	if n <= 0 || lease <= 0 {
 		return nil, fmt.Errorf("%w: claim n=%d lease=%s", ErrArgument, n, lease)
 	}
 	now := s.clock.Now()
-	titles, err := claimScript.Run(ctx, s.rdb, []string{Key(game), SeenKey(game)}, now.UnixMilli(), n,
-		now.Add(lease).UnixMilli(), now.Add(-s.cfg.Retention).UnixMilli()).StringSlice()
+	if _, err := s.touch(ctx, game, now, now.Add(-s.cfg.Retention), pruneBatch, nil); err != nil {
+		return nil, fmt.Errorf("claim sales titles: %w", err)
+	}
+	titles, err := claimScript.Run(ctx, s.rdb, []string{Key(game)}, now.UnixMilli(), n, now.Add(lease).UnixMilli()).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("claim sales titles: %w", err)
+	}
+	if len(titles) > 0 {
+		if err := s.markSeen(ctx, game, now, titles); err != nil {
+			return nil, fmt.Errorf("claim sales titles: %w", err)
+		}
 	}
 	return titles, nil
 }
