@@ -85,16 +85,16 @@ type meteredSource struct {
 // Market reads the market from the wrapped source.
 func (s meteredSource) Market(ctx context.Context) (market.Snapshot, error) {
 	start := time.Now()
-	market, err := s.src.Market(ctx)
+	snap, err := s.src.Market(ctx)
 	s.m.readDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		s.m.reads.WithLabelValues("error").Inc()
-		return market, err
+		return snap, err
 	}
 	s.m.reads.WithLabelValues("ok").Inc()
-	s.m.titles.Set(float64(len(market.Titles)))
-	for kind, n := range market.Malformed {
+	s.m.titles.Set(float64(len(snap.Titles)))
+	for kind, n := range snap.Malformed {
 		s.m.malformed.WithLabelValues(kind).Add(float64(n))
 	}
-	return market, nil
+	return snap, nil
 }

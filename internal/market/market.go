@@ -2,7 +2,9 @@
 // format: money in integer cents (Cents, with its one family of parsers and its one formatter), the
 // catalogue of known games, and the values every adapter converts to and from — a listing, a buy order, a
 // sale, a game's fees, the sell history of a title — with the enums of an offer's kind and a listing's
-// status.
+// status. Snapshot is the read model of the whole market that offers are computed from (each title's
+// cheapest price levels, best buy order and resale history, and every game's fee schedule, with exact
+// fee rates as Fraction).
 //
 // The DMarket client, the worker's validation, the Redis store and the bot translate between their
 // formats and these types, and read and write money with Cents' parsers and formatter.
