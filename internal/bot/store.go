@@ -195,43 +195,50 @@ const (
 	DefaultMaxTitles      = 50_000
 )
 
-// rememberTitlesScript stores id -> title pairs (ARGV[4...]) in the hash KEYS[1] and their issue time
-// ARGV[1] (unix ms) in the sorted set KEYS[2], then forgets ids issued before ARGV[2] and the oldest ids
-// beyond ARGV[3]. A hash written before the sorted set existed has its ids adopted as issued now.
-var rememberTitlesScript = redis.NewScript(`
+// issueTitlesScript runs on the sorted set of issue times KEYS[1] alone (SPEC §9.3: one key per atomic
+// unit). It records the ids ARGV[4...] as issued at ARGV[1] (unix ms), then forgets ids issued before
+// ARGV[2] (at most 1000 per call) and the oldest ids beyond ARGV[3]. It returns {1 when the set existed
+// before the call else 0, the forgotten ids...}.
+var issueTitlesScript = redis.NewScript(`
 local now = ARGV[1]
-local function forget(ids)
-  for i = 1, #ids, 500 do
-    local j = math.min(i + 499, #ids)
-    redis.call('HDEL', KEYS[1], unpack(ids, i, j))
-    redis.call('ZREM', KEYS[2], unpack(ids, i, j))
+local existed = redis.call('EXISTS', KEYS[1])
+for i = 4, #ARGV, 500 do
+  local args = {}
+  for j = i, math.min(i + 499, #ARGV) do
+    args[#args + 1] = now
+    args[#args + 1] = ARGV[j]
   end
+  redis.call('ZADD', KEYS[1], unpack(args))
 end
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  local ids = redis.call('HKEYS', KEYS[1])
-  for i = 1, #ids, 500 do
-    local args = {}
-    for j = i, math.min(i + 499, #ids) do
-      args[#args + 1] = now
-      args[#args + 1] = ids[j]
-    end
-    redis.call('ZADD', KEYS[2], unpack(args))
-  end
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2], 'LIMIT', 0, 1000)
+for i = 1, #gone, 500 do
+  redis.call('ZREM', KEYS[1], unpack(gone, i, math.min(i + 499, #gone)))
 end
-for i = 4, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  redis.call('ZADD', KEYS[2], now, ARGV[i])
-end
-forget(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2], 'LIMIT', 0, 1000))
-local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
 if extra > 0 then
-  forget(redis.call('ZRANGE', KEYS[2], 0, extra - 1))
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, extra - 1)
+  for i = 1, #oldest, 500 do
+    redis.call('ZREM', KEYS[1], unpack(oldest, i, math.min(i + 499, #oldest)))
+  end
+  for _, id in ipairs(oldest) do gone[#gone + 1] = id end
 end
-return 0
+table.insert(gone, 1, tostring(existed))
+return gone
 `)
+
+// titleBatch is how many ids one HSET, HDEL or ZADD names at most.
+const titleBatch = 500
 
 // rememberTitles stores the callback ids of titles, issued at now, and forgets ids issued too long ago
 // or beyond the most recent DefaultMaxTitles (or the store's own bounds).
+//
+// The id -> title hash (telegram:titles) and the issue times (telegram:titles:issued) may live on
+// different nodes of a Redis Cluster, so each is changed on its own, in an order that keeps every id on
+// a button resolvable: the hash first gets the ids, then the issue times record them and forget the old
+// ones (atomically on that key), and only then are the forgotten ids removed from the hash. A hash
+// written before the issue times existed has its ids adopted as issued now. Should an id be forgotten
+// while another call issues it again, it can miss from the hash until it is next issued; its button then
+// answers as stale, as any forgotten one does.
 func (s *store) rememberTitles(ctx context.Context, now time.Time, titles ...string) error {
 	if len(titles) == 0 {
 		return nil
@@ -243,14 +250,62 @@ func (s *store) rememberTitles(ctx context.Context, now time.Time, titles ...str
 	if s.maxTitles > 0 {
 		most = s.maxTitles
 	}
-	args := make([]any, 0, 3+2*len(titles))
-	args = append(args, now.UnixMilli(), now.Add(-retention).UnixMilli(), most)
+	pairs := make([]any, 0, 2*len(titles))
+	ids := make([]any, 0, len(titles))
 	for _, t := range titles {
-		args = append(args, titleHash(t), t)
+		pairs = append(pairs, titleHash(t), t)
+		ids = append(ids, titleHash(t))
 	}
-	err := rememberTitlesScript.Run(ctx, s.rdb, []string{s.key("titles"), s.key("titles", "issued")}, args...).Err()
+	if err := s.rdb.HSet(ctx, s.key("titles"), pairs...).Err(); err != nil {
+		return fmt.Errorf("remember titles: %w", err)
+	}
+	bounds := []any{now.UnixMilli(), now.Add(-retention).UnixMilli(), most}
+	existed, gone, err := s.issueTitles(ctx, append(bounds, ids...))
+	if err == nil && !existed {
+		err = s.adoptTitles(ctx, now)
+		if err == nil {
+			var more []string
+			_, more, err = s.issueTitles(ctx, bounds)
+			gone = append(gone, more...)
+		}
+	}
+	for i := 0; err == nil && i < len(gone); i += titleBatch {
+		err = s.rdb.HDel(ctx, s.key("titles"), gone[i:min(i+titleBatch, len(gone))]...).Err()
+	}
 	if err != nil {
 		return fmt.Errorf("remember titles: %w", err)
+	}
+	return nil
+}
+
+// issueTitles runs issueTitlesScript with args and reports whether the issue times existed before and
+// which ids it forgot.
+func (s *store) issueTitles(ctx context.Context, args []any) (existed bool, gone []string, err error) {
+	res, err := issueTitlesScript.Run(ctx, s.rdb, []string{s.key("titles", "issued")}, args...).StringSlice()
+	if err != nil {
+		return false, nil, err
+	}
+	if len(res) == 0 {
+		return false, nil, fmt.Errorf("unexpected reply %v", res)
+	}
+	return res[0] == "1", res[1:], nil
+}
+
+// adoptTitles gives every id of the hash without an issue time one of now.
+func (s *store) adoptTitles(ctx context.Context, now time.Time) error {
+	ids, err := s.rdb.HKeys(ctx, s.key("titles")).Result()
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(ids); i += titleBatch {
+		batch := ids[i:min(i+titleBatch, len(ids))]
+		members := make([]redis.Z, len(batch))
+		for j, id := range batch {
+			members[j] = redis.Z{Score: float64(now.UnixMilli()), Member: id}
+		}
+		if err := s.rdb.ZAddArgs(ctx, s.key("titles", "issued"), redis.ZAddArgs{NX: true, Members: members}).Err(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -44,26 +45,28 @@ func TestTitleIDsAreForgottenByAgeAndCount(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			s := &store{rdb: redisdbtest.New(t), prefix: "telegram:", titleRetention: 24 * time.Hour, maxTitles: 5}
-			known, forgotten := tc.run(t, s)
-			for _, title := range known {
-				got, err := s.title(ctx, titleHash(title))
-				require.NoError(t, err, title)
-				require.Equal(t, title, got)
-			}
-			for _, title := range forgotten {
-				_, err := s.title(ctx, titleHash(title))
-				require.ErrorIs(t, err, errUnknownTitle, title)
-			}
-			n, err := s.rdb.HLen(ctx, s.key("titles")).Result()
-			require.NoError(t, err)
-			require.Equal(t, int64(len(known)), n)
-			ids, err := s.rdb.ZRange(ctx, s.key("titles", "issued"), 0, -1).Result()
-			require.NoError(t, err)
-			fields, err := s.rdb.HKeys(ctx, s.key("titles")).Result()
-			require.NoError(t, err)
-			require.ElementsMatch(t, fields, ids, "the hash and its issue times hold the same ids")
+			redisdbtest.Both(t, func(t *testing.T, rdb redis.UniversalClient) {
+				ctx := context.Background()
+				s := &store{rdb: rdb, prefix: "telegram:", titleRetention: 24 * time.Hour, maxTitles: 5}
+				known, forgotten := tc.run(t, s)
+				for _, title := range known {
+					got, err := s.title(ctx, titleHash(title))
+					require.NoError(t, err, title)
+					require.Equal(t, title, got)
+				}
+				for _, title := range forgotten {
+					_, err := s.title(ctx, titleHash(title))
+					require.ErrorIs(t, err, errUnknownTitle, title)
+				}
+				n, err := s.rdb.HLen(ctx, s.key("titles")).Result()
+				require.NoError(t, err)
+				require.Equal(t, int64(len(known)), n)
+				ids, err := s.rdb.ZRange(ctx, s.key("titles", "issued"), 0, -1).Result()
+				require.NoError(t, err)
+				fields, err := s.rdb.HKeys(ctx, s.key("titles")).Result()
+				require.NoError(t, err)
+				require.ElementsMatch(t, fields, ids, "the hash and its issue times hold the same ids")
+			})
 		})
 	}
 }
