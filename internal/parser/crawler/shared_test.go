@@ -256,3 +256,30 @@ func TestSharedCyclePastItsDeadlineIsReplannedUnfinishedFirst(t *testing.T) {
 	require.Zero(t, st.Unfinished)
 	require.Equal(t, []Range{{1000, 2999}, {3000, 0}, {0, 999}}, c.Plan(market.GameCS2))
 }
+
+// TestSharedRunPacesCyclesFromTheSharedStart: a parser that joined a cycle another parser started waits
+// until CycleInterval after that start, not after its own.
+func TestSharedRunPacesCyclesFromTheSharedStart(t *testing.T) {
+	leases := newFakeLeases()
+	started := sharedStart.Add(-10 * time.Minute).UnixMilli()
+	leases.values[cycleKey(market.GameCS2)] = `{"id":` + strconv.FormatInt(started, 10) + `,"ranges":[[0,999],[1000,2999],[3000,0]]}`
+	waits := make(chan time.Duration, 1)
+	clk := &waitClock{Fake: clock.NewFake(sharedStart), waits: waits}
+	c, err := New(sharedConfig(), Deps{API: newMarket(600), Publisher: newSink(), Clock: clk, Leases: leases,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	require.NoError(t, c.Run(context.Background()))
+	require.Equal(t, 50*time.Minute, <-waits)
+}
+
+// waitClock is a fake clock whose waits are reported on waits and then refused, so that Run returns after
+// its first cycle.
+type waitClock struct {
+	*clock.Fake
+	waits chan time.Duration
+}
+
+func (c *waitClock) Sleep(_ context.Context, d time.Duration) error {
+	c.waits <- d
+	return context.Canceled
+}
