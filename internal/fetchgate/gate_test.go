@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/fetchgate/fetchgatetest"
@@ -12,19 +13,30 @@ import (
 )
 
 func TestContract(t *testing.T) {
-	fetchgatetest.Contract(t, func(t *testing.T) fetchgatetest.Gate { return New(redisdbtest.New(t), "") })
+	for _, tc := range []struct {
+		name   string
+		client func(t testing.TB) redis.Cmdable
+	}{
+		{name: "single", client: func(t testing.TB) redis.Cmdable { return redisdbtest.New(t) }},
+		{name: "cluster", client: func(t testing.TB) redis.Cmdable { return redisdbtest.NewCluster(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fetchgatetest.Contract(t, func(t *testing.T) fetchgatetest.Gate { return New(tc.client(t), "") })
+		})
+	}
 }
 
 func TestKeyLivesOnePeriod(t *testing.T) {
-	ctx := context.Background()
-	rdb := redisdbtest.New(t)
-	g := New(rdb, "test:")
-	due, err := g.Due(ctx, FeesKey("a8db"), time.Hour)
-	require.NoError(t, err)
-	require.True(t, due)
-	ttl, err := rdb.TTL(ctx, "test:"+KeyPrefix+"fees:a8db").Result()
-	require.NoError(t, err)
-	require.InDelta(t, time.Hour.Seconds(), ttl.Seconds(), 5, "the claim ends with the period")
+	redisdbtest.Both(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		g := New(rdb, "test:")
+		due, err := g.Due(ctx, FeesKey("a8db"), time.Hour)
+		require.NoError(t, err)
+		require.True(t, due)
+		ttl, err := rdb.TTL(ctx, "test:"+KeyPrefix+"fees:a8db").Result()
+		require.NoError(t, err)
+		require.InDelta(t, time.Hour.Seconds(), ttl.Seconds(), 5, "the claim ends with the period")
+	})
 }
 
 func TestErrorsNameTheKey(t *testing.T) {
