@@ -49,8 +49,8 @@ type MarketReaderConfig struct {
 	Parallel int
 }
 
-// MarketReader reads the whole market, as the offers engine needs it, with SCAN plus pipelined HGETALL
-// and MGET batches. It is safe for concurrent use.
+// MarketReader reads the whole market into a market.Snapshot, the values offers are computed from, with
+// SCAN plus pipelined HGETALL and MGET batches. It is safe for concurrent use.
 type MarketReader struct {
 	rdb    redis.UniversalClient
 	cfg    MarketReaderConfig
@@ -73,7 +73,7 @@ func NewMarketReader(rdb redis.UniversalClient, cfg MarketReaderConfig, clk cloc
 }
 
 // Market reads every title with a live listing, sorted by title, and every game's fees. A malformed key
-// skips its title (or game), is counted by kind in Market.Malformed and is logged once per read with a
+// skips its title (or game), is counted by kind in Snapshot.Malformed and is logged once per read with a
 // sample; only Redis errors fail the read.
 func (s *MarketReader) Market(ctx context.Context) (market.Snapshot, error) {
 	return s.read(ctx)
