@@ -330,6 +330,7 @@ func (h *Handler) marketItems(w http.ResponseWriter, r *http.Request) {
 	if more {
 		out.Cursor = encodeCursor(page[len(page)-1])
 	}
+	h.countPage(r)
 	writeJSON(w, http.StatusOK, out)
 }
 

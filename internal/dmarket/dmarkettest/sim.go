@@ -12,11 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -164,6 +166,24 @@ type Stats struct {
 	ByEndpoint map[Endpoint]int64
 	// Unauthorized counts 401 answers.
 	Unauthorized int64
+	// Pages counts the listings pages answered (status 200), by query and cursor: a count above one is a
+	// page fetched more than once.
+	Pages map[PageKey]int64
+	// PagesByIP counts the listings pages answered per client IP (the egress that fetched them).
+	PagesByIP map[string]int64
+}
+
+// PageKey identifies a listings page: its query without the cursor (parameters sorted, URL-encoded) and
+// its cursor ("" for a chain's first page).
+type PageKey struct {
+	Query, Cursor string
+}
+
+// pageKey returns the PageKey of a market-items request's query.
+func pageKey(q url.Values) PageKey {
+	rest := maps.Clone(q)
+	delete(rest, "cursor")
+	return PageKey{Query: rest.Encode(), Cursor: q.Get("cursor")}
 }
 
 // Handler is the simulator as an http.Handler, for serving on a real address.
@@ -177,6 +197,8 @@ type Handler struct {
 	rng      *rand.Rand
 	limiters map[string]*rate.Limiter
 	stats    Stats
+	// paused, while not nil, holds every request until it is closed (Resume).
+	paused chan struct{}
 }
 
 // NewHandler builds the simulator: it generates the catalogue and checks the public keys.
@@ -230,29 +252,66 @@ func (h *Handler) ClearFaults() {
 func (h *Handler) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := Stats{
-		Requests:     make(map[string]int64, len(h.stats.Requests)),
-		RateLimited:  make(map[string]int64, len(h.stats.RateLimited)),
-		ByEndpoint:   make(map[Endpoint]int64, len(h.stats.ByEndpoint)),
+	return Stats{
+		Requests:     maps.Clone(h.stats.Requests),
+		RateLimited:  maps.Clone(h.stats.RateLimited),
+		ByEndpoint:   maps.Clone(h.stats.ByEndpoint),
 		Unauthorized: h.stats.Unauthorized,
+		Pages:        maps.Clone(h.stats.Pages),
+		PagesByIP:    maps.Clone(h.stats.PagesByIP),
 	}
-	for k, v := range h.stats.Requests {
-		s.Requests[k] = v
+}
+
+// Pause holds every request from now on, unanswered and uncounted, until Resume or until its client goes
+// away: a test can stop every client at a request boundary, e.g. before killing one of them.
+func (h *Handler) Pause() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.paused == nil {
+		h.paused = make(chan struct{})
 	}
-	for k, v := range h.stats.RateLimited {
-		s.RateLimited[k] = v
+}
+
+// Resume lets the requests held since Pause (and every later one) through.
+func (h *Handler) Resume() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.paused != nil {
+		close(h.paused)
+		h.paused = nil
 	}
-	for k, v := range h.stats.ByEndpoint {
-		s.ByEndpoint[k] = v
+}
+
+// hold waits while the simulator is paused and reports whether r's client is still there.
+func (h *Handler) hold(r *http.Request) bool {
+	h.mu.Lock()
+	paused := h.paused
+	h.mu.Unlock()
+	if paused == nil {
+		return true
 	}
-	return s
+	select {
+	case <-paused:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// countPage records a listings page answered to the client of r.
+func (h *Handler) countPage(r *http.Request) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stats.Pages[pageKey(r.URL.Query())]++
+	h.stats.PagesByIP[clientIP(r)]++
 }
 
 // ResetStats zeroes the counters.
 func (h *Handler) ResetStats() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.stats = Stats{Requests: map[string]int64{}, RateLimited: map[string]int64{}, ByEndpoint: map[Endpoint]int64{}}
+	h.stats = Stats{Requests: map[string]int64{}, RateLimited: map[string]int64{}, ByEndpoint: map[Endpoint]int64{},
+		Pages: map[PageKey]int64{}, PagesByIP: map[string]int64{}}
 }
 
 // Server is the simulator on a local httptest server (127.0.0.1, random port).
@@ -289,8 +348,11 @@ func LoopbackClient(localIP string) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// ServeHTTP answers one request: routing, counters, signature check, rate limits, faults, endpoint.
+// ServeHTTP answers one request: pause, routing, counters, signature check, rate limits, faults, endpoint.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.hold(r) {
+		return
+	}
 	ep, method, ok := route(r.URL.Path)
 	ip := clientIP(r)
 	h.mu.Lock()

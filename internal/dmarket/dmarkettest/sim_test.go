@@ -684,3 +684,65 @@ func TestTitleCheapest(t *testing.T) {
 	}
 	require.True(t, both)
 }
+
+func TestListingsPagesAreCountedByQueryCursorAndEgress(t *testing.T) {
+	h, err := dmarkettest.NewHandler(small(func(c *dmarkettest.Config) { c.PublicMarketRate = 1 }))
+	require.NoError(t, err)
+	first := do(t, h, "GET", "/exchange/v1/market/items?limit=2&gameId=a8db&priceFrom=10", nil, nil, "127.0.0.2:40000")
+	require.Equal(t, 200, first.status)
+	var page struct {
+		Cursor string `json:"cursor"`
+	}
+	require.NoError(t, json.Unmarshal(first.body, &page))
+	require.NotEmpty(t, page.Cursor)
+	next := "/exchange/v1/market/items?gameId=a8db&limit=2&priceFrom=10&cursor=" + url.QueryEscape(page.Cursor)
+	require.Equal(t, 200, do(t, h, "GET", next, nil, nil, "127.0.0.3:40000").status)
+	require.Equal(t, 200, do(t, h, "GET", next, nil, nil, "127.0.0.4:40000").status)
+	require.Equal(t, 429, do(t, h, "GET", next, nil, nil, "127.0.0.4:40000").status, "a refused request fetches no page")
+	require.Equal(t, 400, do(t, h, "GET", "/exchange/v1/market/items?gameId=a8db&limit=0", nil, nil, "127.0.0.5:40000").status)
+
+	st := h.Stats()
+	query := "gameId=a8db&limit=2&priceFrom=10"
+	require.Equal(t, map[dmarkettest.PageKey]int64{
+		{Query: query}:                      1,
+		{Query: query, Cursor: page.Cursor}: 2,
+	}, st.Pages, "parameter order does not matter; the second page was fetched twice")
+	require.Equal(t, map[string]int64{"127.0.0.2": 1, "127.0.0.3": 1, "127.0.0.4": 1}, st.PagesByIP)
+	h.ResetStats()
+	require.Empty(t, h.Stats().Pages)
+	require.Empty(t, h.Stats().PagesByIP)
+}
+
+func TestPauseHoldsRequestsUntilResumeOrTheClientLeaves(t *testing.T) {
+	srv := dmarkettest.New(small(nil))
+	defer srv.Close()
+	target := srv.URL() + "/exchange/v1/market/items?gameId=a8db&limit=1"
+	srv.Pause()
+	srv.Pause() // pausing twice holds the same way
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	require.NoError(t, err)
+	_, err = http.DefaultClient.Do(req)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "held while paused")
+
+	answered := make(chan int, 1)
+	go func() {
+		res, err := http.Get(target)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		_ = res.Body.Close()
+		answered <- res.StatusCode
+	}()
+	require.Never(t, func() bool { return len(answered) > 0 }, 100*time.Millisecond, 10*time.Millisecond)
+	srv.Resume()
+	require.Equal(t, 200, <-answered)
+	srv.Resume() // resuming twice is harmless
+
+	st := srv.Stats()
+	require.Equal(t, int64(1), st.PagesByIP["127.0.0.1"], "the abandoned request was neither answered nor counted")
+	require.Equal(t, int64(1), st.ByEndpoint[dmarkettest.EndpointMarketItems])
+}
