@@ -171,6 +171,8 @@ type Stats struct {
 	Pages map[PageKey]int64
 	// PagesByIP counts the listings pages answered per client IP (the egress that fetched them).
 	PagesByIP map[string]int64
+	// Held is the number of requests Pause holds right now, per client IP (not reset by ResetStats).
+	Held map[string]int64
 }
 
 // PageKey identifies a listings page: its query without the cursor (parameters sorted, URL-encoded) and
@@ -197,8 +199,10 @@ type Handler struct {
 	rng      *rand.Rand
 	limiters map[string]*rate.Limiter
 	stats    Stats
-	// paused, while not nil, holds every request until it is closed (Resume).
+	// paused, while not nil, holds every request until it is closed (Resume); held counts the requests
+	// it holds per client IP.
 	paused chan struct{}
+	held   map[string]int64
 }
 
 // NewHandler builds the simulator: it generates the catalogue and checks the public keys.
@@ -213,6 +217,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		faults:   make(map[Endpoint]Fault),
 		rng:      newRand(cfg.Seed, "faults"),
 		limiters: make(map[string]*rate.Limiter),
+		held:     make(map[string]int64),
 	}
 	for i, k := range cfg.PublicKeys {
 		k = strings.ToLower(strings.TrimSpace(k))
@@ -259,6 +264,7 @@ func (h *Handler) Stats() Stats {
 		Unauthorized: h.stats.Unauthorized,
 		Pages:        maps.Clone(h.stats.Pages),
 		PagesByIP:    maps.Clone(h.stats.PagesByIP),
+		Held:         maps.Clone(h.held),
 	}
 }
 
@@ -284,12 +290,23 @@ func (h *Handler) Resume() {
 
 // hold waits while the simulator is paused and reports whether r's client is still there.
 func (h *Handler) hold(r *http.Request) bool {
+	ip := clientIP(r)
 	h.mu.Lock()
 	paused := h.paused
+	if paused != nil {
+		h.held[ip]++
+	}
 	h.mu.Unlock()
 	if paused == nil {
 		return true
 	}
+	defer func() {
+		h.mu.Lock()
+		if h.held[ip]--; h.held[ip] == 0 {
+			delete(h.held, ip)
+		}
+		h.mu.Unlock()
+	}()
 	select {
 	case <-paused:
 		return true

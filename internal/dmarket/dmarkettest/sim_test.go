@@ -737,6 +737,8 @@ func TestPauseHoldsRequestsUntilResumeOrTheClientLeaves(t *testing.T) {
 		_ = res.Body.Close()
 		answered <- res.StatusCode
 	}()
+	require.Eventually(t, func() bool { return srv.Stats().Held["127.0.0.1"] == 1 }, 5*time.Second, time.Millisecond,
+		"the abandoned request is no longer held, the new one is")
 	require.Never(t, func() bool { return len(answered) > 0 }, 100*time.Millisecond, 10*time.Millisecond)
 	srv.Resume()
 	require.Equal(t, 200, <-answered)
@@ -745,4 +747,5 @@ func TestPauseHoldsRequestsUntilResumeOrTheClientLeaves(t *testing.T) {
 	st := srv.Stats()
 	require.Equal(t, int64(1), st.PagesByIP["127.0.0.1"], "the abandoned request was neither answered nor counted")
 	require.Equal(t, int64(1), st.ByEndpoint[dmarkettest.EndpointMarketItems])
+	require.Empty(t, st.Held)
 }
