@@ -26,7 +26,7 @@ type deps struct {
 	directAMQP, vhost  string
 }
 
-func newDeps(t *testing.T) *deps {
+func newDeps(t testing.TB) *deps {
 	t.Helper()
 	d := &deps{}
 	var err error

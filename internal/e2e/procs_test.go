@@ -53,7 +53,7 @@ type proc struct {
 }
 
 // start runs binary name with env (on top of a minimal environment) and stops it when the test ends.
-func start(t *testing.T, name string, env map[string]string, args ...string) *proc {
+func start(t testing.TB, name string, env map[string]string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}
@@ -82,7 +82,7 @@ func start(t *testing.T, name string, env map[string]string, args ...string) *pr
 }
 
 // stop sends SIGTERM and returns how long the process took to exit and its exit code.
-func (p *proc) stop(t *testing.T, within time.Duration) (time.Duration, int) {
+func (p *proc) stop(t testing.TB, within time.Duration) (time.Duration, int) {
 	t.Helper()
 	begin := time.Now()
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
@@ -92,7 +92,7 @@ func (p *proc) stop(t *testing.T, within time.Duration) (time.Duration, int) {
 
 // awaitExit waits until the process has ended and fails the test when that takes longer than within;
 // after says what it was waiting after, for the failure message.
-func (p *proc) awaitExit(t *testing.T, within time.Duration, after string) {
+func (p *proc) awaitExit(t testing.TB, within time.Duration, after string) {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -112,7 +112,7 @@ func (p *proc) exited() bool {
 }
 
 // requireRunning fails the test, with the end of the process's output, when the process has ended.
-func (p *proc) requireRunning(t *testing.T) {
+func (p *proc) requireRunning(t testing.TB) {
 	t.Helper()
 	if p.exited() {
 		t.Fatalf("%s exited: %v\n%s", p.name, p.err, tail(p.out.String(), 3000))
@@ -150,7 +150,7 @@ var opsListening = regexp.MustCompile(`ops server listening[^\n]*?addr\W+(127\.0
 // serve starts binary name with its ops server on a port the kernel picks (HTTP_ADDR 127.0.0.1:0, so
 // that no other process can take the port between its choice and the bind) and returns the process and
 // the ops base URL read from its log. The log level must include info.
-func serve(t *testing.T, name string, env map[string]string) (*proc, string) {
+func serve(t testing.TB, name string, env map[string]string) (*proc, string) {
 	t.Helper()
 	p := start(t, name, merged(env, map[string]string{"HTTP_ADDR": "127.0.0.1:0"}))
 	var addr string
@@ -194,7 +194,7 @@ func status(url string) (int, string) {
 }
 
 // awaitStatus waits until url answers want.
-func awaitStatus(t *testing.T, p *proc, url string, want int, within time.Duration) {
+func awaitStatus(t testing.TB, p *proc, url string, want int, within time.Duration) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		if p != nil {

@@ -1,0 +1,283 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
+	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/parser/crawler"
+	"github.com/skinflip/dmarket-monitor/internal/parser/proxy/proxytest"
+)
+
+// sharedGame is the game the shared-crawl runs crawl.
+const sharedGame = "a8db"
+
+// takeoversMetric counts the ranges a parser took over from a dead one.
+const takeoversMetric = "dmarket_crawler_ranges_taken_over_total"
+
+// sharedCrawl is a run of several parser binaries sharing one crawl of the simulator through Redis
+// leases, each through its own test proxies and so its own egress addresses.
+type sharedCrawl struct {
+	tb      testing.TB
+	sim     *dmarkettest.Server
+	d       *deps
+	rdb     *redis.Client
+	ttl     time.Duration
+	bounds  string
+	rate    float64
+	parsers []*sharedParser
+}
+
+// sharedParser is one parser of a sharedCrawl and the egress addresses its proxies leave from.
+type sharedParser struct {
+	runningProc
+	ips []string
+}
+
+// newSharedCrawl prepares a run against sim with the given lease TTL, price bounds (PARSER_PRICE_BOUNDS)
+// and per-egress rate (PARSER_RATE_PER_IP).
+func newSharedCrawl(tb testing.TB, sim *dmarkettest.Server, ttl time.Duration, bounds string, rate float64) *sharedCrawl {
+	tb.Helper()
+	d := newDeps(tb)
+	opts, err := redis.ParseURL(d.redisURL)
+	require.NoError(tb, err)
+	opts.Addr = d.redis.Target()
+	rdb := redis.NewClient(opts)
+	tb.Cleanup(func() { _ = rdb.Close() })
+	return &sharedCrawl{tb: tb, sim: sim, d: d, rdb: rdb, ttl: ttl, bounds: bounds, rate: rate}
+}
+
+// launch starts the next parser with a proxy file of egresses test proxies of its own and waits until
+// its ops server answers.
+func (c *sharedCrawl) launch(egresses int) *sharedParser {
+	c.tb.Helper()
+	n := len(c.parsers)
+	var lines, ips []string
+	for j := range egresses {
+		ip := fmt.Sprintf("127.0.%d.%d", 30+n, j+1)
+		lines = append(lines, proxytest.New(c.tb, proxytest.Options{SourceIP: ip}).URL())
+		ips = append(ips, ip)
+	}
+	p, base := serve(c.tb, "parser", merged(crawlEnv(c.sim.URL()), map[string]string{
+		"REDIS_URL": c.d.redisURL, "RABBITMQ_URL": c.d.amqpURL, "LOG_LEVEL": "debug",
+		"DMARKET_GAME_IDS": sharedGame, "DMARKET_PUBLIC_KEY": "", "DMARKET_SECRET_KEY": "",
+		"DMARKET_PROXIES_FILE": proxytest.WriteFile(c.tb, lines...),
+		"PARSER_SHARED_CRAWL":  "true", "PARSER_LEASE_TTL": c.ttl.String(),
+		"PARSER_RATE_PER_IP": strconv.FormatFloat(c.rate, 'f', -1, 64), "PARSER_PRICE_BOUNDS": c.bounds,
+		"PARSER_CYCLE_INTERVAL": "1h", "PARSER_REQUEST_TIMEOUT": "5s", "SHUTDOWN_TIMEOUT": "5s",
+	}))
+	awaitStatus(c.tb, p, base+"/healthz", 200, 20*time.Second)
+	sp := &sharedParser{runningProc: runningProc{proc: p, base: base}, ips: ips}
+	c.parsers = append(c.parsers, sp)
+	return sp
+}
+
+// pagesBy returns the listings pages the simulator answered to p's egresses.
+func (c *sharedCrawl) pagesBy(p *sharedParser) int64 {
+	st := c.sim.Stats()
+	var n int64
+	for _, ip := range p.ips {
+		n += st.PagesByIP[ip]
+	}
+	return n
+}
+
+// served returns the number of listings pages the simulator answered.
+func (c *sharedCrawl) served() int64 {
+	var n int64
+	for _, v := range c.sim.Stats().Pages {
+		n += v
+	}
+	return n
+}
+
+// progress reads the game's shared cycle from Redis and returns the pages its range checkpoints count,
+// how many of its ranges are done and how many it has; ranges 0 while no parser has planned it yet.
+func (c *sharedCrawl) progress() (pages int64, done, ranges int) {
+	c.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	raw, err := c.rdb.Get(ctx, "parser:cycle:"+sharedGame).Result()
+	if err == redis.Nil {
+		return 0, 0, 0
+	}
+	require.NoError(c.tb, err)
+	var plan struct {
+		ID     int64      `json:"id"`
+		Ranges [][2]int64 `json:"ranges"`
+	}
+	require.NoError(c.tb, json.Unmarshal([]byte(raw), &plan), raw)
+	for _, r := range plan.Ranges {
+		key := fmt.Sprintf("parser:range:%s:%d:%s", sharedGame, plan.ID, crawler.Range{From: r[0], To: r[1]})
+		rec, err := c.rdb.HGetAll(ctx, key).Result()
+		require.NoError(c.tb, err)
+		n, _ := strconv.ParseInt(rec["pages"], 10, 64)
+		pages += n
+		if rec["done"] == "1" {
+			done++
+		}
+	}
+	return pages, done, len(plan.Ranges)
+}
+
+// kill ends p with SIGKILL at a page boundary: it holds the simulator's answers, waits until every page
+// answered so far is checkpointed (so p dies holding ranges but no page it fetched and did not record),
+// kills p, waits until p's held requests are gone and lets the others' requests through. It returns the
+// moment p died.
+func (c *sharedCrawl) kill(p *sharedParser) time.Time {
+	c.tb.Helper()
+	c.sim.Pause()
+	require.Eventually(c.tb, func() bool {
+		pages, _, _ := c.progress()
+		return pages == c.served()
+	}, 10*time.Second, 5*time.Millisecond, "the pages answered were never all checkpointed")
+	require.NoError(c.tb, p.cmd.Process.Signal(syscall.SIGKILL))
+	p.awaitExit(c.tb, 10*time.Second, "after SIGKILL")
+	killed := time.Now()
+	require.Eventually(c.tb, func() bool {
+		held := c.sim.Stats().Held
+		for _, ip := range p.ips {
+			if held[ip] > 0 {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 5*time.Millisecond, "the killed parser's requests stayed held")
+	c.sim.Resume()
+	return killed
+}
+
+// awaitTakeover waits until the parsers other than dead have taken over at least one range and returns
+// how long after since that happened.
+func (c *sharedCrawl) awaitTakeover(dead *sharedParser, since time.Time, within time.Duration) time.Duration {
+	c.tb.Helper()
+	var took time.Duration
+	require.Eventually(c.tb, func() bool {
+		var n float64
+		for _, p := range c.parsers {
+			if p != dead {
+				p.requireRunning(c.tb)
+				n += max(0, metric(p.runningProc, takeoversMetric))
+			}
+		}
+		took = time.Since(since)
+		return n >= 1
+	}, within, 10*time.Millisecond, "no range of the killed parser was taken over")
+	return took
+}
+
+// awaitCycleDone waits until every range of the shared cycle is done.
+func (c *sharedCrawl) awaitCycleDone(within time.Duration) {
+	c.tb.Helper()
+	require.Eventually(c.tb, func() bool {
+		_, done, ranges := c.progress()
+		return ranges > 0 && done == ranges
+	}, within, 50*time.Millisecond, "the shared cycle never finished")
+}
+
+// publishedListings drains the listings queue and returns how often each listing id was published;
+// it waits until the queue holds want pages first.
+func (c *sharedCrawl) publishedListings(want int) map[string]int {
+	c.tb.Helper()
+	conn, err := amqp.Dial(c.d.directAMQP)
+	require.NoError(c.tb, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	require.NoError(c.tb, err)
+	queue := message.Queue(message.KindListings)
+	require.Eventually(c.tb, func() bool {
+		info, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		require.NoError(c.tb, err)
+		return info.Messages >= want
+	}, 20*time.Second, 20*time.Millisecond, "the listings queue never held %d pages", want)
+	seen := map[string]int{}
+	for {
+		d, ok, err := ch.Get(queue, true)
+		require.NoError(c.tb, err)
+		if !ok {
+			return seen
+		}
+		e, err := message.Decode(d.Body)
+		require.NoError(c.tb, err)
+		var page struct {
+			Objects []struct {
+				ItemID string `json:"itemId"`
+			} `json:"objects"`
+		}
+		require.NoError(c.tb, json.Unmarshal(e.Payload, &page))
+		for _, o := range page.Objects {
+			seen[o.ItemID]++
+		}
+	}
+}
+
+// stopAll stops every parser still running with SIGTERM; each must exit cleanly.
+func (c *sharedCrawl) stopAll() {
+	c.tb.Helper()
+	for _, p := range c.parsers {
+		if p.exited() {
+			continue
+		}
+		_, code := p.stop(c.tb, 10*time.Second)
+		require.Zero(c.tb, code, "parser exit code after SIGTERM")
+	}
+}
+
+// TestParsersShareOneCrawlAndTakeOverAKilledOne: three parser binaries with PARSER_SHARED_CRAWL on, two
+// proxies each, crawl the simulator's market; one is killed mid-cycle. The cycle still publishes every
+// listing exactly once, no listings page is fetched twice, and the dead parser's ranges are taken over
+// within a lease TTL (plus the watchers' poll, a tenth of it) of its death.
+func TestParsersShareOneCrawlAndTakeOverAKilledOne(t *testing.T) {
+	sim := dmarkettest.New(dmarkettest.Config{Titles: 2000, ListingsPerTitle: 5})
+	t.Cleanup(sim.Close)
+	const ttl = 3 * time.Second
+	c := newSharedCrawl(t, sim, ttl, "0.10,0.25,0.50,1,2,5,10,25,50,100,250,1000", 2)
+	for range 3 {
+		c.launch(2)
+	}
+	victim := c.parsers[1]
+	require.Eventually(t, func() bool {
+		victim.requireRunning(t)
+		return c.pagesBy(victim) >= 4
+	}, 60*time.Second, 10*time.Millisecond, "the second parser never crawled")
+	_, done, ranges := c.progress()
+	require.Less(t, done, ranges, "the parser is killed mid-cycle")
+
+	killed := c.kill(victim)
+	took := c.awaitTakeover(victim, killed, ttl+ttl/10+time.Second)
+	t.Logf("a range of the killed parser was taken over %s after its death (lease TTL %s)", took.Round(time.Millisecond), ttl)
+	c.awaitCycleDone(2 * time.Minute)
+
+	st := sim.Stats()
+	for k, n := range st.Pages {
+		require.Equal(t, int64(1), n, "page %q cursor %q fetched %d times", k.Query, k.Cursor, n)
+	}
+	pages, _, _ := c.progress()
+	require.Equal(t, pages, c.served(), "every page answered was published and checkpointed")
+	for _, p := range c.parsers {
+		require.Positive(t, c.pagesBy(p), "every parser crawled through its own egresses")
+		for _, ip := range p.ips {
+			require.Positive(t, st.PagesByIP[ip], "egress %s was used", ip)
+		}
+	}
+
+	t.Logf("%d pages in %d ranges, %d listings; pages per parser: %d, %d (killed), %d", pages, ranges, len(sim.Catalogue().Listings(sharedGame)),
+		c.pagesBy(c.parsers[0]), c.pagesBy(c.parsers[1]), c.pagesBy(c.parsers[2]))
+	seen := c.publishedListings(int(pages))
+	want := sim.Catalogue().Listings(sharedGame)
+	require.Len(t, seen, len(want), "every listing of the catalogue was published")
+	for _, l := range want {
+		require.Equal(t, 1, seen[l.ItemID], "listing %s published once", l.ItemID)
+	}
+	c.stopAll()
+}
