@@ -27,6 +27,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 )
 
@@ -256,19 +257,20 @@ type storedHistory struct {
 
 // compareRedis checks every title's prices, orders and history keys, and that Redis holds no other
 // prices key.
-func compareRedis(ctx context.Context, t *testing.T, rdb *redis.Client, want []*wantTitle, now time.Time, d *diffs) {
+func compareRedis(ctx context.Context, t *testing.T, rdb redis.UniversalClient, want []*wantTitle, now time.Time, d *diffs) {
 	t.Helper()
 	known := map[string]bool{}
 	for _, w := range want {
 		known[w.name] = true
 	}
-	it := rdb.Scan(ctx, 0, pricestore.PricesPrefix+"*", 1000).Iterator()
-	for it.Next(ctx) {
-		if title := strings.TrimPrefix(it.Val(), pricestore.PricesPrefix); !known[title] {
-			d.add(title, "prices: key of a title not in the catalogue", "%q", it.Val())
+	require.NoError(t, redisdb.ScanEach(ctx, rdb, pricestore.PricesPrefix+"*", 1000, func(keys []string) error {
+		for _, k := range keys {
+			if title := strings.TrimPrefix(k, pricestore.PricesPrefix); !known[title] {
+				d.add(title, "prices: key of a title not in the catalogue", "%q", k)
+			}
 		}
-	}
-	require.NoError(t, it.Err())
+		return nil
+	}))
 
 	const batch = 200
 	for start := 0; start < len(want); start += batch {
@@ -523,7 +525,7 @@ type storedFees struct {
 
 // compareFees checks a game's fees key: the default fee and every unexpired reduced fee, with bounds
 // compared by meaning (an open lower bound is 0; an open upper bound is null, zero or beyond any price).
-func compareFees(ctx context.Context, t *testing.T, rdb *redis.Client, game string, w *wantFees, d *diffs) {
+func compareFees(ctx context.Context, t *testing.T, rdb redis.UniversalClient, game string, w *wantFees, d *diffs) {
 	t.Helper()
 	key := "fees " + game
 	raw, err := rdb.Get(ctx, pricestore.FeesPrefix+game).Result()
@@ -595,7 +597,7 @@ func compareFees(ctx context.Context, t *testing.T, rdb *redis.Client, game stri
 
 // compareTTLs checks that no key outlives its TTL (SPEC §5.2): prices and orders PRICE_TTL (1h here),
 // history HISTORY_TTL (24h here).
-func compareTTLs(ctx context.Context, t *testing.T, rdb *redis.Client, want []*wantTitle, d *diffs) {
+func compareTTLs(ctx context.Context, t *testing.T, rdb redis.UniversalClient, want []*wantTitle, d *diffs) {
 	t.Helper()
 	pipe := rdb.Pipeline()
 	type check struct {

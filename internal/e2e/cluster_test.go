@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
+	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
+	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
+	"github.com/skinflip/dmarket-monitor/internal/market"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/pricestore"
+)
+
+// TestGroundTruthOnRedisCluster runs the real binaries on the local Redis Cluster (SPEC §9.3): a parser
+// crawls an adversarial simulator catalogue of two games into RabbitMQ's quorum queues, two workers write
+// it to the cluster, and the bot reads it back. Every title's Redis state, the fees, the keys' lifetimes
+// and the offers the bot computes and shows must equal what the simulator's catalogue says they must be,
+// with no difference at all.
+func TestGroundTruthOnRedisCluster(t *testing.T) {
+	games := []string{"a8db", "9a92"}
+	pub, _ := dmarkettest.DemoKeys()
+	sim := dmarkettest.New(dmarkettest.Config{Seed: 11, Games: games, Titles: 50, ListingsPerTitle: 8,
+		PublicKeys: []string{pub}, PublicMarketRate: -1, PublicOtherRate: -1,
+		AccountListingsRate: -1, AccountSalesRate: -1, AccountOtherRate: -1})
+	t.Cleanup(sim.Close)
+	cat := sim.Catalogue()
+	total := 0
+	for _, g := range games {
+		total += len(cat.Titles[g])
+	}
+
+	redisURL := redisdbtest.ClusterURL(t)
+	require.True(t, redisdb.IsClusterURL(redisURL))
+	rdb, err := redisdb.New(redisURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	tg := telegramtest.New(t, telegramtest.Options{})
+	env := merged(crawlEnv(sim.URL()), map[string]string{"REDIS_URL": redisURL, "RABBITMQ_URL": rabbitmqtest.NewVhost(t),
+		"LOG_LEVEL": "info", "DMARKET_GAME_IDS": strings.Join(games, ","), "PARSER_RATE_PER_IP": "1000",
+		"PARSER_CYCLE_INTERVAL": "1h", "PRICE_TTL": "1h", "HISTORY_TTL": "24h"})
+	var workers []string
+	for range 2 {
+		p, base := serve(t, "worker", env)
+		awaitStatus(t, p, base+"/healthz", 200, 20*time.Second)
+		workers = append(workers, base)
+	}
+	parser, parserBase := serve(t, "parser", env)
+
+	// The first cycle crawls every range once; the sales of every title and the fees follow. Nothing
+	// more is published until the next cycle, an hour later.
+	done := awaitMetrics(t, parser, parserBase, 3*time.Minute, "a complete crawl with every title's sales", func(m metricsPage) bool {
+		require.Zero(t, m.sum("dmarket_crawler_cycles_total", "outcome", "partial"), "a crawl cycle left ranges unfinished")
+		return m.sum("dmarket_crawler_cycles_total", "outcome", "complete") >= 1 &&
+			m.sum("dmarket_crawler_sales_titles_total", "outcome", "ok") >= float64(total)
+	})
+	published := done.sum("dmarket_crawler_pages_published_total")
+	handled := func(outcome string) float64 {
+		n := 0.0
+		for _, base := range workers {
+			m, err := scrapeMetrics(base)
+			require.NoError(t, err)
+			n += m.sum("dmarket_worker_pages_total", "outcome", outcome)
+		}
+		return n
+	}
+	require.Eventually(t, func() bool {
+		parser.requireRunning(t)
+		return handled("ok")+handled("invalid") >= published
+	}, time.Minute, 50*time.Millisecond, "the workers handle the %v messages published", published)
+
+	now := time.Now()
+	var want []*wantTitle
+	for _, g := range games {
+		for _, ti := range cat.Titles[g] {
+			want = append(want, expectTitle(ti, now))
+		}
+	}
+	fees := map[string]*wantFees{}
+	for _, g := range games {
+		fees[g] = expectFees(cat.Fees[g], now)
+	}
+	d := newDiffs()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	compareRedis(ctx, t, rdb, want, now, d)
+	for _, g := range games {
+		compareFees(ctx, t, rdb, g, fees[g], d)
+	}
+	compareTTLs(ctx, t, rdb, want, d)
+	if n := handled("invalid"); n > 0 {
+		d.add("(worker)", "worker: messages dead-lettered", "%v messages", n)
+	}
+
+	// The bot's read of the whole market, as the bot binary makes it, walks every master.
+	snap, err := pricestore.NewMarketReader(rdb, pricestore.MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.05")},
+		clock.Real{}, slog.New(slog.NewTextHandler(io.Discard, nil))).Market(ctx)
+	require.NoError(t, err)
+	require.Len(t, snap.Titles, total, "titles read back from the cluster")
+	stateDiffers := map[string]bool{}
+	for title := range d.byTitle {
+		stateDiffers[title] = true
+	}
+	zeroLimit := userSettings{name: "min price $0, limit 0 %", minPrice: 0, limitBP: 0}
+	for _, s := range []userSettings{{name: "min price $0, limit -100 %", minPrice: 0, limitBP: -10000}, zeroLimit} {
+		exp := expectOffers(want, fees, s)
+		require.NotEmpty(t, exp, "the truth has offers for %s", s.name)
+		got := offers.Compute(snap, offers.Settings{MinPriceCents: s.minPrice, LimitBasisPoints: s.limitBP}, time.Now())
+		compareOffers(s.name, exp, got, d, stateDiffers)
+		compareRendered(exp, got, d, stateDiffers)
+	}
+	require.True(t, d.empty(), d.report())
+
+	// The bot binary on the cluster shows the trader the best offers, each as the truth has it.
+	bot, botBase := serve(t, "bot", merged(env, map[string]string{"TELEGRAM_API_ENDPOINT": tg.Endpoint(),
+		"TELEGRAM_API_TOKEN": tg.Token(), "TELEGRAM_WHITELIST": fmt.Sprint(traderID), "BOT_DEFAULT_MIN_PRICE": "0",
+		"BOT_DEFAULT_LIMIT": "0", "BOT_POLL_INTERVAL": "1s"}))
+	awaitStatus(t, bot, botBase+"/healthz", 200, 20*time.Second)
+	truth := map[string]wantOffer{}
+	for _, o := range expectOffers(want, fees, zeroLimit) {
+		truth[o.title+"|"+o.kind+"|"+fmt.Sprint(o.status == string(market.StatusLocked))] = o
+	}
+	tg.SendText(traderID, "/offers")
+	var page []shownOffer
+	require.Eventually(t, func() bool {
+		bot.requireRunning(t)
+		for _, c := range tg.Sent(traderID) {
+			if c.Method == "sendMessage" && c.Status == 200 {
+				if page = parseOffers(c.Text); len(page) > 0 {
+					return true
+				}
+			}
+		}
+		return false
+	}, 30*time.Second, 50*time.Millisecond, "an /offers page")
+	for _, o := range page {
+		w, ok := truth[o.key()]
+		require.True(t, ok, "offer %+v is not in the truth", o)
+		require.Equal(t, shownOffer{profit: offers.Percent(w.bp), buy: market.Cents(w.buy).Dollars(),
+			sell: market.Cents(w.sell).Dollars(), net: market.Cents(w.net).Dollars(), kind: w.kind, title: w.title,
+			locked: o.locked}, o)
+	}
+}
