@@ -281,3 +281,85 @@ func TestParsersShareOneCrawlAndTakeOverAKilledOne(t *testing.T) {
 	}
 	c.stopAll()
 }
+
+// benchBounds are price bounds (US dollars) that cut the market into far more ranges than the parsers
+// have chains, so that the crawl is bound by the egresses' budget, not by its ranges.
+const benchBounds = "0.05,0.08,0.10,0.13,0.16,0.20,0.25,0.32,0.40,0.50,0.63,0.80,1,1.30,1.60,2,2.50,3.20,4,5,6.30,8,10," +
+	"13,16,20,25,32,40,50,63,80,100,130,160,200,250,320,400,500,630,800,1000"
+
+// egressCounts are the simulator's counters of some egresses at one moment.
+type egressCounts struct {
+	at                  time.Time
+	requests, throttled int64
+}
+
+func (c *sharedCrawl) countEgresses() egressCounts {
+	st := c.sim.Stats()
+	out := egressCounts{at: time.Now()}
+	for _, p := range c.parsers {
+		for _, ip := range p.ips {
+			out.requests += st.Requests[ip]
+			out.throttled += st.RateLimited[ip]
+		}
+	}
+	return out
+}
+
+// BenchmarkParsersSharedCrawl runs three parser binaries with two test proxies each (PARSER_RATE_PER_IP
+// 2, the simulator limiting every egress to 2 listings requests/s with 429s) sharing one crawl, measures
+// the share of the combined budget (6 egresses x 2 requests/s) answered and the share of 429s while all
+// three crawl, then kills one with SIGKILL and measures how long until another parser takes one of its
+// ranges over (lease TTL 5 s).
+func BenchmarkParsersSharedCrawl(b *testing.B) {
+	const (
+		rate     = 2.0
+		ttl      = 5 * time.Second
+		egresses = 2
+		window   = 150 // listings pages answered in the measured window
+	)
+	var budget, throttled, takeover, pagesPerSec float64
+	for range b.N {
+		sim := dmarkettest.New(dmarkettest.Config{Titles: 6000, ListingsPerTitle: 5, PublicMarketRate: rate})
+		b.Cleanup(sim.Close)
+		c := newSharedCrawl(b, sim, ttl, benchBounds, rate)
+		for range 3 {
+			c.launch(egresses)
+		}
+		require.Eventually(b, func() bool {
+			st := sim.Stats()
+			for _, p := range c.parsers {
+				p.requireRunning(b)
+				for _, ip := range p.ips {
+					if st.PagesByIP[ip] == 0 {
+						return false
+					}
+				}
+			}
+			return true
+		}, time.Minute, 10*time.Millisecond, "not every egress crawled")
+		from, served := c.countEgresses(), c.served()
+		require.Eventually(b, func() bool { return c.served()-served >= window }, 2*time.Minute, 10*time.Millisecond,
+			"the crawl never answered %d pages", window)
+		to := c.countEgresses()
+		_, done, ranges := c.progress()
+		require.Less(b, done, ranges, "the cycle was still running through the whole window")
+
+		secs := to.at.Sub(from.at).Seconds()
+		requests, limited := float64(to.requests-from.requests), float64(to.throttled-from.throttled)
+		budget += (requests - limited) / (float64(3*egresses) * rate * secs)
+		throttled += limited / requests
+		pagesPerSec += (requests - limited) / secs
+
+		victim := c.parsers[1]
+		require.NoError(b, victim.cmd.Process.Signal(syscall.SIGKILL))
+		victim.awaitExit(b, 10*time.Second, "after SIGKILL")
+		killed := time.Now()
+		takeover += c.awaitTakeover(victim, killed, 2*ttl).Seconds()
+		c.stopAll()
+	}
+	n := float64(b.N)
+	b.ReportMetric(100*budget/n, "%budget")
+	b.ReportMetric(100*throttled/n, "%429")
+	b.ReportMetric(takeover/n, "takeover-s")
+	b.ReportMetric(pagesPerSec/n, "pages/s")
+}
