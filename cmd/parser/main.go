@@ -78,9 +78,9 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger) error {
 	publisher := rabbitmq.NewPublisher(amqpConn, rabbitmq.PublisherOptions{})
 	defer publisher.Close()
 
-	pool, err := proxy.NewPool(proxy.Config{File: cfg.ProxiesFile, RatePerIP: cfg.RatePerIP}, clk, log, reg)
+	pool, holdProxies, err := newProxyPool(ctx, cfg, rdb, clk, log, reg)
 	if err != nil {
-		return fmt.Errorf("proxies: %w", err)
+		return err
 	}
 	client, err := newDMarketClient(cfg, pool, tracer, clk, log, reg)
 	if err != nil {
@@ -118,6 +118,7 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger) error {
 	g.Go(func() error { return lifecycle.IgnoreCanceled(amqpConn.Run(gctx)) })
 	g.Go(func() error { return lifecycle.IgnoreCanceled(pool.Watch(gctx, reload)) })
 	g.Go(func() error { return crawl.Run(gctx) })
+	g.Go(func() error { return holdProxies(gctx) })
 	err = g.Wait()
 	log.Info("parser stopped")
 	return err

@@ -143,6 +143,8 @@ type Parser struct {
 	SecretKey string `env:"DMARKET_SECRET_KEY" help:"DMarket secret API key, 128 or 64 hex digits; never logged"`
 	// ProxiesFile is DMARKET_PROXIES_FILE.
 	ProxiesFile string `env:"DMARKET_PROXIES_FILE" envDefault:"utils_mount/dmarket_proxies.txt" help:"proxy list, re-read on change and on SIGHUP; a missing file means direct connections"`
+	// ProxiesDir is DMARKET_PROXIES_DIR, empty when the parser reads DMARKET_PROXIES_FILE.
+	ProxiesDir string `env:"DMARKET_PROXIES_DIR" help:"directory of proxy files, one per parser: the parser takes the first file no other live parser holds (a Redis lease lasting PARSER_LEASE_TTL, released on exit) and reads it instead of DMARKET_PROXIES_FILE; empty: DMARKET_PROXIES_FILE"`
 	// RatePerIP is PARSER_RATE_PER_IP in requests per second.
 	RatePerIP float64 `env:"PARSER_RATE_PER_IP" envDefault:"2" help:"requests per second per egress IP for unsigned calls, > 0 and <= 1000"`
 	// CycleInterval is PARSER_CYCLE_INTERVAL.
@@ -718,6 +720,7 @@ func (c Parser) LogValue() slog.Value {
 		slog.String("DMARKET_PUBLIC_KEY", isSet(c.PublicKey)),
 		slog.String("DMARKET_SECRET_KEY", isSet(c.SecretKey)),
 		slog.String("DMARKET_PROXIES_FILE", c.ProxiesFile),
+		slog.String("DMARKET_PROXIES_DIR", c.ProxiesDir),
 		slog.Float64("PARSER_RATE_PER_IP", c.RatePerIP),
 		slog.Duration("PARSER_CYCLE_INTERVAL", c.CycleInterval),
 		slog.Duration("PARSER_CYCLE_TIMEOUT", c.CycleTimeout),

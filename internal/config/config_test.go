@@ -395,3 +395,11 @@ func TestErrorsIs(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalid)
 	require.False(t, errors.Is(err, ErrUsage))
 }
+
+func TestParserProxiesDir(t *testing.T) {
+	c, err := LoadParser(nil, []string{"DMARKET_PROXIES_DIR=/app/utils_mount/proxies"})
+	require.NoError(t, err)
+	require.Equal(t, "/app/utils_mount/proxies", c.ProxiesDir)
+	require.Equal(t, "utils_mount/dmarket_proxies.txt", c.ProxiesFile, "the file setting keeps its default")
+	require.Contains(t, c.LogValue().String(), "DMARKET_PROXIES_DIR=/app/utils_mount/proxies")
+}
