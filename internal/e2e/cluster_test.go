@@ -80,24 +80,19 @@ func TestGroundTruthOnRedisCluster(t *testing.T) {
 		return handled("ok")+handled("invalid") >= published
 	}, time.Minute, 50*time.Millisecond, "the workers handle the %v messages published", published)
 
-	now := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	now, d := time.Now(), newDiffs()
 	var want []*wantTitle
+	fees := map[string]*wantFees{}
 	for _, g := range games {
 		for _, ti := range cat.Titles[g] {
 			want = append(want, expectTitle(ti, now))
 		}
-	}
-	fees := map[string]*wantFees{}
-	for _, g := range games {
 		fees[g] = expectFees(cat.Fees[g], now)
-	}
-	d := newDiffs()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	compareRedis(ctx, t, rdb, want, now, d)
-	for _, g := range games {
 		compareFees(ctx, t, rdb, g, fees[g], d)
 	}
+	compareRedis(ctx, t, rdb, want, now, d)
 	compareTTLs(ctx, t, rdb, want, d)
 	if n := handled("invalid"); n > 0 {
 		d.add("(worker)", "worker: messages dead-lettered", "%v messages", n)
