@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"syscall"
 	"testing"
@@ -33,15 +35,18 @@ type sharedCrawl struct {
 	d       *deps
 	rdb     *redis.Client
 	ttl     time.Duration
+	dir     string
 	bounds  string
 	rate    float64
 	parsers []*sharedParser
 }
 
-// sharedParser is one parser of a sharedCrawl and the egress addresses its proxies leave from.
+// sharedParser is one parser of a sharedCrawl, the egress addresses its proxies leave from and the name
+// of its proxy file.
 type sharedParser struct {
 	runningProc
-	ips []string
+	ips  []string
+	file string
 }
 
 // newSharedCrawl prepares a run against sim with the given lease TTL, price bounds (PARSER_PRICE_BOUNDS)
@@ -54,11 +59,12 @@ func newSharedCrawl(tb testing.TB, sim *dmarkettest.Server, ttl time.Duration, b
 	opts.Addr = d.redis.Target()
 	rdb := redis.NewClient(opts)
 	tb.Cleanup(func() { _ = rdb.Close() })
-	return &sharedCrawl{tb: tb, sim: sim, d: d, rdb: rdb, ttl: ttl, bounds: bounds, rate: rate}
+	return &sharedCrawl{tb: tb, sim: sim, d: d, rdb: rdb, ttl: ttl, dir: tb.TempDir(), bounds: bounds, rate: rate}
 }
 
-// launch starts the next parser with a proxy file of egresses test proxies of its own and waits until
-// its ops server answers.
+// launch starts the next parser, n, and waits until its ops server answers. Its two (egresses) test proxies
+// are listed in p<n>.txt of the run's proxy directory (DMARKET_PROXIES_DIR), which every parser is given:
+// as the parsers start one after the other, parser n must take file p<n>.txt, the first no other holds.
 func (c *sharedCrawl) launch(egresses int) *sharedParser {
 	c.tb.Helper()
 	n := len(c.parsers)
@@ -68,18 +74,29 @@ func (c *sharedCrawl) launch(egresses int) *sharedParser {
 		lines = append(lines, proxytest.New(c.tb, proxytest.Options{SourceIP: ip}).URL())
 		ips = append(ips, ip)
 	}
+	file := fmt.Sprintf("p%d.txt", n)
+	proxytest.Rewrite(c.tb, filepath.Join(c.dir, file), lines...)
 	p, base := serve(c.tb, "parser", merged(crawlEnv(c.sim.URL()), map[string]string{
 		"REDIS_URL": c.d.redisURL, "RABBITMQ_URL": c.d.amqpURL, "LOG_LEVEL": "debug",
 		"DMARKET_GAME_IDS": sharedGame, "DMARKET_PUBLIC_KEY": "", "DMARKET_SECRET_KEY": "",
-		"DMARKET_PROXIES_FILE": proxytest.WriteFile(c.tb, lines...),
-		"PARSER_SHARED_CRAWL":  "true", "PARSER_LEASE_TTL": c.ttl.String(),
+		"DMARKET_PROXIES_DIR": c.dir, "PARSER_SHARED_CRAWL": "true", "PARSER_LEASE_TTL": c.ttl.String(),
 		"PARSER_RATE_PER_IP": strconv.FormatFloat(c.rate, 'f', -1, 64), "PARSER_PRICE_BOUNDS": c.bounds,
 		"PARSER_CYCLE_INTERVAL": "1h", "PARSER_REQUEST_TIMEOUT": "5s", "SHUTDOWN_TIMEOUT": "5s",
 	}))
 	awaitStatus(c.tb, p, base+"/healthz", 200, 20*time.Second)
-	sp := &sharedParser{runningProc: runningProc{proc: p, base: base}, ips: ips}
+	taken := regexp.MustCompile(`proxy file taken[^\n]*` + regexp.QuoteMeta(filepath.Join(c.dir, file)))
+	require.Regexp(c.tb, taken, p.out.String(), "parser %d took its own proxy file", n)
+	sp := &sharedParser{runningProc: runningProc{proc: p, base: base}, ips: ips, file: file}
 	c.parsers = append(c.parsers, sp)
 	return sp
+}
+
+// proxyFileHeld reports whether a parser holds the lease on the proxy file name.
+func (c *sharedCrawl) proxyFileHeld(name string) bool {
+	c.tb.Helper()
+	n, err := c.rdb.Exists(context.Background(), "parser:proxies:"+name).Result()
+	require.NoError(c.tb, err)
+	return n == 1
 }
 
 // pagesBy returns the listings pages the simulator answered to p's egresses.
@@ -221,7 +238,8 @@ func (c *sharedCrawl) publishedListings(want int) map[string]int {
 	}
 }
 
-// stopAll stops every parser still running with SIGTERM; each must exit cleanly.
+// stopAll stops every parser still running with SIGTERM; each must exit cleanly and release its proxy
+// file.
 func (c *sharedCrawl) stopAll() {
 	c.tb.Helper()
 	for _, p := range c.parsers {
@@ -230,13 +248,16 @@ func (c *sharedCrawl) stopAll() {
 		}
 		_, code := p.stop(c.tb, 10*time.Second)
 		require.Zero(c.tb, code, "parser exit code after SIGTERM")
+		require.False(c.tb, c.proxyFileHeld(p.file), "a stopped parser released its proxy file")
 	}
 }
 
-// TestParsersShareOneCrawlAndTakeOverAKilledOne: three parser binaries with PARSER_SHARED_CRAWL on, two
-// proxies each, crawl the simulator's market; one is killed mid-cycle. The cycle still publishes every
-// listing exactly once, no listings page is fetched twice, and the dead parser's ranges are taken over
-// within a lease TTL (plus the watchers' poll, a tenth of it) of its death.
+// TestParsersShareOneCrawlAndTakeOverAKilledOne: three parser binaries with PARSER_SHARED_CRAWL on, given
+// one DMARKET_PROXIES_DIR, each take a proxy file of two proxies of their own and crawl the simulator's
+// market; one is killed mid-cycle. The cycle still publishes every listing exactly once, no listings page
+// is fetched twice, the dead parser's ranges are taken over within a lease TTL (plus the watchers' poll, a
+// tenth of it) of its death, its proxy file is free again once its lease expired, and the others release
+// theirs when they stop.
 func TestParsersShareOneCrawlAndTakeOverAKilledOne(t *testing.T) {
 	sim := dmarkettest.New(dmarkettest.Config{Titles: 2000, ListingsPerTitle: 5})
 	t.Cleanup(sim.Close)
@@ -254,9 +275,12 @@ func TestParsersShareOneCrawlAndTakeOverAKilledOne(t *testing.T) {
 	require.Less(t, done, ranges, "the parser is killed mid-cycle")
 
 	killed := c.kill(victim)
+	require.True(t, c.proxyFileHeld(victim.file))
 	took := c.awaitTakeover(victim, killed, ttl+ttl/10+time.Second)
 	t.Logf("a range of the killed parser was taken over %s after its death (lease TTL %s)", took.Round(time.Millisecond), ttl)
 	c.awaitCycleDone(2 * time.Minute)
+	require.Eventually(t, func() bool { return !c.proxyFileHeld(victim.file) }, ttl, 20*time.Millisecond,
+		"the killed parser's proxy file is free again once its lease expired")
 
 	st := sim.Stats()
 	for k, n := range st.Pages {
