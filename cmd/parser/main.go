@@ -79,8 +79,8 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger) error {
 	defer publisher.Close()
 
 	pool, holdProxies, err := newProxyPool(ctx, cfg, rdb, clk, log, reg)
-	if err != nil {
-		return err
+	if err != nil { // a stop while waiting for a free proxy file is a clean exit
+		return lifecycle.IgnoreCanceled(err)
 	}
 	client, err := newDMarketClient(cfg, pool, tracer, clk, log, reg)
 	if err != nil {

@@ -81,6 +81,10 @@ func TestParsersTakeDistinctProxyFiles(t *testing.T) {
 	defer cancel()
 	_, _, err = claimProxyFile(waiting, dir, store, clock.Real{}, log)
 	require.ErrorIs(t, err, context.DeadlineExceeded, "both files stay held past their TTL while renewed")
+	stopped, stop := context.WithCancel(ctx)
+	stop()
+	_, _, err = claimProxyFile(stopped, dir, store, clock.Real{}, log)
+	require.ErrorIs(t, err, context.Canceled, "a stop while waiting for a file is told as such, for a clean exit")
 
 	third := make(chan string, 1)
 	go func() {
