@@ -18,6 +18,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 )
 
 // Read defaults of MarketReaderConfig.
@@ -50,12 +51,14 @@ type MarketReaderConfig struct {
 }
 
 // MarketReader reads the whole market into a market.Snapshot, the values offers are computed from, with
-// SCAN plus pipelined HGETALL and MGET batches. It is safe for concurrent use.
+// SCAN plus pipelined HGETALL and MGET batches (on a Redis Cluster: SCAN on every master and one GET per
+// key, since an MGET must stay within one hash slot). It is safe for concurrent use.
 type MarketReader struct {
-	rdb    redis.UniversalClient
-	cfg    MarketReaderConfig
-	clock  clock.Clock
-	logger *slog.Logger
+	rdb     redis.UniversalClient
+	cluster bool
+	cfg     MarketReaderConfig
+	clock   clock.Clock
+	logger  *slog.Logger
 }
 
 // NewMarketReader returns a reader of rdb.
@@ -69,7 +72,8 @@ func NewMarketReader(rdb redis.UniversalClient, cfg MarketReaderConfig, clk cloc
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = runtime.GOMAXPROCS(0) + 1
 	}
-	return &MarketReader{rdb: rdb, cfg: cfg, clock: clk, logger: logger}
+	_, cluster := rdb.(*redis.ClusterClient)
+	return &MarketReader{rdb: rdb, cluster: cluster, cfg: cfg, clock: clk, logger: logger}
 }
 
 // Market reads every title with a live listing, sorted by title, and every game's fees. A malformed key
@@ -103,13 +107,7 @@ func (s *MarketReader) read(ctx context.Context) (market.Snapshot, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.cfg.Parallel)
 	var results []*batchResult
-	var cursor uint64
-	for {
-		keys, next, err := s.rdb.Scan(gctx, cursor, PricesKey("*"), int64(s.cfg.ScanCount)).Result()
-		if err != nil {
-			_ = g.Wait()
-			return market.Snapshot{}, fmt.Errorf("scan prices: %w", err)
-		}
+	scanErr := redisdb.ScanEach(gctx, s.rdb, PricesKey("*"), int64(s.cfg.ScanCount), func(keys []string) error {
 		for len(keys) > 0 {
 			n := min(len(keys), s.cfg.BatchSize)
 			batch := keys[:n:n]
@@ -118,10 +116,11 @@ func (s *MarketReader) read(ctx context.Context) (market.Snapshot, error) {
 			results = append(results, res)
 			g.Go(func() error { return s.readBatch(gctx, batch, now, res) })
 		}
-		cursor = next
-		if cursor == 0 {
-			break
-		}
+		return nil
+	})
+	if scanErr != nil {
+		_ = g.Wait()
+		return market.Snapshot{}, fmt.Errorf("scan prices: %w", scanErr)
 	}
 	if err := g.Wait(); err != nil {
 		return market.Snapshot{}, err
@@ -173,24 +172,23 @@ func (s *MarketReader) readBatch(ctx context.Context, keys []string, now time.Ti
 	for i, k := range keys {
 		hashes[i] = pipe.HGetAll(ctx, k)
 	}
-	orders := pipe.MGet(ctx, orderKeys...)
-	histories := pipe.MGet(ctx, historyKeys...)
+	orders := s.queueGets(ctx, pipe, orderKeys)
+	histories := s.queueGets(ctx, pipe, historyKeys)
 	if _, err := pipe.Exec(ctx); err != nil {
 		// A key of the wrong type is bad data of one title; anything else fails the read.
-		for _, c := range []redis.Cmder{orders, histories} {
-			if c.Err() != nil {
-				return fmt.Errorf("read prices batch of %d titles: %w", len(keys), c.Err())
-			}
-		}
 		for _, h := range hashes {
 			if h.Err() != nil && !isWrongType(h.Err()) {
 				return fmt.Errorf("read prices batch of %d titles: %w", len(keys), h.Err())
 			}
 		}
 	}
-	orderVals, historyVals := orders.Val(), histories.Val()
-	if len(orderVals) != len(keys) || len(historyVals) != len(keys) {
-		return fmt.Errorf("read prices batch of %d titles: short MGET answer", len(keys))
+	orderVals, err := orders.values(len(keys))
+	if err != nil {
+		return fmt.Errorf("read prices batch of %d titles: %w", len(keys), err)
+	}
+	historyVals, err := histories.values(len(keys))
+	if err != nil {
+		return fmt.Errorf("read prices batch of %d titles: %w", len(keys), err)
 	}
 	res.titles = make([]market.TitleState, 0, len(keys))
 	for i, title := range titles {
@@ -218,6 +216,53 @@ func (s *MarketReader) readBatch(ctx context.Context, keys []string, now time.Ti
 	}
 	return nil
 }
+
+// multiGet is the string values of some keys queued on a pipeline: one MGET on a single server; on a
+// cluster, where an MGET must stay within one hash slot, one GET per key (go-redis sends each to its node).
+type multiGet struct {
+	mget *redis.SliceCmd
+	gets []*redis.StringCmd
+}
+
+// queueGets queues the reads of keys on pipe.
+func (s *MarketReader) queueGets(ctx context.Context, pipe redis.Pipeliner, keys []string) multiGet {
+	if !s.cluster {
+		return multiGet{mget: pipe.MGet(ctx, keys...)}
+	}
+	gets := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		gets[i] = pipe.Get(ctx, k)
+	}
+	return multiGet{gets: gets}
+}
+
+// values returns the n values after the pipeline ran, as MGET answers: a string, or nil for a key that is
+// missing or holds another type. Any other failure is returned.
+func (m multiGet) values(n int) ([]any, error) {
+	if m.mget != nil {
+		if err := m.mget.Err(); err != nil {
+			return nil, err
+		}
+		if v := m.mget.Val(); len(v) == n {
+			return v, nil
+		}
+		return nil, errShortMGET
+	}
+	vals := make([]any, n)
+	for i, c := range m.gets {
+		switch err := c.Err(); {
+		case err == nil:
+			vals[i] = c.Val()
+		case errors.Is(err, redis.Nil) || isWrongType(err):
+		default:
+			return nil, err
+		}
+	}
+	return vals, nil
+}
+
+// errShortMGET means an MGET answered fewer values than it was asked for.
+var errShortMGET = errors.New("short MGET answer")
 
 func isWrongType(err error) bool { return strings.HasPrefix(err.Error(), "WRONGTYPE") }
 
@@ -527,18 +572,20 @@ type reducedJSON struct {
 // readFees reads every game's fees; malformed games are skipped and counted.
 func (s *MarketReader) readFees(ctx context.Context) (map[string]market.FeeSchedule, int, error) {
 	var keys []string
-	iter := s.rdb.Scan(ctx, 0, FeesKey("*"), int64(s.cfg.ScanCount)).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
+	if err := redisdb.ScanEach(ctx, s.rdb, FeesKey("*"), int64(s.cfg.ScanCount), func(k []string) error {
+		keys = append(keys, k...)
+		return nil
+	}); err != nil {
 		return nil, 0, fmt.Errorf("scan fees: %w", err)
 	}
 	fees := make(map[string]market.FeeSchedule, len(keys))
 	if len(keys) == 0 {
 		return fees, 0, nil
 	}
-	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	pipe := s.rdb.Pipeline()
+	gets := s.queueGets(ctx, pipe, keys)
+	_, _ = pipe.Exec(ctx) // the errors are the commands' own, judged by values
+	vals, err := gets.values(len(keys))
 	if err != nil {
 		return nil, 0, fmt.Errorf("read fees: %w", err)
 	}

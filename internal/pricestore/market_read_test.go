@@ -27,7 +27,7 @@ var now0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func ptr[T any](v T) *T { return &v }
 
-func newMarketReader(rdb *redis.Client, cfg MarketReaderConfig) *MarketReader {
+func newMarketReader(rdb redis.UniversalClient, cfg MarketReaderConfig) *MarketReader {
 	return NewMarketReader(rdb, cfg, clock.NewFake(now0), loggingtest.Discard())
 }
 
@@ -42,158 +42,160 @@ func sortTitles(m market.Snapshot) {
 }
 
 func TestMarketReaderMarket(t *testing.T) {
-	ctx := context.Background()
-	rdb := redisdbtest.New(t)
-	nowS := now0.Unix()
-	set := func(key string, value string) { require.NoError(t, rdb.Set(ctx, key, value, 0).Err()) }
-	hset := func(key string, kv ...string) {
-		args := make([]any, 0, len(kv))
-		for _, s := range kv {
-			args = append(args, s)
+	redisdbtest.Both(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		nowS := now0.Unix()
+		set := func(key string, value string) { require.NoError(t, rdb.Set(ctx, key, value, 0).Err()) }
+		hset := func(key string, kv ...string) {
+			args := make([]any, 0, len(kv))
+			for _, s := range kv {
+				args = append(args, s)
+			}
+			require.NoError(t, rdb.HSet(ctx, key, args...).Err())
 		}
-		require.NoError(t, rdb.HSet(ctx, key, args...).Err())
-	}
 
-	// A complete title: the cheapest live tradable level is a:950 (a:900 expired a second ago, a:950
-	// expires exactly now and still counts); the cheapest locked one l:800.
-	hset(PricesKey("AK <&> ★"), "meta", meta("a8db", nowS-60),
-		"a:1000", lvl(2, nowS+100),
-		"a:900", lvl(1, nowS-1),
-		"a:950", lvl(3, nowS),
-		"a:0900", lvl(0, nowS+100), // no listings left at that price
-		"l:800", fmt.Sprintf(`{"n":1,"exp":%d,"days":3,"t":%d}`, nowS+100, now0.Add(-2*time.Minute).UnixMilli()),
-		"l:850", fmt.Sprintf(`{"n":1,"exp":%d,"days":1}`, nowS+100),
-		"x:other", "ignored")
-	set(OrdersKey("AK <&> ★"), fmt.Sprintf(`{"t":1,"price":1200,"count":4,"updated_at":%d}`, nowS-30))
-	set(HistoryKey("AK <&> ★"), fmt.Sprintf(`{"t":1,"stable":true,"sold_per_week":42,"probability":{"1100":100,"1300":50},"updated_at":%d}`, nowS))
+		// A complete title: the cheapest live tradable level is a:950 (a:900 expired a second ago, a:950
+		// expires exactly now and still counts); the cheapest locked one l:800.
+		hset(PricesKey("AK <&> ★"), "meta", meta("a8db", nowS-60),
+			"a:1000", lvl(2, nowS+100),
+			"a:900", lvl(1, nowS-1),
+			"a:950", lvl(3, nowS),
+			"a:0900", lvl(0, nowS+100), // no listings left at that price
+			"l:800", fmt.Sprintf(`{"n":1,"exp":%d,"days":3,"t":%d}`, nowS+100, now0.Add(-2*time.Minute).UnixMilli()),
+			"l:850", fmt.Sprintf(`{"n":1,"exp":%d,"days":1}`, nowS+100),
+			"x:other", "ignored")
+		set(OrdersKey("AK <&> ★"), fmt.Sprintf(`{"t":1,"price":1200,"count":4,"updated_at":%d}`, nowS-30))
+		set(HistoryKey("AK <&> ★"), fmt.Sprintf(`{"t":1,"stable":true,"sold_per_week":42,"probability":{"1100":100,"1300":50},"updated_at":%d}`, nowS))
 
-	// Only expired levels: no title.
-	hset(PricesKey("Gone"), "meta", meta("a8db", nowS), "a:100", lvl(1, nowS-10))
-	// A title without order or history.
-	hset(PricesKey("Plain"), "meta", meta("9a92", nowS), "l:500", fmt.Sprintf(`{"n":1,"exp":%d,"days":0.5}`, nowS+5))
-	// An orders key of the wrong type is no order.
-	require.NoError(t, rdb.HSet(ctx, OrdersKey("Plain"), "x", "y").Err())
+		// Only expired levels: no title.
+		hset(PricesKey("Gone"), "meta", meta("a8db", nowS), "a:100", lvl(1, nowS-10))
+		// A title without order or history.
+		hset(PricesKey("Plain"), "meta", meta("9a92", nowS), "l:500", fmt.Sprintf(`{"n":1,"exp":%d,"days":0.5}`, nowS+5))
+		// An orders key of the wrong type is no order.
+		require.NoError(t, rdb.HSet(ctx, OrdersKey("Plain"), "x", "y").Err())
 
-	// Malformed data, one title each.
-	hset(PricesKey("BadMeta"), "meta", `{"game_id":`, "a:100", lvl(1, nowS+10))
-	hset(PricesKey("NoMeta"), "a:100", lvl(1, nowS+10))
-	hset(PricesKey("BadPrice"), "meta", meta("a8db", nowS), "a:abc", lvl(1, nowS+10))
-	hset(PricesKey("NegPrice"), "meta", meta("a8db", nowS), "a:-5", lvl(1, nowS+10))
-	hset(PricesKey("BadLevel"), "meta", meta("a8db", nowS), "a:100", `{"n":"x"}`)
-	hset(PricesKey("NoExp"), "meta", meta("a8db", nowS), "a:100", `{"n":1}`)
-	hset(PricesKey("BadOrder"), "meta", meta("a8db", nowS), "a:100", lvl(1, nowS+10))
-	set(OrdersKey("BadOrder"), `{"price":`)
-	hset(PricesKey("BadHistory"), "meta", meta("a8db", nowS), "a:100", lvl(1, nowS+10))
-	set(HistoryKey("BadHistory"), `{"probability":{"x":1}}`)
-	set(PricesKey("WrongType"), "a string")
+		// Malformed data, one title each.
+		hset(PricesKey("BadMeta"), "meta", `{"game_id":`, "a:100", lvl(1, nowS+10))
+		hset(PricesKey("NoMeta"), "a:100", lvl(1, nowS+10))
+		hset(PricesKey("BadPrice"), "meta", meta("a8db", nowS), "a:abc", lvl(1, nowS+10))
+		hset(PricesKey("NegPrice"), "meta", meta("a8db", nowS), "a:-5", lvl(1, nowS+10))
+		hset(PricesKey("BadLevel"), "meta", meta("a8db", nowS), "a:100", `{"n":"x"}`)
+		hset(PricesKey("NoExp"), "meta", meta("a8db", nowS), "a:100", `{"n":1}`)
+		hset(PricesKey("BadOrder"), "meta", meta("a8db", nowS), "a:100", lvl(1, nowS+10))
+		set(OrdersKey("BadOrder"), `{"price":`)
+		hset(PricesKey("BadHistory"), "meta", meta("a8db", nowS), "a:100", lvl(1, nowS+10))
+		set(HistoryKey("BadHistory"), `{"probability":{"x":1}}`)
+		set(PricesKey("WrongType"), "a string")
 
-	// Fees: CS2 with a reduced fee for the complete title, Dota with bad JSON (skipped), one more game.
-	set(FeesKey("a8db"), fmt.Sprintf(`{"t":1,"fraction":"0.05","min":2,"reduced":[`+
-		`{"title":"AK <&> ★","fraction":"0.02","min_price":1000,"max_price":null,"expires_at":%d,"min":1},`+
-		`{"title":"Other","fraction":0.03,"min_price":null,"max_price":5000,"expires_at":null}],"updated_at":%d}`, nowS+3600, nowS))
-	set(FeesKey("9a92"), `{"fraction":"5%"}`)
-	set(FeesKey("rust"), `{"fraction":"0.1","min":0,"reduced":[]}`)
-	set(FeesKey("nofraction"), `{"min":3}`)
-	set(FeesKey("negmin"), `{"fraction":"0.1","min":-1}`)
-	set(FeesKey("badreduced"), `{"fraction":"0.1","min":1,"reduced":[{"fraction":"0.01"}]}`)
+		// Fees: CS2 with a reduced fee for the complete title, Dota with bad JSON (skipped), one more game.
+		set(FeesKey("a8db"), fmt.Sprintf(`{"t":1,"fraction":"0.05","min":2,"reduced":[`+
+			`{"title":"AK <&> ★","fraction":"0.02","min_price":1000,"max_price":null,"expires_at":%d,"min":1},`+
+			`{"title":"Other","fraction":0.03,"min_price":null,"max_price":5000,"expires_at":null}],"updated_at":%d}`, nowS+3600, nowS))
+		set(FeesKey("9a92"), `{"fraction":"5%"}`)
+		set(FeesKey("rust"), `{"fraction":"0.1","min":0,"reduced":[]}`)
+		set(FeesKey("nofraction"), `{"min":3}`)
+		set(FeesKey("negmin"), `{"fraction":"0.1","min":-1}`)
+		set(FeesKey("badreduced"), `{"fraction":"0.1","min":1,"reduced":[{"fraction":"0.01"}]}`)
 
-	var logs bytes.Buffer
-	src := NewMarketReader(rdb, MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.025"), ScanCount: 3, BatchSize: 2, Parallel: 2},
-		clock.NewFake(now0), slog.New(slog.NewTextHandler(&logs, nil)))
-	m, err := src.Market(ctx)
-	require.NoError(t, err)
-	sortTitles(m)
+		var logs bytes.Buffer
+		src := NewMarketReader(rdb, MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.025"), ScanCount: 3, BatchSize: 2, Parallel: 2},
+			clock.NewFake(now0), slog.New(slog.NewTextHandler(&logs, nil)))
+		m, err := src.Market(ctx)
+		require.NoError(t, err)
+		sortTitles(m)
 
-	updated := time.Unix(nowS-60, 0).UTC()
-	require.Equal(t, []market.TitleState{
-		{
-			Title: "AK <&> ★", GameID: "a8db", Image: "https://img/a8db",
-			Available: &market.PriceLevel{Price: 950, Count: 3, UpdatedAt: updated, ExpiresAt: time.Unix(nowS, 0).UTC()},
-			Locked: &market.PriceLevel{Price: 800, Count: 1, LockDays: 3, UpdatedAt: now0.Add(-2 * time.Minute),
-				ExpiresAt: time.Unix(nowS+100, 0).UTC()},
-			Order:   &market.OrderLevel{Price: 1200, Count: 4, UpdatedAt: time.Unix(nowS-30, 0).UTC()},
-			History: &market.ResaleHistory{Stable: true, SoldPerWeek: 42, PriceAtLow: 1300, PriceAtHigh: 1300},
-		},
-		{
-			Title: "Plain", GameID: "9a92", Image: "https://img/9a92",
-			Locked: &market.PriceLevel{Price: 500, Count: 1, LockDays: 0.5, UpdatedAt: now0, ExpiresAt: time.Unix(nowS+5, 0).UTC()},
-		},
-	}, m.Titles)
-	require.Equal(t, map[string]int{MalformedPrices: 7, MalformedOrders: 1, MalformedHistory: 1, MalformedFees: 4}, m.Malformed)
-	require.Equal(t, map[string]market.FeeSchedule{
-		"a8db": {Fraction: offerstest.MustFraction("0.05"), Min: 2, Reduced: map[string][]market.TitleFee{
-			"AK <&> ★": {{Fraction: offerstest.MustFraction("0.02"), Min: ptr[market.Cents](1), MinPrice: ptr[market.Cents](1000), ExpiresAt: now0.Add(time.Hour)}},
-			"Other":    {{Fraction: offerstest.MustFraction("0.03"), MaxPrice: ptr[market.Cents](5000)}},
-		}},
-		"rust": {Fraction: offerstest.MustFraction("0.1")},
-	}, m.Fees)
-	require.Equal(t, offerstest.MustFraction("0.025"), m.FallbackFee)
-	// One summary line for the titles, one line per bad fees key.
-	require.Equal(t, 1, strings.Count(logs.String(), `msg="skipped titles with malformed stored data" count=9`), logs.String())
-	require.Equal(t, 4, strings.Count(logs.String(), "skip game fees with malformed stored data"))
+		updated := time.Unix(nowS-60, 0).UTC()
+		require.Equal(t, []market.TitleState{
+			{
+				Title: "AK <&> ★", GameID: "a8db", Image: "https://img/a8db",
+				Available: &market.PriceLevel{Price: 950, Count: 3, UpdatedAt: updated, ExpiresAt: time.Unix(nowS, 0).UTC()},
+				Locked: &market.PriceLevel{Price: 800, Count: 1, LockDays: 3, UpdatedAt: now0.Add(-2 * time.Minute),
+					ExpiresAt: time.Unix(nowS+100, 0).UTC()},
+				Order:   &market.OrderLevel{Price: 1200, Count: 4, UpdatedAt: time.Unix(nowS-30, 0).UTC()},
+				History: &market.ResaleHistory{Stable: true, SoldPerWeek: 42, PriceAtLow: 1300, PriceAtHigh: 1300},
+			},
+			{
+				Title: "Plain", GameID: "9a92", Image: "https://img/9a92",
+				Locked: &market.PriceLevel{Price: 500, Count: 1, LockDays: 0.5, UpdatedAt: now0, ExpiresAt: time.Unix(nowS+5, 0).UTC()},
+			},
+		}, m.Titles)
+		require.Equal(t, map[string]int{MalformedPrices: 7, MalformedOrders: 1, MalformedHistory: 1, MalformedFees: 4}, m.Malformed)
+		require.Equal(t, map[string]market.FeeSchedule{
+			"a8db": {Fraction: offerstest.MustFraction("0.05"), Min: 2, Reduced: map[string][]market.TitleFee{
+				"AK <&> ★": {{Fraction: offerstest.MustFraction("0.02"), Min: ptr[market.Cents](1), MinPrice: ptr[market.Cents](1000), ExpiresAt: now0.Add(time.Hour)}},
+				"Other":    {{Fraction: offerstest.MustFraction("0.03"), MaxPrice: ptr[market.Cents](5000)}},
+			}},
+			"rust": {Fraction: offerstest.MustFraction("0.1")},
+		}, m.Fees)
+		require.Equal(t, offerstest.MustFraction("0.025"), m.FallbackFee)
+		// One summary line for the titles, one line per bad fees key.
+		require.Equal(t, 1, strings.Count(logs.String(), `msg="skipped titles with malformed stored data" count=9`), logs.String())
+		require.Equal(t, 4, strings.Count(logs.String(), "skip game fees with malformed stored data"))
 
-	// The offers of that market: sell 1200 ≥ 1000 gets the reduced 2 % (24, own minimum 1) on the CS2
-	// title; HISTORY sells at price_at(50) = 1300, also reduced: 26. The Dota title has no fees key
-	// (malformed) and no order, so nothing.
-	list := offers.Compute(m, offers.Settings{LimitBasisPoints: -10000}, now0)
-	type key struct {
-		kind     market.OfferKind
-		status   market.ListingStatus
-		buy, fee int64
-		bp       int64
-	}
-	var got []key
-	for _, o := range list {
-		got = append(got, key{o.Kind, o.Status, o.Buy, o.Fee, o.ProfitBasisPoints})
-	}
-	require.Equal(t, []key{
-		// (1274 − 800) / 800 = 59.25 %
-		{market.KindHistory, market.StatusLocked, 800, 26, 5925},
-		// (1176 − 800) / 800 = 47 %
-		{market.KindTarget, market.StatusLocked, 800, 24, 4700},
-		// (1274 − 950) / 950 = 34.105… % → 34.11
-		{market.KindHistory, market.StatusAvailable, 950, 26, 3411},
-		// (1176 − 950) / 950 = 23.789… % → 23.79
-		{market.KindTarget, market.StatusAvailable, 950, 24, 2379},
-	}, got)
+		// The offers of that market: sell 1200 ≥ 1000 gets the reduced 2 % (24, own minimum 1) on the CS2
+		// title; HISTORY sells at price_at(50) = 1300, also reduced: 26. The Dota title has no fees key
+		// (malformed) and no order, so nothing.
+		list := offers.Compute(m, offers.Settings{LimitBasisPoints: -10000}, now0)
+		type key struct {
+			kind     market.OfferKind
+			status   market.ListingStatus
+			buy, fee int64
+			bp       int64
+		}
+		var got []key
+		for _, o := range list {
+			got = append(got, key{o.Kind, o.Status, o.Buy, o.Fee, o.ProfitBasisPoints})
+		}
+		require.Equal(t, []key{
+			// (1274 − 800) / 800 = 59.25 %
+			{market.KindHistory, market.StatusLocked, 800, 26, 5925},
+			// (1176 − 800) / 800 = 47 %
+			{market.KindTarget, market.StatusLocked, 800, 24, 4700},
+			// (1274 − 950) / 950 = 34.105… % → 34.11
+			{market.KindHistory, market.StatusAvailable, 950, 26, 3411},
+			// (1176 − 950) / 950 = 23.789… % → 23.79
+			{market.KindTarget, market.StatusAvailable, 950, 24, 2379},
+		}, got)
+	})
 }
 
 func TestMarketReaderManyTitles(t *testing.T) {
-	ctx := context.Background()
-	rdb := redisdbtest.New(t)
-	const titles = 2500
-	exp := strconv.FormatInt(now0.Unix()+600, 10)
-	pipe := rdb.Pipeline()
-	for i := range titles {
-		title := fmt.Sprintf("T%05d", i)
-		pipe.HSet(ctx, PricesPrefix+title, "meta", meta("a8db", now0.Unix()), "a:"+strconv.Itoa(100+i), `{"n":1,"exp":`+exp+`}`)
-		if i%2 == 0 {
-			pipe.Set(ctx, OrdersPrefix+title, `{"price":`+strconv.Itoa(200+i)+`,"count":1}`, 0)
-		}
-	}
-	_, err := pipe.Exec(ctx)
-	require.NoError(t, err)
-
-	for _, cfg := range []MarketReaderConfig{{}, {ScanCount: 7, BatchSize: 13, Parallel: 3}} {
-		t.Run(fmt.Sprintf("scan %d batch %d", cfg.ScanCount, cfg.BatchSize), func(t *testing.T) {
-			src := newMarketReader(rdb, cfg)
-			m, err := src.Market(ctx)
-			require.NoError(t, err)
-			require.Len(t, m.Titles, titles)
-			sortTitles(m)
-			orders := 0
-			for i, ti := range m.Titles {
-				require.Equal(t, fmt.Sprintf("T%05d", i), ti.Title)
-				require.Equal(t, market.Cents(100+i), ti.Available.Price)
-				if ti.Order != nil {
-					orders++
-					require.Equal(t, market.Cents(200+i), ti.Order.Price)
-				}
+	redisdbtest.Both(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		const titles = 2500
+		exp := strconv.FormatInt(now0.Unix()+600, 10)
+		pipe := rdb.Pipeline()
+		for i := range titles {
+			title := fmt.Sprintf("T%05d", i)
+			pipe.HSet(ctx, PricesPrefix+title, "meta", meta("a8db", now0.Unix()), "a:"+strconv.Itoa(100+i), `{"n":1,"exp":`+exp+`}`)
+			if i%2 == 0 {
+				pipe.Set(ctx, OrdersPrefix+title, `{"price":`+strconv.Itoa(200+i)+`,"count":1}`, 0)
 			}
-			require.Equal(t, titles/2, orders)
-			require.Empty(t, m.Malformed)
-		})
-	}
+		}
+		_, err := pipe.Exec(ctx)
+		require.NoError(t, err)
+
+		for _, cfg := range []MarketReaderConfig{{}, {ScanCount: 7, BatchSize: 13, Parallel: 3}} {
+			t.Run(fmt.Sprintf("scan %d batch %d", cfg.ScanCount, cfg.BatchSize), func(t *testing.T) {
+				src := newMarketReader(rdb, cfg)
+				m, err := src.Market(ctx)
+				require.NoError(t, err)
+				require.Len(t, m.Titles, titles)
+				sortTitles(m)
+				orders := 0
+				for i, ti := range m.Titles {
+					require.Equal(t, fmt.Sprintf("T%05d", i), ti.Title)
+					require.Equal(t, market.Cents(100+i), ti.Available.Price)
+					if ti.Order != nil {
+						orders++
+						require.Equal(t, market.Cents(200+i), ti.Order.Price)
+					}
+				}
+				require.Equal(t, titles/2, orders)
+				require.Empty(t, m.Malformed)
+			})
+		}
+	})
 }
 
 func TestMarketReaderErrors(t *testing.T) {
