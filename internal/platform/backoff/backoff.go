@@ -90,12 +90,6 @@ func Permanent(err error) error {
 	return &permanentError{err: err}
 }
 
-// IsPermanent reports whether err was marked with Permanent.
-func IsPermanent(err error) bool {
-	var p *permanentError
-	return errors.As(err, &p)
-}
-
 // Retry calls op until it succeeds, returns a Permanent error, MaxAttempts attempts have failed, or ctx
 // ends, sleeping Delay(n) on s after failed attempt n. notify, when not nil, is told of each failure that
 // will be retried and the wait before the next attempt. The error returned wraps op's last error.

@@ -3,6 +3,7 @@ package backoff
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -109,9 +110,13 @@ func TestRetryStopsWhenContextEnds(t *testing.T) {
 
 func TestPermanent(t *testing.T) {
 	require.NoError(t, Permanent(nil))
-	err := Permanent(errors.New("x"))
-	require.True(t, IsPermanent(err))
-	require.True(t, IsPermanent(errors.Join(errors.New("y"), err)))
-	require.False(t, IsPermanent(errors.New("x")))
+	inner := errors.New("x")
+	err := Permanent(inner)
+	require.ErrorIs(t, err, inner, "the marked error still wraps its cause")
 	require.Equal(t, "x", err.Error())
+	calls := 0
+	got := Retry(context.Background(), Policy{Initial: time.Second, MaxAttempts: 5}, clock.NewFake(time.Unix(0, 0)),
+		func(context.Context) error { calls++; return fmt.Errorf("wrapped: %w", err) }, nil)
+	require.Equal(t, 1, calls, "a wrapped permanent error stops the loop too")
+	require.Same(t, inner, got, "Retry returns the cause, unmarked")
 }
