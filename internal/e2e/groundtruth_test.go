@@ -8,6 +8,7 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"regexp"
@@ -83,12 +84,7 @@ func (d *diffs) empty() bool { return len(d.order) == 0 }
 func (d *diffs) report() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d titles differ from the simulator's truth.\nClasses of difference (count, example):\n", len(d.order))
-	names := make([]string, 0, len(d.classes))
-	for n := range d.classes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(d.classes)) {
 		c := d.classes[n]
 		open := ""
 		if def, ok := openDefects[n]; ok {
@@ -125,12 +121,7 @@ func (d *diffs) onlyOpenDefects() ([]string, bool) {
 		}
 		seen[def] = true
 	}
-	out := make([]string, 0, len(seen))
-	for def := range seen {
-		out = append(out, def)
-	}
-	sort.Strings(out)
-	return out, true
+	return slices.Sorted(maps.Keys(seen)), true
 }
 
 // TestGroundTruthWholeMarket crawls an adversarial simulator catalogue of two games (twice) with the real
@@ -362,12 +353,7 @@ func comparePrices(w *wantTitle, hash map[string]string, now time.Time, d *diffs
 			d.add(w.name, "prices: lock days at the cheapest locked price", "%s days: got %d want %d", levelField(st, wp), gl.days, wl.days)
 		}
 	}
-	fields := make([]string, 0, len(w.levels))
-	for f := range w.levels {
-		fields = append(fields, f)
-	}
-	sort.Strings(fields)
-	for _, f := range fields {
+	for _, f := range slices.Sorted(maps.Keys(w.levels)) {
 		wl := w.levels[f]
 		st, _, _ := strings.Cut(f, ":")
 		if wp, _, _ := w.cheapest(st); levelField(st, wp) == f {
@@ -478,29 +464,13 @@ func compareHistory(w *wantTitle, cmd *redis.StringCmd, d *diffs) {
 		}
 		got[c] = int(v)
 	}
-	if !mapsEqual(got, w.history.probability) {
+	if !maps.Equal(got, w.history.probability) {
 		d.add(w.name, "history: probability", "got %v want %v", sortedPairs(got), sortedPairs(w.history.probability))
 	}
 }
 
-func mapsEqual(a, b map[int64]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
 func sortedPairs(m map[int64]int) string {
-	keys := make([]int64, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(m))
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%d:%d", k, m[k]))

@@ -130,12 +130,8 @@ func TestPipelineDeliversOffersToTelegram(t *testing.T) {
 	tg := telegramtest.New(t, telegramtest.Options{})
 	d := newDeps(t)
 	env := func(extra map[string]string) map[string]string {
-		m := map[string]string{"REDIS_URL": d.redisURL, "RABBITMQ_URL": d.amqpURL, "HTTP_ADDR": freeAddr(t),
-			"LOG_LEVEL": "debug"}
-		for k, v := range extra {
-			m[k] = v
-		}
-		return m
+		return merged(map[string]string{"REDIS_URL": d.redisURL, "RABBITMQ_URL": d.amqpURL,
+			"HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "debug"}, extra)
 	}
 	worker := start(t, "worker", env(nil))
 	parser := start(t, "parser", env(map[string]string{"DMARKET_API_URL": sim.URL(), "DMARKET_PUBLIC_KEY": pub,
@@ -155,9 +151,7 @@ func TestPipelineDeliversOffersToTelegram(t *testing.T) {
 	}
 	require.Eventually(t, func() bool {
 		for _, p := range []*proc{worker, parser, bot} {
-			if p.exited() {
-				t.Fatalf("%s exited:\n%s", p.name, tail(p.out.String(), 3000))
-			}
+			p.requireRunning(t)
 		}
 		return countKeys(t, rdb, "prices:dmarket:*") == len(cat.Titles["a8db"]) &&
 			countKeys(t, rdb, "orders:dmarket:*") == orders && countKeys(t, rdb, "fees:dmarket:*") == 1
