@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,9 +24,9 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle"
-	"github.com/skinflip/dmarket-monitor/internal/platform/logging"
 	"github.com/skinflip/dmarket-monitor/internal/platform/ops"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
+	"github.com/skinflip/dmarket-monitor/internal/platform/service"
 	"github.com/skinflip/dmarket-monitor/internal/platform/tracing"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 )
@@ -37,21 +35,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "offers" {
 		os.Exit(offersCommand(os.Args[2:], os.Environ(), os.Stdout, os.Stderr))
 	}
-	cfg, err := config.LoadBot(os.Args[1:], os.Environ())
-	if err != nil {
-		os.Exit(config.Exit(os.Stdout, os.Stderr, "bot", err))
-	}
-	log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat, logging.WithSecrets(cfg.Secrets()...))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
-		log.Error("bot stopped", "err", err)
-		os.Exit(1)
-	}
+	os.Exit(service.Main("bot", config.LoadBot, run))
 }
 
 // run wires the bot in dependency order and runs it until ctx ends.

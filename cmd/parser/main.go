@@ -24,30 +24,16 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle"
-	"github.com/skinflip/dmarket-monitor/internal/platform/logging"
 	"github.com/skinflip/dmarket-monitor/internal/platform/ops"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
+	"github.com/skinflip/dmarket-monitor/internal/platform/service"
 	"github.com/skinflip/dmarket-monitor/internal/platform/tracing"
 	"github.com/skinflip/dmarket-monitor/internal/salesschedule"
 )
 
 func main() {
-	cfg, err := config.LoadParser(os.Args[1:], os.Environ())
-	if err != nil {
-		os.Exit(config.Exit(os.Stdout, os.Stderr, "parser", err))
-	}
-	log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat, logging.WithSecrets(cfg.Secrets()...))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
-		log.Error("parser stopped", "err", err)
-		os.Exit(1)
-	}
+	os.Exit(service.Main("parser", config.LoadParser, run))
 }
 
 // run wires the parser in dependency order and runs it until ctx ends; SIGHUP reloads the proxy file.

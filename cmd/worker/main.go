@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -20,10 +18,10 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle"
-	"github.com/skinflip/dmarket-monitor/internal/platform/logging"
 	"github.com/skinflip/dmarket-monitor/internal/platform/ops"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
+	"github.com/skinflip/dmarket-monitor/internal/platform/service"
 	"github.com/skinflip/dmarket-monitor/internal/platform/tracing"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 	"github.com/skinflip/dmarket-monitor/internal/salesschedule"
@@ -32,26 +30,12 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "dlq" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop := service.SignalContext()
 		code := runDLQ(ctx, os.Args[2:], os.Environ(), os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	}
-	cfg, err := config.LoadWorker(os.Args[1:], os.Environ())
-	if err != nil {
-		os.Exit(config.Exit(os.Stdout, os.Stderr, "worker", err))
-	}
-	log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat, logging.WithSecrets(cfg.Secrets()...))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
-		log.Error("worker stopped", "err", err)
-		os.Exit(1)
-	}
+	os.Exit(service.Main("worker", config.LoadWorker, run))
 }
 
 // run wires the worker in dependency order and consumes every queue until ctx ends.

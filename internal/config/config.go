@@ -649,6 +649,11 @@ func urlSecrets(raw string) []string {
 	return []string{u.User.Username()}
 }
 
+// Logging returns LOG_LEVEL and LOG_FORMAT, for logging.New.
+func (c Common) Logging() (level, format string) {
+	return c.LogLevel, c.LogFormat
+}
+
 // Secrets returns the secret values of the configuration (URL passwords), for logging.WithSecrets.
 func (c Common) Secrets() []string {
 	return append(urlSecrets(c.RedisURL), urlSecrets(c.ZipkinURL)...)

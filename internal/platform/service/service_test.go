@@ -1,0 +1,70 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/config"
+)
+
+type testConfig struct{ level, secret string }
+
+func (c testConfig) Logging() (level, format string) { return c.level, "text" }
+func (c testConfig) Secrets() []string               { return []string{c.secret} }
+
+func TestStartExitCodes(t *testing.T) {
+	errRun := errors.New("run failed with s3cr3t")
+	tests := []struct {
+		name       string
+		loadErr    error
+		level      string
+		runErr     error
+		want       int
+		wantStdout string
+		wantStderr string
+		ran        bool
+	}{
+		{name: "clean stop", level: "info", want: 0, ran: true},
+		{name: "run fails", level: "info", runErr: errRun, want: 1, ran: true,
+			wantStderr: `msg="prog stopped" err="run failed with ***`},
+		{name: "help", loadErr: flag.ErrHelp, want: 0, wantStdout: "prog"},
+		{name: "version", loadErr: config.ErrVersion, want: 0, wantStdout: "prog"},
+		{name: "bad configuration", loadErr: errors.New("REDIS_URL: bad"), want: 2, wantStderr: "REDIS_URL: bad"},
+		{name: "bad log level", level: "loud", want: 2, wantStderr: "loud"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			ran := false
+			load := func(args, environ []string) (testConfig, error) {
+				require.Equal(t, []string{"-x"}, args)
+				require.Equal(t, []string{"A=1"}, environ)
+				return testConfig{level: tc.level, secret: "s3cr3t"}, tc.loadErr
+			}
+			run := func(_ context.Context, _ testConfig, log *slog.Logger) error {
+				ran = true
+				require.NotNil(t, log)
+				return tc.runErr
+			}
+			code := Start(context.Background(), "prog", []string{"-x"}, []string{"A=1"}, &stdout, &stderr, load, run)
+			require.Equal(t, tc.want, code)
+			require.Equal(t, tc.ran, ran)
+			require.Contains(t, stdout.String(), tc.wantStdout)
+			require.Contains(t, stderr.String(), tc.wantStderr)
+			require.NotContains(t, stderr.String(), "s3cr3t")
+		})
+	}
+}
+
+func TestSignalContextStops(t *testing.T) {
+	ctx, stop := SignalContext()
+	require.NoError(t, ctx.Err())
+	stop()
+	require.ErrorIs(t, ctx.Err(), context.Canceled)
+}
