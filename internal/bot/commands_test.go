@@ -72,9 +72,28 @@ func TestWhitelistRemovalRevokes(t *testing.T) {
 	require.Equal(t, []string{"100"}, members)
 }
 
+// badArg is an argument a setting command refuses and the problem its reply names.
+type badArg struct{ name, args, problem string }
+
+// requireRefusals sends command with each bad argument and checks that the reply names the problem, the
+// accepted values and the setting kept (stays), and that value, the setting, did not change.
+func requireRefusals(t *testing.T, h *harness, command string, bad []badArg, accepted, stays string, value func() int64) {
+	t.Helper()
+	want := value()
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.say(alice, strings.TrimSpace(command+" "+tc.args))
+			require.Contains(t, r.Text, tc.problem)
+			require.Contains(t, r.Text, accepted)
+			require.Contains(t, r.Text, stays)
+			require.Equal(t, want, value())
+		})
+	}
+}
+
 func TestSetMinPrice(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	bad := []struct{ name, args, problem string }{
+	bad := []badArg{
 		{"empty", "", "The value is missing."},
 		{"spaces only", "   ", "The value is missing."},
 		{"too many", "1 2", "Send exactly one value."},
@@ -90,15 +109,8 @@ func TestSetMinPrice(t *testing.T) {
 		{"above max", "1000000.01", `“1000000.01” is out of range.`},
 		{"html", "<b>", `“&lt;b&gt;” is not a valid price.`},
 	}
-	for _, tc := range bad {
-		t.Run(tc.name, func(t *testing.T) {
-			r := h.say(alice, strings.TrimSpace("/set_min_price "+tc.args))
-			require.Contains(t, r.Text, tc.problem)
-			require.Contains(t, r.Text, "a number from 0 to 1000000")
-			require.Contains(t, r.Text, "Min price stays $10.00.")
-			require.Equal(t, int64(1000), h.settings(alice).MinPriceCents)
-		})
-	}
+	requireRefusals(t, h, "/set_min_price", bad, "a number from 0 to 1000000", "Min price stays $10.00.",
+		func() int64 { return h.settings(alice).MinPriceCents })
 	good := []struct {
 		args  string
 		cents int64
@@ -125,7 +137,7 @@ func TestSetMinPrice(t *testing.T) {
 func TestSetLimit(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	h.say(alice, "/set_limit 3")
-	bad := []struct{ name, args, problem string }{
+	bad := []badArg{
 		{"empty", "", "The value is missing."},
 		{"too many", "5 6", "Send exactly one value."},
 		{"word", "abc", `“abc” is not a valid percentage.`},
@@ -138,15 +150,8 @@ func TestSetLimit(t *testing.T) {
 		{"above max", "10000.01", `“10000.01” is out of range.`},
 		{"long", strings.Repeat("9", 40), "…"},
 	}
-	for _, tc := range bad {
-		t.Run(tc.name, func(t *testing.T) {
-			r := h.say(alice, strings.TrimSpace("/set_limit "+tc.args))
-			require.Contains(t, r.Text, tc.problem)
-			require.Contains(t, r.Text, "a number from -100 to 10000")
-			require.Contains(t, r.Text, "Limit stays 3.00%.")
-			require.Equal(t, int64(300), h.settings(alice).LimitBasisPoints)
-		})
-	}
+	requireRefusals(t, h, "/set_limit", bad, "a number from -100 to 10000", "Limit stays 3.00%.",
+		func() int64 { return h.settings(alice).LimitBasisPoints })
 	good := []struct {
 		args string
 		bp   int64
