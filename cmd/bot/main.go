@@ -45,17 +45,11 @@ func run(ctx context.Context, cfg config.Bot, log *slog.Logger) error {
 	reg := ops.NewRegistry()
 	clk := clock.Real{}
 
-	tracer, stopTracing, err := tracing.New("bot", cfg.ZipkinURL, cfg.ZipkinSampleRate, log)
+	tracer, rdb, closeAll, err := service.Open("bot", cfg.Common, log)
 	if err != nil {
-		return fmt.Errorf("tracing: %w", err)
+		return err
 	}
-	defer lifecycle.Shutdown(log, "tracing", cfg.ShutdownTimeout, stopTracing)
-
-	rdb, err := redisdb.New(cfg.RedisURL, redisdb.WithClientName("bot"))
-	if err != nil {
-		return fmt.Errorf("redis: %w", err)
-	}
-	defer rdb.Close()
+	defer closeAll()
 
 	market, err := marketService(cfg, rdb, clk, log, reg)
 	if err != nil {

@@ -28,7 +28,6 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/platform/service"
-	"github.com/skinflip/dmarket-monitor/internal/platform/tracing"
 	"github.com/skinflip/dmarket-monitor/internal/salesschedule"
 )
 
@@ -43,17 +42,11 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger) error {
 	reg := ops.NewRegistry()
 	clk := clock.Real{}
 
-	tracer, stopTracing, err := tracing.New("parser", cfg.ZipkinURL, cfg.ZipkinSampleRate, log)
+	tracer, rdb, closeAll, err := service.Open("parser", cfg.Common, log)
 	if err != nil {
-		return fmt.Errorf("tracing: %w", err)
+		return err
 	}
-	defer lifecycle.Shutdown(log, "tracing", cfg.ShutdownTimeout, stopTracing)
-
-	rdb, err := redisdb.New(cfg.RedisURL, redisdb.WithClientName("parser"))
-	if err != nil {
-		return fmt.Errorf("redis: %w", err)
-	}
-	defer rdb.Close()
+	defer closeAll()
 
 	amqpConn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, reg,
 		rabbitmq.ConnOptions{Queues: allQueues(), DeliveryLimit: cfg.DeliveryLimit})

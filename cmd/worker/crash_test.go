@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/service"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 )
 
@@ -39,27 +39,19 @@ func TestPoisonWorkerProcess(t *testing.T) {
 	if poison == "" {
 		t.Skip("runs only as the worker process of TestPoisonMessageKillingTheWorker")
 	}
-	cfg, err := config.LoadWorker(nil, os.Environ())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := service.SignalContext()
 	defer stop()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	err = runWith(ctx, cfg, log, func(h message.Handler) message.Handler {
-		return message.HandlerFunc(func(ctx context.Context, d message.Delivery) error {
-			if d.MessageID == poison {
-				os.Exit(poisonExit)
-			}
-			return h.Handle(ctx, d)
-		})
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+	os.Exit(service.Start(ctx, "worker", nil, os.Environ(), os.Stdout, os.Stderr, config.LoadWorker,
+		func(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
+			return runWith(ctx, cfg, log, func(h message.Handler) message.Handler {
+				return message.HandlerFunc(func(ctx context.Context, d message.Delivery) error {
+					if d.MessageID == poison {
+						os.Exit(poisonExit)
+					}
+					return h.Handle(ctx, d)
+				})
+			})
+		}))
 }
 
 // TestPoisonMessageKillingTheWorker: a message kills the worker process every time it is delivered. The

@@ -50,17 +50,11 @@ func runWith(ctx context.Context, cfg config.Worker, log *slog.Logger, wrap func
 	reg := ops.NewRegistry()
 	clk := clock.Real{}
 
-	tracer, stopTracing, err := tracing.New("worker", cfg.ZipkinURL, cfg.ZipkinSampleRate, log)
+	tracer, rdb, closeAll, err := service.Open("worker", cfg.Common, log, redisdb.WithPoolSize(4*cfg.Concurrency))
 	if err != nil {
-		return fmt.Errorf("tracing: %w", err)
+		return err
 	}
-	defer lifecycle.Shutdown(log, "tracing", cfg.ShutdownTimeout, stopTracing)
-
-	rdb, err := redisdb.New(cfg.RedisURL, redisdb.WithClientName("worker"), redisdb.WithPoolSize(4*cfg.Concurrency))
-	if err != nil {
-		return fmt.Errorf("redis: %w", err)
-	}
-	defer rdb.Close()
+	defer closeAll()
 
 	hd, err := newHandling(cfg, rdb, tracing.MessageSpans(tracer), log, reg, clk)
 	if err != nil {

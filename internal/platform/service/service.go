@@ -1,6 +1,7 @@
 // Package service runs a long-lived command the way every binary of the project starts and stops: load
 // the configuration from the command line and the environment, build the logger that hides the
-// configuration's secrets, run until SIGINT or SIGTERM, and turn the outcome into the exit code.
+// configuration's secrets, run until SIGINT or SIGTERM, and turn the outcome into the exit code. Open
+// opens the tracer and the Redis client every command starts with.
 package service
 
 import (
@@ -12,8 +13,14 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/openzipkin/zipkin-go"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/skinflip/dmarket-monitor/internal/config"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
+	"github.com/skinflip/dmarket-monitor/internal/platform/tracing"
 )
 
 // Config is what Main reads of a command's configuration; config.Parser, config.Worker and config.Bot
@@ -65,4 +72,27 @@ func Start[C Config](ctx context.Context, program string, args, environ []string
 // for them.
 func SignalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// Open opens what every command opens first, in this order: the tracer of program (ZIPKIN_URL) and the
+// Redis client of REDIS_URL, named program and set up further by redisOpts. closeAll closes the Redis
+// client, then flushes and stops the tracer within the shutdown timeout; after an error nothing is left
+// open.
+func Open(program string, cfg config.Common, log *slog.Logger, redisOpts ...redisdb.Option) (
+	tracer *zipkin.Tracer, rdb redis.UniversalClient, closeAll func(), err error,
+) {
+	tracer, stopTracing, err := tracing.New(program, cfg.ZipkinURL, cfg.ZipkinSampleRate, log)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("tracing: %w", err)
+	}
+	stop := func() { lifecycle.Shutdown(log, "tracing", cfg.ShutdownTimeout, stopTracing) }
+	rdb, err = redisdb.New(cfg.RedisURL, append([]redisdb.Option{redisdb.WithClientName(program)}, redisOpts...)...)
+	if err != nil {
+		stop()
+		return nil, nil, nil, fmt.Errorf("redis: %w", err)
+	}
+	return tracer, rdb, func() {
+		_ = rdb.Close()
+		stop()
+	}, nil
 }

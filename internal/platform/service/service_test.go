@@ -7,7 +7,9 @@ import (
 	"flag"
 	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/config"
@@ -67,4 +69,26 @@ func TestSignalContextStops(t *testing.T) {
 	require.NoError(t, ctx.Err())
 	stop()
 	require.ErrorIs(t, ctx.Err(), context.Canceled)
+}
+
+func TestOpen(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	common := config.Common{RedisURL: "redis://127.0.0.1:6379/0", ShutdownTimeout: time.Second, ZipkinSampleRate: 1}
+
+	tracer, rdb, closeAll, err := Open("prog", common, log)
+	require.NoError(t, err)
+	require.NotNil(t, tracer)
+	require.NotNil(t, rdb)
+	closeAll()
+	require.ErrorIs(t, rdb.Ping(context.Background()).Err(), redis.ErrClosed)
+
+	badTracing := common
+	badTracing.ZipkinURL = "zipkin:9411"
+	_, _, _, err = Open("prog", badTracing, log)
+	require.ErrorContains(t, err, "tracing: ")
+
+	badRedis := common
+	badRedis.RedisURL = "mysql://localhost"
+	_, _, _, err = Open("prog", badRedis, log)
+	require.ErrorContains(t, err, "redis: ")
 }
