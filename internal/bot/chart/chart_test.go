@@ -31,11 +31,7 @@ var fixtureNow = time.Date(2022, 4, 22, 18, 0, 0, 0, time.UTC)
 
 func fixture(t *testing.T) ([]sellhistory.Point, map[int64]int) {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "test_data_9.json"))
-	require.NoError(t, err)
-	defer f.Close()
-	all, err := sellhistorytest.ParseSteamHistory(f)
-	require.NoError(t, err)
+	all := sellhistorytest.LoadSteamHistory(t, filepath.Join("testdata", "test_data_9.json"))
 	return sellhistory.Recent(all, fixtureNow), sellhistory.AnalysePoints(all, fixtureNow).Probability
 }
 

@@ -24,13 +24,7 @@ var (
 
 func loadFixture(t testing.TB, name string) []sellhistory.Point {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	defer f.Close()
-	pts, err := sellhistorytest.ParseSteamHistory(f)
-	require.NoError(t, err)
-	require.NotEmpty(t, pts)
-	return pts
+	return sellhistorytest.LoadSteamHistory(t, filepath.Join("testdata", name))
 }
 
 // loadExpected reads {"pairs": {"<dollars>": percent}} into cents → percent.

@@ -7,9 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/market/sellhistory"
 )
@@ -66,4 +70,17 @@ func parseSteamDate(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("date %q: offset: %w", s, err)
 	}
 	return t.Add(-time.Duration(off) * time.Hour), nil
+}
+
+// LoadSteamHistory reads the Steam price-history file at path (see ParseSteamHistory) and fails the test
+// when it cannot be read or holds no point.
+func LoadSteamHistory(t testing.TB, path string) []sellhistory.Point {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	pts, err := ParseSteamHistory(f)
+	require.NoError(t, err)
+	require.NotEmpty(t, pts)
+	return pts
 }
