@@ -76,10 +76,9 @@ func run(ctx context.Context, cfg config.Bot, log *slog.Logger) error {
 	checks := health.NewRegistry(clk)
 	checks.Register("redis", redisdb.HealthCheck(rdb), health.Critical())
 	checks.Register("telegram", sender.HealthCheck)
-	reg.MustRegister(checks)
-	srv := ops.New(cfg.HTTPAddr, reg, checks, log, ops.WithShutdownTimeout(cfg.ShutdownTimeout))
-	if err := srv.Listen(); err != nil {
-		return fmt.Errorf("ops server: %w", err)
+	srv, err := service.Listen(cfg.Common, reg, checks, log)
+	if err != nil {
+		return err
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -86,10 +86,9 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger) error {
 	checks.Register("rabbitmq", rabbitmq.HealthCheck(amqpConn), health.Critical())
 	checks.Register("dmarket", dmarketHealth(client))
 	checks.Register("proxies", proxiesHealth(pool))
-	reg.MustRegister(checks)
-	srv := ops.New(cfg.HTTPAddr, reg, checks, log, ops.WithShutdownTimeout(cfg.ShutdownTimeout))
-	if err := srv.Listen(); err != nil {
-		return fmt.Errorf("ops server: %w", err)
+	srv, err := service.Listen(cfg.Common, reg, checks, log)
+	if err != nil {
+		return err
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -78,10 +78,9 @@ func runWith(ctx context.Context, cfg config.Worker, log *slog.Logger, wrap func
 	checks := health.NewRegistry(clk)
 	checks.Register("redis", hd.guard.HealthCheck(redisdb.HealthCheck(rdb)), health.Critical())
 	checks.Register("rabbitmq", rabbitmq.HealthCheck(amqpConn), health.Critical())
-	reg.MustRegister(checks)
-	srv := ops.New(cfg.HTTPAddr, reg, checks, log, ops.WithShutdownTimeout(cfg.ShutdownTimeout))
-	if err := srv.Listen(); err != nil {
-		return fmt.Errorf("ops server: %w", err)
+	srv, err := service.Listen(cfg.Common, reg, checks, log)
+	if err != nil {
+		return err
 	}
 	err = consume(ctx, cfg, amqpConn, queues, hd, srv)
 	log.Info("worker stopped")

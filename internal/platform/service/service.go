@@ -1,7 +1,7 @@
 // Package service runs a long-lived command the way every binary of the project starts and stops: load
 // the configuration from the command line and the environment, build the logger that hides the
 // configuration's secrets, run until SIGINT or SIGTERM, and turn the outcome into the exit code. Open
-// opens the tracer and the Redis client every command starts with.
+// opens the tracer and the Redis client every command starts with, Listen its ops server.
 package service
 
 import (
@@ -14,11 +14,14 @@ import (
 	"syscall"
 
 	"github.com/openzipkin/zipkin-go"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/skinflip/dmarket-monitor/internal/config"
+	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging"
+	"github.com/skinflip/dmarket-monitor/internal/platform/ops"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/platform/tracing"
 )
@@ -95,4 +98,15 @@ func Open(program string, cfg config.Common, log *slog.Logger, redisOpts ...redi
 		_ = rdb.Close()
 		stop()
 	}, nil
+}
+
+// Listen registers checks on reg and returns the command's ops server (HTTP_ADDR, stopping within
+// SHUTDOWN_TIMEOUT) serving reg's metrics and checks, listening and ready to Run.
+func Listen(cfg config.Common, reg *prometheus.Registry, checks *health.Registry, log *slog.Logger) (*ops.Server, error) {
+	reg.MustRegister(checks)
+	srv := ops.New(cfg.HTTPAddr, reg, checks, log, ops.WithShutdownTimeout(cfg.ShutdownTimeout))
+	if err := srv.Listen(); err != nil {
+		return nil, fmt.Errorf("ops server: %w", err)
+	}
+	return srv, nil
 }

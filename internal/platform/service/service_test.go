@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"log/slog"
+	"net/http"
 	"testing"
 	"time"
 
@@ -13,6 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/config"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/health"
+	"github.com/skinflip/dmarket-monitor/internal/platform/ops"
 )
 
 type testConfig struct{ level, secret string }
@@ -91,4 +96,27 @@ func TestOpen(t *testing.T) {
 	badRedis.RedisURL = "mysql://localhost"
 	_, _, _, err = Open("prog", badRedis, log)
 	require.ErrorContains(t, err, "redis: ")
+}
+
+func TestListen(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	reg := ops.NewRegistry()
+	srv, err := Listen(config.Common{HTTPAddr: "127.0.0.1:0", ShutdownTimeout: time.Second}, reg,
+		health.NewRegistry(clock.Real{}), log)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+
+	resp, err := http.Get("http://" + srv.Addr() + "/metrics")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Contains(t, string(body), "dmarket_health_ready", "the checks are registered on reg")
+	cancel()
+	require.NoError(t, <-done)
+
+	_, err = Listen(config.Common{HTTPAddr: "127.0.0.1:-1"}, ops.NewRegistry(), health.NewRegistry(clock.Real{}), log)
+	require.ErrorContains(t, err, "ops server: ")
 }
