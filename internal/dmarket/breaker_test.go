@@ -2,11 +2,7 @@ package dmarket
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,57 +12,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
-// rotatingEgress hands out its egresses in turn, like a proxy pool: a dead one fails to connect, a live
-// one reaches the server. Released outcomes are recorded per egress name.
-type rotatingEgress struct {
-	mu       sync.Mutex
-	egresses []fakeEgress
-	next     int
-	released map[string][]Outcome
-}
-
-type fakeEgress struct {
-	name string
-	dead bool
-}
-
-func (r *rotatingEgress) Acquire(context.Context, bool) (Lease, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e := r.egresses[r.next%len(r.egresses)]
-	r.next++
-	return &fakeLease{r: r, e: e}, nil
-}
-
-func (r *rotatingEgress) outcomes(name string) []Outcome {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Outcome(nil), r.released[name]...)
-}
-
-type fakeLease struct {
-	r *rotatingEgress
-	e fakeEgress
-}
-
-func (l *fakeLease) Do(req *http.Request) (*http.Response, error) {
-	if l.e.dead {
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
-	}
-	return http.DefaultClient.Do(req)
-}
-
-func (l *fakeLease) Release(o Outcome) {
-	l.r.mu.Lock()
-	defer l.r.mu.Unlock()
-	if l.r.released == nil {
-		l.r.released = map[string][]Outcome{}
-	}
-	l.r.released[l.e.name] = append(l.r.released[l.e.name], o)
-}
-
-func (l *fakeLease) Name() string { return l.e.name }
-
+// deadProxies returns n proxies that fail to connect.
 func deadProxies(n int) []fakeEgress {
 	out := make([]fakeEgress, n)
 	for i := range out {
@@ -96,7 +42,7 @@ func TestDeadProxiesDoNotOpenTheBreaker(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			_, srv := serve(t, tc.answer)
-			eg := &rotatingEgress{egresses: tc.egresses}
+			eg := &recEgress{egresses: tc.egresses}
 			c, err := New(Config{BaseURL: srv.URL, MaxAttempts: 1, BreakerFailures: 3, BreakerOpenFor: time.Hour}, eg,
 				discardLogger(), prometheus.NewRegistry(), &recClock{})
 			require.NoError(t, err)
@@ -110,8 +56,8 @@ func TestDeadProxiesDoNotOpenTheBreaker(t *testing.T) {
 			require.Equal(t, BreakerClosed, c.BreakerState(EndpointMarketItems))
 			for _, e := range tc.egresses {
 				if e.dead {
-					require.NotEmpty(t, eg.outcomes(e.name))
-					for _, o := range eg.outcomes(e.name) {
+					require.NotEmpty(t, eg.releasedBy(e.name))
+					for _, o := range eg.releasedBy(e.name) {
 						require.Equal(t, EgressFailure, o, "the pool still learns that %s failed", e.name)
 					}
 				}
@@ -122,7 +68,7 @@ func TestDeadProxiesDoNotOpenTheBreaker(t *testing.T) {
 
 // TestDeadProxyErrorIsReturnedAsIs: excluding a proxy failure from the breaker keeps its classification.
 func TestDeadProxyErrorIsReturnedAsIs(t *testing.T) {
-	eg := &rotatingEgress{egresses: deadProxies(1)}
+	eg := &recEgress{egresses: deadProxies(1)}
 	c, err := New(Config{BaseURL: "http://127.0.0.1:1", MaxAttempts: 1}, eg, discardLogger(), prometheus.NewRegistry(),
 		clock.Real{})
 	require.NoError(t, err)
@@ -138,7 +84,7 @@ func TestHalfOpenProbeThroughDeadProxy(t *testing.T) {
 	s, srv := serve(t, answer{status: 503}, answer{status: 503}, answer{status: 200, body: emptyPage})
 	live := fakeEgress{name: "http://198.51.100.1:3128"}
 	dead := deadProxies(1)[0]
-	eg := &rotatingEgress{egresses: []fakeEgress{live, live, dead, live}}
+	eg := &recEgress{egresses: []fakeEgress{live, live, dead, live}}
 	c, err := New(Config{BaseURL: srv.URL, MaxAttempts: 1, BreakerFailures: 2, BreakerOpenFor: time.Second}, eg,
 		discardLogger(), prometheus.NewRegistry(), clock.Real{})
 	require.NoError(t, err)

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -741,26 +740,13 @@ func TestHasCredentials(t *testing.T) {
 	require.True(t, newTestClient(t, "http://127.0.0.1:1", Config{}, nil, WithSigner(signer)).HasCredentials())
 }
 
-// brokenProxy is an egress whose every lease is a proxy that cannot connect.
-type brokenProxy struct{ released []Outcome }
-
-func (b *brokenProxy) Acquire(context.Context, bool) (Lease, error) { return brokenLease{b}, nil }
-
-type brokenLease struct{ b *brokenProxy }
-
-func (brokenLease) Do(*http.Request) (*http.Response, error) {
-	return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
-}
-func (l brokenLease) Release(o Outcome) { l.b.released = append(l.b.released, o) }
-func (brokenLease) Name() string        { return "socks5://192.0.2.1:1080" }
-
 func TestHealthIgnoresProxyFailures(t *testing.T) {
 	tests := []struct {
 		name     string
-		egress   Egress
+		egress   *recEgress
 		attempts int
 	}{
-		{name: "a failing proxy says nothing about DMarket", egress: &brokenProxy{}, attempts: 0},
+		{name: "a failing proxy says nothing about DMarket", egress: &recEgress{egresses: deadProxies(1)}, attempts: 0},
 		{name: "a failing direct connection does", egress: &recEgress{}, attempts: 2},
 	}
 	for _, tc := range tests {
@@ -771,8 +757,8 @@ func TestHealthIgnoresProxyFailures(t *testing.T) {
 			_, err = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
 			require.ErrorIs(t, err, ErrNetwork)
 			require.Equal(t, tc.attempts, c.Health()[0].Attempts)
-			if b, ok := tc.egress.(*brokenProxy); ok {
-				require.Equal(t, []Outcome{EgressFailure, EgressFailure}, b.released, "the pool still learns the proxy failed")
+			if len(tc.egress.egresses) > 0 {
+				require.Equal(t, []Outcome{EgressFailure, EgressFailure}, tc.egress.released(), "the pool still learns the proxy failed")
 			}
 		})
 	}

@@ -2,8 +2,10 @@ package dmarket
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -51,36 +53,72 @@ func (c *recClock) recorded() []time.Duration {
 	return append([]time.Duration(nil), c.sleeps...)
 }
 
-// recEgress sends through the direct connection and records what leases were asked for and released
-// with.
+// recEgress hands out its egresses in turn, like a proxy pool, or the direct connection when it has
+// none: a dead egress fails to connect, a live one reaches the server. It records what leases were asked
+// for and the outcomes they were released with, in order and per egress name.
 type recEgress struct {
+	egresses []fakeEgress
 	mu       sync.Mutex
+	next     int
 	limited  []bool
 	outcomes []Outcome
+	byName   map[string][]Outcome
+}
+
+// fakeEgress is one egress of a recEgress.
+type fakeEgress struct {
+	name string
+	dead bool
 }
 
 func (e *recEgress) Acquire(_ context.Context, limited bool) (Lease, error) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.limited = append(e.limited, limited)
-	e.mu.Unlock()
-	return &recLease{e: e}, nil
+	eg := fakeEgress{name: DirectEgressName}
+	if len(e.egresses) > 0 {
+		eg = e.egresses[e.next%len(e.egresses)]
+		e.next++
+	}
+	return &recLease{r: e, e: eg}, nil
 }
 
+// released returns the outcomes of every released lease, in order.
 func (e *recEgress) released() []Outcome {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]Outcome(nil), e.outcomes...)
 }
 
-type recLease struct{ e *recEgress }
+// releasedBy returns the outcomes of the leases of the egress named name, in order.
+func (e *recEgress) releasedBy(name string) []Outcome {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Outcome(nil), e.byName[name]...)
+}
 
-func (*recLease) Do(req *http.Request) (*http.Response, error) { return http.DefaultClient.Do(req) }
-func (*recLease) Name() string                                 { return DirectEgressName }
+type recLease struct {
+	r *recEgress
+	e fakeEgress
+}
+
+func (l *recLease) Do(req *http.Request) (*http.Response, error) {
+	if l.e.dead {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	}
+	return http.DefaultClient.Do(req)
+}
+
+func (l *recLease) Name() string { return l.e.name }
 
 func (l *recLease) Release(o Outcome) {
-	l.e.mu.Lock()
-	l.e.outcomes = append(l.e.outcomes, o)
-	l.e.mu.Unlock()
+	l.r.mu.Lock()
+	defer l.r.mu.Unlock()
+	l.r.outcomes = append(l.r.outcomes, o)
+	if l.r.byName == nil {
+		l.r.byName = map[string][]Outcome{}
+	}
+	l.r.byName[l.e.name] = append(l.r.byName[l.e.name], o)
 }
 
 type testClient struct {
