@@ -17,6 +17,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/config"
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/netfaulttest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -83,17 +84,8 @@ func TestRunPausesWhileRedisIsDown(t *testing.T) {
 	})
 	require.NoError(t, err)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(60 * time.Second):
-			t.Error("run did not return")
-		}
+	lifecycletest.Run(t, 60*time.Second, func(ctx context.Context) error {
+		return run(ctx, cfg, slog.New(slog.DiscardHandler))
 	})
 	base := "http://" + addr
 	require.Eventually(t, func() bool { code, _ := get(base + "/readyz"); return code == 200 }, 60*time.Second, 20*time.Millisecond)

@@ -19,6 +19,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
@@ -300,13 +301,7 @@ func TestMarketReaderServiceUserCallsSendNoRedisCommand(t *testing.T) {
 	clk := clock.NewFake(now0)
 	built := make(firstBuild)
 	svc := offers.NewService(src, clk, time.Hour, offers.WithObserver(built))
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	lifecycletest.Run(t, 10*time.Second, svc.Run)
 	select {
 	case <-built:
 	case <-time.After(10 * time.Second):

@@ -18,6 +18,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/netfaulttest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -87,13 +88,7 @@ func (p *switchProbe) count() int {
 
 func runGuard(t *testing.T, g *Guard) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	lifecycletest.Run(t, 10*time.Second, g.Run)
 }
 
 func TestGuardPausesUntilRedisAnswers(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 )
 
 // fakeSource returns market, or err, counting calls; when gate is set each call waits for it.
@@ -164,18 +165,7 @@ func TestServiceCallerCancelled(t *testing.T) {
 // startRun runs svc.Run until the test ends and checks that it returned nil.
 func startRun(t *testing.T, svc *Service) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after its context ended")
-		}
-	})
+	lifecycletest.Run(t, 10*time.Second, svc.Run)
 	require.Eventually(t, func() bool { return svc.running.Load() > 0 }, 5*time.Second, time.Millisecond)
 }
 

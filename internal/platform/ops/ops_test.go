@@ -20,6 +20,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
 
@@ -27,18 +28,7 @@ import (
 func start(t *testing.T, s *Server) string {
 	t.Helper()
 	require.NoError(t, s.Listen())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("ops server did not stop")
-		}
-	})
+	lifecycletest.Run(t, 30*time.Second, s.Run)
 	return "http://" + s.Addr()
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
 )
@@ -40,19 +41,8 @@ func startConnWith(t *testing.T, rawURL string, opts ConnOptions) (*Conn, *prome
 	reg := prometheus.NewRegistry()
 	c, err := NewConn(rawURL, loggingtest.Verbose(), reg, opts)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(waitFor):
-			t.Error("conn Run did not return")
-		}
-		require.NoError(t, c.Close())
-	})
+	t.Cleanup(func() { require.NoError(t, c.Close()) }) // after Run has returned
+	lifecycletest.Run(t, waitFor, c.Run)
 	return c, reg
 }
 
