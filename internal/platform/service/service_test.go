@@ -17,6 +17,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/config"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/ops"
 )
 
@@ -104,9 +105,7 @@ func TestListen(t *testing.T) {
 	srv, err := Listen(config.Common{HTTPAddr: "127.0.0.1:0", ShutdownTimeout: time.Second}, reg,
 		health.NewRegistry(clock.Real{}), log)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
+	lifecycletest.Run(t, 10*time.Second, srv.Run)
 
 	resp, err := http.Get("http://" + srv.Addr() + "/metrics")
 	require.NoError(t, err)
@@ -114,8 +113,6 @@ func TestListen(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 	require.Contains(t, string(body), "dmarket_health_ready", "the checks are registered on reg")
-	cancel()
-	require.NoError(t, <-done)
 
 	_, err = Listen(config.Common{HTTPAddr: "127.0.0.1:-1"}, ops.NewRegistry(), health.NewRegistry(clock.Real{}), log)
 	require.ErrorContains(t, err, "ops server: ")
