@@ -39,7 +39,7 @@ func TestPoisonWorkerProcess(t *testing.T) {
 	if poison == "" {
 		t.Skip("runs only as the worker process of TestPoisonMessageKillingTheWorker")
 	}
-	ctx, stop := service.SignalContext()
+	ctx, stop := service.SignalContext(context.Background())
 	defer stop()
 	os.Exit(service.Start(ctx, "worker", nil, os.Environ(), os.Stdout, os.Stderr, config.LoadWorker,
 		func(ctx context.Context, cfg config.Worker, log *slog.Logger) error {

@@ -30,7 +30,7 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "dlq" {
-		ctx, stop := service.SignalContext()
+		ctx, stop := service.SignalContext(context.Background())
 		code := runDLQ(ctx, os.Args[2:], os.Environ(), os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)

@@ -44,7 +44,7 @@ type Runner[C Config] func(ctx context.Context, cfg C, log *slog.Logger) error
 // Main runs program with the process's arguments, environment and standard streams until SIGINT or
 // SIGTERM and returns its exit code, for os.Exit.
 func Main[C Config](program string, load Loader[C], run Runner[C]) int {
-	ctx, stop := SignalContext()
+	ctx, stop := SignalContext(context.Background())
 	defer stop()
 	return Start(ctx, program, os.Args[1:], os.Environ(), os.Stdout, os.Stderr, load, run)
 }
@@ -71,10 +71,10 @@ func Start[C Config](ctx context.Context, program string, args, environ []string
 	return 0
 }
 
-// SignalContext returns a context that ends on SIGINT or SIGTERM, and the function that stops watching
-// for them.
-func SignalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+// SignalContext returns a context derived from parent that also ends on SIGINT or SIGTERM, the signals
+// every command stops on, and the function that stops watching for them.
+func SignalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 }
 
 // Open opens what every command opens first, in this order: the tracer of program (ZIPKIN_URL) and the

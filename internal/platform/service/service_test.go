@@ -71,7 +71,7 @@ func TestStartExitCodes(t *testing.T) {
 }
 
 func TestSignalContextStops(t *testing.T) {
-	ctx, stop := SignalContext()
+	ctx, stop := SignalContext(context.Background())
 	require.NoError(t, ctx.Err())
 	stop()
 	require.ErrorIs(t, ctx.Err(), context.Canceled)
