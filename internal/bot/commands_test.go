@@ -91,6 +91,26 @@ func requireRefusals(t *testing.T, h *harness, command string, bad []badArg, acc
 	}
 }
 
+// goodArg is an argument a setting command accepts, the value it sets and how the reply shows it.
+type goodArg struct {
+	args  string
+	value int64
+	reply string
+}
+
+// requireAccepted sends command with each good argument and checks that the reply is confirm followed by
+// the value shown, and that value, the setting, took it.
+func requireAccepted(t *testing.T, h *harness, command string, good []goodArg, confirm string, value func() int64) {
+	t.Helper()
+	for _, tc := range good {
+		t.Run("ok "+tc.args, func(t *testing.T) {
+			r := h.say(alice, command+" "+tc.args)
+			require.Equal(t, confirm+tc.reply+".", r.Text)
+			require.Equal(t, tc.value, value())
+		})
+	}
+}
+
 func TestSetMinPrice(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	bad := []badArg{
@@ -111,18 +131,8 @@ func TestSetMinPrice(t *testing.T) {
 	}
 	requireRefusals(t, h, "/set_min_price", bad, "a number from 0 to 1000000", "Min price stays $10.00.",
 		func() int64 { return h.settings(alice).MinPriceCents })
-	good := []struct {
-		args  string
-		cents int64
-		reply string
-	}{{"0", 0, "$0.00"}, {"12.5", 1250, "$12.50"}, {"1000000", 100000000, "$1000000.00"}, {"0.01", 1, "$0.01"}}
-	for _, tc := range good {
-		t.Run("ok "+tc.args, func(t *testing.T) {
-			r := h.say(alice, "/set_min_price "+tc.args)
-			require.Equal(t, "✅ Min price is now "+tc.reply+".", r.Text)
-			require.Equal(t, tc.cents, h.settings(alice).MinPriceCents)
-		})
-	}
+	good := []goodArg{{"0", 0, "$0.00"}, {"12.5", 1250, "$12.50"}, {"1000000", 100000000, "$1000000.00"}, {"0.01", 1, "$0.01"}}
+	requireAccepted(t, h, "/set_min_price", good, "✅ Min price is now ", func() int64 { return h.settings(alice).MinPriceCents })
 	// An explicit 0 is a value, not "unset".
 	h.say(alice, "/set_min_price 0")
 	r := h.say(alice, "/settings")
@@ -152,17 +162,9 @@ func TestSetLimit(t *testing.T) {
 	}
 	requireRefusals(t, h, "/set_limit", bad, "a number from -100 to 10000", "Limit stays 3.00%.",
 		func() int64 { return h.settings(alice).LimitBasisPoints })
-	good := []struct {
-		args string
-		bp   int64
-	}{{"-100", -10000}, {"-30", -3000}, {"0", 0}, {"5.5", 550}, {"10000", 1000000}}
-	for _, tc := range good {
-		t.Run("ok "+tc.args, func(t *testing.T) {
-			r := h.say(alice, "/set_limit "+tc.args)
-			require.Contains(t, r.Text, "✅ Limit is now ")
-			require.Equal(t, tc.bp, h.settings(alice).LimitBasisPoints)
-		})
-	}
+	good := []goodArg{{"-100", -10000, "-100.00%"}, {"-30", -3000, "-30.00%"}, {"0", 0, "0.00%"}, {"5.5", 550, "5.50%"},
+		{"10000", 1000000, "10000.00%"}}
+	requireAccepted(t, h, "/set_limit", good, "✅ Limit is now ", func() int64 { return h.settings(alice).LimitBasisPoints })
 	r := h.say(alice, "/settings")
 	require.Contains(t, r.Text, "Limit: 10000.00%")
 }
