@@ -3,7 +3,6 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,6 +24,8 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/fetchgate"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/netfaulttest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
@@ -484,24 +485,11 @@ func newEnv(t testing.TB) (amqpURL string, rdb *redis.Client, clk *clock.Fake) {
 // runConsumer runs conn, guard and cons until the test ends, and returns once conn is connected.
 func runConsumer(t testing.TB, conn *rabbitmq.Conn, guard *worker.Guard, cons *rabbitmq.Consumer) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var g errgroup.Group
-	g.Go(func() error { return ignoreCanceled(conn.Run(ctx)) })
-	g.Go(func() error { return guard.Run(ctx) })
-	g.Go(func() error { return cons.Run(ctx) })
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, g.Wait())
-		require.NoError(t, conn.Close())
-	})
+	t.Cleanup(func() { require.NoError(t, conn.Close()) }) // once the three have stopped
+	lifecycletest.Run(t, waitLong, func(ctx context.Context) error { return lifecycle.IgnoreCanceled(conn.Run(ctx)) })
+	lifecycletest.Run(t, waitLong, guard.Run)
+	lifecycletest.Run(t, waitLong, cons.Run)
 	require.Eventually(t, func() bool { return conn.Check(context.Background()) == nil }, waitLong, poll)
-}
-
-func ignoreCanceled(err error) error {
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
 }
 
 // consumed reads dmarket_amqp_consumed_total of the listings queue for outcome.
@@ -549,16 +537,10 @@ func startProducer(t testing.TB, amqpURL string) *producer {
 	reg := prometheus.NewRegistry()
 	conn, err := rabbitmq.NewConn(amqpURL, testLogger(), reg, co)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- conn.Run(ctx) }()
+	t.Cleanup(func() { require.NoError(t, conn.Close()) }) // once Run has returned
+	lifecycletest.Run(t, waitLong, func(ctx context.Context) error { return lifecycle.IgnoreCanceled(conn.Run(ctx)) })
 	pub := rabbitmq.NewPublisher(conn, rabbitmq.PublisherOptions{Channels: 8})
-	t.Cleanup(func() {
-		require.NoError(t, pub.Close())
-		cancel()
-		require.NoError(t, ignoreCanceled(<-done))
-		require.NoError(t, conn.Close())
-	})
+	t.Cleanup(func() { require.NoError(t, pub.Close()) })
 	require.Eventually(t, func() bool { return conn.Check(context.Background()) == nil }, waitLong, poll)
 	return &producer{conn: conn, pub: pub, reg: reg}
 }

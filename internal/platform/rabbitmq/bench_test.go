@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
 )
 
@@ -22,14 +23,8 @@ func BenchmarkPublish(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		<-done
-		_ = c.Close()
-	})
+	b.Cleanup(func() { _ = c.Close() }) // once Run has returned
+	lifecycletest.Run(b, waitFor, c.Run)
 	body := bytes.Repeat([]byte("x"), 8<<10)
 	for _, channels := range []int{1, 4} {
 		b.Run(fmt.Sprintf("channels=%d", channels), func(b *testing.B) {
@@ -40,7 +35,7 @@ func BenchmarkPublish(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if err := p.Publish(ctx, "bench", message.Outgoing{MessageID: "m", Body: body}); err != nil {
+					if err := p.Publish(context.Background(), "bench", message.Outgoing{MessageID: "m", Body: body}); err != nil {
 						b.Error(err)
 						return
 					}
