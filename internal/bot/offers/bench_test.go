@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
@@ -23,11 +24,11 @@ func realisticMarket(n int) market.Snapshot {
 	r := rand.New(rand.NewPCG(14, 4))
 	m := market.Snapshot{
 		Fees: map[string]market.FeeSchedule{
-			"a8db": {Fraction: mustFraction("0.05"), Min: 1, Reduced: map[string][]market.TitleFee{}},
-			"9a92": {Fraction: mustFraction("0.05"), Min: 1},
-			"tf2":  {Fraction: mustFraction("0.07"), Min: 1},
+			"a8db": {Fraction: offerstest.MustFraction("0.05"), Min: 1, Reduced: map[string][]market.TitleFee{}},
+			"9a92": {Fraction: offerstest.MustFraction("0.05"), Min: 1},
+			"tf2":  {Fraction: offerstest.MustFraction("0.07"), Min: 1},
 		},
-		FallbackFee: mustFraction("0.05"),
+		FallbackFee: offerstest.MustFraction("0.05"),
 		Titles:      make([]market.TitleState, 0, n),
 	}
 	pct := func(v market.Cents, from, to int) market.Cents { return v * market.Cents(from+r.IntN(to-from+1)) / 100 }
@@ -63,7 +64,7 @@ func realisticMarket(n int) market.Snapshot {
 				PriceAtLow: pct(price, 80, 115), PriceAtHigh: pct(price, 80, 110)}
 		}
 		if game == "a8db" && r.IntN(100) == 0 {
-			m.Fees[game].Reduced[t.Title] = []market.TitleFee{{Fraction: mustFraction("0.02"), ExpiresAt: now0.Add(24 * time.Hour)}}
+			m.Fees[game].Reduced[t.Title] = []market.TitleFee{{Fraction: offerstest.MustFraction("0.02"), ExpiresAt: now0.Add(24 * time.Hour)}}
 		}
 		m.Titles = append(m.Titles, t)
 	}

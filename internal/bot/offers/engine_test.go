@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/market/sellhistory"
 )
@@ -24,14 +25,6 @@ func historyOf(r sellhistory.Result) *market.ResaleHistory {
 }
 
 // mustFraction is ParseFraction for constants known to be valid; it panics on a bad value.
-func mustFraction(s string) market.Fraction {
-	f, err := market.ParseFraction(s)
-	if err != nil {
-		panic(err)
-	}
-	return f
-}
-
 // feeOf returns the fee in cents on selling title of game at sell cents at now in m (SPEC §6.1): the
 // first applicable reduced fee of the title, else the game's default fee, else the fallback rate with a
 // 1-cent minimum; in each case max(⌊sell × fraction + ½⌋, minimum).
@@ -50,10 +43,10 @@ func baseMarket(titles ...market.TitleState) market.Snapshot {
 	return market.Snapshot{
 		Titles: titles,
 		Fees: map[string]market.FeeSchedule{
-			gameCS:   {Fraction: mustFraction("0.05"), Min: 10},
-			gameZero: {Fraction: mustFraction("0")},
+			gameCS:   {Fraction: offerstest.MustFraction("0.05"), Min: 10},
+			gameZero: {Fraction: offerstest.MustFraction("0")},
 		},
-		FallbackFee: mustFraction("0.025"),
+		FallbackFee: offerstest.MustFraction("0.025"),
 	}
 }
 
@@ -71,7 +64,7 @@ func TestFee(t *testing.T) {
 		m.Fees[gameCS] = gf
 		return m
 	}
-	bounded := market.TitleFee{Fraction: mustFraction("0.02"), MinPrice: ptr[market.Cents](500), MaxPrice: ptr[market.Cents](2000)}
+	bounded := market.TitleFee{Fraction: offerstest.MustFraction("0.02"), MinPrice: ptr[market.Cents](500), MaxPrice: ptr[market.Cents](2000)}
 	cases := []struct {
 		name  string
 		m     market.Snapshot
@@ -101,18 +94,18 @@ func TestFee(t *testing.T) {
 		// Another title of the game keeps the default: 1000 × 0.05 = 50.
 		{"reduced other title", reduced(bounded), gameCS, "X", 1000, 50},
 		// Open bounds: 100000 × 0.02 = 2000.
-		{"reduced open bounds", reduced(market.TitleFee{Fraction: mustFraction("0.02")}), gameCS, "R", 100000, 2000},
+		{"reduced open bounds", reduced(market.TitleFee{Fraction: offerstest.MustFraction("0.02")}), gameCS, "R", 100000, 2000},
 		// expires_at == now: expired, default 1000 × 0.05 = 50.
-		{"reduced expired at now", reduced(market.TitleFee{Fraction: mustFraction("0.02"), ExpiresAt: now0}), gameCS, "R", 1000, 50},
-		{"reduced expires after now", reduced(market.TitleFee{Fraction: mustFraction("0.02"), ExpiresAt: now0.Add(time.Second)}), gameCS, "R", 1000, 20},
+		{"reduced expired at now", reduced(market.TitleFee{Fraction: offerstest.MustFraction("0.02"), ExpiresAt: now0}), gameCS, "R", 1000, 50},
+		{"reduced expires after now", reduced(market.TitleFee{Fraction: offerstest.MustFraction("0.02"), ExpiresAt: now0.Add(time.Second)}), gameCS, "R", 1000, 20},
 		// 1000 × 0.01 = 10 < own minimum 25.
-		{"reduced own minimum above", reduced(market.TitleFee{Fraction: mustFraction("0.01"), Min: ptr[market.Cents](25)}), gameCS, "R", 1000, 25},
+		{"reduced own minimum above", reduced(market.TitleFee{Fraction: offerstest.MustFraction("0.01"), Min: ptr[market.Cents](25)}), gameCS, "R", 1000, 25},
 		// 500 × 0.01 = 5 ≥ own minimum 3, although below the game minimum 10.
-		{"reduced own minimum below game minimum", reduced(market.TitleFee{Fraction: mustFraction("0.01"), Min: ptr[market.Cents](3)}), gameCS, "R", 500, 5},
+		{"reduced own minimum below game minimum", reduced(market.TitleFee{Fraction: offerstest.MustFraction("0.01"), Min: ptr[market.Cents](3)}), gameCS, "R", 500, 5},
 		// 500 × 0.01 = 5 < game minimum 10 when the reduced fee has none.
-		{"reduced without own minimum uses game minimum", reduced(market.TitleFee{Fraction: mustFraction("0.01")}), gameCS, "R", 500, 10},
+		{"reduced without own minimum uses game minimum", reduced(market.TitleFee{Fraction: offerstest.MustFraction("0.01")}), gameCS, "R", 500, 10},
 		// Explicit own minimum 0: 40 × 0.01 = 0.4 → 0.
-		{"reduced own minimum zero", reduced(market.TitleFee{Fraction: mustFraction("0.01"), Min: ptr[market.Cents](0)}), gameCS, "R", 40, 0},
+		{"reduced own minimum zero", reduced(market.TitleFee{Fraction: offerstest.MustFraction("0.01"), Min: ptr[market.Cents](0)}), gameCS, "R", 40, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,8 +118,8 @@ func TestFeeFirstApplicableReduced(t *testing.T) {
 	m := baseMarket()
 	gf := m.Fees[gameCS]
 	gf.Reduced = map[string][]market.TitleFee{"R": {
-		{Fraction: mustFraction("0.01"), MaxPrice: ptr[market.Cents](999)},
-		{Fraction: mustFraction("0.03"), MinPrice: ptr[market.Cents](1000)},
+		{Fraction: offerstest.MustFraction("0.01"), MaxPrice: ptr[market.Cents](999)},
+		{Fraction: offerstest.MustFraction("0.03"), MinPrice: ptr[market.Cents](1000)},
 	}}
 	m.Fees[gameCS] = gf
 	require.Equal(t, int64(10), feeOf(&m, gameCS, "R", 999, now0))  // 9.99 → 10 ≥ 10

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
@@ -89,8 +90,8 @@ func TestIndexRecomputesEndedReducedFees(t *testing.T) {
 		market.TitleState{Title: "A", GameID: gameCS, Available: avail(1000), Order: order(1100)},
 		market.TitleState{Title: "B", GameID: gameCS, Available: avail(1000), Order: order(1100)},
 	)
-	m.Fees[gameCS] = market.FeeSchedule{Fraction: mustFraction("0.05"), Min: 1, Reduced: map[string][]market.TitleFee{
-		"B": {{Fraction: mustFraction("0.01"), ExpiresAt: now0.Add(time.Minute)}},
+	m.Fees[gameCS] = market.FeeSchedule{Fraction: offerstest.MustFraction("0.05"), Min: 1, Reduced: map[string][]market.TitleFee{
+		"B": {{Fraction: offerstest.MustFraction("0.01"), ExpiresAt: now0.Add(time.Minute)}},
 	}}
 	ix := BuildIndex(&m, now0)
 	s := Settings{LimitBasisPoints: -10000}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
@@ -28,11 +29,11 @@ var genGames = []string{gameCS, "9a92", "tf2", gameNone}
 func genMarket(r *rand.Rand, c genConfig, now time.Time) market.Snapshot {
 	m := market.Snapshot{
 		Fees: map[string]market.FeeSchedule{
-			gameCS: {Fraction: mustFraction("0.05"), Min: 1, Reduced: map[string][]market.TitleFee{}},
-			"9a92": {Fraction: mustFraction("0.07"), Min: 2, Reduced: map[string][]market.TitleFee{}},
-			"tf2":  {Fraction: mustFraction("0.1"), Min: 1},
+			gameCS: {Fraction: offerstest.MustFraction("0.05"), Min: 1, Reduced: map[string][]market.TitleFee{}},
+			"9a92": {Fraction: offerstest.MustFraction("0.07"), Min: 2, Reduced: map[string][]market.TitleFee{}},
+			"tf2":  {Fraction: offerstest.MustFraction("0.1"), Min: 1},
 		},
-		FallbackFee: mustFraction("0.025"),
+		FallbackFee: offerstest.MustFraction("0.025"),
 	}
 	at := func() time.Time {
 		switch r.IntN(4) {
@@ -81,7 +82,7 @@ func genMarket(r *rand.Rand, c genConfig, now time.Time) market.Snapshot {
 		if gf, ok := m.Fees[t.GameID]; ok && gf.Reduced != nil && r.IntN(8) == 0 {
 			var reduced []market.TitleFee
 			for range 1 + r.IntN(3) {
-				rf := market.TitleFee{Fraction: mustFraction([]string{"0.01", "0.02", "0.03"}[r.IntN(3)]), ExpiresAt: at()}
+				rf := market.TitleFee{Fraction: offerstest.MustFraction([]string{"0.01", "0.02", "0.03"}[r.IntN(3)]), ExpiresAt: at()}
 				if r.IntN(2) == 0 {
 					rf.Min = ptr(market.Cents(r.IntN(3)))
 				}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
@@ -19,7 +20,7 @@ func cheapHistory(expires time.Time) market.Snapshot {
 	m := baseMarket(market.TitleState{Title: "Cheap", GameID: gameCS,
 		Available: &market.PriceLevel{Price: 2, Count: 1, ExpiresAt: expires},
 		History:   &market.ResaleHistory{Stable: true, SoldPerWeek: 168, PriceAtLow: 3, PriceAtHigh: 3}})
-	m.Fees[gameCS] = market.FeeSchedule{Fraction: mustFraction("0.05"), Min: 1}
+	m.Fees[gameCS] = market.FeeSchedule{Fraction: offerstest.MustFraction("0.05"), Min: 1}
 	return m
 }
 
