@@ -16,6 +16,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
@@ -118,13 +119,10 @@ func TestPollIntervalDrivesNotifications(t *testing.T) {
 	b, err := New(Config{Whitelist: []int64{alice}, GameIDs: []string{"a8db"}, PollInterval: 20 * time.Millisecond, LongPollTimeout: time.Second},
 		sender, src, &fakeCharts{}, rdb, log, prometheus.NewRegistry(), nil, clock.NewFake(t0))
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
+	stop := lifecycletest.Start(t, 15*time.Second, b.Run)
 	srv.SendText(alice, "/start")
 	require.Eventually(t, func() bool { return len(srv.Sent(alice)) == 3 }, 10*time.Second, 5*time.Millisecond)
-	cancel()
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
 }
 
 func TestPanicsAreContained(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
@@ -163,24 +164,9 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 
 // run starts the bot until the test ends.
 func (h *harness) run() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.bot.Run(ctx) }()
-	var once sync.Once
-	h.stop = func() { once.Do(func() { h.shutdown(cancel, done) }) }
+	stop := lifecycletest.Start(h.t, 15*time.Second, h.bot.Run)
+	h.stop = func() { require.NoError(h.t, stop()) }
 	h.t.Cleanup(h.stop)
-}
-
-func (h *harness) shutdown(cancel func(), done chan error) {
-	{
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(h.t, err)
-		case <-time.After(15 * time.Second):
-			h.t.Error("bot did not stop")
-		}
-	}
 }
 
 // sent waits until chat received at least n messages and returns them.

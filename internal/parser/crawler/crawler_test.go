@@ -15,6 +15,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
 
@@ -209,14 +210,11 @@ func TestRunWarnsOnceWithoutKeysAndStops(t *testing.T) {
 	cfg := testConfig()
 	cfg.CycleInterval = time.Millisecond
 	c, _ := newTestCrawler(t, cfg, m, s, &logs)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- c.Run(ctx) }()
+	stop := lifecycletest.Start(t, 10*time.Second, c.Run)
 	require.Eventually(t, func() bool {
 		return testutil.ToFloat64(c.m.cycles.WithLabelValues("complete")) >= 3
 	}, 10*time.Second, time.Millisecond)
-	cancel()
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
 	require.Equal(t, 1, strings.Count(logs.String(), "API keys are not set"))
 }
 

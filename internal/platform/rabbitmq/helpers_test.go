@@ -72,26 +72,7 @@ func waitConnected(t *testing.T, c *Conn) {
 // waits for Run's result.
 func runConsumer(t *testing.T, cons *Consumer) (stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cons.Run(ctx) }()
-	var result error
-	stopped := false
-	stop = func() error {
-		if stopped {
-			return result
-		}
-		stopped = true
-		cancel()
-		select {
-		case result = <-done:
-		case <-time.After(waitFor):
-			t.Error("consumer Run did not return")
-		}
-		return result
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
+	return lifecycletest.Start(t, waitFor, cons.Run)
 }
 
 // rawChannel opens a channel with a plain client, independent of the code under test.

@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
 
@@ -230,12 +231,9 @@ func TestLogsNeverShowThePassword(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, err := NewConn("amqp://guest:sup3rs3cret@127.0.0.1:1/vh", logger, nil, ConnOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	stop := lifecycletest.Start(t, waitFor, c.Run)
 	require.Eventually(t, func() bool { return counter(c.metrics.connectFails) >= 3 }, waitFor, time.Millisecond)
-	cancel()
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
 	require.ErrorIs(t, c.Run(context.Background()), errRunTwice)
 	out := buf.String()
 	require.Contains(t, out, "rabbitmq connect failed")

@@ -44,9 +44,18 @@ func TestRun(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &recorder{TB: t}
 			Run(r, 50*time.Millisecond, tc.run)
-			require.Len(t, r.cleanups, 1)
 			r.end()
 			require.Equal(t, tc.failed, r.failed)
 		})
 	}
+}
+
+func TestStartStopsOnDemand(t *testing.T) {
+	errStopped := errors.New("stopped")
+	r := &recorder{TB: t}
+	stop := Start(r, time.Second, func(ctx context.Context) error { <-ctx.Done(); return errStopped })
+	require.ErrorIs(t, stop(), errStopped)
+	require.ErrorIs(t, stop(), errStopped, "the same result again")
+	r.end()
+	require.False(t, r.failed)
 }
