@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -24,12 +25,9 @@ func brokerWithDeadLetters(t *testing.T) (amqpURL string, ch *amqp.Channel) {
 	amqpURL = rabbitmqtest.NewVhost(t)
 	conn, err := rabbitmq.NewConn(amqpURL, nil, nil, rabbitmq.ConnOptions{Queues: rabbitmq.Queues()})
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- conn.Run(ctx) }()
+	stop := lifecycletest.Start(t, 30*time.Second, conn.Run)
 	require.Eventually(t, func() bool { return conn.Check(context.Background()) == nil }, 30*time.Second, 10*time.Millisecond)
-	cancel()
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
 	require.NoError(t, conn.Close())
 
 	raw, err := amqp.Dial(amqpURL)
