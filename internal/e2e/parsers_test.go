@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -125,7 +126,7 @@ func (c *sharedCrawl) progress() (pages int64, done, ranges int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	raw, err := c.rdb.Get(ctx, "parser:cycle:"+sharedGame).Result()
-	if err == redis.Nil {
+	if errors.Is(err, redis.Nil) {
 		return 0, 0, 0
 	}
 	require.NoError(c.tb, err)

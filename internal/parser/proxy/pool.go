@@ -335,7 +335,7 @@ func (p *Pool) Acquire(ctx context.Context, limited bool) (*Lease, error) {
 			if earliest.IsZero() {
 				return nil, errNoEgress
 			}
-			if err := p.waitOrChange(ctx, earliest.Sub(now), changed); err != nil {
+			if err := p.waitOrChange(ctx, changed, earliest.Sub(now)); err != nil {
 				return nil, err
 			}
 			continue
@@ -371,7 +371,7 @@ func (p *Pool) Acquire(ctx context.Context, limited bool) (*Lease, error) {
 }
 
 // waitOrChange sleeps d, returning early when the egress set changes; it fails only when ctx is done.
-func (p *Pool) waitOrChange(ctx context.Context, d time.Duration, changed context.Context) error {
+func (p *Pool) waitOrChange(ctx, changed context.Context, d time.Duration) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(changed, cancel)()

@@ -115,7 +115,9 @@ func TestParseError(t *testing.T) {
 			_, perr := url.Parse(tt.raw)
 			require.Error(t, perr)
 			err := ParseError(tt.raw, perr)
-			require.ErrorIs(t, err, perr.(*url.Error).Err)
+			var ue *url.Error
+			require.ErrorAs(t, perr, &ue)
+			require.ErrorIs(t, err, ue.Err)
 			require.ErrorIs(t, err, ErrRedacted)
 			require.NotContains(t, err.Error(), tt.raw, "the whole URL is not repeated")
 			for _, s := range tt.secrets {

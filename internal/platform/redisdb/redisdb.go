@@ -104,7 +104,7 @@ func ParseClusterURL(rawURL string) (*redis.ClusterOptions, error) {
 func parseScheme(rawURL string, schemes ...string) (*url.URL, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %s", ErrInvalidURL, redact.URLString(rawURL), redact.ParseError(rawURL, err))
+		return nil, fmt.Errorf("%w %q: %w", ErrInvalidURL, redact.URLString(rawURL), redact.ParseError(rawURL, err))
 	}
 	for _, s := range schemes {
 		if u.Scheme == s {
