@@ -14,7 +14,6 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
-	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
@@ -29,17 +28,8 @@ import (
 // and the offers the bot computes and shows must equal what the simulator's catalogue says they must be,
 // with no difference at all.
 func TestGroundTruthOnRedisCluster(t *testing.T) {
-	games := []string{"a8db", "9a92"}
-	pub, _ := dmarkettest.DemoKeys()
-	sim := dmarkettest.New(dmarkettest.Config{Seed: 11, Games: games, Titles: 50, ListingsPerTitle: 8,
-		PublicKeys: []string{pub}, PublicMarketRate: -1, PublicOtherRate: -1,
-		AccountListingsRate: -1, AccountSalesRate: -1, AccountOtherRate: -1})
-	t.Cleanup(sim.Close)
+	sim, games, total := truthSim(t, 50)
 	cat := sim.Catalogue()
-	total := 0
-	for _, g := range games {
-		total += len(cat.Titles[g])
-	}
 
 	redisURL := redisdbtest.ClusterURL(t)
 	require.True(t, redisdb.IsClusterURL(redisURL))

@@ -124,22 +124,31 @@ func (d *diffs) onlyOpenDefects() ([]string, bool) {
 	return slices.Sorted(maps.Keys(seen)), true
 }
 
+// truthSim starts the ground-truth tests' simulator: the adversarial catalogue of seed 11 with titles
+// titles in each of two games, accepting the demo keys without rate limits. It returns the simulator, its
+// games and their number of titles.
+func truthSim(t *testing.T, titles int) (*dmarkettest.Server, []string, int) {
+	t.Helper()
+	games := []string{"a8db", "9a92"}
+	pub, _ := dmarkettest.DemoKeys()
+	sim := dmarkettest.New(dmarkettest.Config{Seed: 11, Games: games, Titles: titles, ListingsPerTitle: 8,
+		PublicKeys: []string{pub}, PublicMarketRate: -1, PublicOtherRate: -1,
+		AccountListingsRate: -1, AccountSalesRate: -1, AccountOtherRate: -1})
+	t.Cleanup(sim.Close)
+	total := 0
+	for _, g := range games {
+		total += len(sim.Catalogue().Titles[g])
+	}
+	return sim, games, total
+}
+
 // TestGroundTruthWholeMarket crawls an adversarial simulator catalogue of two games (twice) with the real
 // parser and worker code, then compares every title's Redis state and every offer the bot computes for
 // extreme user settings with what SPEC §5.2, §5.3 and §6.1 say they must be, computed independently from
 // the simulator's catalogue: field by field, cent by cent, with no tolerance.
 func TestGroundTruthWholeMarket(t *testing.T) {
-	games := []string{"a8db", "9a92"}
-	pub, _ := dmarkettest.DemoKeys()
-	sim := dmarkettest.New(dmarkettest.Config{Seed: 11, Games: games, Titles: 250, ListingsPerTitle: 8,
-		PublicKeys: []string{pub}, PublicMarketRate: -1, PublicOtherRate: -1,
-		AccountListingsRate: -1, AccountSalesRate: -1, AccountOtherRate: -1})
-	t.Cleanup(sim.Close)
+	sim, games, total := truthSim(t, 250)
 	cat := sim.Catalogue()
-	total := 0
-	for _, g := range games {
-		total += len(cat.Titles[g])
-	}
 	t.Logf("catalogue: %d titles, %d listings, %d games", total, cat.ListingCount(), len(games))
 
 	// Two full crawls: the second re-crawls every range over the first one's state (ranges split where
