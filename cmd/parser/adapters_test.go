@@ -19,11 +19,12 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
 	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 )
 
 func TestAccountLimiterAdaptsToSignedOutcomes(t *testing.T) {
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	clk := clocktest.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	acc, err := ratelimit.NewAccount(ratelimit.AccountConfig{}, clk, prometheus.NewRegistry())
 	require.NoError(t, err)
 	a := accountLimiter{acc}

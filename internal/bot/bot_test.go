@@ -16,6 +16,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
@@ -117,7 +118,7 @@ func TestPollIntervalDrivesNotifications(t *testing.T) {
 	require.NoError(t, err)
 	src := &fakeOffers{list: offersN(2)}
 	b, err := New(Config{Whitelist: []int64{alice}, GameIDs: []string{"a8db"}, PollInterval: 20 * time.Millisecond, LongPollTimeout: time.Second},
-		sender, src, &fakeCharts{}, rdb, log, prometheus.NewRegistry(), nil, clock.NewFake(t0))
+		sender, src, &fakeCharts{}, rdb, log, prometheus.NewRegistry(), nil, clocktest.NewFake(t0))
 	require.NoError(t, err)
 	stop := lifecycletest.Start(t, 15*time.Second, b.Run)
 	srv.SendText(alice, "/start")

@@ -20,7 +20,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -97,7 +97,7 @@ type harness struct {
 	sender *telegram.Sender
 	bot    *Bot
 	rdb    *redis.Client
-	clk    *clock.Fake
+	clk    *clocktest.Fake
 	src    *fakeOffers
 	charts *fakeCharts
 	logs   *loggingtest.Buffer
@@ -144,7 +144,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		GlobalPerSecond: 1000, RetryBackoff: 10 * time.Millisecond,
 	}, nil, log, reg)
 	require.NoError(t, err)
-	h := &harness{t: t, srv: srv, sender: sender, rdb: o.rdb, clk: clock.NewFake(t0), src: &fakeOffers{},
+	h := &harness{t: t, srv: srv, sender: sender, rdb: o.rdb, clk: clocktest.NewFake(t0), src: &fakeOffers{},
 		charts: &fakeCharts{}, logs: logs, reg: reg, stop: func() {}}
 	h.bot, err = New(Config{
 		Whitelist:               o.whitelist,

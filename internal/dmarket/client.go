@@ -140,7 +140,7 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Clock tells the time and waits between retries; clock.Real and *clock.Fake implement it.
+// Clock tells the time and waits between retries; clock.Real and *clocktest.Fake implement it.
 type Clock interface {
 	Now() time.Time
 	Sleep(ctx context.Context, d time.Duration) error

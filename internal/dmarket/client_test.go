@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 )
 
 const emptyPage = `{"objects":[],"total":{"items":0},"cursor":""}`
@@ -180,7 +181,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, srv := serve(t, answer{status: 429, headers: tt.headers, body: `{"message":"API rate limit exceeded"}`},
 				answer{status: 200, body: emptyPage})
-			c := newTestClient(t, srv.URL, Config{}, clock.NewFake(now))
+			c := newTestClient(t, srv.URL, Config{}, clocktest.NewFake(now))
 			_, err := c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
 			require.NoError(t, err)
 			require.Equal(t, 2, s.count())
@@ -349,7 +350,7 @@ func TestAuthAndGoneStopTheEndpoint(t *testing.T) {
 	for _, status := range []int{401, 410} {
 		t.Run(strconv.Itoa(status), func(t *testing.T) {
 			s, srv := serve(t, answer{status: status, body: `{"code":"X","message":"y"}`}, answer{status: 200, body: emptyPage})
-			clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			clk := clocktest.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 			c := newTestClient(t, srv.URL, Config{StopFor: time.Hour}, clk)
 			_, err := c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
 			require.False(t, IsRetryable(err))
@@ -433,7 +434,7 @@ func verifyRequest(t *testing.T, pub ed25519.PublicKey, r *http.Request, body st
 func TestSignedRetryIsResigned(t *testing.T) {
 	pub, signer := testKeys(t)
 	s, srv := serve(t, answer{status: 502}, answer{status: 500}, answer{status: 200, body: string(fixture(t, "aggregated-prices.json"))})
-	clk := clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	clk := clocktest.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	c := newTestClient(t, srv.URL, Config{BaseDelay: 5 * time.Second}, clk, WithSigner(signer))
 	res, err := c.AggregatedPrices(context.Background(), "a8db", []string{"AK-47 | Redline (Field-Tested)"})
 	require.NoError(t, err)

@@ -12,16 +12,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/stretchr/testify/require"
-
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
 // recClock tells the time of its fake clock (the real time when it has none) and records backoff sleeps
 // instead of sleeping, advancing the fake clock by each wait. onSleep, when set, decides what a sleep
 // returns.
 type recClock struct {
-	fake    *clock.Fake
+	fake    *clocktest.Fake
 	onSleep func(ctx context.Context) error
 	mu      sync.Mutex
 	sleeps  []time.Duration
@@ -132,7 +131,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Disca
 
 // newTestClient builds a client for baseURL with fast test defaults: 3 attempts, 100 ms base delay and a
 // jitter that always returns the ceiling, no real sleeping. clk, when not nil, is the client's time.
-func newTestClient(t testing.TB, baseURL string, cfg Config, clk *clock.Fake, opts ...Option) *testClient {
+func newTestClient(t testing.TB, baseURL string, cfg Config, clk *clocktest.Fake, opts ...Option) *testClient {
 	t.Helper()
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = baseURL

@@ -11,7 +11,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 )
 
 func newSim(t *testing.T, mod func(*dmarkettest.Config)) *dmarkettest.Server {
@@ -168,7 +168,7 @@ func TestSimulatorRefusesWrongAndStaleKeys(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	require.Equal(t, "Unauthorized", e.Code, "PascalCase body parsed")
 
-	skewed := newTestClient(t, sim.URL(), Config{}, clock.NewFake(time.Now().Add(-5*time.Minute)), WithSigner(demoSignerFor(t)))
+	skewed := newTestClient(t, sim.URL(), Config{}, clocktest.NewFake(time.Now().Add(-5*time.Minute)), WithSigner(demoSignerFor(t)))
 	_, err = skewed.CustomizedFees(context.Background(), "a8db")
 	require.ErrorIs(t, err, ErrAuth, "a stale X-Sign-Date is refused")
 }

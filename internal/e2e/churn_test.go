@@ -21,7 +21,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 	"github.com/skinflip/dmarket-monitor/internal/salesschedule"
@@ -186,7 +186,7 @@ func TestRedisKeysStayBoundedUnderTitleChurn(t *testing.T) {
 	)
 	ctx := context.Background()
 	rdb := redisdbtest.New(t)
-	clk := clock.NewFake(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	clk := clocktest.NewFake(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.DiscardHandler)
 

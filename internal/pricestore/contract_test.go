@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore/pricestoretest"
@@ -23,7 +23,7 @@ func TestContract(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pricestoretest.Contract(t, func(t *testing.T) pricestoretest.Subject {
 				now := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
-				s, err := pricestore.New(tc.client(t), clock.NewFake(now), pricestore.Config{})
+				s, err := pricestore.New(tc.client(t), clocktest.NewFake(now), pricestore.Config{})
 				require.NoError(t, err)
 				return pricestoretest.Subject{Store: s, Read: s, Now: now}
 			})

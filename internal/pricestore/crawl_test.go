@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
@@ -101,7 +101,7 @@ func TestCountAtAPriceSpanningPages(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+			both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 				pages := threePages(1_000, t0.Add(-time.Minute))
 				applyPages(t, s, pages, tc.order...)
 				avail, locked := levels(t, s, "A")
@@ -121,7 +121,7 @@ func TestCountAtAPriceSpanningPages(t *testing.T) {
 
 func TestCountFollowsTheLatestCrawl(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		first := threePages(1_000, t0.Add(-10*time.Minute))
 		applyPages(t, s, first)
 		raw := rdb.HGetAll(ctx, PricesKey("A")).Val()

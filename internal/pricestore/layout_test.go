@@ -12,7 +12,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
@@ -26,7 +26,7 @@ func TestLayoutIsByteIdentical(t *testing.T) {
 	ctx := context.Background()
 	rdb := redisdbtest.New(t)
 	now := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
-	s, err := New(rdb, clock.NewFake(now), Config{})
+	s, err := New(rdb, clocktest.NewFake(now), Config{})
 	require.NoError(t, err)
 	fetched := now.Add(-time.Minute)
 	lo, hi := int64(500), int64(5000)

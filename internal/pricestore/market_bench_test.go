@@ -14,7 +14,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
@@ -198,7 +198,7 @@ func BenchmarkServiceOffers(b *testing.B) {
 	ctx := context.Background()
 	rdb := populateBench(b, 0)
 	src := newMarketReader(rdb, MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.05")})
-	svc := offers.NewService(src, clock.NewFake(now0), time.Hour)
+	svc := offers.NewService(src, clocktest.NewFake(now0), time.Hour)
 	if _, err := svc.Market(ctx); err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -29,7 +29,7 @@ var now0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 func ptr[T any](v T) *T { return &v }
 
 func newMarketReader(rdb redis.UniversalClient, cfg MarketReaderConfig) *MarketReader {
-	return NewMarketReader(rdb, cfg, clock.NewFake(now0), loggingtest.Discard())
+	return NewMarketReader(rdb, cfg, clocktest.NewFake(now0), loggingtest.Discard())
 }
 
 func meta(game string, updated int64) string {
@@ -100,7 +100,7 @@ func TestMarketReaderMarket(t *testing.T) {
 
 		var logs bytes.Buffer
 		src := NewMarketReader(rdb, MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.025"), ScanCount: 3, BatchSize: 2, Parallel: 2},
-			clock.NewFake(now0), slog.New(slog.NewTextHandler(&logs, nil)))
+			clocktest.NewFake(now0), slog.New(slog.NewTextHandler(&logs, nil)))
 		m, err := src.Market(ctx)
 		require.NoError(t, err)
 		sortTitles(m)
@@ -298,7 +298,7 @@ func TestMarketReaderServiceUserCallsSendNoRedisCommand(t *testing.T) {
 	counter := &commandCounter{}
 	rdb.AddHook(counter)
 	src := newMarketReader(rdb, MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.05")})
-	clk := clock.NewFake(now0)
+	clk := clocktest.NewFake(now0)
 	built := make(firstBuild)
 	svc := offers.NewService(src, clk, time.Hour, offers.WithObserver(built))
 	lifecycletest.Run(t, 10*time.Second, svc.Run)
@@ -364,7 +364,7 @@ func TestMarketReaderIgnoresAFieldExpiredWithinTheCurrentSecond(t *testing.T) {
 	require.NoError(t, rdb.HSet(ctx, PricesKey("Cheap"), "meta", meta("a8db", nowS-60),
 		"a:2", lvl(1, nowS), // expired 0.7 s ago
 		"a:3", lvl(4, nowS+3600)).Err())
-	src := NewMarketReader(rdb, MarketReaderConfig{}, clock.NewFake(at), loggingtest.Discard())
+	src := NewMarketReader(rdb, MarketReaderConfig{}, clocktest.NewFake(at), loggingtest.Discard())
 	m, err := src.Market(ctx)
 	require.NoError(t, err)
 	require.Len(t, m.Titles, 1)

@@ -15,13 +15,14 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
 var t0 = time.Now().UTC().Truncate(time.Second)
 
-func newStore(t *testing.T) (*Store, *redis.Client, *clock.Fake) {
+func newStore(t *testing.T) (*Store, *redis.Client, *clocktest.Fake) {
 	t.Helper()
 	rdb := redisdbtest.New(t)
 	s, clk := newStoreOn(t, rdb)
@@ -29,9 +30,9 @@ func newStore(t *testing.T) (*Store, *redis.Client, *clock.Fake) {
 }
 
 // newStoreOn returns a store on rdb with a fake clock at t0.
-func newStoreOn(t *testing.T, rdb redis.UniversalClient) (*Store, *clock.Fake) {
+func newStoreOn(t *testing.T, rdb redis.UniversalClient) (*Store, *clocktest.Fake) {
 	t.Helper()
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	s, err := New(rdb, clk, Config{PriceTTL: time.Hour, HistoryTTL: 24 * time.Hour})
 	require.NoError(t, err)
 	return s, clk
@@ -39,7 +40,7 @@ func newStoreOn(t *testing.T, rdb redis.UniversalClient) (*Store, *clock.Fake) {
 
 // both runs body on a fresh store over a database of the single test server and over the test cluster
 // (redisdbtest.Both).
-func both(t *testing.T, body func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake)) {
+func both(t *testing.T, body func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake)) {
 	t.Helper()
 	redisdbtest.Both(t, func(t *testing.T, rdb redis.UniversalClient) {
 		s, clk := newStoreOn(t, rdb)
@@ -105,7 +106,7 @@ func TestNewConfig(t *testing.T) {
 
 func TestWriteListingsLayout(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		fetched := t0.Add(-time.Minute).Add(123 * time.Millisecond)
 		n, err := s.WriteListings(ctx, "a8db", fetched, fixturePage(t))
 		require.NoError(t, err)
@@ -147,7 +148,7 @@ func TestWriteListingsLayout(t *testing.T) {
 
 func TestWriteListingsCountsAndOrder(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		const title = `Weird "title" \ ★`
 		page1 := []validate.Listing{
 			listing(title, 100, false, 0), listing(title, 100, false, 0), listing(title, 100, false, 0),
@@ -187,7 +188,7 @@ func TestWriteListingsCountsAndOrder(t *testing.T) {
 
 func TestWriteListingsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		items := fixturePage(t)
 		fetched := t0.Add(-time.Second)
 		_, err := s.WriteListings(ctx, "a8db", fetched, items)
@@ -205,7 +206,7 @@ func TestWriteListingsIdempotent(t *testing.T) {
 
 func TestWriteListingsExpiredPageIgnored(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		n, err := s.WriteListings(ctx, "a8db", t0.Add(-2*time.Hour), fixturePage(t))
 		require.NoError(t, err)
 		require.Zero(t, n)
@@ -218,7 +219,7 @@ func TestWriteListingsExpiredPageIgnored(t *testing.T) {
 
 func TestSoldCheapListingStopsBeingMinimum(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		const title = "AK-47 | Redline (Field-Tested)"
 		_, err := s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 100, false, 0), listing(title, 200, false, 0)})
 		require.NoError(t, err)
@@ -260,7 +261,7 @@ func TestSoldCheapListingStopsBeingMinimum(t *testing.T) {
 
 func TestWriteListingsPrunesToEmpty(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		_, err := s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing("A", 1, false, 0)})
 		require.NoError(t, err)
 		// Make the stored field stale by hand (the key outlives it only in this artificial state), then write
@@ -294,7 +295,7 @@ func randomPages(n int) ([][]validate.Listing, []time.Time) {
 // stores on connections of their own to what shared connects to (empty at the start).
 func writeConcurrently(t *testing.T, shared redis.UniversalClient, n, copies int, r *rand.Rand, write func(st *Store, page int) error) {
 	t.Helper()
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	work := make(chan int)
 	errs := make(chan error, 4)
 	var wg sync.WaitGroup
@@ -344,7 +345,7 @@ func TestConcurrentWritersMatchSingleWriter(t *testing.T) {
 func TestRedisErrorsAreReturned(t *testing.T) {
 	ctx := context.Background()
 	rdb := redisdbtest.Unreachable(t)
-	s, err := New(rdb, clock.NewFake(t0), Config{})
+	s, err := New(rdb, clocktest.NewFake(t0), Config{})
 	require.NoError(t, err)
 	_, err = s.WriteListings(ctx, "a8db", t0, fixturePage(t))
 	require.Error(t, err)
@@ -358,7 +359,7 @@ func TestRedisErrorsAreReturned(t *testing.T) {
 
 func TestPruneManyExpiredFields(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		const title = "Case"
 		var items []validate.Listing
 		for p := int64(1); p <= 2500; p++ {
@@ -391,7 +392,7 @@ func TestPricesKeyTTLNeverExceedsPriceTTL(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+			both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 				clk.Set(t0.Add(400 * time.Millisecond))
 				fetched := clk.Now().Add(-tc.age)
 				_, err := s.WriteListings(ctx, "a8db", fetched, []validate.Listing{listing("A", 100, false, 0)})

@@ -11,14 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
 func TestWriteOrders(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		fetched := t0.Add(-time.Minute)
 		n, err := s.WriteOrders(ctx, fetched, []validate.Order{
 			{Title: "A", HasOrder: true, PriceCents: 1251, Count: 143},
@@ -60,7 +60,7 @@ func TestWriteOrders(t *testing.T) {
 
 func TestWriteHistory(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		fetched := t0.Add(-time.Minute)
 		h := &market.History{Stable: true, SoldPerWeek: 42, Probability: map[market.Cents]int{1257: 100, 1332: 40}}
 		n, err := s.WriteHistory(ctx, "A", fetched, h)
@@ -98,7 +98,7 @@ func TestWriteHistory(t *testing.T) {
 
 func TestWriteFees(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		fetched := t0.Add(-time.Minute)
 		lo, hi := int64(500), int64(5000)
 		exp := time.Unix(1749600000, 0)
@@ -203,7 +203,7 @@ type chartMessage struct {
 	h       *market.History
 }
 
-func (m chartMessage) write(t *testing.T, s *Store, clk *clock.Fake) {
+func (m chartMessage) write(t *testing.T, s *Store, clk *clocktest.Fake) {
 	t.Helper()
 	clk.Set(m.fetched)
 	_, err := s.WriteHistory(context.Background(), "A", m.fetched, m.h)
@@ -213,7 +213,7 @@ func (m chartMessage) write(t *testing.T, s *Store, clk *clock.Fake) {
 func TestChartMergesDailyPoints(t *testing.T) {
 	ctx := context.Background()
 	redisdbtest.Both(t, func(t *testing.T, rdb redis.UniversalClient) {
-		clk := clock.NewFake(chartDay(20))
+		clk := clocktest.NewFake(chartDay(20))
 		s, err := New(rdb, clk, Config{})
 		require.NoError(t, err)
 		read := func() ChartValue {
@@ -294,7 +294,7 @@ func TestChartWithoutDaysIsRemoved(t *testing.T) {
 	ctx := context.Background()
 	redisdbtest.Both(t, func(t *testing.T, rdb redis.UniversalClient) {
 		fetched := chartDay(10)
-		clk := clock.NewFake(fetched)
+		clk := clocktest.NewFake(fetched)
 		s, err := New(rdb, clk, Config{})
 		require.NoError(t, err)
 		// A value written before the daily series existed is read and merged.

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
@@ -62,7 +62,7 @@ func (r *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 // title key (cluster-safe, SPEC §9.3), pipelined, and every title is counted once.
 func TestListingsScriptTouchesOneKeyPerCall(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		rec := &scriptCalls{}
 		rdb.AddHook(rec)
 		items := fixturePage(t)
@@ -89,7 +89,7 @@ func TestListingsScriptTouchesOneKeyPerCall(t *testing.T) {
 // the next write reads the whole hash and deletes every expired field.
 func TestWriteTouchesOnlyItsFieldsUntilOneMayHaveExpired(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		const title = "Case"
 		key := PricesKey(title)
 		_, err := s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing(title, 100, false, 0)})
@@ -124,7 +124,7 @@ func TestWriteTouchesOnlyItsFieldsUntilOneMayHaveExpired(t *testing.T) {
 // previous version still writes during a rolling upgrade) is pruned by the next write, which adds them.
 func TestWriteOnKeyOfThePreviousLayout(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		key := PricesKey("A")
 		exp := clk.Now().Add(30 * time.Minute).Unix()
 		require.NoError(t, rdb.HSet(ctx, key, "meta", `{"t":1,"title":"A","game_id":"a8db"}`,
@@ -145,7 +145,7 @@ func TestWriteOnKeyOfThePreviousLayout(t *testing.T) {
 func BenchmarkWriteListingsPage(b *testing.B) {
 	ctx := context.Background()
 	rdb := redisdbtest.New(b)
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	s, err := New(rdb, clk, Config{PriceTTL: time.Hour})
 	require.NoError(b, err)
 	manyLevels := make([][]validate.Listing, 25)

@@ -8,7 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 )
 
@@ -17,13 +17,13 @@ func TestMakeDue(t *testing.T) {
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name        string
-		setup       func(t *testing.T, s *Schedule, clk *clock.Fake)
+		setup       func(t *testing.T, s *Schedule, clk *clocktest.Fake)
 		wantChanged bool
 		wantDue     time.Time // zero: not scheduled
 	}{
 		{
 			name: "postponed title becomes due now",
-			setup: func(t *testing.T, s *Schedule, clk *clock.Fake) {
+			setup: func(t *testing.T, s *Schedule, clk *clocktest.Fake) {
 				_, err := s.Enqueue(ctx, "a8db", []string{"AK"})
 				require.NoError(t, err)
 				require.NoError(t, s.Done(ctx, "a8db", "AK", 6*time.Hour))
@@ -33,7 +33,7 @@ func TestMakeDue(t *testing.T) {
 		},
 		{
 			name: "title already due keeps its earlier due time",
-			setup: func(t *testing.T, s *Schedule, clk *clock.Fake) {
+			setup: func(t *testing.T, s *Schedule, clk *clocktest.Fake) {
 				_, err := s.Enqueue(ctx, "a8db", []string{"AK"})
 				require.NoError(t, err)
 				clk.Advance(time.Minute)
@@ -42,14 +42,14 @@ func TestMakeDue(t *testing.T) {
 		},
 		{
 			name:        "title not on the schedule is not added",
-			setup:       func(*testing.T, *Schedule, *clock.Fake) {},
+			setup:       func(*testing.T, *Schedule, *clocktest.Fake) {},
 			wantChanged: false,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			redisdbtest.Both(t, func(t *testing.T, rdb redis.UniversalClient) {
-				clk := clock.NewFake(start)
+				clk := clocktest.NewFake(start)
 				s, err := New(rdb, clk, Config{})
 				require.NoError(t, err)
 				tc.setup(t, s, clk)
@@ -70,7 +70,7 @@ func TestMakeDue(t *testing.T) {
 
 func TestMakeDueRedisDown(t *testing.T) {
 	rdb := redisdbtest.New(t)
-	s, err := New(rdb, clock.NewFake(time.Now()), Config{})
+	s, err := New(rdb, clocktest.NewFake(time.Now()), Config{})
 	require.NoError(t, err)
 	require.NoError(t, rdb.Close())
 	_, err = s.MakeDue(context.Background(), "a8db", "AK")

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/salesschedule/scheduletest"
 )
@@ -19,9 +20,9 @@ import (
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // newSchedule returns a schedule on rdb with a fake clock at t0.
-func newSchedule(t *testing.T, rdb redis.UniversalClient) (*Schedule, *clock.Fake) {
+func newSchedule(t *testing.T, rdb redis.UniversalClient) (*Schedule, *clocktest.Fake) {
 	t.Helper()
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	s, err := New(rdb, clk, Config{BaseBackoff: time.Minute, MaxBackoff: time.Hour})
 	require.NoError(t, err)
 	return s, clk
@@ -29,7 +30,7 @@ func newSchedule(t *testing.T, rdb redis.UniversalClient) (*Schedule, *clock.Fak
 
 // both runs body on a fresh schedule over a database of the single test server and over the test
 // cluster (redisdbtest.Both).
-func both(t *testing.T, body func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clock.Fake)) {
+func both(t *testing.T, body func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clocktest.Fake)) {
 	t.Helper()
 	redisdbtest.Both(t, func(t *testing.T, rdb redis.UniversalClient) {
 		s, clk := newSchedule(t, rdb)
@@ -99,7 +100,7 @@ func TestNewConfig(t *testing.T) {
 
 func TestEnqueueClaimDone(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clocktest.Fake) {
 
 		n, err := s.Enqueue(ctx, "a8db", []string{"A", "B"})
 		require.NoError(t, err)
@@ -158,7 +159,7 @@ func TestEnqueueClaimDone(t *testing.T) {
 
 func TestFailedBacksOff(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		_, err := s.Enqueue(ctx, "a8db", []string{"A"})
 		require.NoError(t, err)
 		tests := []struct {
@@ -183,7 +184,7 @@ func TestFailedBacksOff(t *testing.T) {
 
 func TestArguments(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		_, err := s.Claim(ctx, "a8db", 0, time.Minute)
 		require.ErrorIs(t, err, ErrArgument)
 		_, err = s.Claim(ctx, "a8db", 1, 0)
@@ -194,7 +195,7 @@ func TestArguments(t *testing.T) {
 
 func TestConcurrentClaimersNeverShareATitle(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		titles := make([]string, 500)
 		for i := range titles {
 			titles[i] = fmt.Sprintf("title %03d", i)
@@ -240,7 +241,7 @@ func TestConcurrentClaimersNeverShareATitle(t *testing.T) {
 func TestRedisErrors(t *testing.T) {
 	ctx := context.Background()
 	rdb := redisdbtest.Unreachable(t)
-	s, err := New(rdb, clock.NewFake(t0), Config{})
+	s, err := New(rdb, clocktest.NewFake(t0), Config{})
 	require.NoError(t, err)
 	_, err = s.Enqueue(ctx, "a8db", []string{"A"})
 	require.Error(t, err)
@@ -310,7 +311,7 @@ func TestTitlesGoneFromTheMarketAreDropped(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clock.Fake) {
+			both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clocktest.Fake) {
 				_, err := s.Enqueue(ctx, game, []string{"A", "B"})
 				require.NoError(t, err)
 				clk.Advance(DefaultRetention / 2)
@@ -343,7 +344,7 @@ func TestTitlesGoneFromTheMarketAreDropped(t *testing.T) {
 
 func TestDoneAndFailedDoNotRevivePrunedTitles(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		_, err := s.Enqueue(ctx, "a8db", []string{"A", "B"})
 		require.NoError(t, err)
 		got, err := s.Claim(ctx, "a8db", 2, time.Minute)
@@ -395,7 +396,7 @@ func TestTitlesWithoutLastSeenTimeAgeOut(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clock.Fake) {
+			both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clocktest.Fake) {
 				tc.write(ctx, s, rdb)
 				require.NoError(t, tc.touch(ctx, s))
 				require.Equal(t, members(t, rdb, Key("a8db")), members(t, rdb, SeenKey("a8db")))
@@ -411,7 +412,7 @@ func TestTitlesWithoutLastSeenTimeAgeOut(t *testing.T) {
 
 func TestPruneDropsMoreThanOneBatch(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clock.Fake) {
+	both(t, func(t *testing.T, s *Schedule, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		titles := make([]string, 2*pruneBatch+7)
 		for i := range titles {
 			titles[i] = fmt.Sprint("title ", i)

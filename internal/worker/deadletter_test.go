@@ -14,6 +14,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/fetchgate"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/salesschedule"
@@ -23,7 +24,7 @@ func TestDueAgain(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Millisecond)
 	redisdbtest.Both(t, func(t *testing.T, rdb redis.UniversalClient) {
-		clk := clock.NewFake(now)
+		clk := clocktest.NewFake(now)
 		sched, err := salesschedule.New(rdb, clk, salesschedule.Config{})
 		require.NoError(t, err)
 		gate := fetchgate.New(rdb, "")

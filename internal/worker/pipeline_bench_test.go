@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -103,7 +103,7 @@ func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.
 	amqpURL := rabbitmqtest.NewVhost(b)
 	rdb := redisdbtest.New(b)
 	now := time.Now().Truncate(time.Second)
-	clk := clock.NewFake(now)
+	clk := clocktest.NewFake(now)
 	gen := newPageGen(b, benchTitles)
 	pages := withSchema(b, gen.pages(b, benchPageCount, now.Add(-time.Minute)), schema)
 	opts.ShutdownTimeout = 30 * time.Second

@@ -24,6 +24,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/fetchgate"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/netfaulttest"
@@ -477,9 +478,9 @@ func startStack(t testing.TB, cfg stackConfig) *stack {
 
 // newEnv returns a fresh RabbitMQ vhost, a fresh Redis database and a fake clock stopped at the current
 // whole second.
-func newEnv(t testing.TB) (amqpURL string, rdb *redis.Client, clk *clock.Fake) {
+func newEnv(t testing.TB) (amqpURL string, rdb *redis.Client, clk *clocktest.Fake) {
 	t.Helper()
-	return rabbitmqtest.NewVhost(t), redisdbtest.New(t), clock.NewFake(time.Now().Truncate(time.Second))
+	return rabbitmqtest.NewVhost(t), redisdbtest.New(t), clocktest.NewFake(time.Now().Truncate(time.Second))
 }
 
 // runConsumer runs conn, guard and cons until the test ends, and returns once conn is connected.

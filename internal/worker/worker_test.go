@@ -20,6 +20,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 	"github.com/skinflip/dmarket-monitor/internal/salesschedule"
@@ -88,13 +89,13 @@ type env struct {
 	counts *countingSchedule
 	reg    *prometheus.Registry
 	tracer *fakeTracer
-	clk    *clock.Fake
+	clk    *clocktest.Fake
 }
 
 func newEnv(t *testing.T, now time.Time) *env {
 	t.Helper()
 	rdb := redisdbtest.New(t)
-	clk := clock.NewFake(now)
+	clk := clocktest.NewFake(now)
 	store, err := pricestore.New(rdb, clk, pricestore.Config{PriceTTL: time.Hour, HistoryTTL: 24 * time.Hour})
 	require.NoError(t, err)
 	sched, err := salesschedule.New(rdb, clk, salesschedule.Config{})
@@ -358,7 +359,7 @@ func TestHandleTransientErrors(t *testing.T) {
 }
 
 func TestTitleSetBounded(t *testing.T) {
-	s := newTitleSet(4, time.Hour, clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)))
+	s := newTitleSet(4, time.Hour, clocktest.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)))
 	for i := 0; i < 10; i++ {
 		s.add("a8db", fmt.Sprint(i))
 		require.LessOrEqual(t, s.len(), 4)
@@ -370,7 +371,7 @@ func TestTitleSetBounded(t *testing.T) {
 }
 
 func TestTitleSetForgetsOldTitles(t *testing.T) {
-	clk := clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	clk := clocktest.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	s := newTitleSet(100, time.Hour, clk)
 	s.add("a8db", "A")
 	clk.Advance(40 * time.Minute)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/market/sellhistory"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
@@ -21,7 +21,7 @@ import (
 func TestSourceRendersStoredHistory(t *testing.T) {
 	rdb := redisdbtest.New(t)
 	now := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
-	store, err := pricestore.New(rdb, clock.NewFake(now), pricestore.Config{})
+	store, err := pricestore.New(rdb, clocktest.NewFake(now), pricestore.Config{})
 	require.NoError(t, err)
 	var points []market.HourPoint
 	for i := range 48 {
@@ -100,7 +100,7 @@ func TestSourceReadsDailySeries(t *testing.T) {
 	ctx := context.Background()
 	rdb := redisdbtest.New(t)
 	first := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	clk := clock.NewFake(first)
+	clk := clocktest.NewFake(first)
 	store, err := pricestore.New(rdb, clk, pricestore.Config{})
 	require.NoError(t, err)
 	const title = "AWP | Asiimov (Field-Tested)"

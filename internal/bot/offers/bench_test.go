@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
 )
@@ -80,7 +80,7 @@ func realisticMarket(n int) market.Snapshot {
 func BenchmarkUserOffers200k(b *testing.B) {
 	const titles = 200000
 	m := realisticMarket(titles)
-	svc := NewService(&fakeSource{market: m}, clock.NewFake(now0), time.Hour)
+	svc := NewService(&fakeSource{market: m}, clocktest.NewFake(now0), time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = svc.Run(ctx) }()

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
@@ -39,7 +40,7 @@ func (f *fakeSource) Market(ctx context.Context) (market.Snapshot, error) {
 
 func TestServiceCachesMarket(t *testing.T) {
 	src := &fakeSource{market: baseMarket(market.TitleState{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})}
-	clk := clock.NewFake(now0)
+	clk := clocktest.NewFake(now0)
 	svc := NewService(src, clk, 10*time.Second)
 	ctx := context.Background()
 
@@ -63,7 +64,7 @@ func TestServiceCachesMarket(t *testing.T) {
 func TestServiceServesStaleWhileRefreshing(t *testing.T) {
 	old := baseMarket(market.TitleState{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})
 	src := &fakeSource{market: old}
-	clk := clock.NewFake(now0)
+	clk := clocktest.NewFake(now0)
 	svc := NewService(src, clk, time.Second)
 	ctx := context.Background()
 	_, err := svc.Market(ctx)
@@ -95,7 +96,7 @@ func TestServiceServesStaleWhileRefreshing(t *testing.T) {
 
 func TestServiceDefaultMaxAge(t *testing.T) {
 	src := &fakeSource{}
-	clk := clock.NewFake(now0)
+	clk := clocktest.NewFake(now0)
 	svc := NewService(src, clk, 0)
 	_, err := svc.Market(context.Background())
 	require.NoError(t, err)
@@ -107,7 +108,7 @@ func TestServiceDefaultMaxAge(t *testing.T) {
 
 func TestServiceSharesConcurrentReads(t *testing.T) {
 	src := &fakeSource{gate: make(chan struct{})}
-	svc := NewService(src, clock.NewFake(now0), time.Minute)
+	svc := NewService(src, clocktest.NewFake(now0), time.Minute)
 	const users = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, users)
@@ -132,7 +133,7 @@ func TestServiceSharesConcurrentReads(t *testing.T) {
 func TestServiceErrors(t *testing.T) {
 	boom := errors.New("redis down")
 	src := &fakeSource{err: boom}
-	svc := NewService(src, clock.NewFake(now0), time.Minute)
+	svc := NewService(src, clocktest.NewFake(now0), time.Minute)
 	_, err := svc.Offers(context.Background(), Settings{})
 	require.ErrorIs(t, err, boom)
 	_, err = svc.Offers(context.Background(), Settings{})
@@ -142,7 +143,7 @@ func TestServiceErrors(t *testing.T) {
 
 func TestServiceCallerCancelled(t *testing.T) {
 	src := &fakeSource{gate: make(chan struct{})}
-	svc := NewService(src, clock.NewFake(now0), time.Minute)
+	svc := NewService(src, clocktest.NewFake(now0), time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -202,7 +203,7 @@ func (g *gatedSource) Market(ctx context.Context) (market.Snapshot, error) {
 func TestServiceRunUserCallsNeverReadTheMarket(t *testing.T) {
 	src := &gatedSource{market: cheapHistory(now0.Add(time.Second)), gate: make(chan struct{})}
 	defer close(src.gate)
-	clk := clock.NewFake(now0)
+	clk := clocktest.NewFake(now0)
 	svc := NewService(src, clk, time.Hour)
 	startRun(t, svc)
 	ctx := context.Background()
@@ -270,7 +271,7 @@ func TestServiceRunConcurrentUsers(t *testing.T) {
 		markets[i] = genMarket(r, genConfig{titles: 300, span: 1000 * time.Hour}, now0)
 	}
 	src := &gatedSource{market: markets[0]}
-	clk := clock.NewFake(now0)
+	clk := clocktest.NewFake(now0)
 	svc := NewService(src, clk, 2*time.Millisecond)
 	startRun(t, svc)
 	settings := make([]Settings, 8)

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
 )
@@ -46,7 +46,7 @@ func TestServiceNeverShowsALevelThatExpiredSinceTheRead(t *testing.T) {
 	}{{"on demand", false, 10 * time.Second}, {"while Run runs", true, time.Hour}} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := &gatedSource{market: cheapHistory(now0.Add(time.Second))}
-			clk := clock.NewFake(now0)
+			clk := clocktest.NewFake(now0)
 			svc := NewService(src, clk, tc.maxAge)
 			if tc.run {
 				startRun(t, svc)

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 )
 
 func adversarial(t *testing.T, mod func(*dmarkettest.Config)) *dmarkettest.Handler {
@@ -110,7 +110,7 @@ func TestAdversarialCatalogueHoldsTheHardCases(t *testing.T) {
 }
 
 func TestAdversarialFeesArePagedAndLeaveOutOpenBounds(t *testing.T) {
-	clk := clock.NewFake(refNow)
+	clk := clocktest.NewFake(refNow)
 	pub, _ := dmarkettest.DemoKeys()
 	h := adversarial(t, func(c *dmarkettest.Config) { c.PublicKeys, c.Clock = []string{pub}, clk })
 	s := demoSigner(t)

@@ -19,7 +19,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 )
 
 var refNow = time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
@@ -63,9 +63,9 @@ func signed(t testing.TB, s *dmarket.Signer, method, target string, body []byte,
 
 // signedSim returns a small simulator that accepts the demo keys on a fake clock, with the clock and a
 // signer of the demo keys; mod, when not nil, adjusts the configuration further.
-func signedSim(t testing.TB, mod func(*dmarkettest.Config)) (*dmarkettest.Handler, *clock.Fake, *dmarket.Signer) {
+func signedSim(t testing.TB, mod func(*dmarkettest.Config)) (*dmarkettest.Handler, *clocktest.Fake, *dmarket.Signer) {
 	t.Helper()
-	clk := clock.NewFake(refNow)
+	clk := clocktest.NewFake(refNow)
 	pub, _ := dmarkettest.DemoKeys()
 	h, err := dmarkettest.NewHandler(small(func(c *dmarkettest.Config) {
 		c.PublicKeys, c.Clock = []string{pub}, clk
@@ -311,7 +311,7 @@ func TestMarketItemsRejectsBadQueries(t *testing.T) {
 }
 
 func TestPerIPRateLimit(t *testing.T) {
-	clk := clock.NewFake(refNow)
+	clk := clocktest.NewFake(refNow)
 	h, err := dmarkettest.NewHandler(small(func(c *dmarkettest.Config) {
 		c.PublicMarketRate, c.PublicOtherRate, c.Clock = 2, 6, clk
 	}))

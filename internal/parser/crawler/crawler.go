@@ -91,7 +91,7 @@ func DefaultConfig() Config {
 // beyond that is left unfinished and crawled first next cycle.
 const MaxAttempts = 10
 
-// Clock tells the time and waits; clock.Real and *clock.Fake implement it.
+// Clock tells the time and waits; clock.Real and *clocktest.Fake implement it.
 type Clock interface {
 	clock.Clock
 	Sleep(ctx context.Context, d time.Duration) error

@@ -14,7 +14,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
@@ -90,7 +90,7 @@ func TestFailingRequestsGiveUpAfterMaxAttempts(t *testing.T) {
 	require.Equal(t, 3, st.Unfinished, "every range gave up")
 	require.Len(t, m.calls, 3*MaxAttempts, "each range's first page was tried MaxAttempts times")
 	require.Equal(t, float64(3*MaxAttempts), testutil.ToFloat64(c.m.failures.WithLabelValues("listings")))
-	slept := c.clock.(*clock.Fake).Slept()
+	slept := c.clock.(*clocktest.Fake).Slept()
 	require.Positive(t, slept)
 	require.LessOrEqual(t, slept, 3*(MaxAttempts-1)*cfg.RetryMax, "waits come from the capped policy, on the clock")
 }
@@ -170,7 +170,7 @@ func TestSalesWalkBackAndPublishOneMessagePerTitle(t *testing.T) {
 	sched := c.sched.(*fakeSchedule)
 	sched.due = []string{"AK", "Sticker", "Empty"}
 	// Once the due titles are done the loop idles until it is stopped, instead of spinning on the fake clock.
-	c.clock = idleClock{Fake: c.clock.(*clock.Fake)}
+	c.clock = idleClock{Fake: c.clock.(*clocktest.Fake)}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

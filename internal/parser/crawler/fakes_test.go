@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 )
 
 // fakeMarket is an in-memory listings book: listing i has price prices[i] (ascending) and title titles[i].
@@ -249,7 +249,7 @@ func newTestCrawler(t *testing.T, cfg Config, api API, pub message.Publisher, lo
 	}
 	c, err := New(cfg, Deps{
 		API: api, Publisher: pub, Schedule: &fakeSchedule{done: map[string]time.Duration{}, failed: map[string]int{}},
-		Gate: &fakeGate{taken: map[string]bool{}}, Clock: clock.NewFake(time.Date(2026, 6, 10, 0, 0, 0, 0, time.UTC)),
+		Gate: &fakeGate{taken: map[string]bool{}}, Clock: clocktest.NewFake(time.Date(2026, 6, 10, 0, 0, 0, 0, time.UTC)),
 		Log: slog.New(slog.NewTextHandler(logs, nil)), Registry: reg,
 	})
 	require.NoError(t, err)
@@ -262,7 +262,7 @@ type failingPublisher struct{ err error }
 func (p failingPublisher) Publish(context.Context, string, message.Outgoing) error { return p.err }
 
 // idleClock is a fake clock whose waits last until their context ends.
-type idleClock struct{ *clock.Fake }
+type idleClock struct{ *clocktest.Fake }
 
 func (idleClock) Sleep(ctx context.Context, _ time.Duration) error {
 	<-ctx.Done()

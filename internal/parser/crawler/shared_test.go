@@ -17,13 +17,14 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 )
 
 var sharedStart = time.Date(2026, 6, 10, 0, 0, 0, 0, time.UTC)
 
 // pollClock is a fake clock whose waits also yield a millisecond of real time, so that a parser waiting
 // for the ranges other parsers hold does not spin.
-type pollClock struct{ *clock.Fake }
+type pollClock struct{ *clocktest.Fake }
 
 func (c pollClock) Sleep(ctx context.Context, d time.Duration) error {
 	if err := c.Fake.Sleep(ctx, d); err != nil {
@@ -34,7 +35,7 @@ func (c pollClock) Sleep(ctx context.Context, d time.Duration) error {
 
 func newSharedCrawler(t *testing.T, cfg Config, api API, pub message.Publisher, leases Leases) (*Crawler, pollClock) {
 	t.Helper()
-	clk := pollClock{clock.NewFake(sharedStart)}
+	clk := pollClock{clocktest.NewFake(sharedStart)}
 	c, err := New(cfg, Deps{API: api, Publisher: pub, Clock: clk, Leases: leases,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()})
 	require.NoError(t, err)
@@ -264,7 +265,7 @@ func TestSharedRunPacesCyclesFromTheSharedStart(t *testing.T) {
 	started := sharedStart.Add(-10 * time.Minute).UnixMilli()
 	leases.values[cycleKey(market.GameCS2)] = `{"id":` + strconv.FormatInt(started, 10) + `,"ranges":[[0,999],[1000,2999],[3000,0]]}`
 	waits := make(chan time.Duration, 1)
-	clk := &waitClock{Fake: clock.NewFake(sharedStart), waits: waits}
+	clk := &waitClock{Fake: clocktest.NewFake(sharedStart), waits: waits}
 	c, err := New(sharedConfig(), Deps{API: newMarket(600), Publisher: newSink(), Clock: clk, Leases: leases,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()})
 	require.NoError(t, err)
@@ -275,7 +276,7 @@ func TestSharedRunPacesCyclesFromTheSharedStart(t *testing.T) {
 // waitClock is a fake clock whose waits are reported on waits and then refused, so that Run returns after
 // its first cycle.
 type waitClock struct {
-	*clock.Fake
+	*clocktest.Fake
 	waits chan time.Duration
 }
 

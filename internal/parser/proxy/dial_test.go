@@ -14,6 +14,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy/proxytest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 )
 
 func TestRequestsThroughEveryKindOfProxy(t *testing.T) {
@@ -319,7 +320,7 @@ func TestFailingProxyIsCooledDownAndComesBack(t *testing.T) {
 	bad := proxytest.New(t, proxytest.Options{Kind: proxytest.HTTP, SourceIP: "127.0.0.2"})
 	good := proxytest.New(t, proxytest.Options{Kind: proxytest.SOCKS5, SourceIP: "127.0.0.3"})
 	bad.SetFail(proxytest.FailForbidden)
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	p, _, _ := newPool(t, Config{File: proxytest.WriteFile(t, bad.URL(), good.URL()),
 		Rand: func() float64 { return 0 }}, clk)
 	do := func() (string, string) {

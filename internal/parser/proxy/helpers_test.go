@@ -19,7 +19,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
 
@@ -33,7 +33,7 @@ func newLogger() (*slog.Logger, *loggingtest.Buffer) {
 
 // scriptedClock is a fake clock whose waits do what the test says instead of advancing the time.
 type scriptedClock struct {
-	*clock.Fake
+	*clocktest.Fake
 	sleep func(ctx context.Context) error
 }
 

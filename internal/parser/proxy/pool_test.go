@@ -18,6 +18,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy/proxytest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
 
@@ -28,9 +29,9 @@ var threeProxies = []string{
 	"socks4://10.0.0.3:1080",
 }
 
-func fakePool(t *testing.T, cfg Config, lines ...string) (*Pool, *clock.Fake, *loggingtest.Buffer, func() []string) {
+func fakePool(t *testing.T, cfg Config, lines ...string) (*Pool, *clocktest.Fake, *loggingtest.Buffer, func() []string) {
 	t.Helper()
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	if cfg.Rand == nil {
 		cfg.Rand = func() float64 { return 0 }
 	}
@@ -317,7 +318,7 @@ func TestPoolAcquireHonoursContext(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 
 	// A cancelled wait on the limiter gives the token back.
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	log, _ := newLogger()
 	blocked, err := NewPool(Config{File: proxytest.WriteFile(t, threeProxies[0])}, scriptedClock{Fake: clk, sleep: func(context.Context) error {
 		return context.DeadlineExceeded
@@ -484,7 +485,7 @@ func TestWatchLogsReadErrors(t *testing.T) {
 }
 
 func TestDirectSwitchesToProxiesWhenFileAppears(t *testing.T) {
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	path := t.TempDir() + "/proxies.txt"
 	p, _, _ := newPool(t, Config{File: path}, clk)
 	require.True(t, p.Direct())
@@ -508,7 +509,7 @@ func TestWatchWithoutFileAndClosedReloadChannel(t *testing.T) {
 }
 
 func TestAcquireWakesWhenProxiesAreAdded(t *testing.T) {
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	log, _ := newLogger()
 	path := proxytest.WriteFile(t, threeProxies[0])
 	// This sleeper only returns when its context ends: the pool must be woken by the reload.

@@ -16,7 +16,7 @@ import (
 )
 
 // Clock tells the time and waits: a limiter reads it to refill its bucket and sleeps on it until a
-// reservation may start. clock.Real and *clock.Fake implement it; the fake's Sleep advances its time.
+// reservation may start. clock.Real and *clocktest.Fake implement it; the fake's Sleep advances its time.
 type Clock interface {
 	clock.Clock
 	Sleep(ctx context.Context, d time.Duration) error

@@ -10,14 +10,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // failingClock is a fake clock whose waits fail with err, as a wait cut short by its context does.
 type failingClock struct {
-	*clock.Fake
+	*clocktest.Fake
 	err error
 }
 
@@ -36,9 +36,9 @@ func (o *recObserver) RateChanged(r float64) {
 }
 func (o *recObserver) Throttled() { o.mu.Lock(); o.throttles++; o.mu.Unlock() }
 
-func newTestAIMD(t *testing.T, cfg ratelimit.AIMDConfig) (*ratelimit.AIMD, *clock.Fake) {
+func newTestAIMD(t *testing.T, cfg ratelimit.AIMDConfig) (*ratelimit.AIMD, *clocktest.Fake) {
 	t.Helper()
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	a, err := ratelimit.NewAIMD(cfg, clk, nil)
 	require.NoError(t, err)
 	return a, clk
@@ -52,7 +52,7 @@ func TestNewAIMDRejectsBadCeiling(t *testing.T) {
 		{"zero", 0}, {"negative", -1}, {"nan", math.NaN()}, {"inf", math.Inf(1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ratelimit.NewAIMD(ratelimit.AIMDConfig{Ceiling: tc.ceiling}, clock.NewFake(t0), nil)
+			_, err := ratelimit.NewAIMD(ratelimit.AIMDConfig{Ceiling: tc.ceiling}, clocktest.NewFake(t0), nil)
 			require.ErrorIs(t, err, ratelimit.ErrInvalidConfig)
 		})
 	}
@@ -93,7 +93,7 @@ func TestAIMDWaitSleepsOnTheClock(t *testing.T) {
 }
 
 func TestAIMDWaitCancelledReturnsToken(t *testing.T) {
-	clk := failingClock{Fake: clock.NewFake(t0), err: context.Canceled}
+	clk := failingClock{Fake: clocktest.NewFake(t0), err: context.Canceled}
 	a, err := ratelimit.NewAIMD(ratelimit.AIMDConfig{Ceiling: 1}, clk, nil)
 	require.NoError(t, err)
 	require.NoError(t, a.Wait(context.Background()))
@@ -107,7 +107,7 @@ func TestAIMDWaitCancelledReturnsToken(t *testing.T) {
 }
 
 func TestAIMDThrottleHalvesWithHoldoffAndFloor(t *testing.T) {
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	obs := &recObserver{}
 	a, err := ratelimit.NewAIMD(ratelimit.AIMDConfig{Ceiling: 16}, clk, obs)
 	require.NoError(t, err)

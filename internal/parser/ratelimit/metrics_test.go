@@ -12,11 +12,11 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/parser/ratelimit"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 )
 
 func TestAccountDefaultsPerFamily(t *testing.T) {
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	reg := prometheus.NewPedanticRegistry()
 	a, err := ratelimit.NewAccount(ratelimit.AccountConfig{}, clk, reg)
 	require.NoError(t, err)
@@ -42,7 +42,7 @@ func TestAccountDefaultsPerFamily(t *testing.T) {
 }
 
 func TestAccountWaitAndThrottle(t *testing.T) {
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	reg := prometheus.NewPedanticRegistry()
 	a, err := ratelimit.NewAccount(ratelimit.AccountConfig{Listings: 4, Sales: 2, Other: 8}, clk, reg)
 	require.NoError(t, err)
@@ -73,7 +73,7 @@ dmarket_ratelimit_account_throttles_total{family="sales"} 0
 }
 
 func TestAccountRejectsNegativeRate(t *testing.T) {
-	_, err := ratelimit.NewAccount(ratelimit.AccountConfig{Sales: -1}, clock.NewFake(t0), nil)
+	_, err := ratelimit.NewAccount(ratelimit.AccountConfig{Sales: -1}, clocktest.NewFake(t0), nil)
 	require.ErrorIs(t, err, ratelimit.ErrInvalidConfig)
 }
 
@@ -101,7 +101,7 @@ func seriesValue(t *testing.T, reg prometheus.Gatherer, name, labelValue string)
 func TestEgressMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	m := ratelimit.NewEgressMetrics(reg)
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	a, err := ratelimit.NewAIMD(ratelimit.AIMDConfig{Ceiling: 2}, clk, m.For("socks5://10.0.0.1:1080"))
 	require.NoError(t, err)
 	require.Equal(t, 2.0, seriesValue(t, reg, "dmarket_ratelimit_rate", "socks5://10.0.0.1:1080"))

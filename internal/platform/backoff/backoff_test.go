@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/stretchr/testify/require"
-
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
 func TestDelay(t *testing.T) {
@@ -72,7 +71,7 @@ func TestRetry(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := clock.NewFake(time.Unix(0, 0))
+			clk := clocktest.NewFake(time.Unix(0, 0))
 			calls, notified := 0, 0
 			err := Retry(context.Background(), tc.p, clk, func(context.Context) error {
 				calls++
@@ -97,7 +96,7 @@ func TestRetry(t *testing.T) {
 func TestRetryStopsWhenContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	calls := 0
-	err := Retry(ctx, Policy{Initial: time.Second}, clock.NewFake(time.Unix(0, 0)), func(context.Context) error {
+	err := Retry(ctx, Policy{Initial: time.Second}, clocktest.NewFake(time.Unix(0, 0)), func(context.Context) error {
 		calls++
 		if calls == 2 {
 			cancel()
@@ -115,7 +114,7 @@ func TestPermanent(t *testing.T) {
 	require.ErrorIs(t, err, inner, "the marked error still wraps its cause")
 	require.Equal(t, "x", err.Error())
 	calls := 0
-	got := Retry(context.Background(), Policy{Initial: time.Second, MaxAttempts: 5}, clock.NewFake(time.Unix(0, 0)),
+	got := Retry(context.Background(), Policy{Initial: time.Second, MaxAttempts: 5}, clocktest.NewFake(time.Unix(0, 0)),
 		func(context.Context) error { calls++; return fmt.Errorf("wrapped: %w", err) }, nil)
 	require.Equal(t, 1, calls, "a wrapped permanent error stops the loop too")
 	require.Same(t, inner, got, "Retry returns the cause, unmarked")

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -57,7 +58,7 @@ func TestOverallStatusAndReadiness(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := NewRegistry(clock.NewFake(t0))
+			r := NewRegistry(clocktest.NewFake(t0))
 			for _, c := range tt.comps {
 				var opts []Option
 				if c.critical {
@@ -79,7 +80,7 @@ func TestOverallStatusAndReadiness(t *testing.T) {
 }
 
 func TestComponentResultKeepsOwnStatus(t *testing.T) {
-	r := NewRegistry(clock.NewFake(t0))
+	r := NewRegistry(clocktest.NewFake(t0))
 	r.Register("proxies", fixed(StatusUnhealthy, errors.New("0 of 3 usable")))
 	rep := r.Check(context.Background())
 	require.Equal(t, StatusDegraded, rep.Status, "a non-critical component only degrades the whole")
@@ -90,16 +91,16 @@ func TestComponentResultKeepsOwnStatus(t *testing.T) {
 	require.False(t, p.Critical)
 	require.Equal(t, t0, p.CheckedAt)
 
-	r2 := NewRegistry(clock.NewFake(t0))
+	r2 := NewRegistry(clocktest.NewFake(t0))
 	r2.Register("x", fixed("sideways", nil))
 	require.ErrorContains(t, r2.Check(context.Background()).Components[0].Err, `unknown status "sideways"`)
-	r3 := NewRegistry(clock.NewFake(t0))
+	r3 := NewRegistry(clocktest.NewFake(t0))
 	r3.Register("x", func(context.Context) (Status, error) { panic("oops") })
 	require.ErrorIs(t, r3.Check(context.Background()).Components[0].Err, ErrPanic)
 }
 
 func TestErrorsAreRedacted(t *testing.T) {
-	r := NewRegistry(clock.NewFake(t0))
+	r := NewRegistry(clocktest.NewFake(t0))
 	r.Register("redis", fixed(StatusUnhealthy, errors.New("dial redis://:hunter2@redis:6379/0: refused")), Critical())
 	rep := r.Check(context.Background())
 	require.EqualError(t, rep.Components[0].Err, "dial redis://:****@redis:6379/0: refused")
@@ -109,7 +110,7 @@ func TestErrorsAreRedacted(t *testing.T) {
 }
 
 func TestCachingAndLatency(t *testing.T) {
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	var calls atomic.Int32
 	r := NewRegistry(clk)
 	r.ttl = 10 * time.Second
@@ -139,7 +140,7 @@ func TestCachingAndLatency(t *testing.T) {
 
 func TestZeroTTLAlwaysChecks(t *testing.T) {
 	var calls atomic.Int32
-	r := NewRegistry(clock.NewFake(t0))
+	r := NewRegistry(clocktest.NewFake(t0))
 	r.ttl = 0
 	r.Register("a", func(context.Context) (Status, error) { calls.Add(1); return StatusHealthy, nil })
 	r.Check(context.Background())
@@ -180,7 +181,7 @@ func TestRegisterPanics(t *testing.T) {
 }
 
 func TestReportJSON(t *testing.T) {
-	clk := clock.NewFake(time.Date(2026, 11, 25, 13, 4, 5, 0, time.FixedZone("X", 3600)))
+	clk := clocktest.NewFake(time.Date(2026, 11, 25, 13, 4, 5, 0, time.FixedZone("X", 3600)))
 	r := NewRegistry(clk)
 	r.Register("redis", func(context.Context) (Status, error) {
 		clk.Advance(2345678 * time.Nanosecond)
@@ -225,7 +226,7 @@ func TestWorse(t *testing.T) {
 
 func TestConcurrentChecksShareOneRun(t *testing.T) {
 	var calls atomic.Int32
-	r := NewRegistry(clock.NewFake(t0))
+	r := NewRegistry(clocktest.NewFake(t0))
 	r.ttl = time.Hour
 	r.Register("redis", func(context.Context) (Status, error) { calls.Add(1); return StatusHealthy, nil })
 	done := make(chan struct{})
@@ -239,7 +240,7 @@ func TestConcurrentChecksShareOneRun(t *testing.T) {
 }
 
 func TestPrometheusCollector(t *testing.T) {
-	clk := clock.NewFake(t0)
+	clk := clocktest.NewFake(t0)
 	r := NewRegistry(clk)
 	r.ttl = 0
 	r.Register("redis", fixed(StatusHealthy, nil), Critical())

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 )
 
 func TestChainOrder(t *testing.T) {
@@ -76,7 +76,7 @@ func TestMiddleware(t *testing.T) {
 				}
 				return tc.err
 			})
-			h := Chain(inner, Span(start, "worker.handle"), Log(log), Metrics(handled, latency, clock.NewFake(now)))
+			h := Chain(inner, Span(start, "worker.handle"), Log(log), Metrics(handled, latency, clocktest.NewFake(now)))
 			err := h.Handle(context.Background(), message.Delivery{MessageID: "m1", Attempt: 3})
 			require.ErrorIs(t, err, tc.err)
 			require.Equal(t, []string{"worker.handle"}, spans)

@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
@@ -47,7 +47,7 @@ func TestEndpoints(t *testing.T) {
 	promauto.With(reg).NewCounter(prometheus.CounterOpts{Name: "dmarket_test_things_total", Help: "Things."}).Add(3)
 
 	var redisErr atomic.Pointer[error]
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	hr := health.NewRegistry(clk)
 	hr.Register("redis", func(context.Context) (health.Status, error) {
 		if e := redisErr.Load(); e != nil {

@@ -10,9 +10,8 @@ import (
 	"time"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/stretchr/testify/require"
-
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
 func TestParseHTML(t *testing.T) {
@@ -116,7 +115,7 @@ func TestServerValidation(t *testing.T) {
 }
 
 func TestServerFloodControl(t *testing.T) {
-	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	clk := clocktest.NewFake(time.Unix(1_700_000_000, 0))
 	s := New(t, Options{Clock: clk, GlobalLimit: 2})
 	for _, id := range []int64{1, 2, 3} {
 		s.AddChat(id)
