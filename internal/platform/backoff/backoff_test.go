@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 )
 
 func TestDelay(t *testing.T) {

@@ -10,8 +10,9 @@ import (
 	"time"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 )
 
 func TestParseHTML(t *testing.T) {
