@@ -13,15 +13,9 @@ import (
 )
 
 func TestContract(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		client func(t testing.TB) redis.Cmdable
-	}{
-		{name: "single", client: func(t testing.TB) redis.Cmdable { return redisdbtest.New(t) }},
-		{name: "cluster", client: func(t testing.TB) redis.Cmdable { return redisdbtest.NewCluster(t) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			fetchgatetest.Contract(t, func(t *testing.T) fetchgatetest.Gate { return New(tc.client(t), "") })
+	for _, srv := range redisdbtest.Servers() {
+		t.Run(srv.Name, func(t *testing.T) {
+			fetchgatetest.Contract(t, func(t *testing.T) fetchgatetest.Gate { return New(srv.Client(t), "") })
 		})
 	}
 }

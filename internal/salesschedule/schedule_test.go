@@ -38,20 +38,11 @@ func both(t *testing.T, body func(t *testing.T, s *Schedule, rdb redis.Universal
 	})
 }
 
-// servers are the two kinds of Redis the tests run on, each giving a fresh client per call.
-var servers = []struct {
-	name   string
-	client func(t testing.TB) redis.UniversalClient
-}{
-	{name: "single", client: func(t testing.TB) redis.UniversalClient { return redisdbtest.New(t) }},
-	{name: "cluster", client: func(t testing.TB) redis.UniversalClient { return redisdbtest.NewCluster(t) }},
-}
-
 func TestContract(t *testing.T) {
-	for _, srv := range servers {
-		t.Run(srv.name, func(t *testing.T) {
+	for _, srv := range redisdbtest.Servers() {
+		t.Run(srv.Name, func(t *testing.T) {
 			scheduletest.Contract(t, func(t *testing.T) scheduletest.Subject {
-				s, clk := newSchedule(t, srv.client(t))
+				s, clk := newSchedule(t, srv.Client(t))
 				add := func(t *testing.T, game string, titles ...string) {
 					for _, title := range titles {
 						_, err := s.Enqueue(context.Background(), game, []string{title})
@@ -62,7 +53,7 @@ func TestContract(t *testing.T) {
 				return scheduletest.Subject{Schedule: s, Add: add, Advance: clk.Advance}
 			})
 			scheduletest.EnqueuerContract(t, func(t *testing.T) scheduletest.Enqueuer {
-				s, _ := newSchedule(t, srv.client(t))
+				s, _ := newSchedule(t, srv.Client(t))
 				return s
 			})
 		})

@@ -172,3 +172,20 @@ func flushAll(ctx context.Context, c *redis.ClusterClient) error {
 		return nil
 	})
 }
+
+// Server is one kind of Redis the tests run on, with a constructor giving a fresh, isolated client per
+// call.
+type Server struct {
+	Name   string
+	Client func(t testing.TB) redis.UniversalClient
+}
+
+// Servers returns the single server (a database of its own per client) and the local cluster. Use it
+// where a test needs a fresh client per call, such as a contract suite's factory run once per case; Both
+// gives one client per subtest.
+func Servers() []Server {
+	return []Server{
+		{Name: "single", Client: func(t testing.TB) redis.UniversalClient { return New(t) }},
+		{Name: "cluster", Client: func(t testing.TB) redis.UniversalClient { return NewCluster(t) }},
+	}
+}
