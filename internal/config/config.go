@@ -167,6 +167,12 @@ type Parser struct {
 	SharedCrawl bool `env:"PARSER_SHARED_CRAWL" envDefault:"false" help:"share each crawl cycle with the other parsers on the same Redis through expiring leases, so that each listings page is fetched once in total; turn on in every parser when running several (false: each parser crawls the whole market alone)"`
 	// LeaseTTL is PARSER_LEASE_TTL.
 	LeaseTTL time.Duration `env:"PARSER_LEASE_TTL" envDefault:"30s" help:"lifetime of a shared-crawl range lease unless renewed (every third of it): a dead parser's ranges are taken over this long after it died, 1s..10m"`
+	// FreshShare is PARSER_FRESH_SHARE, the share of each egress's budget spent on the fresh lane.
+	FreshShare float64 `env:"PARSER_FRESH_SHARE" envDefault:"0.3" help:"share of each egress's request budget spent polling each game's newest listings (orderBy=updated), 0..1; 0 turns the fresh lane off; PARSER_FRESH_SHARE + PARSER_WATCH_SHARE <= 0.9"`
+	// WatchShare is PARSER_WATCH_SHARE, the share of each egress's budget spent re-scanning watched titles.
+	WatchShare float64 `env:"PARSER_WATCH_SHARE" envDefault:"0.2" help:"share of each egress's request budget spent re-scanning the titles the bot watches (offers near a user's threshold) by title, 0..1; 0 turns the watch lane off"`
+	// WatchInterval is PARSER_WATCH_INTERVAL, how often one watched title is scanned at most.
+	WatchInterval time.Duration `env:"PARSER_WATCH_INTERVAL" envDefault:"5s" help:"shortest time between two scans of one watched title, > 0"`
 }
 
 // HasKeys reports whether DMarket API keys are configured (signed endpoints on).
@@ -207,7 +213,28 @@ type Bot struct {
 	DefaultLimit Percent `env:"BOT_DEFAULT_LIMIT" envDefault:"0" help:"new users' minimum profit in percent, -100..10000"`
 	// FeePercent is DMARKET_FEE_PERCENT in hundredths of a percent.
 	FeePercent Percent `env:"DMARKET_FEE_PERCENT" envDefault:"5" help:"DMarket fee in percent when no fee data was fetched, 0..99.99 (minimum fee 1 cent)"`
+	// RabbitMQURL is RABBITMQ_URL: the bot consumes change events and publishes the pages of its re-checks.
+	RabbitMQURL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@localhost:5672/" help:"amqp:// or amqps:// URL of RabbitMQ, for change events and re-checked pages (password inside the URL; never logged)"`
+	// DMarketAPIURL is DMARKET_API_URL, the API's base URL for re-checking offers.
+	DMarketAPIURL string `env:"DMARKET_API_URL" envDefault:"https://api.dmarket.com" help:"http(s) base URL of the DMarket API, for re-checking an offer before it is sent (http for simulators)"`
+	// PublicKey is DMARKET_PUBLIC_KEY (lower-case hex), empty without keys.
+	PublicKey string `env:"DMARKET_PUBLIC_KEY" help:"DMarket public API key, 64 hex digits, for re-checking buy orders (aggregated prices); set both keys or neither (without keys only listings are re-checked)"`
+	// SecretKey is DMARKET_SECRET_KEY (lower-case hex), empty without keys.
+	SecretKey string `env:"DMARKET_SECRET_KEY" help:"DMarket secret API key, 128 or 64 hex digits; never logged"`
+	// VerifyRate is BOT_VERIFY_RATE in requests per second.
+	VerifyRate float64 `env:"BOT_VERIFY_RATE" envDefault:"2" help:"DMarket requests per second the bot spends re-checking offers (before a notification, and offers being shown), > 0 and <= 1000"`
+	// ReverifyInterval is BOT_REVERIFY_INTERVAL.
+	ReverifyInterval time.Duration `env:"BOT_REVERIFY_INTERVAL" envDefault:"10s" help:"how often an offer a user is being shown is re-checked in the background (within BOT_VERIFY_RATE), > 0"`
+	// ResyncInterval is BOT_RESYNC_INTERVAL.
+	ResyncInterval time.Duration `env:"BOT_RESYNC_INTERVAL" envDefault:"5m" help:"how often the bot re-reads the whole market as a safety net behind change events, > 0"`
+	// WatchMargin is BOT_WATCH_MARGIN in hundredths of a percent.
+	WatchMargin Percent `env:"BOT_WATCH_MARGIN" envDefault:"5" help:"an offer within this many percentage points below some user's limit (or above it) has its title re-scanned often by the parsers, 0..10000"`
+	// RenotifyMargin is BOT_RENOTIFY_MARGIN in hundredths of a percent.
+	RenotifyMargin Percent `env:"BOT_RENOTIFY_MARGIN" envDefault:"2" help:"an offer already sent is sent again when its profit improved by at least this many percentage points, 0..10000"`
 }
+
+// HasKeys reports whether DMarket API keys are configured (buy orders are re-checked too).
+func (c Bot) HasKeys() bool { return c.PublicKey != "" && c.SecretKey != "" }
 
 // Problem is one bad variable.
 type Problem struct {
@@ -528,6 +555,19 @@ func (c *Parser) validate(p *problems) {
 		p.add("PARSER_LEASE_TTL", "%s is outside 1s..10m", c.LeaseTTL)
 	}
 	positive(p, "PARSER_FEES_INTERVAL", c.FeesInterval)
+	share(p, "PARSER_FRESH_SHARE", c.FreshShare)
+	share(p, "PARSER_WATCH_SHARE", c.WatchShare)
+	if p.ok("PARSER_FRESH_SHARE") && p.ok("PARSER_WATCH_SHARE") && c.FreshShare+c.WatchShare > 0.9 {
+		p.add("PARSER_WATCH_SHARE", "%v + PARSER_FRESH_SHARE %v is above 0.9 (the range crawl needs the rest)", c.WatchShare, c.FreshShare)
+	}
+	positive(p, "PARSER_WATCH_INTERVAL", c.WatchInterval)
+}
+
+// share checks a share of a budget, 0..1.
+func share(p *problems, name string, v float64) {
+	if p.ok(name) && !(v >= 0 && v <= 1) {
+		p.add(name, "%v is outside 0..1", v)
+	}
 }
 
 func (c *Worker) validate(p *problems) {
@@ -571,6 +611,45 @@ func (c *Bot) validateSettings(p *problems) {
 	}
 	if p.ok("DMARKET_FEE_PERCENT") && (c.FeePercent < 0 || c.FeePercent >= 100_00) {
 		p.add("DMARKET_FEE_PERCENT", "%s is outside 0..99.99 percent", c.FeePercent)
+	}
+	c.validateFreshness(p)
+}
+
+// validateFreshness checks what the bot needs to re-check offers and follow change events (SPEC §9.1).
+func (c *Bot) validateFreshness(p *problems) {
+	if _, err := checkURL(c.RabbitMQURL, "amqp", "amqps"); err != nil {
+		p.add("RABBITMQ_URL", "%s", err)
+	}
+	if u, err := checkURL(c.DMarketAPIURL, "http", "https"); err != nil {
+		p.add("DMARKET_API_URL", "%s", err)
+	} else if u.User != nil {
+		p.add("DMARKET_API_URL", "must not carry credentials")
+	} else {
+		c.DMarketAPIURL = strings.TrimRight(c.DMarketAPIURL, "/")
+	}
+	c.PublicKey = strings.ToLower(strings.TrimSpace(c.PublicKey))
+	c.SecretKey = strings.ToLower(strings.TrimSpace(c.SecretKey))
+	if err := checkHex(c.PublicKey, 64); err != nil {
+		p.add("DMARKET_PUBLIC_KEY", "%s", err)
+	}
+	if err := checkHex(c.SecretKey, 128, 64); err != nil {
+		p.add("DMARKET_SECRET_KEY", "%s", err)
+	}
+	switch {
+	case c.PublicKey != "" && c.SecretKey == "":
+		p.add("DMARKET_SECRET_KEY", "missing while DMARKET_PUBLIC_KEY is set (set both or neither)")
+	case c.PublicKey == "" && c.SecretKey != "":
+		p.add("DMARKET_PUBLIC_KEY", "missing while DMARKET_SECRET_KEY is set (set both or neither)")
+	}
+	if p.ok("BOT_VERIFY_RATE") && !(c.VerifyRate > 0 && c.VerifyRate <= 1000) {
+		p.add("BOT_VERIFY_RATE", "%v is outside (0, 1000] requests per second", c.VerifyRate)
+	}
+	positive(p, "BOT_REVERIFY_INTERVAL", c.ReverifyInterval)
+	positive(p, "BOT_RESYNC_INTERVAL", c.ResyncInterval)
+	for name, v := range map[string]Percent{"BOT_WATCH_MARGIN": c.WatchMargin, "BOT_RENOTIFY_MARGIN": c.RenotifyMargin} {
+		if p.ok(name) && (v < 0 || v > 10000_00) {
+			p.add(name, "%s is outside 0..10000 percentage points", v)
+		}
 	}
 }
 

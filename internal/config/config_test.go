@@ -54,6 +54,9 @@ func TestParserDefaults(t *testing.T) {
 		SalesInterval:  6 * time.Hour,
 		FeesInterval:   24 * time.Hour,
 		LeaseTTL:       30 * time.Second,
+		FreshShare:     0.3,
+		WatchShare:     0.2,
+		WatchInterval:  5 * time.Second,
 	}, c)
 	require.False(t, c.HasKeys())
 	require.False(t, c.SharedCrawl, "a parser crawls alone unless told to share")
@@ -84,6 +87,14 @@ func TestBotDefaults(t *testing.T) {
 	require.Equal(t, Cents(1000), c.DefaultMinPrice)
 	require.Equal(t, Percent(0), c.DefaultLimit)
 	require.Equal(t, Percent(500), c.FeePercent)
+	require.Equal(t, "amqp://guest:guest@localhost:5672/", c.RabbitMQURL)
+	require.Equal(t, "https://api.dmarket.com", c.DMarketAPIURL)
+	require.False(t, c.HasKeys())
+	require.InDelta(t, 2.0, c.VerifyRate, 0)
+	require.Equal(t, 10*time.Second, c.ReverifyInterval)
+	require.Equal(t, 5*time.Minute, c.ResyncInterval)
+	require.Equal(t, Percent(500), c.WatchMargin)
+	require.Equal(t, Percent(200), c.RenotifyMargin)
 }
 
 func TestValuesParsed(t *testing.T) {
@@ -240,6 +251,21 @@ func TestRules(t *testing.T) {
 			"BOT_DEFAULT_MIN_PRICE": "1000000.01", "BOT_DEFAULT_LIMIT": "-100.01", "DMARKET_FEE_PERCENT": "-1"},
 			want: map[string]string{"BOT_DEFAULT_MIN_PRICE": "1000000.01 is outside 0..1000000",
 				"BOT_DEFAULT_LIMIT": "-100.01 is outside -100..10000", "DMARKET_FEE_PERCENT": "-1.00 is outside"}},
+		{name: "parser lane shares", binary: "parser", env: map[string]string{
+			"PARSER_FRESH_SHARE": "1.5", "PARSER_WATCH_SHARE": "-0.1", "PARSER_WATCH_INTERVAL": "0s"},
+			want: map[string]string{"PARSER_FRESH_SHARE": "1.5 is outside 0..1", "PARSER_WATCH_SHARE": "-0.1 is outside 0..1",
+				"PARSER_WATCH_INTERVAL": "must be above 0"}},
+		{name: "parser lanes leave the crawl nothing", binary: "parser", env: map[string]string{
+			"PARSER_FRESH_SHARE": "0.6", "PARSER_WATCH_SHARE": "0.4"},
+			want: map[string]string{"PARSER_WATCH_SHARE": "above 0.9"}},
+		{name: "bot freshness", binary: "bot", env: map[string]string{"TELEGRAM_API_TOKEN": botToken,
+			"RABBITMQ_URL": "http://x", "DMARKET_API_URL": "https://u:p@api", "DMARKET_PUBLIC_KEY": pubKey,
+			"BOT_VERIFY_RATE": "0", "BOT_REVERIFY_INTERVAL": "0s", "BOT_RESYNC_INTERVAL": "-1m",
+			"BOT_WATCH_MARGIN": "-1", "BOT_RENOTIFY_MARGIN": "10000.01"},
+			want: map[string]string{"RABBITMQ_URL": "want amqp or amqps", "DMARKET_API_URL": "must not carry credentials",
+				"DMARKET_SECRET_KEY": "set both or neither", "BOT_VERIFY_RATE": "0 is outside (0, 1000]",
+				"BOT_REVERIFY_INTERVAL": "must be above 0", "BOT_RESYNC_INTERVAL": "must be above 0",
+				"BOT_WATCH_MARGIN": "-1.00 is outside 0..10000", "BOT_RENOTIFY_MARGIN": "10000.01 is outside 0..10000"}},
 		{name: "negative money", binary: "bot", env: map[string]string{"TELEGRAM_API_TOKEN": botToken, "BOT_DEFAULT_MIN_PRICE": "-5"},
 			want: map[string]string{"BOT_DEFAULT_MIN_PRICE": "must not be negative"}},
 	}

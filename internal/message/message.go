@@ -86,6 +86,22 @@ type Crawl struct {
 	Cycle int64 `json:"cycle"`
 	// Page is the page's index in the crawl's cursor chain, from 0.
 	Page int `json:"page"`
+	// Last marks the final page of a crawl that completed: the range's crawl is complete once pages 0 to
+	// Page of this cycle are all written, and the (title, status, price) levels of the range that none of
+	// them showed are removed then (SPEC §9.1). A crawl that was interrupted never sends it.
+	Last bool `json:"last,omitempty"`
+}
+
+// Scan marks a listings page that answers a request for one title's cheapest listings (the title
+// filter, ordered by price ascending, first page): every listing of the title priced below the page's
+// last price is on the page, and every listing of the title at all when Complete is set. A worker
+// removes the title's stored levels the page proves gone (SPEC §9.1). The parser's watch lane and the
+// bot's re-checks publish such pages.
+type Scan struct {
+	// Title is the title the request filtered on, exactly as sent.
+	Title string `json:"title"`
+	// Complete says the answer had no further page: the page holds every listing of the title.
+	Complete bool `json:"complete,omitempty"`
 }
 
 // Envelope is the body of every message on the DMarket queues.
@@ -105,6 +121,9 @@ type Envelope struct {
 	// Crawl identifies the crawl page of a listings message; nil when the page is not part of a range
 	// crawl (or the parser predates the field).
 	Crawl *Crawl `json:"crawl,omitempty"`
+	// Scan marks a listings page of one title's cheapest listings; nil otherwise. At most one of Crawl
+	// and Scan is set.
+	Scan *Scan `json:"scan,omitempty"`
 }
 
 // Sentinel errors of envelope decoding.
@@ -122,6 +141,9 @@ var (
 	ErrMissingField = errors.New("missing field")
 	// ErrInvalidCrawl means the envelope's crawl field is malformed or on a message that is not listings.
 	ErrInvalidCrawl = errors.New("invalid crawl")
+	// ErrInvalidScan means the envelope's scan field is malformed, on a message that is not listings, or
+	// beside a crawl field.
+	ErrInvalidScan = errors.New("invalid scan")
 )
 
 // wireV2 is the JSON form of a version-2 envelope: the fields of Envelope in the same order, with the
@@ -135,6 +157,7 @@ type wireV2 struct {
 	Encoding  string    `json:"encoding,omitempty"`
 	Payload   any       `json:"payload"`
 	Crawl     *Crawl    `json:"crawl,omitempty"`
+	Scan      *Scan     `json:"scan,omitempty"`
 }
 
 // Encode validates e and returns its JSON body: for e.Schema == SchemaVersion the payload is compressed
@@ -149,7 +172,7 @@ func Encode(e Envelope) ([]byte, error) {
 			return nil, fmt.Errorf("encode envelope: payload is not valid JSON")
 		}
 		v = wireV2{Schema: e.Schema, Kind: e.Kind, GameID: e.GameID, FetchedAt: e.FetchedAt, Request: e.Request,
-			Encoding: EncodingZstd, Payload: Compress(e.Payload), Crawl: e.Crawl}
+			Encoding: EncodingZstd, Payload: Compress(e.Payload), Crawl: e.Crawl, Scan: e.Scan}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -269,8 +292,21 @@ func (e Envelope) Validate() error {
 			return fmt.Errorf("%w: range %q cycle %d page %d", ErrInvalidCrawl, truncate(c.Range, maxCrawlRange), c.Cycle, c.Page)
 		}
 	}
+	if sc := e.Scan; sc != nil {
+		switch {
+		case e.Kind != KindListings:
+			return fmt.Errorf("%w: on a %s message", ErrInvalidScan, e.Kind)
+		case e.Crawl != nil:
+			return fmt.Errorf("%w: beside a crawl", ErrInvalidScan)
+		case sc.Title == "" || len(sc.Title) > maxScanTitle:
+			return fmt.Errorf("%w: title of %d bytes", ErrInvalidScan, len(sc.Title))
+		}
+	}
 	return nil
 }
+
+// maxScanTitle bounds Scan.Title in bytes (a title is at most 256 code points of up to 4 bytes).
+const maxScanTitle = 1024
 
 // maxCrawlRange bounds the length of Crawl.Range ("<from>-<to>" of two int64s is at most 41 bytes).
 const maxCrawlRange = 41

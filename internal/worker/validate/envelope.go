@@ -111,6 +111,10 @@ func (r *fastReader) member(key []byte) bool {
 		var c message.Crawl
 		env.Crawl = &c
 		return r.object(&c)
+	case "scan":
+		var sc message.Scan
+		env.Scan = &sc
+		return r.object(&sc)
 	case "encoding":
 		raw, esc, err := r.s.str()
 		if err != nil || esc || r.hasEnc {
