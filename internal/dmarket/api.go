@@ -1,6 +1,7 @@
 package dmarket
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,7 +25,20 @@ type MarketItemsQuery struct {
 	Limit int
 	// Title optionally narrows the search (a prefix search on DMarket's side, not an exact match).
 	Title string
+	// OrderBy is the sort key: OrderByPrice (the default when empty) or OrderByUpdated (newest first
+	// with OrderDesc: the fresh lane of SPEC §9.1).
+	OrderBy string
+	// OrderDir is OrderAsc (the default when empty) or OrderDesc.
+	OrderDir string
 }
+
+// Sort keys and directions of MarketItemsQuery.
+const (
+	OrderByPrice   = "price"
+	OrderByUpdated = "updated"
+	OrderAsc       = "asc"
+	OrderDesc      = "desc"
+)
 
 // MarketItemsPage is one page of listings: the raw body to publish and the decoded minimum.
 type MarketItemsPage struct {
@@ -80,16 +94,18 @@ func (c *Client) MarketItems(ctx context.Context, q MarketItemsQuery, signed boo
 	if limit == 0 {
 		limit = MaxMarketItemsLimit
 	}
-	if limit < 0 || limit > MaxMarketItemsLimit || q.PriceFrom < 0 || q.PriceTo < 0 || (q.PriceTo > 0 && q.PriceTo < q.PriceFrom) {
+	orderBy, orderDir := cmp.Or(q.OrderBy, OrderByPrice), cmp.Or(q.OrderDir, OrderAsc)
+	if limit < 0 || limit > MaxMarketItemsLimit || q.PriceFrom < 0 || q.PriceTo < 0 || (q.PriceTo > 0 && q.PriceTo < q.PriceFrom) ||
+		(orderBy != OrderByPrice && orderBy != OrderByUpdated) || (orderDir != OrderAsc && orderDir != OrderDesc) {
 		return nil, &Error{Class: ClassBadRequest, Endpoint: EndpointMarketItems,
-			Err: fmt.Errorf("invalid query: limit %d, price range [%d, %d]", q.Limit, q.PriceFrom, q.PriceTo)}
+			Err: fmt.Errorf("invalid query: limit %d, price range [%d, %d], order %.16q %.16q", q.Limit, q.PriceFrom, q.PriceTo, orderBy, orderDir)}
 	}
 	qs := newQuery().
 		add("gameId", q.GameID).
 		add("currency", "USD").
 		add("limit", strconv.Itoa(limit)).
-		add("orderBy", "price").
-		add("orderDir", "asc").
+		add("orderBy", orderBy).
+		add("orderDir", orderDir).
 		add("priceFrom", strconv.FormatInt(q.PriceFrom, 10)).
 		add("priceTo", strconv.FormatInt(q.PriceTo, 10))
 	if q.Title != "" {

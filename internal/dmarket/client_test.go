@@ -556,6 +556,11 @@ func TestRequestsAreRecordedAndEncoded(t *testing.T) {
 	require.Equal(t, page.Request.Query, s.reqs[0].URL.RawQuery, "the recorded query is the one sent")
 	require.Zero(t, page.Count())
 
+	fresh, err := c.MarketItems(ctx, MarketItemsQuery{GameID: "a8db", OrderBy: OrderByUpdated, OrderDir: OrderDesc, Limit: 100}, false)
+	require.NoError(t, err)
+	require.Equal(t, "gameId=a8db&currency=USD&limit=100&orderBy=updated&orderDir=desc&priceFrom=0&priceTo=0", fresh.Request.Query)
+	s.reqs = s.reqs[1:]
+
 	sales, err := c.LastSales(ctx, "a8db", "StatTrak™ AK-47 | Redline (Field-Tested)", 40, 20)
 	require.NoError(t, err)
 	require.Equal(t, PathLastSales, sales.Request.Path)
@@ -590,6 +595,14 @@ func TestInvalidArgumentsAreNotSent(t *testing.T) {
 		},
 		"inverted range": func() error {
 			_, err := c.MarketItems(ctx, MarketItemsQuery{GameID: "a8db", PriceFrom: 10, PriceTo: 5}, false)
+			return err
+		},
+		"unknown order": func() error {
+			_, err := c.MarketItems(ctx, MarketItemsQuery{GameID: "a8db", OrderBy: "best_deals"}, false)
+			return err
+		},
+		"unknown direction": func() error {
+			_, err := c.MarketItems(ctx, MarketItemsQuery{GameID: "a8db", OrderDir: "up"}, false)
 			return err
 		},
 		"no game":        func() error { _, err := c.MarketItems(ctx, MarketItemsQuery{}, false); return err },
