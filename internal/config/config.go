@@ -518,27 +518,7 @@ func (c Broker) validate(p *problems) {
 func (c *Parser) validate(p *problems) {
 	c.Common.validate(p)
 	c.Broker.validate(p)
-	if u, err := checkURL(c.DMarketAPIURL, "http", "https"); err != nil {
-		p.add("DMARKET_API_URL", "%s", err)
-	} else if u.User != nil {
-		p.add("DMARKET_API_URL", "must not carry credentials")
-	} else {
-		c.DMarketAPIURL = strings.TrimRight(c.DMarketAPIURL, "/")
-	}
-	c.PublicKey = strings.ToLower(strings.TrimSpace(c.PublicKey))
-	c.SecretKey = strings.ToLower(strings.TrimSpace(c.SecretKey))
-	if err := checkHex(c.PublicKey, 64); err != nil {
-		p.add("DMARKET_PUBLIC_KEY", "%s", err)
-	}
-	if err := checkHex(c.SecretKey, 128, 64); err != nil {
-		p.add("DMARKET_SECRET_KEY", "%s", err)
-	}
-	switch {
-	case c.PublicKey != "" && c.SecretKey == "":
-		p.add("DMARKET_SECRET_KEY", "missing while DMARKET_PUBLIC_KEY is set (set both or neither)")
-	case c.PublicKey == "" && c.SecretKey != "":
-		p.add("DMARKET_PUBLIC_KEY", "missing while DMARKET_SECRET_KEY is set (set both or neither)")
-	}
+	validateDMarket(p, &c.DMarketAPIURL, &c.PublicKey, &c.SecretKey)
 	if c.ProxiesFile == "" {
 		p.add("DMARKET_PROXIES_FILE", "must not be empty")
 	}
@@ -561,6 +541,32 @@ func (c *Parser) validate(p *problems) {
 		p.add("PARSER_WATCH_SHARE", "%v + PARSER_FRESH_SHARE %v is above 0.9 (the range crawl needs the rest)", c.WatchShare, c.FreshShare)
 	}
 	positive(p, "PARSER_WATCH_INTERVAL", c.WatchInterval)
+}
+
+// validateDMarket checks DMARKET_API_URL and the key pair, both or neither, as the parser and the bot
+// read them: the URL loses its trailing slashes, the keys their spaces and upper case.
+func validateDMarket(p *problems, apiURL, publicKey, secretKey *string) {
+	if u, err := checkURL(*apiURL, "http", "https"); err != nil {
+		p.add("DMARKET_API_URL", "%s", err)
+	} else if u.User != nil {
+		p.add("DMARKET_API_URL", "must not carry credentials")
+	} else {
+		*apiURL = strings.TrimRight(*apiURL, "/")
+	}
+	*publicKey = strings.ToLower(strings.TrimSpace(*publicKey))
+	*secretKey = strings.ToLower(strings.TrimSpace(*secretKey))
+	if err := checkHex(*publicKey, 64); err != nil {
+		p.add("DMARKET_PUBLIC_KEY", "%s", err)
+	}
+	if err := checkHex(*secretKey, 128, 64); err != nil {
+		p.add("DMARKET_SECRET_KEY", "%s", err)
+	}
+	switch {
+	case *publicKey != "" && *secretKey == "":
+		p.add("DMARKET_SECRET_KEY", "missing while DMARKET_PUBLIC_KEY is set (set both or neither)")
+	case *publicKey == "" && *secretKey != "":
+		p.add("DMARKET_PUBLIC_KEY", "missing while DMARKET_SECRET_KEY is set (set both or neither)")
+	}
 }
 
 // share checks a share of a budget, 0..1.
@@ -620,27 +626,7 @@ func (c *Bot) validateFreshness(p *problems) {
 	if _, err := checkURL(c.RabbitMQURL, "amqp", "amqps"); err != nil {
 		p.add("RABBITMQ_URL", "%s", err)
 	}
-	if u, err := checkURL(c.DMarketAPIURL, "http", "https"); err != nil {
-		p.add("DMARKET_API_URL", "%s", err)
-	} else if u.User != nil {
-		p.add("DMARKET_API_URL", "must not carry credentials")
-	} else {
-		c.DMarketAPIURL = strings.TrimRight(c.DMarketAPIURL, "/")
-	}
-	c.PublicKey = strings.ToLower(strings.TrimSpace(c.PublicKey))
-	c.SecretKey = strings.ToLower(strings.TrimSpace(c.SecretKey))
-	if err := checkHex(c.PublicKey, 64); err != nil {
-		p.add("DMARKET_PUBLIC_KEY", "%s", err)
-	}
-	if err := checkHex(c.SecretKey, 128, 64); err != nil {
-		p.add("DMARKET_SECRET_KEY", "%s", err)
-	}
-	switch {
-	case c.PublicKey != "" && c.SecretKey == "":
-		p.add("DMARKET_SECRET_KEY", "missing while DMARKET_PUBLIC_KEY is set (set both or neither)")
-	case c.PublicKey == "" && c.SecretKey != "":
-		p.add("DMARKET_PUBLIC_KEY", "missing while DMARKET_SECRET_KEY is set (set both or neither)")
-	}
+	validateDMarket(p, &c.DMarketAPIURL, &c.PublicKey, &c.SecretKey)
 	if p.ok("BOT_VERIFY_RATE") && !(c.VerifyRate > 0 && c.VerifyRate <= 1000) {
 		p.add("BOT_VERIFY_RATE", "%v is outside (0, 1000] requests per second", c.VerifyRate)
 	}
