@@ -8,10 +8,7 @@ import (
 )
 
 func TestParseFraction(t *testing.T) {
-	cases := []struct {
-		in, want string
-		wantErr  bool
-	}{
+	requireParseFraction(t, ParseFraction, []fractionCase{
 		{"0.05", "0.05", false},
 		{"0.050", "0.05", false},
 		{".5", "0.5", false},
@@ -31,25 +28,11 @@ func TestParseFraction(t *testing.T) {
 		{"0,05", "", true},
 		{"NaN", "", true},
 		{"00001", "1", false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.in, func(t *testing.T) {
-			f, err := ParseFraction(tc.in)
-			if tc.wantErr {
-				require.ErrorIs(t, err, ErrBadFraction)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tc.want, f.String())
-		})
-	}
+	})
 }
 
 func TestParsePercent(t *testing.T) {
-	cases := []struct {
-		in, want string
-		wantErr  bool
-	}{
+	requireParseFraction(t, ParsePercent, []fractionCase{
 		{"5", "0.05", false},
 		{"2.5", "0.025", false},
 		{"10", "0.1", false},
@@ -59,10 +42,22 @@ func TestParsePercent(t *testing.T) {
 		{"0.00000000001", "", true},
 		{"100.5", "", true},
 		{"abc", "", true},
-	}
+	})
+}
+
+// fractionCase is one input of a fraction parser: want is the parsed fraction's String, wantErr that the
+// input is refused with ErrBadFraction.
+type fractionCase struct {
+	in, want string
+	wantErr  bool
+}
+
+// requireParseFraction runs parse on every case as a subtest named after the input.
+func requireParseFraction(t *testing.T, parse func(string) (Fraction, error), cases []fractionCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
-			f, err := ParsePercent(tc.in)
+			f, err := parse(tc.in)
 			if tc.wantErr {
 				require.ErrorIs(t, err, ErrBadFraction)
 				return
