@@ -83,6 +83,47 @@ func (s *MarketReader) Market(ctx context.Context) (market.Snapshot, error) {
 	return s.read(ctx)
 }
 
+// Titles reads the current state of the named titles (cheapest levels, best buy order, sell history),
+// sorted by title, as Market reads them: a title without a prices key, without a live level or with
+// malformed stored data is absent from the result (malformed ones are logged). Fees are not read: they
+// come from the latest Market snapshot. The reads are pipelined in batches of BatchSize, also on a Redis
+// Cluster, and cost what the titles do, not the market.
+func (s *MarketReader) Titles(ctx context.Context, titles []string) ([]market.TitleState, error) {
+	names := slices.Clone(titles)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if len(names) == 0 {
+		return nil, nil
+	}
+	now := s.clock.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.cfg.Parallel)
+	results := make([]batchResult, 0, (len(names)+s.cfg.BatchSize-1)/s.cfg.BatchSize)
+	for rest := names; len(rest) > 0; {
+		n := min(len(rest), s.cfg.BatchSize)
+		keys := make([]string, n)
+		for i, t := range rest[:n] {
+			keys[i] = PricesKey(t)
+		}
+		rest = rest[n:]
+		results = append(results, batchResult{})
+		res := &results[len(results)-1]
+		g.Go(func() error { return s.readBatch(gctx, keys, now, res) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("read titles: %w", err)
+	}
+	out := make([]market.TitleState, 0, len(names))
+	for i := range results {
+		r := &results[i]
+		out = append(out, r.titles...)
+		if r.sampleErr != nil {
+			s.logger.Warn("skipped titles with malformed stored data", "sample_title", r.sampleTitle, "err", r.sampleErr)
+		}
+	}
+	return out, nil
+}
+
 // batchResult is what one pipeline produced.
 type batchResult struct {
 	titles    []market.TitleState
