@@ -37,6 +37,22 @@ func (c tickClock) renew(t *testing.T) {
 	}
 }
 
+// newStore makes a lease store; it fails t when lease.New refuses.
+func newStore(t *testing.T, rdb lease.Client, ttl time.Duration, clk lease.Clock) *lease.Store {
+	t.Helper()
+	s, err := lease.New(rdb, ttl, clk)
+	require.NoError(t, err)
+	return s
+}
+
+// acquire takes the lease of key; it fails t when the lease cannot be had.
+func acquire(t *testing.T, s *lease.Store, key string) *lease.Lease {
+	t.Helper()
+	l, err := s.Acquire(context.Background(), key)
+	require.NoError(t, err)
+	return l
+}
+
 func TestNewRejectsTooShortTTL(t *testing.T) {
 	_, err := lease.New(redisdbtest.Unreachable(t), time.Millisecond, newTickClock())
 	require.Error(t, err)
@@ -46,17 +62,15 @@ func TestAcquireRenewRelease(t *testing.T) { redisdbtest.Both(t, testAcquireRene
 
 func testAcquireRenewRelease(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	s, err := lease.New(rdb, time.Minute, newTickClock())
-	require.NoError(t, err)
+	s := newStore(t, rdb, time.Minute, newTickClock())
 
-	a, err := s.Acquire(ctx, "parser:lease:x")
-	require.NoError(t, err)
+	a := acquire(t, s, "parser:lease:x")
 	require.Equal(t, "parser:lease:x", a.Key())
 	require.Equal(t, a.Token(), rdb.Get(ctx, "parser:lease:x").Val())
 	ttl := rdb.PTTL(ctx, "parser:lease:x").Val()
 	require.Greater(t, ttl, 50*time.Second)
 
-	_, err = s.Acquire(ctx, "parser:lease:x")
+	_, err := s.Acquire(ctx, "parser:lease:x")
 	require.ErrorIs(t, err, lease.ErrHeld)
 
 	require.NoError(t, rdb.PExpire(ctx, "parser:lease:x", time.Second).Err())
@@ -68,8 +82,7 @@ func testAcquireRenewRelease(t *testing.T, rdb redis.UniversalClient) {
 	require.ErrorIs(t, a.Release(ctx), lease.ErrLost)
 	require.ErrorIs(t, a.Renew(ctx), lease.ErrLost)
 
-	b, err := s.Acquire(ctx, "parser:lease:x")
-	require.NoError(t, err)
+	b := acquire(t, s, "parser:lease:x")
 	require.NotEqual(t, a.Token(), b.Token())
 }
 
@@ -79,15 +92,13 @@ func TestExpiredLeaseIsTakenOverAndTheOldHolderCannotTouchIt(t *testing.T) {
 
 func testExpiredLeaseIsTakenOverAndTheOldHolderCannotTouchIt(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	short, err := lease.New(rdb, 50*time.Millisecond, newTickClock())
-	require.NoError(t, err)
-	long, err := lease.New(rdb, time.Minute, newTickClock())
-	require.NoError(t, err)
+	short := newStore(t, rdb, 50*time.Millisecond, newTickClock())
+	long := newStore(t, rdb, time.Minute, newTickClock())
 
-	dead, err := short.Acquire(ctx, "k")
-	require.NoError(t, err)
+	dead := acquire(t, short, "k")
 	var next *lease.Lease
 	require.Eventually(t, func() bool {
+		var err error
 		next, err = long.Acquire(ctx, "k")
 		return err == nil
 	}, 5*time.Second, 5*time.Millisecond, "the expired lease was never free again")
@@ -101,12 +112,10 @@ func TestHoldRenewsUntilReleased(t *testing.T) {
 	ctx := context.Background()
 	rdb := redisdbtest.New(t)
 	clk := newTickClock()
-	s, err := lease.New(rdb, time.Minute, clk)
-	require.NoError(t, err)
+	s := newStore(t, rdb, time.Minute, clk)
 	require.Equal(t, 20*time.Second, s.RenewEvery())
 
-	l, err := s.Acquire(ctx, "k")
-	require.NoError(t, err)
+	l := acquire(t, s, "k")
 	hctx := l.Hold(ctx)
 	for range 3 {
 		require.NoError(t, rdb.PExpire(ctx, "k", time.Second).Err())
@@ -138,10 +147,8 @@ func TestHoldReportsALostLease(t *testing.T) {
 			ctx := context.Background()
 			rdb := redisdbtest.New(t)
 			clk := newTickClock()
-			s, err := lease.New(rdb, time.Minute, clk)
-			require.NoError(t, err)
-			l, err := s.Acquire(ctx, "k")
-			require.NoError(t, err)
+			s := newStore(t, rdb, time.Minute, clk)
+			l := acquire(t, s, "k")
 			hctx := l.Hold(ctx)
 			tc.lose(t, rdb)
 			clk.renew(t)
@@ -152,19 +159,16 @@ func TestHoldReportsALostLease(t *testing.T) {
 }
 
 func TestUnreachableRedisIsNotAHeldLease(t *testing.T) {
-	down, err := lease.New(redisdbtest.Unreachable(t), time.Minute, newTickClock())
-	require.NoError(t, err)
-	_, err = down.Acquire(context.Background(), "k")
+	down := newStore(t, redisdbtest.Unreachable(t), time.Minute, newTickClock())
+	_, err := down.Acquire(context.Background(), "k")
 	require.Error(t, err)
 	require.NotErrorIs(t, err, lease.ErrHeld)
 }
 
 func TestHoldEndsWithItsContext(t *testing.T) {
 	rdb := redisdbtest.New(t)
-	s, err := lease.New(rdb, time.Minute, newTickClock())
-	require.NoError(t, err)
-	l, err := s.Acquire(context.Background(), "k")
-	require.NoError(t, err)
+	s := newStore(t, rdb, time.Minute, newTickClock())
+	l := acquire(t, s, "k")
 	ctx, cancel := context.WithCancel(context.Background())
 	hctx := l.Hold(ctx)
 	cancel()
@@ -176,11 +180,9 @@ func TestRecordsFollowTheirOwner(t *testing.T) { redisdbtest.Both(t, testRecords
 
 func testRecordsFollowTheirOwner(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	s, err := lease.New(rdb, time.Minute, newTickClock())
-	require.NoError(t, err)
+	s := newStore(t, rdb, time.Minute, newTickClock())
 
-	a, err := s.Acquire(ctx, "lease:a")
-	require.NoError(t, err)
+	a := acquire(t, s, "lease:a")
 	before, err := a.Claim(ctx, "rec", time.Hour)
 	require.NoError(t, err)
 	require.Empty(t, before)
@@ -188,8 +190,7 @@ func testRecordsFollowTheirOwner(t *testing.T, rdb redis.UniversalClient) {
 	require.NoError(t, a.Save(ctx, "rec", map[string]string{"cursor": "c2", "pages": "2"}, time.Hour))
 
 	// Another holder takes the work over and continues from the record.
-	b, err := s.Acquire(ctx, "lease:b")
-	require.NoError(t, err)
+	b := acquire(t, s, "lease:b")
 	got, err := b.Claim(ctx, "rec", 2*time.Hour)
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"cursor": "c2", "pages": "2"}, got)
@@ -209,8 +210,7 @@ func TestSwapReplacesOnlyTheExpectedValue(t *testing.T) {
 
 func testSwapReplacesOnlyTheExpectedValue(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	s, err := lease.New(rdb, time.Minute, newTickClock())
-	require.NoError(t, err)
+	s := newStore(t, rdb, time.Minute, newTickClock())
 
 	v, err := s.Get(ctx, "cycle")
 	require.NoError(t, err)
@@ -237,8 +237,7 @@ func testSwapReplacesOnlyTheExpectedValue(t *testing.T, rdb redis.UniversalClien
 
 	_, err = s.Get(ctx, "")
 	require.NoError(t, err)
-	down, err := lease.New(redisdbtest.Unreachable(t), time.Minute, newTickClock())
-	require.NoError(t, err)
+	down := newStore(t, redisdbtest.Unreachable(t), time.Minute, newTickClock())
 	_, err = down.Get(ctx, "cycle")
 	require.Error(t, err)
 	_, err = down.Swap(ctx, "cycle", "", "x", time.Hour)
