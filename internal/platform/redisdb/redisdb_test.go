@@ -97,19 +97,25 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
-func TestNewOptions(t *testing.T) {
-	c, err := redisdb.New("redis://localhost:6379/0",
-		redisdb.WithPoolSize(7),
-		redisdb.WithClientName("worker"))
+// newWithOptions is redisdb.New of url with a pool of 7 and the client name "worker"; the client is
+// closed when t ends.
+func newWithOptions(t *testing.T, url string) redis.UniversalClient {
+	t.Helper()
+	c, err := redisdb.New(url, redisdb.WithPoolSize(7), redisdb.WithClientName("worker"))
 	require.NoError(t, err)
-	defer c.Close()
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestNewOptions(t *testing.T) {
+	c := newWithOptions(t, "redis://localhost:6379/0")
 	single, ok := c.(*redis.Client)
 	require.True(t, ok, "a URL without addr parameters gives a single-node client, got %T", c)
 	o := single.Options()
 	require.Equal(t, 7, o.PoolSize)
 	require.Equal(t, "worker", o.ClientName)
 
-	_, err = redisdb.New("redis://:pw@h/x")
+	_, err := redisdb.New("redis://:pw@h/x")
 	require.ErrorIs(t, err, redisdb.ErrInvalidURL)
 }
 
@@ -154,11 +160,7 @@ func TestIsClusterURL(t *testing.T) {
 }
 
 func TestNewCluster(t *testing.T) {
-	c, err := redisdb.New("redis://:pw@127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002",
-		redisdb.WithPoolSize(7),
-		redisdb.WithClientName("worker"))
-	require.NoError(t, err)
-	defer c.Close()
+	c := newWithOptions(t, "redis://:pw@127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002")
 	cluster, ok := c.(*redis.ClusterClient)
 	require.True(t, ok, "a URL with addr parameters gives a cluster client, got %T", c)
 	o := cluster.Options()
@@ -168,7 +170,7 @@ func TestNewCluster(t *testing.T) {
 	require.Equal(t, "pw", o.Password)
 
 	// Without options the URL's settings stay.
-	c, err = redisdb.New("redis://127.0.0.1:7000?addr=127.0.0.1:7001&client_name=x&pool_size=3")
+	c, err := redisdb.New("redis://127.0.0.1:7000?addr=127.0.0.1:7001&client_name=x&pool_size=3")
 	require.NoError(t, err)
 	defer c.Close()
 	o = c.(*redis.ClusterClient).Options()
