@@ -7,11 +7,14 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
 // Catalogue is the simulator's ground truth: every title, listing, buy order, sale and fee it serves.
-// It is generated once from Config.Seed and never changes; callers must not modify it.
+// It is generated from Config.Seed and stays as generated unless the market is moved (Handler.AddListing,
+// Sell, SetOrder, or a Mover): then titles, their listings, buy orders and sales change under its lock, and
+// a caller reads them within View. Callers must not modify it.
 type Catalogue struct {
 	// Now is the reference time: sales lie in the SalesDays before it, reduced fees expire after it.
 	Now time.Time
@@ -22,8 +25,26 @@ type Catalogue struct {
 	// Fees holds each game's customized fees.
 	Fees map[string]*Fees
 
+	// mu guards the fields that change when the market moves: Titles, every Title's Listings, BuyOrder
+	// and Sales, and the indexes below. A Listing never changes once created.
+	mu      sync.RWMutex
 	byName  map[string]map[string]*Title
 	byPrice map[string][]*Listing
+	// byCreated holds each game's listings by creation time ascending, ties by item id ascending.
+	byCreated map[string][]*Listing
+	// byItem finds a game's listing by item id.
+	byItem map[string]map[string]*Listing
+	// byLower holds each game's titles sorted by lower-case name, for the title prefix filter.
+	byLower map[string][]lowerTitle
+	// sold records every listing sold, in order, and soldAt when each item id was sold.
+	sold   []SoldListing
+	soldAt map[string]time.Time
+}
+
+// lowerTitle is a title with its lower-case name.
+type lowerTitle struct {
+	lower string
+	t     *Title
 }
 
 // Title is one market hash name of one game.
@@ -129,14 +150,25 @@ type ReducedFee struct {
 	ExpiresAt time.Time
 }
 
-// Title returns a title by game and exact name, or nil.
+// Title returns a title by game and exact name, or nil. While the market moves, call it within View.
 func (c *Catalogue) Title(gameID, name string) *Title { return c.byName[gameID][name] }
 
-// Listings returns a game's listings sorted by price ascending (ties by OfferID). Do not modify.
+// Listings returns a game's listings sorted by price ascending (ties by OfferID). Do not modify. While the
+// market moves, call it (and use the slice) within View.
 func (c *Catalogue) Listings(gameID string) []*Listing { return c.byPrice[gameID] }
 
-// ListingCount returns the number of listings of every game together.
+// View calls fn with the catalogue locked against changes, so that fn reads a consistent market while
+// listings are added or sold. fn must not change the market (no AddListing, Sell or SetOrder).
+func (c *Catalogue) View(fn func(c *Catalogue)) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	fn(c)
+}
+
+// ListingCount returns the number of listings of every game together. It is safe for concurrent use.
 func (c *Catalogue) ListingCount() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	n := 0
 	for _, l := range c.byPrice {
 		n += len(l)
@@ -152,6 +184,34 @@ func listingLess(a, b *Listing) int {
 		return 1
 	}
 	return strings.Compare(a.OfferID, b.OfferID)
+}
+
+// createdLess orders listings by creation time, ties by item id.
+func createdLess(a, b *Listing) int {
+	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ItemID, b.ItemID)
+}
+
+// index builds the creation-time, item and lower-case name indexes of a game from its titles and
+// listings.
+func (c *Catalogue) index(game string) {
+	all := c.byPrice[game]
+	created := slices.Clone(all)
+	slices.SortFunc(created, createdLess)
+	c.byCreated[game] = created
+	items := make(map[string]*Listing, len(all))
+	for _, l := range all {
+		items[l.ItemID] = l
+	}
+	c.byItem[game] = items
+	lower := make([]lowerTitle, 0, len(c.Titles[game]))
+	for _, t := range c.Titles[game] {
+		lower = append(lower, lowerTitle{lower: strings.ToLower(t.Name), t: t})
+	}
+	slices.SortFunc(lower, func(a, b lowerTitle) int { return strings.Compare(a.lower, b.lower) })
+	c.byLower[game] = lower
 }
 
 var (
@@ -203,12 +263,16 @@ func uuid(r *rand.Rand) string {
 // generate builds the catalogue. It is deterministic for a given Config (Seed, sizes, shares, Now).
 func generate(cfg *Config) *Catalogue {
 	c := &Catalogue{
-		Now:     cfg.Now,
-		Games:   slices.Clone(cfg.Games),
-		Titles:  make(map[string][]*Title),
-		Fees:    make(map[string]*Fees),
-		byName:  make(map[string]map[string]*Title),
-		byPrice: make(map[string][]*Listing),
+		Now:       cfg.Now,
+		Games:     slices.Clone(cfg.Games),
+		Titles:    make(map[string][]*Title),
+		Fees:      make(map[string]*Fees),
+		byName:    make(map[string]map[string]*Title),
+		byPrice:   make(map[string][]*Listing),
+		byCreated: make(map[string][]*Listing),
+		byItem:    make(map[string]map[string]*Listing),
+		byLower:   make(map[string][]lowerTitle),
+		soldAt:    make(map[string]time.Time),
 	}
 	for _, game := range cfg.Games {
 		r := newRand(cfg.Seed, game)
@@ -251,6 +315,7 @@ func generate(cfg *Config) *Catalogue {
 		if adv != nil {
 			adv.fees(c.Fees[game], titles)
 		}
+		c.index(game)
 	}
 	return c
 }
@@ -346,4 +411,14 @@ func generateFees(cfg *Config, titles []*Title, r *rand.Rand) *Fees {
 	}
 	slices.SortFunc(f.Reduced, func(a, b ReducedFee) int { return strings.Compare(a.Title, b.Title) })
 	return f
+}
+
+// SoldListing is a listing that was sold while the market moved.
+type SoldListing struct {
+	// Game, Title and ItemID identify the listing.
+	Game, Title, ItemID string
+	// Price is what it sold at, in cents.
+	Price int64
+	// SoldAt is when it was sold.
+	SoldAt time.Time
 }

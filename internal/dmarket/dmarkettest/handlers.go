@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -158,14 +159,19 @@ func renderItem(l *Listing) itemJSON {
 	return it
 }
 
-// cursorKey is the position a cursor stands for: after the listing with this price and offer id.
+// cursorKey is the position a cursor stands for: after the listing with this price and offer id in the
+// price order, after the listing with this creation time and item id in the updated order.
 type cursorKey struct {
 	price   int64
 	offerID string
+	created int64 // unix nanoseconds
+	itemID  string
 }
 
+// encodeCursor returns the opaque cursor after l: [price, createdAt (unix ns), offerId, itemId] in
+// base64, good for either order.
 func encodeCursor(l *Listing) string {
-	b, _ := json.Marshal([]any{l.PriceCents, l.CreatedAt.UnixMilli(), l.OfferID})
+	b, _ := json.Marshal([]any{l.PriceCents, l.CreatedAt.UnixNano(), l.OfferID, l.ItemID})
 	return base64.StdEncoding.EncodeToString(b)
 }
 
@@ -175,20 +181,21 @@ func decodeCursor(s string) (cursorKey, error) {
 		return cursorKey{}, err
 	}
 	var parts []json.RawMessage
-	if err := json.Unmarshal(b, &parts); err != nil || len(parts) != 3 {
+	if err := json.Unmarshal(b, &parts); err != nil || len(parts) < 3 || len(parts) > 4 {
 		return cursorKey{}, fmt.Errorf("cursor shape")
 	}
 	var k cursorKey
-	if err := json.Unmarshal(parts[0], &k.price); err != nil {
-		return cursorKey{}, err
-	}
-	if err := json.Unmarshal(parts[2], &k.offerID); err != nil {
-		return cursorKey{}, err
+	targets := []any{&k.price, &k.created, &k.offerID, &k.itemID}
+	for i, p := range parts {
+		if err := json.Unmarshal(p, targets[i]); err != nil {
+			return cursorKey{}, err
+		}
 	}
 	return k, nil
 }
 
-func keyCompare(l *Listing, k cursorKey) int {
+// priceKeyCompare orders l against the cursor in the price order.
+func priceKeyCompare(l *Listing, k cursorKey) int {
 	switch {
 	case l.PriceCents < k.price:
 		return -1
@@ -196,6 +203,17 @@ func keyCompare(l *Listing, k cursorKey) int {
 		return 1
 	}
 	return strings.Compare(l.OfferID, k.offerID)
+}
+
+// createdKeyCompare orders l against the cursor in the updated order.
+func createdKeyCompare(l *Listing, k cursorKey) int {
+	if n := l.CreatedAt.UnixNano(); n != k.created {
+		if n < k.created {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(l.ItemID, k.itemID)
 }
 
 func intParam(q url.Values, name string, def int64) (int64, bool) {
@@ -222,14 +240,44 @@ func gameParam(w http.ResponseWriter, q url.Values, known func(game string) bool
 	return game, true
 }
 
+// The orders of the market-items endpoint.
+const (
+	orderPrice   = "price"
+	orderUpdated = "updated"
+)
+
 // itemsQuery is a valid market-items query.
 type itemsQuery struct {
 	game     string
 	limit    int
 	from, to int64 // price bounds in cents, 0 = none
+	orderBy  string
 	desc     bool
 	title    string
 	cursor   *cursorKey
+}
+
+// orderParams reads orderBy (price by default, or updated) and orderDir (asc by default, or desc),
+// answering 400 and returning false for any other value.
+func orderParams(w http.ResponseWriter, q url.Values) (orderBy string, desc, ok bool) {
+	switch by := strings.ToLower(q.Get("orderBy")); by {
+	case "", orderPrice:
+		orderBy = orderPrice
+	case orderUpdated:
+		orderBy = orderUpdated
+	default:
+		badRequest(w, "BadRequest", "orderBy: must be a valid value.")
+		return "", false, false
+	}
+	switch dir := strings.ToLower(q.Get("orderDir")); dir {
+	case "", "asc":
+	case "desc":
+		desc = true
+	default:
+		badRequest(w, "BadRequest", "orderDir: must be a valid value.")
+		return "", false, false
+	}
+	return orderBy, desc, true
 }
 
 // parseItemsQuery validates a market-items query, answering 400 and returning false when it is not.
@@ -256,8 +304,11 @@ func (h *Handler) parseItemsQuery(w http.ResponseWriter, q url.Values) (itemsQue
 		badRequest(w, "BadRequest", "priceFrom, priceTo: must be non-negative integers.")
 		return itemsQuery{}, false
 	}
-	iq := itemsQuery{game: game, limit: int(limit), from: from, to: to,
-		desc: strings.EqualFold(q.Get("orderDir"), "desc"), title: q.Get("title")}
+	orderBy, desc, ok := orderParams(w, q)
+	if !ok {
+		return itemsQuery{}, false
+	}
+	iq := itemsQuery{game: game, limit: int(limit), from: from, to: to, orderBy: orderBy, desc: desc, title: q.Get("title")}
 	if c := q.Get("cursor"); c != "" {
 		k, err := decodeCursor(c)
 		if err != nil {
@@ -278,51 +329,96 @@ func priceRange(all []*Listing, from, to int64) (lo, hi int) {
 	if to > 0 {
 		hi = sort.Search(len(all), func(i int) bool { return all[i].PriceCents > to })
 	}
-	return lo, hi
+	return lo, max(lo, hi)
 }
 
-// itemsPage returns the page of all that iq asks for and whether more listings follow it.
-func itemsPage(all []*Listing, iq itemsQuery) (page []*Listing, more bool) {
-	lo, hi := priceRange(all, iq.from, iq.to)
-	hi = max(hi, lo)
+// itemsView is the listings a query pages through: list[lo:hi] sorted ascending in the query's order
+// (compared with a cursor by cmp), of which keep (nil: all) are served.
+type itemsView struct {
+	list   []*Listing
+	lo, hi int
+	cmp    func(l *Listing, k cursorKey) int
+	keep   func(l *Listing) bool
+}
+
+// total is the number of listings the view serves, cursor aside.
+func (v itemsView) total() int {
+	if v.keep == nil {
+		return v.hi - v.lo
+	}
+	n := 0
+	for _, l := range v.list[v.lo:v.hi] {
+		if v.keep(l) {
+			n++
+		}
+	}
+	return n
+}
+
+// page returns a copy of the page iq asks for and whether more listings follow it.
+func (v itemsView) page(iq itemsQuery) (page []*Listing, more bool) {
+	lo, hi := v.lo, v.hi
 	if k := iq.cursor; k != nil {
 		if iq.desc {
-			hi = min(hi, sort.Search(len(all), func(i int) bool { return keyCompare(all[i], *k) >= 0 }))
+			hi = min(hi, sort.Search(len(v.list), func(i int) bool { return v.cmp(v.list[i], *k) >= 0 }))
 		} else {
-			lo = max(lo, sort.Search(len(all), func(i int) bool { return keyCompare(all[i], *k) > 0 }))
+			lo = max(lo, sort.Search(len(v.list), func(i int) bool { return v.cmp(v.list[i], *k) > 0 }))
 		}
 	}
+	step, i, end := 1, lo, hi
 	if iq.desc {
-		start := max(lo, hi-iq.limit)
-		for i := hi - 1; i >= start; i-- {
-			page = append(page, all[i])
+		step, i, end = -1, hi-1, lo-1
+	}
+	for ; (step > 0 && i < end) || (step < 0 && i > end); i += step {
+		l := v.list[i]
+		if v.keep != nil && !v.keep(l) {
+			continue
 		}
-		return page, start > lo
+		if len(page) == iq.limit {
+			return page, true
+		}
+		page = append(page, l)
 	}
-	if lo < hi {
-		end := min(hi, lo+iq.limit)
-		return all[lo:end], end < hi
-	}
-	return nil, false
+	return page, false
 }
 
-// marketItems serves GET /exchange/v1/market/items: price order with binary search on the game's
-// sorted listings, priceFrom/priceTo in cents (0 = no bound), opaque cursors.
+// view returns the listings iq pages through. The caller holds the catalogue's read lock.
+func (h *Handler) view(iq itemsQuery) itemsView {
+	if iq.orderBy == orderUpdated {
+		list := h.cat.byCreated[iq.game]
+		if iq.title != "" {
+			list = h.titleListings(iq.game, iq.title, true)
+		}
+		v := itemsView{list: list, lo: 0, hi: len(list), cmp: createdKeyCompare}
+		if iq.from > 0 || iq.to > 0 {
+			v.keep = func(l *Listing) bool {
+				return l.PriceCents >= iq.from && (iq.to == 0 || l.PriceCents <= iq.to)
+			}
+		}
+		return v
+	}
+	list := h.cat.byPrice[iq.game]
+	if iq.title != "" {
+		list = h.titleListings(iq.game, iq.title, false)
+	}
+	lo, hi := priceRange(list, iq.from, iq.to)
+	return itemsView{list: list, lo: lo, hi: hi, cmp: priceKeyCompare}
+}
+
+// marketItems serves GET /exchange/v1/market/items: the price order (binary search on the game's sorted
+// listings, priceFrom/priceTo in cents, 0 = no bound) or the updated order (the game's listings by
+// creation time), either direction, an optional title prefix filter, opaque cursors that stay valid while
+// listings are added or sold.
 func (h *Handler) marketItems(w http.ResponseWriter, r *http.Request) {
 	iq, ok := h.parseItemsQuery(w, r.URL.Query())
 	if !ok {
 		return
 	}
-	all := h.cat.byPrice[iq.game]
-	if iq.title != "" {
-		all = h.titleListings(iq.game, iq.title)
-	}
-	page, more := itemsPage(all, iq)
-	total := len(all)
-	if iq.from > 0 || iq.to > 0 || iq.title != "" {
-		flo, fhi := priceRange(all, iq.from, iq.to)
-		total = max(0, fhi-flo)
-	}
+	h.cat.mu.RLock()
+	v := h.view(iq)
+	page, more := v.page(iq)
+	total := v.total()
+	h.cat.mu.RUnlock()
 	out := marketItemsJSON{Objects: make([]itemJSON, 0, len(page)), Total: totalJSON{Items: min(total, 10000)}}
 	for _, l := range page {
 		out.Objects = append(out.Objects, renderItem(l))
@@ -334,16 +430,29 @@ func (h *Handler) marketItems(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// titleListings returns the listings of the titles starting with prefix (case-insensitive), sorted.
-func (h *Handler) titleListings(game, prefix string) []*Listing {
+// titleListings returns the listings of the titles whose name starts with prefix (case-insensitive),
+// sorted by price (ties by offer id) or, when updated, by creation time (ties by item id). The caller
+// holds the catalogue's read lock and must not modify the slice (it may be a title's own Listings).
+func (h *Handler) titleListings(game, prefix string, updated bool) []*Listing {
 	prefix = strings.ToLower(prefix)
-	var out []*Listing
-	for _, t := range h.cat.Titles[game] {
-		if strings.HasPrefix(strings.ToLower(t.Name), prefix) {
-			out = append(out, t.Listings...)
-		}
+	names := h.cat.byLower[game]
+	i := sort.Search(len(names), func(i int) bool { return names[i].lower >= prefix })
+	j := i
+	for j < len(names) && strings.HasPrefix(names[j].lower, prefix) {
+		j++
 	}
-	sort.Slice(out, func(i, j int) bool { return listingLess(out[i], out[j]) < 0 })
+	if j == i+1 && !updated {
+		return names[i].t.Listings
+	}
+	var out []*Listing
+	for _, n := range names[i:j] {
+		out = append(out, n.t.Listings...)
+	}
+	if updated {
+		slices.SortFunc(out, createdLess)
+	} else {
+		slices.SortFunc(out, listingLess)
+	}
 	return out
 }
 
@@ -393,18 +502,19 @@ func (h *Handler) aggregatedPrices(w http.ResponseWriter, body []byte) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 3, "message": "invalid request body"})
 		return
 	}
-	titles, ok := h.cat.Titles[req.Filter.Game]
-	if !ok {
+	if _, ok := h.cat.Fees[req.Filter.Game]; !ok {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 3, "message": "filter.game: unknown game"})
 		return
 	}
 	out := aggregatedJSON{AggregatedPrices: []aggregatedRowJSON{}}
 	if len(req.Filter.Titles) > 0 {
+		h.cat.mu.RLock()
 		for _, name := range req.Filter.Titles {
 			if t := h.cat.byName[req.Filter.Game][name]; t != nil {
 				out.AggregatedPrices = append(out.AggregatedPrices, aggregatedRow(t))
 			}
 		}
+		h.cat.mu.RUnlock()
 		writeJSON(w, http.StatusOK, out)
 		return
 	}
@@ -424,6 +534,8 @@ func (h *Handler) aggregatedPrices(w http.ResponseWriter, body []byte) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 3, "message": "invalid limit or cursor"})
 		return
 	}
+	h.cat.mu.RLock()
+	titles := h.cat.Titles[req.Filter.Game]
 	end := min(len(titles), start+limit)
 	for i := start; i < end; i++ {
 		out.AggregatedPrices = append(out.AggregatedPrices, aggregatedRow(titles[i]))
@@ -431,6 +543,7 @@ func (h *Handler) aggregatedPrices(w http.ResponseWriter, body []byte) {
 	if end < len(titles) {
 		out.NextCursor = base64.StdEncoding.EncodeToString([]byte(strconv.Itoa(end)))
 	}
+	h.cat.mu.RUnlock()
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -468,14 +581,17 @@ func (h *Handler) lastSales(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Sales []saleJSON `json:"sales"`
 	}{Sales: []saleJSON{}}
+	h.cat.mu.RLock()
+	var page []Sale
 	if t := h.cat.byName[game][title]; t != nil && offset < int64(len(t.Sales)) {
-		end := min(int64(len(t.Sales)), offset+limit)
-		for _, s := range t.Sales[offset:end] {
-			out.Sales = append(out.Sales, saleJSON{
-				Price: Dollars(s.PriceCents), Date: strconv.FormatInt(s.Date.Unix(), 10), TxOperationType: s.TxOperationType,
-				OfferAttributes: map[string]any{"floatValue": 0.25, "paintSeed": 1}, OrderAttributes: map[string]any{},
-			})
-		}
+		page = slices.Clone(t.Sales[offset:min(int64(len(t.Sales)), offset+limit)])
+	}
+	h.cat.mu.RUnlock()
+	for _, s := range page {
+		out.Sales = append(out.Sales, saleJSON{
+			Price: Dollars(s.PriceCents), Date: strconv.FormatInt(s.Date.Unix(), 10), TxOperationType: s.TxOperationType,
+			OfferAttributes: map[string]any{"floatValue": 0.25, "paintSeed": 1}, OrderAttributes: map[string]any{},
+		})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

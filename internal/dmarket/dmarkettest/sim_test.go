@@ -86,9 +86,10 @@ func demoSigner(t testing.TB) *dmarket.Signer {
 
 type page struct {
 	Objects []struct {
-		ItemID string `json:"itemId"`
-		Title  string `json:"title"`
-		Price  struct {
+		ItemID    string `json:"itemId"`
+		Title     string `json:"title"`
+		CreatedAt int64  `json:"createdAt"`
+		Price     struct {
 			USD string `json:"USD"`
 		} `json:"price"`
 		Extra struct {
@@ -296,6 +297,9 @@ func TestMarketItemsRejectsBadQueries(t *testing.T) {
 		{"bad cursor", "gameId=a8db&cursor=%21%21", `{"code":"BadRequest","message":"cursor: invalid value."}`},
 		{"cursor not an array", "gameId=a8db&cursor=" + url.QueryEscape("e30="), `{"code":"BadRequest","message":"cursor: invalid value."}`},
 		{"negative price", "gameId=a8db&priceFrom=-5", `{"code":"BadRequest","message":"priceFrom, priceTo: must be non-negative integers."}`},
+		{"unknown order", "gameId=a8db&orderBy=best_deals", `{"code":"BadRequest","message":"orderBy: must be a valid value."}`},
+		{"unknown direction", "gameId=a8db&orderBy=updated&orderDir=up", `{"code":"BadRequest","message":"orderDir: must be a valid value."}`},
+		{"cursor too long", "gameId=a8db&cursor=" + url.QueryEscape("WzEsMiwiYSIsImIiLCJjIl0="), `{"code":"BadRequest","message":"cursor: invalid value."}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
