@@ -1,0 +1,388 @@
+// Package verify re-checks offers against DMarket before they are sent and while users are shown them
+// (SPEC §9.1): one targeted market-items request per title (the title's cheapest listings, title
+// filter, price ascending), and for TARGET offers, when the bot has keys, the buy order through
+// aggregated prices. Every request goes through one Pacer at BOT_VERIFY_RATE, re-checks before a
+// notification first. What a check reads is published to the parser's queues (the listings page as a
+// scan page, the aggregated prices as an orders answer), so the workers correct Redis; an offer found
+// gone is hidden from every user at once (Forgetter) and counted in stale_offers_total.
+//
+// A check that cannot conclude (network error, 429 after the client's retries, a title whose listings
+// cheaper than the offer fill the pages read) returns an error: the caller does not send the offer then
+// (SPEC §9.1 sends only re-checked offers) and tries again on the next update or cycle.
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/dmarket"
+	"github.com/skinflip/dmarket-monitor/internal/market"
+	"github.com/skinflip/dmarket-monitor/internal/message"
+)
+
+// API is the part of the DMarket client a Verifier calls (*dmarket.Client).
+type API interface {
+	MarketItems(ctx context.Context, q dmarket.MarketItemsQuery, signed bool) (*dmarket.MarketItemsPage, error)
+	AggregatedPrices(ctx context.Context, gameID string, titles []string) (*dmarket.AggregatedPricesResult, error)
+}
+
+// Forgetter hides an offer found gone from every user's view (*offers.Service).
+type Forgetter interface {
+	// Forget hides the (title, status, price) listing level.
+	Forget(title string, locked bool, price market.Cents)
+	// ForgetOrder hides the title's buy order.
+	ForgetOrder(title string)
+}
+
+// Outcome is what a check found.
+type Outcome string
+
+// The outcomes of a check.
+const (
+	// Stands means the offer's listing is still the title's cheapest at its buy price (and, for a checked
+	// TARGET offer, the buy order still pays its sell price).
+	Stands Outcome = "stands"
+	// Gone means the listing (or the buy order) is no longer there: the offer was hidden and counted stale.
+	Gone Outcome = "gone"
+	// Cheaper means a cheaper listing of the same title and status exists: the offer is not sent, the
+	// update that brings the cheaper level brings the better offer.
+	Cheaper Outcome = "cheaper"
+)
+
+// Errors of a check that could not conclude.
+var (
+	// ErrInconclusive means the pages read did not reach the offer's price.
+	ErrInconclusive = errors.New("re-check inconclusive")
+)
+
+// Result is a concluded check.
+type Result struct {
+	// Outcome is what the check found.
+	Outcome Outcome
+	// ListedAt is the creation time of the oldest listing still at the offer's price (Stands only; zero
+	// when DMarket did not say).
+	ListedAt time.Time
+	// CheckedAt is when the listings were read.
+	CheckedAt time.Time
+}
+
+// Config tunes a Verifier.
+type Config struct {
+	// CheckOrders re-checks the buy order of TARGET offers (needs DMarket keys).
+	CheckOrders bool
+	// Reuse is how long a title's listings (or buy order) read by one check answer the next checks;
+	// default 1s.
+	Reuse time.Duration
+	// ReverifyInterval is how often a tracked offer is re-checked in the background; default 10s.
+	ReverifyInterval time.Duration
+	// MaxPages bounds the pages one listings check reads; default 3.
+	MaxPages int
+	// PublishQueue bounds the pages waiting to be published; default 256 (more are dropped and counted).
+	PublishQueue int
+}
+
+func (c *Config) defaults() {
+	if c.Reuse <= 0 {
+		c.Reuse = time.Second
+	}
+	if c.ReverifyInterval <= 0 {
+		c.ReverifyInterval = 10 * time.Second
+	}
+	if c.MaxPages <= 0 {
+		c.MaxPages = 3
+	}
+	if c.PublishQueue <= 0 {
+		c.PublishQueue = 256
+	}
+}
+
+// Verifier re-checks offers. Run publishes what checks read and re-checks tracked offers; Check works
+// without Run (the pages it read are then published by the next Run, or dropped when the queue is full).
+type Verifier struct {
+	cfg    Config
+	api    API
+	pub    message.Publisher
+	forget Forgetter
+	clk    Clock
+	log    *slog.Logger
+	m      *metrics
+
+	flight   singleflight.Group
+	mu       sync.Mutex
+	listings map[string]listingsRead // by game + title
+	orders   map[string]orderRead    // by game + title
+	tracked  map[string]*trackedOffer
+	pubq     chan message.Outgoing
+	seq      atomic.Uint64
+}
+
+// listingsRead is what one listings check read of a title.
+type listingsRead struct {
+	items []dmarket.MarketItem
+	// reach is the highest price up to which every listing of the title is in items (-1: all of them).
+	reach market.Cents
+	at    time.Time
+}
+
+// orderRead is the title's buy order as one check read it.
+type orderRead struct {
+	order market.BuyOrder
+	at    time.Time
+}
+
+// New returns a Verifier. pub, forget, clk and log are required; reg receives its metrics.
+func New(cfg Config, api API, pub message.Publisher, forget Forgetter, clk Clock, log *slog.Logger,
+	reg prometheus.Registerer) (*Verifier, error) {
+	if api == nil || pub == nil || forget == nil || clk == nil || log == nil {
+		return nil, errors.New("new verifier: a dependency is nil")
+	}
+	cfg.defaults()
+	return &Verifier{
+		cfg: cfg, api: api, pub: pub, forget: forget, clk: clk, log: log.With("component", "verify"),
+		m:        newMetrics(reg),
+		listings: map[string]listingsRead{}, orders: map[string]orderRead{}, tracked: map[string]*trackedOffer{},
+		pubq: make(chan message.Outgoing, cfg.PublishQueue),
+	}, nil
+}
+
+// Check re-checks o now, before it is sent: its requests are urgent for the pacer. A gone offer is
+// forgotten and counted before Check returns.
+func (v *Verifier) Check(ctx context.Context, o offers.Offer) (Result, error) {
+	return v.check(Urgent(ctx), o, "send")
+}
+
+// check re-checks o for purpose (send or background).
+func (v *Verifier) check(ctx context.Context, o offers.Offer, purpose string) (Result, error) {
+	locked := o.Status == market.StatusLocked
+	lr, err := v.readListings(ctx, o.GameID, o.Title, market.Cents(o.Buy))
+	if err != nil {
+		v.m.checks.WithLabelValues(purpose, "failed").Inc()
+		return Result{}, err
+	}
+	res := judgeListings(lr, o.Title, locked, market.Cents(o.Buy))
+	res.CheckedAt = lr.at
+	if res.Outcome == Stands && o.Kind == market.KindTarget && v.cfg.CheckOrders {
+		or, err := v.readOrder(ctx, o.GameID, o.Title)
+		if err != nil {
+			v.m.checks.WithLabelValues(purpose, "failed").Inc()
+			return Result{}, err
+		}
+		if !or.order.Exists() || or.order.Price < market.Cents(o.Sell) {
+			v.forget.ForgetOrder(o.Title)
+			v.m.checks.WithLabelValues(purpose, string(Gone)).Inc()
+			v.m.stale.Inc()
+			return Result{Outcome: Gone, CheckedAt: or.at}, nil
+		}
+	}
+	if res.Outcome == Gone {
+		v.forget.Forget(o.Title, locked, market.Cents(o.Buy))
+		v.m.stale.Inc()
+	}
+	v.m.checks.WithLabelValues(purpose, string(res.Outcome)).Inc()
+	return res, nil
+}
+
+// judgeListings decides o's fate from the listings read of its title.
+func judgeListings(lr listingsRead, title string, locked bool, buy market.Cents) Result {
+	var cheapest market.Cents = -1
+	var listedAt time.Time
+	for _, it := range lr.items {
+		if it.Title != title || it.Locked() != locked {
+			continue
+		}
+		switch {
+		case cheapest < 0 || it.PriceCents < cheapest:
+			cheapest, listedAt = it.PriceCents, it.CreatedAt
+		case it.PriceCents == cheapest && !it.CreatedAt.IsZero() && (listedAt.IsZero() || it.CreatedAt.Before(listedAt)):
+			listedAt = it.CreatedAt
+		}
+	}
+	switch {
+	case cheapest >= 0 && cheapest < buy:
+		return Result{Outcome: Cheaper}
+	case cheapest == buy:
+		return Result{Outcome: Stands, ListedAt: listedAt}
+	}
+	return Result{Outcome: Gone}
+}
+
+func titleKey(game, title string) string { return game + "\x00" + title }
+
+// readListings returns the title's listings read within Reuse, or reads them: the first page, and the
+// next ones (up to MaxPages) while the pages end below buy. Concurrent checks of a title share one read.
+func (v *Verifier) readListings(ctx context.Context, game, title string, buy market.Cents) (listingsRead, error) {
+	key := titleKey(game, title)
+	for {
+		v.mu.Lock()
+		lr, ok := v.listings[key]
+		v.mu.Unlock()
+		if ok && v.clk.Now().Sub(lr.at) < v.cfg.Reuse && (lr.reach < 0 || lr.reach >= buy) {
+			return lr, nil
+		}
+		ch := v.flight.DoChan("l"+key, func() (any, error) {
+			lr, err := v.fetchListings(ctx, game, title, buy)
+			if err == nil {
+				v.mu.Lock()
+				v.listings[key] = lr
+				v.mu.Unlock()
+			}
+			return lr, err
+		})
+		select {
+		case <-ctx.Done():
+			return listingsRead{}, ctx.Err()
+		case r := <-ch:
+			if r.Err != nil {
+				return listingsRead{}, r.Err
+			}
+			lr := r.Val.(listingsRead)
+			if lr.reach < 0 || lr.reach >= buy {
+				return lr, nil
+			}
+			if r.Shared {
+				continue // another check's read stopped below this buy price: read for this one
+			}
+			return listingsRead{}, fmt.Errorf("%w: %d pages of %q end below %s", ErrInconclusive, v.cfg.MaxPages, title, buy)
+		}
+	}
+}
+
+// fetchListings reads the title's cheapest listings and queues the pages for publishing.
+func (v *Verifier) fetchListings(ctx context.Context, game, title string, buy market.Cents) (listingsRead, error) {
+	out := listingsRead{reach: -1}
+	cursor := ""
+	for page := 0; page < v.cfg.MaxPages; page++ {
+		p, err := v.api.MarketItems(ctx, dmarket.MarketItemsQuery{GameID: game, Title: title, Cursor: cursor,
+			OrderBy: dmarket.OrderByPrice, OrderDir: dmarket.OrderAsc, Limit: dmarket.MaxMarketItemsLimit}, false)
+		if err != nil {
+			return listingsRead{}, fmt.Errorf("re-check %q: %w", title, err)
+		}
+		if page == 0 {
+			out.at = v.clk.Now()
+		}
+		var scan *message.Scan
+		if page == 0 {
+			scan = &message.Scan{Title: title, Complete: p.Cursor == ""}
+		}
+		v.enqueue(message.KindListings, game, p.Request, p.Raw, scan)
+		out.items = append(out.items, p.Items...)
+		if p.Cursor == "" {
+			out.reach = -1
+			return out, nil
+		}
+		out.reach = p.MaxPriceCents
+		if p.MaxPriceCents >= buy || len(p.Items) == 0 {
+			return out, nil
+		}
+		cursor = p.Cursor
+	}
+	return out, nil
+}
+
+// readOrder returns the title's buy order read within Reuse, or reads it.
+func (v *Verifier) readOrder(ctx context.Context, game, title string) (orderRead, error) {
+	key := titleKey(game, title)
+	v.mu.Lock()
+	or, ok := v.orders[key]
+	v.mu.Unlock()
+	if ok && v.clk.Now().Sub(or.at) < v.cfg.Reuse {
+		return or, nil
+	}
+	ch := v.flight.DoChan("o"+key, func() (any, error) {
+		r, err := v.api.AggregatedPrices(ctx, game, []string{title})
+		if err != nil {
+			return orderRead{}, fmt.Errorf("re-check buy order of %q: %w", title, err)
+		}
+		or := orderRead{at: v.clk.Now()}
+		for _, row := range r.Orders {
+			if row.Order.Title == title {
+				or.order = row.Order
+			}
+		}
+		v.enqueue(message.KindOrders, game, r.Request, r.Raw, nil)
+		v.mu.Lock()
+		v.orders[key] = or
+		v.mu.Unlock()
+		return or, nil
+	})
+	select {
+	case <-ctx.Done():
+		return orderRead{}, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return orderRead{}, r.Err
+		}
+		return r.Val.(orderRead), nil
+	}
+}
+
+// enqueue queues an answer for publishing to its kind's queue; a full queue drops it (counted).
+func (v *Verifier) enqueue(kind message.Kind, game string, req message.Request, raw []byte, scan *message.Scan) {
+	now := v.clk.Now().UTC()
+	body, err := message.Encode(message.Envelope{Schema: message.SchemaVersion, Kind: kind, GameID: game,
+		FetchedAt: now, Request: req, Payload: raw, Scan: scan})
+	if err != nil {
+		v.m.published.WithLabelValues("invalid").Inc()
+		v.log.Warn("re-checked page not published: invalid envelope", "kind", kind, "err", err)
+		return
+	}
+	out := message.Outgoing{
+		MessageID: "verify-" + string(kind) + "-" + game + "-" + strconv.FormatInt(now.UnixNano(), 36) + "-" +
+			strconv.FormatUint(v.seq.Add(1), 36),
+		Body: body, Headers: map[string]any{},
+	}
+	select {
+	case v.pubq <- out:
+	default:
+		v.m.published.WithLabelValues("dropped").Inc()
+	}
+}
+
+// publishLoop publishes queued pages until ctx ends; a failed publish is logged and counted (the
+// parsers' lanes bring the same data later).
+func (v *Verifier) publishLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case out := <-v.pubq:
+			queue := message.Queue(message.KindListings)
+			if isKind(out.MessageID, message.KindOrders) {
+				queue = message.Queue(message.KindOrders)
+			}
+			if err := v.pub.Publish(ctx, queue, out); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				v.m.published.WithLabelValues("failed").Inc()
+				v.log.Warn("re-checked page not published", "queue", queue, "err", err)
+				continue
+			}
+			v.m.published.WithLabelValues("ok").Inc()
+		}
+	}
+}
+
+func isKind(messageID string, k message.Kind) bool {
+	prefix := "verify-" + string(k) + "-"
+	return len(messageID) >= len(prefix) && messageID[:len(prefix)] == prefix
+}
+
+// Run publishes the pages checks read and re-checks tracked offers until ctx ends; it returns nil then.
+func (v *Verifier) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { v.publishLoop(ctx) })
+	v.reverifyLoop(ctx)
+	wg.Wait()
+	return nil
+}
