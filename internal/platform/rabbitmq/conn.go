@@ -28,6 +28,9 @@ type ConnOptions struct {
 	// used as it is, with a warning and the dmarket_amqp_queue_mismatch gauge at 1; any other difference
 	// is refused (the connection is retried and not ready).
 	Queues []string
+	// Exchanges are declared on every (re)connect as durable fanout exchanges (message.ChangesExchange),
+	// before the queues.
+	Exchanges []string
 	// DeliveryLimit is the x-delivery-limit of the quorum queues (default DefaultDeliveryLimit): a
 	// message handed out and returned unsettled more often than this (its consumer died, lost its
 	// connection or shut down before settling it) is dead-lettered by the broker.
@@ -147,6 +150,11 @@ func NewConn(rawURL string, logger *slog.Logger, reg prometheus.Registerer, opts
 	for _, q := range opts.Queues {
 		if q == "" {
 			return nil, fmt.Errorf("rabbitmq: empty queue name in topology")
+		}
+	}
+	for _, x := range opts.Exchanges {
+		if x == "" {
+			return nil, fmt.Errorf("rabbitmq: empty exchange name in topology")
 		}
 	}
 	stopped, stop := context.WithCancel(context.Background())
@@ -295,13 +303,18 @@ func (c *Conn) connect() (*amqp.Connection, error) {
 	return conn, nil
 }
 
-// declare declares every queue of the topology and its dead-letter queue.
+// declare declares every exchange of the topology, then every queue and its dead-letter queue.
 func (c *Conn) declare(conn *amqp.Connection) error {
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("declare topology: open channel: %w", err)
 	}
 	defer func() { _ = ch.Close() }() // the last channel opened
+	for _, x := range c.opts.Exchanges {
+		if err := declareFanout(ch, x); err != nil {
+			return err
+		}
+	}
 	for _, q := range c.opts.Queues {
 		dlq := q + message.DeadLetterSuffix
 		if _, err := ch.QueueDeclare(dlq, true, false, false, false, nil); err != nil {
@@ -343,6 +356,14 @@ func (c *Conn) declare(conn *amqp.Connection) error {
 		c.log.Warn("queue exists with another delivery limit, which applies: a queue's arguments are fixed when it "+
 			"is created (set the same RABBITMQ_DELIVERY_LIMIT for parser and workers)",
 			"queue", q, "delivery_limit", limit, "configured", c.opts.DeliveryLimit)
+	}
+	return nil
+}
+
+// declareFanout declares the durable fanout exchange x.
+func declareFanout(ch *amqp.Channel, x string) error {
+	if err := ch.ExchangeDeclare(x, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", x, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package rabbitmq
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -87,17 +88,36 @@ func NewPublisher(conn *Conn, opts PublisherOptions) *Publisher {
 // ErrNacked on a nack, ErrUnroutable when the queue does not exist, the context's error when ctx ends
 // first, and ErrClosed after Close.
 func (p *Publisher) Publish(ctx context.Context, queue string, m message.Outgoing) error {
+	return p.send(ctx, target{key: queue, mandatory: true}, queue, m)
+}
+
+// PublishExchange sends m to exchange (a fanout exchange; ConnOptions.Exchanges declares it) as a
+// persistent message and waits for the broker's confirm. The message is not mandatory: when no queue is
+// bound (no subscriber runs) the broker confirms and drops it. Errors are those of Publish, without
+// ErrUnroutable. Metrics label the publish with the exchange's name.
+func (p *Publisher) PublishExchange(ctx context.Context, exchange string, m message.Outgoing) error {
+	return p.send(ctx, target{exchange: exchange}, exchange, m)
+}
+
+// target is where one publish goes.
+type target struct {
+	exchange, key string
+	mandatory     bool
+}
+
+// send publishes m to t and records its outcome under the metrics label name.
+func (p *Publisher) send(ctx context.Context, t target, name string, m message.Outgoing) error {
 	start := time.Now()
-	outcome, err := p.publish(ctx, queue, m)
-	p.conn.metrics.published.WithLabelValues(queue, outcome).Inc()
-	p.conn.metrics.publishSeconds.WithLabelValues(queue).Observe(time.Since(start).Seconds())
+	outcome, err := p.publish(ctx, t, m)
+	p.conn.metrics.published.WithLabelValues(name, outcome).Inc()
+	p.conn.metrics.publishSeconds.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return fmt.Errorf("publish to %s: %w", queue, err)
+		return fmt.Errorf("publish to %s: %w", name, err)
 	}
 	return nil
 }
 
-func (p *Publisher) publish(ctx context.Context, queue string, m message.Outgoing) (string, error) {
+func (p *Publisher) publish(ctx context.Context, t target, m message.Outgoing) (string, error) {
 	var headers amqp.Table
 	if len(m.Headers) > 0 {
 		headers = make(amqp.Table, len(m.Headers))
@@ -131,7 +151,7 @@ func (p *Publisher) publish(ctx context.Context, queue string, m message.Outgoin
 			// Opening a channel or enabling confirms failed on a connection that is going away.
 			err = fmt.Errorf("%w: %w", errChannelLost, err)
 		default:
-			res, err = pc.publish(ctx, queue, msg, p.opts.ConfirmTimeout)
+			res, err = pc.publish(ctx, t, msg, p.opts.ConfirmTimeout)
 			if errors.Is(err, errChannelLost) {
 				err = fmt.Errorf("%w: %w", err, pc.cause())
 			}
@@ -142,7 +162,7 @@ func (p *Publisher) publish(ctx context.Context, queue string, m message.Outgoin
 			if failures >= p.opts.MaxChannelFailures {
 				return publishError, fmt.Errorf("%w (%d): %w", ErrTooManyChannelFailures, failures, err)
 			}
-			p.conn.metrics.publishRetries.WithLabelValues(queue).Inc()
+			p.conn.metrics.publishRetries.WithLabelValues(cmp.Or(t.exchange, t.key)).Inc()
 			if !sleep(ctx, p.stopped, p.retry.Delay(failures)) {
 				if ctx.Err() != nil {
 					return publishError, ctx.Err()
@@ -358,7 +378,7 @@ func (pc *pubChannel) cause() error {
 }
 
 // publish sends msg on the channel and waits for its confirm, at most confirmTimeout.
-func (pc *pubChannel) publish(ctx context.Context, queue string, msg amqp.Publishing, confirmTimeout time.Duration) (result, error) {
+func (pc *pubChannel) publish(ctx context.Context, t target, msg amqp.Publishing, confirmTimeout time.Duration) (result, error) {
 	pe := &pending{done: make(chan result, 1)}
 	pc.writeMu.Lock()
 	pc.mu.Lock()
@@ -371,7 +391,7 @@ func (pc *pubChannel) publish(ctx context.Context, queue string, msg amqp.Publis
 	pc.pending[tag] = pe
 	pc.mu.Unlock()
 	msg.CorrelationId = strconv.FormatUint(tag, 10)
-	err := pc.ch.Publish("", queue, true, false, msg)
+	err := pc.ch.Publish(t.exchange, t.key, t.mandatory, false, msg)
 	pc.writeMu.Unlock()
 	if err != nil {
 		// Headers were validated up front, so a failed send means the channel or its connection is
