@@ -392,7 +392,10 @@ func (c *Crawler) crawlPage(ctx context.Context, t task, q *ListingsQuery, res *
 		c.log.Warn("price range left unfinished", "game", t.game, "range", t.r.String(), "err", err)
 		return false, err
 	}
-	crawl := &message.Crawl{Range: t.r.String(), Cycle: res.cycle, Page: res.resumed + res.pages}
+	// The chain ends with this page (no cursor, or an empty page): it is the crawl's last, marked so before
+	// publishing, so that a worker can remove the levels the completed crawl did not show.
+	last := page.Cursor == "" || page.Items == 0
+	crawl := &message.Crawl{Range: t.r.String(), Cycle: res.cycle, Page: res.resumed + res.pages, Last: last}
 	if err := c.publish(ctx, message.KindListings, t.game, page.Result, crawl); err != nil {
 		return false, err
 	}
@@ -404,7 +407,7 @@ func (c *Crawler) crawlPage(ctx context.Context, t task, q *ListingsQuery, res *
 		res.cuts = append(res.cuts, page.LastPrice)
 		*lastCut = page.LastPrice
 	}
-	if page.Cursor == "" || page.Items == 0 {
+	if last {
 		res.done = true
 		return false, nil
 	}

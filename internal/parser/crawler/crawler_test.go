@@ -340,9 +340,13 @@ func TestListingsPagesCarryCrawlIdentity(t *testing.T) {
 		s.mu.Lock()
 		pages := map[int64][]int{} // cycle -> page indexes
 		ranges := map[int64]string{}
+		last := map[int64][]int{} // cycle -> pages marked last
 		for _, e := range s.msgs[message.Queue(message.KindListings)] {
 			require.NotNil(t, e.Crawl, "listings page without crawl identity")
 			pages[e.Crawl.Cycle] = append(pages[e.Crawl.Cycle], e.Crawl.Page)
+			if e.Crawl.Last {
+				last[e.Crawl.Cycle] = append(last[e.Crawl.Cycle], e.Crawl.Page)
+			}
 			if r, ok := ranges[e.Crawl.Cycle]; ok {
 				require.Equal(t, r, e.Crawl.Range, "one cycle is one range")
 			}
@@ -359,6 +363,7 @@ func TestListingsPagesCarryCrawlIdentity(t *testing.T) {
 		seenRanges := map[string]bool{}
 		for cycle, idx := range pages {
 			require.ElementsMatch(t, seq(len(idx)), idx, "pages of cycle %d are 0..n-1, once each", cycle)
+			require.Equal(t, []int{len(idx) - 1}, last[cycle], "the completed crawl %d marks its final page alone", cycle)
 			r := ranges[cycle]
 			require.False(t, seenRanges[r], "range %s crawled under two cycles in one round", r)
 			seenRanges[r] = true
@@ -397,4 +402,41 @@ func rangeFrom(r string) string {
 		}
 	}
 	return "invalid"
+}
+
+// TestInterruptedCrawlMarksNoLastPage: a range whose chain stops on a failure before its end publishes
+// no page marked last, so that nothing is removed on its account; the ranges that completed do.
+func TestInterruptedCrawlMarksNoLastPage(t *testing.T) {
+	m := newStallingMarket(newMarket(600))
+	m.stall = thirdPageOfFirstRange()
+	cfg := testConfig()
+	cfg.Bounds = []int64{0}
+	cfg.MaxChainPages = 100
+	s := newSink()
+	c, _ := newTestCrawler(t, cfg, m, s, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan CycleStats)
+	go func() { done <- c.RunCycle(ctx) }()
+	<-m.stalled
+	cancel()
+	st := <-done
+	require.Equal(t, 1, st.Unfinished)
+	s.mu.Lock()
+	envs := s.msgs[message.Queue(message.KindListings)]
+	require.Len(t, envs, 2, "two pages published before the crawl was interrupted")
+	for _, e := range envs {
+		require.False(t, e.Crawl.Last, "page %d of an interrupted crawl marked last", e.Crawl.Page)
+	}
+	s.mu.Unlock()
+
+	s.reset()
+	st = c.RunCycle(context.Background())
+	require.Zero(t, st.Unfinished)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	envs = s.msgs[message.Queue(message.KindListings)]
+	require.Len(t, envs, 6)
+	for i, e := range envs {
+		require.Equal(t, i == len(envs)-1, e.Crawl.Last, "page %d", e.Crawl.Page)
+	}
 }

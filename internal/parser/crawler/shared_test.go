@@ -188,14 +188,18 @@ func TestSharedRangeIsTakenOverFromItsCheckpoint(t *testing.T) {
 	sa.mu.Unlock()
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	var continued []int
+	var continued, last []int
 	for _, e := range sb.msgs[message.Queue(message.KindListings)] {
 		if e.Crawl.Cycle == cycle {
 			continued = append(continued, e.Crawl.Page)
+			if e.Crawl.Last {
+				last = append(last, e.Crawl.Page)
+			}
 		}
 	}
 	require.NotEmpty(t, continued)
 	require.Equal(t, 2, continued[0], "the other parser went on with page 2")
+	require.Equal(t, []int{continued[len(continued)-1]}, last, "the crawl completed by the other parser marks its final page")
 }
 
 // TestSharedLostLeaseIsResumed: a parser whose lease renewal fails stops the range at once and, finding
