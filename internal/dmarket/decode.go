@@ -184,30 +184,29 @@ func DecodeAggregatedPrices(body []byte) (*AggregatedPricesBody, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &AggregatedPricesBody{NextCursor: env.NextCursor, Orders: make([]AggregatedPrice, 0, len(*env.AggregatedPrices))}
-	for _, r := range *env.AggregatedPrices {
-		var row aggregatedRowJSON
-		if err := json.Unmarshal(r, &row); err != nil || row.Title == "" {
-			out.Invalid++
-			continue
-		}
-		p := AggregatedPrice{Order: market.BuyOrder{Title: row.Title, Count: int(row.OrderCount)}, AskCount: int(row.OfferCount)}
-		var err error
-		if p.Order.Price, err = optionalAmount(row.OrderBestPrice); err != nil {
-			out.Invalid++
-			continue
-		}
-		if p.AskCents, err = optionalAmount(row.OfferBestPrice); err != nil {
-			out.Invalid++
-			continue
-		}
-		p.HasAsk = p.AskCents > 0
-		if !p.Order.Exists() {
-			p.Order.Count = 0
-		}
-		out.Orders = append(out.Orders, p)
-	}
+	out := &AggregatedPricesBody{NextCursor: env.NextCursor}
+	out.Orders = decodeRows(*env.AggregatedPrices, &out.Invalid, aggregatedPrice)
 	return out, nil
+}
+
+// aggregatedPrice converts one row; ok is false when the title is missing or an amount is malformed.
+func aggregatedPrice(row *aggregatedRowJSON) (p AggregatedPrice, ok bool) {
+	if row.Title == "" {
+		return p, false
+	}
+	p = AggregatedPrice{Order: market.BuyOrder{Title: row.Title, Count: int(row.OrderCount)}, AskCount: int(row.OfferCount)}
+	var err error
+	if p.Order.Price, err = optionalAmount(row.OrderBestPrice); err != nil {
+		return p, false
+	}
+	if p.AskCents, err = optionalAmount(row.OfferBestPrice); err != nil {
+		return p, false
+	}
+	p.HasAsk = p.AskCents > 0
+	if !p.Order.Exists() {
+		p.Order.Count = 0
+	}
+	return p, true
 }
 
 func optionalAmount(a *amountJSON) (market.Cents, error) {
@@ -243,21 +242,18 @@ func DecodeLastSales(body []byte) (*LastSalesBody, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &LastSalesBody{Sales: make([]Sale, 0, len(*env.Sales))}
-	for _, r := range *env.Sales {
-		var s saleJSON
-		if err := json.Unmarshal(r, &s); err != nil || s.Date <= 0 {
-			out.Invalid++
-			continue
+	out := &LastSalesBody{}
+	out.Sales = decodeRows(*env.Sales, &out.Invalid, func(s *saleJSON) (Sale, bool) {
+		if s.Date <= 0 {
+			return Sale{}, false
 		}
 		cents, err := parseDollars(s.Price)
 		if err != nil {
-			out.Invalid++
-			continue
+			return Sale{}, false
 		}
-		out.Sales = append(out.Sales, Sale{Sale: market.Sale{Price: cents, At: time.Unix(int64(s.Date), 0).UTC()},
-			TxOperationType: s.TxOperationType})
-	}
+		return Sale{Sale: market.Sale{Price: cents, At: time.Unix(int64(s.Date), 0).UTC()},
+			TxOperationType: s.TxOperationType}, true
+	})
 	return out, nil
 }
 
@@ -312,26 +308,22 @@ func DecodeCustomizedFees(body []byte) (*CustomizedFeesBody, error) {
 	}
 	out := &CustomizedFeesBody{
 		Default: Fee{Fraction: env.DefaultFee.Fraction, FractionValue: frac, MinAmountCents: market.Cents(env.DefaultFee.MinAmount)},
-		Reduced: make([]ReducedFee, 0, len(env.ReducedFees)),
 	}
-	for _, r := range env.ReducedFees {
-		var rf reducedFeeJSON
-		if err := json.Unmarshal(r, &rf); err != nil || rf.Title == "" || rf.MinPrice < 0 || rf.MaxPrice < 0 {
-			out.Invalid++
-			continue
+	out.Reduced = decodeRows(env.ReducedFees, &out.Invalid, func(rf *reducedFeeJSON) (ReducedFee, bool) {
+		if rf.Title == "" || rf.MinPrice < 0 || rf.MaxPrice < 0 {
+			return ReducedFee{}, false
 		}
 		f, err := parseFraction(rf.Fraction)
 		if err != nil {
-			out.Invalid++
-			continue
+			return ReducedFee{}, false
 		}
 		red := ReducedFee{Title: rf.Title, Fraction: rf.Fraction, FractionValue: f,
 			MinPriceCents: market.Cents(rf.MinPrice), MaxPriceCents: market.Cents(rf.MaxPrice)}
 		if rf.ExpiresAt > 0 {
 			red.ExpiresAt = time.Unix(int64(rf.ExpiresAt), 0).UTC()
 		}
-		out.Reduced = append(out.Reduced, red)
-	}
+		return red, true
+	})
 	return out, nil
 }
 
@@ -470,6 +462,26 @@ func rawCode(r json.RawMessage) string {
 		return n.String()
 	}
 	return ""
+}
+
+// decodeRows decodes each of rows as an R and converts it with convert, in order; a row that does not
+// decode, or that convert refuses, is counted in *invalid and left out. The result is never nil.
+func decodeRows[R, V any](rows []json.RawMessage, invalid *int, convert func(*R) (V, bool)) []V {
+	out := make([]V, 0, len(rows))
+	for _, raw := range rows {
+		var r R
+		if err := json.Unmarshal(raw, &r); err != nil {
+			*invalid++
+			continue
+		}
+		v, ok := convert(&r)
+		if !ok {
+			*invalid++
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // decodeEnvelope decodes body, which must be one JSON object, into a T that complete accepts; missing
