@@ -13,6 +13,8 @@
 //	                             "zone_minutes" offset from UTC}; a missing field takes the default
 //	telegram:sent:<user id>      ZSET offer fingerprint -> unix ms sent (the user's dedup window, 30 minutes
 //	                             by default)
+//	telegram:sentprofit:<user id> HASH offer fingerprint -> profit sent in basis points: an offer sent is
+//	                             new again when its profit improved by BOT_RENOTIFY_MARGIN (WithRenotifyMargin)
 //	telegram:sendlog:<user id>   ZSET one member per notification -> unix ms sent (the per-hour cap)
 //	telegram:digest:<user id>    STRING local date of the last daily digest sent
 //	telegram:titles              HASH short title id -> title, for the 📈 and mute buttons; an id not issued
@@ -178,12 +180,23 @@ type Bot struct {
 
 	notifyMu sync.Mutex
 	busy     map[int64]bool // users with a notification run in flight
+	// pending are the changed titles each user's run has still to look at (notify at once).
+	pending  map[int64]map[string]struct{}
 	notifyWG sync.WaitGroup
+
+	// Optional parts (Option).
+	changes        <-chan Change
+	titleOffers    TitleOffers
+	verifier       Verifier
+	watch          Watchlist
+	watchMargin    int64
+	renotifyMargin int64
+	lm             liveMetrics
 }
 
 // New returns a Bot. tracer may be nil (no spans).
 func New(cfg Config, tg Messenger, src OfferSource, charts ChartSource, rdb redis.Cmdable, log *slog.Logger,
-	reg prometheus.Registerer, tracer *zipkin.Tracer, clk clock.Clock) (*Bot, error) {
+	reg prometheus.Registerer, tracer *zipkin.Tracer, clk clock.Clock, opts ...Option) (*Bot, error) {
 	cfg.defaults()
 	if tg == nil || src == nil || charts == nil || rdb == nil || log == nil || clk == nil {
 		return nil, errors.New("new bot: a dependency is nil")
@@ -200,6 +213,7 @@ func New(cfg Config, tg Messenger, src OfferSource, charts ChartSource, rdb redi
 		whitelist: wl,
 		users:     newSerial(32),
 		busy:      map[int64]bool{},
+		pending:   map[int64]map[string]struct{}{},
 		st: &store{rdb: rdb, prefix: cfg.KeyPrefix, defaults: UserSettings{
 			MinPriceCents:    cfg.DefaultMinPriceCents,
 			LimitBasisPoints: cfg.DefaultLimitBasisPoints,
@@ -207,7 +221,14 @@ func New(cfg Config, tg Messenger, src OfferSource, charts ChartSource, rdb redi
 			Notifications:    true,
 			Volume:           Volume{DedupWindow: cfg.DedupWindow, MaxPerHour: cfg.MaxPerHour, DigestHour: -1},
 		}},
-		m: newMetrics(reg),
+		m:  newMetrics(reg),
+		lm: newLiveMetrics(reg),
+	}
+	for _, o := range opts {
+		o(b)
+	}
+	if b.watch != nil && b.titleOffers == nil {
+		return nil, errors.New("new bot: a watchlist needs the changes' title offers")
 	}
 	return b, nil
 }
@@ -246,6 +267,12 @@ func (b *Bot) Run(ctx context.Context) error {
 	var loops sync.WaitGroup
 	loops.Go(func() { b.registerCommands(ctx) })
 	loops.Go(func() { b.notifyLoop(ctx, work) })
+	if b.changes != nil {
+		loops.Go(func() { b.changeLoop(ctx, work) })
+	}
+	if b.watch != nil {
+		loops.Go(func() { b.watchLoop(ctx, work) })
+	}
 	b.pollLoop(ctx, work)
 	loops.Wait()
 

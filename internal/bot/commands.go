@@ -336,6 +336,7 @@ func (b *Bot) offersPage(list []offers.Offer, page int, now time.Time) (string, 
 	}
 	row = append(row, tgbotapi.NewInlineKeyboardButtonData("🔄", "r:"+strconv.Itoa(page)))
 	m := tgbotapi.NewInlineKeyboardMarkup(append(rows, row)...)
+	b.track(pages[page], now, shownFor)
 	return sb.String(), &m, len(pages[page])
 }
 

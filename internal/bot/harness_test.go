@@ -113,6 +113,9 @@ type harnessOpts struct {
 	token     string
 	// sendInterval is the sender's spacing of messages to one chat; default 15ms.
 	sendInterval time.Duration
+	// src is the offers source (default an empty fakeOffers); opts are the bot's options.
+	src  *fakeOffers
+	opts []Option
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -144,7 +147,10 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		GlobalPerSecond: 1000, RetryBackoff: 10 * time.Millisecond,
 	}, nil, log, reg)
 	require.NoError(t, err)
-	h := &harness{t: t, srv: srv, sender: sender, rdb: o.rdb, clk: clocktest.NewFake(t0), src: &fakeOffers{},
+	if o.src == nil {
+		o.src = &fakeOffers{}
+	}
+	h := &harness{t: t, srv: srv, sender: sender, rdb: o.rdb, clk: clocktest.NewFake(t0), src: o.src,
 		charts: &fakeCharts{}, logs: logs, reg: reg, stop: func() {}}
 	h.bot, err = New(Config{
 		Whitelist:               o.whitelist,
@@ -154,7 +160,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		PollInterval:            time.Hour, // cycles are driven by NotifyOnce
 		LongPollTimeout:         time.Second,
 		ShutdownTimeout:         5 * time.Second,
-	}, sender, h.src, h.charts, o.rdb, log, reg, nil, h.clk)
+	}, sender, h.src, h.charts, o.rdb, log, reg, nil, h.clk, o.opts...)
 	require.NoError(t, err)
 	if !o.noRun {
 		h.run()

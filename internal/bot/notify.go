@@ -84,14 +84,15 @@ func (b *Bot) StartCycle(ctx context.Context) (*sync.WaitGroup, error) {
 		b.notifyWG.Add(1)
 		go func() {
 			defer func() {
-				b.notifyMu.Lock()
-				delete(b.busy, user)
-				b.notifyMu.Unlock()
 				wg.Done()
 				b.notifyWG.Done()
 			}()
-			defer b.recoverPanic("notifications")
-			b.notifyUser(ctx, user, chat, cache)
+			func() {
+				defer b.recoverPanic("notifications")
+				b.notifyUser(ctx, user, chat, cache)
+			}()
+			// Titles changed meanwhile are looked at before the run ends.
+			b.drain(ctx, user, chat)
 		}()
 	}
 	go func() {
@@ -120,7 +121,17 @@ func (b *Bot) notifyUser(ctx context.Context, user, chat int64, cache *offerCach
 		b.m.held.WithLabelValues("quiet_hours").Inc()
 		return
 	}
-	fresh := b.freshOffers(ctx, user, s, cache, now)
+	list, err := cache.get(ctx, b, s)
+	if err != nil {
+		b.log.Warn("notification offers", "user", user, "err", err)
+		return
+	}
+	b.notifyFrom(ctx, user, chat, s, list, now)
+}
+
+// notifyFrom sends the user the new offers of list (best first), within the user's limits.
+func (b *Bot) notifyFrom(ctx context.Context, user, chat int64, s UserSettings, list []offers.Offer, now time.Time) {
+	fresh, again, limit := b.freshOffers(ctx, user, s, list, now)
 	if len(fresh) == 0 {
 		return
 	}
@@ -132,51 +143,69 @@ func (b *Bot) notifyUser(ctx context.Context, user, chat int64, cache *offerCach
 		b.log.Warn("notification titles", "user", user, "err", err)
 		return
 	}
-	b.deliver(ctx, user, chat, fresh, s.Volume.DedupWindow)
+	b.deliver(ctx, user, chat, fresh, again, limit, s.Volume.DedupWindow)
 }
 
-// freshOffers returns the offers to notify user of now: not muted, not sent within the dedup window, at
-// most MaxPerCycle and within the user's hourly cap. A failed step is logged and yields none.
-func (b *Bot) freshOffers(ctx context.Context, user int64, s UserSettings, cache *offerCache, now time.Time) []offers.Offer {
-	list, err := cache.get(ctx, b, s)
-	if err != nil {
-		b.log.Warn("notification offers", "user", user, "err", err)
-		return nil
-	}
+// freshOffers returns the candidates to notify user of now: not muted, not sent within the dedup window
+// (or sent but improved by the renotify margin: again), at most twice limit so that offers the re-check
+// refuses can be replaced; limit is MaxPerCycle within the user's hourly cap. A failed step is logged and
+// yields none.
+func (b *Bot) freshOffers(ctx context.Context, user int64, s UserSettings, list []offers.Offer,
+	now time.Time) (fresh []offers.Offer, again map[string]bool, limit int) {
 	if len(s.Muted) > 0 {
 		list = slices.DeleteFunc(slices.Clone(list), func(o offers.Offer) bool { return slices.Contains(s.Muted, o.Title) })
 	}
-	fresh, err := b.st.unsent(ctx, user, list, now, s.Volume.DedupWindow)
+	fresh, again, err := b.st.unsentOrBetter(ctx, user, list, now, s.Volume.DedupWindow, b.renotifyMargin)
 	if err != nil {
 		b.log.Warn("notification dedup", "user", user, "err", err)
-		return nil
+		return nil, nil, 0
 	}
-	limit := b.cfg.MaxPerCycle
+	limit = b.cfg.MaxPerCycle
 	if len(fresh) > 0 {
 		room, err := b.st.hourlyRoom(ctx, user, now, s.Volume.MaxPerHour)
 		if err != nil {
 			b.log.Warn("notification hourly cap", "user", user, "err", err)
-			return nil
+			return nil, nil, 0
 		}
 		if room >= 0 && room < min(len(fresh), limit) {
 			b.m.held.WithLabelValues("hourly_cap").Add(float64(min(len(fresh), limit) - room))
 			limit = room
 		}
 	}
-	if len(fresh) > limit {
+	if b.verifier == nil && len(fresh) > limit {
 		fresh = fresh[:limit]
 	}
-	return fresh
+	if len(fresh) > 2*limit {
+		fresh = fresh[:2*limit]
+	}
+	return fresh, again, limit
 }
 
-// deliver sends fresh to the user's chat one by one, recording each sent offer for the dedup window and
-// the hourly cap; it stops when the chat is gone or Telegram limits the bot.
-func (b *Bot) deliver(ctx context.Context, user, chat int64, fresh []offers.Offer, window time.Duration) {
+// deliver re-checks the offers of fresh and sends the ones that stand to the user's chat one by one, at
+// most limit, recording each sent offer for the dedup window, the hourly cap and the background re-check;
+// it stops when the chat is gone or Telegram limits the bot. An offer the re-check refuses is not
+// recorded: a later update or cycle looks at it again.
+func (b *Bot) deliver(ctx context.Context, user, chat int64, fresh []offers.Offer, again map[string]bool, limit int,
+	window time.Duration) {
+	sent := 0
 	for _, o := range fresh {
+		if sent >= limit {
+			return
+		}
+		listedAt, ok := b.recheck(ctx, user, o)
+		if !ok {
+			continue
+		}
 		outcome, err := b.sendOffer(ctx, telegram.PriorityNotification, chat, o)
 		b.m.notifications.WithLabelValues(outcome).Inc()
 		switch {
 		case err == nil:
+			sent++
+			now := b.clk.Now()
+			if !listedAt.IsZero() && !again[fingerprint(o)] {
+				b.lm.dealLatency.Observe(max(now.Sub(listedAt), 0).Seconds())
+			}
+			b.track([]offers.Offer{o}, now, window)
 			if err := b.st.markSent(ctx, user, o, b.clk.Now(), window); err != nil {
 				b.log.Warn("notification not recorded", "user", user, "err", err)
 			}

@@ -333,13 +333,32 @@ func fingerprint(o offers.Offer) string {
 
 // unsent returns the offers whose fingerprint was not sent to user since now-window, in order.
 func (s *store) unsent(ctx context.Context, user int64, list []offers.Offer, now time.Time, window time.Duration) ([]offers.Offer, error) {
-	key := s.key("sent", uid(user))
-	cutoff := now.Add(-window).UnixMilli()
-	if err := s.rdb.ZRemRangeByScore(ctx, key, "-inf", "("+strconv.FormatInt(cutoff, 10)).Err(); err != nil {
-		return nil, fmt.Errorf("prune sent offers: %w", err)
+	out, _, err := s.unsentOrBetter(ctx, user, list, now, window, 0)
+	return out, err
+}
+
+// unsentOrBetter returns, in order, the offers whose fingerprint was not sent to user since now-window,
+// and (when margin > 0) the ones sent whose profit improved by at least margin basis points over the
+// profit sent; again holds the fingerprints of the latter. Sent fingerprints older than the window are
+// pruned from both keys.
+func (s *store) unsentOrBetter(ctx context.Context, user int64, list []offers.Offer, now time.Time, window time.Duration,
+	margin int64) (out []offers.Offer, again map[string]bool, err error) {
+	key, profits := s.key("sent", uid(user)), s.key("sentprofit", uid(user))
+	cutoff := "(" + strconv.FormatInt(now.Add(-window).UnixMilli(), 10)
+	old, err := s.rdb.ZRangeByScore(ctx, key, &redis.ZRangeBy{Min: "-inf", Max: cutoff}).Result()
+	if err != nil {
+		return nil, nil, fmt.Errorf("prune sent offers: %w", err)
+	}
+	if err := s.rdb.ZRemRangeByScore(ctx, key, "-inf", cutoff).Err(); err != nil {
+		return nil, nil, fmt.Errorf("prune sent offers: %w", err)
+	}
+	for i := 0; i < len(old); i += titleBatch {
+		if err := s.rdb.HDel(ctx, profits, old[i:min(i+titleBatch, len(old))]...).Err(); err != nil {
+			return nil, nil, fmt.Errorf("prune sent profits: %w", err)
+		}
 	}
 	if len(list) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	members := make([]string, len(list))
 	for i, o := range list {
@@ -347,24 +366,52 @@ func (s *store) unsent(ctx context.Context, user int64, list []offers.Offer, now
 	}
 	scores, err := s.rdb.ZMScore(ctx, key, members...).Result()
 	if err != nil {
-		return nil, fmt.Errorf("read sent offers: %w", err)
+		return nil, nil, fmt.Errorf("read sent offers: %w", err)
 	}
-	var out []offers.Offer
+	var sent []any
+	if margin > 0 {
+		if sent, err = s.rdb.HMGet(ctx, profits, members...).Result(); err != nil {
+			return nil, nil, fmt.Errorf("read sent profits: %w", err)
+		}
+	}
 	for i, o := range list {
 		if i < len(scores) && scores[i] != 0 {
-			continue
+			if !improved(sent, i, o.ProfitBasisPoints, margin) {
+				continue
+			}
+			if again == nil {
+				again = map[string]bool{}
+			}
+			again[members[i]] = true
 		}
 		out = append(out, o)
 	}
-	return out, nil
+	return out, again, nil
 }
 
-// markSent records that o was sent to user at now.
+// improved reports whether profit beats the profit sent (sent[i], a decimal string; absent for offers
+// sent before profits were recorded) by at least margin (> 0).
+func improved(sent []any, i int, profit, margin int64) bool {
+	if margin <= 0 || i >= len(sent) {
+		return false
+	}
+	str, ok := sent[i].(string)
+	if !ok {
+		return false
+	}
+	was, err := strconv.ParseInt(str, 10, 64)
+	return err == nil && profit-was >= margin
+}
+
+// markSent records that o was sent to user at now, with its profit.
 func (s *store) markSent(ctx context.Context, user int64, o offers.Offer, now time.Time, window time.Duration) error {
-	key := s.key("sent", uid(user))
+	key, profits := s.key("sent", uid(user)), s.key("sentprofit", uid(user))
+	fp := fingerprint(o)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli()), Member: fingerprint(o)})
+		p.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixMilli()), Member: fp})
 		p.Expire(ctx, key, 2*window)
+		p.HSet(ctx, profits, fp, strconv.FormatInt(o.ProfitBasisPoints, 10))
+		p.Expire(ctx, profits, 2*window)
 		return nil
 	})
 	if err != nil {

@@ -59,6 +59,22 @@ func TestStoreOnSingleRedisAndCluster(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, []offers.Offer{a, b}, got, "sent longer ago than the window")
 		}},
+		{name: "sent profits and the renotify margin", run: func(t *testing.T, ctx context.Context, s *store) {
+			a := offers.Offer{Title: "A", Buy: 100, ProfitBasisPoints: 1000}
+			require.NoError(t, s.markSent(ctx, 7, a, now, time.Hour))
+			better := a
+			better.ProfitBasisPoints = 1200
+			got, again, err := s.unsentOrBetter(ctx, 7, []offers.Offer{better}, now.Add(time.Minute), time.Hour, 200)
+			require.NoError(t, err)
+			require.Equal(t, []offers.Offer{better}, got)
+			require.Equal(t, map[string]bool{fingerprint(a): true}, again)
+			got, _, err = s.unsentOrBetter(ctx, 7, []offers.Offer{better}, now.Add(time.Minute), time.Hour, 201)
+			require.NoError(t, err)
+			require.Empty(t, got)
+			_, _, err = s.unsentOrBetter(ctx, 7, nil, now.Add(2*time.Hour), time.Hour, 200)
+			require.NoError(t, err)
+			require.Zero(t, s.rdb.Exists(ctx, "telegram:sentprofit:7").Val(), "pruned with the sent offers")
+		}},
 		{name: "send log and digest", run: func(t *testing.T, ctx context.Context, s *store) {
 			require.NoError(t, s.logSend(ctx, 7, now, "x"))
 			room, err := s.hourlyRoom(ctx, 7, now, 3)
