@@ -36,9 +36,11 @@ type Catalogue struct {
 	byItem map[string]map[string]*Listing
 	// byLower holds each game's titles sorted by lower-case name, for the title prefix filter.
 	byLower map[string][]lowerTitle
-	// sold records every listing sold, in order, and soldAt when each item id was sold.
-	sold   []SoldListing
-	soldAt map[string]time.Time
+	// sold records every listing sold, in order, and soldTimes when each was sold.
+	sold      []SoldListing
+	soldTimes map[itemKey]time.Time
+	// rng draws the ids and attributes of listings added at run time.
+	rng *rand.Rand
 }
 
 // lowerTitle is a title with its lower-case name.
@@ -272,7 +274,8 @@ func generate(cfg *Config) *Catalogue {
 		byCreated: make(map[string][]*Listing),
 		byItem:    make(map[string]map[string]*Listing),
 		byLower:   make(map[string][]lowerTitle),
-		soldAt:    make(map[string]time.Time),
+		soldTimes: make(map[itemKey]time.Time),
+		rng:       newMovesRand(cfg.Seed),
 	}
 	for _, game := range cfg.Games {
 		r := newRand(cfg.Seed, game)

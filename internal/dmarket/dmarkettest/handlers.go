@@ -282,7 +282,7 @@ func orderParams(w http.ResponseWriter, q url.Values) (orderBy string, desc, ok 
 
 // parseItemsQuery validates a market-items query, answering 400 and returning false when it is not.
 func (h *Handler) parseItemsQuery(w http.ResponseWriter, q url.Values) (itemsQuery, bool) {
-	game, ok := gameParam(w, q, func(g string) bool { _, ok := h.cat.byPrice[g]; return ok })
+	game, ok := gameParam(w, q, func(g string) bool { _, ok := h.cat.Fees[g]; return ok })
 	if !ok {
 		return itemsQuery{}, false
 	}

@@ -173,6 +173,60 @@ type Stats struct {
 	PagesByIP map[string]int64
 	// Held is the number of requests Pause holds right now, per client IP (not reset by ResetStats).
 	Held map[string]int64
+	// Lanes counts the market-items requests and their 429 answers by lane, so that a test can check how
+	// a crawler splits its budget.
+	Lanes map[Lane]LaneStats
+}
+
+// Lane is a kind of market-items request, as a crawler's lanes spend the listings budget.
+type Lane string
+
+// The lanes of market-items requests.
+const (
+	// LaneRange is the price-ordered crawl: orderBy=price (or none) without a title filter.
+	LaneRange Lane = "range"
+	// LaneFresh is the newest-listings poll: orderBy=updated without a title filter.
+	LaneFresh Lane = "fresh"
+	// LaneTitle is a title scan: any market-items request with a title filter.
+	LaneTitle Lane = "title"
+)
+
+// laneOf returns the lane of a market-items query.
+func laneOf(q url.Values) Lane {
+	switch {
+	case q.Get("title") != "":
+		return LaneTitle
+	case strings.EqualFold(q.Get("orderBy"), orderUpdated):
+		return LaneFresh
+	}
+	return LaneRange
+}
+
+// LaneStats counts one lane's market-items requests.
+type LaneStats struct {
+	// Requests and RateLimited count the lane's requests and its 429 answers.
+	Requests, RateLimited int64
+	// RequestsByIP and RateLimitedByIP count them per client IP.
+	RequestsByIP, RateLimitedByIP map[string]int64
+}
+
+// count records a request of the lane from ip, and its 429 when limited.
+func (l *LaneStats) count(ip string, limited bool) {
+	if l.RequestsByIP == nil {
+		l.RequestsByIP, l.RateLimitedByIP = map[string]int64{}, map[string]int64{}
+	}
+	if limited {
+		l.RateLimited++
+		l.RateLimitedByIP[ip]++
+		return
+	}
+	l.Requests++
+	l.RequestsByIP[ip]++
+}
+
+func (l LaneStats) clone() LaneStats {
+	l.RequestsByIP, l.RateLimitedByIP = maps.Clone(l.RequestsByIP), maps.Clone(l.RateLimitedByIP)
+	return l
 }
 
 // PageKey identifies a listings page: its query without the cursor (parameters sorted, URL-encoded) and
@@ -203,6 +257,8 @@ type Handler struct {
 	// it holds per client IP.
 	paused chan struct{}
 	held   map[string]int64
+	// lanes counts the market-items requests by lane.
+	lanes map[Lane]*LaneStats
 }
 
 // NewHandler builds the simulator: it generates the catalogue and checks the public keys.
@@ -257,6 +313,10 @@ func (h *Handler) ClearFaults() {
 func (h *Handler) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	lanes := make(map[Lane]LaneStats, len(h.lanes))
+	for k, l := range h.lanes {
+		lanes[k] = l.clone()
+	}
 	return Stats{
 		Requests:     maps.Clone(h.stats.Requests),
 		RateLimited:  maps.Clone(h.stats.RateLimited),
@@ -265,6 +325,7 @@ func (h *Handler) Stats() Stats {
 		Pages:        maps.Clone(h.stats.Pages),
 		PagesByIP:    maps.Clone(h.stats.PagesByIP),
 		Held:         maps.Clone(h.held),
+		Lanes:        lanes,
 	}
 }
 
@@ -323,12 +384,23 @@ func (h *Handler) countPage(r *http.Request) {
 	h.stats.PagesByIP[clientIP(r)]++
 }
 
+// lane returns the counters of a lane; the caller holds h.mu.
+func (h *Handler) lane(l Lane) *LaneStats {
+	st := h.lanes[l]
+	if st == nil {
+		st = &LaneStats{}
+		h.lanes[l] = st
+	}
+	return st
+}
+
 // ResetStats zeroes the counters.
 func (h *Handler) ResetStats() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.stats = Stats{Requests: map[string]int64{}, RateLimited: map[string]int64{}, ByEndpoint: map[Endpoint]int64{},
 		Pages: map[PageKey]int64{}, PagesByIP: map[string]int64{}}
+	h.lanes = map[Lane]*LaneStats{}
 }
 
 // Server is the simulator on a local httptest server (127.0.0.1, random port).
@@ -372,10 +444,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ep, method, ok := route(r.URL.Path)
 	ip := clientIP(r)
+	var lane Lane
+	if ep == EndpointMarketItems {
+		lane = laneOf(r.URL.Query())
+	}
 	h.mu.Lock()
 	h.stats.Requests[ip]++
 	if ok {
 		h.stats.ByEndpoint[ep]++
+	}
+	if lane != "" {
+		h.lane(lane).count(ip, false)
 	}
 	h.mu.Unlock()
 	if !ok {
@@ -398,7 +477,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !h.allow(w, ep, ip, account) {
+	if !h.allow(w, ep, lane, ip, account) {
 		return
 	}
 	if !signed && ep != EndpointMarketItems {
@@ -508,7 +587,7 @@ func (h *Handler) unauthorized(w http.ResponseWriter, ep Endpoint) {
 
 // allow applies the per-IP (unsigned) or per-account (signed) limit and answers 429 when exceeded. It
 // sets the RateLimit headers either way.
-func (h *Handler) allow(w http.ResponseWriter, ep Endpoint, ip, account string) bool {
+func (h *Handler) allow(w http.ResponseWriter, ep Endpoint, lane Lane, ip, account string) bool {
 	var key string
 	var limit float64
 	switch {
@@ -542,6 +621,9 @@ func (h *Handler) allow(w http.ResponseWriter, ep Endpoint, ip, account string) 
 		wait = res.DelayFrom(now)
 		res.CancelAt(now)
 		h.stats.RateLimited[ip]++
+		if lane != "" {
+			h.lane(lane).count(ip, true)
+		}
 	}
 	h.mu.Unlock()
 	hd := w.Header()
