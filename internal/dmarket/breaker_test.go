@@ -88,14 +88,7 @@ func TestHalfOpenProbeThroughDeadProxy(t *testing.T) {
 	c, err := New(Config{BaseURL: srv.URL, MaxAttempts: 1, BreakerFailures: 2, BreakerOpenFor: time.Second}, eg,
 		discardLogger(), prometheus.NewRegistry(), clock.Real{})
 	require.NoError(t, err)
-	for range 2 {
-		_, _ = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
-	}
-	// The breaker turns half-open on its own after BreakerOpenFor: long enough that it is still open
-	// when read right after the failures on a loaded machine.
-	require.Equal(t, BreakerOpen, c.BreakerState(EndpointMarketItems))
-	require.Eventually(t, func() bool { return c.BreakerState(EndpointMarketItems) == BreakerHalfOpen },
-		10*time.Second, 5*time.Millisecond)
+	awaitHalfOpen(t, c, 2)
 	_, err = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
 	require.ErrorIs(t, err, ErrNetwork)
 	require.Equal(t, BreakerHalfOpen, c.BreakerState(EndpointMarketItems))

@@ -331,14 +331,7 @@ func TestBreakerOpensOnlyOnInfrastructureErrors(t *testing.T) {
 func TestBreakerRecovers(t *testing.T) {
 	s, srv := serve(t, answer{status: 500}, answer{status: 500}, answer{status: 200, body: emptyPage})
 	c := newTestClient(t, srv.URL, Config{MaxAttempts: 1, BreakerFailures: 2, BreakerOpenFor: time.Second}, nil)
-	for i := 0; i < 2; i++ {
-		_, _ = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
-	}
-	// The breaker turns half-open on its own after BreakerOpenFor: long enough that it is still open
-	// when read right after the failures on a loaded machine.
-	require.Equal(t, BreakerOpen, c.BreakerState(EndpointMarketItems))
-	require.Eventually(t, func() bool { return c.BreakerState(EndpointMarketItems) == BreakerHalfOpen },
-		10*time.Second, 5*time.Millisecond)
+	awaitHalfOpen(t, c.Client, 2)
 	_, err := c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
 	require.NoError(t, err)
 	require.Equal(t, BreakerClosed, c.BreakerState(EndpointMarketItems))

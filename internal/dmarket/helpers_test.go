@@ -128,6 +128,19 @@ type testClient struct {
 	egress  *recEgress
 }
 
+// awaitHalfOpen fails failures market-items calls of c, which must open its breaker, and waits until the
+// breaker turns half-open on its own after BreakerOpenFor: long enough that it is still open when read
+// right after the failures on a loaded machine.
+func awaitHalfOpen(t *testing.T, c *Client, failures int) {
+	t.Helper()
+	for range failures {
+		_, _ = c.MarketItems(context.Background(), MarketItemsQuery{GameID: "a8db"}, false)
+	}
+	require.Equal(t, BreakerOpen, c.BreakerState(EndpointMarketItems))
+	require.Eventually(t, func() bool { return c.BreakerState(EndpointMarketItems) == BreakerHalfOpen },
+		10*time.Second, 5*time.Millisecond)
+}
+
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // newTestClient builds a client for baseURL with fast test defaults: 3 attempts, 100 ms base delay and a
