@@ -218,9 +218,7 @@ func TestShutdownTimeoutClosesStuckConnections(t *testing.T) {
 	s := New("127.0.0.1:0", prometheus.NewRegistry(), nil, loggingtest.Discard(), WithShutdownTimeout(50*time.Millisecond))
 	s.mux.Handle("GET /stuck", stuck)
 	require.NoError(t, s.Listen())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	stop := lifecycletest.Start(t, 30*time.Second, s.Run) // fails the test when the shutdown is not bounded
 	go func() {
 		resp, err := http.Get("http://" + s.Addr() + "/stuck")
 		if err == nil {
@@ -228,13 +226,7 @@ func TestShutdownTimeoutClosesStuckConnections(t *testing.T) {
 		}
 	}()
 	<-entered
-	cancel()
-	select {
-	case err := <-done:
-		require.ErrorIs(t, err, context.DeadlineExceeded)
-	case <-time.After(30 * time.Second):
-		t.Fatal("shutdown not bounded")
-	}
+	require.ErrorIs(t, stop(), context.DeadlineExceeded)
 }
 
 var brokenDesc = prometheus.NewDesc("dmarket_test_broken", "Broken.", nil, nil)
