@@ -70,6 +70,9 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{"unknown flag", []string{"-nope"}, "flag provided but not defined"},
 		{"bad key", []string{"-addr", "127.0.0.1:0", "-public-keys", "xyz"}, "public key"},
 		{"bad address", []string{"-addr", "256.0.0.1:99999", "-titles", "1"}, "listen"},
+		{"negative deal interval", []string{"-deal-every", "-1s"}, "must not be negative"},
+		{"negative churn", []string{"-churn", "-2"}, "must not be negative"},
+		{"no deal life", []string{"-deal-every", "1s", "-deal-life", "0s"}, "-deal-life must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,4 +80,39 @@ func TestRunRejectsBadInput(t *testing.T) {
 			require.ErrorContains(t, err, tt.want)
 		})
 	}
+}
+
+func TestRunMovesTheMarketAndPrintsDeals(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &loggingtest.Buffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-titles", "50", "-listings", "4", "-deal-every", "20ms",
+			"-deal-life", "1s", "-churn", "50", "-public-rate", "-1"}, out, io.Discard)
+	}()
+	var lines []string
+	require.Eventually(t, func() bool {
+		lines = lines[:0]
+		for _, line := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(line, "deal ") {
+				lines = append(lines, line)
+			}
+		}
+		return len(lines) >= 3
+	}, 10*time.Second, 10*time.Millisecond, "deals are printed as they are listed")
+	for _, line := range lines[:3] {
+		require.Regexp(t, `^deal game=a8db title=".+" item=[0-9a-f-]{36} price=\$\d+\.\d\d order=\$\d+\.\d\d profit=\d+\.\d\d% status=tradable created=\d+ sells_in=\ds$`, line)
+	}
+	cancel()
+	var runErr error
+	require.Eventually(t, func() bool {
+		select {
+		case runErr = <-done:
+			return true
+		default:
+			return false
+		}
+	}, 10*time.Second, 10*time.Millisecond, "run stops once cancelled, the mover with it")
+	require.NoError(t, runErr)
 }
