@@ -55,7 +55,8 @@ type Deal struct {
 	Price int64
 	// Locked is true for a trade-locked deal.
 	Locked bool
-	// CreatedAt is when it was listed (its createdAt); SoldAt when it was sold, zero while it is listed.
+	// CreatedAt is when it was listed (its createdAt, whole seconds); SoldAt when it was sold, zero while it
+	// is listed.
 	CreatedAt, SoldAt time.Time
 	// OrderPrice is the title's best buy order (cents) when it was listed: the TARGET sell price.
 	OrderPrice int64
@@ -369,8 +370,8 @@ func (m *Mover) inject(c *Catalogue, game string, now time.Time) (Deal, bool) {
 		}
 		l := c.addListing(game, t.Name, price, lock, now)
 		d := Deal{Game: game, Title: t.Name, ItemID: l.ItemID, OfferID: l.OfferID, Price: price, Locked: lock > 0,
-			CreatedAt: now, OrderPrice: bid, ProfitPercent: profitPercent(netAfterFee(c, t, bid, now), price),
-			SellAt: now.Add(m.lifetime())}
+			CreatedAt: l.CreatedAt, OrderPrice: bid, ProfitPercent: profitPercent(netAfterFee(c, t, bid, now), price),
+			SellAt: l.CreatedAt.Add(m.lifetime())}
 		m.live[itemKey{game, l.ItemID}] = len(m.deals)
 		m.deals = append(m.deals, d)
 		return d, true

@@ -16,7 +16,8 @@ import (
 type itemKey struct{ game, itemID string }
 
 // AddListing lists a new listing of title in game at price (cents) with lockSeconds of trade lock (0 means
-// tradable), created at the simulator clock's now; an unknown title is created first, with the price as
+// tradable), created at the simulator clock's now truncated to the second (createdAt is served in unix
+// seconds, so that listings created in one second tie and the item id orders them); an unknown title is created first, with the price as
 // its suggested price, no buy order and no sales. It returns the listing, or nil when the game is unknown
 // or price is not positive. It is safe for concurrent use with requests.
 func (h *Handler) AddListing(game, title string, price int64, lockSeconds int64) *Listing {
@@ -92,7 +93,7 @@ func (c *Catalogue) addListing(game, name string, price, lock int64, now time.Ti
 	t := c.title(game, name, price)
 	l := &Listing{
 		GameID: game, Title: t.Name, ItemID: uuid(c.rng), OfferID: uuid(c.rng), PriceCents: price,
-		SuggestedCents: t.SuggestedCents, LockSeconds: lock, CreatedAt: now,
+		SuggestedCents: t.SuggestedCents, LockSeconds: lock, CreatedAt: now.Truncate(time.Second),
 		FloatValue: math.Round(c.rng.Float64()*1e9) / 1e9, PaintSeed: c.rng.IntN(1000),
 	}
 	t.Listings = insertSorted(t.Listings, l, listingLess)
