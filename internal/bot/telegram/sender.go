@@ -239,14 +239,20 @@ func methodOf(c tgbotapi.Chattable) string {
 	return "other"
 }
 
+// bound returns a copy of the bot whose HTTP calls carry ctx, and the doer that records their status.
+func (s *Sender) bound(ctx context.Context) (*tgbotapi.BotAPI, *doer) {
+	d := &doer{ctx: ctx, client: s.client}
+	api := *s.bot
+	api.Client = d
+	return &api, d
+}
+
 // request performs one API call with no queueing or retry.
 func (s *Sender) request(ctx context.Context, c tgbotapi.Chattable, timeout time.Duration) (json.RawMessage, error) {
 	method := methodOf(c)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	d := &doer{ctx: ctx, client: s.client}
-	api := *s.bot
-	api.Client = d
+	api, d := s.bound(ctx)
 	start := time.Now()
 	resp, err := api.Request(c)
 	s.m.duration.WithLabelValues(method).Observe(time.Since(start).Seconds())
@@ -335,9 +341,7 @@ func outcome(err error) string {
 func (s *Sender) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	d := &doer{ctx: ctx, client: s.client}
-	api := *s.bot
-	api.Client = d
+	api, d := s.bound(ctx)
 	start := time.Now()
 	_, err := api.GetMe()
 	s.m.duration.WithLabelValues("getMe").Observe(time.Since(start).Seconds())
