@@ -16,7 +16,8 @@ import (
 // dmarket_offers_market_reads_total{result}, dmarket_offers_market_read_duration_seconds,
 // dmarket_offers_market_titles, dmarket_offers_malformed_keys_total{kind},
 // dmarket_offers_index_builds_total{result}, dmarket_offers_index_build_duration_seconds (read plus
-// build) and dmarket_offers_index_offers. It is an offers.BuildObserver; Source meters the reads.
+// build), dmarket_offers_index_offers, and of the reads of changed titles dmarket_offers_title_reads_total{result}
+// and dmarket_offers_titles_read_total. It is an offers.BuildObserver; Source meters the reads.
 type MarketMetrics struct {
 	reads        *prometheus.CounterVec
 	readDuration prometheus.Histogram
@@ -26,6 +27,9 @@ type MarketMetrics struct {
 	builds        *prometheus.CounterVec
 	buildDuration prometheus.Histogram
 	offers        prometheus.Gauge
+
+	titleReads *prometheus.CounterVec
+	titlesRead prometheus.Counter
 }
 
 // NewMarketMetrics registers the market metrics with reg.
@@ -52,10 +56,15 @@ func NewMarketMetrics(reg prometheus.Registerer) *MarketMetrics {
 			"Duration of one market read plus the build of the offers index from it.", .01, .025, .05, .1, .2, .5, 1, 2.5, 5, 10, 30),
 		offers: gauge("dmarket_offers_index_offers",
 			"Offers (every title, kind and status, before users' filters) in the latest offers index."),
+		titleReads: counterVec("dmarket_offers_title_reads_total",
+			"Reads of changed titles from Redis (change events, expiries), by result (ok, error).", "result"),
+		titlesRead: f.NewCounter(prometheus.CounterOpts{Name: "dmarket_offers_titles_read_total",
+			Help: "Titles asked for by the reads of changed titles."}),
 	}
 	for _, r := range []string{"ok", "error"} {
 		m.reads.WithLabelValues(r)
 		m.builds.WithLabelValues(r)
+		m.titleReads.WithLabelValues(r)
 	}
 	for _, k := range pricestore.MalformedKinds {
 		m.malformed.WithLabelValues(k)
@@ -73,8 +82,38 @@ func (m *MarketMetrics) IndexBuilt(d time.Duration, offers int) {
 // IndexFailed counts a market read that left the offers index as it was.
 func (m *MarketMetrics) IndexFailed() { m.builds.WithLabelValues("error").Inc() }
 
-// Source returns src with its reads counted and timed, and the malformed keys they skipped counted.
-func (m *MarketMetrics) Source(src offers.Source) offers.Source { return meteredSource{src: src, m: m} }
+// Source returns src with its reads counted and timed, and the malformed keys they skipped counted. When
+// src also reads single titles (an offers.TitleSource such as pricestore.MarketReader), so does the
+// result, with those reads counted too.
+func (m *MarketMetrics) Source(src offers.Source) offers.Source {
+	if tr, ok := src.(titleReader); ok {
+		return meteredTitleSource{meteredSource: meteredSource{src: src, m: m}, titles: tr}
+	}
+	return meteredSource{src: src, m: m}
+}
+
+// titleReader reads the state of single titles (the Titles method of offers.TitleSource).
+type titleReader interface {
+	Titles(ctx context.Context, titles []string) ([]market.TitleState, error)
+}
+
+// meteredTitleSource is a meteredSource that also reads single titles.
+type meteredTitleSource struct {
+	meteredSource
+	titles titleReader
+}
+
+// Titles reads the named titles from the wrapped source.
+func (s meteredTitleSource) Titles(ctx context.Context, titles []string) ([]market.TitleState, error) {
+	out, err := s.titles.Titles(ctx, titles)
+	if err != nil {
+		s.m.titleReads.WithLabelValues("error").Inc()
+		return out, err
+	}
+	s.m.titleReads.WithLabelValues("ok").Inc()
+	s.m.titlesRead.Add(float64(len(titles)))
+	return out, nil
+}
 
 // meteredSource is a Source whose reads MarketMetrics counts.
 type meteredSource struct {

@@ -78,3 +78,36 @@ func TestMarketMetrics(t *testing.T) {
 		require.Equal(t, want, n, name)
 	}
 }
+
+// titleSource reads single titles too.
+type titleSource struct {
+	scriptedSource
+	err error
+}
+
+func (s *titleSource) Titles(_ context.Context, titles []string) ([]market.TitleState, error) {
+	out := make([]market.TitleState, len(titles))
+	for i, t := range titles {
+		out[i].Title = t
+	}
+	return out, s.err
+}
+
+func TestMarketMetricsKeepTitleReads(t *testing.T) {
+	m := NewMarketMetrics(prometheus.NewRegistry())
+	_, ok := m.Source(&scriptedSource{}).(titleReader)
+	require.False(t, ok, "a source without title reads stays one")
+
+	inner := &titleSource{}
+	src, ok := m.Source(inner).(titleReader)
+	require.True(t, ok, "title reads pass through, so the offers service applies changes title by title")
+	got, err := src.Titles(context.Background(), []string{"A", "B"})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	inner.err = errors.New("redis down")
+	_, err = src.Titles(context.Background(), []string{"C"})
+	require.Error(t, err)
+	require.Equal(t, 1.0, testutil.ToFloat64(m.titleReads.WithLabelValues("ok")))
+	require.Equal(t, 1.0, testutil.ToFloat64(m.titleReads.WithLabelValues("error")))
+	require.Equal(t, 2.0, testutil.ToFloat64(m.titlesRead))
+}
