@@ -23,6 +23,13 @@ type ListingsQuery struct {
 	Cursor string
 	// Signed spends the account's signed budget instead of an egress's per-IP budget.
 	Signed bool
+	// Title narrows the search to one title (the watch lane's scans); empty for every title.
+	Title string
+	// OrderBy and OrderDir choose the order: dmarket.OrderByPrice ascending when empty (the range crawl),
+	// dmarket.OrderByUpdated descending for the fresh lane.
+	OrderBy, OrderDir string
+	// Limit is the page size; 0 means 100.
+	Limit int
 }
 
 // Result is one raw API answer and the request that produced it.
@@ -44,6 +51,9 @@ type ListingsPage struct {
 	Titles []string
 	// LastPrice is the price in cents of the page's last (most expensive) listing.
 	LastPrice int64
+	// Keys identify each valid listing of the page at its price (item id and price), in the page's
+	// order: the fresh lane's memory of what it has seen.
+	Keys []string
 }
 
 // SalesPage is one page of a title's last sales.

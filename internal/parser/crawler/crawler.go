@@ -61,6 +61,18 @@ type Config struct {
 	FeesPeriod time.Duration
 	// IsRetryable classifies API errors; nil treats every error as retryable.
 	IsRetryable func(error) bool
+	// FreshShare is the share of the listings budget (Deps.Budget) the fresh lane spends polling each
+	// game's newest listings; 0 turns the lane off.
+	FreshShare float64
+	// FreshMaxPages bounds the pages one poll of the fresh lane reads while every listing is new (5).
+	FreshMaxPages int
+	// FreshSeen is how many listings the fresh lane remembers as seen (100 000).
+	FreshSeen int
+	// WatchShare is the share of the listings budget the watch lane spends scanning watched titles; 0
+	// (or no Deps.Watchlist) turns the lane off.
+	WatchShare float64
+	// WatchInterval is the shortest time between two scans of one watched title (5s).
+	WatchInterval time.Duration
 }
 
 // DefaultConfig returns the defaults of SPEC §3.1.
@@ -82,6 +94,9 @@ func DefaultConfig() Config {
 		SalesMaxPages: 10,
 		SalesPageSize: 20,
 		FeesPeriod:    24 * time.Hour,
+		FreshMaxPages: 5,
+		FreshSeen:     100_000,
+		WatchInterval: 5 * time.Second,
 	}
 }
 
@@ -123,6 +138,9 @@ type Crawler struct {
 
 	// leases shares the range crawls with other parsers; nil without.
 	leases Leases
+	// budgetFn returns the lanes' listings budget in requests per second; watchlist feeds the watch lane.
+	budgetFn  func() float64
+	watchlist Watchlist
 	// sharedStart is the start (unix ms) of the earliest shared cycle the last cycle joined, 0 for none.
 	sharedStart atomic.Int64
 }
@@ -143,6 +161,11 @@ type Deps struct {
 	// Leases, when set, shares every cycle's range crawls with the other parsers using the same Redis
 	// (see NewLeases); nil crawls every range alone.
 	Leases Leases
+	// Budget returns the listings budget the lanes' shares are taken of, in requests per second: the
+	// usable egresses × PARSER_RATE_PER_IP. Required when a lane's share is positive.
+	Budget func() float64
+	// Watchlist hands the watch lane the watched titles that are due; nil turns the lane off.
+	Watchlist Watchlist
 }
 
 // New builds a crawler.
@@ -160,6 +183,14 @@ func New(cfg Config, d Deps) (*Crawler, error) {
 		return nil, errors.New("crawler: max chain pages must be at least 2")
 	case cfg.WithKeys && (d.Schedule == nil || d.Gate == nil):
 		return nil, errors.New("crawler: signed jobs need a schedule and a gate")
+	case cfg.FreshShare < 0 || cfg.WatchShare < 0 || cfg.FreshShare+cfg.WatchShare >= 1:
+		return nil, fmt.Errorf("crawler: lane shares %v and %v must be at least 0 and below 1 together", cfg.FreshShare, cfg.WatchShare)
+	case (cfg.FreshShare > 0 || cfg.WatchShare > 0) && d.Budget == nil:
+		return nil, errors.New("crawler: the lanes need a budget")
+	case cfg.FreshShare > 0 && (cfg.FreshMaxPages < 1 || cfg.FreshSeen < 1):
+		return nil, errors.New("crawler: the fresh lane needs at least one page and one remembered listing")
+	case cfg.WatchShare > 0 && cfg.WatchInterval <= 0:
+		return nil, errors.New("crawler: the watch interval must be positive")
 	}
 	if d.Clock == nil {
 		d.Clock = clock.Real{}
@@ -168,7 +199,7 @@ func New(cfg Config, d Deps) (*Crawler, error) {
 		cfg:   cfg,
 		retry: backoff.Policy{Initial: cfg.RetryBase, Max: cfg.RetryMax, Jitter: backoff.EqualJitter, MaxAttempts: MaxAttempts},
 		api:   d.API, pub: d.Publisher, sched: d.Schedule, gate: d.Gate, clock: d.Clock,
-		log: d.Log, tracer: d.Tracer, m: newMetrics(d.Registry), leases: d.Leases,
+		log: d.Log, tracer: d.Tracer, m: newMetrics(d.Registry), leases: d.Leases, budgetFn: d.Budget, watchlist: d.Watchlist,
 		plan: map[string][]Range{}, unfinished: map[string][]Range{}, attempts: map[string]int{},
 	}
 	for _, g := range cfg.Games {
@@ -187,6 +218,7 @@ func (c *Crawler) Run(ctx context.Context) error {
 	if c.cfg.WithKeys {
 		wg.Go(func() { c.runSales(ctx) })
 	}
+	wg.Go(func() { _ = c.RunLanes(ctx) })
 	defer wg.Wait()
 	for {
 		start := time.Now()
@@ -378,6 +410,7 @@ func (c *Crawler) crawlPage(ctx context.Context, t task, q *ListingsQuery, res *
 	err := c.fetch(ctx, "listings", func(ctx context.Context) error {
 		var err error
 		q.Signed = q.Signed && !c.unsignedOnly.Load()
+		c.m.laneRequests.WithLabelValues(laneRange).Inc()
 		page, err = c.api.MarketItems(ctx, *q)
 		return err
 	})
@@ -396,11 +429,12 @@ func (c *Crawler) crawlPage(ctx context.Context, t task, q *ListingsQuery, res *
 	// publishing, so that a worker can remove the levels the completed crawl did not show.
 	last := page.Cursor == "" || page.Items == 0
 	crawl := &message.Crawl{Range: t.r.String(), Cycle: res.cycle, Page: res.resumed + res.pages, Last: last}
-	if err := c.publish(ctx, message.KindListings, t.game, page.Result, crawl); err != nil {
+	if err := c.publish(ctx, message.KindListings, t.game, page.Result, crawl, nil); err != nil {
 		return false, err
 	}
 	res.pages++
 	res.listings += page.Items
+	c.m.lanePages.WithLabelValues(laneRange).Inc()
 	c.m.listings.WithLabelValues(t.game).Add(float64(page.Items))
 	titles.add(t.game, page.Titles)
 	if (res.resumed+res.pages)%c.cfg.MaxChainPages == 0 && page.LastPrice > *lastCut {
@@ -458,9 +492,9 @@ func (c *Crawler) nextCycle() int64 {
 	}
 }
 
-// publish publishes r as a message of kind; crawl identifies a listings page of a range crawl (nil
-// otherwise).
-func (c *Crawler) publish(ctx context.Context, kind message.Kind, game string, r Result, crawl *message.Crawl) error {
+// publish publishes r as a message of kind; crawl identifies a listings page of a range crawl and scan
+// one of a title scan (both nil for other pages).
+func (c *Crawler) publish(ctx context.Context, kind message.Kind, game string, r Result, crawl *message.Crawl, scan *message.Scan) error {
 	headers := map[string]any{}
 	if c.tracer != nil {
 		span, sctx := tracing.StartProducerSpan(ctx, c.tracer, "publish "+string(kind), headers)
@@ -470,7 +504,7 @@ func (c *Crawler) publish(ctx context.Context, kind message.Kind, game string, r
 	}
 	body, err := message.Encode(message.Envelope{
 		Schema: message.SchemaVersion, Kind: kind, GameID: game, FetchedAt: c.clock.Now().UTC(),
-		Request: r.Request, Payload: json.RawMessage(r.Raw), Crawl: crawl,
+		Request: r.Request, Payload: json.RawMessage(r.Raw), Crawl: crawl, Scan: scan,
 	})
 	if err != nil {
 		c.log.Error("refusing to publish an invalid envelope", "kind", kind, "game", game, "err", err)
@@ -514,7 +548,7 @@ func (c *Crawler) fetchOrders(ctx context.Context, titles *titleSet) {
 				c.log.Warn("buy orders not fetched", "game", g, "titles", len(batch), "err", err)
 				continue
 			}
-			_ = c.publish(ctx, message.KindOrders, g, r, nil)
+			_ = c.publish(ctx, message.KindOrders, g, r, nil, nil)
 		}
 	}
 }
@@ -536,7 +570,7 @@ func (c *Crawler) fetchFees(ctx context.Context) {
 			return err
 		})
 		if err == nil {
-			err = c.publish(ctx, message.KindFees, g, r, nil)
+			err = c.publish(ctx, message.KindFees, g, r, nil, nil)
 		}
 		if err != nil {
 			c.log.Warn("fees not fetched; will try next cycle", "game", g, "err", err)
@@ -611,7 +645,7 @@ func (c *Crawler) fetchSales(ctx context.Context, game, title string) {
 		}{all})
 		if err == nil {
 			first.Title, first.Pages = title, pages
-			err = c.publish(ctx, message.KindSales, game, Result{Raw: body, Request: first}, nil)
+			err = c.publish(ctx, message.KindSales, game, Result{Raw: body, Request: first}, nil, nil)
 		}
 	}
 	bg := context.WithoutCancel(ctx)

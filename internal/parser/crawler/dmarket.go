@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
@@ -19,14 +20,25 @@ func NewDMarketAPI(c *dmarket.Client) DMarketAPI { return DMarketAPI{c: c} }
 func (a DMarketAPI) MarketItems(ctx context.Context, q ListingsQuery) (ListingsPage, error) {
 	p, err := a.c.MarketItems(ctx, dmarket.MarketItemsQuery{
 		GameID: q.GameID, PriceFrom: q.PriceFrom, PriceTo: q.PriceTo, Cursor: q.Cursor,
+		Title: q.Title, OrderBy: q.OrderBy, OrderDir: q.OrderDir, Limit: q.Limit,
 	}, q.Signed)
 	if err != nil {
 		return ListingsPage{}, err
 	}
+	keys := make([]string, len(p.Items))
+	for i, it := range p.Items {
+		keys[i] = ListingKey(it.ItemID, int64(it.PriceCents))
+	}
 	return ListingsPage{
 		Result: Result{Raw: p.Raw, Request: p.Request},
 		Cursor: p.Cursor, Items: len(p.Items) + p.Invalid, Titles: p.Titles, LastPrice: int64(p.MaxPriceCents),
+		Keys: keys,
 	}, nil
+}
+
+// ListingKey identifies a listing at its price in ListingsPage.Keys: a listing repriced is news again.
+func ListingKey(itemID string, cents int64) string {
+	return itemID + "@" + strconv.FormatInt(cents, 10)
 }
 
 // AggregatedPrices fetches through the client.

@@ -16,6 +16,13 @@ type metrics struct {
 	failures     *prometheus.CounterVec
 	salesTitles  *prometheus.CounterVec
 	takeovers    *prometheus.CounterVec
+	// The lanes (SPEC §9.1): every listings request and published page by lane, the request rate the
+	// fresh and watch lanes are given, and what the fresh lane finds.
+	laneRequests  *prometheus.CounterVec
+	lanePages     *prometheus.CounterVec
+	laneBudget    *prometheus.GaugeVec
+	freshNew      *prometheus.CounterVec
+	freshInterval *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,9 +48,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		takeovers: counter("dmarket_crawler_ranges_taken_over_total",
 			"Range crawls of a shared cycle continued from the checkpoint of a parser that stopped or lost its lease, by game.", "game"),
 	}
+	m.laneRequests = counter("dmarket_crawler_lane_requests_total",
+		"Listings requests made, by lane (range: the price-range crawl; fresh: newest listings; watch: scans of watched titles).", "lane")
+	m.lanePages = counter("dmarket_crawler_lane_pages_published_total", "Listings pages published, by lane.", "lane")
+	m.laneBudget = gauge("dmarket_crawler_lane_budget_requests_per_second",
+		"Request rate the fresh and watch lanes are paced at: their share of the usable egresses' budget, by lane.", "lane")
+	m.freshNew = counter("dmarket_crawler_fresh_new_listings_total",
+		"Listings (or new prices of listings) the fresh lane found that it had not seen before, by game.", "game")
+	m.freshInterval = gauge("dmarket_crawler_fresh_poll_interval_seconds",
+		"Time between the last two polls of a game's newest listings by the fresh lane, by game.", "game")
 	// Every retried kind has a series from the start: dashboards and alerts see zero, not absence.
-	for _, kind := range []string{"listings", "orders", "fees", "publish"} {
+	for _, kind := range []string{"listings", "orders", "fees", "publish", laneFresh, laneWatch} {
 		m.failures.WithLabelValues(kind)
+	}
+	for _, lane := range []string{laneRange, laneFresh, laneWatch} {
+		m.laneRequests.WithLabelValues(lane)
+		m.lanePages.WithLabelValues(lane)
 	}
 	return m
 }

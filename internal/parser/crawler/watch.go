@@ -1,0 +1,90 @@
+package crawler
+
+import (
+	"context"
+	"math"
+	"sync"
+
+	"github.com/skinflip/dmarket-monitor/internal/dmarket"
+	"github.com/skinflip/dmarket-monitor/internal/message"
+)
+
+// The watch lane scans the titles the bot watches (offers near some user's threshold): it claims the
+// due ones from the shared watchlist, each at most once per WatchInterval over every parser, fetches the
+// title's cheapest listings (title filter, price ascending, first page) and publishes the page marked as
+// a scan of the title, complete when it had no next page.
+
+// watchTitle is one title to scan.
+type watchTitle struct{ game, title string }
+
+// maxWatchClaim bounds the titles one claim takes.
+const maxWatchClaim = 100
+
+type watchLane struct {
+	c *Crawler
+
+	mu      sync.Mutex
+	pending []watchTitle
+	turn    int  // the game claimed from next, round robin
+	failing bool // the last claim failed (logged once until one succeeds)
+}
+
+// next returns the scan of the next claimed title, claiming about a second's worth of titles of the next
+// game when none is left; nil when no title is due.
+func (w *watchLane) next(ctx context.Context, rate float64) job {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.pending) == 0 {
+		w.claim(ctx, min(maxWatchClaim, max(1, int(math.Ceil(rate)))))
+	}
+	if len(w.pending) == 0 {
+		return nil
+	}
+	t := w.pending[0]
+	w.pending = w.pending[1:]
+	return func(ctx context.Context) { w.scan(ctx, t) }
+}
+
+// claim takes up to n due titles of the next game. Callers hold mu.
+func (w *watchLane) claim(ctx context.Context, n int) {
+	c := w.c
+	game := c.cfg.Games[w.turn%len(c.cfg.Games)]
+	w.turn++
+	titles, err := c.watchlist.Claim(ctx, game, n, c.cfg.WatchInterval)
+	if err != nil {
+		if ctx.Err() == nil && !w.failing {
+			c.log.Warn("watchlist unavailable: watched titles are not scanned until it is back", "game", game, "err", err)
+		}
+		w.failing = ctx.Err() == nil
+		return
+	}
+	if w.failing {
+		c.log.Info("watchlist available again")
+		w.failing = false
+	}
+	for _, t := range titles {
+		w.pending = append(w.pending, watchTitle{game: game, title: t})
+	}
+}
+
+// scan fetches and publishes the cheapest listings of one title.
+func (w *watchLane) scan(ctx context.Context, t watchTitle) {
+	c := w.c
+	q := ListingsQuery{GameID: t.game, Title: t.title, OrderBy: dmarket.OrderByPrice, OrderDir: dmarket.OrderAsc, Limit: 100}
+	c.m.laneRequests.WithLabelValues(laneWatch).Inc()
+	page, err := c.api.MarketItems(ctx, q)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.m.failures.WithLabelValues(laneWatch).Inc()
+			c.log.Debug("watched title not scanned", "game", t.game, "title", t.title, "err", err)
+		}
+		return
+	}
+	scan := &message.Scan{Title: t.title, Complete: page.Cursor == ""}
+	if err := c.publish(ctx, message.KindListings, t.game, page.Result, nil, scan); err != nil {
+		return
+	}
+	c.m.lanePages.WithLabelValues(laneWatch).Inc()
+	c.m.listings.WithLabelValues(t.game).Add(float64(page.Items))
+	c.log.Debug("watched title scanned", "game", t.game, "title", t.title, "listings", page.Items, "complete", scan.Complete)
+}
