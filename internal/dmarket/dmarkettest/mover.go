@@ -81,9 +81,9 @@ type Mover struct {
 	// deals are every deal injected, in order; live indexes the listed ones by item id.
 	deals []Deal
 	live  map[itemKey]int
-	// nasty holds each game's adversarial titles (awkward names, crowded prices) and crowded the prices
-	// that more than a page of the game's listings share, sorted.
-	nasty   map[string][]string
+	// nasty holds each game's adversarial titles: [0] those with awkward names, [1] those whose cheapest
+	// price more than a page of listings share; crowded holds those prices, sorted.
+	nasty   map[string][2][]string
 	crowded map[string][]int64
 	// nextDeal and nextChurn are when the next deal and churn step are due.
 	nextDeal, nextChurn time.Time
@@ -106,7 +106,7 @@ func NewMover(h *Handler, cfg MoverConfig) *Mover {
 	}
 	zeroOr(&cfg.Seed, h.cfg.Seed)
 	m := &Mover{h: h, cfg: cfg, clock: cfg.Clock, rng: newRand(cfg.Seed, "mover"), live: map[itemKey]int{},
-		nasty: map[string][]string{}, crowded: map[string][]int64{}}
+		nasty: map[string][2][]string{}, crowded: map[string][]int64{}}
 	if m.clock == nil {
 		if s, ok := h.cfg.Clock.(Sleeper); ok {
 			m.clock = s
@@ -122,9 +122,9 @@ func NewMover(h *Handler, cfg MoverConfig) *Mover {
 	return m
 }
 
-// adversarialTargets returns a game's titles with awkward names or crowded prices, and the prices more
-// than a page (100) of its listings share.
-func adversarialTargets(c *Catalogue, game string) (titles []string, crowded []int64) {
+// adversarialTargets returns a game's titles with awkward names and those whose cheapest price is
+// crowded, and the crowded prices: those more than a page (100) of its listings share.
+func adversarialTargets(c *Catalogue, game string) (titles [2][]string, crowded []int64) {
 	perPrice := map[int64]int{}
 	for _, l := range c.byPrice[game] {
 		perPrice[l.PriceCents]++
@@ -136,9 +136,11 @@ func adversarialTargets(c *Catalogue, game string) (titles []string, crowded []i
 	}
 	slices.Sort(crowded)
 	for _, t := range c.Titles[game] {
-		if strings.ContainsAny(t.Name, `*:+%&<>"★™`) || utf8.RuneCountInString(t.Name) > 100 ||
-			(len(t.Listings) > 0 && slices.Contains(crowded, t.Listings[0].PriceCents)) {
-			titles = append(titles, t.Name)
+		switch {
+		case strings.ContainsAny(t.Name, `*:+%&<>"★`) || utf8.RuneCountInString(t.Name) > 100:
+			titles[0] = append(titles[0], t.Name)
+		case len(t.Listings) > 0 && slices.Contains(crowded, t.Listings[0].PriceCents):
+			titles[1] = append(titles[1], t.Name)
 		}
 	}
 	return titles, crowded
@@ -379,9 +381,10 @@ func (m *Mover) inject(c *Catalogue, game string, now time.Time) (Deal, bool) {
 	return Deal{}, false
 }
 
-// pickTitle draws a title of game: an adversarial one a third of the time when the game has any.
+// pickTitle draws a title of game: a third of the time an adversarial one (an awkward name or a crowded
+// cheapest price, evenly) when the game has any.
 func (m *Mover) pickTitle(c *Catalogue, game string) *Title {
-	if nasty := m.nasty[game]; len(nasty) > 0 && m.rng.IntN(3) == 0 {
+	if nasty := m.nasty[game][m.rng.IntN(2)]; len(nasty) > 0 && m.rng.IntN(3) == 0 {
 		return c.byName[game][nasty[m.rng.IntN(len(nasty))]]
 	}
 	titles := c.Titles[game]
@@ -404,10 +407,15 @@ func (m *Mover) hasLiveDeal(t *Title) bool {
 // design prices a deal of t (whose cheapest listing is at least $1) and returns the price and the buy
 // order it is designed against: the title's own order when a profitable price below its cheapest
 // listing exists, else a new order just below the cheapest listing (below every listing, so that no
-// other listing becomes profitable). Half the time the price is one more than a page of listings share,
-// when one fits.
+// other listing becomes profitable). Half the time the price is one more than a page of listings share
+// (atCrowdedPrice, or within the window of the title's order), when one fits.
 func (m *Mover) design(c *Catalogue, t *Title, now time.Time) (price, bid int64, ok bool) {
 	cheapest := t.Listings[0].PriceCents
+	if m.rng.IntN(2) == 0 {
+		if price, bid, ok := m.atCrowdedPrice(c, t, now); ok {
+			return price, bid, true
+		}
+	}
 	window := func(n int64) (lo, hi int64) {
 		return int64(math.Ceil(float64(n) / (1 + m.cfg.MaxProfit))), int64(math.Floor(float64(n) / (1 + m.cfg.MinProfit)))
 	}
@@ -432,4 +440,30 @@ func (m *Mover) design(c *Catalogue, t *Title, now time.Time) (price, bid int64,
 	}
 	profit := profitPercent(netAfterFee(c, t, bid, now), price)
 	return price, bid, profit >= 100*m.cfg.MinProfit && profit <= 100*m.cfg.MaxProfit
+}
+
+// atCrowdedPrice prices a deal of t at a price more than a page of the game's listings share, below the
+// title's cheapest listing, with a new buy order below that listing that makes the TARGET offer
+// profitable as designed. ok is false when no crowded price fits t.
+func (m *Mover) atCrowdedPrice(c *Catalogue, t *Title, now time.Time) (price, bid int64, ok bool) {
+	cheapest := t.Listings[0].PriceCents
+	var fit []int64
+	for _, x := range m.crowded[t.GameID] {
+		if x*4 >= cheapest && float64(x)*(1+m.cfg.MaxProfit) < float64(cheapest)*0.9 {
+			fit = append(fit, x)
+		}
+	}
+	if len(fit) == 0 {
+		return 0, 0, false
+	}
+	price = fit[m.rng.IntN(len(fit))]
+	want := float64(price) * (1 + m.cfg.MinProfit + (m.cfg.MaxProfit-m.cfg.MinProfit)*m.rng.Float64())
+	// Scale a first guess by what the fee at that price leaves: the fraction hardly moves with the price.
+	bid = int64(math.Ceil(want / 0.95))
+	if n := netAfterFee(c, t, bid, now); n > 0 {
+		bid = int64(math.Ceil(float64(bid) * want / float64(n)))
+	}
+	profit := profitPercent(netAfterFee(c, t, bid, now), price)
+	ok = bid < cheapest && profit >= 100*m.cfg.MinProfit && profit <= 100*m.cfg.MaxProfit
+	return price, bid, ok
 }

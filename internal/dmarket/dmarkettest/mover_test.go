@@ -183,6 +183,10 @@ func listedIn(h *dmarkettest.Handler, d dmarkettest.Deal) []string {
 }
 
 func TestMoverIsDeterministic(t *testing.T) {
+	perPrice := map[int64]int{}
+	for _, l := range adversarial(t, nil).Catalogue().Listings("a8db") {
+		perPrice[l.PriceCents]++
+	}
 	run := func(seed int64) []dmarkettest.Deal {
 		g := newGate(refNow)
 		h, err := dmarkettest.NewHandler(small(func(c *dmarkettest.Config) { c.Simple, c.Clock = false, g }))
@@ -193,6 +197,13 @@ func TestMoverIsDeterministic(t *testing.T) {
 		return m.Deals()
 	}
 	a, b, c := run(3), run(3), run(4)
+	crowded := 0
+	for _, d := range a {
+		if perPrice[d.Price] > 100 {
+			crowded++
+		}
+	}
+	require.Positive(t, crowded, "some deals share their price with more than a page of listings")
 	require.Len(t, a, 40)
 	require.Equal(t, a, b)
 	require.NotEqual(t, a, c)

@@ -1,6 +1,7 @@
 package dmarkettest_test
 
 import (
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -165,4 +166,35 @@ func TestMarketItemsOrdersAndTitleScansPageThroughEverything(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkMovingMarket80k serves the fresh lane's first page and a title scan, and adds and sells one
+// listing, on an 80,000-listing catalogue.
+func BenchmarkMovingMarket80k(b *testing.B) {
+	h, err := dmarkettest.NewHandler(dmarkettest.Config{Titles: 8000, ListingsPerTitle: 10, Now: refNow, PublicMarketRate: -1})
+	require.NoError(b, err)
+	title := h.Catalogue().Titles["a8db"][4000].Name
+	serve := func(b *testing.B, target string) {
+		for b.Loop() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+			if rec.Code != 200 {
+				b.Fatal(rec.Code)
+			}
+		}
+	}
+	b.Run("fresh page", func(b *testing.B) {
+		serve(b, "/exchange/v1/market/items?gameId=a8db&limit=100&orderBy=updated&orderDir=desc")
+	})
+	b.Run("title scan", func(b *testing.B) {
+		serve(b, "/exchange/v1/market/items?gameId=a8db&limit=100&orderBy=price&orderDir=asc&title="+url.QueryEscape(title))
+	})
+	b.Run("add and sell", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			l := h.AddListing("a8db", title, 100+int64(i%5000), 0)
+			if !h.Sell("a8db", l.ItemID) {
+				b.Fatal("not sold")
+			}
+		}
+	})
 }
