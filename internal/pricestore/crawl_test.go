@@ -154,11 +154,19 @@ func TestCountFollowsTheLatestCrawl(t *testing.T) {
 		applyPages(t, s, first, 1, 2)
 		require.Equal(t, before, dump(t, rdb))
 
-		// A page without crawl identity keeps the page-by-page behaviour: a newer page sets the count.
+		// A page without crawl identity (fresh lane) never lowers a count a crawl computed over all its
+		// pages; it raises it when it shows more.
 		_, err = s.WriteListings(ctx, "a8db", t0.Add(10*time.Second), spread("A", 500, false, 0, 9))
 		require.NoError(t, err)
 		avail, _ = levels(t, s, "A")
-		require.Equal(t, []level{{300, 60, 0}, {400, 70, 0}, {500, 9, 0}}, avail)
+		require.Equal(t, []level{{300, 60, 0}, {400, 70, 0}, {500, 35, 0}}, avail)
+		_, err = s.WriteListings(ctx, "a8db", t0.Add(11*time.Second), spread("A", 500, false, 0, 40))
+		require.NoError(t, err)
+		avail, _ = levels(t, s, "A")
+		require.Equal(t, []level{{300, 60, 0}, {400, 70, 0}, {500, 40, 0}}, avail)
+		require.JSONEq(t, fmt.Sprintf(`{"n":40,"exp":%d,"t":%d,"c":2000,"pg":{"4":30,"5":5}}`,
+			t0.Add(11*time.Second).Add(time.Hour).Unix(), t0.Add(11*time.Second).UnixMilli()),
+			rdb.HGet(ctx, PricesKey("A"), "a:500").Val(), "the crawl's identity stays")
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,6 +40,10 @@ func TestLayoutIsByteIdentical(t *testing.T) {
 	_, err = s.WriteListingsPage(ctx, "a8db", fetched, &message.Crawl{Range: "0-1000", Cycle: fetched.UnixMilli(), Page: 2},
 		[]validate.Listing{listing("Crawled", 700, false, 0), listing("Crawled", 710, true, 2)})
 	require.NoError(t, err)
+	// A complete crawl of one page: its progress key holds the page, the last page, the lease and done.
+	_, err = s.WriteListingsPage(ctx, "a8db", fetched, &message.Crawl{Range: "5000-9000", Cycle: fetched.UnixMilli(), Page: 0, Last: true},
+		[]validate.Listing{listing("Swept", 6000, false, 0)})
+	require.NoError(t, err)
 	_, err = s.WriteOrders(ctx, fetched, []validate.Order{{Title: "A", HasOrder: true, PriceCents: 1251, Count: 143}})
 	require.NoError(t, err)
 	hour := fetched.Truncate(time.Hour)
@@ -58,6 +63,7 @@ func TestLayoutIsByteIdentical(t *testing.T) {
 		Type  string            `json:"type"`
 		Value string            `json:"value,omitempty"`
 		Hash  map[string]string `json:"hash,omitempty"`
+		Set   []string          `json:"set,omitempty"`
 		TTL   string            `json:"ttl"`
 	}
 	got := map[string]stored{}
@@ -65,9 +71,13 @@ func TestLayoutIsByteIdentical(t *testing.T) {
 	for it.Next(ctx) {
 		k := it.Val()
 		v := stored{Type: rdb.Type(ctx, k).Val(), TTL: rdb.PTTL(ctx, k).Val().Round(time.Minute).String()}
-		if v.Type == "hash" {
+		switch v.Type {
+		case "hash":
 			v.Hash = rdb.HGetAll(ctx, k).Val()
-		} else {
+		case "set":
+			v.Set = rdb.SMembers(ctx, k).Val()
+			slices.Sort(v.Set)
+		default:
 			v.Value = rdb.Get(ctx, k).Val()
 		}
 		got[k] = v

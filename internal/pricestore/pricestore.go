@@ -26,6 +26,12 @@
 //     fields (readers ignore it).
 //
 // The key expires with its newest field; a key left without live price fields is deleted.
+//
+// Stale levels leave before they expire (SPEC §9.1, see ApplyListings): the price buckets
+// (`prices:bucket:dmarket:<game>:<bucket>`, SETs of titles) find the titles of a price range without a
+// SCAN, and a range crawl's progress key (`crawl:range:dmarket:<game>:<range>:<cycle>`) tells when the
+// crawl completed, so that its range is swept once. Every write reports what it changed, for the change
+// events.
 package pricestore
 
 import (
@@ -148,7 +154,11 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 // read about once per PRICE_TTL per key instead of on every page. The script writes meta unless the
 // stored one is newer and sets the key to expire with its newest field, never later than PRICE_TTL after
 // the newest fetch (or deletes it when no live field is left). It returns 1 when the key is left holding
-// prices, else 0.
+// prices, else 0, plus 2 when a level appeared, disappeared (expired) or changed its count.
+//
+// A page without crawl identity (fresh lane, scans) over a level a crawl wrote does not lower the
+// crawl's count: the level keeps the crawl's identity and per-page counts, with n = max(stored n, page
+// count) and the newer t and exp, until a crawl writes it again (overCrawl).
 var listingsScript = redis.NewScript(`
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -205,6 +215,22 @@ local function crawlValue(v, n, days)
   return out .. string.format(',"t":%d,"c":%d,"pg":{%s}}', ft, cycle, table.concat(parts, ','))
 end
 
+-- overCrawl merges the value v of a page without crawl identity into the stored value o of a crawl: the
+-- count is the larger of both (a fresh page never lowers what the crawl counted over all its pages),
+-- exp and t the newer, days the lower; the crawl's identity and per-page counts stay, so the crawl's next
+-- page of the same cycle still sums them and its sweep keeps the level (t after the crawl's start).
+local function overCrawl(o, v)
+  local n = math.max(tonumber(string.match(o, '"n":(%d+)')) or 0, tonumber(string.match(v, '"n":(%d+)')))
+  local e = math.max(tonumber(string.match(o, '"exp":(%d+)')) or 0, tonumber(string.match(v, '"exp":(%d+)')))
+  local ft = math.max(tonumber(string.match(o, '"t":(%d+)')) or 0, tonumber(string.match(v, '"t":(%d+)')))
+  local d0, d1 = tonumber(string.match(o, '"days":(%d+)')), tonumber(string.match(v, '"days":(%d+)'))
+  local out = string.format('{"n":%d,"exp":%d', n, e)
+  if d0 or d1 then out = out .. string.format(',"days":%d', math.min(d0 or d1, d1 or d0)) end
+  return out .. string.format(',"t":%d,"c":%s,"pg":{%s}}', ft, string.match(o, '"c":(%d+)'),
+    string.match(o, '"pg":{([^}]*)}') or '')
+end
+
+local changed = 0 -- 2 once a level appeared, disappeared or changed its count
 local names, incoming = {}, {}
 for f, v in string.gmatch(fields, '([^=\n]+)=([^\n]+)\n') do
   names[#names + 1] = f
@@ -244,6 +270,7 @@ if full then
       end
     end
   end
+  if #dead > 0 then changed = 2 end
   for i = 1, #dead, 1000 do
     redis.call('HDEL', key, unpack(dead, i, math.min(i + 999, #dead)))
   end
@@ -267,12 +294,16 @@ for i, f in ipairs(names) do
   else
     local ft = -1
     if o then ft = tonumber(string.match(o, '"t":(%d+)')) or -1 end
-    if ft <= t then nv = v end
+    if ft <= t then
+      nv = v
+      if o and string.find(o, '"c":', 1, true) then nv = overCrawl(o, v) end
+    end
   end
   if nv then
     set[#set + 1] = f
     set[#set + 1] = nv
     if o == nil and full then live = live + 1 end
+    if o == nil or string.match(o, '^{"n":(%d+)') ~= string.match(nv, '^{"n":(%d+)') then changed = 2 end
     wrote = true
   end
 end
@@ -283,7 +314,7 @@ end
 
 if live == 0 then
   redis.call('DEL', key)
-  return 0
+  return changed
 end
 if t >= metat then
   set[#set + 1] = 'meta'
@@ -302,13 +333,22 @@ end
 local ttl = lastms - nowms
 if ttl < 1 then ttl = 1 end
 redis.call('PEXPIRE', key, ttl)
-return 1
+return 1 + changed
 `)
 
 // casScript writes the string key KEYS[1] unless the stored value is newer (SPEC §9.3: one key per
 // atomic unit; the keys of one batch are pipelined, see runPerKey). ARGV: t (fetch ms), ttl (ms) and the
-// value ("" deletes the key). It returns 1 when it changed the key, else 0.
+// value ("" deletes the key). It returns 0 when it left the key alone, 1 when it wrote the key with what
+// it held apart from the times ("t", "updated_at") and the hourly points, and 2 when what the key says
+// changed (appeared, disappeared or another value).
 var casScript = redis.NewScript(`
+local function norm(v)
+  if not v then return '' end
+  v = string.gsub(v, '"t":%d+,?', '')
+  v = string.gsub(v, ',?"updated_at":%d+', '')
+  v = string.gsub(v, ',?"points":%[.-%]', '')
+  return v
+end
 local t = tonumber(ARGV[1])
 local cur = redis.call('GET', KEYS[1])
 local ct = -1
@@ -316,9 +356,11 @@ if cur then ct = tonumber(string.match(cur, '"t":(%d+)')) or -1 end
 if t < ct then return 0 end
 if ARGV[3] == '' then
   redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], ARGV[3], 'PX', tonumber(ARGV[2]))
+  if cur then return 2 end
+  return 1
 end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', tonumber(ARGV[2]))
+if norm(cur) ~= norm(ARGV[3]) then return 2 end
 return 1
 `)
 
@@ -352,31 +394,48 @@ func (s *Store) WriteListings(ctx context.Context, game string, fetchedAt time.T
 // and a page of an older crawl is ignored. The result does not depend on the order in which pages are
 // applied, and a redelivered page changes nothing. A nil crawl keeps WriteListings' page-by-page counts.
 func (s *Store) WriteListingsPage(ctx context.Context, game string, fetchedAt time.Time, crawl *message.Crawl, items []validate.Listing) (int, error) {
+	a, err := s.ApplyListings(ctx, ListingsPage{Game: game, FetchedAt: fetchedAt, Crawl: crawl, Items: items})
+	return a.Titles, err
+}
+
+// writeListings writes the page's levels (see WriteListingsPage) and adds its titles to the price
+// buckets, all in one pipeline. It returns the titles whose levels changed and how many keys were left
+// holding prices.
+func (s *Store) writeListings(ctx context.Context, p ListingsPage) (changed []string, n int, err error) {
 	var cycle int64
 	page := 0
-	if crawl != nil && crawl.Cycle > 0 && crawl.Page >= 0 {
-		cycle, page = crawl.Cycle, crawl.Page
+	if c := p.Crawl; c != nil && c.Cycle > 0 && c.Page >= 0 {
+		cycle, page = c.Cycle, c.Page
 	}
-	if len(items) == 0 {
-		return 0, nil
+	if len(p.Items) == 0 {
+		return nil, 0, nil
 	}
 	now := s.clock.Now()
-	expAt := notAfter(fetchedAt, now).Add(s.cfg.PriceTTL)
+	expAt := notAfter(p.FetchedAt, now).Add(s.cfg.PriceTTL)
 	exp := expAt.Unix()
 	if exp < now.Unix() {
-		return 0, nil
+		return nil, 0, nil
 	}
 	// The slices are made here, where they do not escape, and filled by the helpers.
-	titles, fields := aggregate(items, make([]titleAgg, 0, len(items)), make([]fieldAgg, 0, len(items)))
-	t := fetchedAt.UnixMilli()
+	titles, fields := aggregate(p.Items, make([]titleAgg, 0, len(p.Items)), make([]fieldAgg, 0, len(p.Items)))
+	t := p.FetchedAt.UnixMilli()
 	common := [...]any{now.Unix(), now.UnixMilli(), t, exp, expAt.UnixMilli(), cycle, page}
 	keys, args := make([]string, len(titles)), make([][]any, len(titles))
-	listingsArgs(keys, args, titles, fields, common[:], game, fetchedAt, t, exp, cycle > 0)
-	n, err := s.runPerKey(ctx, listingsScript, keys, args)
+	listingsArgs(keys, args, titles, fields, common[:], p.Game, p.FetchedAt, t, exp, cycle > 0)
+	cmds, err := s.evalPerKey(ctx, listingsScript, keys, args, func(pipe redis.Pipeliner) {
+		s.addToBuckets(ctx, pipe, p.Game, titles, fields)
+	})
 	if err != nil {
-		return 0, fmt.Errorf("write listings of %d titles: %w", len(titles), err)
+		return nil, 0, fmt.Errorf("write listings of %d titles: %w", len(titles), err)
 	}
-	return n, nil
+	for i, c := range cmds {
+		code, _ := c.Int() // evalPerKey checked every result
+		n += code & 1
+		if code&2 != 0 {
+			changed = append(changed, titles[i].title)
+		}
+	}
+	return changed, n, nil
 }
 
 // aggregate counts a page's listings per title and (status, price), appending titles and each title's
@@ -453,15 +512,35 @@ func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []field
 
 // runPerKey runs script once per key, keys[i] with args[i], all calls in one pipeline, and returns the
 // sum of the integer results. Each call is atomic on its one key, so the pipeline is cluster-safe (SPEC
-// §9.3). The calls go as EVALSHA; those that find the script not cached on their node are sent again
-// with EVAL, which caches it.
+// §9.3).
 func (s *Store) runPerKey(ctx context.Context, script *redis.Script, keys []string, args [][]any) (int, error) {
+	cmds, err := s.evalPerKey(ctx, script, keys, args, nil)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, c := range cmds {
+		n, _ := c.Int()
+		total += n
+	}
+	return total, nil
+}
+
+// evalPerKey runs script once per key, keys[i] with args[i], all calls in one pipeline together with
+// the commands extra (may be nil) adds, and returns the calls, every one of which has an integer result.
+// The calls go as EVALSHA; those that find the script not cached on their node are sent again with EVAL,
+// which caches it. The first failed call or extra command is the error.
+func (s *Store) evalPerKey(ctx context.Context, script *redis.Script, keys []string, args [][]any,
+	extra func(redis.Pipeliner)) ([]*redis.Cmd, error) {
 	cmds := make([]*redis.Cmd, len(keys))
 	pipe := s.rdb.Pipeline()
 	for i, k := range keys {
 		cmds[i] = script.EvalSha(ctx, pipe, []string{k}, args[i]...)
 	}
-	_, _ = pipe.Exec(ctx) // errors are read per command below
+	if extra != nil {
+		extra(pipe)
+	}
+	all, _ := pipe.Exec(ctx) // errors are read per command below
 	var retry []int
 	for i, c := range cmds {
 		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
@@ -475,15 +554,17 @@ func (s *Store) runPerKey(ctx context.Context, script *redis.Script, keys []stri
 		}
 		_, _ = pipe.Exec(ctx)
 	}
-	total := 0
 	for _, c := range cmds {
-		n, err := c.Int()
-		if err != nil {
-			return 0, err
+		if _, err := c.Int(); err != nil {
+			return nil, err
 		}
-		total += n
 	}
-	return total, nil
+	for i := len(keys); i < len(all); i++ {
+		if err := all[i].Err(); err != nil {
+			return nil, err
+		}
+	}
+	return cmds, nil
 }
 
 func appendFieldName(b []byte, locked bool, price int64) []byte {

@@ -242,9 +242,16 @@ func notAfter(t, now time.Time) time.Time {
 // WriteOrders stores the best buy order of every title of one aggregated-prices answer fetched at
 // fetchedAt. A title without buy order loses its key. It returns the number of keys changed.
 func (s *Store) WriteOrders(ctx context.Context, fetchedAt time.Time, orders []validate.Order) (int, error) {
+	n, _, err := s.WriteOrdersChanged(ctx, fetchedAt, orders)
+	return n, err
+}
+
+// WriteOrdersChanged is WriteOrders that also returns the titles whose best buy order changed: it
+// appeared, vanished, or changed its price or count.
+func (s *Store) WriteOrdersChanged(ctx context.Context, fetchedAt time.Time, orders []validate.Order) (int, []string, error) {
 	ttl, ok := s.lifetime(fetchedAt, s.cfg.PriceTTL)
 	if !ok || len(orders) == 0 {
-		return 0, nil
+		return 0, nil, nil
 	}
 	t := fetchedAt.UnixMilli()
 	keys := make([]string, 0, len(orders))
@@ -256,12 +263,20 @@ func (s *Store) WriteOrders(ctx context.Context, fetchedAt time.Time, orders []v
 			var err error
 			value, err = json.Marshal(NewOrderValue(bo, fetchedAt))
 			if err != nil {
-				return 0, fmt.Errorf("encode order: %w", err)
+				return 0, nil, fmt.Errorf("encode order: %w", err)
 			}
 		}
 		args = append(args, casArgs(t, ttl, value))
 	}
-	return s.cas(ctx, "orders", keys, args)
+	n, idx, err := s.cas(ctx, "orders", keys, args)
+	if err != nil {
+		return 0, nil, err
+	}
+	changed := make([]string, 0, len(idx))
+	for _, i := range idx {
+		changed = append(changed, orders[i].Title)
+	}
+	return n, changed, nil
 }
 
 // orderOf is the buy order a validated aggregated-prices entry describes.
@@ -276,7 +291,14 @@ func orderOf(o validate.Order) market.BuyOrder {
 // (no sales) removes the history key. The chart key gets h's hourly points and merges h's sales into
 // its daily series (see mergeChart). It returns the number of history keys changed.
 func (s *Store) WriteHistory(ctx context.Context, title string, fetchedAt time.Time, h *market.History) (int, error) {
-	n := 0
+	n, _, err := s.WriteHistoryChanged(ctx, title, fetchedAt, h)
+	return n, err
+}
+
+// WriteHistoryChanged is WriteHistory that also reports whether the analysis changed: it appeared,
+// vanished, or changed its stability, sales per week or price levels (not merely its times).
+func (s *Store) WriteHistoryChanged(ctx context.Context, title string, fetchedAt time.Time, h *market.History) (int, bool, error) {
+	n, changed := 0, false
 	if ttl, ok := s.lifetime(fetchedAt, s.cfg.HistoryTTL); ok {
 		t := fetchedAt.UnixMilli()
 		var value []byte
@@ -284,18 +306,22 @@ func (s *Store) WriteHistory(ctx context.Context, title string, fetchedAt time.T
 			var err error
 			value, err = json.Marshal(NewHistoryValue(*h, fetchedAt))
 			if err != nil {
-				return 0, fmt.Errorf("encode history: %w", err)
+				return 0, false, fmt.Errorf("encode history: %w", err)
 			}
 		}
-		var err error
-		if n, err = s.cas(ctx, "history", []string{HistoryKey(title)}, [][]any{casArgs(t, ttl, value)}); err != nil {
-			return n, err
+		var (
+			idx []int
+			err error
+		)
+		if n, idx, err = s.cas(ctx, "history", []string{HistoryKey(title)}, [][]any{casArgs(t, ttl, value)}); err != nil {
+			return n, false, err
 		}
+		changed = len(idx) > 0
 	}
 	if err := s.mergeChart(ctx, title, fetchedAt, h); err != nil {
-		return n, err
+		return n, changed, err
 	}
-	return n, nil
+	return n, changed, nil
 }
 
 // mergeChart writes the chart key of title from the sales of one message fetched at fetchedAt (h nil:
@@ -447,7 +473,8 @@ func (s *Store) WriteFees(ctx context.Context, game string, fetchedAt time.Time,
 	if err != nil {
 		return 0, fmt.Errorf("encode fees: %w", err)
 	}
-	return s.cas(ctx, "fees", []string{FeesKey(game)}, [][]any{casArgs(t, ttl, value)})
+	n, _, err := s.cas(ctx, "fees", []string{FeesKey(game)}, [][]any{casArgs(t, ttl, value)})
+	return n, err
 }
 
 // feesOf is the fees a validated fees answer describes.
@@ -462,13 +489,24 @@ func feesOf(f validate.Fees) market.Fees {
 
 // cas runs casScript on keys[i] with args[i], one call per key in one pipeline (cluster-safe: the keys
 // are independent values, each compared and set atomically on its own). It returns the number of keys
-// changed.
-func (s *Store) cas(ctx context.Context, what string, keys []string, args [][]any) (int, error) {
-	n, err := s.runPerKey(ctx, casScript, keys, args)
+// written and the indexes of the keys whose value changed (see casScript).
+func (s *Store) cas(ctx context.Context, what string, keys []string, args [][]any) (int, []int, error) {
+	cmds, err := s.evalPerKey(ctx, casScript, keys, args, nil)
 	if err != nil {
-		return 0, fmt.Errorf("write %s of %d keys: %w", what, len(keys), err)
+		return 0, nil, fmt.Errorf("write %s of %d keys: %w", what, len(keys), err)
 	}
-	return n, nil
+	n := 0
+	var changed []int
+	for i, c := range cmds {
+		code, _ := c.Int()
+		if code > 0 {
+			n++
+		}
+		if code == 2 {
+			changed = append(changed, i)
+		}
+	}
+	return n, changed, nil
 }
 
 // getJSON reads the string key key as a T; found is false when the key does not exist.
