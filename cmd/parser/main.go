@@ -29,6 +29,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/platform/service"
 	"github.com/skinflip/dmarket-monitor/internal/salesschedule"
+	"github.com/skinflip/dmarket-monitor/internal/watchlist"
 )
 
 func main() {
@@ -76,6 +77,7 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger) error {
 	crawl, err := crawler.New(crawlerConfig(cfg, pool), crawler.Deps{
 		API: crawler.NewDMarketAPI(client), Publisher: publisher, Schedule: sched, Gate: fetchgate.New(rdb, ""),
 		Clock: clk, Log: log, Tracer: tracer, Registry: reg, Leases: leases,
+		Budget: laneBudget(pool, cfg.RatePerIP), Watchlist: watchlist.New(rdb, clk),
 	})
 	if err != nil {
 		return fmt.Errorf("crawler: %w", err)
@@ -186,6 +188,9 @@ func crawlerConfig(cfg config.Parser, pool *proxy.Pool) crawler.Config {
 	ccfg.SalesRefresh = cfg.SalesInterval
 	ccfg.FeesPeriod = cfg.FeesInterval
 	ccfg.WithKeys = withKeys(cfg)
+	ccfg.FreshShare = cfg.FreshShare
+	ccfg.WatchShare = cfg.WatchShare
+	ccfg.WatchInterval = cfg.WatchInterval
 	ccfg.IsRetryable = dmarket.IsRetryable
 	// Enough chains to keep every egress busy while a page is in flight.
 	_, egresses := pool.Usable()
@@ -196,6 +201,15 @@ func crawlerConfig(cfg config.Parser, pool *proxy.Pool) crawler.Config {
 		ccfg.Concurrency += ccfg.SignedWorkers
 	}
 	return ccfg
+}
+
+// laneBudget returns the listings budget the fresh and watch lanes take their shares of: the usable
+// egresses × PARSER_RATE_PER_IP, read at every request, so that it follows the proxy file and cooldowns.
+func laneBudget(pool *proxy.Pool, ratePerIP float64) func() float64 {
+	return func() float64 {
+		usable, _ := pool.Usable()
+		return float64(usable) * ratePerIP
+	}
 }
 
 func priceBounds(dollars config.CentsList) []int64 {
