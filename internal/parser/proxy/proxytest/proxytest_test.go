@@ -36,6 +36,18 @@ func dialRaw(t *testing.T, s *Server) (net.Conn, *bufio.Reader) {
 	return c, bufio.NewReader(c)
 }
 
+// requireSOCKS4Granted sends the SOCKS4 request req on c and requires the proxy's 8-byte reply (read from
+// br) to grant it.
+func requireSOCKS4Granted(t *testing.T, c net.Conn, br *bufio.Reader, req []byte) {
+	t.Helper()
+	_, err := c.Write(req)
+	require.NoError(t, err)
+	var resp [8]byte
+	_, err = io.ReadFull(br, resp[:])
+	require.NoError(t, err)
+	require.Equal(t, byte(0x5a), resp[1], "request granted")
+}
+
 // exchange sends request to s on a new connection and returns the first n bytes of the answer.
 func exchange(t *testing.T, s *Server, request []byte, n int) []byte {
 	t.Helper()
@@ -86,12 +98,7 @@ func TestSourceAddressesAreDistinct(t *testing.T) {
 			binary.BigEndian.PutUint16(req[2:], uint16(p))
 			req = append(req, net.ParseIP(host).To4()...)
 			req = append(req, 'u', 0)
-			_, err = c.Write(req)
-			require.NoError(t, err)
-			var resp [8]byte
-			_, err = io.ReadFull(br, resp[:])
-			require.NoError(t, err)
-			require.Equal(t, byte(0x5a), resp[1])
+			requireSOCKS4Granted(t, c, br, req)
 		default:
 			c, br = dialRaw(t, s)
 			_, err = io.WriteString(c, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
@@ -115,12 +122,7 @@ func TestSOCKS4aHostName(t *testing.T) {
 	req := []byte{4, 1, byte(p >> 8), byte(p), 0, 0, 0, 1, 0}
 	req = append(req, "localhost"...)
 	req = append(req, 0)
-	_, err := c.Write(req)
-	require.NoError(t, err)
-	var resp [8]byte
-	_, err = io.ReadFull(br, resp[:])
-	require.NoError(t, err)
-	require.Equal(t, byte(0x5a), resp[1])
+	requireSOCKS4Granted(t, c, br, req)
 }
 
 func TestHTTPProxyRejects(t *testing.T) {
