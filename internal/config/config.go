@@ -742,7 +742,7 @@ func (c Worker) Secrets() []string {
 // Secrets returns the secret values of the configuration (the token, URL passwords), for
 // logging.WithSecrets.
 func (c Bot) Secrets() []string {
-	return nonEmpty(append(c.Common.Secrets(), c.TelegramToken))
+	return nonEmpty(append(append(c.Common.Secrets(), urlSecrets(c.RabbitMQURL)...), c.TelegramToken, c.SecretKey, c.PublicKey))
 }
 
 func nonEmpty(in []string) []string {
@@ -802,6 +802,9 @@ func (c Parser) LogValue() slog.Value {
 		slog.Duration("PARSER_FEES_INTERVAL", c.FeesInterval),
 		slog.Bool("PARSER_SHARED_CRAWL", c.SharedCrawl),
 		slog.Duration("PARSER_LEASE_TTL", c.LeaseTTL),
+		slog.Float64("PARSER_FRESH_SHARE", c.FreshShare),
+		slog.Float64("PARSER_WATCH_SHARE", c.WatchShare),
+		slog.Duration("PARSER_WATCH_INTERVAL", c.WatchInterval),
 	)...)
 }
 
@@ -831,6 +834,15 @@ func (c Bot) LogValue() slog.Value {
 		slog.String("BOT_DEFAULT_MIN_PRICE", c.DefaultMinPrice.Dollars()),
 		slog.String("BOT_DEFAULT_LIMIT", c.DefaultLimit.String()+"%"),
 		slog.String("DMARKET_FEE_PERCENT", c.FeePercent.String()+"%"),
+		slog.String("RABBITMQ_URL", redact.URLString(c.RabbitMQURL)),
+		slog.String("DMARKET_API_URL", redact.URLString(c.DMarketAPIURL)),
+		slog.String("DMARKET_PUBLIC_KEY", isSet(c.PublicKey)),
+		slog.String("DMARKET_SECRET_KEY", isSet(c.SecretKey)),
+		slog.Float64("BOT_VERIFY_RATE", c.VerifyRate),
+		slog.Duration("BOT_REVERIFY_INTERVAL", c.ReverifyInterval),
+		slog.Duration("BOT_RESYNC_INTERVAL", c.ResyncInterval),
+		slog.String("BOT_WATCH_MARGIN", c.WatchMargin.String()),
+		slog.String("BOT_RENOTIFY_MARGIN", c.RenotifyMargin.String()),
 	)...)
 }
 

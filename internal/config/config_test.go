@@ -383,7 +383,8 @@ func TestSummaryMasksSecrets(t *testing.T) {
 	w, err := LoadWorker(nil, environ(map[string]string{"RABBITMQ_URL": "amqp://user:rabbitpw99@rabbit:5672/"}))
 	require.NoError(t, err)
 	b, err := LoadBot(nil, environ(map[string]string{"TELEGRAM_API_TOKEN": botToken, "TELEGRAM_WHITELIST": "42,43",
-		"REDIS_URL": "redis://redispw99@redis/1"}))
+		"REDIS_URL": "redis://redispw99@redis/1", "RABBITMQ_URL": "amqp://bot:botrabbitpw99@rabbit:5672/",
+		"DMARKET_PUBLIC_KEY": pubKey, "DMARKET_SECRET_KEY": secretKey}))
 	require.NoError(t, err)
 
 	for _, tt := range []struct {
@@ -395,14 +396,15 @@ func TestSummaryMasksSecrets(t *testing.T) {
 			"DMARKET_SECRET_KEY=****", "DMARKET_PUBLIC_KEY=****", "PARSER_PRICE_BOUNDS=0.10,0.25", "DMARKET_GAME_IDS=a8db"}},
 		{name: "worker", v: w, want: []string{"WORKER_PREFETCH=64", "RABBITMQ_URL=amqp://user:****@"}},
 		{name: "bot", v: b, want: []string{"TELEGRAM_API_TOKEN=****", "TELEGRAM_WHITELIST=42,43", "BOT_DEFAULT_MIN_PRICE=$10.00",
-			"BOT_DEFAULT_LIMIT=0.00%", "DMARKET_FEE_PERCENT=5.00%", "REDIS_URL=redis://****@redis/1"}},
+			"BOT_DEFAULT_LIMIT=0.00%", "DMARKET_FEE_PERCENT=5.00%", "REDIS_URL=redis://****@redis/1",
+			"RABBITMQ_URL=amqp://bot:****@rabbit:5672/", "DMARKET_SECRET_KEY=****", "BOT_VERIFY_RATE=2", "BOT_RENOTIFY_MARGIN=2.00"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			// A plain handler: the summary must be safe even without the redacting one.
 			slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "config", tt.v)
 			out := buf.String()
-			for _, s := range []string{"redispw99", "rabbitpw99", "zipkinpw99", pubKey, secretKey, botToken} {
+			for _, s := range []string{"redispw99", "rabbitpw99", "zipkinpw99", pubKey, secretKey, botToken, "botrabbitpw99"} {
 				require.NotContains(t, out, s)
 			}
 			for _, s := range tt.want {
@@ -413,7 +415,7 @@ func TestSummaryMasksSecrets(t *testing.T) {
 
 	require.ElementsMatch(t, []string{"redispw99", "zipkinpw99", "rabbitpw99", secretKey, pubKey}, p.Secrets())
 	require.ElementsMatch(t, []string{"rabbitpw99"}, w.Secrets())
-	require.ElementsMatch(t, []string{"redispw99", botToken}, b.Secrets())
+	require.ElementsMatch(t, []string{"redispw99", "botrabbitpw99", botToken, secretKey, pubKey}, b.Secrets())
 }
 
 func TestErrorsIs(t *testing.T) {
