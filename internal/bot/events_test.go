@@ -15,6 +15,8 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
 )
 
 // fakeMarket records what change events made of it.
@@ -125,4 +127,46 @@ func TestEventsStayOffWhenTheResyncFails(t *testing.T) {
 	awaitCount(t, e.events.WithLabelValues("applied"), 1)
 	_, _, live := m.state()
 	require.False(t, live, "without a resync the market keeps its full reads")
+}
+
+// TestEventsOverARealBroker subscribes through rabbitmq.Subscriber: an event published on the exchange is
+// applied; when the broker drops the connection, events go off and, resubscribed, the market is re-read
+// and they are live again.
+func TestEventsOverARealBroker(t *testing.T) {
+	u := rabbitmqtest.NewVhost(t)
+	log := slog.New(slog.DiscardHandler)
+	conn, err := rabbitmq.NewConn(u, log, prometheus.NewRegistry(), rabbitmq.ConnOptions{
+		Exchanges: []string{message.ChangesExchange}, MaxBackoff: 200 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	lifecycletest.Start(t, 10*time.Second, conn.Run)
+	pub := rabbitmq.NewPublisher(conn, rabbitmq.PublisherOptions{})
+	t.Cleanup(func() { _ = pub.Close() })
+
+	m := &fakeMarket{}
+	e := NewEvents(rabbitmq.NewSubscriber(conn, message.ChangesExchange, log, prometheus.NewRegistry()), m, conn.Check, log,
+		prometheus.NewRegistry())
+	lifecycletest.Start(t, 10*time.Second, e.Run)
+	require.Eventually(t, func() bool { _, r, live := m.state(); return r == 1 && live }, 10*time.Second, 10*time.Millisecond)
+
+	publish := func(title string) {
+		require.NoError(t, pub.PublishExchange(context.Background(), message.ChangesExchange,
+			message.Outgoing{MessageID: title, Body: changesBody(t, title)}))
+	}
+	publish("A")
+	require.Eventually(t, func() bool {
+		a, _, _ := m.state()
+		return slices.ContainsFunc(a, func(ts []string) bool { return slices.Equal(ts, []string{"A"}) })
+	},
+		10*time.Second, 10*time.Millisecond)
+
+	require.Positive(t, rabbitmqtest.CloseConnections(t, rabbitmqtest.VhostOf(t, u)))
+	require.Eventually(t, func() bool { _, r, live := m.state(); return r == 2 && live }, 15*time.Second, 10*time.Millisecond,
+		"resubscribed: the market is re-read and events are live again")
+	publish("B")
+	require.Eventually(t, func() bool {
+		a, _, _ := m.state()
+		return slices.ContainsFunc(a, func(ts []string) bool { return slices.Equal(ts, []string{"B"}) })
+	},
+		10*time.Second, 10*time.Millisecond)
 }
