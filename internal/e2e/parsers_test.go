@@ -83,6 +83,10 @@ func (c *sharedCrawl) launch(egresses int) *sharedParser {
 		"DMARKET_PROXIES_DIR": c.dir, "PARSER_SHARED_CRAWL": "true", "PARSER_LEASE_TTL": c.ttl.String(),
 		"PARSER_RATE_PER_IP": strconv.FormatFloat(c.rate, 'f', -1, 64), "PARSER_PRICE_BOUNDS": c.bounds,
 		"PARSER_CYCLE_INTERVAL": "1h", "PARSER_REQUEST_TIMEOUT": "5s", "SHUTDOWN_TIMEOUT": "5s",
+		// These runs are about the shared range crawl: each of its pages is fetched and published once
+		// in total, and its chains have the whole budget. The fresh and watch lanes, which fetch the same
+		// newest-listings page again and again, are off.
+		"PARSER_FRESH_SHARE": "0", "PARSER_WATCH_SHARE": "0",
 	}))
 	awaitStatus(c.tb, p, base+"/healthz", 200, 20*time.Second)
 	taken := regexp.MustCompile(`proxy file taken[^\n]*` + regexp.QuoteMeta(filepath.Join(c.dir, file)))
