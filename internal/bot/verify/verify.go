@@ -245,7 +245,10 @@ func (v *Verifier) readListings(ctx context.Context, game, title string, buy mar
 			if r.Err != nil {
 				return listingsRead{}, r.Err
 			}
-			lr := r.Val.(listingsRead)
+			lr, ok := r.Val.(listingsRead)
+			if !ok {
+				return listingsRead{}, fmt.Errorf("re-check %q: unexpected read %T", title, r.Val)
+			}
 			if lr.reach < 0 || lr.reach >= buy {
 				return lr, nil
 			}
@@ -322,7 +325,11 @@ func (v *Verifier) readOrder(ctx context.Context, game, title string) (orderRead
 		if r.Err != nil {
 			return orderRead{}, r.Err
 		}
-		return r.Val.(orderRead), nil
+		or, ok := r.Val.(orderRead)
+		if !ok {
+			return orderRead{}, fmt.Errorf("re-check buy order of %q: unexpected read %T", title, r.Val)
+		}
+		return or, nil
 	}
 }
 
