@@ -36,6 +36,8 @@ type Index struct {
 	size             int
 	// sortedTitles says the market's titles are strictly ascending, as pricestore.MarketReader returns them.
 	sortedTitles bool
+	// exp holds the market's level expiries, for re-reading titles as they expire.
+	exp *expiries
 }
 
 // entry is one precomputed offer, small enough that walking a list touches little memory.
@@ -92,7 +94,7 @@ func unixNanos(t time.Time) int64 {
 // BuildIndex computes every offer of m with the fees that apply at now. m must not be modified
 // afterwards; the Index keeps it.
 func BuildIndex(m *market.Snapshot, now time.Time) *Index {
-	ix := &Index{market: m, builtAt: now, lists: map[string]*[2][]entry{}}
+	ix := &Index{market: m, builtAt: now, lists: map[string]*[2][]entry{}, exp: &expiries{}}
 	nowNS := unixNanos(now)
 	rank, sorted := titleRanks(m.Titles)
 	ix.sortedTitles = sorted

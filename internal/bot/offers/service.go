@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,9 +20,21 @@ const DefaultMaxAge = 5 * time.Second
 // loadTimeout bounds one shared market read, which outlives the callers that started it.
 const loadTimeout = time.Minute
 
+// DefaultResyncInterval is how often a Service whose change events are live reads the whole market.
+const DefaultResyncInterval = 5 * time.Minute
+
 // Source supplies market snapshots; pricestore.MarketReader is the production one.
 type Source interface {
 	Market(ctx context.Context) (market.Snapshot, error)
+}
+
+// TitleSource is a Source that also reads the current state of single titles (pricestore.MarketReader
+// is one): Titles returns the named titles that have a live listing level, fees left out (they come from
+// the latest Market snapshot). A Service whose source is a TitleSource applies changes in time
+// proportional to the changed titles.
+type TitleSource interface {
+	Source
+	Titles(ctx context.Context, titles []string) ([]market.TitleState, error)
 }
 
 // StaleFactor bounds how old a snapshot a Service without Run still serves at once, as a multiple of
@@ -53,8 +66,25 @@ type Service struct {
 	running atomic.Int32
 	// wake asks Run to rebuild early: a query found the index outdated by an expiry.
 	wake chan struct{}
+	// modeChanged tells Run that SetEventsLive changed the mode.
+	modeChanged chan struct{}
 
 	observer BuildObserver
+
+	// resyncEvery is how often Run reads the whole market while change events are live.
+	resyncEvery time.Duration
+	live        atomic.Bool
+
+	// mu serialises the changes of cur (Apply, Forget, installs of full reads and compactions).
+	mu sync.Mutex
+	// rebuilds counts the full reads and compactions in flight; while there are any, changed records
+	// the titles changed since, so that each install re-applies those made after its read began.
+	rebuilds int
+	changed  []string
+	// compacting is set while a compaction runs in the background.
+	compacting atomic.Bool
+
+	subs subscribers
 }
 
 // BuildObserver is told the outcome of every market read and index build of a Service.
@@ -88,9 +118,19 @@ func WithLogger(log *slog.Logger) ServiceOption {
 	return func(s *Service) { s.log = log }
 }
 
-// WithObserver tells o about every build.
+// WithObserver tells o about every build. When o is also an ApplyObserver it is told about every Apply.
 func WithObserver(o BuildObserver) ServiceOption {
 	return func(s *Service) { s.observer = o }
+}
+
+// WithResyncInterval sets how often Run reads the whole market while change events are live (see
+// SetEventsLive), a safety net for changes whose events were lost; 0 or less means DefaultResyncInterval.
+func WithResyncInterval(d time.Duration) ServiceOption {
+	return func(s *Service) {
+		if d > 0 {
+			s.resyncEvery = d
+		}
+	}
 }
 
 // NewService returns a Service over src that rebuilds (or, without Run, reuses a read) every maxAge
@@ -100,45 +140,59 @@ func NewService(src Source, clk clock.Clock, maxAge time.Duration, opts ...Servi
 		maxAge = DefaultMaxAge
 	}
 	s := &Service{src: src, clock: clk, maxAge: maxAge, log: slog.New(slog.DiscardHandler), wake: make(chan struct{}, 1),
-		observer: noObserver{}}
+		modeChanged: make(chan struct{}, 1), observer: noObserver{}, resyncEvery: DefaultResyncInterval}
 	for _, opt := range opts {
 		opt(s)
 	}
 	return s
 }
 
-// Run keeps the index up to date until ctx ends: it builds one at once, then every maxAge, and sooner
-// when the current one's next change (a level expiry or reduced-fee end) comes first. A failed build is
-// logged and counted and the previous index stays in use. It returns nil when ctx ends.
+// Run keeps the index up to date until ctx ends. It builds one at once; then, while change events are
+// not live (see SetEventsLive), it rebuilds every maxAge, and sooner when the current one's next change
+// (a level expiry or reduced-fee end) comes first. While they are live, it reads the whole market only
+// every resync interval, relies on Apply for changes and re-reads (Apply) just the titles whose cheapest
+// level expires, at their expiry. A change of mode triggers a full read at once. A failed build is logged
+// and counted and the previous index stays in use. It returns nil when ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	s.running.Add(1)
 	defer s.running.Add(-1)
-	minGap := s.maxAge / StaleFactor
 	for {
+		failed := false
 		select {
 		case <-ctx.Done():
 			return nil
 		case r := <-s.refresh(ctx, false, nil):
-			if r.Err != nil && ctx.Err() == nil {
+			if failed = r.Err != nil; failed && ctx.Err() == nil {
 				s.log.Warn("offers index not rebuilt; the previous one stays in use", "err", r.Err)
 			}
 		}
-		wait := s.maxAge
-		if snap := s.cur.Load(); snap != nil {
-			if next := snap.ix.NextChange(); !next.IsZero() {
-				wait = min(max(next.Sub(s.clock.Now()), minGap), s.maxAge)
-			}
+		select { // the read just made covers a change of mode made before it
+		case <-s.modeChanged:
+		default:
 		}
-		if !s.sleep(ctx, wait) {
+		var more bool
+		if s.live.Load() && !failed {
+			more = s.runLive(ctx)
+		} else {
+			more = s.waitRebuild(ctx)
+		}
+		if !more {
 			return nil
 		}
 	}
 }
 
-// sleep waits for d or for a query that found the current index outdated; it returns false when ctx
-// ends first.
-func (s *Service) sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
+// waitRebuild waits until the next full rebuild is due while change events are not live: maxAge, or the
+// current index's next change, or a query that found it outdated, or a change of mode. It returns false
+// when ctx ends first.
+func (s *Service) waitRebuild(ctx context.Context) bool {
+	wait := s.maxAge
+	if snap := s.cur.Load(); snap != nil {
+		if next := snap.ix.NextChange(); !next.IsZero() {
+			wait = min(max(next.Sub(s.clock.Now()), s.maxAge/StaleFactor), s.maxAge)
+		}
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
@@ -146,10 +200,72 @@ func (s *Service) sleep(ctx context.Context, d time.Duration) bool {
 			return false
 		case <-t.C:
 			return true
+		case <-s.modeChanged:
+			return true
 		case <-s.wake:
 			if snap := s.cur.Load(); snap == nil || snap.ix.NeedsRebuild(s.clock.Now()) {
 				return true
 			}
+		}
+	}
+}
+
+// runLive serves the live mode after a successful full read: it re-reads the titles whose cheapest level
+// expires, at their expiry, until the resync interval has passed since the read (by the service's clock,
+// checked at least every maxAge) or the mode changes. It returns false when ctx ends.
+func (s *Service) runLive(ctx context.Context) bool {
+	snap := s.cur.Load()
+	if snap == nil {
+		return s.waitRebuild(ctx)
+	}
+	due := snap.at.Add(s.resyncEvery)
+	mark := snap.at // level expiries before mark have been handled by the read
+	minGap := s.maxAge / StaleFactor
+	for {
+		now := s.clock.Now()
+		if !now.Before(due) || !s.live.Load() {
+			return true
+		}
+		wait := min(due.Sub(now), s.maxAge)
+		if snap := s.cur.Load(); snap != nil {
+			if next, ok := snap.ix.nextExpiryFrom(mark); ok {
+				wait = min(wait, max(next.Sub(now), minGap))
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-s.modeChanged:
+			t.Stop()
+			return true
+		case <-s.wake:
+			t.Stop()
+		case <-t.C:
+		}
+		now = s.clock.Now()
+		if snap := s.cur.Load(); snap != nil {
+			if titles := snap.ix.expiringTitles(mark, now); len(titles) > 0 {
+				if err := s.Apply(ctx, titles); err != nil && ctx.Err() == nil {
+					s.log.Warn("expired titles not re-read", "titles", len(titles), "err", err)
+					continue
+				}
+			}
+			mark = now
+		}
+	}
+}
+
+// SetEventsLive tells the service whether the change events that drive Apply are flowing (false, the
+// default, also while the bot's subscription is down). While false, Run reads the whole market every
+// maxAge; while true, only every resync interval (see Run). A change of mode makes Run read the whole
+// market at once, which covers the changes missed while the events were down.
+func (s *Service) SetEventsLive(live bool) {
+	if s.live.Swap(live) != live {
+		select {
+		case s.modeChanged <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -215,17 +331,27 @@ func (s *Service) refresh(ctx context.Context, detach bool, seen *snapshot) <-ch
 		}
 		lctx, cancel := context.WithTimeout(parent, loadTimeout)
 		defer cancel()
-		start := time.Now()
-		m, err := s.src.Market(lctx)
-		if err != nil {
-			s.observer.IndexFailed()
-			return nil, err
-		}
-		ix := BuildIndex(&m, s.clock.Now())
-		s.observer.IndexBuilt(time.Since(start), ix.Len())
-		s.cur.Store(&snapshot{ix: ix, at: s.clock.Now(), expires: earliestExpiry(&m)})
-		return ix, nil
+		return s.readAll(lctx)
 	})
+}
+
+// readAll reads the whole market, builds its index and installs it, keeping the changes applied while
+// it read.
+func (s *Service) readAll(ctx context.Context) (*Index, error) {
+	mark := s.beginRebuild()
+	start := time.Now()
+	m, err := s.src.Market(ctx)
+	if err != nil {
+		s.endRebuild()
+		s.observer.IndexFailed()
+		return nil, err
+	}
+	at := s.clock.Now()
+	ix := BuildIndex(&m, at)
+	s.observer.IndexBuilt(time.Since(start), ix.Len())
+	ix = s.install(ix, at, mark)
+	s.subs.publish(Update{Resync: true, At: at})
+	return ix, nil
 }
 
 func (s *Service) wait(ctx context.Context, ch <-chan singleflight.Result) (*Index, error) {

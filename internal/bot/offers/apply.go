@@ -1,0 +1,242 @@
+package offers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
+)
+
+// ApplyObserver is told about every Apply of a Service whose BuildObserver (WithObserver) also implements it.
+type ApplyObserver interface {
+	// TitlesApplied reports an Apply of titles titles that took d (read plus index update).
+	TitlesApplied(d time.Duration, titles int)
+	// ApplyFailed reports an Apply whose read failed.
+	ApplyFailed()
+}
+
+// Apply re-reads the named titles from the source and updates the market snapshot and the index with
+// them, copy-on-write: users keep querying the previous index meanwhile and see the new one at once
+// afterwards. A title the source no longer returns has no offers from then on. Its cost grows with
+// len(titles), not with the market, when the source is a TitleSource; any other source, and a service
+// that has no snapshot yet, reads the whole market instead (Resync). Subscribers are told the titles.
+func (s *Service) Apply(ctx context.Context, titles []string) error {
+	if len(titles) == 0 {
+		return nil
+	}
+	ts, ok := s.src.(TitleSource)
+	if !ok || s.cur.Load() == nil {
+		return s.Resync(ctx)
+	}
+	start := time.Now()
+	names := slices.Clone(titles)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	states, err := ts.Titles(ctx, names)
+	if err != nil {
+		if o, ok := s.observer.(ApplyObserver); ok {
+			o.ApplyFailed()
+		}
+		return fmt.Errorf("read titles: %w", err)
+	}
+	changes := make(map[string]*market.TitleState, len(names))
+	for _, n := range names {
+		changes[n] = nil
+	}
+	for i := range states {
+		if _, asked := changes[states[i].Title]; asked {
+			changes[states[i].Title] = &states[i]
+		}
+	}
+	s.change(changes)
+	if o, ok := s.observer.(ApplyObserver); ok {
+		o.TitlesApplied(time.Since(start), len(names))
+	}
+	return nil
+}
+
+// change installs the market with the titles of changes replaced (nil: gone) and tells subscribers.
+func (s *Service) change(changes map[string]*market.TitleState) {
+	if len(changes) == 0 {
+		return
+	}
+	names := make([]string, 0, len(changes))
+	for n := range changes {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	now := s.clock.Now()
+	s.mu.Lock()
+	cur := s.cur.Load()
+	ix := cur.ix.with(changes, now)
+	expires := cur.expires
+	for _, st := range changes {
+		if st != nil {
+			expires = earlier(expires, titleExpiry(st))
+		}
+	}
+	s.cur.Store(&snapshot{ix: ix, at: cur.at, expires: expires})
+	if s.rebuilds > 0 {
+		s.changed = append(s.changed, names...)
+	}
+	s.mu.Unlock()
+	s.subs.publish(Update{Titles: names, At: now})
+	s.maybeCompact(ix)
+}
+
+// Resync reads the whole market now and installs it (after a reconnect of the change events, say),
+// keeping the changes applied while it read. Subscribers are told with Update.Resync.
+func (s *Service) Resync(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	if _, err := s.readAll(lctx); err != nil {
+		return fmt.Errorf("read market: %w", err)
+	}
+	return nil
+}
+
+// Forget removes the offers of a title's cheapest listing level of one status (locked or not) at price,
+// which the bot found gone on DMarket, from every user's view at once, until a later read of the title
+// (Apply, a full read) shows a level again. It does nothing when the title's level is no longer at price.
+func (s *Service) Forget(title string, locked bool, price market.Cents) {
+	s.forget(title, func(st *market.TitleState) bool {
+		l := &st.Available
+		if locked {
+			l = &st.Locked
+		}
+		if *l == nil || (*l).Price != price {
+			return false
+		}
+		*l = nil
+		return true
+	})
+}
+
+// ForgetOrder removes a title's best buy order, which the bot found gone on DMarket, and so its TARGET
+// offers, from every user's view at once, until a later read of the title shows an order again.
+func (s *Service) ForgetOrder(title string) {
+	s.forget(title, func(st *market.TitleState) bool {
+		if st.Order == nil {
+			return false
+		}
+		st.Order = nil
+		return true
+	})
+}
+
+// forget installs the title's state changed by edit, when edit changes it.
+func (s *Service) forget(title string, edit func(*market.TitleState) bool) {
+	cur := s.cur.Load()
+	if cur == nil {
+		return
+	}
+	st, ok := cur.ix.title(title)
+	if !ok {
+		return
+	}
+	next := *st
+	if !edit(&next) {
+		return
+	}
+	s.change(map[string]*market.TitleState{title: &next})
+}
+
+// TitleOffers returns the offers of the named titles that pass settings at now, sorted as Compute
+// sorts them, from the latest index (nil before the first read). Its cost grows with len(titles).
+func (s *Service) TitleOffers(settings Settings, titles []string, now time.Time) []Offer {
+	cur := s.cur.Load()
+	if cur == nil || len(titles) == 0 {
+		return nil
+	}
+	names := slices.Clone(titles)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	base := cur.ix.market
+	m := market.Snapshot{Fees: base.Fees, FallbackFee: base.FallbackFee, Titles: make([]market.TitleState, 0, len(names))}
+	for _, n := range names {
+		if st, ok := cur.ix.title(n); ok {
+			m.Titles = append(m.Titles, *st)
+		}
+	}
+	return Compute(m, settings, now)
+}
+
+// beginRebuild registers a full read or compaction and returns the mark from which changes made
+// meanwhile are recorded.
+func (s *Service) beginRebuild() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rebuilds++
+	return len(s.changed)
+}
+
+// endRebuild unregisters a rebuild that installs nothing.
+func (s *Service) endRebuild() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.doneRebuild()
+}
+
+func (s *Service) doneRebuild() {
+	s.rebuilds--
+	if s.rebuilds == 0 {
+		s.changed = s.changed[:0]
+	}
+}
+
+// install makes ix, built from a full read (or a compaction) of the market as at read, current, with
+// the titles changed since mark (by Apply or Forget) taken from the current index, and returns it.
+func (s *Service) install(ix *Index, read time.Time, mark int) *Index {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.doneRebuild()
+	expires := ix.firstExpiry()
+	if cur := s.cur.Load(); cur != nil && mark < len(s.changed) {
+		changes := make(map[string]*market.TitleState, len(s.changed)-mark)
+		for _, n := range s.changed[mark:] {
+			st, _ := cur.ix.title(n)
+			changes[n] = st
+			if st != nil {
+				expires = earlier(expires, titleExpiry(st))
+			}
+		}
+		ix = ix.with(changes, s.clock.Now())
+	}
+	s.cur.Store(&snapshot{ix: ix, at: read, expires: expires})
+	return ix
+}
+
+// maybeCompact starts a compaction of ix in the background when its changes have grown large.
+func (s *Service) maybeCompact(ix *Index) {
+	if !ix.needsCompaction() || !s.compacting.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer s.compacting.Store(false)
+		mark := s.beginRebuild()
+		cur := s.cur.Load()
+		m := cur.ix.Market()
+		s.install(BuildIndex(m, s.clock.Now()), cur.at, mark)
+	}()
+}
+
+// earlier returns the earlier of two times, the zero time meaning never.
+func earlier(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// titleExpiry returns when the first of t's cheapest levels expires, or the zero time.
+func titleExpiry(t *market.TitleState) time.Time {
+	var first time.Time
+	for _, l := range [2]*market.PriceLevel{t.Available, t.Locked} {
+		if l != nil {
+			first = earlier(first, l.ExpiresAt)
+		}
+	}
+	return first
+}

@@ -1,0 +1,434 @@
+package offers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
+)
+
+// memSource is an in-memory TitleSource: a market whose titles tests change, counting the reads.
+type memSource struct {
+	mu          sync.Mutex
+	titles      map[string]market.TitleState
+	fees        map[string]market.FeeSchedule
+	fallback    market.Fraction
+	marketReads atomic.Int32
+	titleReads  [][]string
+	titlesErr   error
+}
+
+func newMemSource(m market.Snapshot) *memSource {
+	src := &memSource{titles: make(map[string]market.TitleState, len(m.Titles)), fees: m.Fees, fallback: m.FallbackFee}
+	for _, t := range m.Titles {
+		src.titles[t.Title] = t
+	}
+	return src
+}
+
+// set changes (or, with nil, removes) a title.
+func (m *memSource) set(title string, st *market.TitleState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if st == nil {
+		delete(m.titles, title)
+		return
+	}
+	c := *st
+	c.Title = title
+	m.titles[title] = c
+}
+
+func (m *memSource) snapshot() market.Snapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return snapshotOf(m.titles, m.fees, m.fallback)
+}
+
+// snapshotOf returns the market of titles, sorted as pricestore.MarketReader sorts it, without titles
+// lacking a level.
+func snapshotOf(titles map[string]market.TitleState, fees map[string]market.FeeSchedule, fallback market.Fraction) market.Snapshot {
+	out := market.Snapshot{Fees: fees, FallbackFee: fallback, Titles: make([]market.TitleState, 0, len(titles))}
+	for _, t := range titles {
+		if t.Available != nil || t.Locked != nil {
+			out.Titles = append(out.Titles, t)
+		}
+	}
+	slices.SortFunc(out.Titles, func(a, b market.TitleState) int { return strings.Compare(a.Title, b.Title) })
+	return out
+}
+
+func (m *memSource) Market(context.Context) (market.Snapshot, error) {
+	m.marketReads.Add(1)
+	return m.snapshot(), nil
+}
+
+func (m *memSource) Titles(_ context.Context, titles []string) ([]market.TitleState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.titleReads = append(m.titleReads, slices.Clone(titles))
+	if m.titlesErr != nil {
+		return nil, m.titlesErr
+	}
+	var out []market.TitleState
+	for _, n := range titles {
+		if t, ok := m.titles[n]; ok && (t.Available != nil || t.Locked != nil) {
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b market.TitleState) int { return strings.Compare(a.Title, b.Title) })
+	return out, nil
+}
+
+func (m *memSource) reads() [][]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.titleReads)
+}
+
+// model is what a Service must show: the source's titles as last read, with forgotten levels and orders removed.
+type model struct {
+	titles   map[string]market.TitleState
+	fees     map[string]market.FeeSchedule
+	fallback market.Fraction
+}
+
+func (md *model) readAll(src *memSource) {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	md.titles = make(map[string]market.TitleState, len(src.titles))
+	for k, v := range src.titles {
+		md.titles[k] = v
+	}
+}
+
+func (md *model) read(src *memSource, names []string) {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	for _, n := range names {
+		if t, ok := src.titles[n]; ok {
+			md.titles[n] = t
+		} else {
+			delete(md.titles, n)
+		}
+	}
+}
+
+func (md *model) snapshot() market.Snapshot { return snapshotOf(md.titles, md.fees, md.fallback) }
+
+// changeSource changes k random titles of src: new states drawn from pool, new titles, removed titles.
+func changeSource(r *rand.Rand, src *memSource, pool []market.TitleState, k int) []string {
+	src.mu.Lock()
+	names := make([]string, 0, len(src.titles))
+	for n := range src.titles {
+		names = append(names, n)
+	}
+	src.mu.Unlock()
+	slices.Sort(names)
+	var changed []string
+	for range k {
+		var name string
+		switch {
+		case len(names) == 0 || r.IntN(5) == 0:
+			name = fmt.Sprintf("Item %06d | %s", r.IntN(1000), []string{"A", "AB", "D", "Z"}[r.IntN(4)])
+		default:
+			name = names[r.IntN(len(names))]
+		}
+		if r.IntN(6) == 0 {
+			src.set(name, nil)
+		} else {
+			src.set(name, &pool[r.IntN(len(pool))])
+		}
+		changed = append(changed, name)
+	}
+	return changed
+}
+
+// requireMatches checks the service's index, Offers, First, Count and TitleOffers against Compute over
+// the model's market at several times.
+func requireMatches(t *testing.T, r *rand.Rand, svc *Service, md *model, step string) {
+	t.Helper()
+	want := md.snapshot()
+	ix := svc.cur.Load().ix
+	for _, off := range []time.Duration{0, time.Second, 30 * time.Second, 2 * time.Minute} {
+		at := svc.clock.Now().Add(off)
+		for range 4 {
+			s := genSettings(r, &want)
+			all := Compute(want, s, at)
+			require.Equal(t, all, ix.Offers(s, at), "%s: offers at +%v settings %+v", step, off, s)
+			require.Equal(t, len(all), ix.Count(s, at), step)
+			for _, n := range []int{1, 10} {
+				require.Equal(t, orEmpty(all[:min(n, len(all))]), orEmpty(ix.First(s, at, n)), "%s: first %d", step, n)
+			}
+			var names []string
+			for range 1 + r.IntN(20) {
+				if len(want.Titles) > 0 {
+					names = append(names, want.Titles[r.IntN(len(want.Titles))].Title)
+				}
+			}
+			names = append(names, "Unknown title")
+			sub := make(map[string]market.TitleState)
+			for _, n := range names {
+				if ti, ok := md.titles[n]; ok {
+					sub[n] = ti
+				}
+			}
+			require.Equal(t, Compute(snapshotOf(sub, md.fees, md.fallback), s, at), svc.TitleOffers(s, names, at), "%s: title offers", step)
+		}
+	}
+	require.Equal(t, want.Titles, orNoTitles(ix.Market().Titles), "%s: snapshot", step)
+}
+
+func orNoTitles(ts []market.TitleState) []market.TitleState {
+	if ts == nil {
+		return []market.TitleState{}
+	}
+	return ts
+}
+
+// After any sequence of Apply, Forget, ForgetOrder, Resync and changes the service never heard of, the
+// index gives exactly Compute's offers over the market the service has been told about.
+func TestServiceApplyMatchesCompute(t *testing.T) {
+	for seed := range uint64(6) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 99))
+			cfg := genConfig{titles: 300, span: time.Minute, narrow: seed%3 == 2}
+			m0 := genMarket(r, cfg, now0)
+			pool := genMarket(r, genConfig{titles: 200, span: time.Minute, narrow: cfg.narrow}, now0).Titles
+			src := newMemSource(m0)
+			clk := clocktest.NewFake(now0)
+			svc := NewService(src, clk, time.Hour)
+			ctx := context.Background()
+			require.NoError(t, svc.Resync(ctx))
+			md := &model{fees: m0.Fees, fallback: m0.FallbackFee}
+			md.readAll(src)
+			requireMatches(t, r, svc, md, "start")
+			for step := range 40 {
+				clk.Advance(time.Duration(r.IntN(3000)) * time.Millisecond)
+				name := fmt.Sprintf("step %d", step)
+				switch op := r.IntN(10); {
+				case op < 5:
+					changed := changeSource(r, src, pool, 1+r.IntN(30))
+					if r.IntN(4) == 0 {
+						changed = append(changed, "Unknown title", changed[0])
+					}
+					require.NoError(t, svc.Apply(ctx, changed))
+					md.read(src, changed)
+				case op < 7:
+					forgetRandom(r, svc, md)
+				case op < 8:
+					changeSource(r, src, pool, 1+r.IntN(5)) // lost: no Apply
+				default:
+					require.NoError(t, svc.Resync(ctx))
+					md.readAll(src)
+				}
+				requireMatches(t, r, svc, md, name)
+			}
+		})
+	}
+}
+
+// forgetRandom forgets a random level or order the model shows, or one it does not (a no-op).
+func forgetRandom(r *rand.Rand, svc *Service, md *model) {
+	snap := md.snapshot()
+	if len(snap.Titles) == 0 {
+		return
+	}
+	ti := snap.Titles[r.IntN(len(snap.Titles))]
+	switch r.IntN(4) {
+	case 0:
+		svc.ForgetOrder(ti.Title)
+		ti.Order = nil
+	case 1:
+		svc.Forget(ti.Title, false, 999999999) // no such level
+		return
+	default:
+		locked := r.IntN(2) == 0
+		l := &ti.Available
+		if locked {
+			l = &ti.Locked
+		}
+		if *l == nil {
+			return
+		}
+		svc.Forget(ti.Title, locked, (*l).Price)
+		*l = nil
+	}
+	md.titles[ti.Title] = ti
+}
+
+// Apply reads only the titles named, tells subscribers, and its offers are seen at once.
+func TestServiceApply(t *testing.T) {
+	m := baseMarket(
+		market.TitleState{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)},
+		market.TitleState{Title: "B", GameID: gameZero, Available: avail(100), Order: order(120)},
+	)
+	src := newMemSource(m)
+	clk := clocktest.NewFake(now0)
+	svc := NewService(src, clk, time.Hour)
+	ctx := context.Background()
+	updates, cancel := svc.Subscribe()
+	defer cancel()
+	require.NoError(t, svc.Resync(ctx))
+	require.Equal(t, Update{Resync: true, At: now0}, <-updates)
+
+	clk.Advance(time.Second)
+	src.set("B", &market.TitleState{GameID: gameZero, Available: avail(100), Order: order(200)})
+	src.set("C", &market.TitleState{GameID: gameZero, Available: avail(100), Order: order(110)})
+	src.set("A", nil)
+	require.NoError(t, svc.Apply(ctx, []string{"C", "B", "A", "B"}))
+	require.Equal(t, [][]string{{"A", "B", "C"}}, src.reads())
+	require.Equal(t, Update{Titles: []string{"A", "B", "C"}, At: now0.Add(time.Second)}, <-updates)
+	require.EqualValues(t, 1, src.marketReads.Load())
+
+	got, err := svc.Offers(ctx, Settings{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"B", "C"}, titlesOf(got))
+	require.Equal(t, []string{"B"}, titlesOf(svc.TitleOffers(Settings{}, []string{"B", "A"}, clk.Now())))
+	require.Empty(t, svc.TitleOffers(Settings{LimitBasisPoints: 20000}, []string{"B"}, clk.Now()))
+
+	src.titlesErr = errors.New("redis down")
+	require.ErrorIs(t, svc.Apply(ctx, []string{"B"}), src.titlesErr)
+	require.NoError(t, svc.Apply(ctx, nil))
+}
+
+// Forget and ForgetOrder hide an offer at once, until a read shows it again.
+func TestServiceForget(t *testing.T) {
+	m := baseMarket(market.TitleState{Title: "A", GameID: gameZero, Available: avail(100), Locked: avail(90), Order: order(150),
+		History: &market.ResaleHistory{Stable: true, SoldPerWeek: 10, PriceAtLow: 130, PriceAtHigh: 130}})
+	src := newMemSource(m)
+	svc := NewService(src, clocktest.NewFake(now0), time.Hour)
+	ctx := context.Background()
+	require.NoError(t, svc.Resync(ctx))
+	count := func() int {
+		n, err := svc.Count(ctx, Settings{})
+		require.NoError(t, err)
+		return n
+	}
+	require.Equal(t, 4, count())
+	svc.Forget("A", false, 99) // not the current level
+	svc.Forget("Nope", false, 100)
+	svc.ForgetOrder("Nope")
+	require.Equal(t, 4, count())
+	svc.Forget("A", true, 90)
+	require.Equal(t, 2, count(), "the locked level's offers are gone")
+	svc.ForgetOrder("A")
+	got, err := svc.Offers(ctx, Settings{})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, market.KindHistory, got[0].Kind)
+	svc.Forget("A", false, 100)
+	require.Zero(t, count())
+	require.NoError(t, svc.Apply(ctx, []string{"A"}))
+	require.Equal(t, 4, count(), "a read of the title shows them again")
+}
+
+// A slow subscriber does not block Apply: its updates are coalesced, none is lost; a cancelled
+// subscription's channel is closed.
+func TestServiceSubscribeCoalesces(t *testing.T) {
+	src := newMemSource(baseMarket(market.TitleState{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)}))
+	clk := clocktest.NewFake(now0)
+	svc := NewService(src, clk, time.Hour)
+	ctx := context.Background()
+	require.NoError(t, svc.Resync(ctx))
+	slow, cancelSlow := svc.Subscribe()
+	other, cancelOther := svc.Subscribe()
+	cancelOther()
+	cancelOther()
+	for i := range 50 {
+		clk.Advance(time.Millisecond)
+		require.NoError(t, svc.Apply(ctx, []string{fmt.Sprintf("T%02d", i%20)}))
+	}
+	require.NoError(t, svc.Resync(ctx))
+	seen := map[string]bool{}
+	resync := false
+	for !resync || len(seen) < 20 {
+		u := <-slow
+		for _, ti := range u.Titles {
+			seen[ti] = true
+		}
+		resync = resync || u.Resync
+	}
+	require.Len(t, seen, 20)
+	cancelSlow()
+	for u := range slow {
+		_ = u // drained until closed
+	}
+	_, open := <-other
+	require.False(t, open)
+}
+
+// While change events are live, Run reads the whole market only every resync interval: a change whose
+// event was lost (no Apply) is healed by the next resync, by the service's clock.
+func TestServiceLiveResyncHealsALostChange(t *testing.T) {
+	src := newMemSource(baseMarket(market.TitleState{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)}))
+	clk := clocktest.NewFake(now0)
+	svc := NewService(src, clk, 5*time.Millisecond, WithResyncInterval(time.Minute))
+	svc.SetEventsLive(true)
+	updates, cancel := svc.Subscribe()
+	defer cancel()
+	startRun(t, svc)
+	require.True(t, (<-updates).Resync)
+	ctx := context.Background()
+
+	src.set("B", &market.TitleState{GameID: gameZero, Available: avail(100), Order: order(200)}) // its event is lost
+	clk.Advance(59 * time.Second)
+	require.NoError(t, svc.Apply(ctx, []string{"A"}))
+	require.Equal(t, []string{"A"}, (<-updates).Titles)
+	got, err := svc.Offers(ctx, Settings{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"A"}, titlesOf(got), "the lost change is not seen before the resync")
+	require.EqualValues(t, 1, src.marketReads.Load(), "no full read within the resync interval")
+
+	clk.Advance(time.Second)
+	require.True(t, (<-updates).Resync, "the resync interval has passed")
+	got, err = svc.Offers(ctx, Settings{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"B", "A"}, titlesOf(got))
+	require.EqualValues(t, 2, src.marketReads.Load())
+
+	// Events going down brings back a full read at once, and the full refresh every maxAge.
+	svc.SetEventsLive(false)
+	require.True(t, (<-updates).Resync)
+	require.Eventually(t, func() bool { return src.marketReads.Load() >= 5 }, 10*time.Second, time.Millisecond)
+}
+
+// While change events are live, a title whose cheapest level expires is re-read alone at its expiry.
+func TestServiceLiveRereadsExpiringTitles(t *testing.T) {
+	soon := &market.PriceLevel{Price: 100, Count: 1, ExpiresAt: now0.Add(30 * time.Second)}
+	src := newMemSource(baseMarket(
+		market.TitleState{Title: "A", GameID: gameZero, Available: soon, Order: order(150)},
+		market.TitleState{Title: "B", GameID: gameZero, Available: avail(100), Order: order(120)},
+	))
+	clk := clocktest.NewFake(now0)
+	svc := NewService(src, clk, 5*time.Millisecond, WithResyncInterval(time.Hour))
+	svc.SetEventsLive(true)
+	updates, cancel := svc.Subscribe()
+	defer cancel()
+	startRun(t, svc)
+	require.True(t, (<-updates).Resync)
+
+	later := &market.PriceLevel{Price: 110, Count: 1, ExpiresAt: now0.Add(time.Hour)}
+	src.set("A", &market.TitleState{GameID: gameZero, Available: later, Order: order(150)})
+	clk.Advance(30 * time.Second) // A's level still counts at its expiry
+	clk.Advance(time.Nanosecond)
+	u := <-updates
+	require.Equal(t, []string{"A"}, u.Titles)
+	require.False(t, u.Resync)
+	require.Equal(t, [][]string{{"A"}}, src.reads())
+	got := svc.TitleOffers(Settings{}, []string{"A"}, clk.Now())
+	require.Len(t, got, 1)
+	require.Equal(t, int64(110), got[0].Buy)
+	require.EqualValues(t, 1, src.marketReads.Load())
+}
