@@ -1,6 +1,9 @@
 // Package bot owns the Telegram bot of SPEC §6: the update loop with whitelist checks, the commands and
-// inline buttons, per-user settings and started chats in Redis, rendering of offers, and the periodic
-// notifications of new offers.
+// inline buttons, per-user settings and started chats in Redis, rendering of offers, and the
+// notifications of new offers: at once for the titles a change names (WithChanges), re-checked against
+// DMarket before they are sent (WithVerifier), and in a periodic cycle as the safety net. Events applies
+// the workers' change events to the offers market; titles near users' limits are kept watched for the
+// parsers (WithWatchlist).
 //
 // Redis keys (prefix "telegram:" by default):
 //
