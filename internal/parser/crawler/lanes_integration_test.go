@@ -1,0 +1,131 @@
+//go:build !race
+
+// The throughput this test measures is the race detector's when it runs, so it runs without it.
+
+package crawler_test
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/dmarket"
+	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
+	"github.com/skinflip/dmarket-monitor/internal/market"
+	"github.com/skinflip/dmarket-monitor/internal/parser/crawler"
+	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
+	"github.com/skinflip/dmarket-monitor/internal/parser/proxy/proxytest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/watchlist"
+)
+
+// laneCounts are the simulator's market-items counters by lane at one moment.
+type laneCounts struct {
+	at                  time.Time
+	requests, throttled map[dmarkettest.Lane]int64
+}
+
+func countLanes(sim *dmarkettest.Server) laneCounts {
+	out := laneCounts{at: time.Now(), requests: map[dmarkettest.Lane]int64{}, throttled: map[dmarkettest.Lane]int64{}}
+	for lane, st := range sim.Handler.Stats().Lanes {
+		out.requests[lane] = st.Requests
+		out.throttled[lane] = st.RateLimited
+	}
+	return out
+}
+
+// TestLanesShareTheBudgetThroughProxies runs the range crawl with the fresh and watch lanes (shares 0.3
+// and 0.2, the defaults) through five SOCKS5 test proxies at 2 requests/s each, the simulator limiting
+// every egress IP to 2 market-items requests/s with 429s, and a real Redis watchlist of twenty titles.
+// Over a window of about fifteen seconds the three lanes together use at least 90 % of the budget, at
+// most 1 % of the requests are answered 429, and each lane's share of the answered requests is its
+// configured share within a few points (the range crawl taking the rest).
+func TestLanesShareTheBudgetThroughProxies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about twenty seconds")
+	}
+	const (
+		rate     = 2.0
+		egresses = 5
+		fresh    = 0.3
+		watch    = 0.2
+	)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sim := dmarkettest.New(dmarkettest.Config{Titles: 2000, ListingsPerTitle: 5, PublicMarketRate: rate})
+	t.Cleanup(sim.Close)
+
+	var lines []string
+	for i := range egresses {
+		lines = append(lines, proxytest.New(t, proxytest.Options{Kind: proxytest.SOCKS5, SourceIP: fmt.Sprintf("127.0.0.%d", 40+i)}).URL())
+	}
+	pool, err := proxy.NewPool(proxy.Config{File: proxytest.WriteFile(t, lines...), RatePerIP: rate}, clock.Real{}, log, prometheus.NewRegistry())
+	require.NoError(t, err)
+	client, err := dmarket.New(dmarket.Config{BaseURL: sim.URL(), RequestTimeout: 5 * time.Second, BreakerFailures: 1000},
+		crawler.NewPoolEgress(pool), log, prometheus.NewRegistry(), clock.Real{})
+	require.NoError(t, err)
+
+	wl := watchlist.New(redisdbtest.New(t), clock.Real{})
+	var titles []string
+	for _, l := range sim.Handler.Catalogue().Listings(market.GameCS2) {
+		if len(titles) < 20 && !slices.Contains(titles, l.Title) {
+			titles = append(titles, l.Title)
+		}
+	}
+	require.NoError(t, wl.Watch(t.Context(), market.GameCS2, titles, time.Now().Add(time.Hour)))
+
+	cfg := crawler.DefaultConfig()
+	cfg.Bounds = []int64{0}
+	for i := int64(1); i < 40; i++ {
+		cfg.Bounds = append(cfg.Bounds, i*i*40)
+	}
+	cfg.Concurrency = 2 * egresses
+	cfg.CycleInterval = 0
+	cfg.IsRetryable = dmarket.IsRetryable
+	cfg.FreshShare, cfg.WatchShare, cfg.WatchInterval = fresh, watch, time.Second
+	budget := func() float64 {
+		usable, _ := pool.Usable()
+		return float64(usable) * rate
+	}
+	c, err := crawler.New(cfg, crawler.Deps{API: crawler.NewDMarketAPI(client), Publisher: discardPublisher{},
+		Log: log, Registry: prometheus.NewRegistry(), Budget: budget, Watchlist: wl})
+	require.NoError(t, err)
+
+	stop := lifecycletest.Start(t, 10*time.Second, c.Run)
+	// Warm up: every lane has answered requests.
+	require.Eventually(t, func() bool {
+		n := countLanes(sim)
+		return n.requests[dmarkettest.LaneRange] > 10 && n.requests[dmarkettest.LaneFresh] > 5 && n.requests[dmarkettest.LaneTitle] > 5
+	}, 20*time.Second, 10*time.Millisecond, "not every lane made requests")
+	from := countLanes(sim)
+	require.Eventually(t, func() bool { return time.Since(from.at) >= 15*time.Second }, 20*time.Second, 50*time.Millisecond)
+	to := countLanes(sim)
+	require.NoError(t, stop())
+
+	secs := to.at.Sub(from.at).Seconds()
+	var requests, throttled, answered float64
+	share := map[dmarkettest.Lane]float64{}
+	for _, lane := range []dmarkettest.Lane{dmarkettest.LaneRange, dmarkettest.LaneFresh, dmarkettest.LaneTitle} {
+		r := float64(to.requests[lane] - from.requests[lane])
+		l := float64(to.throttled[lane] - from.throttled[lane])
+		requests += r
+		throttled += l
+		answered += r - l
+		share[lane] = (r - l) / (egresses * rate * secs)
+	}
+	used := answered / (egresses * rate * secs)
+	t.Logf("%.0f s: %.0f requests, %.0f answered 429; budget used %.1f %%: range %.1f %%, fresh %.1f %%, watch %.1f %%",
+		secs, requests, throttled, 100*used, 100*share[dmarkettest.LaneRange], 100*share[dmarkettest.LaneFresh], 100*share[dmarkettest.LaneTitle])
+	require.GreaterOrEqual(t, used, 0.90, "the lanes together use at least 90 % of the budget")
+	require.LessOrEqual(t, throttled/requests, 0.01, "at most 1 % of the requests answered 429")
+	require.InDelta(t, fresh, share[dmarkettest.LaneFresh], 0.04, "the fresh lane's share")
+	require.InDelta(t, watch, share[dmarkettest.LaneTitle], 0.04, "the watch lane's share")
+	require.InDelta(t, 1-fresh-watch, share[dmarkettest.LaneRange], 0.1, "the range crawl takes the rest")
+}
