@@ -41,7 +41,10 @@ type MoverConfig struct {
 	Games []string
 	// Seed makes the mover's choices deterministic (for a given clock), default the simulator's seed.
 	Seed int64
-	// Clock paces the mover, default the simulator's clock when it can sleep, else the real clock.
+	// Clock paces the mover, default the simulator's clock when it can sleep, else the real clock. Run
+	// sleeps on it until the next event: a clock whose Sleep returns at once (clocktest.Fake) runs the
+	// market through time as fast as it can, so tests pace a Mover with a clock whose Sleep waits for
+	// the test.
 	Clock Sleeper
 	// OnDeal, when set, is called with every deal right after it is listed (from Run's goroutine).
 	OnDeal func(Deal)
@@ -205,12 +208,21 @@ func (m *Mover) step(now time.Time) []Deal {
 		}
 	}
 	var listed []Deal
-	for m.cfg.DealEvery > 0 && !m.nextDeal.After(now) {
+	if m.cfg.DealEvery > 0 && !m.nextDeal.After(now) {
+		// One deal at a time: a mover that fell behind (a stalled process) skips the deals it missed
+		// rather than listing them in a burst.
 		m.nextDeal = m.nextDeal.Add(m.cfg.DealEvery)
+		if !m.nextDeal.After(now) {
+			m.nextDeal = now.Add(m.cfg.DealEvery)
+		}
 		game := m.cfg.Games[m.rng.IntN(len(m.cfg.Games))]
 		if d, ok := m.inject(c, game, now); ok {
 			listed = append(listed, d)
 		}
+	}
+	if now.Sub(m.nextChurn) > time.Second {
+		// Likewise churn catches up on one second at most.
+		m.nextChurn = now.Add(-time.Second)
 	}
 	for step := m.churnStep(); !m.nextChurn.After(now); m.nextChurn = m.nextChurn.Add(step) {
 		m.churn(c, now)

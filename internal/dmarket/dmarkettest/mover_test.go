@@ -339,3 +339,52 @@ func assert(t *testing.T, ok bool, format string, args ...any) bool {
 	}
 	return ok
 }
+
+// stallClock is a clock on which every sleep oversleeps by far (a stalled process): each Sleep moves
+// time on by jump, whatever was asked, until sleeps run out; then it blocks until its context ends.
+type stallClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	jump   time.Duration
+	left   int
+	parked bool
+}
+
+func (s *stallClock) Now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.now
+}
+
+func (s *stallClock) Sleep(ctx context.Context, _ time.Duration) error {
+	s.mu.Lock()
+	if s.left == 0 {
+		s.parked = true
+		s.mu.Unlock()
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	s.left--
+	s.now = s.now.Add(s.jump)
+	s.mu.Unlock()
+	return nil
+}
+
+func TestMoverSkipsWhatItMissedInsteadOfBursting(t *testing.T) {
+	clk := &stallClock{now: refNow, jump: 10 * time.Second, left: 5}
+	h, err := dmarkettest.NewHandler(small(func(c *dmarkettest.Config) { c.Clock = clk }))
+	require.NoError(t, err)
+	m := dmarkettest.NewMover(h, dmarkettest.MoverConfig{DealEvery: 3 * time.Second, DealLife: time.Hour, ChurnPerSecond: 2})
+	runMover(t, m)
+	require.Eventually(t, func() bool {
+		clk.mu.Lock()
+		defer clk.mu.Unlock()
+		return clk.parked
+	}, 10*time.Second, time.Millisecond)
+	deals := m.Deals()
+	require.Len(t, deals, 5, "one deal per wake-up, not one per 3 s missed")
+	for i, d := range deals {
+		require.Equal(t, refNow.Add(time.Duration(10*(i+1))*time.Second), d.CreatedAt)
+	}
+	require.Len(t, m.Sold(), 5*(2+1), "churn catches up on one second at most (two steps, and the one due now)")
+}
