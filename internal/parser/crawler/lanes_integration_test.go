@@ -5,10 +5,13 @@
 package crawler_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
+	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/parser/crawler"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy/proxytest"
@@ -26,6 +30,44 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/watchlist"
 )
+
+// freshRecorder records when each listing id was first published on a plain listings page (the fresh
+// lane's) and drops the rest.
+type freshRecorder struct {
+	mu    sync.Mutex
+	first map[string]time.Time
+}
+
+func (r *freshRecorder) Publish(_ context.Context, _ string, m message.Outgoing) error {
+	e, err := message.Decode(m.Body)
+	if err != nil || e.Crawl != nil || e.Scan != nil {
+		return err
+	}
+	var page struct {
+		Objects []struct {
+			ItemID string `json:"itemId"`
+		} `json:"objects"`
+	}
+	if err := json.Unmarshal(e.Payload, &page); err != nil {
+		return err
+	}
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range page.Objects {
+		if _, ok := r.first[o.ItemID]; !ok {
+			r.first[o.ItemID] = now
+		}
+	}
+	return nil
+}
+
+func (r *freshRecorder) at(id string) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.first[id]
+	return t, ok
+}
 
 // laneCounts are the simulator's market-items counters by lane at one moment.
 type laneCounts struct {
@@ -47,7 +89,8 @@ func countLanes(sim *dmarkettest.Server) laneCounts {
 // every egress IP to 2 market-items requests/s with 429s, and a real Redis watchlist of twenty titles.
 // Over a window of about fifteen seconds the three lanes together use at least 90 % of the budget, at
 // most 1 % of the requests are answered 429, and each lane's share of the answered requests is its
-// configured share within a few points (the range crawl taking the rest).
+// configured share within a few points (the range crawl taking the rest). Listings added to the market
+// meanwhile, one every half second, are each published by the fresh lane within five seconds.
 func TestLanesShareTheBudgetThroughProxies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about twenty seconds")
@@ -94,7 +137,8 @@ func TestLanesShareTheBudgetThroughProxies(t *testing.T) {
 		usable, _ := pool.Usable()
 		return float64(usable) * rate
 	}
-	c, err := crawler.New(cfg, crawler.Deps{API: crawler.NewDMarketAPI(client), Publisher: discardPublisher{},
+	rec := &freshRecorder{first: map[string]time.Time{}}
+	c, err := crawler.New(cfg, crawler.Deps{API: crawler.NewDMarketAPI(client), Publisher: rec,
 		Log: log, Registry: prometheus.NewRegistry(), Budget: budget, Watchlist: wl})
 	require.NoError(t, err)
 
@@ -105,9 +149,31 @@ func TestLanesShareTheBudgetThroughProxies(t *testing.T) {
 		return n.requests[dmarkettest.LaneRange] > 10 && n.requests[dmarkettest.LaneFresh] > 5 && n.requests[dmarkettest.LaneTitle] > 5
 	}, 20*time.Second, 10*time.Millisecond, "not every lane made requests")
 	from := countLanes(sim)
-	require.Eventually(t, func() bool { return time.Since(from.at) >= 15*time.Second }, 20*time.Second, 50*time.Millisecond)
+	added := map[string]time.Time{}
+	tick := time.NewTicker(500 * time.Millisecond)
+	for time.Since(from.at) < 15*time.Second {
+		<-tick.C
+		l := sim.Handler.AddListing(market.GameCS2, titles[len(added)%len(titles)], 1234, 0)
+		added[l.ItemID] = time.Now()
+	}
+	tick.Stop()
 	to := countLanes(sim)
+	var latencies []time.Duration
+	require.Eventually(t, func() bool {
+		latencies = latencies[:0]
+		for id, at := range added {
+			if p, ok := rec.at(id); ok {
+				latencies = append(latencies, p.Sub(at))
+			}
+		}
+		return len(latencies) == len(added)
+	}, 10*time.Second, 10*time.Millisecond, "not every added listing was published by the fresh lane")
 	require.NoError(t, stop())
+	slices.Sort(latencies)
+	t.Logf("%d listings added: published by the fresh lane after %s (median), %s (p95), %s (max)", len(latencies),
+		latencies[len(latencies)/2].Round(time.Millisecond), latencies[len(latencies)*95/100].Round(time.Millisecond),
+		latencies[len(latencies)-1].Round(time.Millisecond))
+	require.LessOrEqual(t, latencies[len(latencies)-1], 5*time.Second, "a new listing published by the fresh lane within 5 s")
 
 	secs := to.at.Sub(from.at).Seconds()
 	var requests, throttled, answered float64
