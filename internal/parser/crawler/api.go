@@ -1,7 +1,9 @@
 // Package crawler owns the parser's crawl: it splits each game's market into price ranges crawled in
-// parallel (one cursor chain each), publishes every page as it arrives, learns range boundaries so that
-// chains stay short, paces cycles, fetches buy orders for the titles it saw, fees once a day and sales per
-// title from the shared schedule.
+// parallel (one cursor chain each), publishes every page as it arrives (the final page of a completed
+// range crawl marked last), learns range boundaries so that chains stay short, paces cycles, fetches buy
+// orders for the titles it saw, fees once a day and sales per title from the shared schedule. Beside the
+// range crawl, two lanes spend fixed shares of the listings budget (lanes.go): the fresh lane polls each
+// game's newest listings, the watch lane scans the titles of the shared watchlist.
 package crawler
 
 import (
