@@ -37,6 +37,10 @@ type MoverConfig struct {
 	MinProfit, MaxProfit float64
 	// LockedShare is the share of deals that are trade-locked, default 0 (every deal is tradable).
 	LockedShare float64
+	// ExistingOrders designs every deal against its title's buy order as it stands, never setting a new
+	// order: a deal is then only a new cheap listing, as on the real market where buy orders last, and a
+	// system that knows the orders can tell a deal from its listing alone.
+	ExistingOrders bool
 	// Games are the games that move, default every game of the simulator.
 	Games []string
 	// Seed makes the mover's choices deterministic (for a given clock), default the simulator's seed.
@@ -423,7 +427,7 @@ func (m *Mover) hasLiveDeal(t *Title) bool {
 // (atCrowdedPrice, or within the window of the title's order), when one fits.
 func (m *Mover) design(c *Catalogue, t *Title, now time.Time) (price, bid int64, ok bool) {
 	cheapest := t.Listings[0].PriceCents
-	if m.rng.IntN(2) == 0 {
+	if !m.cfg.ExistingOrders && m.rng.IntN(2) == 0 {
 		if price, bid, ok := m.atCrowdedPrice(c, t, now); ok {
 			return price, bid, true
 		}
@@ -437,7 +441,7 @@ func (m *Mover) design(c *Catalogue, t *Title, now time.Time) (price, bid int64,
 		lo, hi = window(netAfterFee(c, t, bid, now))
 		hi = min(hi, cheapest-1)
 	}
-	if lo < 1 || lo > hi {
+	if (lo < 1 || lo > hi) && !m.cfg.ExistingOrders {
 		bid = int64(math.Round(float64(cheapest) * (0.90 + 0.07*m.rng.Float64())))
 		lo, hi = window(netAfterFee(c, t, bid, now))
 	}

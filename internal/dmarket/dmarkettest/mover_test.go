@@ -169,6 +169,37 @@ func TestMoverInjectsAndSellsDealsOnSchedule(t *testing.T) {
 	require.Equal(t, refNow.Add(30*time.Second), m.Deals()[9].SoldAt)
 }
 
+func TestMoverWithExistingOrdersNeverSetsAnOrder(t *testing.T) {
+	g := newGate(refNow)
+	h, err := dmarkettest.NewHandler(small(func(c *dmarkettest.Config) { c.Simple, c.Clock, c.BuyOrderShare = false, g, 0.9 }))
+	require.NoError(t, err)
+	orders := map[string]int64{}
+	h.Catalogue().View(func(c *dmarkettest.Catalogue) {
+		for _, ti := range c.Titles["a8db"] {
+			if ti.BuyOrder != nil {
+				orders[ti.Name] = ti.BuyOrder.PriceCents
+			}
+		}
+	})
+	m := dmarkettest.NewMover(h, dmarkettest.MoverConfig{DealEvery: time.Second, DealLife: time.Hour, ExistingOrders: true})
+	runMover(t, m)
+	g.runTo(t, refNow.Add(20*time.Second))
+	deals := m.Deals()
+	require.NotEmpty(t, deals)
+	for _, d := range deals {
+		require.Contains(t, orders, d.Title, "a deal only on a title that had an order")
+		require.Equal(t, orders[d.Title], d.OrderPrice, "against the order as it stood")
+		require.GreaterOrEqual(t, d.ProfitPercent, 25.0)
+	}
+	h.Catalogue().View(func(c *dmarkettest.Catalogue) {
+		for _, ti := range c.Titles["a8db"] {
+			if ti.BuyOrder != nil {
+				require.Equal(t, orders[ti.Name], ti.BuyOrder.PriceCents, "no order of %q changed", ti.Name)
+			}
+		}
+	})
+}
+
 // listedIn returns the deal's item id if it is still on the market.
 func listedIn(h *dmarkettest.Handler, d dmarkettest.Deal) []string {
 	var out []string
