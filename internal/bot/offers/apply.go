@@ -163,13 +163,22 @@ func (s *Service) TitleOffers(settings Settings, titles []string, now time.Time)
 	return Compute(m, settings, now)
 }
 
-// beginRebuild registers a full read or compaction and returns the mark from which changes made
-// meanwhile are recorded.
-func (s *Service) beginRebuild() int {
+// rebuild is a full read or compaction in flight.
+type rebuild struct {
+	// mark is where the titles changed since it began start in Service.changed.
+	mark int
+	// reads is the number of full reads installed when it began.
+	reads int
+	// full says it is a full read of the source, not a compaction.
+	full bool
+}
+
+// beginRebuild registers a full read (full) or compaction; from then on the titles changed are recorded.
+func (s *Service) beginRebuild(full bool) rebuild {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rebuilds++
-	return len(s.changed)
+	return rebuild{mark: len(s.changed), reads: s.fullReads, full: full}
 }
 
 // endRebuild unregisters a rebuild that installs nothing.
@@ -186,16 +195,24 @@ func (s *Service) doneRebuild() {
 	}
 }
 
-// install makes ix, built from a full read (or a compaction) of the market as at read, current, with
-// the titles changed since mark (by Apply or Forget) taken from the current index, and returns it.
-func (s *Service) install(ix *Index, read time.Time, mark int) *Index {
+// install makes ix, built by rb from the market as at read, current, with the titles changed since rb
+// began (by Apply or Forget) taken from the current index, and returns the index now current. A
+// compaction that a full read overtook is dropped: the read holds newer data than the compacted market.
+func (s *Service) install(ix *Index, read time.Time, rb rebuild) *Index {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.doneRebuild()
+	cur := s.cur.Load()
+	if !rb.full && rb.reads != s.fullReads {
+		return cur.ix
+	}
+	if rb.full {
+		s.fullReads++
+	}
 	expires := ix.firstExpiry()
-	if cur := s.cur.Load(); cur != nil && mark < len(s.changed) {
-		changes := make(map[string]*market.TitleState, len(s.changed)-mark)
-		for _, n := range s.changed[mark:] {
+	if cur != nil && rb.mark < len(s.changed) {
+		changes := make(map[string]*market.TitleState, len(s.changed)-rb.mark)
+		for _, n := range s.changed[rb.mark:] {
 			st, _ := cur.ix.title(n)
 			changes[n] = st
 			if st != nil {
@@ -208,17 +225,17 @@ func (s *Service) install(ix *Index, read time.Time, mark int) *Index {
 	return ix
 }
 
-// maybeCompact starts a compaction of ix in the background when its changes have grown large.
+// maybeCompact starts a compaction of ix in the background when its changes have grown large: the
+// market it shows becomes the base of a new index, built off every user's path.
 func (s *Service) maybeCompact(ix *Index) {
-	if !ix.needsCompaction() || !s.compacting.CompareAndSwap(false, true) {
+	if !ix.needsCompaction(s.compactMin) || !s.compacting.CompareAndSwap(false, true) {
 		return
 	}
 	go func() {
 		defer s.compacting.Store(false)
-		mark := s.beginRebuild()
+		rb := s.beginRebuild(false)
 		cur := s.cur.Load()
-		m := cur.ix.Market()
-		s.install(BuildIndex(m, s.clock.Now()), cur.at, mark)
+		s.install(BuildIndex(cur.ix.Market(), s.clock.Now()), cur.at, rb)
 	}()
 }
 

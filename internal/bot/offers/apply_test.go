@@ -27,6 +27,8 @@ type memSource struct {
 	marketReads atomic.Int32
 	titleReads  [][]string
 	titlesErr   error
+	// gate, when set, holds every full read after the first, with the market as it was when it began.
+	gate chan struct{}
 }
 
 func newMemSource(m market.Snapshot) *memSource {
@@ -69,9 +71,16 @@ func snapshotOf(titles map[string]market.TitleState, fees map[string]market.FeeS
 	return out
 }
 
-func (m *memSource) Market(context.Context) (market.Snapshot, error) {
-	m.marketReads.Add(1)
-	return m.snapshot(), nil
+func (m *memSource) Market(ctx context.Context) (market.Snapshot, error) {
+	snap := m.snapshot()
+	if m.marketReads.Add(1) > 1 && m.gate != nil {
+		select {
+		case <-m.gate:
+		case <-ctx.Done():
+			return market.Snapshot{}, ctx.Err()
+		}
+	}
+	return snap, nil
 }
 
 func (m *memSource) Titles(_ context.Context, titles []string) ([]market.TitleState, error) {
@@ -209,6 +218,9 @@ func TestServiceApplyMatchesCompute(t *testing.T) {
 			src := newMemSource(m0)
 			clk := clocktest.NewFake(now0)
 			svc := NewService(src, clk, time.Hour)
+			if seed%2 == 1 {
+				svc.compactMin = 20 // compact often, in the background, while changes go on
+			}
 			ctx := context.Background()
 			require.NoError(t, svc.Resync(ctx))
 			md := &model{fees: m0.Fees, fallback: m0.FallbackFee}
@@ -419,7 +431,7 @@ func TestServiceLiveRereadsExpiringTitles(t *testing.T) {
 	startRun(t, svc)
 	require.True(t, (<-updates).Resync)
 
-	later := &market.PriceLevel{Price: 110, Count: 1, ExpiresAt: now0.Add(time.Hour)}
+	later := &market.PriceLevel{Price: 110, Count: 1, ExpiresAt: now0.Add(time.Minute)}
 	src.set("A", &market.TitleState{GameID: gameZero, Available: later, Order: order(150)})
 	clk.Advance(30 * time.Second) // A's level still counts at its expiry
 	clk.Advance(time.Nanosecond)
@@ -430,5 +442,36 @@ func TestServiceLiveRereadsExpiringTitles(t *testing.T) {
 	got := svc.TitleOffers(Settings{}, []string{"A"}, clk.Now())
 	require.Len(t, got, 1)
 	require.Equal(t, int64(110), got[0].Buy)
+
+	// The level read then expires in turn.
+	src.set("A", nil)
+	clk.Advance(30 * time.Second)
+	clk.Advance(time.Nanosecond)
+	require.Equal(t, []string{"A"}, (<-updates).Titles)
+	require.Equal(t, [][]string{{"A"}, {"A"}}, src.reads())
+	got, err := svc.Offers(context.Background(), Settings{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"B"}, titlesOf(got))
 	require.EqualValues(t, 1, src.marketReads.Load())
+}
+
+// A full read keeps the changes applied while it read: its market is older than they are.
+func TestServiceFullReadKeepsChangesAppliedMeanwhile(t *testing.T) {
+	src := newMemSource(baseMarket(market.TitleState{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)}))
+	src.gate = make(chan struct{})
+	svc := NewService(src, clocktest.NewFake(now0), time.Hour)
+	ctx := context.Background()
+	require.NoError(t, svc.Resync(ctx))
+	done := make(chan error, 1)
+	go func() { done <- svc.Resync(ctx) }()
+	require.Eventually(t, func() bool { return src.marketReads.Load() == 2 }, 5*time.Second, time.Millisecond)
+	src.set("A", &market.TitleState{GameID: gameZero, Available: avail(100), Order: order(300)})
+	src.set("B", &market.TitleState{GameID: gameZero, Available: avail(100), Order: order(200)})
+	require.NoError(t, svc.Apply(ctx, []string{"A", "B"}))
+	close(src.gate)
+	require.NoError(t, <-done)
+	got, err := svc.Offers(ctx, Settings{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"A", "B"}, titlesOf(got))
+	require.Equal(t, int64(300), got[0].Sell, "the change applied during the read is kept")
 }

@@ -36,8 +36,16 @@ type Index struct {
 	size             int
 	// sortedTitles says the market's titles are strictly ascending, as pricestore.MarketReader returns them.
 	sortedTitles bool
+	// perTitle counts the offers of each title of market (at most 4), for the size of a delta's mask.
+	perTitle []uint8
 	// exp holds the market's level expiries, for re-reading titles as they expire.
 	exp *expiries
+	// names maps a title to its positions in market when the titles are not sorted, built on first use.
+	names *titleNames
+	// delta holds the titles changed since the build (nil: none); they hide their offers in the lists.
+	delta *delta
+	// view is the market the index shows (market with delta applied), built on first use.
+	view *marketView
 }
 
 // entry is one precomputed offer, small enough that walking a list touches little memory.
@@ -94,43 +102,29 @@ func unixNanos(t time.Time) int64 {
 // BuildIndex computes every offer of m with the fees that apply at now. m must not be modified
 // afterwards; the Index keeps it.
 func BuildIndex(m *market.Snapshot, now time.Time) *Index {
-	ix := &Index{market: m, builtAt: now, lists: map[string]*[2][]entry{}, exp: &expiries{}}
+	ix := &Index{market: m, builtAt: now, lists: map[string]*[2][]entry{}, exp: &expiries{}, names: &titleNames{},
+		view: &marketView{}, perTitle: make([]uint8, len(m.Titles))}
 	nowNS := unixNanos(now)
 	rank, sorted := titleRanks(m.Titles)
 	ix.sortedTitles = sorted
 	fees := gameFees{m: m}
+	var buf [4]entry
 	for i := range m.Titles {
 		t := &m.Titles[i]
-		var sched feeSchedule
-		scheduled := false
-		var lists *[2][]entry
-		for kind := range int64(2) {
-			for st, l := range [2]*market.PriceLevel{t.Available, t.Locked} {
-				if l == nil || l.Price <= 0 {
-					continue
-				}
-				buy := int64(l.Price)
-				sell, ok := sellPrice(t, kind, buy)
-				if !ok {
-					continue
-				}
-				if !scheduled {
-					sched, scheduled = fees.schedule(t), true
-					if lists = ix.lists[t.GameID]; lists == nil {
-						lists = &[2][]entry{}
-						ix.lists[t.GameID] = lists
-					}
-				}
-				fee, ends := sched.feeUntil(sell, now)
-				e := entry{
-					bp: ProfitBasisPoints(sell-fee, buy), order: rank(i)<<2 | kind<<1 | int64(st),
-					buy: buy, sell: sell, fee: fee, expires: unixNanos(l.ExpiresAt), feeEnds: unixNanos(ends),
-					title: int32(i), //nolint:gosec // a market holds far fewer than 2^31 titles
-				}
-				lists[st] = append(lists[st], e)
-				if e.expires >= nowNS && (ix.firstLevelExpiry == 0 || e.expires < ix.firstLevelExpiry) {
-					ix.firstLevelExpiry = e.expires
-				}
+		found := titleEntries(buf[:0], t, &fees, int32(i), rank(i)<<2, now) //nolint:gosec // a market holds far fewer than 2^31 titles
+		if len(found) == 0 {
+			continue
+		}
+		ix.perTitle[i] = uint8(len(found)) //nolint:gosec // at most 4
+		lists := ix.lists[t.GameID]
+		if lists == nil {
+			lists = &[2][]entry{}
+			ix.lists[t.GameID] = lists
+		}
+		for _, e := range found {
+			lists[e.order&1] = append(lists[e.order&1], e)
+			if e.expires >= nowNS && (ix.firstLevelExpiry == 0 || e.expires < ix.firstLevelExpiry) {
+				ix.firstLevelExpiry = e.expires
 			}
 		}
 	}
@@ -157,24 +151,69 @@ func BuildIndex(m *market.Snapshot, now time.Time) *Index {
 	return ix
 }
 
-// Market returns the snapshot the index was built from; it must not be modified.
-func (ix *Index) Market() *market.Snapshot { return ix.market }
+// titleEntries appends to dst the offers of t (each kind and status, whatever its profit) with their
+// fees at now, their entries carrying title index title and prefix in their order (the title's rank << 2
+// in a base, 0 in a delta), and returns dst.
+func titleEntries(dst []entry, t *market.TitleState, fees *gameFees, title int32, prefix int64, now time.Time) []entry {
+	var sched feeSchedule
+	scheduled := false
+	for kind := range int64(2) {
+		for st, l := range [2]*market.PriceLevel{t.Available, t.Locked} {
+			if l == nil || l.Price <= 0 {
+				continue
+			}
+			buy := int64(l.Price)
+			sell, ok := sellPrice(t, kind, buy)
+			if !ok {
+				continue
+			}
+			if !scheduled {
+				sched, scheduled = fees.schedule(t), true
+			}
+			fee, ends := sched.feeUntil(sell, now)
+			dst = append(dst, entry{
+				bp: ProfitBasisPoints(sell-fee, buy), order: prefix | kind<<1 | int64(st),
+				buy: buy, sell: sell, fee: fee, expires: unixNanos(l.ExpiresAt), feeEnds: unixNanos(ends), title: title,
+			})
+		}
+	}
+	return dst
+}
+
+// Market returns the market the index shows: the snapshot it was built from with the titles changed
+// since (Service.Apply, Forget) replaced, sorted by title when the snapshot was. It must not be modified;
+// after changes it is assembled on the first call.
+func (ix *Index) Market() *market.Snapshot {
+	if ix.delta == nil {
+		return ix.market
+	}
+	return ix.view.get(ix)
+}
 
 // BuiltAt returns the time the index's fees were computed for.
 func (ix *Index) BuiltAt() time.Time { return ix.builtAt }
 
 // Len returns the number of offers the index holds, before any user's filters.
-func (ix *Index) Len() int { return ix.size }
+func (ix *Index) Len() int {
+	if ix.delta == nil {
+		return ix.size
+	}
+	return ix.size - ix.delta.maskedOffers + ix.delta.size
+}
 
 // NextChange returns the first time after the build at which a query no longer sees the market as
 // built (a listing level expires or a reduced fee ends), or the zero time when nothing ever changes.
 func (ix *Index) NextChange() time.Time {
-	first := ix.firstLevelExpiry
+	firstLevel, firstFee := ix.firstLevelExpiry, ix.firstFeeEnd
+	if d := ix.delta; d != nil {
+		firstLevel, firstFee = earliestNS(firstLevel, d.firstLevelExpiry), earliestNS(firstFee, d.firstFeeEnd)
+	}
+	first := firstLevel
 	if first != 0 && first < math.MaxInt64 {
 		first++ // a level still counts at its expiry and is gone right after
 	}
-	if ix.firstFeeEnd != 0 && (first == 0 || ix.firstFeeEnd < first) {
-		first = ix.firstFeeEnd
+	if firstFee != 0 && (first == 0 || firstFee < first) {
+		first = firstFee
 	}
 	if first == 0 {
 		return time.Time{}
@@ -203,28 +242,41 @@ func (ix *Index) First(s Settings, now time.Time, n int) []Offer {
 	}
 	// The walk collects small entries; offers, which are large, are built once into a slice of the
 	// right size.
-	var found []*entry
+	var hits []hit
 	if n > 0 {
-		found = make([]*entry, 0, min(n, ix.size))
+		hits = make([]hit, 0, min(n, ix.Len()))
 	}
-	ix.walk(s, now, func(e *entry) bool {
-		found = append(found, e)
-		return n < 0 || len(found) < n
+	ix.walk(s, now, func(c *cursor) bool {
+		hits = append(hits, ix.hit(c))
+		return n < 0 || len(hits) < n
 	})
-	if len(found) == 0 {
+	if len(hits) == 0 {
 		return nil
 	}
-	out := make([]Offer, len(found))
-	for k, e := range found {
-		out[k] = ix.offer(e)
+	out := make([]Offer, len(hits))
+	for k, f := range hits {
+		out[k] = makeOffer(f.title, f.e.order&2 != 0, f.e.order&1 == 1, f.e.buy, f.e.sell, f.e.fee, f.e.bp)
 	}
 	return out
+}
+
+// hit is an offer a walk found: its entry with its title's state.
+type hit struct {
+	e     *entry
+	title *market.TitleState
+}
+
+func (ix *Index) hit(c *cursor) hit {
+	if c.delta {
+		return hit{e: c.head, title: &ix.delta.titles[c.head.title]}
+	}
+	return hit{e: c.head, title: &ix.market.Titles[c.head.title]}
 }
 
 // Count returns how many offers pass s at now without building them.
 func (ix *Index) Count(s Settings, now time.Time) int {
 	n := 0
-	ix.walk(s, now, func(*entry) bool {
+	ix.walk(s, now, func(*cursor) bool {
 		n++
 		return true
 	})
@@ -236,47 +288,95 @@ type cursor struct {
 	list []entry
 	next int
 	head *entry
+	// delta says the list is the delta's: entries index its titles and their order holds no rank.
+	delta bool
 }
 
-// walk calls yield with every offer passing s at now, in order, until yield returns false.
-func (ix *Index) walk(s Settings, now time.Time, yield func(*entry) bool) {
-	nowNS := unixNanos(now)
+// before reports whether c's head sorts before d's: profit descending, then title, kind and status.
+// Entries of one base compare by their order (rank, kind, status); a delta's, and entries of a base and a
+// delta, by title name.
+func (ix *Index) before(c, d *cursor) bool {
+	a, b := c.head, d.head
+	if a.bp != b.bp {
+		return a.bp > b.bp
+	}
+	if !c.delta && !d.delta {
+		return a.before(b)
+	}
+	ta, tb := ix.titleName(c.delta, a.title), ix.titleName(d.delta, b.title)
+	if ta != tb {
+		return ta < tb
+	}
+	return a.order&3 < b.order&3
+}
+
+func (ix *Index) titleName(delta bool, title int32) string {
+	if delta {
+		return ix.delta.titles[title].Title
+	}
+	return ix.market.Titles[title].Title
+}
+
+// filter is what a walk checks of every offer besides its profit.
+type filter struct {
+	minPrice, now int64
+	// muted are the positions of muted titles in the base and in the delta.
+	muted, mutedDelta map[int32]bool
+	// masked marks the base's titles that the delta replaced.
+	masked []uint64
+}
+
+func (f *filter) pass(e *entry, delta bool) bool {
+	if e.buy < f.minPrice || (e.expires != 0 && f.now > e.expires) || (e.feeEnds != 0 && f.now >= e.feeEnds) {
+		return false
+	}
+	if delta {
+		return f.mutedDelta == nil || !f.mutedDelta[e.title]
+	}
+	return (f.masked == nil || f.masked[e.title>>6]&(1<<(e.title&63)) == 0) && (f.muted == nil || !f.muted[e.title])
+}
+
+// walk calls yield with the cursor of every offer passing s at now, in order, until yield returns false.
+func (ix *Index) walk(s Settings, now time.Time, yield func(*cursor) bool) {
+	f := filter{minPrice: s.MinPriceCents, now: unixNanos(now)}
+	if len(s.Muted) > 0 {
+		f.muted, f.mutedDelta = ix.mutedTitles(s.Muted)
+	}
+	d := ix.delta
+	if d != nil {
+		f.masked = d.masked
+	}
 	games := ix.games
+	if d != nil {
+		games = d.games
+	}
 	if len(s.Games) > 0 {
 		games = s.Games
 	}
-	var muted map[int32]bool
-	if len(s.Muted) > 0 {
-		muted = ix.mutedTitles(s.Muted)
-	}
-	// Offers whose reduced fee has ended are left out of the lists and computed again.
-	ended := 0
-	if ix.firstFeeEnd != 0 && nowNS >= ix.firstFeeEnd {
-		ended, _ = slices.BinarySearchFunc(ix.feeEnds, nowNS, func(e *entry, t int64) int {
-			if e.feeEnds <= t {
-				return -1
-			}
-			return 1
-		})
-	}
-	pass := func(e *entry) bool {
-		return e.buy >= s.MinPriceCents && (e.expires == 0 || nowNS <= e.expires) &&
-			(e.feeEnds == 0 || nowNS < e.feeEnds) && (muted == nil || !muted[e.title])
-	}
-	cursors := make([]cursor, 0, 2*len(games)+1)
+	cursors := make([]cursor, 0, 4*len(games)+2)
 	seen := make(map[string]bool, len(games))
 	for _, g := range games {
-		lists := ix.lists[g]
-		if lists == nil || seen[g] {
+		if seen[g] {
 			continue
 		}
 		seen[g] = true
-		for st := range lists {
-			cursors = append(cursors, cursor{list: lists[st]})
+		if lists := ix.lists[g]; lists != nil {
+			cursors = append(cursors, cursor{list: lists[0]}, cursor{list: lists[1]})
+		}
+		if d != nil {
+			if lists := d.lists[g]; lists != nil {
+				cursors = append(cursors, cursor{list: lists[0], delta: true}, cursor{list: lists[1], delta: true})
+			}
 		}
 	}
-	if ended > 0 {
-		cursors = append(cursors, cursor{list: ix.recompute(ix.feeEnds[:ended], seen, now)})
+	// Offers whose reduced fee has ended are left out of the lists and computed again.
+	if ended := endedBy(ix.feeEnds, ix.firstFeeEnd, f.now); ended > 0 {
+		cursors = append(cursors, cursor{list: ix.recompute(ix.feeEnds[:ended], seen, now, false)})
+	}
+	if d != nil {
+		if ended := endedBy(d.feeEnds, d.firstFeeEnd, f.now); ended > 0 {
+			cursors = append(cursors, cursor{list: ix.recompute(d.feeEnds[:ended], seen, now, true), delta: true})
+		}
 	}
 	advance := func(c *cursor) {
 		c.head = nil
@@ -287,7 +387,7 @@ func (ix *Index) walk(s Settings, now time.Time, yield func(*entry) bool) {
 				return
 			}
 			c.next++
-			if pass(e) {
+			if f.pass(e, c.delta) {
 				c.head = e
 				return
 			}
@@ -299,23 +399,41 @@ func (ix *Index) walk(s Settings, now time.Time, yield func(*entry) bool) {
 	for {
 		var best *cursor
 		for k := range cursors {
-			if c := &cursors[k]; c.head != nil && (best == nil || c.head.before(best.head)) {
+			if c := &cursors[k]; c.head != nil && (best == nil || ix.before(c, best)) {
 				best = c
 			}
 		}
-		if best == nil || !yield(best.head) {
+		if best == nil || !yield(best) {
 			return
 		}
 		advance(best)
 	}
 }
 
-// recompute returns the offers of ended, of the games in games, with the fee that applies at now,
-// sorted.
-func (ix *Index) recompute(ended []*entry, games map[string]bool, now time.Time) []entry {
+// endedBy returns how many of feeEnds (sorted by their end; the first at or after the build is first)
+// have ended by now.
+func endedBy(feeEnds []*entry, first, now int64) int {
+	if first == 0 || now < first {
+		return 0
+	}
+	ended, _ := slices.BinarySearchFunc(feeEnds, now, func(e *entry, t int64) int {
+		if e.feeEnds <= t {
+			return -1
+		}
+		return 1
+	})
+	return ended
+}
+
+// recompute returns the offers of ended (of the base, or of the delta), of the games in games, with the
+// fee that applies at now, sorted.
+func (ix *Index) recompute(ended []*entry, games map[string]bool, now time.Time, delta bool) []entry {
 	out := make([]entry, 0, len(ended))
 	for _, e := range ended {
 		t := &ix.market.Titles[e.title]
+		if delta {
+			t = &ix.delta.titles[e.title]
+		}
 		if !games[t.GameID] {
 			continue
 		}
@@ -325,37 +443,43 @@ func (ix *Index) recompute(ended []*entry, games map[string]bool, now time.Time)
 		r.bp = ProfitBasisPoints(e.sell-fee, e.buy)
 		out = append(out, r)
 	}
-	slices.SortFunc(out, compareEntries)
+	if delta {
+		slices.SortFunc(out, ix.delta.compare)
+	} else {
+		slices.SortFunc(out, compareEntries)
+	}
 	return out
 }
 
-// mutedTitles returns the positions of the market's titles named in muted.
-func (ix *Index) mutedTitles(muted []string) map[int32]bool {
-	names := make(map[string]bool, len(muted))
-	for _, t := range muted {
-		names[t] = true
+// mutedTitles returns the positions of the titles named in muted in the base market and in the delta.
+func (ix *Index) mutedTitles(muted []string) (base, delta map[int32]bool) {
+	base = make(map[int32]bool, len(muted))
+	for _, name := range muted {
+		for _, i := range ix.positions(name) {
+			base[i] = true
+		}
 	}
-	out := make(map[int32]bool, len(muted))
-	titles := ix.market.Titles
-	// Titles are usually sorted (pricestore.MarketReader returns them so): look each up; otherwise scan once.
-	if ix.sortedTitles {
-		for name := range names {
-			i, ok := slices.BinarySearchFunc(titles, name, func(t market.TitleState, name string) int { return cmp.Compare(t.Title, name) })
-			for ; ok && i < len(titles) && titles[i].Title == name; i++ {
-				out[int32(i)] = true //nolint:gosec // a market holds far fewer than 2^31 titles
+	if d := ix.delta; d != nil {
+		delta = make(map[int32]bool, len(muted))
+		for _, name := range muted {
+			if i, ok := d.slot[name]; ok && i >= 0 {
+				delta[i] = true
 			}
 		}
-		return out
 	}
-	for i := range titles {
-		if names[titles[i].Title] {
-			out[int32(i)] = true //nolint:gosec // a market holds far fewer than 2^31 titles
-		}
-	}
-	return out
+	return base, delta
 }
 
-// offer builds the full offer of e.
-func (ix *Index) offer(e *entry) Offer {
-	return makeOffer(&ix.market.Titles[e.title], e.order&2 != 0, e.order&1 == 1, e.buy, e.sell, e.fee, e.bp)
+// positions returns the positions of the named title in the base market.
+func (ix *Index) positions(name string) []int32 {
+	titles := ix.market.Titles
+	// Titles are usually sorted (pricestore.MarketReader returns them so): look each up; otherwise use a map built once.
+	if ix.sortedTitles {
+		i, ok := slices.BinarySearchFunc(titles, name, func(t market.TitleState, name string) int { return cmp.Compare(t.Title, name) })
+		if !ok {
+			return nil
+		}
+		return []int32{int32(i)} //nolint:gosec // a market holds far fewer than 2^31 titles
+	}
+	return ix.names.get(titles)[name]
 }

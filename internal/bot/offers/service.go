@@ -81,8 +81,12 @@ type Service struct {
 	// the titles changed since, so that each install re-applies those made after its read began.
 	rebuilds int
 	changed  []string
-	// compacting is set while a compaction runs in the background.
+	// fullReads counts the full reads installed.
+	fullReads int
+	// compacting is set while a compaction runs in the background; compactMin is the least number of
+	// title states a delta holds before it is compacted.
 	compacting atomic.Bool
+	compactMin int
 
 	subs subscribers
 }
@@ -140,7 +144,8 @@ func NewService(src Source, clk clock.Clock, maxAge time.Duration, opts ...Servi
 		maxAge = DefaultMaxAge
 	}
 	s := &Service{src: src, clock: clk, maxAge: maxAge, log: slog.New(slog.DiscardHandler), wake: make(chan struct{}, 1),
-		modeChanged: make(chan struct{}, 1), observer: noObserver{}, resyncEvery: DefaultResyncInterval}
+		modeChanged: make(chan struct{}, 1), observer: noObserver{}, resyncEvery: DefaultResyncInterval,
+		compactMin: compactMinTitles}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -338,7 +343,7 @@ func (s *Service) refresh(ctx context.Context, detach bool, seen *snapshot) <-ch
 // readAll reads the whole market, builds its index and installs it, keeping the changes applied while
 // it read.
 func (s *Service) readAll(ctx context.Context) (*Index, error) {
-	mark := s.beginRebuild()
+	rb := s.beginRebuild(true)
 	start := time.Now()
 	m, err := s.src.Market(ctx)
 	if err != nil {
@@ -349,7 +354,7 @@ func (s *Service) readAll(ctx context.Context) (*Index, error) {
 	at := s.clock.Now()
 	ix := BuildIndex(&m, at)
 	s.observer.IndexBuilt(time.Since(start), ix.Len())
-	ix = s.install(ix, at, mark)
+	ix = s.install(ix, at, rb)
 	s.subs.publish(Update{Resync: true, At: at})
 	return ix, nil
 }
