@@ -56,24 +56,28 @@ func runWith(ctx context.Context, cfg config.Worker, log *slog.Logger, wrap func
 	}
 	defer closeAll()
 
-	hd, err := newHandling(cfg, rdb, tracing.MessageSpans(tracer), log, reg, clk)
+	queues := make([]string, 0, len(message.Kinds))
+	for _, k := range message.Kinds {
+		queues = append(queues, message.Queue(k))
+	}
+	amqpConn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, reg, rabbitmq.ConnOptions{Queues: queues,
+		Exchanges: []string{message.ChangesExchange}, DeliveryLimit: cfg.DeliveryLimit})
+	if err != nil {
+		return fmt.Errorf("rabbitmq: %w", err)
+	}
+	defer amqpConn.Close()
+	reg.MustRegister(newQueueDepth(amqpConn, queues))
+	// Change events go out on the same connection, with confirms (best effort: see worker.Deps.Changes).
+	changes := rabbitmq.NewPublisher(amqpConn, rabbitmq.PublisherOptions{Channels: 2})
+	defer changes.Close()
+
+	hd, err := newHandling(cfg, rdb, changes, tracing.MessageSpans(tracer), log, reg, clk)
 	if err != nil {
 		return err
 	}
 	if wrap != nil {
 		hd.handler = wrap(hd.handler)
 	}
-
-	queues := make([]string, 0, len(message.Kinds))
-	for _, k := range message.Kinds {
-		queues = append(queues, message.Queue(k))
-	}
-	amqpConn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, reg, rabbitmq.ConnOptions{Queues: queues, DeliveryLimit: cfg.DeliveryLimit})
-	if err != nil {
-		return fmt.Errorf("rabbitmq: %w", err)
-	}
-	defer amqpConn.Close()
-	reg.MustRegister(newQueueDepth(amqpConn, queues))
 
 	checks := health.NewRegistry(clk)
 	checks.Register("redis", hd.guard.HealthCheck(redisdb.HealthCheck(rdb)), health.Critical())
@@ -94,10 +98,11 @@ type handling struct {
 	dueAgain *worker.DueAgain
 }
 
-// newHandling builds the stores on rdb and the handler that writes to them, with the guard that pauses
-// the consumers while Redis is unreachable and the observer of dead letters.
-func newHandling(cfg config.Worker, rdb redis.UniversalClient, spans worker.StartSpan, log *slog.Logger, reg prometheus.Registerer,
-	clk clock.Clock) (handling, error) {
+// newHandling builds the stores on rdb and the handler that writes to them and publishes the change
+// events through changes, with the guard that pauses the consumers while Redis is unreachable and the
+// observer of dead letters.
+func newHandling(cfg config.Worker, rdb redis.UniversalClient, changes worker.ChangePublisher, spans worker.StartSpan, log *slog.Logger,
+	reg prometheus.Registerer, clk clock.Clock) (handling, error) {
 	store, err := pricestore.New(rdb, clk, pricestore.Config{PriceTTL: cfg.PriceTTL, HistoryTTL: cfg.HistoryTTL})
 	if err != nil {
 		return handling{}, fmt.Errorf("price store: %w", err)
@@ -119,8 +124,8 @@ func newHandling(cfg config.Worker, rdb redis.UniversalClient, spans worker.Star
 		return handling{}, fmt.Errorf("dead letters: %w", err)
 	}
 	handler, err := worker.New(worker.Config{}, worker.Deps{
-		Store: store, Schedule: sched, Analyse: worker.SellHistory, Logger: log, Registerer: reg,
-		StartSpan: spans, Clock: clk,
+		Store: store, Schedule: sched, Changes: changes, Orders: store, Analyse: worker.SellHistory, Logger: log,
+		Registerer: reg, StartSpan: spans, Clock: clk,
 	})
 	if err != nil {
 		return handling{}, fmt.Errorf("handler: %w", err)

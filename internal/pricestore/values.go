@@ -543,3 +543,32 @@ func (s *Store) Chart(ctx context.Context, title string) (ChartValue, bool, erro
 func (s *Store) Fees(ctx context.Context, game string) (FeesValue, bool, error) {
 	return getJSON[FeesValue](ctx, s, FeesKey(game))
 }
+
+// OrderPrices returns the best buy order's price in cents of each of titles that has one stored,
+// read with one GET per key in one pipeline (cluster-safe).
+func (s *Store) OrderPrices(ctx context.Context, titles []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(titles))
+	if len(titles) == 0 {
+		return out, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(titles))
+	for i, t := range titles {
+		cmds[i] = pipe.Get(ctx, OrdersKey(t))
+	}
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	for i, c := range cmds {
+		b, err := c.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %d buy orders: %w", len(titles), err)
+		}
+		var v OrderValue
+		if json.Unmarshal(b, &v) == nil && v.Price > 0 {
+			out[titles[i]] = v.Price
+		}
+	}
+	return out, nil
+}

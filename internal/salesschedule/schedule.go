@@ -216,16 +216,33 @@ func toAny(ss []string) []any {
 // Every title given is recorded as seen now, and titles not seen for Config.Retention are dropped from
 // the schedule. It returns how many titles were added.
 func (s *Schedule) Enqueue(ctx context.Context, game string, titles []string) (int, error) {
+	return s.enqueue(ctx, game, titles, 0)
+}
+
+// PriorityLead is how much earlier than now EnqueueFirst makes its titles due: more than the backlog of
+// titles Enqueue added, so a Claim takes them first.
+const PriorityLead = 24 * time.Hour
+
+// EnqueueFirst is Enqueue for titles that could become offers: those not yet scheduled are made due
+// PriorityLead before now, ahead of every title Enqueue added since, so their sell histories are
+// fetched first. Titles already scheduled keep their due time.
+func (s *Schedule) EnqueueFirst(ctx context.Context, game string, titles []string) (int, error) {
+	return s.enqueue(ctx, game, titles, PriorityLead)
+}
+
+// enqueue adds the titles not yet scheduled as due lead before now (see Enqueue).
+func (s *Schedule) enqueue(ctx context.Context, game string, titles []string, lead time.Duration) (int, error) {
 	if len(titles) == 0 {
 		return 0, nil
 	}
 	now := s.clock.Now()
+	due := now.Add(-lead)
 	added := 0
 	for i := 0; i < len(titles); i += removeBatch {
 		batch := titles[i:min(i+removeBatch, len(titles))]
 		members := make([]redis.Z, len(batch))
 		for j, t := range batch {
-			members[j] = redis.Z{Score: ms(now), Member: t}
+			members[j] = redis.Z{Score: ms(due), Member: t}
 		}
 		n, err := s.rdb.ZAddArgs(ctx, Key(game), redis.ZAddArgs{NX: true, Members: members}).Result()
 		if err != nil {

@@ -420,3 +420,26 @@ func TestPruneDropsMoreThanOneBatch(t *testing.T) {
 		require.Zero(t, exists(t, rdb, Key("a8db"), SeenKey("a8db")))
 	})
 }
+
+func TestEnqueueFirstIsClaimedFirst(t *testing.T) {
+	ctx := context.Background()
+	both(t, func(t *testing.T, s *Schedule, _ redis.UniversalClient, clk *clocktest.Fake) {
+		_, err := s.Enqueue(ctx, "a8db", []string{"A", "B", "C"})
+		require.NoError(t, err)
+		clk.Advance(time.Hour)
+		_, err = s.Enqueue(ctx, "a8db", []string{"D"})
+		require.NoError(t, err)
+		n, err := s.EnqueueFirst(ctx, "a8db", []string{"E", "A"})
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "A was scheduled already and keeps its due time")
+		due, ok, err := s.Due(ctx, "a8db", "E")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, clk.Now().Add(-PriorityLead), due)
+
+		got, err := s.Claim(ctx, "a8db", 2, time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, "E", got[0], "the priority title comes before the backlog")
+		require.Len(t, got, 2)
+	})
+}

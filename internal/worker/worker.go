@@ -25,20 +25,35 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/middleware"
+	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
-// Store is the Redis writer the handler uses (implemented by *pricestore.Store).
+// Store is the Redis writer the handler uses (implemented by *pricestore.Store). Each write reports the
+// titles whose state it changed.
 type Store interface {
-	WriteListingsPage(ctx context.Context, game string, fetchedAt time.Time, crawl *message.Crawl, items []validate.Listing) (int, error)
-	WriteOrders(ctx context.Context, fetchedAt time.Time, orders []validate.Order) (int, error)
-	WriteHistory(ctx context.Context, title string, fetchedAt time.Time, h *market.History) (int, error)
+	ApplyListings(ctx context.Context, p pricestore.ListingsPage) (pricestore.Applied, error)
+	WriteOrdersChanged(ctx context.Context, fetchedAt time.Time, orders []validate.Order) (int, []string, error)
+	WriteHistoryChanged(ctx context.Context, title string, fetchedAt time.Time, h *market.History) (int, bool, error)
 	WriteFees(ctx context.Context, game string, fetchedAt time.Time, f validate.Fees) (int, error)
 }
 
-// Enqueuer adds titles to the sales schedule (implemented by *salesschedule.Schedule).
+// ChangePublisher publishes change events to a fanout exchange (implemented by *rabbitmq.Publisher).
+type ChangePublisher interface {
+	PublishExchange(ctx context.Context, exchange string, m message.Outgoing) error
+}
+
+// Enqueuer adds titles to the sales schedule (implemented by *salesschedule.Schedule): EnqueueFirst
+// makes them due before those Enqueue added.
 type Enqueuer interface {
 	Enqueue(ctx context.Context, game string, titles []string) (int, error)
+	EnqueueFirst(ctx context.Context, game string, titles []string) (int, error)
+}
+
+// OrderPrices reads the best buy order's price of titles that have one (implemented by
+// *pricestore.Store).
+type OrderPrices interface {
+	OrderPrices(ctx context.Context, titles []string) (map[string]int64, error)
 }
 
 // Analyser computes the sell-history analysis of SPEC §5.3 from a title's sales as of now.
@@ -95,6 +110,12 @@ type Deps struct {
 	Store Store
 	// Schedule receives the titles seen in listings; nil disables sales scheduling.
 	Schedule Enqueuer
+	// Changes publishes a change event after each message that changed some title's state; nil
+	// publishes none.
+	Changes ChangePublisher
+	// Orders tells the known buy orders of titles new to the sales schedule (see enqueue); nil leaves
+	// only the suggested-price rule.
+	Orders OrderPrices
 	// Analyse analyses sales (required for sales messages; SellHistory in production).
 	Analyse Analyser
 	// Logger logs; nil discards.
@@ -109,15 +130,17 @@ type Deps struct {
 
 // Handler is the message.Handler of the worker.
 type Handler struct {
-	store    Store
-	schedule Enqueuer
-	analyse  Analyser
-	log      *slog.Logger
-	span     StartSpan
-	seen     *titleSet
-	clock    clock.Clock
-	m        metrics
-	chain    message.Handler
+	store     Store
+	schedule  Enqueuer
+	changes   ChangePublisher
+	buyOrders OrderPrices
+	analyse   Analyser
+	log       *slog.Logger
+	span      StartSpan
+	seen      *titleSet
+	clock     clock.Clock
+	m         metrics
+	chain     message.Handler
 }
 
 var _ message.Handler = (*Handler)(nil)
@@ -130,6 +153,8 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	latency  *prometheus.HistogramVec
 	enqueued prometheus.Counter
+	events   *prometheus.CounterVec
+	priority prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -151,6 +176,14 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}}, []string{"kind"}),
 		enqueued: f.NewCounter(prometheus.CounterOpts{Name: "dmarket_worker_sales_titles_enqueued_total",
 			Help: "Titles newly added to the sales schedule."}),
+		events: f.NewCounterVec(prometheus.CounterOpts{Name: "dmarket_worker_change_events_total",
+			Help: "Change events published after a write, by outcome (ok = confirmed by the broker, error = lost: the bot's resync heals it)."},
+			[]string{"outcome"}),
+		priority: f.NewCounter(prometheus.CounterOpts{Name: "dmarket_worker_sales_titles_prioritised_total",
+			Help: "Titles added to the sales schedule ahead of the others because they could become offers."}),
+	}
+	for _, o := range []string{eventOK, eventError} {
+		m.events.WithLabelValues(o)
 	}
 	for _, k := range message.Kinds {
 		m.items.WithLabelValues(string(k))
@@ -198,7 +231,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		clk = clock.Real{}
 	}
 	h := &Handler{
-		store: d.Store, schedule: d.Schedule, analyse: d.Analyse, log: orDiscard(d.Logger), span: d.StartSpan,
+		store: d.Store, schedule: d.Schedule, changes: d.Changes, buyOrders: d.Orders, analyse: d.Analyse, log: orDiscard(d.Logger), span: d.StartSpan,
 		seen: newTitleSet(cfg.EnqueueCacheSize, enqueueCacheMaxAge, clk), clock: clk, m: newMetrics(orNowhere(d.Registerer)),
 	}
 	h.chain = middleware.Chain(message.HandlerFunc(h.handle),
@@ -317,8 +350,12 @@ func (h *Handler) listings(ctx context.Context, msg *validate.Message) error {
 	if err := h.allInvalid(len(page.Items), page.Invalid); err != nil {
 		return err
 	}
+	var changed []string
 	err = h.write(ctx, message.KindListings, func(ctx context.Context) (int, error) {
-		return h.store.WriteListingsPage(ctx, env.GameID, env.FetchedAt, env.Crawl, page.Items)
+		a, err := h.store.ApplyListings(ctx, pricestore.ListingsPage{Game: env.GameID, FetchedAt: env.FetchedAt,
+			Crawl: env.Crawl, Scan: env.Scan, Items: page.Items})
+		changed = a.Changed
+		return a.Titles, err
 	})
 	if err != nil {
 		return err
@@ -326,44 +363,94 @@ func (h *Handler) listings(ctx context.Context, msg *validate.Message) error {
 	if err := h.enqueue(ctx, env.GameID, page.Items); err != nil {
 		return err
 	}
+	h.publishChanges(ctx, env.GameID, message.ChangedPrices, changed)
 	h.settled(message.KindListings, len(page.Items), page.Invalid)
 	return nil
 }
 
-// enqueue adds the page's titles that are not known to be scheduled to the sales schedule.
+// enqueue adds the page's titles that are not known to be scheduled to the sales schedule. Those that
+// could become offers go first (EnqueueFirst), so their sell histories are fetched before the others':
+// a title whose cheapest listing on the page is at most PriorityShare percent of DMarket's suggested
+// price, or at or below the title's known best buy order.
 func (h *Handler) enqueue(ctx context.Context, game string, items []validate.Listing) error {
 	if h.schedule == nil {
 		return nil
 	}
 	var fresh []string
+	cheapest := map[string]*validate.Listing{}
 	for i := range items {
-		t := items[i].Title
-		if h.seen.has(game, t) || contains(fresh, t) {
+		it := &items[i]
+		if h.seen.has(game, it.Title) {
 			continue
 		}
-		fresh = append(fresh, t)
+		c, ok := cheapest[it.Title]
+		if !ok {
+			fresh = append(fresh, it.Title)
+		}
+		if !ok || it.PriceCents < c.PriceCents || (c.SuggestedCents == 0 && it.SuggestedCents > 0) {
+			cheapest[it.Title] = it
+		}
 	}
 	if len(fresh) == 0 {
 		return nil
 	}
-	n, err := h.schedule.Enqueue(ctx, game, fresh)
+	first, rest, err := h.rank(ctx, fresh, cheapest)
 	if err != nil {
 		return err
 	}
-	h.m.enqueued.Add(float64(n))
+	for _, part := range []struct {
+		titles []string
+		add    func(context.Context, string, []string) (int, error)
+		first  bool
+	}{{first, h.schedule.EnqueueFirst, true}, {rest, h.schedule.Enqueue, false}} {
+		if len(part.titles) == 0 {
+			continue
+		}
+		n, err := part.add(ctx, game, part.titles)
+		if err != nil {
+			return err
+		}
+		h.m.enqueued.Add(float64(n))
+		if part.first {
+			h.m.priority.Add(float64(n))
+		}
+	}
 	for _, t := range fresh {
 		h.seen.add(game, t)
 	}
 	return nil
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
+// PriorityShare is the share of DMarket's suggested price (percent) at or below which a title's
+// listing makes its sell history be fetched first.
+const PriorityShare = 80
+
+// rank splits titles into those that could become offers (see enqueue) and the rest, in the order
+// given. cheapest holds each title's cheapest listing on the page.
+func (h *Handler) rank(ctx context.Context, titles []string, cheapest map[string]*validate.Listing) (first, rest []string, err error) {
+	var orders map[string]int64
+	for _, t := range titles {
+		if l := cheapest[t]; l.SuggestedCents > 0 && l.PriceCents*100 <= l.SuggestedCents*PriorityShare {
+			first = append(first, t)
+		} else {
+			rest = append(rest, t)
 		}
 	}
-	return false
+	if h.buyOrders == nil || len(rest) == 0 {
+		return first, rest, nil
+	}
+	if orders, err = h.buyOrders.OrderPrices(ctx, rest); err != nil {
+		return nil, nil, err
+	}
+	others := rest[:0:0]
+	for _, t := range rest {
+		if o, ok := orders[t]; ok && cheapest[t].PriceCents <= o {
+			first = append(first, t)
+		} else {
+			others = append(others, t)
+		}
+	}
+	return first, others, nil
 }
 
 func (h *Handler) orders(ctx context.Context, env message.Envelope) error {
@@ -371,9 +458,16 @@ func (h *Handler) orders(ctx context.Context, env message.Envelope) error {
 	if err != nil {
 		return err
 	}
-	return h.apply(ctx, message.KindOrders, len(orders.Items), orders.Invalid, func(ctx context.Context) (int, error) {
-		return h.store.WriteOrders(ctx, env.FetchedAt, orders.Items)
+	var changed []string
+	err = h.apply(ctx, message.KindOrders, len(orders.Items), orders.Invalid, func(ctx context.Context) (n int, err error) {
+		n, changed, err = h.store.WriteOrdersChanged(ctx, env.FetchedAt, orders.Items)
+		return n, err
 	})
+	if err != nil {
+		return err
+	}
+	h.publishChanges(ctx, env.GameID, message.ChangedOrder, changed)
+	return nil
 }
 
 func (h *Handler) sales(ctx context.Context, env message.Envelope) error {
@@ -390,9 +484,18 @@ func (h *Handler) sales(ctx context.Context, env message.Envelope) error {
 		r := h.analyse(sales.Items, env.FetchedAt)
 		hist = &r
 	}
-	return h.apply(ctx, message.KindSales, len(sales.Items), sales.Invalid, func(ctx context.Context) (int, error) {
-		return h.store.WriteHistory(ctx, title, env.FetchedAt, hist)
+	changed := false
+	err = h.apply(ctx, message.KindSales, len(sales.Items), sales.Invalid, func(ctx context.Context) (n int, err error) {
+		n, changed, err = h.store.WriteHistoryChanged(ctx, title, env.FetchedAt, hist)
+		return n, err
 	})
+	if err != nil {
+		return err
+	}
+	if changed {
+		h.publishChanges(ctx, env.GameID, message.ChangedHistory, []string{title})
+	}
+	return nil
 }
 
 func (h *Handler) fees(ctx context.Context, env message.Envelope) error {

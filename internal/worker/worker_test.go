@@ -50,6 +50,7 @@ type countingSchedule struct {
 	mu     sync.Mutex
 	calls  int
 	titles int
+	first  []string
 	next   Enqueuer
 }
 
@@ -59,6 +60,15 @@ func (c *countingSchedule) Enqueue(ctx context.Context, game string, titles []st
 	c.titles += len(titles)
 	c.mu.Unlock()
 	return c.next.Enqueue(ctx, game, titles)
+}
+
+func (c *countingSchedule) EnqueueFirst(ctx context.Context, game string, titles []string) (int, error) {
+	c.mu.Lock()
+	c.calls++
+	c.titles += len(titles)
+	c.first = append(c.first, titles...)
+	c.mu.Unlock()
+	return c.next.EnqueueFirst(ctx, game, titles)
 }
 
 // fakeTracer records spans.
@@ -157,11 +167,17 @@ func TestHandleListings(t *testing.T) {
 	before := redisdbtest.Dump(t, e.rdb)
 	require.NoError(t, e.h.Handle(ctx, d))
 	require.Equal(t, before, redisdbtest.Dump(t, e.rdb))
-	require.Equal(t, 1, e.counts.calls)
+	require.Equal(t, 2, e.counts.calls, "one call for the titles that go first, one for the others")
+	require.Equal(t, []string{"Sticker | Battle Scarred"}, e.counts.first, "listed at 75 % of its suggested price")
+	due, ok, err = e.sched.Due(ctx, "a8db", "Sticker | Battle Scarred")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, now.Add(-salesschedule.PriorityLead).UnixMilli(), due.UnixMilli())
+	require.Equal(t, 1.0, testutil.ToFloat64(e.h.m.priority))
 
 	// A page with a new title enqueues only that one.
 	require.NoError(t, e.h.Handle(ctx, delivery(t, message.KindListings, "a8db", now, "", fixture(t, "market-items-last-page.json"))))
-	require.Equal(t, 1, e.counts.calls, "AWP is already known")
+	require.Equal(t, 2, e.counts.calls, "AWP is already known")
 	require.Equal(t, 5, e.counts.titles)
 	require.Equal(t, 5, e.h.seen.len())
 }
@@ -296,14 +312,14 @@ type failingStore struct{}
 
 var errDown = errors.New("redis down")
 
-func (failingStore) WriteListingsPage(context.Context, string, time.Time, *message.Crawl, []validate.Listing) (int, error) {
-	return 0, errDown
+func (failingStore) ApplyListings(context.Context, pricestore.ListingsPage) (pricestore.Applied, error) {
+	return pricestore.Applied{}, errDown
 }
-func (failingStore) WriteOrders(context.Context, time.Time, []validate.Order) (int, error) {
-	return 0, errDown
+func (failingStore) WriteOrdersChanged(context.Context, time.Time, []validate.Order) (int, []string, error) {
+	return 0, nil, errDown
 }
-func (failingStore) WriteHistory(context.Context, string, time.Time, *market.History) (int, error) {
-	return 0, errDown
+func (failingStore) WriteHistoryChanged(context.Context, string, time.Time, *market.History) (int, bool, error) {
+	return 0, false, errDown
 }
 func (failingStore) WriteFees(context.Context, string, time.Time, validate.Fees) (int, error) {
 	return 0, errDown
@@ -312,6 +328,9 @@ func (failingStore) WriteFees(context.Context, string, time.Time, validate.Fees)
 type failingSchedule struct{}
 
 func (failingSchedule) Enqueue(context.Context, string, []string) (int, error) { return 0, errDown }
+func (failingSchedule) EnqueueFirst(context.Context, string, []string) (int, error) {
+	return 0, errDown
+}
 
 func TestHandleTransientErrors(t *testing.T) {
 	ctx := context.Background()

@@ -83,7 +83,7 @@ func listingsByFetchTime(t *testing.T, s Subject) {
 	at := s.Now.Add(-time.Minute)
 	write := func(fetched time.Time, n int) {
 		t.Helper()
-		_, err := s.Store.WriteListingsPage(ctx, game, fetched, nil, repeat(listing("A", 100), n))
+		_, err := s.Store.ApplyListings(ctx, pricestore.ListingsPage{Game: game, FetchedAt: fetched, Items: repeat(listing("A", 100), n)})
 		require.NoError(t, err)
 	}
 	write(at, 2)
@@ -94,9 +94,10 @@ func listingsByFetchTime(t *testing.T, s Subject) {
 	requireCount(t, s.Read, "A", 100, 2)
 	write(at.Add(time.Second), 3)
 	requireCount(t, s.Read, "A", 100, 3)
-	n, err := s.Store.WriteListingsPage(ctx, game, at, nil, nil)
+	a, err := s.Store.ApplyListings(ctx, pricestore.ListingsPage{Game: game, FetchedAt: at})
 	require.NoError(t, err)
-	require.Zero(t, n, "an empty page writes nothing")
+	require.Zero(t, a.Titles, "an empty page writes nothing")
+	require.Empty(t, a.Changed)
 }
 
 func crawlPagesAddUp(t *testing.T, s Subject) {
@@ -104,8 +105,8 @@ func crawlPagesAddUp(t *testing.T, s Subject) {
 	at := s.Now.Add(-time.Minute)
 	page := func(cycle int64, idx, n int) {
 		t.Helper()
-		_, err := s.Store.WriteListingsPage(ctx, game, at, &message.Crawl{Range: "0-1000", Cycle: cycle, Page: idx},
-			repeat(listing("A", 100), n))
+		_, err := s.Store.ApplyListings(ctx, pricestore.ListingsPage{Game: game, FetchedAt: at,
+			Crawl: &message.Crawl{Range: "0-1000", Cycle: cycle, Page: idx}, Items: repeat(listing("A", 100), n)})
 		require.NoError(t, err)
 	}
 	page(10, 0, 2)
@@ -123,7 +124,7 @@ func ordersByFetchTime(t *testing.T, s Subject) {
 	at := s.Now.Add(-time.Minute)
 	write := func(fetched time.Time, o validate.Order) {
 		t.Helper()
-		_, err := s.Store.WriteOrders(ctx, fetched, []validate.Order{o})
+		_, _, err := s.Store.WriteOrdersChanged(ctx, fetched, []validate.Order{o})
 		require.NoError(t, err)
 	}
 	read := func() (int64, bool) {
@@ -148,7 +149,7 @@ func historyByFetchTime(t *testing.T, s Subject) {
 	at := s.Now.Add(-time.Minute)
 	write := func(fetched time.Time, h *market.History) {
 		t.Helper()
-		_, err := s.Store.WriteHistory(ctx, "A", fetched, h)
+		_, _, err := s.Store.WriteHistoryChanged(ctx, "A", fetched, h)
 		require.NoError(t, err)
 	}
 	read := func() (int, bool) {
