@@ -21,14 +21,17 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
 	"github.com/skinflip/dmarket-monitor/internal/config"
 	"github.com/skinflip/dmarket-monitor/internal/market"
+	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
 	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle"
 	"github.com/skinflip/dmarket-monitor/internal/platform/ops"
+	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/platform/service"
 	"github.com/skinflip/dmarket-monitor/internal/platform/tracing"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
+	"github.com/skinflip/dmarket-monitor/internal/watchlist"
 )
 
 func main() {
@@ -51,7 +54,24 @@ func run(ctx context.Context, cfg config.Bot, log *slog.Logger) error {
 	}
 	defer closeAll()
 
+	// The broker carries the workers' change events in and the re-checked pages out; the bot starts and
+	// serves without it (readiness needs Redis only).
+	amqpConn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, reg, rabbitmq.ConnOptions{
+		Queues:    []string{message.Queue(message.KindListings), message.Queue(message.KindOrders)},
+		Exchanges: []string{message.ChangesExchange},
+	})
+	if err != nil {
+		return fmt.Errorf("rabbitmq: %w", err)
+	}
+	defer amqpConn.Close()
+	publisher := rabbitmq.NewPublisher(amqpConn, rabbitmq.PublisherOptions{})
+	defer publisher.Close()
+
 	market, err := marketService(cfg, rdb, clk, log, reg)
+	if err != nil {
+		return err
+	}
+	dm, verifier, err := newVerifier(cfg, publisher, market, tracer, clk, log, reg)
 	if err != nil {
 		return err
 	}
@@ -64,18 +84,25 @@ func run(ctx context.Context, cfg config.Bot, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("telegram: %w", err)
 	}
+	changes := make(chan bot.Change)
 	b, err := bot.New(bot.Config{
 		Whitelist: cfg.Whitelist, GameIDs: cfg.GameIDs, DefaultMinPriceCents: int64(cfg.DefaultMinPrice),
 		DefaultLimitBasisPoints: cfg.DefaultLimit.BasisPoints(), PollInterval: cfg.PollInterval,
 		ShutdownTimeout: cfg.ShutdownTimeout,
-	}, sender, market, chart.NewSource(store), rdb, log, reg, tracer, clk)
+	}, sender, market, chart.NewSource(store), rdb, log, reg, tracer, clk,
+		bot.WithChanges(changes, market), bot.WithVerifier(verifier),
+		bot.WithWatchlist(watchlist.New(rdb, clk), cfg.WatchMargin.BasisPoints()),
+		bot.WithRenotifyMargin(cfg.RenotifyMargin.BasisPoints()))
 	if err != nil {
 		return fmt.Errorf("bot: %w", err)
 	}
+	events := bot.NewEvents(rabbitmq.NewSubscriber(amqpConn, message.ChangesExchange, log, reg), market, amqpConn.Check, log, reg)
 
 	checks := health.NewRegistry(clk)
 	checks.Register("redis", redisdb.HealthCheck(rdb), health.Critical())
 	checks.Register("telegram", sender.HealthCheck)
+	checks.Register("rabbitmq", degrading(rabbitmq.HealthCheck(amqpConn)))
+	checks.Register("dmarket", dmarketHealth(dm))
 	srv, err := service.Listen(cfg.Common, reg, checks, log)
 	if err != nil {
 		return err
@@ -83,7 +110,11 @@ func run(ctx context.Context, cfg config.Bot, log *slog.Logger) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error { return lifecycle.IgnoreCanceled(amqpConn.Run(gctx)) })
 	g.Go(func() error { return market.Run(gctx) })
+	g.Go(func() error { return forwardUpdates(gctx, market, changes) })
+	g.Go(func() error { return verifier.Run(gctx) })
+	g.Go(func() error { return lifecycle.IgnoreCanceled(events.Run(gctx)) })
 	g.Go(func() error { return lifecycle.IgnoreCanceled(b.Run(gctx)) })
 	err = g.Wait()
 	log.Info("bot stopped")
@@ -100,7 +131,8 @@ func warnEmptyWhitelist(log *slog.Logger, cfg config.Bot) {
 }
 
 // marketService serves every user's offers from an index of the market that its Run (started by run)
-// rebuilds from Redis in the background, so no user's call waits for a market read.
+// keeps up to date from Redis in the background (whole reads, and the changed titles of change events),
+// so no user's call waits for a market read.
 func marketService(cfg config.Bot, rdb redis.UniversalClient, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) (*offers.Service, error) {
 	fee, err := market.ParsePercent(cfg.FeePercent.String())
 	if err != nil {
@@ -108,5 +140,6 @@ func marketService(cfg config.Bot, rdb redis.UniversalClient, clk clock.Clock, l
 	}
 	metrics := bot.NewMarketMetrics(reg)
 	src := metrics.Source(pricestore.NewMarketReader(rdb, pricestore.MarketReaderConfig{FallbackFee: fee}, clk, log))
-	return offers.NewService(src, clk, min(cfg.PollInterval, 2*time.Second), offers.WithLogger(log), offers.WithObserver(metrics)), nil
+	return offers.NewService(src, clk, min(cfg.PollInterval, 2*time.Second), offers.WithLogger(log), offers.WithObserver(metrics),
+		offers.WithResyncInterval(cfg.ResyncInterval)), nil
 }
