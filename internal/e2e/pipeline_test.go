@@ -136,7 +136,8 @@ func TestPipelineDeliversOffersToTelegram(t *testing.T) {
 	worker := start(t, "worker", env(nil))
 	parser := start(t, "parser", env(map[string]string{"DMARKET_API_URL": sim.URL(), "DMARKET_PUBLIC_KEY": pub,
 		"DMARKET_SECRET_KEY": sec, "DMARKET_PROXIES_FILE": "/nonexistent", "PARSER_CYCLE_INTERVAL": "2s"}))
-	bot := start(t, "bot", env(map[string]string{"TELEGRAM_API_ENDPOINT": tg.Endpoint(), "TELEGRAM_API_TOKEN": tg.Token(),
+	// The bot re-checks every offer against the simulator before notifying it.
+	bot := start(t, "bot", env(map[string]string{"DMARKET_API_URL": sim.URL(), "TELEGRAM_API_ENDPOINT": tg.Endpoint(), "TELEGRAM_API_TOKEN": tg.Token(),
 		"TELEGRAM_WHITELIST": fmt.Sprint(traderID), "BOT_DEFAULT_MIN_PRICE": "0", "BOT_DEFAULT_LIMIT": "0",
 		"BOT_POLL_INTERVAL": "1s"}))
 
