@@ -446,8 +446,20 @@ func startStack(t testing.TB, cfg stackConfig) *stack {
 	sched, err := salesschedule.New(rdb, cfg.clock, salesschedule.Config{})
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
-	h, err := worker.New(worker.Config{}, worker.Deps{Store: store, Schedule: sched, Analyse: worker.SellHistory,
-		Logger: testLogger(), Registerer: reg, StartSpan: cfg.startSpan})
+	queues := make([]string, 0, len(message.Kinds))
+	for _, k := range message.Kinds {
+		queues = append(queues, message.Queue(k))
+	}
+	co := fastConn
+	co.Queues = queues
+	co.Exchanges = []string{message.ChangesExchange}
+	conn, err := rabbitmq.NewConn(cfg.amqpURL, testLogger(), reg, co)
+	require.NoError(t, err)
+	// The change events go out as in production, on the worker's connection.
+	changes := rabbitmq.NewPublisher(conn, rabbitmq.PublisherOptions{Channels: 2})
+	t.Cleanup(func() { _ = changes.Close() })
+	h, err := worker.New(worker.Config{}, worker.Deps{Store: store, Schedule: sched, Changes: changes, Orders: store,
+		Analyse: worker.SellHistory, Logger: testLogger(), Registerer: reg, StartSpan: cfg.startSpan})
 	require.NoError(t, err)
 	var inner message.Handler = h
 	if cfg.handler != nil {
@@ -461,15 +473,6 @@ func startStack(t testing.TB, cfg stackConfig) *stack {
 	require.NoError(t, err)
 	consumerOpts := cfg.consumer
 	consumerOpts.Pauser = guard
-
-	queues := make([]string, 0, len(message.Kinds))
-	for _, k := range message.Kinds {
-		queues = append(queues, message.Queue(k))
-	}
-	co := fastConn
-	co.Queues = queues
-	conn, err := rabbitmq.NewConn(cfg.amqpURL, testLogger(), reg, co)
-	require.NoError(t, err)
 	cons := rabbitmq.NewConsumer(conn, listingsQueue, rec, consumerOpts)
 
 	runConsumer(t, conn, guard, cons)
