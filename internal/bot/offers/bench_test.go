@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -124,4 +127,121 @@ func BenchmarkUserOffers200k(b *testing.B) {
 			BuildIndex(&m, now0)
 		}
 	})
+}
+
+// benchTitles is an in-memory TitleSource over a market whose titles a benchmark changes.
+type benchTitles struct {
+	mu     sync.Mutex
+	m      market.Snapshot
+	titles map[string]*market.TitleState
+}
+
+func newBenchTitles(m market.Snapshot) *benchTitles {
+	src := &benchTitles{m: m, titles: make(map[string]*market.TitleState, len(m.Titles))}
+	for i := range m.Titles {
+		src.titles[m.Titles[i].Title] = &m.Titles[i]
+	}
+	return src
+}
+
+func (b *benchTitles) Market(context.Context) (market.Snapshot, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := b.m
+	m.Titles = slices.Clone(b.m.Titles)
+	return m, nil
+}
+
+func (b *benchTitles) Titles(_ context.Context, titles []string) ([]market.TitleState, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]market.TitleState, 0, len(titles))
+	for _, n := range titles {
+		if t, ok := b.titles[n]; ok {
+			out = append(out, *t)
+		}
+	}
+	return out, nil
+}
+
+// change gives each named title a new cheapest tradable level, 1 % above or below the last.
+func (b *benchTitles) change(titles []string, up bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, n := range titles {
+		t := b.titles[n]
+		if t.Available == nil {
+			continue
+		}
+		l := *t.Available
+		if up {
+			l.Price += max(l.Price/100, 1)
+		} else {
+			l.Price -= max(l.Price/100, 1)
+		}
+		t.Available = &l
+	}
+}
+
+// BenchmarkApply200k measures what one batch of change events costs the bot over a realistic market of
+// 200,000 titles (as BenchmarkUserOffers200k): Apply of 100 changed titles read from an in-memory
+// TitleSource (the index update, copy-on-write, with background compactions as the changes pile up),
+// then one user's offers of the changed titles (TitleOffers, what notifications need) and the user's
+// first page (what /offers shows). Each part's time per batch is reported beside the total, and the
+// process's CPU time per batch (cpu-ns/op), which includes the background compactions.
+func BenchmarkApply200k(b *testing.B) {
+	const titles, batch = 200000, 100
+	m := realisticMarket(titles)
+	src := newBenchTitles(m)
+	svc := NewService(src, clocktest.NewFake(now0), time.Hour)
+	ctx := context.Background()
+	if err := svc.Resync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(200, 100))
+	batches := make([][]string, 64)
+	for i := range batches {
+		for range batch {
+			batches[i] = append(batches[i], m.Titles[r.IntN(titles)].Title)
+		}
+	}
+	user := Settings{MinPriceCents: 1000, Games: []string{"a8db", "9a92", "tf2", "rust"}}
+	b.Run("apply+user", func(b *testing.B) {
+		var apply, title, first time.Duration
+		n, k := 0, 0
+		cpu := processCPU()
+		for b.Loop() {
+			changed := batches[k%len(batches)]
+			src.change(changed, k/len(batches)%2 == 0)
+			k++
+			start := time.Now()
+			if err := svc.Apply(ctx, changed); err != nil {
+				b.Fatal(err)
+			}
+			applied := time.Now()
+			got := svc.TitleOffers(user, changed, now0)
+			listed := time.Now()
+			page, err := svc.First(ctx, user, 10)
+			if err != nil || len(page) == 0 {
+				b.Fatalf("first page: %d offers, %v", len(page), err)
+			}
+			apply, title, first = apply+applied.Sub(start), title+listed.Sub(applied), first+time.Since(listed)
+			n += len(got)
+		}
+		b.ReportMetric(float64(apply.Nanoseconds())/float64(b.N), "apply-ns/op")
+		b.ReportMetric(float64(title.Nanoseconds())/float64(b.N), "title-offers-ns/op")
+		b.ReportMetric(float64(first.Nanoseconds())/float64(b.N), "first-page-ns/op")
+		b.ReportMetric(float64(n)/float64(b.N), "changed-offers/op")
+		// CPU time of the process per batch, background compactions included.
+		b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	})
+}
+
+// processCPU returns the user plus system CPU time the process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

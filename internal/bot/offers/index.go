@@ -131,7 +131,7 @@ func BuildIndex(m *market.Snapshot, now time.Time) *Index {
 	for game, lists := range ix.lists {
 		ix.games = append(ix.games, game)
 		for st := range lists {
-			slices.SortFunc(lists[st], compareEntries)
+			lists[st] = sortEntries(lists[st], sorted)
 			ix.size += len(lists[st])
 			for k := range lists[st] {
 				if e := &lists[st][k]; e.feeEnds != 0 {
@@ -149,6 +149,24 @@ func BuildIndex(m *market.Snapshot, now time.Time) *Index {
 		}
 	}
 	return ix
+}
+
+// sortEntries returns list sorted by compareEntries. inOrder says the entries were appended in
+// (order, title) order, as BuildIndex appends them over titles sorted by name: then the sort runs on
+// packed integer keys (see sortCandidates).
+func sortEntries(list []entry, inOrder bool) []entry {
+	if !inOrder {
+		slices.SortFunc(list, compareEntries)
+		return list
+	}
+	perm := sortCandidates(len(list), true, func(k int) int64 { return list[k].bp }, func(a, b int) int {
+		return compareEntries(list[a], list[b])
+	})
+	out := make([]entry, len(list))
+	for k, i := range perm {
+		out[k] = list[i]
+	}
+	return out
 }
 
 // titleEntries appends to dst the offers of t (each kind and status, whatever its profit) with their
@@ -322,8 +340,8 @@ type filter struct {
 	minPrice, now int64
 	// muted are the positions of muted titles in the base and in the delta.
 	muted, mutedDelta map[int32]bool
-	// masked marks the base's titles that the delta replaced.
-	masked []uint64
+	// masked marks the base's titles that the delta replaced, dead the delta's slots replaced since.
+	masked, dead []uint64
 }
 
 func (f *filter) pass(e *entry, delta bool) bool {
@@ -331,7 +349,7 @@ func (f *filter) pass(e *entry, delta bool) bool {
 		return false
 	}
 	if delta {
-		return f.mutedDelta == nil || !f.mutedDelta[e.title]
+		return !bitSet(f.dead, e.title) && (f.mutedDelta == nil || !f.mutedDelta[e.title])
 	}
 	return (f.masked == nil || f.masked[e.title>>6]&(1<<(e.title&63)) == 0) && (f.muted == nil || !f.muted[e.title])
 }
@@ -344,7 +362,7 @@ func (ix *Index) walk(s Settings, now time.Time, yield func(*cursor) bool) {
 	}
 	d := ix.delta
 	if d != nil {
-		f.masked = d.masked
+		f.masked, f.dead = d.masked, d.dead
 	}
 	games := ix.games
 	if d != nil {
@@ -353,7 +371,7 @@ func (ix *Index) walk(s Settings, now time.Time, yield func(*cursor) bool) {
 	if len(s.Games) > 0 {
 		games = s.Games
 	}
-	cursors := make([]cursor, 0, 4*len(games)+2)
+	cursors := make([]cursor, 0, 6*len(games)+2)
 	seen := make(map[string]bool, len(games))
 	for _, g := range games {
 		if seen[g] {
@@ -364,8 +382,10 @@ func (ix *Index) walk(s Settings, now time.Time, yield func(*cursor) bool) {
 			cursors = append(cursors, cursor{list: lists[0]}, cursor{list: lists[1]})
 		}
 		if d != nil {
-			if lists := d.lists[g]; lists != nil {
-				cursors = append(cursors, cursor{list: lists[0], delta: true}, cursor{list: lists[1], delta: true})
+			for _, lists := range [2]*[2][]entry{d.lists[g], d.recent[g]} {
+				if lists != nil {
+					cursors = append(cursors, cursor{list: lists[0], delta: true}, cursor{list: lists[1], delta: true})
+				}
 			}
 		}
 	}
@@ -462,7 +482,7 @@ func (ix *Index) mutedTitles(muted []string) (base, delta map[int32]bool) {
 	if d := ix.delta; d != nil {
 		delta = make(map[int32]bool, len(muted))
 		for _, name := range muted {
-			if i, ok := d.slot[name]; ok && i >= 0 {
+			if i, ok := d.slot(name); ok && i >= 0 {
 				delta[i] = true
 			}
 		}

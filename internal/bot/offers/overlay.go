@@ -16,30 +16,44 @@ import (
 // Index.needsCompaction).
 const (
 	compactMinTitles = 2048
-	compactShare     = 32
+	compactShare     = 8
 )
 
 // delta is what changed in an index's market since its build: the changed titles' new states with their
 // offers, kept sorted per game and status like the base's, and the base titles they hide (masked). Each
-// change copies it in time proportional to its own size and the changed titles, never the market's.
+// change copies it in time proportional to the changes and to its recent part, never to the market:
+// new offers are merged into small recent lists, which are folded into the older lists once they grow;
+// offers of titles changed again since (dead slots) are skipped by walks and dropped by merges.
 type delta struct {
-	// titles holds title states by slot; a slot whose title changed again since is dead.
-	titles []market.TitleState
-	dead   []uint64
-	// slot maps a changed title to its live slot, or to -1 when it has no state (gone).
-	slot  map[string]int32
-	lists map[string]*[2][]entry
+	// titles holds title states by slot and perSlot their number of offers; a slot whose title changed
+	// again since is dead. Slots are only appended, and only to the latest delta (a Service changes its
+	// current index alone, under its lock), so deltas share the arrays: each sees only its own slots.
+	titles  []market.TitleState
+	perSlot []uint8
+	dead    []uint64
+	// slot maps a changed title to its live slot, or to -1 when it has no state (gone): recent changes in
+	// slotNew, copied on every change, older ones in slotOld, shared until slotNew is folded into it.
+	slotNew, slotOld map[string]int32
+	// lists and recent hold the delta's offers by game and status, sorted; recent ones are merged on
+	// every change, older ones shared until recent is folded into them.
+	lists, recent map[string]*[2][]entry
+	recentSize    int
 	// games are the games of the base's and the delta's lists, sorted.
 	games []string
-	// feeEnds holds the delta's offers whose fee is a reduced fee that ends, by the end ascending.
+	// feeEnds holds the delta's live offers whose fee is a reduced fee that ends, by the end ascending.
 	feeEnds []*entry
 	// masked marks the base's titles the delta replaced; maskedOffers counts their offers.
 	masked       []uint64
 	maskedOffers int
-	size         int
+	// size counts the live offers.
+	size int
 	// firstLevelExpiry and firstFeeEnd are as the Index's, for the delta's offers (unix ns; 0: none).
 	firstLevelExpiry, firstFeeEnd int64
 }
+
+// recentFold is the most offers the recent lists hold before they are folded into the older ones (a
+// small delta folds sooner: once they hold more than half its live offers).
+const recentFold = 2048
 
 // compare orders a delta's entries: profit descending, then title name, kind and status.
 func (d *delta) compare(a, b entry) int {
@@ -50,6 +64,42 @@ func (d *delta) compare(a, b entry) int {
 		return c
 	}
 	return cmp.Compare(a.order, b.order)
+}
+
+// slotFold is the most titles slotNew holds before it is folded into slotOld (a small delta folds
+// sooner: when slotNew holds more than half as many as slotOld).
+const slotFold = 512
+
+// slot returns the live slot of a changed title (-1: gone), and false for a title that did not change.
+func (d *delta) slot(name string) (int32, bool) {
+	if i, ok := d.slotNew[name]; ok {
+		return i, true
+	}
+	i, ok := d.slotOld[name]
+	return i, ok
+}
+
+// eachSlot calls yield with every changed title's live slot (-1: gone).
+func (d *delta) eachSlot(yield func(name string, slot int32)) {
+	for name, i := range d.slotNew {
+		yield(name, i)
+	}
+	for name, i := range d.slotOld {
+		if _, newer := d.slotNew[name]; !newer {
+			yield(name, i)
+		}
+	}
+}
+
+// changedTitles returns how many titles changed.
+func (d *delta) changedTitles() int {
+	n := len(d.slotOld)
+	for name := range d.slotNew {
+		if _, ok := d.slotOld[name]; !ok {
+			n++
+		}
+	}
+	return n
 }
 
 func bitSet(bits []uint64, i int32) bool { return bits[i>>6]&(1<<(i&63)) != 0 }
@@ -64,17 +114,17 @@ func earliestNS(a, b int64) int64 {
 
 // with returns an index of ix's market with the titles of changes replaced by their new state (nil, or
 // a state without a level: the title is gone), their offers computed at now. ix is not modified; the
-// result shares its base and costs time proportional to the changes and the delta, not the market.
+// result shares its base and costs time proportional to the changes and the delta's recent part.
 func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Index {
 	d := ix.delta.clone(len(ix.market.Titles))
 	fees := gameFees{m: ix.market}
-	touched := map[string]bool{}
 	fresh := map[string]*[2][]entry{}
+	var feeEnds []*entry
 	var buf [4]entry
 	for name, st := range changes {
-		if i, ok := d.slot[name]; ok && i >= 0 {
+		if i, ok := d.slot(name); ok && i >= 0 && !bitSet(d.dead, i) {
 			d.dead[i>>6] |= 1 << (i & 63)
-			touched[d.titles[i].GameID] = true
+			d.size -= int(d.perSlot[i])
 		}
 		for _, i := range ix.positions(name) {
 			if !bitSet(d.masked, i) {
@@ -83,22 +133,23 @@ func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Ind
 			}
 		}
 		if st == nil || (st.Available == nil && st.Locked == nil) {
-			d.slot[name] = -1
+			d.slotNew[name] = -1
 			continue
 		}
 		slot := int32(len(d.titles)) //nolint:gosec // a delta holds far fewer than 2^31 titles
 		t := *st
 		t.Title = name
 		d.titles = append(d.titles, t)
-		if len(d.dead) < len(d.titles)/64+1 {
+		if len(d.dead)*64 <= int(slot) {
 			d.dead = append(d.dead, 0)
 		}
-		d.slot[name] = slot
+		d.slotNew[name] = slot
 		found := titleEntries(buf[:0], &d.titles[slot], &fees, slot, 0, now)
+		d.perSlot = append(d.perSlot, uint8(len(found))) //nolint:gosec // at most 4
+		d.size += len(found)
 		if len(found) == 0 {
 			continue
 		}
-		touched[t.GameID] = true
 		lists := fresh[t.GameID]
 		if lists == nil {
 			lists = &[2][]entry{}
@@ -108,7 +159,23 @@ func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Ind
 			lists[e.order&1] = append(lists[e.order&1], e)
 		}
 	}
-	d.merge(touched, fresh, ix)
+	buildNS := unixNanos(ix.builtAt)
+	for _, lists := range fresh {
+		for st := range lists {
+			slices.SortFunc(lists[st], d.compare)
+			for k := range lists[st] {
+				e := &lists[st][k]
+				if e.feeEnds != 0 {
+					feeEnds = append(feeEnds, e)
+				}
+				if e.expires >= buildNS {
+					d.firstLevelExpiry = earliestNS(d.firstLevelExpiry, e.expires)
+				}
+			}
+		}
+	}
+	d.addRecent(fresh)
+	d.summarize(ix, feeEnds)
 	nx := *ix
 	nx.delta, nx.view = d, &marketView{}
 	return &nx
@@ -117,82 +184,103 @@ func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Ind
 // clone returns a copy of d to change (a new delta over a base of n titles when d is nil).
 func (d *delta) clone(n int) *delta {
 	if d == nil {
-		return &delta{slot: map[string]int32{}, lists: map[string]*[2][]entry{}, masked: make([]uint64, (n+63)/64)}
+		return &delta{slotNew: map[string]int32{}, lists: map[string]*[2][]entry{}, recent: map[string]*[2][]entry{},
+			masked: make([]uint64, (n+63)/64)}
 	}
-	return &delta{titles: slices.Clip(d.titles), dead: slices.Clone(d.dead), slot: maps.Clone(d.slot),
-		lists: maps.Clone(d.lists), masked: slices.Clone(d.masked), maskedOffers: d.maskedOffers,
-		feeEnds: d.feeEnds, firstLevelExpiry: d.firstLevelExpiry}
+	c := *d
+	c.dead, c.slotNew, c.recent, c.masked = slices.Clone(d.dead), maps.Clone(d.slotNew), maps.Clone(d.recent), slices.Clone(d.masked)
+	if len(c.slotNew) > min(slotFold, max(8, len(c.slotOld)/2)) {
+		old := make(map[string]int32, len(c.slotOld)+len(c.slotNew))
+		maps.Copy(old, c.slotOld)
+		maps.Copy(old, c.slotNew)
+		c.slotOld, c.slotNew = old, make(map[string]int32, slotFold)
+	}
+	return &c
 }
 
-// merge rebuilds the lists of the touched games from their live entries and the fresh ones, and the
-// delta's summary (games, size, fee ends, first expiry).
-func (d *delta) merge(touched map[string]bool, fresh map[string]*[2][]entry, ix *Index) {
-	for g := range touched {
-		var next [2][]entry
-		for st := range next {
-			var add, prev []entry
-			if f := fresh[g]; f != nil {
-				add = f[st]
-				slices.SortFunc(add, d.compare)
-			}
-			if l := d.lists[g]; l != nil {
-				prev = l[st]
-			}
-			out := make([]entry, 0, len(prev)+len(add))
-			for _, e := range prev {
-				if bitSet(d.dead, e.title) {
-					continue
-				}
-				for len(add) > 0 && d.compare(add[0], e) < 0 {
-					out, add = append(out, add[0]), add[1:]
-				}
-				out = append(out, e)
-			}
-			next[st] = append(out, add...)
-		}
-		if len(next[0])+len(next[1]) == 0 {
-			delete(d.lists, g)
+// mergeLive returns the live entries of a and b merged in order.
+func (d *delta) mergeLive(a, b []entry) []entry {
+	out := make([]entry, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		var e entry
+		if len(b) == 0 || (len(a) > 0 && d.compare(a[0], b[0]) <= 0) {
+			e, a = a[0], a[1:]
 		} else {
-			d.lists[g] = &next
+			e, b = b[0], b[1:]
+		}
+		if !bitSet(d.dead, e.title) {
+			out = append(out, e)
 		}
 	}
-	feeEnds := make([]*entry, 0, len(d.feeEnds))
+	return out
+}
+
+// addRecent merges the fresh offers (sorted) into the recent lists, and folds the recent lists into the
+// older ones once they have grown.
+func (d *delta) addRecent(fresh map[string]*[2][]entry) {
+	for g, f := range fresh {
+		var next [2][]entry
+		prev := d.recent[g]
+		for st := range next {
+			var old []entry
+			if prev != nil {
+				old = prev[st]
+			}
+			d.recentSize += len(f[st])
+			next[st] = d.mergeLive(old, f[st])
+		}
+		d.recent[g] = &next
+	}
+	if d.recentSize <= min(recentFold, max(16, d.size/2)) {
+		return
+	}
+	lists := make(map[string]*[2][]entry, len(d.lists)+len(d.recent))
+	for g, l := range d.lists {
+		lists[g] = l
+	}
+	for g, r := range d.recent {
+		var next [2][]entry
+		for st := range next {
+			var old []entry
+			if l := d.lists[g]; l != nil {
+				old = l[st]
+			}
+			next[st] = d.mergeLive(old, r[st])
+		}
+		lists[g] = &next
+	}
+	d.lists, d.recent, d.recentSize = lists, map[string]*[2][]entry{}, 0
+}
+
+// summarize updates the delta's games and fee ends after a change that added fresh fee ends.
+func (d *delta) summarize(ix *Index, fresh []*entry) {
+	feeEnds := make([]*entry, 0, len(d.feeEnds)+len(fresh))
 	for _, e := range d.feeEnds {
-		if !touched[d.titles[e.title].GameID] {
+		if !bitSet(d.dead, e.title) {
 			feeEnds = append(feeEnds, e)
 		}
 	}
-	buildNS := unixNanos(ix.builtAt)
-	d.size = 0
-	games := slices.Clone(ix.games)
-	for g, lists := range d.lists {
-		games = append(games, g)
-		for st := range lists {
-			d.size += len(lists[st])
-			for k := range lists[st] {
-				e := &lists[st][k]
-				if touched[g] && e.feeEnds != 0 {
-					feeEnds = append(feeEnds, e)
-				}
-				if touched[g] && e.expires >= buildNS {
-					d.firstLevelExpiry = earliestNS(d.firstLevelExpiry, e.expires)
-				}
-			}
-		}
-	}
-	slices.Sort(games)
-	d.games = slices.Compact(games)
+	feeEnds = append(feeEnds, fresh...)
 	slices.SortFunc(feeEnds, func(a, b *entry) int { return cmp.Compare(a.feeEnds, b.feeEnds) })
 	d.feeEnds, d.firstFeeEnd = feeEnds, 0
 	if len(feeEnds) > 0 {
 		d.firstFeeEnd = feeEnds[0].feeEnds
 	}
+	games := slices.Clone(ix.games)
+	for g := range d.lists {
+		games = append(games, g)
+	}
+	for g := range d.recent {
+		games = append(games, g)
+	}
+	slices.Sort(games)
+	d.games = slices.Compact(games)
 }
 
 // title returns the state of the named title in the market the index shows.
 func (ix *Index) title(name string) (*market.TitleState, bool) {
 	if d := ix.delta; d != nil {
-		if i, ok := d.slot[name]; ok {
+		if i, ok := d.slot(name); ok {
 			if i < 0 {
 				return nil, false
 			}
@@ -239,15 +327,15 @@ type marketView struct {
 func (v *marketView) get(ix *Index) *market.Snapshot {
 	v.once.Do(func() {
 		d := ix.delta
-		changed := make([]market.TitleState, 0, len(d.slot))
-		for _, i := range d.slot {
+		changed := make([]market.TitleState, 0, d.changedTitles())
+		d.eachSlot(func(_ string, i int32) {
 			if i >= 0 {
 				changed = append(changed, d.titles[i])
 			}
-		}
+		})
 		slices.SortFunc(changed, func(a, b market.TitleState) int { return strings.Compare(a.Title, b.Title) })
 		m := *ix.market
-		m.Titles = make([]market.TitleState, 0, len(ix.market.Titles)-len(d.slot)+len(changed))
+		m.Titles = make([]market.TitleState, 0, len(ix.market.Titles)+len(changed))
 		for i := range ix.market.Titles {
 			if bitSet(d.masked, int32(i)) { //nolint:gosec // a market holds far fewer than 2^31 titles
 				continue
@@ -296,16 +384,21 @@ func (ix *Index) levelExpiries() []levelExpiry {
 // until yield returns false.
 func (ix *Index) eachExpiry(from int64, yield func(title string, at int64, base bool) bool) {
 	if d := ix.delta; d != nil {
-		for _, i := range d.slot {
-			if i < 0 {
-				continue
+		stop := false
+		d.eachSlot(func(_ string, i int32) {
+			if i < 0 || stop {
+				return
 			}
 			t := &d.titles[i]
 			for _, l := range [2]*market.PriceLevel{t.Available, t.Locked} {
 				if l != nil && !l.ExpiresAt.IsZero() && unixNanos(l.ExpiresAt) >= from && !yield(t.Title, unixNanos(l.ExpiresAt), false) {
+					stop = true
 					return
 				}
 			}
+		})
+		if stop {
+			return
 		}
 	}
 	list := ix.levelExpiries()

@@ -282,7 +282,8 @@ func (s *Service) Index(ctx context.Context) (*Index, error) {
 	snap := s.cur.Load()
 	if s.running.Load() > 0 {
 		if snap != nil {
-			if snap.ix.NeedsRebuild(now) {
+			// While events are live Run re-reads expiring titles on its own schedule.
+			if !s.live.Load() && snap.ix.NeedsRebuild(now) {
 				select {
 				case s.wake <- struct{}{}:
 				default:
