@@ -2,7 +2,9 @@ package pricestore
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
@@ -206,4 +209,51 @@ func TestParseRangeAndBuckets(t *testing.T) {
 		prev = b
 	}
 	require.Equal(t, []int{0, 0, 8, 16, 80}, []int{BucketOf(0), BucketOf(1), BucketOf(2), BucketOf(4), BucketOf(1024)})
+}
+
+// TestConcurrentWorkersSweepOnce: four workers apply two crawls' pages, shuffled and each delivered
+// three times; the title only the second crawl's sweep removes is reported once, and the
+// end state is that of one writer applying the pages in order.
+func TestConcurrentWorkersSweepOnce(t *testing.T) {
+	c1, c2 := t0.Add(-20*time.Minute), t0.Add(-10*time.Minute)
+	page := func(cycle time.Time, idx int, last bool, ls ...[]validate.Listing) ListingsPage {
+		return ListingsPage{Game: "a8db", FetchedAt: cycle.Add(time.Duration(idx) * time.Second), Items: items(ls...),
+			Crawl: &message.Crawl{Range: "100-999", Cycle: cycle.UnixMilli(), Page: idx, Last: last}}
+	}
+	first := []ListingsPage{
+		page(c1, 0, false, spread("A", 300, false, 0, 2), spread("Gone", 350, false, 0, 1)),
+		page(c1, 1, true, spread("A", 500, false, 0, 1)),
+	}
+	second := []ListingsPage{
+		page(c2, 0, false, spread("A", 300, false, 0, 2)),
+		page(c2, 1, false, spread("B", 400, false, 0, 1)),
+		page(c2, 2, true, spread("A", 600, false, 0, 1)),
+	}
+	single, singleDB, _ := newStore(t)
+	for _, p := range append(append([]ListingsPage(nil), first...), second...) {
+		_, err := single.ApplyListings(context.Background(), p)
+		require.NoError(t, err)
+	}
+	require.Zero(t, singleDB.Exists(context.Background(), PricesKey("Gone")).Val())
+
+	redisdbtest.Both(t, func(t *testing.T, shared redis.UniversalClient) {
+		s, _ := newStoreOn(t, shared)
+		for _, p := range first {
+			_, err := s.ApplyListings(context.Background(), p)
+			require.NoError(t, err)
+		}
+		var mu sync.Mutex
+		reported := 0
+		writeConcurrently(t, shared, len(second), 3, rand.New(rand.NewPCG(7, 8)), func(st *Store, i int) error {
+			a, err := st.ApplyListings(context.Background(), second[i])
+			mu.Lock()
+			if slices.Contains(a.Changed, "Gone") {
+				reported++
+			}
+			mu.Unlock()
+			return err
+		})
+		require.Equal(t, 1, reported, "the removal is reported once")
+		require.Equal(t, dump(t, singleDB), dump(t, shared))
+	})
 }
