@@ -191,13 +191,15 @@ const obsBotUser = 4242
 
 // startObsBot starts the bot on Redis redisURL against the Telegram endpoint endpoint (a telegramtest
 // server's Endpoint, or a proxy in front of it) with token, whitelisting obsBotUser, and waits until it is
-// ready. It returns the process and its ops base URL.
+// ready, without a broker unless env sets RABBITMQ_URL. It returns the process and its ops base URL.
 func startObsBot(t *testing.T, redisURL, endpoint, token string, env map[string]string) (*proc, string) {
 	t.Helper()
 	b, base := serve(t, "bot", merged(map[string]string{
 		"REDIS_URL": redisURL, "TELEGRAM_API_ENDPOINT": endpoint,
 		"TELEGRAM_API_TOKEN": token, "TELEGRAM_WHITELIST": fmt.Sprint(obsBotUser), "BOT_POLL_INTERVAL": "200ms",
 		"BOT_DEFAULT_MIN_PRICE": "0", "BOT_DEFAULT_LIMIT": "-100", "SHUTDOWN_TIMEOUT": "5s", "LOG_FORMAT": "text",
+		// No broker unless env names one: the bot serves without it, and declares nothing on the local one.
+		"RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:1/",
 	}, env))
 	awaitStatus(t, b, base+"/readyz", 200, 30*time.Second)
 	return b, base
