@@ -80,8 +80,8 @@ type Result struct {
 type Config struct {
 	// CheckOrders re-checks the buy order of TARGET offers (needs DMarket keys).
 	CheckOrders bool
-	// Reuse is how long a title's listings (or buy order) read by one check answer the next checks;
-	// default 1s.
+	// Reuse is how long a title's listings (or buy order) read by one check answer the next checks (the
+	// same offer sent to several users at once); default 500ms.
 	Reuse time.Duration
 	// ReverifyInterval is how often a tracked offer is re-checked in the background; default 10s.
 	ReverifyInterval time.Duration
@@ -93,7 +93,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Reuse <= 0 {
-		c.Reuse = time.Second
+		c.Reuse = 500 * time.Millisecond
 	}
 	if c.ReverifyInterval <= 0 {
 		c.ReverifyInterval = 10 * time.Second
