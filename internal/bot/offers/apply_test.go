@@ -475,3 +475,46 @@ func TestServiceFullReadKeepsChangesAppliedMeanwhile(t *testing.T) {
 	require.Equal(t, []string{"A", "B"}, titlesOf(got))
 	require.Equal(t, int64(300), got[0].Sell, "the change applied during the read is kept")
 }
+
+// applyObserver counts a Service's builds and applies.
+type applyObserver struct {
+	countingObserver
+	applied, titles, failed atomic.Int64
+}
+
+func (o *applyObserver) TitlesApplied(_ time.Duration, titles int) {
+	o.applied.Add(1)
+	o.titles.Add(int64(titles))
+}
+
+func (o *applyObserver) ApplyFailed() { o.failed.Add(1) }
+
+// Apply reads the whole market instead when the source cannot read titles or nothing was read yet, and
+// tells an ApplyObserver about the applies it made.
+func TestServiceApplyFallsBackToAFullRead(t *testing.T) {
+	m := baseMarket(market.TitleState{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)})
+	ctx := context.Background()
+
+	plain := &fakeSource{market: m}
+	svc := NewService(plain, clocktest.NewFake(now0), time.Hour)
+	require.NoError(t, svc.Apply(ctx, []string{"A"}))
+	require.NoError(t, svc.Apply(ctx, []string{"A"}))
+	require.EqualValues(t, 2, plain.calls.Load(), "a Source without Titles is read in full")
+	plain.err = errors.New("redis down")
+	require.ErrorIs(t, svc.Apply(ctx, []string{"A"}), plain.err)
+
+	src := newMemSource(m)
+	obs := &applyObserver{}
+	svc = NewService(src, clocktest.NewFake(now0), time.Hour, WithObserver(obs))
+	require.NoError(t, svc.Apply(ctx, []string{"A"}))
+	require.EqualValues(t, 1, src.marketReads.Load(), "the first Apply reads the whole market")
+	require.Empty(t, src.reads())
+	require.NoError(t, svc.Apply(ctx, []string{"A", "B", "A"}))
+	require.Equal(t, [][]string{{"A", "B"}}, src.reads())
+	require.EqualValues(t, 1, obs.applied.Load())
+	require.EqualValues(t, 2, obs.titles.Load())
+	src.titlesErr = errors.New("redis down")
+	require.Error(t, svc.Apply(ctx, []string{"A"}))
+	require.EqualValues(t, 1, obs.failed.Load())
+	require.EqualValues(t, 1, obs.built.Load())
+}
