@@ -3,7 +3,8 @@
 // range crawl marked last), learns range boundaries so that chains stay short, paces cycles, fetches buy
 // orders for the titles it saw, fees once a day and sales per title from the shared schedule. Beside the
 // range crawl, two lanes spend fixed shares of the listings budget (lanes.go): the fresh lane polls each
-// game's newest listings, the watch lane scans the titles of the shared watchlist.
+// game's newest listings, the watch lane scans the titles of the shared watchlist; with keys, the buy
+// orders of the titles they find follow at once (orders.go).
 package crawler
 
 import (
@@ -56,6 +57,9 @@ type ListingsPage struct {
 	// Keys identify each valid listing of the page at its price (item id and price), in the page's
 	// order: the fresh lane's memory of what it has seen.
 	Keys []string
+	// KeyTitles are the titles of the listings of Keys, index by index: the fresh lane asks for the buy
+	// orders of its new listings' titles.
+	KeyTitles []string
 }
 
 // SalesPage is one page of a title's last sales.

@@ -141,6 +141,10 @@ type Crawler struct {
 	// budgetFn returns the lanes' listings budget in requests per second; watchlist feeds the watch lane.
 	budgetFn  func() float64
 	watchlist Watchlist
+	// orders holds the buy-orders calls that follow the fresh and watch lanes (nil without keys), made
+	// with the retry policy laneRetry.
+	orders    *ordersQueue
+	laneRetry backoff.Policy
 	// sharedStart is the start (unix ms) of the earliest shared cycle the last cycle joined, 0 for none.
 	sharedStart atomic.Int64
 }
@@ -201,6 +205,10 @@ func New(cfg Config, d Deps) (*Crawler, error) {
 		api:   d.API, pub: d.Publisher, sched: d.Schedule, gate: d.Gate, clock: d.Clock,
 		log: d.Log, tracer: d.Tracer, m: newMetrics(d.Registry), leases: d.Leases, budgetFn: d.Budget, watchlist: d.Watchlist,
 		plan: map[string][]Range{}, unfinished: map[string][]Range{}, attempts: map[string]int{},
+	}
+	c.laneRetry = laneRetryPolicy(c.retry)
+	if cfg.WithKeys {
+		c.orders = newOrdersQueue(c)
 	}
 	for _, g := range cfg.Games {
 		c.plan[g] = ranges
@@ -457,7 +465,12 @@ const kindPublish = "publish"
 // the capped, jittered backoff of the retry policy on the clock between attempts. Every failure counts in
 // the failures of kind; an API error IsRetryable refuses is returned at once, marked errPermanent.
 func (c *Crawler) fetch(ctx context.Context, kind string, fn func(context.Context) error) error {
-	err := backoff.Retry(ctx, c.retry, c.clock, func(ctx context.Context) error {
+	return c.fetchWith(ctx, c.retry, kind, fn)
+}
+
+// fetchWith is fetch with the retry policy p.
+func (c *Crawler) fetchWith(ctx context.Context, p backoff.Policy, kind string, fn func(context.Context) error) error {
+	err := backoff.Retry(ctx, p, c.clock, func(ctx context.Context) error {
 		err := fn(ctx)
 		if err == nil {
 			return nil

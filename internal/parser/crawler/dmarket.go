@@ -25,14 +25,14 @@ func (a DMarketAPI) MarketItems(ctx context.Context, q ListingsQuery) (ListingsP
 	if err != nil {
 		return ListingsPage{}, err
 	}
-	keys := make([]string, len(p.Items))
+	keys, titles := make([]string, len(p.Items)), make([]string, len(p.Items))
 	for i, it := range p.Items {
-		keys[i] = ListingKey(it.ItemID, int64(it.PriceCents))
+		keys[i], titles[i] = ListingKey(it.ItemID, int64(it.PriceCents)), it.Title
 	}
 	return ListingsPage{
 		Result: Result{Raw: p.Raw, Request: p.Request},
 		Cursor: p.Cursor, Items: len(p.Items) + p.Invalid, Titles: p.Titles, LastPrice: int64(p.MaxPriceCents),
-		Keys: keys,
+		Keys: keys, KeyTitles: titles,
 	}, nil
 }
 

@@ -14,7 +14,8 @@ import (
 // every page at once as a plain listings page. It remembers the listings it has seen (at their price);
 // while a page holds nothing but new listings and has a next page, it reads on, up to FreshMaxPages
 // pages, and it stops at the first page with a listing already seen. A game's first poll after the start
-// publishes its first page alone: the lane does not walk the market.
+// publishes its first page alone: the lane does not walk the market. With keys, each later page with new
+// listings asks for the buy orders of their titles (orders.go).
 
 // freshPage is one request of the fresh lane: a game's newest listings from cursor, depth pages deep.
 type freshPage struct {
@@ -81,9 +82,13 @@ func (f *freshLane) fetch(ctx context.Context, p freshPage) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fresh := 0
-	for _, k := range page.Keys {
+	var titles []string
+	for i, k := range page.Keys {
 		if f.seen.add(p.game + "\x00" + k) {
 			fresh++
+			if i < len(page.KeyTitles) {
+				titles = append(titles, page.KeyTitles[i])
+			}
 		}
 	}
 	primed := f.primed[p.game]
@@ -93,6 +98,7 @@ func (f *freshLane) fetch(ctx context.Context, p freshPage) {
 		return
 	}
 	c.m.freshNew.WithLabelValues(p.game).Add(float64(fresh))
+	c.orders.request(laneFreshOrders, p.game, distinctTitles(titles))
 	allNew := fresh == len(page.Keys) && fresh > 0
 	if allNew && page.Cursor != "" && p.depth < c.cfg.FreshMaxPages {
 		f.pending = append(f.pending, freshPage{game: p.game, cursor: page.Cursor, depth: p.depth + 1})

@@ -91,8 +91,8 @@ func (c *Crawler) laneSet() []*lane {
 	return out
 }
 
-// RunLanes paces the fresh and watch lanes until ctx ends (Run starts it); it returns at once when both
-// are off (zero share).
+// RunLanes paces the fresh and watch lanes, and with keys makes the buy-orders calls that follow them
+// (orders.go), until ctx ends (Run starts it); it returns at once when both lanes are off (zero share).
 func (c *Crawler) RunLanes(ctx context.Context) error {
 	lanes := c.laneSet()
 	if len(lanes) == 0 {
@@ -104,6 +104,9 @@ func (c *Crawler) RunLanes(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if c.orders != nil {
+		wg.Go(func() { c.orders.run(ctx) })
+	}
 	next := c.clock.Now()
 	for {
 		budget := c.budget()

@@ -28,16 +28,35 @@ import (
 type laneMarket struct {
 	*fakeMarket
 	lmu    sync.Mutex
-	feed   []string       // item ids, newest first
-	book   map[string]int // title -> listings of it
-	calls  map[string]int // lane -> requests
+	feed   []string          // item ids, newest first
+	titled map[string]string // item id -> title, "T" when absent
+	book   map[string]int    // title -> listings of it
+	calls  map[string]int    // lane -> requests
 	bad    []ListingsQuery
 	fail   error // every lane request fails with it when set
 	onCall func(lane string, total int)
 }
 
 func newLaneMarket() *laneMarket {
-	return &laneMarket{fakeMarket: newMarket(0), book: map[string]int{}, calls: map[string]int{}}
+	return &laneMarket{fakeMarket: newMarket(0), book: map[string]int{}, calls: map[string]int{}, titled: map[string]string{}}
+}
+
+// pushTitles adds a listing of each title at the top of the feed, the first title's newest.
+func (m *laneMarket) pushTitles(titles ...string) {
+	m.push(len(titles))
+	m.lmu.Lock()
+	defer m.lmu.Unlock()
+	for i, t := range titles {
+		m.titled[m.feed[i]] = t
+	}
+}
+
+// titleOf returns the title of a listing of the feed.
+func (m *laneMarket) titleOf(id string) string {
+	if t, ok := m.titled[id]; ok {
+		return t
+	}
+	return "T"
 }
 
 // push adds n listings at the top of the feed.
@@ -70,8 +89,7 @@ func (m *laneMarket) MarketItems(ctx context.Context, q ListingsQuery) (Listings
 	m.calls[lane]++
 	total := m.calls[laneFresh] + m.calls[laneWatch]
 	onCall, fail := m.onCall, m.fail
-	var ids []string
-	var titles []string
+	var ids, titles []string
 	if q.Limit != 100 || q.Signed || q.PriceFrom != 0 || q.PriceTo != 0 {
 		m.bad = append(m.bad, q)
 	}
@@ -80,6 +98,9 @@ func (m *laneMarket) MarketItems(ctx context.Context, q ListingsQuery) (Listings
 			m.bad = append(m.bad, q)
 		}
 		ids = m.feed
+		for _, id := range ids {
+			titles = append(titles, m.titleOf(id))
+		}
 	} else {
 		if q.OrderDir != dmarket.OrderAsc || q.OrderBy != dmarket.OrderByPrice {
 			m.bad = append(m.bad, q)
@@ -101,10 +122,11 @@ func (m *laneMarket) MarketItems(ctx context.Context, q ListingsQuery) (Listings
 	var page ListingsPage
 	var objs []string
 	for i := start; i < end; i++ {
-		objs = append(objs, fmt.Sprintf(`{"itemId":%q,"price":{"USD":"100"},"title":"T"}`, ids[i]))
+		objs = append(objs, fmt.Sprintf(`{"itemId":%q,"price":{"USD":"100"},"title":%q}`, ids[i], titles[i]))
 		page.Keys = append(page.Keys, ListingKey(ids[i], 100))
 	}
-	if titles != nil {
+	page.KeyTitles = titles[start:end]
+	if lane == laneWatch {
 		page.Titles = titles[start:end]
 	}
 	page.Items = len(objs)
@@ -167,6 +189,10 @@ func newLaneCrawler(t *testing.T, cfg Config, api API, pub message.Publisher, wl
 	clk := clocktest.NewFake(time.Date(2026, 6, 10, 0, 0, 0, 0, time.UTC))
 	d := Deps{API: api, Publisher: pub, Clock: clk, Log: slog.New(slog.NewTextHandler(logs, nil)),
 		Registry: prometheus.NewRegistry(), Budget: budget}
+	if cfg.WithKeys {
+		d.Schedule = &fakeSchedule{done: map[string]time.Duration{}, failed: map[string]int{}}
+		d.Gate = &fakeGate{taken: map[string]bool{}}
+	}
 	if wl != nil {
 		d.Watchlist = wl
 	}

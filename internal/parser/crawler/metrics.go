@@ -23,6 +23,8 @@ type metrics struct {
 	laneBudget    *prometheus.GaugeVec
 	freshNew      *prometheus.CounterVec
 	freshInterval *prometheus.GaugeVec
+	// ordersDropped counts the titles of the lanes' buy-orders calls dropped while the calls were behind.
+	ordersDropped *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -49,7 +51,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			"Range crawls of a shared cycle continued from the checkpoint of a parser that stopped or lost its lease, by game.", "game"),
 	}
 	m.laneRequests = counter("dmarket_crawler_lane_requests_total",
-		"Listings requests made, by lane (range: the price-range crawl; fresh: newest listings; watch: scans of watched titles).", "lane")
+		"Requests made, by lane: listings requests of the range (the price-range crawl), fresh (newest listings) and watch "+
+			"(scans of watched titles) lanes; aggregated-prices calls for the titles the fresh and watch lanes found "+
+			"(fresh-orders, watch-orders).", "lane")
 	m.lanePages = counter("dmarket_crawler_lane_pages_published_total", "Listings pages published, by lane.", "lane")
 	m.laneBudget = gauge("dmarket_crawler_lane_budget_requests_per_second",
 		"Request rate the fresh and watch lanes are paced at: their share of the usable egresses' budget, by lane.", "lane")
@@ -57,13 +61,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		"Listings (or new prices of listings) the fresh lane found that it had not seen before, by game.", "game")
 	m.freshInterval = gauge("dmarket_crawler_fresh_poll_interval_seconds",
 		"Time between the last two polls of a game's newest listings by the fresh lane, by game.", "game")
+	m.ordersDropped = counter("dmarket_crawler_lane_orders_dropped_titles_total",
+		"Titles of the fresh-orders and watch-orders calls dropped unasked because the calls were behind, by lane.", "lane")
 	// Every retried kind has a series from the start: dashboards and alerts see zero, not absence.
-	for _, kind := range []string{"listings", "orders", "fees", "publish", laneFresh, laneWatch} {
+	for _, kind := range []string{"listings", "orders", "fees", "publish", laneFresh, laneWatch, laneFreshOrders, laneWatchOrders} {
 		m.failures.WithLabelValues(kind)
 	}
 	for _, lane := range []string{laneRange, laneFresh, laneWatch} {
 		m.laneRequests.WithLabelValues(lane)
 		m.lanePages.WithLabelValues(lane)
+	}
+	for _, lane := range []string{laneFreshOrders, laneWatchOrders} {
+		m.laneRequests.WithLabelValues(lane)
+		m.ordersDropped.WithLabelValues(lane)
 	}
 	return m
 }

@@ -12,10 +12,34 @@ import (
 // The watch lane scans the titles the bot watches (offers near some user's threshold): it claims the
 // due ones from the shared watchlist, each at most once per WatchInterval over every parser, fetches the
 // title's cheapest listings (title filter, price ascending, first page) and publishes the page marked as
-// a scan of the title, complete when it had no next page.
+// a scan of the title, complete when it had no next page. With keys, once every title of a claim was
+// scanned, it asks for the buy orders of those it published in one call (orders.go).
 
-// watchTitle is one title to scan.
-type watchTitle struct{ game, title string }
+// watchTitle is one title to scan, of the claim batch.
+type watchTitle struct {
+	game, title string
+	batch       *watchBatch
+}
+
+// watchBatch is the titles of one claim: when the last of them was scanned, the buy orders of the titles
+// published are asked for.
+type watchBatch struct {
+	mu      sync.Mutex
+	left    int
+	scanned []string
+}
+
+// done records that t's scan ended (published or not) and returns the titles published once it was the
+// claim's last.
+func (b *watchBatch) done(t string, published bool) (titles []string, last bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.left--
+	if published {
+		b.scanned = append(b.scanned, t)
+	}
+	return b.scanned, b.left == 0
+}
 
 // maxWatchClaim bounds the titles one claim takes.
 const maxWatchClaim = 100
@@ -62,14 +86,22 @@ func (w *watchLane) claim(ctx context.Context, n int) {
 		c.log.Info("watchlist available again")
 		w.failing = false
 	}
+	b := &watchBatch{left: len(titles)}
 	for _, t := range titles {
-		w.pending = append(w.pending, watchTitle{game: game, title: t})
+		w.pending = append(w.pending, watchTitle{game: game, title: t, batch: b})
 	}
 }
 
-// scan fetches and publishes the cheapest listings of one title.
+// scan fetches and publishes the cheapest listings of one title; the claim's last scan asks for the buy
+// orders of the titles published.
 func (w *watchLane) scan(ctx context.Context, t watchTitle) {
 	c := w.c
+	published := false
+	defer func() {
+		if titles, last := t.batch.done(t.title, published); last {
+			c.orders.request(laneWatchOrders, t.game, titles)
+		}
+	}()
 	q := ListingsQuery{GameID: t.game, Title: t.title, OrderBy: dmarket.OrderByPrice, OrderDir: dmarket.OrderAsc, Limit: 100}
 	c.m.laneRequests.WithLabelValues(laneWatch).Inc()
 	page, err := c.api.MarketItems(ctx, q)
@@ -84,6 +116,7 @@ func (w *watchLane) scan(ctx context.Context, t watchTitle) {
 	if err := c.publish(ctx, message.KindListings, t.game, page.Result, nil, scan); err != nil {
 		return
 	}
+	published = true
 	c.m.lanePages.WithLabelValues(laneWatch).Inc()
 	c.m.listings.WithLabelValues(t.game).Add(float64(page.Items))
 	c.log.Debug("watched title scanned", "game", t.game, "title", t.title, "listings", page.Items, "complete", scan.Complete)
