@@ -16,7 +16,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	m := &metrics{
 		checks: f.NewCounterVec(prometheus.CounterOpts{Name: "dmarket_bot_rechecks_total",
-			Help: "Offer re-checks against DMarket, by purpose (send: before a notification, background: offers being shown) and outcome (stands, gone, cheaper, failed)."},
+			Help: "Offer re-checks against DMarket, by purpose (send: before a notification, background: offers being shown) and outcome (stands, gone, cheaper, failed; held: a recent refusal answered again without a request)."},
 			[]string{"purpose", "outcome"}),
 		stale: f.NewCounter(prometheus.CounterOpts{Name: "stale_offers_total",
 			Help: "Re-checks that found the offer gone on DMarket (listing sold or repriced, buy order gone); the offer was hidden and not sent."}),
@@ -31,6 +31,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			m.checks.WithLabelValues(p, o)
 		}
 	}
+	m.checks.WithLabelValues("send", "held")
 	for _, o := range []string{"ok", "failed", "dropped"} {
 		m.published.WithLabelValues(o)
 	}

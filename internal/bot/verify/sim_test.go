@@ -61,7 +61,7 @@ func newSimVerifier(t *testing.T, rate float64, broker bool) *simVerifier {
 		prometheus.NewRegistry(), clock.Real{}, dmarket.WithSigner(signer))
 	require.NoError(t, err)
 	forget := &fakeForget{}
-	v, err := New(Config{CheckOrders: true, Reuse: time.Nanosecond}, client, publisher, forget, clock.Real{}, log, prometheus.NewRegistry())
+	v, err := New(Config{CheckOrders: true, Reuse: time.Nanosecond, Hold: time.Nanosecond}, client, publisher, forget, clock.Real{}, log, prometheus.NewRegistry())
 	require.NoError(t, err)
 	return &simVerifier{sim: sim, v: v, forget: forget, conn: conn}
 }

@@ -70,6 +70,11 @@ func (v *Verifier) due(now time.Time) []*trackedOffer {
 			delete(v.orders, k)
 		}
 	}
+	for k, r := range v.refused {
+		if !now.Before(r.until) {
+			delete(v.refused, k)
+		}
+	}
 	v.m.tracked.Set(float64(len(v.tracked)))
 	slices.SortFunc(out, func(a, b *trackedOffer) int { return a.checked.Compare(b.checked) })
 	return out

@@ -89,6 +89,10 @@ type Config struct {
 	MaxPages int
 	// PublishQueue bounds the pages waiting to be published; default 256 (more are dropped and counted).
 	PublishQueue int
+	// Hold is how long a pre-send check that refused an offer (gone, undercut) answers the same for it
+	// without asking DMarket again, so that an offer still listed in the bot's market is not re-checked
+	// on every cycle until the workers' correction arrives; a failed check holds a fifth of it. Default 10s.
+	Hold time.Duration
 }
 
 func (c *Config) defaults() {
@@ -103,6 +107,9 @@ func (c *Config) defaults() {
 	}
 	if c.PublishQueue <= 0 {
 		c.PublishQueue = 256
+	}
+	if c.Hold <= 0 {
+		c.Hold = 10 * time.Second
 	}
 }
 
@@ -122,6 +129,7 @@ type Verifier struct {
 	listings map[string]listingsRead // by game + title
 	orders   map[string]orderRead    // by game + title
 	tracked  map[string]*trackedOffer
+	refused  map[string]refusal // by offerKey: recent pre-send checks that refused the offer
 	pubq     chan message.Outgoing
 	seq      atomic.Uint64
 }
@@ -140,6 +148,13 @@ type orderRead struct {
 	at    time.Time
 }
 
+// refusal is a pre-send check that refused an offer, held until until.
+type refusal struct {
+	res   Result
+	err   error
+	until time.Time
+}
+
 // New returns a Verifier. pub, forget, clk and log are required; reg receives its metrics.
 func New(cfg Config, api API, pub message.Publisher, forget Forgetter, clk Clock, log *slog.Logger,
 	reg prometheus.Registerer) (*Verifier, error) {
@@ -151,14 +166,36 @@ func New(cfg Config, api API, pub message.Publisher, forget Forgetter, clk Clock
 		cfg: cfg, api: api, pub: pub, forget: forget, clk: clk, log: log.With("component", "verify"),
 		m:        newMetrics(reg),
 		listings: map[string]listingsRead{}, orders: map[string]orderRead{}, tracked: map[string]*trackedOffer{},
+		refused: map[string]refusal{},
 		pubq: make(chan message.Outgoing, cfg.PublishQueue),
 	}, nil
 }
 
 // Check re-checks o now, before it is sent: its requests are urgent for the pacer. A gone offer is
-// forgotten and counted before Check returns.
+// forgotten and counted before Check returns. An offer a check refused within Hold (a failed check
+// within Hold/5) gets the same answer again without a request.
 func (v *Verifier) Check(ctx context.Context, o offers.Offer) (Result, error) {
-	return v.check(Urgent(ctx), o, "send")
+	k := offerKey(o)
+	now := v.clk.Now()
+	v.mu.Lock()
+	r, held := v.refused[k]
+	v.mu.Unlock()
+	if held && now.Before(r.until) {
+		v.m.checks.WithLabelValues("send", "held").Inc()
+		return r.res, r.err
+	}
+	res, err := v.check(Urgent(ctx), o, "send")
+	if ctx.Err() != nil || (err == nil && res.Outcome == Stands) {
+		return res, err
+	}
+	hold := v.cfg.Hold
+	if err != nil {
+		hold /= 5
+	}
+	v.mu.Lock()
+	v.refused[k] = refusal{res: res, err: err, until: v.clk.Now().Add(hold)}
+	v.mu.Unlock()
+	return res, err
 }
 
 // check re-checks o for purpose (send or background).

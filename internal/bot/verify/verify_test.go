@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -369,4 +370,51 @@ func TestBackgroundRecheckOldestFirst(t *testing.T) {
 	due := h.v.due(t0)
 	require.Len(t, due, 2)
 	require.Equal(t, b, due[0].offer)
+}
+
+func TestRefusalsAreHeld(t *testing.T) {
+	tests := []struct {
+		name     string
+		listings []dmarket.MarketItem
+		err      error
+		want     Outcome
+		hold     time.Duration
+	}{
+		{name: "gone", want: Gone, hold: 10 * time.Second},
+		{name: "undercut", listings: []dmarket.MarketItem{item(ak, 900, false, t0)}, want: Cheaper, hold: 10 * time.Second},
+		{name: "failed", err: errors.New("network"), hold: 2 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Config{Hold: 10 * time.Second})
+			h.api.listings[ak] = tc.listings
+			h.api.err = tc.err
+			o := offer(market.KindHistory, market.StatusAvailable, 1000, 1500)
+			ctx := context.Background()
+			for range 2 {
+				res, err := h.v.Check(ctx, o)
+				require.Equal(t, tc.want, res.Outcome)
+				require.Equal(t, tc.err != nil, err != nil)
+				h.clk.Advance(tc.hold - time.Millisecond)
+			}
+			items, _ := h.api.calls()
+			require.Equal(t, 1, items, "the refusal answers again within its hold")
+			require.Equal(t, 1.0, testutil.ToFloat64(h.v.m.checks.WithLabelValues("send", "held")))
+			h.clk.Advance(time.Millisecond)
+			_, _ = h.v.Check(ctx, o)
+			items, _ = h.api.calls()
+			require.Equal(t, 2, items, "asked again once the hold ended")
+		})
+	}
+	h := newHarness(t, Config{})
+	h.api.listings[ak] = []dmarket.MarketItem{item(ak, 1000, false, t0)}
+	o := offer(market.KindHistory, market.StatusAvailable, 1000, 1500)
+	for range 2 {
+		res, err := h.v.Check(context.Background(), o)
+		require.NoError(t, err)
+		require.Equal(t, Stands, res.Outcome)
+		h.clk.Advance(time.Second)
+	}
+	items, _ := h.api.calls()
+	require.Equal(t, 2, items, "an offer that stands is checked anew before every send")
 }
