@@ -167,7 +167,7 @@ func New(cfg Config, api API, pub message.Publisher, forget Forgetter, clk Clock
 		m:        newMetrics(reg),
 		listings: map[string]listingsRead{}, orders: map[string]orderRead{}, tracked: map[string]*trackedOffer{},
 		refused: map[string]refusal{},
-		pubq: make(chan message.Outgoing, cfg.PublishQueue),
+		pubq:    make(chan message.Outgoing, cfg.PublishQueue),
 	}, nil
 }
 
