@@ -337,7 +337,7 @@ return 1 + changed
 `)
 
 // casScript writes the string key KEYS[1] unless the stored value is newer (SPEC §9.3: one key per
-// atomic unit; the keys of one batch are pipelined, see runPerKey). ARGV: t (fetch ms), ttl (ms) and the
+// atomic unit; the keys of one batch are pipelined, see evalPerKey). ARGV: t (fetch ms), ttl (ms) and the
 // value ("" deletes the key). It returns 0 when it left the key alone, 1 when it wrote the key with what
 // it held apart from the times ("t", "updated_at") and the hourly points, and 2 when what the key says
 // changed (appeared, disappeared or another value).
@@ -508,22 +508,6 @@ func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []field
 		}
 		args[i] = append(a, string(buf))
 	}
-}
-
-// runPerKey runs script once per key, keys[i] with args[i], all calls in one pipeline, and returns the
-// sum of the integer results. Each call is atomic on its one key, so the pipeline is cluster-safe (SPEC
-// §9.3).
-func (s *Store) runPerKey(ctx context.Context, script *redis.Script, keys []string, args [][]any) (int, error) {
-	cmds, err := s.evalPerKey(ctx, script, keys, args, nil)
-	if err != nil {
-		return 0, err
-	}
-	total := 0
-	for _, c := range cmds {
-		n, _ := c.Int()
-		total += n
-	}
-	return total, nil
 }
 
 // evalPerKey runs script once per key, keys[i] with args[i], all calls in one pipeline together with
