@@ -1,6 +1,7 @@
 package offers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -517,4 +518,61 @@ func TestServiceApplyFallsBackToAFullRead(t *testing.T) {
 	require.Error(t, svc.Apply(ctx, []string{"A"}))
 	require.EqualValues(t, 1, obs.failed.Load())
 	require.EqualValues(t, 1, obs.built.Load())
+}
+
+// Users query while changes are applied and compacted: every answer is a consistent index's (sorted,
+// counted alike), and the race detector finds nothing (run with -race).
+func TestServiceApplyWhileUsersQuery(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	m := genMarket(r, genConfig{titles: 400, span: 1000 * time.Hour}, now0)
+	pool := genMarket(r, genConfig{titles: 100, span: 1000 * time.Hour}, now0).Titles
+	src := newMemSource(m)
+	svc := NewService(src, clocktest.NewFake(now0), time.Hour)
+	svc.compactMin = 30
+	ctx := context.Background()
+	require.NoError(t, svc.Resync(ctx))
+	stop := make(chan struct{})
+	var users sync.WaitGroup
+	for u := range 4 {
+		users.Add(1)
+		go func() {
+			defer users.Done()
+			s := Settings{LimitBasisPoints: -10000, MinPriceCents: int64(u * 100)}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ix, err := svc.Index(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got := ix.Offers(s, now0)
+				if len(got) != ix.Count(s, now0) || !slices.IsSortedFunc(got, func(a, b Offer) int {
+					return cmp.Compare(b.ProfitBasisPoints, a.ProfitBasisPoints)
+				}) {
+					t.Errorf("user %d: inconsistent offers", u)
+					return
+				}
+				_ = svc.TitleOffers(s, []string{pool[0].Title, m.Titles[u].Title}, now0)
+				_ = ix.Market()
+			}
+		}()
+	}
+	for range 200 {
+		changed := changeSource(r, src, pool, 1+r.IntN(10))
+		require.NoError(t, svc.Apply(ctx, changed))
+		if r.IntN(50) == 0 {
+			require.NoError(t, svc.Resync(ctx))
+		}
+	}
+	close(stop)
+	users.Wait()
+	want := Compute(src.snapshot(), Settings{LimitBasisPoints: -10000}, now0)
+	require.Eventually(t, func() bool {
+		got, err := svc.Offers(ctx, Settings{LimitBasisPoints: -10000})
+		return err == nil && sameOffers(orEmpty(want), orEmpty(got)) && !svc.compacting.Load()
+	}, 10*time.Second, time.Millisecond, "after the last change the service shows the source")
 }
