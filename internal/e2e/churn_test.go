@@ -209,7 +209,8 @@ func TestRedisKeysStayBoundedUnderTitleChurn(t *testing.T) {
 
 	maxTTL := func(key string) time.Duration {
 		switch {
-		case strings.HasPrefix(key, pricestore.PricesPrefix), strings.HasPrefix(key, pricestore.OrdersPrefix):
+		case strings.HasPrefix(key, pricestore.PricesPrefix), strings.HasPrefix(key, pricestore.OrdersPrefix),
+			strings.HasPrefix(key, pricestore.BucketPrefix), strings.HasPrefix(key, pricestore.CrawlPrefix):
 			return priceTTL + time.Second
 		case strings.HasPrefix(key, pricestore.ChartPrefix):
 			// Daily chart points are kept for 30 days (unless HISTORY_TTL is longer).
