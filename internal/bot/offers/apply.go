@@ -235,7 +235,7 @@ func (s *Service) maybeCompact(ix *Index) {
 		defer s.compacting.Store(false)
 		rb := s.beginRebuild(false)
 		cur := s.cur.Load()
-		s.install(BuildIndex(cur.ix.Market(), s.clock.Now()), cur.at, rb)
+		s.install(cur.ix.compacted(s.clock.Now()), cur.at, rb)
 	}()
 }
 
