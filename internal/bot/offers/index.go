@@ -208,7 +208,8 @@ func (ix *Index) Market() *market.Snapshot {
 	return ix.view.get(ix)
 }
 
-// BuiltAt returns the time the index's fees were computed for.
+// BuiltAt returns the time the index's base was built: its fees were computed for that time, or for
+// the later time its titles were changed (Service.Apply) and then compacted into the base.
 func (ix *Index) BuiltAt() time.Time { return ix.builtAt }
 
 // Len returns the number of offers the index holds, before any user's filters.
