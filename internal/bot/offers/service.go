@@ -49,6 +49,11 @@ const StaleFactor = 10
 // the latest index at once (only the very first calls wait for the first build), skipping levels that
 // have expired since and recomputing fees that have ended, exactly as Compute would at that moment.
 //
+// With change events (SetEventsLive(true)) the whole market is read only every resync interval: Apply
+// re-reads the titles an event names and updates the index copy-on-write in time proportional to them
+// (an immutable base plus a small delta, compacted in the background), Forget and ForgetOrder hide
+// offers found gone, and Subscribe tells the bot what changed.
+//
 // Without Run (tests, one-shot tools) the service reads on demand: it reuses a read for maxAge and until
 // one of its cheapest levels expires; a snapshot younger than StaleFactor×maxAge is still served at once
 // while a fresh one is read in the background; an older one (or none) is waited for.
