@@ -119,6 +119,29 @@ func TestCountAtAPriceSpanningPages(t *testing.T) {
 	}
 }
 
+// TestCrawlCountWinsOverANewerPartialPage: a fresh-lane page fetched after the crawl's pages but written
+// before them saw only one of the listings at a shared price; the crawl's pages, written later, still
+// count them all, while the level keeps the fresh page's later time.
+func TestCrawlCountWinsOverANewerPartialPage(t *testing.T) {
+	ctx := context.Background()
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
+		pages := threePages(1_000, t0.Add(-time.Minute))
+		fresh := t0.Add(-10 * time.Second)
+		_, err := s.WriteListingsPage(ctx, "a8db", fresh, nil, append(spread("A", 500, false, 0, 1), spread("A", 700, true, 1, 1)...))
+		require.NoError(t, err)
+		applyPages(t, s, pages, 2, 0, 3, 1)
+		avail, locked := levels(t, s, "A")
+		require.Equal(t, []level{{300, 60, 0}, {500, 152, 0}}, avail)
+		require.Equal(t, []level{{700, 5, 1}}, locked, "the crawl's count, the fresher page's lower lock")
+		p, ok, err := s.Title(ctx, "A")
+		require.NoError(t, err)
+		require.True(t, ok)
+		// Level 300 was seen only on page 0: 500 expires as much later as the fresh page came after it.
+		require.Equal(t, fresh.Sub(pages[0].fetched), p.Available[1].ExpiresAt.Sub(p.Available[0].ExpiresAt),
+			"the level keeps the later expiry")
+	})
+}
+
 func TestCountFollowsTheLatestCrawl(t *testing.T) {
 	ctx := context.Background()
 	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {

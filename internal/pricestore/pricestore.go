@@ -175,8 +175,9 @@ local fields = ARGV[9]
 -- value v (nil when none). A field keeps the per-page counts of the newest crawl that showed it: the
 -- same crawl sets this page's count, a newer crawl replaces them all, an older one is ignored (nil).
 -- n is their sum, days their minimum, exp and t their maximum, so the result does not depend on the
--- order pages arrive in or on redeliveries. A stored value without crawl identity is replaced unless it
--- was written by a newer page.
+-- order pages arrive in or on redeliveries. A stored value without crawl identity (a fresh-lane or scan
+-- page's, which saw only some listings at the price) takes the crawl's count and keeps its own later time,
+-- expiry and lower lock.
 local function crawlValue(v, n, days)
   local pg = {}
   local fexp, ft = exp, t
@@ -184,7 +185,13 @@ local function crawlValue(v, n, days)
     local c0 = tonumber(string.match(v, '"c":(%d+)'))
     local t0 = tonumber(string.match(v, '"t":(%d+)')) or -1
     if c0 == nil then
-      if t0 > t then return nil end
+      -- A page outside any crawl (fresh lane, title scan) saw only some of the listings at this price:
+      -- the crawl's count wins even over a newer such page, whose later time and expiry stay.
+      local d0 = tonumber(string.match(v, '"days":(%d+)'))
+      if d0 and days >= 0 and d0 < days then days = d0 end
+      local e0 = tonumber(string.match(v, '"exp":(%d+)')) or 0
+      if e0 > fexp then fexp = e0 end
+      if t0 > ft then ft = t0 end
     elseif c0 > cycle then
       return nil
     elseif c0 == cycle then
