@@ -215,7 +215,7 @@ func TestRedisKeysStayBoundedUnderTitleChurn(t *testing.T) {
 		case strings.HasPrefix(key, pricestore.ChartPrefix):
 			// Daily chart points are kept for 30 days (unless HISTORY_TTL is longer).
 			return max(pricestore.ChartTTL, pricestore.DefaultHistoryTTL)
-		case strings.HasPrefix(key, "telegram:sent:"):
+		case strings.HasPrefix(key, "telegram:sent:"), strings.HasPrefix(key, "telegram:sentprofit:"):
 			return 2 * dedup
 		case strings.HasPrefix(key, "telegram:sendlog:"):
 			return bot.SendLogTTL
@@ -280,9 +280,9 @@ func TestRedisKeysStayBoundedUnderTitleChurn(t *testing.T) {
 	require.Greater(t, tg.sent.Load(), int64(cycles*arrivals/2), "the bot notified (and remembered) the arriving titles")
 
 	// Once the churn stops, Redis itself removes every price and order key within PRICE_TTL: what is
-	// left is the bounded keys and the user's notification dedup set and hourly send log.
+	// left is the bounded keys and the user's notification dedup set, the profits sent and hourly send log.
 	require.Eventually(t, func() bool {
 		n, err := rdb.DBSize(ctx).Result()
-		return err == nil && n == int64(len(wantNoTTL)+2)
+		return err == nil && n == int64(len(wantNoTTL)+3)
 	}, priceTTL+expiryLag, 50*time.Millisecond, "price and order keys expire by themselves")
 }
