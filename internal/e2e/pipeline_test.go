@@ -243,7 +243,7 @@ func profitBP(t *testing.T, p string) int64 {
 	return v
 }
 
-func mustRedisOptions(t *testing.T, url string) *redis.Options {
+func mustRedisOptions(t testing.TB, url string) *redis.Options {
 	t.Helper()
 	o, err := redis.ParseURL(url)
 	require.NoError(t, err)
