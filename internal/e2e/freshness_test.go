@@ -371,6 +371,7 @@ func BenchmarkMovingMarket(b *testing.B) {
 		b.ReportMetric(quantile(lat, 0.5).Seconds(), "p50-notify-s")
 		b.ReportMetric(quantile(lat, 0.95).Seconds(), "p95-notify-s")
 		b.ReportMetric(quantile(gone, 0.95).Seconds(), "p95-gone-s")
+		b.ReportMetric(float64(len(gone)), "gone-measured")
 		b.ReportMetric(100*float64(limited)/float64(max(reqs, 1)), "%429")
 		b.ReportMetric(100*float64(reqs)/res.budget, "%budget")
 	}
