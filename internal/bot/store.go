@@ -331,12 +331,6 @@ func fingerprint(o offers.Offer) string {
 	return hex.EncodeToString(sum[:12])
 }
 
-// unsent returns the offers whose fingerprint was not sent to user since now-window, in order.
-func (s *store) unsent(ctx context.Context, user int64, list []offers.Offer, now time.Time, window time.Duration) ([]offers.Offer, error) {
-	out, _, err := s.unsentOrBetter(ctx, user, list, now, window, 0)
-	return out, err
-}
-
 // unsentOrBetter returns, in order, the offers whose fingerprint was not sent to user since now-window,
 // and (when margin > 0) the ones sent whose profit improved by at least margin basis points over the
 // profit sent; again holds the fingerprints of the latter. Sent fingerprints older than the window are

@@ -159,3 +159,10 @@ func TestTitleIDsAreForgottenByAgeAndCount(t *testing.T) {
 		})
 	}
 }
+
+// unsent returns the offers whose fingerprint was not sent to user since now-window, in order (no
+// renotify margin).
+func (s *store) unsent(ctx context.Context, user int64, list []offers.Offer, now time.Time, window time.Duration) ([]offers.Offer, error) {
+	out, _, err := s.unsentOrBetter(ctx, user, list, now, window, 0)
+	return out, err
+}

@@ -138,6 +138,3 @@ func (s *seenSet) add(key string) bool {
 	}
 	return true
 }
-
-// len returns how many keys are remembered.
-func (s *seenSet) len() int { return len(s.set) }

@@ -361,7 +361,7 @@ func TestSeenSetForgetsTheOldestBeyondItsSize(t *testing.T) {
 	}
 	require.False(t, s.add("a"))
 	require.True(t, s.add("d"), "a fourth key")
-	require.Equal(t, 3, s.len())
+	require.Len(t, s.set, 3)
 	require.True(t, s.add("a"), "the oldest was forgotten")
 	require.False(t, s.add("d"))
 }
