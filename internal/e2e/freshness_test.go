@@ -39,6 +39,8 @@ type movingOpts struct {
 	churn               float64
 	// run is how long the market moves; settle how long the run waits after for the last notifications.
 	run, settle time.Duration
+	// freshShare is PARSER_FRESH_SHARE, empty for the default.
+	freshShare string
 }
 
 // movingResult is what a run measured.
@@ -127,8 +129,12 @@ func runMovingMarket(tb testing.TB, o movingOpts) movingResult {
 	base := map[string]string{"REDIS_URL": d.redisURL, "RABBITMQ_URL": d.amqpURL, "LOG_LEVEL": "info",
 		"DMARKET_API_URL": sim.URL(), "DMARKET_PUBLIC_KEY": pub, "DMARKET_SECRET_KEY": sec}
 	worker, _ := serve(tb, "worker", base)
-	parser, parserBase := serve(tb, "parser", merged(base, map[string]string{"DMARKET_PROXIES_FILE": proxies,
-		"PARSER_RATE_PER_IP": strconv.FormatFloat(o.rate, 'f', -1, 64), "PARSER_CYCLE_INTERVAL": "10s"}))
+	parserEnv := map[string]string{"DMARKET_PROXIES_FILE": proxies,
+		"PARSER_RATE_PER_IP": strconv.FormatFloat(o.rate, 'f', -1, 64), "PARSER_CYCLE_INTERVAL": "10s"}
+	if o.freshShare != "" {
+		parserEnv["PARSER_FRESH_SHARE"] = o.freshShare
+	}
+	parser, parserBase := serve(tb, "parser", merged(base, parserEnv))
 	bot, botBase := serve(tb, "bot", merged(base, map[string]string{"TELEGRAM_API_ENDPOINT": tg.Endpoint(),
 		"TELEGRAM_API_TOKEN": tg.Token(), "TELEGRAM_WHITELIST": fmt.Sprintf("%d,%d", traderID, observerID),
 		"BOT_DEFAULT_MIN_PRICE": "0", "BOT_DEFAULT_LIMIT": "20", "BOT_POLL_INTERVAL": "3s"}))
@@ -337,42 +343,56 @@ func requireFreshness(t *testing.T, res movingResult) {
 	require.LessOrEqual(t, float64(limited)/float64(reqs), 0.01, "429 share of the egresses' requests")
 }
 
-// TestMovingMarket runs the pipeline on a 12,000-listing market that moves while it runs (a designed deal
+// TestMovingMarket runs the pipeline on an 8,000-listing market that moves while it runs (a designed deal
 // every 3 s, each sold 20 s later, ordinary listings added and sold) through 5 egresses of 2 requests/s:
 // every deal reaches the trader, none after its sale, the 429 share stays at most 1 %.
 func TestMovingMarket(t *testing.T) {
-	res := runMovingMarket(t, movingOpts{titles: 1200, perTitle: 10, egresses: 5, rate: 2,
-		dealEvery: 3 * time.Second, dealLife: 20 * time.Second, churn: 2, run: 45 * time.Second, settle: 20 * time.Second})
+	res := runMovingMarket(t, movingOpts{titles: 800, perTitle: 10, egresses: 5, rate: 2,
+		dealEvery: 3 * time.Second, dealLife: 20 * time.Second, churn: 2, run: 33 * time.Second, settle: 15 * time.Second})
 	requireFreshness(t, res)
 }
 
 // BenchmarkMovingMarket measures the goals on an 80,000-listing moving market (5 egresses at
 // 2 requests/s, a deal every 3 s sold 20 s later, 2 ordinary listings added and sold a second) over two
-// minutes: deal → notification p50/p95, sold → gone from /offers p95, 429 share and budget used. Run it
-// with -benchtime 1x.
+// minutes: deal → notification p50/p95, sold → gone from /offers p95, 429 share and budget used, for
+// the default PARSER_FRESH_SHARE (default) and other shares of the budget for the fresh lane. Run it with
+// -benchtime 1x (one sub-benchmark: -bench 'MovingMarket/fresh=default').
 func BenchmarkMovingMarket(b *testing.B) {
-	for range b.N {
-		res := runMovingMarket(b, movingOpts{titles: 8000, perTitle: 10, egresses: 5, rate: 2,
-			dealEvery: 3 * time.Second, dealLife: 20 * time.Second, churn: 2, run: 2 * time.Minute, settle: 20 * time.Second})
-		lat, missed := res.latencies()
-		var gone []time.Duration
-		for _, g := range res.gone {
-			gone = append(gone, g)
-		}
-		slices.Sort(gone)
-		var reqs, limited int64
-		for lane, n := range res.requests {
-			reqs += n
-			limited += res.limited[lane]
-		}
-		b.ReportMetric(float64(len(res.deals)), "deals")
-		b.ReportMetric(float64(len(missed)), "missed")
-		b.ReportMetric(float64(len(res.lateNotices)), "late-notices")
-		b.ReportMetric(quantile(lat, 0.5).Seconds(), "p50-notify-s")
-		b.ReportMetric(quantile(lat, 0.95).Seconds(), "p95-notify-s")
-		b.ReportMetric(quantile(gone, 0.95).Seconds(), "p95-gone-s")
-		b.ReportMetric(float64(len(gone)), "gone-measured")
-		b.ReportMetric(100*float64(limited)/float64(max(reqs, 1)), "%429")
-		b.ReportMetric(100*float64(reqs)/res.budget, "%budget")
+	for _, share := range []string{"default", "0.1", "0.5"} {
+		b.Run("fresh="+share, func(b *testing.B) {
+			o := movingOpts{titles: 8000, perTitle: 10, egresses: 5, rate: 2, dealEvery: 3 * time.Second,
+				dealLife: 20 * time.Second, churn: 2, run: 2 * time.Minute, settle: 20 * time.Second}
+			if share != "default" {
+				o.freshShare = share
+			}
+			for range b.N {
+				reportMoving(b, runMovingMarket(b, o))
+			}
+		})
 	}
+}
+
+// reportMoving reports a run's figures as benchmark metrics.
+func reportMoving(b *testing.B, res movingResult) {
+	lat, missed := res.latencies()
+	var gone []time.Duration
+	for _, g := range res.gone {
+		gone = append(gone, g)
+	}
+	slices.Sort(gone)
+	var reqs, limited int64
+	for lane, n := range res.requests {
+		reqs += n
+		limited += res.limited[lane]
+	}
+	b.ReportMetric(float64(len(res.deals)), "deals")
+	b.ReportMetric(float64(len(missed)), "missed")
+	b.ReportMetric(float64(len(res.lateNotices)), "late-notices")
+	b.ReportMetric(quantile(lat, 0.5).Seconds(), "p50-notify-s")
+	b.ReportMetric(quantile(lat, 0.95).Seconds(), "p95-notify-s")
+	b.ReportMetric(quantile(gone, 0.95).Seconds(), "p95-gone-s")
+	b.ReportMetric(float64(len(gone)), "gone-measured")
+	b.ReportMetric(100*float64(limited)/float64(max(reqs, 1)), "%429")
+	b.ReportMetric(100*float64(reqs)/res.budget, "%budget")
+	b.ReportMetric(100*float64(res.requests[dmarkettest.LaneRange])/float64(max(reqs, 1)), "%range")
 }
