@@ -92,6 +92,25 @@ func (r movingResult) repeats(i int) bool {
 	return false
 }
 
+// goneTimes returns the sold-to-gone times measured, sorted.
+func (r movingResult) goneTimes() []time.Duration {
+	var gone []time.Duration
+	for _, g := range r.gone {
+		gone = append(gone, g)
+	}
+	slices.Sort(gone)
+	return gone
+}
+
+// totals returns the egresses' market-items requests and 429s over every lane.
+func (r movingResult) totals() (requests, limited int64) {
+	for lane, n := range r.requests {
+		requests += n
+		limited += r.limited[lane]
+	}
+	return requests, limited
+}
+
 // quantile returns the q-quantile (nearest rank) of sorted durations, 0 when there are none.
 func quantile(sorted []time.Duration, q float64) time.Duration {
 	if len(sorted) == 0 {
@@ -319,16 +338,8 @@ func (r *movingResult) collectGone(views []offersView) {
 func requireFreshness(t *testing.T, res movingResult) {
 	t.Helper()
 	lat, missed := res.latencies()
-	var gone []time.Duration
-	for _, g := range res.gone {
-		gone = append(gone, g)
-	}
-	slices.Sort(gone)
-	var reqs, limited int64
-	for lane, n := range res.requests {
-		reqs += n
-		limited += res.limited[lane]
-	}
+	gone := res.goneTimes()
+	reqs, limited := res.totals()
 	t.Logf("deals %d, notified %d (p50 %s, p95 %s, max %s), sold and gone from /offers %d (p95 %s) in %d views; "+
 		"requests by lane %v, 429s %v, budget used %.1f %%", len(res.deals), len(lat), quantile(lat, 0.5),
 		quantile(lat, 0.95), quantile(lat, 1), len(gone), quantile(gone, 0.95), res.views, res.requests, res.limited,
@@ -375,16 +386,8 @@ func BenchmarkMovingMarket(b *testing.B) {
 // reportMoving reports a run's figures as benchmark metrics.
 func reportMoving(b *testing.B, res movingResult) {
 	lat, missed := res.latencies()
-	var gone []time.Duration
-	for _, g := range res.gone {
-		gone = append(gone, g)
-	}
-	slices.Sort(gone)
-	var reqs, limited int64
-	for lane, n := range res.requests {
-		reqs += n
-		limited += res.limited[lane]
-	}
+	gone := res.goneTimes()
+	reqs, limited := res.totals()
 	b.ReportMetric(float64(len(res.deals)), "deals")
 	b.ReportMetric(float64(len(missed)), "missed")
 	b.ReportMetric(float64(len(res.lateNotices)), "late-notices")
