@@ -275,25 +275,36 @@ func (v *Verifier) readListings(ctx context.Context, game, title string, buy mar
 			}
 			return lr, err
 		})
-		select {
-		case <-ctx.Done():
-			return listingsRead{}, ctx.Err()
-		case r := <-ch:
-			if r.Err != nil {
-				return listingsRead{}, r.Err
-			}
-			lr, ok := r.Val.(listingsRead)
-			if !ok {
-				return listingsRead{}, fmt.Errorf("re-check %q: unexpected read %T", title, r.Val)
-			}
-			if lr.reach < 0 || lr.reach >= buy {
-				return lr, nil
-			}
-			if r.Shared {
-				continue // another check's read stopped below this buy price: read for this one
-			}
-			return listingsRead{}, fmt.Errorf("%w: %d pages of %q end below %s", ErrInconclusive, v.cfg.MaxPages, title, buy)
+		lr, shared, err := awaitRead[listingsRead](ctx, ch, "re-check", title)
+		if err != nil {
+			return listingsRead{}, err
 		}
+		if lr.reach < 0 || lr.reach >= buy {
+			return lr, nil
+		}
+		if shared {
+			continue // another check's read stopped below this buy price: read for this one
+		}
+		return listingsRead{}, fmt.Errorf("%w: %d pages of %q end below %s", ErrInconclusive, v.cfg.MaxPages, title, buy)
+	}
+}
+
+// awaitRead waits for the shared read on ch: its value and whether another check shared it, or the
+// read's error, or ctx's. op and title name the read in the error of a value that is not a T.
+func awaitRead[T any](ctx context.Context, ch <-chan singleflight.Result, op, title string) (T, bool, error) {
+	var zero T
+	select {
+	case <-ctx.Done():
+		return zero, false, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return zero, false, r.Err
+		}
+		val, ok := r.Val.(T)
+		if !ok {
+			return zero, false, fmt.Errorf("%s %q: unexpected read %T", op, title, r.Val)
+		}
+		return val, r.Shared, nil
 	}
 }
 
@@ -355,19 +366,11 @@ func (v *Verifier) readOrder(ctx context.Context, game, title string) (orderRead
 		v.mu.Unlock()
 		return or, nil
 	})
-	select {
-	case <-ctx.Done():
-		return orderRead{}, ctx.Err()
-	case r := <-ch:
-		if r.Err != nil {
-			return orderRead{}, r.Err
-		}
-		or, ok := r.Val.(orderRead)
-		if !ok {
-			return orderRead{}, fmt.Errorf("re-check buy order of %q: unexpected read %T", title, r.Val)
-		}
-		return or, nil
+	or, _, err := awaitRead[orderRead](ctx, ch, "re-check buy order of", title)
+	if err != nil {
+		return orderRead{}, err
 	}
+	return or, nil
 }
 
 // enqueue queues an answer for publishing to its kind's queue; a full queue drops it (counted).
