@@ -382,17 +382,25 @@ func TestServiceSubscribeCoalesces(t *testing.T) {
 	require.False(t, open)
 }
 
+// startLive runs a service over src, by a fake clock at now0, with change events live and a full read
+// every resync; it returns once the first full read has been announced to the returned subscription.
+func startLive(t *testing.T, src *memSource, resync time.Duration) (*Service, *clocktest.Fake, <-chan Update) {
+	t.Helper()
+	clk := clocktest.NewFake(now0)
+	svc := NewService(src, clk, 5*time.Millisecond, WithResyncInterval(resync))
+	svc.SetEventsLive(true)
+	updates, cancel := svc.Subscribe()
+	t.Cleanup(cancel)
+	startRun(t, svc)
+	require.True(t, (<-updates).Resync)
+	return svc, clk, updates
+}
+
 // While change events are live, Run reads the whole market only every resync interval: a change whose
 // event was lost (no Apply) is healed by the next resync, by the service's clock.
 func TestServiceLiveResyncHealsALostChange(t *testing.T) {
 	src := newMemSource(baseMarket(market.TitleState{Title: "A", GameID: gameZero, Available: avail(100), Order: order(150)}))
-	clk := clocktest.NewFake(now0)
-	svc := NewService(src, clk, 5*time.Millisecond, WithResyncInterval(time.Minute))
-	svc.SetEventsLive(true)
-	updates, cancel := svc.Subscribe()
-	defer cancel()
-	startRun(t, svc)
-	require.True(t, (<-updates).Resync)
+	svc, clk, updates := startLive(t, src, time.Minute)
 	ctx := context.Background()
 
 	src.set("B", &market.TitleState{GameID: gameZero, Available: avail(100), Order: order(200)}) // its event is lost
@@ -424,13 +432,7 @@ func TestServiceLiveRereadsExpiringTitles(t *testing.T) {
 		market.TitleState{Title: "A", GameID: gameZero, Available: soon, Order: order(150)},
 		market.TitleState{Title: "B", GameID: gameZero, Available: avail(100), Order: order(120)},
 	))
-	clk := clocktest.NewFake(now0)
-	svc := NewService(src, clk, 5*time.Millisecond, WithResyncInterval(time.Hour))
-	svc.SetEventsLive(true)
-	updates, cancel := svc.Subscribe()
-	defer cancel()
-	startRun(t, svc)
-	require.True(t, (<-updates).Resync)
+	svc, clk, updates := startLive(t, src, time.Hour)
 
 	later := &market.PriceLevel{Price: 110, Count: 1, ExpiresAt: now0.Add(time.Minute)}
 	src.set("A", &market.TitleState{GameID: gameZero, Available: later, Order: order(150)})
