@@ -128,12 +128,7 @@ func (ix *Index) mergeLists(g string, st int, baseAt, slotAt []int32) []entry {
 		advance(&cursors[k])
 	}
 	for {
-		var best *cursor
-		for k := range cursors {
-			if c := &cursors[k]; c.head != nil && (best == nil || ix.before(c, best)) {
-				best = c
-			}
-		}
+		best := ix.firstHead(cursors)
 		if best == nil {
 			return out
 		}

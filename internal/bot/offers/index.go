@@ -311,6 +311,17 @@ type cursor struct {
 	delta bool
 }
 
+// firstHead returns the cursor whose head sorts first (by before), or nil when every cursor is drained.
+func (ix *Index) firstHead(cursors []cursor) *cursor {
+	var best *cursor
+	for k := range cursors {
+		if c := &cursors[k]; c.head != nil && (best == nil || ix.before(c, best)) {
+			best = c
+		}
+	}
+	return best
+}
+
 // before reports whether c's head sorts before d's: profit descending, then title, kind and status.
 // Entries of one base compare by their order (rank, kind, status); a delta's, and entries of a base and a
 // delta, by title name.
@@ -418,12 +429,7 @@ func (ix *Index) walk(s Settings, now time.Time, yield func(*cursor) bool) {
 		advance(&cursors[k])
 	}
 	for {
-		var best *cursor
-		for k := range cursors {
-			if c := &cursors[k]; c.head != nil && (best == nil || ix.before(c, best)) {
-				best = c
-			}
-		}
+		best := ix.firstHead(cursors)
 		if best == nil || !yield(best) {
 			return
 		}
