@@ -127,16 +127,29 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// Handlers and the publishes that settle their messages outlive ctx until the shutdown bound.
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hcancel()
+	return resubscribe(ctx, c.conn, c.log, "rabbitmq consumer interrupted",
+		func() (bool, error) { return c.consume(ctx, hctx, hcancel, pub) },
+		func(err error) bool {
+			return err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrShutdownTimeout)
+		})
+}
+
+// resubscribe calls attempt until ctx is cancelled, and returns nil then. An attempt's error for which
+// final is true ends the loop and is returned; after any other, attempt is called again once the Conn's
+// reconnect backoff has passed (the count of failures starts over when the attempt had subscribed), and
+// interrupted is logged with the error and the delay. It returns ErrClosed when the Conn closes during
+// the wait.
+func resubscribe(ctx context.Context, conn *Conn, log *slog.Logger, interrupted string,
+	attempt func() (subscribed bool, err error), final func(err error) bool,
+) error {
 	failures := 0
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
-		subscribed, err := c.consume(ctx, hctx, hcancel, pub)
+		subscribed, err := attempt()
 		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, ErrClosed), errors.Is(err, ErrShutdownTimeout):
+		case final(err):
 			return err
 		case ctx.Err() != nil:
 			return nil
@@ -145,9 +158,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 			failures = 0
 		}
 		failures++
-		delay := c.conn.reconnect.Delay(failures)
-		c.log.Warn("rabbitmq consumer interrupted", "err", err, "retry_in", delay)
-		if !sleep(ctx, c.conn.stopped, delay) {
+		delay := conn.reconnect.Delay(failures)
+		log.Warn(interrupted, "err", err, "retry_in", delay)
+		if !sleep(ctx, conn.stopped, delay) {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -68,31 +68,9 @@ func NewSubscriber(conn *Conn, exchange string, logger *slog.Logger, reg prometh
 // from then on are queued for handle while it runs. Run re-subscribes with backoff whenever the
 // subscription is lost.
 func (s *Subscriber) Run(ctx context.Context, handle func(ctx context.Context, body []byte) error, onSubscribed func(ctx context.Context)) error {
-	failures := 0
-	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		subscribed, err := s.subscribe(ctx, handle, onSubscribed)
-		switch {
-		case errors.Is(err, ErrClosed):
-			return err
-		case ctx.Err() != nil:
-			return nil
-		}
-		if subscribed {
-			failures = 0
-		}
-		failures++
-		delay := s.conn.reconnect.Delay(failures)
-		s.log.Warn("rabbitmq subscription interrupted", "err", err, "retry_in", delay)
-		if !sleep(ctx, s.conn.stopped, delay) {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return ErrClosed
-		}
-	}
+	return resubscribe(ctx, s.conn, s.log, "rabbitmq subscription interrupted",
+		func() (bool, error) { return s.subscribe(ctx, handle, onSubscribed) },
+		func(err error) bool { return errors.Is(err, ErrClosed) })
 }
 
 // subscribe runs one subscription on one channel until it ends; subscribed tells whether it was
