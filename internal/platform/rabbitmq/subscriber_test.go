@@ -98,6 +98,18 @@ func publishBodies(t *testing.T, p *Publisher, bodies ...string) {
 	}
 }
 
+// startExchangeConn starts a connected Conn on a vhost of its own that declares testExchange, and
+// returns the vhost's URL and the Conn's registry with it.
+func startExchangeConn(t *testing.T) (string, *Conn, *prometheus.Registry) {
+	t.Helper()
+	u := rabbitmqtest.NewVhost(t)
+	opts := fastConn
+	opts.Exchanges = []string{testExchange}
+	c, reg := startConnWith(t, u, opts)
+	waitConnected(t, c)
+	return u, c, reg
+}
+
 // subscriptionQueues lists the queues of vhost as "name exclusive auto_delete type" lines.
 func subscriptionQueues(t *testing.T, vhost string) []string {
 	t.Helper()
@@ -113,11 +125,7 @@ func subscriptionQueues(t *testing.T, vhost string) []string {
 
 func TestSubscribersEachGetEveryMessageInOrder(t *testing.T) {
 	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	opts := fastConn
-	opts.Exchanges = []string{testExchange}
-	c, reg := startConnWith(t, u, opts)
-	waitConnected(t, c)
+	u, c, reg := startExchangeConn(t)
 	p := startPublisher(t, c, PublisherOptions{})
 
 	sub1, s1, stop1 := startSubscriber(t, c, reg)
@@ -163,11 +171,7 @@ func drainHooks(s *sink) []int {
 
 func TestPublishExchangeWithoutSubscriberIsConfirmed(t *testing.T) {
 	t.Parallel()
-	u := rabbitmqtest.NewVhost(t)
-	opts := fastConn
-	opts.Exchanges = []string{testExchange}
-	c, _ := startConnWith(t, u, opts)
-	waitConnected(t, c)
+	_, c, _ := startExchangeConn(t)
 	p := startPublisher(t, c, PublisherOptions{})
 	publishBodies(t, p, "nobody listens")
 	require.InDelta(t, 1, counter(c.metrics.published.WithLabelValues(testExchange, publishOK)), 0)
