@@ -112,18 +112,11 @@ func (e *Events) handle(ctx context.Context, body []byte) error {
 // watchConnection turns events off as soon as the connection is found down; the next subscription
 // turns them on again.
 func (e *Events) watchConnection(ctx context.Context) {
-	t := time.NewTicker(eventsCheckEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := e.alive(ctx); err != nil && ctx.Err() == nil {
-				e.setLive(false)
-			}
+	onTicks(ctx, eventsCheckEvery, func() {
+		if err := e.alive(ctx); err != nil && ctx.Err() == nil {
+			e.setLive(false)
 		}
-	}
+	})
 }
 
 func (e *Events) setLive(live bool) {

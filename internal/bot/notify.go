@@ -16,16 +16,23 @@ import (
 )
 
 func (b *Bot) notifyLoop(ctx, work context.Context) {
-	t := time.NewTicker(b.cfg.PollInterval)
+	onTicks(ctx, b.cfg.PollInterval, func() {
+		if _, err := b.StartCycle(work); err != nil {
+			b.log.Warn("notification cycle failed", "err", err)
+		}
+	})
+}
+
+// onTicks calls fn every d until ctx ends.
+func onTicks(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := b.StartCycle(work); err != nil {
-				b.log.Warn("notification cycle failed", "err", err)
-			}
+			fn()
 		}
 	}
 }
