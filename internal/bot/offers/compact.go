@@ -124,14 +124,7 @@ func (ix *Index) mergeLists(g string, st int, baseAt, slotAt []int32) []entry {
 			}
 		}
 	}
-	for k := range cursors {
-		advance(&cursors[k])
-	}
-	for {
-		best := ix.firstHead(cursors)
-		if best == nil {
-			return out
-		}
+	ix.merge(cursors, advance, func(best *cursor) bool {
 		e := *best.head
 		if best.delta {
 			e.title = slotAt[e.title]
@@ -140,6 +133,7 @@ func (ix *Index) mergeLists(g string, st int, baseAt, slotAt []int32) []entry {
 		}
 		e.order = int64(e.title)<<2 | e.order&3
 		out = append(out, e)
-		advance(best)
-	}
+		return true
+	})
+	return out
 }

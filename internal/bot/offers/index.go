@@ -311,15 +311,24 @@ type cursor struct {
 	delta bool
 }
 
-// firstHead returns the cursor whose head sorts first (by before), or nil when every cursor is drained.
-func (ix *Index) firstHead(cursors []cursor) *cursor {
-	var best *cursor
+// merge advances every cursor to its first head, then yields the cursor whose head sorts first (by
+// before) and advances it, until every cursor is drained or yield returns false.
+func (ix *Index) merge(cursors []cursor, advance func(*cursor), yield func(*cursor) bool) {
 	for k := range cursors {
-		if c := &cursors[k]; c.head != nil && (best == nil || ix.before(c, best)) {
-			best = c
-		}
+		advance(&cursors[k])
 	}
-	return best
+	for {
+		var best *cursor
+		for k := range cursors {
+			if c := &cursors[k]; c.head != nil && (best == nil || ix.before(c, best)) {
+				best = c
+			}
+		}
+		if best == nil || !yield(best) {
+			return
+		}
+		advance(best)
+	}
 }
 
 // before reports whether c's head sorts before d's: profit descending, then title, kind and status.
@@ -425,16 +434,7 @@ func (ix *Index) walk(s Settings, now time.Time, yield func(*cursor) bool) {
 			}
 		}
 	}
-	for k := range cursors {
-		advance(&cursors[k])
-	}
-	for {
-		best := ix.firstHead(cursors)
-		if best == nil || !yield(best) {
-			return
-		}
-		advance(best)
-	}
+	ix.merge(cursors, advance, yield)
 }
 
 // endedBy returns how many of feeEnds (sorted by their end; the first at or after the build is first)
