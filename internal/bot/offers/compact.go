@@ -1,7 +1,6 @@
 package offers
 
 import (
-	"cmp"
 	"slices"
 	"strings"
 	"time"
@@ -48,13 +47,7 @@ func (ix *Index) compacted(now time.Time) *Index {
 			}
 		}
 	}
-	slices.SortFunc(nx.feeEnds, func(a, b *entry) int { return cmp.Compare(a.feeEnds, b.feeEnds) })
-	for _, e := range nx.feeEnds {
-		if e.feeEnds >= buildNS {
-			nx.firstFeeEnd = e.feeEnds
-			break
-		}
-	}
+	nx.firstFeeEnd = sortFeeEnds(nx.feeEnds, buildNS)
 	return nx
 }
 

@@ -141,13 +141,7 @@ func BuildIndex(m *market.Snapshot, now time.Time) *Index {
 		}
 	}
 	slices.Sort(ix.games)
-	slices.SortFunc(ix.feeEnds, func(a, b *entry) int { return cmp.Compare(a.feeEnds, b.feeEnds) })
-	for _, e := range ix.feeEnds {
-		if e.feeEnds >= nowNS {
-			ix.firstFeeEnd = e.feeEnds
-			break
-		}
-	}
+	ix.firstFeeEnd = sortFeeEnds(ix.feeEnds, nowNS)
 	return ix
 }
 
@@ -435,6 +429,17 @@ func (ix *Index) walk(s Settings, now time.Time, yield func(*cursor) bool) {
 		}
 	}
 	ix.merge(cursors, advance, yield)
+}
+
+// sortFeeEnds sorts feeEnds by their end and returns the first end at or after from (unix ns; 0: none).
+func sortFeeEnds(feeEnds []*entry, from int64) int64 {
+	slices.SortFunc(feeEnds, func(a, b *entry) int { return cmp.Compare(a.feeEnds, b.feeEnds) })
+	for _, e := range feeEnds {
+		if e.feeEnds >= from {
+			return e.feeEnds
+		}
+	}
+	return 0
 }
 
 // endedBy returns how many of feeEnds (sorted by their end; the first at or after the build is first)
