@@ -2,7 +2,6 @@ package crawler
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -157,14 +156,10 @@ func (s *sink) listingIDs(t *testing.T) map[string]int {
 	defer s.mu.Unlock()
 	seen := map[string]int{}
 	for _, e := range s.msgs[message.Queue(message.KindListings)] {
-		var p struct {
-			Objects []struct {
-				ItemID string `json:"itemId"`
-			} `json:"objects"`
-		}
-		require.NoError(t, json.Unmarshal(e.Payload, &p))
-		for _, o := range p.Objects {
-			seen[o.ItemID]++
+		ids, err := PageItemIDs(e.Payload)
+		require.NoError(t, err)
+		for _, id := range ids {
+			seen[id]++
 		}
 	}
 	return seen

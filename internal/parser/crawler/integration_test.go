@@ -2,7 +2,6 @@ package crawler_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -45,12 +44,8 @@ func (c *collector) Handle(_ context.Context, d message.Delivery) error {
 		c.mu.Unlock()
 		return err
 	}
-	var page struct {
-		Objects []struct {
-			ItemID string `json:"itemId"`
-		} `json:"objects"`
-	}
-	if err := json.Unmarshal(env.Payload, &page); err != nil {
+	ids, err := crawler.PageItemIDs(env.Payload)
+	if err != nil {
 		c.mu.Lock()
 		c.bad++
 		c.mu.Unlock()
@@ -59,8 +54,8 @@ func (c *collector) Handle(_ context.Context, d message.Delivery) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.messages++
-	for _, o := range page.Objects {
-		c.seen[o.ItemID]++
+	for _, id := range ids {
+		c.seen[id]++
 	}
 	return nil
 }

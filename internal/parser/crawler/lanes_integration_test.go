@@ -6,7 +6,6 @@ package crawler_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,20 +42,16 @@ func (r *freshRecorder) Publish(_ context.Context, _ string, m message.Outgoing)
 	if err != nil || e.Crawl != nil || e.Scan != nil {
 		return err
 	}
-	var page struct {
-		Objects []struct {
-			ItemID string `json:"itemId"`
-		} `json:"objects"`
-	}
-	if err := json.Unmarshal(e.Payload, &page); err != nil {
+	ids, err := crawler.PageItemIDs(e.Payload)
+	if err != nil {
 		return err
 	}
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, o := range page.Objects {
-		if _, ok := r.first[o.ItemID]; !ok {
-			r.first[o.ItemID] = now
+	for _, id := range ids {
+		if _, ok := r.first[id]; !ok {
+			r.first[id] = now
 		}
 	}
 	return nil

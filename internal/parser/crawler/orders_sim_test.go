@@ -2,7 +2,6 @@ package crawler
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -48,17 +47,8 @@ func (r *streamRecorder) Publish(_ context.Context, queue string, m message.Outg
 		}
 		ev.orders = body.Orders
 	case e.Crawl == nil && e.Scan == nil:
-		var page struct {
-			Objects []struct {
-				ItemID string `json:"itemId"`
-			} `json:"objects"`
-		}
-		if err := json.Unmarshal(e.Payload, &page); err != nil {
+		if ev.items, err = PageItemIDs(e.Payload); err != nil {
 			return err
-		}
-		ev.items = []string{}
-		for _, o := range page.Objects {
-			ev.items = append(ev.items, o.ItemID)
 		}
 	default:
 		return nil

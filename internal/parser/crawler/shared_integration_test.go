@@ -2,7 +2,6 @@ package crawler_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -112,18 +111,14 @@ func (p *idPublisher) Publish(_ context.Context, _ string, m message.Outgoing) e
 	if e.Kind != message.KindListings {
 		return nil
 	}
-	var page struct {
-		Objects []struct {
-			ItemID string `json:"itemId"`
-		} `json:"objects"`
-	}
-	if err := json.Unmarshal(e.Payload, &page); err != nil {
+	ids, err := crawler.PageItemIDs(e.Payload)
+	if err != nil {
 		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, o := range page.Objects {
-		p.seen[o.ItemID]++
+	for _, id := range ids {
+		p.seen[id]++
 	}
 	return nil
 }
