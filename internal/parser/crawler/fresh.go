@@ -64,13 +64,8 @@ func (f *freshLane) next(context.Context, float64) job {
 func (f *freshLane) fetch(ctx context.Context, p freshPage) {
 	c := f.c
 	q := ListingsQuery{GameID: p.game, Cursor: p.cursor, OrderBy: dmarket.OrderByUpdated, OrderDir: dmarket.OrderDesc, Limit: 100}
-	c.m.laneRequests.WithLabelValues(laneFresh).Inc()
-	page, err := c.api.MarketItems(ctx, q)
-	if err != nil {
-		if ctx.Err() == nil {
-			c.m.failures.WithLabelValues(laneFresh).Inc()
-			c.log.Debug("fresh listings not fetched", "game", p.game, "depth", p.depth, "err", err)
-		}
+	page, ok := c.laneMarketItems(ctx, laneFresh, q, "fresh listings not fetched", "game", p.game, "depth", p.depth)
+	if !ok {
 		return
 	}
 	if err := c.publish(ctx, message.KindListings, p.game, page.Result, nil, nil); err != nil {

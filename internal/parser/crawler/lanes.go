@@ -146,6 +146,21 @@ func (c *Crawler) RunLanes(ctx context.Context) error {
 	}
 }
 
+// laneMarketItems reads the listings page q asks for on lane's account, counting the request; a failure
+// is counted and logged as notFetched with attrs, unless ctx ended. ok is false when there is no page.
+func (c *Crawler) laneMarketItems(ctx context.Context, lane string, q ListingsQuery, notFetched string, attrs ...any) (ListingsPage, bool) {
+	c.m.laneRequests.WithLabelValues(lane).Inc()
+	page, err := c.api.MarketItems(ctx, q)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.m.failures.WithLabelValues(lane).Inc()
+			c.log.Debug(notFetched, append(attrs, "err", err)...)
+		}
+		return ListingsPage{}, false
+	}
+	return page, true
+}
+
 // pickLane returns the lane whose turn it is: a weighted round robin that gives each lane its share of
 // the ticks.
 func pickLane(lanes []*lane, total float64) *lane {

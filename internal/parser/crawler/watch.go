@@ -103,13 +103,8 @@ func (w *watchLane) scan(ctx context.Context, t watchTitle) {
 		}
 	}()
 	q := ListingsQuery{GameID: t.game, Title: t.title, OrderBy: dmarket.OrderByPrice, OrderDir: dmarket.OrderAsc, Limit: 100}
-	c.m.laneRequests.WithLabelValues(laneWatch).Inc()
-	page, err := c.api.MarketItems(ctx, q)
-	if err != nil {
-		if ctx.Err() == nil {
-			c.m.failures.WithLabelValues(laneWatch).Inc()
-			c.log.Debug("watched title not scanned", "game", t.game, "title", t.title, "err", err)
-		}
+	page, ok := c.laneMarketItems(ctx, laneWatch, q, "watched title not scanned", "game", t.game, "title", t.title)
+	if !ok {
 		return
 	}
 	scan := &message.Scan{Title: t.title, Complete: page.Cursor == ""}
