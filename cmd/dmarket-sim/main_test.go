@@ -49,16 +49,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		require.Contains(t, string(body), `"cursor":"`)
 	}
 	cancel()
-	var runErr error
-	require.Eventually(t, func() bool {
-		select {
-		case runErr = <-done:
-			return true
-		default:
-			return false
-		}
-	}, 10*time.Second, 10*time.Millisecond, "run stops once cancelled")
-	require.NoError(t, runErr)
+	require.NoError(t, awaitRun(t, done, "run stops once cancelled"))
 }
 
 func TestRunRejectsBadInput(t *testing.T) {
@@ -105,14 +96,17 @@ func TestRunMovesTheMarketAndPrintsDeals(t *testing.T) {
 		require.Regexp(t, `^deal game=a8db title=".+" item=[0-9a-f-]{36} price=\$\d+\.\d\d order=\$\d+\.\d\d profit=\d+\.\d\d% status=tradable created=\d+ sells_in=\ds$`, line)
 	}
 	cancel()
-	var runErr error
-	require.Eventually(t, func() bool {
-		select {
-		case runErr = <-done:
-			return true
-		default:
-			return false
-		}
-	}, 10*time.Second, 10*time.Millisecond, "run stops once cancelled, the mover with it")
-	require.NoError(t, runErr)
+	require.NoError(t, awaitRun(t, done, "run stops once cancelled, the mover with it"))
+}
+
+// awaitRun waits for run's result on done and fails the test if it does not arrive within ten seconds.
+func awaitRun(t *testing.T, done <-chan error, msg string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal(msg)
+		return nil
+	}
 }
