@@ -58,7 +58,7 @@ func run(ctx context.Context, cfg config.Bot, log *slog.Logger) error {
 	// serves without it (readiness needs Redis only).
 	amqpConn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, reg, rabbitmq.ConnOptions{
 		Queues:    []string{message.Queue(message.KindListings), message.Queue(message.KindOrders)},
-		Exchanges: []string{message.ChangesExchange},
+		Exchanges: []string{message.ChangesExchange}, DeliveryLimit: cfg.DeliveryLimit,
 	})
 	if err != nil {
 		return fmt.Errorf("rabbitmq: %w", err)

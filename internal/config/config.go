@@ -213,8 +213,9 @@ type Bot struct {
 	DefaultLimit Percent `env:"BOT_DEFAULT_LIMIT" envDefault:"0" help:"new users' minimum profit in percent, -100..10000"`
 	// FeePercent is DMARKET_FEE_PERCENT in hundredths of a percent.
 	FeePercent Percent `env:"DMARKET_FEE_PERCENT" envDefault:"5" help:"DMarket fee in percent when no fee data was fetched, 0..99.99 (minimum fee 1 cent)"`
-	// RabbitMQURL is RABBITMQ_URL: the bot consumes change events and publishes the pages of its re-checks.
-	RabbitMQURL string `env:"RABBITMQ_URL" envDefault:"amqp://guest:guest@localhost:5672/" help:"amqp:// or amqps:// URL of RabbitMQ, for change events and re-checked pages (password inside the URL; never logged)"`
+	// Broker is RABBITMQ_URL and RABBITMQ_DELIVERY_LIMIT: the bot consumes change events and publishes the
+	// pages of its re-checks on the parser's queues, which it declares with the same delivery limit.
+	Broker
 	// DMarketAPIURL is DMARKET_API_URL, the API's base URL for re-checking offers.
 	DMarketAPIURL string `env:"DMARKET_API_URL" envDefault:"https://api.dmarket.com" help:"http(s) base URL of the DMarket API, for re-checking an offer before it is sent (http for simulators)"`
 	// PublicKey is DMARKET_PUBLIC_KEY (lower-case hex), empty without keys.
@@ -623,9 +624,7 @@ func (c *Bot) validateSettings(p *problems) {
 
 // validateFreshness checks what the bot needs to re-check offers and follow change events (SPEC §9.1).
 func (c *Bot) validateFreshness(p *problems) {
-	if _, err := checkURL(c.RabbitMQURL, "amqp", "amqps"); err != nil {
-		p.add("RABBITMQ_URL", "%s", err)
-	}
+	c.Broker.validate(p)
 	validateDMarket(p, &c.DMarketAPIURL, &c.PublicKey, &c.SecretKey)
 	if p.ok("BOT_VERIFY_RATE") && !(c.VerifyRate > 0 && c.VerifyRate <= 1000) {
 		p.add("BOT_VERIFY_RATE", "%v is outside (0, 1000] requests per second", c.VerifyRate)
@@ -742,7 +741,7 @@ func (c Worker) Secrets() []string {
 // Secrets returns the secret values of the configuration (the token, URL passwords), for
 // logging.WithSecrets.
 func (c Bot) Secrets() []string {
-	return nonEmpty(append(append(c.Common.Secrets(), urlSecrets(c.RabbitMQURL)...), c.TelegramToken, c.SecretKey, c.PublicKey))
+	return nonEmpty(append(c.Broker.secrets(c.Common), c.TelegramToken, c.SecretKey, c.PublicKey))
 }
 
 func nonEmpty(in []string) []string {
@@ -825,7 +824,7 @@ func (c Bot) LogValue() slog.Value {
 	for i, id := range c.Whitelist {
 		ids[i] = strconv.FormatInt(id, 10)
 	}
-	return slog.GroupValue(append(c.Common.attrs(),
+	return slog.GroupValue(append(c.Broker.attrs(c.Common),
 		slog.String("DMARKET_GAME_IDS", strings.Join(c.GameIDs, ",")),
 		slog.String("TELEGRAM_API_TOKEN", isSet(c.TelegramToken)),
 		slog.String("TELEGRAM_WHITELIST", strings.Join(ids, ",")),
@@ -834,7 +833,6 @@ func (c Bot) LogValue() slog.Value {
 		slog.String("BOT_DEFAULT_MIN_PRICE", c.DefaultMinPrice.Dollars()),
 		slog.String("BOT_DEFAULT_LIMIT", c.DefaultLimit.String()+"%"),
 		slog.String("DMARKET_FEE_PERCENT", c.FeePercent.String()+"%"),
-		slog.String("RABBITMQ_URL", redact.URLString(c.RabbitMQURL)),
 		slog.String("DMARKET_API_URL", redact.URLString(c.DMarketAPIURL)),
 		slog.String("DMARKET_PUBLIC_KEY", isSet(c.PublicKey)),
 		slog.String("DMARKET_SECRET_KEY", isSet(c.SecretKey)),
