@@ -130,7 +130,7 @@ type Verifier struct {
 	orders   map[string]orderRead    // by game + title
 	tracked  map[string]*trackedOffer
 	refused  map[string]refusal // by offerKey: recent pre-send checks that refused the offer
-	pubq     chan message.Outgoing
+	pubq     chan queued
 	seq      atomic.Uint64
 }
 
@@ -146,6 +146,12 @@ type listingsRead struct {
 type orderRead struct {
 	order market.BuyOrder
 	at    time.Time
+}
+
+// queued is a page waiting to be published to its kind's queue.
+type queued struct {
+	queue string
+	out   message.Outgoing
 }
 
 // refusal is a pre-send check that refused an offer, held until until.
@@ -167,7 +173,7 @@ func New(cfg Config, api API, pub message.Publisher, forget Forgetter, clk Clock
 		m:        newMetrics(reg),
 		listings: map[string]listingsRead{}, orders: map[string]orderRead{}, tracked: map[string]*trackedOffer{},
 		refused: map[string]refusal{},
-		pubq:    make(chan message.Outgoing, cfg.PublishQueue),
+		pubq:    make(chan queued, cfg.PublishQueue),
 	}, nil
 }
 
@@ -389,7 +395,7 @@ func (v *Verifier) enqueue(kind message.Kind, game string, req message.Request, 
 		Body: body, Headers: map[string]any{},
 	}
 	select {
-	case v.pubq <- out:
+	case v.pubq <- queued{queue: message.Queue(kind), out: out}:
 	default:
 		v.m.published.WithLabelValues("dropped").Inc()
 	}
@@ -402,27 +408,18 @@ func (v *Verifier) publishLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case out := <-v.pubq:
-			queue := message.Queue(message.KindListings)
-			if isKind(out.MessageID, message.KindOrders) {
-				queue = message.Queue(message.KindOrders)
-			}
-			if err := v.pub.Publish(ctx, queue, out); err != nil {
+		case q := <-v.pubq:
+			if err := v.pub.Publish(ctx, q.queue, q.out); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
 				v.m.published.WithLabelValues("failed").Inc()
-				v.log.Warn("re-checked page not published", "queue", queue, "err", err)
+				v.log.Warn("re-checked page not published", "queue", q.queue, "err", err)
 				continue
 			}
 			v.m.published.WithLabelValues("ok").Inc()
 		}
 	}
-}
-
-func isKind(messageID string, k message.Kind) bool {
-	prefix := "verify-" + string(k) + "-"
-	return len(messageID) >= len(prefix) && messageID[:len(prefix)] == prefix
 }
 
 // Run publishes the pages checks read and re-checks tracked offers until ctx ends; it returns nil then.
