@@ -82,31 +82,5 @@ func BenchmarkApply200kRedis(b *testing.B) {
 		}
 	}
 	user := offers.Settings{MinPriceCents: 1000}
-	b.Run("apply+user", func(b *testing.B) {
-		var apply, title, first time.Duration
-		n, k := 0, 0
-		cpu := processCPU()
-		for b.Loop() {
-			changed := batches[k%len(batches)]
-			k++
-			start := time.Now()
-			if err := svc.Apply(ctx, changed); err != nil {
-				b.Fatal(err)
-			}
-			applied := time.Now()
-			got := svc.TitleOffers(user, changed, now0)
-			listed := time.Now()
-			page, err := svc.First(ctx, user, 10)
-			if err != nil || len(page) == 0 {
-				b.Fatalf("first page: %d offers, %v", len(page), err)
-			}
-			apply, title, first = apply+applied.Sub(start), title+listed.Sub(applied), first+time.Since(listed)
-			n += len(got)
-		}
-		b.ReportMetric(float64(apply.Nanoseconds())/float64(b.N), "apply-ns/op")
-		b.ReportMetric(float64(title.Nanoseconds())/float64(b.N), "title-offers-ns/op")
-		b.ReportMetric(float64(first.Nanoseconds())/float64(b.N), "first-page-ns/op")
-		b.ReportMetric(float64(n)/float64(b.N), "changed-offers/op")
-		b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N), "client-cpu-ns/op")
-	})
+	offerstest.BenchApplyUser(b, svc, user, now0, batches, nil, "client-cpu-ns/op")
 }

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -206,42 +205,7 @@ func BenchmarkApply200k(b *testing.B) {
 		}
 	}
 	user := Settings{MinPriceCents: 1000, Games: []string{"a8db", "9a92", "tf2", "rust"}}
-	b.Run("apply+user", func(b *testing.B) {
-		var apply, title, first time.Duration
-		n, k := 0, 0
-		cpu := processCPU()
-		for b.Loop() {
-			changed := batches[k%len(batches)]
-			src.change(changed, k/len(batches)%2 == 0)
-			k++
-			start := time.Now()
-			if err := svc.Apply(ctx, changed); err != nil {
-				b.Fatal(err)
-			}
-			applied := time.Now()
-			got := svc.TitleOffers(user, changed, now0)
-			listed := time.Now()
-			page, err := svc.First(ctx, user, 10)
-			if err != nil || len(page) == 0 {
-				b.Fatalf("first page: %d offers, %v", len(page), err)
-			}
-			apply, title, first = apply+applied.Sub(start), title+listed.Sub(applied), first+time.Since(listed)
-			n += len(got)
-		}
-		b.ReportMetric(float64(apply.Nanoseconds())/float64(b.N), "apply-ns/op")
-		b.ReportMetric(float64(title.Nanoseconds())/float64(b.N), "title-offers-ns/op")
-		b.ReportMetric(float64(first.Nanoseconds())/float64(b.N), "first-page-ns/op")
-		b.ReportMetric(float64(n)/float64(b.N), "changed-offers/op")
-		// CPU time of the process per batch, background compactions included.
-		b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
-	})
-}
-
-// processCPU returns the user plus system CPU time the process used so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	change := func(k int, changed []string) { src.change(changed, k/len(batches)%2 == 0) }
+	// cpu-ns/op includes the background compactions.
+	offerstest.BenchApplyUser(b, svc, user, now0, batches, change, "cpu-ns/op")
 }
