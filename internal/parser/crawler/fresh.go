@@ -81,7 +81,7 @@ func (f *freshLane) fetch(ctx context.Context, p freshPage) {
 	for i, k := range page.Keys {
 		if f.seen.add(p.game + "\x00" + k) {
 			fresh++
-			if i < len(page.KeyTitles) {
+			if c.orders != nil && i < len(page.KeyTitles) {
 				titles = append(titles, page.KeyTitles[i])
 			}
 		}
@@ -93,13 +93,13 @@ func (f *freshLane) fetch(ctx context.Context, p freshPage) {
 		return
 	}
 	c.m.freshNew.WithLabelValues(p.game).Add(float64(fresh))
-	c.orders.request(laneFreshOrders, p.game, distinctTitles(titles))
-	allNew := fresh == len(page.Keys) && fresh > 0
-	if allNew && page.Cursor != "" && p.depth < c.cfg.FreshMaxPages {
+	c.orders.request(laneFreshOrders, p.game, titles)
+	readOn := fresh == len(page.Keys) && fresh > 0 && page.Cursor != "" && p.depth < c.cfg.FreshMaxPages
+	if readOn {
 		f.pending = append(f.pending, freshPage{game: p.game, cursor: page.Cursor, depth: p.depth + 1})
 	}
 	c.log.Debug("fresh listings published", "game", p.game, "depth", p.depth, "new", fresh, "listings", page.Items,
-		"read_on", allNew && page.Cursor != "" && p.depth < c.cfg.FreshMaxPages)
+		"read_on", readOn)
 }
 
 // seenSet remembers up to size keys (as 64-bit hashes), forgetting the oldest first.

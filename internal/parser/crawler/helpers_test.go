@@ -19,3 +19,16 @@ func PageItemIDs(payload []byte) ([]string, error) {
 	}
 	return ids, nil
 }
+
+// distinctTitles returns titles without repeats, in order of first appearance.
+func distinctTitles(titles []string) []string {
+	seen := make(map[string]bool, len(titles))
+	out := make([]string, 0, len(titles))
+	for _, t := range titles {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -185,16 +185,3 @@ func laneRetryPolicy(p backoff.Policy) backoff.Policy {
 	p.MaxAttempts = laneOrdersAttempts
 	return p
 }
-
-// distinctTitles returns titles without repeats, in order of first appearance.
-func distinctTitles(titles []string) []string {
-	seen := make(map[string]bool, len(titles))
-	out := make([]string, 0, len(titles))
-	for _, t := range titles {
-		if !seen[t] {
-			seen[t] = true
-			out = append(out, t)
-		}
-	}
-	return out
-}
