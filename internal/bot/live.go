@@ -255,16 +255,8 @@ func (b *Bot) markWatched(ctx context.Context, near []offers.Offer) {
 // watchLoop renews the watch marks every watchFor/2 from every user's whole offer list, so that titles
 // near a limit stay watched while nothing about them changes.
 func (b *Bot) watchLoop(ctx, work context.Context) {
-	t := time.NewTicker(watchFor / 2)
-	defer t.Stop()
-	for {
-		b.renewWatch(work)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	b.renewWatch(work)
+	onTicks(ctx, watchFor/2, func() { b.renewWatch(work) })
 }
 
 // renewWatch marks the titles of every started user's offers near their limit as watched.
