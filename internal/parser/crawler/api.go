@@ -33,6 +33,8 @@ type ListingsQuery struct {
 	OrderBy, OrderDir string
 	// Limit is the page size; 0 means 100.
 	Limit int
+	// WithKeys asks for ListingsPage.Keys and KeyTitles (the fresh lane's); other pages leave them empty.
+	WithKeys bool
 }
 
 // Result is one raw API answer and the request that produced it.
@@ -55,7 +57,7 @@ type ListingsPage struct {
 	// LastPrice is the price in cents of the page's last (most expensive) listing.
 	LastPrice int64
 	// Keys identify each valid listing of the page at its price (item id and price), in the page's
-	// order: the fresh lane's memory of what it has seen.
+	// order, when the query asked WithKeys: the fresh lane's memory of what it has seen.
 	Keys []string
 	// KeyTitles are the titles of the listings of Keys, index by index: the fresh lane asks for the buy
 	// orders of its new listings' titles.

@@ -25,15 +25,17 @@ func (a DMarketAPI) MarketItems(ctx context.Context, q ListingsQuery) (ListingsP
 	if err != nil {
 		return ListingsPage{}, err
 	}
-	keys, titles := make([]string, len(p.Items)), make([]string, len(p.Items))
-	for i, it := range p.Items {
-		keys[i], titles[i] = ListingKey(it.ItemID, int64(it.PriceCents)), it.Title
-	}
-	return ListingsPage{
+	page := ListingsPage{
 		Result: Result{Raw: p.Raw, Request: p.Request},
 		Cursor: p.Cursor, Items: len(p.Items) + p.Invalid, Titles: p.Titles, LastPrice: int64(p.MaxPriceCents),
-		Keys: keys, KeyTitles: titles,
-	}, nil
+	}
+	if q.WithKeys {
+		page.Keys, page.KeyTitles = make([]string, len(p.Items)), make([]string, len(p.Items))
+		for i, it := range p.Items {
+			page.Keys[i], page.KeyTitles[i] = ListingKey(it.ItemID, int64(it.PriceCents)), it.Title
+		}
+	}
+	return page, nil
 }
 
 // ListingKey identifies a listing at its price in ListingsPage.Keys: a listing repriced is news again.

@@ -63,7 +63,7 @@ func (f *freshLane) next(context.Context, float64) job {
 // fetch reads and publishes one page, then decides whether to read the next.
 func (f *freshLane) fetch(ctx context.Context, p freshPage) {
 	c := f.c
-	q := ListingsQuery{GameID: p.game, Cursor: p.cursor, OrderBy: dmarket.OrderByUpdated, OrderDir: dmarket.OrderDesc, Limit: 100}
+	q := ListingsQuery{GameID: p.game, Cursor: p.cursor, OrderBy: dmarket.OrderByUpdated, OrderDir: dmarket.OrderDesc, Limit: 100, WithKeys: true}
 	page, ok := c.laneMarketItems(ctx, laneFresh, q, "fresh listings not fetched", "game", p.game, "depth", p.depth)
 	if !ok {
 		return
