@@ -343,33 +343,53 @@ func (s *store) unsentOrBetter(ctx context.Context, user int64, list []offers.Of
 	if err != nil {
 		return nil, nil, fmt.Errorf("prune sent offers: %w", err)
 	}
-	if err := s.rdb.ZRemRangeByScore(ctx, key, "-inf", cutoff).Err(); err != nil {
-		return nil, nil, fmt.Errorf("prune sent offers: %w", err)
-	}
-	for i := 0; i < len(old); i += titleBatch {
-		if err := s.rdb.HDel(ctx, profits, old[i:min(i+titleBatch, len(old))]...).Err(); err != nil {
-			return nil, nil, fmt.Errorf("prune sent profits: %w", err)
-		}
-	}
-	if len(list) == 0 {
-		return nil, nil, nil
-	}
 	members := make([]string, len(list))
 	for i, o := range list {
 		members[i] = fingerprint(o)
 	}
-	scores, err := s.rdb.ZMScore(ctx, key, members...).Result()
-	if err != nil {
+	// The pruning and the reads go in one round trip, in this order.
+	var (
+		rem    *redis.IntCmd
+		dels   []*redis.IntCmd
+		scores *redis.FloatSliceCmd
+		hmget  *redis.SliceCmd
+	)
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		rem = p.ZRemRangeByScore(ctx, key, "-inf", cutoff)
+		for i := 0; i < len(old); i += titleBatch {
+			dels = append(dels, p.HDel(ctx, profits, old[i:min(i+titleBatch, len(old))]...))
+		}
+		if len(members) > 0 {
+			scores = p.ZMScore(ctx, key, members...)
+			if margin > 0 {
+				hmget = p.HMGet(ctx, profits, members...)
+			}
+		}
+		return nil
+	})
+	if err := rem.Err(); err != nil {
+		return nil, nil, fmt.Errorf("prune sent offers: %w", err)
+	}
+	for _, d := range dels {
+		if err := d.Err(); err != nil {
+			return nil, nil, fmt.Errorf("prune sent profits: %w", err)
+		}
+	}
+	if scores == nil {
+		return nil, nil, nil
+	}
+	if err := scores.Err(); err != nil {
 		return nil, nil, fmt.Errorf("read sent offers: %w", err)
 	}
 	var sent []any
-	if margin > 0 {
-		if sent, err = s.rdb.HMGet(ctx, profits, members...).Result(); err != nil {
+	if hmget != nil {
+		if sent, err = hmget.Result(); err != nil {
 			return nil, nil, fmt.Errorf("read sent profits: %w", err)
 		}
 	}
+	seen := scores.Val()
 	for i, o := range list {
-		if i < len(scores) && scores[i] != 0 {
+		if i < len(seen) && seen[i] != 0 {
 			if !improved(sent, i, o.ProfitBasisPoints, margin) {
 				continue
 			}
