@@ -2,7 +2,7 @@ package crawler
 
 import (
 	"context"
-	"hash/fnv"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -104,6 +104,7 @@ func (f *freshLane) fetch(ctx context.Context, p freshPage) {
 
 // seenSet remembers up to size keys (as 64-bit hashes), forgetting the oldest first.
 type seenSet struct {
+	seed maphash.Seed
 	set  map[uint64]struct{}
 	ring []uint64
 	next int
@@ -111,14 +112,12 @@ type seenSet struct {
 }
 
 func newSeenSet(size int) *seenSet {
-	return &seenSet{set: make(map[uint64]struct{}, size), ring: make([]uint64, max(1, size))}
+	return &seenSet{seed: maphash.MakeSeed(), set: make(map[uint64]struct{}, size), ring: make([]uint64, max(1, size))}
 }
 
 // add remembers key and reports whether it was new.
 func (s *seenSet) add(key string) bool {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(key))
-	k := h.Sum64()
+	k := maphash.String(s.seed, key)
 	if _, ok := s.set[k]; ok {
 		return false
 	}
