@@ -98,30 +98,38 @@ func (s *MarketReader) Titles(ctx context.Context, titles []string) ([]market.Ti
 	now := s.clock.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.cfg.Parallel)
-	results := make([]batchResult, 0, (len(names)+s.cfg.BatchSize-1)/s.cfg.BatchSize)
-	for rest := names; len(rest) > 0; {
-		n := min(len(rest), s.cfg.BatchSize)
-		keys := make([]string, n)
-		for i, t := range rest[:n] {
-			keys[i] = PricesKey(t)
-		}
-		rest = rest[n:]
-		results = append(results, batchResult{})
-		res := &results[len(results)-1]
-		g.Go(func() error { return s.readBatch(gctx, keys, now, res) })
+	keys := make([]string, len(names))
+	for i, t := range names {
+		keys[i] = PricesKey(t)
 	}
+	results := s.goBatches(gctx, g, keys, now, nil)
 	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("read titles: %w", err)
 	}
 	out := make([]market.TitleState, 0, len(names))
-	for i := range results {
-		r := &results[i]
+	for _, r := range results {
 		out = append(out, r.titles...)
 		if r.sampleErr != nil {
 			s.logger.Warn("skipped titles with malformed stored data", "sample_title", r.sampleTitle, "err", r.sampleErr)
 		}
 	}
 	return out, nil
+}
+
+// goBatches starts on g a readBatch of every BatchSize keys of keys (prices keys), each into a new result
+// appended to results, and returns results.
+func (s *MarketReader) goBatches(ctx context.Context, g *errgroup.Group, keys []string, now time.Time,
+	results []*batchResult,
+) []*batchResult {
+	for len(keys) > 0 {
+		n := min(len(keys), s.cfg.BatchSize)
+		batch := keys[:n:n]
+		keys = keys[n:]
+		res := &batchResult{}
+		results = append(results, res)
+		g.Go(func() error { return s.readBatch(ctx, batch, now, res) })
+	}
+	return results
 }
 
 // batchResult is what one pipeline produced.
@@ -149,14 +157,7 @@ func (s *MarketReader) read(ctx context.Context) (market.Snapshot, error) {
 	g.SetLimit(s.cfg.Parallel)
 	var results []*batchResult
 	scanErr := redisdb.ScanEach(gctx, s.rdb, PricesKey("*"), int64(s.cfg.ScanCount), func(keys []string) error {
-		for len(keys) > 0 {
-			n := min(len(keys), s.cfg.BatchSize)
-			batch := keys[:n:n]
-			keys = keys[n:]
-			res := &batchResult{}
-			results = append(results, res)
-			g.Go(func() error { return s.readBatch(gctx, batch, now, res) })
-		}
+		results = s.goBatches(gctx, g, keys, now, results)
 		return nil
 	})
 	if scanErr != nil {
