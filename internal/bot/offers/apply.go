@@ -50,7 +50,7 @@ func (s *Service) Apply(ctx context.Context, titles []string) error {
 			changes[states[i].Title] = &states[i]
 		}
 	}
-	s.change(changes)
+	s.change(names, changes)
 	if o, ok := s.observer.(ApplyObserver); ok {
 		o.TitlesApplied(time.Since(start), len(names))
 	}
@@ -58,15 +58,11 @@ func (s *Service) Apply(ctx context.Context, titles []string) error {
 }
 
 // change installs the market with the titles of changes replaced (nil: gone) and tells subscribers.
-func (s *Service) change(changes map[string]*market.TitleState) {
+// names are the titles of changes, sorted.
+func (s *Service) change(names []string, changes map[string]*market.TitleState) {
 	if len(changes) == 0 {
 		return
 	}
-	names := make([]string, 0, len(changes))
-	for n := range changes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
 	now := s.clock.Now()
 	s.mu.Lock()
 	cur := s.cur.Load()
@@ -140,7 +136,7 @@ func (s *Service) forget(title string, edit func(*market.TitleState) bool) {
 	if !edit(&next) {
 		return
 	}
-	s.change(map[string]*market.TitleState{title: &next})
+	s.change([]string{title}, map[string]*market.TitleState{title: &next})
 }
 
 // TitleOffers returns the offers of the named titles that pass settings at now, sorted as Compute
