@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Besides the range crawl, two lanes spend fixed shares of the listings budget (SPEC §9.1): the fresh
@@ -43,6 +45,8 @@ type lane struct {
 	inflight atomic.Int32
 	// freed is signalled when a request of the lane ends.
 	freed chan struct{}
+	// budget is the lane's dmarket_crawler_lane_budget_requests_per_second gauge.
+	budget prometheus.Gauge
 }
 
 // laneWindow is how long a lane's requests may wait in the pool together: a lane has at most its rate ×
@@ -82,11 +86,13 @@ func (c *Crawler) laneSet() []*lane {
 	var out []*lane
 	if c.cfg.FreshShare > 0 {
 		f := newFreshLane(c)
-		out = append(out, &lane{name: laneFresh, share: c.cfg.FreshShare, next: f.next, freed: make(chan struct{}, 1)})
+		out = append(out, &lane{name: laneFresh, share: c.cfg.FreshShare, next: f.next, freed: make(chan struct{}, 1),
+			budget: c.m.laneBudget.WithLabelValues(laneFresh)})
 	}
 	if c.cfg.WatchShare > 0 && c.watchlist != nil {
 		w := &watchLane{c: c}
-		out = append(out, &lane{name: laneWatch, share: c.cfg.WatchShare, next: w.next, freed: make(chan struct{}, 1)})
+		out = append(out, &lane{name: laneWatch, share: c.cfg.WatchShare, next: w.next, freed: make(chan struct{}, 1),
+			budget: c.m.laneBudget.WithLabelValues(laneWatch)})
 	}
 	return out
 }
@@ -111,7 +117,7 @@ func (c *Crawler) RunLanes(ctx context.Context) error {
 	for {
 		budget := c.budget()
 		for _, l := range lanes {
-			c.m.laneBudget.WithLabelValues(l.name).Set(l.share * budget)
+			l.budget.Set(l.share * budget)
 		}
 		rate := total * budget
 		if !(rate > 0) || math.IsInf(rate, 0) {
