@@ -366,7 +366,7 @@ func (f *filter) pass(e *entry, delta bool) bool {
 	if delta {
 		return !bitSet(f.dead, e.title) && (f.mutedDelta == nil || !f.mutedDelta[e.title])
 	}
-	return (f.masked == nil || f.masked[e.title>>6]&(1<<(e.title&63)) == 0) && (f.muted == nil || !f.muted[e.title])
+	return (f.masked == nil || !bitSet(f.masked, e.title)) && (f.muted == nil || !f.muted[e.title])
 }
 
 // walk calls yield with the cursor of every offer passing s at now, in order, until yield returns false.

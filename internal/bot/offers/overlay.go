@@ -261,11 +261,7 @@ func (d *delta) summarize(ix *Index, fresh []*entry) {
 		}
 	}
 	feeEnds = append(feeEnds, fresh...)
-	slices.SortFunc(feeEnds, func(a, b *entry) int { return cmp.Compare(a.feeEnds, b.feeEnds) })
-	d.feeEnds, d.firstFeeEnd = feeEnds, 0
-	if len(feeEnds) > 0 {
-		d.firstFeeEnd = feeEnds[0].feeEnds
-	}
+	d.feeEnds, d.firstFeeEnd = feeEnds, sortFeeEnds(feeEnds, 0)
 	games := slices.Clone(ix.games)
 	for g := range d.lists {
 		games = append(games, g)
