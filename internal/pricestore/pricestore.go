@@ -405,10 +405,11 @@ func (s *Store) WriteListingsPage(ctx context.Context, game string, fetchedAt ti
 	return a.Titles, err
 }
 
-// writeListings writes the page's levels (see WriteListingsPage) and adds its titles to the price
-// buckets, all in one pipeline. It returns the titles whose levels changed and how many keys were left
-// holding prices.
-func (s *Store) writeListings(ctx context.Context, p ListingsPage) (changed []string, n int, err error) {
+// writeListings writes the page's levels (see WriteListingsPage), adds its titles to the price buckets
+// and records the crawl page in its progress key (track, may be nil), all in one pipeline. It returns
+// the titles whose levels changed and how many keys were left holding prices. A page with nothing to
+// write leaves track unsent.
+func (s *Store) writeListings(ctx context.Context, p ListingsPage, track *crawlTrack) (changed []string, n int, err error) {
 	var cycle int64
 	page := 0
 	if c := p.Crawl; c != nil && c.Cycle > 0 && c.Page >= 0 {
@@ -431,6 +432,7 @@ func (s *Store) writeListings(ctx context.Context, p ListingsPage) (changed []st
 	listingsArgs(keys, args, titles, fields, common[:], p.Game, p.FetchedAt, t, exp, cycle > 0)
 	cmds, err := s.evalPerKey(ctx, listingsScript, keys, args, func(pipe redis.Pipeliner) {
 		s.addToBuckets(ctx, pipe, p.Game, titles, fields)
+		track.queue(ctx, pipe)
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("write listings of %d titles: %w", len(titles), err)

@@ -96,8 +96,10 @@ type Applied struct {
 // Sweeps are idempotent, so a redelivered page changes nothing more; a sweep that fails releases its
 // lease and returns the error, so the page is retried and the sweep with it.
 func (s *Store) ApplyListings(ctx context.Context, p ListingsPage) (Applied, error) {
-	changed, n, err := s.writeListings(ctx, p)
+	track := s.newCrawlTrack(p.Game, p.Crawl)
+	changed, n, err := s.writeListings(ctx, p, track)
 	if err != nil {
+		s.untrack(ctx, track)
 		return Applied{}, err
 	}
 	a := Applied{Titles: n, Changed: changed}
@@ -110,8 +112,8 @@ func (s *Store) ApplyListings(ctx context.Context, p ListingsPage) (Applied, err
 			a.Changed = append(a.Changed, title)
 		}
 	}
-	if p.Crawl != nil {
-		swept, err := s.completeCrawl(ctx, p.Game, *p.Crawl)
+	if track != nil {
+		swept, err := s.completeCrawl(ctx, p.Game, track)
 		if err != nil {
 			return a, err
 		}
@@ -189,33 +191,86 @@ redis.call('HSET', key, 'lease', now + tonumber(ARGV[4]))
 return 1
 `)
 
-// completeCrawl records a crawl page and, when it completes the crawl, sweeps the range. It returns the
-// titles whose levels the sweep removed.
-func (s *Store) completeCrawl(ctx context.Context, game string, c message.Crawl) ([]string, error) {
+// crawlTrack is the record of one range-crawl page in its progress key (see trackScript). It goes in
+// the pipeline of the page's levels, after them, so that a crawl page costs one round trip.
+type crawlTrack struct {
+	key      string
+	rng      string
+	from, to int64
+	cycle    int64
+	page     int
+	args     []any
+	cmd      *redis.Cmd // set once queued
+}
+
+// newCrawlTrack returns the record of a crawl page, nil when the page is not a valid range-crawl page.
+func (s *Store) newCrawlTrack(game string, c *message.Crawl) *crawlTrack {
+	if c == nil {
+		return nil
+	}
 	from, to, ok := ParseRange(c.Range)
 	if !ok || c.Cycle <= 0 || c.Page < 0 {
-		return nil, nil
+		return nil
 	}
-	key := CrawlKey(game, c.Range, c.Cycle)
 	last := 0
 	if c.Last {
 		last = 1
 	}
-	now := s.clock.Now()
-	sweep, err := trackScript.Run(ctx, s.rdb, []string{key}, c.Page, last, now.UnixMilli(),
-		sweepLease.Milliseconds(), s.cfg.PriceTTL.Milliseconds()).Int()
+	return &crawlTrack{key: CrawlKey(game, c.Range, c.Cycle), rng: c.Range, from: from, to: to, cycle: c.Cycle,
+		page: c.Page, args: []any{c.Page, last, s.clock.Now().UnixMilli(), sweepLease.Milliseconds(),
+			s.cfg.PriceTTL.Milliseconds()}}
+}
+
+// queue adds the record to pipe (nothing when t is nil). It goes as EVAL: a NOSCRIPT reply could not be
+// told apart from a failed write of the page.
+func (t *crawlTrack) queue(ctx context.Context, pipe redis.Pipeliner) {
+	if t != nil {
+		t.cmd = trackScript.Eval(ctx, pipe, []string{t.key}, t.args...)
+	}
+}
+
+// untrack takes back the record of a page whose levels failed to be written (and the sweep lease it
+// took), so that no sweep runs before the retried page is written; best effort.
+func (s *Store) untrack(ctx context.Context, t *crawlTrack) {
+	if t == nil || t.cmd == nil {
+		return
+	}
+	sweep, err := t.cmd.Int()
+	if err != nil {
+		return
+	}
+	fields := []string{strconv.Itoa(t.page)}
+	if sweep == 1 {
+		fields = append(fields, "lease")
+	}
+	pipe := s.rdb.Pipeline()
+	pipe.HDel(ctx, t.key, fields...)
+	_, _ = pipe.Exec(ctx)
+}
+
+// completeCrawl records a crawl page, unless its levels' pipeline already did, and, when it completes
+// the crawl, sweeps the range. It returns the titles whose levels the sweep removed.
+func (s *Store) completeCrawl(ctx context.Context, game string, t *crawlTrack) ([]string, error) {
+	key := t.key
+	var sweep int
+	var err error
+	if t.cmd != nil {
+		sweep, err = t.cmd.Int()
+	} else {
+		sweep, err = trackScript.Run(ctx, s.rdb, []string{key}, t.args...).Int()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("track crawl %s: %w", key, err)
 	}
 	if sweep == 0 {
 		return nil, nil
 	}
-	swept, err := s.sweepRange(ctx, game, from, to, c.Cycle)
+	swept, err := s.sweepRange(ctx, game, t.from, t.to, t.cycle)
 	pipe := s.rdb.Pipeline()
 	if err != nil {
 		pipe.HDel(ctx, key, "lease") // best effort: the retried page takes the sweep again
 		_, _ = pipe.Exec(ctx)
-		return nil, fmt.Errorf("sweep range %s of %s: %w", c.Range, game, err)
+		return nil, fmt.Errorf("sweep range %s of %s: %w", t.rng, game, err)
 	}
 	pipe.HSet(ctx, key, "done", "1")
 	if _, err := pipe.Exec(ctx); err != nil {
