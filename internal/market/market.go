@@ -32,6 +32,10 @@ const (
 	KindTarget OfferKind = "TARGET"
 	// KindHistory sells at a price the title's sell history says is reachable.
 	KindHistory OfferKind = "HISTORY"
+	// KindFloat sells at the value same-title sales give the listing's float (SPEC §9.2).
+	KindFloat OfferKind = "FLOAT"
+	// KindStickers sells at the title's floor plus a share of the applied stickers' value (SPEC §9.2).
+	KindStickers OfferKind = "STICKERS"
 )
 
 // Listing is one item offered for sale on the market.
@@ -52,6 +56,8 @@ type Listing struct {
 	Locked bool
 	// LockDays is the trade lock left in whole days (0 when none or less than a day).
 	LockDays int
+	// Attrs are the item's attributes (float, paint seed, phase, stickers), zero when it has none.
+	Attrs Attributes
 }
 
 // BuyOrder is the best buy order (a "target") of one title.
@@ -73,6 +79,8 @@ type Sale struct {
 	Price Cents
 	// At is when the sale happened.
 	At time.Time
+	// Attrs are the sold item's attributes (offerAttributes), zero when the answer gave none.
+	Attrs Attributes
 }
 
 // Fees are a game's selling fees: a share of the sale price with a minimum, lowered for some titles.
@@ -113,6 +121,12 @@ type History struct {
 	// Oldest is the time of the oldest sale analysed, of any age; the zero time when there were none.
 	// The sales cover the time after max(Oldest, analysis time − 7 days).
 	Oldest time.Time
+	// Float is the float curve of the sales (FitFloatCurve), nil when too few carry a float. On a phased
+	// title it is nil: each phase has its own.
+	Float *FloatCurve
+	// Phases holds, on a phased title (PhasedTitle), the analysis of each phase's own sales (sales without
+	// a phase are in no phase); nil elsewhere. A phase's entry has no Phases and no Points.
+	Phases map[Phase]*History
 }
 
 // HourPoint is one hour of a title's sales.

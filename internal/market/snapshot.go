@@ -43,6 +43,23 @@ type TitleState struct {
 	Order *OrderLevel
 	// History is the resale summary of the sell history, nil when the title has no sales.
 	History *ResaleHistory
+	// Items are the title's cheapest live listings with attributes (ItemsPerStatus per status, and per
+	// phase on phased titles), sorted by status (available first), then price, then item id. An item
+	// counts only while its (status, price) level is live: readers leave out the others.
+	Items []ItemListing
+	// Float is the title's float curve, nil when it has none (too few float sales, or a phased title).
+	Float *FloatCurve
+	// Phases holds a phased title's resale summary and float curve of each phase with sales; nil
+	// elsewhere.
+	Phases map[Phase]*PhaseState
+}
+
+// PhaseState is the resale state of one phase of a phased title.
+type PhaseState struct {
+	// History is the resale summary of the phase's own sales.
+	History *ResaleHistory
+	// Float is the phase's float curve, nil when it has none.
+	Float *FloatCurve
 }
 
 // PriceLevel is the cheapest price of one listing status with the listings at it.
