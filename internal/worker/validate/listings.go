@@ -25,6 +25,9 @@ type Listing struct {
 	Locked bool
 	// LockDays is extra.tradeLock, whole days of lock left (absent = 0).
 	LockDays int
+	// Attrs are the validated attributes of extra (floatValue, paintSeed, phaseTitle, stickers); an
+	// attribute that breaks a rule is left out and counted, the listing kept.
+	Attrs market.Attributes
 }
 
 // ListingsPage is a decoded GET /exchange/v1/market/items body.
