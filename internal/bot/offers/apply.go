@@ -156,7 +156,11 @@ func (s *Service) TitleOffers(settings Settings, titles []string, now time.Time)
 			m.Titles = append(m.Titles, *st)
 		}
 	}
-	return Compute(m, settings, now)
+	p := pricing{share: cur.ix.share, lookup: func(name string) *market.TitleState {
+		st, _ := cur.ix.title(name)
+		return st
+	}}
+	return compute(&m, settings, now, &p)
 }
 
 // rebuild is a full read or compaction in flight.
@@ -243,13 +247,12 @@ func earlier(a, b time.Time) time.Time {
 	return a
 }
 
-// titleExpiry returns when the first of t's cheapest levels expires, or the zero time.
+// titleExpiry returns when the first of t's cheapest levels and kept items expires, or the zero time.
 func titleExpiry(t *market.TitleState) time.Time {
 	var first time.Time
-	for _, l := range [2]*market.PriceLevel{t.Available, t.Locked} {
-		if l != nil {
-			first = earlier(first, l.ExpiresAt)
-		}
-	}
+	eachTitleExpiry(t, func(at time.Time) bool {
+		first = earlier(first, at)
+		return true
+	})
 	return first
 }

@@ -22,7 +22,7 @@ func (ix *Index) compacted(now time.Time) *Index {
 	}
 	m, baseAt, slotAt, perTitle := ix.renumbered()
 	nx := &Index{market: m, builtAt: ix.builtAt, lists: map[string]*[2][]entry{}, exp: &expiries{}, names: &titleNames{},
-		view: &marketView{}, perTitle: perTitle, sortedTitles: true}
+		view: &marketView{}, perTitle: perTitle, sortedTitles: true, users: &stickerUsers{}, share: ix.share}
 	buildNS := unixNanos(ix.builtAt)
 	for _, g := range d.games {
 		var next [2][]entry
@@ -124,7 +124,7 @@ func (ix *Index) mergeLists(g string, st int, baseAt, slotAt []int32) []entry {
 		} else {
 			e.title = baseAt[e.title]
 		}
-		e.order = int64(e.title)<<2 | e.order&3
+		e.order = int64(e.title)<<orderRankShift | e.order&orderLowMask
 		out = append(out, e)
 		return true
 	})

@@ -108,48 +108,52 @@ func ProfitBasisPoints(net, buy int64) int64 {
 	return q
 }
 
-// Compute returns the offers of the market that pass the settings (muted titles left out), sorted by
-// profit descending, then title, then TARGET before HISTORY, then available before locked. A listing
-// level that has expired by now is left out. It does not modify m, so one market.Snapshot
-// can serve many users concurrently; it is fastest when m.Titles is sorted by title, as
+// Compute returns the offers of the market that pass the settings (muted titles left out, hidden kinds
+// left out), sorted by profit descending, then title, then kind (TARGET, HISTORY, FLOAT, STICKERS), then
+// available before locked, then phase (none first, then market.Phase Index order). An offer priced from
+// a listing level or kept item that has expired by now is left out. It does not modify m, so one
+// market.Snapshot can serve many users concurrently; it is fastest when m.Titles is sorted by title, as
 // pricestore.MarketReader returns it.
-func Compute(m market.Snapshot, s Settings, now time.Time) []Offer {
-	var games map[string]bool
-	if len(s.Games) > 0 {
-		games = make(map[string]bool, len(s.Games))
-		for _, g := range s.Games {
-			games[g] = true
-		}
-	}
-	var muted map[string]bool
-	if len(s.Muted) > 0 {
-		muted = make(map[string]bool, len(s.Muted))
-		for _, t := range s.Muted {
-			muted[t] = true
-		}
-	}
+func Compute(m market.Snapshot, s Settings, now time.Time, opts ...Option) []Offer {
+	p := newPricing(opts)
+	return compute(&m, s, now, &p)
+}
+
+// compute is Compute with its pricing; a nil p.lookup looks sticker titles up in m.
+func compute(m *market.Snapshot, s Settings, now time.Time, p *pricing) []Offer {
+	games, muted := settingsSets(s)
 	rank, sorted := titleRanks(m.Titles)
+	if p.lookup == nil {
+		f := &titleFinder{titles: m.Titles, sorted: sorted, names: &titleNames{}}
+		p.lookup = f.find
+	}
+	hidden := s.hiddenKinds()
+	nowNS := unixNanos(now)
 	// Candidates are kept small and sorted by integer keys; full offers are built once, in order. They
-	// are produced in (title rank, kind, status) order, so with sorted titles a candidate's index is its
-	// tie-break and the sort needs only plain integers.
+	// are produced in (title rank, kind, status, phase) order, so with sorted titles a candidate's index is
+	// its tie-break and the sort needs only plain integers.
 	type candidate struct {
 		bp    int64
-		order int64 // title rank, then kind, then status
+		order int64 // title rank, then kind, status and phase
 		sell  int64
 		fee   int64
 		title int32
+		item  int32
 	}
 	cands := make([]candidate, 0, len(m.Titles))
 	// Titles of one game often follow each other: remember the last game's fees.
-	fees := gameFees{m: &m}
+	fees := gameFees{m: m}
+	var buf []entry
 	for i := range m.Titles {
 		t := &m.Titles[i]
 		if (games != nil && !games[t.GameID]) || (muted != nil && muted[t.Title]) {
 			continue
 		}
-		var sched feeSchedule
-		scheduled := false
+		sched := lazySchedule{fees: &fees, t: t}
 		for kind := range int64(2) {
+			if kind == kindHistory && t.History != nil && isPhased(t) {
+				continue // a phased title's history is its phases'
+			}
 			for st, l := range [2]*market.PriceLevel{t.Available, t.Locked} {
 				if l == nil || l.Price <= 0 || int64(l.Price) < s.MinPriceCents || l.ExpiredAt(now) {
 					continue
@@ -159,16 +163,29 @@ func Compute(m market.Snapshot, s Settings, now time.Time) []Offer {
 				if !ok {
 					continue
 				}
-				if !scheduled {
-					sched, scheduled = fees.schedule(t), true
-				}
-				fee := sched.fee(sell, now)
+				fee := sched.get().fee(sell, now)
 				bp := ProfitBasisPoints(sell-fee, buy)
 				if bp >= s.LimitBasisPoints {
-					cands = append(cands, candidate{bp: bp, order: rank(i)<<2 | kind<<1 | int64(st), sell: sell, fee: fee,
-						title: int32(i)})
+					item := int32(-1)
+					if kind == kindTarget {
+						item = levelItem(t, st, l.Price)
+					}
+					cands = append(cands, candidate{bp: bp, order: rank(i)<<orderRankShift | orderLow(kind, st, 0), sell: sell,
+						fee: fee, title: int32(i), item: item}) //nolint:gosec // a market holds far fewer than 2^31 titles
 				}
 			}
+		}
+		if len(t.Items) == 0 {
+			continue
+		}
+		buf = attrEntries(buf[:0], attrSource{t: t, sched: &sched, p: p, now: now}, int32(i), rank(i)<<orderRankShift) //nolint:gosec // as above
+		for k := range buf {
+			e := &buf[k]
+			if e.buy < s.MinPriceCents || e.bp < s.LimitBasisPoints || hidden&(1<<orderKind(e.order)) != 0 ||
+				(e.expires != 0 && nowNS > e.expires) {
+				continue
+			}
+			cands = append(cands, candidate{bp: e.bp, order: e.order, sell: e.sell, fee: e.fee, title: e.title, item: e.item})
 		}
 	}
 	if len(cands) == 0 {
@@ -181,18 +198,45 @@ func Compute(m market.Snapshot, s Settings, now time.Time) []Offer {
 	for k, ci := range perm {
 		c := &cands[ci]
 		t := &m.Titles[c.title]
-		l := t.Available
-		if c.order&1 == 1 {
-			l = t.Locked
-		}
-		out[k] = makeOffer(t, c.order&2 != 0, c.order&1 == 1, int64(l.Price), c.sell, c.fee, c.bp)
+		out[k] = makeOffer(t, c.order, c.item, buyOf(t, c.order, c.item), c.sell, c.fee, c.bp, p)
 	}
 	return out
 }
 
-// makeOffer builds the offer of title t of one kind (history: HISTORY, else TARGET) and status (locked:
-// its locked listing, else its available one) from its amounts.
-func makeOffer(t *market.TitleState, history, locked bool, buy, sell, fee, bp int64) Offer {
+// settingsSets returns the games and muted titles of s as sets, nil when s names none.
+func settingsSets(s Settings) (games, muted map[string]bool) {
+	if len(s.Games) > 0 {
+		games = make(map[string]bool, len(s.Games))
+		for _, g := range s.Games {
+			games[g] = true
+		}
+	}
+	if len(s.Muted) > 0 {
+		muted = make(map[string]bool, len(s.Muted))
+		for _, t := range s.Muted {
+			muted[t] = true
+		}
+	}
+	return games, muted
+}
+
+// buyOf returns the buy price of the offer of t with order key order and item item: the item's price
+// when it has one, else its status's level price.
+func buyOf(t *market.TitleState, order int64, item int32) int64 {
+	if item >= 0 {
+		return int64(t.Items[item].Price)
+	}
+	if orderStatus(order) == 1 {
+		return int64(t.Locked.Price)
+	}
+	return int64(t.Available.Price)
+}
+
+// makeOffer builds the offer of title t with order key order (kind, status, phase) and item position
+// item (-1: none) from its amounts; p values stickers (STICKERS offers).
+func makeOffer(t *market.TitleState, order int64, item int32, buy, sell, fee, bp int64, p *pricing) Offer {
+	kind := orderKind(order)
+	locked := orderStatus(order) == 1
 	status, l := market.StatusAvailable, t.Available
 	if locked {
 		status, l = market.StatusLocked, t.Locked
@@ -201,23 +245,30 @@ func makeOffer(t *market.TitleState, history, locked bool, buy, sell, fee, bp in
 		Title:             t.Title,
 		GameID:            t.GameID,
 		Image:             t.Image,
-		Kind:              market.KindTarget,
+		Kind:              offerKinds[kind],
 		Status:            status,
 		Buy:               buy,
 		Sell:              sell,
 		Fee:               fee,
 		Net:               sell - fee,
 		ProfitBasisPoints: bp,
-		UpdatedAt:         l.UpdatedAt,
 	}
-	if locked {
-		o.LockDays = int(max(l.LockDays, 0))
+	if l != nil {
+		o.UpdatedAt = l.UpdatedAt
+		if locked {
+			o.LockDays = int(max(l.LockDays, 0))
+		}
 	}
-	if history {
-		o.Kind = market.KindHistory
-		o.SoldPerWeek = t.History.SoldPerWeek
-	} else {
+	switch kind {
+	case kindTarget:
 		o.OrderCount = t.Order.Count
+	case kindHistory:
+		if item < 0 {
+			o.SoldPerWeek = t.History.SoldPerWeek
+		}
+	}
+	if item >= 0 {
+		describeItem(&o, t, &t.Items[item], p)
 	}
 	return o
 }

@@ -36,7 +36,7 @@ type Index struct {
 	size             int
 	// sortedTitles says the market's titles are strictly ascending, as pricestore.MarketReader returns them.
 	sortedTitles bool
-	// perTitle counts the offers of each title of market (at most 4), for the size of a delta's mask.
+	// perTitle counts the offers of each title of market, for the size of a delta's mask.
 	perTitle []uint8
 	// exp holds the market's level expiries, for re-reading titles as they expire.
 	exp *expiries
@@ -46,6 +46,19 @@ type Index struct {
 	delta *delta
 	// view is the market the index shows (market with delta applied), built on first use.
 	view *marketView
+	// users maps sticker titles to the base titles whose kept items carry them, built on first use.
+	users *stickerUsers
+	// share is the sticker share of STICKERS offers, in percent.
+	share int64
+}
+
+// pricing returns the pricing of the index's offers: its sticker share, with titles looked up in the
+// market the index shows.
+func (ix *Index) pricing() pricing {
+	return pricing{share: ix.share, lookup: func(name string) *market.TitleState {
+		st, _ := ix.title(name)
+		return st
+	}}
 }
 
 // entry is one precomputed offer, small enough that walking a list touches little memory.
@@ -61,6 +74,8 @@ type entry struct {
 	// offer is computed again.
 	feeEnds int64
 	title   int32
+	// item is the position in the title's Items of the listing the offer buys or shows, -1 for none.
+	item int32
 }
 
 // before reports whether a sorts before b: profit descending, then title, kind and status (order),
@@ -101,28 +116,30 @@ func unixNanos(t time.Time) int64 {
 
 // BuildIndex computes every offer of m with the fees that apply at now. m must not be modified
 // afterwards; the Index keeps it.
-func BuildIndex(m *market.Snapshot, now time.Time) *Index {
+func BuildIndex(m *market.Snapshot, now time.Time, opts ...Option) *Index {
 	ix := &Index{market: m, builtAt: now, lists: map[string]*[2][]entry{}, exp: &expiries{}, names: &titleNames{},
-		view: &marketView{}, perTitle: make([]uint8, len(m.Titles))}
+		view: &marketView{}, perTitle: make([]uint8, len(m.Titles)), users: &stickerUsers{}, share: newPricing(opts).share}
 	nowNS := unixNanos(now)
 	rank, sorted := titleRanks(m.Titles)
 	ix.sortedTitles = sorted
 	fees := gameFees{m: m}
-	var buf [4]entry
+	p := ix.pricing()
+	buf := make([]entry, 0, 8)
 	for i := range m.Titles {
 		t := &m.Titles[i]
-		found := titleEntries(buf[:0], t, &fees, int32(i), rank(i)<<2, now) //nolint:gosec // a market holds far fewer than 2^31 titles
+		found := titleEntries(buf[:0], t, &fees, &p, int32(i), rank(i)<<orderRankShift, now) //nolint:gosec // a market holds far fewer than 2^31 titles
+		buf = found[:0]
 		if len(found) == 0 {
 			continue
 		}
-		ix.perTitle[i] = uint8(len(found)) //nolint:gosec // at most 4
+		ix.perTitle[i] = uint8(min(len(found), math.MaxUint8)) //nolint:gosec // clamped
 		lists := ix.lists[t.GameID]
 		if lists == nil {
 			lists = &[2][]entry{}
 			ix.lists[t.GameID] = lists
 		}
 		for _, e := range found {
-			lists[e.order&1] = append(lists[e.order&1], e)
+			lists[orderStatus(e.order)] = append(lists[orderStatus(e.order)], e)
 			if e.expires >= nowNS && (ix.firstLevelExpiry == 0 || e.expires < ix.firstLevelExpiry) {
 				ix.firstLevelExpiry = e.expires
 			}
@@ -163,13 +180,15 @@ func sortEntries(list []entry, inOrder bool) []entry {
 	return out
 }
 
-// titleEntries appends to dst the offers of t (each kind and status, whatever its profit) with their
-// fees at now, their entries carrying title index title and prefix in their order (the title's rank << 2
-// in a base, 0 in a delta), and returns dst.
-func titleEntries(dst []entry, t *market.TitleState, fees *gameFees, title int32, prefix int64, now time.Time) []entry {
-	var sched feeSchedule
-	scheduled := false
+// titleEntries appends to dst the offers of t (each kind, status and phase, whatever its profit) with
+// their fees at now, their entries carrying title index title and prefix in their order (the title's
+// rank << orderRankShift in a base, 0 in a delta), and returns dst.
+func titleEntries(dst []entry, t *market.TitleState, fees *gameFees, p *pricing, title int32, prefix int64, now time.Time) []entry {
+	sched := lazySchedule{fees: fees, t: t}
 	for kind := range int64(2) {
+		if kind == kindHistory && t.History != nil && isPhased(t) {
+			continue // a phased title's history is its phases'
+		}
 		for st, l := range [2]*market.PriceLevel{t.Available, t.Locked} {
 			if l == nil || l.Price <= 0 {
 				continue
@@ -179,17 +198,21 @@ func titleEntries(dst []entry, t *market.TitleState, fees *gameFees, title int32
 			if !ok {
 				continue
 			}
-			if !scheduled {
-				sched, scheduled = fees.schedule(t), true
+			item := int32(-1)
+			if kind == kindTarget {
+				item = levelItem(t, st, l.Price)
 			}
-			fee, ends := sched.feeUntil(sell, now)
+			fee, ends := sched.get().feeUntil(sell, now)
 			dst = append(dst, entry{
-				bp: ProfitBasisPoints(sell-fee, buy), order: prefix | kind<<1 | int64(st),
-				buy: buy, sell: sell, fee: fee, expires: unixNanos(l.ExpiresAt), feeEnds: unixNanos(ends), title: title,
+				bp: ProfitBasisPoints(sell-fee, buy), order: prefix | orderLow(kind, st, 0),
+				buy: buy, sell: sell, fee: fee, expires: unixNanos(l.ExpiresAt), feeEnds: unixNanos(ends), title: title, item: item,
 			})
 		}
 	}
-	return dst
+	if len(t.Items) == 0 {
+		return dst
+	}
+	return attrEntries(dst, attrSource{t: t, sched: &sched, p: p, now: now}, title, prefix)
 }
 
 // Market returns the market the index shows: the snapshot it was built from with the titles changed
@@ -267,8 +290,9 @@ func (ix *Index) First(s Settings, now time.Time, n int) []Offer {
 		return nil
 	}
 	out := make([]Offer, len(hits))
+	p := ix.pricing()
 	for k, f := range hits {
-		out[k] = makeOffer(f.title, f.e.order&2 != 0, f.e.order&1 == 1, f.e.buy, f.e.sell, f.e.fee, f.e.bp)
+		out[k] = makeOffer(f.title, f.e.order, f.e.item, f.e.buy, f.e.sell, f.e.fee, f.e.bp, &p)
 	}
 	return out
 }
@@ -340,7 +364,7 @@ func (ix *Index) before(c, d *cursor) bool {
 	if ta != tb {
 		return ta < tb
 	}
-	return a.order&3 < b.order&3
+	return a.order&orderLowMask < b.order&orderLowMask
 }
 
 func (ix *Index) titleName(delta bool, title int32) string {
@@ -353,6 +377,8 @@ func (ix *Index) titleName(delta bool, title int32) string {
 // filter is what a walk checks of every offer besides its profit.
 type filter struct {
 	minPrice, now int64
+	// hidden are the kinds the user hides, as a bit mask over the packed kinds.
+	hidden int64
 	// muted are the positions of muted titles in the base and in the delta.
 	muted, mutedDelta map[int32]bool
 	// masked marks the base's titles that the delta replaced, dead the delta's slots replaced since.
@@ -360,7 +386,8 @@ type filter struct {
 }
 
 func (f *filter) pass(e *entry, delta bool) bool {
-	if e.buy < f.minPrice || (e.expires != 0 && f.now > e.expires) || (e.feeEnds != 0 && f.now >= e.feeEnds) {
+	if e.buy < f.minPrice || (e.expires != 0 && f.now > e.expires) || (e.feeEnds != 0 && f.now >= e.feeEnds) ||
+		(f.hidden != 0 && f.hidden>>orderKind(e.order)&1 != 0) {
 		return false
 	}
 	if delta {
@@ -371,7 +398,7 @@ func (f *filter) pass(e *entry, delta bool) bool {
 
 // walk calls yield with the cursor of every offer passing s at now, in order, until yield returns false.
 func (ix *Index) walk(s Settings, now time.Time, yield func(*cursor) bool) {
-	f := filter{minPrice: s.MinPriceCents, now: unixNanos(now)}
+	f := filter{minPrice: s.MinPriceCents, now: unixNanos(now), hidden: s.hiddenKinds()}
 	if len(s.Muted) > 0 {
 		f.muted, f.mutedDelta = ix.mutedTitles(s.Muted)
 	}
@@ -504,14 +531,6 @@ func (ix *Index) mutedTitles(muted []string) (base, delta map[int32]bool) {
 
 // positions returns the positions of the named title in the base market.
 func (ix *Index) positions(name string) []int32 {
-	titles := ix.market.Titles
-	// Titles are usually sorted (pricestore.MarketReader returns them so): look each up; otherwise use a map built once.
-	if ix.sortedTitles {
-		i, ok := slices.BinarySearchFunc(titles, name, func(t market.TitleState, name string) int { return cmp.Compare(t.Title, name) })
-		if !ok {
-			return nil
-		}
-		return []int32{int32(i)} //nolint:gosec // a market holds far fewer than 2^31 titles
-	}
-	return ix.names.get(titles)[name]
+	f := titleFinder{titles: ix.market.Titles, sorted: ix.sortedTitles, names: ix.names}
+	return f.positions(name)
 }

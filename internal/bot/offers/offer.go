@@ -1,5 +1,5 @@
 // Package offers owns the trading arithmetic of the bot: over a market.Snapshot (read from Redis by
-// pricestore.MarketReader) it computes TARGET and HISTORY offers with the fee rules of SPEC §6.1 and
+// pricestore.MarketReader) it computes TARGET, HISTORY, FLOAT and STICKERS offers with the fee rules of SPEC §6.1 and §9.2 and
 // filters and sorts them for one user's settings. It is pure computation over values: it neither reads
 // storage nor exports metrics (a Service reports its builds to a BuildObserver).
 package offers
@@ -41,6 +41,30 @@ type Offer struct {
 	SoldPerWeek int
 	// UpdatedAt is when the listing price was last written.
 	UpdatedAt time.Time
+	// ItemID is the listing the offer buys (per-phase HISTORY, FLOAT, STICKERS) or, for TARGET, the kept
+	// listing at exactly its buy price (lowest id); empty when none.
+	ItemID string
+	// Phase is the item's Doppler phase, market.PhaseNone when it has none.
+	Phase market.Phase
+	// Float is the item's wear float; meaningful only when HasFloat.
+	Float float64
+	// HasFloat says the item has a wear float.
+	HasFloat bool
+	// Wear is the short name of the title's exterior ("FT") when the item has a float and the title
+	// names an exterior, else empty.
+	Wear string
+	// TopPercent is where the float lies in the exterior's band (market.Wear.TopPercent), 0 without Wear.
+	TopPercent int
+	// PaintSeed is the item's paint seed; meaningful only when HasSeed.
+	PaintSeed int
+	// HasSeed says the item has a paint seed.
+	HasSeed bool
+	// StickersValue is the value of the item's stickers in cents, 0 when unknown or none.
+	StickersValue int64
+	// Floor is the floor price a STICKERS offer adds the stickers' share to.
+	Floor int64
+	// FloatSales is the number of sales of the float curve a FLOAT offer was valued with.
+	FloatSales int
 }
 
 // Settings are one user's filters.
@@ -53,4 +77,20 @@ type Settings struct {
 	Games []string
 	// Muted hides the offers of these titles.
 	Muted []string
+	// HideFloat hides FLOAT offers.
+	HideFloat bool
+	// HideStickers hides STICKERS offers.
+	HideStickers bool
+}
+
+// hiddenKinds returns the kinds s hides as a bit mask over the packed kinds.
+func (s *Settings) hiddenKinds() int64 {
+	var m int64
+	if s.HideFloat {
+		m |= 1 << kindFloat
+	}
+	if s.HideStickers {
+		m |= 1 << kindStickers
+	}
+	return m
 }

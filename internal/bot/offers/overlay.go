@@ -3,6 +3,7 @@ package offers
 import (
 	"cmp"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -49,6 +50,8 @@ type delta struct {
 	size int
 	// firstLevelExpiry and firstFeeEnd are as the Index's, for the delta's offers (unix ns; 0: none).
 	firstLevelExpiry, firstFeeEnd int64
+	// stickered are the slots whose titles keep items (which may carry stickers), in the shared arrays.
+	stickered []int32
 }
 
 // recentFold is the most offers the recent lists hold before they are folded into the older ones (a
@@ -116,11 +119,22 @@ func earliestNS(a, b int64) int64 {
 // a state without a level: the title is gone), their offers computed at now. ix is not modified; the
 // result shares its base and costs time proportional to the changes and the delta's recent part.
 func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Index {
+	changes = ix.withStickerUsers(changes)
 	d := ix.delta.clone(len(ix.market.Titles))
 	fees := gameFees{m: ix.market}
 	fresh := map[string]*[2][]entry{}
 	var feeEnds []*entry
-	var buf [4]entry
+	p := pricing{share: ix.share, lookup: func(name string) *market.TitleState {
+		if st, ok := changes[name]; ok {
+			if st == nil || (st.Available == nil && st.Locked == nil) {
+				return nil
+			}
+			return st
+		}
+		st, _ := ix.title(name)
+		return st
+	}}
+	buf := make([]entry, 0, 8)
 	for name, st := range changes {
 		if i, ok := d.slot(name); ok && i >= 0 && !bitSet(d.dead, i) {
 			d.dead[i>>6] |= 1 << (i & 63)
@@ -144,8 +158,12 @@ func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Ind
 			d.dead = append(d.dead, 0)
 		}
 		d.slotNew[name] = slot
-		found := titleEntries(buf[:0], &d.titles[slot], &fees, slot, 0, now)
-		d.perSlot = append(d.perSlot, uint8(len(found))) //nolint:gosec // at most 4
+		found := titleEntries(buf[:0], &d.titles[slot], &fees, &p, slot, 0, now)
+		buf = found[:0]
+		d.perSlot = append(d.perSlot, uint8(min(len(found), math.MaxUint8))) //nolint:gosec // clamped
+		if len(t.Items) > 0 {
+			d.stickered = append(d.stickered, slot)
+		}
 		d.size += len(found)
 		if len(found) == 0 {
 			continue
@@ -156,7 +174,7 @@ func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Ind
 			fresh[t.GameID] = lists
 		}
 		for _, e := range found {
-			lists[e.order&1] = append(lists[e.order&1], e)
+			lists[orderStatus(e.order)] = append(lists[orderStatus(e.order)], e)
 		}
 	}
 	buildNS := unixNanos(ix.builtAt)
@@ -179,6 +197,53 @@ func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Ind
 	nx := *ix
 	nx.delta, nx.view = d, &marketView{}
 	return &nx
+}
+
+// withStickerUsers returns changes with the titles whose kept items carry the stickers of changed sticker
+// titles added at their current state (their STICKERS offers are priced from those titles), or changes
+// itself when none is added.
+func (ix *Index) withStickerUsers(changes map[string]*market.TitleState) map[string]*market.TitleState {
+	var users []string
+	for name := range changes {
+		if isStickerTitle(name) {
+			users = append(users, ix.stickerUsersOf(name)...)
+		}
+	}
+	if len(users) == 0 {
+		return changes
+	}
+	out := maps.Clone(changes)
+	for _, name := range users {
+		if _, ok := out[name]; ok {
+			continue
+		}
+		if st, ok := ix.title(name); ok {
+			c := *st
+			out[name] = &c
+		}
+	}
+	return out
+}
+
+// stickerUsersOf returns the titles of the market the index shows whose kept items carry a sticker of
+// the sticker title name.
+func (ix *Index) stickerUsersOf(name string) []string {
+	var out []string
+	d := ix.delta
+	for _, i := range ix.users.get(ix.market.Titles)[name] {
+		if d == nil || !bitSet(d.masked, i) {
+			out = append(out, ix.market.Titles[i].Title)
+		}
+	}
+	if d == nil {
+		return out
+	}
+	for _, i := range d.stickered {
+		if !bitSet(d.dead, i) && slices.Contains(stickerTitles(&d.titles[i]), name) {
+			out = append(out, d.titles[i].Title)
+		}
+	}
+	return out
 }
 
 // clone returns a copy of d to change (a new delta over a base of n titles when d is nil).
@@ -348,6 +413,21 @@ func (v *marketView) get(ix *Index) *market.Snapshot {
 	return v.m
 }
 
+// eachTitleExpiry calls yield with the expiry of each of t's cheapest levels and kept items that expires,
+// until yield returns false.
+func eachTitleExpiry(t *market.TitleState, yield func(at time.Time) bool) {
+	for _, l := range [2]*market.PriceLevel{t.Available, t.Locked} {
+		if l != nil && !l.ExpiresAt.IsZero() && !yield(l.ExpiresAt) {
+			return
+		}
+	}
+	for k := range t.Items {
+		if at := t.Items[k].ExpiresAt; !at.IsZero() && !yield(at) {
+			return
+		}
+	}
+}
+
 // levelExpiry is when one cheapest level of a title expires.
 type levelExpiry struct {
 	at    int64 // unix ns
@@ -363,12 +443,10 @@ type expiries struct {
 func (ix *Index) levelExpiries() []levelExpiry {
 	ix.exp.once.Do(func() {
 		for i := range ix.market.Titles {
-			t := &ix.market.Titles[i]
-			for _, l := range [2]*market.PriceLevel{t.Available, t.Locked} {
-				if l != nil && !l.ExpiresAt.IsZero() {
-					ix.exp.list = append(ix.exp.list, levelExpiry{at: unixNanos(l.ExpiresAt), title: int32(i)}) //nolint:gosec // far fewer than 2^31 titles
-				}
-			}
+			eachTitleExpiry(&ix.market.Titles[i], func(at time.Time) bool {
+				ix.exp.list = append(ix.exp.list, levelExpiry{at: unixNanos(at), title: int32(i)}) //nolint:gosec // far fewer than 2^31 titles
+				return true
+			})
 		}
 		slices.SortFunc(ix.exp.list, func(a, b levelExpiry) int { return cmp.Compare(a.at, b.at) })
 	})
@@ -386,12 +464,10 @@ func (ix *Index) eachExpiry(from int64, yield func(title string, at int64, base 
 				return
 			}
 			t := &d.titles[i]
-			for _, l := range [2]*market.PriceLevel{t.Available, t.Locked} {
-				if l != nil && !l.ExpiresAt.IsZero() && unixNanos(l.ExpiresAt) >= from && !yield(t.Title, unixNanos(l.ExpiresAt), false) {
-					stop = true
-					return
-				}
-			}
+			eachTitleExpiry(t, func(at time.Time) bool {
+				stop = unixNanos(at) >= from && !yield(t.Title, unixNanos(at), false)
+				return !stop
+			})
 		})
 		if stop {
 			return

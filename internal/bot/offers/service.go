@@ -61,10 +61,12 @@ const StaleFactor = 10
 // Concurrent callers share one read. It is safe for concurrent use; the Snapshot and Index it returns are
 // shared and must not be modified.
 type Service struct {
-	src    Source
-	clock  clock.Clock
-	maxAge time.Duration
-	log    *slog.Logger
+	// pricing configures how the offers are priced (WithPricing).
+	pricing []Option
+	src     Source
+	clock   clock.Clock
+	maxAge  time.Duration
+	log     *slog.Logger
 
 	group   singleflight.Group
 	cur     atomic.Pointer[snapshot]
@@ -121,6 +123,11 @@ type snapshot struct {
 
 // ServiceOption configures a Service.
 type ServiceOption func(*Service)
+
+// WithPricing makes the service price offers with opts (StickerShare).
+func WithPricing(opts ...Option) ServiceOption {
+	return func(s *Service) { s.pricing = append(s.pricing, opts...) }
+}
 
 // WithLogger makes the service log failed background builds to log.
 func WithLogger(log *slog.Logger) ServiceOption {
@@ -358,7 +365,7 @@ func (s *Service) readAll(ctx context.Context) (*Index, error) {
 		return nil, err
 	}
 	at := s.clock.Now()
-	ix := BuildIndex(&m, at)
+	ix := BuildIndex(&m, at, s.pricing...)
 	s.observer.IndexBuilt(time.Since(start), ix.Len())
 	ix = s.install(ix, at, rb)
 	s.subs.publish(Update{Resync: true, At: at})
@@ -405,15 +412,11 @@ func (s *Service) Count(ctx context.Context, settings Settings) (int, error) {
 	return ix.Count(settings, s.clock.Now()), nil
 }
 
-// earliestExpiry returns when the first cheapest level of m expires, or the zero time.
+// earliestExpiry returns when the first cheapest level or kept item of m expires, or the zero time.
 func earliestExpiry(m *market.Snapshot) time.Time {
 	var first time.Time
 	for i := range m.Titles {
-		for _, l := range [2]*market.PriceLevel{m.Titles[i].Available, m.Titles[i].Locked} {
-			if l != nil && !l.ExpiresAt.IsZero() && (first.IsZero() || l.ExpiresAt.Before(first)) {
-				first = l.ExpiresAt
-			}
-		}
+		first = earlier(first, titleExpiry(&m.Titles[i]))
 	}
 	return first
 }
