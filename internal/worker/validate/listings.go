@@ -38,6 +38,8 @@ type ListingsPage struct {
 	Cursor string
 	// Invalid counts the dropped items by reason.
 	Invalid Invalid
+	// BadAttrs counts the attributes left out of kept items, by reason (see AttrReasons).
+	BadAttrs Invalid
 }
 
 // DecodeListings decodes and validates one listings page of game (the envelope's game id). Items that
@@ -100,7 +102,7 @@ func (s *scanner) listings(page *ListingsPage, game string) error {
 	if page.Items == nil {
 		page.Items = make([]Listing, 0, 100)
 	}
-	return collect(s, &page.Items, &page.Invalid, func() (Listing, Reason, error) { return s.listing(game) })
+	return collect(s, &page.Items, &page.Invalid, func() (Listing, Reason, error) { return s.listing(game, &page.BadAttrs) })
 }
 
 // rawListing holds the raw tokens of one item before validation.
@@ -113,6 +115,7 @@ type rawListing struct {
 	tradable                               int8 // -1 absent, 0 false, 1 true
 	lockDays, lockSeconds                  int64
 	typeErr                                Reason
+	attrs                                  rawAttrs
 }
 
 func (r *rawListing) fail(reason Reason) {
@@ -122,8 +125,8 @@ func (r *rawListing) fail(reason Reason) {
 }
 
 // listing reads one element of objects[]. A non-nil error is a syntax error of the whole payload; a
-// reason drops only this item.
-func (s *scanner) listing(game string) (Listing, Reason, error) {
+// reason drops only this item. The attributes a kept item leaves out are counted in badAttrs.
+func (s *scanner) listing(game string, badAttrs *Invalid) (Listing, Reason, error) {
 	if s.kind() != kindObject {
 		return Listing{}, ReasonWrongType, s.skip()
 	}
@@ -145,6 +148,9 @@ func (s *scanner) listing(game string) (Listing, Reason, error) {
 		}
 	}
 	l, reason := r.validate(game)
+	if reason == "" {
+		l.Attrs = r.attrs.resolve(badAttrs)
+	}
 	return l, reason, nil
 }
 
@@ -219,6 +225,8 @@ func (s *scanner) extraMember(r *rawListing, key []byte) error {
 			r.lockSeconds = v
 		}
 		return err
+	case "floatValue", "paintSeed", "phaseTitle", "phase", "stickers":
+		return s.attrMember(&r.attrs, key)
 	}
 	return s.skip()
 }

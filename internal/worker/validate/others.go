@@ -191,6 +191,9 @@ type Sales struct {
 	Items []Sale
 	// Invalid counts the dropped sales by reason.
 	Invalid Invalid
+	// BadAttrs counts the attributes (offerAttributes) left out of kept sales, by reason (see
+	// AttrReasons).
+	BadAttrs Invalid
 }
 
 // DecodeSales decodes and validates a last-sales shaped body {"sales":[...]} whose prices are
@@ -198,16 +201,19 @@ type Sales struct {
 // such an answer.
 func DecodeSales(body []byte) (Sales, error) {
 	var out Sales
-	if err := decodeItems(body, "sales", "last sales", &out.Items, &out.Invalid, (*scanner).sale); err != nil {
+	read := func(s *scanner) (Sale, Reason, error) { return s.sale(&out.BadAttrs) }
+	if err := decodeItems(body, "sales", "last sales", &out.Items, &out.Invalid, read); err != nil {
 		return Sales{}, err
 	}
 	return out, nil
 }
 
-func (s *scanner) sale() (Sale, Reason, error) {
+// sale reads one element of sales[]; the attributes a kept sale leaves out are counted in badAttrs.
+func (s *scanner) sale(badAttrs *Invalid) (Sale, Reason, error) {
 	var sale Sale
 	var reason Reason
 	var price []byte
+	var attrs rawAttrs
 	havePrice, haveDate := false, false
 	err := s.itemFields(&reason, func(key []byte) error {
 		switch string(key) {
@@ -234,6 +240,9 @@ func (s *scanner) sale() (Sale, Reason, error) {
 				sale.At = time.Unix(v, 0).UTC()
 			}
 			return nil
+		case "offerAttributes":
+			_, err := s.fields(func(key []byte) error { return s.attrMember(&attrs, key) })
+			return err
 		default:
 			return s.skip()
 		}
@@ -252,6 +261,7 @@ func (s *scanner) sale() (Sale, Reason, error) {
 		return Sale{}, r, nil
 	}
 	sale.Price = market.Cents(p)
+	sale.Attrs = attrs.resolve(badAttrs)
 	return sale, "", nil
 }
 

@@ -97,7 +97,8 @@ func TestDecodeSalesFixture(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, got.Invalid)
 	require.Len(t, got.Items, 20)
-	require.Equal(t, Sale{Price: 1257, At: time.Unix(1749568028, 0).UTC()}, got.Items[0])
+	require.Equal(t, Sale{Price: 1257, At: time.Unix(1749568028, 0).UTC(),
+		Attrs: market.Attributes{Float: 0.178656073, HasFloat: true, PaintSeed: 106, HasSeed: true}}, got.Items[0])
 	for i := 1; i < len(got.Items); i++ {
 		require.False(t, got.Items[i].At.After(got.Items[i-1].At), "newest first")
 	}
