@@ -82,11 +82,13 @@ func (a *adversary) add(t *Title, n int, price, lock int64, same bool) {
 		if !same {
 			at = a.now.Add(-time.Duration(1+a.r.IntN(20*24*3600)) * time.Second)
 		}
-		t.Listings = append(t.Listings, &Listing{
+		l := &Listing{
 			GameID: a.game, Title: t.Name, ItemID: uuid(a.r), OfferID: uuid(a.r), PriceCents: price,
 			SuggestedCents: t.SuggestedCents, LockSeconds: lock, CreatedAt: at,
 			FloatValue: math.Round(a.r.Float64()*1e9) / 1e9, PaintSeed: a.r.IntN(1000),
-		})
+		}
+		l.Attrs = plainAttrs(a.game, t.Name, l.FloatValue, l.PaintSeed)
+		t.Listings = append(t.Listings, l)
 	}
 }
 

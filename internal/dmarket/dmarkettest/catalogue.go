@@ -41,6 +41,8 @@ type Catalogue struct {
 	soldTimes map[itemKey]time.Time
 	// rng draws the ids and attributes of listings added at run time.
 	rng *rand.Rand
+	// designed are the designed cases of the attribute titles (attrcat.go).
+	designed []Designed
 }
 
 // lowerTitle is a title with its lower-case name.
@@ -81,9 +83,11 @@ type Listing struct {
 	LockSeconds int64
 	// CreatedAt is when it was listed.
 	CreatedAt time.Time
-	// FloatValue and PaintSeed are cosmetic attributes.
+	// FloatValue and PaintSeed are the drawn cosmetic values an ordinary listing's attributes derive from.
 	FloatValue float64
 	PaintSeed  int
+	// Attrs are the attributes the listing is served with (extra); the zero value serves none.
+	Attrs Attrs
 }
 
 // Image is the image URL the listing is served with.
@@ -124,6 +128,8 @@ type Sale struct {
 	Date time.Time
 	// TxOperationType is Offer (a listing was bought) or Target (a buy order was filled).
 	TxOperationType string
+	// Attrs are the sold item's attributes (offerAttributes); the zero value serves none.
+	Attrs Attrs
 }
 
 // Fees is one game's customized fees.
@@ -303,24 +309,36 @@ func generate(cfg *Config) *Catalogue {
 				t.Sales = withoutWeekEdge(t.Sales, cfg.Now)
 			}
 			byName[t.Name] = t
+		}
+		titles = sortedTitles(byName)
+		c.Fees[game] = generateFees(cfg, titles, r)
+		if adv != nil {
+			adv.fees(c.Fees[game], titles)
+			if game == AttrGame {
+				_, c.designed = attributeCatalogue(cfg, byName, c.Fees[game])
+				titles = sortedTitles(byName)
+			}
+		}
+		for _, t := range titles {
 			all = append(all, t.Listings...)
 		}
-		titles = titles[:0]
-		for _, t := range byName {
-			titles = append(titles, t)
-		}
-		slices.SortFunc(titles, func(a, b *Title) int { return strings.Compare(a.Name, b.Name) })
 		slices.SortFunc(all, listingLess)
 		c.Titles[game] = titles
 		c.byName[game] = byName
 		c.byPrice[game] = all
-		c.Fees[game] = generateFees(cfg, titles, r)
-		if adv != nil {
-			adv.fees(c.Fees[game], titles)
-		}
 		c.index(game)
 	}
 	return c
+}
+
+// sortedTitles returns the titles of byName sorted by name.
+func sortedTitles(byName map[string]*Title) []*Title {
+	titles := make([]*Title, 0, len(byName))
+	for _, t := range byName {
+		titles = append(titles, t)
+	}
+	slices.SortFunc(titles, func(a, b *Title) int { return strings.Compare(a.Name, b.Name) })
+	return titles
 }
 
 func generateTitle(cfg *Config, game, name string, r *rand.Rand) *Title {
@@ -345,6 +363,7 @@ func generateTitle(cfg *Config, game, name string, r *rand.Rand) *Title {
 			FloatValue:     math.Round(r.Float64()*1e9) / 1e9,
 			PaintSeed:      r.IntN(1000),
 		}
+		l.Attrs = plainAttrs(game, name, l.FloatValue, l.PaintSeed)
 		// Trade-locked items sell at a discount, so most deals are locked listings.
 		if r.Float64() < cfg.LockedShare || (deal && i == 0 && r.Float64() < 0.7) {
 			l.LockSeconds = 1 + r.Int64N(8*24*3600)

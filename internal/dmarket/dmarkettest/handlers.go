@@ -63,10 +63,13 @@ type itemExtra struct {
 	Category          string   `json:"category"`
 	TradeLock         int      `json:"tradeLock,omitempty"`
 	TradeLockDuration int64    `json:"tradeLockDuration"`
-	FloatValue        float64  `json:"floatValue,omitempty"`
-	PaintSeed         int      `json:"paintSeed,omitempty"`
-	Collection        []string `json:"collection"`
-	SaleRestricted    bool     `json:"saleRestricted"`
+	FloatValue        any           `json:"floatValue,omitempty"`
+	PaintSeed         any           `json:"paintSeed,omitempty"`
+	PhaseTitle        string        `json:"phaseTitle,omitempty"`
+	Phase             string        `json:"phase,omitempty"`
+	Stickers          []stickerJSON `json:"stickers,omitempty"`
+	Collection        []string      `json:"collection"`
+	SaleRestricted    bool          `json:"saleRestricted"`
 }
 
 type itemJSON struct {
@@ -151,12 +154,29 @@ func renderItem(l *Listing) itemJSON {
 		NameColor: "d2d2d2", BackgroundColor: "4b69ff", Tradable: l.Tradable(), OfferID: l.OfferID,
 		GameID: l.GameID, Name: name, Quality: "restricted", Category: category,
 		TradeLock: l.LockDays(), TradeLockDuration: l.LockSeconds, Withdrawable: l.Tradable(),
-		FloatValue: l.FloatValue, PaintSeed: l.PaintSeed, Collection: []string{""},
+		Collection: []string{""},
 	}
+	setExtraAttrs(&it.Extra, &l.Attrs)
 	if wear != "" {
 		it.Extra.Exterior = strings.ToLower(strings.TrimSuffix(wear, ")"))
 	}
 	return it
+}
+
+// setExtraAttrs writes a listing's attributes into its extra.
+func setExtraAttrs(e *itemExtra, a *Attrs) {
+	if a.HasFloat {
+		e.FloatValue = a.floatJSON()
+	}
+	if a.HasSeed {
+		e.PaintSeed = a.Seed
+	}
+	if a.phaseKey() == "phase" {
+		e.Phase = a.Phase
+	} else {
+		e.PhaseTitle = a.Phase
+	}
+	e.Stickers = a.stickersJSON()
 }
 
 // cursorKey is the position a cursor stands for: after the listing with this price and offer id in the
@@ -590,7 +610,7 @@ func (h *Handler) lastSales(w http.ResponseWriter, r *http.Request) {
 	for _, s := range page {
 		out.Sales = append(out.Sales, saleJSON{
 			Price: Dollars(s.PriceCents), Date: strconv.FormatInt(s.Date.Unix(), 10), TxOperationType: s.TxOperationType,
-			OfferAttributes: map[string]any{"floatValue": 0.25, "paintSeed": 1}, OrderAttributes: map[string]any{},
+			OfferAttributes: s.Attrs.offerAttributes(), OrderAttributes: map[string]any{},
 		})
 	}
 	writeJSON(w, http.StatusOK, out)

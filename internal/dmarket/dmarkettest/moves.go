@@ -96,6 +96,7 @@ func (c *Catalogue) addListing(game, name string, price, lock int64, now time.Ti
 		SuggestedCents: t.SuggestedCents, LockSeconds: lock, CreatedAt: now.Truncate(time.Second),
 		FloatValue: math.Round(c.rng.Float64()*1e9) / 1e9, PaintSeed: c.rng.IntN(1000),
 	}
+	l.Attrs = plainAttrs(game, t.Name, l.FloatValue, l.PaintSeed)
 	t.Listings = insertSorted(t.Listings, l, listingLess)
 	c.byPrice[game] = insertSorted(c.byPrice[game], l, listingLess)
 	c.byCreated[game] = insertSorted(c.byCreated[game], l, createdLess)
@@ -112,7 +113,7 @@ func (c *Catalogue) sell(l *Listing, now time.Time) {
 	c.byCreated[l.GameID] = removeSorted(c.byCreated[l.GameID], l, createdLess)
 	delete(c.byItem[l.GameID], l.ItemID)
 	// Sales are newest first; a new slice leaves any copy a reader holds intact.
-	t.Sales = append([]Sale{{PriceCents: l.PriceCents, Date: now, TxOperationType: "Offer"}}, t.Sales...)
+	t.Sales = append([]Sale{{PriceCents: l.PriceCents, Date: now, TxOperationType: "Offer", Attrs: l.Attrs}}, t.Sales...)
 	c.sold = append(c.sold, SoldListing{Game: l.GameID, Title: l.Title, ItemID: l.ItemID, Price: l.PriceCents, SoldAt: now})
 	c.soldTimes[itemKey{l.GameID, l.ItemID}] = now
 }

@@ -165,9 +165,11 @@ func TestSellRemovesTheListingFromEveryViewAndRecordsASale(t *testing.T) {
 	target := "/trade-aggregator/v1/last-sales?gameId=a8db&title=" + url.QueryEscape(title) + "&limit=1"
 	r = do(t, h, "GET", target, nil, signed(t, s, "GET", target, nil, clk.Now()), "")
 	require.Equal(t, 200, r.status, string(r.body))
+	require.True(t, cheapest.Attrs.HasFloat && cheapest.Attrs.HasSeed, "a CS2 listing carries a float and a seed")
 	require.JSONEq(t, fmt.Sprintf(`{"sales":[{"price":%q,"date":"%d","txOperationType":"Offer",
-		"offerAttributes":{"floatValue":0.25,"paintSeed":1},"orderAttributes":{}}]}`,
-		dmarkettest.Dollars(cheapest.PriceCents), clk.Now().Unix()), string(r.body))
+		"offerAttributes":{"floatValue":%s,"paintSeed":%d},"orderAttributes":{}}]}`,
+		dmarkettest.Dollars(cheapest.PriceCents), clk.Now().Unix(), strconv.FormatFloat(cheapest.Attrs.Float, 'g', -1, 64),
+		cheapest.Attrs.Seed), string(r.body), "the sale carries the sold listing's attributes")
 	require.Equal(t, []dmarkettest.SoldListing{{Game: "a8db", Title: title, ItemID: cheapest.ItemID,
 		Price: cheapest.PriceCents, SoldAt: clk.Now()}}, h.Sold())
 }
