@@ -49,20 +49,20 @@ type feeGroup struct {
 }
 
 type itemExtra struct {
-	NameColor         string   `json:"nameColor"`
-	BackgroundColor   string   `json:"backgroundColor"`
-	Tradable          bool     `json:"tradable"`
-	OfferID           string   `json:"offerId"`
-	IsNew             bool     `json:"isNew"`
-	GameID            string   `json:"gameId"`
-	Name              string   `json:"name"`
-	CategoryPath      string   `json:"categoryPath,omitempty"`
-	Withdrawable      bool     `json:"withdrawable,omitempty"`
-	Exterior          string   `json:"exterior,omitempty"`
-	Quality           string   `json:"quality"`
-	Category          string   `json:"category"`
-	TradeLock         int      `json:"tradeLock,omitempty"`
-	TradeLockDuration int64    `json:"tradeLockDuration"`
+	NameColor         string        `json:"nameColor"`
+	BackgroundColor   string        `json:"backgroundColor"`
+	Tradable          bool          `json:"tradable"`
+	OfferID           string        `json:"offerId"`
+	IsNew             bool          `json:"isNew"`
+	GameID            string        `json:"gameId"`
+	Name              string        `json:"name"`
+	CategoryPath      string        `json:"categoryPath,omitempty"`
+	Withdrawable      bool          `json:"withdrawable,omitempty"`
+	Exterior          string        `json:"exterior,omitempty"`
+	Quality           string        `json:"quality"`
+	Category          string        `json:"category"`
+	TradeLock         int           `json:"tradeLock,omitempty"`
+	TradeLockDuration int64         `json:"tradeLockDuration"`
 	FloatValue        any           `json:"floatValue,omitempty"`
 	PaintSeed         any           `json:"paintSeed,omitempty"`
 	PhaseTitle        string        `json:"phaseTitle,omitempty"`
