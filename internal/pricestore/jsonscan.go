@@ -116,27 +116,7 @@ func walkValue(s string, i int) (int, error) {
 	case c == '{':
 		return walkObject(s, i, nil)
 	case c == '[':
-		i = skipWS(s, i+1)
-		if i < len(s) && s[i] == ']' {
-			return i + 1, nil
-		}
-		for {
-			end, err := walkValue(s, i)
-			if err != nil {
-				return 0, err
-			}
-			i = skipWS(s, end)
-			if i >= len(s) {
-				return 0, fmt.Errorf("%w: unterminated array", errJSON)
-			}
-			if s[i] == ']' {
-				return i + 1, nil
-			}
-			if s[i] != ',' {
-				return 0, fmt.Errorf("%w: expected ',' or ']'", errJSON)
-			}
-			i = skipWS(s, i+1)
-		}
+		return eachElement(s, i, func(j int) (int, error) { return walkValue(s, j) })
 	case c == 't':
 		return walkWord(s, i, "true")
 	case c == 'f':

@@ -159,7 +159,7 @@ func TestDecodeHistory(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			require.Equal(t, tc.want, *h)
+			require.Equal(t, tc.want, *h.resale)
 		})
 	}
 	v, ok := parseDigits("1234567890123456789")

@@ -330,12 +330,21 @@ func decodeTitle(title string, hash map[string]string, order, history any, now t
 	t.GameID, t.Image = meta.gameID, meta.image
 	metaUpdated := meta.updatedAt
 	nowUnix := unixNow(now)
+	var items [2]string
 	for field, raw := range hash {
 		lv, ok, err := liveLevel(field, raw, nowUnix)
 		if err != nil {
 			return t, MalformedPrices, err
 		}
 		if !ok {
+			if len(field) == 3 && field[0] == 'x' {
+				switch field {
+				case FieldItemsAvailable:
+					items[0] = raw
+				case FieldItemsLocked:
+					items[1] = raw
+				}
+			}
 			continue
 		}
 		dst := &t.Available
@@ -355,6 +364,11 @@ func decodeTitle(title string, hash map[string]string, order, history any, now t
 	if t.Available == nil && t.Locked == nil {
 		return t, "", nil
 	}
+	if items[0] != "" || items[1] != "" {
+		if t.Items, err = liveItems(items, hash, nowUnix); err != nil {
+			return t, MalformedPrices, err
+		}
+	}
 	if s, ok := order.(string); ok {
 		o, err := decodeOrder(s)
 		if err != nil {
@@ -367,7 +381,7 @@ func decodeTitle(title string, hash map[string]string, order, history any, now t
 		if err != nil {
 			return t, MalformedHistory, fmt.Errorf("%w: history: %w", ErrCorrupt, err)
 		}
-		t.History = h
+		t.History, t.Float, t.Phases = h.resale, h.float, h.phases
 	}
 	return t, "", nil
 }
@@ -562,8 +576,17 @@ func parseDigits(s string) (int64, bool) {
 	return n, true
 }
 
-// decodeHistory reads a `history:` value, keeping of the probability table only the two resale prices.
-func decodeHistory(raw string) (*market.ResaleHistory, error) {
+// storedHistory is a decoded `history:` value: the resale summary, the float curve and the phases.
+type storedHistory struct {
+	resale *market.ResaleHistory
+	float  *market.FloatCurve
+	phases map[market.Phase]*market.PhaseState
+}
+
+// decodeHistory reads a `history:` value, keeping of the probability table only the two resale prices,
+// with its float curve and, on phased titles, each phase's summary and curve.
+func decodeHistory(raw string) (storedHistory, error) {
+	var out storedHistory
 	var h market.ResaleHistory
 	err := eachMemberAt(raw, func(key string, i int) (int, error) {
 		switch key {
@@ -571,6 +594,10 @@ func decodeHistory(raw string) (*market.ResaleHistory, error) {
 			if !strings.HasPrefix(raw[i:], "null") {
 				return scanProbability(raw, i, &h)
 			}
+		case "float":
+			return scanFloatCurve(raw, i, &out.float)
+		case "phases":
+			return scanPhases(raw, i, &out.phases)
 		case "stable", "sold_per_week":
 		default:
 			return skipValue(raw, i) // chart points and the like are not needed here
@@ -591,9 +618,10 @@ func decodeHistory(raw string) (*market.ResaleHistory, error) {
 		return end, err
 	})
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	return &h, nil
+	out.resale = &h
+	return out, nil
 }
 
 type feesJSON struct {

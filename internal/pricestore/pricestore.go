@@ -20,6 +20,11 @@
 //     after that page was fetched. Readers ignore a field whose exp is in the past; the next write after
 //     it expired deletes it. "days" is the lowest lock, in whole days, among those listings.
 //
+//   - fields `x:a` (tradable) and `x:l` (trade-locked): the title's cheapest listings that carry
+//     attributes (SPEC §9.2), a JSON array of ItemValue sorted by price then item id, at most
+//     market.ItemsPerStatus per phase, written in the same script call as the levels. An item counts only
+//     while its own exp has not passed and its level field is live.
+//
 //   - field `expiry`: {"first","last_ms"}: a lower bound (unix seconds) of every price field's exp and the
 //     newest field's expiry (unix ms), kept by the writers so that a write reads the whole hash to delete
 //     expired fields only once one may have expired, and sets the key's expiry without reading the
@@ -44,6 +49,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
@@ -144,7 +150,10 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 // (unix s), exp (unix ms), the crawl cycle (0 when the page carries no crawl identity), the page's index
 // in the crawl, the meta JSON and the fields to write as lines "<field>=<value>\n". Without a crawl a
 // value is the field's JSON, written unless the stored one is newer; with a crawl it is
-// "<count>:<lock days or -1>", merged into the stored field (see crawlValue).
+// "<count>:<lock days or -1>", merged into the stored field (see crawlValue). The last two are the page's
+// items with attributes of the title, tradable then trade-locked (JSON arrays of ItemValue, "" when the
+// page has none of the status), merged into FieldItemsAvailable and FieldItemsLocked (see mergeItems):
+// the fields are read and written only when the page brings items of their status.
 //
 // The script reads only meta, the expiry bounds and the fields it writes (HMGET), not the whole hash.
 // The bounds (field FieldExpiry) hold "first", a lower bound of every stored field's exp, so no field
@@ -160,6 +169,7 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 // crawl's count: the level keeps the crawl's identity and per-page counts, with n = max(stored n, page
 // count) and the newer t and exp, until a crawl writes it again (overCrawl).
 var listingsScript = redis.NewScript(`
+local itemsPerGroup = ` + strconv.Itoa(market.ItemsPerStatus) + `
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local nowms = tonumber(ARGV[2])
@@ -237,7 +247,66 @@ local function overCrawl(o, v)
     string.match(o, '"pg":{([^}]*)}') or '')
 end
 
-local changed = 0 -- 2 once a level appeared, disappeared or changed its count
+-- itemSig is an items field without the items' times, to tell a change of the kept items from a renewal.
+local function itemSig(v)
+  if not v then return '' end
+  return (string.gsub(v, '"exp":%d+,"t":%d+,?', ''))
+end
+
+-- encodeItem writes one kept item in the stored form (see pricestore.ItemValue).
+local function encodeItem(it)
+  local s = string.format('{"id":%s,"p":%d,"exp":%d,"t":%d', cjson.encode(it.id), it.p, it.exp, it.t)
+  if type(it.f) == 'string' then s = s .. ',"f":' .. cjson.encode(it.f) end
+  if tonumber(it.seed) then s = s .. string.format(',"seed":%d', it.seed) end
+  if type(it.ph) == 'string' and it.ph ~= '' then s = s .. ',"ph":' .. cjson.encode(it.ph) end
+  if type(it.st) == 'table' and #it.st > 0 then
+    local parts = {}
+    for i, n in ipairs(it.st) do parts[i] = cjson.encode(tostring(n)) end
+    s = s .. ',"st":[' .. table.concat(parts, ',') .. ']'
+  end
+  if tonumber(it.days) and it.days > 0 then s = s .. string.format(',"days":%d', it.days) end
+  return s .. '}'
+end
+
+-- mergeItems merges the page's items of one status (a JSON array) into the stored field raw (nil when
+-- none): an item replaces the stored one of the same id unless that one has a newer t, items whose exp
+-- passed are dropped, and each phase ("" is one) keeps its cheapest (price, id) items. It returns the
+-- field's new value, nil when no item is left.
+local function mergeItems(raw, incoming)
+  local byId, list = {}, {}
+  local function put(it)
+    if type(it) ~= 'table' or type(it.id) ~= 'string' or not tonumber(it.p) or not tonumber(it.exp)
+      or not tonumber(it.t) or it.exp < now then
+      return
+    end
+    local o = byId[it.id]
+    if o == nil or o.t <= it.t then byId[it.id] = it end
+  end
+  if raw then
+    local ok, old = pcall(cjson.decode, raw)
+    if ok and type(old) == 'table' then
+      for _, it in ipairs(old) do put(it) end
+    end
+  end
+  for _, it in ipairs(cjson.decode(incoming)) do put(it) end
+  for _, it in pairs(byId) do list[#list + 1] = it end
+  table.sort(list, function(a, b)
+    if a.p ~= b.p then return a.p < b.p end
+    return a.id < b.id
+  end)
+  local kept, per = {}, {}
+  for _, it in ipairs(list) do
+    local ph = ''
+    if type(it.ph) == 'string' then ph = it.ph end
+    local n = (per[ph] or 0) + 1
+    per[ph] = n
+    if n <= itemsPerGroup then kept[#kept + 1] = encodeItem(it) end
+  end
+  if #kept == 0 then return nil end
+  return '[' .. table.concat(kept, ',') .. ']'
+end
+
+local changed = 0 -- 2 once a level appeared, disappeared or changed its count, or the kept items changed
 local names, incoming = {}, {}
 for f, v in string.gmatch(fields, '([^=\n]+)=([^\n]+)\n') do
   names[#names + 1] = f
@@ -265,7 +334,7 @@ if full then
   minexp = nil
   for i = 1, #cur, 2 do
     local f, v = cur[i], cur[i + 1]
-    if f ~= 'meta' and f ~= 'expiry' then
+    if f ~= 'meta' and f ~= 'expiry' and string.sub(f, 1, 2) ~= 'x:' then
       local e = tonumber(string.match(v, '"exp":(%d+)')) or 0
       if e < now then
         dead[#dead + 1] = f
@@ -319,10 +388,32 @@ if wrote then
   if expms > lastms then lastms = expms end
 end
 
+local itemDel = {}
+if ARGV[10] ~= '' or ARGV[11] ~= '' then
+  local stored = redis.call('HMGET', key, 'x:a', 'x:l')
+  for s, f in ipairs({'x:a', 'x:l'}) do
+    local incoming = ARGV[9 + s]
+    if incoming ~= '' then
+      local o = stored[s] or nil
+      local nv = mergeItems(o, incoming)
+      if nv then
+        if nv ~= o then
+          set[#set + 1] = f
+          set[#set + 1] = nv
+        end
+      elseif o then
+        itemDel[#itemDel + 1] = f
+      end
+      if itemSig(o) ~= itemSig(nv) then changed = 2 end
+    end
+  end
+end
+
 if live == 0 then
   redis.call('DEL', key)
   return changed
 end
+if #itemDel > 0 then redis.call('HDEL', key, unpack(itemDel)) end
 if t >= metat then
   set[#set + 1] = 'meta'
   set[#set + 1] = meta
@@ -384,6 +475,7 @@ type titleAgg struct {
 	image      string
 	suggested  int64
 	head, tail int // first and last field in the page's field list
+	items      []int32 // indexes of the title's listings with attributes, nil when none
 }
 
 // WriteListings stores the valid listings of one page of game fetched at fetchedAt. Listings are counted
@@ -429,7 +521,7 @@ func (s *Store) writeListings(ctx context.Context, p ListingsPage, track *crawlT
 	t := p.FetchedAt.UnixMilli()
 	common := [...]any{now.Unix(), now.UnixMilli(), t, exp, expAt.UnixMilli(), cycle, page}
 	keys, args := make([]string, len(titles)), make([][]any, len(titles))
-	listingsArgs(keys, args, titles, fields, common[:], p.Game, p.FetchedAt, t, exp, cycle > 0)
+	listingsArgs(keys, args, titles, fields, p.Items, common[:], p.Game, p.FetchedAt, t, exp, cycle > 0)
 	cmds, err := s.evalPerKey(ctx, listingsScript, keys, args, func(pipe redis.Pipeliner) {
 		s.addToBuckets(ctx, pipe, p.Game, titles, fields)
 		track.queue(ctx, pipe)
@@ -466,6 +558,9 @@ func aggregate(items []validate.Listing, titles []titleAgg, fields []fieldAgg) (
 		if ta.suggested == 0 {
 			ta.suggested = it.SuggestedCents
 		}
+		if !it.Attrs.Empty() {
+			ta.items = append(ta.items, int32(i))
+		}
 		found := false
 		for f := ta.head; f >= 0; f = fields[f].next {
 			fa := &fields[f]
@@ -492,15 +587,15 @@ func aggregate(items []validate.Listing, titles []titleAgg, fields []fieldAgg) (
 }
 
 // listingsArgs sets keys[i] to the prices key of titles[i] and args[i] to its listingsScript arguments:
-// common, the meta JSON and the field lines (crawl counts when crawl is set). t is the fetch time (unix
-// ms), exp the fields' expiry (unix s).
-func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []fieldAgg, common []any, game string,
-	fetchedAt time.Time, t, exp int64, crawl bool) {
+// common, the meta JSON, the field lines (crawl counts when crawl is set) and the title's items of each
+// status (see pageItems; "" when none). t is the fetch time (unix ms), exp the fields' expiry (unix s).
+func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []fieldAgg, items []validate.Listing,
+	common []any, game string, fetchedAt time.Time, t, exp int64, crawl bool) {
 	buf := make([]byte, 0, 256)
 	for i := range titles {
 		ta := &titles[i]
 		keys[i] = PricesKey(ta.title)
-		a := make([]any, 0, len(common)+2)
+		a := make([]any, 0, len(common)+4)
 		a = append(a, common...)
 		buf = appendMeta(buf[:0], t, ta.title, game, ta.image, ta.suggested, fetchedAt.Unix())
 		a = append(a, string(buf))
@@ -515,7 +610,12 @@ func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []field
 			}
 			buf = append(buf, '\n')
 		}
-		args[i] = append(a, string(buf))
+		a = append(a, string(buf))
+		var avail, locked string
+		if len(ta.items) > 0 {
+			avail, locked, buf = pageItems(buf, items, ta.items, exp, t)
+		}
+		args[i] = append(a, avail, locked)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -123,29 +124,119 @@ type HistoryValue struct {
 	UpdatedAt int64 `json:"updated_at"`
 	// Points are last week's hourly sale points, oldest first (an addition to SPEC §5.2, for charts).
 	Points []HourPoint `json:"points,omitempty"`
+	// Float is the float curve of the sales (SPEC §9.2), absent when there is none.
+	Float *FloatCurveValue `json:"float,omitempty"`
+	// Phases holds, on a phased title, each phase's own analysis and float curve by phase name.
+	Phases map[string]PhaseValue `json:"phases,omitempty"`
+}
+
+// PhaseValue is the analysis of one phase's sales inside HistoryValue.
+type PhaseValue struct {
+	// Stable says whether last week's price of the phase was stable.
+	Stable bool `json:"stable"`
+	// SoldPerWeek is the number of units of the phase sold in the last week.
+	SoldPerWeek int `json:"sold_per_week"`
+	// Probability maps a price in cents to a percent.
+	Probability map[int64]int `json:"probability"`
+	// Float is the phase's float curve, absent when there is none.
+	Float *FloatCurveValue `json:"float,omitempty"`
+}
+
+// FloatCurveValue is the stored form of a market.FloatCurve.
+type FloatCurveValue struct {
+	// Buckets are the curve's float groups, by highest float ascending.
+	Buckets []FloatBucketValue `json:"buckets"`
+}
+
+// FloatBucketValue is one group of a stored float curve.
+type FloatBucketValue struct {
+	// Max is the group's highest float as a decimal string (strconv 'g', -1), so nothing is rounded.
+	Max string `json:"max"`
+	// Price is the group's value in cents.
+	Price int64 `json:"price"`
+	// N is the number of sales in the group.
+	N int `json:"n"`
+}
+
+// newFloatCurveValue returns the stored form of c, nil for a nil or empty curve.
+func newFloatCurveValue(c *market.FloatCurve) *FloatCurveValue {
+	if c == nil || len(c.Buckets) == 0 {
+		return nil
+	}
+	v := &FloatCurveValue{Buckets: make([]FloatBucketValue, len(c.Buckets))}
+	for i, b := range c.Buckets {
+		v.Buckets[i] = FloatBucketValue{Max: strconv.FormatFloat(b.MaxFloat, 'g', -1, 64), Price: int64(b.Price), N: b.Sales}
+	}
+	return v
+}
+
+// Curve returns the float curve v stores, nil for a nil v; a bucket whose Max is not a number is left out.
+func (v *FloatCurveValue) Curve() *market.FloatCurve {
+	if v == nil {
+		return nil
+	}
+	c := &market.FloatCurve{Buckets: make([]market.FloatBucket, 0, len(v.Buckets))}
+	for _, b := range v.Buckets {
+		f, err := strconv.ParseFloat(b.Max, 64)
+		if err != nil {
+			continue
+		}
+		c.Buckets = append(c.Buckets, market.FloatBucket{MaxFloat: f, Price: market.Cents(b.Price), Sales: b.N})
+	}
+	return c
+}
+
+// probabilityValue returns the stored form of a probability table, never nil.
+func probabilityValue(p map[market.Cents]int) map[int64]int {
+	out := make(map[int64]int, len(p))
+	for price, pct := range p {
+		out[int64(price)] = pct
+	}
+	return out
+}
+
+// probabilityOf returns the probability table stored as p, nil for nil.
+func probabilityOf(p map[int64]int) map[market.Cents]int {
+	if p == nil {
+		return nil
+	}
+	out := make(map[market.Cents]int, len(p))
+	for price, pct := range p {
+		out[market.Cents(price)] = pct
+	}
+	return out
 }
 
 // NewHistoryValue returns the stored form of h fetched at fetchedAt. Its hourly points go to the chart
 // key, not here; a nil probability is stored as an empty object.
 func NewHistoryValue(h market.History, fetchedAt time.Time) HistoryValue {
-	prob := make(map[int64]int, len(h.Probability))
-	for price, pct := range h.Probability {
-		prob[int64(price)] = pct
+	v := HistoryValue{T: fetchedAt.UnixMilli(), Stable: h.Stable, SoldPerWeek: h.SoldPerWeek,
+		Probability: probabilityValue(h.Probability), UpdatedAt: fetchedAt.Unix(), Float: newFloatCurveValue(h.Float)}
+	for p, ph := range h.Phases {
+		if ph == nil {
+			continue
+		}
+		if v.Phases == nil {
+			v.Phases = make(map[string]PhaseValue, len(h.Phases))
+		}
+		v.Phases[string(p)] = PhaseValue{Stable: ph.Stable, SoldPerWeek: ph.SoldPerWeek,
+			Probability: probabilityValue(ph.Probability), Float: newFloatCurveValue(ph.Float)}
 	}
-	return HistoryValue{T: fetchedAt.UnixMilli(), Stable: h.Stable, SoldPerWeek: h.SoldPerWeek, Probability: prob,
-		UpdatedAt: fetchedAt.Unix()}
+	return v
 }
 
 // History returns the sell-history analysis v stores (without Oldest, which is not stored).
 func (v HistoryValue) History() market.History {
-	var prob map[market.Cents]int
-	if v.Probability != nil {
-		prob = make(map[market.Cents]int, len(v.Probability))
-		for price, pct := range v.Probability {
-			prob[market.Cents(price)] = pct
+	h := market.History{Stable: v.Stable, SoldPerWeek: v.SoldPerWeek, Probability: probabilityOf(v.Probability),
+		Points: marketPoints(v.Points), Float: v.Float.Curve()}
+	for p, ph := range v.Phases {
+		if h.Phases == nil {
+			h.Phases = make(map[market.Phase]*market.History, len(v.Phases))
 		}
+		h.Phases[market.Phase(p)] = &market.History{Stable: ph.Stable, SoldPerWeek: ph.SoldPerWeek,
+			Probability: probabilityOf(ph.Probability), Float: ph.Float.Curve()}
 	}
-	return market.History{Stable: v.Stable, SoldPerWeek: v.SoldPerWeek, Probability: prob, Points: marketPoints(v.Points)}
+	return h
 }
 
 // FeesValue is the JSON body of a `fees:dmarket:<game>` key.
