@@ -56,29 +56,58 @@ type OrderPrices interface {
 	OrderPrices(ctx context.Context, titles []string) (map[string]int64, error)
 }
 
-// Analyser computes the sell-history analysis of SPEC §5.3 from a title's sales as of now.
-type Analyser func(sales []validate.Sale, now time.Time) market.History
+// Analyser computes the sell-history analysis of SPEC §5.3 from a title's sales as of now, with the float
+// curves and, on a phased title, the analysis of each phase (SPEC §9.2).
+type Analyser func(title string, sales []validate.Sale, now time.Time) market.History
 
-// SellHistory is the Analyser backed by package sellhistory.
-func SellHistory(sales []validate.Sale, now time.Time) market.History {
+// SellHistory is the Analyser backed by package sellhistory and market.FitFloatCurve. The title-level
+// fields analyse every sale of the title. A phased title (market.PhasedTitle) gets no title-level float
+// curve but one analysis per phase with sales, each with its own curve (sales without a phase are in no
+// phase); other titles get one curve over all their sales.
+func SellHistory(title string, sales []validate.Sale, now time.Time) market.History {
 	var oldest time.Time
 	for _, s := range sales {
 		if oldest.IsZero() || s.At.Before(oldest) {
 			oldest = s.At
 		}
 	}
-	r := sellhistory.Analyse(sales, now)
+	h := analyseSales(sales, now)
 	recent := sellhistory.Recent(sellhistory.Points(sales, now), now)
-	points := make([]market.HourPoint, 0, len(recent))
+	h.Points = make([]market.HourPoint, 0, len(recent))
 	for i := len(recent) - 1; i >= 0; i-- { // Recent is newest first; charts read oldest first.
 		p := recent[i]
-		points = append(points, market.HourPoint{Hour: p.Hour, Mean: market.Cents(sellhistory.Cents(p.Mean)), Units: p.Count})
+		h.Points = append(h.Points, market.HourPoint{Hour: p.Hour, Mean: market.Cents(sellhistory.Cents(p.Mean)), Units: p.Count})
 	}
+	h.Oldest = oldest
+	if !market.PhasedTitle(title) {
+		h.Float = market.FitFloatCurve(sales, now)
+		return h
+	}
+	byPhase := map[market.Phase][]validate.Sale{}
+	for _, s := range sales {
+		if s.Attrs.Phase != market.PhaseNone {
+			byPhase[s.Attrs.Phase] = append(byPhase[s.Attrs.Phase], s)
+		}
+	}
+	for p, ps := range byPhase {
+		ph := analyseSales(ps, now)
+		ph.Float = market.FitFloatCurve(ps, now)
+		if h.Phases == nil {
+			h.Phases = make(map[market.Phase]*market.History, len(byPhase))
+		}
+		h.Phases[p] = &ph
+	}
+	return h
+}
+
+// analyseSales returns the SPEC §5.3 verdict, weekly volume and sell-probability table of sales.
+func analyseSales(sales []validate.Sale, now time.Time) market.History {
+	r := sellhistory.Analyse(sales, now)
 	prob := make(map[market.Cents]int, len(r.Probability))
 	for price, pct := range r.Probability {
 		prob[market.Cents(price)] = pct
 	}
-	return market.History{Stable: r.Stable, SoldPerWeek: r.SoldPerWeek, Probability: prob, Points: points, Oldest: oldest}
+	return market.History{Stable: r.Stable, SoldPerWeek: r.SoldPerWeek, Probability: prob}
 }
 
 // StartSpan starts a span (see middleware.StartSpan).
@@ -481,7 +510,7 @@ func (h *Handler) sales(ctx context.Context, env message.Envelope) error {
 	}
 	var hist *market.History
 	if len(sales.Items) > 0 {
-		r := h.analyse(sales.Items, env.FetchedAt)
+		r := h.analyse(title, sales.Items, env.FetchedAt)
 		hist = &r
 	}
 	changed := false

@@ -218,7 +218,7 @@ func TestHandleOrdersSalesFees(t *testing.T) {
 	require.True(t, ok)
 	sales, err := validate.DecodeSales(fixture(t, "last-sales.json"))
 	require.NoError(t, err)
-	want := SellHistory(sales.Items, now)
+	want := SellHistory("AK-47 | Redline (Field-Tested)", sales.Items, now)
 	require.Equal(t, want.SoldPerWeek, hv.SoldPerWeek)
 	require.Positive(t, hv.SoldPerWeek)
 	require.Equal(t, want.Stable, hv.Stable)
@@ -513,7 +513,7 @@ func TestSellHistoryReportsOldestSale(t *testing.T) {
 			{Price: 110, At: now.Add(-time.Hour)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			require.True(t, tc.want.Equal(SellHistory(tc.sales, now).Oldest))
+			require.True(t, tc.want.Equal(SellHistory("AK-47 | Redline (Field-Tested)", tc.sales, now).Oldest))
 		})
 	}
 }
