@@ -35,6 +35,9 @@ type MarketItem struct {
 	LockSeconds int64
 	// CreatedAt is the listing time.
 	CreatedAt time.Time
+	// Attrs are the item's attributes (extra.floatValue, paintSeed, phaseTitle, stickers) that meet the
+	// rules of SPEC §9.2; the others are left out and counted in MarketItemsBody.BadAttrs.
+	Attrs market.Attributes
 }
 
 // Locked reports whether the listing is trade-locked.
@@ -50,6 +53,8 @@ type MarketItemsBody struct {
 	Items []MarketItem
 	// Invalid counts listings left out of Items because a required field was missing or malformed.
 	Invalid int
+	// BadAttrs counts the attributes left out of Items because they broke a rule of SPEC §9.2.
+	BadAttrs int
 	// Titles are the distinct titles of Items, in order of first appearance.
 	Titles []string
 	// MinPriceCents and MaxPriceCents bound the prices of Items (0 when Items is empty).
@@ -140,6 +145,7 @@ func (out *MarketItemsBody) add(it *marketItemJSON, seen map[string]struct{}) {
 	if it.CreatedAt > 0 {
 		item.CreatedAt = time.Unix(int64(it.CreatedAt), 0).UTC()
 	}
+	item.Attrs = decodeAttrs(&it.Extra.attrsJSON, &out.BadAttrs)
 	if len(out.Items) == 0 || price < out.MinPriceCents {
 		out.MinPriceCents = price
 	}
@@ -233,6 +239,8 @@ type LastSalesBody struct {
 	Sales []Sale
 	// Invalid counts sales left out because the price or date was malformed.
 	Invalid int
+	// BadAttrs counts the offerAttributes left out of Sales because they broke a rule of SPEC §9.2.
+	BadAttrs int
 }
 
 // DecodeLastSales decodes a GET /trade-aggregator/v1/last-sales body. Prices are decimal-dollar strings
@@ -251,8 +259,8 @@ func DecodeLastSales(body []byte) (*LastSalesBody, error) {
 		if err != nil {
 			return Sale{}, false
 		}
-		return Sale{Sale: market.Sale{Price: cents, At: time.Unix(int64(s.Date), 0).UTC()},
-			TxOperationType: s.TxOperationType}, true
+		return Sale{Sale: market.Sale{Price: cents, At: time.Unix(int64(s.Date), 0).UTC(),
+			Attrs: decodeOfferAttrs(s.OfferAttributes, &out.BadAttrs)}, TxOperationType: s.TxOperationType}, true
 	})
 	return out, nil
 }
@@ -342,6 +350,7 @@ type (
 		SuggestedPrice *moneyJSON `json:"suggestedPrice"`
 		CreatedAt      flexInt    `json:"createdAt"`
 		Extra          struct {
+			attrsJSON
 			OfferID           string  `json:"offerId"`
 			Tradable          *bool   `json:"tradable"`
 			TradeLock         flexInt `json:"tradeLock"`
@@ -389,6 +398,8 @@ type (
 		Price           string  `json:"price"`
 		Date            flexInt `json:"date"`
 		TxOperationType string  `json:"txOperationType"`
+		// OfferAttributes is kept raw: attributes of any shape leave the sale valid.
+		OfferAttributes json.RawMessage `json:"offerAttributes"`
 	}
 
 	// feesJSON is a customized-fees answer whose reduced fees are decoded one by one.

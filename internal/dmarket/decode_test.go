@@ -83,8 +83,11 @@ func TestDecodeLastSalesFixture(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, got.Invalid)
 	require.Len(t, got.Sales, 20)
-	require.Equal(t, Sale{Sale: market.Sale{Price: 1257, At: time.Unix(1749568028, 0).UTC()}, TxOperationType: "Target"}, got.Sales[0])
-	require.Equal(t, Sale{Sale: market.Sale{Price: 1331, At: time.Unix(1748743786, 0).UTC()}, TxOperationType: "Offer"}, got.Sales[19])
+	require.Equal(t, Sale{Sale: market.Sale{Price: 1257, At: time.Unix(1749568028, 0).UTC(),
+		Attrs: market.Attributes{Float: 0.178656073, HasFloat: true, PaintSeed: 106, HasSeed: true}}, TxOperationType: "Target"}, got.Sales[0])
+	require.Equal(t, Sale{Sale: market.Sale{Price: 1331, At: time.Unix(1748743786, 0).UTC(),
+		Attrs: market.Attributes{Float: 0.2098089657, HasFloat: true, PaintSeed: 462, HasSeed: true}}, TxOperationType: "Offer"}, got.Sales[19])
+	require.Zero(t, got.BadAttrs)
 	for i := 1; i < len(got.Sales); i++ {
 		require.False(t, got.Sales[i].At.After(got.Sales[i-1].At), "newest first")
 	}

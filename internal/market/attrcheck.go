@@ -65,7 +65,10 @@ func ParsePaintSeed(text string) (int, bool) {
 		}
 		n = n*10 + int(c-'0')
 	}
-	return n, n <= MaxPaintSeed
+	if n > MaxPaintSeed {
+		return 0, false
+	}
+	return n, true
 }
 
 // CanonicalPhase returns the known phase text names like ParsePhase, but ok is false for the empty
