@@ -122,6 +122,19 @@ func (s *Service) ForgetOrder(title string) {
 	})
 }
 
+// ForgetItem removes a title's kept listing itemID, which the bot found gone on DMarket, and so the
+// offers priced from it, from every user's view at once, until a later read of the title shows it again.
+func (s *Service) ForgetItem(title, itemID string) {
+	s.forget(title, func(st *market.TitleState) bool {
+		k := slices.IndexFunc(st.Items, func(it market.ItemListing) bool { return it.ItemID == itemID })
+		if k < 0 {
+			return false
+		}
+		st.Items = slices.Delete(slices.Clone(st.Items), k, k+1)
+		return true
+	})
+}
+
 // forget installs the title's state changed by edit, when edit changes it.
 func (s *Service) forget(title string, edit func(*market.TitleState) bool) {
 	cur := s.cur.Load()

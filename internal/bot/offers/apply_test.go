@@ -188,13 +188,14 @@ func requireMatches(t *testing.T, r *rand.Rand, svc *Service, md *model, step st
 				}
 			}
 			names = append(names, "Unknown title")
-			sub := make(map[string]market.TitleState)
-			for _, n := range names {
-				if ti, ok := md.titles[n]; ok {
-					sub[n] = ti
+			// A title's offers are those of the whole market (STICKERS offers value stickers by other titles).
+			var sub []Offer
+			for _, o := range all {
+				if slices.Contains(names, o.Title) {
+					sub = append(sub, o)
 				}
 			}
-			require.Equal(t, Compute(snapshotOf(sub, md.fees, md.fallback), s, at), svc.TitleOffers(s, names, at), "%s: title offers", step)
+			require.Equal(t, sub, svc.TitleOffers(s, names, at), "%s: title offers", step)
 		}
 	}
 	require.Equal(t, want.Titles, orNoTitles(ix.Market().Titles), "%s: snapshot", step)
@@ -211,44 +212,54 @@ func orNoTitles(ts []market.TitleState) []market.TitleState {
 // index gives exactly Compute's offers over the market the service has been told about.
 func TestServiceApplyMatchesCompute(t *testing.T) {
 	for seed := range uint64(6) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			r := rand.New(rand.NewPCG(seed, 99))
-			cfg := genConfig{titles: 300, span: time.Minute, narrow: seed%3 == 2}
-			m0 := genMarket(r, cfg, now0)
-			pool := genMarket(r, genConfig{titles: 200, span: time.Minute, narrow: cfg.narrow}, now0).Titles
-			src := newMemSource(m0)
-			clk := clocktest.NewFake(now0)
-			svc := NewService(src, clk, time.Hour)
-			if seed%2 == 1 {
-				svc.compactMin = 20 // compact often, in the background, while changes go on
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { applyMatchesCompute(t, seed, genMarket) })
+	}
+}
+
+// The same holds over markets with item attributes, with forgotten items, and changed sticker titles
+// that re-price the STICKERS offers of the titles carrying them.
+func TestServiceApplyMatchesComputeWithAttributes(t *testing.T) {
+	for seed := range uint64(6) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { applyMatchesCompute(t, seed, genAttrMarket) })
+	}
+}
+
+func applyMatchesCompute(t *testing.T, seed uint64, gen func(*rand.Rand, genConfig, time.Time) market.Snapshot) {
+	r := rand.New(rand.NewPCG(seed, 99))
+	cfg := genConfig{titles: 300, span: time.Minute, narrow: seed%3 == 2}
+	m0 := gen(r, cfg, now0)
+	pool := gen(r, genConfig{titles: 200, span: time.Minute, narrow: cfg.narrow}, now0).Titles
+	src := newMemSource(m0)
+	clk := clocktest.NewFake(now0)
+	svc := NewService(src, clk, time.Hour)
+	if seed%2 == 1 {
+		svc.compactMin = 20 // compact often, in the background, while changes go on
+	}
+	ctx := context.Background()
+	require.NoError(t, svc.Resync(ctx))
+	md := &model{fees: m0.Fees, fallback: m0.FallbackFee}
+	md.readAll(src)
+	requireMatches(t, r, svc, md, "start")
+	for step := range 40 {
+		clk.Advance(time.Duration(r.IntN(3000)) * time.Millisecond)
+		name := fmt.Sprintf("step %d", step)
+		switch op := r.IntN(10); {
+		case op < 5:
+			changed := changeSource(r, src, pool, 1+r.IntN(30))
+			if r.IntN(4) == 0 {
+				changed = append(changed, "Unknown title", changed[0])
 			}
-			ctx := context.Background()
+			require.NoError(t, svc.Apply(ctx, changed))
+			md.read(src, changed)
+		case op < 7:
+			forgetRandom(r, svc, md)
+		case op < 8:
+			changeSource(r, src, pool, 1+r.IntN(5)) // lost: no Apply
+		default:
 			require.NoError(t, svc.Resync(ctx))
-			md := &model{fees: m0.Fees, fallback: m0.FallbackFee}
 			md.readAll(src)
-			requireMatches(t, r, svc, md, "start")
-			for step := range 40 {
-				clk.Advance(time.Duration(r.IntN(3000)) * time.Millisecond)
-				name := fmt.Sprintf("step %d", step)
-				switch op := r.IntN(10); {
-				case op < 5:
-					changed := changeSource(r, src, pool, 1+r.IntN(30))
-					if r.IntN(4) == 0 {
-						changed = append(changed, "Unknown title", changed[0])
-					}
-					require.NoError(t, svc.Apply(ctx, changed))
-					md.read(src, changed)
-				case op < 7:
-					forgetRandom(r, svc, md)
-				case op < 8:
-					changeSource(r, src, pool, 1+r.IntN(5)) // lost: no Apply
-				default:
-					require.NoError(t, svc.Resync(ctx))
-					md.readAll(src)
-				}
-				requireMatches(t, r, svc, md, name)
-			}
-		})
+		}
+		requireMatches(t, r, svc, md, name)
 	}
 }
 
@@ -259,6 +270,13 @@ func forgetRandom(r *rand.Rand, svc *Service, md *model) {
 		return
 	}
 	ti := snap.Titles[r.IntN(len(snap.Titles))]
+	if len(ti.Items) > 0 && r.IntN(3) == 0 {
+		k := r.IntN(len(ti.Items))
+		svc.ForgetItem(ti.Title, ti.Items[k].ItemID)
+		ti.Items = slices.Delete(slices.Clone(ti.Items), k, k+1)
+		md.titles[ti.Title] = ti
+		return
+	}
 	switch r.IntN(4) {
 	case 0:
 		svc.ForgetOrder(ti.Title)

@@ -138,3 +138,35 @@ func TestIndexMuted(t *testing.T) {
 		require.Equal(t, Compute(m, s, now0), ix.Offers(s, now0))
 	}
 }
+
+// The index gives exactly Compute's offers over markets with item attributes (per-phase HISTORY, FLOAT
+// and STICKERS offers), with kinds hidden or not, at the build and as items and levels expire.
+func TestIndexMatchesComputeWithAttributes(t *testing.T) {
+	offsets := []time.Duration{0, time.Second, 20 * time.Second, 2 * time.Minute}
+	for _, shuffled := range []bool{false, true} {
+		for seed := range uint64(8) {
+			r := rand.New(rand.NewPCG(seed, 15))
+			m := genAttrMarket(r, genConfig{titles: 300, shuffled: shuffled, span: time.Minute, narrow: seed%2 == 1}, now0)
+			share := []int{market.DefaultStickerSharePercent, 0, 100, 35}[seed%4]
+			ix := BuildIndex(&m, now0, StickerShare(share))
+			kinds := map[market.OfferKind]int{}
+			for _, off := range offsets {
+				at := now0.Add(off)
+				for range 8 {
+					s := genSettings(r, &m)
+					s.HideFloat, s.HideStickers = r.IntN(3) == 0, r.IntN(3) == 0
+					want := Compute(m, s, at, StickerShare(share))
+					require.Equal(t, want, ix.Offers(s, at), "seed %d at +%v settings %+v", seed, off, s)
+					require.Equal(t, len(want), ix.Count(s, at))
+					require.Equal(t, orEmpty(want[:min(10, len(want))]), orEmpty(ix.First(s, at, 10)))
+					for _, o := range want {
+						kinds[o.Kind]++
+					}
+				}
+			}
+			for _, k := range []market.OfferKind{market.KindTarget, market.KindHistory, market.KindFloat, market.KindStickers} {
+				require.Positive(t, kinds[k], "seed %d: the market yields %s offers", seed, k)
+			}
+		}
+	}
+}

@@ -1,6 +1,6 @@
 // Package offers owns the trading arithmetic of the bot: over a market.Snapshot (read from Redis by
-// pricestore.MarketReader) it computes TARGET, HISTORY, FLOAT and STICKERS offers with the fee rules of SPEC §6.1 and §9.2 and
-// filters and sorts them for one user's settings. It is pure computation over values: it neither reads
+// pricestore.MarketReader) it computes TARGET, HISTORY, FLOAT and STICKERS offers with the fee rules of
+// SPEC §6.1 and §9.2 and filters and sorts them for one user's settings. It is pure computation over values: it neither reads
 // storage nor exports metrics (a Service reports its builds to a BuildObserver).
 package offers
 
