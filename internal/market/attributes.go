@@ -170,14 +170,18 @@ func WearOf(title string) (Wear, bool) {
 }
 
 // TopPercent returns where f lies in the band as "top N %": 1 for the lowest floats, 100 for the
-// highest, ⌈(f − Min) / (Max − Min) × 100⌉ clamped to 1…100.
+// highest, ⌈(f − Min) / (Max − Min) × 100⌉ clamped to 1…100. The binary rounding error of the division
+// (at most topPercentSlack) does not push an exact percent (0.265 in 0.15…0.38 is 50) to the next one.
 func (w Wear) TopPercent(f float64) int {
 	if w.Max <= w.Min {
 		return 100
 	}
-	p := int(math.Ceil((f - w.Min) / (w.Max - w.Min) * 100))
+	p := int(math.Ceil((f-w.Min)/(w.Max-w.Min)*100 - topPercentSlack))
 	return min(max(p, 1), 100)
 }
+
+// topPercentSlack is how far above a whole percent TopPercent still counts as that percent.
+const topPercentSlack = 1e-9
 
 // StickerTitlePrefix starts the market title of a sticker.
 const StickerTitlePrefix = "Sticker | "
