@@ -49,11 +49,14 @@ type rawAttrs struct {
 	badStickers      int
 	tooManyStickers  bool
 	stickersWrongTyp bool
+	// seen says an attribute member was read; without one there is nothing to resolve.
+	seen bool
 }
 
 // attrMember reads the value of the attribute member key into a. The caller sends only the keys
 // floatValue, paintSeed, phaseTitle, phase and stickers; any other value is skipped.
 func (s *scanner) attrMember(a *rawAttrs, key []byte) error {
+	a.seen = true
 	switch string(key) {
 	case "floatValue":
 		return s.attrNumber(&a.float)
@@ -144,6 +147,9 @@ func (s *scanner) stickerName() (raw []byte, esc, ok bool, err error) {
 // in bad.
 func (a *rawAttrs) resolve(bad *Invalid) market.Attributes {
 	var out market.Attributes
+	if !a.seen {
+		return out
+	}
 	switch a.float.state {
 	case attrGiven:
 		if f, ok := market.ParseFloatValue(string(a.float.b)); ok {

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -219,4 +220,41 @@ func TestDecodeListingsWithoutAttributesDoesNotAllocateMore(t *testing.T) {
 	}
 	require.Equal(t, testing.AllocsPerRun(20, decode(plain)), testing.AllocsPerRun(20, decode(withFloat)),
 		"a float, a seed and a canonical phase cost no allocation")
+}
+
+// requireValidAttrs checks that a meets every attribute rule.
+func requireValidAttrs(t *testing.T, a market.Attributes) {
+	t.Helper()
+	require.True(t, a.HasFloat || a.Float == 0)
+	require.True(t, market.CheckFloat(a.Float), "float %v", a.Float)
+	require.True(t, a.HasSeed || a.PaintSeed == 0)
+	require.True(t, a.PaintSeed >= 0 && a.PaintSeed <= market.MaxPaintSeed, "seed %d", a.PaintSeed)
+	require.True(t, a.Phase == market.PhaseNone || a.Phase.Index() > 0, "phase %q", a.Phase)
+	require.LessOrEqual(t, len(a.Stickers), market.MaxStickers)
+	for _, n := range a.Stickers {
+		clean, ok := market.CleanStickerName(n)
+		require.True(t, ok, "sticker %q", n)
+		require.Equal(t, clean, n)
+	}
+}
+
+func FuzzDecodeSales(f *testing.F) {
+	f.Add(readFixture(f, "last-sales.json"))
+	for _, tc := range attrCases {
+		f.Add([]byte(`{"sales":[{"price":"1.00","date":"5","offerAttributes":{` + tc.members + `}}]}`))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sales, err := DecodeSales(body)
+		if err != nil {
+			require.ErrorIs(t, err, ErrInvalidPayload)
+			return
+		}
+		require.True(t, json.Valid(body), "accepted invalid JSON")
+		for _, s := range sales.Items {
+			requireValidAttrs(t, s.Attrs)
+		}
+		for r := range sales.BadAttrs {
+			require.Contains(t, AttrReasons, r)
+		}
+	})
 }
