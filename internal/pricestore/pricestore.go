@@ -389,12 +389,13 @@ if wrote then
 end
 
 local itemDel = {}
-if ARGV[10] ~= '' or ARGV[11] ~= '' then
+local itemsIn = {ARGV[10] or '', ARGV[11] or ''}
+if itemsIn[1] ~= '' or itemsIn[2] ~= '' then
   local stored = redis.call('HMGET', key, 'x:a', 'x:l')
   for s, f in ipairs({'x:a', 'x:l'}) do
-    local incoming = ARGV[9 + s]
+    local incoming = itemsIn[s]
     if incoming ~= '' then
-      local o = stored[s] or nil
+      local o = stored[s] or nil -- HMGET answers false for a missing field
       local nv = mergeItems(o, incoming)
       if nv then
         if nv ~= o then
@@ -474,7 +475,7 @@ type titleAgg struct {
 	title      string
 	image      string
 	suggested  int64
-	head, tail int // first and last field in the page's field list
+	head, tail int     // first and last field in the page's field list
 	items      []int32 // indexes of the title's listings with attributes, nil when none
 }
 

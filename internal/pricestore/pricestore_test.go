@@ -115,8 +115,10 @@ func TestWriteListingsLayout(t *testing.T) {
 		raw := rdb.HGetAll(ctx, "prices:dmarket:AK-47 | Redline (Field-Tested)").Val()
 		exp := fetched.Add(time.Hour).Unix()
 		tms := fetched.UnixMilli()
-		require.Len(t, raw, 3)
+		require.Len(t, raw, 4)
 		require.JSONEq(t, fmt.Sprintf(`{"n":1,"exp":%d,"t":%d}`, exp, tms), raw["a:1289"])
+		require.JSONEq(t, fmt.Sprintf(`[{"id":"34fffe00-54de-453c-a914-285c6d25972e","p":1289,"exp":%d,"t":%d,`+
+			`"f":"0.2713904023170471","seed":613}]`, exp, tms), raw[FieldItemsAvailable])
 		require.JSONEq(t, fmt.Sprintf(`{"first":%d,"last_ms":%d}`, exp, fetched.Add(time.Hour).UnixMilli()), raw[FieldExpiry])
 		var meta map[string]any
 		require.NoError(t, json.Unmarshal([]byte(raw["meta"]), &meta))
