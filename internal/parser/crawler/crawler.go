@@ -539,11 +539,7 @@ func (c *Crawler) publish(ctx context.Context, kind message.Kind, game string, r
 }
 
 func (c *Crawler) span(ctx context.Context, name string) (context.Context, func()) {
-	if c.tracer == nil {
-		return ctx, func() {}
-	}
-	span, ctx := c.tracer.StartSpanFromContext(ctx, name)
-	return ctx, span.Finish
+	return tracing.StartSpan(ctx, c.tracer, name)
 }
 
 func (c *Crawler) fetchOrders(ctx context.Context, titles *titleSet) {

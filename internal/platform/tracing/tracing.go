@@ -184,6 +184,16 @@ func ExtractHeaders(h map[string]any) (model.SpanContext, bool) {
 	return *sc, true
 }
 
+// StartSpan starts a span named name, child of the span in ctx if any, and returns a context carrying it
+// with the function that finishes it. A nil tracer records nothing: ctx comes back as it is.
+func StartSpan(ctx context.Context, tr *zipkin.Tracer, name string) (context.Context, func()) {
+	if tr == nil {
+		return ctx, func() {}
+	}
+	span, ctx := tr.StartSpanFromContext(ctx, name)
+	return ctx, span.Finish
+}
+
 // StartConsumerSpan starts a consumer span named name that continues the trace found in the message
 // headers h (or a new trace when they hold none) and returns it with a context carrying it.
 func StartConsumerSpan(ctx context.Context, tr *zipkin.Tracer, name string, h map[string]any) (zipkin.Span, context.Context) {

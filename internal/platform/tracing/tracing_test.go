@@ -56,6 +56,8 @@ func TestSpansReachCollectorAndTraceCrossesHeaders(t *testing.T) {
 	cons, cctx := StartConsumerSpan(context.Background(), worker, "consume dmarket.listings", headers)
 	write, _ := worker.StartSpanFromContext(cctx, "redis write")
 	write.Finish()
+	_, finish := StartSpan(cctx, worker, "handle")
+	finish()
 	cons.Finish()
 
 	shutdown(t, stopParser)
@@ -63,7 +65,7 @@ func TestSpansReachCollectorAndTraceCrossesHeaders(t *testing.T) {
 	shutdown(t, stopWorker) // a second call is harmless
 
 	spans := byName(col)
-	require.Len(t, spans, 4)
+	require.Len(t, spans, 5)
 	trace := spans["crawl"].TraceID
 	for name, s := range spans {
 		require.Equal(t, trace, s.TraceID, "span %s in the same trace", name)
@@ -74,6 +76,15 @@ func TestSpansReachCollectorAndTraceCrossesHeaders(t *testing.T) {
 	require.Equal(t, model.Consumer, spans["consume dmarket.listings"].Kind)
 	require.Equal(t, spans["publish dmarket.listings"].ID, *spans["consume dmarket.listings"].ParentID)
 	require.Equal(t, spans["consume dmarket.listings"].ID, *spans["redis write"].ParentID)
+	require.Equal(t, spans["consume dmarket.listings"].ID, *spans["handle"].ParentID)
+}
+
+func TestStartSpanWithoutTracer(t *testing.T) {
+	type key struct{}
+	ctx := context.WithValue(context.Background(), key{}, "v")
+	got, finish := StartSpan(ctx, nil, "x")
+	finish()
+	require.Equal(t, ctx, got, "without a tracer the context comes back as it is")
 }
 
 func TestNoopTracer(t *testing.T) {
