@@ -3,7 +3,6 @@ package crawler_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/parser/crawler"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy/proxytest"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
 type discardPublisher struct{}
@@ -31,7 +29,6 @@ func BenchmarkCrawlThroughProxies(b *testing.B) {
 	const rate = 5.0
 	for _, k := range []int{2, 4, 8} {
 		b.Run(fmt.Sprintf("proxies=%d", k), func(b *testing.B) {
-			log := slog.New(slog.NewTextHandler(io.Discard, nil))
 			sim := dmarkettest.New(dmarkettest.Config{Titles: 400, ListingsPerTitle: 10, PublicMarketRate: rate})
 			defer sim.Close()
 
@@ -44,25 +41,14 @@ func BenchmarkCrawlThroughProxies(b *testing.B) {
 				defer srv.Close()
 				lines = append(lines, srv.URL())
 			}
-			file := proxytest.WriteFile(b, lines...)
-			pool, err := proxy.NewPool(proxy.Config{File: file, RatePerIP: rate}, clock.Real{}, log, prometheus.NewRegistry())
-			if err != nil {
-				b.Fatal(err)
-			}
-			client, err := dmarket.New(dmarket.Config{BaseURL: sim.URL(), BreakerFailures: 1000},
-				crawler.NewPoolEgress(pool), log, prometheus.NewRegistry(), clock.Real{})
-			if err != nil {
-				b.Fatal(err)
-			}
+			pool := crawler.NewTestPool(b, proxy.Config{RatePerIP: rate}, lines...)
+			client := crawler.NewSimClient(b, dmarket.Config{BaseURL: sim.URL(), BreakerFailures: 1000}, crawler.NewPoolEgress(pool))
 			cfg := crawler.DefaultConfig()
-			cfg.Bounds = []int64{0}
-			for i := int64(1); i < 32; i++ {
-				cfg.Bounds = append(cfg.Bounds, i*i*60)
-			}
+			cfg.Bounds = crawler.SquareBounds(32, 60)
 			cfg.Concurrency = 3 * k
 			cfg.IsRetryable = dmarket.IsRetryable
 			c, err := crawler.New(cfg, crawler.Deps{API: crawler.NewDMarketAPI(client), Publisher: discardPublisher{},
-				Log: log, Registry: prometheus.NewRegistry()})
+				Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
 			if err != nil {
 				b.Fatal(err)
 			}

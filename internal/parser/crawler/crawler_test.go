@@ -414,12 +414,7 @@ func TestInterruptedCrawlMarksNoLastPage(t *testing.T) {
 	cfg.MaxChainPages = 100
 	s := newSink()
 	c, _ := newTestCrawler(t, cfg, m, s, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan CycleStats)
-	go func() { done <- c.RunCycle(ctx) }()
-	<-m.stalled
-	cancel()
-	st := <-done
+	st := m.interrupt(c)
 	require.Equal(t, 1, st.Unfinished)
 	s.mu.Lock()
 	envs := s.msgs[message.Queue(message.KindListings)]

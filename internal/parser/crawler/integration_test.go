@@ -2,10 +2,8 @@ package crawler_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"sync"
 	"testing"
@@ -16,13 +14,11 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
-	"github.com/skinflip/dmarket-monitor/internal/dmarket/egresstest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/parser/crawler"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy/proxytest"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/netfaulttest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
@@ -80,7 +76,7 @@ func (c *collector) reset() {
 func TestParserPublishesTheWholeCatalogueThroughFaults(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 
 	sim := dmarkettest.New(dmarkettest.Config{Titles: 300, ListingsPerTitle: 8, PublicMarketRate: -1, PublicOtherRate: -1})
 	defer sim.Close()
@@ -90,10 +86,8 @@ func TestParserPublishesTheWholeCatalogueThroughFaults(t *testing.T) {
 	}
 	require.Greater(t, len(want), 1500)
 
-	client, err := dmarket.New(dmarket.Config{BaseURL: sim.URL(), BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond,
-		RequestTimeout: 5 * time.Second, BreakerFailures: 1000},
-		egresstest.Direct(&http.Client{}), log, prometheus.NewRegistry(), clock.Real{})
-	require.NoError(t, err)
+	client := crawler.NewSimClient(t, dmarket.Config{BaseURL: sim.URL(), BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond,
+		RequestTimeout: 5 * time.Second, BreakerFailures: 1000}, nil)
 
 	// The parser reaches the broker through a fault proxy; the test consumes directly.
 	direct := rabbitmqtest.NewVhost(t)
@@ -220,7 +214,6 @@ func deadAddr(t *testing.T) string {
 // connections is cooled down one by one while the listings breaker stays closed, and the crawl goes on
 // through the live proxy.
 func TestDeadProxiesDoNotOpenTheListingsBreaker(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sim := dmarkettest.New(dmarkettest.Config{Simple: true, Titles: 20, ListingsPerTitle: 2, PublicMarketRate: -1})
 	t.Cleanup(sim.Close)
 	live := proxytest.New(t, proxytest.Options{Kind: proxytest.HTTP})
@@ -229,14 +222,11 @@ func TestDeadProxiesDoNotOpenTheListingsBreaker(t *testing.T) {
 	for range 8 {
 		lines = append(lines, "socks5://"+deadAddr(t))
 	}
-	file := proxytest.WriteFile(t, lines...)
-	pool, err := proxy.NewPool(proxy.Config{File: file, RatePerIP: 1000, Burst: 10, CooldownBase: time.Hour,
-		CooldownMax: time.Hour, DialTimeout: 5 * time.Second}, clock.Real{}, log, prometheus.NewRegistry())
-	require.NoError(t, err)
+	pool := crawler.NewTestPool(t, proxy.Config{RatePerIP: 1000, Burst: 10, CooldownBase: time.Hour,
+		CooldownMax: time.Hour, DialTimeout: 5 * time.Second}, lines...)
 	const failures = 3
-	client, err := dmarket.New(dmarket.Config{BaseURL: sim.URL(), MaxAttempts: 1, BreakerFailures: failures,
-		BreakerOpenFor: time.Hour}, crawler.NewPoolEgress(pool), log, prometheus.NewRegistry(), clock.Real{})
-	require.NoError(t, err)
+	client := crawler.NewSimClient(t, dmarket.Config{BaseURL: sim.URL(), MaxAttempts: 1, BreakerFailures: failures,
+		BreakerOpenFor: time.Hour}, crawler.NewPoolEgress(pool))
 
 	failed, ok := 0, 0
 	for range 2 * len(lines) {

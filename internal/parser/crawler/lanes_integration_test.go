@@ -7,7 +7,6 @@ package crawler_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -96,7 +95,6 @@ func TestLanesShareTheBudgetThroughProxies(t *testing.T) {
 		fresh    = 0.3
 		watch    = 0.2
 	)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sim := dmarkettest.New(dmarkettest.Config{Titles: 2000, ListingsPerTitle: 5, PublicMarketRate: rate})
 	t.Cleanup(sim.Close)
 
@@ -104,11 +102,9 @@ func TestLanesShareTheBudgetThroughProxies(t *testing.T) {
 	for i := range egresses {
 		lines = append(lines, proxytest.New(t, proxytest.Options{Kind: proxytest.SOCKS5, SourceIP: fmt.Sprintf("127.0.0.%d", 40+i)}).URL())
 	}
-	pool, err := proxy.NewPool(proxy.Config{File: proxytest.WriteFile(t, lines...), RatePerIP: rate}, clock.Real{}, log, prometheus.NewRegistry())
-	require.NoError(t, err)
-	client, err := dmarket.New(dmarket.Config{BaseURL: sim.URL(), RequestTimeout: 5 * time.Second, BreakerFailures: 1000},
-		crawler.NewPoolEgress(pool), log, prometheus.NewRegistry(), clock.Real{})
-	require.NoError(t, err)
+	pool := crawler.NewTestPool(t, proxy.Config{RatePerIP: rate}, lines...)
+	client := crawler.NewSimClient(t, dmarket.Config{BaseURL: sim.URL(), RequestTimeout: 5 * time.Second, BreakerFailures: 1000},
+		crawler.NewPoolEgress(pool))
 
 	wl := watchlist.New(redisdbtest.New(t), clock.Real{})
 	var titles []string
@@ -120,10 +116,7 @@ func TestLanesShareTheBudgetThroughProxies(t *testing.T) {
 	require.NoError(t, wl.Watch(t.Context(), market.GameCS2, titles, time.Now().Add(time.Hour)))
 
 	cfg := crawler.DefaultConfig()
-	cfg.Bounds = []int64{0}
-	for i := int64(1); i < 40; i++ {
-		cfg.Bounds = append(cfg.Bounds, i*i*40)
-	}
+	cfg.Bounds = crawler.SquareBounds(40, 40)
 	cfg.Concurrency = 2 * egresses
 	cfg.CycleInterval = 0
 	cfg.IsRetryable = dmarket.IsRetryable
@@ -134,7 +127,7 @@ func TestLanesShareTheBudgetThroughProxies(t *testing.T) {
 	}
 	rec := &freshRecorder{first: map[string]time.Time{}}
 	c, err := crawler.New(cfg, crawler.Deps{API: crawler.NewDMarketAPI(client), Publisher: rec,
-		Log: log, Registry: prometheus.NewRegistry(), Budget: budget, Watchlist: wl})
+		Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), Budget: budget, Watchlist: wl})
 	require.NoError(t, err)
 
 	stop := lifecycletest.Start(t, 10*time.Second, c.Run)

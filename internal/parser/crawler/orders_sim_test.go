@@ -3,7 +3,6 @@ package crawler
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"slices"
 	"sync"
 	"testing"
@@ -14,10 +13,8 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
-	"github.com/skinflip/dmarket-monitor/internal/dmarket/egresstest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 )
 
 // streamRecorder records, in publish order, the plain listings pages (the fresh lane's: their item ids)
@@ -75,17 +72,15 @@ func TestFreshLaneBringsTheNewBuyOrderOfANewListing(t *testing.T) {
 	t.Cleanup(sim.Close)
 	signer, err := dmarket.NewSigner(pub, sec)
 	require.NoError(t, err)
-	log := slog.New(slog.DiscardHandler)
-	client, err := dmarket.New(dmarket.Config{BaseURL: sim.URL(), BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond},
-		egresstest.Direct(&http.Client{}), log, prometheus.NewRegistry(), clock.Real{}, dmarket.WithSigner(signer))
-	require.NoError(t, err)
+	client := NewSimClient(t, dmarket.Config{BaseURL: sim.URL(), BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond}, nil,
+		dmarket.WithSigner(signer))
 
 	cfg := keysConfig(0.5, 0)
 	cfg.IsRetryable = dmarket.IsRetryable
 	rec := &streamRecorder{}
 	c, err := New(cfg, Deps{API: NewDMarketAPI(client), Publisher: rec,
 		Schedule: &fakeSchedule{done: map[string]time.Duration{}, failed: map[string]int{}}, Gate: &fakeGate{taken: map[string]bool{}},
-		Log: log, Registry: prometheus.NewRegistry(), Budget: constBudget(4)})
+		Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), Budget: constBudget(4)})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)

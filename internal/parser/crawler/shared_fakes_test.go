@@ -195,6 +195,17 @@ func (m *stallingMarket) MarketItems(ctx context.Context, q ListingsQuery) (List
 	return p, err
 }
 
+// interrupt runs a cycle of c until the market stalls, then cancels it as a dying parser stops and
+// returns the cycle's stats.
+func (m *stallingMarket) interrupt(c *Crawler) CycleStats {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan CycleStats)
+	go func() { done <- c.RunCycle(ctx) }()
+	<-m.stalled
+	cancel()
+	return <-done
+}
+
 // twice returns the pages answered more than once.
 func (m *stallingMarket) twice() []string {
 	m.mu.Lock()

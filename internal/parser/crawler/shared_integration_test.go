@@ -2,9 +2,7 @@ package crawler_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
-	"github.com/skinflip/dmarket-monitor/internal/dmarket/egresstest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/parser/crawler"
@@ -157,11 +154,8 @@ func newSharedRig(t *testing.T) *sharedRig {
 // parser returns a crawler with its own DMarket client that shares the crawl through rdb.
 func (r *sharedRig) parser(t *testing.T, name string, rdb lease.Client, ttl time.Duration, concurrency int) (*crawler.Crawler, *countingAPI) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	client, err := dmarket.New(dmarket.Config{BaseURL: r.sim.URL(), BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond,
-		RequestTimeout: 5 * time.Second, BreakerFailures: 1000},
-		egresstest.Direct(&http.Client{}), log, prometheus.NewRegistry(), clock.Real{})
-	require.NoError(t, err)
+	client := crawler.NewSimClient(t, dmarket.Config{BaseURL: r.sim.URL(), BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond,
+		RequestTimeout: 5 * time.Second, BreakerFailures: 1000}, nil)
 	store, err := lease.New(rdb, ttl, clock.Real{})
 	require.NoError(t, err)
 	api := &countingAPI{API: crawler.NewDMarketAPI(client), name: name, log: r.log, stalled: make(chan crawler.ListingsQuery, 1)}
@@ -173,7 +167,7 @@ func (r *sharedRig) parser(t *testing.T, name string, rdb lease.Client, ttl time
 	cfg.CycleDeadline = time.Minute
 	cfg.RetryBase, cfg.RetryMax = 5*time.Millisecond, 50*time.Millisecond
 	cfg.IsRetryable = dmarket.IsRetryable
-	c, err := crawler.New(cfg, crawler.Deps{API: api, Publisher: r.pub, Clock: r.clk, Log: log,
+	c, err := crawler.New(cfg, crawler.Deps{API: api, Publisher: r.pub, Clock: r.clk, Log: slog.New(slog.DiscardHandler),
 		Registry: prometheus.NewRegistry(), Leases: crawler.NewLeases(store)})
 	require.NoError(t, err)
 	return c, api

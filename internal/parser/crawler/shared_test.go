@@ -158,12 +158,7 @@ func TestSharedRangeIsTakenOverFromItsCheckpoint(t *testing.T) {
 	a, _ := newSharedCrawler(t, cfg, m, sa, leases)
 	b, _ := newSharedCrawler(t, sharedConfig(), m, sb, leases)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan CycleStats)
-	go func() { done <- a.RunCycle(ctx) }()
-	<-m.stalled
-	cancel()
-	st := <-done
+	st := m.interrupt(a)
 	require.Equal(t, 2, st.Pages, "the first parser published two pages before it died")
 	held := leases.leaseKeys()
 	require.Len(t, held, 1)
