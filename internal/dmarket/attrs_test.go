@@ -104,10 +104,38 @@ func TestDecodeLastSalesOfferAttributesShapes(t *testing.T) {
 	}
 }
 
+func TestDecodeMarketItemsAttributesFixture(t *testing.T) {
+	page, err := DecodeMarketItems(fixture(t, "market-items-attrs.json"))
+	require.NoError(t, err)
+	require.Zero(t, page.Invalid)
+	require.Equal(t, []market.Attributes{
+		{Float: 0.0123456789, HasFloat: true, PaintSeed: 661, HasSeed: true, Phase: market.Phase2},
+		{Float: 0.0081, HasFloat: true, PaintSeed: 412, HasSeed: true, Phase: market.PhaseRuby},
+		{Float: 0.1512, HasFloat: true, PaintSeed: 77, HasSeed: true,
+			Stickers: []string{"Titan | Katowice 2014", "Sticker | Crown (Foil)", "Howling Dawn"}},
+		{Float: 0.071, HasFloat: true, PaintSeed: 3, HasSeed: true, Phase: market.PhaseEmerald},
+		{Stickers: []string{"A", "B", "C", "D", "E", "F"}},
+	}, []market.Attributes{page.Items[0].Attrs, page.Items[1].Attrs, page.Items[2].Attrs, page.Items[3].Attrs, page.Items[4].Attrs})
+	require.Equal(t, 5, page.BadAttrs, "float, seed, phase, one bad sticker, too many stickers")
+}
+
 func TestDecodeMarketItemsFixtureAttributes(t *testing.T) {
 	page, err := DecodeMarketItems(fixture(t, "market-items-page.json"))
 	require.NoError(t, err)
 	require.Zero(t, page.BadAttrs)
 	require.Equal(t, market.Attributes{Float: 0.2713904023170471, HasFloat: true, PaintSeed: 613, HasSeed: true}, page.Items[0].Attrs)
 	require.True(t, page.Items[3].Attrs.Empty(), "the sticker item carries no attribute")
+}
+
+// requireValidAttrs checks that a meets every attribute rule.
+func requireValidAttrs(t *testing.T, a market.Attributes) {
+	t.Helper()
+	require.True(t, market.CheckFloat(a.Float) && (a.HasFloat || a.Float == 0), "float %v", a.Float)
+	require.True(t, a.PaintSeed >= 0 && a.PaintSeed <= market.MaxPaintSeed && (a.HasSeed || a.PaintSeed == 0), "seed %d", a.PaintSeed)
+	require.True(t, a.Phase == market.PhaseNone || a.Phase.Index() > 0, "phase %q", a.Phase)
+	require.LessOrEqual(t, len(a.Stickers), market.MaxStickers)
+	for _, n := range a.Stickers {
+		clean, ok := market.CleanStickerName(n)
+		require.True(t, ok && clean == n, "sticker %q", n)
+	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 var fuzzSeeds = []string{
-	"market-items-page.json", "market-items-last-page.json", "aggregated-prices.json", "last-sales.json",
+	"market-items-page.json", "market-items-last-page.json", "market-items-attrs.json", "aggregated-prices.json", "last-sales.json",
 	"customized-fees.json", "error-400-bad-request.json", "error-429-rate-limit.json",
 }
 
@@ -80,6 +80,7 @@ func FuzzDecodeMarketItems(f *testing.F) {
 			require.NotEmpty(t, it.Title)
 			require.GreaterOrEqual(t, it.PriceCents, p.MinPriceCents)
 			require.LessOrEqual(t, it.PriceCents, p.MaxPriceCents)
+			requireValidAttrs(t, it.Attrs)
 		}
 		require.LessOrEqual(t, len(p.Titles), len(p.Items))
 	})
@@ -103,6 +104,7 @@ func FuzzDecodeLastSales(f *testing.F) {
 		for _, s := range p.Sales {
 			require.GreaterOrEqual(t, s.Price, market.Cents(0))
 			require.Positive(t, s.At.Unix())
+			requireValidAttrs(t, s.Attrs)
 		}
 	})
 }

@@ -258,3 +258,26 @@ func FuzzDecodeSales(f *testing.F) {
 		}
 	})
 }
+
+// fixtureAttrs are the attributes of the items of testdata/market-items-attrs.json.
+var fixtureAttrs = []market.Attributes{
+	{Float: 0.0123456789, HasFloat: true, PaintSeed: 661, HasSeed: true, Phase: market.Phase2},
+	{Float: 0.0081, HasFloat: true, PaintSeed: 412, HasSeed: true, Phase: market.PhaseRuby},
+	{Float: 0.1512, HasFloat: true, PaintSeed: 77, HasSeed: true,
+		Stickers: []string{"Titan | Katowice 2014", "Sticker | Crown (Foil)", "Howling Dawn"}},
+	{Float: 0.071, HasFloat: true, PaintSeed: 3, HasSeed: true, Phase: market.PhaseEmerald},
+	{Stickers: []string{"A", "B", "C", "D", "E", "F"}},
+}
+
+func TestDecodeListingsAttributesFixture(t *testing.T) {
+	page, err := DecodeListings(readFixture(t, "market-items-attrs.json"), "a8db")
+	require.NoError(t, err)
+	require.Empty(t, page.Invalid)
+	require.Len(t, page.Items, len(fixtureAttrs))
+	for i, want := range fixtureAttrs {
+		require.Equal(t, want, page.Items[i].Attrs, page.Items[i].ItemID)
+	}
+	require.True(t, page.Items[3].Locked)
+	require.Equal(t, Invalid{ReasonBadFloat: 1, ReasonBadSeed: 1, ReasonBadPhase: 1, ReasonBadSticker: 1, ReasonTooManyStickers: 1},
+		page.BadAttrs)
+}

@@ -320,6 +320,7 @@ func BenchmarkDecodeListings(b *testing.B) {
 func FuzzDecodeListings(f *testing.F) {
 	f.Add(readFixture(f, "market-items-page.json"), "a8db")
 	f.Add(readFixture(f, "market-items-last-page.json"), "a8db")
+	f.Add(readFixture(f, "market-items-attrs.json"), "a8db")
 	f.Add([]byte(`{"objects":[{"title":"a\u0000b","gameId":"tf2","itemId":"x","price":{"USD":"5"},"extra":{"tradable":false}}]}`), "tf2")
 	f.Add([]byte(listingWithExtra(`"floatValue":"0.5","paintSeed":12,"phaseTitle":"ruby","stickers":[{"name":"a\u0007"},{"name":1}]`)), "a8db")
 	f.Fuzz(func(t *testing.T, body []byte, game string) {
