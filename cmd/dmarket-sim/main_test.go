@@ -14,14 +14,8 @@ import (
 )
 
 func TestRunServesUntilCancelled(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out := &loggingtest.Buffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-titles", "20", "-listings", "3", "-games", "a8db, 9a92",
-			"-public-keys", strings.Repeat("ab", 32)}, out, io.Discard)
-	}()
+	out, stop := startRun(t, "-titles", "20", "-listings", "3", "-games", "a8db, 9a92",
+		"-public-keys", strings.Repeat("ab", 32))
 	// The address and the demo keys are printed one after the other: await the last line.
 	var base string
 	require.Eventually(t, func() bool {
@@ -48,8 +42,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
 		require.Contains(t, string(body), `"cursor":"`)
 	}
-	cancel()
-	require.NoError(t, awaitRun(t, done, "run stops once cancelled"))
+	require.NoError(t, stop("run stops once cancelled"))
 }
 
 func TestRunRejectsBadInput(t *testing.T) {
@@ -74,14 +67,8 @@ func TestRunRejectsBadInput(t *testing.T) {
 }
 
 func TestRunMovesTheMarketAndPrintsDeals(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out := &loggingtest.Buffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-titles", "50", "-listings", "4", "-deal-every", "20ms",
-			"-deal-life", "1s", "-churn", "50", "-public-rate", "-1"}, out, io.Discard)
-	}()
+	out, stop := startRun(t, "-titles", "50", "-listings", "4", "-deal-every", "20ms",
+		"-deal-life", "1s", "-churn", "50", "-public-rate", "-1")
 	var lines []string
 	require.Eventually(t, func() bool {
 		lines = lines[:0]
@@ -95,18 +82,28 @@ func TestRunMovesTheMarketAndPrintsDeals(t *testing.T) {
 	for _, line := range lines[:3] {
 		require.Regexp(t, `^deal game=a8db title=".+" item=[0-9a-f-]{36} price=\$\d+\.\d\d order=\$\d+\.\d\d profit=\d+\.\d\d% status=tradable created=\d+ sells_in=\ds$`, line)
 	}
-	cancel()
-	require.NoError(t, awaitRun(t, done, "run stops once cancelled, the mover with it"))
+	require.NoError(t, stop("run stops once cancelled, the mover with it"))
 }
 
-// awaitRun waits for run's result on done and fails the test if it does not arrive within ten seconds.
-func awaitRun(t *testing.T, done <-chan error, msg string) error {
+// startRun runs the simulator on a free loopback port with the flags args, printing to out, until stop
+// cancels it; stop returns run's result and fails the test with msg if it does not arrive within ten
+// seconds.
+func startRun(t *testing.T, args ...string) (out *loggingtest.Buffer, stop func(msg string) error) {
 	t.Helper()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatal(msg)
-		return nil
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	out = &loggingtest.Buffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), out, io.Discard) }()
+	return out, func(msg string) error {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal(msg)
+			return nil
+		}
 	}
 }
