@@ -108,3 +108,19 @@ func CleanStickerName(name string) (string, bool) {
 
 // isControlRune reports the Unicode control characters (category Cc: C0, DEL and C1).
 func isControlRune(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
+
+// Valid reports whether a meets every attribute rule: a float only with HasFloat and valid, a paint
+// seed only with HasSeed and in range, a known phase or none, at most MaxStickers clean sticker names.
+func (a *Attributes) Valid() bool {
+	if (!a.HasFloat && a.Float != 0) || !CheckFloat(a.Float) || (!a.HasSeed && a.PaintSeed != 0) ||
+		a.PaintSeed < 0 || a.PaintSeed > MaxPaintSeed || (a.Phase != PhaseNone && a.Phase.Index() == 0) ||
+		len(a.Stickers) > MaxStickers {
+		return false
+	}
+	for _, n := range a.Stickers {
+		if clean, ok := CleanStickerName(n); !ok || clean != n {
+			return false
+		}
+	}
+	return true
+}

@@ -59,6 +59,28 @@ func TestAttributesEmpty(t *testing.T) {
 	}
 }
 
+func TestAttributesValid(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		a    Attributes
+		want bool
+	}{
+		{"none", Attributes{}, true},
+		{"all", Attributes{Float: 0.5, HasFloat: true, PaintSeed: 7, HasSeed: true, Phase: PhaseRuby, Stickers: []string{"A", "B"}}, true},
+		{"float without HasFloat", Attributes{Float: 0.5}, false},
+		{"float out of range", Attributes{Float: 1.5, HasFloat: true}, false},
+		{"seed without HasSeed", Attributes{PaintSeed: 3}, false},
+		{"negative seed", Attributes{PaintSeed: -3, HasSeed: true}, false},
+		{"seed too big", Attributes{PaintSeed: MaxPaintSeed + 1, HasSeed: true}, false},
+		{"unknown phase", Attributes{Phase: "phase 2"}, false},
+		{"too many stickers", Attributes{Stickers: []string{"1", "2", "3", "4", "5", "6", "7"}}, false},
+		{"unclean sticker", Attributes{Stickers: []string{" A"}}, false},
+		{"empty sticker", Attributes{Stickers: []string{""}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) { require.Equal(t, tc.want, tc.a.Valid()) })
+	}
+}
+
 func TestCheckFloat(t *testing.T) {
 	for f, want := range map[float64]bool{
 		0: true, 1: true, 0.5: true, math.SmallestNonzeroFloat64: true,

@@ -75,25 +75,26 @@ func (s *scanner) attrMember(a *rawAttrs, key []byte) error {
 // attrNumber reads a number, or a string holding one; null and the empty string are absent.
 func (s *scanner) attrNumber(t *rawText) error {
 	b, present, ok, err := s.intText()
-	switch {
-	case !ok:
-		t.state = attrWrongType
-	case present && len(b) > 0:
-		*t = rawText{b: b, state: attrGiven}
-	}
+	t.set(b, false, present, ok)
 	return err
 }
 
 // attrString reads a string; null and the empty string are absent.
 func (s *scanner) attrString(t *rawText) error {
 	b, esc, present, ok, err := s.text()
+	t.set(b, esc, present, ok)
+	return err
+}
+
+// set records a value read as b: one of the wrong type, or a non-empty one (null and the empty string
+// leave t absent).
+func (t *rawText) set(b []byte, esc, present, ok bool) {
 	switch {
 	case !ok:
 		t.state = attrWrongType
 	case present && len(b) > 0:
 		*t = rawText{b: b, esc: esc, state: attrGiven}
 	}
-	return err
 }
 
 // stickers reads a stickers array: each element an object whose name member is the sticker's name.
