@@ -151,26 +151,8 @@ func (a *rawAttrs) resolve(bad *Invalid) market.Attributes {
 	if !a.seen {
 		return out
 	}
-	switch a.float.state {
-	case attrGiven:
-		if f, ok := market.ParseFloatValue(string(a.float.b)); ok {
-			out.Float, out.HasFloat = f, true
-			break
-		}
-		bad.add(ReasonBadFloat)
-	case attrWrongType:
-		bad.add(ReasonBadFloat)
-	}
-	switch a.seed.state {
-	case attrGiven:
-		if n, ok := market.ParsePaintSeed(string(a.seed.b)); ok {
-			out.PaintSeed, out.HasSeed = n, true
-			break
-		}
-		bad.add(ReasonBadSeed)
-	case attrWrongType:
-		bad.add(ReasonBadSeed)
-	}
+	out.Float, out.HasFloat = checkNumber(a.float, market.ParseFloatValue, bad, ReasonBadFloat)
+	out.PaintSeed, out.HasSeed = checkNumber(a.seed, market.ParsePaintSeed, bad, ReasonBadSeed)
 	out.Phase = a.resolvePhase(bad)
 	for range a.badStickers {
 		bad.add(ReasonBadSticker)
@@ -183,6 +165,21 @@ func (a *rawAttrs) resolve(bad *Invalid) market.Attributes {
 	}
 	out.Stickers = a.stickers
 	return out
+}
+
+// checkNumber returns what parse makes of t; ok is false when t is absent or broken, and a value of the
+// wrong type or one parse refuses is counted as reason in bad.
+func checkNumber[T any](t rawText, parse func(string) (T, bool), bad *Invalid, reason Reason) (v T, ok bool) {
+	switch t.state {
+	case attrAbsent:
+		return v, false
+	case attrGiven:
+		if v, ok = parse(string(t.b)); ok {
+			return v, true
+		}
+	}
+	bad.add(reason)
+	return v, false
 }
 
 // resolvePhase returns the phase phaseTitle names, or phase when phaseTitle is absent.
