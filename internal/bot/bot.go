@@ -13,7 +13,8 @@
 //	telegram:settings:<user id>  STRING JSON {"min_price" cents, "limit" basis points, "games" [ids],
 //	                             "notifications" bool, "muted" [titles], "dedup_minutes", "max_per_hour"
 //	                             (0: no cap), "quiet_hours" [from, to] local hours, "digest_hour" (-1: off),
-//	                             "zone_minutes" offset from UTC}; a missing field takes the default
+//	                             "zone_minutes" offset from UTC, "float_offers" bool, "sticker_offers"
+//	                             bool}; a missing field takes the default (FLOAT and STICKERS offers on)
 //	telegram:sent:<user id>      ZSET offer fingerprint -> unix ms sent (the user's dedup window, 30 minutes
 //	                             by default)
 //	telegram:sentprofit:<user id> HASH offer fingerprint -> profit sent in basis points: an offer sent is
@@ -403,8 +404,8 @@ func (s *serial) wait() { s.wg.Wait() }
 // settingsFor converts user settings to the offers engine's filter; ok is false when the user selected
 // no game (the engine reads an empty list as every game).
 func settingsFor(s UserSettings) (offers.Settings, bool) {
-	return offers.Settings{MinPriceCents: s.MinPriceCents, LimitBasisPoints: s.LimitBasisPoints, Games: slices.Clone(s.Games)},
-		len(s.Games) > 0
+	return offers.Settings{MinPriceCents: s.MinPriceCents, LimitBasisPoints: s.LimitBasisPoints, Games: slices.Clone(s.Games),
+		HideFloat: !s.FloatOffers, HideStickers: !s.StickerOffers}, len(s.Games) > 0
 }
 
 // currentOffers returns the user's offers now.

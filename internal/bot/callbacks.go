@@ -13,6 +13,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 var (
@@ -20,12 +21,15 @@ var (
 	gameArgRe  = regexp.MustCompile(`^[0-9a-z]{1,8}$`)
 	titleArgRe = regexp.MustCompile(`^[0-9a-f]{16}$`)
 	offerArgRe = regexp.MustCompile(`^[0-9a-f]{24}$`)
-	volArgRe   = regexp.MustCompile(`^[dnqg]$`)
+	// historyArgRe is a title id, optionally with the offer's phase index and float (historyData).
+	historyArgRe = regexp.MustCompile(`^[0-9a-f]{16}(:[0-8](:[01]\.[0-9]{4})?)?$`)
+	volArgRe     = regexp.MustCompile(`^[dnqg]$`)
 )
 
 var callbackActions = map[string]string{
 	"p": "page", "r": "refresh", "n": "noop", "o": "offers", "s": "settings", "t": "notifications",
-	"u": "unmute", "g": "game", "h": "history", "m": "mute", "c": "card", "v": "volume",
+	"u": "unmute", "g": "game", "h": "history", "m": "mute", "c": "card", "v": "volume", "f": "float_offers",
+	"k": "sticker_offers",
 }
 
 // parseCallback splits callback data the bot issues into action and argument; ok is false for anything
@@ -33,13 +37,15 @@ var callbackActions = map[string]string{
 func parseCallback(data string) (action, arg string, ok bool) {
 	action, arg, _ = strings.Cut(data, ":")
 	switch action {
-	case "n", "o", "s", "t", "u":
+	case "n", "o", "s", "t", "u", "f", "k":
 		return action, "", data == action
 	case "p", "r":
 		return action, arg, pageArgRe.MatchString(arg)
 	case "g":
 		return action, arg, gameArgRe.MatchString(arg)
-	case "h", "m":
+	case "h":
+		return action, arg, historyArgRe.MatchString(arg)
+	case "m":
 		return action, arg, titleArgRe.MatchString(arg)
 	case "c":
 		return action, arg, offerArgRe.MatchString(arg)
@@ -133,7 +139,7 @@ func (b *Bot) callback(ctx context.Context, q *tgbotapi.CallbackQuery, action, a
 			return "error"
 		}
 		return "ok"
-	case "g", "t", "u", "v":
+	case "g", "t", "u", "v", "f", "k":
 		return b.toggle(ctx, q, s, action, arg)
 	case "h":
 		return b.history(ctx, q, arg)
@@ -219,6 +225,12 @@ func (b *Bot) toggle(ctx context.Context, q *tgbotapi.CallbackQuery, s UserSetti
 		case "t":
 			on := !cur.Notifications
 			st.Notifications = &on
+		case "f":
+			on := !cur.FloatOffers
+			st.FloatOffers = &on
+		case "k":
+			on := !cur.StickerOffers
+			st.StickerOffers = &on
 		case "u":
 			st.Muted = nil
 		case "v":
@@ -239,7 +251,8 @@ func (b *Bot) toggle(ctx context.Context, q *tgbotapi.CallbackQuery, s UserSetti
 	return "ok"
 }
 
-func (b *Bot) history(ctx context.Context, q *tgbotapi.CallbackQuery, hash string) string {
+func (b *Bot) history(ctx context.Context, q *tgbotapi.CallbackQuery, arg string) string {
+	hash, item := historyItem(arg)
 	title, err := b.st.title(ctx, hash)
 	if err != nil {
 		return b.unknownTitle(ctx, q, err)
@@ -251,13 +264,27 @@ func (b *Bot) history(ctx context.Context, q *tgbotapi.CallbackQuery, hash strin
 		return "error"
 	}
 	b.answer(ctx, q.ID, "")
-	caption := "📈 " + html.EscapeString(truncate(title, 300)) + "\nSales of the last 7 and 30 days, units sold, cheapest listing, best buy order and sell probability"
+	caption := "📈 " + html.EscapeString(truncate(title, 300)) + html.EscapeString(item) + "\nSales of the last 7 and 30 days, units sold, cheapest listing, best buy order and sell probability"
 	_, err = b.tg.SendPhoto(ctx, telegram.PriorityCommand, q.Message.Chat.ID, telegram.Media{Name: "history.png", Bytes: png}, caption, nil)
 	if err != nil {
 		b.log.Warn("send chart", "err", err)
 		return "error"
 	}
 	return "ok"
+}
+
+// historyItem splits a 📈 button's argument (historyArgRe) into the title id and the text naming the
+// offer's item: " · Ruby · float 0.0123", or "" when the button names neither.
+func historyItem(arg string) (hash, item string) {
+	hash, rest, _ := strings.Cut(arg, ":")
+	idx, float, _ := strings.Cut(rest, ":")
+	if n, err := strconv.Atoi(idx); err == nil && n > 0 && n <= len(market.Phases()) {
+		item += " · " + string(market.Phases()[n-1])
+	}
+	if float != "" {
+		item += " · float " + float
+	}
+	return hash, item
 }
 
 // truncateUTF16 shortens s to at most n UTF-16 units, ending with "…" when cut.

@@ -192,6 +192,10 @@ func settingsMarkup(s UserSettings, games []string) *tgbotapi.InlineKeyboardMark
 		notif = "🔔 Notifications: on"
 	}
 	rows = append(rows, tgbotapi.NewInlineKeyboardRow(tgbotapi.NewInlineKeyboardButtonData(notif, "t")))
+	rows = append(rows, tgbotapi.NewInlineKeyboardRow(
+		tgbotapi.NewInlineKeyboardButtonData(kindSwitch("Float offers", s.FloatOffers), "f"),
+		tgbotapi.NewInlineKeyboardButtonData(kindSwitch("Sticker offers", s.StickerOffers), "k"),
+	))
 	vr := volumeRows(s.Volume)
 	for i := 0; i < len(vr); i += 2 {
 		rows = append(rows, tgbotapi.NewInlineKeyboardRow(
@@ -204,6 +208,14 @@ func settingsMarkup(s UserSettings, games []string) *tgbotapi.InlineKeyboardMark
 	}
 	m := tgbotapi.NewInlineKeyboardMarkup(rows...)
 	return &m
+}
+
+// kindSwitch is the label of the button that turns an offer kind on or off.
+func kindSwitch(name string, on bool) string {
+	if on {
+		return "✅ " + name + ": on"
+	}
+	return "❌ " + name + ": off"
 }
 
 // maxWholeDigits bounds the digits before the dot of a command's amount.

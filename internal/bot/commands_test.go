@@ -173,34 +173,41 @@ func TestSettingsToggles(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	h.src.set(offersN(2))
 	r := h.say(alice, "/settings")
-	require.Equal(t, "<b>Settings</b>\nMin price: $10.00\nLimit: 0.00%\nGames: CS2, Dota 2\nNotifications: on\n\n"+
+	require.Equal(t, "<b>Settings</b>\nMin price: $10.00\nLimit: 0.00%\nGames: CS2, Dota 2\nNotifications: on\n"+
+		"Float offers: on\nSticker offers: on\n\n"+
 		"<b>Notification volume</b>\nRepeat an offer after: 30m\nAt most: 30 per hour\nQuiet hours: off\nDaily digest: off\nTime zone: UTC\n"+
 		"The buttons step through common values; /set_quiet_hours and /set_timezone take exact ones.", r.Text)
 	require.Equal(t, []string{"✅ CS2=g:a8db", "✅ Dota 2=g:9a92", "🔔 Notifications: on=t",
-		"🔁 Repeat after 30m=v:d", "📶 30/hour=v:n", "🌙 Quiet: off=v:q", "📰 Digest: off=v:g"}, buttons(r))
+		"✅ Float offers: on=f", "✅ Sticker offers: on=k", "🔁 Repeat after 30m=v:d", "📶 30/hour=v:n", "🌙 Quiet: off=v:q", "📰 Digest: off=v:g"}, buttons(r))
 	msgID := r.SentID
 	require.NotZero(t, msgID)
 
 	steps := []struct {
-		data, games, notif string
+		data, games, notif, float, stickers string
 	}{
-		{"g:9a92", "CS2", "on"},
-		{"t", "CS2", "off"},
-		{"g:a8db", "none", "off"},
-		{"g:9a92", "Dota 2", "off"},
-		{"t", "Dota 2", "on"},
+		{"g:9a92", "CS2", "on", "on", "on"},
+		{"t", "CS2", "off", "on", "on"},
+		{"g:a8db", "none", "off", "on", "on"},
+		{"g:9a92", "Dota 2", "off", "on", "on"},
+		{"t", "Dota 2", "on", "on", "on"},
+		{"f", "Dota 2", "on", "off", "on"},
+		{"k", "Dota 2", "on", "off", "off"},
+		{"k", "Dota 2", "on", "off", "on"},
 	}
 	for _, st := range steps {
 		ans := h.press(alice, msgID, st.data)
 		require.Equal(t, "Saved", ans.Text)
 		m, ok := h.srv.Message(alice, msgID)
 		require.True(t, ok)
-		require.Contains(t, m.Text, "Games: "+st.games+"\nNotifications: "+st.notif, st.data)
+		require.Contains(t, m.Text, "Games: "+st.games+"\nNotifications: "+st.notif+"\nFloat offers: "+st.float+
+			"\nSticker offers: "+st.stickers, st.data)
 	}
 	require.Len(t, h.srv.Sent(alice), 1, "toggles edit the message in place")
 	s := h.settings(alice)
 	require.Equal(t, []string{"9a92"}, s.Games)
 	require.True(t, s.Notifications)
+	require.False(t, s.FloatOffers)
+	require.True(t, s.StickerOffers)
 
 	// With no game selected there are no offers (an empty list must not mean "every game").
 	h.press(alice, msgID, "g:9a92")

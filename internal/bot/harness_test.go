@@ -56,7 +56,8 @@ func (f *fakeOffers) Offers(_ context.Context, s offers.Settings) ([]offers.Offe
 	}
 	var out []offers.Offer
 	for _, o := range f.list {
-		if o.Buy >= s.MinPriceCents && o.ProfitBasisPoints >= s.LimitBasisPoints && (len(s.Games) == 0 || slices.Contains(s.Games, o.GameID)) {
+		hidden := (s.HideFloat && o.Kind == market.KindFloat) || (s.HideStickers && o.Kind == market.KindStickers)
+		if !hidden && o.Buy >= s.MinPriceCents && o.ProfitBasisPoints >= s.LimitBasisPoints && (len(s.Games) == 0 || slices.Contains(s.Games, o.GameID)) {
 			out = append(out, o)
 		}
 	}

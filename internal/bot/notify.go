@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 func (b *Bot) notifyLoop(ctx, work context.Context) {
@@ -50,7 +52,7 @@ type cacheEntry struct {
 }
 
 func (c *offerCache) get(ctx context.Context, b *Bot, s UserSettings) ([]offers.Offer, error) {
-	key := fmt.Sprint(s.MinPriceCents, s.LimitBasisPoints, s.Games)
+	key := fmt.Sprint(s.MinPriceCents, s.LimitBasisPoints, s.Games, s.FloatOffers, s.StickerOffers)
 	c.mu.Lock()
 	e := c.entries[key]
 	if e == nil {
@@ -278,13 +280,26 @@ func (b *Bot) sendDigest(ctx context.Context, user, chat int64, s UserSettings, 
 	b.m.offersShown.Add(float64(shown))
 }
 
+// historyData is what the 📈 button of o adds to the title id so that the chart's caption names the
+// offer's phase and float: ":<phase index>" and ":<float with 4 decimals>", or nothing.
+func historyData(o offers.Offer) string {
+	if o.Phase == market.PhaseNone && !o.HasFloat {
+		return ""
+	}
+	s := ":" + strconv.Itoa(o.Phase.Index())
+	if o.HasFloat {
+		s += ":" + strconv.FormatFloat(o.Float, 'f', 4, 64)
+	}
+	return s
+}
+
 // offerMarkup is a notification's buttons: open on DMarket, price history, mute.
 func offerMarkup(o offers.Offer) *tgbotapi.InlineKeyboardMarkup {
 	h := titleHash(o.Title)
 	m := tgbotapi.NewInlineKeyboardMarkup(
 		tgbotapi.NewInlineKeyboardRow(tgbotapi.NewInlineKeyboardButtonURL("Open on DMarket", ItemURL(o.GameID, o.Title))),
 		tgbotapi.NewInlineKeyboardRow(
-			tgbotapi.NewInlineKeyboardButtonData("📈 History", "h:"+h),
+			tgbotapi.NewInlineKeyboardButtonData("📈 History", "h:"+h+historyData(o)),
 			tgbotapi.NewInlineKeyboardButtonData("🔕 Mute item", "m:"+h),
 		),
 	)

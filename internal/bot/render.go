@@ -71,8 +71,9 @@ func SellLevel(buyCents int64) int {
 	return 50
 }
 
-// renderOffer renders one offer as the four HTML lines of SPEC §6.3, with line 2 of a HISTORY offer as
-// SPEC §9.4 words it, showing shownTitle as the item's name.
+// renderOffer renders one offer as the four HTML lines of SPEC §6.3, with line 2 as SPEC §9.2 and §9.4
+// word it (the kind's own text, then the item's phase, float, seed and stickers' value when known),
+// showing shownTitle as the item's name.
 func renderOffer(o offers.Offer, shownTitle string, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "<b>%s</b>  %s → %s (net %s)\n", offers.Percent(o.ProfitBasisPoints), market.Cents(o.Buy).Dollars(),
@@ -83,11 +84,19 @@ func renderOffer(o offers.Offer, shownTitle string, now time.Time) string {
 		if o.OrderCount == 1 {
 			unit = "buy order"
 		}
-		fmt.Fprintf(&b, "TARGET · %d %s\n", o.OrderCount, unit)
+		fmt.Fprintf(&b, "TARGET · %d %s", o.OrderCount, unit)
+	case market.KindFloat:
+		fmt.Fprintf(&b, "FLOAT · WORTH %s AT ITS FLOAT | %d SALES", market.Cents(o.Sell).Dollars(), o.FloatSales)
+	case market.KindStickers:
+		fmt.Fprintf(&b, "STICKERS · FLOOR %s + %d %% OF STICKERS", market.Cents(o.Floor).Dollars(), o.StickerShare)
 	default:
-		fmt.Fprintf(&b, "%s · SELLS AT %s (%d %%) | %d SOLD IN WEEK\n", html.EscapeString(string(o.Kind)), market.Cents(o.Sell).Dollars(),
+		fmt.Fprintf(&b, "%s · SELLS AT %s (%d %%) | %d SOLD IN WEEK", html.EscapeString(string(o.Kind)), market.Cents(o.Sell).Dollars(),
 			SellLevel(o.Buy), o.SoldPerWeek)
 	}
+	for _, part := range offers.Details(o) {
+		b.WriteString(" · " + html.EscapeString(part))
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "<a href=\"%s\">%s</a>\n", html.EscapeString(ItemURL(o.GameID, o.Title)), html.EscapeString(shownTitle))
 	if o.Status == market.StatusLocked {
 		if o.LockDays < 1 {
@@ -175,7 +184,8 @@ func Paginate(list []offers.Offer, perPage int, now time.Time, headerRoom int) [
 	return pages
 }
 
-// renderSettings renders the four settings lines of SPEC §6.2.
+// renderSettings renders the settings lines of SPEC §6.2 and the switches of the FLOAT and STICKERS
+// offers (SPEC §9.2).
 func renderSettings(s UserSettings, games []string) string {
 	names := make([]string, 0, len(s.Games))
 	for _, id := range games {
@@ -187,10 +197,14 @@ func renderSettings(s UserSettings, games []string) string {
 	if len(names) > 0 {
 		gameLine = strings.Join(names, ", ")
 	}
-	notif := "off"
-	if s.Notifications {
-		notif = "on"
+	return fmt.Sprintf("Min price: %s\nLimit: %s\nGames: %s\nNotifications: %s\nFloat offers: %s\nSticker offers: %s",
+		market.Cents(s.MinPriceCents).Dollars(), formatPercent(s.LimitBasisPoints), html.EscapeString(gameLine), onOff(s.Notifications),
+		onOff(s.FloatOffers), onOff(s.StickerOffers))
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
 	}
-	return fmt.Sprintf("Min price: %s\nLimit: %s\nGames: %s\nNotifications: %s",
-		market.Cents(s.MinPriceCents).Dollars(), formatPercent(s.LimitBasisPoints), html.EscapeString(gameLine), notif)
+	return "off"
 }

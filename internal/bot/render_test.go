@@ -138,9 +138,12 @@ func TestPaginateKeepsPagesWithinLimit(t *testing.T) {
 
 func TestSettingsLines(t *testing.T) {
 	s := UserSettings{MinPriceCents: 1000, LimitBasisPoints: 0, Games: []string{"9a92", "a8db"}, Notifications: true}
-	require.Equal(t, "Min price: $10.00\nLimit: 0.00%\nGames: CS2, Dota 2\nNotifications: on", renderSettings(s, []string{"a8db", "9a92"}))
-	s = UserSettings{MinPriceCents: 0, LimitBasisPoints: -3000, Games: []string{"rust"}, Notifications: false}
-	require.Equal(t, "Min price: $0.00\nLimit: -30.00%\nGames: Rust\nNotifications: off", renderSettings(s, []string{"a8db", "rust"}))
+	s.FloatOffers = true
+	require.Equal(t, "Min price: $10.00\nLimit: 0.00%\nGames: CS2, Dota 2\nNotifications: on\nFloat offers: on\nSticker offers: off",
+		renderSettings(s, []string{"a8db", "9a92"}))
+	s = UserSettings{MinPriceCents: 0, LimitBasisPoints: -3000, Games: []string{"rust"}, Notifications: false, StickerOffers: true}
+	require.Equal(t, "Min price: $0.00\nLimit: -30.00%\nGames: Rust\nNotifications: off\nFloat offers: off\nSticker offers: on",
+		renderSettings(s, []string{"a8db", "rust"}))
 	s.Games = nil
 	require.Contains(t, renderSettings(s, []string{"a8db"}), "Games: none")
 }
@@ -152,6 +155,9 @@ func TestParseCallback(t *testing.T) {
 	}{
 		{"p:3", "p", "3", true}, {"r:0", "r", "0", true}, {"n", "n", "", true}, {"g:a8db", "g", "a8db", true},
 		{"h:0123456789abcdef", "h", "0123456789abcdef", true}, {"t", "t", "", true},
+		{"f", "f", "", true}, {"k", "k", "", true}, {"f:1", "f", "1", false},
+		{"h:0123456789abcdef:5", "h", "0123456789abcdef:5", true}, {"h:0123456789abcdef:0:0.0123", "h", "0123456789abcdef:0:0.0123", true},
+		{"h:0123456789abcdef:9", "h", "0123456789abcdef:9", false}, {"h:0123456789abcdef:1:0.12", "h", "0123456789abcdef:1:0.12", false},
 		{"", "", "", false}, {"p:-1", "p", "-1", false}, {"p:12345", "p", "12345", false}, {"t:1", "t", "1", false},
 		{"h:XYZ", "h", "XYZ", false}, {"g:../x", "g", "../x", false}, {"zz", "", "", false},
 	}

@@ -30,6 +30,10 @@ type UserSettings struct {
 	Muted []string
 	// Volume is how many notifications the user gets and when (volume.go).
 	Volume Volume
+	// FloatOffers says whether FLOAT offers are shown and notified (on unless turned off).
+	FloatOffers bool
+	// StickerOffers says whether STICKERS offers are shown and notified (on unless turned off).
+	StickerOffers bool
 }
 
 // storedSettings is the JSON of telegram:settings:<user id>; a missing field takes the default, so an
@@ -40,6 +44,8 @@ type storedSettings struct {
 	Games         *[]string `json:"games,omitempty"`
 	Notifications *bool     `json:"notifications,omitempty"`
 	Muted         []string  `json:"muted,omitempty"`
+	FloatOffers   *bool     `json:"float_offers,omitempty"`
+	StickerOffers *bool     `json:"sticker_offers,omitempty"`
 	storedVolume
 }
 
@@ -158,6 +164,9 @@ func (s *store) settings(ctx context.Context, user int64) (UserSettings, error) 
 	}
 	out.Muted = st.Muted
 	out.Volume = st.storedVolume.resolve(s.defaults.Volume)
+	// Settings stored before the kind switches existed read as on.
+	out.FloatOffers = st.FloatOffers == nil || *st.FloatOffers
+	out.StickerOffers = st.StickerOffers == nil || *st.StickerOffers
 	return out, nil
 }
 
@@ -325,9 +334,13 @@ func (s *store) title(ctx context.Context, hash string) (string, error) {
 	return t, nil
 }
 
-// fingerprint identifies an offer for deduplication: (title, kind, status, buy price).
+// fingerprint identifies an offer for deduplication: (title, kind, status, buy price, phase).
 func fingerprint(o offers.Offer) string {
-	sum := sha256.Sum256([]byte(o.Title + "\x00" + string(o.Kind) + "\x00" + string(o.Status) + "\x00" + strconv.FormatInt(o.Buy, 10)))
+	key := o.Title + "\x00" + string(o.Kind) + "\x00" + string(o.Status) + "\x00" + strconv.FormatInt(o.Buy, 10)
+	if o.Phase != "" {
+		key += "\x00" + string(o.Phase) // a phase is a market of its own; offers without one keep their fingerprint
+	}
+	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:12])
 }
 

@@ -49,6 +49,25 @@ func TestStoreOnSingleRedisAndCluster(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, got, again)
 		}},
+		{name: "kind switches: on by default, also for settings stored before them, and persisted", run: func(t *testing.T, ctx context.Context, s *store) {
+			require.NoError(t, s.rdb.Set(ctx, "telegram:settings:7", `{"min_price":500,"notifications":true}`, 0).Err())
+			got, err := s.settings(ctx, 7)
+			require.NoError(t, err)
+			require.True(t, got.FloatOffers)
+			require.True(t, got.StickerOffers)
+			require.Equal(t, int64(500), got.MinPriceCents)
+			got, err = s.update(ctx, 7, func(st *storedSettings, _ UserSettings) {
+				off := false
+				st.FloatOffers = &off
+			})
+			require.NoError(t, err)
+			require.False(t, got.FloatOffers)
+			require.True(t, got.StickerOffers)
+			require.JSONEq(t, `{"min_price":500,"notifications":true,"float_offers":false}`, s.rdb.Get(ctx, "telegram:settings:7").Val())
+			fs, _ := settingsFor(got)
+			require.True(t, fs.HideFloat)
+			require.False(t, fs.HideStickers)
+		}},
 		{name: "sent offers", run: func(t *testing.T, ctx context.Context, s *store) {
 			a, b := offers.Offer{Title: "A", Buy: 100}, offers.Offer{Title: "B", Buy: 200}
 			require.NoError(t, s.markSent(ctx, 7, a, now, time.Hour))
