@@ -382,6 +382,6 @@ func describeItem(o *Offer, t *market.TitleState, it *market.ItemListing, p *pri
 			o.FloatSales += b.Sales
 		}
 	case market.KindStickers:
-		o.Floor = o.Sell - o.StickersValue*p.share/100
+		o.Floor, o.StickerShare = o.Sell-o.StickersValue*p.share/100, int(p.share)
 	}
 }

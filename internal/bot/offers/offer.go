@@ -63,6 +63,8 @@ type Offer struct {
 	StickersValue int64
 	// Floor is the floor price a STICKERS offer adds the stickers' share to.
 	Floor int64
+	// StickerShare is the percentage of StickersValue a STICKERS offer adds to Floor.
+	StickerShare int
 	// FloatSales is the number of sales of the float curve a FLOAT offer was valued with.
 	FloatSales int
 }

@@ -28,8 +28,34 @@ func LockText(days int) string {
 	return strconv.Itoa(days) + "d"
 }
 
+// Details returns what an offer's line 2 shows of its item after the kind's own text (SPEC §9.2), each
+// part only when known: the phase ("Ruby"), the float with 4 decimals and its rank in the exterior's
+// band ("float 0.0123 (top 3 %)", or just "float 0.0123" without an exterior), the paint seed
+// ("seed 661") and the stickers' value ("stickers $45.10", only when above zero).
+func Details(o Offer) []string {
+	var out []string
+	if o.Phase != market.PhaseNone {
+		out = append(out, string(o.Phase))
+	}
+	if o.HasFloat {
+		f := "float " + strconv.FormatFloat(o.Float, 'f', 4, 64)
+		if o.Wear != "" {
+			f += fmt.Sprintf(" (top %d %%)", o.TopPercent)
+		}
+		out = append(out, f)
+	}
+	if o.HasSeed {
+		out = append(out, "seed "+strconv.Itoa(o.PaintSeed))
+	}
+	if o.StickersValue > 0 {
+		out = append(out, "stickers "+market.Cents(o.StickersValue).Dollars())
+	}
+	return out
+}
+
 // WriteTable writes offers as an aligned text table with the columns profit, buy, sell, net (right
-// aligned), kind, status and title (left aligned), followed by a line counting them at now.
+// aligned), kind, status and title (left aligned, followed by the offer's Details), followed by a line
+// counting them at now.
 func WriteTable(w io.Writer, offers []Offer, now time.Time) error {
 	rows := make([][7]string, 0, len(offers)+1)
 	rows = append(rows, [7]string{"PROFIT", "BUY", "SELL", "NET", "KIND", "STATUS", "TITLE"})
@@ -38,8 +64,12 @@ func WriteTable(w io.Writer, offers []Offer, now time.Time) error {
 		if o.Status == market.StatusLocked {
 			status += " " + LockText(o.LockDays)
 		}
+		title := o.Title
+		if d := Details(o); len(d) > 0 {
+			title += " · " + strings.Join(d, " · ")
+		}
 		rows = append(rows, [7]string{Percent(o.ProfitBasisPoints), market.Cents(o.Buy).Dollars(), market.Cents(o.Sell).Dollars(), market.Cents(o.Net).Dollars(),
-			string(o.Kind), status, o.Title})
+			string(o.Kind), status, title})
 	}
 	var width [6]int
 	for _, r := range rows {
