@@ -157,12 +157,12 @@ func TestGroundTruthWholeMarket(t *testing.T) {
 	p.awaitSettled(t, 2, total, 90*time.Second)
 
 	now := time.Now()
-	var want []*wantTitle
-	for _, g := range games {
-		for _, ti := range cat.Titles[g] {
-			want = append(want, expectTitle(ti, now))
-		}
+	all, byName := expectAttrMarket(cat, games, now)
+	want := make([]*wantTitle, len(all))
+	for i, a := range all {
+		want[i] = a.wantTitle
 	}
+	plain, attributed, isPlain := splitPlain(all)
 	wantFeesByGame := map[string]*wantFees{}
 	for _, g := range games {
 		wantFeesByGame[g] = expectFees(cat.Fees[g], now)
@@ -176,6 +176,7 @@ func TestGroundTruthWholeMarket(t *testing.T) {
 		compareFees(ctx, t, p.rdb, g, wantFeesByGame[g], d)
 	}
 	compareTTLs(ctx, t, p.rdb, want, d)
+	compareAttrRedis(ctx, t, p.rdb, all, now, d)
 	// Every item of the catalogue is valid: none may be dropped, no message dead-lettered.
 	mfs, err := p.workerReg.Gather()
 	require.NoError(t, err)
@@ -207,15 +208,19 @@ func TestGroundTruthWholeMarket(t *testing.T) {
 		{name: "min price $10, limit 0 %", minPrice: 1000, limitBP: 0},
 		{name: "min price $1000000, limit 10000 %", minPrice: 100000000, limitBP: 1000000, wantEmpty: true},
 	} {
-		exp := expectOffers(want, wantFeesByGame, s)
+		// Titles without attributes by SPEC §6.1's rules; the others with the attribute rules too.
+		exp := expectOffers(plain, wantFeesByGame, s)
 		if s.wantEmpty {
 			require.Empty(t, exp, "the truth has no offer for %s", s.name)
 		} else {
 			require.NotEmpty(t, exp, "the truth has offers for %s", s.name)
 		}
-		got := offers.Compute(market, offers.Settings{MinPriceCents: s.minPrice, LimitBasisPoints: s.limitBP}, time.Now())
+		computed := offers.Compute(market, offers.Settings{MinPriceCents: s.minPrice, LimitBasisPoints: s.limitBP}, time.Now())
+		got := offersOf(computed, isPlain, true)
 		compareOffers(s.name, exp, got, d, stateDiffers)
 		compareRendered(exp, got, d, stateDiffers)
+		compareAttrOffers(s.name, expectAttrOffers(attributed, &attrMarket{byName: byName, fees: wantFeesByGame}, s),
+			offersOf(computed, isPlain, false), d)
 	}
 
 	if d.empty() {

@@ -211,9 +211,9 @@ func (g *attrGen) floatTitles() {
 	g.design(g.list(wl, int64(c.ValueAt(f)), 0, g.floatAttrs(f, "")), "FLOAT", "", false,
 		"a low float listed at its float value")
 	f = floatIn(wl, 0.04)
-	nd := g.list(wl, int64(c.ValueAt(f))*97/100, 0, g.floatAttrs(f, ""))
+	nd := g.list(wl, int64(c.ValueAt(f))*995/1000, 0, g.floatAttrs(f, ""))
 	nd.Attrs.FloatAsString = true
-	g.design(nd, "FLOAT", "", false, "a low float 3 % under its value: the 5 % fee eats the margin")
+	g.design(nd, "FLOAT", "", false, "a low float 0.5 % under its value: even the 1 % reduced fee eats the margin")
 	g.fairListings(wl, c, 4, g.lock(), "", 0.3, 1, 0)
 	f = floatIn(wl, 0.02)
 	g.design(g.list(wl, int64(c.ValueAt(f))*97/100, g.lock(), g.floatAttrs(f, "")), "FLOAT", "", true,
