@@ -1,7 +1,8 @@
 // Package service runs a long-lived command the way every binary of the project starts and stops: load
 // the configuration from the command line and the environment, build the logger that hides the
 // configuration's secrets, run until SIGINT or SIGTERM, and turn the outcome into the exit code. Open
-// opens the tracer and the Redis client every command starts with, Listen its ops server.
+// opens the tracer and the Redis client every command starts with, Listen its ops server, Serve runs that
+// server beside the command's own tasks.
 package service
 
 import (
@@ -16,6 +17,7 @@ import (
 	"github.com/openzipkin/zipkin-go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/skinflip/dmarket-monitor/internal/config"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
@@ -109,4 +111,20 @@ func Listen(cfg config.Common, reg *prometheus.Registry, checks *health.Registry
 		return nil, fmt.Errorf("ops server: %w", err)
 	}
 	return srv, nil
+}
+
+// Serve starts the command's ops server as Listen does and runs it beside every task until ctx ends or
+// one of them fails; it returns the first error (a task that ends with nil does not stop the others).
+func Serve(ctx context.Context, cfg config.Common, reg *prometheus.Registry, checks *health.Registry, log *slog.Logger,
+	tasks ...func(context.Context) error) error {
+	srv, err := Listen(cfg, reg, checks, log)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(gctx) })
+	for _, task := range tasks {
+		g.Go(func() error { return task(gctx) })
+	}
+	return g.Wait()
 }

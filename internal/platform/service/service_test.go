@@ -117,3 +117,39 @@ func TestListen(t *testing.T) {
 	_, err = Listen(config.Common{HTTPAddr: "127.0.0.1:-1"}, ops.NewRegistry(), health.NewRegistry(clock.Real{}), log)
 	require.ErrorContains(t, err, "ops server: ")
 }
+
+func TestServe(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	common := config.Common{HTTPAddr: "127.0.0.1:0", ShutdownTimeout: time.Second}
+	errTask := errors.New("task failed")
+	tests := []struct {
+		name   string
+		common config.Common
+		tasks  []func(context.Context) error
+		want   string
+	}{
+		{name: "a failing task stops the rest", common: common, want: errTask.Error(), tasks: []func(context.Context) error{
+			func(ctx context.Context) error { <-ctx.Done(); return nil },
+			func(context.Context) error { return nil },
+			func(context.Context) error { return errTask },
+		}},
+		{name: "the ops server cannot listen", common: config.Common{HTTPAddr: "127.0.0.1:-1"}, want: "ops server: ",
+			tasks: []func(context.Context) error{func(context.Context) error { panic("a task started") }}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Serve(context.Background(), tc.common, ops.NewRegistry(), health.NewRegistry(clock.Real{}), log, tc.tasks...)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+
+	t.Run("serves until the context ends", func(t *testing.T) {
+		ran := make(chan struct{})
+		stop := lifecycletest.Start(t, 10*time.Second, func(ctx context.Context) error {
+			return Serve(ctx, common, ops.NewRegistry(), health.NewRegistry(clock.Real{}), log,
+				func(ctx context.Context) error { close(ran); <-ctx.Done(); return nil })
+		})
+		<-ran
+		require.NoError(t, stop())
+	})
+}
