@@ -11,12 +11,10 @@ import (
 
 	"github.com/openzipkin/zipkin-go"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/skinflip/dmarket-monitor/internal/config"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/fetchgate"
-	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/parser/crawler"
 	"github.com/skinflip/dmarket-monitor/internal/parser/lease"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
@@ -50,7 +48,7 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger) error {
 	defer closeAll()
 
 	amqpConn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, reg,
-		rabbitmq.ConnOptions{Queues: allQueues(), DeliveryLimit: cfg.DeliveryLimit})
+		rabbitmq.ConnOptions{Queues: rabbitmq.Queues(), DeliveryLimit: cfg.DeliveryLimit})
 	if err != nil {
 		return fmt.Errorf("rabbitmq: %w", err)
 	}
@@ -88,29 +86,12 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger) error {
 	checks.Register("rabbitmq", rabbitmq.HealthCheck(amqpConn), health.Critical())
 	checks.Register("dmarket", dmarketHealth(client))
 	checks.Register("proxies", proxiesHealth(pool))
-	srv, err := service.Listen(cfg.Common, reg, checks, log)
-	if err != nil {
-		return err
-	}
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error { return lifecycle.IgnoreCanceled(amqpConn.Run(gctx)) })
-	g.Go(func() error { return lifecycle.IgnoreCanceled(pool.Watch(gctx, reload)) })
-	g.Go(func() error { return crawl.Run(gctx) })
-	g.Go(func() error { return holdProxies(gctx) })
-	err = g.Wait()
+	err = service.Serve(ctx, cfg.Common, reg, checks, log,
+		func(ctx context.Context) error { return lifecycle.IgnoreCanceled(amqpConn.Run(ctx)) },
+		func(ctx context.Context) error { return lifecycle.IgnoreCanceled(pool.Watch(ctx, reload)) },
+		crawl.Run, holdProxies)
 	log.Info("parser stopped")
 	return err
-}
-
-// allQueues returns the queue of every message kind: the parser declares them all.
-func allQueues() []string {
-	queues := make([]string, 0, len(message.Kinds))
-	for _, k := range message.Kinds {
-		queues = append(queues, message.Queue(k))
-	}
-	return queues
 }
 
 // reloadOnHangup returns a channel that fires on SIGHUP until ctx ends; signals that arrive while a

@@ -56,10 +56,7 @@ func runWith(ctx context.Context, cfg config.Worker, log *slog.Logger, wrap func
 	}
 	defer closeAll()
 
-	queues := make([]string, 0, len(message.Kinds))
-	for _, k := range message.Kinds {
-		queues = append(queues, message.Queue(k))
-	}
+	queues := rabbitmq.Queues()
 	amqpConn, err := rabbitmq.NewConn(cfg.RabbitMQURL, log, reg, rabbitmq.ConnOptions{Queues: queues,
 		Exchanges: []string{message.ChangesExchange}, DeliveryLimit: cfg.DeliveryLimit})
 	if err != nil {
