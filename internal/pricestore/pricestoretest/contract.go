@@ -41,12 +41,13 @@ const game = "a8db"
 // Contract checks the behaviour the worker and the readers rely on against the subjects newSubject
 // makes: every value is compare-and-set by its fetch time, so a redelivered message changes nothing and
 // an older one never overwrites a newer one; the pages of one range crawl add up; a title without buy
-// order or sales loses its key.
+// order or sales loses its key; a history's float curves and per-phase analyses read back exactly.
 func Contract(t *testing.T, newSubject func(t *testing.T) Subject) {
 	t.Run("listings by fetch time", func(t *testing.T) { listingsByFetchTime(t, newSubject(t)) })
 	t.Run("crawl pages add up", func(t *testing.T) { crawlPagesAddUp(t, newSubject(t)) })
 	t.Run("orders by fetch time", func(t *testing.T) { ordersByFetchTime(t, newSubject(t)) })
 	t.Run("history by fetch time", func(t *testing.T) { historyByFetchTime(t, newSubject(t)) })
+	t.Run("history keeps float curves and phases", func(t *testing.T) { historyAttributes(t, newSubject(t)) })
 	t.Run("fees by fetch time", func(t *testing.T) { feesByFetchTime(t, newSubject(t)) })
 }
 
@@ -166,6 +167,28 @@ func historyByFetchTime(t *testing.T, s Subject) {
 	write(at.Add(time.Second), nil)
 	_, ok = read()
 	require.False(t, ok, "a newer message without sales removes it")
+}
+
+func historyAttributes(t *testing.T, s Subject) {
+	ctx := context.Background()
+	curve := &market.FloatCurve{Buckets: []market.FloatBucket{{MaxFloat: 0.30000000000000004, Price: 900, Sales: 5},
+		{MaxFloat: 0.37, Price: 800, Sales: 7}}}
+	plain := &market.History{SoldPerWeek: 12, Probability: map[market.Cents]int{800: 100}, Float: curve}
+	phased := &market.History{SoldPerWeek: 9, Probability: map[market.Cents]int{700: 100}, Phases: map[market.Phase]*market.History{
+		market.PhaseRuby: {Stable: true, SoldPerWeek: 4, Probability: map[market.Cents]int{9000: 100}, Float: curve},
+		market.Phase1:    {SoldPerWeek: 5, Probability: map[market.Cents]int{700: 100}},
+	}}
+	for title, h := range map[string]*market.History{"A": plain, "★ Karambit | Doppler (Factory New)": phased} {
+		_, changed, err := s.Store.WriteHistoryChanged(ctx, title, s.Now.Add(-time.Minute), h)
+		require.NoError(t, err)
+		require.True(t, changed)
+		v, ok, err := s.Read.History(ctx, title)
+		require.NoError(t, err)
+		require.True(t, ok)
+		got := v.History()
+		require.Equal(t, h.Float, got.Float, title)
+		require.Equal(t, h.Phases, got.Phases, title)
+	}
 }
 
 func feesByFetchTime(t *testing.T, s Subject) {
