@@ -1,7 +1,9 @@
 // Package verify re-checks offers against DMarket before they are sent and while users are shown them
 // (SPEC §9.1): one targeted market-items request per title (the title's cheapest listings, title
 // filter, price ascending), and for TARGET offers, when the bot has keys, the buy order through
-// aggregated prices. Every request goes through one Pacer at BOT_VERIFY_RATE, re-checks before a
+// aggregated prices; an offer naming an item (FLOAT, STICKERS, per-phase HISTORY, a TARGET showing one)
+// stands only while that item is listed at its buy price or below. Every request goes through one Pacer
+// at BOT_VERIFY_RATE, re-checks before a
 // notification first. What a check reads is published to the parser's queues (the listings page as a
 // scan page, the aggregated prices as an orders answer), so the workers correct Redis; an offer found
 // gone is hidden from every user at once (Forgetter) and counted in stale_offers_total.
@@ -42,6 +44,8 @@ type Forgetter interface {
 	Forget(title string, locked bool, price market.Cents)
 	// ForgetOrder hides the title's buy order.
 	ForgetOrder(title string)
+	// ForgetItem hides the title's kept listing itemID and the offers priced from it.
+	ForgetItem(title, itemID string)
 }
 
 // Outcome is what a check found.
@@ -212,7 +216,11 @@ func (v *Verifier) check(ctx context.Context, o offers.Offer, purpose string) (R
 		v.m.checks.WithLabelValues(purpose, "failed").Inc()
 		return Result{}, err
 	}
-	res := judgeListings(lr, o.Title, locked, market.Cents(o.Buy))
+	level := judgeListings(lr, o.Title, locked, market.Cents(o.Buy))
+	res, itemListed := level, true
+	if o.ItemID != "" {
+		res, itemListed = judgeItem(lr, o, level)
+	}
 	res.CheckedAt = lr.at
 	if res.Outcome == Stands && o.Kind == market.KindTarget && v.cfg.CheckOrders {
 		or, err := v.readOrder(ctx, o.GameID, o.Title)
@@ -228,7 +236,12 @@ func (v *Verifier) check(ctx context.Context, o offers.Offer, purpose string) (R
 		}
 	}
 	if res.Outcome == Gone {
-		v.forget.Forget(o.Title, locked, market.Cents(o.Buy))
+		if !itemListed {
+			v.forget.ForgetItem(o.Title, o.ItemID)
+		}
+		if level.Outcome == Gone && (o.ItemID == "" || o.Kind == market.KindTarget) {
+			v.forget.Forget(o.Title, locked, market.Cents(o.Buy))
+		}
 		v.m.stale.Inc()
 	}
 	v.m.checks.WithLabelValues(purpose, string(res.Outcome)).Inc()
@@ -257,6 +270,23 @@ func judgeListings(lr listingsRead, title string, locked bool, buy market.Cents)
 		return Result{Outcome: Stands, ListedAt: listedAt}
 	}
 	return Result{Outcome: Gone}
+}
+
+// judgeItem decides the fate of an offer naming an item from the listings read of its title and the
+// judgement of its level (level), and reports whether the item is still listed at a price no higher than
+// the offer's buy price, which every such offer requires. A TARGET offer is priced from its level, which
+// must stand as well; the other kinds are priced from the item alone.
+func judgeItem(lr listingsRead, o offers.Offer, level Result) (Result, bool) {
+	for _, it := range lr.items {
+		if it.ItemID != o.ItemID || it.Title != o.Title || it.PriceCents > market.Cents(o.Buy) {
+			continue
+		}
+		if o.Kind == market.KindTarget {
+			return level, true
+		}
+		return Result{Outcome: Stands, ListedAt: it.CreatedAt}, true
+	}
+	return Result{Outcome: Gone}, false
 }
 
 func titleKey(game, title string) string { return game + "\x00" + title }

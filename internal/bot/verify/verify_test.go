@@ -90,6 +90,19 @@ type fakeForget struct {
 	mu     sync.Mutex
 	levels []string
 	orders []string
+	items  []string
+}
+
+func (f *fakeForget) ForgetItem(title, itemID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.items = append(f.items, title+"/"+itemID)
+}
+
+func (f *fakeForget) gotItems() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.items...)
 }
 
 func (f *fakeForget) Forget(title string, locked bool, price market.Cents) {
