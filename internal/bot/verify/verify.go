@@ -3,10 +3,9 @@
 // filter, price ascending), and for TARGET offers, when the bot has keys, the buy order through
 // aggregated prices; an offer naming an item (FLOAT, STICKERS, per-phase HISTORY, a TARGET showing one)
 // stands only while that item is listed at its buy price or below. Every request goes through one Pacer
-// at BOT_VERIFY_RATE, re-checks before a
-// notification first. What a check reads is published to the parser's queues (the listings page as a
-// scan page, the aggregated prices as an orders answer), so the workers correct Redis; an offer found
-// gone is hidden from every user at once (Forgetter) and counted in stale_offers_total.
+// at BOT_VERIFY_RATE, re-checks before a notification first. What a check reads is published to the
+// parser's queues (the listings page as a scan page, the aggregated prices as an orders answer), so the
+// workers correct Redis; an offer found gone is hidden from every user at once (Forgetter) and counted in stale_offers_total.
 //
 // A check that cannot conclude (network error, 429 after the client's retries, a title whose listings
 // cheaper than the offer fill the pages read) returns an error: the caller does not send the offer then
