@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/platform/lifecycle/lifecycletest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
 
@@ -42,7 +43,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
 		require.Contains(t, string(body), `"cursor":"`)
 	}
-	require.NoError(t, stop("run stops once cancelled"))
+	require.NoError(t, stop(), "run stops once cancelled")
 }
 
 func TestRunRejectsBadInput(t *testing.T) {
@@ -82,28 +83,15 @@ func TestRunMovesTheMarketAndPrintsDeals(t *testing.T) {
 	for _, line := range lines[:3] {
 		require.Regexp(t, `^deal game=a8db title=".+" item=[0-9a-f-]{36} price=\$\d+\.\d\d order=\$\d+\.\d\d profit=\d+\.\d\d% status=tradable created=\d+ sells_in=\ds$`, line)
 	}
-	require.NoError(t, stop("run stops once cancelled, the mover with it"))
+	require.NoError(t, stop(), "run stops once cancelled, the mover with it")
 }
 
 // startRun runs the simulator on a free loopback port with the flags args, printing to out, until stop
-// cancels it; stop returns run's result and fails the test with msg if it does not arrive within ten
-// seconds.
-func startRun(t *testing.T, args ...string) (out *loggingtest.Buffer, stop func(msg string) error) {
+// cancels it; stop returns run's result (lifecycletest.Start fails the test if it does not return).
+func startRun(t *testing.T, args ...string) (out *loggingtest.Buffer, stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	out = &loggingtest.Buffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), out, io.Discard) }()
-	return out, func(msg string) error {
-		t.Helper()
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(10 * time.Second):
-			t.Fatal(msg)
-			return nil
-		}
-	}
+	return out, lifecycletest.Start(t, 10*time.Second, func(ctx context.Context) error {
+		return run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), out, io.Discard)
+	})
 }
