@@ -232,6 +232,8 @@ type Bot struct {
 	WatchMargin Percent `env:"BOT_WATCH_MARGIN" envDefault:"5" help:"an offer within this many percentage points below some user's limit (or above it) has its title re-scanned often by the parsers, 0..10000"`
 	// RenotifyMargin is BOT_RENOTIFY_MARGIN in hundredths of a percent.
 	RenotifyMargin Percent `env:"BOT_RENOTIFY_MARGIN" envDefault:"2" help:"an offer already sent is sent again when its profit improved by at least this many percentage points, 0..10000"`
+	// StickerShare is BOT_STICKER_SHARE in percent (market.DefaultStickerSharePercent by default).
+	StickerShare int `env:"BOT_STICKER_SHARE" envDefault:"10" help:"percent of the applied stickers' value a STICKERS offer adds to the title's floor price, 0..100"`
 }
 
 // HasKeys reports whether DMarket API keys are configured (buy orders are re-checked too).
@@ -631,6 +633,7 @@ func (c *Bot) validateFreshness(p *problems) {
 	}
 	positive(p, "BOT_REVERIFY_INTERVAL", c.ReverifyInterval)
 	positive(p, "BOT_RESYNC_INTERVAL", c.ResyncInterval)
+	between(p, "BOT_STICKER_SHARE", c.StickerShare, 0, 100)
 	for name, v := range map[string]Percent{"BOT_WATCH_MARGIN": c.WatchMargin, "BOT_RENOTIFY_MARGIN": c.RenotifyMargin} {
 		if p.ok(name) && (v < 0 || v > 10000_00) {
 			p.add(name, "%s is outside 0..10000 percentage points", v)
@@ -841,6 +844,7 @@ func (c Bot) LogValue() slog.Value {
 		slog.Duration("BOT_RESYNC_INTERVAL", c.ResyncInterval),
 		slog.String("BOT_WATCH_MARGIN", c.WatchMargin.String()),
 		slog.String("BOT_RENOTIFY_MARGIN", c.RenotifyMargin.String()),
+		slog.Int("BOT_STICKER_SHARE", c.StickerShare),
 	)...)
 }
 

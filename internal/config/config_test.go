@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 const (
@@ -95,6 +97,7 @@ func TestBotDefaults(t *testing.T) {
 	require.Equal(t, 5*time.Minute, c.ResyncInterval)
 	require.Equal(t, Percent(500), c.WatchMargin)
 	require.Equal(t, Percent(200), c.RenotifyMargin)
+	require.Equal(t, market.DefaultStickerSharePercent, c.StickerShare)
 }
 
 func TestValuesParsed(t *testing.T) {
@@ -261,11 +264,12 @@ func TestRules(t *testing.T) {
 		{name: "bot freshness", binary: "bot", env: map[string]string{"TELEGRAM_API_TOKEN": botToken,
 			"RABBITMQ_URL": "http://x", "DMARKET_API_URL": "https://u:p@api", "DMARKET_PUBLIC_KEY": pubKey,
 			"BOT_VERIFY_RATE": "0", "BOT_REVERIFY_INTERVAL": "0s", "BOT_RESYNC_INTERVAL": "-1m",
-			"BOT_WATCH_MARGIN": "-1", "BOT_RENOTIFY_MARGIN": "10000.01"},
+			"BOT_WATCH_MARGIN": "-1", "BOT_RENOTIFY_MARGIN": "10000.01", "BOT_STICKER_SHARE": "101"},
 			want: map[string]string{"RABBITMQ_URL": "want amqp or amqps", "DMARKET_API_URL": "must not carry credentials",
 				"DMARKET_SECRET_KEY": "set both or neither", "BOT_VERIFY_RATE": "0 is outside (0, 1000]",
 				"BOT_REVERIFY_INTERVAL": "must be above 0", "BOT_RESYNC_INTERVAL": "must be above 0",
-				"BOT_WATCH_MARGIN": "-1.00 is outside 0..10000", "BOT_RENOTIFY_MARGIN": "10000.01 is outside 0..10000"}},
+				"BOT_WATCH_MARGIN": "-1.00 is outside 0..10000", "BOT_RENOTIFY_MARGIN": "10000.01 is outside 0..10000",
+				"BOT_STICKER_SHARE": "101 is outside 0..100"}},
 		{name: "negative money", binary: "bot", env: map[string]string{"TELEGRAM_API_TOKEN": botToken, "BOT_DEFAULT_MIN_PRICE": "-5"},
 			want: map[string]string{"BOT_DEFAULT_MIN_PRICE": "must not be negative"}},
 	}
