@@ -31,30 +31,29 @@ func TestOverallStatusAndReadiness(t *testing.T) {
 		check    CheckFunc
 		critical bool
 	}
+	// Readiness and the HTTP status follow from the overall status.
+	type outcome struct {
+		ready bool
+		http  int
+	}
+	outcomes := map[Status]outcome{StatusHealthy: {true, 200}, StatusDegraded: {true, 200}, StatusUnhealthy: {false, 503}}
+	panics := func(context.Context) (Status, error) { panic("oops") }
 	tests := []struct {
 		name       string
 		comps      []comp
 		wantStatus Status
-		wantReady  bool
-		wantHTTP   int
 	}{
-		{name: "no components", wantStatus: StatusHealthy, wantReady: true, wantHTTP: 200},
-		{name: "all healthy", comps: []comp{{"redis", fixed(StatusHealthy, nil), true}, {"dmarket", fixed("", nil), false}},
-			wantStatus: StatusHealthy, wantReady: true, wantHTTP: 200},
-		{name: "critical degraded", comps: []comp{{"redis", fixed(StatusDegraded, boom), true}},
-			wantStatus: StatusDegraded, wantReady: true, wantHTTP: 200},
-		{name: "critical unhealthy", comps: []comp{{"redis", fixed(StatusUnhealthy, boom), true}, {"dmarket", fixed(StatusHealthy, nil), false}},
-			wantStatus: StatusUnhealthy, wantReady: false, wantHTTP: 503},
-		{name: "critical error without status", comps: []comp{{"redis", fixed("", boom), true}},
-			wantStatus: StatusUnhealthy, wantReady: false, wantHTTP: 503},
-		{name: "critical error with healthy status", comps: []comp{{"redis", fixed(StatusHealthy, boom), true}},
-			wantStatus: StatusUnhealthy, wantReady: false, wantHTTP: 503},
-		{name: "non-critical unhealthy only degrades", comps: []comp{{"redis", fixed(StatusHealthy, nil), true}, {"proxies", fixed(StatusUnhealthy, boom), false}},
-			wantStatus: StatusDegraded, wantReady: true, wantHTTP: 200},
-		{name: "unknown status is unhealthy", comps: []comp{{"redis", fixed("sideways", nil), true}},
-			wantStatus: StatusUnhealthy, wantReady: false, wantHTTP: 503},
-		{name: "panicking check", comps: []comp{{"redis", func(context.Context) (Status, error) { panic("oops") }, true}},
-			wantStatus: StatusUnhealthy, wantReady: false, wantHTTP: 503},
+		{"no components", nil, StatusHealthy},
+		{"all healthy", []comp{{"redis", fixed(StatusHealthy, nil), true}, {"dmarket", fixed("", nil), false}}, StatusHealthy},
+		{"critical degraded", []comp{{"redis", fixed(StatusDegraded, boom), true}}, StatusDegraded},
+		{"critical unhealthy", []comp{{"redis", fixed(StatusUnhealthy, boom), true}, {"dmarket", fixed(StatusHealthy, nil), false}},
+			StatusUnhealthy},
+		{"critical error without status", []comp{{"redis", fixed("", boom), true}}, StatusUnhealthy},
+		{"critical error with healthy status", []comp{{"redis", fixed(StatusHealthy, boom), true}}, StatusUnhealthy},
+		{"non-critical unhealthy only degrades",
+			[]comp{{"redis", fixed(StatusHealthy, nil), true}, {"proxies", fixed(StatusUnhealthy, boom), false}}, StatusDegraded},
+		{"unknown status is unhealthy", []comp{{"redis", fixed("sideways", nil), true}}, StatusUnhealthy},
+		{"panicking check", []comp{{"redis", panics, true}}, StatusUnhealthy},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,10 +66,11 @@ func TestOverallStatusAndReadiness(t *testing.T) {
 				r.Register(c.name, c.check, opts...)
 			}
 			rep := r.Check(context.Background())
+			want := outcomes[tt.wantStatus]
 			require.Equal(t, tt.wantStatus, rep.Status)
-			require.Equal(t, tt.wantReady, rep.Ready())
-			require.Equal(t, tt.wantReady, r.Ready(context.Background()))
-			require.Equal(t, tt.wantHTTP, rep.HTTPStatus())
+			require.Equal(t, want.ready, rep.Ready())
+			require.Equal(t, want.ready, r.Ready(context.Background()))
+			require.Equal(t, want.http, rep.HTTPStatus())
 			require.Len(t, rep.Components, len(tt.comps))
 			for i, c := range tt.comps {
 				require.Equal(t, c.name, rep.Components[i].Name, "registration order")
