@@ -3,6 +3,7 @@ package pricestore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func readItems(t *testing.T, rdb redis.UniversalClient, clk *clocktest.Fake, tit
 func storedItems(t *testing.T, rdb redis.UniversalClient, title, field string) []ItemValue {
 	t.Helper()
 	raw, err := rdb.HGet(context.Background(), PricesKey(title), field).Result()
-	if err == redis.Nil {
+	if errors.Is(err, redis.Nil) {
 		return nil
 	}
 	require.NoError(t, err)

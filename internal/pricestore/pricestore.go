@@ -475,8 +475,10 @@ type titleAgg struct {
 	title      string
 	image      string
 	suggested  int64
-	head, tail int     // first and last field in the page's field list
-	items      []int32 // indexes of the title's listings with attributes, nil when none
+	head, tail int // first and last field in the page's field list
+	// itemHead and itemTail are the first and last of the title's listings with attributes (indexes in
+	// the page, linked through the next list aggregate returns), -1 when none.
+	itemHead, itemTail int32
 }
 
 // WriteListings stores the valid listings of one page of game fetched at fetchedAt. Listings are counted
@@ -518,11 +520,11 @@ func (s *Store) writeListings(ctx context.Context, p ListingsPage, track *crawlT
 		return nil, 0, nil
 	}
 	// The slices are made here, where they do not escape, and filled by the helpers.
-	titles, fields := aggregate(p.Items, make([]titleAgg, 0, len(p.Items)), make([]fieldAgg, 0, len(p.Items)))
+	titles, fields, itemNext := aggregate(p.Items, make([]titleAgg, 0, len(p.Items)), make([]fieldAgg, 0, len(p.Items)))
 	t := p.FetchedAt.UnixMilli()
 	common := [...]any{now.Unix(), now.UnixMilli(), t, exp, expAt.UnixMilli(), cycle, page}
 	keys, args := make([]string, len(titles)), make([][]any, len(titles))
-	listingsArgs(keys, args, titles, fields, p.Items, common[:], p.Game, p.FetchedAt, t, exp, cycle > 0)
+	listingsArgs(keys, args, titles, fields, p.Items, itemNext, common[:], p.Game, p.FetchedAt, t, exp, cycle > 0)
 	cmds, err := s.evalPerKey(ctx, listingsScript, keys, args, func(pipe redis.Pipeliner) {
 		s.addToBuckets(ctx, pipe, p.Game, titles, fields)
 		track.queue(ctx, pipe)
@@ -541,8 +543,10 @@ func (s *Store) writeListings(ctx context.Context, p ListingsPage, track *crawlT
 }
 
 // aggregate counts a page's listings per title and (status, price), appending titles and each title's
-// fields in page order to titles and fields; a title's fields are linked through fieldAgg.next.
-func aggregate(items []validate.Listing, titles []titleAgg, fields []fieldAgg) ([]titleAgg, []fieldAgg) {
+// fields in page order to titles and fields; a title's fields are linked through fieldAgg.next. A title's
+// listings with attributes are linked from titleAgg.itemHead through itemNext (nil when the page has
+// none), -1 ending the list.
+func aggregate(items []validate.Listing, titles []titleAgg, fields []fieldAgg) (_ []titleAgg, _ []fieldAgg, itemNext []int32) {
 	index := make(map[string]int, len(items))
 	for i := range items {
 		it := &items[i]
@@ -550,7 +554,7 @@ func aggregate(items []validate.Listing, titles []titleAgg, fields []fieldAgg) (
 		if !ok {
 			ti = len(titles)
 			index[it.Title] = ti
-			titles = append(titles, titleAgg{title: it.Title, head: -1, tail: -1})
+			titles = append(titles, titleAgg{title: it.Title, head: -1, tail: -1, itemHead: -1, itemTail: -1})
 		}
 		ta := &titles[ti]
 		if ta.image == "" {
@@ -560,7 +564,16 @@ func aggregate(items []validate.Listing, titles []titleAgg, fields []fieldAgg) (
 			ta.suggested = it.SuggestedCents
 		}
 		if !it.Attrs.Empty() {
-			ta.items = append(ta.items, int32(i))
+			if itemNext == nil {
+				itemNext = make([]int32, len(items))
+			}
+			itemNext[i] = -1
+			if ta.itemTail >= 0 {
+				itemNext[ta.itemTail] = int32(i)
+			} else {
+				ta.itemHead = int32(i)
+			}
+			ta.itemTail = int32(i)
 		}
 		found := false
 		for f := ta.head; f >= 0; f = fields[f].next {
@@ -584,15 +597,16 @@ func aggregate(items []validate.Listing, titles []titleAgg, fields []fieldAgg) (
 		}
 		ta.tail = f
 	}
-	return titles, fields
+	return titles, fields, itemNext
 }
 
 // listingsArgs sets keys[i] to the prices key of titles[i] and args[i] to its listingsScript arguments:
 // common, the meta JSON, the field lines (crawl counts when crawl is set) and the title's items of each
 // status (see pageItems; "" when none). t is the fetch time (unix ms), exp the fields' expiry (unix s).
 func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []fieldAgg, items []validate.Listing,
-	common []any, game string, fetchedAt time.Time, t, exp int64, crawl bool) {
+	itemNext []int32, common []any, game string, fetchedAt time.Time, t, exp int64, crawl bool) {
 	buf := make([]byte, 0, 256)
+	var idx []int32
 	for i := range titles {
 		ta := &titles[i]
 		keys[i] = PricesKey(ta.title)
@@ -613,8 +627,12 @@ func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []field
 		}
 		a = append(a, string(buf))
 		var avail, locked string
-		if len(ta.items) > 0 {
-			avail, locked, buf = pageItems(buf, items, ta.items, exp, t)
+		if ta.itemHead >= 0 {
+			idx = idx[:0]
+			for j := ta.itemHead; j >= 0; j = itemNext[j] {
+				idx = append(idx, j)
+			}
+			avail, locked, buf = pageItems(buf, items, idx, exp, t)
 		}
 		args[i] = append(a, avail, locked)
 	}
