@@ -141,5 +141,5 @@ func marketService(cfg config.Bot, rdb redis.UniversalClient, clk clock.Clock, l
 	metrics := bot.NewMarketMetrics(reg)
 	src := metrics.Source(pricestore.NewMarketReader(rdb, pricestore.MarketReaderConfig{FallbackFee: fee}, clk, log))
 	return offers.NewService(src, clk, min(cfg.PollInterval, 2*time.Second), offers.WithLogger(log), offers.WithObserver(metrics),
-		offers.WithResyncInterval(cfg.ResyncInterval)), nil
+		offers.WithResyncInterval(cfg.ResyncInterval), offers.WithPricing(offers.StickerShare(cfg.StickerShare))), nil
 }

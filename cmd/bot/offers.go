@@ -78,7 +78,7 @@ func offersCommand(args, environ []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	now := clk.Now()
-	list := offers.Compute(*snapshot, settings, now)
+	list := offers.Compute(*snapshot, settings, now, offers.StickerShare(cfg.StickerShare))
 	total := len(list)
 	if *rows > 0 && len(list) > *rows {
 		list = list[:*rows]
