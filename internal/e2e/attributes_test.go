@@ -135,7 +135,7 @@ func storedOf(it truthItem) storedItem {
 	if it.attrs.hasFloat {
 		s.F = floatText(it.attrs.float)
 	}
-	if it.attrs.hasSeed && it.attrs.seed != 0 {
+	if it.attrs.hasSeed {
 		v := it.attrs.seed
 		s.Seed = &v
 	}
@@ -416,7 +416,7 @@ func wantAttrs(w *attrOffer) string {
 				wear, top = w.wear.short, w.wear.top(it.attrs.float)
 			}
 		}
-		if it.attrs.hasSeed && it.attrs.seed != 0 {
+		if it.attrs.hasSeed {
 			seed = strconv.Itoa(it.attrs.seed)
 		}
 	}
@@ -451,7 +451,7 @@ func wantLine2(w *attrOffer) string {
 			}
 			parts = append(parts, f)
 		}
-		if it.attrs.hasSeed && it.attrs.seed != 0 {
+		if it.attrs.hasSeed {
 			parts = append(parts, fmt.Sprintf("seed %d", it.attrs.seed))
 		}
 	}

@@ -468,7 +468,8 @@ func (m *attrMarket) titleOffers(t *attrTitle, st string, s userSettings) []attr
 			add(o)
 		}
 		if h := t.history; !t.phased && h != nil && h.stable && h.soldPerWeek >= 5 {
-			o := base("HISTORY", buy, it)
+			// The title's history prices the level, not an item: no item is shown.
+			o := base("HISTORY", buy, nil)
 			o.sell, o.soldPerWeek, o.lockDays = h.priceAt(resaleLevel(buy)), h.soldPerWeek, lv.days
 			if o.sell > 0 {
 				add(o)
