@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -26,11 +27,12 @@ type Proxy struct {
 	target string
 	ln     net.Listener
 
-	mu       sync.Mutex
-	pairs    map[*pair]struct{}
-	refuse   bool
-	closed   bool
-	accepted int
+	refuse   atomic.Bool
+	accepted atomic.Int64
+
+	mu     sync.Mutex
+	pairs  map[*pair]struct{}
+	closed bool
 
 	wg sync.WaitGroup
 }
@@ -96,11 +98,7 @@ func (p *Proxy) CutAll() int {
 
 // SetRefuse makes the proxy close new connections as soon as they are accepted while refuse is true.
 // Live connections are left alone; combine with CutAll to simulate a broker outage.
-func (p *Proxy) SetRefuse(refuse bool) {
-	p.mu.Lock()
-	p.refuse = refuse
-	p.mu.Unlock()
-}
+func (p *Proxy) SetRefuse(refuse bool) { p.refuse.Store(refuse) }
 
 // Live returns the number of proxied connections currently open.
 func (p *Proxy) Live() int {
@@ -111,11 +109,7 @@ func (p *Proxy) Live() int {
 
 // Accepted returns how many connections were forwarded to the target since the proxy started
 // (refused ones are not counted).
-func (p *Proxy) Accepted() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.accepted
-}
+func (p *Proxy) Accepted() int { return int(p.accepted.Load()) }
 
 // Close stops listening, cuts every live connection and waits for the proxy's goroutines to end.
 // It returns ErrClosed when called twice.
@@ -144,9 +138,9 @@ func (p *Proxy) acceptLoop() {
 			return // listener closed
 		}
 		p.mu.Lock()
-		refuse := p.refuse || p.closed
+		closed := p.closed
 		p.mu.Unlock()
-		if refuse {
+		if closed || p.refuse.Load() {
 			_ = c.Close()
 			continue
 		}
@@ -166,13 +160,13 @@ func (p *Proxy) serve(client net.Conn) {
 	}
 	pr := &pair{client: client, upstream: upstream}
 	p.mu.Lock()
-	if p.closed || p.refuse {
+	if p.closed || p.refuse.Load() {
 		p.mu.Unlock()
 		pr.close()
 		return
 	}
 	p.pairs[pr] = struct{}{}
-	p.accepted++
+	p.accepted.Add(1)
 	p.mu.Unlock()
 
 	done := make(chan struct{}, 2)
