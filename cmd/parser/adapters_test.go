@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -11,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/skinflip/dmarket-monitor/internal/config"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/egresstest"
@@ -21,6 +18,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/health"
+	"github.com/skinflip/dmarket-monitor/internal/platform/logging/loggingtest"
 )
 
 func TestAccountLimiterAdaptsToSignedOutcomes(t *testing.T) {
@@ -50,11 +48,10 @@ func TestAccountLimiterAdaptsToSignedOutcomes(t *testing.T) {
 }
 
 func TestHealthOfDMarketAndProxies(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sim := dmarkettest.New(dmarkettest.Config{Titles: 5, PublicMarketRate: -1})
 	defer sim.Close()
 	client, err := dmarket.New(dmarket.Config{BaseURL: sim.URL(), MaxAttempts: 1, BreakerFailures: 2},
-		egresstest.Direct(&http.Client{}), log, prometheus.NewRegistry(), clock.Real{})
+		egresstest.Direct(&http.Client{}), loggingtest.Discard(), prometheus.NewRegistry(), clock.Real{})
 	require.NoError(t, err)
 	check := dmarketHealth(client)
 	st, err := check(context.Background())
@@ -69,14 +66,7 @@ func TestHealthOfDMarketAndProxies(t *testing.T) {
 	require.Equal(t, health.StatusDegraded, st, "an open breaker only degrades")
 	require.ErrorContains(t, err, "market_items breaker open")
 
-	pool, err := proxy.NewPool(proxy.Config{}, clock.Real{}, log, prometheus.NewRegistry())
-	require.NoError(t, err)
-	st, err = proxiesHealth(pool)(context.Background())
+	st, err = proxiesHealth(newPool(t, proxy.Config{}))(context.Background())
 	require.Equal(t, health.StatusHealthy, st, "the direct connection is always usable")
 	require.NoError(t, err)
-}
-
-func TestPriceBounds(t *testing.T) {
-	require.Equal(t, []int64{0, 10, 25, 100}, priceBounds(config.CentsList{10, 25, 25, 100}))
-	require.Equal(t, []int64{0}, priceBounds(nil))
 }
