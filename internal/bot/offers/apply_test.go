@@ -211,20 +211,16 @@ func orNoTitles(ts []market.TitleState) []market.TitleState {
 // After any sequence of Apply, Forget, ForgetOrder, Resync and changes the service never heard of, the
 // index gives exactly Compute's offers over the market the service has been told about.
 func TestServiceApplyMatchesCompute(t *testing.T) {
-	for seed := range uint64(6) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { applyMatchesCompute(t, seed, genMarket) })
-	}
+	eachSeed(t, genMarket, applyMatchesCompute)
 }
 
 // The same holds over markets with item attributes, with forgotten items, and changed sticker titles
 // that re-price the STICKERS offers of the titles carrying them.
 func TestServiceApplyMatchesComputeWithAttributes(t *testing.T) {
-	for seed := range uint64(6) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { applyMatchesCompute(t, seed, genAttrMarket) })
-	}
+	eachSeed(t, genAttrMarket, applyMatchesCompute)
 }
 
-func applyMatchesCompute(t *testing.T, seed uint64, gen func(*rand.Rand, genConfig, time.Time) market.Snapshot) {
+func applyMatchesCompute(t *testing.T, seed uint64, gen marketGen) {
 	r := rand.New(rand.NewPCG(seed, 99))
 	cfg := genConfig{titles: 300, span: time.Minute, narrow: seed%3 == 2}
 	m0 := gen(r, cfg, now0)

@@ -4,10 +4,22 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/skinflip/dmarket-monitor/internal/market"
 )
+
+// marketGen makes a random market around now (genMarket, genAttrMarket).
+type marketGen func(r *rand.Rand, c genConfig, now time.Time) market.Snapshot
+
+// eachSeed runs check over markets of gen as one subtest per seed.
+func eachSeed(t *testing.T, gen marketGen, check func(t *testing.T, seed uint64, gen marketGen)) {
+	t.Helper()
+	for seed := range uint64(6) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { check(t, seed, gen) })
+	}
+}
 
 // genStickers are the stickers of generated markets: S0…S5 have market titles, each in one game (some
 // with a tradable level, some with a history only); "Gone" has none.

@@ -15,19 +15,15 @@ import (
 // at the time of the changes and later (levels expired, reduced fees ended since), over sorted and
 // unsorted titles.
 func TestCompactedMatchesCompute(t *testing.T) {
-	for seed := range uint64(6) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { compactedMatchesCompute(t, seed, genMarket) })
-	}
+	eachSeed(t, genMarket, compactedMatchesCompute)
 }
 
 // The same holds over markets with item attributes.
 func TestCompactedMatchesComputeWithAttributes(t *testing.T) {
-	for seed := range uint64(6) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { compactedMatchesCompute(t, seed, genAttrMarket) })
-	}
+	eachSeed(t, genAttrMarket, compactedMatchesCompute)
 }
 
-func compactedMatchesCompute(t *testing.T, seed uint64, gen func(*rand.Rand, genConfig, time.Time) market.Snapshot) {
+func compactedMatchesCompute(t *testing.T, seed uint64, gen marketGen) {
 	r := rand.New(rand.NewPCG(seed, 31))
 	cfg := genConfig{titles: 300, span: time.Minute, shuffled: seed%3 == 2, narrow: seed%2 == 1}
 	m := gen(r, cfg, now0)

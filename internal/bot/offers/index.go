@@ -9,11 +9,11 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
-// Index holds every offer of one market snapshot (each title × kind × status, whatever its profit),
-// computed once with its fee and profit and kept in lists sorted by the SPEC §6.1 order (profit
-// descending, then title, then TARGET before HISTORY, then available before locked), one list per game
-// and status. A user's offers are a merge of the lists of the user's games that filters (min price,
-// limit, muted titles) while it walks and stops as soon as it has what was asked for, so one page costs
+// Index holds every offer of one market snapshot (each title × kind × status × phase, whatever its
+// profit), computed once with its fee and profit and kept in lists sorted by the SPEC §6.1 order (profit
+// descending, then title, then kind: TARGET, HISTORY, FLOAT, STICKERS, then available before locked, then
+// phase), one list per game and status. A user's offers are a merge of the lists of the user's games
+// that filters (min price, limit, muted titles, hidden kinds) while it walks and stops as soon as it has what was asked for, so one page costs
 // what it shows, not the market.
 //
 // Offers are the same as Compute's over the same market at the same now: a listing level that has
@@ -64,7 +64,7 @@ func (ix *Index) pricing() pricing {
 // entry is one precomputed offer, small enough that walking a list touches little memory.
 type entry struct {
 	bp    int64
-	order int64 // title rank << 2 | kind << 1 | status, as in Compute
+	order int64 // title rank and orderLow(kind, status, phase), as in Compute
 	buy   int64
 	sell  int64
 	fee   int64
@@ -349,9 +349,9 @@ func (ix *Index) merge(cursors []cursor, advance func(*cursor), yield func(*curs
 	}
 }
 
-// before reports whether c's head sorts before d's: profit descending, then title, kind and status.
-// Entries of one base compare by their order (rank, kind, status); a delta's, and entries of a base and a
-// delta, by title name.
+// before reports whether c's head sorts before d's: profit descending, then title, kind, status and
+// phase. Entries of one base compare by their order (rank, kind, status, phase); a delta's, and entries
+// of a base and a delta, by title name.
 func (ix *Index) before(c, d *cursor) bool {
 	a, b := c.head, d.head
 	if a.bp != b.bp {

@@ -10,8 +10,8 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
-// Offer is one chance to buy a title's cheapest listing of one status and resell it. Money is integer
-// US cents.
+// Offer is one chance to buy a title's cheapest listing of one status (or, for the kinds priced from an
+// item, one kept listing) and resell it. Money is integer US cents.
 type Offer struct {
 	// Title is the item's sanitised title.
 	Title string
