@@ -189,3 +189,12 @@ func Servers() []Server {
 		{Name: "cluster", Client: func(t testing.TB) redis.UniversalClient { return NewCluster(t) }},
 	}
 }
+
+// EachServer runs body in a subtest per server of Servers, named after it, for a test that draws fresh
+// clients of the server as it needs them (a contract suite's factory).
+func EachServer(t *testing.T, body func(t *testing.T, srv Server)) {
+	t.Helper()
+	for _, srv := range Servers() {
+		t.Run(srv.Name, func(t *testing.T) { body(t, srv) })
+	}
+}

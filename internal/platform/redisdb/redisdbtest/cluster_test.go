@@ -132,6 +132,13 @@ func TestBothRunsSingleAndCluster(t *testing.T) {
 	require.Len(t, urls, 2)
 	require.True(t, strings.HasPrefix(urls[0], serverURL()), urls[0])
 	require.Equal(t, clusterURL(), urls[1])
+
+	var names []string
+	EachServer(t, func(t *testing.T, srv Server) {
+		names = append(names, srv.Name)
+		require.NoError(t, srv.Client(t).Ping(context.Background()).Err())
+	})
+	require.Equal(t, []string{"single", "cluster"}, names)
 }
 
 // testLock returns a client of the lock server and a lock and next-waiter key of t's own, so that the test
