@@ -13,11 +13,9 @@ import (
 )
 
 func TestContract(t *testing.T) {
-	for _, srv := range redisdbtest.Servers() {
-		t.Run(srv.Name, func(t *testing.T) {
-			fetchgatetest.Contract(t, func(t *testing.T) fetchgatetest.Gate { return New(srv.Client(t), "") })
-		})
-	}
+	redisdbtest.EachServer(t, func(t *testing.T, srv redisdbtest.Server) {
+		fetchgatetest.Contract(t, func(t *testing.T) fetchgatetest.Gate { return New(srv.Client(t), "") })
+	})
 }
 
 func TestKeyLivesOnePeriod(t *testing.T) {

@@ -39,25 +39,23 @@ func both(t *testing.T, body func(t *testing.T, s *Schedule, rdb redis.Universal
 }
 
 func TestContract(t *testing.T) {
-	for _, srv := range redisdbtest.Servers() {
-		t.Run(srv.Name, func(t *testing.T) {
-			scheduletest.Contract(t, func(t *testing.T) scheduletest.Subject {
-				s, clk := newSchedule(t, srv.Client(t))
-				add := func(t *testing.T, game string, titles ...string) {
-					for _, title := range titles {
-						_, err := s.Enqueue(context.Background(), game, []string{title})
-						require.NoError(t, err)
-						clk.Advance(time.Millisecond)
-					}
+	redisdbtest.EachServer(t, func(t *testing.T, srv redisdbtest.Server) {
+		scheduletest.Contract(t, func(t *testing.T) scheduletest.Subject {
+			s, clk := newSchedule(t, srv.Client(t))
+			add := func(t *testing.T, game string, titles ...string) {
+				for _, title := range titles {
+					_, err := s.Enqueue(context.Background(), game, []string{title})
+					require.NoError(t, err)
+					clk.Advance(time.Millisecond)
 				}
-				return scheduletest.Subject{Schedule: s, Add: add, Advance: clk.Advance}
-			})
-			scheduletest.EnqueuerContract(t, func(t *testing.T) scheduletest.Enqueuer {
-				s, _ := newSchedule(t, srv.Client(t))
-				return s
-			})
+			}
+			return scheduletest.Subject{Schedule: s, Add: add, Advance: clk.Advance}
 		})
-	}
+		scheduletest.EnqueuerContract(t, func(t *testing.T) scheduletest.Enqueuer {
+			s, _ := newSchedule(t, srv.Client(t))
+			return s
+		})
+	})
 }
 
 func TestNewConfig(t *testing.T) {

@@ -28,13 +28,10 @@ type subject struct {
 // contract runs body on a fresh store over the single test server and over the test cluster.
 func contract(t *testing.T, body func(t *testing.T, sub subject)) {
 	t.Helper()
-	for _, srv := range redisdbtest.Servers() {
-		t.Run(srv.Name, func(t *testing.T) {
-			rdb := srv.Client(t)
-			clk := clocktest.NewFake(time.Now().Truncate(time.Millisecond))
-			body(t, subject{s: New(rdb, clk), rdb: rdb, clk: clk})
-		})
-	}
+	redisdbtest.Both(t, func(t *testing.T, rdb redis.UniversalClient) {
+		clk := clocktest.NewFake(time.Now().Truncate(time.Millisecond))
+		body(t, subject{s: New(rdb, clk), rdb: rdb, clk: clk})
+	})
 }
 
 func (sub subject) watch(t *testing.T, until time.Duration, titles ...string) {
