@@ -72,7 +72,7 @@ func TestItemsRoundTrip(t *testing.T) {
 		const title = "AK-47 | Case Hardened (Field-Tested)"
 		fetched := t0.Add(-time.Minute)
 		seed := market.Attributes{PaintSeed: 661, HasSeed: true, Float: 0.15000000000000002, HasFloat: true,
-			Stickers: []string{"Crown (Foil)", `Quote "and" \ slash/`}}
+			Stickers: []string{"Crown (Foil)", `Quote "and" \ slash/`, `x"}],"ph":"Ruby"},{"id":"evil","p":1,"exp":9999999999,"t":1}`}}
 		page := []validate.Listing{
 			attrListing("b", title, 900, false, seed),
 			attrListing("a", title, 900, false, withFloat(0.3)),
@@ -417,4 +417,40 @@ func TestFloatCurveValue(t *testing.T) {
 	require.Nil(t, nilValue.Curve())
 	v := &FloatCurveValue{Buckets: []FloatBucketValue{{Max: "x", Price: 1}, {Max: "0.25", Price: 2, N: 3}}}
 	require.Equal(t, &market.FloatCurve{Buckets: []market.FloatBucket{{MaxFloat: 0.25, Price: 2, Sales: 3}}}, v.Curve())
+}
+
+func TestItemsRenewedInPlaceOrMerged(t *testing.T) {
+	ctx := context.Background()
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
+		const title = "★ Karambit | Doppler (Factory New)"
+		write := func(at time.Time, items ...validate.Listing) Applied {
+			t.Helper()
+			a, err := s.ApplyListings(ctx, ListingsPage{Game: "a8db", FetchedAt: at, Items: items})
+			require.NoError(t, err)
+			return a
+		}
+		at := t0.Add(-50 * time.Minute)
+		write(at, attrListing("x", title, 500, false, withPhase(market.Phase1, 0.01)),
+			attrListing("y", title, 400, false, withPhase(market.Phase1, 0.02)))
+		// Seen again at the same price and phase: renewed in place, the order kept.
+		write(at.Add(time.Minute), attrListing("x", title, 500, false, withPhase(market.Phase1, 0.01)))
+		got := storedItems(t, rdb, title, FieldItemsAvailable)
+		require.Equal(t, []string{"y", "x"}, itemIDs(got))
+		require.Equal(t, at.Add(time.Minute).UnixMilli(), got[1].T)
+		require.Equal(t, at.UnixMilli(), got[0].T)
+		// Another phase for the same item: merged, the groups follow.
+		require.Equal(t, []string{title}, write(at.Add(2*time.Minute), attrListing("x", title, 500, false, withPhase(market.Phase2, 0.01))).Changed)
+		got = storedItems(t, rdb, title, FieldItemsAvailable)
+		require.Equal(t, []string{"y", "x"}, itemIDs(got))
+		require.Equal(t, "Phase 2", got[1].Phase)
+
+		// Once y's exp (and so the hash's lower bound) passes, a page without items of the title drops it
+		// in the full pass.
+		clk.Advance(10*time.Minute + time.Second)
+		write(clk.Now(), listing(title, 900, false, 0))
+		require.Equal(t, []string{"x"}, itemIDs(storedItems(t, rdb, title, FieldItemsAvailable)))
+		clk.Advance(2 * time.Minute)
+		write(clk.Now(), listing(title, 900, false, 0))
+		require.False(t, rdb.HExists(ctx, PricesKey(title), FieldItemsAvailable).Val(), "no item left: the field goes")
+	})
 }

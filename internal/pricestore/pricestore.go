@@ -253,57 +253,87 @@ local function itemSig(v)
   return (string.gsub(v, '"exp":%d+,"t":%d+,?', ''))
 end
 
--- encodeItem writes one kept item in the stored form (see pricestore.ItemValue).
-local function encodeItem(it)
-  local s = string.format('{"id":%s,"p":%d,"exp":%d,"t":%d', cjson.encode(it.id), it.p, it.exp, it.t)
-  if type(it.f) == 'string' then s = s .. ',"f":' .. cjson.encode(it.f) end
-  if tonumber(it.seed) then s = s .. string.format(',"seed":%d', it.seed) end
-  if type(it.ph) == 'string' and it.ph ~= '' then s = s .. ',"ph":' .. cjson.encode(it.ph) end
-  if type(it.st) == 'table' and #it.st > 0 then
-    local parts = {}
-    for i, n in ipairs(it.st) do parts[i] = cjson.encode(tostring(n)) end
-    s = s .. ',"st":[' .. table.concat(parts, ',') .. ']'
+-- splitItems appends to out the items of an items field as raw strings. The field is a JSON array of
+-- objects that each start with {"id": (see pricestore.ItemValue); no string inside an item can hold that
+-- sequence unescaped, so the array splits at ',{"id":' without decoding it. Anything else holds no item.
+local function splitItems(raw, out)
+  if not raw or string.sub(raw, 1, 1) ~= '[' then return out end
+  local body = string.sub(raw, 2, -2)
+  if body == '' then return out end
+  local pos = 1
+  while true do
+    local s = string.find(body, ',{"id":', pos, true)
+    if not s then
+      out[#out + 1] = string.sub(body, pos)
+      return out
+    end
+    out[#out + 1] = string.sub(body, pos, s - 1)
+    pos = s + 1
   end
-  if tonumber(it.days) and it.days > 0 then s = s .. string.format(',"days":%d', it.days) end
-  return s .. '}'
 end
 
 -- mergeItems merges the page's items of one status (a JSON array) into the stored field raw (nil when
 -- none): an item replaces the stored one of the same id unless that one has a newer t, items whose exp
--- passed are dropped, and each phase ("" is one) keeps its cheapest (price, id) items. It returns the
--- field's new value, nil when no item is left.
+-- passed are dropped, and each phase ("" is one) keeps its cheapest (price, id) items. Items keep the
+-- form the worker wrote (id, p, exp and t first, then the attributes). It returns the field's new value,
+-- nil when no item is left, and the lowest exp of the items kept.
 local function mergeItems(raw, incoming)
   local byId, list = {}, {}
-  local function put(it)
-    if type(it) ~= 'table' or type(it.id) ~= 'string' or not tonumber(it.p) or not tonumber(it.exp)
-      or not tonumber(it.t) or it.exp < now then
-      return
-    end
-    local o = byId[it.id]
-    if o == nil or o.t <= it.t then byId[it.id] = it end
-  end
-  if raw then
-    local ok, old = pcall(cjson.decode, raw)
-    if ok and type(old) == 'table' then
-      for _, it in ipairs(old) do put(it) end
+  local function put(v)
+    local id, p, e, it = string.match(v, '^{"id":(.-),"p":(%d+),"exp":(%d+),"t":(%d+)')
+    p, e, it = tonumber(p), tonumber(e), tonumber(it)
+    if not id or e < now then return end
+    local o = byId[id]
+    if o == nil or o.t <= it then
+      local ph = ''
+      if string.find(v, ',"ph":"', 1, true) then ph = string.match(v, ',"ph":"([^"]*)"') end
+      byId[id] = {id = id, p = p, e = e, t = it, ph = ph, v = v}
     end
   end
-  for _, it in ipairs(cjson.decode(incoming)) do put(it) end
+  for _, v in ipairs(splitItems(raw, {})) do put(v) end
+  for _, v in ipairs(splitItems(incoming, {})) do put(v) end
   for _, it in pairs(byId) do list[#list + 1] = it end
   table.sort(list, function(a, b)
     if a.p ~= b.p then return a.p < b.p end
     return a.id < b.id
   end)
-  local kept, per = {}, {}
+  local kept, per, low = {}, {}, nil
   for _, it in ipairs(list) do
-    local ph = ''
-    if type(it.ph) == 'string' then ph = it.ph end
-    local n = (per[ph] or 0) + 1
-    per[ph] = n
-    if n <= itemsPerGroup then kept[#kept + 1] = encodeItem(it) end
+    local n = (per[it.ph] or 0) + 1
+    per[it.ph] = n
+    if n <= itemsPerGroup then
+      kept[#kept + 1] = it.v
+      if low == nil or it.e < low then low = it.e end
+    end
   end
   if #kept == 0 then return nil end
-  return '[' .. table.concat(kept, ',') .. ']'
+  return '[' .. table.concat(kept, ',') .. ']', low
+end
+
+-- renewItems is mergeItems' fast path for pages that only show items already stored at the same price
+-- and phase (a title seen again): each is put over the stored one in place unless that one is newer,
+-- so the order and the groups stay. It returns the new value and whether an item changed more than its
+-- times (see itemSig), nil when the fast path does not apply. It runs only
+-- while no field can have expired (see "first"), so no item needs dropping, and it only raises expiries,
+-- so "first" stays a lower bound of every item's exp.
+local function renewItems(raw, incoming)
+  if not raw then return nil end
+  local out, changed = raw, false
+  for _, v in ipairs(splitItems(incoming, {})) do
+    local head, it = string.match(v, '^({"id":.-,"p":%d+,)"exp":%d+,"t":(%d+)')
+    if not head then return nil end
+    local s = string.find(out, head, 1, true)
+    if not s then return nil end
+    local e = string.find(out, ',{"id":', s + 1, true)
+    local stop = (e or #out) - 1
+    local cur = string.sub(out, s, stop)
+    if tonumber(string.match(cur, ',"t":(%d+)')) <= tonumber(it) then
+      if (string.match(cur, ',"ph":"([^"]*)"') or '') ~= (string.match(v, ',"ph":"([^"]*)"') or '') then return nil end
+      out = string.sub(out, 1, s - 1) .. v .. string.sub(out, stop + 1)
+      if itemSig(cur) ~= itemSig(v) then changed = true end
+    end
+  end
+  return out, changed
 end
 
 local changed = 0 -- 2 once a level appeared, disappeared or changed its count, or the kept items changed
@@ -313,7 +343,14 @@ for f, v in string.gmatch(fields, '([^=\n]+)=([^\n]+)\n') do
   incoming[#incoming + 1] = v
 end
 
-local head = redis.call('HMGET', key, 'meta', 'expiry')
+local itemsIn = {ARGV[10] or '', ARGV[11] or ''}
+local hasItems = itemsIn[1] ~= '' or itemsIn[2] ~= ''
+local head
+if hasItems then
+  head = redis.call('HMGET', key, 'meta', 'expiry', 'x:a', 'x:l')
+else
+  head = redis.call('HMGET', key, 'meta', 'expiry')
+end
 local metat = -1
 if head[1] then metat = tonumber(string.match(head[1], '"t":(%d+)')) or -1 end
 local hint, lastms = nil, 0
@@ -324,6 +361,7 @@ end
 local full = hint == nil or hint < now
 
 local old = {}
+local storedItems = {} -- the items fields, read by a full pass
 local live = 1      -- live price fields; exact only after a full pass (at least 1 otherwise)
 local minexp = hint -- lower bound of the exp of every field left
 if full then
@@ -334,7 +372,9 @@ if full then
   minexp = nil
   for i = 1, #cur, 2 do
     local f, v = cur[i], cur[i + 1]
-    if f ~= 'meta' and f ~= 'expiry' and string.sub(f, 1, 2) ~= 'x:' then
+    if f == 'x:a' or f == 'x:l' then
+      storedItems[f] = v
+    elseif f ~= 'meta' and f ~= 'expiry' then
       local e = tonumber(string.match(v, '"exp":(%d+)')) or 0
       if e < now then
         dead[#dead + 1] = f
@@ -388,24 +428,30 @@ if wrote then
   if expms > lastms then lastms = expms end
 end
 
+-- The items fields: merged when the page brings items of their status, and on a full pass (which drops
+-- their expired items and keeps "first" a lower bound of every item's exp too).
 local itemDel = {}
-local itemsIn = {ARGV[10] or '', ARGV[11] or ''}
-if itemsIn[1] ~= '' or itemsIn[2] ~= '' then
-  local stored = redis.call('HMGET', key, 'x:a', 'x:l')
-  for s, f in ipairs({'x:a', 'x:l'}) do
-    local incoming = itemsIn[s]
-    if incoming ~= '' then
-      local o = stored[s] or nil -- HMGET answers false for a missing field
-      local nv = mergeItems(o, incoming)
+for s, f in ipairs({'x:a', 'x:l'}) do
+  local incoming = itemsIn[s]
+  local o = storedItems[f]
+  if not full and hasItems then o = head[2 + s] or nil end -- HMGET answers false for a missing field
+  if incoming ~= '' or (full and o) then
+    local nv, differs = nil, false
+    if not full then nv, differs = renewItems(o, incoming) end
+    if nv == nil then
+      local low
+      nv, low = mergeItems(o, incoming)
+      if low and (minexp == nil or low < minexp) then minexp = low end
+      differs = nv ~= o and itemSig(o) ~= itemSig(nv)
+    end
+    if differs then changed = 2 end
+    if nv ~= o then
       if nv then
-        if nv ~= o then
-          set[#set + 1] = f
-          set[#set + 1] = nv
-        end
-      elseif o then
+        set[#set + 1] = f
+        set[#set + 1] = nv
+      else
         itemDel[#itemDel + 1] = f
       end
-      if itemSig(o) ~= itemSig(nv) then changed = 2 end
     end
   end
 end

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -160,10 +161,22 @@ func BenchmarkWriteListingsPage(b *testing.B) {
 			manyTitles[p] = append(manyTitles[p], listing(fmt.Sprintf("title %d", (p*100+i)%2000), int64(100+i%7), i%3 == 0, 2))
 		}
 	}
+	// The same pages with every item carrying a float and a paint seed, every third stickers (SPEC §9.2).
+	withAttrs := make([][]validate.Listing, len(manyTitles))
+	for p, page := range manyTitles {
+		for i, l := range page {
+			l.ItemID = fmt.Sprintf("%d-%d", p, i)
+			l.Attrs = market.Attributes{Float: 0.15 + float64((p*31+i*17)%2300)/10000, HasFloat: true, PaintSeed: i, HasSeed: true}
+			if i%3 == 0 {
+				l.Attrs.Stickers = []string{"Crown (Foil)", "Titan (Holo) | Katowice 2014"}
+			}
+			withAttrs[p] = append(withAttrs[p], l)
+		}
+	}
 	for _, tc := range []struct {
 		name  string
 		pages [][]validate.Listing
-	}{{"levels=2500", manyLevels}, {"titles=100", manyTitles}} {
+	}{{"levels=2500", manyLevels}, {"titles=100", manyTitles}, {"titles=100/attrs", withAttrs}} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
