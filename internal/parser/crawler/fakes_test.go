@@ -236,19 +236,38 @@ func testConfig() Config {
 	return cfg
 }
 
-func newTestCrawler(t *testing.T, cfg Config, api API, pub message.Publisher, logs io.Writer) (*Crawler, *prometheus.Registry) {
-	t.Helper()
-	reg := prometheus.NewRegistry()
+// testStart is where the fake clock of a test crawler starts.
+var testStart = time.Date(2026, 6, 10, 0, 0, 0, 0, time.UTC)
+
+// bareDeps returns what every test crawler depends on: api, pub, a registry of its own and a log written
+// to logs (discarded when nil). The test adds the clock and the rest.
+func bareDeps(api API, pub message.Publisher, logs io.Writer) Deps {
 	if logs == nil {
 		logs = io.Discard
 	}
-	c, err := New(cfg, Deps{
-		API: api, Publisher: pub, Schedule: &fakeSchedule{done: map[string]time.Duration{}, failed: map[string]int{}},
-		Gate: &fakeGate{taken: map[string]bool{}}, Clock: clocktest.NewFake(time.Date(2026, 6, 10, 0, 0, 0, 0, time.UTC)),
-		Log: slog.New(slog.NewTextHandler(logs, nil)), Registry: reg,
-	})
+	return Deps{API: api, Publisher: pub, Log: slog.New(slog.NewTextHandler(logs, nil)), Registry: prometheus.NewRegistry()}
+}
+
+// withFakeJobs gives d the fake schedule and gate of the signed jobs (orders, sales, fees).
+func withFakeJobs(d *Deps) {
+	d.Schedule = &fakeSchedule{done: map[string]time.Duration{}, failed: map[string]int{}}
+	d.Gate = &fakeGate{taken: map[string]bool{}}
+}
+
+// mustNew returns the crawler New builds of cfg and d, failing t if it refuses them.
+func mustNew(t *testing.T, cfg Config, d Deps) *Crawler {
+	t.Helper()
+	c, err := New(cfg, d)
 	require.NoError(t, err)
-	return c, reg
+	return c
+}
+
+func newTestCrawler(t *testing.T, cfg Config, api API, pub message.Publisher, logs io.Writer) (*Crawler, *prometheus.Registry) {
+	t.Helper()
+	d := bareDeps(api, pub, logs)
+	withFakeJobs(&d)
+	d.Clock = clocktest.NewFake(testStart)
+	return mustNew(t, cfg, d), d.Registry.(*prometheus.Registry)
 }
 
 // failingPublisher fails every publish with err.

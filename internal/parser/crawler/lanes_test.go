@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -183,22 +181,13 @@ func laneConfig(fresh, watch float64) Config {
 func newLaneCrawler(t *testing.T, cfg Config, api API, pub message.Publisher, wl Watchlist, budget func() float64,
 	logs io.Writer) (*Crawler, *clocktest.Fake) {
 	t.Helper()
-	if logs == nil {
-		logs = io.Discard
-	}
-	clk := clocktest.NewFake(time.Date(2026, 6, 10, 0, 0, 0, 0, time.UTC))
-	d := Deps{API: api, Publisher: pub, Clock: clk, Log: slog.New(slog.NewTextHandler(logs, nil)),
-		Registry: prometheus.NewRegistry(), Budget: budget}
+	clk := clocktest.NewFake(testStart)
+	d := bareDeps(api, pub, logs)
+	d.Clock, d.Budget, d.Watchlist = clk, budget, wl
 	if cfg.WithKeys {
-		d.Schedule = &fakeSchedule{done: map[string]time.Duration{}, failed: map[string]int{}}
-		d.Gate = &fakeGate{taken: map[string]bool{}}
+		withFakeJobs(&d)
 	}
-	if wl != nil {
-		d.Watchlist = wl
-	}
-	c, err := New(cfg, d)
-	require.NoError(t, err)
-	return c, clk
+	return mustNew(t, cfg, d), clk
 }
 
 func constBudget(v float64) func() float64 { return func() float64 { return v } }
@@ -479,8 +468,9 @@ func TestNewRefusesBadLaneSettings(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig()
 			tc.edit(&cfg)
-			_, err := New(cfg, Deps{API: newMarket(0), Publisher: newSink(), Log: slog.New(slog.DiscardHandler),
-				Registry: prometheus.NewRegistry(), Budget: tc.budget})
+			d := bareDeps(newMarket(0), newSink(), nil)
+			d.Budget = tc.budget
+			_, err := New(cfg, d)
 			require.Error(t, err)
 		})
 	}

@@ -2,13 +2,11 @@ package crawler
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
@@ -78,10 +76,10 @@ func TestFreshLaneBringsTheNewBuyOrderOfANewListing(t *testing.T) {
 	cfg := keysConfig(0.5, 0)
 	cfg.IsRetryable = dmarket.IsRetryable
 	rec := &streamRecorder{}
-	c, err := New(cfg, Deps{API: NewDMarketAPI(client), Publisher: rec,
-		Schedule: &fakeSchedule{done: map[string]time.Duration{}, failed: map[string]int{}}, Gate: &fakeGate{taken: map[string]bool{}},
-		Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), Budget: constBudget(4)})
-	require.NoError(t, err)
+	d := bareDeps(NewDMarketAPI(client), rec, nil)
+	withFakeJobs(&d)
+	d.Budget = constBudget(4)
+	c := mustNew(t, cfg, d)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- c.RunLanes(ctx) }()

@@ -2,15 +2,12 @@ package crawler
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -36,10 +33,9 @@ func (c pollClock) Sleep(ctx context.Context, d time.Duration) error {
 func newSharedCrawler(t *testing.T, cfg Config, api API, pub message.Publisher, leases Leases) (*Crawler, pollClock) {
 	t.Helper()
 	clk := pollClock{clocktest.NewFake(sharedStart)}
-	c, err := New(cfg, Deps{API: api, Publisher: pub, Clock: clk, Leases: leases,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()})
-	require.NoError(t, err)
-	return c, clk
+	d := bareDeps(api, pub, nil)
+	d.Clock, d.Leases = clk, leases
+	return mustNew(t, cfg, d), clk
 }
 
 // thirdPageOfFirstRange picks the request of the third page of the range that starts at 0.
@@ -265,10 +261,9 @@ func TestSharedRunPacesCyclesFromTheSharedStart(t *testing.T) {
 	leases.values[cycleKey(market.GameCS2)] = `{"id":` + strconv.FormatInt(started, 10) + `,"ranges":[[0,999],[1000,2999],[3000,0]]}`
 	waits := make(chan time.Duration, 1)
 	clk := &waitClock{Fake: clocktest.NewFake(sharedStart), waits: waits}
-	c, err := New(sharedConfig(), Deps{API: newMarket(600), Publisher: newSink(), Clock: clk, Leases: leases,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()})
-	require.NoError(t, err)
-	require.NoError(t, c.Run(context.Background()))
+	d := bareDeps(newMarket(600), newSink(), nil)
+	d.Clock, d.Leases = clk, leases
+	require.NoError(t, mustNew(t, sharedConfig(), d).Run(context.Background()))
 	require.Equal(t, 50*time.Minute, <-waits)
 }
 
