@@ -79,6 +79,7 @@ func attributeTitles(cfg *Config) ([]*Title, []Designed, []ReducedFee) {
 	g.glock()
 	g.stickerTitles()
 	g.randomTitles()
+	g.badAttrs()
 	for _, t := range g.titles {
 		slices.SortFunc(t.Listings, listingLess)
 		slices.SortStableFunc(t.Sales, func(x, y Sale) int { return y.Date.Compare(x.Date) })
@@ -415,6 +416,35 @@ func (g *attrGen) glock() {
 	none := g.list(t, 19000, 0, g.stickerAttrs(t, "Emerald", stickerUnlisted, "Unlisted Craft"))
 	g.design(none, "STICKERS", "Emerald", false, "stickers no title names (worth nothing) at the Emerald floor")
 	g.list(t, 3050, g.lock(), g.stickerAttrs(t, ""))
+	// Bad attributes: a phase no Doppler has (left out: the item joins the items without a phase),
+	// seven stickers of which one is only control characters and one carries a control character.
+	bad := g.stickerAttrs(t, "Phase 9", "Crown\x00 (Foil)", "\x07\x1f", stickerCrown, stickerCrown, stickerCrown, stickerCrown,
+		stickerTitan, stickerTitan)
+	g.list(t, 3600, 0, bad)
+}
+
+// badAttrs is a float title whose listings and sales also carry attributes that break the rules (a
+// float outside [0, 1], a negative or huge paint seed, a float string that is no number): the bad
+// attribute is left out, the item kept.
+func (g *attrGen) badAttrs() {
+	t := g.title("MAC-10 | Neon Rider (Minimal Wear)", 2500)
+	s := skin{base: 2500, prem: 0.5}
+	g.floatSales(t, s, 30, 0.03, "")
+	bads := []Attrs{{Float: 1.5, HasFloat: true, Seed: 3, HasSeed: true}, {Float: 0.1, HasFloat: true, Seed: -1, HasSeed: true},
+		{Float: -0.25, HasFloat: true, FloatAsString: true}, {Float: 0.12, HasFloat: true, Seed: 2_000_000, HasSeed: true}}
+	for i := range t.Sales {
+		if i%7 == 0 {
+			t.Sales[i].Attrs = bads[i/7%len(bads)]
+		}
+	}
+	for i := range 16 {
+		f := floatIn(t, g.r.Float64())
+		a := g.floatAttrs(f, "")
+		if i < len(bads) {
+			a = bads[i]
+		}
+		g.list(t, s.value(t, min(f, 0.15))*int64(80+g.r.IntN(40))/100, 0, a)
+	}
 }
 
 // stickerTitles are non-phased titles without float sales: tradable and locked STICKERS deals, a sticker
