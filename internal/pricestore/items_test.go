@@ -28,6 +28,14 @@ func attrListing(id, title string, price int64, locked bool, a market.Attributes
 	return l
 }
 
+// applyAt applies a page of items of game a8db fetched at at.
+func applyAt(t *testing.T, s *Store, at time.Time, items ...validate.Listing) Applied {
+	t.Helper()
+	a, err := s.ApplyListings(context.Background(), ListingsPage{Game: "a8db", FetchedAt: at, Items: items})
+	require.NoError(t, err)
+	return a
+}
+
 func withFloat(f float64) market.Attributes { return market.Attributes{Float: f, HasFloat: true} }
 
 func withPhase(p market.Phase, f float64) market.Attributes {
@@ -158,14 +166,9 @@ func TestItemsTrimmedPerStatusAndPhase(t *testing.T) {
 }
 
 func TestItemsNewerWinsAndExpire(t *testing.T) {
-	ctx := context.Background()
 	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		const title = "AWP | Asiimov (Field-Tested)"
-		write := func(at time.Time, items ...validate.Listing) {
-			t.Helper()
-			_, err := s.ApplyListings(ctx, ListingsPage{Game: "a8db", FetchedAt: at, Items: items})
-			require.NoError(t, err)
-		}
+		write := func(at time.Time, items ...validate.Listing) { applyAt(t, s, at, items...) }
 		t2 := t0.Add(-10 * time.Minute)
 		write(t2, attrListing("x", title, 500, false, withFloat(0.2)))
 		write(t2.Add(-time.Minute), attrListing("x", title, 300, false, withFloat(0.9))) // older: ignored
@@ -222,7 +225,6 @@ func TestItemHiddenWithoutLiveLevel(t *testing.T) {
 }
 
 func TestItemsRedeliveryAndChanges(t *testing.T) {
-	ctx := context.Background()
 	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, _ *clocktest.Fake) {
 		const title = "M4A4 | Howl (Minimal Wear)"
 		at := t0.Add(-5 * time.Minute)
@@ -231,12 +233,7 @@ func TestItemsRedeliveryAndChanges(t *testing.T) {
 			attrListing("2", title, 600, true, withPhase(market.PhaseNone, 0.12)),
 		}
 		pageB := []validate.Listing{attrListing("3", title, 550, false, withFloat(0.11))}
-		apply := func(at time.Time, items []validate.Listing) Applied {
-			t.Helper()
-			a, err := s.ApplyListings(ctx, ListingsPage{Game: "a8db", FetchedAt: at, Items: items})
-			require.NoError(t, err)
-			return a
-		}
+		apply := func(at time.Time, items []validate.Listing) Applied { return applyAt(t, s, at, items...) }
 		require.Equal(t, []string{title}, apply(at, pageA).Changed)
 		apply(at.Add(time.Second), pageB)
 		before := dump(t, rdb)
@@ -423,12 +420,7 @@ func TestItemsRenewedInPlaceOrMerged(t *testing.T) {
 	ctx := context.Background()
 	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		const title = "★ Karambit | Doppler (Factory New)"
-		write := func(at time.Time, items ...validate.Listing) Applied {
-			t.Helper()
-			a, err := s.ApplyListings(ctx, ListingsPage{Game: "a8db", FetchedAt: at, Items: items})
-			require.NoError(t, err)
-			return a
-		}
+		write := func(at time.Time, items ...validate.Listing) Applied { return applyAt(t, s, at, items...) }
 		at := t0.Add(-50 * time.Minute)
 		write(at, attrListing("x", title, 500, false, withPhase(market.Phase1, 0.01)),
 			attrListing("y", title, 400, false, withPhase(market.Phase1, 0.02)))
