@@ -134,8 +134,12 @@ func (a *truthAttrs) empty() bool {
 // validAttrs validates served attributes: a bad one is left out.
 func validAttrs(s *dmarkettest.Attrs) truthAttrs {
 	var a truthAttrs
-	if s.HasFloat && !math.IsNaN(s.Float) && s.Float >= 0 && s.Float <= 1 {
-		a.hasFloat, a.float = true, s.Float
+	f, ok := s.Float, s.HasFloat
+	if s.FloatText != "" {
+		f, ok = decimalFloat(s.FloatText)
+	}
+	if ok && !math.IsNaN(f) && f >= 0 && f <= 1 {
+		a.hasFloat, a.float = true, f
 	}
 	if s.HasSeed && s.Seed >= 0 && s.Seed <= truthMaxPaintSeed {
 		a.hasSeed, a.seed = true, s.Seed
@@ -149,6 +153,15 @@ func validAttrs(s *dmarkettest.Attrs) truthAttrs {
 		}
 	}
 	return a
+}
+
+// decimalFloat parses a float sent as text: a plain decimal number (exponent allowed), nothing else.
+func decimalFloat(text string) (float64, bool) {
+	if strings.Trim(text, "0123456789.eE+-") != "" {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	return f, err == nil
 }
 
 // truthItem is one kept listing with attributes.

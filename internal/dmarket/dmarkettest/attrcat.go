@@ -431,7 +431,8 @@ func (g *attrGen) badAttrs() {
 	s := skin{base: 2500, prem: 0.5}
 	g.floatSales(t, s, 30, 0.03, "")
 	bads := []Attrs{{Float: 1.5, HasFloat: true, Seed: 3, HasSeed: true}, {Float: 0.1, HasFloat: true, Seed: -1, HasSeed: true},
-		{Float: -0.25, HasFloat: true, FloatAsString: true}, {Float: 0.12, HasFloat: true, Seed: 2_000_000, HasSeed: true}}
+		{Float: -0.25, HasFloat: true, FloatAsString: true}, {Float: 0.12, HasFloat: true, Seed: 2_000_000, HasSeed: true},
+		{HasFloat: true, FloatText: "n/a", Seed: 11, HasSeed: true}, {HasFloat: true, FloatText: "0x1p-3", Seed: 12, HasSeed: true}}
 	for i := range t.Sales {
 		if i%7 == 0 {
 			t.Sales[i].Attrs = bads[i/7%len(bads)]

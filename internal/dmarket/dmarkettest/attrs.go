@@ -20,6 +20,8 @@ type Attrs struct {
 	Float         float64
 	HasFloat      bool
 	FloatAsString bool
+	// FloatText, when not empty, is sent as the float instead (a string that may be no number at all).
+	FloatText string
 	// Seed is the paint seed, served when HasSeed.
 	Seed    int
 	HasSeed bool
@@ -44,6 +46,9 @@ type stickerJSON struct {
 
 // floatJSON returns the float as it is served.
 func (a *Attrs) floatJSON() any {
+	if a.FloatText != "" {
+		return a.FloatText
+	}
 	if a.FloatAsString {
 		return strconv.FormatFloat(a.Float, 'g', -1, 64)
 	}
