@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
@@ -122,5 +123,31 @@ func TestOffersCommandExplainsAnEmptyTable(t *testing.T) {
 			require.NotContains(t, all, "pw-9f3k2")
 			require.NotContains(t, all, "default:")
 		})
+	}
+}
+
+// A STICKERS offer is priced with BOT_STICKER_SHARE and its line shows the stickers' value.
+func TestOffersCommandStickerShare(t *testing.T) {
+	url := redisdbtest.URL(t)
+	now := time.Now()
+	client, err := redisdb.New(url)
+	require.NoError(t, err)
+	defer client.Close()
+	store, err := pricestore.New(client, clock.Real{}, pricestore.Config{})
+	require.NoError(t, err)
+	_, err = store.WriteListings(context.Background(), "a8db", now, []validate.Listing{
+		{ItemID: "s1", Title: "AK-47 | Redline (Field-Tested)", GameID: "a8db", PriceCents: 1000,
+			Attrs: market.Attributes{Stickers: []string{"Crown (Foil)"}}},
+		{ItemID: "c1", Title: "Sticker | Crown (Foil)", GameID: "a8db", PriceCents: 50000},
+	})
+	require.NoError(t, err)
+	for _, c := range []struct {
+		share, sell string
+	}{{"10", "$60.00"}, {"50", "$260.00"}} {
+		var out, errOut bytes.Buffer
+		env := []string{"REDIS_URL=" + url, "BOT_STICKER_SHARE=" + c.share}
+		require.Equal(t, 0, offersCommand([]string{"-limit", "-100", "-min-price", "0"}, env, &out, &errOut), errOut.String())
+		require.Contains(t, out.String(), c.sell, "floor $10.00 + %s %% of $500.00", c.share)
+		require.Contains(t, out.String(), "STICKERS  available  AK-47 | Redline (Field-Tested) · stickers $500.00\n")
 	}
 }

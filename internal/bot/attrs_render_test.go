@@ -16,8 +16,8 @@ import (
 func attrOffer() offers.Offer {
 	return offers.Offer{Title: "★ Karambit | Doppler (Factory New)", GameID: "a8db", Kind: market.KindFloat,
 		Status: market.StatusAvailable, Buy: 100000, Sell: 115000, Fee: 2875, Net: 112125, ProfitBasisPoints: 1213,
-		Image: "https://img.test/k.png", UpdatedAt: t0.Add(-time.Minute), ItemID: "i1", Phase: market.PhaseRuby, Float: 0.01234, HasFloat: true, Wear: "FN",
-		TopPercent: 18, PaintSeed: 661, HasSeed: true, StickersValue: 4510, FloatSales: 24}
+		Image: "https://img.test/k.png", UpdatedAt: t0.Add(-time.Minute), Item: &offers.ItemInfo{ID: "i1", Phase: market.PhaseRuby,
+			Float: 0.01234, HasFloat: true, Wear: "FN", TopPercent: 18, PaintSeed: 661, HasSeed: true, StickersValue: 4510, FloatSales: 24}}
 }
 
 func TestRenderAttributeOffers(t *testing.T) {
@@ -30,13 +30,13 @@ func TestRenderAttributeOffers(t *testing.T) {
 	}{
 		{"float", func(*offers.Offer) {}, "FLOAT · WORTH $1150.00 AT ITS FLOAT | 24 SALES · Ruby · float 0.0123 (top 18 %) · seed 661 · stickers $45.10"},
 		{"stickers", func(o *offers.Offer) {
-			o.Kind, o.Floor, o.StickerShare, o.HasFloat, o.HasSeed, o.Phase = market.KindStickers, 110490, 10, false, false, ""
+			o.Kind, o.Item.Floor, o.Item.StickerShare, o.Item.HasFloat, o.Item.HasSeed, o.Item.Phase = market.KindStickers, 110490, 10, false, false, ""
 		}, "STICKERS · FLOOR $1104.90 + 10 % OF STICKERS · stickers $45.10"},
 		{"per-phase history", func(o *offers.Offer) {
-			o.Kind, o.SoldPerWeek, o.HasFloat, o.StickersValue = market.KindHistory, 42, false, 0
+			o.Kind, o.SoldPerWeek, o.Item.HasFloat, o.Item.StickersValue = market.KindHistory, 42, false, 0
 		}, "HISTORY · SELLS AT $1150.00 (20 %) | 42 SOLD IN WEEK · Ruby · seed 661"},
 		{"target with its item, float without an exterior", func(o *offers.Offer) {
-			o.Kind, o.OrderCount, o.Wear, o.HasSeed, o.StickersValue, o.Phase = market.KindTarget, 1, "", false, 0, ""
+			o.Kind, o.OrderCount, o.Item.Wear, o.Item.HasSeed, o.Item.StickersValue, o.Item.Phase = market.KindTarget, 1, "", false, 0, ""
 		}, "TARGET · 1 buy order · float 0.0123"},
 	}
 	for _, c := range cases {
@@ -66,7 +66,7 @@ func TestNotificationsRespectKindSwitches(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	float := attrOffer()
 	ruby2 := attrOffer()
-	ruby2.Phase = market.Phase2
+	ruby2.Item = &offers.ItemInfo{ID: "i2", Phase: market.Phase2, StickersValue: 1}
 	stickers := offer(0)
 	stickers.Title, stickers.Kind = "Item 50", market.KindStickers
 	h.src.set([]offers.Offer{float, ruby2, stickers})

@@ -283,12 +283,13 @@ func (b *Bot) sendDigest(ctx context.Context, user, chat int64, s UserSettings, 
 // historyData is what the 📈 button of o adds to the title id so that the chart's caption names the
 // offer's phase and float: ":<phase index>" and ":<float with 4 decimals>", or nothing.
 func historyData(o offers.Offer) string {
-	if o.Phase == market.PhaseNone && !o.HasFloat {
+	in := o.Item
+	if in == nil || (in.Phase == market.PhaseNone && !in.HasFloat) {
 		return ""
 	}
-	s := ":" + strconv.Itoa(o.Phase.Index())
-	if o.HasFloat {
-		s += ":" + strconv.FormatFloat(o.Float, 'f', 4, 64)
+	s := ":" + strconv.Itoa(in.Phase.Index())
+	if in.HasFloat {
+		s += ":" + strconv.FormatFloat(in.Float, 'f', 4, 64)
 	}
 	return s
 }

@@ -78,6 +78,10 @@ func renderOffer(o offers.Offer, shownTitle string, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "<b>%s</b>  %s → %s (net %s)\n", offers.Percent(o.ProfitBasisPoints), market.Cents(o.Buy).Dollars(),
 		market.Cents(o.Sell).Dollars(), market.Cents(o.Net).Dollars())
+	var item offers.ItemInfo
+	if o.Item != nil {
+		item = *o.Item
+	}
 	switch o.Kind {
 	case market.KindTarget:
 		unit := "buy orders"
@@ -86,9 +90,9 @@ func renderOffer(o offers.Offer, shownTitle string, now time.Time) string {
 		}
 		fmt.Fprintf(&b, "TARGET · %d %s", o.OrderCount, unit)
 	case market.KindFloat:
-		fmt.Fprintf(&b, "FLOAT · WORTH %s AT ITS FLOAT | %d SALES", market.Cents(o.Sell).Dollars(), o.FloatSales)
+		fmt.Fprintf(&b, "FLOAT · WORTH %s AT ITS FLOAT | %d SALES", market.Cents(o.Sell).Dollars(), item.FloatSales)
 	case market.KindStickers:
-		fmt.Fprintf(&b, "STICKERS · FLOOR %s + %d %% OF STICKERS", market.Cents(o.Floor).Dollars(), o.StickerShare)
+		fmt.Fprintf(&b, "STICKERS · FLOOR %s + %d %% OF STICKERS", market.Cents(item.Floor).Dollars(), item.StickerShare)
 	default:
 		fmt.Fprintf(&b, "%s · SELLS AT %s (%d %%) | %d SOLD IN WEEK", html.EscapeString(string(o.Kind)), market.Cents(o.Sell).Dollars(),
 			SellLevel(o.Buy), o.SoldPerWeek)

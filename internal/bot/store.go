@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 )
 
 // UserSettings are one user's effective settings.
@@ -337,8 +338,8 @@ func (s *store) title(ctx context.Context, hash string) (string, error) {
 // fingerprint identifies an offer for deduplication: (title, kind, status, buy price, phase).
 func fingerprint(o offers.Offer) string {
 	key := o.Title + "\x00" + string(o.Kind) + "\x00" + string(o.Status) + "\x00" + strconv.FormatInt(o.Buy, 10)
-	if o.Phase != "" {
-		key += "\x00" + string(o.Phase) // a phase is a market of its own; offers without one keep their fingerprint
+	if ph := o.Phase(); ph != market.PhaseNone {
+		key += "\x00" + string(ph) // a phase is a market of its own; offers without one keep their fingerprint
 	}
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:12])

@@ -355,17 +355,16 @@ func isStickerTitle(name string) bool { return strings.HasPrefix(name, market.St
 // describeItem fills in o what its item it of title t shows: the item id and attributes, and for the
 // offers priced from the item its listing time, lock, and what its kind was priced from.
 func describeItem(o *Offer, t *market.TitleState, it *market.ItemListing, p *pricing) {
-	o.ItemID = it.ItemID
-	o.Phase = it.Attrs.Phase
+	in := &ItemInfo{ID: it.ItemID, Phase: it.Attrs.Phase, PaintSeed: it.Attrs.PaintSeed, HasSeed: it.Attrs.HasSeed}
+	o.Item = in
 	if it.Attrs.HasFloat {
-		o.Float, o.HasFloat = it.Attrs.Float, true
+		in.Float, in.HasFloat = it.Attrs.Float, true
 		if w, ok := market.WearOf(t.Title); ok {
-			o.Wear, o.TopPercent = w.Short, w.TopPercent(it.Attrs.Float)
+			in.Wear, in.TopPercent = w.Short, w.TopPercent(it.Attrs.Float)
 		}
 	}
-	o.PaintSeed, o.HasSeed = it.Attrs.PaintSeed, it.Attrs.HasSeed
 	if len(it.Attrs.Stickers) > 0 {
-		o.StickersValue, _ = p.stickerValue(t.GameID, it.Attrs.Stickers)
+		in.StickersValue, _ = p.stickerValue(t.GameID, it.Attrs.Stickers)
 	}
 	if o.Kind == market.KindTarget {
 		return
@@ -379,9 +378,9 @@ func describeItem(o *Offer, t *market.TitleState, it *market.ItemListing, p *pri
 		o.SoldPerWeek = t.Phases[it.Attrs.Phase].History.SoldPerWeek
 	case market.KindFloat:
 		for _, b := range floatCurve(t, it).Buckets {
-			o.FloatSales += b.Sales
+			in.FloatSales += b.Sales
 		}
 	case market.KindStickers:
-		o.Floor, o.StickerShare = o.Sell-o.StickersValue*p.share/100, int(p.share)
+		in.Floor, in.StickerShare = o.Sell-in.StickersValue*p.share/100, int(p.share)
 	}
 }

@@ -45,7 +45,7 @@ func history(low, high market.Cents) *market.ResaleHistory {
 func kindsOf(list []Offer) []string {
 	out := make([]string, len(list))
 	for i, o := range list {
-		out[i] = string(o.Kind) + " " + string(o.Status) + " " + string(o.Phase) + " " + o.ItemID
+		out[i] = string(o.Kind) + " " + string(o.Status) + " " + string(o.Phase()) + " " + o.ItemID()
 	}
 	return out
 }
@@ -173,9 +173,9 @@ func TestComputeStickerOffers(t *testing.T) {
 			}
 			require.Len(t, got, 1)
 			require.Equal(t, want, got[0].Sell)
-			require.Equal(t, c.wantValue, got[0].StickersValue)
-			require.Equal(t, int64(1000), got[0].Floor)
-			require.Equal(t, "s", got[0].ItemID)
+			require.Equal(t, c.wantValue, got[0].Item.StickersValue)
+			require.Equal(t, int64(1000), got[0].Item.Floor)
+			require.Equal(t, "s", got[0].ItemID())
 		})
 	}
 }
@@ -268,14 +268,12 @@ func TestOfferItemDetails(t *testing.T) {
 	m := baseMarket(ti, market.TitleState{Title: "Sticker | S", GameID: gameZero, Available: avail(4510)})
 	got := Compute(m, Settings{}, now0)
 	require.Equal(t, []string{"TARGET available  b", "STICKERS available  b", "FLOAT available  b"}, kindsOf(got))
-	require.Equal(t, "FT", got[0].Wear)
-	require.Equal(t, 5, got[0].TopPercent, "0.16 in 0.15…0.38: ⌈4.35⌉")
-	require.Equal(t, 661, got[0].PaintSeed)
-	require.True(t, got[0].HasSeed)
-	require.Equal(t, int64(4510), got[0].StickersValue)
+	require.Equal(t, &ItemInfo{ID: "b", Float: 0.16, HasFloat: true, Wear: "FT", TopPercent: 5, PaintSeed: 661, HasSeed: true,
+		StickersValue: 4510}, got[0].Item, "top 5 %: 0.16 in 0.15…0.38 is ⌈4.35⌉")
 	require.Equal(t, 3, got[0].OrderCount)
-	require.Equal(t, int64(1000), got[1].Floor)
-	require.Equal(t, 24, got[2].FloatSales)
+	require.Equal(t, int64(1000), got[1].Item.Floor)
+	require.Equal(t, 10, got[1].Item.StickerShare)
+	require.Equal(t, 24, got[2].Item.FloatSales)
 	require.Equal(t, it.UpdatedAt, got[2].UpdatedAt)
 
 	ix := BuildIndex(&m, now0)

@@ -41,9 +41,16 @@ type Offer struct {
 	SoldPerWeek int
 	// UpdatedAt is when the listing price was last written.
 	UpdatedAt time.Time
-	// ItemID is the listing the offer buys (per-phase HISTORY, FLOAT, STICKERS) or, for TARGET, the kept
-	// listing at exactly its buy price (lowest id); empty when none.
-	ItemID string
+	// Item is what the offer shows of the item it buys (per-phase HISTORY, FLOAT, STICKERS) or, for
+	// TARGET, of the kept listing at exactly its buy price (lowest id); nil when there is none, so that
+	// offers without attributes stay small.
+	Item *ItemInfo
+}
+
+// ItemInfo is the item an offer buys or shows, with its attributes and what its kind was priced from.
+type ItemInfo struct {
+	// ID is DMarket's asset id of the listing.
+	ID string
 	// Phase is the item's Doppler phase, market.PhaseNone when it has none.
 	Phase market.Phase
 	// Float is the item's wear float; meaningful only when HasFloat.
@@ -67,6 +74,22 @@ type Offer struct {
 	StickerShare int
 	// FloatSales is the number of sales of the float curve a FLOAT offer was valued with.
 	FloatSales int
+}
+
+// ItemID returns the id of the item o buys or shows, "" when none.
+func (o *Offer) ItemID() string {
+	if o.Item == nil {
+		return ""
+	}
+	return o.Item.ID
+}
+
+// Phase returns the phase of the item o buys or shows, market.PhaseNone when none.
+func (o *Offer) Phase() market.Phase {
+	if o.Item == nil {
+		return market.PhaseNone
+	}
+	return o.Item.Phase
 }
 
 // Settings are one user's filters.

@@ -33,22 +33,26 @@ func LockText(days int) string {
 // band ("float 0.0123 (top 3 %)", or just "float 0.0123" without an exterior), the paint seed
 // ("seed 661") and the stickers' value ("stickers $45.10", only when above zero).
 func Details(o Offer) []string {
-	var out []string
-	if o.Phase != market.PhaseNone {
-		out = append(out, string(o.Phase))
+	in := o.Item
+	if in == nil {
+		return nil
 	}
-	if o.HasFloat {
-		f := "float " + strconv.FormatFloat(o.Float, 'f', 4, 64)
-		if o.Wear != "" {
-			f += fmt.Sprintf(" (top %d %%)", o.TopPercent)
+	var out []string
+	if in.Phase != market.PhaseNone {
+		out = append(out, string(in.Phase))
+	}
+	if in.HasFloat {
+		f := "float " + strconv.FormatFloat(in.Float, 'f', 4, 64)
+		if in.Wear != "" {
+			f += fmt.Sprintf(" (top %d %%)", in.TopPercent)
 		}
 		out = append(out, f)
 	}
-	if o.HasSeed {
-		out = append(out, "seed "+strconv.Itoa(o.PaintSeed))
+	if in.HasSeed {
+		out = append(out, "seed "+strconv.Itoa(in.PaintSeed))
 	}
-	if o.StickersValue > 0 {
-		out = append(out, "stickers "+market.Cents(o.StickersValue).Dollars())
+	if in.StickersValue > 0 {
+		out = append(out, "stickers "+market.Cents(in.StickersValue).Dollars())
 	}
 	return out
 }

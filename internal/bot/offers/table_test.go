@@ -74,17 +74,18 @@ func TestDetails(t *testing.T) {
 		want []string
 	}{
 		{"none", Offer{}, nil},
-		{"everything", Offer{Phase: market.PhaseRuby, Float: 0.01234, HasFloat: true, Wear: "FN", TopPercent: 18, PaintSeed: 661,
-			HasSeed: true, StickersValue: 4510}, []string{"Ruby", "float 0.0123 (top 18 %)", "seed 661", "stickers $45.10"}},
-		{"float without an exterior", Offer{Float: 0.5, HasFloat: true}, []string{"float 0.5000"}},
-		{"seed 0 is a seed", Offer{HasSeed: true}, []string{"seed 0"}},
-		{"stickers worth nothing are not shown", Offer{Phase: market.Phase2}, []string{"Phase 2"}},
+		{"an item without attributes", Offer{Item: &ItemInfo{ID: "x"}}, nil},
+		{"everything", Offer{Item: &ItemInfo{Phase: market.PhaseRuby, Float: 0.01234, HasFloat: true, Wear: "FN", TopPercent: 18, PaintSeed: 661,
+			HasSeed: true, StickersValue: 4510}}, []string{"Ruby", "float 0.0123 (top 18 %)", "seed 661", "stickers $45.10"}},
+		{"float without an exterior", Offer{Item: &ItemInfo{Float: 0.5, HasFloat: true}}, []string{"float 0.5000"}},
+		{"seed 0 is a seed", Offer{Item: &ItemInfo{HasSeed: true}}, []string{"seed 0"}},
+		{"stickers worth nothing are not shown", Offer{Item: &ItemInfo{Phase: market.Phase2}}, []string{"Phase 2"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { require.Equal(t, c.want, Details(c.o)) })
 	}
 	var buf bytes.Buffer
 	require.NoError(t, WriteTable(&buf, []Offer{{Title: "A", Kind: market.KindFloat, Status: market.StatusAvailable, Buy: 100, Sell: 200,
-		Net: 190, ProfitBasisPoints: 9000, Float: 0.2, HasFloat: true, Wear: "FT", TopPercent: 22}}, now0))
+		Net: 190, ProfitBasisPoints: 9000, Item: &ItemInfo{Float: 0.2, HasFloat: true, Wear: "FT", TopPercent: 22}}}, now0))
 	require.Contains(t, buf.String(), "  FLOAT  available  A · float 0.2000 (top 22 %)\n")
 }

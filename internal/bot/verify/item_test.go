@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/market"
 )
@@ -54,7 +55,7 @@ func TestCheckItem(t *testing.T) {
 			h := newHarness(t, Config{})
 			h.api.listings[ak] = tc.listings
 			o := offer(tc.kind, market.StatusAvailable, 1200, 1500)
-			o.ItemID = "i1"
+			o.Item = &offers.ItemInfo{ID: "i1"}
 			res, err := h.v.Check(context.Background(), o)
 			require.NoError(t, err)
 			require.Equal(t, tc.want, res.Outcome)

@@ -217,7 +217,7 @@ func (v *Verifier) check(ctx context.Context, o offers.Offer, purpose string) (R
 	}
 	level := judgeListings(lr, o.Title, locked, market.Cents(o.Buy))
 	res, itemListed := level, true
-	if o.ItemID != "" {
+	if o.ItemID() != "" {
 		res, itemListed = judgeItem(lr, o, level)
 	}
 	res.CheckedAt = lr.at
@@ -236,9 +236,9 @@ func (v *Verifier) check(ctx context.Context, o offers.Offer, purpose string) (R
 	}
 	if res.Outcome == Gone {
 		if !itemListed {
-			v.forget.ForgetItem(o.Title, o.ItemID)
+			v.forget.ForgetItem(o.Title, o.ItemID())
 		}
-		if level.Outcome == Gone && (o.ItemID == "" || o.Kind == market.KindTarget) {
+		if level.Outcome == Gone && (o.ItemID() == "" || o.Kind == market.KindTarget) {
 			v.forget.Forget(o.Title, locked, market.Cents(o.Buy))
 		}
 		v.m.stale.Inc()
@@ -277,7 +277,7 @@ func judgeListings(lr listingsRead, title string, locked bool, buy market.Cents)
 // must stand as well; the other kinds are priced from the item alone.
 func judgeItem(lr listingsRead, o offers.Offer, level Result) (Result, bool) {
 	for _, it := range lr.items {
-		if it.ItemID != o.ItemID || it.Title != o.Title || it.PriceCents > market.Cents(o.Buy) {
+		if it.ItemID != o.ItemID() || it.Title != o.Title || it.PriceCents > market.Cents(o.Buy) {
 			continue
 		}
 		if o.Kind == market.KindTarget {
