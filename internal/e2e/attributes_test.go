@@ -92,6 +92,8 @@ func TestAttributesGroundTruth(t *testing.T) {
 		counts["FLOAT deal"][0], counts["FLOAT deal"][1], counts["FLOAT non-deal"][0], counts["FLOAT non-deal"][1],
 		counts["STICKERS deal"][0], counts["STICKERS deal"][1], counts["STICKERS non-deal"][0], counts["STICKERS non-deal"][1],
 		counts["HISTORY non-deal"][0], counts["HISTORY non-deal"][1], cross)
+	trap := counts["HISTORY trap at its own phase's loss"]
+	t.Logf("HISTORY traps offered at -100 %% at their own phase's loss: %d/%d", trap[0], trap[1])
 	kinds := map[market.OfferKind]int{}
 	for _, o := range loose {
 		kinds[o.Kind]++
@@ -306,7 +308,7 @@ func compareAttrHistory(a *attrTitle, raw string, d *diffs) {
 
 // gotKey is an offer's identity: title, kind, status and phase.
 func gotKey(o *offers.Offer) string {
-	return o.Title + " | " + string(o.Kind) + " | " + string(o.Status) + " | " + string(o.Phase)
+	return o.Title + " | " + string(o.Kind) + " | " + string(o.Status) + " | " + string(shownItem(o).Phase)
 }
 
 // compareAttrOffers compares the bot's offers for one user's settings with the truth, figure by figure
@@ -346,7 +348,7 @@ func compareAttrOffers(settings string, want []attrOffer, got []offers.Offer, d 
 	for i, k := range gotKeys {
 		if !wantSet[k] {
 			o := &got[i]
-			d.add(o.Title, "offers: unexpected", "[%s] %s %s %s buy %d sell %d %s", settings, o.Kind, o.Status, o.Phase, o.Buy, o.Sell,
+			d.add(o.Title, "offers: unexpected", "[%s] %s %s %s buy %d sell %d %s", settings, o.Kind, o.Status, shownItem(o).Phase, o.Buy, o.Sell,
 				offers.Percent(o.ProfitBasisPoints))
 		}
 	}
@@ -366,6 +368,7 @@ type offerField struct{ name, got, want string }
 // offerFields lists the figures of an offer against the truth.
 func offerFields(w *attrOffer, o *offers.Offer) []offerField {
 	s := func(v any) string { return fmt.Sprint(v) }
+	it := shownItem(o)
 	fs := []offerField{
 		{"buy price", s(o.Buy), s(w.buy)}, {"sell price", s(o.Sell), s(w.sell)}, {"fee", s(o.Fee), s(w.fee)},
 		{"net", s(o.Net), s(w.net)}, {"profit", s(o.ProfitBasisPoints), s(w.bp)}, {"game", o.GameID, w.game},
@@ -376,14 +379,14 @@ func offerFields(w *attrOffer, o *offers.Offer) []offerField {
 	case "HISTORY":
 		fs = append(fs, offerField{"sold per week", s(o.SoldPerWeek), s(w.soldPerWeek)})
 	case "FLOAT":
-		fs = append(fs, offerField{"float sales", s(o.FloatSales), s(w.floatSales)})
+		fs = append(fs, offerField{"float sales", s(it.FloatSales), s(w.floatSales)})
 	case "STICKERS":
-		fs = append(fs, offerField{"floor", s(o.Floor), s(w.floor)})
+		fs = append(fs, offerField{"floor", s(it.Floor), s(w.floor)}, offerField{"sticker share", s(it.StickerShare), s(truthStickerShare)})
 	}
 	if w.status == "locked" {
 		fs = append(fs, offerField{"lock days", s(o.LockDays), s(w.lockDays)})
 	}
-	fs = append(fs, offerField{"item", o.ItemID, itemID(w.item)}, offerField{"attributes", gotAttrs(o), wantAttrs(w)})
+	fs = append(fs, offerField{"item", it.ID, itemID(w.item)}, offerField{"attributes", gotAttrs(it), wantAttrs(w)})
 	return fs
 }
 
@@ -394,16 +397,24 @@ func itemID(it *truthItem) string {
 	return it.id
 }
 
-// gotAttrs writes the attribute figures of an offer in one line.
-func gotAttrs(o *offers.Offer) string {
+// shownItem returns what an offer shows of its item, the zero value when it shows none.
+func shownItem(o *offers.Offer) offers.ItemInfo {
+	if o.Item == nil {
+		return offers.ItemInfo{}
+	}
+	return *o.Item
+}
+
+// gotAttrs writes the attribute figures an offer shows in one line.
+func gotAttrs(it offers.ItemInfo) string {
 	f, seed := "-", "-"
-	if o.HasFloat {
-		f = floatText(o.Float)
+	if it.HasFloat {
+		f = floatText(it.Float)
 	}
-	if o.HasSeed {
-		seed = strconv.Itoa(o.PaintSeed)
+	if it.HasSeed {
+		seed = strconv.Itoa(it.PaintSeed)
 	}
-	return fmt.Sprintf("phase=%q float=%s wear=%s top=%d seed=%s stickers=%d", o.Phase, f, o.Wear, o.TopPercent, seed, o.StickersValue)
+	return fmt.Sprintf("phase=%q float=%s wear=%s top=%d seed=%s stickers=%d", it.Phase, f, it.Wear, it.TopPercent, seed, it.StickersValue)
 }
 
 // wantAttrs writes the attribute figures an offer must carry in one line.
@@ -496,40 +507,56 @@ func offersOf(got []offers.Offer, isPlain map[string]bool, plain bool) []offers.
 }
 
 // checkDesigned counts, per designed class ("FLOAT deal", "STICKERS non-deal", "HISTORY non-deal"…), the
-// cases offered and the cases in all, and reports every case that went against its design.
+// cases offered and the cases in all, and reports every case that went against its design. A deal must
+// be offered at limit −100 % (loose), a non-deal not at limit 0 % (strict); a HISTORY trap must also be
+// offered at −100 % at a loss, priced from its own phase (class "HISTORY trap at its own phase's loss").
 func checkDesigned(t *testing.T, designed []dmarkettest.Designed, loose, strict []offers.Offer, d *diffs) map[string][2]int {
 	t.Helper()
 	counts := map[string][2]int{}
+	count := func(class string, ok, want bool, c dmarkettest.Designed) {
+		n := counts[class]
+		n[1]++
+		if ok {
+			n[0]++
+		}
+		counts[class] = n
+		if ok != want {
+			d.add(c.Title, "designed: "+class+" offered "+strconv.FormatBool(ok), "%s", c)
+		}
+	}
 	for _, c := range designed {
 		pool := strict
 		if c.Deal {
 			pool = loose
 		}
-		status := market.StatusAvailable
-		if c.Locked {
-			status = market.StatusLocked
-		}
-		offered := false
-		for _, o := range pool {
-			if o.Title == c.Title && string(o.Kind) == c.Kind && o.Status == status && string(o.Phase) == c.Phase && o.ItemID == c.ItemID {
-				offered = true
-			}
-		}
 		class := c.Kind + " deal"
 		if !c.Deal {
 			class = c.Kind + " non-deal"
 		}
-		n := counts[class]
-		n[1]++
-		if offered {
-			n[0]++
-		}
-		counts[class] = n
-		if offered != c.Deal {
-			d.add(c.Title, "designed: "+class+" offered "+strconv.FormatBool(offered), "%s", c)
+		o := designedOffer(c, pool)
+		count(class, o != nil, c.Deal, c)
+		if c.Kind == string(market.KindHistory) {
+			o := designedOffer(c, loose)
+			count("HISTORY trap at its own phase's loss", o != nil && o.ProfitBasisPoints < 0, true, c)
 		}
 	}
 	return counts
+}
+
+// designedOffer returns the offer of a designed case's title, kind, status, phase and item, nil when
+// there is none.
+func designedOffer(c dmarkettest.Designed, pool []offers.Offer) *offers.Offer {
+	status := market.StatusAvailable
+	if c.Locked {
+		status = market.StatusLocked
+	}
+	for i := range pool {
+		o := &pool[i]
+		if it := shownItem(o); o.Title == c.Title && string(o.Kind) == c.Kind && o.Status == status && string(it.Phase) == c.Phase && it.ID == c.ItemID {
+			return o
+		}
+	}
+	return nil
 }
 
 // crossPhaseOffers counts the HISTORY and FLOAT offers of phased titles that name no phase, buy an
@@ -545,14 +572,15 @@ func crossPhaseOffers(all []*attrTitle, got []offers.Offer, d *diffs) int {
 		if a == nil || !a.phased || (o.Kind != market.KindHistory && o.Kind != market.KindFloat) {
 			continue
 		}
-		ph := a.phases[string(o.Phase)]
+		shown := shownItem(&o)
+		ph := a.phases[string(shown.Phase)]
 		st := "a"
 		if o.Status == market.StatusLocked {
 			st = "l"
 		}
 		var item *truthItem
 		for i, it := range a.kept[st] {
-			if it.id == o.ItemID {
+			if it.id == shown.ID {
 				item = &a.kept[st][i]
 			}
 		}
@@ -564,10 +592,10 @@ func crossPhaseOffers(all []*attrTitle, got []offers.Offer, d *diffs) int {
 				sell = ph.curve.valueAt(item.attrs.float)
 			}
 		}
-		if o.Phase == "" || item == nil || item.attrs.phase != string(o.Phase) || o.Sell != sell {
+		if shown.Phase == "" || item == nil || item.attrs.phase != string(shown.Phase) || o.Sell != sell {
 			n++
 			d.add(o.Title, "offers: priced from another phase", "%s %s phase %q item %s sells at %d, its own phase at %d",
-				o.Kind, o.Status, o.Phase, o.ItemID, o.Sell, sell)
+				o.Kind, o.Status, shown.Phase, shown.ID, o.Sell, sell)
 		}
 	}
 	return n
@@ -589,7 +617,7 @@ func TestAttributesTruthMatchesTheDesign(t *testing.T) {
 		var out []offers.Offer
 		for _, o := range expectAttrOffers(all, m, s) {
 			out = append(out, offers.Offer{Title: o.title, Kind: market.OfferKind(o.kind), Status: market.ListingStatus(o.status),
-				Phase: market.Phase(o.phase), ItemID: itemID(o.item), Buy: o.buy, Sell: o.sell})
+				Item: &offers.ItemInfo{Phase: market.Phase(o.phase), ID: itemID(o.item)}, Buy: o.buy, Sell: o.sell, ProfitBasisPoints: o.bp})
 		}
 		return out
 	}
