@@ -2,8 +2,9 @@
 // catalogue generated from a seed and served through the four endpoints the monitor uses, with DMarket's
 // shapes and units, cursor paging, per-IP and per-account rate limits, Ed25519 signature checks and
 // switchable faults. The catalogue is adversarial by default (prices shared by more than a page of
-// listings, awkward titles, reduced fees with extreme bounds, sparse sales; see adversarial.go) and is
-// exposed as the ground truth a test computes its expectations from. The market is static unless moved:
+// listings, awkward titles, reduced fees with extreme bounds, sparse sales; see adversarial.go), its CS2
+// items carry attributes (float, paint seed, Doppler phase, stickers) and it holds attribute titles with
+// designed cases (attrcat.go); it is exposed as the ground truth a test computes its expectations from. The market is static unless moved:
 // AddListing, Sell and SetOrder change it at run time, and a Mover (mover.go) injects designed deals and
 // background churn on an injected clock, recording what it listed and sold.
 package dmarkettest
