@@ -162,6 +162,16 @@ func TestItemsTrimmedPerStatusAndPhase(t *testing.T) {
 		locked := storedItems(t, rdb, title, FieldItemsLocked)
 		require.Len(t, locked, 20)
 		require.Equal(t, "lock19", locked[19].ID)
+
+		// An item that would be the 21st of its group is trimmed at once: nothing changed.
+		before := rdb.HGet(ctx, PricesKey(title), FieldItemsAvailable).Val()
+		a := applyAt(t, s, fetched.Add(2*time.Second), attrListing("zzz", title, 1019, false, withFloat(0.5)))
+		require.Empty(t, a.Changed)
+		require.Equal(t, before, rdb.HGet(ctx, PricesKey(title), FieldItemsAvailable).Val())
+		// One cheaper pushes the 20th out: a change.
+		a = applyAt(t, s, fetched.Add(3*time.Second), attrListing("aaa", title, 1019, false, withFloat(0.5)))
+		require.Equal(t, []string{title}, a.Changed)
+		require.NotContains(t, itemIDs(storedItems(t, rdb, title, FieldItemsAvailable)), "none19")
 	})
 }
 

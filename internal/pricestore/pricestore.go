@@ -275,23 +275,32 @@ end
 -- mergeItems merges the page's items of one status (a JSON array) into the stored field raw (nil when
 -- none): an item replaces the stored one of the same id unless that one has a newer t, items whose exp
 -- passed are dropped, and each phase ("" is one) keeps its cheapest (price, id) items. Items keep the
--- form the worker wrote (id, p, exp and t first, then the attributes). It returns the field's new value,
--- nil when no item is left, and the lowest exp of the items kept.
+-- form the worker wrote (id, p, exp and t first, then the attributes). It returns the field's new value
+-- (nil when no item is left), the lowest exp of the items kept, and whether the kept items changed more
+-- than their times (an item came, went, or changed its price or attributes).
 local function mergeItems(raw, incoming)
-  local byId, list = {}, {}
-  local function put(v)
+  local byId, list, differs = {}, {}, false
+  local function put(v, stored)
     local id, p, e, it = string.match(v, '^{"id":(.-),"p":(%d+),"exp":(%d+),"t":(%d+)')
     p, e, it = tonumber(p), tonumber(e), tonumber(it)
-    if not id or e < now then return end
+    if not id or e < now then
+      if stored then differs = true end
+      return
+    end
     local o = byId[id]
     if o == nil or o.t <= it then
       local ph = ''
       if string.find(v, ',"ph":"', 1, true) then ph = string.match(v, ',"ph":"([^"]*)"') end
-      byId[id] = {id = id, p = p, e = e, t = it, ph = ph, v = v}
+      local was, moved = stored, not stored
+      if o then
+        was = o.was
+        moved = o.moved or (o.v ~= v and itemSig(o.v) ~= itemSig(v))
+      end
+      byId[id] = {id = id, p = p, e = e, t = it, ph = ph, v = v, was = was, moved = moved}
     end
   end
-  for _, v in ipairs(splitItems(raw, {})) do put(v) end
-  for _, v in ipairs(splitItems(incoming, {})) do put(v) end
+  for _, v in ipairs(splitItems(raw, {})) do put(v, true) end
+  for _, v in ipairs(splitItems(incoming, {})) do put(v, false) end
   for _, it in pairs(byId) do list[#list + 1] = it end
   table.sort(list, function(a, b)
     if a.p ~= b.p then return a.p < b.p end
@@ -304,10 +313,13 @@ local function mergeItems(raw, incoming)
     if n <= itemsPerGroup then
       kept[#kept + 1] = it.v
       if low == nil or it.e < low then low = it.e end
+      if it.moved then differs = true end
+    elseif it.was then
+      differs = true
     end
   end
-  if #kept == 0 then return nil end
-  return '[' .. table.concat(kept, ',') .. ']', low
+  if #kept == 0 then return nil, nil, differs end
+  return '[' .. table.concat(kept, ',') .. ']', low, differs
 end
 
 -- renewItems is mergeItems' fast path for pages that only show items already stored at the same price
@@ -320,17 +332,27 @@ local function renewItems(raw, incoming)
   if not raw then return nil end
   local out, changed = raw, false
   for _, v in ipairs(splitItems(incoming, {})) do
-    local head, it = string.match(v, '^({"id":.-,"p":%d+,)"exp":%d+,"t":(%d+)')
+    local head = string.match(v, '^{"id":.-,"p":%d+,')
     if not head then return nil end
     local s = string.find(out, head, 1, true)
     if not s then return nil end
     local e = string.find(out, ',{"id":', s + 1, true)
     local stop = (e or #out) - 1
     local cur = string.sub(out, s, stop)
-    if tonumber(string.match(cur, ',"t":(%d+)')) <= tonumber(it) then
-      if (string.match(cur, ',"ph":"([^"]*)"') or '') ~= (string.match(v, ',"ph":"([^"]*)"') or '') then return nil end
-      out = string.sub(out, 1, s - 1) .. v .. string.sub(out, stop + 1)
-      if itemSig(cur) ~= itemSig(v) then changed = true end
+    if cur ~= v then
+      -- After the head come "exp" and "t", then the attributes (the rest).
+      local _, ce, ct = string.find(cur, '^"exp":%d+,"t":(%d+)', #head + 1)
+      local _, ve, vt = string.find(v, '^"exp":%d+,"t":(%d+)', #head + 1)
+      if not ce or not ve then return nil end
+      if tonumber(ct) <= tonumber(vt) then
+        if string.sub(cur, ce + 1) ~= string.sub(v, ve + 1) then
+          if (string.match(cur, ',"ph":"([^"]*)"') or '') ~= (string.match(v, ',"ph":"([^"]*)"') or '') then
+            return nil
+          end
+          changed = true
+        end
+        out = string.sub(out, 1, s - 1) .. v .. string.sub(out, stop + 1)
+      end
     end
   end
   return out, changed
@@ -440,9 +462,8 @@ for s, f in ipairs({'x:a', 'x:l'}) do
     if not full then nv, differs = renewItems(o, incoming) end
     if nv == nil then
       local low
-      nv, low = mergeItems(o, incoming)
+      nv, low, differs = mergeItems(o, incoming)
       if low and (minexp == nil or low < minexp) then minexp = low end
-      differs = nv ~= o and itemSig(o) ~= itemSig(nv)
     end
     if differs then changed = 2 end
     if nv ~= o then
