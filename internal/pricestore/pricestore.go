@@ -453,25 +453,27 @@ end
 -- The items fields: merged when the page brings items of their status, and on a full pass (which drops
 -- their expired items and keeps "first" a lower bound of every item's exp too).
 local itemDel = {}
-for s, f in ipairs({'x:a', 'x:l'}) do
-  local incoming = itemsIn[s]
-  local o = storedItems[f]
-  if not full and hasItems then o = head[2 + s] or nil end -- HMGET answers false for a missing field
-  if incoming ~= '' or (full and o) then
-    local nv, differs = nil, false
-    if not full then nv, differs = renewItems(o, incoming) end
-    if nv == nil then
-      local low
-      nv, low, differs = mergeItems(o, incoming)
-      if low and (minexp == nil or low < minexp) then minexp = low end
-    end
-    if differs then changed = 2 end
-    if nv ~= o then
-      if nv then
-        set[#set + 1] = f
-        set[#set + 1] = nv
-      else
-        itemDel[#itemDel + 1] = f
+if hasItems or full then
+  for s, f in ipairs({'x:a', 'x:l'}) do
+    local incoming = itemsIn[s]
+    local o = storedItems[f]
+    if not full and hasItems then o = head[2 + s] or nil end -- HMGET answers false for a missing field
+    if incoming ~= '' or (full and o) then
+      local nv, differs = nil, false
+      if not full then nv, differs = renewItems(o, incoming) end
+      if nv == nil then
+        local low
+        nv, low, differs = mergeItems(o, incoming)
+        if low and (minexp == nil or low < minexp) then minexp = low end
+      end
+      if differs then changed = 2 end
+      if nv ~= o then
+        if nv then
+          set[#set + 1] = f
+          set[#set + 1] = nv
+        else
+          itemDel[#itemDel + 1] = f
+        end
       end
     end
   end
