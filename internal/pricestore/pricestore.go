@@ -152,8 +152,10 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 // value is the field's JSON, written unless the stored one is newer; with a crawl it is
 // "<count>:<lock days or -1>", merged into the stored field (see crawlValue). The last two are the page's
 // items with attributes of the title, tradable then trade-locked (JSON arrays of ItemValue, "" when the
-// page has none of the status), merged into FieldItemsAvailable and FieldItemsLocked (see mergeItems):
-// the fields are read and written only when the page brings items of their status.
+// page has none of the status), merged into FieldItemsAvailable and FieldItemsLocked (see mergeItems and
+// its fast path renewItems, which work on the items as the worker wrote them, without decoding JSON):
+// the fields are read and written only when the page brings items of their status, and on a full pass,
+// which drops their expired items; "first" below also bounds every kept item's exp.
 //
 // The script reads only meta, the expiry bounds and the fields it writes (HMGET), not the whole hash.
 // The bounds (field FieldExpiry) hold "first", a lower bound of every stored field's exp, so no field
@@ -396,7 +398,7 @@ if full then
     local f, v = cur[i], cur[i + 1]
     if f == 'x:a' or f == 'x:l' then
       storedItems[f] = v
-    elseif f ~= 'meta' and f ~= 'expiry' then
+    elseif f ~= 'meta' and f ~= 'expiry' and string.sub(f, 1, 2) ~= 'x:' then
       local e = tonumber(string.match(v, '"exp":(%d+)')) or 0
       if e < now then
         dead[#dead + 1] = f
