@@ -17,17 +17,24 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
-func TestOffersCommand(t *testing.T) {
+// testStore returns the URL of a fresh Redis database and a price store writing into it, as the worker
+// does, for the command to read.
+func testStore(t *testing.T) (string, *pricestore.Store) {
+	t.Helper()
 	url := redisdbtest.URL(t)
-	now := time.Now()
-	// Write through the price store, as the worker does, into the database the command reads.
 	client, err := redisdb.New(url)
 	require.NoError(t, err)
-	defer client.Close()
+	t.Cleanup(func() { _ = client.Close() })
 	store, err := pricestore.New(client, clock.Real{}, pricestore.Config{})
 	require.NoError(t, err)
+	return url, store
+}
+
+func TestOffersCommand(t *testing.T) {
+	url, store := testStore(t)
+	now := time.Now()
 	ctx := context.Background()
-	_, err = store.WriteListings(ctx, "a8db", now, []validate.Listing{
+	_, err := store.WriteListings(ctx, "a8db", now, []validate.Listing{
 		{ItemID: "1", Title: "AK-47 | Redline (Field-Tested)", GameID: "a8db", PriceCents: 1000},
 		{ItemID: "2", Title: "AWP | Asiimov (Field-Tested)", GameID: "a8db", PriceCents: 10000, Locked: true, LockDays: 3},
 	})
@@ -128,14 +135,8 @@ func TestOffersCommandExplainsAnEmptyTable(t *testing.T) {
 
 // A STICKERS offer is priced with BOT_STICKER_SHARE and its line shows the stickers' value.
 func TestOffersCommandStickerShare(t *testing.T) {
-	url := redisdbtest.URL(t)
-	now := time.Now()
-	client, err := redisdb.New(url)
-	require.NoError(t, err)
-	defer client.Close()
-	store, err := pricestore.New(client, clock.Real{}, pricestore.Config{})
-	require.NoError(t, err)
-	_, err = store.WriteListings(context.Background(), "a8db", now, []validate.Listing{
+	url, store := testStore(t)
+	_, err := store.WriteListings(context.Background(), "a8db", time.Now(), []validate.Listing{
 		{ItemID: "s1", Title: "AK-47 | Redline (Field-Tested)", GameID: "a8db", PriceCents: 1000,
 			Attrs: market.Attributes{Stickers: []string{"Crown (Foil)"}}},
 		{ItemID: "c1", Title: "Sticker | Crown (Foil)", GameID: "a8db", PriceCents: 50000},
