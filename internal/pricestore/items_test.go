@@ -456,3 +456,25 @@ func TestItemsRenewedInPlaceOrMerged(t *testing.T) {
 		require.False(t, rdb.HExists(ctx, PricesKey(title), FieldItemsAvailable).Val(), "no item left: the field goes")
 	})
 }
+
+func TestItemsInsertedInPlace(t *testing.T) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, _ *clocktest.Fake) {
+		const title = "T"
+		at := t0.Add(-time.Minute)
+		applyAt(t, s, at, attrListing("m", title, 200, false, withPhase(market.PhaseRuby, 0.1)),
+			attrListing("n", title, 400, false, withFloat(0.2)))
+		// New items go before, between (after an equal price with a lower id) and after the stored ones.
+		page := []validate.Listing{attrListing("z", title, 100, false, withFloat(0.3)),
+			attrListing("b", title, 300, false, withPhase(market.PhaseRuby, 0.4)),
+			attrListing("a", title, 300, false, withFloat(0.5)),
+			attrListing("y", title, 500, false, withFloat(0.6))}
+		a := applyAt(t, s, at.Add(time.Second), page...)
+		require.Equal(t, []string{title}, a.Changed)
+		got := storedItems(t, rdb, title, FieldItemsAvailable)
+		require.Equal(t, []string{"z", "m", "a", "b", "n", "y"}, itemIDs(got))
+		require.Equal(t, "Ruby", got[3].Phase)
+		// Redelivered: nothing moves.
+		require.Empty(t, applyAt(t, s, at.Add(time.Second), page...).Changed)
+		require.Equal(t, got, storedItems(t, rdb, title, FieldItemsAvailable))
+	})
+}

@@ -324,36 +324,79 @@ local function mergeItems(raw, incoming)
   return '[' .. table.concat(kept, ',') .. ']', low, differs
 end
 
--- renewItems is mergeItems' fast path for pages that only show items already stored at the same price
--- and phase (a title seen again): each is put over the stored one in place unless that one is newer,
--- so the order and the groups stay. It returns the new value and whether an item changed more than its
--- times (see itemSig), nil when the fast path does not apply. It runs only
--- while no field can have expired (see "first"), so no item needs dropping, and it only raises expiries,
--- so "first" stays a lower bound of every item's exp.
+-- countPlain returns how many times the plain text needle occurs in s.
+local function countPlain(s, needle)
+  local n, pos = 0, 1
+  while true do
+    local i = string.find(s, needle, pos, true)
+    if not i then return n end
+    n = n + 1
+    pos = i + #needle
+  end
+end
+
+-- insertItem puts the new item v (its id not stored) into the sorted field out at its (price, id) place.
+-- It returns nil when its phase already holds ItemsPerStatus items (the merge trims then).
+local function insertItem(out, v, id, p)
+  local ph = string.match(v, ',"ph":"([^"]*)"')
+  local same
+  if ph then
+    same = countPlain(out, ',"ph":"' .. ph .. '"')
+  else
+    same = countPlain(out, '{"id":') - countPlain(out, ',"ph":"')
+  end
+  if same >= itemsPerGroup then return nil end
+  local pos = 2
+  while true do
+    local sid, sp = string.match(out, '^{"id":(.-),"p":(%d+),', pos)
+    if not sid then return string.sub(out, 1, -2) .. ',' .. v .. ']' end
+    sp = tonumber(sp)
+    if sp > p or (sp == p and sid > id) then
+      return string.sub(out, 1, pos - 1) .. v .. ',' .. string.sub(out, pos)
+    end
+    local nxt = string.find(out, ',{"id":', pos + 1, true)
+    if not nxt then return string.sub(out, 1, -2) .. ',' .. v .. ']' end
+    pos = nxt + 1
+  end
+end
+
+-- renewItems is mergeItems' fast path for pages whose items are either stored at the same price and
+-- phase (a title seen again), each put over the stored one in place unless that one is newer, or new to
+-- a phase with room left, inserted at their place; the order and the groups stay as the merge would
+-- make them. It returns the new value and whether the items changed more than their times (see
+-- itemSig), nil when the fast path does not apply. It runs only while no field can have expired (see
+-- "first"), so no item needs dropping, and it only raises expiries or adds the page's, so "first" stays
+-- a lower bound of every item's exp.
 local function renewItems(raw, incoming)
-  if not raw then return nil end
+  if not raw or string.sub(raw, 1, 2) ~= '[{' then return nil end
   local out, changed = raw, false
   for _, v in ipairs(splitItems(incoming, {})) do
-    local head = string.match(v, '^{"id":.-,"p":%d+,')
+    local head, id, p = string.match(v, '^({"id":(.-),"p":(%d+),)')
     if not head then return nil end
     local s = string.find(out, head, 1, true)
-    if not s then return nil end
-    local e = string.find(out, ',{"id":', s + 1, true)
-    local stop = (e or #out) - 1
-    local cur = string.sub(out, s, stop)
-    if cur ~= v then
-      -- After the head come "exp" and "t", then the attributes (the rest).
-      local _, ce, ct = string.find(cur, '^"exp":%d+,"t":(%d+)', #head + 1)
-      local _, ve, vt = string.find(v, '^"exp":%d+,"t":(%d+)', #head + 1)
-      if not ce or not ve then return nil end
-      if tonumber(ct) <= tonumber(vt) then
-        if string.sub(cur, ce + 1) ~= string.sub(v, ve + 1) then
-          if (string.match(cur, ',"ph":"([^"]*)"') or '') ~= (string.match(v, ',"ph":"([^"]*)"') or '') then
-            return nil
+    if not s then
+      if string.find(out, '{"id":' .. id .. ',', 1, true) then return nil end -- stored at another price
+      out = insertItem(out, v, id, tonumber(p))
+      if not out then return nil end
+      changed = true
+    else
+      local e = string.find(out, ',{"id":', s + 1, true)
+      local stop = (e or #out) - 1
+      local cur = string.sub(out, s, stop)
+      if cur ~= v then
+        -- After the head come "exp" and "t", then the attributes (the rest).
+        local _, ce, ct = string.find(cur, '^"exp":%d+,"t":(%d+)', #head + 1)
+        local _, ve, vt = string.find(v, '^"exp":%d+,"t":(%d+)', #head + 1)
+        if not ce or not ve then return nil end
+        if tonumber(ct) <= tonumber(vt) then
+          if string.sub(cur, ce + 1) ~= string.sub(v, ve + 1) then
+            if (string.match(cur, ',"ph":"([^"]*)"') or '') ~= (string.match(v, ',"ph":"([^"]*)"') or '') then
+              return nil
+            end
+            changed = true
           end
-          changed = true
+          out = string.sub(out, 1, s - 1) .. v .. string.sub(out, stop + 1)
         end
-        out = string.sub(out, 1, s - 1) .. v .. string.sub(out, stop + 1)
       end
     end
   end
