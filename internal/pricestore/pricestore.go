@@ -324,40 +324,35 @@ local function mergeItems(raw, incoming)
   return '[' .. table.concat(kept, ',') .. ']', low, differs
 end
 
--- countPlain returns how many times the plain text needle occurs in s.
-local function countPlain(s, needle)
-  local n, pos = 0, 1
-  while true do
-    local i = string.find(s, needle, pos, true)
-    if not i then return n end
-    n = n + 1
-    pos = i + #needle
-  end
-end
-
--- insertItem puts the new item v (its id not stored) into the sorted field out at its (price, id) place.
--- It returns nil when its phase already holds ItemsPerStatus items (the merge trims then).
+-- insertItem puts the new item v (its id not stored) into the sorted field out at its (price, id) place
+-- and returns the field and true. When ItemsPerStatus items of its phase come before that place it
+-- would be trimmed at once: it returns out unchanged and false. It returns nil when the insert would push
+-- a stored item of the phase out (the merge trims then).
 local function insertItem(out, v, id, p)
-  local ph = string.match(v, ',"ph":"([^"]*)"')
-  local same
-  if ph then
-    same = countPlain(out, ',"ph":"' .. ph .. '"')
-  else
-    same = countPlain(out, '{"id":') - countPlain(out, ',"ph":"')
-  end
-  if same >= itemsPerGroup then return nil end
-  local pos = 2
+  local ph = string.match(v, ',"ph":"([^"]*)"') or ''
+  local pos, before, total, at = 2, 0, 0, nil
   while true do
     local sid, sp = string.match(out, '^{"id":(.-),"p":(%d+),', pos)
-    if not sid then return string.sub(out, 1, -2) .. ',' .. v .. ']' end
-    sp = tonumber(sp)
-    if sp > p or (sp == p and sid > id) then
-      return string.sub(out, 1, pos - 1) .. v .. ',' .. string.sub(out, pos)
-    end
+    if not sid then return nil end
     local nxt = string.find(out, ',{"id":', pos + 1, true)
-    if not nxt then return string.sub(out, 1, -2) .. ',' .. v .. ']' end
+    if at == nil then
+      sp = tonumber(sp)
+      if sp > p or (sp == p and sid > id) then at = pos end
+    end
+    local q = string.find(out, ',"ph":"', pos, true)
+    local sph = ''
+    if q and q < (nxt or #out) then sph = string.match(out, '^,"ph":"([^"]*)"', q) end
+    if sph == ph then
+      total = total + 1
+      if at == nil then before = before + 1 end
+    end
+    if not nxt then break end
     pos = nxt + 1
   end
+  if before >= itemsPerGroup then return out, false end
+  if total >= itemsPerGroup then return nil end
+  if at then return string.sub(out, 1, at - 1) .. v .. ',' .. string.sub(out, at), true end
+  return string.sub(out, 1, -2) .. ',' .. v .. ']', true
 end
 
 -- renewItems is mergeItems' fast path for pages whose items are either stored at the same price and
@@ -376,9 +371,10 @@ local function renewItems(raw, incoming)
     local s = string.find(out, head, 1, true)
     if not s then
       if string.find(out, '{"id":' .. id .. ',', 1, true) then return nil end -- stored at another price
-      out = insertItem(out, v, id, tonumber(p))
+      local added
+      out, added = insertItem(out, v, id, tonumber(p))
       if not out then return nil end
-      changed = true
+      if added then changed = true end
     else
       local e = string.find(out, ',{"id":', s + 1, true)
       local stop = (e or #out) - 1
