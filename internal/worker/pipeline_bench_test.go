@@ -38,7 +38,9 @@ const (
 // so items/s is the end-to-end rate of one worker, publisher included (it runs in the same process).
 // allocs/item counts every allocation of the process (publisher, AMQP client, handler, go-redis).
 // Messages are of this build's schema (compressed payload) unless the variant says schema=1 (the raw
-// page, as parsers of the previous version publish it).
+// page, as parsers of the previous version publish it). Every item carries the fixture's float and paint
+// seed; the attrs variant gives each item its own float and seed, every third stickers and every fourth a
+// phase (SPEC §9.2), so that the kept items of the prices keys change page after page.
 func BenchmarkPipeline(b *testing.B) {
 	noop := message.HandlerFunc(func(context.Context, message.Delivery) error { return nil })
 	for _, tc := range []struct {
@@ -46,6 +48,7 @@ func BenchmarkPipeline(b *testing.B) {
 		opts    rabbitmq.ConsumerOptions
 		handler message.Handler
 		schema  int
+		attrs   bool
 	}{
 		{name: "prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}},
 		{name: "prefetch=16/concurrency=2", opts: rabbitmq.ConsumerOptions{Prefetch: 16, Concurrency: 2}},
@@ -55,8 +58,10 @@ func BenchmarkPipeline(b *testing.B) {
 		{name: "broker-only/prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}, handler: noop},
 		// The previous schema's uncompressed messages, production defaults.
 		{name: "schema=1/prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}, schema: message.SchemaV1},
+		// Production defaults on pages whose items carry varied attributes.
+		{name: "attrs/prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}, attrs: true},
 	} {
-		b.Run(tc.name, func(b *testing.B) { benchPipeline(b, tc.opts, tc.handler, tc.schema) })
+		b.Run(tc.name, func(b *testing.B) { benchPipeline(b, tc.opts, tc.handler, tc.schema, tc.attrs) })
 	}
 }
 
@@ -94,7 +99,7 @@ func withSchema(b *testing.B, pages []page, schema int) []page {
 	return out
 }
 
-func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.Handler, schema int) {
+func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.Handler, schema int, attrs bool) {
 	if b.N == 1 && fixedBenchN() > 1 {
 		// The harness's probe run before a fixed -benchtime Nx: its result is never reported, and its
 		// setup (a vhost through rabbitmqctl, a Redis database, a worker stack) costs more than the run.
@@ -105,6 +110,7 @@ func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.
 	now := time.Now().Truncate(time.Second)
 	clk := clocktest.NewFake(now)
 	gen := newPageGen(b, benchTitles)
+	gen.attrs = attrs
 	pages := withSchema(b, gen.pages(b, benchPageCount, now.Add(-time.Minute)), schema)
 	opts.ShutdownTimeout = 30 * time.Second
 	w := startStack(b, stackConfig{amqpURL: amqpURL, redis: testRedisOptions(rdb), clock: clk, consumer: opts, handler: handler})

@@ -68,6 +68,9 @@ type item struct {
 	image     string
 	locked    bool
 	lockDays  int
+	// extra are attribute members set in the item's extra (pageGen.attrs), nil for none beyond the
+	// template's.
+	extra map[string]any
 }
 
 // page is one generated listings page and its encoded message.
@@ -84,6 +87,9 @@ type pageGen struct {
 	template map[string]any
 	titles   int
 	game     string
+	// attrs gives every item its own float and paint seed, every third item stickers and every fourth a
+	// Doppler phase (see itemAttrs); otherwise every item carries the template's float and seed.
+	attrs bool
 }
 
 func newPageGen(t testing.TB, titles int) *pageGen {
@@ -130,6 +136,9 @@ func (g *pageGen) page(t testing.TB, p int, fetched time.Time) page {
 		if it.locked {
 			it.lockDays = 1 + (p+i)%7
 		}
+		if g.attrs {
+			it.extra = itemAttrs(p, i)
+		}
 		pg.items = append(pg.items, it)
 		objects = append(objects, g.object(it))
 	}
@@ -167,8 +176,24 @@ func (g *pageGen) object(it item) map[string]any {
 	if it.locked {
 		extra["tradeLockDuration"] = it.lockDays * 86400
 	}
+	for k, v := range it.extra {
+		extra[k] = v
+	}
 	o["extra"] = extra
 	return o
+}
+
+// itemAttrs returns the attribute members of item i of page p for pages with varied attributes.
+func itemAttrs(p, i int) map[string]any {
+	a := map[string]any{"floatValue": 0.15 + float64((p*31+i*17)%2300)/10000, "paintSeed": (p*7 + i*13) % 1001}
+	if i%3 == 0 {
+		a["stickers"] = []map[string]any{{"name": "Crown (Foil)", "image": "https://img/crown"},
+			{"name": "Sticker | Titan (Holo) | Katowice 2014", "image": "https://img/titan"}}
+	}
+	if i%4 == 0 {
+		a["phaseTitle"] = fmt.Sprintf("Phase %d", 1+(p+i)%4)
+	}
+	return a
 }
 
 // pages returns n pages, page p fetched at base + p ms.
