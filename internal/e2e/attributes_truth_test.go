@@ -481,8 +481,8 @@ func (m *attrMarket) titleOffers(t *attrTitle, st string, s userSettings) []attr
 			add(o)
 		}
 		if h := t.history; !t.phased && h != nil && h.stable && h.soldPerWeek >= 5 {
-			// The title's history prices the level, not an item: no item is shown.
-			o := base("HISTORY", buy, nil)
+			// The title's history prices the level; the listing bought is the level's item, shown as on TARGET.
+			o := base("HISTORY", buy, it)
 			o.sell, o.soldPerWeek, o.lockDays = h.priceAt(resaleLevel(buy)), h.soldPerWeek, lv.days
 			if o.sell > 0 {
 				add(o)

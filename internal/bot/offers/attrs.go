@@ -353,7 +353,8 @@ func stickerTitles(t *market.TitleState) []string {
 func isStickerTitle(name string) bool { return strings.HasPrefix(name, market.StickerTitlePrefix) }
 
 // describeItem fills in o what its item it of title t shows: the item id and attributes, and for the
-// offers priced from the item its listing time, lock, and what its kind was priced from.
+// offers priced from the item (all but TARGET and a non-phased title's HISTORY, which are priced from the
+// title's level and show the level's item) its listing time, lock, and what its kind was priced from.
 func describeItem(o *Offer, t *market.TitleState, it *market.ItemListing, p *pricing) {
 	in := &ItemInfo{ID: it.ItemID, Phase: it.Attrs.Phase, PaintSeed: it.Attrs.PaintSeed, HasSeed: it.Attrs.HasSeed}
 	o.Item = in
@@ -366,8 +367,8 @@ func describeItem(o *Offer, t *market.TitleState, it *market.ItemListing, p *pri
 	if len(it.Attrs.Stickers) > 0 {
 		in.StickersValue, _ = p.stickerValue(t.GameID, it.Attrs.Stickers)
 	}
-	if o.Kind == market.KindTarget {
-		return
+	if o.Kind == market.KindTarget || (o.Kind == market.KindHistory && !isPhased(t)) {
+		return // priced from the title's level: the level's item is only shown
 	}
 	o.UpdatedAt = it.UpdatedAt
 	if it.Locked {

@@ -302,3 +302,16 @@ func TestServiceForgetItem(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"FLOAT available  b"}, kindsOf(got))
 }
+
+// A non-phased title's HISTORY offer is priced from the title's history and level, and shows the level's
+// item as TARGET does, with the title's weekly volume.
+func TestHistoryOfferShowsTheLevelItem(t *testing.T) {
+	ti := market.TitleState{Title: redline, GameID: gameZero, Available: avail(1000), History: history(1200, 1100),
+		Items: []market.ItemListing{item("b", 1000, market.Attributes{Float: 0.16, HasFloat: true}), item("a", 1001, floatAttr(0.2))}}
+	m := baseMarket(ti)
+	got := Compute(m, Settings{}, now0)
+	require.Equal(t, []string{"HISTORY available  b"}, kindsOf(got))
+	require.Equal(t, 9, got[0].SoldPerWeek)
+	require.Equal(t, avail(1000).UpdatedAt, got[0].UpdatedAt, "priced from the level: the level's time")
+	require.Equal(t, Compute(m, Settings{}, now0), BuildIndex(&m, now0).Offers(Settings{}, now0))
+}

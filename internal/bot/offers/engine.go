@@ -166,10 +166,7 @@ func compute(m *market.Snapshot, s Settings, now time.Time, p *pricing) []Offer 
 				fee := sched.get().fee(sell, now)
 				bp := ProfitBasisPoints(sell-fee, buy)
 				if bp >= s.LimitBasisPoints {
-					item := int32(-1)
-					if kind == kindTarget {
-						item = levelItem(t, st, l.Price)
-					}
+					item := levelItem(t, st, l.Price)
 					cands = append(cands, candidate{bp: bp, order: rank(i)<<orderRankShift | orderLow(kind, st, 0), sell: sell,
 						fee: fee, title: int32(i), item: item}) //nolint:gosec // a market holds far fewer than 2^31 titles
 				}
@@ -263,7 +260,7 @@ func makeOffer(t *market.TitleState, order int64, item int32, buy, sell, fee, bp
 	case kindTarget:
 		o.OrderCount = t.Order.Count
 	case kindHistory:
-		if item < 0 {
+		if item < 0 || !isPhased(t) { // a phased title's HISTORY is its item's phase's (describeItem)
 			o.SoldPerWeek = t.History.SoldPerWeek
 		}
 	}

@@ -198,10 +198,7 @@ func titleEntries(dst []entry, t *market.TitleState, fees *gameFees, p *pricing,
 			if !ok {
 				continue
 			}
-			item := int32(-1)
-			if kind == kindTarget {
-				item = levelItem(t, st, l.Price)
-			}
+			item := levelItem(t, st, l.Price)
 			fee, ends := sched.get().feeUntil(sell, now)
 			dst = append(dst, entry{
 				bp: ProfitBasisPoints(sell-fee, buy), order: prefix | orderLow(kind, st, 0),

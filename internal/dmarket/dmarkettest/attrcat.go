@@ -255,7 +255,10 @@ func (g *attrGen) hourlyPhaseSales(t *Title, phases []phaseSpec, hours int, nois
 			if floats {
 				a = g.floatAttrs(f, p.served)
 			}
-			g.sell(t, int64(math.Round(price)), time.Duration(h)*time.Hour+time.Duration(60+g.r.IntN(3500))*time.Second, a)
+			// Within UTC hour h before the current one, wherever now lies in its hour: the analysis groups
+			// sales by UTC hour, so every hour holds one sale of each phase at any time of day.
+			ago := g.now.Sub(g.now.Truncate(time.Hour)) + time.Duration(h)*time.Hour + time.Duration(60+g.r.IntN(3500))*time.Second
+			g.sell(t, int64(math.Round(price)), ago, a)
 		}
 	}
 }
