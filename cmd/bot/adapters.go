@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/openzipkin/zipkin-go"
@@ -80,24 +79,5 @@ func degrading(check health.CheckFunc) health.CheckFunc {
 			return health.StatusDegraded, err
 		}
 		return st, nil
-	}
-}
-
-// dmarketHealth degrades while a breaker of the re-check client is not closed or an endpoint is stopped.
-func dmarketHealth(c *dmarket.Client) health.CheckFunc {
-	return func(context.Context) (health.Status, error) {
-		var problems []string
-		for _, h := range c.Health() {
-			switch {
-			case h.Stopped:
-				problems = append(problems, fmt.Sprintf("%s stopped: %s", h.Endpoint, h.StopReason))
-			case h.Breaker != dmarket.BreakerClosed:
-				problems = append(problems, fmt.Sprintf("%s breaker %s", h.Endpoint, h.Breaker))
-			}
-		}
-		if len(problems) > 0 {
-			return health.StatusDegraded, fmt.Errorf("re-checks: %s", strings.Join(problems, "; "))
-		}
-		return health.StatusHealthy, nil
 	}
 }

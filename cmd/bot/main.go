@@ -20,6 +20,7 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram"
 	"github.com/skinflip/dmarket-monitor/internal/config"
+	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
@@ -102,7 +103,7 @@ func run(ctx context.Context, cfg config.Bot, log *slog.Logger) error {
 	checks.Register("redis", redisdb.HealthCheck(rdb), health.Critical())
 	checks.Register("telegram", sender.HealthCheck)
 	checks.Register("rabbitmq", degrading(rabbitmq.HealthCheck(amqpConn)))
-	checks.Register("dmarket", dmarketHealth(dm))
+	checks.Register("dmarket", dmarket.HealthCheck(dm, dmarket.HealthCheckConfig{Label: "re-checks"}))
 	srv, err := service.Listen(cfg.Common, reg, checks, log)
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 	"github.com/skinflip/dmarket-monitor/internal/parser/proxy"
@@ -28,28 +27,6 @@ func (a accountLimiter) Observe(f dmarket.Family, o dmarket.Outcome) {
 		a.a.OnThrottle(f)
 	case dmarket.Success:
 		a.a.OnSuccess(f)
-	}
-}
-
-// dmarketHealth degrades while a breaker is not closed, an endpoint is stopped or fewer than 90 % of
-// the recent requests succeeded (a 429 storm); DMarket can only degrade the parser, never make it unready.
-func dmarketHealth(c *dmarket.Client) health.CheckFunc {
-	return func(context.Context) (health.Status, error) {
-		var problems []string
-		for _, h := range c.Health() {
-			switch {
-			case h.Stopped:
-				problems = append(problems, fmt.Sprintf("%s stopped: %s", h.Endpoint, h.StopReason))
-			case h.Breaker != dmarket.BreakerClosed:
-				problems = append(problems, fmt.Sprintf("%s breaker %s", h.Endpoint, h.Breaker))
-			case h.Attempts >= 10 && h.Successes*10 < h.Attempts*9:
-				problems = append(problems, fmt.Sprintf("%s success rate %d/%d", h.Endpoint, h.Successes, h.Attempts))
-			}
-		}
-		if len(problems) > 0 {
-			return health.StatusDegraded, fmt.Errorf("%s", strings.Join(problems, "; "))
-		}
-		return health.StatusHealthy, nil
 	}
 }
 

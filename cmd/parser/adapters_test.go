@@ -53,7 +53,7 @@ func TestHealthOfDMarketAndProxies(t *testing.T) {
 	client, err := dmarket.New(dmarket.Config{BaseURL: sim.URL(), MaxAttempts: 1, BreakerFailures: 2},
 		egresstest.Direct(&http.Client{}), loggingtest.Discard(), prometheus.NewRegistry(), clock.Real{})
 	require.NoError(t, err)
-	check := dmarketHealth(client)
+	check := dmarket.HealthCheck(client, dmarket.HealthCheckConfig{MinSuccessPercent: 90})
 	st, err := check(context.Background())
 	require.Equal(t, health.StatusHealthy, st)
 	require.NoError(t, err)

@@ -84,7 +84,7 @@ func run(ctx context.Context, cfg config.Parser, log *slog.Logger) error {
 	checks := health.NewRegistry(clk)
 	checks.Register("redis", redisdb.HealthCheck(rdb), health.Critical())
 	checks.Register("rabbitmq", rabbitmq.HealthCheck(amqpConn), health.Critical())
-	checks.Register("dmarket", dmarketHealth(client))
+	checks.Register("dmarket", dmarket.HealthCheck(client, dmarket.HealthCheckConfig{MinSuccessPercent: 90}))
 	checks.Register("proxies", proxiesHealth(pool))
 	err = service.Serve(ctx, cfg.Common, reg, checks, log,
 		func(ctx context.Context) error { return lifecycle.IgnoreCanceled(amqpConn.Run(ctx)) },
