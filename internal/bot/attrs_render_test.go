@@ -89,10 +89,8 @@ func TestNotificationsRespectKindSwitches(t *testing.T) {
 
 // The 📈 button of an offer with a phase or float names them in the chart's caption.
 func TestChartCaptionNamesTheItem(t *testing.T) {
-	h := newHarness(t, harnessOpts{})
-	h.say(alice, "/start")
 	o := attrOffer()
-	h.src.set([]offers.Offer{o})
+	h := startedHarness(t, []offers.Offer{o}, alice)
 	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	note := h.sent(alice, 2)[1]
 	data := "h:" + titleHash(o.Title) + ":5:0.0123"

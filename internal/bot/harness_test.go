@@ -170,6 +170,18 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 }
 
 // run starts the bot until the test ends.
+// startedHarness returns a default harness whose users have sent /start, in order, and whose market
+// holds list.
+func startedHarness(t *testing.T, list []offers.Offer, users ...int64) *harness {
+	t.Helper()
+	h := newHarness(t, harnessOpts{})
+	for _, u := range users {
+		h.say(u, "/start")
+	}
+	h.src.set(list)
+	return h
+}
+
 func (h *harness) run() {
 	stop := lifecycletest.Start(h.t, 15*time.Second, h.bot.Run)
 	h.stop = func() { require.NoError(h.t, stop()) }

@@ -12,9 +12,7 @@ import (
 )
 
 func TestNotificationsDedupAndCap(t *testing.T) {
-	h := newHarness(t, harnessOpts{})
-	h.say(alice, "/start")
-	h.src.set(offersN(13))
+	h := startedHarness(t, offersN(13), alice)
 	ctx := context.Background()
 
 	require.NoError(t, h.bot.NotifyOnce(ctx))
@@ -79,9 +77,7 @@ func TestNotificationsRespectSettings(t *testing.T) {
 }
 
 func TestNotificationButtons(t *testing.T) {
-	h := newHarness(t, harnessOpts{})
-	h.say(alice, "/start")
-	h.src.set(offersN(2))
+	h := startedHarness(t, offersN(2), alice)
 	ctx := context.Background()
 	require.NoError(t, h.bot.NotifyOnce(ctx))
 	notes := h.sent(alice, 3)[1:]
@@ -150,9 +146,7 @@ func TestNotificationPhotoFallback(t *testing.T) {
 }
 
 func TestNotificationRetryAfterHonoured(t *testing.T) {
-	h := newHarness(t, harnessOpts{})
-	h.say(alice, "/start")
-	h.src.set(offersN(1))
+	h := startedHarness(t, offersN(1), alice)
 	h.srv.Fail("sendPhoto", 1, 429, "Too Many Requests: retry after 1", 1)
 	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	calls := h.srv.CallsOf("sendPhoto", false)
@@ -163,10 +157,7 @@ func TestNotificationRetryAfterHonoured(t *testing.T) {
 }
 
 func TestBlockedChatDoesNotBlockOthers(t *testing.T) {
-	h := newHarness(t, harnessOpts{})
-	h.say(alice, "/start")
-	h.say(bob, "/start")
-	h.src.set(offersN(5))
+	h := startedHarness(t, offersN(5), alice, bob)
 	h.srv.Block(alice)
 	require.NoError(t, h.bot.NotifyOnce(context.Background()))
 	require.Len(t, h.sent(bob, 6), 6)
@@ -176,10 +167,7 @@ func TestBlockedChatDoesNotBlockOthers(t *testing.T) {
 }
 
 func TestFloodWaitOfOneUserDoesNotDelayOthers(t *testing.T) {
-	h := newHarness(t, harnessOpts{})
-	h.say(alice, "/start")
-	h.say(bob, "/start")
-	h.src.set(offersN(2))
+	h := startedHarness(t, offersN(2), alice, bob)
 	// Alice's chat is in a long flood wait; bob is served meanwhile, in this cycle and the next.
 	h.srv.FailChat(alice, "sendPhoto", 1, 429, "Too Many Requests: retry after 30", 30)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -226,9 +214,7 @@ func TestCommandReplyBeforeQueuedNotifications(t *testing.T) {
 }
 
 func TestRejectedNotificationIsNotRetriedEveryCycle(t *testing.T) {
-	h := newHarness(t, harnessOpts{})
-	h.say(alice, "/start")
-	h.src.set(offersN(1))
+	h := startedHarness(t, offersN(1), alice)
 	h.srv.Fail("sendPhoto", 1, 400, "Bad Request: wrong file identifier/HTTP URL specified", 0)
 	h.srv.Fail("sendMessage", 1, 400, "Bad Request: can't parse entities: something", 0)
 	require.NoError(t, h.bot.NotifyOnce(context.Background()))
