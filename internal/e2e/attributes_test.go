@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
 	"math"
 	"slices"
@@ -20,10 +18,8 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/bot"
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
-	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 )
 
@@ -44,26 +40,14 @@ func TestAttributesGroundTruth(t *testing.T) {
 	p.awaitSettled(t, 2, total, 50*time.Second)
 
 	now := time.Now()
-	all, byName := expectAttrMarket(cat, games, now)
-	fees := map[string]*wantFees{}
-	for _, g := range games {
-		fees[g] = expectFees(cat.Fees[g], now)
-	}
-	m := &attrMarket{byName: byName, fees: fees}
+	tm := expectTruth(cat, games, now)
 	d := newDiffs()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	want := make([]*wantTitle, len(all))
-	for i, a := range all {
-		want[i] = a.wantTitle
-	}
-	compareRedis(ctx, t, p.rdb, want, now, d)
-	compareAttrRedis(ctx, t, p.rdb, all, now, d)
+	compareRedis(ctx, t, p.rdb, tm.want, now, d)
+	compareAttrRedis(ctx, t, p.rdb, tm.all, now, d)
 
-	src := pricestore.NewMarketReader(p.rdb, pricestore.MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.05")}, clock.Real{},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	snap, err := src.Market(ctx)
-	require.NoError(t, err)
+	snap := readMarket(ctx, t, p.rdb)
 	settings := []userSettings{
 		{name: "min price $0, limit -100 %", minPrice: 0, limitBP: -10000},
 		{name: "min price $0, limit 0 %", minPrice: 0, limitBP: 0},
@@ -71,7 +55,7 @@ func TestAttributesGroundTruth(t *testing.T) {
 	}
 	got := map[string][]offers.Offer{}
 	for _, s := range settings {
-		exp := expectAttrOffers(all, m, s)
+		exp := expectAttrOffers(tm.all, tm.m, s)
 		require.NotEmpty(t, exp, "the truth has offers for %s", s.name)
 		got[s.name] = offers.Compute(snap, offers.Settings{MinPriceCents: s.minPrice, LimitBasisPoints: s.limitBP}, now)
 		compareAttrOffers(s.name, exp, got[s.name], d)
@@ -82,11 +66,11 @@ func TestAttributesGroundTruth(t *testing.T) {
 			d.add(o.Title, "offers: a hidden kind shown", "%s %s", o.Kind, o.Status)
 		}
 	}
-	comparePlainTitles(all, fees, got, settings, d)
+	comparePlainTitles(tm, got, settings, d)
 
 	loose, strict := got[settings[0].name], got[settings[1].name]
 	counts := checkDesigned(t, designed, loose, strict, d)
-	cross := crossPhaseOffers(all, loose, d)
+	cross := crossPhaseOffers(tm.all, loose, d)
 	t.Logf("designed: FLOAT deals offered %d/%d, FLOAT non-deals offered %d/%d, STICKERS deals offered %d/%d, "+
 		"STICKERS non-deals offered %d/%d, HISTORY traps offered at 0 %% %d/%d; offers priced from another phase's sales: %d",
 		counts["FLOAT deal"][0], counts["FLOAT deal"][1], counts["FLOAT non-deal"][0], counts["FLOAT non-deal"][1],
@@ -474,10 +458,9 @@ func wantLine2(w *attrOffer) string {
 
 // comparePlainTitles checks that the titles without attributes get exactly the offers SPEC §6.1 gave
 // them before attributes existed (groundtruth_expect_test.go's rules).
-func comparePlainTitles(all []*attrTitle, fees map[string]*wantFees, got map[string][]offers.Offer, settings []userSettings, d *diffs) {
-	plain, _, isPlain := splitPlain(all)
+func comparePlainTitles(tm *truthMarket, got map[string][]offers.Offer, settings []userSettings, d *diffs) {
 	for _, s := range settings {
-		compareOffers("plain titles, "+s.name, expectOffers(plain, fees, s), offersOf(got[s.name], isPlain, true), d, map[string]bool{})
+		compareOffers("plain titles, "+s.name, expectOffers(tm.plain, tm.m.fees, s), offersOf(got[s.name], tm.isPlain, true), d, map[string]bool{})
 	}
 }
 
@@ -607,15 +590,10 @@ func crossPhaseOffers(all []*attrTitle, got []offers.Offer, d *diffs) int {
 func TestAttributesTruthMatchesTheDesign(t *testing.T) {
 	sim, games, _ := truthSim(t, 40)
 	now := time.Now()
-	all, byName := expectAttrMarket(sim.Catalogue(), games, now)
-	fees := map[string]*wantFees{}
-	for _, g := range games {
-		fees[g] = expectFees(sim.Catalogue().Fees[g], now)
-	}
-	m := &attrMarket{byName: byName, fees: fees}
+	tm := expectTruth(sim.Catalogue(), games, now)
 	toOffers := func(s userSettings) []offers.Offer {
 		var out []offers.Offer
-		for _, o := range expectAttrOffers(all, m, s) {
+		for _, o := range expectAttrOffers(tm.all, tm.m, s) {
 			out = append(out, offers.Offer{Title: o.title, Kind: market.OfferKind(o.kind), Status: market.ListingStatus(o.status),
 				Item: &offers.ItemInfo{Phase: market.Phase(o.phase), ID: itemID(o.item)}, Buy: o.buy, Sell: o.sell, ProfitBasisPoints: o.bp})
 		}
@@ -632,7 +610,7 @@ func TestAttributesTruthMatchesTheDesign(t *testing.T) {
 			continue
 		}
 		traps++
-		a := byName[c.Game+"|"+c.Title]
+		a := tm.m.byName[c.Game+"|"+c.Title]
 		own := a.phases[c.Phase].history
 		require.True(t, own.stable, "%s: its own phase is stable", c)
 		mixed := a.history

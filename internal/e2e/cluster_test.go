@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -12,14 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
-	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/bot/telegram/telegramtest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/rabbitmq/rabbitmqtest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
-	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 )
 
 // TestGroundTruthOnRedisCluster runs the real binaries on the local Redis Cluster (SPEC §9.3): a parser
@@ -73,43 +68,30 @@ func TestGroundTruthOnRedisCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	now, d := time.Now(), newDiffs()
-	all, byName := expectAttrMarket(cat, games, now)
-	want := make([]*wantTitle, len(all))
-	for i, a := range all {
-		want[i] = a.wantTitle
-	}
-	plain, attributed, isPlain := splitPlain(all)
-	fees := map[string]*wantFees{}
+	tm := expectTruth(cat, games, now)
 	for _, g := range games {
-		fees[g] = expectFees(cat.Fees[g], now)
-		compareFees(ctx, t, rdb, g, fees[g], d)
+		compareFees(ctx, t, rdb, g, tm.m.fees[g], d)
 	}
-	am := &attrMarket{byName: byName, fees: fees}
-	compareRedis(ctx, t, rdb, want, now, d)
-	compareTTLs(ctx, t, rdb, want, d)
-	compareAttrRedis(ctx, t, rdb, all, now, d)
+	compareRedis(ctx, t, rdb, tm.want, now, d)
+	compareTTLs(ctx, t, rdb, tm.want, d)
+	compareAttrRedis(ctx, t, rdb, tm.all, now, d)
 	if n := handled("invalid"); n > 0 {
 		d.add("(worker)", "worker: messages dead-lettered", "%v messages", n)
 	}
 
 	// The bot's read of the whole market, as the bot binary makes it, walks every master.
-	snap, err := pricestore.NewMarketReader(rdb, pricestore.MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.05")},
-		clock.Real{}, slog.New(slog.NewTextHandler(io.Discard, nil))).Market(ctx)
-	require.NoError(t, err)
+	snap := readMarket(ctx, t, rdb)
 	require.Len(t, snap.Titles, total, "titles read back from the cluster")
-	stateDiffers := map[string]bool{}
-	for title := range d.byTitle {
-		stateDiffers[title] = true
-	}
+	stateDiffers := d.titles()
 	zeroLimit := userSettings{name: "min price $0, limit 0 %", minPrice: 0, limitBP: 0}
 	for _, s := range []userSettings{{name: "min price $0, limit -100 %", minPrice: 0, limitBP: -10000}, zeroLimit} {
-		exp := expectOffers(plain, fees, s)
+		exp := expectOffers(tm.plain, tm.m.fees, s)
 		require.NotEmpty(t, exp, "the truth has offers for %s", s.name)
 		computed := offers.Compute(snap, offers.Settings{MinPriceCents: s.minPrice, LimitBasisPoints: s.limitBP}, time.Now())
-		got := offersOf(computed, isPlain, true)
+		got := offersOf(computed, tm.isPlain, true)
 		compareOffers(s.name, exp, got, d, stateDiffers)
 		compareRendered(exp, got, d, stateDiffers)
-		compareAttrOffers(s.name, expectAttrOffers(attributed, am, s), offersOf(computed, isPlain, false), d)
+		compareAttrOffers(s.name, expectAttrOffers(tm.attributed, tm.m, s), offersOf(computed, tm.isPlain, false), d)
 	}
 	require.True(t, d.empty(), d.report())
 
@@ -121,7 +103,7 @@ func TestGroundTruthOnRedisCluster(t *testing.T) {
 	// A page shows no phase: the offers of one title, kind and status (a phased title's HISTORY offers of
 	// each phase) share a key.
 	truth := map[string][]wantOffer{}
-	for _, o := range expectAttrOffers(all, am, zeroLimit) {
+	for _, o := range expectAttrOffers(tm.all, tm.m, zeroLimit) {
 		k := o.title + "|" + o.kind + "|" + fmt.Sprint(o.status == string(market.StatusLocked))
 		truth[k] = append(truth[k], o.wantOffer)
 	}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"html"
-	"io"
-	"log/slog"
 	"maps"
 	"math"
 	"os"
@@ -25,9 +23,7 @@ import (
 
 	"github.com/skinflip/dmarket-monitor/internal/bot"
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
-	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
-	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 )
@@ -157,26 +153,17 @@ func TestGroundTruthWholeMarket(t *testing.T) {
 	p.awaitSettled(t, 2, total, 90*time.Second)
 
 	now := time.Now()
-	all, byName := expectAttrMarket(cat, games, now)
-	want := make([]*wantTitle, len(all))
-	for i, a := range all {
-		want[i] = a.wantTitle
-	}
-	plain, attributed, isPlain := splitPlain(all)
-	wantFeesByGame := map[string]*wantFees{}
-	for _, g := range games {
-		wantFeesByGame[g] = expectFees(cat.Fees[g], now)
-	}
+	tm := expectTruth(cat, games, now)
 
 	d := newDiffs()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	compareRedis(ctx, t, p.rdb, want, now, d)
+	compareRedis(ctx, t, p.rdb, tm.want, now, d)
 	for _, g := range games {
-		compareFees(ctx, t, p.rdb, g, wantFeesByGame[g], d)
+		compareFees(ctx, t, p.rdb, g, tm.m.fees[g], d)
 	}
-	compareTTLs(ctx, t, p.rdb, want, d)
-	compareAttrRedis(ctx, t, p.rdb, all, now, d)
+	compareTTLs(ctx, t, p.rdb, tm.want, d)
+	compareAttrRedis(ctx, t, p.rdb, tm.all, now, d)
 	// Every item of the catalogue is valid: none may be dropped, no message dead-lettered.
 	mfs, err := p.workerReg.Gather()
 	require.NoError(t, err)
@@ -194,33 +181,25 @@ func TestGroundTruthWholeMarket(t *testing.T) {
 			}
 		}
 	}
-	stateDiffers := map[string]bool{}
-	for title := range d.byTitle {
-		stateDiffers[title] = true
-	}
-
-	src := pricestore.NewMarketReader(p.rdb, pricestore.MarketReaderConfig{FallbackFee: offerstest.MustFraction("0.05")}, clock.Real{},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	market, err := src.Market(ctx)
-	require.NoError(t, err)
+	stateDiffers := d.titles()
+	market := readMarket(ctx, t, p.rdb)
 	for _, s := range []userSettings{
 		{name: "min price $0, limit -100 %", minPrice: 0, limitBP: -10000},
 		{name: "min price $10, limit 0 %", minPrice: 1000, limitBP: 0},
 		{name: "min price $1000000, limit 10000 %", minPrice: 100000000, limitBP: 1000000, wantEmpty: true},
 	} {
 		// Titles without attributes by SPEC §6.1's rules; the others with the attribute rules too.
-		exp := expectOffers(plain, wantFeesByGame, s)
+		exp := expectOffers(tm.plain, tm.m.fees, s)
 		if s.wantEmpty {
 			require.Empty(t, exp, "the truth has no offer for %s", s.name)
 		} else {
 			require.NotEmpty(t, exp, "the truth has offers for %s", s.name)
 		}
 		computed := offers.Compute(market, offers.Settings{MinPriceCents: s.minPrice, LimitBasisPoints: s.limitBP}, time.Now())
-		got := offersOf(computed, isPlain, true)
+		got := offersOf(computed, tm.isPlain, true)
 		compareOffers(s.name, exp, got, d, stateDiffers)
 		compareRendered(exp, got, d, stateDiffers)
-		compareAttrOffers(s.name, expectAttrOffers(attributed, &attrMarket{byName: byName, fees: wantFeesByGame}, s),
-			offersOf(computed, isPlain, false), d)
+		compareAttrOffers(s.name, expectAttrOffers(tm.attributed, tm.m, s), offersOf(computed, tm.isPlain, false), d)
 	}
 
 	if d.empty() {
