@@ -44,10 +44,10 @@ type ItemValue struct {
 	Days int `json:"days,omitempty"`
 }
 
-// pageItems picks, of the page's listings items[idx] of one title, the market.ItemsPerStatus cheapest
-// (price, then item id) of each (status, phase) and returns them as the x:a and x:l arguments of
-// listingsScript: JSON arrays, "" for a status without items. idx is reordered.
-func pageItems(buf []byte, items []validate.Listing, idx []int32, exp, t int64) (avail, locked string, _ []byte) {
+// keepItems picks, of the page's listings items[idx] of one title, the market.ItemsPerStatus cheapest
+// (price, then item id) of each (status, phase), the ones listingsScript is sent, and returns them
+// sorted by status (tradable first), phase, price and item id. idx is reordered and reused.
+func keepItems(items []validate.Listing, idx []int32) []int32 {
 	slices.SortFunc(idx, func(a, b int32) int {
 		x, y := &items[a], &items[b]
 		if x.Locked != y.Locked {
@@ -59,24 +59,35 @@ func pageItems(buf []byte, items []validate.Listing, idx []int32, exp, t int64) 
 		return cmp.Or(cmp.Compare(x.Attrs.Phase, y.Attrs.Phase), cmp.Compare(x.PriceCents, y.PriceCents),
 			cmp.Compare(x.ItemID, y.ItemID))
 	})
+	out := idx[:0] // writes only at or behind the element read
+	kept := 0
+	var prev *validate.Listing
+	for _, j := range idx {
+		it := &items[j]
+		if prev != nil && (prev.Locked != it.Locked || prev.Attrs.Phase != it.Attrs.Phase) {
+			kept = 0
+		}
+		prev = it
+		if kept == market.ItemsPerStatus {
+			continue
+		}
+		kept++
+		out = append(out, j)
+	}
+	return out
+}
+
+// pageItems returns the kept items items[kept] (see keepItems) as the x:a and x:l arguments of
+// listingsScript: JSON arrays, "" for a status without items.
+func pageItems(buf []byte, items []validate.Listing, kept []int32, exp, t int64) (avail, locked string, _ []byte) {
 	var out [2]string
 	for s := range 2 {
 		buf = buf[:0]
-		kept := 0
-		var phase market.Phase
-		for _, j := range idx {
+		for _, j := range kept {
 			it := &items[j]
 			if it.Locked != (s == 1) {
 				continue
 			}
-			if kept > 0 && it.Attrs.Phase != phase {
-				kept = 0
-			}
-			phase = it.Attrs.Phase
-			if kept == market.ItemsPerStatus {
-				continue
-			}
-			kept++
 			if len(buf) == 0 {
 				buf = append(buf, '[')
 			} else {

@@ -114,6 +114,10 @@ type Config struct {
 	PriceTTL time.Duration
 	// HistoryTTL is how long a history key lives after its sales were fetched (HISTORY_TTL).
 	HistoryTTL time.Duration
+	// ItemCacheTitles bounds the titles whose written items the Store remembers so as not to send an
+	// unchanged item again within PriceTTL/4 of writing it (see writeListings); 0 takes
+	// DefaultItemCacheTitles, a negative value sends every item every time.
+	ItemCacheTitles int
 }
 
 // Client is the part of go-redis the store uses.
@@ -130,6 +134,7 @@ type Store struct {
 	rdb   Client
 	clock clock.Clock
 	cfg   Config
+	items *itemCache // nil when disabled
 }
 
 // New returns a Store. Zero TTLs take the defaults; negative ones are an error.
@@ -142,7 +147,11 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 	if rdb == nil || clk == nil {
 		return nil, fmt.Errorf("%w: nil dependency", ErrConfig)
 	}
-	return &Store{rdb: rdb, clock: clk, cfg: cfg}, nil
+	s := &Store{rdb: rdb, clock: clk, cfg: cfg}
+	if cfg.ItemCacheTitles >= 0 {
+		s.items = newItemCache(cmp.Or(cfg.ItemCacheTitles, DefaultItemCacheTitles))
+	}
+	return s, nil
 }
 
 // listingsScript applies one listings page to ONE prices key (SPEC §9.3: one key per atomic unit; a
@@ -155,7 +164,9 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 // page has none of the status), merged into FieldItemsAvailable and FieldItemsLocked (see mergeItems and
 // its fast path renewItems, which work on the items as the worker wrote them, without decoding JSON):
 // the fields are read and written only when the page brings items of their status, and on a full pass,
-// which drops their expired items; "first" below also bounds every kept item's exp.
+// which drops their expired items; "first" below also bounds every kept item's exp. The last argument is
+// "1" when the worker left the page's items out because it wrote them unchanged shortly before (see
+// Store.writeListings), else "0".
 //
 // The script reads only meta, the expiry bounds and the fields it writes (HMGET), not the whole hash.
 // The bounds (field FieldExpiry) hold "first", a lower bound of every stored field's exp, so no field
@@ -165,7 +176,10 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 // read about once per PRICE_TTL per key instead of on every page. The script writes meta unless the
 // stored one is newer and sets the key to expire with its newest field, never later than PRICE_TTL after
 // the newest fetch (or deletes it when no live field is left). It returns 1 when the key is left holding
-// prices, else 0, plus 2 when a level appeared, disappeared (expired) or changed its count.
+// prices, else 0, plus 2 when a level appeared, disappeared (expired) or changed its count, plus 4 when
+// the stored items may no longer hold what the worker sent them (a stored item was dropped or trimmed, a
+// page's item was not kept), so that the worker forgets what it wrote of the title. A call whose items were left out on a key without meta (new, expired or deleted) writes nothing
+// and returns 8: the worker sends it again with its items.
 //
 // A page without crawl identity (fresh lane, scans) over a level a crawl wrote does not lower the
 // crawl's count: the level keeps the crawl's identity and per-page counts, with n = max(stored n, page
@@ -182,6 +196,7 @@ local cycle = tonumber(ARGV[6])
 local page = ARGV[7]
 local meta = ARGV[8]
 local fields = ARGV[9]
+local lost = false -- the stored items may differ from what the worker sent (see the return value)
 
 -- crawlValue merges this page's count n (and lowest lock days, -1 for tradable fields) into the stored
 -- value v (nil when none). A field keeps the per-page counts of the newest crawl that showed it: the
@@ -286,10 +301,11 @@ local function mergeItems(raw, incoming)
     local id, p, e, it = string.match(v, '^{"id":(.-),"p":(%d+),"exp":(%d+),"t":(%d+)')
     p, e, it = tonumber(p), tonumber(e), tonumber(it)
     if not id or e < now then
-      if stored then differs = true end
+      if stored then differs, lost = true, true end
       return
     end
     local o = byId[id]
+    if o and o.t > it then lost = true end
     if o == nil or o.t <= it then
       local ph = ''
       if string.find(v, ',"ph":"', 1, true) then ph = string.match(v, ',"ph":"([^"]*)"') end
@@ -316,8 +332,9 @@ local function mergeItems(raw, incoming)
       kept[#kept + 1] = it.v
       if low == nil or it.e < low then low = it.e end
       if it.moved then differs = true end
-    elseif it.was then
-      differs = true
+    else
+      lost = true
+      if it.was then differs = true end
     end
   end
   if #kept == 0 then return nil, nil, differs end
@@ -349,7 +366,10 @@ local function insertItem(out, v, id, p)
     if not nxt then break end
     pos = nxt + 1
   end
-  if before >= itemsPerGroup then return out, false end
+  if before >= itemsPerGroup then
+    lost = true
+    return out, false
+  end
   if total >= itemsPerGroup then return nil end
   if at then return string.sub(out, 1, at - 1) .. v .. ',' .. string.sub(out, at), true end
   return string.sub(out, 1, -2) .. ',' .. v .. ']', true
@@ -384,7 +404,9 @@ local function renewItems(raw, incoming)
         local _, ce, ct = string.find(cur, '^"exp":%d+,"t":(%d+)', #head + 1)
         local _, ve, vt = string.find(v, '^"exp":%d+,"t":(%d+)', #head + 1)
         if not ce or not ve then return nil end
-        if tonumber(ct) <= tonumber(vt) then
+        if tonumber(ct) > tonumber(vt) then
+          lost = true
+        else
           if string.sub(cur, ce + 1) ~= string.sub(v, ve + 1) then
             if (string.match(cur, ',"ph":"([^"]*)"') or '') ~= (string.match(v, ',"ph":"([^"]*)"') or '') then
               return nil
@@ -413,6 +435,7 @@ if hasItems then
   head = redis.call('HMGET', key, 'meta', 'expiry', 'x:a', 'x:l')
 else
   head = redis.call('HMGET', key, 'meta', 'expiry')
+  if ARGV[12] == '1' and not head[1] then return 8 end
 end
 local metat = -1
 if head[1] then metat = tonumber(string.match(head[1], '"t":(%d+)')) or -1 end
@@ -520,9 +543,11 @@ if hasItems or full then
   end
 end
 
+local forget = 0
+if lost then forget = 4 end
 if live == 0 then
   redis.call('DEL', key)
-  return changed
+  return changed -- a later call that leaves its items out finds no meta (8)
 end
 if #itemDel > 0 then redis.call('HDEL', key, unpack(itemDel)) end
 if t >= metat then
@@ -542,7 +567,7 @@ end
 local ttl = lastms - nowms
 if ttl < 1 then ttl = 1 end
 redis.call('PEXPIRE', key, ttl)
-return 1 + changed
+return 1 + changed + forget
 `)
 
 // casScript writes the string key KEYS[1] unless the stored value is newer (SPEC §9.3: one key per
@@ -634,7 +659,8 @@ func (s *Store) writeListings(ctx context.Context, p ListingsPage, track *crawlT
 	t := p.FetchedAt.UnixMilli()
 	common := [...]any{now.Unix(), now.UnixMilli(), t, exp, expAt.UnixMilli(), cycle, page}
 	keys, args := make([]string, len(titles)), make([][]any, len(titles))
-	listingsArgs(keys, args, titles, fields, p.Items, itemNext, common[:], p.Game, p.FetchedAt, t, exp, cycle > 0)
+	plan := s.planItems(titles, p.Items, itemNext, now)
+	listingsArgs(keys, args, titles, fields, p.Items, plan, common[:], p.Game, p.FetchedAt, t, exp, cycle > 0)
 	cmds, err := s.evalPerKey(ctx, listingsScript, keys, args, func(pipe redis.Pipeliner) {
 		s.addToBuckets(ctx, pipe, p.Game, titles, fields)
 		track.queue(ctx, pipe)
@@ -642,13 +668,20 @@ func (s *Store) writeListings(ctx context.Context, p ListingsPage, track *crawlT
 	if err != nil {
 		return nil, 0, fmt.Errorf("write listings of %d titles: %w", len(titles), err)
 	}
+	codes := make([]int, len(cmds))
 	for i, c := range cmds {
-		code, _ := c.Int() // evalPerKey checked every result
+		codes[i], _ = c.Int() // evalPerKey checked every result
+	}
+	if err := s.resendItems(ctx, codes, keys, args, plan, p.Items, exp, t); err != nil {
+		return nil, 0, fmt.Errorf("write listings of %d titles: %w", len(titles), err)
+	}
+	for i, code := range codes {
 		n += code & 1
 		if code&2 != 0 {
 			changed = append(changed, titles[i].title)
 		}
 	}
+	s.rememberItems(titles, codes, plan, p.Items, exp, t, now.Unix())
 	return changed, n, nil
 }
 
@@ -711,16 +744,16 @@ func aggregate(items []validate.Listing, titles []titleAgg, fields []fieldAgg) (
 }
 
 // listingsArgs sets keys[i] to the prices key of titles[i] and args[i] to its listingsScript arguments:
-// common, the meta JSON, the field lines (crawl counts when crawl is set) and the title's items of each
-// status (see pageItems; "" when none). t is the fetch time (unix ms), exp the fields' expiry (unix s).
+// common, the meta JSON, the field lines (crawl counts when crawl is set), the title's kept items of each
+// status (see plan and pageItems; "" when none or skipped) and whether they were skipped. t is the fetch
+// time (unix ms), exp the fields' expiry (unix s).
 func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []fieldAgg, items []validate.Listing,
-	itemNext []int32, common []any, game string, fetchedAt time.Time, t, exp int64, crawl bool) {
+	plan *itemsPlan, common []any, game string, fetchedAt time.Time, t, exp int64, crawl bool) {
 	buf := make([]byte, 0, 256)
-	var idx []int32
 	for i := range titles {
 		ta := &titles[i]
 		keys[i] = PricesKey(ta.title)
-		a := make([]any, 0, len(common)+4)
+		a := make([]any, 0, len(common)+5)
 		a = append(a, common...)
 		buf = appendMeta(buf[:0], t, ta.title, game, ta.image, ta.suggested, fetchedAt.Unix())
 		a = append(a, string(buf))
@@ -737,14 +770,13 @@ func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []field
 		}
 		a = append(a, string(buf))
 		var avail, locked string
-		if ta.itemHead >= 0 {
-			idx = idx[:0]
-			for j := ta.itemHead; j >= 0; j = itemNext[j] {
-				idx = append(idx, j)
-			}
-			avail, locked, buf = pageItems(buf, items, idx, exp, t)
+		skip := "0"
+		if plan.skipped[i] {
+			skip = "1"
+		} else if kept := plan.of(i); len(kept) > 0 {
+			avail, locked, buf = pageItems(buf, items, kept, exp, t)
 		}
-		args[i] = append(a, avail, locked)
+		args[i] = append(a, avail, locked, skip)
 	}
 }
 

@@ -1,0 +1,217 @@
+package pricestore
+
+import (
+	"container/list"
+	"context"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
+)
+
+// DefaultItemCacheTitles is Config.ItemCacheTitles when zero: the titles whose written items a Store
+// remembers (each holds the items its pages showed, at most market.ItemsPerStatus per status and phase).
+const DefaultItemCacheTitles = 65536
+
+// cachedItem is what the store last wrote of one item of a title.
+type cachedItem struct {
+	digest uint64 // of the item's stored form without its times, and its status
+	exp    int64  // the exp written (unix s)
+	t      int64  // the fetch time written (unix ms)
+}
+
+// titleItems is the written items of one title, by item id.
+type titleItems struct {
+	title string
+	items map[string]cachedItem
+}
+
+// itemCache remembers, per title, the kept items the listings script was sent and stored, so that a
+// page showing them again unchanged soon after does not send them again (see Store.writeListings). It
+// holds at most max titles, evicting the least recently used, and is safe for concurrent use.
+type itemCache struct {
+	mu     sync.Mutex
+	max    int
+	seed   maphash.Seed
+	lru    *list.List // of *titleItems, most recent first
+	titles map[string]*list.Element
+}
+
+func newItemCache(maxTitles int) *itemCache {
+	return &itemCache{max: maxTitles, seed: maphash.MakeSeed(), lru: list.New(), titles: make(map[string]*list.Element)}
+}
+
+// digest returns the digest of an item's stored form written without its times (form, see appendItem
+// with exp and t 0) and status.
+func (c *itemCache) digest(form []byte, locked bool) uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	_, _ = h.Write(form)
+	if locked {
+		_ = h.WriteByte(1)
+	}
+	return h.Sum64()
+}
+
+// fresh reports whether every item items[kept[i]] is remembered for title with digest digests[i] and an
+// exp of at least minExp.
+func (c *itemCache) fresh(title string, items []validate.Listing, kept []int32, digests []uint64, minExp int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.titles[title]
+	if !ok {
+		return false
+	}
+	ti, _ := e.Value.(*titleItems)
+	for i, j := range kept {
+		it, ok := ti.items[items[j].ItemID]
+		if !ok || it.digest != digests[i] || it.exp < minExp {
+			return false
+		}
+	}
+	c.lru.MoveToFront(e)
+	return true
+}
+
+// record remembers that the items items[kept[i]] of title were written with digests[i], exp and fetch
+// time t, unless a newer write of the item is remembered; it forgets the title's items whose exp is
+// before now.
+func (c *itemCache) record(title string, items []validate.Listing, kept []int32, digests []uint64, exp, t, now int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ti *titleItems
+	if e, ok := c.titles[title]; ok {
+		c.lru.MoveToFront(e)
+		ti, _ = e.Value.(*titleItems)
+	} else {
+		ti = &titleItems{title: title, items: make(map[string]cachedItem, len(kept))}
+		c.titles[title] = c.lru.PushFront(ti)
+		for c.lru.Len() > c.max {
+			old, _ := c.lru.Remove(c.lru.Back()).(*titleItems)
+			delete(c.titles, old.title)
+		}
+	}
+	for id, it := range ti.items {
+		if it.exp < now {
+			delete(ti.items, id)
+		}
+	}
+	for i, j := range kept {
+		id := items[j].ItemID
+		if old, ok := ti.items[id]; ok && old.t > t {
+			continue
+		}
+		ti.items[id] = cachedItem{digest: digests[i], exp: exp, t: t}
+	}
+}
+
+// forget drops every remembered item of title.
+func (c *itemCache) forget(title string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.titles[title]; ok {
+		c.lru.Remove(e)
+		delete(c.titles, title)
+	}
+}
+
+// len returns the number of titles remembered.
+func (c *itemCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
+
+// itemsPlan is what a listings write sends of each title's items: titles[i] keeps the page's items
+// items[kept[from[i]:from[i+1]]] (see keepItems), whose digests are digests[from[i]:from[i+1]] (nil
+// without a cache), and leaves them out when skipped[i].
+type itemsPlan struct {
+	kept    []int32
+	from    []int
+	digests []uint64
+	skipped []bool
+}
+
+// of returns the kept items of titles[i].
+func (p *itemsPlan) of(i int) []int32 { return p.kept[p.from[i]:p.from[i+1]] }
+
+// planItems picks each title's kept items of the page and skips those of a title whose every kept item
+// the store wrote unchanged (same price, status and attributes) less than PriceTTL/4 before now: their
+// stored exp is still at least 3/4 PriceTTL ahead, so sending them again would only move their times.
+func (s *Store) planItems(titles []titleAgg, items []validate.Listing, itemNext []int32, now time.Time) *itemsPlan {
+	p := &itemsPlan{from: make([]int, len(titles)+1), skipped: make([]bool, len(titles))}
+	if itemNext == nil {
+		return p
+	}
+	for i := range titles {
+		start := len(p.kept)
+		for j := titles[i].itemHead; j >= 0; j = itemNext[j] {
+			p.kept = append(p.kept, j)
+		}
+		p.kept = p.kept[:start+len(keepItems(items, p.kept[start:]))]
+		p.from[i+1] = len(p.kept)
+	}
+	if s.items == nil {
+		return p
+	}
+	p.digests = make([]uint64, len(p.kept))
+	var buf []byte
+	for k, j := range p.kept {
+		buf = appendItem(buf[:0], &items[j], 0, 0)
+		p.digests[k] = s.items.digest(buf, items[j].Locked)
+	}
+	minExp := now.Add(s.cfg.PriceTTL - s.cfg.PriceTTL/4).Unix()
+	for i := range titles {
+		if kept := p.of(i); len(kept) > 0 {
+			p.skipped[i] = s.items.fresh(titles[i].title, items, kept, p.digests[p.from[i]:p.from[i+1]], minExp)
+		}
+	}
+	return p
+}
+
+// resendItems sends again, with their items, the calls that left their items out and found the key
+// without meta (code 8, nothing written), and puts their codes into codes.
+func (s *Store) resendItems(ctx context.Context, codes []int, keys []string, args [][]any, plan *itemsPlan,
+	items []validate.Listing, exp, t int64) error {
+	var again []int
+	for i, code := range codes {
+		if code&8 != 0 {
+			again = append(again, i)
+		}
+	}
+	if len(again) == 0 {
+		return nil
+	}
+	k, a := make([]string, len(again)), make([][]any, len(again))
+	for n, i := range again {
+		plan.skipped[i] = false
+		avail, locked, _ := pageItems(nil, items, plan.of(i), exp, t)
+		k[n] = keys[i]
+		a[n] = append(args[i][:len(args[i])-3:len(args[i])-3], avail, locked, "0")
+	}
+	cmds, err := s.evalPerKey(ctx, listingsScript, k, a, nil)
+	if err != nil {
+		return err
+	}
+	for n, i := range again {
+		codes[i], _ = cmds[n].Int() // evalPerKey checked every result
+	}
+	return nil
+}
+
+// rememberItems records the items each title sent and the script kept (codes are the script's results),
+// and forgets the titles whose stored items may differ from what the store remembers.
+func (s *Store) rememberItems(titles []titleAgg, codes []int, plan *itemsPlan, items []validate.Listing, exp, t, now int64) {
+	if s.items == nil {
+		return
+	}
+	for i, code := range codes {
+		switch kept := plan.of(i); {
+		case code&4 != 0:
+			s.items.forget(titles[i].title)
+		case len(kept) > 0 && !plan.skipped[i]:
+			s.items.record(titles[i].title, items, kept, plan.digests[plan.from[i]:plan.from[i+1]], exp, t, now)
+		}
+	}
+}

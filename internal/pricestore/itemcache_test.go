@@ -1,0 +1,183 @@
+package pricestore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/skinflip/dmarket-monitor/internal/market"
+	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
+	"github.com/skinflip/dmarket-monitor/internal/platform/redisdb/redisdbtest"
+	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
+)
+
+const cacheTitle = "AK-47 | Redline (Field-Tested)"
+
+// storedT returns the fetch time (unix ms) stored with item id of title's x:a field, 0 when not stored.
+func storedT(t *testing.T, rdb redis.UniversalClient, id string) int64 {
+	t.Helper()
+	for _, v := range storedItems(t, rdb, cacheTitle, FieldItemsAvailable) {
+		if v.ID == id {
+			return v.T
+		}
+	}
+	return 0
+}
+
+// TestItemCacheSkipsUnchangedItems: an item written unchanged less than PriceTTL/4 ago is not sent
+// again (its stored times stay), while its level is renewed; a changed item, or one written PriceTTL/4
+// ago or more, is sent again.
+func TestItemCacheSkipsUnchangedItems(t *testing.T) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
+		item := attrListing("a1", cacheTitle, 500, false, withFloat(0.25))
+		applyAt(t, s, clk.Now(), item)
+		first := clk.Now().UnixMilli()
+		require.Equal(t, first, storedT(t, rdb, "a1"))
+
+		clk.Advance(14 * time.Minute)
+		applyAt(t, s, clk.Now(), item)
+		require.Equal(t, first, storedT(t, rdb, "a1"), "unchanged within PriceTTL/4: not sent")
+		level, err := rdb.HGet(context.Background(), PricesKey(cacheTitle), "a:500").Result()
+		require.NoError(t, err)
+		require.Contains(t, level, fmt.Sprintf(`"t":%d`, clk.Now().UnixMilli()), "the level is renewed")
+
+		changed := attrListing("a1", cacheTitle, 500, false, withFloat(0.26))
+		applyAt(t, s, clk.Now(), changed)
+		require.Equal(t, clk.Now().UnixMilli(), storedT(t, rdb, "a1"), "changed attributes are sent")
+		second := clk.Now().UnixMilli()
+
+		clk.Advance(14 * time.Minute)
+		applyAt(t, s, clk.Now(), changed)
+		require.Equal(t, second, storedT(t, rdb, "a1"))
+		clk.Advance(time.Minute + time.Second)
+		applyAt(t, s, clk.Now(), changed)
+		require.Equal(t, clk.Now().UnixMilli(), storedT(t, rdb, "a1"), "renewed once PriceTTL/4 passed")
+		require.Len(t, readItems(t, rdb, clk, cacheTitle), 1)
+	})
+}
+
+// TestItemCacheKeyRecreated: a title whose prices key was deleted gets its items again on the next page,
+// although the store wrote them unchanged a moment before.
+func TestItemCacheKeyRecreated(t *testing.T) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
+		item := attrListing("a1", cacheTitle, 500, false, withFloat(0.25))
+		applyAt(t, s, clk.Now(), item)
+		require.NoError(t, rdb.Del(context.Background(), PricesKey(cacheTitle)).Err())
+		clk.Advance(time.Minute)
+		a := applyAt(t, s, clk.Now(), item)
+		require.Equal(t, 1, a.Titles)
+		require.Equal(t, []string{cacheTitle}, a.Changed)
+		require.Equal(t, clk.Now().UnixMilli(), storedT(t, rdb, "a1"))
+		require.Len(t, readItems(t, rdb, clk, cacheTitle), 1)
+	})
+}
+
+// TestItemCacheForgetsTrimmedTitle: an item trimmed by 20 cheaper ones is sent again on its next page
+// once those expired, instead of being taken for stored.
+func TestItemCacheForgetsTrimmedTitle(t *testing.T) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
+		item := attrListing("z9", cacheTitle, 900, false, withFloat(0.25))
+		applyAt(t, s, clk.Now(), item)
+		cheap := make([]validate.Listing, market.ItemsPerStatus)
+		for i := range cheap {
+			cheap[i] = attrListing(fmt.Sprintf("c%02d", i), cacheTitle, int64(100+i), false, withFloat(0.5))
+		}
+		// Fetched 59 minutes ago: they expire a minute from now.
+		applyAt(t, s, clk.Now().Add(-59*time.Minute), cheap...)
+		require.Zero(t, storedT(t, rdb, "z9"), "trimmed")
+
+		clk.Advance(2 * time.Minute)
+		applyAt(t, s, clk.Now(), item)
+		require.Equal(t, clk.Now().UnixMilli(), storedT(t, rdb, "z9"), "sent again after the trim")
+		got := readItems(t, rdb, clk, cacheTitle)
+		require.Len(t, got, 1)
+		require.Equal(t, "z9", got[0].ItemID)
+	})
+}
+
+// TestItemCacheOlderStoredWins: a page whose item is older than the stored one of the same id (another
+// process wrote it) leaves it, and the store forgets the title, so that what it wrote before is not
+// taken for stored.
+func TestItemCacheOlderStoredWins(t *testing.T) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
+		other, _ := newStoreOn(t, rdb) // another worker process
+		older := attrListing("a1", cacheTitle, 500, false, withFloat(0.25))
+		applyAt(t, s, clk.Now().Add(-2*time.Second), older)
+		newer := attrListing("a1", cacheTitle, 500, false, withFloat(0.3))
+		applyAt(t, other, clk.Now(), newer)
+		between := attrListing("a1", cacheTitle, 500, false, withFloat(0.27))
+		applyAt(t, s, clk.Now().Add(-time.Second), between)
+		require.Zero(t, s.items.len(), "forgotten")
+		applyAt(t, s, clk.Now().Add(time.Second), older)
+		got := storedItems(t, rdb, cacheTitle, FieldItemsAvailable)
+		require.Len(t, got, 1)
+		require.Equal(t, "0.25", got[0].Float, "the newest page's form")
+	})
+}
+
+// TestItemCacheBounded: the cache keeps at most its size of titles, the least recently used leaving.
+func TestItemCacheBounded(t *testing.T) {
+	c := newItemCache(2)
+	items := []validate.Listing{{ItemID: "1"}}
+	kept, digests := []int32{0}, []uint64{7}
+	for _, title := range []string{"a", "b", "c"} {
+		c.record(title, items, kept, digests, 100, 1, 0)
+		if title == "b" {
+			require.True(t, c.fresh("a", items, kept, digests, 100), "a used last")
+		}
+	}
+	require.Equal(t, 2, c.len())
+	require.True(t, c.fresh("a", items, kept, digests, 100))
+	require.False(t, c.fresh("b", items, kept, digests, 100), "evicted")
+	require.True(t, c.fresh("c", items, kept, digests, 100))
+	require.False(t, c.fresh("c", items, kept, []uint64{8}, 100), "other digest")
+	require.False(t, c.fresh("c", items, kept, digests, 101), "exp too early")
+	c.record("c", items, kept, []uint64{9}, 200, 0, 0)
+	require.True(t, c.fresh("c", items, kept, digests, 100), "an older write is not recorded")
+	c.record("c", []validate.Listing{{ItemID: "2"}}, kept, digests, 300, 5, 150)
+	require.False(t, c.fresh("c", items, kept, digests, 0), "expired entries leave")
+	c.forget("c")
+	require.Equal(t, 1, c.len())
+
+	s, err := New(redisdbtest.New(t), clocktest.NewFake(t0), Config{ItemCacheTitles: -1})
+	require.NoError(t, err)
+	require.Nil(t, s.items, "disabled")
+}
+
+// TestItemCacheConcurrent: handlers writing pages of the same titles at once leave every title with its
+// items (run with -race).
+func TestItemCacheConcurrent(t *testing.T) {
+	s, rdb, clk := newStore(t)
+	const titles, rounds, workers = 20, 5, 4
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				var page []validate.Listing
+				for i := range titles {
+					title := fmt.Sprintf("title %d", i)
+					page = append(page, attrListing(fmt.Sprintf("%d-%d", i, w%2), title, int64(100+i), false, withFloat(0.1)))
+				}
+				_, err := s.ApplyListings(context.Background(), ListingsPage{Game: "a8db",
+					FetchedAt: clk.Now().Add(time.Duration(r) * time.Millisecond), Items: page})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range titles {
+		got := readItems(t, rdb, clk, fmt.Sprintf("title %d", i))
+		require.Len(t, got, 2, "title %d", i)
+	}
+	require.Equal(t, titles, s.items.len())
+}
