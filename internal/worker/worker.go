@@ -177,6 +177,7 @@ var _ message.Handler = (*Handler)(nil)
 type metrics struct {
 	items    *prometheus.CounterVec
 	invalid  *prometheus.CounterVec
+	attrs    *prometheus.CounterVec
 	titles   *prometheus.CounterVec
 	pages    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -193,6 +194,9 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Help: "Valid items (listings, orders, sales, reduced fees) handed to Redis, by message kind."}, []string{"kind"}),
 		invalid: f.NewCounterVec(prometheus.CounterOpts{Name: "dmarket_worker_items_invalid_total",
 			Help: "Items dropped by validation, by reason."}, []string{"reason"}),
+		attrs: f.NewCounterVec(prometheus.CounterOpts{Name: "dmarket_worker_attributes_dropped_total",
+			Help: "Item attributes left out by validation (the listing or sale is kept), by message kind and reason."},
+			[]string{"kind", "reason"}),
 		titles: f.NewCounterVec(prometheus.CounterOpts{Name: "dmarket_worker_titles_written_total",
 			Help: "Redis keys (titles, or games for fees) changed by the worker, by message kind."}, []string{"kind"}),
 		pages: f.NewCounterVec(prometheus.CounterOpts{Name: "dmarket_worker_pages_total",
@@ -226,6 +230,11 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	m.pages.WithLabelValues(middleware.KindUnknown, middleware.OutcomeInvalid)
 	for _, r := range validate.Reasons {
 		m.invalid.WithLabelValues(string(r))
+	}
+	for _, k := range []message.Kind{message.KindListings, message.KindSales} {
+		for _, r := range validate.AttrReasons {
+			m.attrs.WithLabelValues(string(k), string(r))
+		}
 	}
 	return m
 }
@@ -323,6 +332,13 @@ func (h *Handler) countInvalid(inv validate.Invalid) {
 	}
 }
 
+// countBadAttrs counts the attributes a settled message of kind left out of its kept items.
+func (h *Handler) countBadAttrs(kind message.Kind, bad validate.Invalid) {
+	for r, n := range bad {
+		h.m.attrs.WithLabelValues(string(kind), string(r)).Add(float64(n))
+	}
+}
+
 // write runs one Redis write with its span, duration and titles metrics.
 func (h *Handler) write(ctx context.Context, kind message.Kind, fn func(ctx context.Context) (int, error)) (err error) {
 	if h.span != nil {
@@ -394,6 +410,7 @@ func (h *Handler) listings(ctx context.Context, msg *validate.Message) error {
 	}
 	h.publishChanges(ctx, env.GameID, message.ChangedPrices, changed)
 	h.settled(message.KindListings, len(page.Items), page.Invalid)
+	h.countBadAttrs(message.KindListings, page.BadAttrs)
 	return nil
 }
 
@@ -521,6 +538,7 @@ func (h *Handler) sales(ctx context.Context, env message.Envelope) error {
 	if err != nil {
 		return err
 	}
+	h.countBadAttrs(message.KindSales, sales.BadAttrs)
 	if changed {
 		h.publishChanges(ctx, env.GameID, message.ChangedHistory, []string{title})
 	}
