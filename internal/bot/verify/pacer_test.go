@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
+	"github.com/skinflip/dmarket-monitor/internal/dmarket/egresstest"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
 )
@@ -104,11 +105,7 @@ func TestEgressPacesEveryAttempt(t *testing.T) {
 		l, err := e.Acquire(Urgent(context.Background()), true)
 		require.NoError(t, err)
 		require.Equal(t, dmarket.DirectEgressName, l.Name())
-		req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
-		require.NoError(t, err)
-		resp, err := l.Do(req)
-		require.NoError(t, err)
-		require.NoError(t, resp.Body.Close())
+		require.Equal(t, http.StatusTooManyRequests, egresstest.Get(t, l, srv.URL))
 		l.Release(dmarket.Throttled)
 	}
 	require.Equal(t, 3, calls)

@@ -7,6 +7,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/dmarket"
 )
@@ -38,3 +41,15 @@ func (direct) Release(dmarket.Outcome) {}
 
 // Name is dmarket.DirectEgressName.
 func (direct) Name() string { return dmarket.DirectEgressName }
+
+// Get sends a GET of url through l and closes the answer's body; it returns the answer's status code
+// and fails t on any error.
+func Get(t testing.TB, l dmarket.Lease, url string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	resp, err := l.Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	return resp.StatusCode
+}

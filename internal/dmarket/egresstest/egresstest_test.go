@@ -19,12 +19,7 @@ func TestDirect(t *testing.T) {
 	l, err := eg.Acquire(context.Background(), true)
 	require.NoError(t, err)
 	require.Equal(t, dmarket.DirectEgressName, l.Name())
-	req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
-	require.NoError(t, err)
-	resp, err := l.Do(req)
-	require.NoError(t, err)
-	require.NoError(t, resp.Body.Close())
-	require.Equal(t, http.StatusTeapot, resp.StatusCode)
+	require.Equal(t, http.StatusTeapot, egresstest.Get(t, l, srv.URL))
 	l.Release(dmarket.Success)
 
 	ctx, cancel := context.WithCancel(context.Background())
