@@ -10,7 +10,6 @@ import (
 	"github.com/openzipkin/zipkin-go"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/skinflip/dmarket-monitor/internal/bot"
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/verify"
 	"github.com/skinflip/dmarket-monitor/internal/config"
@@ -48,27 +47,6 @@ func newVerifier(cfg config.Bot, pub message.Publisher, market *offers.Service, 
 		return nil, nil, fmt.Errorf("verifier: %w", err)
 	}
 	return client, v, nil
-}
-
-// forwardUpdates hands the offers service's updates to the bot as changes until ctx ends.
-func forwardUpdates(ctx context.Context, market *offers.Service, changes chan<- bot.Change) error {
-	updates, cancel := market.Subscribe()
-	defer cancel()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case u, ok := <-updates:
-			if !ok {
-				return nil
-			}
-			select {
-			case changes <- bot.Change{Titles: u.Titles, Resync: u.Resync, At: u.At}:
-			case <-ctx.Done():
-				return nil
-			}
-		}
-	}
 }
 
 // degrading turns a check's unhealthy into degraded: the component cannot make the bot unready.

@@ -113,7 +113,7 @@ func run(ctx context.Context, cfg config.Bot, log *slog.Logger) error {
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return lifecycle.IgnoreCanceled(amqpConn.Run(gctx)) })
 	g.Go(func() error { return market.Run(gctx) })
-	g.Go(func() error { return forwardUpdates(gctx, market, changes) })
+	g.Go(func() error { return bot.ForwardUpdates(gctx, market, changes) })
 	g.Go(func() error { return verifier.Run(gctx) })
 	g.Go(func() error { return lifecycle.IgnoreCanceled(events.Run(gctx)) })
 	g.Go(func() error { return lifecycle.IgnoreCanceled(b.Run(gctx)) })

@@ -91,22 +91,7 @@ func TestChangedTitleIsReCheckedAndNotifiedAtOnce(t *testing.T) {
 	lifecycletest.Run(t, 10*time.Second, ver.Run)
 
 	changes := make(chan Change)
-	lifecycletest.Run(t, 10*time.Second, func(ctx context.Context) error {
-		updates, cancel := svc.Subscribe()
-		defer cancel()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case u := <-updates:
-				select {
-				case changes <- Change{Titles: u.Titles, Resync: u.Resync, At: u.At}:
-				case <-ctx.Done():
-					return nil
-				}
-			}
-		}
-	})
+	lifecycletest.Run(t, 10*time.Second, func(ctx context.Context) error { return ForwardUpdates(ctx, svc, changes) })
 	h := newHarness(t, harnessOpts{src: &fakeOffers{}, opts: []Option{WithChanges(changes, svc), WithVerifier(ver)}})
 	h.say(alice, "/start")
 
