@@ -36,11 +36,7 @@ func TestAttributesGroundTruth(t *testing.T) {
 	require.NotEmpty(t, designed, "the adversarial catalogue holds designed attribute cases")
 	t.Logf("catalogue: %d titles, %d listings, %d designed cases", total, cat.ListingCount(), len(designed))
 
-	p := startTruthPipeline(t, sim, games)
-	p.awaitSettled(t, 2, total, 50*time.Second)
-
-	now := time.Now()
-	tm := expectTruth(cat, games, now)
+	p, tm, now := settledTruth(t, sim, games, total, 50*time.Second)
 	d := newDiffs()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -85,13 +85,8 @@ func TestGroundTruthOnRedisCluster(t *testing.T) {
 	stateDiffers := d.titles()
 	zeroLimit := userSettings{name: "min price $0, limit 0 %", minPrice: 0, limitBP: 0}
 	for _, s := range []userSettings{{name: "min price $0, limit -100 %", minPrice: 0, limitBP: -10000}, zeroLimit} {
-		exp := expectOffers(tm.plain, tm.m.fees, s)
+		exp := tm.compareOffersFor(snap, s, d, stateDiffers)
 		require.NotEmpty(t, exp, "the truth has offers for %s", s.name)
-		computed := offers.Compute(snap, offers.Settings{MinPriceCents: s.minPrice, LimitBasisPoints: s.limitBP}, time.Now())
-		got := offersOf(computed, tm.isPlain, true)
-		compareOffers(s.name, exp, got, d, stateDiffers)
-		compareRendered(exp, got, d, stateDiffers)
-		compareAttrOffers(s.name, expectAttrOffers(tm.attributed, tm.m, s), offersOf(computed, tm.isPlain, false), d)
 	}
 	require.True(t, d.empty(), d.report())
 

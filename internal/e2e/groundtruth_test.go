@@ -149,11 +149,7 @@ func TestGroundTruthWholeMarket(t *testing.T) {
 
 	// Two full crawls: the second re-crawls every range over the first one's state (ranges split where
 	// their chains were long), as a running parser does; the state must be the same as after one.
-	p := startTruthPipeline(t, sim, games)
-	p.awaitSettled(t, 2, total, 90*time.Second)
-
-	now := time.Now()
-	tm := expectTruth(cat, games, now)
+	p, tm, now := settledTruth(t, sim, games, total, 90*time.Second)
 
 	d := newDiffs()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -189,17 +185,12 @@ func TestGroundTruthWholeMarket(t *testing.T) {
 		{name: "min price $1000000, limit 10000 %", minPrice: 100000000, limitBP: 1000000, wantEmpty: true},
 	} {
 		// Titles without attributes by SPEC §6.1's rules; the others with the attribute rules too.
-		exp := expectOffers(tm.plain, tm.m.fees, s)
+		exp := tm.compareOffersFor(market, s, d, stateDiffers)
 		if s.wantEmpty {
 			require.Empty(t, exp, "the truth has no offer for %s", s.name)
 		} else {
 			require.NotEmpty(t, exp, "the truth has offers for %s", s.name)
 		}
-		computed := offers.Compute(market, offers.Settings{MinPriceCents: s.minPrice, LimitBasisPoints: s.limitBP}, time.Now())
-		got := offersOf(computed, tm.isPlain, true)
-		compareOffers(s.name, exp, got, d, stateDiffers)
-		compareRendered(exp, got, d, stateDiffers)
-		compareAttrOffers(s.name, expectAttrOffers(tm.attributed, tm.m, s), offersOf(computed, tm.isPlain, false), d)
 	}
 
 	if d.empty() {

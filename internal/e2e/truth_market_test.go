@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/bot/offers/offerstest"
 	"github.com/skinflip/dmarket-monitor/internal/dmarket/dmarkettest"
 	"github.com/skinflip/dmarket-monitor/internal/market"
@@ -58,4 +59,28 @@ func (d *diffs) titles() map[string]bool {
 		out[title] = true
 	}
 	return out
+}
+
+// settledTruth starts the truth pipeline on sim's games, waits until it has crawled them twice (the
+// second crawl over the first one's state, as a running parser does) and returns it with the truth at
+// the time it settled.
+func settledTruth(t *testing.T, sim *dmarkettest.Server, games []string, total int, within time.Duration) (*truthPipeline, *truthMarket, time.Time) {
+	t.Helper()
+	p := startTruthPipeline(t, sim, games)
+	p.awaitSettled(t, 2, total, within)
+	now := time.Now()
+	return p, expectTruth(sim.Catalogue(), games, now), now
+}
+
+// compareOffersFor compares the offers the bot computes from snap for s with the truth's: the titles
+// without attributes by SPEC §6.1's rules (offers and their rendering), the others with the attribute
+// rules too. It returns the truth's offers of the titles without attributes.
+func (tm *truthMarket) compareOffersFor(snap market.Snapshot, s userSettings, d *diffs, stateDiffers map[string]bool) []wantOffer {
+	exp := expectOffers(tm.plain, tm.m.fees, s)
+	computed := offers.Compute(snap, offers.Settings{MinPriceCents: s.minPrice, LimitBasisPoints: s.limitBP}, time.Now())
+	got := offersOf(computed, tm.isPlain, true)
+	compareOffers(s.name, exp, got, d, stateDiffers)
+	compareRendered(exp, got, d, stateDiffers)
+	compareAttrOffers(s.name, expectAttrOffers(tm.attributed, tm.m, s), offersOf(computed, tm.isPlain, false), d)
+	return exp
 }
