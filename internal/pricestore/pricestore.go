@@ -348,6 +348,7 @@ end
 local function insertItem(out, v, id, p)
   local ph = string.match(v, ',"ph":"([^"]*)"') or ''
   local pos, before, total, at = 2, 0, 0, nil
+  local q = nil -- the next phase member at or after pos (false: none), searched once per item that has one
   while true do
     local sid, sp = string.match(out, '^{"id":(.-),"p":(%d+),', pos)
     if not sid then return nil end
@@ -356,7 +357,7 @@ local function insertItem(out, v, id, p)
       sp = tonumber(sp)
       if sp > p or (sp == p and sid > id) then at = pos end
     end
-    local q = string.find(out, ',"ph":"', pos, true)
+    if q ~= false and (q == nil or q < pos) then q = string.find(out, ',"ph":"', pos, true) or false end
     local sph = ''
     if q and q < (nxt or #out) then sph = string.match(out, '^,"ph":"([^"]*)"', q) end
     if sph == ph then
