@@ -54,24 +54,28 @@ func (c *itemCache) digest(form []byte, locked bool) uint64 {
 	return h.Sum64()
 }
 
-// fresh reports whether every item items[kept[i]] is remembered for title with digest digests[i] and an
-// exp of at least minExp.
-func (c *itemCache) fresh(title string, items []validate.Listing, kept []int32, digests []uint64, minExp int64) bool {
+// stale appends to out the positions k in kept of the items items[kept[k]] that are not remembered for
+// title with digest digests[k] and an exp of at least minExp (all of them when the title is not
+// remembered), and returns out.
+func (c *itemCache) stale(title string, items []validate.Listing, kept []int32, digests []uint64, minExp int64, out []int) []int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.titles[title]
 	if !ok {
-		return false
+		for k := range kept {
+			out = append(out, k)
+		}
+		return out
 	}
 	ti, _ := e.Value.(*titleItems)
-	for i, j := range kept {
+	for k, j := range kept {
 		it, ok := ti.items[items[j].ItemID]
-		if !ok || it.digest != digests[i] || it.exp < minExp {
-			return false
+		if !ok || it.digest != digests[k] || it.exp < minExp {
+			out = append(out, k)
 		}
 	}
 	c.lru.MoveToFront(e)
-	return true
+	return out
 }
 
 // record remembers that the items items[kept[i]] of title were written with digests[i], exp and fetch
@@ -125,20 +129,35 @@ func (c *itemCache) len() int {
 
 // itemsPlan is what a listings write sends of each title's items: titles[i] keeps the page's items
 // items[kept[from[i]:from[i+1]]] (see keepItems), whose digests are digests[from[i]:from[i+1]] (nil
-// without a cache), and leaves them out when skipped[i].
+// without a cache). When skipped[i] some or all of them are left out: only items[send[sendFrom[i]:
+// sendFrom[i+1]]] (digests sendDigests) go to the script.
 type itemsPlan struct {
-	kept    []int32
-	from    []int
-	digests []uint64
-	skipped []bool
+	kept        []int32
+	from        []int
+	digests     []uint64
+	skipped     []bool
+	send        []int32
+	sendFrom    []int
+	sendDigests []uint64
 }
 
 // of returns the kept items of titles[i].
 func (p *itemsPlan) of(i int) []int32 { return p.kept[p.from[i]:p.from[i+1]] }
 
-// planItems picks each title's kept items of the page and skips those of a title whose every kept item
-// the store wrote unchanged (same price, status and attributes) less than PriceTTL/4 before now: their
-// stored exp is still at least 3/4 PriceTTL ahead, so sending them again would only move their times.
+// sent returns the items of titles[i] the script is sent, and their digests (nil without a cache).
+func (p *itemsPlan) sent(i int) ([]int32, []uint64) {
+	if !p.skipped[i] {
+		if p.digests == nil {
+			return p.of(i), nil
+		}
+		return p.of(i), p.digests[p.from[i]:p.from[i+1]]
+	}
+	return p.send[p.sendFrom[i]:p.sendFrom[i+1]], p.sendDigests[p.sendFrom[i]:p.sendFrom[i+1]]
+}
+
+// planItems picks each title's kept items of the page and leaves out of a title's items those the store
+// wrote unchanged (same price, status and attributes) less than PriceTTL/4 before now: their stored exp
+// is still at least 3/4 PriceTTL ahead, so sending them again would only move their times.
 func (s *Store) planItems(titles []titleAgg, items []validate.Listing, itemNext []int32, now time.Time) *itemsPlan {
 	p := &itemsPlan{from: make([]int, len(titles)+1), skipped: make([]bool, len(titles))}
 	if itemNext == nil {
@@ -162,10 +181,24 @@ func (s *Store) planItems(titles []titleAgg, items []validate.Listing, itemNext 
 		p.digests[k] = s.items.digest(buf, items[j].Locked)
 	}
 	minExp := now.Add(s.cfg.PriceTTL - s.cfg.PriceTTL/4).Unix()
+	p.sendFrom = make([]int, len(titles)+1)
+	var stale []int
 	for i := range titles {
-		if kept := p.of(i); len(kept) > 0 {
-			p.skipped[i] = s.items.fresh(titles[i].title, items, kept, p.digests[p.from[i]:p.from[i+1]], minExp)
+		p.sendFrom[i+1] = len(p.send)
+		kept, digests := p.of(i), p.digests[p.from[i]:p.from[i+1]]
+		if len(kept) == 0 {
+			continue
 		}
+		stale = s.items.stale(titles[i].title, items, kept, digests, minExp, stale[:0])
+		if len(stale) == len(kept) {
+			continue
+		}
+		p.skipped[i] = true
+		for _, k := range stale {
+			p.send = append(p.send, kept[k])
+			p.sendDigests = append(p.sendDigests, digests[k])
+		}
+		p.sendFrom[i+1] = len(p.send)
 	}
 	return p
 }
@@ -207,11 +240,12 @@ func (s *Store) rememberItems(titles []titleAgg, codes []int, plan *itemsPlan, i
 		return
 	}
 	for i, code := range codes {
-		switch kept := plan.of(i); {
-		case code&4 != 0:
+		if code&4 != 0 {
 			s.items.forget(titles[i].title)
-		case len(kept) > 0 && !plan.skipped[i]:
-			s.items.record(titles[i].title, items, kept, plan.digests[plan.from[i]:plan.from[i+1]], exp, t, now)
+			continue
+		}
+		if sent, digests := plan.sent(i); len(sent) > 0 {
+			s.items.record(titles[i].title, items, sent, digests, exp, t, now)
 		}
 	}
 }

@@ -61,6 +61,38 @@ func TestItemCacheSkipsUnchangedItems(t *testing.T) {
 	})
 }
 
+// TestItemCacheSendsOnlyChangedItems: of a title's items, only the new and changed ones are sent again
+// (stored with the new page's time); the unchanged ones keep their stored times, and all stay stored.
+func TestItemCacheSendsOnlyChangedItems(t *testing.T) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
+		same := attrListing("a1", cacheTitle, 500, false, withFloat(0.25))
+		moved := attrListing("a2", cacheTitle, 600, false, withFloat(0.3))
+		applyAt(t, s, clk.Now(), same, moved)
+		first := clk.Now().UnixMilli()
+
+		clk.Advance(time.Minute)
+		moved = attrListing("a2", cacheTitle, 600, false, withFloat(0.31))
+		added := attrListing("a0", cacheTitle, 400, false, withFloat(0.2))
+		a := applyAt(t, s, clk.Now(), same, moved, added)
+		require.Equal(t, []string{cacheTitle}, a.Changed)
+		now := clk.Now().UnixMilli()
+		require.Equal(t, first, storedT(t, rdb, "a1"), "unchanged: not sent")
+		require.Equal(t, now, storedT(t, rdb, "a2"), "changed: sent")
+		require.Equal(t, now, storedT(t, rdb, "a0"), "new: sent")
+		got := readItems(t, rdb, clk, cacheTitle)
+		require.Len(t, got, 3)
+		require.Equal(t, []string{"a0", "a1", "a2"}, []string{got[0].ItemID, got[1].ItemID, got[2].ItemID})
+
+		// The key deleted: the call that leaves a1 out is sent again with every item.
+		require.NoError(t, rdb.Del(context.Background(), PricesKey(cacheTitle)).Err())
+		clk.Advance(time.Minute)
+		changed := attrListing("a2", cacheTitle, 600, false, withFloat(0.32))
+		applyAt(t, s, clk.Now(), same, changed, added)
+		require.Len(t, readItems(t, rdb, clk, cacheTitle), 3)
+		require.Equal(t, clk.Now().UnixMilli(), storedT(t, rdb, "a1"), "sent again with the others")
+	})
+}
+
 // TestItemCacheKeyRecreated: a title whose prices key was deleted gets its items again on the next page,
 // although the store wrote them unchanged a moment before.
 func TestItemCacheKeyRecreated(t *testing.T) {
@@ -125,22 +157,25 @@ func TestItemCacheBounded(t *testing.T) {
 	c := newItemCache(2)
 	items := []validate.Listing{{ItemID: "1"}}
 	kept, digests := []int32{0}, []uint64{7}
+	fresh := func(title string, items []validate.Listing, kept []int32, digests []uint64, minExp int64) bool {
+		return len(c.stale(title, items, kept, digests, minExp, nil)) == 0
+	}
 	for _, title := range []string{"a", "b", "c"} {
 		c.record(title, items, kept, digests, 100, 1, 0)
 		if title == "b" {
-			require.True(t, c.fresh("a", items, kept, digests, 100), "a used last")
+			require.True(t, fresh("a", items, kept, digests, 100), "a used last")
 		}
 	}
 	require.Equal(t, 2, c.len())
-	require.True(t, c.fresh("a", items, kept, digests, 100))
-	require.False(t, c.fresh("b", items, kept, digests, 100), "evicted")
-	require.True(t, c.fresh("c", items, kept, digests, 100))
-	require.False(t, c.fresh("c", items, kept, []uint64{8}, 100), "other digest")
-	require.False(t, c.fresh("c", items, kept, digests, 101), "exp too early")
+	require.True(t, fresh("a", items, kept, digests, 100))
+	require.False(t, fresh("b", items, kept, digests, 100), "evicted")
+	require.True(t, fresh("c", items, kept, digests, 100))
+	require.False(t, fresh("c", items, kept, []uint64{8}, 100), "other digest")
+	require.False(t, fresh("c", items, kept, digests, 101), "exp too early")
 	c.record("c", items, kept, []uint64{9}, 200, 0, 0)
-	require.True(t, c.fresh("c", items, kept, digests, 100), "an older write is not recorded")
+	require.True(t, fresh("c", items, kept, digests, 100), "an older write is not recorded")
 	c.record("c", []validate.Listing{{ItemID: "2"}}, kept, digests, 300, 5, 150)
-	require.False(t, c.fresh("c", items, kept, digests, 0), "expired entries leave")
+	require.False(t, fresh("c", items, kept, digests, 0), "expired entries leave")
 	c.forget("c")
 	require.Equal(t, 1, c.len())
 

@@ -165,8 +165,8 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 // its fast path renewItems, which work on the items as the worker wrote them, without decoding JSON):
 // the fields are read and written only when the page brings items of their status, and on a full pass,
 // which drops their expired items; "first" below also bounds every kept item's exp. The last argument is
-// "1" when the worker left the page's items out because it wrote them unchanged shortly before (see
-// Store.writeListings), else "0".
+// "1" when the worker left some or all of the page's items out because it wrote them unchanged shortly
+// before (see Store.planItems; the items sent are merged as usual, the others stay as stored), else "0".
 //
 // The script reads only meta, the expiry bounds and the fields it writes (HMGET), not the whole hash.
 // The bounds (field FieldExpiry) hold "first", a lower bound of every stored field's exp, so no field
@@ -178,8 +178,8 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 // the newest fetch (or deletes it when no live field is left). It returns 1 when the key is left holding
 // prices, else 0, plus 2 when a level appeared, disappeared (expired) or changed its count, plus 4 when
 // the stored items may no longer hold what the worker sent them (a stored item was dropped or trimmed, a
-// page's item was not kept), so that the worker forgets what it wrote of the title. A call whose items were left out on a key without meta (new, expired or deleted) writes nothing
-// and returns 8: the worker sends it again with its items.
+// page's item was not kept), so that the worker forgets what it wrote of the title. A call that left items out on a key without meta (new, expired or deleted) writes
+// nothing and returns 8: the worker sends it again with all its items.
 //
 // A page without crawl identity (fresh lane, scans) over a level a crawl wrote does not lower the
 // crawl's count: the level keeps the crawl's identity and per-page counts, with n = max(stored n, page
@@ -436,8 +436,8 @@ if hasItems then
   head = redis.call('HMGET', key, 'meta', 'expiry', 'x:a', 'x:l')
 else
   head = redis.call('HMGET', key, 'meta', 'expiry')
-  if ARGV[12] == '1' and not head[1] then return 8 end
 end
+if ARGV[12] == '1' and not head[1] then return 8 end
 local metat = -1
 if head[1] then metat = tonumber(string.match(head[1], '"t":(%d+)')) or -1 end
 local hint, lastms = nil, 0
@@ -774,8 +774,9 @@ func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []field
 		skip := "0"
 		if plan.skipped[i] {
 			skip = "1"
-		} else if kept := plan.of(i); len(kept) > 0 {
-			avail, locked, buf = pageItems(buf, items, kept, exp, t)
+		}
+		if sent, _ := plan.sent(i); len(sent) > 0 {
+			avail, locked, buf = pageItems(buf, items, sent, exp, t)
 		}
 		args[i] = append(a, avail, locked, skip)
 	}
