@@ -478,3 +478,44 @@ func TestItemsInsertedInPlace(t *testing.T) {
 		require.Equal(t, got, storedItems(t, rdb, title, FieldItemsAvailable))
 	})
 }
+
+// TestItemsInsertedAtTheLimit: new items of one page that fill their phase are inserted in one pass;
+// one more than the room left goes through the merge, which keeps the 20 cheapest; one past the 20
+// cheapest is left out while the others of its page are inserted.
+func TestItemsInsertedAtTheLimit(t *testing.T) {
+	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, _ *clocktest.Fake) {
+		const title = "T"
+		at := t0.Add(-time.Minute)
+		var page []validate.Listing
+		for i := range market.ItemsPerStatus - 3 {
+			page = append(page, attrListing(fmt.Sprintf("s%02d", i), title, int64(200+10*i), false, withFloat(0.1)))
+		}
+		applyAt(t, s, at, page...)
+		ids := func() []string { return itemIDs(storedItems(t, rdb, title, FieldItemsAvailable)) }
+
+		// Two new items fit (20 - 17 = 3 places): both inserted.
+		applyAt(t, s, at.Add(time.Second), attrListing("n1", title, 205, false, withFloat(0.2)),
+			attrListing("n2", title, 1000, false, withFloat(0.2)))
+		got := ids()
+		require.Len(t, got, market.ItemsPerStatus-1)
+		require.Equal(t, []string{"s00", "n1", "s01"}, got[:3])
+		require.Equal(t, "n2", got[len(got)-1])
+
+		// Two more with one place left: the merge keeps the 20 cheapest.
+		applyAt(t, s, at.Add(2*time.Second), attrListing("n3", title, 100, false, withFloat(0.2)),
+			attrListing("n4", title, 101, false, withFloat(0.2)))
+		got = ids()
+		require.Len(t, got, market.ItemsPerStatus)
+		require.Equal(t, []string{"n3", "n4", "s00"}, got[:3])
+		require.NotContains(t, got, "n2")
+
+		// A Ruby item is inserted while the page's item past the 20 cheapest is left out.
+		a := applyAt(t, s, at.Add(3*time.Second), attrListing("r1", title, 5000, false, withPhase(market.PhaseRuby, 0.3)),
+			attrListing("n5", title, 9000, false, withFloat(0.2)))
+		require.Equal(t, []string{title}, a.Changed)
+		got = ids()
+		require.Len(t, got, market.ItemsPerStatus+1)
+		require.Equal(t, "r1", got[len(got)-1])
+		require.NotContains(t, got, "n5")
+	})
+}

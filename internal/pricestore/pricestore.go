@@ -341,39 +341,62 @@ local function mergeItems(raw, incoming)
   return '[' .. table.concat(kept, ',') .. ']', low, differs
 end
 
--- insertItem puts the new item v (its id not stored) into the sorted field out at its (price, id) place
--- and returns the field and true. When ItemsPerStatus items of its phase come before that place it
--- would be trimmed at once: it returns out unchanged and false. It returns nil when the insert would push
--- a stored item of the phase out (the merge trims then).
-local function insertItem(out, v, id, p)
-  local ph = string.match(v, ',"ph":"([^"]*)"') or ''
-  local pos, before, total, at = 2, 0, 0, nil
+-- insertItems puts the new items news (each {v, id, p, ph}; their ids not stored) into the sorted field
+-- out at their (price, id) places in one pass over it, and builds the field once from slices of out. A
+-- new item that would be trimmed at once (ItemsPerStatus items of its phase before its place) is left
+-- out. It returns the field and whether an item was added, or nil when the inserts would push a stored
+-- item out (the merge trims then). Past the last place only the stored items' phases are read.
+local function insertItems(out, news)
+  table.sort(news, function(a, b)
+    if a.p ~= b.p then return a.p < b.p end
+    return a.id < b.id
+  end)
+  local parts, from, per, n, added = {}, 1, {}, 1, false
+  local function place(it, at) -- puts it before position at (nil: after the last stored item)
+    local c = per[it.ph] or 0
+    if c >= itemsPerGroup then
+      lost = true
+      return
+    end
+    per[it.ph], added = c + 1, true
+    if at then
+      parts[#parts + 1] = string.sub(out, from, at - 1)
+      parts[#parts + 1] = it.v
+      parts[#parts + 1] = ','
+      from = at
+    else
+      parts[#parts + 1] = ','
+      parts[#parts + 1] = it.v
+    end
+  end
+  local pos = 2
   local q = nil -- the next phase member at or after pos (false: none), searched once per item that has one
   while true do
-    local sid, sp = string.match(out, '^{"id":(.-),"p":(%d+),', pos)
-    if not sid then return nil end
     local nxt = string.find(out, ',{"id":', pos + 1, true)
-    if at == nil then
+    if n <= #news then
+      local sid, sp = string.match(out, '^{"id":(.-),"p":(%d+),', pos)
+      if not sid then return nil end
       sp = tonumber(sp)
-      if sp > p or (sp == p and sid > id) then at = pos end
+      while n <= #news and (sp > news[n].p or (sp == news[n].p and sid > news[n].id)) do
+        place(news[n], pos)
+        n = n + 1
+      end
     end
     if q ~= false and (q == nil or q < pos) then q = string.find(out, ',"ph":"', pos, true) or false end
     local sph = ''
     if q and q < (nxt or #out) then sph = string.match(out, '^,"ph":"([^"]*)"', q) end
-    if sph == ph then
-      total = total + 1
-      if at == nil then before = before + 1 end
-    end
+    per[sph] = (per[sph] or 0) + 1
     if not nxt then break end
     pos = nxt + 1
   end
-  if before >= itemsPerGroup then
-    lost = true
-    return out, false
+  parts[#parts + 1] = string.sub(out, from, -2)
+  for i = n, #news do place(news[i], nil) end
+  if not added then return out, false end
+  for _, c in pairs(per) do
+    if c > itemsPerGroup then return nil end
   end
-  if total >= itemsPerGroup then return nil end
-  if at then return string.sub(out, 1, at - 1) .. v .. ',' .. string.sub(out, at), true end
-  return string.sub(out, 1, -2) .. ',' .. v .. ']', true
+  parts[#parts + 1] = ']'
+  return table.concat(parts), true
 end
 
 -- renewItems is mergeItems' fast path for pages whose items are either stored at the same price and
@@ -385,17 +408,15 @@ end
 -- a lower bound of every item's exp.
 local function renewItems(raw, incoming)
   if not raw or string.sub(raw, 1, 2) ~= '[{' then return nil end
-  local out, changed = raw, false
+  local out, changed, news, pending = raw, false, {}, {}
   for _, v in ipairs(splitItems(incoming, {})) do
     local head, id, p = string.match(v, '^({"id":(.-),"p":(%d+),)')
     if not head then return nil end
     local s = string.find(out, head, 1, true)
     if not s then
-      if string.find(out, '{"id":' .. id .. ',', 1, true) then return nil end -- stored at another price
-      local added
-      out, added = insertItem(out, v, id, tonumber(p))
-      if not out then return nil end
-      if added then changed = true end
+      if pending[id] or string.find(out, '{"id":' .. id .. ',', 1, true) then return nil end -- stored at another price or twice
+      pending[id] = true
+      news[#news + 1] = {v = v, id = id, p = tonumber(p), ph = string.match(v, ',"ph":"([^"]*)"') or ''}
     else
       local e = string.find(out, ',{"id":', s + 1, true)
       local stop = (e or #out) - 1
@@ -418,6 +439,12 @@ local function renewItems(raw, incoming)
         end
       end
     end
+  end
+  if #news > 0 then
+    local added
+    out, added = insertItems(out, news)
+    if not out then return nil end
+    if added then changed = true end
   end
   return out, changed
 end
