@@ -120,13 +120,6 @@ func (c *itemCache) forget(title string) {
 	}
 }
 
-// len returns the number of titles remembered.
-func (c *itemCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len()
-}
-
 // itemsPlan is what a listings write sends of each title's items: titles[i] keeps the page's items
 // items[kept[from[i]:from[i+1]]] (see keepItems), whose digests are digests[from[i]:from[i+1]] (nil
 // without a cache). When skipped[i] some or all of them are left out: only items[send[sendFrom[i]:

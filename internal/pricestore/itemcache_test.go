@@ -216,3 +216,10 @@ func TestItemCacheConcurrent(t *testing.T) {
 	}
 	require.Equal(t, titles, s.items.len())
 }
+
+// len returns the number of titles c remembers.
+func (c *itemCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
