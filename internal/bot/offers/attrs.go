@@ -178,8 +178,9 @@ func attrEntries(dst []entry, a attrSource, title int32, prefix int64) []entry {
 	}
 	cheapest := cheapestItems(t)
 	if isPhased(t) && t.Phases != nil {
+		phases := market.Phases() // one copy per title, not one per status
 		for st := range 2 {
-			for pi, ph := range market.Phases() {
+			for pi, ph := range phases {
 				ps := t.Phases[ph]
 				k := cheapest[st][pi+1]
 				if ps == nil || k < 0 {
