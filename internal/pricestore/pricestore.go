@@ -184,7 +184,10 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 // A page without crawl identity (fresh lane, scans) over a level a crawl wrote does not lower the
 // crawl's count: the level keeps the crawl's identity and per-page counts, with n = max(stored n, page
 // count) and the newer t and exp, until a crawl writes it again (overCrawl).
-var listingsScript = redis.NewScript(`
+var listingsScript = redis.NewScript(listingsLua)
+
+// listingsLua is listingsScript's source.
+var listingsLua = `
 local itemsPerGroup = ` + strconv.Itoa(market.ItemsPerStatus) + `
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -274,17 +277,15 @@ end
 -- objects that each start with {"id": (see pricestore.ItemValue); no string inside an item can hold that
 -- sequence unescaped, so the array splits at ',{"id":' without decoding it. Anything else holds no item.
 local function splitItems(raw, out)
-  if not raw or string.sub(raw, 1, 1) ~= '[' then return out end
-  local body = string.sub(raw, 2, -2)
-  if body == '' then return out end
-  local pos = 1
+  if not raw or string.byte(raw, 1) ~= 91 or #raw <= 2 then return out end -- 91 is '['
+  local pos, last = 2, #raw - 1
   while true do
-    local s = string.find(body, ',{"id":', pos, true)
-    if not s then
-      out[#out + 1] = string.sub(body, pos)
+    local s = string.find(raw, ',{"id":', pos, true)
+    if not s or s > last then
+      out[#out + 1] = string.sub(raw, pos, last)
       return out
     end
-    out[#out + 1] = string.sub(body, pos, s - 1)
+    out[#out + 1] = string.sub(raw, pos, s - 1)
     pos = s + 1
   end
 end
@@ -324,11 +325,12 @@ local function mergeItems(raw, incoming)
     if a.p ~= b.p then return a.p < b.p end
     return a.id < b.id
   end)
-  local kept, per, low = {}, {}, nil
+  local kept, per, low = {'['}, {}, nil
   for _, it in ipairs(list) do
     local n = (per[it.ph] or 0) + 1
     per[it.ph] = n
     if n <= itemsPerGroup then
+      if #kept > 1 then kept[#kept + 1] = ',' end
       kept[#kept + 1] = it.v
       if low == nil or it.e < low then low = it.e end
       if it.moved then differs = true end
@@ -337,8 +339,64 @@ local function mergeItems(raw, incoming)
       if it.was then differs = true end
     end
   end
-  if #kept == 0 then return nil, nil, differs end
-  return '[' .. table.concat(kept, ',') .. ']', low, differs
+  if #kept == 1 then return nil, nil, differs end
+  kept[#kept + 1] = ']'
+  return table.concat(kept), low, differs
+end
+
+-- insertPlain is insertItems for a field without phases and new items without phases, the common case:
+-- it finds where each item starts with plain searches, places the new items by binary search on (price,
+-- id), reading the price and id of O(log n) stored items per new item, and builds the field once. A new
+-- item past the first ItemsPerStatus is left out; stored items pushed past them are dropped (both make the
+-- worker forget the title). It returns the field and whether an item was added, or nil when the field
+-- does not parse.
+local function insertPlain(out, news)
+  local starts, pos = {2}, 2
+  while true do
+    local nxt = string.find(out, ',{"id":', pos + 1, true)
+    if not nxt then break end
+    pos = nxt + 1
+    starts[#starts + 1] = pos
+  end
+  local count = #starts
+  local function endOf(i) -- the last byte of stored item i
+    if i < count then return starts[i + 1] - 2 end
+    return #out - 1
+  end
+  local at, lo = {}, 1
+  for j, it in ipairs(news) do
+    local a, b = lo, count + 1 -- the first stored item after it: a stored item sorts after it unless cheaper or same price, lower id
+    while a < b do
+      local mid = math.floor((a + b) / 2)
+      local sid, sp = string.match(out, '^{"id":("[^"]*"),"p":(%d+),', starts[mid]) -- an id with a quote: merge
+      if not sid then return nil end
+      sp = tonumber(sp)
+      if sp < it.p or (sp == it.p and sid < it.id) then a = mid + 1 else b = mid end
+    end
+    if a - 1 + j - 1 >= itemsPerGroup then
+      lost = true -- this one and the dearer ones would be trimmed at once
+      break
+    end
+    at[j], lo = a, a
+  end
+  if #at == 0 then return out, false end
+  local keep = math.min(count, itemsPerGroup - #at)
+  if keep < count then lost = true end
+  local pieces, nxt = {'['}, 1
+  local function add(v)
+    if #pieces > 1 then pieces[#pieces + 1] = ',' end
+    pieces[#pieces + 1] = v
+  end
+  for j = 1, #at do
+    if at[j] > nxt then
+      add(string.sub(out, starts[nxt], endOf(at[j] - 1)))
+      nxt = at[j]
+    end
+    add(news[j].v)
+  end
+  if keep >= nxt then add(string.sub(out, starts[nxt], endOf(keep))) end
+  pieces[#pieces + 1] = ']'
+  return table.concat(pieces), true
 end
 
 -- insertItems puts the new items news (each {v, id, p, ph}; their ids not stored) into the sorted field
@@ -408,15 +466,17 @@ end
 -- a lower bound of every item's exp.
 local function renewItems(raw, incoming)
   if not raw or string.sub(raw, 1, 2) ~= '[{' then return nil end
-  local out, changed, news, pending = raw, false, {}, {}
+  local out, changed, news, pending, reps, at = raw, false, {}, {}, {}, {}
   for _, v in ipairs(splitItems(incoming, {})) do
-    local head, id, p = string.match(v, '^({"id":(.-),"p":(%d+),)')
+    local head, id, p = string.match(v, '^({"id":("[^"]*"),"p":(%d+),)') -- an id with a quote: merge
     if not head then return nil end
     local s = string.find(out, head, 1, true)
     if not s then
       if pending[id] or string.find(out, '{"id":' .. id .. ',', 1, true) then return nil end -- stored at another price or twice
       pending[id] = true
-      news[#news + 1] = {v = v, id = id, p = tonumber(p), ph = string.match(v, ',"ph":"([^"]*)"') or ''}
+      local ph = ''
+      if string.find(v, ',"ph":"', 1, true) then ph = string.match(v, ',"ph":"([^"]*)"') end
+      news[#news + 1] = {v = v, id = id, p = tonumber(p), ph = ph}
     else
       local e = string.find(out, ',{"id":', s + 1, true)
       local stop = (e or #out) - 1
@@ -435,14 +495,39 @@ local function renewItems(raw, incoming)
             end
             changed = true
           end
-          out = string.sub(out, 1, s - 1) .. v .. string.sub(out, stop + 1)
+          if at[s] then return nil end -- the page holds the item twice
+          at[s] = true
+          reps[#reps + 1] = {s = s, stop = stop, v = v}
         end
       end
     end
   end
+  if #reps > 0 then -- the renewed items, put over the stored ones in one copy of the field
+    table.sort(reps, function(a, b) return a.s < b.s end)
+    local pieces, from = {}, 1
+    for _, r in ipairs(reps) do
+      pieces[#pieces + 1] = string.sub(out, from, r.s - 1)
+      pieces[#pieces + 1] = r.v
+      from = r.stop + 1
+    end
+    pieces[#pieces + 1] = string.sub(out, from)
+    out = table.concat(pieces)
+  end
   if #news > 0 then
     local added
-    out, added = insertItems(out, news)
+    local plain = not string.find(out, ',"ph":"', 1, true)
+    for _, it in ipairs(news) do
+      if it.ph ~= '' then plain = false end
+    end
+    if plain then
+      table.sort(news, function(a, b)
+        if a.p ~= b.p then return a.p < b.p end
+        return a.id < b.id
+      end)
+      out, added = insertPlain(out, news)
+    else
+      out, added = insertItems(out, news)
+    end
     if not out then return nil end
     if added then changed = true end
   end
@@ -458,12 +543,14 @@ end
 
 local itemsIn = {ARGV[10] or '', ARGV[11] or ''}
 local hasItems = itemsIn[1] ~= '' or itemsIn[2] ~= ''
-local head
-if hasItems then
-  head = redis.call('HMGET', key, 'meta', 'expiry', 'x:a', 'x:l')
-else
-  head = redis.call('HMGET', key, 'meta', 'expiry')
+local headFields, itemsAt = {'meta', 'expiry'}, {}
+for s, f in ipairs({'x:a', 'x:l'}) do
+  if itemsIn[s] ~= '' then
+    headFields[#headFields + 1] = f
+    itemsAt[s] = #headFields
+  end
 end
+local head = redis.call('HMGET', key, unpack(headFields))
 if ARGV[12] == '1' and not head[1] then return 8 end
 local metat = -1
 if head[1] then metat = tonumber(string.match(head[1], '"t":(%d+)')) or -1 end
@@ -549,7 +636,7 @@ if hasItems or full then
   for s, f in ipairs({'x:a', 'x:l'}) do
     local incoming = itemsIn[s]
     local o = storedItems[f]
-    if not full and hasItems then o = head[2 + s] or nil end -- HMGET answers false for a missing field
+    if not full and itemsAt[s] then o = head[itemsAt[s]] or nil end -- HMGET answers false for a missing field
     if incoming ~= '' or (full and o) then
       local nv, differs = nil, false
       if not full then nv, differs = renewItems(o, incoming) end
@@ -596,7 +683,7 @@ local ttl = lastms - nowms
 if ttl < 1 then ttl = 1 end
 redis.call('PEXPIRE', key, ttl)
 return 1 + changed + forget
-`)
+`
 
 // casScript writes the string key KEYS[1] unless the stored value is newer (SPEC §9.3: one key per
 // atomic unit; the keys of one batch are pipelined, see evalPerKey). ARGV: t (fetch ms), ttl (ms) and the
