@@ -3,7 +3,9 @@ package pricestore
 import (
 	"container/list"
 	"context"
+	"encoding/binary"
 	"hash/maphash"
+	"math"
 	"sync"
 	"time"
 
@@ -16,7 +18,7 @@ const DefaultItemCacheTitles = 65536
 
 // cachedItem is what the store last wrote of one item of a title.
 type cachedItem struct {
-	digest uint64 // of the item's stored form without its times, and its status
+	digest uint64 // of what the item's stored form holds besides its times (see itemCache.digest)
 	exp    int64  // the exp written (unix s)
 	t      int64  // the fetch time written (unix ms)
 }
@@ -42,14 +44,43 @@ func newItemCache(maxTitles int) *itemCache {
 	return &itemCache{max: maxTitles, seed: maphash.MakeSeed(), lru: list.New(), titles: make(map[string]*list.Element)}
 }
 
-// digest returns the digest of an item's stored form written without its times (form, see appendItem
-// with exp and t 0) and status.
-func (c *itemCache) digest(form []byte, locked bool) uint64 {
+// digest returns a digest of what an item's stored form holds besides its times (see appendItem): its
+// id, price, status, attributes and lock days, hashed from the values without formatting them.
+func (c *itemCache) digest(it *validate.Listing) uint64 {
 	var h maphash.Hash
 	h.SetSeed(c.seed)
-	_, _ = h.Write(form)
-	if locked {
-		_ = h.WriteByte(1)
+	var b [8]byte
+	num := func(v uint64) {
+		binary.LittleEndian.PutUint64(b[:], v)
+		_, _ = h.Write(b[:])
+	}
+	str := func(v string) {
+		num(uint64(len(v)))
+		_, _ = h.WriteString(v)
+	}
+	a := &it.Attrs
+	str(it.ItemID)
+	num(uint64(it.PriceCents))
+	var flags uint64
+	if it.Locked {
+		flags |= 1
+	}
+	if a.HasFloat {
+		flags |= 2
+		num(math.Float64bits(a.Float))
+	}
+	if a.HasSeed {
+		flags |= 4
+		num(uint64(a.PaintSeed))
+	}
+	if it.Locked && it.LockDays > 0 {
+		num(uint64(it.LockDays))
+	}
+	num(flags)
+	str(string(a.Phase))
+	num(uint64(len(a.Stickers)))
+	for _, st := range a.Stickers {
+		str(st)
 	}
 	return h.Sum64()
 }
@@ -168,10 +199,8 @@ func (s *Store) planItems(titles []titleAgg, items []validate.Listing, itemNext 
 		return p
 	}
 	p.digests = make([]uint64, len(p.kept))
-	var buf []byte
 	for k, j := range p.kept {
-		buf = appendItem(buf[:0], &items[j], 0, 0)
-		p.digests[k] = s.items.digest(buf, items[j].Locked)
+		p.digests[k] = s.items.digest(&items[j])
 	}
 	minExp := now.Add(s.cfg.PriceTTL - s.cfg.PriceTTL/4).Unix()
 	p.sendFrom = make([]int, len(titles)+1)

@@ -223,3 +223,42 @@ func (c *itemCache) len() int {
 	defer c.mu.Unlock()
 	return c.lru.Len()
 }
+
+// TestItemDigestCoversTheStoredForm: every part of an item's stored form but its times changes the
+// digest, so that a changed item is never left out as unchanged.
+func TestItemDigestCoversTheStoredForm(t *testing.T) {
+	c := newItemCache(1)
+	base := func() validate.Listing {
+		l := attrListing("id-1", "T", 500, true, market.Attributes{Float: 0.25, HasFloat: true, PaintSeed: 7, HasSeed: true,
+			Phase: market.PhaseRuby, Stickers: []string{"ab", "c"}})
+		l.LockDays = 3
+		return l
+	}
+	b := base()
+	want := c.digest(&b)
+	same := base()
+	require.Equal(t, want, c.digest(&same), "the same item")
+	for _, tc := range []struct {
+		name   string
+		change func(l *validate.Listing)
+	}{
+		{"id", func(l *validate.Listing) { l.ItemID = "id-2" }},
+		{"price", func(l *validate.Listing) { l.PriceCents++ }},
+		{"status", func(l *validate.Listing) { l.Locked = false }},
+		{"lock days", func(l *validate.Listing) { l.LockDays = 4 }},
+		{"float", func(l *validate.Listing) { l.Attrs.Float = 0.2500001 }},
+		{"no float", func(l *validate.Listing) { l.Attrs.HasFloat = false }},
+		{"seed", func(l *validate.Listing) { l.Attrs.PaintSeed = 8 }},
+		{"no seed", func(l *validate.Listing) { l.Attrs.HasSeed = false }},
+		{"phase", func(l *validate.Listing) { l.Attrs.Phase = market.Phase1 }},
+		{"sticker split", func(l *validate.Listing) { l.Attrs.Stickers = []string{"a", "bc"} }},
+		{"sticker order", func(l *validate.Listing) { l.Attrs.Stickers = []string{"c", "ab"} }},
+		{"no stickers", func(l *validate.Listing) { l.Attrs.Stickers = nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := base()
+			tc.change(&l)
+			require.NotEqual(t, want, c.digest(&l))
+		})
+	}
+}

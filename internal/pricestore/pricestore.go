@@ -267,273 +267,6 @@ local function overCrawl(o, v)
     string.match(o, '"pg":{([^}]*)}') or '')
 end
 
--- itemSig is an items field without the items' times, to tell a change of the kept items from a renewal.
-local function itemSig(v)
-  if not v then return '' end
-  return (string.gsub(v, '"exp":%d+,"t":%d+,?', ''))
-end
-
--- splitItems appends to out the items of an items field as raw strings. The field is a JSON array of
--- objects that each start with {"id": (see pricestore.ItemValue); no string inside an item can hold that
--- sequence unescaped, so the array splits at ',{"id":' without decoding it. Anything else holds no item.
-local function splitItems(raw, out)
-  if not raw or string.byte(raw, 1) ~= 91 or #raw <= 2 then return out end -- 91 is '['
-  local pos, last = 2, #raw - 1
-  while true do
-    local s = string.find(raw, ',{"id":', pos, true)
-    if not s or s > last then
-      out[#out + 1] = string.sub(raw, pos, last)
-      return out
-    end
-    out[#out + 1] = string.sub(raw, pos, s - 1)
-    pos = s + 1
-  end
-end
-
--- mergeItems merges the page's items of one status (a JSON array) into the stored field raw (nil when
--- none): an item replaces the stored one of the same id unless that one has a newer t, items whose exp
--- passed are dropped, and each phase ("" is one) keeps its cheapest (price, id) items. Items keep the
--- form the worker wrote (id, p, exp and t first, then the attributes). It returns the field's new value
--- (nil when no item is left), the lowest exp of the items kept, and whether the kept items changed more
--- than their times (an item came, went, or changed its price or attributes).
-local function mergeItems(raw, incoming)
-  local byId, list, differs = {}, {}, false
-  local function put(v, stored)
-    local id, p, e, it = string.match(v, '^{"id":(.-),"p":(%d+),"exp":(%d+),"t":(%d+)')
-    p, e, it = tonumber(p), tonumber(e), tonumber(it)
-    if not id or e < now then
-      if stored then differs, lost = true, true end
-      return
-    end
-    local o = byId[id]
-    if o and o.t > it then lost = true end
-    if o == nil or o.t <= it then
-      local ph = ''
-      if string.find(v, ',"ph":"', 1, true) then ph = string.match(v, ',"ph":"([^"]*)"') end
-      local was, moved = stored, not stored
-      if o then
-        was = o.was
-        moved = o.moved or (o.v ~= v and itemSig(o.v) ~= itemSig(v))
-      end
-      byId[id] = {id = id, p = p, e = e, t = it, ph = ph, v = v, was = was, moved = moved}
-    end
-  end
-  for _, v in ipairs(splitItems(raw, {})) do put(v, true) end
-  for _, v in ipairs(splitItems(incoming, {})) do put(v, false) end
-  for _, it in pairs(byId) do list[#list + 1] = it end
-  table.sort(list, function(a, b)
-    if a.p ~= b.p then return a.p < b.p end
-    return a.id < b.id
-  end)
-  local kept, per, low = {'['}, {}, nil
-  for _, it in ipairs(list) do
-    local n = (per[it.ph] or 0) + 1
-    per[it.ph] = n
-    if n <= itemsPerGroup then
-      if #kept > 1 then kept[#kept + 1] = ',' end
-      kept[#kept + 1] = it.v
-      if low == nil or it.e < low then low = it.e end
-      if it.moved then differs = true end
-    else
-      lost = true
-      if it.was then differs = true end
-    end
-  end
-  if #kept == 1 then return nil, nil, differs end
-  kept[#kept + 1] = ']'
-  return table.concat(kept), low, differs
-end
-
--- insertPlain is insertItems for a field without phases and new items without phases, the common case:
--- it finds where each item starts with plain searches, places the new items by binary search on (price,
--- id), reading the price and id of O(log n) stored items per new item, and builds the field once. A new
--- item past the first ItemsPerStatus is left out; stored items pushed past them are dropped (both make the
--- worker forget the title). It returns the field and whether an item was added, or nil when the field
--- does not parse.
-local function insertPlain(out, news)
-  local starts, pos = {2}, 2
-  while true do
-    local nxt = string.find(out, ',{"id":', pos + 1, true)
-    if not nxt then break end
-    pos = nxt + 1
-    starts[#starts + 1] = pos
-  end
-  local count = #starts
-  local function endOf(i) -- the last byte of stored item i
-    if i < count then return starts[i + 1] - 2 end
-    return #out - 1
-  end
-  local at, lo = {}, 1
-  for j, it in ipairs(news) do
-    local a, b = lo, count + 1 -- the first stored item after it: a stored item sorts after it unless cheaper or same price, lower id
-    while a < b do
-      local mid = math.floor((a + b) / 2)
-      local sid, sp = string.match(out, '^{"id":("[^"]*"),"p":(%d+),', starts[mid]) -- an id with a quote: merge
-      if not sid then return nil end
-      sp = tonumber(sp)
-      if sp < it.p or (sp == it.p and sid < it.id) then a = mid + 1 else b = mid end
-    end
-    if a - 1 + j - 1 >= itemsPerGroup then
-      lost = true -- this one and the dearer ones would be trimmed at once
-      break
-    end
-    at[j], lo = a, a
-  end
-  if #at == 0 then return out, false end
-  local keep = math.min(count, itemsPerGroup - #at)
-  if keep < count then lost = true end
-  local pieces, nxt = {'['}, 1
-  local function add(v)
-    if #pieces > 1 then pieces[#pieces + 1] = ',' end
-    pieces[#pieces + 1] = v
-  end
-  for j = 1, #at do
-    if at[j] > nxt then
-      add(string.sub(out, starts[nxt], endOf(at[j] - 1)))
-      nxt = at[j]
-    end
-    add(news[j].v)
-  end
-  if keep >= nxt then add(string.sub(out, starts[nxt], endOf(keep))) end
-  pieces[#pieces + 1] = ']'
-  return table.concat(pieces), true
-end
-
--- insertItems puts the new items news (each {v, id, p, ph}; their ids not stored) into the sorted field
--- out at their (price, id) places in one pass over it, and builds the field once from slices of out. A
--- new item that would be trimmed at once (ItemsPerStatus items of its phase before its place) is left
--- out. It returns the field and whether an item was added, or nil when the inserts would push a stored
--- item out (the merge trims then). Past the last place only the stored items' phases are read.
-local function insertItems(out, news)
-  table.sort(news, function(a, b)
-    if a.p ~= b.p then return a.p < b.p end
-    return a.id < b.id
-  end)
-  local parts, from, per, n, added = {}, 1, {}, 1, false
-  local function place(it, at) -- puts it before position at (nil: after the last stored item)
-    local c = per[it.ph] or 0
-    if c >= itemsPerGroup then
-      lost = true
-      return
-    end
-    per[it.ph], added = c + 1, true
-    if at then
-      parts[#parts + 1] = string.sub(out, from, at - 1)
-      parts[#parts + 1] = it.v
-      parts[#parts + 1] = ','
-      from = at
-    else
-      parts[#parts + 1] = ','
-      parts[#parts + 1] = it.v
-    end
-  end
-  local pos = 2
-  local q = nil -- the next phase member at or after pos (false: none), searched once per item that has one
-  while true do
-    local nxt = string.find(out, ',{"id":', pos + 1, true)
-    if n <= #news then
-      local sid, sp = string.match(out, '^{"id":(.-),"p":(%d+),', pos)
-      if not sid then return nil end
-      sp = tonumber(sp)
-      while n <= #news and (sp > news[n].p or (sp == news[n].p and sid > news[n].id)) do
-        place(news[n], pos)
-        n = n + 1
-      end
-    end
-    if q ~= false and (q == nil or q < pos) then q = string.find(out, ',"ph":"', pos, true) or false end
-    local sph = ''
-    if q and q < (nxt or #out) then sph = string.match(out, '^,"ph":"([^"]*)"', q) end
-    per[sph] = (per[sph] or 0) + 1
-    if not nxt then break end
-    pos = nxt + 1
-  end
-  parts[#parts + 1] = string.sub(out, from, -2)
-  for i = n, #news do place(news[i], nil) end
-  if not added then return out, false end
-  for _, c in pairs(per) do
-    if c > itemsPerGroup then return nil end
-  end
-  parts[#parts + 1] = ']'
-  return table.concat(parts), true
-end
-
--- renewItems is mergeItems' fast path for pages whose items are either stored at the same price and
--- phase (a title seen again), each put over the stored one in place unless that one is newer, or new to
--- a phase with room left, inserted at their place; the order and the groups stay as the merge would
--- make them. It returns the new value and whether the items changed more than their times (see
--- itemSig), nil when the fast path does not apply. It runs only while no field can have expired (see
--- "first"), so no item needs dropping, and it only raises expiries or adds the page's, so "first" stays
--- a lower bound of every item's exp.
-local function renewItems(raw, incoming)
-  if not raw or string.sub(raw, 1, 2) ~= '[{' then return nil end
-  local out, changed, news, pending, reps, at = raw, false, {}, {}, {}, {}
-  for _, v in ipairs(splitItems(incoming, {})) do
-    local head, id, p = string.match(v, '^({"id":("[^"]*"),"p":(%d+),)') -- an id with a quote: merge
-    if not head then return nil end
-    local s = string.find(out, head, 1, true)
-    if not s then
-      if pending[id] or string.find(out, '{"id":' .. id .. ',', 1, true) then return nil end -- stored at another price or twice
-      pending[id] = true
-      local ph = ''
-      if string.find(v, ',"ph":"', 1, true) then ph = string.match(v, ',"ph":"([^"]*)"') end
-      news[#news + 1] = {v = v, id = id, p = tonumber(p), ph = ph}
-    else
-      local e = string.find(out, ',{"id":', s + 1, true)
-      local stop = (e or #out) - 1
-      local cur = string.sub(out, s, stop)
-      if cur ~= v then
-        -- After the head come "exp" and "t", then the attributes (the rest).
-        local _, ce, ct = string.find(cur, '^"exp":%d+,"t":(%d+)', #head + 1)
-        local _, ve, vt = string.find(v, '^"exp":%d+,"t":(%d+)', #head + 1)
-        if not ce or not ve then return nil end
-        if tonumber(ct) > tonumber(vt) then
-          lost = true
-        else
-          if string.sub(cur, ce + 1) ~= string.sub(v, ve + 1) then
-            if (string.match(cur, ',"ph":"([^"]*)"') or '') ~= (string.match(v, ',"ph":"([^"]*)"') or '') then
-              return nil
-            end
-            changed = true
-          end
-          if at[s] then return nil end -- the page holds the item twice
-          at[s] = true
-          reps[#reps + 1] = {s = s, stop = stop, v = v}
-        end
-      end
-    end
-  end
-  if #reps > 0 then -- the renewed items, put over the stored ones in one copy of the field
-    table.sort(reps, function(a, b) return a.s < b.s end)
-    local pieces, from = {}, 1
-    for _, r in ipairs(reps) do
-      pieces[#pieces + 1] = string.sub(out, from, r.s - 1)
-      pieces[#pieces + 1] = r.v
-      from = r.stop + 1
-    end
-    pieces[#pieces + 1] = string.sub(out, from)
-    out = table.concat(pieces)
-  end
-  if #news > 0 then
-    local added
-    local plain = not string.find(out, ',"ph":"', 1, true)
-    for _, it in ipairs(news) do
-      if it.ph ~= '' then plain = false end
-    end
-    if plain then
-      table.sort(news, function(a, b)
-        if a.p ~= b.p then return a.p < b.p end
-        return a.id < b.id
-      end)
-      out, added = insertPlain(out, news)
-    else
-      out, added = insertItems(out, news)
-    end
-    if not out then return nil end
-    if added then changed = true end
-  end
-  return out, changed
-end
-
 local changed = 0 -- 2 once a level appeared, disappeared or changed its count, or the kept items changed
 local names, incoming = {}, {}
 for f, v in string.gmatch(fields, '([^=\n]+)=([^\n]+)\n') do
@@ -543,14 +276,19 @@ end
 
 local itemsIn = {ARGV[10] or '', ARGV[11] or ''}
 local hasItems = itemsIn[1] ~= '' or itemsIn[2] ~= ''
-local headFields, itemsAt = {'meta', 'expiry'}, {}
-for s, f in ipairs({'x:a', 'x:l'}) do
-  if itemsIn[s] ~= '' then
-    headFields[#headFields + 1] = f
-    itemsAt[s] = #headFields
+local head, itemsAt = nil, {}
+if not hasItems then
+  head = redis.call('HMGET', key, 'meta', 'expiry')
+else
+  local headFields = {'meta', 'expiry'}
+  for s, f in ipairs({'x:a', 'x:l'}) do
+    if itemsIn[s] ~= '' then
+      headFields[#headFields + 1] = f
+      itemsAt[s] = #headFields
+    end
   end
+  head = redis.call('HMGET', key, unpack(headFields))
 end
-local head = redis.call('HMGET', key, unpack(headFields))
 if ARGV[12] == '1' and not head[1] then return 8 end
 local metat = -1
 if head[1] then metat = tonumber(string.match(head[1], '"t":(%d+)')) or -1 end
@@ -633,6 +371,274 @@ end
 -- their expired items and keeps "first" a lower bound of every item's exp too).
 local itemDel = {}
 if hasItems or full then
+  -- The items functions are defined only on the calls that use them.
+  -- itemSig is an items field without the items' times, to tell a change of the kept items from a renewal.
+  local function itemSig(v)
+    if not v then return '' end
+    return (string.gsub(v, '"exp":%d+,"t":%d+,?', ''))
+  end
+
+  -- splitItems appends to out the items of an items field as raw strings. The field is a JSON array of
+  -- objects that each start with {"id": (see pricestore.ItemValue); no string inside an item can hold that
+  -- sequence unescaped, so the array splits at ',{"id":' without decoding it. Anything else holds no item.
+  local function splitItems(raw, out)
+    if not raw or string.byte(raw, 1) ~= 91 or #raw <= 2 then return out end -- 91 is '['
+    local pos, last = 2, #raw - 1
+    while true do
+      local s = string.find(raw, ',{"id":', pos, true)
+      if not s or s > last then
+        out[#out + 1] = string.sub(raw, pos, last)
+        return out
+      end
+      out[#out + 1] = string.sub(raw, pos, s - 1)
+      pos = s + 1
+    end
+  end
+
+  -- mergeItems merges the page's items of one status (a JSON array) into the stored field raw (nil when
+  -- none): an item replaces the stored one of the same id unless that one has a newer t, items whose exp
+  -- passed are dropped, and each phase ("" is one) keeps its cheapest (price, id) items. Items keep the
+  -- form the worker wrote (id, p, exp and t first, then the attributes). It returns the field's new value
+  -- (nil when no item is left), the lowest exp of the items kept, and whether the kept items changed more
+  -- than their times (an item came, went, or changed its price or attributes).
+  local function mergeItems(raw, incoming)
+    local byId, list, differs = {}, {}, false
+    local function put(v, stored)
+      local id, p, e, it = string.match(v, '^{"id":(.-),"p":(%d+),"exp":(%d+),"t":(%d+)')
+      p, e, it = tonumber(p), tonumber(e), tonumber(it)
+      if not id or e < now then
+        if stored then differs, lost = true, true end
+        return
+      end
+      local o = byId[id]
+      if o and o.t > it then lost = true end
+      if o == nil or o.t <= it then
+        local ph = ''
+        if string.find(v, ',"ph":"', 1, true) then ph = string.match(v, ',"ph":"([^"]*)"') end
+        local was, moved = stored, not stored
+        if o then
+          was = o.was
+          moved = o.moved or (o.v ~= v and itemSig(o.v) ~= itemSig(v))
+        end
+        byId[id] = {id = id, p = p, e = e, t = it, ph = ph, v = v, was = was, moved = moved}
+      end
+    end
+    for _, v in ipairs(splitItems(raw, {})) do put(v, true) end
+    for _, v in ipairs(splitItems(incoming, {})) do put(v, false) end
+    for _, it in pairs(byId) do list[#list + 1] = it end
+    table.sort(list, function(a, b)
+      if a.p ~= b.p then return a.p < b.p end
+      return a.id < b.id
+    end)
+    local kept, per, low = {'['}, {}, nil
+    for _, it in ipairs(list) do
+      local n = (per[it.ph] or 0) + 1
+      per[it.ph] = n
+      if n <= itemsPerGroup then
+        if #kept > 1 then kept[#kept + 1] = ',' end
+        kept[#kept + 1] = it.v
+        if low == nil or it.e < low then low = it.e end
+        if it.moved then differs = true end
+      else
+        lost = true
+        if it.was then differs = true end
+      end
+    end
+    if #kept == 1 then return nil, nil, differs end
+    kept[#kept + 1] = ']'
+    return table.concat(kept), low, differs
+  end
+
+  -- insertPlain is insertItems for a field without phases and new items without phases, the common case:
+  -- it finds where each item starts with plain searches, places the new items by binary search on (price,
+  -- id), reading the price and id of O(log n) stored items per new item, and builds the field once. A new
+  -- item past the first ItemsPerStatus is left out; stored items pushed past them are dropped (both make the
+  -- worker forget the title). It returns the field and whether an item was added, or nil when the field
+  -- does not parse.
+  local function insertPlain(out, news)
+    local starts, pos = {2}, 2
+    while true do
+      local nxt = string.find(out, ',{"id":', pos + 1, true)
+      if not nxt then break end
+      pos = nxt + 1
+      starts[#starts + 1] = pos
+    end
+    local count = #starts
+    local function endOf(i) -- the last byte of stored item i
+      if i < count then return starts[i + 1] - 2 end
+      return #out - 1
+    end
+    local at, lo = {}, 1
+    for j, it in ipairs(news) do
+      local a, b = lo, count + 1 -- the first stored item after it: a stored item sorts after it unless cheaper or same price, lower id
+      while a < b do
+        local mid = math.floor((a + b) / 2)
+        local sid, sp = string.match(out, '^{"id":("[^"]*"),"p":(%d+),', starts[mid]) -- an id with a quote: merge
+        if not sid then return nil end
+        sp = tonumber(sp)
+        if sp < it.p or (sp == it.p and sid < it.id) then a = mid + 1 else b = mid end
+      end
+      if a - 1 + j - 1 >= itemsPerGroup then
+        lost = true -- this one and the dearer ones would be trimmed at once
+        break
+      end
+      at[j], lo = a, a
+    end
+    if #at == 0 then return out, false end
+    local keep = math.min(count, itemsPerGroup - #at)
+    if keep < count then lost = true end
+    local pieces, nxt = {'['}, 1
+    local function add(v)
+      if #pieces > 1 then pieces[#pieces + 1] = ',' end
+      pieces[#pieces + 1] = v
+    end
+    for j = 1, #at do
+      if at[j] > nxt then
+        add(string.sub(out, starts[nxt], endOf(at[j] - 1)))
+        nxt = at[j]
+      end
+      add(news[j].v)
+    end
+    if keep >= nxt then add(string.sub(out, starts[nxt], endOf(keep))) end
+    pieces[#pieces + 1] = ']'
+    return table.concat(pieces), true
+  end
+
+  -- insertItems puts the new items news (each {v, id, p, ph}; their ids not stored) into the sorted field
+  -- out at their (price, id) places in one pass over it, and builds the field once from slices of out. A
+  -- new item that would be trimmed at once (ItemsPerStatus items of its phase before its place) is left
+  -- out. It returns the field and whether an item was added, or nil when the inserts would push a stored
+  -- item out (the merge trims then). Past the last place only the stored items' phases are read.
+  local function insertItems(out, news)
+    table.sort(news, function(a, b)
+      if a.p ~= b.p then return a.p < b.p end
+      return a.id < b.id
+    end)
+    local parts, from, per, n, added = {}, 1, {}, 1, false
+    local function place(it, at) -- puts it before position at (nil: after the last stored item)
+      local c = per[it.ph] or 0
+      if c >= itemsPerGroup then
+        lost = true
+        return
+      end
+      per[it.ph], added = c + 1, true
+      if at then
+        parts[#parts + 1] = string.sub(out, from, at - 1)
+        parts[#parts + 1] = it.v
+        parts[#parts + 1] = ','
+        from = at
+      else
+        parts[#parts + 1] = ','
+        parts[#parts + 1] = it.v
+      end
+    end
+    local pos = 2
+    local q = nil -- the next phase member at or after pos (false: none), searched once per item that has one
+    while true do
+      local nxt = string.find(out, ',{"id":', pos + 1, true)
+      if n <= #news then
+        local sid, sp = string.match(out, '^{"id":(.-),"p":(%d+),', pos)
+        if not sid then return nil end
+        sp = tonumber(sp)
+        while n <= #news and (sp > news[n].p or (sp == news[n].p and sid > news[n].id)) do
+          place(news[n], pos)
+          n = n + 1
+        end
+      end
+      if q ~= false and (q == nil or q < pos) then q = string.find(out, ',"ph":"', pos, true) or false end
+      local sph = ''
+      if q and q < (nxt or #out) then sph = string.match(out, '^,"ph":"([^"]*)"', q) end
+      per[sph] = (per[sph] or 0) + 1
+      if not nxt then break end
+      pos = nxt + 1
+    end
+    parts[#parts + 1] = string.sub(out, from, -2)
+    for i = n, #news do place(news[i], nil) end
+    if not added then return out, false end
+    for _, c in pairs(per) do
+      if c > itemsPerGroup then return nil end
+    end
+    parts[#parts + 1] = ']'
+    return table.concat(parts), true
+  end
+
+  -- renewItems is mergeItems' fast path for pages whose items are either stored at the same price and
+  -- phase (a title seen again), each put over the stored one in place unless that one is newer, or new to
+  -- a phase with room left, inserted at their place; the order and the groups stay as the merge would
+  -- make them. It returns the new value and whether the items changed more than their times (see
+  -- itemSig), nil when the fast path does not apply. It runs only while no field can have expired (see
+  -- "first"), so no item needs dropping, and it only raises expiries or adds the page's, so "first" stays
+  -- a lower bound of every item's exp.
+  local function renewItems(raw, incoming)
+    if not raw or string.sub(raw, 1, 2) ~= '[{' then return nil end
+    local out, changed, news, pending, reps, at = raw, false, {}, {}, {}, {}
+    for _, v in ipairs(splitItems(incoming, {})) do
+      local head, id, p = string.match(v, '^({"id":("[^"]*"),"p":(%d+),)') -- an id with a quote: merge
+      if not head then return nil end
+      local s = string.find(out, head, 1, true)
+      if not s then
+        if pending[id] or string.find(out, '{"id":' .. id .. ',', 1, true) then return nil end -- stored at another price or twice
+        pending[id] = true
+        local ph = ''
+        if string.find(v, ',"ph":"', 1, true) then ph = string.match(v, ',"ph":"([^"]*)"') end
+        news[#news + 1] = {v = v, id = id, p = tonumber(p), ph = ph}
+      else
+        local e = string.find(out, ',{"id":', s + 1, true)
+        local stop = (e or #out) - 1
+        local cur = string.sub(out, s, stop)
+        if cur ~= v then
+          -- After the head come "exp" and "t", then the attributes (the rest).
+          local _, ce, ct = string.find(cur, '^"exp":%d+,"t":(%d+)', #head + 1)
+          local _, ve, vt = string.find(v, '^"exp":%d+,"t":(%d+)', #head + 1)
+          if not ce or not ve then return nil end
+          if tonumber(ct) > tonumber(vt) then
+            lost = true
+          else
+            if string.sub(cur, ce + 1) ~= string.sub(v, ve + 1) then
+              if (string.match(cur, ',"ph":"([^"]*)"') or '') ~= (string.match(v, ',"ph":"([^"]*)"') or '') then
+                return nil
+              end
+              changed = true
+            end
+            if at[s] then return nil end -- the page holds the item twice
+            at[s] = true
+            reps[#reps + 1] = {s = s, stop = stop, v = v}
+          end
+        end
+      end
+    end
+    if #reps > 0 then -- the renewed items, put over the stored ones in one copy of the field
+      table.sort(reps, function(a, b) return a.s < b.s end)
+      local pieces, from = {}, 1
+      for _, r in ipairs(reps) do
+        pieces[#pieces + 1] = string.sub(out, from, r.s - 1)
+        pieces[#pieces + 1] = r.v
+        from = r.stop + 1
+      end
+      pieces[#pieces + 1] = string.sub(out, from)
+      out = table.concat(pieces)
+    end
+    if #news > 0 then
+      local added
+      local plain = not string.find(out, ',"ph":"', 1, true)
+      for _, it in ipairs(news) do
+        if it.ph ~= '' then plain = false end
+      end
+      if plain then
+        table.sort(news, function(a, b)
+          if a.p ~= b.p then return a.p < b.p end
+          return a.id < b.id
+        end)
+        out, added = insertPlain(out, news)
+      else
+        out, added = insertItems(out, news)
+      end
+      if not out then return nil end
+      if added then changed = true end
+    end
+    return out, changed
+  end
+
   for s, f in ipairs({'x:a', 'x:l'}) do
     local incoming = itemsIn[s]
     local o = storedItems[f]
