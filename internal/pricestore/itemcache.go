@@ -49,36 +49,33 @@ func newItemCache(maxTitles int) *itemCache {
 func (c *itemCache) digest(it *validate.Listing) uint64 {
 	var h maphash.Hash
 	h.SetSeed(c.seed)
-	var b [8]byte
-	num := func(v uint64) {
-		binary.LittleEndian.PutUint64(b[:], v)
-		_, _ = h.Write(b[:])
-	}
+	var b [binary.MaxVarintLen64]byte
+	num := func(v int64) { _, _ = h.Write(binary.AppendVarint(b[:0], v)) }
 	str := func(v string) {
-		num(uint64(len(v)))
+		num(int64(len(v)))
 		_, _ = h.WriteString(v)
 	}
 	a := &it.Attrs
 	str(it.ItemID)
-	num(uint64(it.PriceCents))
-	var flags uint64
+	num(it.PriceCents)
+	var flags int64
 	if it.Locked {
 		flags |= 1
 	}
 	if a.HasFloat {
 		flags |= 2
-		num(math.Float64bits(a.Float))
+		_, _ = h.Write(binary.AppendUvarint(b[:0], math.Float64bits(a.Float)))
 	}
 	if a.HasSeed {
 		flags |= 4
-		num(uint64(a.PaintSeed))
+		num(int64(a.PaintSeed))
 	}
 	if it.Locked && it.LockDays > 0 {
-		num(uint64(it.LockDays))
+		num(int64(it.LockDays))
 	}
 	num(flags)
 	str(string(a.Phase))
-	num(uint64(len(a.Stickers)))
+	num(int64(len(a.Stickers)))
 	for _, st := range a.Stickers {
 		str(st)
 	}
