@@ -258,45 +258,6 @@ func TestConcurrentWorkersSweepOnce(t *testing.T) {
 	})
 }
 
-// roundTrips counts the commands and pipelines a client sends to the server, apart from those that set
-// up a connection.
-type roundTrips struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (r *roundTrips) inc(first redis.Cmder) {
-	switch first.Name() {
-	case "hello", "select", "client", "auth":
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.n++
-}
-
-func (r *roundTrips) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.n
-}
-
-func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		r.inc(cmd)
-		return next(ctx, cmd)
-	}
-}
-
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		r.inc(cmds[0])
-		return next(ctx, cmds)
-	}
-}
-
 // TestCrawlPageIsOneRoundTrip: a crawl page that does not complete its crawl writes its levels, its
 // price buckets and its progress in one pipeline (issue 14: the worker's per-page cost); an empty one
 // records its progress alone. The page is recorded either way.
@@ -313,12 +274,12 @@ func TestCrawlPageIsOneRoundTrip(t *testing.T) {
 			s, rdb, clk := newStore(t)
 			// The script is cached before counting.
 			require.NoError(t, trackScript.Load(ctx, rdb).Err())
-			rec := &roundTrips{}
+			rec := &cmdRecorder{}
 			rdb.AddHook(rec)
 			crawl := &message.Crawl{Range: "100-999", Cycle: t0.UnixMilli(), Page: 1}
 			_, err := s.ApplyListings(ctx, ListingsPage{Game: "a8db", FetchedAt: clk.Now(), Crawl: crawl, Items: tc.items})
 			require.NoError(t, err)
-			require.Equal(t, 1, rec.count())
+			require.Equal(t, 1, rec.roundTrips())
 			require.Equal(t, "1", rdb.HGet(ctx, CrawlKey("a8db", crawl.Range, crawl.Cycle), "1").Val())
 		})
 	}

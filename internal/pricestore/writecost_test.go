@@ -3,9 +3,6 @@ package pricestore
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,52 +16,12 @@ import (
 	"github.com/skinflip/dmarket-monitor/internal/worker/validate"
 )
 
-// scriptCalls records the keys of every EVAL/EVALSHA a client sends.
-type scriptCalls struct {
-	mu   sync.Mutex
-	keys [][]string
-}
-
-func (r *scriptCalls) record(cmds ...redis.Cmder) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, c := range cmds {
-		args := c.Args()
-		name := strings.ToLower(fmt.Sprint(args[0]))
-		if name != "evalsha" && name != "eval" {
-			continue
-		}
-		n, _ := strconv.Atoi(fmt.Sprint(args[2]))
-		keys := make([]string, 0, n)
-		for _, k := range args[3 : 3+n] {
-			keys = append(keys, fmt.Sprint(k))
-		}
-		r.keys = append(r.keys, keys)
-	}
-}
-
-func (r *scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (r *scriptCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		r.record(cmd)
-		return next(ctx, cmd)
-	}
-}
-
-func (r *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		r.record(cmds...)
-		return next(ctx, cmds)
-	}
-}
-
 // TestListingsScriptTouchesOneKeyPerCall: a page of many titles is written with one script call per
 // title key (cluster-safe, SPEC §9.3), pipelined, and every title is counted once.
 func TestListingsScriptTouchesOneKeyPerCall(t *testing.T) {
 	ctx := context.Background()
 	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
-		rec := &scriptCalls{}
+		rec := &cmdRecorder{}
 		rdb.AddHook(rec)
 		items := fixturePage(t)
 		titles := map[string]bool{}
@@ -74,10 +31,8 @@ func TestListingsScriptTouchesOneKeyPerCall(t *testing.T) {
 		n, err := s.WriteListings(ctx, "a8db", clk.Now(), items)
 		require.NoError(t, err)
 		require.Equal(t, len(titles), n)
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
 		seen := map[string]bool{}
-		for _, keys := range rec.keys {
+		for _, keys := range rec.scriptKeys() {
 			require.Len(t, keys, 1, "one key per script call")
 			seen[keys[0]] = true
 		}
