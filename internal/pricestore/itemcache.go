@@ -27,6 +27,9 @@ type cachedItem struct {
 type titleItems struct {
 	title string
 	items map[string]cachedItem
+	// minExp is at most the smallest exp of items (0 when empty), so that record looks for expired
+	// items only once one may have expired.
+	minExp int64
 }
 
 // itemCache remembers, per title, the kept items the listings script was sent and stored, so that a
@@ -124,9 +127,14 @@ func (c *itemCache) record(title string, items []validate.Listing, kept []int32,
 			delete(c.titles, old.title)
 		}
 	}
-	for id, it := range ti.items {
-		if it.exp < now {
-			delete(ti.items, id)
+	if ti.minExp < now {
+		ti.minExp = 0
+		for id, it := range ti.items {
+			if it.exp < now {
+				delete(ti.items, id)
+			} else if ti.minExp == 0 || it.exp < ti.minExp {
+				ti.minExp = it.exp
+			}
 		}
 	}
 	for i, j := range kept {
@@ -135,6 +143,9 @@ func (c *itemCache) record(title string, items []validate.Listing, kept []int32,
 			continue
 		}
 		ti.items[id] = cachedItem{digest: digests[i], exp: exp, t: t}
+		if ti.minExp == 0 || exp < ti.minExp {
+			ti.minExp = exp
+		}
 	}
 }
 
