@@ -100,7 +100,12 @@ type handling struct {
 // observer of dead letters.
 func newHandling(cfg config.Worker, rdb redis.UniversalClient, changes worker.ChangePublisher, spans worker.StartSpan, log *slog.Logger,
 	reg prometheus.Registerer, clk clock.Clock) (handling, error) {
-	store, err := pricestore.New(rdb, clk, pricestore.Config{PriceTTL: cfg.PriceTTL, HistoryTTL: cfg.HistoryTTL})
+	itemCache := cfg.ItemCacheTitles
+	if itemCache == 0 {
+		itemCache = -1 // WORKER_ITEM_CACHE_TITLES=0: no cache, every item sent every time
+	}
+	store, err := pricestore.New(rdb, clk, pricestore.Config{PriceTTL: cfg.PriceTTL, HistoryTTL: cfg.HistoryTTL,
+		ItemCacheTitles: itemCache})
 	if err != nil {
 		return handling{}, fmt.Errorf("price store: %w", err)
 	}

@@ -60,6 +60,8 @@
 //   - WORKER_CONCURRENCY [8]: messages handled at once, 1..1024.
 //   - WORKER_MAX_ATTEMPTS [5]: deliveries of a transiently failing message before it is dead-lettered,
 //     1..100.
+//   - WORKER_ITEM_CACHE_TITLES [65536]: titles whose written items the worker remembers so as not to send
+//     them again unchanged, 0..10000000 (0: send every item every time).
 //
 // Bot:
 //   - TELEGRAM_API_TOKEN [required]: the bot token (<id>:<secret>).
@@ -192,6 +194,8 @@ type Worker struct {
 	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"8" help:"messages handled in parallel, 1..1024"`
 	// MaxAttempts is WORKER_MAX_ATTEMPTS.
 	MaxAttempts int `env:"WORKER_MAX_ATTEMPTS" envDefault:"5" help:"deliveries of a transiently failing message before it is dead-lettered, 1..100"`
+	// ItemCacheTitles is WORKER_ITEM_CACHE_TITLES.
+	ItemCacheTitles int `env:"WORKER_ITEM_CACHE_TITLES" envDefault:"65536" help:"titles whose written items are remembered so that unchanged ones are not sent again, 0..10000000 (0: send every item every time)"`
 }
 
 // Bot is the configuration of cmd/bot.
@@ -587,6 +591,7 @@ func (c *Worker) validate(p *problems) {
 	between(p, "WORKER_PREFETCH", c.Prefetch, 1, 65535)
 	between(p, "WORKER_CONCURRENCY", c.Concurrency, 1, 1024)
 	between(p, "WORKER_MAX_ATTEMPTS", c.MaxAttempts, 1, 100)
+	between(p, "WORKER_ITEM_CACHE_TITLES", c.ItemCacheTitles, 0, 10_000_000)
 }
 
 func (c *Bot) validate(p *problems) {
@@ -818,6 +823,7 @@ func (c Worker) LogValue() slog.Value {
 		slog.Int("WORKER_PREFETCH", c.Prefetch),
 		slog.Int("WORKER_CONCURRENCY", c.Concurrency),
 		slog.Int("WORKER_MAX_ATTEMPTS", c.MaxAttempts),
+		slog.Int("WORKER_ITEM_CACHE_TITLES", c.ItemCacheTitles),
 	)...)
 }
 

@@ -200,11 +200,11 @@ func TestRules(t *testing.T) {
 			want: map[string]string{"RABBITMQ_URL": "want amqp or amqps"}},
 		{name: "worker ranges", binary: "worker", env: map[string]string{
 			"PRICE_TTL": "-1h", "HISTORY_TTL": "soon", "WORKER_PREFETCH": "0", "WORKER_CONCURRENCY": "2000",
-			"WORKER_MAX_ATTEMPTS": "x"},
+			"WORKER_MAX_ATTEMPTS": "x", "WORKER_ITEM_CACHE_TITLES": "-1"},
 			want: map[string]string{
 				"PRICE_TTL": "-1h0m0s must be above 0", "HISTORY_TTL": `"soon" is not a duration`,
 				"WORKER_PREFETCH": "0 is outside 1..65535", "WORKER_CONCURRENCY": "2000 is outside 1..1024",
-				"WORKER_MAX_ATTEMPTS": `"x" is not an integer`}},
+				"WORKER_MAX_ATTEMPTS": `"x" is not an integer`, "WORKER_ITEM_CACHE_TITLES": "-1 is outside 0..10000000"}},
 		{name: "delivery limit", binary: "parser", env: map[string]string{"RABBITMQ_DELIVERY_LIMIT": "0"},
 			want: map[string]string{"RABBITMQ_DELIVERY_LIMIT": "0 is outside 1..1000"}},
 		{name: "integer out of range", binary: "worker", env: map[string]string{"WORKER_PREFETCH": "99999999999999999999"},
