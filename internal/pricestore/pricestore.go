@@ -178,16 +178,14 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 // the newest fetch (or deletes it when no live field is left). It returns 1 when the key is left holding
 // prices, else 0, plus 2 when a level appeared, disappeared (expired) or changed its count, plus 4 when
 // the stored items may no longer hold what the worker sent them (a stored item was dropped or trimmed, a
-// page's item was not kept), so that the worker forgets what it wrote of the title. A call that left items out on a key without meta (new, expired or deleted) writes
-// nothing and returns 8: the worker sends it again with all its items.
+// page's item was not kept), so that the worker forgets what it wrote of the title. A call that left items
+// out on a key without meta (new, expired or deleted) writes nothing and returns 8: the worker sends it
+// again with all its items.
 //
 // A page without crawl identity (fresh lane, scans) over a level a crawl wrote does not lower the
 // crawl's count: the level keeps the crawl's identity and per-page counts, with n = max(stored n, page
 // count) and the newer t and exp, until a crawl writes it again (overCrawl).
-var listingsScript = redis.NewScript(listingsLua)
-
-// listingsLua is listingsScript's source.
-var listingsLua = `
+var listingsScript = redis.NewScript(`
 local itemsPerGroup = ` + strconv.Itoa(market.ItemsPerStatus) + `
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -372,6 +370,12 @@ end
 local itemDel = {}
 if hasItems or full then
   -- The items functions are defined only on the calls that use them.
+  -- byPriceId orders items as the fields keep them: by price, then id.
+  local function byPriceId(a, b)
+    if a.p ~= b.p then return a.p < b.p end
+    return a.id < b.id
+  end
+
   -- itemSig is an items field without the items' times, to tell a change of the kept items from a renewal.
   local function itemSig(v)
     if not v then return '' end
@@ -426,10 +430,7 @@ if hasItems or full then
     for _, v in ipairs(splitItems(raw, {})) do put(v, true) end
     for _, v in ipairs(splitItems(incoming, {})) do put(v, false) end
     for _, it in pairs(byId) do list[#list + 1] = it end
-    table.sort(list, function(a, b)
-      if a.p ~= b.p then return a.p < b.p end
-      return a.id < b.id
-    end)
+    table.sort(list, byPriceId)
     local kept, per, low = {'['}, {}, nil
     for _, it in ipairs(list) do
       local n = (per[it.ph] or 0) + 1
@@ -449,12 +450,12 @@ if hasItems or full then
     return table.concat(kept), low, differs
   end
 
-  -- insertPlain is insertItems for a field without phases and new items without phases, the common case:
-  -- it finds where each item starts with plain searches, places the new items by binary search on (price,
-  -- id), reading the price and id of O(log n) stored items per new item, and builds the field once. A new
-  -- item past the first ItemsPerStatus is left out; stored items pushed past them are dropped (both make the
-  -- worker forget the title). It returns the field and whether an item was added, or nil when the field
-  -- does not parse.
+  -- insertPlain is insertItems for a field without phases and new items without phases (news sorted by
+  -- byPriceId), the common case: it finds where each item starts with plain searches, places the new
+  -- items by binary search on (price, id), reading the price and id of O(log n) stored items per new item,
+  -- and builds the field once. A new item past the first ItemsPerStatus is left out; stored items pushed
+  -- past them are dropped (both make the worker forget the title). It returns the field and whether an
+  -- item was added, or nil when the field does not parse.
   local function insertPlain(out, news)
     local starts, pos = {2}, 2
     while true do
@@ -504,16 +505,12 @@ if hasItems or full then
     return table.concat(pieces), true
   end
 
-  -- insertItems puts the new items news (each {v, id, p, ph}; their ids not stored) into the sorted field
-  -- out at their (price, id) places in one pass over it, and builds the field once from slices of out. A
+  -- insertItems puts the new items news (each {v, id, p, ph}; their ids not stored; sorted by byPriceId)
+  -- into the sorted field out at their (price, id) places in one pass over it, and builds the field once from slices of out. A
   -- new item that would be trimmed at once (ItemsPerStatus items of its phase before its place) is left
   -- out. It returns the field and whether an item was added, or nil when the inserts would push a stored
   -- item out (the merge trims then). Past the last place only the stored items' phases are read.
   local function insertItems(out, news)
-    table.sort(news, function(a, b)
-      if a.p ~= b.p then return a.p < b.p end
-      return a.id < b.id
-    end)
     local parts, from, per, n, added = {}, 1, {}, 1, false
     local function place(it, at) -- puts it before position at (nil: after the last stored item)
       local c = per[it.ph] or 0
@@ -620,15 +617,12 @@ if hasItems or full then
     end
     if #news > 0 then
       local added
+      table.sort(news, byPriceId)
       local plain = not string.find(out, ',"ph":"', 1, true)
       for _, it in ipairs(news) do
         if it.ph ~= '' then plain = false end
       end
       if plain then
-        table.sort(news, function(a, b)
-          if a.p ~= b.p then return a.p < b.p end
-          return a.id < b.id
-        end)
         out, added = insertPlain(out, news)
       else
         out, added = insertItems(out, news)
@@ -689,7 +683,7 @@ local ttl = lastms - nowms
 if ttl < 1 then ttl = 1 end
 redis.call('PEXPIRE', key, ttl)
 return 1 + changed + forget
-`
+`)
 
 // casScript writes the string key KEYS[1] unless the stored value is newer (SPEC §9.3: one key per
 // atomic unit; the keys of one batch are pipelined, see evalPerKey). ARGV: t (fetch ms), ttl (ms) and the

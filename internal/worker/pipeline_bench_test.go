@@ -139,20 +139,11 @@ func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.
 	warmed := 0
 	if warm {
 		// One cycle before the clock starts: the stored items of a running crawl.
-		warmup := make([]page, count)
-		for i := range warmup {
-			warmup[i] = pages[i]
-			warmup[i].id = "warm-" + strconv.Itoa(i)
-		}
-		require.NoError(b, prod.publishAll(ctx, warmup, 32))
+		require.NoError(b, prod.publishAll(ctx, cycle(pages, count, "warm-"), 32))
 		require.Eventually(b, func() bool { return w.rec.total() >= count }, benchStallTimeout, time.Millisecond)
 		warmed = count
 	}
-	stream := make([]page, b.N)
-	for i := range stream {
-		stream[i] = pages[i%len(pages)]
-		stream[i].id = "bench-" + strconv.Itoa(i)
-	}
+	stream := cycle(pages, b.N, "bench-")
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -206,6 +197,16 @@ func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.
 	b.ReportMetric(items/publishTook.Seconds(), "published-items/s")
 	b.ReportMetric(float64(cpu.Microseconds())/items, "cpu-µs/item")
 	b.ReportMetric(float64(redisUsed.Microseconds())/items, "redis-cpu-µs/item")
+}
+
+// cycle returns n messages cycling through pages, with message ids prefix0, prefix1, ...
+func cycle(pages []page, n int, prefix string) []page {
+	out := make([]page, n)
+	for i := range out {
+		out[i] = pages[i%len(pages)]
+		out[i].id = prefix + strconv.Itoa(i)
+	}
+	return out
 }
 
 // redisCPU returns the CPU time (user+system) the Redis server has used so far, from INFO cpu. The
