@@ -480,8 +480,8 @@ func TestItemsInsertedInPlace(t *testing.T) {
 }
 
 // TestItemsInsertedAtTheLimit: new items of one page that fill their phase are inserted in one pass;
-// one more than the room left goes through the merge, which keeps the 20 cheapest; one past the 20
-// cheapest is left out while the others of its page are inserted.
+// with more than the room left the 20 cheapest are kept (the insert trims the stored items pushed past
+// them); one past the 20 cheapest is left out while the others of its page are inserted.
 func TestItemsInsertedAtTheLimit(t *testing.T) {
 	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, _ *clocktest.Fake) {
 		const title = "T"
@@ -501,7 +501,7 @@ func TestItemsInsertedAtTheLimit(t *testing.T) {
 		require.Equal(t, []string{"s00", "n1", "s01"}, got[:3])
 		require.Equal(t, "n2", got[len(got)-1])
 
-		// Two more with one place left: the merge keeps the 20 cheapest.
+		// Two more with one place left: the 20 cheapest are kept.
 		applyAt(t, s, at.Add(2*time.Second), attrListing("n3", title, 100, false, withFloat(0.2)),
 			attrListing("n4", title, 101, false, withFloat(0.2)))
 		got = ids()
