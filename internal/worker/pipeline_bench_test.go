@@ -57,6 +57,9 @@ func BenchmarkPipeline(b *testing.B) {
 		attrs   bool
 		// firstSight publishes b.N distinct pages instead of cycling through benchPageCount.
 		firstSight bool
+		// relist is the share (per mille) of items a moving market sells and lists again under new ids
+		// each cycle (see pageGen.movingPages); 0 repeats the same pages every cycle.
+		relist int
 	}{
 		{name: "prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}},
 		{name: "prefetch=16/concurrency=2", opts: rabbitmq.ConsumerOptions{Prefetch: 16, Concurrency: 2}},
@@ -71,13 +74,17 @@ func BenchmarkPipeline(b *testing.B) {
 		// Production defaults, every item new to the store (no page repeats).
 		{name: "first-sight/prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}, firstSight: true},
 		{name: "first-sight/attrs/prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}, attrs: true, firstSight: true},
+		// Production defaults on a moving market: each cycle 1 % of the items are new listings (about four
+		// times the share of the freshness goal's market, see docs/performance.md), 5 % for a busy one.
+		{name: "moving=1%/attrs/prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}, attrs: true, relist: 10},
+		{name: "moving=5%/attrs/prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}, attrs: true, relist: 50},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			count, warm := benchPageCount, true
 			if tc.firstSight {
 				count, warm = max(b.N, 1), false
 			}
-			benchPipeline(b, tc.opts, tc.handler, tc.schema, tc.attrs, count, warm)
+			benchPipeline(b, tc.opts, tc.handler, tc.schema, tc.attrs, count, warm, tc.relist)
 		})
 	}
 }
@@ -117,8 +124,9 @@ func withSchema(b *testing.B, pages []page, schema int) []page {
 }
 
 // benchPipeline runs one BenchmarkPipeline variant over a stream cycling through count distinct pages.
-// With warm, the count pages are handled once before the clock starts.
-func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.Handler, schema int, attrs bool, count int, warm bool) {
+// With warm, the count pages are handled once before the clock starts. With relist > 0 the stream is a
+// moving market's next cycles instead (pageGen.movingPages), relist ‰ of the items new each cycle.
+func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.Handler, schema int, attrs bool, count int, warm bool, relist int) {
 	if b.N == 1 && fixedBenchN() > 1 {
 		// The harness's probe run before a fixed -benchtime Nx: its result is never reported, and its
 		// setup (a vhost through rabbitmqctl, a Redis database, a worker stack) costs more than the run.
@@ -144,6 +152,9 @@ func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.
 		warmed = count
 	}
 	stream := cycle(pages, b.N, "bench-")
+	if relist > 0 {
+		stream = cycle(withSchema(b, gen.movingPages(b, b.N, count, relist, now.Add(-time.Minute)), schema), b.N, "bench-")
+	}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

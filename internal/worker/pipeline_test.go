@@ -90,6 +90,9 @@ type pageGen struct {
 	// attrs gives every item its own float and paint seed, every third item stickers and every fourth a
 	// Doppler phase (see itemAttrs); otherwise every item carries the template's float and seed.
 	attrs bool
+	// relisted, when set, returns how many times item i of page p was sold and listed again, at the same
+	// price under a new item id, before the page is generated (see movingPages); nil means never.
+	relisted func(p, i int) int
 }
 
 func newPageGen(t testing.TB, titles int) *pageGen {
@@ -125,8 +128,12 @@ func (g *pageGen) page(t testing.TB, p int, fetched time.Time) page {
 		if i%10 == 9 { // a second listing of the previous title
 			k = (p*61 + (i-1)*7) % g.titles
 		}
+		gen := 0
+		if g.relisted != nil {
+			gen = g.relisted(p, i)
+		}
 		it := item{
-			id:        fmt.Sprintf("%08x-0000-4000-8000-%012x", p, i),
+			id:        fmt.Sprintf("%08x-%04x-4000-8000-%012x", p, gen, i),
 			title:     g.title(k),
 			price:     int64(100 + (k*13+p*i)%40*25),
 			suggested: int64(1000 + k),
@@ -204,6 +211,40 @@ func (g *pageGen) pages(t testing.TB, n int, base time.Time) []page {
 		out[p] = g.page(t, p, base.Add(time.Duration(p)*time.Millisecond))
 	}
 	return out
+}
+
+// movingPages returns n pages of a market that moves: page j is page j%count of crawl cycle 1+j/count
+// (cycle 0 is what pages returns), and each cycle sells and relists perMille ‰ of the items, each
+// chosen independently, at the same price under a new item id, so that a cycle's pages bring that share
+// of items new to the store while their titles and price levels stay as they were.
+func (g *pageGen) movingPages(t testing.TB, n, count, perMille int, base time.Time) []page {
+	t.Helper()
+	out := make([]page, n)
+	for j := range n {
+		c, p := 1+j/count, j%count
+		g.relisted = func(p, i int) int {
+			gens := 0
+			for k := 1; k <= c; k++ {
+				if relistDraw(p, i, k) < perMille {
+					gens++
+				}
+			}
+			return gens
+		}
+		out[j] = g.page(t, p, base.Add(time.Duration(j+count)*time.Millisecond))
+	}
+	g.relisted = nil
+	return out
+}
+
+// relistDraw returns a number in [0, 1000) spread evenly over the items and cycles: item i of page p is
+// relisted in cycle k when it is below the per-mille share.
+func relistDraw(p, i, k int) int {
+	h := (p*0x9e3779b1 ^ i*0x85ebca77 ^ k*0xc2b2ae3d) & 0xffffffff
+	h ^= h >> 15
+	h = h * 0x85ebca77 & 0xffffffff
+	h ^= h >> 13
+	return h % 1000
 }
 
 // --- the expected Redis state ----------------------------------------------------------------------
@@ -959,4 +1000,43 @@ func TestPipelineSalesFailingOnItsOwnIsDeadLetteredAndDueAgain(t *testing.T) {
 	require.Equal(t, poisoned, dead[0].MessageID)
 	require.Equal(t, 5, dead[0].Attempt)
 	require.Contains(t, dead[0].Error, "WRONGTYPE")
+}
+
+// TestMovingPagesRelistTheirShare: each cycle of a moving market brings about its share of items under
+// new ids, every item keeps its title and price, and a relisted item keeps its new id in later cycles
+// until it is relisted again.
+func TestMovingPagesRelistTheirShare(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		perMille int
+	}{
+		{name: "1%", perMille: 10},
+		{name: "5%", perMille: 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const count = 50
+			gen := newPageGen(t, benchTitles)
+			base := time.Unix(1_764_000_000, 0)
+			prev := gen.pages(t, count, base)
+			moving := gen.movingPages(t, 3*count, count, tc.perMille, base)
+			for c := range 3 {
+				cur := moving[c*count : (c+1)*count]
+				renewed := 0
+				for p := range cur {
+					require.Len(t, cur[p].items, len(prev[p].items))
+					for i, it := range cur[p].items {
+						was := prev[p].items[i]
+						require.Equal(t, was.title, it.title)
+						require.Equal(t, was.price, it.price)
+						if it.id != was.id {
+							renewed++
+						}
+					}
+				}
+				share := float64(renewed) / float64(count*itemsPerPage) * 1000
+				require.InDelta(t, float64(tc.perMille), share, float64(tc.perMille)/2+2, "cycle %d: %d of %d items new", c+1, renewed, count*itemsPerPage)
+				prev = cur
+			}
+		})
+	}
 }
