@@ -384,18 +384,21 @@ if hasItems or full then
 
   -- splitItems appends to out the items of an items field as raw strings. The field is a JSON array of
   -- objects that each start with {"id": (see pricestore.ItemValue); no string inside an item can hold that
-  -- sequence unescaped, so the array splits at ',{"id":' without decoding it. Anything else holds no item.
+  -- sequence unescaped, so the array splits before each '{"id":' after the first (and the ',' before it)
+  -- without decoding it. Anything else holds no item. The script's plain searches start with a rare byte
+  -- ('{"id":', 'ph":"' for the phase key): Lua's plain search stops at every occurrence of the first byte,
+  -- and a ',' or '"' occurs ten times in an item.
   local function splitItems(raw, out)
     if not raw or string.byte(raw, 1) ~= 91 or #raw <= 2 then return out end -- 91 is '['
     local pos, last = 2, #raw - 1
     while true do
-      local s = string.find(raw, ',{"id":', pos, true)
-      if not s or s > last then
+      local s = string.find(raw, '{"id":', pos + 1, true) -- the next item's '{', after its ','
+      if not s or s - 1 > last then
         out[#out + 1] = string.sub(raw, pos, last)
         return out
       end
-      out[#out + 1] = string.sub(raw, pos, s - 1)
-      pos = s + 1
+      out[#out + 1] = string.sub(raw, pos, s - 2)
+      pos = s
     end
   end
 
@@ -459,9 +462,9 @@ if hasItems or full then
   local function insertPlain(out, news)
     local starts, pos = {2}, 2
     while true do
-      local nxt = string.find(out, ',{"id":', pos + 1, true)
+      local nxt = string.find(out, '{"id":', pos + 1, true)
       if not nxt then break end
-      pos = nxt + 1
+      pos = nxt
       starts[#starts + 1] = pos
     end
     local count = #starts
@@ -532,7 +535,7 @@ if hasItems or full then
     local pos = 2
     local q = nil -- the next phase member at or after pos (false: none), searched once per item that has one
     while true do
-      local nxt = string.find(out, ',{"id":', pos + 1, true)
+      local nxt = string.find(out, '{"id":', pos + 1, true)
       if n <= #news then
         local sid, sp = string.match(out, '^{"id":(.-),"p":(%d+),', pos)
         if not sid then return nil end
@@ -542,12 +545,12 @@ if hasItems or full then
           n = n + 1
         end
       end
-      if q ~= false and (q == nil or q < pos) then q = string.find(out, ',"ph":"', pos, true) or false end
+      if q ~= false and (q == nil or q < pos) then q = string.find(out, 'ph":"', pos, true) or false end
       local sph = ''
-      if q and q < (nxt or #out) then sph = string.match(out, '^,"ph":"([^"]*)"', q) end
+      if q and q < (nxt or #out) then sph = string.match(out, '^ph":"([^"]*)"', q) end
       per[sph] = (per[sph] or 0) + 1
       if not nxt then break end
-      pos = nxt + 1
+      pos = nxt
     end
     parts[#parts + 1] = string.sub(out, from, -2)
     for i = n, #news do place(news[i], nil) end
@@ -580,8 +583,8 @@ if hasItems or full then
         if string.find(v, ',"ph":"', 1, true) then ph = string.match(v, ',"ph":"([^"]*)"') end
         news[#news + 1] = {v = v, id = id, p = tonumber(p), ph = ph}
       else
-        local e = string.find(out, ',{"id":', s + 1, true)
-        local stop = (e or #out) - 1
+        local e = string.find(out, '{"id":', s + 1, true)
+        local stop = e and e - 2 or #out - 1
         local cur = string.sub(out, s, stop)
         if cur ~= v then
           -- After the head come "exp" and "t", then the attributes (the rest).
@@ -618,7 +621,7 @@ if hasItems or full then
     if #news > 0 then
       local added
       table.sort(news, byPriceId)
-      local plain = not string.find(out, ',"ph":"', 1, true)
+      local plain = not string.find(out, 'ph":"', 1, true)
       for _, it in ipairs(news) do
         if it.ph ~= '' then plain = false end
       end
