@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -27,12 +28,11 @@ func (s *scanner) errf(what string) error {
 
 func (s *scanner) skipWS() {
 	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
+		// Every token starts above ' ', white space at or below it: one comparison for the usual case.
+		if c := s.b[s.i]; c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
 			return
 		}
+		s.i++
 	}
 }
 
@@ -69,9 +69,12 @@ func (s *scanner) str() ([]byte, bool, error) {
 	s.i++
 	start := s.i
 	esc := false
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
+	for {
+		s.i = plainEnd(s.b, s.i)
+		if s.i >= len(s.b) {
+			return nil, false, s.errf("unterminated string")
+		}
+		switch c := s.b[s.i]; {
 		case c == '"':
 			raw := s.b[start:s.i]
 			s.i++
@@ -81,13 +84,40 @@ func (s *scanner) str() ([]byte, bool, error) {
 			if !s.escape() {
 				return nil, false, s.errf("bad escape")
 			}
-		case c < 0x20:
-			return nil, false, s.errf("control character in string")
 		default:
-			s.i++
+			return nil, false, s.errf("control character in string")
 		}
 	}
-	return nil, false, s.errf("unterminated string")
+}
+
+// SWAR constants of plainEnd: a byte value repeated in each of a word's eight bytes.
+const (
+	swarOnes  = 0x0101010101010101
+	swarHigh  = 0x8080808080808080
+	swarQuote = '"' * swarOnes
+	swarBack  = '\\' * swarOnes
+	swarSpace = 0x20 * swarOnes
+)
+
+// plainEnd returns the index of the first byte at or after i of b that ends a plain run inside a JSON
+// string: a quote, a backslash or a control character (below 0x20), or len(b) when there is none. It
+// tests eight bytes at a time: (x - 0x01…) &^ x has a byte's high bit set for a zero byte of x, and
+// (x - 0x20…) &^ x for a byte below 0x20 (exact for whether a word holds one, which is all it is used
+// for), applied to x ^ '"'…, x ^ '\\'… and x; a word that holds one is then read byte by byte.
+func plainEnd(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, bs := x^swarQuote, x^swarBack
+		if ((q-swarOnes)&^q|(bs-swarOnes)&^bs|(x-swarSpace)&^x)&swarHigh != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+	}
+	return i
 }
 
 // escape checks the escape sequence at s.i (a backslash) and moves past it.
