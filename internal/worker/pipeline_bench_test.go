@@ -40,8 +40,9 @@ const (
 // allocs/item counts every allocation of the process (publisher, AMQP client, handler, go-redis).
 // Messages are of this build's schema (compressed payload) unless the variant says schema=1 (the raw
 // page, as parsers of the previous version publish it). Every item carries the fixture's float and paint
-// seed; the attrs variant gives each item its own float and seed, every third stickers and every fourth a
-// phase (SPEC §9.2), so that the kept items of the prices keys change page after page. The stream cycles
+// seed; the attrs variant gives each item its own float and seed, every third stickers and the items of
+// the Doppler and Gamma Doppler titles (two of the ten weapons) a phase (SPEC §9.2), so that the kept
+// items of the prices keys change page after page. The stream cycles
 // through benchPageCount pages, as a running crawl sees the same listings every cycle, and one cycle of
 // them is handled before the clock starts, so that items/s is the steady state of a crawl and does not
 // depend on b.N (the first cycle, every item new, would otherwise weigh 200/b.N of the run); the

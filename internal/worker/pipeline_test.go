@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/skinflip/dmarket-monitor/internal/fetchgate"
+	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/message"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock"
 	"github.com/skinflip/dmarket-monitor/internal/platform/clock/clocktest"
@@ -87,8 +88,9 @@ type pageGen struct {
 	template map[string]any
 	titles   int
 	game     string
-	// attrs gives every item its own float and paint seed, every third item stickers and every fourth a
-	// Doppler phase (see itemAttrs); otherwise every item carries the template's float and seed.
+	// attrs gives every item its own float and paint seed, every third item stickers and every item of a
+	// Doppler or Gamma Doppler title a phase (see itemAttrs); otherwise every item carries the template's
+	// float and seed.
 	attrs bool
 	// relisted, when set, returns how many times item i of page p was sold and listed again, at the same
 	// price under a new item id, before the page is generated (see movingPages); nil means never.
@@ -108,7 +110,7 @@ func newPageGen(t testing.TB, titles int) *pageGen {
 }
 
 var weapons = []string{"AK-47 | Redline", "AWP | Asiimov", "M4A4 | Howl", "Glock-18 | Fade", "USP-S | Kill Confirmed",
-	"Desert Eagle | Blaze", "P90 | Asiimov", "MAC-10 | Neon Rider"}
+	"Desert Eagle | Blaze", "P90 | Asiimov", "MAC-10 | Neon Rider", "★ Karambit | Doppler", "Glock-18 | Gamma Doppler"}
 
 var wears = []string{"Factory New", "Minimal Wear", "Field-Tested", "Well-Worn", "Battle-Scarred"}
 
@@ -144,7 +146,7 @@ func (g *pageGen) page(t testing.TB, p int, fetched time.Time) page {
 			it.lockDays = 1 + (p+i)%7
 		}
 		if g.attrs {
-			it.extra = itemAttrs(p, i)
+			it.extra = itemAttrs(p, i, market.PhasedTitle(it.title))
 		}
 		pg.items = append(pg.items, it)
 		objects = append(objects, g.object(it))
@@ -190,14 +192,15 @@ func (g *pageGen) object(it item) map[string]any {
 	return o
 }
 
-// itemAttrs returns the attribute members of item i of page p for pages with varied attributes.
-func itemAttrs(p, i int) map[string]any {
+// itemAttrs returns the attribute members of item i of page p for pages with varied attributes; phased
+// is whether the item's title has phases.
+func itemAttrs(p, i int, phased bool) map[string]any {
 	a := map[string]any{"floatValue": 0.15 + float64((p*31+i*17)%2300)/10000, "paintSeed": (p*7 + i*13) % 1001}
 	if i%3 == 0 {
 		a["stickers"] = []map[string]any{{"name": "Crown (Foil)", "image": "https://img/crown"},
 			{"name": "Sticker | Titan (Holo) | Katowice 2014", "image": "https://img/titan"}}
 	}
-	if i%4 == 0 {
+	if phased {
 		a["phaseTitle"] = fmt.Sprintf("Phase %d", 1+(p+i)%4)
 	}
 	return a

@@ -11,7 +11,8 @@ const (
 	ReasonBadFloat Reason = "bad_float"
 	// ReasonBadSeed: paintSeed is not an integer in 0…market.MaxPaintSeed.
 	ReasonBadSeed Reason = "bad_seed"
-	// ReasonBadPhase: phaseTitle (or phase) names no known phase.
+	// ReasonBadPhase: phaseTitle (or phase) names no known phase, or a listing's title has no phases
+	// (it is not a Doppler or Gamma Doppler, see market.PhasedTitle).
 	ReasonBadPhase Reason = "bad_phase"
 	// ReasonBadSticker: a sticker is not an object with a name that is valid text of at most
 	// market.MaxStickerNameRunes code points, or stickers is not an array.

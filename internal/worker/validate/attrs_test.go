@@ -128,8 +128,41 @@ var attrCases = []attrCase{
 }
 
 func listingWithExtra(extra string) string {
-	return `{"objects":[{"itemId":"i1","title":"AK-47 | Redline (Field-Tested)","gameId":"a8db","price":{"USD":"100"},` +
+	return titledListing("★ Karambit | Doppler (Factory New)", extra)
+}
+
+// titledListing returns a listings page of one listing of title whose extra holds the members extra.
+func titledListing(title, extra string) string {
+	return `{"objects":[{"itemId":"i1","title":"` + title + `","gameId":"a8db","price":{"USD":"100"},` +
 		`"extra":{` + extra + `}}],"cursor":""}`
+}
+
+// TestPhaseOnlyOnPhasedTitles: a listing keeps its phase only on a Doppler or Gamma Doppler title; on
+// another title the phase is dropped and counted as bad, and the listing and its other attributes stay.
+func TestPhaseOnlyOnPhasedTitles(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		title string
+		want  market.Phase
+		bad   Invalid
+	}{
+		{name: "doppler knife", title: "★ Karambit | Doppler (Factory New)", want: market.Phase2},
+		{name: "gamma doppler pistol", title: "Glock-18 | Gamma Doppler (Factory New)", want: market.Phase2},
+		{name: "stattrak doppler", title: "★ StatTrak™ Butterfly Knife | Doppler (Minimal Wear)", want: market.Phase2},
+		{name: "rifle", title: "AK-47 | Redline (Field-Tested)", bad: badOf(ReasonBadPhase, 1)},
+		{name: "marble fade knife", title: "★ Karambit | Marble Fade (Factory New)", bad: badOf(ReasonBadPhase, 1)},
+		{name: "doppler named without its bar", title: "Doppler Sticker Capsule", bad: badOf(ReasonBadPhase, 1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page, err := DecodeListings([]byte(titledListing(tc.title, `"floatValue":0.01,"paintSeed":7,"phaseTitle":"Phase 2"`)), "a8db")
+			require.NoError(t, err)
+			require.Empty(t, page.Invalid)
+			require.Len(t, page.Items, 1)
+			want := market.Attributes{Float: 0.01, HasFloat: true, PaintSeed: 7, HasSeed: true, Phase: tc.want}
+			require.Equal(t, want, page.Items[0].Attrs)
+			require.Equal(t, tc.bad, page.BadAttrs)
+		})
+	}
 }
 
 func TestDecodeListingsAttributes(t *testing.T) {
