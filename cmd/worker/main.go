@@ -100,12 +100,8 @@ type handling struct {
 // observer of dead letters.
 func newHandling(cfg config.Worker, rdb redis.UniversalClient, changes worker.ChangePublisher, spans worker.StartSpan, log *slog.Logger,
 	reg prometheus.Registerer, clk clock.Clock) (handling, error) {
-	itemCache := cfg.ItemCacheTitles
-	if itemCache == 0 {
-		itemCache = -1 // WORKER_ITEM_CACHE_TITLES=0: no cache, every item sent every time
-	}
 	store, err := pricestore.New(rdb, clk, pricestore.Config{PriceTTL: cfg.PriceTTL, HistoryTTL: cfg.HistoryTTL,
-		ItemCacheTitles: itemCache})
+		ItemCacheTitles: itemCacheTitles(cfg.ItemCacheTitles)})
 	if err != nil {
 		return handling{}, fmt.Errorf("price store: %w", err)
 	}
@@ -161,4 +157,13 @@ func consume(ctx context.Context, cfg config.Worker, amqpConn *rabbitmq.Conn, qu
 		err = cerr
 	}
 	return err
+}
+
+// itemCacheTitles maps WORKER_ITEM_CACHE_TITLES to pricestore.Config.ItemCacheTitles: the variable's 0
+// (no cache, every item sent every time) is the store's negative value, whose 0 means its default.
+func itemCacheTitles(titles int) int {
+	if titles == 0 {
+		return -1
+	}
+	return titles
 }

@@ -376,6 +376,12 @@ if hasItems or full then
     return a.id < b.id
   end
 
+  -- phaseOf returns the phase of one item ("" for none).
+  local function phaseOf(v)
+    if not string.find(v, 'ph":"', 1, true) then return '' end
+    return string.match(v, ',"ph":"([^"]*)"') or ''
+  end
+
   -- itemSig is an items field without the items' times, to tell a change of the kept items from a renewal.
   local function itemSig(v)
     if not v then return '' end
@@ -420,8 +426,7 @@ if hasItems or full then
       local o = byId[id]
       if o and o.t > it then lost = true end
       if o == nil or o.t <= it then
-        local ph = ''
-        if string.find(v, ',"ph":"', 1, true) then ph = string.match(v, ',"ph":"([^"]*)"') end
+        local ph = phaseOf(v)
         local was, moved = stored, not stored
         if o then
           was = o.was
@@ -509,9 +514,9 @@ if hasItems or full then
   end
 
   -- insertItems puts the new items news (each {v, id, p, ph}; their ids not stored; sorted by byPriceId)
-  -- into the sorted field out at their (price, id) places in one pass over it, and builds the field once from slices of out. A
-  -- new item that would be trimmed at once (ItemsPerStatus items of its phase before its place) is left
-  -- out. It returns the field and whether an item was added, or nil when the inserts would push a stored
+  -- into the sorted field out at their (price, id) places in one pass over it, and builds the field once
+  -- from slices of out. A new item that would be trimmed at once (ItemsPerStatus items of its phase before
+  -- its place) is left out. It returns the field and whether an item was added, or nil when the inserts would push a stored
   -- item out (the merge trims then). Past the last place only the stored items' phases are read.
   local function insertItems(out, news)
     local parts, from, per, n, added = {}, 1, {}, 1, false
@@ -579,9 +584,7 @@ if hasItems or full then
       if not s then
         if pending[id] or string.find(out, '{"id":' .. id .. ',', 1, true) then return nil end -- stored at another price or twice
         pending[id] = true
-        local ph = ''
-        if string.find(v, ',"ph":"', 1, true) then ph = string.match(v, ',"ph":"([^"]*)"') end
-        news[#news + 1] = {v = v, id = id, p = tonumber(p), ph = ph}
+        news[#news + 1] = {v = v, id = id, p = tonumber(p), ph = phaseOf(v)}
       else
         local e = string.find(out, '{"id":', s + 1, true)
         local stop = e and e - 2 or #out - 1
@@ -595,7 +598,7 @@ if hasItems or full then
             lost = true
           else
             if string.sub(cur, ce + 1) ~= string.sub(v, ve + 1) then
-              if (string.match(cur, ',"ph":"([^"]*)"') or '') ~= (string.match(v, ',"ph":"([^"]*)"') or '') then
+              if phaseOf(cur) ~= phaseOf(v) then
                 return nil
               end
               changed = true

@@ -42,26 +42,16 @@ const (
 // page, as parsers of the previous version publish it). Every item carries the fixture's float and paint
 // seed; the attrs variant gives each item its own float and seed, every third stickers and the items of
 // the Doppler and Gamma Doppler titles (two of the ten weapons) a phase (SPEC §9.2), so that the kept
-// items of the prices keys change page after page. The stream cycles
-// through benchPageCount pages, as a running crawl sees the same listings every cycle, and one cycle of
-// them is handled before the clock starts, so that items/s is the steady state of a crawl and does not
-// depend on b.N (the first cycle, every item new, would otherwise weigh 200/b.N of the run); the
-// first-sight variants instead publish b.N distinct pages (distinct item ids) without a warm-up, every
-// item new to the store, as after a worker's restart or on a market of new listings.
+// items of the prices keys change page after page. The stream cycles through benchPageCount pages, as a
+// running crawl sees the same listings every cycle, and one cycle of them is handled before the clock
+// starts, so that items/s is the steady state of a crawl and does not depend on b.N (the first cycle,
+// every item new, would otherwise weigh 200/b.N of the run); the first-sight variants instead publish
+// b.N distinct pages (distinct item ids) without a warm-up, every item new to the store, as after a
+// worker's restart or on a market of new listings; the moving variants follow the warm-up with a moving
+// market's next cycles (pageGen.movingPages).
 func BenchmarkPipeline(b *testing.B) {
 	noop := message.HandlerFunc(func(context.Context, message.Delivery) error { return nil })
-	for _, tc := range []struct {
-		name    string
-		opts    rabbitmq.ConsumerOptions
-		handler message.Handler
-		schema  int
-		attrs   bool
-		// firstSight publishes b.N distinct pages instead of cycling through benchPageCount.
-		firstSight bool
-		// relist is the share (per mille) of items a moving market sells and lists again under new ids
-		// each cycle (see pageGen.movingPages); 0 repeats the same pages every cycle.
-		relist int
-	}{
+	for _, tc := range []pipelineVariant{
 		{name: "prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}},
 		{name: "prefetch=16/concurrency=2", opts: rabbitmq.ConsumerOptions{Prefetch: 16, Concurrency: 2}},
 		{name: "prefetch=128/concurrency=16", opts: rabbitmq.ConsumerOptions{Prefetch: 128, Concurrency: 16}},
@@ -80,13 +70,7 @@ func BenchmarkPipeline(b *testing.B) {
 		{name: "moving=1%/attrs/prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}, attrs: true, relist: 10},
 		{name: "moving=5%/attrs/prefetch=64/concurrency=8", opts: rabbitmq.ConsumerOptions{Prefetch: 64, Concurrency: 8}, attrs: true, relist: 50},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			count, warm := benchPageCount, true
-			if tc.firstSight {
-				count, warm = max(b.N, 1), false
-			}
-			benchPipeline(b, tc.opts, tc.handler, tc.schema, tc.attrs, count, warm, tc.relist)
-		})
+		b.Run(tc.name, func(b *testing.B) { benchPipeline(b, tc) })
 	}
 }
 
@@ -124,10 +108,29 @@ func withSchema(b *testing.B, pages []page, schema int) []page {
 	return out
 }
 
-// benchPipeline runs one BenchmarkPipeline variant over a stream cycling through count distinct pages.
-// With warm, the count pages are handled once before the clock starts. With relist > 0 the stream is a
-// moving market's next cycles instead (pageGen.movingPages), relist ‰ of the items new each cycle.
-func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.Handler, schema int, attrs bool, count int, warm bool, relist int) {
+// pipelineVariant is one BenchmarkPipeline variant.
+type pipelineVariant struct {
+	name    string
+	opts    rabbitmq.ConsumerOptions
+	handler message.Handler // nil: the worker's handler
+	schema  int             // message schema, 0 for this build's
+	attrs   bool            // items with varied attributes (pageGen.attrs)
+	// firstSight publishes b.N distinct pages without a warm-up instead of cycling through benchPageCount.
+	firstSight bool
+	// relist is the share (per mille) of items a moving market sells and lists again under new ids
+	// each cycle (see pageGen.movingPages); 0 repeats the same pages every cycle.
+	relist int
+}
+
+// benchPipeline runs one BenchmarkPipeline variant: a stream cycling through benchPageCount distinct
+// pages, handled once before the clock starts (first sight: b.N distinct pages, no warm-up). With relist
+// > 0 the timed stream is a moving market's next cycles instead (pageGen.movingPages).
+func benchPipeline(b *testing.B, v pipelineVariant) {
+	count, warm := benchPageCount, true
+	if v.firstSight {
+		count, warm = max(b.N, 1), false
+	}
+	opts, schema := v.opts, v.schema
 	if b.N == 1 && fixedBenchN() > 1 {
 		// The harness's probe run before a fixed -benchtime Nx: its result is never reported, and its
 		// setup (a vhost through rabbitmqctl, a Redis database, a worker stack) costs more than the run.
@@ -138,10 +141,10 @@ func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.
 	now := time.Now().Truncate(time.Second)
 	clk := clocktest.NewFake(now)
 	gen := newPageGen(b, benchTitles)
-	gen.attrs = attrs
+	gen.attrs = v.attrs
 	pages := bodiesOnly(withSchema(b, gen.pages(b, count, now.Add(-time.Minute)), schema))
 	opts.ShutdownTimeout = 30 * time.Second
-	w := startStack(b, stackConfig{amqpURL: amqpURL, redis: testRedisOptions(rdb), clock: clk, consumer: opts, handler: handler})
+	w := startStack(b, stackConfig{amqpURL: amqpURL, redis: testRedisOptions(rdb), clock: clk, consumer: opts, handler: v.handler})
 	prod := startProducer(b, amqpURL)
 
 	ctx := context.Background()
@@ -153,8 +156,8 @@ func benchPipeline(b *testing.B, opts rabbitmq.ConsumerOptions, handler message.
 		warmed = count
 	}
 	stream := cycle(pages, b.N, "bench-")
-	if relist > 0 {
-		stream = cycle(bodiesOnly(withSchema(b, gen.movingPages(b, b.N, count, relist, now.Add(-time.Minute)), schema)), b.N, "bench-")
+	if v.relist > 0 {
+		stream = cycle(bodiesOnly(withSchema(b, gen.movingPages(b, b.N, count, v.relist, now.Add(-time.Minute)), schema)), b.N, "bench-")
 	}
 	var before, after runtime.MemStats
 	runtime.GC()
