@@ -35,4 +35,8 @@ if [ "$rc" -eq 0 ]; then
 fi
 echo "e2e: FAILED; the failing tests' output:" >&2
 grep -v -E '^(=== (RUN|PAUSE|CONT|NAME)|--- PASS|    --- PASS)' "$log" | tail -n 400 >&2
+# The processes' logs that a failing test prints can push its reasons out of a reader's view: they come
+# again last, one block per failed assertion (testify's Error Trace, Error and Messages lines).
+echo "e2e: why (the failed assertions again):" >&2
+grep -E '^--- FAIL|^[[:space:]]+(Error Trace|Error|Test|Messages):' "$log" | cut -c1-600 | tail -n 80 >&2
 exit "$rc"
