@@ -373,8 +373,8 @@ func requireFreshness(t *testing.T, res movingResult) {
 	assert.Empty(t, res.lateNotices, "no listing is notified after it was sold")
 	never := make([]string, 0, len(missed))
 	for _, d := range missed {
-		never = append(never, fmt.Sprintf("%s at %s listed %s, sold %s", d.Title, market.Cents(d.Price),
-			d.CreatedAt.Format(time.StampMilli), d.SoldAt.Format(time.StampMilli)))
+		never = append(never, fmt.Sprintf("%s at %s (order %s, %+.2f %%) listed %s, sold %s", d.Title, market.Cents(d.Price),
+			market.Cents(d.OrderPrice), d.ProfitPercent, d.CreatedAt.Format(time.StampMilli), d.SoldAt.Format(time.StampMilli)))
 	}
 	assert.Empty(t, never, "deals never notified")
 	require.Positive(t, reqs)

@@ -142,13 +142,15 @@ type listingsRead struct {
 	items []dmarket.MarketItem
 	// reach is the highest price up to which every listing of the title is in items (-1: all of them).
 	reach market.Cents
-	at    time.Time
+	// at is when the read began (before its first request): it shows every listing listed before then.
+	at time.Time
 }
 
 // orderRead is the title's buy order as one check read it.
 type orderRead struct {
 	order market.BuyOrder
-	at    time.Time
+	// at is when the read began.
+	at time.Time
 }
 
 // queued is a page waiting to be published to its kind's queue.
@@ -207,10 +209,16 @@ func (v *Verifier) Check(ctx context.Context, o offers.Offer) (Result, error) {
 	return res, err
 }
 
-// check re-checks o for purpose (send or background).
+// check re-checks o for purpose (send or background). It judges o only from reads that began at or
+// after o's listing price was written (o.UpdatedAt, or when the check began if that is later than
+// now): a read begun before may predate the listing, which it would then call gone.
 func (v *Verifier) check(ctx context.Context, o offers.Offer, purpose string) (Result, error) {
 	locked := o.Status == market.StatusLocked
-	lr, err := v.readListings(ctx, o.GameID, o.Title, market.Cents(o.Buy))
+	notBefore := v.clk.Now()
+	if o.UpdatedAt.Before(notBefore) {
+		notBefore = o.UpdatedAt
+	}
+	lr, err := v.readListings(ctx, o.GameID, o.Title, market.Cents(o.Buy), notBefore)
 	if err != nil {
 		v.m.checks.WithLabelValues(purpose, "failed").Inc()
 		return Result{}, err
@@ -222,7 +230,7 @@ func (v *Verifier) check(ctx context.Context, o offers.Offer, purpose string) (R
 	}
 	res.CheckedAt = lr.at
 	if res.Outcome == Stands && o.Kind == market.KindTarget && v.cfg.CheckOrders {
-		or, err := v.readOrder(ctx, o.GameID, o.Title)
+		or, err := v.readOrder(ctx, o.GameID, o.Title, notBefore)
 		if err != nil {
 			v.m.checks.WithLabelValues(purpose, "failed").Inc()
 			return Result{}, err
@@ -290,15 +298,16 @@ func judgeItem(lr listingsRead, o offers.Offer, level Result) (Result, bool) {
 
 func titleKey(game, title string) string { return game + "\x00" + title }
 
-// readListings returns the title's listings read within Reuse, or reads them: the first page, and the
-// next ones (up to MaxPages) while the pages end below buy. Concurrent checks of a title share one read.
-func (v *Verifier) readListings(ctx context.Context, game, title string, buy market.Cents) (listingsRead, error) {
+// readListings returns the title's listings read within Reuse and begun at or after notBefore, or reads
+// them: the first page, and the next ones (up to MaxPages) while the pages end below buy. Concurrent
+// checks of a title share one read; a check that joined a read begun before notBefore reads again.
+func (v *Verifier) readListings(ctx context.Context, game, title string, buy market.Cents, notBefore time.Time) (listingsRead, error) {
 	key := titleKey(game, title)
 	for {
 		v.mu.Lock()
 		lr, ok := v.listings[key]
 		v.mu.Unlock()
-		if ok && v.clk.Now().Sub(lr.at) < v.cfg.Reuse && (lr.reach < 0 || lr.reach >= buy) {
+		if ok && v.clk.Now().Sub(lr.at) < v.cfg.Reuse && !lr.at.Before(notBefore) && (lr.reach < 0 || lr.reach >= buy) {
 			return lr, nil
 		}
 		ch := v.flight.DoChan("l"+key, func() (any, error) {
@@ -313,6 +322,9 @@ func (v *Verifier) readListings(ctx context.Context, game, title string, buy mar
 		lr, shared, err := awaitRead[listingsRead](ctx, ch, "re-check", title)
 		if err != nil {
 			return listingsRead{}, err
+		}
+		if shared && lr.at.Before(notBefore) {
+			continue // another check's read began before this offer's listing was written: read again
 		}
 		if lr.reach < 0 || lr.reach >= buy {
 			return lr, nil
@@ -345,16 +357,13 @@ func awaitRead[T any](ctx context.Context, ch <-chan singleflight.Result, op, ti
 
 // fetchListings reads the title's cheapest listings and queues the pages for publishing.
 func (v *Verifier) fetchListings(ctx context.Context, game, title string, buy market.Cents) (listingsRead, error) {
-	out := listingsRead{reach: -1}
+	out := listingsRead{reach: -1, at: v.clk.Now()}
 	cursor := ""
 	for page := 0; page < v.cfg.MaxPages; page++ {
 		p, err := v.api.MarketItems(ctx, dmarket.MarketItemsQuery{GameID: game, Title: title, Cursor: cursor,
 			OrderBy: dmarket.OrderByPrice, OrderDir: dmarket.OrderAsc, Limit: dmarket.MaxMarketItemsLimit}, false)
 		if err != nil {
 			return listingsRead{}, fmt.Errorf("re-check %q: %w", title, err)
-		}
-		if page == 0 {
-			out.at = v.clk.Now()
 		}
 		var scan *message.Scan
 		if page == 0 {
@@ -375,37 +384,44 @@ func (v *Verifier) fetchListings(ctx context.Context, game, title string, buy ma
 	return out, nil
 }
 
-// readOrder returns the title's buy order read within Reuse, or reads it.
-func (v *Verifier) readOrder(ctx context.Context, game, title string) (orderRead, error) {
+// readOrder returns the title's buy order read within Reuse and begun at or after notBefore, or reads
+// it. Concurrent checks of a title share one read; a check that joined a read begun before notBefore
+// reads again.
+func (v *Verifier) readOrder(ctx context.Context, game, title string, notBefore time.Time) (orderRead, error) {
 	key := titleKey(game, title)
-	v.mu.Lock()
-	or, ok := v.orders[key]
-	v.mu.Unlock()
-	if ok && v.clk.Now().Sub(or.at) < v.cfg.Reuse {
-		return or, nil
-	}
-	ch := v.flight.DoChan("o"+key, func() (any, error) {
-		r, err := v.api.AggregatedPrices(ctx, game, []string{title})
-		if err != nil {
-			return orderRead{}, fmt.Errorf("re-check buy order of %q: %w", title, err)
-		}
-		or := orderRead{at: v.clk.Now()}
-		for _, row := range r.Orders {
-			if row.Order.Title == title {
-				or.order = row.Order
-			}
-		}
-		v.enqueue(message.KindOrders, game, r.Request, r.Raw, nil)
+	for {
 		v.mu.Lock()
-		v.orders[key] = or
+		or, ok := v.orders[key]
 		v.mu.Unlock()
+		if ok && v.clk.Now().Sub(or.at) < v.cfg.Reuse && !or.at.Before(notBefore) {
+			return or, nil
+		}
+		ch := v.flight.DoChan("o"+key, func() (any, error) {
+			or := orderRead{at: v.clk.Now()}
+			r, err := v.api.AggregatedPrices(ctx, game, []string{title})
+			if err != nil {
+				return orderRead{}, fmt.Errorf("re-check buy order of %q: %w", title, err)
+			}
+			for _, row := range r.Orders {
+				if row.Order.Title == title {
+					or.order = row.Order
+				}
+			}
+			v.enqueue(message.KindOrders, game, r.Request, r.Raw, nil)
+			v.mu.Lock()
+			v.orders[key] = or
+			v.mu.Unlock()
+			return or, nil
+		})
+		or, shared, err := awaitRead[orderRead](ctx, ch, "re-check buy order of", title)
+		if err != nil {
+			return orderRead{}, err
+		}
+		if shared && or.at.Before(notBefore) {
+			continue // another check's read began before this offer's listing was written: read again
+		}
 		return or, nil
-	})
-	or, _, err := awaitRead[orderRead](ctx, ch, "re-check buy order of", title)
-	if err != nil {
-		return orderRead{}, err
 	}
-	return or, nil
 }
 
 // enqueue queues an answer for publishing to its kind's queue; a full queue drops it (counted).

@@ -431,3 +431,55 @@ func TestRefusalsAreHeld(t *testing.T) {
 	items, _ := h.api.calls()
 	require.Equal(t, 2, items, "an offer that stands is checked anew before every send")
 }
+
+// TestCheckReadsAgainForAnOfferNewerThanTheRead checks that a check never judges an offer from a read of
+// its title that began before the offer's listing price was written: such a read (taken for another offer
+// of the title within Reuse) may predate the listing and call a fresh deal gone. A read begun after the
+// write is reused, and an offer written "later" than the verifier's clock (another host's clock ahead)
+// is judged from the check's own read.
+func TestCheckReadsAgainForAnOfferNewerThanTheRead(t *testing.T) {
+	before := []dmarket.MarketItem{item(ak, 1100, true, t0)}
+	after := []dmarket.MarketItem{item(ak, 800, false, t0), item(ak, 1100, true, t0)}
+	tests := []struct {
+		name string
+		// listedLater: the deal is listed and the order raised after the first read began (else before).
+		listedLater bool
+		// written is the deal's UpdatedAt, after the first read began.
+		written     time.Duration
+		items, aggs int
+	}{
+		{name: "written after the read began: read again", listedLater: true, written: 50 * time.Millisecond, items: 2, aggs: 2},
+		{name: "written an hour ahead of this clock: read once more", listedLater: true, written: time.Hour, items: 2, aggs: 2},
+		{name: "written before the read began: reused", written: -time.Second, items: 1, aggs: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Config{CheckOrders: true, Reuse: time.Second})
+			ctx := context.Background()
+			h.api.listings[ak], h.api.orders[ak] = after, market.BuyOrder{Title: ak, Price: 2100, Count: 1}
+			if tc.listedLater {
+				h.api.listings[ak], h.api.orders[ak] = before, market.BuyOrder{Title: ak, Price: 2000, Count: 1}
+			}
+			// A locked offer of the title is checked first.
+			res, err := h.v.Check(ctx, offer(market.KindTarget, market.StatusLocked, 1100, 2000))
+			require.NoError(t, err)
+			require.Equal(t, Stands, res.Outcome)
+
+			h.clk.Advance(100 * time.Millisecond)
+			h.api.mu.Lock()
+			h.api.listings[ak], h.api.orders[ak] = after, market.BuyOrder{Title: ak, Price: 2100, Count: 1}
+			h.api.mu.Unlock()
+			deal := offer(market.KindTarget, market.StatusAvailable, 800, 2100)
+			deal.UpdatedAt = t0.Add(tc.written)
+			res, err = h.v.Check(ctx, deal)
+			require.NoError(t, err)
+			require.Equal(t, Stands, res.Outcome)
+			items, aggs := h.api.calls()
+			require.Equal(t, tc.items, items, "listings reads")
+			require.Equal(t, tc.aggs, aggs, "order reads")
+			levels, orders := h.forget.got()
+			require.Empty(t, levels)
+			require.Empty(t, orders)
+		})
+	}
+}
