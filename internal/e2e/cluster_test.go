@@ -26,8 +26,8 @@ import (
 // most of the test's time.
 func TestGroundTruthOnRedisCluster(t *testing.T) {
 	sim, games, total := truthSim(t, 10)
-	t.Logf("catalogue: %d titles, %d listings, %d games", total, sim.Catalogue().ListingCount(), len(games))
 	cat := sim.Catalogue()
+	t.Logf("catalogue: %d titles, %d listings, %d games", total, cat.ListingCount(), len(games))
 
 	redisURL := redisdbtest.ClusterURL(t)
 	require.True(t, redisdb.IsClusterURL(redisURL))

@@ -287,9 +287,8 @@ func quiet(tb testing.TB, tg *telegramtest.Server, chat int64, gap, within time.
 
 // collectNotices records, for every deal, the first notification to the trader showing its title at its
 // price, and the notifications sent after the deal was sold. A notification shows the last deal of its
-// title and price listed before it: the market can list a title's deal again at the same price after the
-// first was sold (with another lock status, a notification of its own), and that notification is not a
-// late one of the first.
+// title and price listed before it: the Mover can list a title's deal again at the same price after the
+// first was sold, and a notification after that is not a late one of the first.
 func (r *movingResult) collectNotices(tg *telegramtest.Server) {
 	for _, c := range tg.Sent(traderID) {
 		if c.Status != 200 {
@@ -301,7 +300,7 @@ func (r *movingResult) collectNotices(tg *telegramtest.Server) {
 	}
 }
 
-// notice records a notification at a time of an offer of title at the buy price (as an offer shows it, "$1.50").
+// notice records a notification, at a time, of an offer of title at buy (as an offer shows it: "$1.50").
 func (r *movingResult) notice(at time.Time, title, buy string) {
 	dl, ok := r.lastDealBefore(title, buy, at)
 	if !ok {
@@ -316,8 +315,7 @@ func (r *movingResult) notice(at time.Time, title, buy string) {
 	}
 }
 
-// lastDealBefore returns the deal of title at the buy price (in dollars, as an offer shows it) listed
-// last at or before at.
+// lastDealBefore returns the deal of title at buy (as an offer shows it) listed last at or before at.
 func (r *movingResult) lastDealBefore(title, buy string, at time.Time) (dmarkettest.Deal, bool) {
 	var last dmarkettest.Deal
 	found := false

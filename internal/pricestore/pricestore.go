@@ -516,8 +516,9 @@ if hasItems or full then
   -- insertItems puts the new items news (each {v, id, p, ph}; their ids not stored; sorted by byPriceId)
   -- into the sorted field out at their (price, id) places in one pass over it, and builds the field once
   -- from slices of out. A new item that would be trimmed at once (ItemsPerStatus items of its phase before
-  -- its place) is left out. It returns the field and whether an item was added, or nil when the inserts would push a stored
-  -- item out (the merge trims then). Past the last place only the stored items' phases are read.
+  -- its place) is left out. It returns the field and whether an item was added, or nil when the inserts
+  -- would push a stored item out (the merge trims then). Past the last place only the stored items'
+  -- phases are read.
   local function insertItems(out, news)
     local parts, from, per, n, added = {}, 1, {}, 1, false
     local function place(it, at) -- puts it before position at (nil: after the last stored item)

@@ -210,8 +210,9 @@ func (v *Verifier) Check(ctx context.Context, o offers.Offer) (Result, error) {
 }
 
 // check re-checks o for purpose (send or background). It judges o only from reads that began at or
-// after o's listing price was written (o.UpdatedAt, or when the check began if that is later than
-// now): a read begun before may predate the listing, which it would then call gone.
+// after o's listing price was written (o.UpdatedAt, capped at when the check began, so that a writer's
+// clock ahead of this one cannot make it read again and again): a read begun before may predate the
+// listing, which it would then call gone.
 func (v *Verifier) check(ctx context.Context, o offers.Offer, purpose string) (Result, error) {
 	locked := o.Status == market.StatusLocked
 	notBefore := v.clk.Now()
