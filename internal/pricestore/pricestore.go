@@ -168,7 +168,8 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 // "1" when the worker left some or all of the page's items out because it wrote them unchanged shortly
 // before (see Store.planItems; the items sent are merged as usual, the others stay as stored), else "0".
 //
-// The script reads only meta, the expiry bounds and the fields it writes (HMGET), not the whole hash.
+// The script reads only meta, the expiry bounds and the fields it writes, in one HMGET, not the whole
+// hash.
 // The bounds (field FieldExpiry) hold "first", a lower bound of every stored field's exp, so no field
 // can have expired while now is at or below it, and "last_ms", the newest field's expiry in unix ms; once
 // now passes "first" (or the field is missing, as on keys written before it existed) the script reads
@@ -274,19 +275,20 @@ end
 
 local itemsIn = {ARGV[10] or '', ARGV[11] or ''}
 local hasItems = itemsIn[1] ~= '' or itemsIn[2] ~= ''
-local head, itemsAt = nil, {}
-if not hasItems then
-  head = redis.call('HMGET', key, 'meta', 'expiry')
-else
-  local headFields = {'meta', 'expiry'}
-  for s, f in ipairs({'x:a', 'x:l'}) do
-    if itemsIn[s] ~= '' then
-      headFields[#headFields + 1] = f
-      itemsAt[s] = #headFields
-    end
-  end
-  head = redis.call('HMGET', key, unpack(headFields))
+-- One HMGET reads meta, the expiry bounds, the items fields of the statuses the page brings and the
+-- fields the page writes; a full pass (below) reads the whole hash again instead.
+local read, itemsAt = {'meta', 'expiry'}, {}
+if itemsIn[1] ~= '' then
+  read[#read + 1] = 'x:a'
+  itemsAt[1] = #read
 end
+if itemsIn[2] ~= '' then
+  read[#read + 1] = 'x:l'
+  itemsAt[2] = #read
+end
+local levelsAt = #read -- head[levelsAt + i] is the stored value of names[i]
+for i = 1, #names do read[levelsAt + i] = names[i] end
+local head = redis.call('HMGET', key, unpack(read))
 if ARGV[12] == '1' and not head[1] then return 8 end
 local metat = -1
 if head[1] then metat = tonumber(string.match(head[1], '"t":(%d+)')) or -1 end
@@ -328,10 +330,9 @@ if full then
     redis.call('HDEL', key, unpack(dead, i, math.min(i + 999, #dead)))
   end
   for i, f in ipairs(names) do old[i] = vals[f] end
-elseif #names > 0 then
-  local got = redis.call('HMGET', key, unpack(names))
+else
   for i = 1, #names do
-    if got[i] then old[i] = got[i] end
+    if head[levelsAt + i] then old[i] = head[levelsAt + i] end
   end
 end
 
