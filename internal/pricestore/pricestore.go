@@ -273,18 +273,19 @@ for f, v in string.gmatch(fields, '([^=\n]+)=([^\n]+)\n') do
   incoming[#incoming + 1] = v
 end
 
-local itemsIn = {ARGV[10] or '', ARGV[11] or ''}
-local hasItems = itemsIn[1] ~= '' or itemsIn[2] ~= ''
+-- The tables below are made only on the calls that use them: a call of a steady crawl sends no items.
+local itemsA, itemsL = ARGV[10] or '', ARGV[11] or ''
+local hasItems = itemsA ~= '' or itemsL ~= ''
 -- One HMGET reads meta, the expiry bounds, the items fields of the statuses the page brings and the
 -- fields the page writes; a full pass (below) reads the whole hash again instead.
-local read, itemsAt = {'meta', 'expiry'}, {}
-if itemsIn[1] ~= '' then
+local read, atA, atL = {'meta', 'expiry'}, nil, nil -- atA, atL: where the HMGET answers x:a, x:l
+if itemsA ~= '' then
   read[#read + 1] = 'x:a'
-  itemsAt[1] = #read
+  atA = #read
 end
-if itemsIn[2] ~= '' then
+if itemsL ~= '' then
   read[#read + 1] = 'x:l'
-  itemsAt[2] = #read
+  atL = #read
 end
 local levelsAt = #read -- head[levelsAt + i] is the stored value of names[i]
 for i = 1, #names do read[levelsAt + i] = names[i] end
@@ -300,11 +301,12 @@ end
 local full = hint == nil or hint < now
 
 local old = {}
-local storedItems = {} -- the items fields, read by a full pass
+local storedItems = nil -- the items fields, read by a full pass
 local live = 1      -- live price fields; exact only after a full pass (at least 1 otherwise)
 local minexp = hint -- lower bound of the exp of every field left
 if full then
   local cur = redis.call('HGETALL', key)
+  storedItems = {}
   local vals = {}
   local dead = {}
   live = 0
@@ -368,7 +370,7 @@ end
 
 -- The items fields: merged when the page brings items of their status, and on a full pass (which drops
 -- their expired items and keeps "first" a lower bound of every item's exp too).
-local itemDel = {}
+local itemDel = nil
 if hasItems or full then
   -- The items functions are defined only on the calls that use them.
   -- byPriceId orders items as the fields keep them: by price, then id.
@@ -642,9 +644,14 @@ if hasItems or full then
   end
 
   for s, f in ipairs({'x:a', 'x:l'}) do
-    local incoming = itemsIn[s]
-    local o = storedItems[f]
-    if not full and itemsAt[s] then o = head[itemsAt[s]] or nil end -- HMGET answers false for a missing field
+    local incoming, at = itemsA, atA
+    if s == 2 then incoming, at = itemsL, atL end
+    local o = nil
+    if full then
+      o = storedItems[f]
+    elseif at then
+      o = head[at] or nil -- HMGET answers false for a missing field
+    end
     if incoming ~= '' or (full and o) then
       local nv, differs = nil, false
       if not full then nv, differs = renewItems(o, incoming) end
@@ -659,6 +666,7 @@ if hasItems or full then
           set[#set + 1] = f
           set[#set + 1] = nv
         else
+          itemDel = itemDel or {}
           itemDel[#itemDel + 1] = f
         end
       end
@@ -672,7 +680,7 @@ if live == 0 then
   redis.call('DEL', key)
   return changed -- a later call that leaves its items out finds no meta (8)
 end
-if #itemDel > 0 then redis.call('HDEL', key, unpack(itemDel)) end
+if itemDel then redis.call('HDEL', key, unpack(itemDel)) end
 if t >= metat then
   set[#set + 1] = 'meta'
   set[#set + 1] = meta
