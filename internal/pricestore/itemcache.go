@@ -23,10 +23,10 @@ type cachedItem struct {
 	t      int64  // the fetch time written (unix ms)
 }
 
-// titleItems is the written items of one title, by item id.
+// titleItems is the written items of one title, by the hash of the item id (see itemCache.key).
 type titleItems struct {
-	title string
-	items map[string]cachedItem
+	key   uint64 // the hash of the title
+	items map[uint64]cachedItem
 	// minExp is at most the smallest exp of items (0 when empty), so that record looks for expired
 	// items only once one may have expired.
 	minExp int64
@@ -35,17 +35,26 @@ type titleItems struct {
 // itemCache remembers, per title, the kept items the listings script was sent and stored, so that a
 // page showing them again unchanged soon after does not send them again (see Store.writeListings). It
 // holds at most max titles, evicting the least recently used, and is safe for concurrent use.
+//
+// Titles and items are keyed by a 64-bit hash of their names, so that the maps hold no pointers (the
+// garbage collector does not scan them, and the page's strings are not kept alive) and a lookup compares
+// integers. A collision is harmless: two titles sharing a key share one set of items (a lookup finds
+// only ids of its own page, and a forget drops both), and an item's digest includes its id, so another
+// item under the same key does not match and is sent.
 type itemCache struct {
 	mu     sync.Mutex
 	max    int
 	seed   maphash.Seed
 	lru    *list.List // of *titleItems, most recent first
-	titles map[string]*list.Element
+	titles map[uint64]*list.Element
 }
 
 func newItemCache(maxTitles int) *itemCache {
-	return &itemCache{max: maxTitles, seed: maphash.MakeSeed(), lru: list.New(), titles: make(map[string]*list.Element)}
+	return &itemCache{max: maxTitles, seed: maphash.MakeSeed(), lru: list.New(), titles: make(map[uint64]*list.Element)}
 }
+
+// key returns the hash a title or an item id is kept under.
+func (c *itemCache) key(name string) uint64 { return maphash.String(c.seed, name) }
 
 // digest returns a digest of what an item's stored form holds besides its times (see appendItem): its
 // id, price, status, attributes and lock days, hashed from the values without formatting them.
@@ -91,7 +100,7 @@ func (c *itemCache) digest(it *validate.Listing) uint64 {
 func (c *itemCache) stale(title string, items []validate.Listing, kept []int32, digests []uint64, minExp int64, out []int) []int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.titles[title]
+	e, ok := c.titles[c.key(title)]
 	if !ok {
 		for k := range kept {
 			out = append(out, k)
@@ -100,7 +109,7 @@ func (c *itemCache) stale(title string, items []validate.Listing, kept []int32, 
 	}
 	ti, _ := e.Value.(*titleItems)
 	for k, j := range kept {
-		it, ok := ti.items[items[j].ItemID]
+		it, ok := ti.items[c.key(items[j].ItemID)]
 		if !ok || it.digest != digests[k] || it.exp < minExp {
 			out = append(out, k)
 		}
@@ -116,15 +125,16 @@ func (c *itemCache) record(title string, items []validate.Listing, kept []int32,
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var ti *titleItems
-	if e, ok := c.titles[title]; ok {
+	tk := c.key(title)
+	if e, ok := c.titles[tk]; ok {
 		c.lru.MoveToFront(e)
 		ti, _ = e.Value.(*titleItems)
 	} else {
-		ti = &titleItems{title: title, items: make(map[string]cachedItem, len(kept))}
-		c.titles[title] = c.lru.PushFront(ti)
+		ti = &titleItems{key: tk, items: make(map[uint64]cachedItem, len(kept))}
+		c.titles[tk] = c.lru.PushFront(ti)
 		for c.lru.Len() > c.max {
 			old, _ := c.lru.Remove(c.lru.Back()).(*titleItems)
-			delete(c.titles, old.title)
+			delete(c.titles, old.key)
 		}
 	}
 	if ti.minExp < now {
@@ -138,7 +148,7 @@ func (c *itemCache) record(title string, items []validate.Listing, kept []int32,
 		}
 	}
 	for i, j := range kept {
-		id := items[j].ItemID
+		id := c.key(items[j].ItemID)
 		if old, ok := ti.items[id]; ok && old.t > t {
 			continue
 		}
@@ -153,9 +163,9 @@ func (c *itemCache) record(title string, items []validate.Listing, kept []int32,
 func (c *itemCache) forget(title string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.titles[title]; ok {
+	if e, ok := c.titles[c.key(title)]; ok {
 		c.lru.Remove(e)
-		delete(c.titles, title)
+		delete(c.titles, c.key(title))
 	}
 }
 

@@ -262,3 +262,34 @@ func TestItemDigestCoversTheStoredForm(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkItemCacheStale measures what planItems asks of the item cache for one page of a running crawl:
+// 90 titles of 5,000 remembered (four items each), one item of each looked up. It runs without Redis.
+func BenchmarkItemCacheStale(b *testing.B) {
+	const titles, perTitle, pageTitles = 5000, 4, 90
+	c := newItemCache(DefaultItemCacheTitles)
+	items := make([]validate.Listing, titles*perTitle)
+	digests := make([]uint64, len(items))
+	for i := range items {
+		items[i] = validate.Listing{ItemID: fmt.Sprintf("%08x-0000-4000-8000-%012x", i/perTitle, i),
+			Title: fmt.Sprintf("AK-47 | Redline (Field-Tested) #%d", i/perTitle), PriceCents: int64(100 + i%40)}
+		digests[i] = c.digest(&items[i])
+	}
+	for k := range titles {
+		kept := []int32{int32(k * perTitle), int32(k*perTitle + 1), int32(k*perTitle + 2), int32(k*perTitle + 3)}
+		c.record(items[k*perTitle].Title, items, kept, digests[k*perTitle:(k+1)*perTitle], 2000, 1000, 0)
+	}
+	var out []int
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := range b.N {
+		for p := range pageTitles {
+			k := (n*61 + p*7) % titles
+			j := int32(k*perTitle + p%perTitle)
+			out = c.stale(items[j].Title, items, []int32{j}, digests[j:j+1], 1500, out[:0])
+			if len(out) != 0 {
+				b.Fatal("a remembered item was called stale")
+			}
+		}
+	}
+}
