@@ -273,7 +273,8 @@ for f, v in string.gmatch(fields, '([^=\n]+)=([^\n]+)\n') do
   incoming[#incoming + 1] = v
 end
 
--- The tables below are made only on the calls that use them: a call of a steady crawl sends no items.
+-- The items' tables (stored fields, deletions) are made only on the calls that use them: a call of a
+-- steady crawl sends no items.
 local itemsA, itemsL = ARGV[10] or '', ARGV[11] or ''
 local hasItems = itemsA ~= '' or itemsL ~= ''
 -- One HMGET reads meta, the expiry bounds, the items fields of the statuses the page brings and the
