@@ -153,6 +153,9 @@ type orderRead struct {
 	at time.Time
 }
 
+func (r listingsRead) began() time.Time { return r.at }
+func (r orderRead) began() time.Time    { return r.at }
+
 // queued is a page waiting to be published to its kind's queue.
 type queued struct {
 	queue string
@@ -300,40 +303,55 @@ func judgeItem(lr listingsRead, o offers.Offer, level Result) (Result, bool) {
 func titleKey(game, title string) string { return game + "\x00" + title }
 
 // readListings returns the title's listings read within Reuse and begun at or after notBefore, or reads
-// them: the first page, and the next ones (up to MaxPages) while the pages end below buy. Concurrent
-// checks of a title share one read; a check that joined a read begun before notBefore reads again.
+// them: the first page, and the next ones (up to MaxPages) while the pages end below buy (see
+// sharedRead).
 func (v *Verifier) readListings(ctx context.Context, game, title string, buy market.Cents, notBefore time.Time) (listingsRead, error) {
-	key := titleKey(game, title)
+	reaches := func(lr listingsRead) bool { return lr.reach < 0 || lr.reach >= buy }
+	lr, ok, err := sharedRead(ctx, v, v.listings, "l", titleKey(game, title), notBefore, reaches,
+		func() (listingsRead, error) { return v.fetchListings(ctx, game, title, buy) }, "re-check", title)
+	if err != nil {
+		return listingsRead{}, err
+	}
+	if !ok {
+		return listingsRead{}, fmt.Errorf("%w: %d pages of %q end below %s", ErrInconclusive, v.cfg.MaxPages, title, buy)
+	}
+	return lr, nil
+}
+
+// timedRead is a read of DMarket that knows when it began.
+type timedRead interface{ began() time.Time }
+
+// sharedRead returns the read of key in cache if it began within Reuse, at or after notBefore and usable
+// accepts it; otherwise it runs fetch, stored in cache once it succeeds. Concurrent checks of a key share
+// one fetch (flight key prefix+key); a check that joined a fetch begun before notBefore, or one usable
+// refuses, fetches again. ok is false when the check's own fetch is not usable. op and title name the
+// read in errors.
+func sharedRead[T timedRead](ctx context.Context, v *Verifier, cache map[string]T, prefix, key string, notBefore time.Time,
+	usable func(T) bool, fetch func() (T, error), op, title string) (_ T, ok bool, _ error) {
 	for {
 		v.mu.Lock()
-		lr, ok := v.listings[key]
+		r, ok := cache[key]
 		v.mu.Unlock()
-		if ok && v.clk.Now().Sub(lr.at) < v.cfg.Reuse && !lr.at.Before(notBefore) && (lr.reach < 0 || lr.reach >= buy) {
-			return lr, nil
+		if ok && v.clk.Now().Sub(r.began()) < v.cfg.Reuse && !r.began().Before(notBefore) && usable(r) {
+			return r, true, nil
 		}
-		ch := v.flight.DoChan("l"+key, func() (any, error) {
-			lr, err := v.fetchListings(ctx, game, title, buy)
+		ch := v.flight.DoChan(prefix+key, func() (any, error) {
+			r, err := fetch()
 			if err == nil {
 				v.mu.Lock()
-				v.listings[key] = lr
+				cache[key] = r
 				v.mu.Unlock()
 			}
-			return lr, err
+			return r, err
 		})
-		lr, shared, err := awaitRead[listingsRead](ctx, ch, "re-check", title)
+		r, shared, err := awaitRead[T](ctx, ch, op, title)
 		if err != nil {
-			return listingsRead{}, err
+			return r, false, err
 		}
-		if shared && lr.at.Before(notBefore) {
-			continue // another check's read began before this offer's listing was written: read again
+		if shared && (r.began().Before(notBefore) || !usable(r)) {
+			continue // another check's read began before this offer's listing was written, or does not serve it
 		}
-		if lr.reach < 0 || lr.reach >= buy {
-			return lr, nil
-		}
-		if shared {
-			continue // another check's read stopped below this buy price: read for this one
-		}
-		return listingsRead{}, fmt.Errorf("%w: %d pages of %q end below %s", ErrInconclusive, v.cfg.MaxPages, title, buy)
+		return r, usable(r), nil
 	}
 }
 
@@ -386,43 +404,24 @@ func (v *Verifier) fetchListings(ctx context.Context, game, title string, buy ma
 }
 
 // readOrder returns the title's buy order read within Reuse and begun at or after notBefore, or reads
-// it. Concurrent checks of a title share one read; a check that joined a read begun before notBefore
-// reads again.
+// it (see sharedRead).
 func (v *Verifier) readOrder(ctx context.Context, game, title string, notBefore time.Time) (orderRead, error) {
-	key := titleKey(game, title)
-	for {
-		v.mu.Lock()
-		or, ok := v.orders[key]
-		v.mu.Unlock()
-		if ok && v.clk.Now().Sub(or.at) < v.cfg.Reuse && !or.at.Before(notBefore) {
-			return or, nil
-		}
-		ch := v.flight.DoChan("o"+key, func() (any, error) {
-			or := orderRead{at: v.clk.Now()}
-			r, err := v.api.AggregatedPrices(ctx, game, []string{title})
-			if err != nil {
-				return orderRead{}, fmt.Errorf("re-check buy order of %q: %w", title, err)
-			}
-			for _, row := range r.Orders {
-				if row.Order.Title == title {
-					or.order = row.Order
-				}
-			}
-			v.enqueue(message.KindOrders, game, r.Request, r.Raw, nil)
-			v.mu.Lock()
-			v.orders[key] = or
-			v.mu.Unlock()
-			return or, nil
-		})
-		or, shared, err := awaitRead[orderRead](ctx, ch, "re-check buy order of", title)
+	always := func(orderRead) bool { return true }
+	or, _, err := sharedRead(ctx, v, v.orders, "o", titleKey(game, title), notBefore, always, func() (orderRead, error) {
+		or := orderRead{at: v.clk.Now()}
+		r, err := v.api.AggregatedPrices(ctx, game, []string{title})
 		if err != nil {
-			return orderRead{}, err
+			return orderRead{}, fmt.Errorf("re-check buy order of %q: %w", title, err)
 		}
-		if shared && or.at.Before(notBefore) {
-			continue // another check's read began before this offer's listing was written: read again
+		for _, row := range r.Orders {
+			if row.Order.Title == title {
+				or.order = row.Order
+			}
 		}
+		v.enqueue(message.KindOrders, game, r.Request, r.Raw, nil)
 		return or, nil
-	}
+	}, "re-check buy order of", title)
+	return or, err
 }
 
 // enqueue queues an answer for publishing to its kind's queue; a full queue drops it (counted).
