@@ -24,6 +24,11 @@ type Snapshot struct {
 	// Malformed counts the titles and fee keys skipped because their stored data could not be read, by
 	// kind of key at fault.
 	Malformed map[string]int
+	// StickerHistory holds, by market title (see StickerTitle), the sell history of the stickers that
+	// kept items of Titles carry but that have no title in Titles (no live listing level), so that such a
+	// sticker is valued from its sales; nil when there is none. A `history:` key is per title, not per
+	// game, so these entries have no game.
+	StickerHistory map[string]*ResaleHistory
 }
 
 // TitleState is the market state of one title: its cheapest listing level of each status, its best buy

@@ -1,6 +1,7 @@
 package pricestore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -196,7 +197,82 @@ func (s *MarketReader) read(ctx context.Context) (market.Snapshot, error) {
 	// twice, and sorting puts the copies side by side.
 	slices.SortFunc(m.Titles, func(a, b market.TitleState) int { return strings.Compare(a.Title, b.Title) })
 	m.Titles = slices.CompactFunc(m.Titles, func(a, b market.TitleState) bool { return a.Title == b.Title })
+	hist, bad, sampleErr, err := s.readStickerHistory(ctx, missingStickerTitles(m.Titles))
+	if err != nil {
+		return market.Snapshot{}, err
+	}
+	m.StickerHistory = hist
+	if bad > 0 {
+		if m.Malformed == nil {
+			m.Malformed = make(map[string]int)
+		}
+		m.Malformed[MalformedHistory] += bad
+		s.logger.Warn("skipped sticker histories with malformed stored data", "count", bad, "err", sampleErr)
+	}
 	return m, nil
+}
+
+// missingStickerTitles returns the market titles of the stickers that kept items of titles (sorted by
+// title) carry but that are not among titles, sorted and without duplicates.
+func missingStickerTitles(titles []market.TitleState) []string {
+	var out []string
+	for i := range titles {
+		for k := range titles[i].Items {
+			for _, name := range titles[i].Items[k].Attrs.Stickers {
+				st := market.StickerTitle(name)
+				_, found := slices.BinarySearchFunc(titles, st, func(t market.TitleState, name string) int {
+					return strings.Compare(t.Title, name)
+				})
+				if !found {
+					out = append(out, st)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// readStickerHistory reads the `history:` keys of the sticker titles names, pipelined in batches of
+// BatchSize, and returns the resale summary of each that has one; a malformed value is counted (bad, with
+// a sample error) and left out. Only Redis errors fail the read.
+func (s *MarketReader) readStickerHistory(ctx context.Context, names []string) (_ map[string]*market.ResaleHistory,
+	bad int, sample, _ error) {
+	var out map[string]*market.ResaleHistory
+	for len(names) > 0 {
+		batch := names[:min(len(names), s.cfg.BatchSize)]
+		names = names[len(batch):]
+		keys := make([]string, len(batch))
+		for i, name := range batch {
+			keys[i] = HistoryKey(name)
+		}
+		pipe := s.rdb.Pipeline()
+		gets := s.queueGets(ctx, pipe, keys)
+		_, _ = pipe.Exec(ctx) // each value's error is read below
+		vals, err := gets.values(len(keys))
+		if err != nil {
+			return nil, 0, nil, fmt.Errorf("read sticker histories: %w", err)
+		}
+		for i, v := range vals {
+			raw, ok := v.(string)
+			if !ok {
+				continue
+			}
+			h, err := decodeHistory(raw)
+			if err != nil {
+				bad++
+				sample = cmp.Or(sample, fmt.Errorf("%w: history of %s: %w", ErrCorrupt, batch[i], err))
+				continue
+			}
+			if h.resale != nil {
+				if out == nil {
+					out = make(map[string]*market.ResaleHistory)
+				}
+				out[batch[i]] = h.resale
+			}
+		}
+	}
+	return out, bad, sample, nil
 }
 
 // readBatch reads the prices hashes of keys with their orders and history keys in one pipeline.

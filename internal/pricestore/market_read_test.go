@@ -3,6 +3,7 @@ package pricestore
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -398,4 +399,52 @@ func TestTitleDecodesAsTheMarketRead(t *testing.T) {
 	require.Equal(t, Prices{Title: "ok", GameID: "a8db", Image: "https://img/a8db", SuggestedCents: 100, UpdatedAt: t0,
 		Available: []Level{{PriceCents: 5, Count: 2, ExpiresAt: at}, {PriceCents: 7, Count: 1, ExpiresAt: at}},
 		Locked:    []Level{{PriceCents: 3, Count: 1, LockDays: 2, ExpiresAt: at}}}, p)
+}
+
+// A sticker that kept items carry but whose title has no live listing is valued from its sell history:
+// the market read reads the `history:` keys of exactly those sticker titles (bare or market names) into
+// StickerHistory; live sticker titles keep their history in Titles, unreferenced ones are not read, and a
+// malformed one is counted and left out.
+func TestMarketReaderReadsStickerHistory(t *testing.T) {
+	redisdbtest.Both(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		nowS := now0.Unix()
+		set := func(key, value string) { require.NoError(t, rdb.Set(ctx, key, value, 0).Err()) }
+		hist := func(low int) string {
+			return fmt.Sprintf(`{"stable":true,"sold_per_week":3,"probability":{"%d":60},"updated_at":%d}`, low, nowS)
+		}
+		items := func(price int, stickers ...string) string {
+			st, err := json.Marshal(stickers)
+			require.NoError(t, err)
+			return fmt.Sprintf(`[{"id":"i%d","p":%d,"exp":%d,"t":%d,"st":%s}]`, price, price, nowS+100, now0.UnixMilli(), st)
+		}
+		require.NoError(t, rdb.HSet(ctx, PricesKey("AK-47 | Redline (Field-Tested)"), "meta", meta("a8db", nowS),
+			"a:1000", lvl(1, nowS+100), "x:a", items(1000, "Crown (Foil)", "Sticker | Sold Out (Holo)", "Titan", "Bad")).Err())
+		require.NoError(t, rdb.HSet(ctx, PricesKey("M4A4 | Howl (Minimal Wear)"), "meta", meta("a8db", nowS),
+			"a:2000", lvl(1, nowS+100), "x:a", items(2000, "Sold Out (Holo)")).Err())
+		require.NoError(t, rdb.HSet(ctx, PricesKey("Sticker | Crown (Foil)"), "meta", meta("a8db", nowS),
+			"a:300", lvl(1, nowS+100)).Err())
+		set(HistoryKey("Sticker | Crown (Foil)"), hist(350))
+		set(HistoryKey("Sticker | Sold Out (Holo)"), hist(7000))
+		set(HistoryKey("Sticker | Bad"), `{"probability":{"x":1}}`)
+		set(HistoryKey("Sticker | Unreferenced"), hist(10))
+
+		m, err := newMarketReader(rdb, MarketReaderConfig{BatchSize: 1}).Market(ctx)
+		require.NoError(t, err)
+		require.Len(t, m.Titles, 3)
+		require.Equal(t, map[string]*market.ResaleHistory{
+			"Sticker | Sold Out (Holo)": {Stable: true, SoldPerWeek: 3, PriceAtLow: 7000, PriceAtHigh: 7000},
+		}, m.StickerHistory)
+		require.Equal(t, map[string]int{MalformedHistory: 1}, m.Malformed)
+
+		// The STICKERS offer of the Redline values its stickers at 300 (listing) + 7000 (history).
+		var got []offers.Offer
+		for _, o := range offers.Compute(m, offers.Settings{LimitBasisPoints: -10000}, now0, offers.StickerShare(10)) {
+			if o.Kind == market.KindStickers && o.Title == "AK-47 | Redline (Field-Tested)" {
+				got = append(got, o)
+			}
+		}
+		require.Len(t, got, 1)
+		require.Equal(t, int64(7300), got[0].Item.StickersValue)
+	})
 }

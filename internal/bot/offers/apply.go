@@ -169,10 +169,7 @@ func (s *Service) TitleOffers(settings Settings, titles []string, now time.Time)
 			m.Titles = append(m.Titles, *st)
 		}
 	}
-	p := pricing{share: cur.ix.share, lookup: func(name string) *market.TitleState {
-		st, _ := cur.ix.title(name)
-		return st
-	}}
+	p := cur.ix.pricing()
 	return compute(&m, settings, now, &p)
 }
 

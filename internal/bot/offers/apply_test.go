@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -30,12 +31,20 @@ type memSource struct {
 	titlesErr   error
 	// gate, when set, holds every full read after the first, with the market as it was when it began.
 	gate chan struct{}
+	// hist holds each title's last sell history (nil: none), as its `history:` key outlives its listings;
+	// a full read reports those of titles without a level as the market's StickerHistory.
+	hist map[string]*market.ResaleHistory
 }
 
 func newMemSource(m market.Snapshot) *memSource {
-	src := &memSource{titles: make(map[string]market.TitleState, len(m.Titles)), fees: m.Fees, fallback: m.FallbackFee}
+	src := &memSource{titles: make(map[string]market.TitleState, len(m.Titles)), fees: m.Fees, fallback: m.FallbackFee,
+		hist: maps.Clone(m.StickerHistory)}
+	if src.hist == nil {
+		src.hist = map[string]*market.ResaleHistory{}
+	}
 	for _, t := range m.Titles {
 		src.titles[t.Title] = t
+		src.hist[t.Title] = t.History
 	}
 	return src
 }
@@ -51,17 +60,19 @@ func (m *memSource) set(title string, st *market.TitleState) {
 	c := *st
 	c.Title = title
 	m.titles[title] = c
+	m.hist[title] = c.History
 }
 
 func (m *memSource) snapshot() market.Snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return snapshotOf(m.titles, m.fees, m.fallback)
+	return snapshotOf(m.titles, m.fees, m.fallback, m.hist)
 }
 
 // snapshotOf returns the market of titles, sorted as pricestore.MarketReader sorts it, without titles
-// lacking a level.
-func snapshotOf(titles map[string]market.TitleState, fees map[string]market.FeeSchedule, fallback market.Fraction) market.Snapshot {
+// lacking a level, with the histories hist holds of titles not in it as its StickerHistory.
+func snapshotOf(titles map[string]market.TitleState, fees map[string]market.FeeSchedule, fallback market.Fraction,
+	hist map[string]*market.ResaleHistory) market.Snapshot {
 	out := market.Snapshot{Fees: fees, FallbackFee: fallback, Titles: make([]market.TitleState, 0, len(titles))}
 	for _, t := range titles {
 		if t.Available != nil || t.Locked != nil {
@@ -69,6 +80,14 @@ func snapshotOf(titles map[string]market.TitleState, fees map[string]market.FeeS
 		}
 	}
 	slices.SortFunc(out.Titles, func(a, b market.TitleState) int { return strings.Compare(a.Title, b.Title) })
+	for name, h := range hist {
+		if t, ok := titles[name]; h != nil && (!ok || (t.Available == nil && t.Locked == nil)) {
+			if out.StickerHistory == nil {
+				out.StickerHistory = map[string]*market.ResaleHistory{}
+			}
+			out.StickerHistory[name] = h
+		}
+	}
 	return out
 }
 
@@ -112,6 +131,8 @@ type model struct {
 	titles   map[string]market.TitleState
 	fees     map[string]market.FeeSchedule
 	fallback market.Fraction
+	// hist is each title's sell history as last read (a gone sticker title is valued from it).
+	hist map[string]*market.ResaleHistory
 }
 
 func (md *model) readAll(src *memSource) {
@@ -121,6 +142,7 @@ func (md *model) readAll(src *memSource) {
 	for k, v := range src.titles {
 		md.titles[k] = v
 	}
+	md.hist = maps.Clone(src.hist)
 }
 
 func (md *model) read(src *memSource, names []string) {
@@ -129,13 +151,18 @@ func (md *model) read(src *memSource, names []string) {
 	for _, n := range names {
 		if t, ok := src.titles[n]; ok {
 			md.titles[n] = t
+			if t.Available != nil || t.Locked != nil {
+				md.hist[n] = t.History
+			}
 		} else {
 			delete(md.titles, n)
 		}
 	}
 }
 
-func (md *model) snapshot() market.Snapshot { return snapshotOf(md.titles, md.fees, md.fallback) }
+func (md *model) snapshot() market.Snapshot {
+	return snapshotOf(md.titles, md.fees, md.fallback, md.hist)
+}
 
 // changeSource changes k random titles of src: new states drawn from pool, new titles, removed titles.
 func changeSource(r *rand.Rand, src *memSource, pool []market.TitleState, k int) []string {

@@ -58,6 +58,9 @@ type pricing struct {
 	share int64
 	// lookup returns the state of the named title in the market, nil when it has none.
 	lookup func(name string) *market.TitleState
+	// history returns the sell history of a sticker title that lookup does not find (market.Snapshot's
+	// StickerHistory), nil when there is none.
+	history func(name string) *market.ResaleHistory
 }
 
 func newPricing(opts []Option) pricing {
@@ -70,19 +73,29 @@ func newPricing(opts []Option) pricing {
 
 // stickerValue returns the value of the stickers named names on an item of game, and the earliest expiry
 // (unix ns; 0: none) of the listing levels it was read from. A sticker is worth the cheapest available
-// level of its market title in the same game, else that title's low resale price, else nothing.
+// level of its market title in the same game, else that title's low resale price; a sticker title without
+// a live listing is worth its low resale price from the sticker history (p.history); else nothing.
 func (p *pricing) stickerValue(game string, names []string) (value, expires int64) {
 	for _, name := range names {
-		st := p.lookup(market.StickerTitle(name))
-		if st == nil || st.GameID != game {
-			continue
-		}
+		title := market.StickerTitle(name)
+		st := p.lookup(title)
+		var h *market.ResaleHistory
 		switch {
+		case st == nil:
+			if p.history != nil {
+				h = p.history(title)
+			}
+		case st.GameID != game:
+			continue
 		case st.Available != nil && st.Available.Price > 0:
 			value += int64(st.Available.Price)
 			expires = earliestNS(expires, unixNanos(st.Available.ExpiresAt))
-		case st.History != nil && st.History.PriceAtLow > 0:
-			value += int64(st.History.PriceAtLow)
+			continue
+		default:
+			h = st.History
+		}
+		if h != nil && h.PriceAtLow > 0 {
+			value += int64(h.PriceAtLow)
 		}
 	}
 	return value, expires

@@ -22,7 +22,8 @@ func eachSeed(t *testing.T, gen marketGen, check func(t *testing.T, seed uint64,
 }
 
 // genStickers are the stickers of generated markets: S0…S5 have market titles, each in one game (some
-// with a tradable level, some with a history only); "Gone" has none.
+// with a tradable level, some with a history only); "Gone" has none, and in half the markets a sell
+// history (market.Snapshot.StickerHistory).
 var genStickers = []string{"S0", "S1", "S2", "S3", "S4", "S5", "Gone"}
 
 // genAttrMarket returns genMarket's market with item attributes: a third of the titles are Doppler
@@ -62,6 +63,11 @@ func genAttrMarket(r *rand.Rand, c genConfig, now time.Time) market.Snapshot {
 			st.History = &market.ResaleHistory{PriceAtLow: market.Cents(40 + r.IntN(3000))}
 		}
 		m.Titles = append(m.Titles, st)
+	}
+	// "Gone" has no listing; half the markets know its sales (a full read finds its `history:` key).
+	if r.IntN(2) == 0 {
+		m.StickerHistory = map[string]*market.ResaleHistory{
+			market.StickerTitlePrefix + "Gone": {PriceAtLow: market.Cents(40 + r.IntN(3000))}}
 	}
 	return m
 }

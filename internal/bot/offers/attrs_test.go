@@ -152,6 +152,11 @@ func TestComputeStickerOffers(t *testing.T) {
 		{"unknown and other game are worth nothing", 10, []string{"Nope", "Other Game", "Titan"}, 2000},
 		{"sum", 10, []string{"Crown (Foil)", "Titan", "Titan"}, 34000},
 		{"nothing known: no offer", 10, []string{"Nope"}, 0},
+		// A sticker title without any listing is worth the low price of its sell history
+		// (market.Snapshot.StickerHistory), in any game: a history key is per title.
+		{"no listing: sticker history", 10, []string{"Sold Out (Holo)"}, 7000},
+		{"sticker history and a listing", 10, []string{"Sold Out (Holo)", "Crown (Foil)"}, 37000},
+		{"sticker history without sales at the low level", 10, []string{"No Sales"}, 0},
 		// floor 1000 + 100 % of 10 = 1010 > 1000 … but 0 % adds nothing.
 		{"zero share: no offer", 0, []string{"Crown (Foil)"}, 0},
 	}
@@ -160,6 +165,8 @@ func TestComputeStickerOffers(t *testing.T) {
 			skin := market.TitleState{Title: redline, GameID: gameZero, Available: avail(1000),
 				Items: []market.ItemListing{item("s", 1200, stickerAttr(c.names...))}}
 			m := baseMarket(append([]market.TitleState{skin}, stickers...)...)
+			m.StickerHistory = map[string]*market.ResaleHistory{"Sticker | Sold Out (Holo)": history(7000, 9000),
+				"Sticker | No Sales": history(0, 0)}
 			var got []Offer
 			for _, o := range Compute(m, Settings{LimitBasisPoints: -10000}, now0, StickerShare(c.share)) {
 				if o.Kind == market.KindStickers {

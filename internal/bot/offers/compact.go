@@ -64,6 +64,7 @@ func (ix *Index) renumbered() (m *market.Snapshot, baseAt, slotAt []int32, perTi
 	slices.SortFunc(live, func(a, b int32) int { return strings.Compare(d.titles[a].Title, d.titles[b].Title) })
 	base := ix.market.Titles
 	out := *ix.market
+	out.StickerHistory = ix.shownStickerHistory()
 	out.Titles = make([]market.TitleState, 0, len(base)+len(live))
 	baseAt, slotAt = make([]int32, len(base)), make([]int32, len(d.titles))
 	perTitle = make([]uint8, 0, len(base)+len(live))

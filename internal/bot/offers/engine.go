@@ -119,13 +119,15 @@ func Compute(m market.Snapshot, s Settings, now time.Time, opts ...Option) []Off
 	return compute(&m, s, now, &p)
 }
 
-// compute is Compute with its pricing; a nil p.lookup looks sticker titles up in m.
+// compute is Compute with its pricing; a nil p.lookup looks sticker titles up in m (and their history in
+// m.StickerHistory).
 func compute(m *market.Snapshot, s Settings, now time.Time, p *pricing) []Offer {
 	games, muted := settingsSets(s)
 	rank, sorted := titleRanks(m.Titles)
 	if p.lookup == nil {
 		f := &titleFinder{titles: m.Titles, sorted: sorted, names: &titleNames{}}
 		p.lookup = f.find
+		p.history = func(name string) *market.ResaleHistory { return m.StickerHistory[name] }
 	}
 	hidden := s.hiddenKinds()
 	nowNS := unixNanos(now)

@@ -2,6 +2,7 @@ package offers
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -58,7 +59,39 @@ func (ix *Index) pricing() pricing {
 	return pricing{share: ix.share, lookup: func(name string) *market.TitleState {
 		st, _ := ix.title(name)
 		return st
-	}}
+	}, history: ix.stickerHistory}
+}
+
+// stickerHistory returns the sell history of a sticker title the index shows without a state: that of
+// the last state the index showed of it when it has gone since the build, else the base's StickerHistory
+// entry.
+func (ix *Index) stickerHistory(name string) *market.ResaleHistory {
+	if d := ix.delta; d != nil {
+		if h, ok := d.goneHistory[name]; ok {
+			return h
+		}
+	}
+	return ix.market.StickerHistory[name]
+}
+
+// shownStickerHistory returns the StickerHistory of the market the index shows: the base's, with the
+// sticker titles gone since the build valued as stickerHistory values them.
+func (ix *Index) shownStickerHistory() map[string]*market.ResaleHistory {
+	if ix.delta == nil || len(ix.delta.goneHistory) == 0 {
+		return ix.market.StickerHistory
+	}
+	out := maps.Clone(ix.market.StickerHistory)
+	if out == nil {
+		out = make(map[string]*market.ResaleHistory, len(ix.delta.goneHistory))
+	}
+	for name, h := range ix.delta.goneHistory {
+		if h == nil {
+			delete(out, name)
+		} else {
+			out[name] = h
+		}
+	}
+	return out
 }
 
 // entry is one precomputed offer, small enough that walking a list touches little memory.

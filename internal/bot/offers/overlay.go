@@ -52,6 +52,9 @@ type delta struct {
 	firstLevelExpiry, firstFeeEnd int64
 	// stickered are the slots whose titles keep items (which may carry stickers), in the shared arrays.
 	stickered []int32
+	// goneHistory holds, for each sticker title gone since the build, the sell history of the last state
+	// the index showed of it (nil: none), which its stickers are valued from (see Index.stickerHistory).
+	goneHistory map[string]*market.ResaleHistory
 }
 
 // recentFold is the most offers the recent lists hold before they are folded into the older ones (a
@@ -124,6 +127,18 @@ func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Ind
 	fees := gameFees{m: ix.market}
 	fresh := map[string]*[2][]entry{}
 	var feeEnds []*entry
+	for name, st := range changes {
+		if isStickerTitle(name) && (st == nil || (st.Available == nil && st.Locked == nil)) {
+			if prev, _ := ix.title(name); prev != nil {
+				if d.goneHistory == nil {
+					d.goneHistory = make(map[string]*market.ResaleHistory)
+				}
+				d.goneHistory[name] = prev.History
+			}
+		}
+	}
+	nx := *ix
+	nx.delta = d
 	p := pricing{share: ix.share, lookup: func(name string) *market.TitleState {
 		if st, ok := changes[name]; ok {
 			if st == nil || (st.Available == nil && st.Locked == nil) {
@@ -133,7 +148,7 @@ func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Ind
 		}
 		st, _ := ix.title(name)
 		return st
-	}}
+	}, history: nx.stickerHistory}
 	buf := make([]entry, 0, 8)
 	for name, st := range changes {
 		if i, ok := d.slot(name); ok && i >= 0 && !bitSet(d.dead, i) {
@@ -194,8 +209,7 @@ func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Ind
 	}
 	d.addRecent(fresh)
 	d.summarize(ix, feeEnds)
-	nx := *ix
-	nx.delta, nx.view = d, &marketView{}
+	nx.view = &marketView{}
 	return &nx
 }
 
@@ -254,6 +268,7 @@ func (d *delta) clone(n int) *delta {
 	}
 	c := *d
 	c.dead, c.slotNew, c.recent, c.masked = slices.Clone(d.dead), maps.Clone(d.slotNew), maps.Clone(d.recent), slices.Clone(d.masked)
+	c.goneHistory = maps.Clone(d.goneHistory)
 	if len(c.slotNew) > min(slotFold, max(8, len(c.slotOld)/2)) {
 		old := make(map[string]int32, len(c.slotOld)+len(c.slotNew))
 		maps.Copy(old, c.slotOld)
@@ -408,6 +423,7 @@ func (v *marketView) get(ix *Index) *market.Snapshot {
 			m.Titles = append(m.Titles, *t)
 		}
 		m.Titles = append(m.Titles, changed...)
+		m.StickerHistory = ix.shownStickerHistory()
 		v.m = &m
 	})
 	return v.m
