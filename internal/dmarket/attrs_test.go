@@ -67,13 +67,37 @@ var attrRules = []struct {
 func TestDecodeMarketItemsAttributes(t *testing.T) {
 	for _, tc := range attrRules {
 		t.Run(tc.name, func(t *testing.T) {
-			body := `{"objects":[{"itemId":"i1","title":"T","price":{"USD":"100"},"extra":{"offerId":"o",` + tc.members +
-				`}}],"cursor":""}`
+			body := `{"objects":[{"itemId":"i1","title":"★ Karambit | Doppler (Factory New)","price":{"USD":"100"},` +
+				`"extra":{"offerId":"o",` + tc.members + `}}],"cursor":""}`
 			page, err := DecodeMarketItems([]byte(body))
 			require.NoError(t, err)
 			require.Zero(t, page.Invalid, "a bad attribute keeps the listing")
 			require.Len(t, page.Items, 1)
 			require.Equal(t, "o", page.Items[0].OfferID)
+			require.Equal(t, tc.want, page.Items[0].Attrs)
+			require.Equal(t, tc.bad, page.BadAttrs)
+		})
+	}
+}
+
+// A phase on a title without phases is left out and counted, as the worker does (SPEC §9.2); the
+// listing and its other attributes stay.
+func TestDecodeMarketItemsPhaseOnlyOnPhasedTitles(t *testing.T) {
+	for _, tc := range []struct {
+		title string
+		want  market.Attributes
+		bad   int
+	}{
+		{"★ Karambit | Doppler (Factory New)", market.Attributes{Phase: market.PhaseRuby, PaintSeed: 7, HasSeed: true}, 0},
+		{"Glock-18 | Gamma Doppler (Minimal Wear)", market.Attributes{Phase: market.PhaseRuby, PaintSeed: 7, HasSeed: true}, 0},
+		{"AK-47 | Redline (Field-Tested)", market.Attributes{PaintSeed: 7, HasSeed: true}, 1},
+	} {
+		t.Run(tc.title, func(t *testing.T) {
+			body := `{"objects":[{"itemId":"i1","title":` + strconv.Quote(tc.title) +
+				`,"price":{"USD":"100"},"extra":{"phaseTitle":"Ruby","paintSeed":7}}],"cursor":""}`
+			page, err := DecodeMarketItems([]byte(body))
+			require.NoError(t, err)
+			require.Len(t, page.Items, 1)
 			require.Equal(t, tc.want, page.Items[0].Attrs)
 			require.Equal(t, tc.bad, page.BadAttrs)
 		})

@@ -53,7 +53,8 @@ type MarketItemsBody struct {
 	Items []MarketItem
 	// Invalid counts listings left out of Items because a required field was missing or malformed.
 	Invalid int
-	// BadAttrs counts the attributes left out of Items because they broke a rule of SPEC §9.2.
+	// BadAttrs counts the attributes left out of Items because they broke a rule of SPEC §9.2 (a phase
+	// on a title without phases among them).
 	BadAttrs int
 	// Titles are the distinct titles of Items, in order of first appearance.
 	Titles []string
@@ -146,6 +147,11 @@ func (out *MarketItemsBody) add(it *marketItemJSON, seen map[string]struct{}) {
 		item.CreatedAt = time.Unix(int64(it.CreatedAt), 0).UTC()
 	}
 	item.Attrs = decodeAttrs(&it.Extra.attrsJSON, &out.BadAttrs)
+	if item.Attrs.Phase != market.PhaseNone && !market.PhasedTitle(it.Title) {
+		// Only Doppler and Gamma Doppler patterns have phases (SPEC §9.2), as the worker validates them.
+		item.Attrs.Phase = market.PhaseNone
+		out.BadAttrs++
+	}
 	if len(out.Items) == 0 || price < out.MinPriceCents {
 		out.MinPriceCents = price
 	}
