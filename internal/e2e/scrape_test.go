@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,9 +88,10 @@ func hasLabels(m *dto.Metric, labels []string) bool {
 }
 
 // awaitMetrics scrapes base until cond holds on a scrape and returns that scrape; p, when not nil, must
-// keep running meanwhile.
+// keep running meanwhile. A wait that times out reports the last scrape's dmarket_ series.
 func awaitMetrics(t *testing.T, p *proc, base string, within time.Duration, what string, cond func(metricsPage) bool) metricsPage {
 	t.Helper()
+	var mu sync.Mutex // the condition may still run when a timed-out wait formats its message
 	var last metricsPage
 	require.Eventually(t, func() bool {
 		if p != nil {
@@ -98,8 +101,33 @@ func awaitMetrics(t *testing.T, p *proc, base string, within time.Duration, what
 		if err != nil {
 			return false
 		}
+		mu.Lock()
 		last = s
+		mu.Unlock()
 		return cond(s)
-	}, within, 50*time.Millisecond, "%s: %s never happened", base, what)
+	}, within, 50*time.Millisecond, "%s: %s never happened; the last scrape's dmarket_ series:\n%s", base, what,
+		lazyText(func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			return dmarketSeries(last.raw)
+		}))
+	mu.Lock()
+	defer mu.Unlock()
 	return last
+}
+
+// lazyText is a message argument computed only when it is formatted (a failure), after the wait.
+type lazyText func() string
+
+func (f lazyText) String() string { return f() }
+
+// dmarketSeries returns the lines of a metrics page that are samples of this project's dmarket_ series.
+func dmarketSeries(raw []byte) string {
+	var out []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "dmarket_") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
