@@ -27,8 +27,9 @@ import (
 // the real parser and worker, then compares the attribute state in Redis (kept items, float curves,
 // per-phase histories) and every offer of every kind the bot computes with the truth computed from the
 // catalogue alone, with no tolerance; checks the designed cases (FLOAT and STICKERS deals offered,
-// non-deals not, no HISTORY offer priced from another phase's sales) and that titles without
-// attributes are offered exactly as before.
+// non-deals not, no HISTORY offer priced from another phase's sales), that titles without
+// attributes are offered exactly as before, and that a sticker whose listings are gone is valued from
+// its sell history (checkSoldOutSticker).
 func TestAttributesGroundTruth(t *testing.T) {
 	sim, games, total := truthSim(t, 40)
 	cat := sim.Catalogue()
@@ -89,6 +90,56 @@ func TestAttributesGroundTruth(t *testing.T) {
 	if !d.empty() {
 		t.Fatal(d.report())
 	}
+	checkSoldOutSticker(ctx, t, p.rdb, tm, now)
+}
+
+// checkSoldOutSticker checks that a sticker whose listings are all gone is still valued, from the sell
+// history its title keeps: with the prices key of Crown (Foil) gone (as when its last listing sold and
+// the key expired; the crawl has stopped), the market read finds its `history:` key, and every offer of an
+// item carrying it values it at price_at(50) of its sales, every other sticker as the truth does.
+func checkSoldOutSticker(ctx context.Context, t *testing.T, rdb redis.UniversalClient, tm *truthMarket, now time.Time) {
+	t.Helper()
+	const crown = "Sticker | Crown (Foil)"
+	var low int64
+	for key, a := range tm.m.byName {
+		if strings.HasSuffix(key, "|"+crown) && a.history != nil {
+			low = a.history.priceAt(50)
+		}
+	}
+	require.Positive(t, low, "the truth has sales of %s", crown)
+	require.NoError(t, rdb.Del(ctx, pricestore.PricesKey(crown)).Err())
+	snap := readMarket(ctx, t, rdb)
+	require.NotNil(t, snap.StickerHistory[crown], "the market read keeps the history of a sold-out sticker")
+	require.Equal(t, market.Cents(low), snap.StickerHistory[crown].PriceAtLow)
+
+	stickers := map[string][]string{} // the stickers of each kept item, by item id
+	for _, a := range tm.all {
+		for _, kept := range a.kept {
+			for _, it := range kept {
+				stickers[it.id] = it.attrs.stickers
+			}
+		}
+	}
+	isCrown := func(name string) bool { return stickerTitleOf(name) == crown }
+	checked := 0
+	for _, o := range offers.Compute(snap, offers.Settings{LimitBasisPoints: -10000}, now) {
+		names := stickers[o.ItemID()]
+		if o.Item == nil || !slices.ContainsFunc(names, isCrown) {
+			continue
+		}
+		var want int64
+		for _, n := range names {
+			if isCrown(n) {
+				want += low
+			} else {
+				want += tm.m.stickerValue(o.GameID, n)
+			}
+		}
+		require.Equal(t, want, o.Item.StickersValue, "%s %s %s item %s", o.Kind, o.Status, o.Title, o.ItemID())
+		checked++
+	}
+	require.Positive(t, checked, "offers of items carrying %s", crown)
+	t.Logf("sold-out sticker: %d offers value %s at its history's %d cents", checked, crown, low)
 }
 
 // storedItem is one kept item of an `x:a` or `x:l` field.
