@@ -879,28 +879,36 @@ func aggregate(items []validate.Listing, titles []titleAgg, fields []fieldAgg) (
 // common, the meta JSON, the field lines (crawl counts when crawl is set), the title's kept items of each
 // status (see plan and pageItems; "" when none or skipped) and whether they were skipped. t is the fetch
 // time (unix ms), exp the fields' expiry (unix s).
+//
+// The page's arguments share two allocations: one slice of every call's arguments, and one buffer that
+// holds every title's meta and field lines, passed as sub-slices (go-redis sends a []byte argument as it
+// is), so that a title costs no string copies.
 func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []fieldAgg, items []validate.Listing,
 	plan *itemsPlan, common []any, game string, fetchedAt time.Time, t, exp int64, crawl bool) {
-	buf := make([]byte, 0, 256)
+	per := len(common) + 5
+	all := make([]any, 0, len(titles)*per) // never grows: args[i] are slices of it
+	text := make([]byte, 0, 256*len(titles))
+	var buf []byte // the items' JSON (pageItems)
 	for i := range titles {
 		ta := &titles[i]
 		keys[i] = PricesKey(ta.title)
-		a := make([]any, 0, len(common)+5)
-		a = append(a, common...)
-		buf = appendMeta(buf[:0], t, ta.title, game, ta.image, ta.suggested, fetchedAt.Unix())
-		a = append(a, string(buf))
-		buf = buf[:0]
+		start := len(all)
+		all = append(all, common...)
+		from := len(text)
+		text = appendMeta(text, t, ta.title, game, ta.image, ta.suggested, fetchedAt.Unix())
+		all = append(all, text[from:len(text):len(text)])
+		from = len(text)
 		for f := ta.head; f >= 0; f = fields[f].next {
-			buf = appendFieldName(buf, fields[f].locked, fields[f].price)
-			buf = append(buf, '=')
+			text = appendFieldName(text, fields[f].locked, fields[f].price)
+			text = append(text, '=')
 			if crawl {
-				buf = appendCrawlCount(buf, fields[f])
+				text = appendCrawlCount(text, fields[f])
 			} else {
-				buf = appendFieldValue(buf, fields[f], exp, t)
+				text = appendFieldValue(text, fields[f], exp, t)
 			}
-			buf = append(buf, '\n')
+			text = append(text, '\n')
 		}
-		a = append(a, string(buf))
+		all = append(all, text[from:len(text):len(text)])
 		var avail, locked string
 		skip := "0"
 		if plan.skipped[i] {
@@ -909,7 +917,8 @@ func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []field
 		if sent, _ := plan.sent(i); len(sent) > 0 {
 			avail, locked, buf = pageItems(buf, items, sent, exp, t)
 		}
-		args[i] = append(a, avail, locked, skip)
+		all = append(all, avail, locked, skip)
+		args[i] = all[start:len(all):len(all)]
 	}
 }
 
