@@ -37,7 +37,12 @@ func TestGroundTruthOnRedisCluster(t *testing.T) {
 	tg := telegramtest.New(t, telegramtest.Options{})
 	env := merged(crawlEnv(sim.URL()), map[string]string{"REDIS_URL": redisURL, "RABBITMQ_URL": rabbitmqtest.NewVhost(t),
 		"LOG_LEVEL": "info", "DMARKET_GAME_IDS": strings.Join(games, ","), "PARSER_RATE_PER_IP": "1000",
-		"PARSER_CYCLE_INTERVAL": "1h", "PRICE_TTL": "1h", "HISTORY_TTL": "24h"})
+		"PARSER_CYCLE_INTERVAL": "1h", "PRICE_TTL": "1h", "HISTORY_TTL": "24h",
+		// No fresh or watch lane: at their default shares of this test's 1000 requests/s they would poll
+		// the newest listings some 300 times a second and publish every page, flooding the broker and
+		// the workers while the test waits for the sales (and nothing more is to be published after the
+		// crawl, below).
+		"PARSER_FRESH_SHARE": "0", "PARSER_WATCH_SHARE": "0"})
 	var workers []string
 	for range 2 {
 		p, base := serve(t, "worker", env)
