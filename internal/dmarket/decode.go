@@ -147,9 +147,7 @@ func (out *MarketItemsBody) add(it *marketItemJSON, seen map[string]struct{}) {
 		item.CreatedAt = time.Unix(int64(it.CreatedAt), 0).UTC()
 	}
 	item.Attrs = decodeAttrs(&it.Extra.attrsJSON, &out.BadAttrs)
-	if item.Attrs.Phase != market.PhaseNone && !market.PhasedTitle(it.Title) {
-		// Only Doppler and Gamma Doppler patterns have phases (SPEC §9.2), as the worker validates them.
-		item.Attrs.Phase = market.PhaseNone
+	if item.Attrs.DropStrayPhase(it.Title) {
 		out.BadAttrs++
 	}
 	if len(out.Items) == 0 || price < out.MinPriceCents {

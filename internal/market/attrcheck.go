@@ -124,3 +124,13 @@ func (a *Attributes) Valid() bool {
 	}
 	return true
 }
+
+// DropStrayPhase removes a's phase when title has no phases (only Doppler and Gamma Doppler patterns do,
+// SPEC §9.2: on another title a phase names no market) and reports whether it removed one.
+func (a *Attributes) DropStrayPhase(title string) bool {
+	if a.Phase == PhaseNone || PhasedTitle(title) {
+		return false
+	}
+	a.Phase = PhaseNone
+	return true
+}

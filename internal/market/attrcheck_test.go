@@ -167,3 +167,23 @@ func TestCleanStickerName(t *testing.T) {
 		})
 	}
 }
+
+func TestDropStrayPhase(t *testing.T) {
+	for _, tc := range []struct {
+		name, title string
+		phase       Phase
+		want        Phase
+		dropped     bool
+	}{
+		{"Doppler keeps its phase", "★ Karambit | Doppler (Factory New)", PhaseRuby, PhaseRuby, false},
+		{"Gamma Doppler keeps its phase", "Glock-18 | Gamma Doppler (Minimal Wear)", Phase2, Phase2, false},
+		{"another title loses it", "AK-47 | Redline (Field-Tested)", PhaseRuby, PhaseNone, true},
+		{"no phase: nothing to drop", "AK-47 | Redline (Field-Tested)", PhaseNone, PhaseNone, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := Attributes{Phase: tc.phase, PaintSeed: 7, HasSeed: true}
+			require.Equal(t, tc.dropped, a.DropStrayPhase(tc.title))
+			require.Equal(t, Attributes{Phase: tc.want, PaintSeed: 7, HasSeed: true}, a)
+		})
+	}
+}

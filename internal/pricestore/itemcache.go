@@ -163,9 +163,10 @@ func (c *itemCache) record(title string, items []validate.Listing, kept []int32,
 func (c *itemCache) forget(title string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.titles[c.key(title)]; ok {
+	tk := c.key(title)
+	if e, ok := c.titles[tk]; ok {
 		c.lru.Remove(e)
-		delete(c.titles, c.key(title))
+		delete(c.titles, tk)
 	}
 }
 

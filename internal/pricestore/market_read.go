@@ -216,9 +216,14 @@ func (s *MarketReader) read(ctx context.Context) (market.Snapshot, error) {
 // title) carry but that are not among titles, sorted and without duplicates.
 func missingStickerTitles(titles []market.TitleState) []string {
 	var out []string
+	checked := map[string]struct{}{} // sticker names already looked up: many items carry the same ones
 	for i := range titles {
 		for k := range titles[i].Items {
 			for _, name := range titles[i].Items[k].Attrs.Stickers {
+				if _, ok := checked[name]; ok {
+					continue
+				}
+				checked[name] = struct{}{}
 				st := market.StickerTitle(name)
 				_, found := slices.BinarySearchFunc(titles, st, func(t market.TitleState, name string) int {
 					return strings.Compare(t.Title, name)

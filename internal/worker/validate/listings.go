@@ -150,10 +150,8 @@ func (s *scanner) listing(game string, badAttrs *Invalid) (Listing, Reason, erro
 	l, reason := r.validate(game)
 	if reason == "" {
 		l.Attrs = r.attrs.resolve(badAttrs)
-		if l.Attrs.Phase != market.PhaseNone && !market.PhasedTitle(l.Title) {
-			// Only Doppler and Gamma Doppler patterns have phases (SPEC §9.2); on another title a phase
-			// names no market and would split the title's kept items for nothing.
-			l.Attrs.Phase = market.PhaseNone
+		if l.Attrs.DropStrayPhase(l.Title) {
+			// A phase on a title without phases would split the title's kept items for nothing.
 			badAttrs.add(ReasonBadPhase)
 		}
 	}
