@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -262,7 +263,8 @@ func (s *Store) resendItems(ctx context.Context, codes []int, keys []string, arg
 		plan.skipped[i] = false
 		avail, locked, _ := pageItems(nil, items, plan.of(i), exp, t)
 		k[n] = keys[i]
-		a[n] = append(args[i][:len(args[i])-3:len(args[i])-3], avail, locked, "0")
+		a[n] = slices.Clone(args[i])
+		a[n][listingsItemsArg], a[n][listingsItemsArg+1], a[n][listingsItemsArg+2] = avail, locked, "0"
 	}
 	cmds, err := s.evalPerKey(ctx, listingsScript, k, a, nil)
 	if err != nil {

@@ -25,10 +25,10 @@
 //     market.ItemsPerStatus per phase, written in the same script call as the levels. An item counts only
 //     while its own exp has not passed and its level field is live.
 //
-//   - field `expiry`: {"first","last_ms"}: a lower bound (unix seconds) of every price field's exp and the
-//     newest field's expiry (unix ms), kept by the writers so that a write reads the whole hash to delete
-//     expired fields only once one may have expired, and sets the key's expiry without reading the
-//     fields (readers ignore it).
+//   - field `expiry`: {"first","last_ms","mt"}: a lower bound (unix seconds) of every price field's exp,
+//     the newest field's expiry (unix ms) and the t of meta, kept by the writers so that a write reads the
+//     whole hash to delete expired fields only once one may have expired, and sets the key's expiry and
+//     decides whether to write meta without reading the fields or meta (readers ignore it).
 //
 // The key expires with its newest field; a key left without live price fields is deleted.
 //
@@ -155,23 +155,25 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 }
 
 // listingsScript applies one listings page to ONE prices key (SPEC §9.3: one key per atomic unit; a
-// page's keys are pipelined). KEYS[1] is the key. ARGV: now (unix s), now (unix ms), t (fetch ms), exp
-// (unix s), exp (unix ms), the crawl cycle (0 when the page carries no crawl identity), the page's index
-// in the crawl, the meta JSON and the fields to write as lines "<field>=<value>\n". Without a crawl a
-// value is the field's JSON, written unless the stored one is newer; with a crawl it is
-// "<count>:<lock days or -1>", merged into the stored field (see crawlValue). The last two are the page's
-// items with attributes of the title, tradable then trade-locked (JSON arrays of ItemValue, "" when the
-// page has none of the status), merged into FieldItemsAvailable and FieldItemsLocked (see mergeItems and
-// its fast path renewItems, which work on the items as the worker wrote them, without decoding JSON):
-// the fields are read and written only when the page brings items of their status, and on a full pass,
-// which drops their expired items; "first" below also bounds every kept item's exp. The last argument is
-// "1" when the worker left some or all of the page's items out because it wrote them unchanged shortly
-// before (see Store.planItems; the items sent are merged as usual, the others stay as stored), else "0".
+// page's keys are pipelined). KEYS[1] is the key. ARGV (listingsArgs): now (unix ms), t (fetch ms), exp
+// (unix s), exp (unix ms, the same instant), the key's time to live in ms when exp is its newest field's
+// (exp - now, at least 1), the crawl cycle (0 when the page carries no crawl identity), the page's index
+// in the crawl, the meta JSON, the page's items with attributes of the title, tradable then trade-locked
+// (JSON arrays of ItemValue, "" when the page has none of the status), "1" when the worker left some or
+// all of the page's items out because it wrote them unchanged shortly before (see Store.planItems; the
+// items sent are merged as usual, the others stay as stored) else "0", and then each field to write as
+// two arguments, its name and its value. Without a crawl a value is the field's JSON, written unless the
+// stored one is newer; with a crawl it is "<count>:<lock days or -1>", merged into the stored field (see
+// crawlValue). The items are merged into FieldItemsAvailable and FieldItemsLocked (see mergeItems and its
+// fast path renewItems, which work on the items as the worker wrote them, without decoding JSON): the
+// fields are read and written only when the page brings items of their status, and on a full pass, which
+// drops their expired items; "first" below also bounds every kept item's exp.
 //
-// The script reads only meta, the expiry bounds and the fields it writes, in one HMGET, not the whole
-// hash.
+// The script reads only the expiry bounds and the fields it writes, in one HMGET, not the whole hash.
 // The bounds (field FieldExpiry) hold "first", a lower bound of every stored field's exp, so no field
-// can have expired while now is at or below it, and "last_ms", the newest field's expiry in unix ms; once
+// can have expired while now is at or below it, "last_ms", the newest field's expiry in unix ms, and
+// "mt", the t of the stored meta, so that meta itself is not read (on bounds without "mt", as a worker
+// of the previous version writes them, or without bounds, the script reads meta's t from meta); once
 // now passes "first" (or the field is missing, as on keys written before it existed) the script reads
 // the whole hash once, deletes the expired fields and sets "first" to the smallest exp left. Every write after a field expired therefore still prunes it, but the whole hash is
 // read about once per PRICE_TTL per key instead of on every page. The script writes meta unless the
@@ -189,15 +191,21 @@ func New(rdb Client, clk clock.Clock, cfg Config) (*Store, error) {
 var listingsScript = redis.NewScript(`
 local itemsPerGroup = ` + strconv.Itoa(market.ItemsPerStatus) + `
 local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local nowms = tonumber(ARGV[2])
-local t = tonumber(ARGV[3])
-local exp = tonumber(ARGV[4])
-local expms = tonumber(ARGV[5])
-local cycle = tonumber(ARGV[6])
+-- Redis' Lua pays for every string it makes, number it parses (a strtod) or formats and closure it
+-- creates: the common call (no crawl, no items, a few levels) does as few of each as it can. The whole
+-- seconds are derived from the milliseconds, exp and expms are parsed only by a call that writes a level,
+-- and the texts of exp, expms and t build the expiry bounds without formatting numbers.
+local nowms = tonumber(ARGV[1])
+local now = (nowms - nowms % 1000) / 1000
+local t = tonumber(ARGV[2])
+local exp, expms = 0, 0 -- parsed below once a level is written
+local cycle = 0
+if ARGV[6] ~= '0' then cycle = tonumber(ARGV[6]) end
 local page = ARGV[7]
 local meta = ARGV[8]
-local fields = ARGV[9]
+local itemsA, itemsL = ARGV[9], ARGV[10]
+-- The levels follow: field name ARGV[10 + 2i] and value ARGV[11 + 2i] of level i.
+local nlevels = (#ARGV - 11) / 2
 local lost = false -- the stored items may differ from what the worker sent (see the return value)
 
 -- crawlValue merges this page's count n (and lowest lock days, -1 for tradable fields) into the stored
@@ -207,7 +215,8 @@ local lost = false -- the stored items may differ from what the worker sent (see
 -- order pages arrive in or on redeliveries. A stored value without crawl identity (a fresh-lane or scan
 -- page's, which saw only some listings at the price) takes the crawl's count and keeps its own later time,
 -- expiry and lower lock.
-local function crawlValue(v, n, days)
+local crawlValue = nil
+if cycle > 0 then crawlValue = function(v, n, days)
   local pg = {}
   local fexp, ft = exp, t
   if v then
@@ -249,13 +258,14 @@ local function crawlValue(v, n, days)
   local out = string.format('{"n":%d,"exp":%d', total, fexp)
   if days >= 0 then out = out .. string.format(',"days":%d', days) end
   return out .. string.format(',"t":%d,"c":%d,"pg":{%s}}', ft, cycle, table.concat(parts, ','))
-end
+end end
 
 -- overCrawl merges the value v of a page without crawl identity into the stored value o of a crawl: the
 -- count is the larger of both (a fresh page never lowers what the crawl counted over all its pages),
 -- exp and t the newer, days the lower; the crawl's identity and per-page counts stay, so the crawl's next
 -- page of the same cycle still sums them and its sweep keeps the level (t after the crawl's start).
-local function overCrawl(o, v)
+local overCrawl = nil -- made on first use (see mkOverCrawl)
+local function mkOverCrawl() return function(o, v)
   local n = math.max(tonumber(string.match(o, '"n":(%d+)')) or 0, tonumber(string.match(v, '"n":(%d+)')))
   local e = math.max(tonumber(string.match(o, '"exp":(%d+)')) or 0, tonumber(string.match(v, '"exp":(%d+)')))
   local ft = math.max(tonumber(string.match(o, '"t":(%d+)')) or 0, tonumber(string.match(v, '"t":(%d+)')))
@@ -264,22 +274,16 @@ local function overCrawl(o, v)
   if d0 or d1 then out = out .. string.format(',"days":%d', math.min(d0 or d1, d1 or d0)) end
   return out .. string.format(',"t":%d,"c":%s,"pg":{%s}}', ft, string.match(o, '"c":(%d+)'),
     string.match(o, '"pg":{([^}]*)}') or '')
-end
+end end
 
 local changed = 0 -- 2 once a level appeared, disappeared or changed its count, or the kept items changed
-local names, incoming = {}, {}
-for f, v in string.gmatch(fields, '([^=\n]+)=([^\n]+)\n') do
-  names[#names + 1] = f
-  incoming[#incoming + 1] = v
-end
 
 -- The items' tables (stored fields, deletions) are made only on the calls that use them: a call of a
 -- steady crawl sends no items.
-local itemsA, itemsL = ARGV[10] or '', ARGV[11] or ''
 local hasItems = itemsA ~= '' or itemsL ~= ''
--- One HMGET reads meta, the expiry bounds, the items fields of the statuses the page brings and the
--- fields the page writes; a full pass (below) reads the whole hash again instead.
-local read, atA, atL = {'meta', 'expiry'}, nil, nil -- atA, atL: where the HMGET answers x:a, x:l
+-- One HMGET reads the expiry bounds (which hold meta's time), the items fields of the statuses the page
+-- brings and the fields the page writes; a full pass (below) reads the whole hash again instead.
+local read, atA, atL = {'expiry'}, nil, nil -- atA, atL: where the HMGET answers x:a, x:l
 if itemsA ~= '' then
   read[#read + 1] = 'x:a'
   atA = #read
@@ -288,16 +292,28 @@ if itemsL ~= '' then
   read[#read + 1] = 'x:l'
   atL = #read
 end
-local levelsAt = #read -- head[levelsAt + i] is the stored value of names[i]
-for i = 1, #names do read[levelsAt + i] = names[i] end
+local levelsAt = #read -- head[levelsAt + i] is the stored value of level i
+for i = 1, nlevels do read[levelsAt + i] = ARGV[10 + 2 * i] end
 local head = redis.call('HMGET', key, unpack(read))
-if ARGV[12] == '1' and not head[1] then return 8 end
-local metat = -1
-if head[1] then metat = tonumber(string.match(head[1], '"t":(%d+)')) or -1 end
-local hint, lastms = nil, 0
-if head[2] then
-  hint = tonumber(string.match(head[2], '"first":(%d+)'))
-  lastms = tonumber(string.match(head[2], '"last_ms":(%d+)')) or 0
+-- hint, lastms and metat are the bounds and meta's time as numbers; firstS, lastS and mtS their texts
+-- while they are what the field will say (nil once computed: formatted at the end).
+local hint, lastms, metat, firstS, lastS, mtS = nil, 0, nil, nil, '0', nil
+if head[1] then
+  local f, l, m = string.match(head[1], '^{"first":(%d+),"last_ms":(%d+),"mt":(%d+)}$')
+  if f then
+    hint, lastms, metat, firstS, lastS, mtS = tonumber(f), tonumber(l), tonumber(m), f, l, m
+  else -- the bounds without meta's time, as a worker of the previous version writes them
+    firstS = string.match(head[1], '"first":(%d+)')
+    hint = tonumber(firstS)
+    lastS = string.match(head[1], '"last_ms":(%d+)') or '0'
+    lastms = tonumber(lastS)
+  end
+end
+if metat == nil then -- a key without the bounds' meta time (new, or written by the previous version)
+  local m = redis.call('HGET', key, 'meta')
+  if ARGV[11] == '1' and not m then return 8 end
+  metat = -1
+  if m then metat = tonumber(string.match(m, '"t":(%d+)')) or -1 end
 end
 local full = hint == nil or hint < now
 
@@ -311,7 +327,7 @@ if full then
   local vals = {}
   local dead = {}
   live = 0
-  minexp = nil
+  minexp, firstS = nil, nil
   for i = 1, #cur, 2 do
     local f, v = cur[i], cur[i + 1]
     if f == 'x:a' or f == 'x:l' then
@@ -323,8 +339,8 @@ if full then
       else
         vals[f] = v
         live = live + 1
-        if e * 1000 > lastms then lastms = e * 1000 end
-        if minexp == nil or e < minexp then minexp = e end
+        if e * 1000 > lastms then lastms, lastS = e * 1000, nil end
+        if minexp == nil or e < minexp then minexp, firstS = e, nil end
       end
     end
   end
@@ -332,41 +348,47 @@ if full then
   for i = 1, #dead, 1000 do
     redis.call('HDEL', key, unpack(dead, i, math.min(i + 999, #dead)))
   end
-  for i, f in ipairs(names) do old[i] = vals[f] end
+  for i = 1, nlevels do old[i] = vals[ARGV[10 + 2 * i]] end
 else
-  for i = 1, #names do
+  for i = 1, nlevels do
     if head[levelsAt + i] then old[i] = head[levelsAt + i] end
   end
 end
 
-local set = {}
-local wrote = false
-for i, f in ipairs(names) do
-  local v = incoming[i]
+local set, ns = {}, 0 -- set[1..ns]: the HSET's fields and values
+if nlevels > 0 then -- parsed here: a crawl value's exp is this page's
+  expms = tonumber(ARGV[4])
+  exp = (expms - expms % 1000) / 1000
+end
+for i = 1, nlevels do
+  local v = ARGV[11 + 2 * i]
   local o = old[i]
   local nv = nil
   if cycle > 0 then
     local n, days = string.match(v, '^(%d+):(-?%d+)$')
     nv = crawlValue(o, tonumber(n), tonumber(days))
-  else
-    local ft = -1
-    if o then ft = tonumber(string.match(o, '"t":(%d+)')) or -1 end
-    if ft <= t then
-      nv = v
-      if o and string.find(o, '"c":', 1, true) then nv = overCrawl(o, v) end
+  elseif o == nil or (tonumber(string.match(o, '"t":(%d+)')) or -1) <= t then
+    nv = v
+    if o and string.find(o, '"c":', 1, true) then
+      overCrawl = overCrawl or mkOverCrawl()
+      nv = overCrawl(o, v)
     end
   end
   if nv then
-    set[#set + 1] = f
-    set[#set + 1] = nv
-    if o == nil and full then live = live + 1 end
-    if o == nil or string.match(o, '^{"n":(%d+)') ~= string.match(nv, '^{"n":(%d+)') then changed = 2 end
-    wrote = true
+    set[ns + 1], set[ns + 2], ns = ARGV[10 + 2 * i], nv, ns + 2
+    if o == nil then
+      if full then live = live + 1 end
+      changed = 2
+    else
+      -- Both values start {"n":<count>, : the count changed when the texts up to that comma differ.
+      local k = string.find(nv, ',', 6, true)
+      if not k or string.sub(o, 1, k) ~= string.sub(nv, 1, k) then changed = 2 end
+    end
   end
 end
-if wrote then
-  if minexp == nil or exp < minexp then minexp = exp end
-  if expms > lastms then lastms = expms end
+if ns > 0 then
+  if minexp == nil or exp < minexp then minexp, firstS = exp, ARGV[3] end
+  if expms > lastms then lastms, lastS = expms, ARGV[4] end
 end
 
 -- The items fields: merged when the page brings items of their status, and on a full pass (which drops
@@ -659,13 +681,12 @@ if hasItems or full then
       if nv == nil then
         local low
         nv, low, differs = mergeItems(o, incoming)
-        if low and (minexp == nil or low < minexp) then minexp = low end
+        if low and (minexp == nil or low < minexp) then minexp, firstS = low, nil end
       end
       if differs then changed = 2 end
       if nv ~= o then
         if nv then
-          set[#set + 1] = f
-          set[#set + 1] = nv
+          set[ns + 1], set[ns + 2], ns = f, nv, ns + 2
         else
           itemDel = itemDel or {}
           itemDel[#itemDel + 1] = f
@@ -683,22 +704,27 @@ if live == 0 then
 end
 if itemDel then redis.call('HDEL', key, unpack(itemDel)) end
 if t >= metat then
-  set[#set + 1] = 'meta'
-  set[#set + 1] = meta
+  set[ns + 1], set[ns + 2], ns = 'meta', meta, ns + 2
+  mtS = ARGV[2]
 end
-local expiry = string.format('{"first":%d,"last_ms":%d}', minexp, lastms)
-if expiry ~= head[2] then
-  set[#set + 1] = 'expiry'
-  set[#set + 1] = expiry
+-- Strings are concatenated, not formatted: a number's text costs a printf in Redis' Lua.
+local expiry = '{"first":' .. (firstS or string.format('%d', minexp)) .. ',"last_ms":' ..
+  (lastS or string.format('%d', lastms)) .. ',"mt":' .. (mtS or string.format('%d', metat)) .. '}'
+if expiry ~= head[1] then
+  set[ns + 1], set[ns + 2], ns = 'expiry', expiry, ns + 2
 end
-if #set > 0 then
+if ns > 0 then
   redis.call('HSET', key, unpack(set))
 end
--- The key expires with its newest field: a field written now exactly PRICE_TTL after its fetch, one
--- seen only in a full pass at its exp in whole seconds (at most its true expiry).
-local ttl = lastms - nowms
-if ttl < 1 then ttl = 1 end
-redis.call('PEXPIRE', key, ttl)
+-- The key expires with its newest field: a field written now exactly PRICE_TTL after its fetch (ARGV[5],
+-- the usual case), one seen only in a full pass at its exp in whole seconds (at most its true expiry).
+if lastS == ARGV[4] then -- lastS is ARGV[4] itself or another string of the same text
+  redis.call('PEXPIRE', key, ARGV[5])
+else
+  local ttl = lastms - nowms
+  if ttl < 1 then ttl = 1 end
+  redis.call('PEXPIRE', key, string.format('%d', ttl))
+end
 return 1 + changed + forget
 `)
 
@@ -789,7 +815,9 @@ func (s *Store) writeListings(ctx context.Context, p ListingsPage, track *crawlT
 	// The slices are made here, where they do not escape, and filled by the helpers.
 	titles, fields, itemNext := aggregate(p.Items, make([]titleAgg, 0, len(p.Items)), make([]fieldAgg, 0, len(p.Items)))
 	t := p.FetchedAt.UnixMilli()
-	common := [...]any{now.Unix(), now.UnixMilli(), t, exp, expAt.UnixMilli(), cycle, page}
+	// The key's time to live when this page brings its newest field (the script's usual case).
+	ttl := max(1, expAt.UnixMilli()-now.UnixMilli())
+	common := [...]any{now.UnixMilli(), t, exp, expAt.UnixMilli(), ttl, cycle, page}
 	keys, args := make([]string, len(titles)), make([][]any, len(titles))
 	plan := s.planItems(titles, p.Items, itemNext, now)
 	listingsArgs(keys, args, titles, fields, p.Items, plan, common[:], p.Game, p.FetchedAt, t, exp, cycle > 0)
@@ -875,18 +903,22 @@ func aggregate(items []validate.Listing, titles []titleAgg, fields []fieldAgg) (
 	return titles, fields, itemNext
 }
 
+// listingsItemsArg is the index, in a listingsScript call's arguments, of the title's tradable items; the
+// trade-locked items and the skipped flag follow it (see listingsArgs, which puts them after the seven
+// common arguments and the meta JSON).
+const listingsItemsArg = 8
+
 // listingsArgs sets keys[i] to the prices key of titles[i] and args[i] to its listingsScript arguments:
-// common, the meta JSON, the field lines (crawl counts when crawl is set), the title's kept items of each
-// status (see plan and pageItems; "" when none or skipped) and whether they were skipped. t is the fetch
-// time (unix ms), exp the fields' expiry (unix s).
+// common, the meta JSON, the title's kept items of each status (see plan and pageItems; "" when none or
+// skipped), whether they were skipped, and each field's name and value (crawl counts when crawl is set).
+// t is the fetch time (unix ms), exp the fields' expiry (unix s).
 //
 // The page's arguments share two allocations: one slice of every call's arguments, and one buffer that
 // holds every title's meta and field lines, passed as sub-slices (go-redis sends a []byte argument as it
 // is), so that a title costs no string copies.
 func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []fieldAgg, items []validate.Listing,
 	plan *itemsPlan, common []any, game string, fetchedAt time.Time, t, exp int64, crawl bool) {
-	per := len(common) + 5
-	all := make([]any, 0, len(titles)*per) // never grows: args[i] are slices of it
+	all := make([]any, 0, len(titles)*(len(common)+4)+2*len(fields)) // never grows: args[i] are slices of it
 	text := make([]byte, 0, 256*len(titles))
 	var buf []byte // the items' JSON (pageItems)
 	for i := range titles {
@@ -897,18 +929,6 @@ func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []field
 		from := len(text)
 		text = appendMeta(text, t, ta.title, game, ta.image, ta.suggested, fetchedAt.Unix())
 		all = append(all, text[from:len(text):len(text)])
-		from = len(text)
-		for f := ta.head; f >= 0; f = fields[f].next {
-			text = appendFieldName(text, fields[f].locked, fields[f].price)
-			text = append(text, '=')
-			if crawl {
-				text = appendCrawlCount(text, fields[f])
-			} else {
-				text = appendFieldValue(text, fields[f], exp, t)
-			}
-			text = append(text, '\n')
-		}
-		all = append(all, text[from:len(text):len(text)])
 		var avail, locked string
 		skip := "0"
 		if plan.skipped[i] {
@@ -918,6 +938,17 @@ func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []field
 			avail, locked, buf = pageItems(buf, items, sent, exp, t)
 		}
 		all = append(all, avail, locked, skip)
+		for f := ta.head; f >= 0; f = fields[f].next {
+			from = len(text)
+			text = appendFieldName(text, fields[f].locked, fields[f].price)
+			name := len(text)
+			if crawl {
+				text = appendCrawlCount(text, fields[f])
+			} else {
+				text = appendFieldValue(text, fields[f], exp, t)
+			}
+			all = append(all, text[from:name:name], text[name:len(text):len(text)])
+		}
 		args[i] = all[start:len(all):len(all)]
 	}
 }

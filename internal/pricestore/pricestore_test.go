@@ -119,7 +119,7 @@ func TestWriteListingsLayout(t *testing.T) {
 		require.JSONEq(t, fmt.Sprintf(`{"n":1,"exp":%d,"t":%d}`, exp, tms), raw["a:1289"])
 		require.JSONEq(t, fmt.Sprintf(`[{"id":"34fffe00-54de-453c-a914-285c6d25972e","p":1289,"exp":%d,"t":%d,`+
 			`"f":"0.2713904023170471","seed":613}]`, exp, tms), raw[FieldItemsAvailable])
-		require.JSONEq(t, fmt.Sprintf(`{"first":%d,"last_ms":%d}`, exp, fetched.Add(time.Hour).UnixMilli()), raw[FieldExpiry])
+		require.JSONEq(t, fmt.Sprintf(`{"first":%d,"last_ms":%d,"mt":%d}`, exp, fetched.Add(time.Hour).UnixMilli(), tms), raw[FieldExpiry])
 		var meta map[string]any
 		require.NoError(t, json.Unmarshal([]byte(raw["meta"]), &meta))
 		require.Equal(t, "AK-47 | Redline (Field-Tested)", meta["title"])
@@ -266,12 +266,12 @@ func TestWriteListingsPrunesToEmpty(t *testing.T) {
 	both(t, func(t *testing.T, s *Store, rdb redis.UniversalClient, clk *clocktest.Fake) {
 		_, err := s.WriteListings(ctx, "a8db", clk.Now(), []validate.Listing{listing("A", 1, false, 0)})
 		require.NoError(t, err)
-		// Make the stored field stale by hand (the key outlives it only in this artificial state), then write
-		// an already-expired field through the script directly.
+		// Make the stored field stale by hand (the key outlives it only in this artificial state), then call
+		// the script directly with a page that brings no field.
 		clk.Advance(61 * time.Minute)
-		n, err := listingsScript.Run(ctx, rdb, []string{PricesKey("A")}, clk.Now().Unix(), clk.Now().UnixMilli(),
-			clk.Now().UnixMilli(), clk.Now().Add(-time.Second).Unix(), clk.Now().Add(-time.Second).UnixMilli(), 0, 0,
-			`{"t":1}`, "").Int()
+		gone := clk.Now().Add(-time.Second)
+		n, err := listingsScript.Run(ctx, rdb, []string{PricesKey("A")}, clk.Now().UnixMilli(),
+			clk.Now().UnixMilli(), gone.Unix(), gone.UnixMilli(), 1, 0, 0, `{"t":1}`, "", "", "0").Int()
 		require.NoError(t, err)
 		require.Equal(t, 2, n, "no prices left (bit 0 clear), a level went (2)")
 		require.Zero(t, rdb.Exists(ctx, PricesKey("A")).Val())

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/skinflip/dmarket-monitor/internal/message"
@@ -163,7 +162,7 @@ func benchPipeline(b *testing.B, v pipelineVariant) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	cpuBefore := processCPU(b)
-	redisBefore := redisCPU(b, rdb)
+	redisBefore := redisdbtest.ServerCPU(b, rdb)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -192,7 +191,7 @@ func benchPipeline(b *testing.B, v pipelineVariant) {
 	}
 	b.StopTimer()
 	cpu := processCPU(b) - cpuBefore
-	redisUsed := redisCPU(b, rdb) - redisBefore
+	redisUsed := redisdbtest.ServerCPU(b, rdb) - redisBefore
 	runtime.ReadMemStats(&after)
 	if published != nil {
 		select {
@@ -232,23 +231,6 @@ func cycle(pages []page, n int, prefix string) []page {
 		out[i].id = prefix + strconv.Itoa(i)
 	}
 	return out
-}
-
-// redisCPU returns the CPU time (user+system) the Redis server has used so far, from INFO cpu. The
-// server is shared with nothing else while a benchmark runs alone.
-func redisCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
-	info, err := rdb.Info(context.Background(), "cpu").Result()
-	require.NoError(b, err)
-	var total float64
-	for _, line := range strings.Split(info, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
-			f, err := strconv.ParseFloat(v, 64)
-			require.NoError(b, err)
-			total += f
-		}
-	}
-	return time.Duration(total * float64(time.Second))
 }
 
 // processCPU returns the user+system CPU time the test process has used so far. Unlike ns/op it does not
