@@ -1,7 +1,9 @@
 package validate
 
 import (
+	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -95,4 +97,46 @@ func TestScannerStrings(t *testing.T) {
 			require.Equal(t, len(tc.in), s.i, "the scanner stops right after the closing quote")
 		})
 	}
+}
+
+// TestSkipAgreesWithJSON: skip followed by end accepts an input exactly when encoding/json finds it valid
+// (nesting within maxDepth), on designed cases and on every one-byte change of them to a structural byte.
+func TestSkipAgreesWithJSON(t *testing.T) {
+	deep := strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth)
+	tooDeep := strings.Repeat(`{"a":`, maxDepth+1) + "1" + strings.Repeat("}", maxDepth+1)
+	cases := []string{
+		`1`, `-0.5e+3`, `"x"`, `true`, `false`, `null`, `{}`, `[]`, ` { } `, `[1,2,3]`, `[[],[{}],{"a":[]}]`,
+		`{"a":1,"b":{"c":[true,false,null,"\u00e9\"",{"d":-1.5E7}]},"e":""}`,
+		`{"fees":{"f2f":{"sell":{"default":{"percentage":"2.00","minFee":{"USD":"1"}}}}},"x":[1,[2,[3]]]}`,
+		deep,
+		// Malformed: trailing commas, missing colons, unquoted keys, mismatched brackets, bare words.
+		`[1,]`, `{"a":1,}`, `{"a" 1}`, `{a:1}`, `[1 2]`, `{"a":1 "b":2}`, `[}`, `{]`, `[1}`, `{"a":]`, `[`, `{`,
+		`{"a":`, `[1,`, `tru`, `nul`, `-`, `01`, `1.`, `"a`, `{"a":[1,2}`, `[{"a":1]]`, `{"a":{"b":1}`,
+	}
+	check := func(t *testing.T, in string) {
+		s := &scanner{b: []byte(in)}
+		err := s.skip()
+		if err == nil {
+			err = s.end()
+		}
+		if json.Valid([]byte(in)) {
+			require.NoError(t, err, "%q is valid JSON", in)
+		} else {
+			require.ErrorIs(t, err, errSyntax, "%q is not valid JSON", in)
+		}
+	}
+	for _, in := range cases {
+		t.Run(in[:min(len(in), 40)], func(t *testing.T) {
+			check(t, in)
+			for i := range len(in) {
+				for _, b := range []byte(`{}[],:" 1an`) {
+					check(t, in[:i]+string(b)+in[i+1:])
+				}
+			}
+		})
+	}
+	t.Run("too deep", func(t *testing.T) {
+		s := &scanner{b: []byte(tooDeep)}
+		require.ErrorContains(t, s.skip(), "nesting too deep")
+	})
 }
