@@ -193,12 +193,12 @@ local itemsPerGroup = ` + strconv.Itoa(market.ItemsPerStatus) + `
 local key = KEYS[1]
 -- Redis' Lua pays for every string it makes, number it parses (a strtod) or formats and closure it
 -- creates: the common call (no crawl, no items, a few levels) does as few of each as it can. The whole
--- seconds are derived from the milliseconds, exp and expms are parsed only by a call that writes a level,
+-- seconds are derived from the milliseconds, exp and expms are parsed only when the page brings levels,
 -- and the texts of exp, expms and t build the expiry bounds without formatting numbers.
 local nowms = tonumber(ARGV[1])
 local now = (nowms - nowms % 1000) / 1000
 local t = tonumber(ARGV[2])
-local exp, expms = 0, 0 -- parsed below once a level is written
+local exp, expms = 0, 0 -- parsed below when the page brings levels
 local cycle = 0
 if ARGV[6] ~= '0' then cycle = tonumber(ARGV[6]) end
 local page = ARGV[7]
