@@ -59,6 +59,12 @@ type TitleState struct {
 	Phases map[Phase]*PhaseState
 }
 
+// Listed reports whether the title has a live listing level of either status; a nil state has none.
+// Markets hold only listed titles.
+func (t *TitleState) Listed() bool {
+	return t != nil && (t.Available != nil || t.Locked != nil)
+}
+
 // PhaseState is the resale state of one phase of a phased title.
 type PhaseState struct {
 	// History is the resale summary of the phase's own sales.

@@ -333,7 +333,7 @@ func (s *MarketReader) readBatch(ctx context.Context, keys []string, now time.Ti
 			}
 			continue
 		}
-		if t.Available != nil || t.Locked != nil {
+		if t.Listed() {
 			res.titles = append(res.titles, t)
 		}
 	}
@@ -442,7 +442,7 @@ func decodeTitle(title string, hash map[string]string, order, history any, now t
 		}
 		*dst = &market.PriceLevel{Price: price, Count: int(lv.n), LockDays: lv.days, UpdatedAt: updated, ExpiresAt: unixSeconds(lv.exp)}
 	}
-	if t.Available == nil && t.Locked == nil {
+	if !t.Listed() {
 		return t, "", nil
 	}
 	if items[0] != "" || items[1] != "" {

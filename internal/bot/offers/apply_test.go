@@ -75,13 +75,13 @@ func snapshotOf(titles map[string]market.TitleState, fees map[string]market.FeeS
 	hist map[string]*market.ResaleHistory) market.Snapshot {
 	out := market.Snapshot{Fees: fees, FallbackFee: fallback, Titles: make([]market.TitleState, 0, len(titles))}
 	for _, t := range titles {
-		if t.Available != nil || t.Locked != nil {
+		if t.Listed() {
 			out.Titles = append(out.Titles, t)
 		}
 	}
 	slices.SortFunc(out.Titles, func(a, b market.TitleState) int { return strings.Compare(a.Title, b.Title) })
 	for name, h := range hist {
-		if t, ok := titles[name]; h != nil && (!ok || (t.Available == nil && t.Locked == nil)) {
+		if t := titles[name]; h != nil && !t.Listed() {
 			if out.StickerHistory == nil {
 				out.StickerHistory = map[string]*market.ResaleHistory{}
 			}
@@ -112,7 +112,7 @@ func (m *memSource) Titles(_ context.Context, titles []string) ([]market.TitleSt
 	}
 	var out []market.TitleState
 	for _, n := range titles {
-		if t, ok := m.titles[n]; ok && (t.Available != nil || t.Locked != nil) {
+		if t, ok := m.titles[n]; ok && t.Listed() {
 			out = append(out, t)
 		}
 	}
@@ -151,7 +151,7 @@ func (md *model) read(src *memSource, names []string) {
 	for _, n := range names {
 		if t, ok := src.titles[n]; ok {
 			md.titles[n] = t
-			if t.Available != nil || t.Locked != nil {
+			if t.Listed() {
 				md.hist[n] = t.History
 			}
 		} else {

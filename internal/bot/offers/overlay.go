@@ -128,7 +128,7 @@ func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Ind
 	fresh := map[string]*[2][]entry{}
 	var feeEnds []*entry
 	for name, st := range changes {
-		if isStickerTitle(name) && (st == nil || (st.Available == nil && st.Locked == nil)) {
+		if isStickerTitle(name) && !st.Listed() {
 			if prev, _ := ix.title(name); prev != nil {
 				if d.goneHistory == nil {
 					d.goneHistory = make(map[string]*market.ResaleHistory)
@@ -141,7 +141,7 @@ func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Ind
 	nx.delta = d
 	p := pricing{share: ix.share, lookup: func(name string) *market.TitleState {
 		if st, ok := changes[name]; ok {
-			if st == nil || (st.Available == nil && st.Locked == nil) {
+			if !st.Listed() {
 				return nil
 			}
 			return st
@@ -161,7 +161,7 @@ func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Ind
 				d.maskedOffers += int(ix.perTitle[i])
 			}
 		}
-		if st == nil || (st.Available == nil && st.Locked == nil) {
+		if !st.Listed() {
 			d.slotNew[name] = -1
 			continue
 		}
