@@ -817,7 +817,7 @@ func (s *Store) writeListings(ctx context.Context, p ListingsPage, track *crawlT
 	t := p.FetchedAt.UnixMilli()
 	// The key's time to live when this page brings its newest field (the script's usual case).
 	ttl := max(1, expAt.UnixMilli()-now.UnixMilli())
-	common := [...]any{now.UnixMilli(), t, exp, expAt.UnixMilli(), ttl, cycle, page}
+	common := [listingsItemsArg - 1]any{now.UnixMilli(), t, exp, expAt.UnixMilli(), ttl, cycle, page}
 	keys, args := make([]string, len(titles)), make([][]any, len(titles))
 	plan := s.planItems(titles, p.Items, itemNext, now)
 	listingsArgs(keys, args, titles, fields, p.Items, plan, common[:], p.Game, p.FetchedAt, t, exp, cycle > 0)
@@ -904,8 +904,8 @@ func aggregate(items []validate.Listing, titles []titleAgg, fields []fieldAgg) (
 }
 
 // listingsItemsArg is the index, in a listingsScript call's arguments, of the title's tradable items; the
-// trade-locked items and the skipped flag follow it (see listingsArgs, which puts them after the seven
-// common arguments and the meta JSON).
+// trade-locked items and the skipped flag follow it (see listingsArgs, which puts them after the
+// listingsItemsArg-1 common arguments and the meta JSON).
 const listingsItemsArg = 8
 
 // listingsArgs sets keys[i] to the prices key of titles[i] and args[i] to its listingsScript arguments:
@@ -914,8 +914,8 @@ const listingsItemsArg = 8
 // t is the fetch time (unix ms), exp the fields' expiry (unix s).
 //
 // The page's arguments share two allocations: one slice of every call's arguments, and one buffer that
-// holds every title's meta and field lines, passed as sub-slices (go-redis sends a []byte argument as it
-// is), so that a title costs no string copies.
+// holds every title's meta and field names and values, passed as sub-slices (go-redis sends a []byte
+// argument as it is), so that a title costs no string copies.
 func listingsArgs(keys []string, args [][]any, titles []titleAgg, fields []fieldAgg, items []validate.Listing,
 	plan *itemsPlan, common []any, game string, fetchedAt time.Time, t, exp int64, crawl bool) {
 	all := make([]any, 0, len(titles)*(len(common)+4)+2*len(fields)) // never grows: args[i] are slices of it
