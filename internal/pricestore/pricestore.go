@@ -264,8 +264,7 @@ end end
 -- count is the larger of both (a fresh page never lowers what the crawl counted over all its pages),
 -- exp and t the newer, days the lower; the crawl's identity and per-page counts stay, so the crawl's next
 -- page of the same cycle still sums them and its sweep keeps the level (t after the crawl's start).
-local overCrawl = nil -- made on first use (see mkOverCrawl)
-local function mkOverCrawl() return function(o, v)
+local function overCrawl(o, v)
   local n = math.max(tonumber(string.match(o, '"n":(%d+)')) or 0, tonumber(string.match(v, '"n":(%d+)')))
   local e = math.max(tonumber(string.match(o, '"exp":(%d+)')) or 0, tonumber(string.match(v, '"exp":(%d+)')))
   local ft = math.max(tonumber(string.match(o, '"t":(%d+)')) or 0, tonumber(string.match(v, '"t":(%d+)')))
@@ -274,7 +273,7 @@ local function mkOverCrawl() return function(o, v)
   if d0 or d1 then out = out .. string.format(',"days":%d', math.min(d0 or d1, d1 or d0)) end
   return out .. string.format(',"t":%d,"c":%s,"pg":{%s}}', ft, string.match(o, '"c":(%d+)'),
     string.match(o, '"pg":{([^}]*)}') or '')
-end end
+end
 
 local changed = 0 -- 2 once a level appeared, disappeared or changed its count, or the kept items changed
 
@@ -370,7 +369,6 @@ for i = 1, nlevels do
   elseif o == nil or (tonumber(string.match(o, '"t":(%d+)')) or -1) <= t then
     nv = v
     if o and string.find(o, '"c":', 1, true) then
-      overCrawl = overCrawl or mkOverCrawl()
       nv = overCrawl(o, v)
     end
   end
