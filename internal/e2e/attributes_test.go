@@ -37,7 +37,7 @@ func TestAttributesGroundTruth(t *testing.T) {
 	require.NotEmpty(t, designed, "the adversarial catalogue holds designed attribute cases")
 	t.Logf("catalogue: %d titles, %d listings, %d designed cases", total, cat.ListingCount(), len(designed))
 
-	p, tm, now := settledTruth(t, sim, games, total, 50*time.Second)
+	p, tm, now := settledTruth(t, sim, games, 50*time.Second)
 	d := newDiffs()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -120,12 +120,14 @@ func (s *stack) finish(extraSecrets ...string) {
 	}
 }
 
-// catalogueTitles returns the names of the simulator's titles.
+// catalogueTitles returns the names of the simulator's titles that have listings.
 func (s *stack) catalogueTitles() []string {
 	titles := s.sim.Catalogue().Titles[chaosGame]
 	names := make([]string, 0, len(titles))
 	for _, ti := range titles {
-		names = append(names, ti.Name)
+		if len(ti.Listings) > 0 { // a title only sold has no prices to store
+			names = append(names, ti.Name)
+		}
 	}
 	return names
 }

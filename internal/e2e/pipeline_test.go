@@ -35,7 +35,7 @@ func (o shownOffer) key() string {
 	return fmt.Sprintf("%s|%s|%t", o.title, o.kind, o.locked)
 }
 
-var offerRE = regexp.MustCompile(`<b>([+-]\d+\.\d\d%)</b>  (\$[\d.,]+) → (\$[\d.,]+) \(net (\$[\d.,]+)\)\n(TARGET|HISTORY)[^\n]*\n<a href="[^"]*">([^<]*)</a>\n(LOCKED)?`)
+var offerRE = regexp.MustCompile(`<b>([+-]\d+\.\d\d%)</b>  (\$[\d.,]+) → (\$[\d.,]+) \(net (\$[\d.,]+)\)\n(TARGET|HISTORY|FLOAT|STICKERS)[^\n]*\n<a href="[^"]*">([^<]*)</a>\n(LOCKED)?`)
 
 func parseOffers(text string) []shownOffer {
 	var out []shownOffer

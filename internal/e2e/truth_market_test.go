@@ -64,12 +64,45 @@ func (d *diffs) titles() map[string]bool {
 // settledTruth starts the truth pipeline on sim's games, waits until it has crawled them twice (the
 // second crawl over the first one's state, as a running parser does) and returns it with the truth at
 // the time it settled.
-func settledTruth(t *testing.T, sim *dmarkettest.Server, games []string, total int, within time.Duration) (*truthPipeline, *truthMarket, time.Time) {
+func settledTruth(t *testing.T, sim *dmarkettest.Server, games []string, within time.Duration) (*truthPipeline, *truthMarket, time.Time) {
 	t.Helper()
 	p := startTruthPipeline(t, sim, games)
-	p.awaitSettled(t, 2, total, within)
+	p.awaitSettled(t, 2, salesTitleCount(sim.Catalogue(), games), within)
 	now := time.Now()
 	return p, expectTruth(sim.Catalogue(), games, now), now
+}
+
+// salesTitleCount is how many titles the parser fetches the sales of once the catalogue is crawled: its
+// titles, and the sticker titles its items carry that are no title of the catalogue (the worker
+// schedules every sticker an item carries, so that a sticker never listed is valued by its sales).
+func salesTitleCount(cat *dmarkettest.Catalogue, games []string) int {
+	n := 0
+	for _, g := range games {
+		titles := map[string]bool{}
+		for _, t := range cat.Titles[g] {
+			titles[t.Name] = true
+			for _, l := range t.Listings {
+				for _, s := range validAttrs(&l.Attrs).stickers {
+					titles[stickerTitleOf(s)] = true
+				}
+			}
+		}
+		n += len(titles)
+	}
+	return n
+}
+
+// listedTitleCount is how many titles of the catalogue have listings: those the market read returns.
+func listedTitleCount(cat *dmarkettest.Catalogue, games []string) int {
+	n := 0
+	for _, g := range games {
+		for _, t := range cat.Titles[g] {
+			if len(t.Listings) > 0 {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // compareOffersFor compares the offers the bot computes from snap for s with the truth's: the titles

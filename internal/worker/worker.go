@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -437,13 +438,16 @@ func (h *Handler) enqueue(ctx context.Context, game string, items []validate.Lis
 			cheapest[it.Title] = it
 		}
 	}
-	if len(fresh) == 0 {
+	stickers := h.unseenStickers(game, items, cheapest)
+	if len(fresh) == 0 && len(stickers) == 0 {
 		return nil
 	}
 	first, rest, err := h.rank(ctx, fresh, cheapest)
 	if err != nil {
 		return err
 	}
+	rest = append(rest, stickers...)
+	fresh = append(fresh, stickers...)
 	for _, part := range []struct {
 		titles []string
 		add    func(context.Context, string, []string) (int, error)
@@ -465,6 +469,24 @@ func (h *Handler) enqueue(ctx context.Context, game string, items []validate.Lis
 		h.seen.add(game, t)
 	}
 	return nil
+}
+
+// unseenStickers returns the market titles of the stickers the items carry that are neither known to be
+// scheduled nor titles of the page (cheapest holds those), each once. A sticker is valued by its title's
+// listings or, with none, by its sell history, so a sticker title that is never listed must still reach
+// the sales schedule: only the items carrying it name it.
+func (h *Handler) unseenStickers(game string, items []validate.Listing, cheapest map[string]*validate.Listing) []string {
+	var out []string
+	for i := range items {
+		for _, name := range items[i].Attrs.Stickers {
+			st := market.StickerTitle(name)
+			if _, onPage := cheapest[st]; onPage || slices.Contains(out, st) || h.seen.has(game, st) {
+				continue
+			}
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // PriorityShare is the share of DMarket's suggested price (percent) at or below which a title's

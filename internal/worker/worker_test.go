@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"strings"
@@ -180,6 +181,73 @@ func TestHandleListings(t *testing.T) {
 	require.Equal(t, 2, e.counts.calls, "AWP is already known")
 	require.Equal(t, 5, e.counts.titles)
 	require.Equal(t, 5, e.h.seen.len())
+}
+
+// The stickers items carry reach the sales schedule as market titles, once each, also when no page lists
+// them: a sticker that is never listed is valued by its sell history alone.
+func TestHandleListingsSchedulesStickerTitles(t *testing.T) {
+	const weapon, other = "AK-47 | Redline (Field-Tested)", "AWP | Asiimov (Field-Tested)"
+	// listing is a listing of title carrying stickers: the fixture's first object with them set.
+	type listing struct {
+		title    string
+		stickers []string
+	}
+	var fx struct {
+		Objects []map[string]any `json:"objects"`
+	}
+	require.NoError(t, json.Unmarshal(fixture(t, "market-items-page.json"), &fx))
+	page := func(ls []listing) []byte {
+		objects := make([]map[string]any, len(ls))
+		for i, l := range ls {
+			o, extra := maps.Clone(fx.Objects[0]), maps.Clone(fx.Objects[0]["extra"].(map[string]any))
+			o["itemId"], o["title"] = fmt.Sprintf("00000000-0000-4000-8000-%012x", i), l.title
+			var st []map[string]any
+			for _, n := range l.stickers {
+				st = append(st, map[string]any{"name": n, "image": "https://img/s"})
+			}
+			extra["stickers"] = st
+			o["extra"] = extra
+			objects[i] = o
+		}
+		b, err := json.Marshal(map[string]any{"objects": objects, "cursor": ""})
+		require.NoError(t, err)
+		return b
+	}
+	tests := []struct {
+		name  string
+		items []listing
+		want  []string // titles scheduled, in any order
+	}{
+		{"a sticker no page lists", []listing{{weapon, []string{"Vox Eminor (Holo) | Katowice 2014"}}},
+			[]string{weapon, "Sticker | Vox Eminor (Holo) | Katowice 2014"}},
+		{"bare and market names on several items, once", []listing{
+			{weapon, []string{"Crown (Foil)", "Crown (Foil)"}},
+			{other, []string{"Sticker | Crown (Foil)"}},
+		}, []string{weapon, other, "Sticker | Crown (Foil)"}},
+		{"a sticker the page lists too, once", []listing{
+			{"Sticker | Crown (Foil)", nil},
+			{weapon, []string{"Crown (Foil)"}},
+		}, []string{weapon, "Sticker | Crown (Foil)"}},
+		{"no stickers", []listing{{weapon, nil}}, []string{weapon}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Now().UTC()
+			e := newEnv(t, now)
+			d := delivery(t, message.KindListings, "a8db", now, "", page(tc.items))
+			require.NoError(t, e.h.Handle(ctx, d))
+			require.Equal(t, len(tc.want), e.counts.titles)
+			for _, title := range tc.want {
+				_, ok, err := e.sched.Due(ctx, "a8db", title)
+				require.NoError(t, err)
+				require.True(t, ok, "%s is scheduled", title)
+			}
+			calls := e.counts.calls
+			require.NoError(t, e.h.Handle(ctx, d))
+			require.Equal(t, calls, e.counts.calls, "known titles and stickers cost no schedule call")
+		})
+	}
 }
 
 func TestHandleListingsInvalidItemsCounted(t *testing.T) {

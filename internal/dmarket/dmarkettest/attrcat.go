@@ -22,7 +22,8 @@ import (
 //     sent as numeric strings;
 //   - stickers named bare ("Crown (Foil)") or as market titles ("Sticker | Crown (Foil)"), some with
 //     white space around the name; sticker titles that are listed (tradable, or trade-locked with
-//     sales only) so that stickers can be valued, and stickers no title of the market names;
+//     sales only) so that stickers can be valued, a sticker title that is only sold, never listed (only
+//     the items carrying it name it), and stickers no title of the market names;
 //   - designed cases (Designed) with a known answer: FLOAT and STICKERS deals and non-deals, and HISTORY
 //     traps (a listing the mixed-phase history would call a big profit while its own phase loses).
 //
@@ -58,6 +59,9 @@ const (
 	stickerHowling = "Sticker | Howling Dawn"
 	// stickerUnlisted names no title of the market: its value is 0.
 	stickerUnlisted = "Sticker | Unlisted Craft"
+	// stickerNeverListed is a title with sales and no listing at all: only the stickers on items name
+	// it, so its sales are fetched only when those items bring it to the sales schedule.
+	stickerNeverListed = "Sticker | Vox Eminor (Holo) | Katowice 2014"
 )
 
 // attrGen builds the attribute titles.
@@ -80,6 +84,7 @@ func attributeTitles(cfg *Config) ([]*Title, []Designed, []ReducedFee) {
 	g.stickerTitles()
 	g.randomTitles()
 	g.badAttrs()
+	g.neverListedSticker()
 	for _, t := range g.titles {
 		slices.SortFunc(t.Listings, listingLess)
 		slices.SortStableFunc(t.Sales, func(x, y Sale) int { return y.Date.Compare(x.Date) })
@@ -492,6 +497,24 @@ func (g *attrGen) stickerTitles() {
 	g.design(none, "STICKERS", "", false, "stickers no title names at the floor")
 	g.list(hr, 9100, 0, g.stickerAttrs(hr, "", "Crown (Foil)", "Crown (Foil)", "Crown (Foil)", "Crown (Foil)", "Crown (Foil)", "Crown (Foil)"))
 	g.list(hr, 9300, g.lock(), Attrs{Seed: 7, HasSeed: true})
+}
+
+// neverListedSticker adds a sticker title that is never listed, only sold, and a tradable STICKERS deal
+// carrying it on a title of its own (made last, so that the other titles' random draws stay as they were).
+func (g *attrGen) neverListedSticker() {
+	s := g.title(stickerNeverListed, 30000)
+	for i := range 8 {
+		g.sell(s, 29000+int64(i)*200, time.Duration(3+i*11)*time.Hour, Attrs{})
+	}
+	t := g.title("Sawed-Off | The Kraken (Minimal Wear)", 4000)
+	for h := range 24 {
+		g.sell(t, 4000+g.r.Int64N(50), time.Duration(h)*3*time.Hour+15*time.Minute, Attrs{Seed: g.r.IntN(1000), HasSeed: true})
+	}
+	g.list(t, 3900, 0, g.stickerAttrs(t, ""))
+	g.list(t, 4100, 0, g.stickerAttrs(t, ""))
+	// V = the Vox Eminor's history value (about $290): sell ≈ $39.00 + $29.00.
+	deal := g.list(t, 4000, 0, g.stickerAttrs(t, "", "Vox Eminor (Holo) | Katowice 2014"))
+	g.design(deal, "STICKERS", "", true, "a sticker never listed, valued by its sales, $1 over the floor")
 }
 
 // randomTitles are float titles with random prices around their float value, random stickers and

@@ -144,11 +144,32 @@ func TestDesignedCasesAreKeptListings(t *testing.T) {
 		rank := slices.Index(group, item)
 		require.True(t, rank >= 0 && rank < market.ItemsPerStatus, "%s is among the kept items (rank %d of %d)", d, rank, len(group))
 	}
-	require.Equal(t, map[string]int{"FLOAT deal": 5, "FLOAT non-deal": 5, "STICKERS deal": 3, "STICKERS non-deal": 4,
+	require.Equal(t, map[string]int{"FLOAT deal": 5, "FLOAT non-deal": 5, "STICKERS deal": 4, "STICKERS non-deal": 4,
 		"HISTORY non-deal": 2}, kinds)
 
 	simple, err := dmarkettest.NewHandler(small(nil))
 	require.NoError(t, err)
 	require.Empty(t, simple.Designed(), "a Simple catalogue has no attribute titles")
 	require.Nil(t, simple.Catalogue().Title("a8db", "★ Karambit | Doppler (Factory New)"))
+}
+
+// The adversarial catalogue holds a sticker title with sales and no listing, named by a listed item's
+// stickers: the market pages never name it as a title.
+func TestNeverListedStickerIsOnlySold(t *testing.T) {
+	cat := adversarial(t, nil).Catalogue()
+	var onlySold []string
+	for _, ti := range cat.Titles[dmarkettest.AttrGame] {
+		if len(ti.Listings) == 0 && len(ti.Sales) > 0 {
+			onlySold = append(onlySold, ti.Name)
+		}
+	}
+	require.Len(t, onlySold, 1)
+	named := false
+	for _, l := range cat.Listings(dmarkettest.AttrGame) {
+		require.NotEqual(t, onlySold[0], l.Title)
+		for _, s := range l.Attrs.Stickers {
+			named = named || market.StickerTitle(s) == onlySold[0]
+		}
+	}
+	require.True(t, named, "an item carries %s", onlySold[0])
 }
