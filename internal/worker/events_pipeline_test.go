@@ -67,6 +67,16 @@ func TestChangeEventsReachASubscriber(t *testing.T) {
 		defer mu.Unlock()
 		return len(titles) == len(want)
 	}, waitLong, poll, "every title written is announced")
+	// Every event the worker published (confirmed by the broker) has arrived: a title is announced by
+	// the first page that writes it, so later pages' events may still be on their way.
+	published := func() int {
+		return int(counterValue(w.reg, "dmarket_worker_change_events_total", map[string]string{"outcome": "ok"}))
+	}
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return events == published()
+	}, waitLong, poll, "every published event arrives")
 	mu.Lock()
 	for title := range titles {
 		require.True(t, want[title], title)
