@@ -87,9 +87,25 @@ func (m *MarketMetrics) IndexFailed() { m.builds.WithLabelValues("error").Inc() 
 // result, with those reads counted too.
 func (m *MarketMetrics) Source(src offers.Source) offers.Source {
 	if tr, ok := src.(titleReader); ok {
-		return meteredTitleSource{meteredSource: meteredSource{src: src, m: m}, titles: tr}
+		ts := meteredTitleSource{meteredSource: meteredSource{src: src, m: m}, titles: tr}
+		if hs, ok := src.(offers.HistorySource); ok {
+			return meteredHistorySource{meteredTitleSource: ts, histories: hs}
+		}
+		return ts
 	}
 	return meteredSource{src: src, m: m}
+}
+
+// meteredHistorySource is a meteredTitleSource whose source also reads sticker histories (an
+// offers.HistorySource); those reads pass through uncounted.
+type meteredHistorySource struct {
+	meteredTitleSource
+	histories offers.HistorySource
+}
+
+// StickerHistories reads the named sticker titles' histories from the wrapped source.
+func (s meteredHistorySource) StickerHistories(ctx context.Context, titles []string) (map[string]*market.ResaleHistory, error) {
+	return s.histories.StickerHistories(ctx, titles)
 }
 
 // titleReader reads the state of single titles (the Titles method of offers.TitleSource).

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/skinflip/dmarket-monitor/internal/bot/offers"
 	"github.com/skinflip/dmarket-monitor/internal/market"
 	"github.com/skinflip/dmarket-monitor/internal/pricestore"
 )
@@ -110,4 +111,23 @@ func TestMarketMetricsKeepTitleReads(t *testing.T) {
 	require.Equal(t, 1.0, testutil.ToFloat64(m.titleReads.WithLabelValues("ok")))
 	require.Equal(t, 1.0, testutil.ToFloat64(m.titleReads.WithLabelValues("error")))
 	require.Equal(t, 2.0, testutil.ToFloat64(m.titlesRead))
+	_, ok = m.Source(inner).(offers.HistorySource)
+	require.False(t, ok, "a source without history reads stays one")
+
+	hs, ok := m.Source(&historySource{}).(offers.HistorySource)
+	require.True(t, ok, "history reads pass through, so changes value the stickers they bring")
+	h, err := hs.StickerHistories(context.Background(), []string{"Sticker | A"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]*market.ResaleHistory{"Sticker | A": {PriceAtLow: 7}}, h)
+}
+
+// historySource reads sticker histories too.
+type historySource struct{ titleSource }
+
+func (s *historySource) StickerHistories(_ context.Context, titles []string) (map[string]*market.ResaleHistory, error) {
+	out := map[string]*market.ResaleHistory{}
+	for _, t := range titles {
+		out[t] = &market.ResaleHistory{PriceAtLow: 7}
+	}
+	return out, nil
 }

@@ -117,6 +117,22 @@ func (s *MarketReader) Titles(ctx context.Context, titles []string) ([]market.Ti
 	return out, nil
 }
 
+// StickerHistories reads the `history:` keys of the named titles (sticker titles without a live listing,
+// whose stickers are valued from their sales), pipelined in batches of BatchSize, and returns the resale
+// summary of each that has one. A malformed value is logged and left out; only Redis errors fail the read.
+func (s *MarketReader) StickerHistories(ctx context.Context, titles []string) (map[string]*market.ResaleHistory, error) {
+	names := slices.Clone(titles)
+	slices.Sort(names)
+	hist, bad, sample, err := s.readStickerHistory(ctx, slices.Compact(names))
+	if err != nil {
+		return nil, err
+	}
+	if bad > 0 {
+		s.logger.Warn("skipped sticker histories with malformed stored data", "count", bad, "err", sample)
+	}
+	return hist, nil
+}
+
 // goBatches starts on g a readBatch of every BatchSize keys of keys (prices keys), each into a new result
 // appended to results, and returns results.
 func (s *MarketReader) goBatches(ctx context.Context, g *errgroup.Group, keys []string, now time.Time,

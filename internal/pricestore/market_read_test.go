@@ -446,5 +446,20 @@ func TestMarketReaderReadsStickerHistory(t *testing.T) {
 		}
 		require.Len(t, got, 1)
 		require.Equal(t, int64(7300), got[0].Item.StickersValue)
+
+		// The same keys read by name, as the bot does for the sticker titles a change brings: a malformed
+		// or missing history is left out, a name given twice is read once.
+		r := newMarketReader(rdb, MarketReaderConfig{BatchSize: 2})
+		h, err := r.StickerHistories(ctx, []string{"Sticker | Unreferenced", "Sticker | Bad", "Sticker | Sold Out (Holo)",
+			"Sticker | Missing", "Sticker | Unreferenced"})
+		require.NoError(t, err)
+		require.Equal(t, map[string]*market.ResaleHistory{
+			"Sticker | Sold Out (Holo)": {Stable: true, SoldPerWeek: 3, PriceAtLow: 7000, PriceAtHigh: 7000},
+			"Sticker | Unreferenced":    {Stable: true, SoldPerWeek: 3, PriceAtLow: 10, PriceAtHigh: 10},
+		}, h)
+		h, err = r.StickerHistories(ctx, nil)
+		require.NoError(t, err)
+		require.Empty(t, h)
+		var _ offers.HistorySource = r // the bot's offers service reads them through it
 	})
 }

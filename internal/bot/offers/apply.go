@@ -22,6 +22,11 @@ type ApplyObserver interface {
 // afterwards. A title the source no longer returns has no offers from then on. Its cost grows with
 // len(titles), not with the market, when the source is a TitleSource; any other source, and a service
 // that has no snapshot yet, reads the whole market instead (Resync). Subscribers are told the titles.
+//
+// When the source is also a HistorySource, Apply reads too the sell histories of the sticker titles
+// among titles that have no live listing (a change event for a sticker's sales) and of the stickers the
+// changed titles' items carry whose titles the index shows neither listed nor with a history: a sticker
+// without a listing is valued from its history, as a full read values it.
 func (s *Service) Apply(ctx context.Context, titles []string) error {
 	if len(titles) == 0 {
 		return nil
@@ -50,23 +55,78 @@ func (s *Service) Apply(ctx context.Context, titles []string) error {
 			changes[states[i].Title] = &states[i]
 		}
 	}
-	s.change(names, changes)
+	var learned map[string]*market.ResaleHistory
+	if hs, ok := s.src.(HistorySource); ok {
+		if learned, err = s.stickerHistories(ctx, hs, names, changes); err != nil {
+			if o, ok := s.observer.(ApplyObserver); ok {
+				o.ApplyFailed()
+			}
+			return fmt.Errorf("read sticker histories: %w", err)
+		}
+	}
+	s.change(names, changes, learned)
 	if o, ok := s.observer.(ApplyObserver); ok {
 		o.TitlesApplied(time.Since(start), len(names))
 	}
 	return nil
 }
 
-// change installs the market with the titles of changes replaced (nil: gone) and tells subscribers.
-// names are the titles of changes, sorted.
-func (s *Service) change(names []string, changes map[string]*market.TitleState) {
-	if len(changes) == 0 {
+// stickerHistories returns the sell histories Apply reads (nil: none) of the sticker titles among names
+// that changes (the titles of names as read) leave without a live listing, and of the sticker titles the
+// items of changes carry that the index shows neither listed nor with a history.
+func (s *Service) stickerHistories(ctx context.Context, hs HistorySource, names []string,
+	changes map[string]*market.TitleState) (map[string]*market.ResaleHistory, error) {
+	ix := s.cur.Load().ix
+	listed := func(name string) bool {
+		if st, ok := changes[name]; ok {
+			return st.Listed()
+		}
+		st, _ := ix.title(name)
+		return st.Listed()
+	}
+	var want []string
+	for _, n := range names {
+		if isStickerTitle(n) && !listed(n) {
+			want = append(want, n)
+		}
+	}
+	for _, st := range changes {
+		if st == nil {
+			continue
+		}
+		for _, n := range stickerTitles(st) {
+			if !listed(n) && ix.stickerHistory(n) == nil {
+				want = append(want, n)
+			}
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	slices.Sort(want)
+	want = slices.Compact(want)
+	got, err := hs.StickerHistories(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	learned := make(map[string]*market.ResaleHistory, len(want))
+	for _, n := range want {
+		learned[n] = got[n]
+	}
+	return learned, nil
+}
+
+// change installs the market with the titles of changes replaced (nil: gone) and the sticker titles of
+// learned valued from the histories it holds (nil: none), and tells subscribers. names are the titles of
+// changes, sorted.
+func (s *Service) change(names []string, changes map[string]*market.TitleState, learned map[string]*market.ResaleHistory) {
+	if len(changes) == 0 && len(learned) == 0 {
 		return
 	}
 	now := s.clock.Now()
 	s.mu.Lock()
 	cur := s.cur.Load()
-	ix := cur.ix.with(changes, now)
+	ix := cur.ix.with(changes, learned, now)
 	expires := cur.expires
 	for _, st := range changes {
 		if st != nil {
@@ -76,6 +136,9 @@ func (s *Service) change(names []string, changes map[string]*market.TitleState) 
 	s.cur.Store(&snapshot{ix: ix, at: cur.at, expires: expires})
 	if s.rebuilds > 0 {
 		s.changed = append(s.changed, names...)
+		for n := range learned {
+			s.changed = append(s.changed, n)
+		}
 	}
 	s.mu.Unlock()
 	s.subs.publish(Update{Titles: names, At: now})
@@ -149,7 +212,7 @@ func (s *Service) forget(title string, edit func(*market.TitleState) bool) {
 	if !edit(&next) {
 		return
 	}
-	s.change([]string{title}, map[string]*market.TitleState{title: &next})
+	s.change([]string{title}, map[string]*market.TitleState{title: &next}, nil)
 }
 
 // TitleOffers returns the offers of the named titles that pass settings at now, sorted as Compute
@@ -222,14 +285,20 @@ func (s *Service) install(ix *Index, read time.Time, rb rebuild) *Index {
 	expires := ix.firstExpiry()
 	if cur != nil && rb.mark < len(s.changed) {
 		changes := make(map[string]*market.TitleState, len(s.changed)-rb.mark)
+		var learned map[string]*market.ResaleHistory
 		for _, n := range s.changed[rb.mark:] {
 			st, _ := cur.ix.title(n)
 			changes[n] = st
 			if st != nil {
 				expires = earlier(expires, titleExpiry(st))
+			} else if isStickerTitle(n) { // valued as the current index values it
+				if learned == nil {
+					learned = make(map[string]*market.ResaleHistory)
+				}
+				learned[n] = cur.ix.stickerHistory(n)
 			}
 		}
-		ix = ix.with(changes, s.clock.Now())
+		ix = ix.with(changes, learned, s.clock.Now())
 	}
 	s.cur.Store(&snapshot{ix: ix, at: read, expires: expires})
 	return ix

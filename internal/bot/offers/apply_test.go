@@ -29,6 +29,8 @@ type memSource struct {
 	marketReads atomic.Int32
 	titleReads  [][]string
 	titlesErr   error
+	// historyReads are the names of each StickerHistories call.
+	historyReads [][]string
 	// gate, when set, holds every full read after the first, with the market as it was when it began.
 	gate chan struct{}
 	// hist holds each title's last sell history (nil: none), as its `history:` key outlives its listings;
@@ -120,6 +122,33 @@ func (m *memSource) Titles(_ context.Context, titles []string) ([]market.TitleSt
 	return out, nil
 }
 
+// StickerHistories returns the histories hist holds of the named titles, as their `history:` keys do.
+func (m *memSource) StickerHistories(_ context.Context, titles []string) (map[string]*market.ResaleHistory, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.historyReads = append(m.historyReads, slices.Clone(titles))
+	out := map[string]*market.ResaleHistory{}
+	for _, n := range titles {
+		if h := m.hist[n]; h != nil {
+			out[n] = h
+		}
+	}
+	return out, nil
+}
+
+// sell sets the sell history of a title without a live listing (its sales were fetched), as its
+// `history:` key; a listed title is left as it is (its history is its state's). It reports whether it
+// set it.
+func (m *memSource) sell(title string, h *market.ResaleHistory) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t := m.titles[title]; t.Listed() {
+		return false
+	}
+	m.hist[title] = h
+	return true
+}
+
 func (m *memSource) reads() [][]string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -156,6 +185,26 @@ func (md *model) read(src *memSource, names []string) {
 			}
 		} else {
 			delete(md.titles, n)
+		}
+	}
+	// A sticker title read without a listing is valued from its history as it is now, and so is a
+	// sticker the read titles' items carry whose title has neither a listing nor a known history.
+	listed := func(n string) bool {
+		t := md.titles[n]
+		return t.Listed()
+	}
+	for _, n := range names {
+		if isStickerTitle(n) && !listed(n) {
+			md.hist[n] = src.hist[n]
+		}
+	}
+	for _, n := range names {
+		if t := md.titles[n]; t.Listed() {
+			for _, st := range stickerTitles(&t) {
+				if !listed(st) && md.hist[st] == nil {
+					md.hist[st] = src.hist[st]
+				}
+			}
 		}
 	}
 }
@@ -266,7 +315,7 @@ func applyMatchesCompute(t *testing.T, seed uint64, gen marketGen) {
 	for step := range 40 {
 		clk.Advance(time.Duration(r.IntN(3000)) * time.Millisecond)
 		name := fmt.Sprintf("step %d", step)
-		switch op := r.IntN(10); {
+		switch op := r.IntN(11); {
 		case op < 5:
 			changed := changeSource(r, src, pool, 1+r.IntN(30))
 			if r.IntN(4) == 0 {
@@ -278,6 +327,18 @@ func applyMatchesCompute(t *testing.T, seed uint64, gen marketGen) {
 			forgetRandom(r, svc, md)
 		case op < 8:
 			changeSource(r, src, pool, 1+r.IntN(5)) // lost: no Apply
+		case op < 9:
+			// The sales of a sticker without a listing are fetched (nil: none), told by a change event
+			// or lost; the titles carrying it are re-priced when told, or when a later change brings it.
+			sticker := market.StickerTitlePrefix + genStickers[r.IntN(len(genStickers))]
+			var h *market.ResaleHistory
+			if r.IntN(4) > 0 {
+				h = &market.ResaleHistory{PriceAtLow: market.Cents(40 + r.IntN(3000))}
+			}
+			if src.sell(sticker, h) && r.IntN(3) > 0 {
+				require.NoError(t, svc.Apply(ctx, []string{sticker}))
+				md.read(src, []string{sticker})
+			}
 		default:
 			require.NoError(t, svc.Resync(ctx))
 			md.readAll(src)
@@ -518,6 +579,75 @@ func TestServiceFullReadKeepsChangesAppliedMeanwhile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"A", "B"}, titlesOf(got))
 	require.Equal(t, int64(300), got[0].Sell, "the change applied during the read is kept")
+}
+
+// A sticker without a listing is valued from its sell history from the Apply that brings it: the change
+// event of its sales, or the change of a title whose items first carry it; the history read then also
+// outlives a full read that began before it.
+func TestServiceApplyReadsStickerHistories(t *testing.T) {
+	const sticker = "Sticker | Never Listed"
+	weapon := func(stickers ...string) *market.TitleState {
+		return &market.TitleState{GameID: gameZero, Available: avail(1000),
+			Items: []market.ItemListing{item("b", 1000, market.Attributes{Stickers: stickers})}}
+	}
+	stickersValue := func(t *testing.T, svc *Service) int64 {
+		t.Helper()
+		for _, o := range svc.TitleOffers(Settings{LimitBasisPoints: -10000}, []string{redline}, now0) {
+			if o.Kind == market.KindStickers {
+				return o.Item.StickersValue
+			}
+		}
+		return 0
+	}
+	tests := []struct {
+		name string
+		// run changes src and tells svc; it returns the history reads it expects.
+		run  func(t *testing.T, src *memSource, svc *Service) [][]string
+		want int64
+	}{
+		{"its sales told by a change event re-price the titles carrying it", func(t *testing.T, src *memSource, svc *Service) [][]string {
+			src.sell(sticker, &market.ResaleHistory{PriceAtLow: 7000})
+			require.NoError(t, svc.Apply(t.Context(), []string{sticker}))
+			return [][]string{{sticker}}
+		}, 7000},
+		{"a change of a title carrying it reads its sales", func(t *testing.T, src *memSource, svc *Service) [][]string {
+			src.sell(sticker, &market.ResaleHistory{PriceAtLow: 5000})
+			src.set(redline, weapon("Never Listed", "Crown (Foil)"))
+			require.NoError(t, svc.Apply(t.Context(), []string{redline}))
+			return [][]string{{"Sticker | Crown (Foil)", sticker}}
+		}, 5000},
+		{"a sticker with no sales is read as none", func(t *testing.T, src *memSource, svc *Service) [][]string {
+			src.set(redline, weapon("Never Listed"))
+			require.NoError(t, svc.Apply(t.Context(), []string{redline}))
+			return [][]string{{sticker}}
+		}, 0},
+		{"a full read that began before keeps the history read meanwhile", func(t *testing.T, src *memSource, svc *Service) [][]string {
+			src.gate = make(chan struct{})
+			done := make(chan error, 1)
+			go func() { done <- svc.Resync(t.Context()) }()
+			require.Eventually(t, func() bool { return src.marketReads.Load() == 2 }, 5*time.Second, time.Millisecond)
+			src.sell(sticker, &market.ResaleHistory{PriceAtLow: 6000})
+			require.NoError(t, svc.Apply(t.Context(), []string{sticker}))
+			close(src.gate)
+			require.NoError(t, <-done)
+			return [][]string{{sticker}}
+		}, 6000},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := weapon()
+			w.Title = redline
+			src := newMemSource(baseMarket(*w))
+			src.set(redline, weapon("Never Listed"))
+			svc := NewService(src, clocktest.NewFake(now0), time.Hour, WithPricing(StickerShare(10)))
+			require.NoError(t, svc.Resync(t.Context()))
+			require.Zero(t, stickersValue(t, svc), "a sticker never read counts nothing")
+			src.historyReads = nil
+			reads := tc.run(t, src, svc)
+			require.Equal(t, tc.want, stickersValue(t, svc))
+			require.Equal(t, reads, src.historyReads)
+		})
+	}
 }
 
 // applyObserver counts a Service's builds and applies.

@@ -18,7 +18,7 @@ func TestCompactedMatchesCompute(t *testing.T) {
 	eachSeed(t, genMarket, compactedMatchesCompute)
 }
 
-// The same holds over markets with item attributes.
+// The same holds over markets with item attributes, with sticker histories learned between builds.
 func TestCompactedMatchesComputeWithAttributes(t *testing.T) {
 	eachSeed(t, genAttrMarket, compactedMatchesCompute)
 }
@@ -43,7 +43,16 @@ func compactedMatchesCompute(t *testing.T, seed uint64, gen marketGen) {
 				changes[name] = &pool[r.IntN(len(pool))]
 			}
 		}
-		ix = ix.with(changes, at)
+		// Sometimes a sticker's sales are learned too (nil: read, none), re-pricing the titles carrying it.
+		var learned map[string]*market.ResaleHistory
+		if r.IntN(2) == 0 {
+			name := market.StickerTitlePrefix + genStickers[r.IntN(len(genStickers))]
+			learned = map[string]*market.ResaleHistory{name: nil}
+			if r.IntN(3) > 0 {
+				learned[name] = &market.ResaleHistory{PriceAtLow: market.Cents(40 + r.IntN(3000))}
+			}
+		}
+		ix = ix.with(changes, learned, at)
 	}
 	for _, next := range []*Index{ix, ix.compacted(at)} {
 		snap := *next.Market()

@@ -119,10 +119,12 @@ func earliestNS(a, b int64) int64 {
 }
 
 // with returns an index of ix's market with the titles of changes replaced by their new state (nil, or
-// a state without a level: the title is gone), their offers computed at now. ix is not modified; the
-// result shares its base and costs time proportional to the changes and the delta's recent part.
-func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Index {
-	changes = ix.withStickerUsers(changes)
+// a state without a level: the title is gone) and the sticker titles of learned valued from the history
+// it holds (nil: none) while they have no state, their offers and those of the titles carrying them
+// computed at now. ix is not modified; the result shares its base and costs time proportional to the
+// changes and the delta's recent part.
+func (ix *Index) with(changes map[string]*market.TitleState, learned map[string]*market.ResaleHistory, now time.Time) *Index {
+	changes = ix.withStickerUsers(changes, learned)
 	d := ix.delta.clone(len(ix.market.Titles))
 	fees := gameFees{m: ix.market}
 	fresh := map[string]*[2][]entry{}
@@ -136,6 +138,12 @@ func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Ind
 				d.goneHistory[name] = prev.History
 			}
 		}
+	}
+	for name, h := range learned { // read after the state: it wins
+		if d.goneHistory == nil {
+			d.goneHistory = make(map[string]*market.ResaleHistory, len(learned))
+		}
+		d.goneHistory[name] = h
 	}
 	nx := *ix
 	nx.delta = d
@@ -214,12 +222,17 @@ func (ix *Index) with(changes map[string]*market.TitleState, now time.Time) *Ind
 }
 
 // withStickerUsers returns changes with the titles whose kept items carry the stickers of changed sticker
-// titles added at their current state (their STICKERS offers are priced from those titles), or changes
-// itself when none is added.
-func (ix *Index) withStickerUsers(changes map[string]*market.TitleState) map[string]*market.TitleState {
+// titles, or of the sticker titles of learned, added at their current state (their STICKERS offers are
+// priced from those titles), or changes itself when none is added.
+func (ix *Index) withStickerUsers(changes map[string]*market.TitleState, learned map[string]*market.ResaleHistory) map[string]*market.TitleState {
 	var users []string
 	for name := range changes {
 		if isStickerTitle(name) {
+			users = append(users, ix.stickerUsersOf(name)...)
+		}
+	}
+	for name := range learned {
+		if _, ok := changes[name]; !ok {
 			users = append(users, ix.stickerUsersOf(name)...)
 		}
 	}

@@ -37,6 +37,13 @@ type TitleSource interface {
 	Titles(ctx context.Context, titles []string) ([]market.TitleState, error)
 }
 
+// HistorySource reads the sell histories of sticker titles by name (pricestore.MarketReader is one): the
+// resale summary of each named title that has one. A Service whose TitleSource is also a HistorySource
+// values the stickers a change brings as a full read would (see Service.Apply).
+type HistorySource interface {
+	StickerHistories(ctx context.Context, titles []string) (map[string]*market.ResaleHistory, error)
+}
+
 // StaleFactor bounds how old a snapshot a Service without Run still serves at once, as a multiple of
 // maxAge, while a fresher one is read in the background; Run rebuilds at most StaleFactor times per maxAge.
 const StaleFactor = 10
