@@ -477,8 +477,16 @@ func (h *Handler) enqueue(ctx context.Context, game string, items []validate.Lis
 // the sales schedule: only the items carrying it name it.
 func (h *Handler) unseenStickers(game string, items []validate.Listing, cheapest map[string]*validate.Listing) []string {
 	var out []string
+	var checked map[string]struct{} // names already looked at: many items carry the same stickers
 	for i := range items {
 		for _, name := range items[i].Attrs.Stickers {
+			if _, ok := checked[name]; ok {
+				continue
+			}
+			if checked == nil {
+				checked = make(map[string]struct{})
+			}
+			checked[name] = struct{}{}
 			st := market.StickerTitle(name)
 			if _, onPage := cheapest[st]; onPage || slices.Contains(out, st) || h.seen.has(game, st) {
 				continue
