@@ -128,23 +128,7 @@ func (ix *Index) with(changes map[string]*market.TitleState, learned map[string]
 	d := ix.delta.clone(len(ix.market.Titles))
 	fees := gameFees{m: ix.market}
 	fresh := map[string]*[2][]entry{}
-	var feeEnds []*entry
-	for name, st := range changes {
-		if isStickerTitle(name) && !st.Listed() {
-			if prev, _ := ix.title(name); prev != nil {
-				if d.goneHistory == nil {
-					d.goneHistory = make(map[string]*market.ResaleHistory)
-				}
-				d.goneHistory[name] = prev.History
-			}
-		}
-	}
-	for name, h := range learned { // read after the state: it wins
-		if d.goneHistory == nil {
-			d.goneHistory = make(map[string]*market.ResaleHistory, len(learned))
-		}
-		d.goneHistory[name] = h
-	}
+	d.keepHistories(ix, changes, learned)
 	nx := *ix
 	nx.delta = d
 	p := pricing{share: ix.share, lookup: func(name string) *market.TitleState {
@@ -200,7 +184,39 @@ func (ix *Index) with(changes map[string]*market.TitleState, learned map[string]
 			lists[orderStatus(e.order)] = append(lists[orderStatus(e.order)], e)
 		}
 	}
-	buildNS := unixNanos(ix.builtAt)
+	feeEnds := d.sortFresh(fresh, unixNanos(ix.builtAt))
+	d.addRecent(fresh)
+	d.summarize(ix, feeEnds)
+	nx.view = &marketView{}
+	return &nx
+}
+
+// keepHistories records the sell histories the delta values sticker titles without a state from: of each
+// sticker title changes leave without a level, the history of its state in ix (when ix shows one); then
+// those of learned, which were read after the states and win.
+func (d *delta) keepHistories(ix *Index, changes map[string]*market.TitleState, learned map[string]*market.ResaleHistory) {
+	keep := func(name string, h *market.ResaleHistory) {
+		if d.goneHistory == nil {
+			d.goneHistory = make(map[string]*market.ResaleHistory)
+		}
+		d.goneHistory[name] = h
+	}
+	for name, st := range changes {
+		if isStickerTitle(name) && !st.Listed() {
+			if prev, _ := ix.title(name); prev != nil {
+				keep(name, prev.History)
+			}
+		}
+	}
+	for name, h := range learned {
+		keep(name, h)
+	}
+}
+
+// sortFresh sorts the new entries of each game and status in delta order, notes the earliest level
+// expiry after the build (buildNS, unix ns) and returns the entries whose reduced fee ends.
+func (d *delta) sortFresh(fresh map[string]*[2][]entry, buildNS int64) []*entry {
+	var feeEnds []*entry
 	for _, lists := range fresh {
 		for st := range lists {
 			slices.SortFunc(lists[st], d.compare)
@@ -215,10 +231,7 @@ func (ix *Index) with(changes map[string]*market.TitleState, learned map[string]
 			}
 		}
 	}
-	d.addRecent(fresh)
-	d.summarize(ix, feeEnds)
-	nx.view = &marketView{}
-	return &nx
+	return feeEnds
 }
 
 // withStickerUsers returns changes with the titles whose kept items carry the stickers of changed sticker
