@@ -125,7 +125,7 @@ func (s *stack) catalogueTitles() []string {
 	titles := s.sim.Catalogue().Titles[chaosGame]
 	names := make([]string, 0, len(titles))
 	for _, ti := range titles {
-		if len(ti.Listings) > 0 { // a title only sold has no prices to store
+		if ti.Listed() { // a title only sold has no prices to store
 			names = append(names, ti.Name)
 		}
 	}

@@ -97,7 +97,7 @@ func listedTitleCount(cat *dmarkettest.Catalogue, games []string) int {
 	n := 0
 	for _, g := range games {
 		for _, t := range cat.Titles[g] {
-			if len(t.Listings) > 0 {
+			if t.Listed() {
 				n++
 			}
 		}

@@ -101,6 +101,10 @@ func (l *Listing) Tradable() bool { return l.LockSeconds == 0 }
 // LockDays is the lock in whole days, floor(LockSeconds / 86400), as extra.tradeLock.
 func (l *Listing) LockDays() int { return int(l.LockSeconds / 86400) }
 
+// Listed reports whether the title has a listing; a title that is only sold has none (and no prices key
+// in the system under test).
+func (t *Title) Listed() bool { return len(t.Listings) > 0 }
+
 // Cheapest returns the title's cheapest listing that is tradable (locked false) or trade-locked
 // (locked true), or nil when there is none.
 func (t *Title) Cheapest(locked bool) *Listing {
